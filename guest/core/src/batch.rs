@@ -1,0 +1,371 @@
+//! Batch verification of ECDSA signatures from known keys, with per-key precomputed tables.
+//!
+//! Why: Flare's node recovers every signature from scratch (one `ecrecover` each). Voter keys are
+//! fixed for a whole reward epoch, so the guest caches each key with tables of precomputed
+//! multiples and checks all signatures of an instruction at once with one multi-scalar
+//! multiplication. The result is exactly what `ecrecover` would decide, signature by signature.
+//!
+//! For signature i, `ecrecover(z, r_i, s_i, v_i) == Q_i` iff `R_i = u1_i·G + u2_i·Q_i` where `R_i`
+//! is the point with x = r_i and y parity from v_i, `u1_i = z/s_i`, `u2_i = r_i/s_i`. With secret
+//! random coefficients `a_i` the batch checks
+//!
+//! `Σ a_i·R_i − (z·Σ a_i/s_i)·G − Σ (a_i·u2_i)·Q_i = O`.
+//!
+//! If any single equation fails, the sum is the identity with probability at most 2^-128 over
+//! the choice of the `a_i` (each `a_i = a_i1 + λ·a_i2` with two secret 64-bit halves, distinct
+//! halves giving distinct scalars), so a forged signature cannot ride along with valid ones.
+//! The coefficients are a keyed hash (secret key from the TEE's entropy) of the whole batch.
+//!
+//! Cost: every scalar is split into 64-bit pieces so the whole sum needs only 65 shared
+//! doublings. `G` and each `Q_i` have tables of odd multiples of `2^(64j)·P` (j = 0..4), so their
+//! 256-bit coefficients cost about 4·65/(w+1) mixed additions; each `R_i` uses the GLV
+//! endomorphism (`λ·R = (β·x, y)`) to take its 128-bit coefficient as two 64-bit halves.
+
+use alloc::vec::Vec;
+
+use k256::elliptic_curve::BatchNormalize;
+use k256::elliptic_curve::group::Group;
+use k256::elliptic_curve::ops::Reduce;
+use k256::{AffinePoint, ProjectivePoint, Scalar};
+use sha3::{Digest, Keccak256};
+
+use crate::ecdsa::ParsedSignature;
+use crate::hash::H256;
+
+/// wNAF window of the per-key tables: 2^(w-2) odd multiples per 64-bit piece.
+pub const KEY_WINDOW: u32 = 7;
+const KEY_TABLE_LEN: usize = 1 << (KEY_WINDOW - 2);
+/// wNAF window for the per-signature `R` points, whose tables are built on the fly.
+const R_WINDOW: u32 = 4;
+const R_TABLE_LEN: usize = 1 << (R_WINDOW - 2);
+/// A wNAF of a 64-bit number has at most 65 digits.
+const DIGITS: usize = 65;
+
+/// The GLV eigenvalue λ with `λ·(x, y) = (β·x, y)` (what `ProjectivePoint::endomorphism` computes).
+const LAMBDA_BE: [u8; 32] = [
+    0x53, 0x63, 0xad, 0x4c, 0xc0, 0x5c, 0x30, 0xe0, 0xa5, 0x26, 0x1c, 0x02, 0x88, 0x12, 0x64, 0x5a, 0x12, 0x2e, 0x22,
+    0xea, 0x20, 0x81, 0x66, 0x78, 0xdf, 0x02, 0x96, 0x7c, 0x1b, 0x23, 0xbd, 0x72,
+];
+
+fn lambda() -> Scalar {
+    <Scalar as Reduce<k256::U256>>::reduce(&k256::U256::from_be_slice(&LAMBDA_BE))
+}
+
+/// Odd multiples `(2k+1)·2^(64j)·P`, k < 2^(w-2), for the four 64-bit pieces j of a scalar.
+#[derive(Clone)]
+pub struct KeyTable {
+    points: Vec<AffinePoint>,
+}
+
+impl core::fmt::Debug for KeyTable {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyTable").field("key", &self.points[0]).finish()
+    }
+}
+
+impl KeyTable {
+    /// Precomputes the tables of `key` (~200 doublings and ~130 additions, once per key).
+    pub fn new(key: &AffinePoint) -> Self {
+        let mut proj = Vec::with_capacity(4 * KEY_TABLE_LEN);
+        let mut base = ProjectivePoint::from(*key);
+        for piece in 0..4 {
+            if piece > 0 {
+                for _ in 0..64 {
+                    base = base.double();
+                }
+            }
+            let twice = base.double();
+            let mut m = base;
+            for _ in 0..KEY_TABLE_LEN {
+                proj.push(m);
+                m += &twice;
+            }
+        }
+        Self { points: <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize_vartime(&proj) }
+    }
+
+    /// The key itself.
+    pub fn key(&self) -> &AffinePoint {
+        &self.points[0]
+    }
+
+    fn piece(&self, j: usize) -> &[AffinePoint] {
+        &self.points[j * KEY_TABLE_LEN..(j + 1) * KEY_TABLE_LEN]
+    }
+
+    /// Bytes of heap this table holds (for memory accounting and the benchmark report).
+    pub const BYTES: usize = 4 * KEY_TABLE_LEN * core::mem::size_of::<AffinePoint>();
+}
+
+/// One signature of a batch: the parsed signature, its `R` point and the claimed signer's table.
+pub struct BatchItem<'a> {
+    /// The signature.
+    pub sig: ParsedSignature,
+    /// `R`, with x = r and the parity of `v` (decompressed or checked from the proxy's hint).
+    pub r_point: AffinePoint,
+    /// The claimed signer's precomputed table.
+    pub key: &'a KeyTable,
+    /// The 32-byte digest this signature signs.
+    pub digest: H256,
+}
+
+/// Width-`w` non-adjacent form of a 64-bit number, least significant digit first.
+fn wnaf(value: u64, w: u32) -> [i8; DIGITS] {
+    let mut out = [0i8; DIGITS];
+    let mut k = u128::from(value);
+    let modulus = 1i128 << w;
+    let mut i = 0;
+    while k != 0 {
+        if k & 1 == 1 {
+            let mut d = (k as i128) & (modulus - 1);
+            if d >= modulus / 2 {
+                d -= modulus;
+            }
+            k = (k as i128 - d) as u128;
+            out[i] = d as i8;
+        }
+        k >>= 1;
+        i += 1;
+    }
+    out
+}
+
+/// The four little-endian 64-bit pieces of a scalar.
+fn pieces(s: &Scalar) -> [u64; 4] {
+    let be = s.to_bytes();
+    core::array::from_fn(|j| {
+        let start = 24 - 8 * j;
+        u64::from_be_bytes(be[start..start + 8].try_into().expect("8 bytes"))
+    })
+}
+
+/// Inverts every scalar with one field inversion (Montgomery's trick). All inputs are non-zero
+/// (signature `s` values are range-checked at parse time).
+fn batch_invert(values: &[Scalar]) -> Vec<Scalar> {
+    let mut prefix = Vec::with_capacity(values.len());
+    let mut acc = Scalar::ONE;
+    for v in values {
+        prefix.push(acc);
+        acc *= v;
+    }
+    let mut inv = acc.invert_vartime().expect("product of non-zero scalars is non-zero");
+    let mut out = alloc::vec![Scalar::ZERO; values.len()];
+    for i in (0..values.len()).rev() {
+        out[i] = inv * prefix[i];
+        inv *= values[i];
+    }
+    out
+}
+
+struct Term<'t> {
+    table: &'t [AffinePoint],
+    digits: [i8; DIGITS],
+}
+
+fn push_fixed<'t>(terms: &mut Vec<Term<'t>>, table: &'t KeyTable, coefficient: &Scalar) {
+    for (j, piece) in pieces(coefficient).into_iter().enumerate() {
+        if piece != 0 {
+            terms.push(Term { table: table.piece(j), digits: wnaf(piece, KEY_WINDOW) });
+        }
+    }
+}
+
+/// Checks all `items` at once. `true` iff every signature is valid for its key and digest (up to
+/// the 2^-128 bound above). `g` is the generator's table; `secret` keys the coefficients and must
+/// be unknown to whoever chooses the signatures.
+pub fn verify_batch(items: &[BatchItem<'_>], g: &KeyTable, secret: &[u8; 32]) -> bool {
+    if items.is_empty() {
+        return true;
+    }
+    let lambda = lambda();
+
+    // Coefficients: keccak(secret ‖ digest ‖ every (r, s, v, key)) seeds one keccak per item.
+    let mut transcript = Keccak256::new();
+    transcript.update(b"fcc-batch-ecdsa-v1");
+    transcript.update(secret);
+    for it in items {
+        transcript.update(it.digest);
+        transcript.update(it.sig.sig.to_bytes());
+        transcript.update([u8::from(it.sig.y_odd)]);
+        transcript.update(it.key.key().to_sec1_point_compressed());
+    }
+    let seed: H256 = transcript.finalize().into();
+
+    let s_inv = batch_invert(&items.iter().map(|it| it.sig.s()).collect::<Vec<_>>());
+
+    let mut terms: Vec<Term<'_>> = Vec::with_capacity(items.len() * 6 + 4);
+    let mut r_proj: Vec<ProjectivePoint> = Vec::with_capacity(items.len() * 2 * R_TABLE_LEN);
+    let mut halves: Vec<(u64, u64)> = Vec::with_capacity(items.len());
+    let mut g_sum = Scalar::ZERO;
+    let mut q_coeffs: Vec<Scalar> = Vec::with_capacity(items.len());
+    for (i, (it, s_inv)) in items.iter().zip(&s_inv).enumerate() {
+        let h: H256 = Keccak256::new().chain_update(seed).chain_update((i as u32).to_be_bytes()).finalize().into();
+        let a1 = u64::from_le_bytes(h[..8].try_into().expect("8 bytes")) | 1; // never both zero
+        let a2 = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
+        let a = Scalar::from(a1) + lambda * Scalar::from(a2);
+        let z = <Scalar as Reduce<k256::U256>>::reduce(&k256::U256::from_be_slice(&it.digest));
+        g_sum += a * z * s_inv;
+        q_coeffs.push(-(a * it.sig.r() * s_inv));
+        halves.push((a1, a2));
+
+        let r = ProjectivePoint::from(it.r_point);
+        let twice = r.double();
+        let mut m = r;
+        let start = r_proj.len();
+        for _ in 0..R_TABLE_LEN {
+            r_proj.push(m);
+            m += &twice;
+        }
+        for k in 0..R_TABLE_LEN {
+            let phi = r_proj[start + k].endomorphism();
+            r_proj.push(phi);
+        }
+    }
+    let r_affine = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize_vartime(&r_proj);
+
+    let g_coeff = -g_sum;
+    push_fixed(&mut terms, g, &g_coeff);
+    for (i, it) in items.iter().enumerate() {
+        push_fixed(&mut terms, it.key, &q_coeffs[i]);
+        let base = i * 2 * R_TABLE_LEN;
+        let (a1, a2) = halves[i];
+        terms.push(Term { table: &r_affine[base..base + R_TABLE_LEN], digits: wnaf(a1, R_WINDOW) });
+        if a2 != 0 {
+            terms.push(Term { table: &r_affine[base + R_TABLE_LEN..base + 2 * R_TABLE_LEN], digits: wnaf(a2, R_WINDOW) });
+        }
+    }
+
+    // Straus: one shared chain of doublings, each term adds its table entry where its digit is
+    // non-zero.
+    let mut acc = ProjectivePoint::IDENTITY;
+    for pos in (0..DIGITS).rev() {
+        acc = acc.double();
+        for t in &terms {
+            let d = t.digits[pos];
+            if d > 0 {
+                acc += &t.table[(d as usize - 1) / 2];
+            } else if d < 0 {
+                acc -= &t.table[((-d) as usize - 1) / 2];
+            }
+        }
+    }
+    bool::from(acc.is_identity())
+}
+
+trait CompressedBytes {
+    fn to_sec1_point_compressed(&self) -> [u8; 33];
+}
+
+impl CompressedBytes for AffinePoint {
+    fn to_sec1_point_compressed(&self) -> [u8; 33] {
+        use k256::elliptic_curve::sec1::ToSec1Point;
+        let p = self.to_sec1_point(true);
+        let mut out = [0u8; 33];
+        out.copy_from_slice(p.as_bytes());
+        out
+    }
+}
+
+/// The generator's table, needed by every batch.
+pub fn generator_table() -> KeyTable {
+    KeyTable::new(&AffinePoint::GENERATOR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecdsa::ParsedSignature;
+    use crate::hash::keccak256;
+    use k256::ecdsa::SigningKey;
+    use k256::elliptic_curve::point::DecompressPoint;
+
+    #[test]
+    fn lambda_matches_the_endomorphism() {
+        let g = ProjectivePoint::GENERATOR;
+        assert_eq!(g.endomorphism(), g * lambda());
+    }
+
+    #[test]
+    fn wnaf_reconstructs_and_is_sparse() {
+        for &v in &[0u64, 1, 2, 0x7f, 0x80, 0xdead_beef_cafe_f00d, u64::MAX, 1 << 63] {
+            for w in [2u32, 4, 5, 7, 8] {
+                let d = wnaf(v, w);
+                let mut acc: i128 = 0;
+                for (i, &x) in d.iter().enumerate() {
+                    acc += i128::from(x) << i;
+                    assert!(x == 0 || (x % 2 != 0 && i32::from(x).abs() < (1 << (w - 1))));
+                }
+                assert_eq!(acc, i128::from(v), "value {v:#x} width {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn key_table_entries_are_the_right_multiples() {
+        let k = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
+        let p = ProjectivePoint::from(*k.verifying_key().as_affine());
+        let t = KeyTable::new(&k.verifying_key().as_affine());
+        let two64 = Scalar::from(u64::MAX) + Scalar::ONE;
+        let mut base = p;
+        for j in 0..4 {
+            for kk in 0..KEY_TABLE_LEN {
+                assert_eq!(ProjectivePoint::from(t.piece(j)[kk]), base * Scalar::from((2 * kk + 1) as u64));
+            }
+            base *= two64;
+        }
+    }
+
+    fn signed_batch(n: usize, digest: &H256) -> (Vec<ParsedSignature>, Vec<AffinePoint>, Vec<KeyTable>) {
+        let keys: Vec<SigningKey> = (0..n)
+            .map(|i| {
+                let mut b = [0x11u8; 32];
+                b[31] = i as u8;
+                SigningKey::from_bytes(&b.into()).unwrap()
+            })
+            .collect();
+        let mut sigs = Vec::new();
+        let mut rs = Vec::new();
+        for k in &keys {
+            let (sig, recid) = k.sign_prehash_recoverable(digest);
+            let mut raw = [0u8; 65];
+            raw[..64].copy_from_slice(&sig.to_bytes());
+            raw[64] = recid.to_byte();
+            let p = ParsedSignature::parse(&raw, 0).unwrap();
+            rs.push(AffinePoint::decompress(&sig.r().to_bytes(), u8::from(p.y_odd).into()).unwrap());
+            sigs.push(p);
+        }
+        let tables = keys.iter().map(|k| KeyTable::new(k.verifying_key().as_affine())).collect();
+        (sigs, rs, tables)
+    }
+
+    #[test]
+    fn batch_accepts_valid_and_rejects_any_single_forgery() {
+        let g = generator_table();
+        let digest = keccak256(b"instruction");
+        let secret = [9u8; 32];
+        let (sigs, rs, tables) = signed_batch(6, &digest);
+        let items = |sigs: &[ParsedSignature], rs: &[AffinePoint], order: &[usize]| -> bool {
+            let items: Vec<BatchItem<'_>> = (0..sigs.len())
+                .map(|i| BatchItem { sig: sigs[i], r_point: rs[i], key: &tables[order[i]], digest })
+                .collect();
+            verify_batch(&items, &g, &secret)
+        };
+        let identity: Vec<usize> = (0..6).collect();
+        assert!(items(&sigs, &rs, &identity));
+        // Swapped keys.
+        let mut swapped = identity.clone();
+        swapped.swap(1, 2);
+        assert!(!items(&sigs, &rs, &swapped));
+        // Negated R (wrong v).
+        let mut neg = rs.clone();
+        neg[3] = -neg[3];
+        assert!(!items(&sigs, &neg, &identity));
+        // Other digest.
+        let mut it: Vec<BatchItem<'_>> =
+            (0..6).map(|i| BatchItem { sig: sigs[i], r_point: rs[i], key: &tables[i], digest }).collect();
+        assert!(verify_batch(&it[..1], &g, &secret));
+        assert!(verify_batch(&[], &g, &secret));
+        it[4].digest = keccak256(b"other");
+        assert!(!verify_batch(&it, &g, &secret));
+    }
+}

@@ -1,0 +1,24 @@
+//! `fcc-core`: the platform-independent verify-and-sign core of the FCC unikernel.
+//!
+//! It decides whether an instruction carries enough weight of the current Flare signing policy,
+//! executes it through a registry of operation handlers and signs the result with the TEE's
+//! identity key. It knows nothing about hardware, networking or time: the guest kernel brings
+//! entropy, attestation and bytes from the proxy; host tools reuse the same code.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod abi;
+pub mod batch;
+pub mod ecdsa;
+pub mod error;
+pub mod hash;
+pub mod instruction;
+pub mod limits;
+pub mod op;
+pub mod policy;
+pub mod serde_fixed;
+pub mod verify;
+
+pub use error::Error;

@@ -1,0 +1,40 @@
+//! Every size bound the core enforces, in one place.
+//!
+//! Everything the guest receives is hostile until verified, so each variable-length field has a
+//! hard upper bound checked before any work proportional to it is done. The numbers are part of
+//! the protocol and documented in `docs/PROTOCOL.md`.
+
+/// Most voters a Flare signing policy may hold (Flare's `Relay` enforces the same).
+pub const MAX_VOTERS: usize = 300;
+/// Signing-policy weights are normalised so their sum fits in 16 bits.
+pub const MAX_TOTAL_WEIGHT: u32 = u16::MAX as u32;
+/// Fixed part of an encoded signing policy: count, epoch, round, threshold, seed.
+pub const POLICY_HEADER_LEN: usize = 2 + 3 + 4 + 2 + 32;
+/// Bytes per voter in an encoded signing policy: address and weight.
+pub const POLICY_VOTER_LEN: usize = 20 + 2;
+/// Largest encoded signing policy.
+pub const MAX_POLICY_LEN: usize = POLICY_HEADER_LEN + MAX_VOTERS * POLICY_VOTER_LEN;
+
+/// Most cosigners an instruction may list.
+pub const MAX_COSIGNERS: usize = 64;
+/// Most signatures one action may carry: every voter and every cosigner once.
+pub const MAX_SIGNATURES: usize = MAX_VOTERS + MAX_COSIGNERS;
+/// Largest `originalMessage`, `additionalFixedMessage` or `additionalVariableMessage`.
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+/// Largest result `data` a handler may produce.
+pub const MAX_RESULT_DATA_LEN: usize = 64 * 1024;
+/// Largest attestation evidence (SNP report + certificates, or a TDX quote) carried in a frame.
+pub const MAX_ATTESTATION_LEN: usize = 16 * 1024;
+/// Longest human-readable rejection reason carried in a result or frame.
+pub const MAX_REASON_LEN: usize = 256;
+
+/// Largest frame body on the guest <-> proxy link (everything after the 4-byte length prefix).
+pub const MAX_FRAME_LEN: usize = 512 * 1024;
+/// Most actions the proxy may hand over in one reply to a pull.
+pub const MAX_ACTIONS_PER_PULL: usize = 4;
+
+/// How many executed instruction ids the replay guard remembers (see `replay`).
+pub const REPLAY_CAPACITY: usize = 65_536;
+
+const _: () = assert!(MAX_POLICY_LEN == 6643);
+const _: () = assert!(MAX_SIGNATURES <= u16::MAX as usize);

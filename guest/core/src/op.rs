@@ -1,0 +1,51 @@
+//! Operation names: opType/opCommand are ASCII strings right-padded with zero bytes to 32 bytes
+//! (Solidity `bytes32("F_FDC2")`), not hashes.
+
+/// A right-padded 32-byte operation name.
+pub type OpName = [u8; 32];
+
+/// Pads an ASCII name to 32 bytes. Panics at compile time for names over 32 bytes.
+pub const fn name(s: &str) -> OpName {
+    let b = s.as_bytes();
+    assert!(b.len() <= 32, "operation names fit in 32 bytes");
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < b.len() {
+        out[i] = b[i];
+        i += 1;
+    }
+    out
+}
+
+/// Policy management (direct actions from the proxy).
+pub const F_POLICY: OpName = name("F_POLICY");
+/// Set the trust root.
+pub const INITIALIZE_POLICY: OpName = name("INITIALIZE_POLICY");
+/// Move to the next reward epoch's policy.
+pub const UPDATE_POLICY: OpName = name("UPDATE_POLICY");
+/// The TEE-based Flare Data Connector.
+pub const F_FDC2: OpName = name("F_FDC2");
+/// Sign an attestation response.
+pub const PROVE: OpName = name("PROVE");
+/// Read-only queries.
+pub const F_GET: OpName = name("F_GET");
+/// The TEE's identity, policies and attestation.
+pub const TEE_INFO: OpName = name("TEE_INFO");
+
+/// Whether `op_type` is one of Flare's system types (prefix `F_`), which extensions may not use.
+pub fn is_system(op_type: &OpName) -> bool {
+    op_type.starts_with(b"F_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn right_padded() {
+        assert_eq!(&F_FDC2[..6], b"F_FDC2");
+        assert!(F_FDC2[6..].iter().all(|&b| b == 0));
+        assert!(is_system(&F_GET));
+        assert!(!is_system(&name("MY_EXT")));
+    }
+}
