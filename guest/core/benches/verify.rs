@@ -1,1 +1,161 @@
-fn main() {}
+//! Verifying one instruction signed by all 100 voters of a 100-voter policy, against the
+//! baseline Flare's Go node pays: one libsecp256k1 `ecrecover` (+ address hash) per signature.
+//!
+//! Both run side by side in one process, interleaved, and the medians and their ratio are
+//! printed. `cargo bench -p fcc-core`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use fcc_core::hash::keccak256;
+use fcc_core::instruction::InstructionData;
+use fcc_core::policy::{SigningPolicy, Voter};
+use fcc_core::verify::{Candidates, SignerHint, Verifier, Vote, tally};
+use k256::ecdsa::SigningKey;
+use k256::elliptic_curve::point::AffineCoordinates;
+use k256::elliptic_curve::sec1::ToSec1Point;
+
+const VOTERS: usize = 100;
+const CHAIN_ID: u64 = 14;
+
+struct Fixture {
+    policy: SigningPolicy,
+    instruction: InstructionData,
+    votes: Vec<Vote>,
+    votes_no_hint: Vec<Vote>,
+    digest: [u8; 32],
+}
+
+fn fixture() -> Fixture {
+    let keys: Vec<SigningKey> = (0..VOTERS)
+        .map(|i| SigningKey::from_bytes(&keccak256(&(i as u64).to_be_bytes()).into()).unwrap())
+        .collect();
+    let voters: Vec<Voter> = keys
+        .iter()
+        .map(|k| Voter { address: fcc_core::ecdsa::address_of(k.verifying_key().as_affine()), weight: 655 })
+        .collect();
+    let total: u32 = voters.iter().map(|v| u32::from(v.weight)).sum();
+    let policy = SigningPolicy::new(7, 1000, fcc_core::policy::flare_threshold(total) as u16, [3; 32], voters).unwrap();
+    let instruction = InstructionData {
+        instruction_id: keccak256(b"bench"),
+        tee_id: [0x7e; 20],
+        timestamp: 1_700_000_000,
+        reward_epoch_id: 7,
+        op_type: fcc_core::op::F_FDC2,
+        op_command: fcc_core::op::PROVE,
+        original_message: vec![0xab; 256],
+        additional_fixed_message: vec![0xcd; 512],
+        ..Default::default()
+    };
+    let digest = instruction.signing_digest(CHAIN_ID, &[]);
+    let votes: Vec<Vote> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let (sig, recid) = k.sign_prehash_recoverable(&digest);
+            let mut raw = [0u8; 65];
+            raw[..64].copy_from_slice(&sig.to_bytes());
+            raw[64] = recid.to_byte();
+            // The proxy's hint: it knows R's y from its own recovery.
+            let r = k256::AffinePoint::decompress_r(&sig.r().to_bytes(), recid.is_y_odd());
+            Vote {
+                signature: raw,
+                additional_variable_message: vec![],
+                hint: Some(SignerHint { signer_index: i as u16, r_y: Some(r) }),
+            }
+        })
+        .collect();
+    let votes_no_hint = votes.iter().map(|v| Vote { hint: None, ..v.clone() }).collect();
+    Fixture { policy, instruction, votes, votes_no_hint, digest }
+}
+
+trait DecompressR {
+    fn decompress_r(x: &k256::FieldBytes, odd: bool) -> [u8; 32];
+}
+impl DecompressR for k256::AffinePoint {
+    fn decompress_r(x: &k256::FieldBytes, odd: bool) -> [u8; 32] {
+        use k256::elliptic_curve::point::DecompressPoint;
+        let p = k256::AffinePoint::decompress(x, u8::from(odd).into()).unwrap();
+        let enc = p.to_sec1_point(false);
+        let _ = p.x();
+        enc.as_bytes()[33..].try_into().unwrap()
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    let f = fixture();
+    let secp = secp256k1::Secp256k1::verification_only();
+    let libsecp_sigs: Vec<secp256k1::ecdsa::RecoverableSignature> = f
+        .votes
+        .iter()
+        .map(|v| {
+            let id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(v.signature[64])).unwrap();
+            secp256k1::ecdsa::RecoverableSignature::from_compact(&v.signature[..64], id).unwrap()
+        })
+        .collect();
+
+    let mut verifier = Verifier::new([0x42; 32]);
+    let hash_fixed = f.instruction.hash_fixed();
+    let candidates = Candidates { policy: &f.policy, cosigners: &[] };
+    let digest_of = |avm: &[u8]| InstructionData::signing_digest_from(&hash_fixed, CHAIN_ID, avm);
+    // First pass learns every voter key (what the first instruction of an epoch pays, unless
+    // the proxy hands the keys over with the policy).
+    let t = Instant::now();
+    let signers = verifier.signers(&f.votes_no_hint, candidates, digest_of).unwrap();
+    let cold = t.elapsed();
+    assert!(f.policy.is_satisfied_by(tally(&signers, candidates).unwrap().weight));
+
+    let cell = std::cell::RefCell::new(verifier);
+    let run_ours = || {
+        let mut v = cell.borrow_mut();
+        let s = v.signers(black_box(&f.votes), candidates, digest_of).unwrap();
+        black_box(tally(&s, candidates).unwrap());
+    };
+    let run_ours_no_ry = |votes: &[Vote]| {
+        let mut v = cell.borrow_mut();
+        let s = v.signers(black_box(votes), candidates, digest_of).unwrap();
+        black_box(tally(&s, candidates).unwrap());
+    };
+    let votes_index_only: Vec<Vote> = f
+        .votes
+        .iter()
+        .map(|v| Vote { hint: v.hint.map(|h| SignerHint { r_y: None, ..h }), ..v.clone() })
+        .collect();
+    let run_baseline = || {
+        let msg = secp256k1::Message::from_digest(f.digest);
+        for s in &libsecp_sigs {
+            let pk = secp.recover_ecdsa(msg, black_box(s)).unwrap();
+            black_box(keccak256(&pk.serialize_uncompressed()[1..]));
+        }
+    };
+
+    let rounds = 60;
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        run_ours();
+        run_baseline();
+    }
+    for _ in 0..rounds {
+        let t = Instant::now();
+        run_baseline();
+        a.push(t.elapsed());
+        let t = Instant::now();
+        run_ours();
+        b.push(t.elapsed());
+        let t = Instant::now();
+        run_ours_no_ry(&votes_index_only);
+        c.push(t.elapsed());
+    }
+    let (base, fast, idx) = (median(a), median(b), median(c));
+    println!("verify one instruction, {VOTERS} of {VOTERS} voters signed (median of {rounds}):");
+    println!("  baseline  libsecp256k1 ecrecover x{VOTERS} + address : {:>9.1} us", base.as_secs_f64() * 1e6);
+    println!("  fcc-core  batch, hint = index + R.y             : {:>9.1} us   ratio {:.2}x", fast.as_secs_f64() * 1e6, base.as_secs_f64() / fast.as_secs_f64());
+    println!("  fcc-core  batch, hint = index only              : {:>9.1} us   ratio {:.2}x", idx.as_secs_f64() * 1e6, base.as_secs_f64() / idx.as_secs_f64());
+    println!("  fcc-core  first instruction of an epoch (recover + build tables): {:.1} us", cold.as_secs_f64() * 1e6);
+    println!("  key table memory: {} bytes per cached key", fcc_core::batch::KeyTable::BYTES);
+}

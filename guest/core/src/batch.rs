@@ -33,7 +33,7 @@ use crate::ecdsa::ParsedSignature;
 use crate::hash::H256;
 
 /// wNAF window of the per-key tables: 2^(w-2) odd multiples per 64-bit piece.
-pub const KEY_WINDOW: u32 = 7;
+pub const KEY_WINDOW: u32 = 8;
 const KEY_TABLE_LEN: usize = 1 << (KEY_WINDOW - 2);
 /// wNAF window for the per-signature `R` points, whose tables are built on the fly.
 const R_WINDOW: u32 = 4;
@@ -116,16 +116,19 @@ fn wnaf(value: u64, w: u32) -> [i8; DIGITS] {
     let modulus = 1i128 << w;
     let mut i = 0;
     while k != 0 {
-        if k & 1 == 1 {
-            let mut d = (k as i128) & (modulus - 1);
-            if d >= modulus / 2 {
-                d -= modulus;
-            }
-            k = (k as i128 - d) as u128;
-            out[i] = d as i8;
+        // Skip runs of zero bits at once.
+        let zeros = k.trailing_zeros();
+        k >>= zeros;
+        i += zeros as usize;
+        let mut d = (k as i128) & (modulus - 1);
+        if d >= modulus / 2 {
+            d -= modulus;
         }
-        k >>= 1;
-        i += 1;
+        out[i] = d as i8;
+        k = (k as i128 - d) as u128;
+        // After subtracting d, the low w bits are zero.
+        k >>= w;
+        i += w as usize;
     }
     out
 }
@@ -198,12 +201,20 @@ pub fn verify_batch(items: &[BatchItem<'_>], g: &KeyTable, secret: &[u8; 32]) ->
     let mut halves: Vec<(u64, u64)> = Vec::with_capacity(items.len());
     let mut g_sum = Scalar::ZERO;
     let mut q_coeffs: Vec<Scalar> = Vec::with_capacity(items.len());
+    let mut block: H256 = [0; 32];
+    let mut z = Scalar::ZERO;
     for (i, (it, s_inv)) in items.iter().zip(&s_inv).enumerate() {
-        let h: H256 = Keccak256::new().chain_update(seed).chain_update((i as u32).to_be_bytes()).finalize().into();
-        let a1 = u64::from_le_bytes(h[..8].try_into().expect("8 bytes")) | 1; // never both zero
-        let a2 = u64::from_le_bytes(h[8..16].try_into().expect("8 bytes"));
+        // One keccak yields the two 64-bit halves of two coefficients.
+        if i % 2 == 0 {
+            block = Keccak256::new().chain_update(seed).chain_update((i as u32).to_be_bytes()).finalize().into();
+        }
+        let half = &block[16 * (i % 2)..16 * (i % 2) + 16];
+        let a1 = u64::from_le_bytes(half[..8].try_into().expect("8 bytes")) | 1; // never both zero
+        let a2 = u64::from_le_bytes(half[8..].try_into().expect("8 bytes"));
         let a = Scalar::from(a1) + lambda * Scalar::from(a2);
-        let z = <Scalar as Reduce<k256::U256>>::reduce(&k256::U256::from_be_slice(&it.digest));
+        if i == 0 || it.digest != items[i - 1].digest {
+            z = <Scalar as Reduce<k256::U256>>::reduce(&k256::U256::from_be_slice(&it.digest));
+        }
         g_sum += a * z * s_inv;
         q_coeffs.push(-(a * it.sig.r() * s_inv));
         halves.push((a1, a2));

@@ -185,7 +185,16 @@ impl Verifier {
             v.validate()?;
             parsed.push(ParsedSignature::parse(&v.signature, i as u16)?);
         }
-        let digests: Vec<H256> = votes.iter().map(|v| digest_of(&v.additional_variable_message)).collect();
+        // Most votes carry the same (often empty) variable message: hash each distinct one once.
+        let mut digests: Vec<H256> = Vec::with_capacity(votes.len());
+        for (i, v) in votes.iter().enumerate() {
+            let avm = &v.additional_variable_message;
+            let reuse = (0..i).rev().take(4).find(|&j| &votes[j].additional_variable_message == avm);
+            digests.push(match reuse {
+                Some(j) => digests[j],
+                None => digest_of(avm),
+            });
+        }
 
         let mut signers: Vec<Option<Address>> = alloc::vec![None; votes.len()];
         // (vote index, R) of the votes that go to the batch.
