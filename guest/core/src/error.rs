@@ -56,7 +56,7 @@ pub enum Error {
     /// The proxy's hint for signature `index` is out of range or inconsistent.
     BadSignerHint { index: u16 },
     /// The voters' weight is not strictly greater than the policy threshold.
-    InsufficientWeight { weight: u32, threshold: u16 },
+    InsufficientWeight { weight: u32, threshold: u32 },
     /// Fewer distinct cosigners signed than the instruction's `cosignersThreshold`.
     InsufficientCosigners { count: u16, required: u64 },
     /// The instruction lists the same cosigner twice, or more cosigners than allowed.

@@ -1,0 +1,163 @@
+//! The TEE's identity: a secp256k1 key generated at boot from injected entropy, never leaving
+//! the guest; its public key, its Ethereum address (the TEE id) and the 64-byte REPORT_DATA that
+//! binds them into a hardware attestation report.
+//!
+//! ```text
+//! REPORT_DATA[0..32]  = keccak256(bytes32("FCC_TEE_IDENTITY_V1") ‖ x ‖ y ‖ uint256 chainId)
+//! REPORT_DATA[32..64] = challenge (32 bytes from the verifier; zero when none)
+//! ```
+
+use k256::ecdsa::SigningKey;
+use k256::elliptic_curve::sec1::ToSec1Point;
+use rand_core::TryCryptoRng;
+use zeroize::Zeroize;
+
+use crate::abi;
+use crate::ecdsa::{SIGNATURE_LEN, address_of};
+use crate::error::Error;
+use crate::hash::{H256, keccak256_concat};
+use crate::op;
+use crate::policy::Address;
+
+/// Domain separator of the REPORT_DATA binding.
+pub const REPORT_DATA_DOMAIN: [u8; 32] = op::name("FCC_TEE_IDENTITY_V1");
+
+/// Draws 32 bytes, refusing obviously broken sources (a constant fill).
+pub fn draw32(rng: &mut impl TryCryptoRng) -> Result<[u8; 32], Error> {
+    let mut b = [0u8; 32];
+    rng.try_fill_bytes(&mut b).map_err(|_| Error::EntropyUnavailable)?;
+    if b.iter().all(|&x| x == b[0]) {
+        b.zeroize();
+        return Err(Error::EntropyUnavailable);
+    }
+    Ok(b)
+}
+
+/// The TEE identity key.
+pub struct TeeIdentity {
+    key: SigningKey,
+    public: [u8; 64],
+    address: Address,
+}
+
+impl core::fmt::Debug for TeeIdentity {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("TeeIdentity").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+impl TeeIdentity {
+    /// Generates a fresh key. Draws until a valid scalar appears (probability of a retry is
+    /// about 2^-128), failing closed after a few attempts.
+    pub fn generate(rng: &mut impl TryCryptoRng) -> Result<Self, Error> {
+        for _ in 0..4 {
+            let mut bytes = draw32(rng)?;
+            let key = SigningKey::from_bytes(&bytes.into());
+            bytes.zeroize();
+            if let Ok(key) = key {
+                return Ok(Self::from_key(key));
+            }
+        }
+        Err(Error::EntropyUnavailable)
+    }
+
+    fn from_key(key: SigningKey) -> Self {
+        let affine = *key.verifying_key().as_affine();
+        let mut public = [0u8; 64];
+        public.copy_from_slice(&affine.to_sec1_point(false).as_bytes()[1..]);
+        Self { key, public, address: address_of(&affine) }
+    }
+
+    /// A fixed key for tests and the devnet's simulated providers. Never use in a guest.
+    pub fn from_secret_for_tests(secret: &[u8; 32]) -> Result<Self, Error> {
+        SigningKey::from_bytes(&(*secret).into()).map(Self::from_key).map_err(|_| Error::Malformed { what: "secret key" })
+    }
+
+    /// The uncompressed public key `x ‖ y`.
+    pub fn public_key(&self) -> &[u8; 64] {
+        &self.public
+    }
+
+    /// The TEE id: the Ethereum address of the public key.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Signs a 32-byte digest (already EIP-191-prefixed where needed). Deterministic (RFC 6979),
+    /// low-S, v ∈ {0, 1}.
+    pub fn sign_digest(&self, digest: &H256) -> [u8; SIGNATURE_LEN] {
+        let (sig, recid) = self.key.sign_prehash_recoverable(digest);
+        let mut out = [0u8; SIGNATURE_LEN];
+        out[..64].copy_from_slice(&sig.to_bytes());
+        out[64] = recid.to_byte() & 1;
+        out
+    }
+
+    /// The REPORT_DATA binding this key (and the chain it serves) into an attestation report.
+    pub fn report_data(&self, chain_id: u64, challenge: &H256) -> [u8; 64] {
+        report_data(&self.public, chain_id, challenge)
+    }
+}
+
+/// REPORT_DATA for a public key (see the module docs); verifiers recompute it.
+pub fn report_data(public: &[u8; 64], chain_id: u64, challenge: &H256) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(&keccak256_concat(&[&REPORT_DATA_DOMAIN, public, &abi::uint(chain_id)]));
+    out[32..].copy_from_slice(challenge);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ecdsa::recover_address;
+
+    struct Fixed(u8);
+    impl rand_core::TryRng for Fixed {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(0)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Ok(0)
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            for (i, b) in dst.iter_mut().enumerate() {
+                *b = self.0.wrapping_add(i as u8);
+            }
+            self.0 = self.0.wrapping_add(1);
+            Ok(())
+        }
+    }
+    impl rand_core::TryCryptoRng for Fixed {}
+
+    struct Stuck;
+    impl rand_core::TryRng for Stuck {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(0)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Ok(0)
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            dst.fill(0xff);
+            Ok(())
+        }
+    }
+    impl rand_core::TryCryptoRng for Stuck {}
+
+    #[test]
+    fn signs_recoverably_and_fails_closed() {
+        let id = TeeIdentity::generate(&mut Fixed(1)).unwrap();
+        let d = [0x42; 32];
+        let sig = id.sign_digest(&d);
+        assert!(sig[64] <= 1);
+        assert_eq!(recover_address(&sig, &d).unwrap(), id.address());
+        assert_eq!(TeeIdentity::generate(&mut Stuck).unwrap_err(), Error::EntropyUnavailable);
+        let rd = id.report_data(14, &[7; 32]);
+        assert_eq!(&rd[32..], &[7; 32]);
+        assert_ne!(rd[..32], id.report_data(19, &[7; 32])[..32]);
+    }
+}

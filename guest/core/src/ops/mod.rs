@@ -1,0 +1,101 @@
+//! Operations: a registry of handlers keyed by (opType, opCommand), so compute extensions plug
+//! in next to the system operations. An unknown operation yields an error result, never a panic.
+
+use alloc::vec::Vec;
+
+use crate::error::Error;
+use crate::op::{self, OpName};
+use crate::platform::Platform;
+use crate::tee::TeeState;
+use crate::wire::{Action, ActionKind};
+
+pub mod fdc2;
+pub mod info;
+pub mod policy;
+
+/// Runs an operation whose authorisation has been checked; returns the result data.
+pub type Execute = fn(&mut TeeState, &Action, &mut dyn Platform) -> Result<Vec<u8>, Error>;
+
+/// The data-provider threshold an instruction must pass, in basis points of the policy's total
+/// weight (weight must be strictly greater than `ceil(total · bips / 10000)`).
+pub type Threshold = fn(&Action) -> Result<u16, Error>;
+
+/// Flare's default: more than half of the weight.
+pub const DEFAULT_THRESHOLD_BIPS: u16 = 5000;
+
+fn default_threshold(_: &Action) -> Result<u16, Error> {
+    Ok(DEFAULT_THRESHOLD_BIPS)
+}
+
+/// One operation.
+#[derive(Clone, Copy)]
+pub struct Handler {
+    /// Operation type.
+    pub op_type: OpName,
+    /// Operation command.
+    pub op_command: OpName,
+    /// How it must be authorised.
+    pub kind: ActionKind,
+    /// The threshold rule (instructions only).
+    pub threshold: Threshold,
+    /// The work.
+    pub execute: Execute,
+}
+
+impl Handler {
+    /// An instruction handler with Flare's default threshold.
+    pub const fn instruction(op_type: OpName, op_command: OpName, execute: Execute) -> Self {
+        Self { op_type, op_command, kind: ActionKind::Instruction, threshold: default_threshold, execute }
+    }
+
+    /// A direct-action handler.
+    pub const fn direct(op_type: OpName, op_command: OpName, execute: Execute) -> Self {
+        Self { op_type, op_command, kind: ActionKind::Direct, threshold: default_threshold, execute }
+    }
+}
+
+/// The operations a TEE serves.
+#[derive(Clone, Default)]
+pub struct Registry {
+    handlers: Vec<Handler>,
+}
+
+impl Registry {
+    /// No operations.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// The system operations: policy management, FDC2 proofs, TEE info.
+    pub fn system() -> Self {
+        let mut r = Self::empty();
+        for h in [
+            Handler::direct(op::F_POLICY, op::INITIALIZE_POLICY, policy::initialize),
+            Handler::direct(op::F_POLICY, op::UPDATE_POLICY, policy::update),
+            Handler::direct(op::F_GET, op::TEE_INFO, info::tee_info),
+            Handler { threshold: fdc2::threshold_bips, ..Handler::instruction(op::F_FDC2, op::PROVE, fdc2::prove) },
+        ] {
+            r.register(h).expect("system operations are distinct");
+        }
+        r
+    }
+
+    /// Adds an operation; fails if (type, command) is taken.
+    pub fn register(&mut self, h: Handler) -> Result<(), Error> {
+        if self.find(&h.op_type, &h.op_command).is_some() {
+            return Err(Error::OperationFailed { reason: "operation registered twice" });
+        }
+        self.handlers.push(h);
+        Ok(())
+    }
+
+    /// The handler of (type, command).
+    pub fn find(&self, op_type: &OpName, op_command: &OpName) -> Option<&Handler> {
+        self.handlers.iter().find(|h| &h.op_type == op_type && &h.op_command == op_command)
+    }
+
+    /// Every registered (type, command).
+    pub fn operations(&self) -> impl Iterator<Item = (&OpName, &OpName)> {
+        self.handlers.iter().map(|h| (&h.op_type, &h.op_command))
+    }
+}

@@ -1,0 +1,176 @@
+//! The engine: one TEE's state (identity, trusted policies, key cache, replay guard) and the
+//! path every action takes: authorise, execute, sign the result — or sign a refusal that names
+//! its reason. It never panics on input.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use rand_core::TryCryptoRng;
+
+use crate::error::Error;
+use crate::identity::{TeeIdentity, draw32};
+use crate::instruction::InstructionData;
+use crate::light_client::{PolicyStore, PublicKey};
+use crate::ops::Registry;
+use crate::platform::Platform;
+use crate::policy::PolicyHashScheme;
+use crate::replay::ReplayGuard;
+use crate::result::{ActionResult, SignedResult, SubmissionTag, bounded_log, status};
+use crate::verify::{Candidates, Tally, Verifier, tally, threshold_for};
+use crate::wire::{Action, ActionKind, Hello};
+
+/// Fixed configuration of a TEE (in a confidential guest it is part of the measured image or
+/// of the runtime configuration extended into the attestation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The chain whose signatures and results this TEE deals in.
+    pub chain_id: u64,
+    /// How policy hashes are computed (legacy or chain-bound Relay).
+    pub policy_hash: PolicyHashScheme,
+}
+
+/// Code version reported in results.
+pub const VERSION: &str = concat!("fcc-core/", env!("CARGO_PKG_VERSION"));
+
+/// Everything a handler may touch.
+pub struct TeeState {
+    /// Configuration.
+    pub config: Config,
+    /// The identity key.
+    pub identity: TeeIdentity,
+    /// Trusted policies.
+    pub policies: PolicyStore,
+    /// Signature verification and the key cache.
+    pub verifier: Verifier,
+    /// Executed instruction ids.
+    pub replay: ReplayGuard,
+}
+
+/// A TEE: state plus operations.
+pub struct Tee {
+    state: TeeState,
+    registry: Registry,
+}
+
+impl core::fmt::Debug for Tee {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tee").field("identity", &self.state.identity).finish_non_exhaustive()
+    }
+}
+
+impl Tee {
+    /// A fresh TEE with a new identity and batch secret drawn from `rng`.
+    pub fn new(config: Config, rng: &mut impl TryCryptoRng, registry: Registry) -> Result<Self, Error> {
+        let identity = TeeIdentity::generate(rng)?;
+        let batch_secret = draw32(rng)?;
+        Ok(Self {
+            state: TeeState {
+                config,
+                identity,
+                policies: PolicyStore::new(config.policy_hash),
+                verifier: Verifier::new(batch_secret),
+                replay: ReplayGuard::new(),
+            },
+            registry,
+        })
+    }
+
+    /// The state (read-only).
+    pub fn state(&self) -> &TeeState {
+        &self.state
+    }
+
+    /// The greeting the guest sends when it connects.
+    pub fn hello(&self, platform: &mut dyn Platform) -> Result<Hello, Error> {
+        let s = &self.state;
+        let attestation = platform.attest(&s.identity.report_data(s.config.chain_id, &[0; 32]))?;
+        Ok(Hello {
+            tee_id: s.identity.address(),
+            public_key: PublicKey(*s.identity.public_key()),
+            platform: platform.kind(),
+            chain_id: s.config.chain_id,
+            version: String::from(VERSION),
+            attestation,
+            initial_policy: s.policies.initial(),
+            active_epoch: s.policies.active().map(|p| p.reward_epoch_id()),
+        })
+    }
+
+    /// Handles one action and returns its signed result: success with the operation's data, or
+    /// an error status whose log and additional status (the error code, u16 big-endian) say why.
+    pub fn handle(&mut self, action: &Action, platform: &mut dyn Platform) -> SignedResult {
+        let d = &action.instruction;
+        let (status, data, log, code) = match self.execute(action, platform) {
+            Ok(data) => (status::SUCCESS, data, String::new(), Vec::new()),
+            Err(e) => (status::ERROR, Vec::new(), bounded_log(e.to_string()), e.code().to_be_bytes().to_vec()),
+        };
+        let result = ActionResult {
+            id: d.instruction_id,
+            submission_tag: action.submission_tag,
+            status,
+            log,
+            op_type: d.op_type,
+            op_command: d.op_command,
+            additional_result_status: code,
+            version: String::from(VERSION),
+            data,
+        };
+        let signature = self.state.identity.sign_digest(&result.signing_digest(self.state.config.chain_id));
+        SignedResult { result, signature }
+    }
+
+    fn execute(&mut self, action: &Action, platform: &mut dyn Platform) -> Result<Vec<u8>, Error> {
+        action.validate()?;
+        let d = &action.instruction;
+        let handler = *self
+            .registry
+            .find(&d.op_type, &d.op_command)
+            .ok_or(Error::UnknownOperation { op_type: d.op_type, op_command: d.op_command })?;
+        if handler.kind != action.kind {
+            return Err(Error::Malformed { what: "action kind (instruction vs direct) for this operation" });
+        }
+        match action.kind {
+            ActionKind::Direct => {
+                if action.submission_tag != SubmissionTag::Submit {
+                    return Err(Error::Malformed { what: "submission tag (direct actions use `submit`)" });
+                }
+            }
+            ActionKind::Instruction => {
+                if action.submission_tag != SubmissionTag::Threshold {
+                    return Err(Error::Malformed { what: "submission tag (instructions execute on `threshold`)" });
+                }
+                let bips = (handler.threshold)(action)?;
+                self.authorise(action, bips)?;
+                // Recorded before executing: an instruction's effects happen at most once.
+                self.state.replay.record(d.reward_epoch_id, d.instruction_id);
+            }
+        }
+        (handler.execute)(&mut self.state, action, platform)
+    }
+
+    /// Checks an instruction's addressee, freshness, signatures and thresholds.
+    pub fn authorise(&mut self, action: &Action, threshold_bips: u16) -> Result<Tally, Error> {
+        let s = &mut self.state;
+        let d = &action.instruction;
+        if d.tee_id != s.identity.address() {
+            return Err(Error::WrongTee);
+        }
+        s.replay.check(&d.instruction_id)?;
+        let policy = s.policies.policy_for(d.reward_epoch_id)?;
+        let candidates = Candidates { policy, cosigners: &d.cosigners };
+        let hash_fixed = d.hash_fixed();
+        let chain_id = s.config.chain_id;
+        let signers = s.verifier.signers(&action.votes, candidates, |avm| {
+            InstructionData::signing_digest_from(&hash_fixed, chain_id, avm)
+        })?;
+        let t = tally(&signers, candidates)?;
+        let threshold = threshold_for(policy.total_weight(), threshold_bips);
+        if t.weight <= threshold {
+            return Err(Error::InsufficientWeight { weight: t.weight, threshold });
+        }
+        if u64::from(t.cosigners) < d.cosigners_threshold {
+            return Err(Error::InsufficientCosigners { count: t.cosigners, required: d.cosigners_threshold });
+        }
+        Ok(t)
+    }
+}

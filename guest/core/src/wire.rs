@@ -1,0 +1,254 @@
+//! The guest <-> proxy link: versioned, length-prefixed postcard frames with hard size bounds.
+//!
+//! ```text
+//! frame = length u32 (big-endian, of what follows, ≤ MAX_FRAME_LEN) ‖ version u8 ‖ postcard(message)
+//! ```
+//! The guest connects to the proxy and speaks first (`Hello`), then alternates `Pull` → `Actions`
+//! and `Result` → `Ack`. Everything the proxy sends is hostile until verified: the decoder never
+//! allocates more than the frame bound, and every decoded message is validated before use.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::hash::H256;
+use crate::instruction::InstructionData;
+use crate::light_client::PublicKey;
+use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_ATTESTATION_LEN, MAX_FRAME_LEN, MAX_REASON_LEN, MAX_SIGNATURES};
+use crate::platform::PlatformKind;
+use crate::policy::Address;
+use crate::result::{SignedResult, SubmissionTag};
+use crate::verify::Vote;
+
+/// The link protocol version this code speaks.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Bytes of the length prefix.
+pub const LENGTH_PREFIX: usize = 4;
+
+/// How an action is authorised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// A Flare instruction: needs data-provider signatures over the policy threshold.
+    Instruction,
+    /// A direct action from the proxy (policy management, queries): proves itself or is harmless.
+    Direct,
+}
+
+/// One unit of work for the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// Instruction or direct.
+    pub kind: ActionKind,
+    /// The stage (`threshold` for instructions, `submit` for direct actions).
+    pub submission_tag: SubmissionTag,
+    /// The instruction (for direct actions only id, op type/command and message matter).
+    pub instruction: InstructionData,
+    /// The providers' and cosigners' signatures.
+    pub votes: Vec<Vote>,
+}
+
+impl Action {
+    /// Checks every bound.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.instruction.validate()?;
+        if self.votes.len() > MAX_SIGNATURES {
+            return Err(Error::TooMany { what: "signatures", count: self.votes.len(), max: MAX_SIGNATURES });
+        }
+        self.votes.iter().try_for_each(Vote::validate)
+    }
+}
+
+/// What the guest says when it connects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The TEE id.
+    pub tee_id: Address,
+    /// Its public key.
+    pub public_key: PublicKey,
+    /// The platform.
+    pub platform: PlatformKind,
+    /// The chain the guest serves.
+    pub chain_id: u64,
+    /// Code version.
+    pub version: String,
+    /// The attestation at boot (challenge zero).
+    pub attestation: Vec<u8>,
+    /// The trust root, if set: (epoch, hash).
+    pub initial_policy: Option<(u32, H256)>,
+    /// The active policy's epoch.
+    pub active_epoch: Option<u32>,
+}
+
+/// Guest → proxy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GuestMessage {
+    /// First message of a connection.
+    Hello(Hello),
+    /// Asks for up to `max_actions` actions.
+    Pull {
+        /// At most `MAX_ACTIONS_PER_PULL`.
+        max_actions: u8,
+    },
+    /// A signed result.
+    Result(SignedResult),
+}
+
+impl GuestMessage {
+    /// Checks every bound (the proxy calls this on what it receives).
+    pub fn validate(&self) -> Result<(), Error> {
+        match self {
+            GuestMessage::Hello(h) => {
+                if h.attestation.len() > MAX_ATTESTATION_LEN {
+                    return Err(Error::TooLarge { what: "attestation", len: h.attestation.len(), max: MAX_ATTESTATION_LEN });
+                }
+                if h.version.len() > MAX_REASON_LEN {
+                    return Err(Error::TooLarge { what: "version", len: h.version.len(), max: MAX_REASON_LEN });
+                }
+                Ok(())
+            }
+            GuestMessage::Pull { .. } => Ok(()),
+            GuestMessage::Result(r) => r.result.validate(),
+        }
+    }
+}
+
+/// Proxy → guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProxyMessage {
+    /// Up to `MAX_ACTIONS_PER_PULL` actions; empty when there is nothing to do.
+    Actions(Vec<Action>),
+    /// The result for this id is stored durably.
+    Ack {
+        /// The action id.
+        id: H256,
+    },
+}
+
+impl ProxyMessage {
+    /// Checks every bound (the guest calls this on what it receives).
+    pub fn validate(&self) -> Result<(), Error> {
+        match self {
+            ProxyMessage::Actions(a) => {
+                if a.len() > MAX_ACTIONS_PER_PULL {
+                    return Err(Error::TooMany { what: "actions", count: a.len(), max: MAX_ACTIONS_PER_PULL });
+                }
+                a.iter().try_for_each(Action::validate)
+            }
+            ProxyMessage::Ack { .. } => Ok(()),
+        }
+    }
+}
+
+/// Encodes `msg` as one complete frame (length prefix included).
+pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, Error> {
+    let mut out = alloc::vec![0u8; LENGTH_PREFIX + 1];
+    out[LENGTH_PREFIX] = PROTOCOL_VERSION;
+    let out = postcard::to_extend(msg, out).map_err(|_| Error::Malformed { what: "frame (encode)" })?;
+    let body = out.len() - LENGTH_PREFIX;
+    if body > MAX_FRAME_LEN {
+        return Err(Error::TooLarge { what: "frame", len: body, max: MAX_FRAME_LEN });
+    }
+    let mut out = out;
+    out[..LENGTH_PREFIX].copy_from_slice(&(body as u32).to_be_bytes());
+    Ok(out)
+}
+
+/// Decodes a frame body (after the length prefix): version check, postcard, no trailing bytes.
+pub fn decode_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+    let (&version, payload) = body.split_first().ok_or(Error::Truncated { what: "frame", need: 1, got: 0 })?;
+    if version != PROTOCOL_VERSION {
+        return Err(Error::UnsupportedVersion { got: version });
+    }
+    let (msg, rest) = postcard::take_from_bytes(payload).map_err(|_| Error::Malformed { what: "frame body" })?;
+    if !rest.is_empty() {
+        return Err(Error::TrailingBytes { what: "frame", extra: rest.len() });
+    }
+    Ok(msg)
+}
+
+/// Reassembles frames from a byte stream, never buffering more than one maximal frame.
+#[derive(Debug, Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+}
+
+impl FrameReader {
+    /// An empty reader.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many more bytes may be pushed now without exceeding the bound.
+    pub fn room(&self) -> usize {
+        (LENGTH_PREFIX + MAX_FRAME_LEN).saturating_sub(self.buf.len())
+    }
+
+    /// Appends received bytes. Fails (and the connection must be closed) if they overflow the
+    /// bound; callers read at most `room()` bytes at a time.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if bytes.len() > self.room() {
+            return Err(Error::TooLarge { what: "frame", len: self.buf.len() + bytes.len(), max: LENGTH_PREFIX + MAX_FRAME_LEN });
+        }
+        self.buf.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// The next complete frame body, if one has arrived. A length over the bound is an error.
+    pub fn next_body(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        if self.buf.len() < LENGTH_PREFIX {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes(self.buf[..LENGTH_PREFIX].try_into().expect("4 bytes")) as usize;
+        if len > MAX_FRAME_LEN {
+            return Err(Error::TooLarge { what: "frame", len, max: MAX_FRAME_LEN });
+        }
+        if len == 0 {
+            return Err(Error::Truncated { what: "frame", need: 1, got: 0 });
+        }
+        if self.buf.len() < LENGTH_PREFIX + len {
+            return Ok(None);
+        }
+        let body = self.buf[LENGTH_PREFIX..LENGTH_PREFIX + len].to_vec();
+        self.buf.drain(..LENGTH_PREFIX + len);
+        Ok(Some(body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_through_a_split_stream() {
+        let msg = GuestMessage::Pull { max_actions: 3 };
+        let frame = encode_frame(&msg).unwrap();
+        assert_eq!(&frame[..5], &[0, 0, 0, 3, PROTOCOL_VERSION]);
+        let mut r = FrameReader::new();
+        let mut frames = frame.clone();
+        frames.extend_from_slice(&frame);
+        for chunk in frames.chunks(3) {
+            r.push(chunk).unwrap();
+        }
+        for _ in 0..2 {
+            let body = r.next_body().unwrap().unwrap();
+            assert_eq!(decode_body::<GuestMessage>(&body).unwrap(), msg);
+        }
+        assert_eq!(r.next_body().unwrap(), None);
+    }
+
+    #[test]
+    fn oversized_and_bad_frames_are_refused() {
+        let mut r = FrameReader::new();
+        r.push(&(MAX_FRAME_LEN as u32 + 1).to_be_bytes()).unwrap();
+        assert!(matches!(r.next_body(), Err(Error::TooLarge { .. })));
+        assert_eq!(decode_body::<GuestMessage>(&[9, 0]), Err(Error::UnsupportedVersion { got: 9 }));
+        assert!(decode_body::<GuestMessage>(&[PROTOCOL_VERSION, 0xff]).is_err());
+        let mut body = encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap()[4..].to_vec();
+        body.push(0);
+        assert!(matches!(decode_body::<GuestMessage>(&body), Err(Error::TrailingBytes { .. })));
+        assert!(FrameReader::new().push(&alloc::vec![0; MAX_FRAME_LEN + 5]).is_err());
+    }
+}
