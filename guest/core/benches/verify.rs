@@ -89,7 +89,6 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn main() {
     let f = fixture();
-    let secp = secp256k1::Secp256k1::verification_only();
     let libsecp_sigs: Vec<secp256k1::ecdsa::RecoverableSignature> = f
         .votes
         .iter()
@@ -129,7 +128,7 @@ fn main() {
     let run_baseline = || {
         let msg = secp256k1::Message::from_digest(f.digest);
         for s in &libsecp_sigs {
-            let pk = secp.recover_ecdsa(msg, black_box(s)).unwrap();
+            let pk = black_box(s).recover_ecdsa(msg).unwrap();
             black_box(keccak256(&pk.serialize_uncompressed()[1..]));
         }
     };

@@ -31,6 +31,18 @@ pub struct SignerHint {
     pub r_y: Option<[u8; 32]>,
 }
 
+impl SignerHint {
+    /// The hint a proxy computes for a signature it has already attributed to `signer_index`:
+    /// the index and the y coordinate of `R` (recovered from `r` and `v`).
+    pub fn compute(signature: &[u8; SIGNATURE_LEN], signer_index: u16) -> Result<Self, Error> {
+        use k256::elliptic_curve::sec1::ToSec1Point;
+        let parsed = ParsedSignature::parse(signature, 0)?;
+        let r = r_point(&parsed, signature, None, 0)?;
+        let r_y = r.to_sec1_point(false).as_bytes()[33..].try_into().expect("32 bytes");
+        Ok(Self { signer_index, r_y: Some(r_y) })
+    }
+}
+
 /// One signature over an instruction, with the signer's additional variable message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vote {
