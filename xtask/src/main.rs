@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand};
 
 mod demo;
@@ -40,10 +40,34 @@ fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Installs the guest target and the lint components if this toolchain lacks them, so the test
+/// command needs no set-up (rustup does not add them to an existing toolchain by itself).
+fn ensure_toolchain() -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    let Ok(installed) = installed else {
+        eprintln!("rustup not found; assuming the x86_64-unknown-none target is installed");
+        return Ok(());
+    };
+    if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "x86_64-unknown-none") {
+        eprintln!("$ rustup target add x86_64-unknown-none");
+        ensure!(Command::new("rustup").args(["target", "add", "x86_64-unknown-none"]).status()?.success(), "rustup target add failed");
+    }
+    let components = Command::new("rustup").args(["component", "list", "--installed"]).output()?;
+    let components = String::from_utf8_lossy(&components.stdout);
+    for c in ["rustfmt", "clippy"] {
+        if !components.lines().any(|l| l.starts_with(c)) {
+            eprintln!("$ rustup component add {c}");
+            ensure!(Command::new("rustup").args(["component", "add", c]).status()?.success(), "rustup component add {c} failed");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Demo { voters } => demo::run(voters),
         Cmd::Test => {
+            ensure_toolchain()?;
             cargo(&["fmt", "--all", "--check"])?;
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
             // The core must build for the guest's bare-metal target, not only the host.
