@@ -24,13 +24,13 @@
 use alloc::vec::Vec;
 
 use k256::elliptic_curve::BatchNormalize;
-use k256::elliptic_curve::group::Group;
 use k256::elliptic_curve::ops::Reduce;
 use k256::{AffinePoint, ProjectivePoint, Scalar};
 use sha3::{Digest, Keccak256};
 
 use crate::ecdsa::ParsedSignature;
 use crate::hash::H256;
+use crate::jacobian::{Affine, Jacobian, batch_to_affine};
 
 /// wNAF window of the per-key tables: 2^(w-2) odd multiples per 64-bit piece.
 pub const KEY_WINDOW: u32 = 8;
@@ -54,12 +54,13 @@ fn lambda() -> Scalar {
 /// Odd multiples `(2k+1)·2^(64j)·P`, k < 2^(w-2), for the four 64-bit pieces j of a scalar.
 #[derive(Clone)]
 pub struct KeyTable {
-    points: Vec<AffinePoint>,
+    key: AffinePoint,
+    points: Vec<Affine>,
 }
 
 impl core::fmt::Debug for KeyTable {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("KeyTable").field("key", &self.points[0]).finish()
+        f.debug_struct("KeyTable").field("key", &self.key).finish()
     }
 }
 
@@ -81,20 +82,23 @@ impl KeyTable {
                 m += &twice;
             }
         }
-        Self { points: <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize_vartime(&proj) }
+        let affine = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize_vartime(&proj);
+        // A public key is never the identity, nor is any multiple below the group order.
+        let points = affine.iter().map(|p| Affine::from_k256(p).expect("finite multiple")).collect();
+        Self { key: *key, points }
     }
 
     /// The key itself.
     pub fn key(&self) -> &AffinePoint {
-        &self.points[0]
+        &self.key
     }
 
-    fn piece(&self, j: usize) -> &[AffinePoint] {
+    fn piece(&self, j: usize) -> &[Affine] {
         &self.points[j * KEY_TABLE_LEN..(j + 1) * KEY_TABLE_LEN]
     }
 
     /// Bytes of heap this table holds (for memory accounting and the benchmark report).
-    pub const BYTES: usize = 4 * KEY_TABLE_LEN * core::mem::size_of::<AffinePoint>();
+    pub const BYTES: usize = 4 * KEY_TABLE_LEN * core::mem::size_of::<Affine>();
 }
 
 /// One signature of a batch: the parsed signature, its `R` point and the claimed signer's table.
@@ -161,7 +165,7 @@ fn batch_invert(values: &[Scalar]) -> Vec<Scalar> {
 }
 
 struct Term<'t> {
-    table: &'t [AffinePoint],
+    table: &'t [Affine],
     digits: [i8; DIGITS],
 }
 
@@ -197,7 +201,6 @@ pub fn verify_batch(items: &[BatchItem<'_>], g: &KeyTable, secret: &[u8; 32]) ->
     let s_inv = batch_invert(&items.iter().map(|it| it.sig.s()).collect::<Vec<_>>());
 
     let mut terms: Vec<Term<'_>> = Vec::with_capacity(items.len() * 6 + 4);
-    let mut r_proj: Vec<ProjectivePoint> = Vec::with_capacity(items.len() * 2 * R_TABLE_LEN);
     let mut halves: Vec<(u64, u64)> = Vec::with_capacity(items.len());
     let mut g_sum = Scalar::ZERO;
     let mut q_coeffs: Vec<Scalar> = Vec::with_capacity(items.len());
@@ -218,21 +221,8 @@ pub fn verify_batch(items: &[BatchItem<'_>], g: &KeyTable, secret: &[u8; 32]) ->
         g_sum += a * z * s_inv;
         q_coeffs.push(-(a * it.sig.r() * s_inv));
         halves.push((a1, a2));
-
-        let r = ProjectivePoint::from(it.r_point);
-        let twice = r.double();
-        let mut m = r;
-        let start = r_proj.len();
-        for _ in 0..R_TABLE_LEN {
-            r_proj.push(m);
-            m += &twice;
-        }
-        for k in 0..R_TABLE_LEN {
-            let phi = r_proj[start + k].endomorphism();
-            r_proj.push(phi);
-        }
     }
-    let r_affine = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize_vartime(&r_proj);
+    let Some(r_tables) = r_tables(items) else { return false };
 
     let g_coeff = -g_sum;
     push_fixed(&mut terms, g, &g_coeff);
@@ -240,27 +230,67 @@ pub fn verify_batch(items: &[BatchItem<'_>], g: &KeyTable, secret: &[u8; 32]) ->
         push_fixed(&mut terms, it.key, &q_coeffs[i]);
         let base = i * 2 * R_TABLE_LEN;
         let (a1, a2) = halves[i];
-        terms.push(Term { table: &r_affine[base..base + R_TABLE_LEN], digits: wnaf(a1, R_WINDOW) });
+        terms.push(Term { table: &r_tables[base..base + R_TABLE_LEN], digits: wnaf(a1, R_WINDOW) });
         if a2 != 0 {
-            terms.push(Term { table: &r_affine[base + R_TABLE_LEN..base + 2 * R_TABLE_LEN], digits: wnaf(a2, R_WINDOW) });
+            terms.push(Term { table: &r_tables[base + R_TABLE_LEN..base + 2 * R_TABLE_LEN], digits: wnaf(a2, R_WINDOW) });
         }
     }
 
-    // Straus: one shared chain of doublings, each term adds its table entry where its digit is
-    // non-zero.
-    let mut acc = ProjectivePoint::IDENTITY;
-    for pos in (0..DIGITS).rev() {
-        acc = acc.double();
-        for t in &terms {
-            let d = t.digits[pos];
-            if d > 0 {
-                acc += &t.table[(d as usize - 1) / 2];
-            } else if d < 0 {
-                acc -= &t.table[((-d) as usize - 1) / 2];
+    // Straus: one shared chain of doublings; at each bit position every term with a non-zero
+    // digit adds its table entry. The additions are first bucketed by position (a counting
+    // sort) so the main loop touches only non-zero digits.
+    let mut starts = [0u32; DIGITS + 1];
+    for t in &terms {
+        for (pos, &d) in t.digits.iter().enumerate() {
+            starts[pos + 1] += u32::from(d != 0);
+        }
+    }
+    for pos in 0..DIGITS {
+        starts[pos + 1] += starts[pos];
+    }
+    let mut fill = starts;
+    let mut schedule: Vec<(&Affine, bool)> = alloc::vec![(&g.points[0], false); starts[DIGITS] as usize];
+    for t in &terms {
+        for (pos, &d) in t.digits.iter().enumerate() {
+            if d != 0 {
+                let entry = &t.table[(usize::from(d.unsigned_abs()) - 1) / 2];
+                schedule[fill[pos] as usize] = (entry, d < 0);
+                fill[pos] += 1;
             }
         }
     }
-    bool::from(acc.is_identity())
+    let mut acc = Jacobian::IDENTITY;
+    for pos in (0..DIGITS).rev() {
+        acc = acc.double();
+        for &(entry, negative) in &schedule[starts[pos] as usize..starts[pos + 1] as usize] {
+            acc = acc.add_affine(entry, negative);
+        }
+    }
+    acc.is_identity()
+}
+
+/// For each item, the odd multiples `R, 3R, ..` and then `λR, 3λR, ..`, all affine. Two batched
+/// inversions: one for `2R`, one for the multiples. `None` only if some multiple is the
+/// identity, which cannot happen for a point of prime order (then the batch is refused).
+fn r_tables(items: &[BatchItem<'_>]) -> Option<Vec<Affine>> {
+    let bases: Vec<Affine> = items.iter().map(|it| Affine::from_k256(&it.r_point)).collect::<Option<_>>()?;
+    let doubles = batch_to_affine(&bases.iter().map(|r| Jacobian::from(r).double()).collect::<Vec<_>>())?;
+    let mut odd = Vec::with_capacity(items.len() * R_TABLE_LEN);
+    for (r, d) in bases.iter().zip(&doubles) {
+        let mut m = Jacobian::from(r);
+        odd.push(m);
+        for _ in 1..R_TABLE_LEN {
+            m = m.add_affine(d, false);
+            odd.push(m);
+        }
+    }
+    let odd = batch_to_affine(&odd)?;
+    let mut out = Vec::with_capacity(items.len() * 2 * R_TABLE_LEN);
+    for chunk in odd.chunks_exact(R_TABLE_LEN) {
+        out.extend_from_slice(chunk);
+        out.extend(chunk.iter().map(Affine::endomorphism));
+    }
+    Some(out)
 }
 
 trait CompressedBytes {
@@ -320,7 +350,8 @@ mod tests {
         let mut base = p;
         for j in 0..4 {
             for kk in 0..KEY_TABLE_LEN {
-                assert_eq!(ProjectivePoint::from(t.piece(j)[kk]), base * Scalar::from((2 * kk + 1) as u64));
+                let want = Affine::from_k256(&(base * Scalar::from((2 * kk + 1) as u64)).to_affine()).unwrap();
+                assert_eq!(t.piece(j)[kk].to_bytes(), want.to_bytes());
             }
             base *= two64;
         }

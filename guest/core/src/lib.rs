@@ -16,6 +16,7 @@ pub mod error;
 pub mod hash;
 pub mod identity;
 pub mod instruction;
+pub mod jacobian;
 pub mod light_client;
 pub mod limits;
 pub mod op;
