@@ -93,9 +93,11 @@ impl PolicyStore {
         }
         check_key_count(&msg.public_keys)?;
         let policy = SigningPolicy::decode(&msg.policy)?;
+        // Pin before learning: the cache evicts unpinned keys once it holds `MAX_EXTRA_KEYS`
+        // of them, which would drop most keys of a policy with more voters than that.
+        verifier.pin(policy.voters().iter().map(|v| v.address));
         learn_keys(verifier, &policy, &msg.public_keys)?;
         self.initial = Some((policy.reward_epoch_id(), policy.hash(self.scheme)));
-        verifier.pin(policy.voters().iter().map(|v| v.address));
         Ok(self.active.insert(policy))
     }
 
@@ -117,6 +119,10 @@ impl PolicyStore {
         if !active.is_satisfied_by(weight) {
             return Err(Error::InsufficientWeight { weight, threshold: u32::from(active.threshold()) });
         }
+        // Pin the new voters before learning their keys (see `initialize`), keeping every policy
+        // still trusted should the keys be refused; then drop the retired policy's voters.
+        let still_kept = self.previous.iter().chain([active]).flat_map(SigningPolicy::voters);
+        verifier.pin(still_kept.chain(policy.voters()).map(|v| v.address));
         learn_keys(verifier, &policy, &msg.public_keys)?;
         verifier.pin(active.voters().iter().chain(policy.voters()).map(|v| v.address));
         self.previous = self.active.replace(policy);

@@ -1,0 +1,1116 @@
+//! End-to-end tests of the engine: a `Tee` driven in-process with the simulated platform, fed
+//! direct actions (`F_POLICY`, `F_GET`) and FDC2 `PROVE` instructions signed by simulated data
+//! providers whose keys live in libsecp256k1. Every expected digest is computed with alloy, and
+//! every refusal is checked for its precise reason.
+
+mod common;
+
+use alloy_primitives::{U256, eip191_hash_message};
+use alloy_sol_types::SolType;
+
+use common::*;
+use fcc_core::error::Error;
+use fcc_core::instruction::InstructionData;
+use fcc_core::light_client::{InitializePolicy, PublicKey, UpdatePolicy};
+use fcc_core::limits::{MAX_COSIGNERS, MAX_MESSAGE_LEN, MAX_POLICY_LEN, MAX_SIGNATURES, MAX_VOTERS};
+use fcc_core::op::{self, OpName};
+use fcc_core::ops::Registry;
+use fcc_core::platform::{SIMULATED_MAGIC, Simulated};
+use fcc_core::policy::{PolicyHashScheme, flare_threshold};
+use fcc_core::result::{SignedResult, SubmissionTag, status};
+use fcc_core::verify::{SignerHint, Vote};
+use fcc_core::wire::{self, Action, ActionKind, FrameReader, GuestMessage, ProxyMessage};
+use fcc_core::{Config, Tee};
+
+const CHAIN: u64 = 14;
+const CHAIN_BOUND: PolicyHashScheme = PolicyHashScheme::ChainBound { chain_id: CHAIN };
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures.
+
+/// A signing policy of test-pool keys.
+struct Committee {
+    epoch: u32,
+    members: Vec<usize>,
+    weights: Vec<u16>,
+}
+
+impl Committee {
+    fn new(epoch: u32, members: &[usize], weights: &[u16]) -> Self {
+        assert_eq!(members.len(), weights.len());
+        Self { epoch, members: members.to_vec(), weights: weights.to_vec() }
+    }
+    fn signer(&self, position: usize) -> &'static Signer {
+        &pool()[self.members[position]]
+    }
+    fn total(&self) -> u32 {
+        self.weights.iter().map(|&w| u32::from(w)).sum()
+    }
+    fn bytes(&self) -> Vec<u8> {
+        let voters: Vec<([u8; 20], u16)> =
+            self.members.iter().zip(&self.weights).map(|(&m, &w)| (pool()[m].address, w)).collect();
+        let threshold = flare_threshold(self.total()) as u16;
+        policy_bytes(self.epoch, 1_000_000 + 3360 * self.epoch, threshold, [self.epoch as u8; 32], &voters)
+    }
+    fn keys(&self) -> Vec<PublicKey> {
+        self.members.iter().map(|&m| PublicKey(pool()[m].public)).collect()
+    }
+    fn hash(&self, scheme: PolicyHashScheme) -> [u8; 32] {
+        match scheme {
+            PolicyHashScheme::Legacy => alloy_legacy_hash(&self.bytes()),
+            PolicyHashScheme::ChainBound { chain_id } => alloy_chain_bound_hash(&self.bytes(), chain_id),
+        }
+    }
+}
+
+/// Weights 1, 9, 20, 30, 40 (total 100, threshold 50): 50 = 20 + 30 fails, 51 = 1 + 20 + 30 passes.
+fn c100() -> Committee {
+    Committee::new(100, &[0, 1, 2, 3, 4], &[1, 9, 20, 30, 40])
+}
+/// Five voters of weight 20; two of them (pool keys 3 and 4) also sat in c100.
+fn c101() -> Committee {
+    Committee::new(101, &[3, 4, 5, 6, 7], &[20, 20, 20, 20, 20])
+}
+fn c102() -> Committee {
+    Committee::new(102, &[6, 7, 8], &[40, 30, 30])
+}
+
+/// Keys outside every committee.
+fn outsider(i: usize) -> &'static Signer {
+    &pool()[30 + i]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Hints {
+    None,
+    Index,
+    IndexRy,
+}
+const ALL_HINTS: [Hints; 3] = [Hints::None, Hints::Index, Hints::IndexRy];
+
+struct Net {
+    tee: Tee,
+    tee_id: [u8; 20],
+    chain: u64,
+    scheme: PolicyHashScheme,
+    next_id: u32,
+}
+
+impl Net {
+    fn new(scheme: PolicyHashScheme) -> Self {
+        Self::on_chain(CHAIN, scheme, 7)
+    }
+
+    fn on_chain(chain: u64, scheme: PolicyHashScheme, seed: u64) -> Self {
+        let tee =
+            Tee::new(Config { chain_id: chain, policy_hash: scheme }, &mut TestRng(seed), Registry::system()).unwrap();
+        let tee_id = tee.state().identity.address();
+        Self { tee, tee_id, chain, scheme, next_id: 0 }
+    }
+
+    fn fresh_id(&mut self) -> [u8; 32] {
+        self.next_id += 1;
+        alloy_primitives::keccak256(self.next_id.to_be_bytes()).0
+    }
+
+    fn handle(&mut self, action: &Action) -> SignedResult {
+        let r = self.tee.handle(action, &mut Simulated);
+        self.check_signature(&r, action);
+        r
+    }
+
+    /// Every result, success or refusal, is signed by the TEE over what alloy computes.
+    fn check_signature(&self, r: &SignedResult, action: &Action) {
+        let tag = match r.result.submission_tag {
+            SubmissionTag::Threshold => "threshold",
+            SubmissionTag::End => "end",
+            SubmissionTag::Submit => "submit",
+        };
+        assert_eq!(r.result.id, action.instruction.instruction_id);
+        assert_eq!(r.result.submission_tag, action.submission_tag);
+        assert_eq!(
+            (r.result.op_type, r.result.op_command),
+            (action.instruction.op_type, action.instruction.op_command)
+        );
+        assert!(r.signature[64] <= 1, "v in {{0, 1}}");
+        let digest = alloy_result_digest(&r.result.data, r.result.id, tag, r.result.status, self.chain);
+        assert_eq!(alloy_recover(&r.signature, &digest), Some(self.tee_id), "result signature");
+        assert_eq!(secp_recover(&r.signature, &digest), Some(self.tee_id));
+    }
+
+    fn direct(&mut self, op_type: OpName, op_command: OpName, message: Vec<u8>) -> Action {
+        Action {
+            kind: ActionKind::Direct,
+            submission_tag: SubmissionTag::Submit,
+            instruction: InstructionData {
+                instruction_id: self.fresh_id(),
+                op_type,
+                op_command,
+                original_message: message,
+                ..Default::default()
+            },
+            votes: vec![],
+        }
+    }
+
+    fn init_action(&mut self, c: &Committee, keys: bool) -> Action {
+        let msg = InitializePolicy { policy: c.bytes(), public_keys: if keys { c.keys() } else { vec![] } };
+        self.direct(op::F_POLICY, op::INITIALIZE_POLICY, postcard::to_allocvec(&msg).unwrap())
+    }
+
+    fn init(&mut self, c: &Committee, keys: bool) {
+        let a = self.init_action(c, keys);
+        let r = self.handle(&a);
+        assert_ok(&r);
+        let summary = <PolicySummary as SolType>::abi_decode_validate(&r.result.data).unwrap();
+        assert_eq!((summary.rewardEpochId, summary.policyHash.0), (c.epoch, c.hash(self.scheme)));
+    }
+
+    /// UPDATE_POLICY to `new`, signed by the voters of `active` at `positions`.
+    fn update_action(
+        &mut self,
+        new: &Committee,
+        active: &Committee,
+        positions: &[usize],
+        hints: Hints,
+        keys: bool,
+    ) -> Action {
+        let digest = eip191_hash_message(new.hash(self.scheme)).0;
+        let signatures = positions
+            .iter()
+            .map(|&p| {
+                let sig = active.signer(p).sign(&digest);
+                Vote { signature: sig, additional_variable_message: vec![], hint: hint(hints, p as u16, &sig) }
+            })
+            .collect();
+        let msg = UpdatePolicy { policy: new.bytes(), signatures, public_keys: if keys { new.keys() } else { vec![] } };
+        self.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap())
+    }
+
+    /// A `PROVE` instruction for this TEE citing `epoch`.
+    fn prove_data(
+        &mut self,
+        epoch: u32,
+        bips: u16,
+        cosigners: Vec<[u8; 20]>,
+        cosigners_threshold: u64,
+    ) -> InstructionData {
+        let id = self.fresh_id();
+        InstructionData {
+            instruction_id: id,
+            tee_id: self.tee_id,
+            timestamp: 1_700_000_000 + u64::from(self.next_id),
+            reward_epoch_id: epoch,
+            op_type: op::F_FDC2,
+            op_command: op::PROVE,
+            cosigners,
+            cosigners_threshold,
+            original_message: fdc2_request("EVMTransaction", "testETH", bips, [0x44; 20], &id[..7]),
+            additional_fixed_message: b"the response body all providers agreed on".to_vec(),
+        }
+    }
+
+    /// A `PROVE` instruction signed by the voters of `c` at `positions`.
+    fn prove(&mut self, c: &Committee, positions: &[usize], hints: Hints) -> Action {
+        let d = self.prove_data(c.epoch, 0, vec![], 0);
+        let votes = positions.iter().map(|&p| vote(&d, self.chain, c.signer(p), p as u16, hints)).collect();
+        instruction(d, votes)
+    }
+
+    fn assert_proved(&mut self, action: &Action) {
+        let r = self.handle(action);
+        assert_ok(&r);
+        self.check_prove(action, &r);
+    }
+
+    /// The `PROVE` result: the response header is the one alloy builds, the bodies are echoed and
+    /// the TEE signature recovers (alloy) over EIP-191(messageHash).
+    fn check_prove(&self, action: &Action, r: &SignedResult) {
+        let d = &action.instruction;
+        let out = <ProveResponse as SolType>::abi_decode_validate(&r.result.data).unwrap();
+        let (message_hash, header) = alloy_fdc2_message_hash(self.chain, &d.original_message, d);
+        assert_eq!(out.responseHeader.to_vec(), header);
+        assert_eq!(out.responseBody.to_vec(), d.additional_fixed_message);
+        let req = <Fdc2AttestationRequest as SolType>::abi_decode_validate(&d.original_message).unwrap();
+        assert_eq!(out.requestBody, req.requestBody);
+        let sig: [u8; 65] = out.teeSignature.to_vec().try_into().unwrap();
+        let digest = eip191_hash_message(message_hash).0;
+        assert_eq!(alloy_recover(&sig, &digest), Some(self.tee_id), "teeSignature");
+        assert_eq!(secp_recover(&sig, &digest), Some(self.tee_id));
+    }
+
+    fn authorise(&mut self, action: &Action) -> Result<fcc_core::verify::Tally, Error> {
+        self.tee.authorise(action, 5000)
+    }
+
+    /// Handles `action` and expects the signed refusal `err` (code and log).
+    fn refused(&mut self, action: &Action, err: Error) {
+        let r = self.handle(action);
+        assert_refused(&r, err);
+    }
+}
+
+fn hint(hints: Hints, index: u16, sig: &[u8; 65]) -> Option<SignerHint> {
+    match hints {
+        Hints::None => None,
+        Hints::Index => Some(SignerHint { signer_index: index, r_y: None }),
+        Hints::IndexRy => Some(SignerHint { signer_index: index, r_y: Some(r_y(sig)) }),
+    }
+}
+
+/// A provider's variable message: a few bytes depending on the signer (often empty).
+fn avm_of(signer: &Signer) -> Vec<u8> {
+    signer.address[..usize::from(signer.address[0] % 3)].to_vec()
+}
+
+/// `signer`'s vote on `d` for `chain`, hinted as candidate `index`.
+fn vote(d: &InstructionData, chain: u64, signer: &Signer, index: u16, hints: Hints) -> Vote {
+    let avm = avm_of(signer);
+    let sig = signer.sign(&alloy_signing_digest(d, chain, &avm));
+    Vote { signature: sig, additional_variable_message: avm, hint: hint(hints, index, &sig) }
+}
+
+fn instruction(d: InstructionData, votes: Vec<Vote>) -> Action {
+    Action { kind: ActionKind::Instruction, submission_tag: SubmissionTag::Threshold, instruction: d, votes }
+}
+
+fn assert_ok(r: &SignedResult) {
+    assert_eq!(r.result.status, status::SUCCESS, "refused: {}", r.result.log);
+    assert!(r.result.log.is_empty());
+    assert!(r.result.additional_result_status.is_empty());
+}
+
+fn assert_refused(r: &SignedResult, err: Error) {
+    assert_eq!(r.result.status, status::ERROR, "expected {err:?}");
+    assert_eq!(r.result.log, err.to_string());
+    assert_eq!(r.result.additional_result_status, err.code().to_be_bytes(), "{}", r.result.log);
+    assert!(r.result.data.is_empty());
+}
+
+/// The y coordinate negated mod p: the other point with the same x.
+fn negate_y(y: [u8; 32]) -> [u8; 32] {
+    let p = U256::from_be_bytes(hex32("fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f"));
+    (p - U256::from_be_bytes(y)).to_be_bytes()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The happy path.
+
+#[test]
+fn initialize_then_prove_with_every_hint_mode() {
+    for keys in [true, false] {
+        let mut net = Net::new(CHAIN_BOUND);
+        let c = c100();
+        net.init(&c, keys);
+        assert_eq!(net.tee.state().verifier.cached_keys(), if keys { 5 } else { 0 });
+        for hints in ALL_HINTS {
+            let a = net.prove(&c, &[0, 2, 3], hints);
+            let t = net.authorise(&a).unwrap();
+            assert_eq!((t.weight, t.cosigners), (51, 0));
+            net.assert_proved(&a);
+            let a = net.prove(&c, &[4, 3, 2, 1, 0], hints);
+            net.assert_proved(&a);
+        }
+        // Recovery taught the verifier every key that signed.
+        assert_eq!(net.tee.state().verifier.cached_keys(), 5);
+    }
+}
+
+#[test]
+fn legacy_hash_scheme_works_end_to_end() {
+    let mut net = Net::new(PolicyHashScheme::Legacy);
+    net.init(&c100(), true);
+    let a = net.update_action(&c101(), &c100(), &[4, 3], Hints::IndexRy, true);
+    assert_ok(&net.handle(&a));
+    let a = net.prove(&c101(), &[0, 1, 2], Hints::IndexRy);
+    net.assert_proved(&a);
+}
+
+#[test]
+fn hello_and_tee_info_carry_the_identity_and_the_trust_root() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let hello = net.tee.hello(&mut Simulated).unwrap();
+    let public = *net.tee.state().identity.public_key();
+    assert_eq!(hello.tee_id, net.tee_id);
+    assert_eq!(hello.public_key.0, public);
+    assert_eq!(hello.chain_id, CHAIN);
+    assert_eq!((hello.initial_policy, hello.active_epoch), (None, None));
+    assert_eq!(hello.attestation[..32], SIMULATED_MAGIC[..]);
+    assert_eq!(hello.attestation[32..], alloy_report_data(&public, CHAIN, [0; 32])[..]);
+    GuestMessage::Hello(hello).validate().unwrap();
+
+    net.init(&c100(), false);
+    let hello = net.tee.hello(&mut Simulated).unwrap();
+    assert_eq!(hello.initial_policy, Some((100, c100().hash(CHAIN_BOUND))));
+    assert_eq!(hello.active_epoch, Some(100));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thresholds.
+
+#[test]
+fn weight_at_the_threshold_is_refused_and_one_more_passes() {
+    for hints in ALL_HINTS {
+        let mut net = Net::new(CHAIN_BOUND);
+        let c = c100();
+        net.init(&c, true);
+        // 20 + 30 = 50 = ceil(100 · 5000 / 10000): not strictly greater.
+        let a = net.prove(&c, &[2, 3], hints);
+        let err = Error::InsufficientWeight { weight: 50, threshold: 50 };
+        assert_eq!(net.authorise(&a).unwrap_err(), err);
+        net.refused(&a, err);
+        // 1 + 9 + 40 = 50 as well.
+        let a = net.prove(&c, &[0, 1, 4], hints);
+        net.refused(&a, err);
+        // 51.
+        let a = net.prove(&c, &[0, 2, 3], hints);
+        net.assert_proved(&a);
+        // Nobody signed.
+        let a = net.prove(&c, &[], hints);
+        net.refused(&a, Error::InsufficientWeight { weight: 0, threshold: 50 });
+
+        // FDC2 thresholdBIPS 6000: threshold 60; 20 + 40 = 60 refused, 1 + 20 + 40 = 61 passes.
+        for (positions, ok) in [(&[2usize, 4][..], false), (&[0, 2, 4][..], true)] {
+            let d = net.prove_data(100, 6000, vec![], 0);
+            let votes = positions.iter().map(|&p| vote(&d, CHAIN, c.signer(p), p as u16, hints)).collect();
+            let a = instruction(d, votes);
+            if ok {
+                net.assert_proved(&a);
+            } else {
+                net.refused(&a, Error::InsufficientWeight { weight: 60, threshold: 60 });
+            }
+        }
+        // The threshold rule bounds: below 4000 or from 10000 up is refused before any signature.
+        for bips in [1u16, 3999, 10_000, u16::MAX] {
+            let d = net.prove_data(100, bips, vec![], 0);
+            let votes = (0..5).map(|p| vote(&d, CHAIN, c.signer(p), p as u16, hints)).collect();
+            net.refused(
+                &instruction(d, votes),
+                Error::OperationFailed { reason: "FDC2 thresholdBIPS outside [4000, 10000)" },
+            );
+        }
+    }
+}
+
+#[test]
+fn cosigner_thresholds() {
+    for hints in ALL_HINTS {
+        let mut net = Net::new(CHAIN_BOUND);
+        let c = c100();
+        net.init(&c, true);
+        let cos: Vec<&Signer> = (0..3).map(outsider).collect();
+        let cos_addrs: Vec<[u8; 20]> = cos.iter().map(|s| s.address).collect();
+        let sign = |d: InstructionData, voters: &[usize], cosigners: &[usize]| {
+            let mut votes: Vec<Vote> = voters.iter().map(|&p| vote(&d, CHAIN, c.signer(p), p as u16, hints)).collect();
+            votes.extend(cosigners.iter().map(|&j| vote(&d, CHAIN, cos[j], (5 + j) as u16, hints)));
+            instruction(d, votes)
+        };
+
+        // Two of three cosigners required: one is not enough, two are, three are.
+        for (signed, ok) in [(&[][..], false), (&[1usize][..], false), (&[0, 2][..], true), (&[2, 1, 0][..], true)] {
+            let d = net.prove_data(100, 0, cos_addrs.clone(), 2);
+            let a = sign(d, &[3, 4], signed);
+            if ok {
+                let t = net.authorise(&a).unwrap();
+                assert_eq!((t.weight, u64::from(t.cosigners)), (70, signed.len() as u64));
+                net.assert_proved(&a);
+            } else {
+                net.refused(&a, Error::InsufficientCosigners { count: signed.len() as u16, required: 2 });
+            }
+        }
+        // Cosigners add no weight.
+        let d = net.prove_data(100, 0, cos_addrs.clone(), 1);
+        let a = sign(d, &[3], &[0, 1, 2]);
+        net.refused(&a, Error::InsufficientWeight { weight: 30, threshold: 50 });
+
+        // A voter who is also a listed cosigner counts in both tallies.
+        let both = vec![c.signer(3).address, cos[0].address];
+        let d = net.prove_data(100, 0, both, 2);
+        let votes = vec![
+            vote(&d, CHAIN, c.signer(3), 3, hints),
+            vote(&d, CHAIN, c.signer(4), 4, hints),
+            vote(&d, CHAIN, cos[0], 6, hints),
+        ];
+        let a = instruction(d, votes);
+        let t = net.authorise(&a).unwrap();
+        assert_eq!((t.weight, t.cosigners), (70, 2));
+        net.assert_proved(&a);
+        // ...and signs only once: with just the voter-cosigner, one cosigner of two.
+        let both = vec![c.signer(3).address, cos[0].address];
+        let d = net.prove_data(100, 0, both, 2);
+        let votes = vec![vote(&d, CHAIN, c.signer(3), 3, hints), vote(&d, CHAIN, c.signer(4), 4, hints)];
+        net.refused(&instruction(d, votes), Error::InsufficientCosigners { count: 1, required: 2 });
+
+        // FDC2 below 50 %: needs a cosigner majority (cosignersThreshold · 2 > cosigners).
+        let d = net.prove_data(100, 4500, cos_addrs.clone(), 1);
+        let a = sign(d, &[1, 4], &[0, 1, 2]);
+        net.refused(&a, Error::OperationFailed { reason: "FDC2 threshold below 50% needs a cosigner majority" });
+        // With a majority, weight 49 > ceil(100 · 0.45) = 45 passes; 40 does not.
+        let d = net.prove_data(100, 4500, cos_addrs.clone(), 2);
+        let a = sign(d, &[1, 4], &[0, 1]);
+        net.assert_proved(&a);
+        let d = net.prove_data(100, 4500, cos_addrs.clone(), 2);
+        let a = sign(d, &[4], &[0, 1]);
+        net.refused(&a, Error::InsufficientWeight { weight: 40, threshold: 45 });
+    }
+}
+
+#[test]
+fn malformed_cosigner_lists_are_refused() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let x = outsider(0).address;
+    for (list, threshold) in [(vec![x, x], 1u64), (vec![x], 2), (vec![], 1)] {
+        let d = net.prove_data(100, 0, list, threshold);
+        let votes = (0..5).map(|p| vote(&d, CHAIN, c.signer(p), p as u16, Hints::None)).collect();
+        net.refused(&instruction(d, votes), Error::BadCosignerList);
+    }
+    let d = net.prove_data(100, 0, (0..=MAX_COSIGNERS).map(|i| [i as u8; 20]).collect(), 0);
+    net.refused(
+        &instruction(d, vec![]),
+        Error::TooMany { what: "cosigners", count: MAX_COSIGNERS + 1, max: MAX_COSIGNERS },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signatures.
+
+#[test]
+fn duplicate_signatures_are_refused() {
+    for hints in ALL_HINTS {
+        let mut net = Net::new(CHAIN_BOUND);
+        let c = c100();
+        net.init(&c, true);
+        let a = net.prove(&c, &[3, 4, 4], hints);
+        assert_eq!(net.authorise(&a).unwrap_err(), Error::DuplicateSigner { index: 2 });
+        net.refused(&a, Error::DuplicateSigner { index: 2 });
+        // The same voter twice with different variable messages (two distinct signatures).
+        let d = net.prove_data(100, 0, vec![], 0);
+        let mut votes = vec![vote(&d, CHAIN, c.signer(4), 4, hints), vote(&d, CHAIN, c.signer(3), 3, hints)];
+        let avm = b"second opinion".to_vec();
+        let sig = c.signer(4).sign(&alloy_signing_digest(&d, CHAIN, &avm));
+        votes.insert(1, Vote { signature: sig, additional_variable_message: avm, hint: hint(hints, 4, &sig) });
+        net.refused(&instruction(d, votes), Error::DuplicateSigner { index: 1 });
+    }
+}
+
+#[test]
+fn signers_outside_the_policy_are_refused() {
+    for hints in ALL_HINTS {
+        let mut net = Net::new(CHAIN_BOUND);
+        let c = c100();
+        net.init(&c, true);
+        let d = net.prove_data(100, 0, vec![], 0);
+        let mut votes: Vec<Vote> = (0..5).map(|p| vote(&d, CHAIN, c.signer(p), p as u16, hints)).collect();
+        // The outsider's hint claims a real voter's slot (0); the batch catches it, recovery names
+        // the outsider.
+        votes.insert(2, vote(&d, CHAIN, outsider(0), 0, hints));
+        let err = Error::UnknownSigner { index: 2 };
+        let a = instruction(d, votes);
+        assert_eq!(net.authorise(&a).unwrap_err(), err);
+        net.refused(&a, err);
+    }
+}
+
+#[test]
+fn high_s_signatures_are_refused() {
+    for hints in ALL_HINTS {
+        let mut net = Net::new(CHAIN_BOUND);
+        let c = c100();
+        net.init(&c, true);
+        let d = net.prove_data(100, 0, vec![], 0);
+        let mut votes: Vec<Vote> =
+            [4usize, 3, 2].iter().map(|&p| vote(&d, CHAIN, c.signer(p), p as u16, hints)).collect();
+        let twin = high_s_twin(&votes[1].signature);
+        // ecrecover would accept the twin for the same voter.
+        assert_eq!(
+            secp_recover(&twin, &alloy_signing_digest(&d, CHAIN, &votes[1].additional_variable_message)),
+            Some(c.signer(3).address)
+        );
+        votes[1].signature = twin;
+        votes[1].hint = hint(hints, 3, &twin);
+        let a = instruction(d, votes);
+        assert_eq!(net.authorise(&a).unwrap_err(), Error::SignatureHighS { index: 1 });
+        net.refused(&a, Error::SignatureHighS { index: 1 });
+    }
+}
+
+#[test]
+fn malformed_signatures_are_refused() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    type Mutation = fn(&mut [u8; 65]);
+    let cases: [(Mutation, Error); 4] = [
+        (|s| s[64] = 2, Error::SignatureMalformed { index: 1 }),
+        (|s| s[..32].fill(0), Error::SignatureMalformed { index: 1 }),
+        (|s| s[32..64].fill(0), Error::SignatureMalformed { index: 1 }),
+        (|s| s[..32].fill(0xff), Error::SignatureMalformed { index: 1 }),
+    ];
+    for (mutate, err) in cases {
+        let d = net.prove_data(100, 0, vec![], 0);
+        let mut votes: Vec<Vote> =
+            [4usize, 3, 2].iter().map(|&p| vote(&d, CHAIN, c.signer(p), p as u16, Hints::None)).collect();
+        mutate(&mut votes[1].signature);
+        net.refused(&instruction(d, votes), err);
+    }
+    // v = 27/28 is accepted like 0/1.
+    let d = net.prove_data(100, 0, vec![], 0);
+    let mut votes: Vec<Vote> =
+        [4usize, 3].iter().map(|&p| vote(&d, CHAIN, c.signer(p), p as u16, Hints::IndexRy)).collect();
+    votes[0].signature[64] += 27;
+    votes[1].signature[64] += 27;
+    votes[1].hint = None;
+    net.assert_proved(&instruction(d, votes));
+}
+
+#[test]
+fn signatures_for_another_chain_are_refused() {
+    for hints in ALL_HINTS {
+        let mut net = Net::new(CHAIN_BOUND);
+        let c = c100();
+        net.init(&c, true);
+        let d = net.prove_data(100, 0, vec![], 0);
+        // Valid signatures by real voters, but over the chain-19 digest: on chain 14 they recover
+        // to unrelated addresses.
+        let votes: Vec<Vote> = (0..5).map(|p| vote(&d, 19, c.signer(p), p as u16, hints)).collect();
+        let a = instruction(d.clone(), votes.clone());
+        assert_eq!(net.authorise(&a).unwrap_err(), Error::UnknownSigner { index: 0 });
+        net.refused(&a, Error::UnknownSigner { index: 0 });
+        // The same instruction and votes are good on chain 19.
+        let mut net19 = Net::on_chain(19, PolicyHashScheme::ChainBound { chain_id: 19 }, 7);
+        net19.init(&c, true);
+        assert_eq!(net19.tee_id, net.tee_id, "same seed, same key");
+        net19.assert_proved(&a);
+    }
+}
+
+#[test]
+fn bad_hints_with_cached_keys() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let good = |net: &mut Net| {
+        let d = net.prove_data(100, 0, vec![], 0);
+        let votes: Vec<Vote> =
+            [4usize, 3, 2].iter().map(|&p| vote(&d, CHAIN, c.signer(p), p as u16, Hints::IndexRy)).collect();
+        (d, votes)
+    };
+    // Index out of range (5 voters, no cosigners).
+    for index in [5u16, 6, u16::MAX] {
+        let (d, mut votes) = good(&mut net);
+        votes[1].hint.as_mut().unwrap().signer_index = index;
+        net.refused(&instruction(d, votes), Error::BadSignerHint { index: 1 });
+    }
+    // Index naming another voter (whose key is cached).
+    for (r_y, other) in [(true, 0u16), (false, 4)] {
+        let (d, mut votes) = good(&mut net);
+        let h = votes[1].hint.as_mut().unwrap();
+        h.signer_index = other;
+        if !r_y {
+            h.r_y = None;
+        }
+        let a = instruction(d, votes);
+        assert_eq!(net.authorise(&a).unwrap_err(), Error::BadSignerHint { index: 1 });
+        net.refused(&a, Error::BadSignerHint { index: 1 });
+    }
+    // R's y negated (on the curve, wrong parity for v), or off the curve.
+    let bads: [fn([u8; 32]) -> [u8; 32]; 2] = [negate_y, |mut y| {
+        y[31] ^= 1;
+        y
+    }];
+    for bad in bads {
+        let (d, mut votes) = good(&mut net);
+        let h = votes[1].hint.as_mut().unwrap();
+        h.r_y = Some(bad(h.r_y.unwrap()));
+        net.refused(&instruction(d, votes), Error::BadSignerHint { index: 1 });
+    }
+    // A wrong r_y together with the matching wrong v: parity and point agree with each other but
+    // not with the signature, so the batch fails and recovery names the culprit.
+    let (d, mut votes) = good(&mut net);
+    votes[1].signature[64] ^= 1;
+    let h = votes[1].hint.as_mut().unwrap();
+    h.r_y = Some(negate_y(h.r_y.unwrap()));
+    let a = instruction(d, votes);
+    let e = net.authorise(&a).unwrap_err();
+    assert!(matches!(e, Error::UnknownSigner { index: 1 } | Error::SignatureInvalid { index: 1 }), "{e:?}");
+    // The untouched votes pass.
+    let (d, votes) = good(&mut net);
+    net.assert_proved(&instruction(d, votes));
+}
+
+#[test]
+fn bad_hints_without_cached_keys() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, false);
+    let build = |net: &mut Net| {
+        let d = net.prove_data(100, 0, vec![], 0);
+        let votes: Vec<Vote> =
+            [4usize, 3, 2].iter().map(|&p| vote(&d, CHAIN, c.signer(p), p as u16, Hints::IndexRy)).collect();
+        (d, votes)
+    };
+    // Out of range: refused before any key lookup.
+    let (d, mut votes) = build(&mut net);
+    votes[1].hint.as_mut().unwrap().signer_index = 5;
+    net.refused(&instruction(d, votes), Error::BadSignerHint { index: 1 });
+    // Naming another voter: recovery finds the real signer and the hint disagrees.
+    let (d, mut votes) = build(&mut net);
+    votes[1].hint.as_mut().unwrap().signer_index = 0;
+    net.refused(&instruction(d, votes), Error::BadSignerHint { index: 1 });
+    // Recovery cached the key of vote 0 (voter 4, a genuine voter) before vote 1 was refused.
+    assert_eq!(net.tee.state().verifier.cached_keys(), 1);
+    // A wrong r_y is never looked at while the signer's key is unknown: recovery decides, and
+    // accepts (the decision is ecrecover's, the hint only a shortcut).
+    let (d, mut votes) = build(&mut net);
+    let h = votes[2].hint.as_mut().unwrap();
+    h.r_y = Some(negate_y(h.r_y.unwrap()));
+    net.assert_proved(&instruction(d, votes));
+    // Now the keys of voters 4, 3, 2 are cached and the same wrong hint is refused.
+    assert_eq!(net.tee.state().verifier.cached_keys(), 3);
+    let (d, mut votes) = build(&mut net);
+    let h = votes[2].hint.as_mut().unwrap();
+    h.r_y = Some(negate_y(h.r_y.unwrap()));
+    net.refused(&instruction(d, votes), Error::BadSignerHint { index: 2 });
+}
+
+#[test]
+fn too_many_signatures_are_refused() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let d = net.prove_data(100, 0, vec![], 0);
+    let v = vote(&d, CHAIN, c.signer(0), 0, Hints::None);
+    let a = instruction(d, vec![v; MAX_SIGNATURES + 1]);
+    net.refused(&a, Error::TooMany { what: "signatures", count: MAX_SIGNATURES + 1, max: MAX_SIGNATURES });
+    assert_eq!(
+        net.authorise(&a).unwrap_err(),
+        Error::TooMany { what: "signatures", count: MAX_SIGNATURES + 1, max: MAX_SIGNATURES }
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Epochs, policy rotation, replay.
+
+#[test]
+fn instructions_must_cite_the_active_or_previous_epoch() {
+    let mut net = Net::new(CHAIN_BOUND);
+    // Before INITIALIZE_POLICY nothing is authorised.
+    let a = net.prove(&c100(), &[0, 1, 2, 3, 4], Hints::None);
+    net.refused(&a, Error::PolicyNotInitialized);
+    net.init(&c100(), true);
+    // Older (no previous policy yet) and future epochs.
+    for epoch in [99u32, 0, 101, 1 << 23] {
+        let c = Committee::new(epoch, &[0, 1, 2, 3, 4], &[1, 9, 20, 30, 40]);
+        let a = net.prove(&c, &[0, 1, 2, 3, 4], Hints::IndexRy);
+        assert_eq!(net.authorise(&a).unwrap_err(), Error::PolicyEpochUnknown { active: 100, got: epoch });
+        net.refused(&a, Error::PolicyEpochUnknown { active: 100, got: epoch });
+    }
+    // A second INITIALIZE_POLICY is refused.
+    let a = net.init_action(&c101(), false);
+    net.refused(&a, Error::PolicyAlreadyInitialized);
+}
+
+#[test]
+fn policy_rotation_rollback_and_the_two_epoch_window() {
+    for hints in ALL_HINTS {
+        let mut net = Net::new(CHAIN_BOUND);
+        let (c100, c101, c102) = (c100(), c101(), c102());
+        let a = net.update_action(&c101, &c100, &[0, 2, 3], hints, true);
+        net.refused(&a, Error::PolicyNotInitialized);
+        net.init(&c100, true);
+
+        // Insufficient weight: 20 + 30 = 50 is not above the active threshold 50.
+        let a = net.update_action(&c101, &c100, &[2, 3], hints, true);
+        net.refused(&a, Error::InsufficientWeight { weight: 50, threshold: 50 });
+        // Same epoch, older epoch, skipped epoch: all need epoch = active + 1.
+        for (epoch, voters) in [(100u32, &[0usize, 1, 2, 3, 4][..]), (99, &[0, 1, 2, 3, 4]), (102, &[6, 7, 8])] {
+            let c = Committee::new(epoch, voters, &vec![20; voters.len()]);
+            let a = net.update_action(&c, &c100, &[0, 1, 2, 3, 4], hints, false);
+            net.refused(&a, Error::PolicyEpochNotNext { active: 100, got: epoch });
+        }
+        // Signatures over the legacy hash when the chain-bound one is configured.
+        let legacy_digest = eip191_hash_message(c101.hash(PolicyHashScheme::Legacy)).0;
+        let sigs: Vec<Vote> = (0..5)
+            .map(|p| {
+                let sig = c100.signer(p).sign(&legacy_digest);
+                Vote { signature: sig, additional_variable_message: vec![], hint: hint(hints, p as u16, &sig) }
+            })
+            .collect();
+        let msg = UpdatePolicy { policy: c101.bytes(), signatures: sigs, public_keys: vec![] };
+        let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+        net.refused(&a, Error::UnknownSigner { index: 0 });
+        // A variable message on a policy signature.
+        let mut msg: UpdatePolicy = postcard::from_bytes(
+            &net.update_action(&c101, &c100, &[0, 2, 3], hints, true).instruction.original_message,
+        )
+        .unwrap();
+        msg.signatures[1].additional_variable_message = vec![1];
+        let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+        net.refused(&a, Error::Malformed { what: "policy signature (variable message must be empty)" });
+
+        // Enough weight: 1 + 20 + 30 = 51.
+        let a = net.update_action(&c101, &c100, &[0, 2, 3], hints, true);
+        let r = net.handle(&a);
+        assert_ok(&r);
+        let summary = <PolicySummary as SolType>::abi_decode_validate(&r.result.data).unwrap();
+        assert_eq!((summary.rewardEpochId, summary.policyHash.0), (101, c101.hash(CHAIN_BOUND)));
+        assert_eq!(net.tee.state().policies.accepted_epochs(), (Some(100), Some(101)));
+
+        // Both the previous and the active policy sign instructions.
+        let a = net.prove(&c100, &[0, 2, 3], hints);
+        net.assert_proved(&a);
+        let a = net.prove(&c101, &[0, 1, 2], hints);
+        net.assert_proved(&a);
+        // ...each with its own voters: epoch-101 votes by epoch-100-only voters do not count.
+        let d = net.prove_data(101, 0, vec![], 0);
+        let votes =
+            vec![vote(&d, CHAIN, c100.signer(0), 0, Hints::None), vote(&d, CHAIN, c101.signer(0), 0, Hints::None)];
+        net.refused(&instruction(d, votes), Error::UnknownSigner { index: 0 });
+
+        // The retired policy's voters cannot move the light client.
+        let a = net.update_action(&c102, &c100, &[0, 1, 2], hints, false);
+        net.refused(&a, Error::UnknownSigner { index: 0 });
+        let a = net.update_action(&c102, &c101, &[0, 1, 2], hints, true);
+        assert_ok(&net.handle(&a));
+        assert_eq!(net.tee.state().policies.accepted_epochs(), (Some(101), Some(102)));
+
+        // Epoch 100 is now out of the window; 101 and 102 are in.
+        let a = net.prove(&c100, &[0, 2, 3], hints);
+        net.refused(&a, Error::PolicyEpochUnknown { active: 102, got: 100 });
+        let a = net.prove(&c101, &[0, 1, 2], hints);
+        net.assert_proved(&a);
+        let a = net.prove(&c102, &[0, 1], hints);
+        net.assert_proved(&a);
+
+        // Rollback to an older policy, even one properly signed at the time, is refused.
+        let a = net.update_action(&c101, &c100, &[0, 2, 3], hints, true);
+        net.refused(&a, Error::PolicyEpochNotNext { active: 102, got: 101 });
+
+        // The trust root stays reported.
+        let h = net.tee.hello(&mut Simulated).unwrap();
+        assert_eq!(h.initial_policy, Some((100, c100.hash(CHAIN_BOUND))));
+        assert_eq!(h.active_epoch, Some(102));
+    }
+}
+
+#[test]
+fn replayed_instructions_are_refused() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let a = net.prove(&c, &[0, 2, 3], Hints::IndexRy);
+    net.assert_proved(&a);
+    net.refused(&a, Error::Replayed);
+    assert_eq!(net.authorise(&a).unwrap_err(), Error::Replayed);
+    // Replay with other (even more) signatures is still a replay.
+    let mut more = a.clone();
+    more.votes = (0..5).map(|p| vote(&a.instruction, CHAIN, c.signer(p), p as u16, Hints::None)).collect();
+    net.refused(&more, Error::Replayed);
+
+    // A refused instruction is not recorded: it may come back with enough signatures.
+    let a = net.prove(&c, &[2, 3], Hints::None);
+    net.refused(&a, Error::InsufficientWeight { weight: 50, threshold: 50 });
+    let mut retry = a.clone();
+    retry.votes.push(vote(&a.instruction, CHAIN, c.signer(0), 0, Hints::None));
+    net.assert_proved(&retry);
+    net.refused(&retry, Error::Replayed);
+
+    // An id executed under epoch 100 is remembered while epoch 100 is in the window...
+    let old = net.prove(&c, &[0, 2, 3], Hints::None);
+    net.assert_proved(&old);
+    let a = net.update_action(&c101(), &c, &[0, 2, 3], Hints::None, false);
+    assert_ok(&net.handle(&a));
+    net.refused(&old, Error::Replayed);
+    // ...and after it leaves, the epoch rule refuses it.
+    let a = net.update_action(&c102(), &c101(), &[0, 1, 2], Hints::None, false);
+    assert_ok(&net.handle(&a));
+    net.refused(&old, Error::PolicyEpochUnknown { active: 102, got: 100 });
+    assert_eq!(net.tee.state().replay.len(), 0, "ids of epoch 100 were pruned when 102 became active");
+}
+
+#[test]
+fn instructions_for_another_tee_are_refused() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let mut d = net.prove_data(100, 0, vec![], 0);
+    d.tee_id = outsider(5).address;
+    let votes = (0..5).map(|p| vote(&d, CHAIN, c.signer(p), p as u16, Hints::IndexRy)).collect();
+    let a = instruction(d, votes);
+    assert_eq!(net.authorise(&a).unwrap_err(), Error::WrongTee);
+    net.refused(&a, Error::WrongTee);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operations and actions.
+
+#[test]
+fn unknown_operations_and_wrong_action_kinds_yield_error_results() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let mut d = net.prove_data(100, 0, vec![], 0);
+    d.op_type = op::name("MY_EXT");
+    d.op_command = op::name("RUN");
+    let votes = (0..5).map(|p| vote(&d, CHAIN, c.signer(p), p as u16, Hints::IndexRy)).collect();
+    let a = instruction(d, votes);
+    let r = net.handle(&a);
+    assert_refused(&r, Error::UnknownOperation { op_type: op::name("MY_EXT"), op_command: op::name("RUN") });
+    assert_eq!(r.result.log, "no handler for operation MY_EXT/RUN");
+    // Non-ASCII names are printed safely.
+    let a = net.direct([0xff; 32], [0; 32], vec![]);
+    let r = net.handle(&a);
+    assert_eq!(r.result.additional_result_status, 403u16.to_be_bytes());
+    assert!(r.result.log.is_ascii());
+
+    // An instruction-only operation sent as a direct action, and the reverse.
+    let mut a = net.prove(&c, &[0, 2, 3], Hints::None);
+    a.kind = ActionKind::Direct;
+    a.submission_tag = SubmissionTag::Submit;
+    net.refused(&a, Error::Malformed { what: "action kind (instruction vs direct) for this operation" });
+    let mut a = net.direct(op::F_GET, op::TEE_INFO, vec![]);
+    a.kind = ActionKind::Instruction;
+    a.submission_tag = SubmissionTag::Threshold;
+    net.refused(&a, Error::Malformed { what: "action kind (instruction vs direct) for this operation" });
+    // Wrong submission tags.
+    let mut a = net.prove(&c, &[0, 2, 3], Hints::None);
+    a.submission_tag = SubmissionTag::End;
+    net.refused(&a, Error::Malformed { what: "submission tag (instructions execute on `threshold`)" });
+    let mut a = net.direct(op::F_GET, op::TEE_INFO, vec![]);
+    a.submission_tag = SubmissionTag::Threshold;
+    net.refused(&a, Error::Malformed { what: "submission tag (direct actions use `submit`)" });
+    // A PROVE whose request does not decode is refused before signatures are looked at.
+    let mut d = net.prove_data(100, 0, vec![], 0);
+    d.original_message = vec![0; 100];
+    net.refused(&instruction(d, vec![]), Error::Malformed { what: "FDC2 request" });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bounds: oversized and truncated inputs.
+
+#[test]
+fn policy_bytes_out_of_bounds_are_refused() {
+    let c = c100();
+    let good = c.bytes();
+    let cases: Vec<(Vec<u8>, Error)> = vec![
+        (good[..42].to_vec(), Error::Truncated { what: "signing policy", need: 43, got: 42 }),
+        (
+            good[..good.len() - 1].to_vec(),
+            Error::Truncated { what: "signing policy", need: good.len(), got: good.len() - 1 },
+        ),
+        ([&good[..], &[0]].concat(), Error::TrailingBytes { what: "signing policy", extra: 1 }),
+        (
+            vec![0; MAX_POLICY_LEN + 1],
+            Error::TooLarge { what: "signing policy", len: MAX_POLICY_LEN + 1, max: MAX_POLICY_LEN },
+        ),
+        (vec![], Error::Truncated { what: "signing policy", need: 43, got: 0 }),
+        (
+            [&(MAX_VOTERS as u16 + 1).to_be_bytes()[..], &good[2..]].concat(),
+            Error::TooMany { what: "policy voters", count: MAX_VOTERS + 1, max: MAX_VOTERS },
+        ),
+    ];
+    for (bytes, err) in cases {
+        let mut net = Net::new(CHAIN_BOUND);
+        let msg = InitializePolicy { policy: bytes, public_keys: vec![] };
+        let a = net.direct(op::F_POLICY, op::INITIALIZE_POLICY, postcard::to_allocvec(&msg).unwrap());
+        net.refused(&a, err);
+        // Nothing was set: a good policy still initialises.
+        net.init(&c, false);
+    }
+}
+
+#[test]
+fn policy_messages_out_of_bounds_are_refused() {
+    let c = c100();
+    let mut net = Net::new(CHAIN_BOUND);
+    let good = postcard::to_allocvec(&InitializePolicy { policy: c.bytes(), public_keys: c.keys() }).unwrap();
+    // Trailing bytes after the postcard message; truncated message; garbage.
+    let a = net.direct(op::F_POLICY, op::INITIALIZE_POLICY, [&good[..], &[0, 0]].concat());
+    net.refused(&a, Error::TrailingBytes { what: "INITIALIZE_POLICY message", extra: 2 });
+    for cut in [0, 1, 50, good.len() - 1] {
+        let a = net.direct(op::F_POLICY, op::INITIALIZE_POLICY, good[..cut].to_vec());
+        net.refused(&a, Error::Malformed { what: "INITIALIZE_POLICY message" });
+    }
+    let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, vec![0xff; 40]);
+    net.refused(&a, Error::Malformed { what: "UPDATE_POLICY message" });
+    // Key lists: wrong count, a key of someone else, a point off the curve, too many keys.
+    let mut wrong_count = c.keys();
+    wrong_count.pop();
+    let mut swapped = c.keys();
+    swapped.swap(0, 1);
+    let mut off_curve = c.keys();
+    off_curve[2].0[63] ^= 1;
+    let too_many = vec![PublicKey([0; 64]); MAX_VOTERS + 1];
+    for (keys, err) in [
+        (wrong_count, Error::Malformed { what: "public keys (one per voter expected)" }),
+        (swapped, Error::Malformed { what: "public key (does not match the voter address)" }),
+        (off_curve, Error::Malformed { what: "public key" }),
+        (too_many, Error::TooMany { what: "public keys", count: MAX_VOTERS + 1, max: MAX_VOTERS }),
+    ] {
+        let msg = InitializePolicy { policy: c.bytes(), public_keys: keys };
+        let a = net.direct(op::F_POLICY, op::INITIALIZE_POLICY, postcard::to_allocvec(&msg).unwrap());
+        net.refused(&a, err);
+    }
+    net.init(&c, true);
+}
+
+#[test]
+fn messages_over_the_bound_are_refused() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let over = MAX_MESSAGE_LEN + 1;
+    let mut d = net.prove_data(100, 0, vec![], 0);
+    d.original_message = vec![0; over];
+    net.refused(&instruction(d, vec![]), Error::TooLarge { what: "originalMessage", len: over, max: MAX_MESSAGE_LEN });
+    let mut d = net.prove_data(100, 0, vec![], 0);
+    d.additional_fixed_message = vec![0; over];
+    net.refused(
+        &instruction(d, vec![]),
+        Error::TooLarge { what: "additionalFixedMessage", len: over, max: MAX_MESSAGE_LEN },
+    );
+    let d = net.prove_data(100, 0, vec![], 0);
+    let mut v = vote(&d, CHAIN, c.signer(0), 0, Hints::None);
+    v.additional_variable_message = vec![0; over];
+    let a = instruction(d, vec![v]);
+    let err = Error::TooLarge { what: "additionalVariableMessage", len: over, max: MAX_MESSAGE_LEN };
+    net.refused(&a, err);
+    assert_eq!(net.authorise(&a).unwrap_err(), err);
+    // At the bound exactly, sizes pass validation (and the FDC2 request then fails to decode).
+    let mut d = net.prove_data(100, 0, vec![], 0);
+    d.original_message = vec![0; MAX_MESSAGE_LEN];
+    net.refused(&instruction(d, vec![]), Error::Malformed { what: "FDC2 request" });
+}
+
+#[test]
+fn frames_out_of_bounds_are_refused() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let actions: Vec<Action> = (0..4).map(|i| net.prove(&c, &[0, 2, 3 + i % 2], Hints::IndexRy)).collect();
+    let msg = ProxyMessage::Actions(actions.clone());
+    msg.validate().unwrap();
+    let frame = wire::encode_frame(&msg).unwrap();
+    let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+    assert_eq!(len, frame.len() - 4);
+
+    // Byte by byte through the reader, then decoded and executed.
+    let mut reader = FrameReader::new();
+    for (i, b) in frame.iter().enumerate() {
+        assert_eq!(reader.next_body().unwrap(), None, "frame complete after {i} bytes?");
+        reader.push(&[*b]).unwrap();
+    }
+    let body = reader.next_body().unwrap().unwrap();
+    let ProxyMessage::Actions(decoded) = wire::decode_body::<ProxyMessage>(&body).unwrap() else { panic!("actions") };
+    assert_eq!(decoded, actions);
+    for a in &decoded {
+        net.assert_proved(a);
+    }
+
+    // Every truncation of the body is refused, none panics.
+    for cut in 0..body.len() {
+        let r = wire::decode_body::<ProxyMessage>(&body[..cut]);
+        assert!(r.is_err(), "truncated at {cut}");
+    }
+    assert_eq!(wire::decode_body::<ProxyMessage>(&[]), Err(Error::Truncated { what: "frame", need: 1, got: 0 }));
+    assert_eq!(
+        wire::decode_body::<ProxyMessage>(&[wire::PROTOCOL_VERSION + 1, 0]),
+        Err(Error::UnsupportedVersion { got: 2 })
+    );
+    let mut trailing = body.clone();
+    trailing.push(0);
+    assert_eq!(wire::decode_body::<ProxyMessage>(&trailing), Err(Error::TrailingBytes { what: "frame", extra: 1 }));
+
+    // More actions than a pull may carry.
+    let five = ProxyMessage::Actions([actions.clone(), vec![actions[0].clone()]].concat());
+    assert_eq!(five.validate(), Err(Error::TooMany { what: "actions", count: 5, max: 4 }));
+    // A frame announcing more than the bound; an empty frame; a push past the bound.
+    let mut r = FrameReader::new();
+    r.push(&((wire::LENGTH_PREFIX + fcc_core::limits::MAX_FRAME_LEN) as u32).to_be_bytes()).unwrap();
+    assert!(matches!(r.next_body(), Err(Error::TooLarge { what: "frame", .. })));
+    let mut r = FrameReader::new();
+    r.push(&[0, 0, 0, 0]).unwrap();
+    assert_eq!(r.next_body(), Err(Error::Truncated { what: "frame", need: 1, got: 0 }));
+    let mut r = FrameReader::new();
+    r.push(&vec![0u8; r.room()]).unwrap();
+    assert_eq!(r.room(), 0);
+    assert!(matches!(r.push(&[0]), Err(Error::TooLarge { .. })));
+    // Encoding refuses a message whose frame would exceed the bound.
+    let huge = ProxyMessage::Actions(vec![Action {
+        kind: ActionKind::Direct,
+        submission_tag: SubmissionTag::Submit,
+        instruction: InstructionData {
+            original_message: vec![0; fcc_core::limits::MAX_FRAME_LEN],
+            ..Default::default()
+        },
+        votes: vec![],
+    }]);
+    assert!(matches!(wire::encode_frame(&huge), Err(Error::TooLarge { what: "frame", .. })));
+}
+
+/// A 300-voter policy (the largest) initialised with its keys: every key is cached so the first
+/// instruction can be batch-verified.
+#[test]
+fn largest_policy_with_keys() {
+    let signers: Vec<Signer> = (0..MAX_VOTERS as u32).map(|i| Signer::derive(1000 + i)).collect();
+    let voters: Vec<([u8; 20], u16)> = signers.iter().map(|s| (s.address, 200)).collect();
+    let policy = policy_bytes(500, 1, 30_000, [5; 32], &voters);
+    let mut net = Net::new(CHAIN_BOUND);
+    let msg = InitializePolicy { policy, public_keys: signers.iter().map(|s| PublicKey(s.public)).collect() };
+    let a = net.direct(op::F_POLICY, op::INITIALIZE_POLICY, postcard::to_allocvec(&msg).unwrap());
+    assert_ok(&net.handle(&a));
+    assert_eq!(net.tee.state().verifier.cached_keys(), MAX_VOTERS);
+    // 151 of 300 voters of weight 200: 30200 > 30000.
+    let d = net.prove_data(500, 0, vec![], 0);
+    let votes = (0..151).map(|i| vote(&d, CHAIN, &signers[i], i as u16, Hints::IndexRy)).collect();
+    let a = instruction(d, votes);
+    assert_eq!(net.authorise(&a).unwrap().weight, 30_200);
+    net.assert_proved(&a);
+
+    // Rotation to another 300-voter policy with its keys: both policies' keys stay cached.
+    let next: Vec<Signer> = (0..MAX_VOTERS as u32).map(|i| Signer::derive(2000 + i)).collect();
+    let next_voters: Vec<([u8; 20], u16)> = next.iter().map(|s| (s.address, 200)).collect();
+    let next_policy = policy_bytes(501, 2, 30_000, [6; 32], &next_voters);
+    let digest = eip191_hash_message(alloy_chain_bound_hash(&next_policy, CHAIN)).0;
+    let signatures = (0..151)
+        .map(|i| {
+            let sig = signers[i].sign(&digest);
+            Vote { signature: sig, additional_variable_message: vec![], hint: hint(Hints::IndexRy, i as u16, &sig) }
+        })
+        .collect();
+    let msg = UpdatePolicy {
+        policy: next_policy,
+        signatures,
+        public_keys: next.iter().map(|s| PublicKey(s.public)).collect(),
+    };
+    let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+    assert_ok(&net.handle(&a));
+    assert_eq!(net.tee.state().verifier.cached_keys(), 2 * MAX_VOTERS);
+}
+
+/// An update whose signatures pass but whose offered keys are bad changes nothing.
+#[test]
+fn update_with_bad_keys_changes_nothing() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let (c100, c101) = (c100(), c101());
+    net.init(&c100, true);
+    let mut msg: UpdatePolicy = postcard::from_bytes(
+        &net.update_action(&c101, &c100, &[0, 2, 3], Hints::IndexRy, true).instruction.original_message,
+    )
+    .unwrap();
+    msg.public_keys.swap(1, 2);
+    let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+    net.refused(&a, Error::Malformed { what: "public key (does not match the voter address)" });
+    assert_eq!(net.tee.state().policies.accepted_epochs(), (None, Some(100)));
+    for m in &c100.members {
+        assert!(net.tee.state().verifier.knows(&pool()[*m].address));
+    }
+    let a = net.prove(&c100, &[0, 2, 3], Hints::IndexRy);
+    net.assert_proved(&a);
+    let a = net.update_action(&c101, &c100, &[0, 2, 3], Hints::IndexRy, true);
+    assert_ok(&net.handle(&a));
+    let a = net.prove(&c101, &[0, 1, 2], Hints::IndexRy);
+    net.assert_proved(&a);
+}
