@@ -26,6 +26,7 @@ pub mod policy;
 pub mod replay;
 pub mod result;
 pub mod serde_fixed;
+pub mod session;
 pub mod tee;
 pub mod verify;
 pub mod wire;

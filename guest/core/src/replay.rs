@@ -37,6 +37,11 @@ impl ReplayGuard {
         Ok(())
     }
 
+    /// Whether `id` is remembered as executed.
+    pub fn contains(&self, id: &H256) -> bool {
+        self.ids.contains(id)
+    }
+
     /// Records `id` as executed under `epoch`.
     pub fn record(&mut self, epoch: u32, id: H256) {
         if self.ids.insert(id) {

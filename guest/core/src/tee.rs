@@ -2,6 +2,7 @@
 //! path every action takes: authorise, execute, sign the result — or sign a refusal that names
 //! its reason. It never panics on input.
 
+use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -46,10 +47,17 @@ pub struct TeeState {
     pub replay: ReplayGuard,
 }
 
+/// How many signed results of executed instructions the TEE keeps to answer re-deliveries.
+pub const RECENT_RESULTS: usize = 64;
+
 /// A TEE: state plus operations.
 pub struct Tee {
     state: TeeState,
     registry: Registry,
+    /// Results of the most recently executed instructions, oldest first. The proxy re-delivers
+    /// an action whose result it did not store (the link dropped); the guest then answers with
+    /// the same signed result instead of refusing a replay, so exactly one result exists.
+    recent: VecDeque<SignedResult>,
 }
 
 impl core::fmt::Debug for Tee {
@@ -72,6 +80,7 @@ impl Tee {
                 replay: ReplayGuard::new(),
             },
             registry,
+            recent: VecDeque::with_capacity(RECENT_RESULTS),
         })
     }
 
@@ -98,8 +107,18 @@ impl Tee {
 
     /// Handles one action and returns its signed result: success with the operation's data, or
     /// an error status whose log and additional status (the error code, u16 big-endian) say why.
+    ///
+    /// An instruction executed before whose result is still among the recent ones gets that same
+    /// signed result again (nothing is executed twice).
     pub fn handle(&mut self, action: &Action, platform: &mut dyn Platform) -> SignedResult {
         let d = &action.instruction;
+        let is_instruction = action.kind == ActionKind::Instruction;
+        if is_instruction
+            && let Some(done) = self.recent.iter().find(|r| r.result.id == d.instruction_id)
+        {
+            return done.clone();
+        }
+        let executed_before = self.state.replay.contains(&d.instruction_id);
         let (status, data, log, code) = match self.execute(action, platform) {
             Ok(data) => (status::SUCCESS, data, String::new(), Vec::new()),
             Err(e) => (status::ERROR, Vec::new(), bounded_log(e.to_string()), e.code().to_be_bytes().to_vec()),
@@ -116,7 +135,14 @@ impl Tee {
             data,
         };
         let signature = self.state.identity.sign_digest(&result.signing_digest(self.state.config.chain_id));
-        SignedResult { result, signature }
+        let signed = SignedResult { result, signature };
+        if is_instruction && !executed_before && self.state.replay.contains(&d.instruction_id) {
+            if self.recent.len() == RECENT_RESULTS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(signed.clone());
+        }
+        signed
     }
 
     fn execute(&mut self, action: &Action, platform: &mut dyn Platform) -> Result<Vec<u8>, Error> {

@@ -801,25 +801,38 @@ fn replayed_instructions_are_refused() {
     let c = c100();
     net.init(&c, true);
     let a = net.prove(&c, &[0, 2, 3], Hints::IndexRy);
-    net.assert_proved(&a);
-    net.refused(&a, Error::Replayed);
+    let first = net.handle(&a);
+    assert_ok(&first);
+    net.check_prove(&a, &first);
+    // A re-delivery (the proxy lost the result) gets the very same signed result: nothing is
+    // executed twice, and exactly one result exists for the id.
+    assert_eq!(net.handle(&a), first);
     assert_eq!(net.authorise(&a).unwrap_err(), Error::Replayed);
-    // Replay with other (even more) signatures is still a replay.
+    // Even with other (more) signatures it is the same instruction id, hence the same result.
     let mut more = a.clone();
     more.votes = (0..5).map(|p| vote(&a.instruction, CHAIN, c.signer(p), p as u16, Hints::None)).collect();
-    net.refused(&more, Error::Replayed);
+    assert_eq!(net.handle(&more), first);
 
     // A refused instruction is not recorded: it may come back with enough signatures.
     let a = net.prove(&c, &[2, 3], Hints::None);
     net.refused(&a, Error::InsufficientWeight { weight: 50, threshold: 50 });
     let mut retry = a.clone();
     retry.votes.push(vote(&a.instruction, CHAIN, c.signer(0), 0, Hints::None));
-    net.assert_proved(&retry);
-    net.refused(&retry, Error::Replayed);
+    let done = net.handle(&retry);
+    assert_ok(&done);
+    assert_eq!(net.handle(&retry), done);
 
-    // An id executed under epoch 100 is remembered while epoch 100 is in the window...
+    // Once an executed id has left the recent results, a replay is refused outright while its
+    // epoch is in the window...
     let old = net.prove(&c, &[0, 2, 3], Hints::None);
     net.assert_proved(&old);
+    for i in 0..fcc_core::tee::RECENT_RESULTS {
+        let mut filler = net.prove(&c, &[0, 2, 3], Hints::None);
+        filler.instruction.instruction_id = fcc_core::hash::keccak256(&(i as u64).to_be_bytes());
+        filler.votes = [0, 2, 3].iter().map(|&p| vote(&filler.instruction, CHAIN, c.signer(p), p as u16, Hints::None)).collect();
+        net.assert_proved(&filler);
+    }
+    net.refused(&old, Error::Replayed);
     let a = net.update_action(&c101(), &c, &[0, 2, 3], Hints::None, false);
     assert_ok(&net.handle(&a));
     net.refused(&old, Error::Replayed);

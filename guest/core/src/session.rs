@@ -1,0 +1,187 @@
+//! The guest's side of the link as a sans-IO state machine: bytes from the proxy in, bytes for
+//! the proxy out. The kernel only moves bytes between this and a TCP socket, so the protocol
+//! logic is host-tested and identical on every platform.
+//!
+//! Conversation (see `docs/PROTOCOL.md`, "The guest link"): the guest sends `Hello` and `Pull`;
+//! the proxy answers a pull with `Actions` (long-polling while it has none, so an empty answer
+//! is rare); the guest answers every action with a `Result` and pulls again; the proxy acks each
+//! stored result. Any malformed frame, unexpected message or oversized input ends the session
+//! with an error: the caller closes the connection and reconnects with backoff.
+
+use alloc::vec::Vec;
+
+use crate::error::Error;
+use crate::limits::MAX_ACTIONS_PER_PULL;
+use crate::platform::Platform;
+use crate::tee::Tee;
+use crate::wire::{FrameReader, GuestMessage, ProxyMessage, decode_body, encode_frame};
+
+/// One connection's worth of protocol state.
+#[derive(Debug)]
+pub struct Session {
+    reader: FrameReader,
+    out: Vec<u8>,
+    /// Actions handled in this session.
+    pub handled: u64,
+}
+
+impl Session {
+    /// Starts a session: queues `Hello` and the first `Pull`.
+    pub fn start(tee: &Tee, platform: &mut dyn Platform) -> Result<Self, Error> {
+        let mut s = Self { reader: FrameReader::new(), out: Vec::new(), handled: 0 };
+        s.queue(&GuestMessage::Hello(tee.hello(platform)?))?;
+        s.pull()?;
+        Ok(s)
+    }
+
+    fn queue(&mut self, msg: &GuestMessage) -> Result<(), Error> {
+        self.out.extend_from_slice(&encode_frame(msg)?);
+        Ok(())
+    }
+
+    /// Exactly one pull is outstanding at any time: every `Actions` answers it and is followed
+    /// by the next one.
+    fn pull(&mut self) -> Result<(), Error> {
+        self.queue(&GuestMessage::Pull { max_actions: MAX_ACTIONS_PER_PULL as u8 })
+    }
+
+    /// How many bytes the caller may read from the socket and pass to `receive` at most now.
+    pub fn room(&self) -> usize {
+        self.reader.room()
+    }
+
+    /// Bytes waiting to be sent.
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Marks `n` bytes of `output()` as sent.
+    pub fn consume(&mut self, n: usize) {
+        self.out.drain(..n.min(self.out.len()));
+    }
+
+    /// Feeds bytes received from the proxy; runs every complete action through `tee` and queues
+    /// the signed results and the next pull.
+    pub fn receive(&mut self, bytes: &[u8], tee: &mut Tee, platform: &mut dyn Platform) -> Result<(), Error> {
+        self.reader.push(bytes)?;
+        while let Some(body) = self.reader.next_body()? {
+            match decode_body::<ProxyMessage>(&body)? {
+                ProxyMessage::Actions(actions) => {
+                    if actions.len() > MAX_ACTIONS_PER_PULL {
+                        return Err(Error::TooMany { what: "actions", count: actions.len(), max: MAX_ACTIONS_PER_PULL });
+                    }
+                    // Each action is validated by `handle`: a bad one gets a signed refusal.
+                    for action in &actions {
+                        let result = tee.handle(action, platform);
+                        self.queue(&GuestMessage::Result(result))?;
+                        self.handled += 1;
+                    }
+                    self.pull()?;
+                }
+                ProxyMessage::Ack { .. } => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Registry;
+    use crate::platform::Simulated;
+    use crate::policy::PolicyHashScheme;
+    use crate::result::{SubmissionTag, status};
+    use crate::wire::{Action, ActionKind, FrameReader, GuestMessage, ProxyMessage};
+    use crate::{Config, op};
+
+    struct Counter(u8);
+    impl rand_core::TryRng for Counter {
+        type Error = core::convert::Infallible;
+        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+            Ok(0)
+        }
+        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+            Ok(0)
+        }
+        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+            for (i, b) in dst.iter_mut().enumerate() {
+                *b = self.0 ^ (i as u8).wrapping_mul(31);
+            }
+            self.0 = self.0.wrapping_add(1);
+            Ok(())
+        }
+    }
+    impl rand_core::TryCryptoRng for Counter {}
+
+    fn tee() -> Tee {
+        let config = Config { chain_id: 14, policy_hash: PolicyHashScheme::Legacy };
+        Tee::new(config, &mut Counter(1), Registry::system()).unwrap()
+    }
+
+    fn frames(bytes: &[u8]) -> alloc::vec::Vec<GuestMessage> {
+        let mut r = FrameReader::new();
+        r.push(bytes).unwrap();
+        let mut out = alloc::vec::Vec::new();
+        while let Some(b) = r.next_body().unwrap() {
+            out.push(decode_body(&b).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn hello_pull_actions_results_pull() {
+        let mut tee = tee();
+        let mut s = Session::start(&tee, &mut Simulated).unwrap();
+        let first = frames(s.output());
+        assert!(matches!(first[0], GuestMessage::Hello(ref h) if h.tee_id == tee.state().identity.address()));
+        assert!(matches!(first[1], GuestMessage::Pull { max_actions: 4 }));
+        s.consume(s.output().len());
+
+        let info = Action {
+            kind: ActionKind::Direct,
+            submission_tag: SubmissionTag::Submit,
+            instruction: crate::instruction::InstructionData {
+                op_type: op::F_GET,
+                op_command: op::TEE_INFO,
+                ..Default::default()
+            },
+            votes: alloc::vec![],
+        };
+        let unknown = Action { instruction: crate::instruction::InstructionData { op_type: op::name("NOPE"), ..info.instruction.clone() }, ..info.clone() };
+        let frame = encode_frame(&ProxyMessage::Actions(alloc::vec![info, unknown])).unwrap();
+        // Delivered in two pieces.
+        s.receive(&frame[..7], &mut tee, &mut Simulated).unwrap();
+        assert!(s.output().is_empty());
+        s.receive(&frame[7..], &mut tee, &mut Simulated).unwrap();
+        let out = frames(s.output());
+        assert_eq!(out.len(), 3);
+        assert!(matches!(out[0], GuestMessage::Result(ref r) if r.result.status == status::SUCCESS));
+        assert!(matches!(out[1], GuestMessage::Result(ref r) if r.result.status == status::ERROR));
+        assert!(matches!(out[2], GuestMessage::Pull { .. }));
+        assert_eq!(s.handled, 2);
+    }
+
+    #[test]
+    fn bad_input_ends_the_session_without_panicking() {
+        let mut tee = tee();
+        let mut s = Session::start(&tee, &mut Simulated).unwrap();
+        assert!(s.receive(&[0, 0, 0, 2, 1, 0xff], &mut tee, &mut Simulated).is_err());
+        let mut s = Session::start(&tee, &mut Simulated).unwrap();
+        assert!(s.receive(&[0xff, 0xff, 0xff, 0xff], &mut tee, &mut Simulated).is_err());
+        // A frame from the guest's side of the protocol is not a proxy message.
+        let mut s = Session::start(&tee, &mut Simulated).unwrap();
+        let wrong = encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap();
+        assert!(s.receive(&wrong, &mut tee, &mut Simulated).is_err());
+        // More actions than one pull may carry.
+        let info = Action {
+            kind: ActionKind::Direct,
+            submission_tag: SubmissionTag::Submit,
+            instruction: crate::instruction::InstructionData { op_type: op::F_GET, op_command: op::TEE_INFO, ..Default::default() },
+            votes: alloc::vec![],
+        };
+        let flood = encode_frame(&ProxyMessage::Actions(alloc::vec![info; MAX_ACTIONS_PER_PULL + 1])).unwrap();
+        let mut s = Session::start(&tee, &mut Simulated).unwrap();
+        assert!(matches!(s.receive(&flood, &mut tee, &mut Simulated), Err(Error::TooMany { .. })));
+    }
+}
