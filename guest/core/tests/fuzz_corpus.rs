@@ -1,0 +1,128 @@
+//! Replays the committed fuzz corpus (`guest/core/fuzz/corpus/<target>/`) through the same
+//! harness functions the cargo-fuzz targets call, on the stable toolchain: every input a fuzzer
+//! ever kept stays a regression test. Actual fuzzing needs nightly (see `fuzz/README.md`).
+
+mod fuzz_harness;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+
+use fcc_core::result::status;
+
+fn corpus_dir(target: &str) -> PathBuf {
+    [env!("CARGO_MANIFEST_DIR"), "fuzz", "corpus", target].iter().collect()
+}
+
+/// Runs every corpus file of `target` through `run`; fails listing every file that panicked.
+fn replay(target: &str, run: impl Fn(&[u8])) {
+    let dir = corpus_dir(target);
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    assert!(!entries.is_empty(), "corpus {} is empty", dir.display());
+    let mut failures = Vec::new();
+    for path in &entries {
+        let data = std::fs::read(path).expect("read corpus file");
+        if catch_unwind(AssertUnwindSafe(|| run(&data))).is_err() {
+            failures.push(path.display().to_string());
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{target}: {} of {} inputs panicked:\n{}",
+        failures.len(),
+        entries.len(),
+        failures.join("\n")
+    );
+    eprintln!("{target}: replayed {} inputs", entries.len());
+}
+
+#[test]
+fn corpus_policy_decode() {
+    replay("policy_decode", fuzz_harness::policy_decode);
+}
+
+#[test]
+fn corpus_frame_proxy() {
+    replay("frame_proxy", fuzz_harness::frame_proxy);
+}
+
+#[test]
+fn corpus_fdc2_request() {
+    replay("fdc2_request", fuzz_harness::fdc2_request);
+}
+
+#[test]
+fn corpus_abi_reader() {
+    replay("abi_reader", fuzz_harness::abi_reader);
+}
+
+#[test]
+fn corpus_engine_action() {
+    replay("engine_action", |d| {
+        fuzz_harness::engine_action(d);
+    });
+}
+
+#[test]
+fn corpus_session_stream() {
+    replay("session_stream", fuzz_harness::session_stream);
+}
+
+/// The hand-made seeds pass their targets and reach the deep paths they are for, so the fuzzer
+/// starts from inputs the engine accepts.
+#[test]
+fn seeds_reach_their_paths() {
+    for (target, name, data) in fuzz_harness::seeds() {
+        match target {
+            "policy_decode" => fuzz_harness::policy_decode(&data),
+            "frame_proxy" => fuzz_harness::frame_proxy(&data),
+            "fdc2_request" => fuzz_harness::fdc2_request(&data),
+            "abi_reader" => fuzz_harness::abi_reader(&data),
+            "session_stream" => fuzz_harness::session_stream(&data),
+            "engine_action" => {
+                let results = fuzz_harness::engine_action(&data);
+                assert!(!results.is_empty(), "{name}: no action ran");
+                match name {
+                    "seed-fdc2-batch-and-recover" => {
+                        assert_eq!(results, vec![(status::SUCCESS, 0), (status::SUCCESS, 0)], "{name}")
+                    }
+                    "seed-info-update-fdc2-unknown" => assert_eq!(
+                        results,
+                        vec![(status::SUCCESS, 0), (status::SUCCESS, 0), (status::SUCCESS, 0), (status::ERROR, 403)],
+                        "{name}"
+                    ),
+                    _ => {}
+                }
+            }
+            other => panic!("seed for unknown target {other}"),
+        }
+    }
+}
+
+/// The seeds are valid policies / requests where they should be.
+#[test]
+fn seeds_decode() {
+    for (target, name, data) in fuzz_harness::seeds() {
+        match target {
+            "policy_decode" => assert!(fcc_core::policy::SigningPolicy::decode(&data).is_ok(), "{name}"),
+            "fdc2_request" => assert!(fcc_core::ops::fdc2::decode_request(&data).is_ok(), "{name}"),
+            _ => {}
+        }
+    }
+}
+
+/// Writes the hand-made seeds into the corpus:
+/// `cargo test -p fcc-core --test fuzz_corpus -- --ignored write_seeds`.
+#[test]
+#[ignore = "writes files: run by hand after changing the seeds or the formats"]
+fn write_seeds() {
+    for (target, name, data) in fuzz_harness::seeds() {
+        let dir = corpus_dir(target);
+        std::fs::create_dir_all(&dir).expect("create corpus dir");
+        std::fs::write(dir.join(name), data).expect("write seed");
+    }
+}

@@ -1,0 +1,676 @@
+//! Fuzzing harness for every decoder of `fcc-core`, shared by the cargo-fuzz targets in
+//! `guest/core/fuzz` (which include this file with `#[path]`) and by the stable-toolchain replay
+//! test `tests/fuzz_corpus.rs`, so a corpus file means the same thing in both.
+//!
+//! Each function takes arbitrary bytes, must never panic on them, and asserts the invariants
+//! that hold whenever decoding succeeds (round trips, bounds, signed results that recover to the
+//! TEE). A panic is a bug: either in the core or in an invariant stated here.
+//!
+//! Only `fcc_core`, `postcard`, `rand_core` and `std` are used: the fuzz package depends on
+//! exactly those.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use fcc_core::abi::{self, Reader, Token};
+use fcc_core::hash::{eip191_hash, keccak256_concat};
+use fcc_core::identity::TeeIdentity;
+use fcc_core::instruction::InstructionData;
+use fcc_core::light_client::{InitializePolicy, PublicKey, UpdatePolicy};
+use fcc_core::limits::{MAX_FRAME_LEN, MAX_MESSAGE_LEN, MAX_REASON_LEN};
+use fcc_core::ops::{Registry, fdc2};
+use fcc_core::platform::Simulated;
+use fcc_core::policy::{Address, PolicyHashScheme, SigningPolicy, Voter, policy_hash};
+use fcc_core::result::{SignedResult, SubmissionTag, status};
+use fcc_core::session::Session;
+use fcc_core::verify::{SignerHint, Vote};
+use fcc_core::wire::{self, Action, ActionKind, FrameReader, GuestMessage, ProxyMessage};
+use fcc_core::{Config, Tee, op};
+
+/// The chain of the harness TEE.
+pub const CHAIN_ID: u64 = 14;
+/// The harness TEE's configuration.
+pub const CONFIG: Config =
+    Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID } };
+/// Reward epoch of the harness trust root.
+pub const EPOCH: u32 = 42;
+
+// ---------------------------------------------------------------------------------------------
+// policy_decode
+
+/// `SigningPolicy::decode`; whatever decodes re-encodes to the same bytes.
+pub fn policy_decode(data: &[u8]) {
+    // Hashing raw bytes never fails, valid or not.
+    let _ = policy_hash(data, PolicyHashScheme::Legacy);
+    let _ = policy_hash(data, PolicyHashScheme::ChainBound { chain_id: CHAIN_ID });
+    match SigningPolicy::decode(data) {
+        Ok(p) => {
+            let enc = p.encode();
+            assert_eq!(enc, data, "decode/encode is not the identity");
+            assert_eq!(p.encoded_len(), data.len());
+            assert_eq!(SigningPolicy::decode(&enc).as_ref(), Ok(&p));
+            let total: u32 = p.voters().iter().map(|v| u32::from(v.weight)).sum();
+            assert_eq!(total, p.total_weight());
+            assert!(u32::from(p.threshold()) < total);
+            assert!(p.reward_epoch_id() < 1 << 24);
+            for (i, v) in p.voters().iter().enumerate() {
+                assert_eq!(p.voter_index(&v.address), Some(i as u16));
+            }
+            assert_eq!(p.hash(PolicyHashScheme::Legacy), policy_hash(data, PolicyHashScheme::Legacy));
+        }
+        Err(e) => {
+            let _ = e.code();
+            let _ = e.to_string();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// frame_proxy
+
+/// Frame bodies of `stream`, split by a simple reference reader; `Err` where the real reader
+/// must fail (length over the bound or zero).
+fn reference_frames(stream: &[u8]) -> (Vec<Vec<u8>>, bool) {
+    let mut frames = Vec::new();
+    let mut rest = stream;
+    while rest.len() >= wire::LENGTH_PREFIX {
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        if len == 0 || len > MAX_FRAME_LEN {
+            return (frames, true);
+        }
+        if rest.len() < wire::LENGTH_PREFIX + len {
+            break;
+        }
+        frames.push(rest[wire::LENGTH_PREFIX..wire::LENGTH_PREFIX + len].to_vec());
+        rest = &rest[wire::LENGTH_PREFIX + len..];
+    }
+    (frames, false)
+}
+
+/// Decodes `body` as a `$t`; whatever decodes re-encodes (no larger) and decodes back equal.
+macro_rules! round_trip {
+    ($t:ty, $body:expr) => {
+        if let Ok(m) = wire::decode_body::<$t>($body) {
+            let _ = m.validate();
+            match wire::encode_frame(&m) {
+                Ok(frame) => {
+                    assert!(frame.len() <= wire::LENGTH_PREFIX + $body.len(), "re-encoding grew");
+                    assert_eq!(wire::decode_body::<$t>(&frame[wire::LENGTH_PREFIX..]).as_ref(), Ok(&m));
+                }
+                Err(_) => assert!($body.len() > MAX_FRAME_LEN, "a decoded message does not re-encode"),
+            }
+        }
+    };
+}
+
+/// One frame body, decoded both ways (proxy → guest and guest → proxy).
+pub fn check_body(body: &[u8]) {
+    round_trip!(ProxyMessage, body);
+    round_trip!(GuestMessage, body);
+}
+
+/// `FrameReader` fed the input in chunks (the first byte picks the chunk size), compared with a
+/// reference splitter; every body is decoded as both message types. The whole input is also
+/// decoded as one body.
+pub fn frame_proxy(data: &[u8]) {
+    let Some((&k, stream)) = data.split_first() else { return };
+    check_body(stream);
+    let chunk = usize::from(k % 64) + 1;
+    let (expected, expect_error) = reference_frames(stream);
+    let mut got = Vec::new();
+    let mut failed = false;
+    let mut reader = FrameReader::new();
+    let mut rest = stream;
+    'feed: while !rest.is_empty() {
+        // Callers push at most `room()` bytes; after draining complete frames there is room.
+        let n = chunk.min(rest.len()).min(reader.room());
+        assert!(n > 0, "no room left after draining complete frames");
+        reader.push(&rest[..n]).expect("pushing at most room() bytes");
+        rest = &rest[n..];
+        loop {
+            match reader.next_body() {
+                Ok(Some(body)) => {
+                    assert!(!body.is_empty() && body.len() <= MAX_FRAME_LEN);
+                    check_body(&body);
+                    got.push(body);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    failed = true;
+                    break 'feed;
+                }
+            }
+        }
+    }
+    assert_eq!(got, expected, "FrameReader disagrees with the reference splitter");
+    assert_eq!(failed, expect_error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fdc2_request
+
+/// The canonical encoding of an FDC2 request (what a strict decoder must have been given).
+pub fn encode_fdc2_request(req: &fdc2::Request<'_>) -> Vec<u8> {
+    let mut out = abi::uint(32).to_vec();
+    out.extend_from_slice(&req.attestation_type);
+    out.extend_from_slice(&req.source_id);
+    out.extend_from_slice(&abi::uint(u64::from(req.threshold_bips)));
+    out.extend_from_slice(&abi::address(&req.proof_owner));
+    out.extend_from_slice(&abi::uint(160));
+    out.extend_from_slice(&abi::uint(req.request_body.len() as u64));
+    out.extend_from_slice(req.request_body);
+    out.resize(out.len() + req.request_body.len().div_ceil(32) * 32 - req.request_body.len(), 0);
+    out
+}
+
+/// `ops::fdc2::decode_request`: strict, so whatever decodes is exactly the canonical encoding;
+/// then the threshold rule and the message hash on it.
+pub fn fdc2_request(data: &[u8]) {
+    let Ok(req) = fdc2::decode_request(data) else { return };
+    assert_eq!(encode_fdc2_request(&req), data, "decoded a non-canonical FDC2 request");
+    assert!(req.request_body.len() <= MAX_MESSAGE_LEN);
+    // The threshold rule for a few cosigner setups.
+    for (n, t) in [(0usize, 0u64), (3, 1), (3, 2)] {
+        let instruction = InstructionData {
+            cosigners: (0..n).map(|i| [i as u8 + 1; 20]).collect(),
+            cosigners_threshold: t,
+            original_message: data.to_vec(),
+            ..InstructionData::default()
+        };
+        let action = Action {
+            kind: ActionKind::Instruction,
+            submission_tag: SubmissionTag::Threshold,
+            instruction,
+            votes: Vec::new(),
+        };
+        if let Ok(bips) = fdc2::threshold_bips(&action) {
+            assert!((4000..10_000).contains(&bips));
+        }
+        let (_, header) = fdc2::message_hash(CHAIN_ID, &req, &action.instruction);
+        assert_eq!(header.len() % 32, 0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// abi_reader
+
+/// Reads a few bytes at a time from the fuzz input.
+struct Bytes<'a>(&'a [u8]);
+
+impl<'a> Bytes<'a> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
+    }
+    fn take(&mut self, n: usize) -> &'a [u8] {
+        let n = n.min(self.0.len());
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        a
+    }
+}
+
+/// Two halves: `abi::Reader` driven by a small program over arbitrary data (positions kept in
+/// the range real decoders use), and `encode_tuple` of fuzz-chosen tokens read back by `Reader`.
+pub fn abi_reader(data: &[u8]) {
+    let mut input = Bytes(data);
+    let Some(program_len) = input.u8() else { return };
+    let program = input.take(usize::from(program_len % 32) * 5);
+    let payload = input.0;
+    run_reader_program(program, payload);
+    round_trip_tokens(payload);
+}
+
+fn run_reader_program(program: &[u8], payload: &[u8]) {
+    let r = Reader::new(payload, "fuzz");
+    for ins in program.chunks_exact(5) {
+        let a = usize::from(u16::from_be_bytes([ins[1], ins[2]]));
+        let b = usize::from(u16::from_be_bytes([ins[3], ins[4]]));
+        match ins[0] % 5 {
+            0 => {
+                if let Ok(w) = r.word(a) {
+                    assert_eq!(&w[..], &payload[a..a + 32]);
+                }
+            }
+            1 => {
+                let bits = u32::from(ins[3] % 65);
+                if let Ok(v) = r.uint(a, bits) {
+                    assert!(bits == 64 || v >> bits == 0);
+                    assert_eq!(abi::uint(v), payload[a..a + 32]);
+                }
+            }
+            2 => {
+                if let Ok(addr) = r.address(a) {
+                    assert_eq!(abi::address(&addr), payload[a..a + 32]);
+                }
+            }
+            3 => {
+                // base and head are word multiples in every real decoder.
+                let (base, head) = (a % 512 / 32 * 32, b % 512 / 32 * 32);
+                let expected = usize::from(ins[4]) * 32;
+                let max = usize::from(ins[1]) * 8;
+                if let Ok((bytes, end)) = r.bytes(base, head, expected, max) {
+                    assert!(bytes.len() <= max);
+                    assert!(end <= payload.len() && end % 32 == 0 && end >= expected + 32 + bytes.len());
+                    assert_eq!(bytes, &payload[expected + 32..expected + 32 + bytes.len()]);
+                    assert!(payload[expected + 32 + bytes.len()..end].iter().all(|&x| x == 0));
+                }
+            }
+            _ => {
+                let ok = r.finish(a).is_ok();
+                assert_eq!(ok, a == payload.len());
+            }
+        }
+    }
+}
+
+enum Owned {
+    Word([u8; 32]),
+    Bytes(Vec<u8>),
+    Addresses(Vec<Address>),
+}
+
+fn round_trip_tokens(payload: &[u8]) {
+    let mut input = Bytes(payload);
+    let mut tokens = Vec::new();
+    while tokens.len() < 12 {
+        let Some(tag) = input.u8() else { break };
+        tokens.push(match tag % 3 {
+            0 => {
+                let mut w = [0u8; 32];
+                let src = input.take(32);
+                w[..src.len()].copy_from_slice(src);
+                Owned::Word(w)
+            }
+            1 => {
+                let n = input.u16().unwrap_or(0) % 300;
+                Owned::Bytes(input.take(usize::from(n)).to_vec())
+            }
+            _ => {
+                let n = input.u8().unwrap_or(0) % 8;
+                Owned::Addresses(
+                    (0..n)
+                        .map(|_| {
+                            let mut a = [0u8; 20];
+                            let src = input.take(20);
+                            a[..src.len()].copy_from_slice(src);
+                            a
+                        })
+                        .collect(),
+                )
+            }
+        });
+    }
+    let borrowed: Vec<Token<'_>> = tokens
+        .iter()
+        .map(|t| match t {
+            Owned::Word(w) => Token::Word(*w),
+            Owned::Bytes(b) => Token::Bytes(b),
+            Owned::Addresses(a) => Token::Addresses(a),
+        })
+        .collect();
+    let enc = abi::encode_tuple(&borrowed);
+    assert_eq!(enc.len() % 32, 0);
+    let dynamic = abi::encode_dynamic_struct(&borrowed);
+    assert_eq!(&dynamic[..32], &abi::uint(32));
+    assert_eq!(&dynamic[32..], &enc[..]);
+
+    // Read it back: heads in order, tails where a canonical encoder puts them.
+    let r = Reader::new(&enc, "fuzz round trip");
+    let mut tail = 32 * tokens.len();
+    for (i, t) in tokens.iter().enumerate() {
+        let head = 32 * i;
+        match t {
+            Owned::Word(w) => assert_eq!(r.word(head).expect("word"), w),
+            Owned::Bytes(b) => {
+                let (got, end) = r.bytes(0, head, tail, MAX_MESSAGE_LEN).expect("bytes read back");
+                assert_eq!(got, &b[..]);
+                tail = end;
+            }
+            Owned::Addresses(list) => {
+                assert_eq!(r.uint(head, 32).expect("offset"), tail as u64);
+                assert_eq!(r.uint(tail, 32).expect("count"), list.len() as u64);
+                for (j, a) in list.iter().enumerate() {
+                    assert_eq!(&r.address(tail + 32 * (j + 1)).expect("address"), a);
+                }
+                tail += 32 * (list.len() + 1);
+            }
+        }
+    }
+    r.finish(tail).expect("no trailing bytes");
+}
+
+// ---------------------------------------------------------------------------------------------
+// engine_action
+
+/// A deterministic "entropy" source: a Keccak counter stream. Never use outside tests.
+pub struct FixedRng {
+    seed: [u8; 32],
+    counter: u64,
+}
+
+impl FixedRng {
+    /// A stream keyed by `seed`.
+    pub fn new(seed: [u8; 32]) -> Self {
+        Self { seed, counter: 0 }
+    }
+}
+
+impl rand_core::TryRng for FixedRng {
+    type Error = core::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(32) {
+            let block = keccak256_concat(&[&self.seed, &self.counter.to_be_bytes()]);
+            self.counter += 1;
+            chunk.copy_from_slice(&block[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for FixedRng {}
+
+/// The harness voters' keys (weights 40, 30, 30 of the trust root).
+pub fn voters() -> &'static [TeeIdentity] {
+    static VOTERS: OnceLock<Vec<TeeIdentity>> = OnceLock::new();
+    VOTERS.get_or_init(|| {
+        (1..=3u8)
+            .map(|i| {
+                let mut secret = [0x70u8; 32];
+                secret[31] = i;
+                TeeIdentity::from_secret_for_tests(&secret).expect("valid test key")
+            })
+            .collect()
+    })
+}
+
+/// A policy of `voters` with `weights` for `epoch`.
+pub fn policy_of(epoch: u32, voters: &[TeeIdentity], weights: &[u16]) -> SigningPolicy {
+    let total: u32 = weights.iter().map(|&w| u32::from(w)).sum();
+    let list = voters.iter().zip(weights).map(|(k, &weight)| Voter { address: k.address(), weight }).collect();
+    SigningPolicy::new(epoch, 1000 + epoch, (total / 2) as u16, [0x5e; 32], list).expect("valid harness policy")
+}
+
+/// The trust root of the harness TEE.
+pub fn trust_root() -> SigningPolicy {
+    policy_of(EPOCH, voters(), &[40, 30, 30])
+}
+
+fn public_keys(keys: &[TeeIdentity]) -> Vec<PublicKey> {
+    keys.iter().map(|k| PublicKey(*k.public_key())).collect()
+}
+
+/// A direct action.
+pub fn direct(op_type: op::OpName, op_command: op::OpName, id: u8, message: Vec<u8>) -> Action {
+    Action {
+        kind: ActionKind::Direct,
+        submission_tag: SubmissionTag::Submit,
+        instruction: InstructionData {
+            instruction_id: [id; 32],
+            op_type,
+            op_command,
+            original_message: message,
+            ..InstructionData::default()
+        },
+        votes: Vec::new(),
+    }
+}
+
+/// The `INITIALIZE_POLICY` action that sets the trust root (with the voters' public keys).
+pub fn initialize_action() -> Action {
+    let msg = InitializePolicy { policy: trust_root().encode(), public_keys: public_keys(voters()) };
+    direct(op::F_POLICY, op::INITIALIZE_POLICY, 1, postcard::to_allocvec(&msg).expect("encodes"))
+}
+
+/// A fresh TEE from a fixed RNG, with the trust root set.
+pub fn fresh_tee() -> Tee {
+    let mut tee =
+        Tee::new(CONFIG, &mut FixedRng::new([0xfc; 32]), Registry::system()).expect("fixed RNG is not constant");
+    let r = tee.handle(&initialize_action(), &mut Simulated);
+    assert_eq!(r.result.status, status::SUCCESS, "trust root: {}", r.result.log);
+    tee
+}
+
+/// The TEE id of [`fresh_tee`].
+pub fn tee_id() -> Address {
+    static ID: OnceLock<Address> = OnceLock::new();
+    *ID.get_or_init(|| fresh_tee().state().identity.address())
+}
+
+fn check_result(tee: &Tee, action: &Action, r: &SignedResult) {
+    let res = &r.result;
+    assert_eq!(res.id, action.instruction.instruction_id);
+    assert_eq!(res.submission_tag, action.submission_tag);
+    assert_eq!((res.op_type, res.op_command), (action.instruction.op_type, action.instruction.op_command));
+    res.validate().expect("results the engine signs are within bounds");
+    assert!(res.log.len() <= MAX_REASON_LEN);
+    match res.status {
+        status::SUCCESS => assert!(res.log.is_empty() && res.additional_result_status.is_empty()),
+        status::ERROR => {
+            assert!(res.data.is_empty());
+            assert_eq!(res.additional_result_status.len(), 2, "error results carry the error code");
+            assert!(!res.log.is_empty());
+        }
+        other => panic!("unknown status {other}"),
+    }
+    assert_eq!(r.signer(CHAIN_ID), Ok(tee.state().identity.address()), "result not signed by the TEE");
+}
+
+/// Decodes a proxy frame body and runs every action through a TEE (whether or not the message
+/// validates: the engine must refuse by itself). Returns each result's status and error code
+/// (0 for success), so tests can check that seeds reach where they should.
+pub fn engine_action(data: &[u8]) -> Vec<(u8, u16)> {
+    let Ok(msg) = wire::decode_body::<ProxyMessage>(data) else { return Vec::new() };
+    let _ = msg.validate();
+    let ProxyMessage::Actions(actions) = msg else { return Vec::new() };
+    let mut tee = fresh_tee();
+    let mut out = Vec::new();
+    for action in &actions {
+        let r = tee.handle(action, &mut Simulated);
+        check_result(&tee, action, &r);
+        let code = match r.result.additional_result_status[..] {
+            [a, b] => u16::from_be_bytes([a, b]),
+            _ => 0,
+        };
+        if r.result.status == status::SUCCESS && action.kind == ActionKind::Instruction {
+            // Executed instructions never execute twice: a re-delivery gets the same signed result.
+            let again = tee.handle(action, &mut Simulated);
+            assert_eq!(again, r, "a re-delivered instruction got another result");
+        }
+        out.push((r.result.status, code));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// session_stream
+
+/// A proxy byte stream fed to a `session::Session` (first byte picks the chunk size, never more
+/// than `room()`), as the guest kernel does, until the session ends with an error. Everything the
+/// guest queued must be well-formed frames: `Hello`, then pulls and results signed by the TEE.
+pub fn session_stream(data: &[u8]) {
+    let Some((&k, stream)) = data.split_first() else { return };
+    let mut tee = fresh_tee();
+    let mut platform = Simulated;
+    let mut session = Session::start(&tee, &mut platform).expect("a session starts");
+    let chunk = usize::from(k % 64) + 1;
+    let mut rest = stream;
+    while !rest.is_empty() {
+        let n = chunk.min(rest.len()).min(session.room());
+        assert!(n > 0, "no room left after draining complete frames");
+        let piece = &rest[..n];
+        rest = &rest[n..];
+        if session.receive(piece, &mut tee, &mut platform).is_err() {
+            break;
+        }
+    }
+    let (frames, bad) = reference_frames(session.output());
+    assert!(!bad, "the guest queued a malformed frame");
+    let total: usize = frames.iter().map(|f| wire::LENGTH_PREFIX + f.len()).sum();
+    assert_eq!(total, session.output().len(), "the guest queued a partial frame");
+    let mut results = 0u64;
+    for (i, body) in frames.iter().enumerate() {
+        let msg = wire::decode_body::<GuestMessage>(body).expect("the guest's frames decode");
+        msg.validate().expect("the guest's messages are within bounds");
+        match msg {
+            GuestMessage::Hello(h) => assert_eq!((i, h.tee_id), (0, tee.state().identity.address())),
+            GuestMessage::Pull { max_actions } => assert!(i > 0 && max_actions > 0),
+            GuestMessage::Result(r) => {
+                assert_eq!(r.signer(CHAIN_ID), Ok(tee.state().identity.address()));
+                results += 1;
+            }
+        }
+    }
+    assert_eq!(results, session.handled);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeds: valid inputs that reach deep into each target, written to the corpus by
+// `cargo test -p fcc-core --test fuzz_corpus -- --ignored write_seeds`.
+
+/// A valid FDC2 request encoding.
+pub fn fdc2_request_bytes(bips: u16, body: &[u8]) -> Vec<u8> {
+    encode_fdc2_request(&fdc2::Request {
+        attestation_type: op::name("EVMTransaction"),
+        source_id: op::name("testETH"),
+        threshold_bips: bips,
+        proof_owner: [0x0a; 20],
+        request_body: body,
+    })
+}
+
+/// An FDC2 instruction for the harness TEE, signed by `signers` (indexes into [`voters`]); hinted
+/// votes name their voter index so the guest takes the batch path.
+pub fn fdc2_action(id: u8, signers: &[usize], hinted: bool) -> Action {
+    let instruction = InstructionData {
+        instruction_id: [id; 32],
+        tee_id: tee_id(),
+        timestamp: 1_750_000_000,
+        reward_epoch_id: EPOCH,
+        op_type: op::F_FDC2,
+        op_command: op::PROVE,
+        cosigners: Vec::new(),
+        cosigners_threshold: 0,
+        original_message: fdc2_request_bytes(0, b"request body"),
+        additional_fixed_message: b"response body".to_vec(),
+    };
+    let votes = signers
+        .iter()
+        .map(|&i| {
+            let avm = if i == 0 { b"ts=1".to_vec() } else { Vec::new() };
+            Vote {
+                signature: voters()[i].sign_digest(&instruction.signing_digest(CHAIN_ID, &avm)),
+                additional_variable_message: avm,
+                hint: hinted.then_some(SignerHint { signer_index: i as u16, r_y: None }),
+            }
+        })
+        .collect();
+    Action { kind: ActionKind::Instruction, submission_tag: SubmissionTag::Threshold, instruction, votes }
+}
+
+/// An `UPDATE_POLICY` to epoch + 1 signed by the trust root's voters 0 and 1.
+pub fn update_action() -> Action {
+    let next = policy_of(EPOCH + 1, &voters()[1..], &[10, 20]);
+    let digest = eip191_hash(&next.hash(CONFIG.policy_hash));
+    let signatures = [0usize, 1]
+        .iter()
+        .map(|&i| Vote {
+            signature: voters()[i].sign_digest(&digest),
+            additional_variable_message: Vec::new(),
+            hint: None,
+        })
+        .collect();
+    let msg = UpdatePolicy { policy: next.encode(), signatures, public_keys: public_keys(&voters()[1..]) };
+    direct(op::F_POLICY, op::UPDATE_POLICY, 2, postcard::to_allocvec(&msg).expect("encodes"))
+}
+
+fn body(frame: Vec<u8>) -> Vec<u8> {
+    frame[wire::LENGTH_PREFIX..].to_vec()
+}
+
+fn flare_policy_309() -> Vec<u8> {
+    let text = include_str!("../data/flare_policy_epoch309.hex");
+    let digits: Vec<u8> = text.trim().trim_start_matches("0x").bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => panic!("not hex"),
+    };
+    digits.chunks_exact(2).map(|p| nibble(p[0]) << 4 | nibble(p[1])).collect()
+}
+
+/// (target, file name, bytes) of every hand-made seed.
+pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
+    let actions = ProxyMessage::Actions(vec![fdc2_action(0x10, &[0, 1], true), fdc2_action(0x11, &[1, 2], false)]);
+    let proxy_frame = wire::encode_frame(&actions).expect("encodes");
+    let ack_frame = wire::encode_frame(&ProxyMessage::Ack { id: [7; 32] }).expect("encodes");
+    let pull_frame = wire::encode_frame(&GuestMessage::Pull { max_actions: 4 }).expect("encodes");
+    let mut hello = Tee::new(CONFIG, &mut FixedRng::new([0xfc; 32]), Registry::system()).expect("rng");
+    let _ = hello.handle(&initialize_action(), &mut Simulated);
+    let hello_frame =
+        wire::encode_frame(&GuestMessage::Hello(hello.hello(&mut Simulated).expect("hello"))).expect("encodes");
+    let result = hello.handle(&fdc2_action(0x12, &[0, 1, 2], false), &mut Simulated);
+    let result_frame = wire::encode_frame(&GuestMessage::Result(result)).expect("encodes");
+    let mut stream = vec![7u8];
+    for f in [&proxy_frame, &ack_frame, &pull_frame] {
+        stream.extend_from_slice(f);
+    }
+
+    vec![
+        ("policy_decode", "seed-harness-policy", trust_root().encode()),
+        ("policy_decode", "seed-flare-epoch-309", flare_policy_309()),
+        ("frame_proxy", "seed-stream-actions-ack-pull", stream),
+        ("frame_proxy", "seed-hello", [&[0u8][..], &hello_frame].concat()),
+        ("frame_proxy", "seed-result", [&[31u8][..], &result_frame].concat()),
+        ("fdc2_request", "seed-default-bips", fdc2_request_bytes(0, b"request body")),
+        ("fdc2_request", "seed-4500-bips-long-body", fdc2_request_bytes(4500, &[0xab; 70])),
+        (
+            "abi_reader",
+            "seed-program-and-tokens",
+            [
+                &[3u8][..],
+                &[0, 0, 0, 0, 0, 1, 0, 32, 16, 0, 3, 0, 32, 0, 3][..],
+                &[0u8; 32][..],
+                &[1, 0, 5, 1, 2, 3, 4, 5, 2, 2][..],
+                &[0x11; 40][..],
+            ]
+            .concat(),
+        ),
+        ("session_stream", "seed-actions-ack-then-garbage", {
+            let mut s = vec![13u8];
+            s.extend_from_slice(&proxy_frame);
+            s.extend_from_slice(&ack_frame);
+            s.extend_from_slice(&[0, 0, 0, 2, 9, 9]);
+            s
+        }),
+        ("engine_action", "seed-fdc2-batch-and-recover", body(proxy_frame)),
+        (
+            "engine_action",
+            "seed-info-update-fdc2-unknown",
+            body(
+                wire::encode_frame(&ProxyMessage::Actions(vec![
+                    direct(op::F_GET, op::TEE_INFO, 3, vec![0x33; 32]),
+                    update_action(),
+                    fdc2_action(0x13, &[0, 1], true),
+                    direct(op::name("X_EXT"), op::name("RUN"), 4, Vec::new()),
+                ]))
+                .expect("encodes"),
+            ),
+        ),
+    ]
+}
