@@ -40,7 +40,13 @@ fn policy(ps: &[Provider], epoch: u32) -> Result<SigningPolicy> {
     let voters: Vec<Voter> =
         ps.iter().map(|p| Voter { address: p.key.address(), weight: (p.stake * 65_535 / sum) as u16 }).collect();
     let total: u32 = voters.iter().map(|v| u32::from(v.weight)).sum();
-    Ok(SigningPolicy::new(epoch, 1_000 * epoch, flare_threshold(total) as u16, keccak256(&epoch.to_be_bytes()), voters)?)
+    Ok(SigningPolicy::new(
+        epoch,
+        1_000 * epoch,
+        flare_threshold(total) as u16,
+        keccak256(&epoch.to_be_bytes()),
+        voters,
+    )?)
 }
 
 fn direct(op_command: op::OpName, id: &str, message: Vec<u8>) -> Action {
@@ -128,12 +134,20 @@ pub fn run(n: usize) -> Result<()> {
         additional_fixed_message: b"response body: 21 confirmations".to_vec(),
         ..Default::default()
     };
-    println!("          event: TeeInstructionsSent F_FDC2/PROVE id 0x{}", hex::encode(&instruction.instruction_id[..8]));
+    println!(
+        "          event: TeeInstructionsSent F_FDC2/PROVE id 0x{}",
+        hex::encode(&instruction.instruction_id[..8])
+    );
     let t = Instant::now();
     let digest = instruction.signing_digest(CHAIN_ID, &[]);
     let votes = ps.iter().enumerate().map(|(i, p)| vote(p, i, &digest)).collect::<Result<Vec<_>>>()?;
     println!("{}  {n} provider signatures made (weight {} > threshold {})", ms(t), p1.total_weight(), p1.threshold());
-    let action = Action { kind: ActionKind::Instruction, submission_tag: SubmissionTag::Threshold, instruction: instruction.clone(), votes };
+    let action = Action {
+        kind: ActionKind::Instruction,
+        submission_tag: SubmissionTag::Threshold,
+        instruction: instruction.clone(),
+        votes,
+    };
     let t = Instant::now();
     let r = tee.handle(&action, &mut platform);
     ensure!(r.result.status == status::SUCCESS, "PROVE refused: {}", r.result.log);
@@ -153,7 +167,11 @@ pub fn run(n: usize) -> Result<()> {
     let t = Instant::now();
     let hash = eip191_hash(&p2.hash(config.policy_hash));
     let votes = ps.iter().enumerate().map(|(i, p)| vote(p, i, &hash)).collect::<Result<Vec<_>>>()?;
-    let update = UpdatePolicy { policy: p2.encode(), signatures: votes, public_keys: next.iter().map(|p| PublicKey(*p.key.public_key())).collect() };
+    let update = UpdatePolicy {
+        policy: p2.encode(),
+        signatures: votes,
+        public_keys: next.iter().map(|p| PublicKey(*p.key.public_key())).collect(),
+    };
     let r = tee.handle(&direct(op::UPDATE_POLICY, "update 101", postcard::to_stdvec(&update)?), &mut platform);
     ensure!(r.result.status == status::SUCCESS, "UPDATE_POLICY refused: {}", r.result.log);
     println!("{}  policy rotated to epoch 101 (signed by epoch 100's voters)", ms(t));

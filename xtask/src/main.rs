@@ -50,14 +50,20 @@ fn ensure_toolchain() -> Result<()> {
     };
     if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "x86_64-unknown-none") {
         eprintln!("$ rustup target add x86_64-unknown-none");
-        ensure!(Command::new("rustup").args(["target", "add", "x86_64-unknown-none"]).status()?.success(), "rustup target add failed");
+        ensure!(
+            Command::new("rustup").args(["target", "add", "x86_64-unknown-none"]).status()?.success(),
+            "rustup target add failed"
+        );
     }
     let components = Command::new("rustup").args(["component", "list", "--installed"]).output()?;
     let components = String::from_utf8_lossy(&components.stdout);
     for c in ["rustfmt", "clippy"] {
         if !components.lines().any(|l| l.starts_with(c)) {
             eprintln!("$ rustup component add {c}");
-            ensure!(Command::new("rustup").args(["component", "add", c]).status()?.success(), "rustup component add {c} failed");
+            ensure!(
+                Command::new("rustup").args(["component", "add", c]).status()?.success(),
+                "rustup component add {c} failed"
+            );
         }
     }
     Ok(())

@@ -27,9 +27,8 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let keys: Vec<SigningKey> = (0..VOTERS)
-        .map(|i| SigningKey::from_bytes(&keccak256(&(i as u64).to_be_bytes()).into()).unwrap())
-        .collect();
+    let keys: Vec<SigningKey> =
+        (0..VOTERS).map(|i| SigningKey::from_bytes(&keccak256(&(i as u64).to_be_bytes()).into()).unwrap()).collect();
     let voters: Vec<Voter> = keys
         .iter()
         .map(|k| Voter { address: fcc_core::ecdsa::address_of(k.verifying_key().as_affine()), weight: 655 })
@@ -120,11 +119,8 @@ fn main() {
         let s = v.signers(black_box(votes), candidates, digest_of).unwrap();
         black_box(tally(&s, candidates).unwrap());
     };
-    let votes_index_only: Vec<Vote> = f
-        .votes
-        .iter()
-        .map(|v| Vote { hint: v.hint.map(|h| SignerHint { r_y: None, ..h }), ..v.clone() })
-        .collect();
+    let votes_index_only: Vec<Vote> =
+        f.votes.iter().map(|v| Vote { hint: v.hint.map(|h| SignerHint { r_y: None, ..h }), ..v.clone() }).collect();
     let run_baseline = || {
         let msg = secp256k1::Message::from_digest(f.digest);
         for s in &libsecp_sigs {
@@ -160,8 +156,16 @@ fn main() {
     let (base, fast, idx) = (median(a), median(b), median(c));
     println!("verify one instruction, {VOTERS} of {VOTERS} voters signed (median of {rounds}):");
     println!("  baseline  libsecp256k1 ecrecover x{VOTERS} + address : {:>9.1} us", base.as_secs_f64() * 1e6);
-    println!("  fcc-core  batch, hint = index + R.y             : {:>9.1} us   ratio {:.2}x", fast.as_secs_f64() * 1e6, base.as_secs_f64() / fast.as_secs_f64());
-    println!("  fcc-core  batch, hint = index only              : {:>9.1} us   ratio {:.2}x", idx.as_secs_f64() * 1e6, base.as_secs_f64() / idx.as_secs_f64());
+    println!(
+        "  fcc-core  batch, hint = index + R.y             : {:>9.1} us   ratio {:.2}x",
+        fast.as_secs_f64() * 1e6,
+        base.as_secs_f64() / fast.as_secs_f64()
+    );
+    println!(
+        "  fcc-core  batch, hint = index only              : {:>9.1} us   ratio {:.2}x",
+        idx.as_secs_f64() * 1e6,
+        base.as_secs_f64() / idx.as_secs_f64()
+    );
     println!("  fcc-core  first instruction of an epoch (recover + build tables): {:.1} us", cold.as_secs_f64() * 1e6);
     println!("  key table memory: {} bytes per cached key", fcc_core::batch::KeyTable::BYTES);
 }

@@ -112,10 +112,11 @@ impl<'a> Reader<'a> {
     /// The word at byte offset `at`.
     pub fn word(&self, at: usize) -> Result<&'a Word, Error> {
         let end = at.checked_add(32).ok_or(Error::Malformed { what: self.what })?;
-        self.data
-            .get(at..end)
-            .map(|s| s.try_into().expect("32 bytes"))
-            .ok_or(Error::Truncated { what: self.what, need: end, got: self.data.len() })
+        self.data.get(at..end).map(|s| s.try_into().expect("32 bytes")).ok_or(Error::Truncated {
+            what: self.what,
+            need: end,
+            got: self.data.len(),
+        })
     }
 
     /// A word that must hold an unsigned integer of at most `bits` bits.
@@ -152,10 +153,8 @@ impl<'a> Reader<'a> {
         }
         let start = expected + 32;
         let end = start + padded_len(len);
-        let padded = self
-            .data
-            .get(start..end)
-            .ok_or(Error::Truncated { what: self.what, need: end, got: self.data.len() })?;
+        let padded =
+            self.data.get(start..end).ok_or(Error::Truncated { what: self.what, need: end, got: self.data.len() })?;
         if padded[len..].iter().any(|&b| b != 0) {
             return Err(Error::Malformed { what: self.what });
         }

@@ -232,7 +232,10 @@ pub fn verify_batch(items: &[BatchItem<'_>], g: &KeyTable, secret: &[u8; 32]) ->
         let (a1, a2) = halves[i];
         terms.push(Term { table: &r_tables[base..base + R_TABLE_LEN], digits: wnaf(a1, R_WINDOW) });
         if a2 != 0 {
-            terms.push(Term { table: &r_tables[base + R_TABLE_LEN..base + 2 * R_TABLE_LEN], digits: wnaf(a2, R_WINDOW) });
+            terms.push(Term {
+                table: &r_tables[base + R_TABLE_LEN..base + 2 * R_TABLE_LEN],
+                digits: wnaf(a2, R_WINDOW),
+            });
         }
     }
 
@@ -345,7 +348,7 @@ mod tests {
     fn key_table_entries_are_the_right_multiples() {
         let k = SigningKey::from_bytes(&[7u8; 32].into()).unwrap();
         let p = ProjectivePoint::from(*k.verifying_key().as_affine());
-        let t = KeyTable::new(&k.verifying_key().as_affine());
+        let t = KeyTable::new(k.verifying_key().as_affine());
         let two64 = Scalar::from(u64::MAX) + Scalar::ONE;
         let mut base = p;
         for j in 0..4 {

@@ -159,7 +159,9 @@ impl fmt::Display for Error {
             Error::SignatureMalformed { index } => write!(f, "signature {index} is malformed"),
             Error::SignatureHighS { index } => write!(f, "signature {index} has a high S value"),
             Error::SignatureInvalid { index } => write!(f, "signature {index} does not verify"),
-            Error::UnknownSigner { index } => write!(f, "signature {index} is from neither a voter nor a listed cosigner"),
+            Error::UnknownSigner { index } => {
+                write!(f, "signature {index} is from neither a voter nor a listed cosigner")
+            }
             Error::DuplicateSigner { index } => write!(f, "signature {index} repeats a signer"),
             Error::BadSignerHint { index } => write!(f, "signer hint for signature {index} is inconsistent"),
             Error::InsufficientWeight { weight, threshold } => {

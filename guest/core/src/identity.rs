@@ -71,7 +71,9 @@ impl TeeIdentity {
 
     /// A fixed key for tests and the devnet's simulated providers. Never use in a guest.
     pub fn from_secret_for_tests(secret: &[u8; 32]) -> Result<Self, Error> {
-        SigningKey::from_bytes(&(*secret).into()).map(Self::from_key).map_err(|_| Error::Malformed { what: "secret key" })
+        SigningKey::from_bytes(&(*secret).into())
+            .map(Self::from_key)
+            .map_err(|_| Error::Malformed { what: "secret key" })
     }
 
     /// The uncompressed public key `x ‖ y`.

@@ -62,7 +62,9 @@ impl InstructionData {
         if self.cosigners.len() > MAX_COSIGNERS {
             return Err(Error::TooMany { what: "cosigners", count: self.cosigners.len(), max: MAX_COSIGNERS });
         }
-        for (what, m) in [("originalMessage", &self.original_message), ("additionalFixedMessage", &self.additional_fixed_message)] {
+        for (what, m) in
+            [("originalMessage", &self.original_message), ("additionalFixedMessage", &self.additional_fixed_message)]
+        {
             if m.len() > MAX_MESSAGE_LEN {
                 return Err(Error::TooLarge { what, len: m.len(), max: MAX_MESSAGE_LEN });
             }
@@ -118,7 +120,11 @@ mod tests {
     #[test]
     fn flare_shaped_all_zero_instruction() {
         // go-flare-common's TestHash shape: zero fields, originalMessage = additionalFixedMessage = 0x01.
-        let d = InstructionData { original_message: alloc::vec![1], additional_fixed_message: alloc::vec![1], ..Default::default() };
+        let d = InstructionData {
+            original_message: alloc::vec![1],
+            additional_fixed_message: alloc::vec![1],
+            ..Default::default()
+        };
         let enc = d.abi_encode();
         assert_eq!(enc.len(), 512);
         assert_eq!(enc[31], 0x20);

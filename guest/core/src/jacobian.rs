@@ -92,11 +92,11 @@ impl Jacobian {
         let a = self.x.square();
         let b = self.y.square();
         let c = b.square();
-        let d = ((self.x + &b).square() + &a.negate(1) + &c.negate(1)).double().normalize_weak();
+        let d = ((self.x + b).square() + a.negate(1) + c.negate(1)).double().normalize_weak();
         let e = a.mul_single(3);
         let f = e.square();
-        let x3 = (f + &d.double().negate(2)).normalize_weak();
-        let y3 = (e.mul(&(d + &x3.negate(1))) + &c.mul_single(8).negate(8)).normalize_weak();
+        let x3 = (f + d.double().negate(2)).normalize_weak();
+        let y3 = (e.mul(&(d + x3.negate(1))) + c.mul_single(8).negate(8)).normalize_weak();
         let z3 = self.y.mul(&self.z).double().normalize_weak();
         Self { x: x3, y: y3, z: z3, infinity: false }
     }
@@ -110,16 +110,16 @@ impl Jacobian {
         let z2 = self.z.square();
         let u2 = q.x.mul(&z2);
         let s2 = qy.mul(&z2).mul(&self.z);
-        let h = u2 + &self.x.negate(1);
-        let i = s2 + &self.y.negate(1);
+        let h = u2 + self.x.negate(1);
+        let i = s2 + self.y.negate(1);
         if bool::from(h.normalizes_to_zero()) {
             return if bool::from(i.normalizes_to_zero()) { self.double() } else { Self::IDENTITY };
         }
         let h2 = h.square();
         let h3 = h.mul(&h2);
         let t = self.x.mul(&h2);
-        let x3 = (i.square() + &h3.negate(1) + &t.double().negate(2)).normalize_weak();
-        let y3 = (i.mul(&(t + &x3.negate(1))) + &self.y.mul(&h3).negate(1)).normalize_weak();
+        let x3 = (i.square() + h3.negate(1) + t.double().negate(2)).normalize_weak();
+        let y3 = (i.mul(&(t + x3.negate(1))) + self.y.mul(&h3).negate(1)).normalize_weak();
         let z3 = self.z.mul(&h).normalize_weak();
         Self { x: x3, y: y3, z: z3, infinity: false }
     }

@@ -144,7 +144,10 @@ impl PolicyStore {
 
     /// The reward epochs instructions may cite now (previous, active).
     pub fn accepted_epochs(&self) -> (Option<u32>, Option<u32>) {
-        (self.previous.as_ref().map(SigningPolicy::reward_epoch_id), self.active.as_ref().map(SigningPolicy::reward_epoch_id))
+        (
+            self.previous.as_ref().map(SigningPolicy::reward_epoch_id),
+            self.active.as_ref().map(SigningPolicy::reward_epoch_id),
+        )
     }
 }
 

@@ -32,7 +32,11 @@ impl ReplayGuard {
             return Err(Error::Replayed);
         }
         if self.ids.len() >= REPLAY_CAPACITY {
-            return Err(Error::TooMany { what: "executed instructions in the replay window", count: self.ids.len(), max: REPLAY_CAPACITY });
+            return Err(Error::TooMany {
+                what: "executed instructions in the replay window",
+                count: self.ids.len(),
+                max: REPLAY_CAPACITY,
+            });
         }
         Ok(())
     }

@@ -80,7 +80,11 @@ impl ActionResult {
         if self.data.len() > MAX_RESULT_DATA_LEN {
             return Err(Error::TooLarge { what: "result data", len: self.data.len(), max: MAX_RESULT_DATA_LEN });
         }
-        for (what, len) in [("result log", self.log.len()), ("result version", self.version.len()), ("additional result status", self.additional_result_status.len())] {
+        for (what, len) in [
+            ("result log", self.log.len()),
+            ("result version", self.version.len()),
+            ("additional result status", self.additional_result_status.len()),
+        ] {
             if len > MAX_REASON_LEN {
                 return Err(Error::TooLarge { what, len, max: MAX_REASON_LEN });
             }

@@ -68,7 +68,11 @@ impl Session {
             match decode_body::<ProxyMessage>(&body)? {
                 ProxyMessage::Actions(actions) => {
                     if actions.len() > MAX_ACTIONS_PER_PULL {
-                        return Err(Error::TooMany { what: "actions", count: actions.len(), max: MAX_ACTIONS_PER_PULL });
+                        return Err(Error::TooMany {
+                            what: "actions",
+                            count: actions.len(),
+                            max: MAX_ACTIONS_PER_PULL,
+                        });
                     }
                     // Each action is validated by `handle`: a bad one gets a signed refusal.
                     for action in &actions {
@@ -148,7 +152,10 @@ mod tests {
             },
             votes: alloc::vec![],
         };
-        let unknown = Action { instruction: crate::instruction::InstructionData { op_type: op::name("NOPE"), ..info.instruction.clone() }, ..info.clone() };
+        let unknown = Action {
+            instruction: crate::instruction::InstructionData { op_type: op::name("NOPE"), ..info.instruction.clone() },
+            ..info.clone()
+        };
         let frame = encode_frame(&ProxyMessage::Actions(alloc::vec![info, unknown])).unwrap();
         // Delivered in two pieces.
         s.receive(&frame[..7], &mut tee, &mut Simulated).unwrap();
@@ -177,7 +184,11 @@ mod tests {
         let info = Action {
             kind: ActionKind::Direct,
             submission_tag: SubmissionTag::Submit,
-            instruction: crate::instruction::InstructionData { op_type: op::F_GET, op_command: op::TEE_INFO, ..Default::default() },
+            instruction: crate::instruction::InstructionData {
+                op_type: op::F_GET,
+                op_command: op::TEE_INFO,
+                ..Default::default()
+            },
             votes: alloc::vec![],
         };
         let flood = encode_frame(&ProxyMessage::Actions(alloc::vec![info; MAX_ACTIONS_PER_PULL + 1])).unwrap();

@@ -113,9 +113,7 @@ impl Tee {
     pub fn handle(&mut self, action: &Action, platform: &mut dyn Platform) -> SignedResult {
         let d = &action.instruction;
         let is_instruction = action.kind == ActionKind::Instruction;
-        if is_instruction
-            && let Some(done) = self.recent.iter().find(|r| r.result.id == d.instruction_id)
-        {
+        if is_instruction && let Some(done) = self.recent.iter().find(|r| r.result.id == d.instruction_id) {
             return done.clone();
         }
         let executed_before = self.state.replay.contains(&d.instruction_id);

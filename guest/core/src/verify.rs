@@ -287,7 +287,12 @@ impl Verifier {
 
 /// The signature's `R`: from the hinted y (checked on the curve and against v's parity) or by
 /// decompressing r.
-fn r_point(sig: &ParsedSignature, raw: &[u8; SIGNATURE_LEN], r_y: Option<[u8; 32]>, index: u16) -> Result<AffinePoint, Error> {
+fn r_point(
+    sig: &ParsedSignature,
+    raw: &[u8; SIGNATURE_LEN],
+    r_y: Option<[u8; 32]>,
+    index: u16,
+) -> Result<AffinePoint, Error> {
     let x: [u8; 32] = raw[..32].try_into().expect("32 bytes");
     let point = match r_y {
         Some(y) => {

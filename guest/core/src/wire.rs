@@ -102,7 +102,11 @@ impl GuestMessage {
         match self {
             GuestMessage::Hello(h) => {
                 if h.attestation.len() > MAX_ATTESTATION_LEN {
-                    return Err(Error::TooLarge { what: "attestation", len: h.attestation.len(), max: MAX_ATTESTATION_LEN });
+                    return Err(Error::TooLarge {
+                        what: "attestation",
+                        len: h.attestation.len(),
+                        max: MAX_ATTESTATION_LEN,
+                    });
                 }
                 if h.version.len() > MAX_REASON_LEN {
                     return Err(Error::TooLarge { what: "version", len: h.version.len(), max: MAX_REASON_LEN });
@@ -190,7 +194,11 @@ impl FrameReader {
     /// bound; callers read at most `room()` bytes at a time.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), Error> {
         if bytes.len() > self.room() {
-            return Err(Error::TooLarge { what: "frame", len: self.buf.len() + bytes.len(), max: LENGTH_PREFIX + MAX_FRAME_LEN });
+            return Err(Error::TooLarge {
+                what: "frame",
+                len: self.buf.len() + bytes.len(),
+                max: LENGTH_PREFIX + MAX_FRAME_LEN,
+            });
         }
         self.buf.extend_from_slice(bytes);
         Ok(())

@@ -829,7 +829,8 @@ fn replayed_instructions_are_refused() {
     for i in 0..fcc_core::tee::RECENT_RESULTS {
         let mut filler = net.prove(&c, &[0, 2, 3], Hints::None);
         filler.instruction.instruction_id = fcc_core::hash::keccak256(&(i as u64).to_be_bytes());
-        filler.votes = [0, 2, 3].iter().map(|&p| vote(&filler.instruction, CHAIN, c.signer(p), p as u16, Hints::None)).collect();
+        filler.votes =
+            [0, 2, 3].iter().map(|&p| vote(&filler.instruction, CHAIN, c.signer(p), p as u16, Hints::None)).collect();
         net.assert_proved(&filler);
     }
     net.refused(&old, Error::Replayed);

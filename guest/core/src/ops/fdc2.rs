@@ -69,7 +69,9 @@ pub fn threshold_bips(action: &Action) -> Result<u16, Error> {
     let req = decode_request(&d.original_message)?;
     match req.threshold_bips {
         0 => Ok(5000),
-        b if !(4000..10_000).contains(&b) => Err(Error::OperationFailed { reason: "FDC2 thresholdBIPS outside [4000, 10000)" }),
+        b if !(4000..10_000).contains(&b) => {
+            Err(Error::OperationFailed { reason: "FDC2 thresholdBIPS outside [4000, 10000)" })
+        }
         b if b < 5000 && d.cosigners_threshold * 2 <= d.cosigners.len() as u64 => {
             Err(Error::OperationFailed { reason: "FDC2 threshold below 50% needs a cosigner majority" })
         }
@@ -88,7 +90,8 @@ pub fn message_hash(chain_id: u64, req: &Request<'_>, d: &crate::instruction::In
         Token::Word(abi::uint(d.cosigners_threshold)),
         Token::Word(abi::uint(d.timestamp)),
     ]);
-    let data_hash = keccak256_concat(&[&keccak256(&header), &keccak256(req.request_body), &keccak256(&d.additional_fixed_message)]);
+    let data_hash =
+        keccak256_concat(&[&keccak256(&header), &keccak256(req.request_body), &keccak256(&d.additional_fixed_message)]);
     (payload_hash(&PREFIX_FDC2, chain_id, &data_hash), header)
 }
 

@@ -29,11 +29,8 @@ pub fn tee_info(state: &mut TeeState, action: &Action, platform: &mut dyn Platfo
         return Err(Error::TooLarge { what: "attestation", len: evidence.len(), max: MAX_ATTESTATION_LEN });
     }
     let (initial_epoch, initial_hash) = state.policies.initial().unwrap_or((0, [0; 32]));
-    let (active_epoch, active_hash) = state
-        .policies
-        .active()
-        .map(|p| (p.reward_epoch_id(), p.hash(state.policies.scheme())))
-        .unwrap_or((0, [0; 32]));
+    let (active_epoch, active_hash) =
+        state.policies.active().map(|p| (p.reward_epoch_id(), p.hash(state.policies.scheme()))).unwrap_or((0, [0; 32]));
     let public = state.identity.public_key();
     Ok(abi::encode_dynamic_struct(&[
         Token::Word(challenge),
