@@ -29,6 +29,15 @@ enum Cmd {
     Test,
     /// The benchmarks (verification vs libsecp256k1 baseline).
     Bench,
+    /// Build the guest ROM (target/fcc-guest.rom) with pinned flags; print its size and SHA-384.
+    Image,
+    /// Guest boot numbers: ROM size, QEMU exec -> READY (median of several runs), reset ->
+    /// READY by the guest's TSC.
+    BenchBoot {
+        /// Boots per accelerator.
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+    },
 }
 
 fn cargo(args: &[&str]) -> Result<()> {
@@ -69,6 +78,11 @@ fn ensure_toolchain() -> Result<()> {
     Ok(())
 }
 
+/// Whether /dev/kvm can be opened (the KVM boot test needs it).
+fn fcc_kvm_usable() -> bool {
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Demo { voters } => demo::run(voters),
@@ -76,13 +90,24 @@ fn main() -> Result<()> {
             ensure_toolchain()?;
             cargo(&["fmt", "--all", "--check"])?;
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+            // The guest kernel's code is compiled only for its own target.
+            cargo(&["clippy", "-p", "fcc-guest", "--target", "x86_64-unknown-none", "--", "-D", "warnings"])?;
             // The core must build for the guest's bare-metal target, not only the host.
             cargo(&["build", "-p", "fcc-core", "--target", "x86_64-unknown-none", "--release"])?;
             cargo(&["test", "--workspace", "--all-targets"])?;
             cargo(&["test", "--workspace", "--doc"])?;
+            if fcc_kvm_usable() {
+                cargo(&["test", "-p", "fcc-e2e", "--test", "guest_boot", "--", "--ignored", "boots_under_kvm"])?;
+            } else {
+                eprintln!("SKIPPED: guest_boot::boots_under_kvm (/dev/kvm is not usable here)");
+            }
             // The demo is an end-to-end test too: it asserts every step.
             demo::run(20)
         }
         Cmd::Bench => cargo(&["bench", "-p", "fcc-core"]),
+        Cmd::Image => cargo(&["run", "--quiet", "-p", "fcc-image", "--", "build"]),
+        Cmd::BenchBoot { runs } => {
+            cargo(&["run", "--quiet", "-p", "fcc-image", "--", "bench-boot", "--runs", &runs.to_string()])
+        }
     }
 }

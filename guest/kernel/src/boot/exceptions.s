@@ -1,0 +1,95 @@
+# Entry stubs for all 256 interrupt vectors, and the common path into Rust.
+#
+# Stub n is at exception_stubs + 16 * n (`interrupts.rs` points IDT entry n there). A stub pushes
+# a zero error code where the CPU pushes none (so every frame has the same shape), then its
+# vector, and jumps to exception_common, which saves the general-purpose registers and calls
+#
+#     fcc_exception(frame: &ExceptionFrame /* RDI */) -> !
+#
+# Frame, from the final RSP upwards: r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax,
+# vector, error code, then what the CPU pushed: RIP, CS, RFLAGS, RSP, SS.
+# Nothing here returns: every exception is fatal (diagnostic on the console, then halt).
+
+.pushsection .text.fcc_exception_stubs, "ax"
+.balign 16
+.global exception_stubs
+exception_stubs:
+
+# A vector for which the CPU pushes no error code.
+.macro STUB_NO_ERROR vector
+    .org \vector * 16, 0xcc
+    push 0
+    push \vector
+    jmp exception_common
+.endm
+
+# A vector for which the CPU pushes an error code (8, 10-14, 17, 21, 29, 30).
+.macro STUB_ERROR vector
+    .org \vector * 16, 0xcc
+    push \vector
+    jmp exception_common
+.endm
+
+    STUB_NO_ERROR 0
+    STUB_NO_ERROR 1
+    STUB_NO_ERROR 2
+    STUB_NO_ERROR 3
+    STUB_NO_ERROR 4
+    STUB_NO_ERROR 5
+    STUB_NO_ERROR 6
+    STUB_NO_ERROR 7
+    STUB_ERROR 8
+    STUB_NO_ERROR 9
+    STUB_ERROR 10
+    STUB_ERROR 11
+    STUB_ERROR 12
+    STUB_ERROR 13
+    STUB_ERROR 14
+    STUB_NO_ERROR 15
+    STUB_NO_ERROR 16
+    STUB_ERROR 17
+    STUB_NO_ERROR 18
+    STUB_NO_ERROR 19
+    STUB_NO_ERROR 20
+    STUB_ERROR 21
+    STUB_NO_ERROR 22
+    STUB_NO_ERROR 23
+    STUB_NO_ERROR 24
+    STUB_NO_ERROR 25
+    STUB_NO_ERROR 26
+    STUB_NO_ERROR 27
+    STUB_NO_ERROR 28
+    STUB_ERROR 29
+    STUB_ERROR 30
+    STUB_NO_ERROR 31
+# Vectors 32-255: interrupts (never enabled yet) and software INTs; no error code.
+.set stub_vector, 32
+.rept 224
+    STUB_NO_ERROR stub_vector
+    .set stub_vector, stub_vector + 1
+.endr
+.org 256 * 16, 0xcc
+
+exception_common:
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rdi, rsp
+    and rsp, -16                        # the SysV ABI wants RSP 16-byte aligned at the call
+    cld
+    call fcc_exception
+    ud2
+
+.popsection

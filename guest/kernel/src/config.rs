@@ -1,0 +1,92 @@
+//! The guest's run-time settings, read from QEMU fw_cfg (`opt/fcc/...`, see
+//! `fcc_layout::interface`), parsed strictly: a value that does not parse stops the boot with a
+//! message instead of silently falling back to a default.
+
+use fcc_core::policy::PolicyHashScheme;
+
+/// Why a setting was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalid(pub &'static str);
+
+/// Strips what `-fw_cfg ...,string=` or `file=` may leave around a value: trailing NULs and
+/// ASCII whitespace (a newline from `echo`).
+fn trimmed(raw: &[u8]) -> Result<&str, Invalid> {
+    let end = raw.iter().rposition(|&b| b != 0 && !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let start = raw[..end].iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(end);
+    core::str::from_utf8(&raw[start..end]).map_err(|_| Invalid("not UTF-8"))
+}
+
+/// The chain id: a decimal number, 1 ..= 2^64 − 1, no sign, no leading zeros.
+pub fn parse_chain_id(raw: &[u8]) -> Result<u64, Invalid> {
+    let s = trimmed(raw)?;
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+        return Err(Invalid("the chain id must be a decimal number without leading zeros"));
+    }
+    match s.parse::<u64>() {
+        Ok(0) => Err(Invalid("the chain id must not be 0")),
+        Ok(id) => Ok(id),
+        Err(_) => Err(Invalid("the chain id does not fit in 64 bits")),
+    }
+}
+
+/// The policy-hash scheme: `chain-bound` (bound to `chain_id`) or `legacy`.
+pub fn parse_policy_hash(raw: &[u8], chain_id: u64) -> Result<PolicyHashScheme, Invalid> {
+    match trimmed(raw)? {
+        "chain-bound" => Ok(PolicyHashScheme::ChainBound { chain_id }),
+        "legacy" => Ok(PolicyHashScheme::Legacy),
+        _ => Err(Invalid("the policy-hash scheme must be chain-bound or legacy")),
+    }
+}
+
+/// A fault tests ask for after READY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestFault {
+    /// `ud2`: an invalid opcode (#UD, vector 6).
+    InvalidOpcode,
+    /// `pagefault`: a read of the boot stack's guard page (#PF, vector 14).
+    PageFault,
+    /// `stack-overflow`: unbounded recursion into the guard page; the #PF cannot be delivered
+    /// on the overflowed stack, so it becomes a double fault (vector 8) on its own stack.
+    StackOverflow,
+}
+
+/// Parses `opt/fcc/test-fault`.
+pub fn parse_test_fault(raw: &[u8]) -> Result<TestFault, Invalid> {
+    match trimmed(raw)? {
+        "ud2" => Ok(TestFault::InvalidOpcode),
+        "pagefault" => Ok(TestFault::PageFault),
+        "stack-overflow" => Ok(TestFault::StackOverflow),
+        _ => Err(Invalid("the test fault must be ud2, pagefault or stack-overflow")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_ids() {
+        assert_eq!(parse_chain_id(b"14"), Ok(14));
+        assert_eq!(parse_chain_id(b"114\n"), Ok(114));
+        assert_eq!(parse_chain_id(b" 16\0\0"), Ok(16));
+        assert_eq!(parse_chain_id(b"18446744073709551615"), Ok(u64::MAX));
+        for bad in [&b""[..], b"0", b"014", b"-1", b"+1", b"0x0e", b"1 4", b"18446744073709551616", b"\xff"] {
+            assert!(parse_chain_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn policy_hash_schemes() {
+        assert_eq!(parse_policy_hash(b"chain-bound", 14), Ok(PolicyHashScheme::ChainBound { chain_id: 14 }));
+        assert_eq!(parse_policy_hash(b"legacy\n", 14), Ok(PolicyHashScheme::Legacy));
+        assert!(parse_policy_hash(b"Legacy", 14).is_err());
+    }
+
+    #[test]
+    fn test_faults() {
+        assert_eq!(parse_test_fault(b"ud2"), Ok(TestFault::InvalidOpcode));
+        assert_eq!(parse_test_fault(b"pagefault\n"), Ok(TestFault::PageFault));
+        assert_eq!(parse_test_fault(b"stack-overflow"), Ok(TestFault::StackOverflow));
+        assert!(parse_test_fault(b"gp").is_err());
+    }
+}

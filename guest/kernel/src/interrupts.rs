@@ -1,0 +1,225 @@
+//! CPU tables and exceptions: a GDT with a TSS whose interrupt stacks come from fcc-layout, an
+//! IDT that sends all 256 vectors to the stubs in `boot/exceptions.s`, and [`fcc_exception`],
+//! which prints one diagnostic line per exception and halts — never a silent triple fault.
+//!
+//! Double fault, NMI and machine check run on their own stacks (IST1-3), so a stack overflow
+//! (which faults on the guard page below the stack) is still reported.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use fcc_layout as layout;
+use spin::Once;
+use x86_64::VirtAddr;
+use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
+use x86_64::instructions::tables::load_tss;
+use x86_64::registers::control::Cr2;
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::idt::InterruptDescriptorTable;
+use x86_64::structures::tss::TaskStateSegment;
+
+core::arch::global_asm!(include_str!("boot/exceptions.s"));
+
+unsafe extern "C" {
+    /// First of the 256 16-byte entry stubs in `boot/exceptions.s`.
+    static exception_stubs: u8;
+}
+
+/// Bytes between two entry stubs.
+const STUB_SIZE: u64 = 16;
+
+// Interrupt-stack indices as the `x86_64` crate counts them (0 = the TSS's IST1).
+const IST_DOUBLE_FAULT: u16 = 0;
+const IST_NMI: u16 = 1;
+const IST_MACHINE_CHECK: u16 = 2;
+const IST_VC_VE: usize = 3;
+
+/// What `exception_common` leaves on the stack (see `boot/exceptions.s`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct ExceptionFrame {
+    r15: u64,
+    r14: u64,
+    r13: u64,
+    r12: u64,
+    r11: u64,
+    r10: u64,
+    r9: u64,
+    r8: u64,
+    rbp: u64,
+    rdi: u64,
+    rsi: u64,
+    rdx: u64,
+    rcx: u64,
+    rbx: u64,
+    rax: u64,
+    vector: u64,
+    error_code: u64,
+    rip: u64,
+    cs: u64,
+    rflags: u64,
+    rsp: u64,
+    ss: u64,
+}
+
+struct Selectors {
+    code: SegmentSelector,
+    data: SegmentSelector,
+    tss: SegmentSelector,
+}
+
+static TSS: Once<TaskStateSegment> = Once::new();
+static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
+static IDT: Once<InterruptDescriptorTable> = Once::new();
+
+/// Loads the GDT (with the TSS) and the IDT. Call once, first thing on the boot CPU.
+pub fn init() {
+    let tss = TSS.call_once(|| {
+        let mut ist = [VirtAddr::zero(); 7];
+        ist[usize::from(IST_DOUBLE_FAULT)] = VirtAddr::new(layout::IST_DOUBLE_FAULT.top());
+        ist[usize::from(IST_NMI)] = VirtAddr::new(layout::IST_NMI.top());
+        ist[usize::from(IST_MACHINE_CHECK)] = VirtAddr::new(layout::IST_MACHINE_CHECK.top());
+        ist[IST_VC_VE] = VirtAddr::new(layout::IST_VC_VE.top());
+        let mut tss = TaskStateSegment::new();
+        tss.interrupt_stack_table = ist;
+        tss
+    });
+    let (gdt, selectors) = GDT.call_once(|| {
+        let mut gdt = GlobalDescriptorTable::new();
+        let code = gdt.append(Descriptor::kernel_code_segment());
+        let data = gdt.append(Descriptor::kernel_data_segment());
+        let tss = gdt.append(Descriptor::tss_segment(tss));
+        (gdt, Selectors { code, data, tss })
+    });
+    gdt.load();
+    // SAFETY: the selectors index the GDT just loaded, which lives for ever in a static: a
+    // 64-bit code segment, a flat data segment and an available TSS whose stacks are reserved
+    // RAM (fcc-layout). Reloading them changes no memory the compiler knows about.
+    unsafe {
+        CS::set_reg(selectors.code);
+        DS::set_reg(selectors.data);
+        ES::set_reg(selectors.data);
+        SS::set_reg(selectors.data);
+        load_tss(selectors.tss);
+    }
+    IDT.call_once(build_idt).load();
+}
+
+fn build_idt() -> InterruptDescriptorTable {
+    let stubs = core::ptr::addr_of!(exception_stubs) as u64;
+    let stub = |vector: u8| VirtAddr::new(stubs + u64::from(vector) * STUB_SIZE);
+    let mut idt = InterruptDescriptorTable::new();
+    // SAFETY: every address is the entry stub for that very vector in `boot/exceptions.s`; the
+    // stubs accept the CPU's frame with or without an error code as the vector dictates and never
+    // return. The IST indices name stacks the TSS above provides, used by no other vector.
+    unsafe {
+        idt.divide_error.set_handler_addr(stub(0));
+        idt.debug.set_handler_addr(stub(1));
+        idt.non_maskable_interrupt.set_handler_addr(stub(2)).set_stack_index(IST_NMI);
+        idt.breakpoint.set_handler_addr(stub(3));
+        idt.overflow.set_handler_addr(stub(4));
+        idt.bound_range_exceeded.set_handler_addr(stub(5));
+        idt.invalid_opcode.set_handler_addr(stub(6));
+        idt.device_not_available.set_handler_addr(stub(7));
+        idt.double_fault.set_handler_addr(stub(8)).set_stack_index(IST_DOUBLE_FAULT);
+        idt[9].set_handler_addr(stub(9)); // coprocessor segment overrun
+        idt.invalid_tss.set_handler_addr(stub(10));
+        idt.segment_not_present.set_handler_addr(stub(11));
+        idt.stack_segment_fault.set_handler_addr(stub(12));
+        idt.general_protection_fault.set_handler_addr(stub(13));
+        idt.page_fault.set_handler_addr(stub(14));
+        idt.x87_floating_point.set_handler_addr(stub(16));
+        idt.alignment_check.set_handler_addr(stub(17));
+        idt.machine_check.set_handler_addr(stub(18)).set_stack_index(IST_MACHINE_CHECK);
+        idt.simd_floating_point.set_handler_addr(stub(19));
+        idt.virtualization.set_handler_addr(stub(20));
+        idt.cp_protection_exception.set_handler_addr(stub(21));
+        idt.hv_injection_exception.set_handler_addr(stub(28));
+        // SEV-SNP #VC: gets IST4 and a real handler in the SNP issue.
+        idt.vmm_communication_exception.set_handler_addr(stub(29));
+        idt.security_exception.set_handler_addr(stub(30));
+        for vector in 32..=255u8 {
+            idt[vector].set_handler_addr(stub(vector));
+        }
+    }
+    // Vectors 15, 22-27 and 31 are reserved: the crate keeps them not-present, so one that fires
+    // becomes a #GP whose error code names it ((vector << 3) | 2).
+    idt
+}
+
+/// Architectural name of an exception vector.
+fn name(vector: u64) -> &'static str {
+    match vector {
+        0 => "#DE divide error",
+        1 => "#DB debug",
+        2 => "NMI",
+        3 => "#BP breakpoint",
+        4 => "#OF overflow",
+        5 => "#BR bound range",
+        6 => "#UD invalid opcode",
+        7 => "#NM device not available",
+        8 => "#DF double fault",
+        9 => "coprocessor segment overrun",
+        10 => "#TS invalid TSS",
+        11 => "#NP segment not present",
+        12 => "#SS stack-segment fault",
+        13 => "#GP general protection",
+        14 => "#PF page fault",
+        16 => "#MF x87 floating point",
+        17 => "#AC alignment check",
+        18 => "#MC machine check",
+        19 => "#XM SIMD floating point",
+        20 => "#VE virtualization",
+        21 => "#CP control protection",
+        28 => "#HV hypervisor injection",
+        29 => "#VC VMM communication",
+        30 => "#SX security",
+        32..=255 => "interrupt",
+        _ => "reserved",
+    }
+}
+
+/// Set by the first exception; a fault while reporting one halts without printing again.
+static IN_EXCEPTION: AtomicBool = AtomicBool::new(false);
+
+/// Called by `exception_common` for every vector: prints the diagnostic and halts.
+#[unsafe(no_mangle)]
+extern "C" fn fcc_exception(frame: &ExceptionFrame) -> ! {
+    if IN_EXCEPTION.swap(true, Ordering::SeqCst) {
+        crate::exit::stop(crate::exit::Outcome::Failure);
+    }
+    let f = frame;
+    crate::println!(
+        "EXCEPTION vector={} rip={:#x} error={:#x} name=\"{}\" cr2={:#x} rsp={:#x} rflags={:#x} cs={:#x}",
+        f.vector,
+        f.rip,
+        f.error_code,
+        name(f.vector),
+        Cr2::read_raw(),
+        f.rsp,
+        f.rflags,
+        f.cs,
+    );
+    crate::println!(
+        "  rax={:#x} rbx={:#x} rcx={:#x} rdx={:#x} rsi={:#x} rdi={:#x} rbp={:#x}",
+        f.rax,
+        f.rbx,
+        f.rcx,
+        f.rdx,
+        f.rsi,
+        f.rdi,
+        f.rbp
+    );
+    crate::println!(
+        "  r8={:#x} r9={:#x} r10={:#x} r11={:#x} r12={:#x} r13={:#x} r14={:#x} r15={:#x} ss={:#x}",
+        f.r8,
+        f.r9,
+        f.r10,
+        f.r11,
+        f.r12,
+        f.r13,
+        f.r14,
+        f.r15,
+        f.ss
+    );
+    crate::exit::stop(crate::exit::Outcome::Failure)
+}

@@ -1,0 +1,92 @@
+//! The serial console: a 16550 UART on COM1 (I/O port 0x3F8), polled, write-only. Every line
+//! the kernel prints goes here; QEMU's `-serial stdio` shows it.
+//!
+//! Port I/O is direct for now. Under SEV-SNP (SEV-ES) and TDX an `out` is intercepted (#VC /
+//! #VE): those platforms will route these two functions through the GHCB / TDVMCALL.
+
+use core::fmt;
+
+use x86_64::instructions::port::Port;
+
+/// COM1.
+const COM1: u16 = 0x3F8;
+
+// Register offsets from the base port.
+const DATA: u16 = 0; // transmit holding / divisor latch low (DLAB = 1)
+const INTERRUPT_ENABLE: u16 = 1; // divisor latch high (DLAB = 1)
+const FIFO_CONTROL: u16 = 2;
+const LINE_CONTROL: u16 = 3;
+const MODEM_CONTROL: u16 = 4;
+const LINE_STATUS: u16 = 5;
+
+const LINE_STATUS_THR_EMPTY: u8 = 1 << 5;
+
+fn write_register(offset: u16, value: u8) {
+    let mut port = Port::<u8>::new(COM1 + offset);
+    // SAFETY: COM1's registers are I/O ports of the 16550 UART every QEMU x86 machine has;
+    // writing them has no effect on memory.
+    unsafe { port.write(value) }
+}
+
+fn read_register(offset: u16) -> u8 {
+    let mut port = Port::<u8>::new(COM1 + offset);
+    // SAFETY: as in `write_register`; reading the line status has no side effects.
+    unsafe { port.read() }
+}
+
+/// Programs COM1 for 115200 baud, 8N1, FIFOs on, interrupts off.
+pub fn init() {
+    write_register(INTERRUPT_ENABLE, 0x00);
+    write_register(LINE_CONTROL, 0x80); // DLAB: the next two writes set the divisor
+    write_register(DATA, 0x01); // 115200 / 1
+    write_register(INTERRUPT_ENABLE, 0x00);
+    write_register(LINE_CONTROL, 0x03); // 8 data bits, no parity, 1 stop bit
+    write_register(FIFO_CONTROL, 0xC7); // enable and clear the FIFOs
+    write_register(MODEM_CONTROL, 0x03); // DTR, RTS
+}
+
+fn write_byte(byte: u8) {
+    // Bounded wait: a missing or stuck UART must not hang the kernel (QEMU's is always ready).
+    for _ in 0..100_000 {
+        if read_register(LINE_STATUS) & LINE_STATUS_THR_EMPTY != 0 {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    write_register(DATA, byte);
+}
+
+/// A writer to COM1. It holds no state, so panic and exception handlers can make their own
+/// without waiting for a lock a crashed path may hold.
+pub struct Console;
+
+impl fmt::Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for byte in s.bytes() {
+            if byte == b'\n' {
+                write_byte(b'\r');
+            }
+            write_byte(byte);
+        }
+        Ok(())
+    }
+}
+
+/// `print!` to the serial console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = write!($crate::serial::Console, $($arg)*);
+    }};
+}
+
+/// `println!` to the serial console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = writeln!($crate::serial::Console, $($arg)*);
+    }};
+}

@@ -1,0 +1,483 @@
+//! `fcc-layout`: the guest's physical memory map and ROM layout — the one place every fixed
+//! address comes from. The kernel's assembly (as `const` operands), its linker script (generated
+//! by the kernel's build script from [`LINKER_SYMBOLS`]), its Rust code and the image builder all
+//! read these constants; the compile-time checks at the bottom of this file refuse a layout with
+//! overlaps, misalignment or a region out of reach of the code that uses it.
+//!
+//! # ROM (the `-bios` image, mapped by QEMU just below 4 GiB)
+//!
+//! ```text
+//! ROM.start ─┬─ kernel image: .text, .rodata, then the load image of .data   (ROM_IMAGE)
+//!            │  ... unused bytes are ROM_FILL ...
+//! 4G-0x1000 ─┼─ BOOT_CODE: 16/32/64-bit start-up code and its GDT            (one .boot section
+//! 4G-0x800  ─┼─ GUID_TABLE: OVMF-style GUIDed tables, footer GUID at 4G-0x30   up to 4 GiB)
+//! 4G-0x20   ─┼─ PROTECTED_MODE_ENTRY: where a vCPU that starts in 32-bit mode (TDX) jumps
+//! 4G-0x10   ─┴─ RESET_VECTOR: the first instruction of every vCPU
+//! ```
+//!
+//! # RAM
+//!
+//! Everything the guest writes before it can accept/validate memory itself (page tables, stacks,
+//! .data/.bss) is one contiguous block, [`EARLY_RAM`]: SEV-SNP will pre-validate it and TDX will
+//! declare it as `TEMP_MEM` in the image's metadata. The pages SEV-SNP and TDX hand to the guest
+//! (secrets, CPUID, TD HOB) and the GHCB sit right after it. The first 2 MiB are mapped with
+//! 4 KiB pages so that the null page and one guard page below every stack are left unmapped;
+//! the rest of the first 4 GiB is identity-mapped with 2 MiB pages.
+//!
+//! The kernel's code runs from the ROM through a second mapping, [`HIGH_ALIAS_OFFSET`]: the top
+//! 2 GiB of the virtual address space alias physical 2..4 GiB, so the ROM sits at
+//! [`ROM_VIRT_BASE`] (−512 KiB) and RAM (identity-mapped, below 2 GiB) stays within ±2 GiB of
+//! the code, as the `kernel` code model of `x86_64-unknown-none` requires.
+//!
+//! [`interface`] holds what the guest and whatever launches it agree on besides addresses:
+//! fw_cfg file names, the test exit device and the console lines.
+#![no_std]
+#![forbid(unsafe_code)]
+
+/// 1 KiB.
+pub const KIB: u64 = 1 << 10;
+/// 1 MiB.
+pub const MIB: u64 = 1 << 20;
+/// 1 GiB.
+pub const GIB: u64 = 1 << 30;
+/// A small page.
+pub const PAGE_SIZE: u64 = 4 * KIB;
+/// A large page (the page size of the identity map above 2 MiB).
+pub const LARGE_PAGE_SIZE: u64 = 2 * MIB;
+/// The end of the 32-bit physical address space; the ROM ends here.
+pub const FOUR_GIB: u64 = 4 * GIB;
+
+/// A half-open range `[start, end)` of physical addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// First byte.
+    pub start: u64,
+    /// One past the last byte.
+    pub end: u64,
+}
+
+impl Region {
+    /// `size` bytes from `start`.
+    pub const fn new(start: u64, size: u64) -> Self {
+        Self { start, end: start + size }
+    }
+
+    /// Size in bytes.
+    pub const fn size(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether `addr` lies inside.
+    pub const fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+
+    /// Whether `other` lies entirely inside.
+    pub const fn contains_region(&self, other: &Region) -> bool {
+        self.start <= other.start && other.end <= self.end
+    }
+
+    /// Whether the two share at least one byte.
+    pub const fn overlaps(&self, other: &Region) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    /// Whether both ends are multiples of `align` (a power of two).
+    pub const fn is_aligned(&self, align: u64) -> bool {
+        self.start.is_multiple_of(align) && self.end.is_multiple_of(align)
+    }
+}
+
+/// A stack with an unmapped guard page right below it, so an overflow faults (and reaches the
+/// double-fault handler on its own stack) instead of overwriting what lies below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardedStack {
+    /// The unmapped page below the stack.
+    pub guard: Region,
+    /// The stack itself; it grows down from `stack.end`.
+    pub stack: Region,
+}
+
+impl GuardedStack {
+    /// A guard page at `start`, then the stack up to `start + size`.
+    const fn at(start: u64, size: u64) -> Self {
+        Self { guard: Region::new(start, PAGE_SIZE), stack: Region { start: start + PAGE_SIZE, end: start + size } }
+    }
+
+    /// The initial stack pointer (16-byte aligned).
+    pub const fn top(&self) -> u64 {
+        self.stack.end
+    }
+
+    /// Guard page and stack together.
+    pub const fn slot(&self) -> Region {
+        Region { start: self.guard.start, end: self.stack.end }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ROM
+// ---------------------------------------------------------------------------------------------
+
+/// Size of the ROM image. QEMU wants a multiple of 64 KiB for `-bios`; the target is ≤ 512 KiB.
+/// Every page of it is measured on SEV-SNP and TDX, so it is no bigger than needed.
+pub const ROM_SIZE: u64 = 512 * KIB;
+
+/// The ROM: it ends at 4 GiB, where the reset vector must be.
+pub const ROM: Region = Region { start: FOUR_GIB - ROM_SIZE, end: FOUR_GIB };
+
+/// Where the kernel image (code, read-only data, the load image of .data) goes: everything
+/// below the boot page.
+pub const ROM_IMAGE: Region = Region { start: ROM.start, end: BOOT_PAGE.start };
+
+/// The last 4 KiB of the ROM, one `.boot` section: start-up code, GUID tables and the two entry
+/// points. Real-mode code can only reach the last 64 KiB below 4 GiB (CS base 0xFFFF_0000).
+pub const BOOT_PAGE: Region = Region { start: FOUR_GIB - PAGE_SIZE, end: FOUR_GIB };
+
+/// The 16/32/64-bit start-up code and its GDT.
+pub const BOOT_CODE: Region = Region { start: BOOT_PAGE.start, end: BOOT_PAGE.start + 0x800 };
+
+/// Room for the OVMF-style GUIDed tables QEMU reads for SEV-SNP and TDX (SEV metadata, SEV-ES
+/// reset block, TDVF metadata); they grow down from the footer. Filled with [`ROM_FILL`] until
+/// the measurements issue writes them.
+pub const GUID_TABLE: Region = Region { start: BOOT_CODE.end, end: FOUR_GIB - 0x20 };
+
+/// Address of the GUID-table footer GUID (96b582de-1fb2-45f7-baea-a366c55a082d), end − 0x30;
+/// the table's total length (u16) is the two bytes below it.
+pub const GUID_TABLE_FOOTER: u64 = FOUR_GIB - 0x30;
+
+/// 16 bytes where a vCPU that starts in 32-bit protected mode (TDX) continues from the reset
+/// vector.
+pub const PROTECTED_MODE_ENTRY: Region = Region { start: FOUR_GIB - 0x20, end: FOUR_GIB - 0x10 };
+
+/// The architectural reset vector, 0xFFFF_FFF0: the first instruction of every vCPU.
+pub const RESET_VECTOR: Region = Region { start: FOUR_GIB - 0x10, end: FOUR_GIB };
+
+/// What the image builder writes in ROM bytes no segment covers: 0xFF, like erased flash (and
+/// `FF FF` is an invalid opcode, so a stray jump into the fill traps with #UD).
+pub const ROM_FILL: u8 = 0xFF;
+
+/// Virtual = physical + this for physical 2..4 GiB: the top 2 GiB of the address space alias
+/// that range, where the ROM is.
+pub const HIGH_ALIAS_OFFSET: u64 = 0xFFFF_FFFF_0000_0000;
+
+/// The physical range the high alias maps.
+pub const HIGH_ALIAS_PHYS: Region = Region { start: 2 * GIB, end: FOUR_GIB };
+
+/// The virtual address the kernel image is linked at (the ROM seen through the high alias).
+pub const ROM_VIRT_BASE: u64 = ROM.start.wrapping_add(HIGH_ALIAS_OFFSET);
+
+// ---------------------------------------------------------------------------------------------
+// RAM
+// ---------------------------------------------------------------------------------------------
+
+/// Physical page 0, never mapped: a null dereference faults.
+pub const NULL_GUARD: Region = Region::new(0, PAGE_SIZE);
+
+/// Conventional memory below the legacy hole; unused, kept for an AP start-up trampoline (a
+/// SIPI vector must lie below 1 MiB).
+pub const LOW_MEMORY: Region = Region { start: PAGE_SIZE, end: 0xA_0000 };
+
+/// VGA memory, option ROMs and QEMU's alias of the last 128 KiB of the BIOS: never RAM for us.
+pub const LEGACY_HOLE: Region = Region { start: 0xA_0000, end: MIB };
+
+/// The boot page tables (16 pages reserved, [`page_tables`] says which are used).
+pub const PAGE_TABLES: Region = Region::new(MIB, 16 * PAGE_SIZE);
+
+/// The pages inside [`PAGE_TABLES`].
+pub mod page_tables {
+    use super::{PAGE_SIZE, PAGE_TABLES};
+
+    /// Level 4: entry 0 → [`PDPT_LOW`], entry 511 → [`PDPT_HIGH`].
+    pub const PML4: u64 = PAGE_TABLES.start;
+    /// Level 3 for virtual 0..512 GiB: entries 0..3 → the four page directories.
+    pub const PDPT_LOW: u64 = PML4 + PAGE_SIZE;
+    /// Level 3 for the top 512 GiB: entries 510, 511 → `PD[2]`, `PD[3]` (the high alias).
+    pub const PDPT_HIGH: u64 = PDPT_LOW + PAGE_SIZE;
+    /// Four consecutive page directories, one per GiB of the identity map, 2 MiB pages.
+    pub const PD: u64 = PDPT_HIGH + PAGE_SIZE;
+    /// Number of page directories.
+    pub const PD_COUNT: u64 = 4;
+    /// The page table for the first 2 MiB (4 KiB pages, with the guard pages left out).
+    pub const PT_LOW: u64 = PD + PD_COUNT * PAGE_SIZE;
+    /// Bytes of [`PAGE_TABLES`] the boot code builds (and zeroes first).
+    pub const USED_BYTES: u64 = PT_LOW + PAGE_SIZE - PML4;
+}
+
+/// Interrupt stack 1: double fault (a stack overflow ends here and is still reported).
+pub const IST_DOUBLE_FAULT: GuardedStack = GuardedStack::at(0x11_0000, 64 * KIB);
+/// Interrupt stack 2: NMI.
+pub const IST_NMI: GuardedStack = GuardedStack::at(0x12_0000, 64 * KIB);
+/// Interrupt stack 3: machine check.
+pub const IST_MACHINE_CHECK: GuardedStack = GuardedStack::at(0x13_0000, 64 * KIB);
+/// Interrupt stack 4: reserved for the SEV-SNP #VC and TDX #VE handlers.
+pub const IST_VC_VE: GuardedStack = GuardedStack::at(0x14_0000, 64 * KIB);
+/// The boot CPU's stack, from the 32-bit start-up code on.
+pub const BOOT_STACK: GuardedStack = GuardedStack::at(0x15_0000, 256 * KIB);
+
+/// Where the linker puts .data (copied from the ROM at boot) and .bss (zeroed at boot).
+pub const DATA_BSS: Region = Region { start: 0x19_0000, end: 0x1D_0000 };
+
+/// Everything written before the guest can accept or validate memory itself: page tables,
+/// stacks, .data/.bss. SEV-SNP: pre-validated by the launch; TDX: the `TEMP_MEM` section.
+pub const EARLY_RAM: Region = Region { start: PAGE_TABLES.start, end: DATA_BSS.end };
+/// The TDX `TEMP_MEM` section of the TDVF metadata (the same block as [`EARLY_RAM`]).
+pub const TDX_TEMP_MEM: Region = EARLY_RAM;
+
+/// SEV-SNP secrets page (VMPCKs), installed by the launch.
+pub const SNP_SECRETS_PAGE: Region = Region::new(EARLY_RAM.end, PAGE_SIZE);
+/// SEV-SNP CPUID page, installed by the launch.
+pub const SNP_CPUID_PAGE: Region = Region::new(SNP_SECRETS_PAGE.end, PAGE_SIZE);
+/// GHCB pages (one per vCPU that runs; the boot CPU uses the first), shared with the host.
+pub const GHCB_PAGES: Region = Region::new(SNP_CPUID_PAGE.end, 2 * PAGE_SIZE);
+/// TDX `TD_HOB` section: where the VMM puts the HOB list (the memory map under TDX).
+pub const TDX_TD_HOB: Region = Region::new(GHCB_PAGES.end, 2 * PAGE_SIZE);
+
+/// The first 2 MiB, mapped with 4 KiB pages (every guard page must lie inside).
+pub const SMALL_PAGE_WINDOW: Region = Region::new(0, LARGE_PAGE_SIZE);
+
+/// Reserved for buffers shared with the host (virtio queues and packet buffers): on SEV-SNP and
+/// TDX these pages are converted to shared, so nothing private ever lives here.
+pub const SHARED_BUFFERS: Region = Region { start: 2 * MIB, end: 16 * MIB };
+
+/// The heap (the allocator takes all of it at boot).
+pub const HEAP: Region = Region { start: 16 * MIB, end: 48 * MIB };
+
+/// The least RAM the guest needs: memory below this must be RAM (except the legacy hole).
+pub const MIN_RAM_END: u64 = HEAP.end;
+
+/// The identity map covers physical `[0, IDENTITY_MAP_END)`.
+pub const IDENTITY_MAP_END: u64 = FOUR_GIB;
+
+/// What a region of the memory map is for the early page tables and the RAM check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Not mapped at all: touching it faults.
+    Guard,
+    /// RAM the kernel uses: must be RAM in the platform's memory map.
+    Ram,
+    /// Mapped but not used by this kernel (yet).
+    Unused,
+    /// Part of the ROM image.
+    Rom,
+}
+
+/// One named region of the memory map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// Short name, as in the kernel README.
+    pub name: &'static str,
+    /// Where.
+    pub region: Region,
+    /// What for.
+    pub usage: Use,
+    /// One-line purpose, as in the kernel README.
+    pub purpose: &'static str,
+}
+
+const fn entry(name: &'static str, region: Region, usage: Use, purpose: &'static str) -> Entry {
+    Entry { name, region, usage, purpose }
+}
+
+/// The RAM map, in address order, without overlaps (checked at compile time).
+pub const RAM_MAP: [Entry; 21] = [
+    entry("null guard", NULL_GUARD, Use::Guard, "never mapped: null dereferences fault"),
+    entry("low memory", LOW_MEMORY, Use::Unused, "reserved for an AP start-up trampoline"),
+    entry("legacy hole", LEGACY_HOLE, Use::Unused, "VGA, option ROMs, BIOS alias"),
+    entry("page tables", PAGE_TABLES, Use::Ram, "PML4, 2 PDPTs, 4 PDs, 1 PT (8 of 16 pages)"),
+    entry("guard", IST_DOUBLE_FAULT.guard, Use::Guard, "stack guard"),
+    entry("IST1 stack", IST_DOUBLE_FAULT.stack, Use::Ram, "double fault"),
+    entry("guard", IST_NMI.guard, Use::Guard, "stack guard"),
+    entry("IST2 stack", IST_NMI.stack, Use::Ram, "NMI"),
+    entry("guard", IST_MACHINE_CHECK.guard, Use::Guard, "stack guard"),
+    entry("IST3 stack", IST_MACHINE_CHECK.stack, Use::Ram, "machine check"),
+    entry("guard", IST_VC_VE.guard, Use::Guard, "stack guard"),
+    entry("IST4 stack", IST_VC_VE.stack, Use::Ram, "reserved: SEV-SNP #VC / TDX #VE"),
+    entry("guard", BOOT_STACK.guard, Use::Guard, "stack guard"),
+    entry("boot stack", BOOT_STACK.stack, Use::Ram, "the boot CPU's stack"),
+    entry(".data/.bss", DATA_BSS, Use::Ram, ".data copied from ROM, .bss zeroed"),
+    entry("SNP secrets", SNP_SECRETS_PAGE, Use::Ram, "SEV-SNP secrets page (later)"),
+    entry("SNP CPUID", SNP_CPUID_PAGE, Use::Ram, "SEV-SNP CPUID page (later)"),
+    entry("GHCB", GHCB_PAGES, Use::Ram, "SEV-SNP GHCB pages, shared (later)"),
+    entry("TD HOB", TDX_TD_HOB, Use::Ram, "TDX TD_HOB section (later)"),
+    entry("shared buffers", SHARED_BUFFERS, Use::Unused, "reserved: host-shared virtio buffers (later)"),
+    entry("heap", HEAP, Use::Ram, "the allocator's arena"),
+];
+
+/// The unmapped pages (the null page and every stack guard), as the start-up code leaves them
+/// out of the first page table.
+pub const GUARD_PAGES: [u64; 6] = [
+    NULL_GUARD.start,
+    IST_DOUBLE_FAULT.guard.start,
+    IST_NMI.guard.start,
+    IST_MACHINE_CHECK.guard.start,
+    IST_VC_VE.guard.start,
+    BOOT_STACK.guard.start,
+];
+
+/// The ROM map, in address order.
+pub const ROM_MAP: [Entry; 5] = [
+    entry("kernel image", ROM_IMAGE, Use::Rom, ".text, .rodata, .data load image; rest 0xFF"),
+    entry("boot code", BOOT_CODE, Use::Rom, "16/32/64-bit start-up code, boot GDT"),
+    entry("GUID tables", GUID_TABLE, Use::Rom, "OVMF-style tables, footer at 4G-0x30 (later)"),
+    entry("32-bit entry", PROTECTED_MODE_ENTRY, Use::Rom, "TDX: continue in protected mode"),
+    entry("reset vector", RESET_VECTOR, Use::Rom, "first instruction of every vCPU"),
+];
+
+/// Symbols the kernel's build script writes into the linker script (`name = value;`).
+pub const LINKER_SYMBOLS: [(&str, u64); 12] = [
+    ("ROM_START", ROM.start),
+    ("ROM_END", ROM.end),
+    ("ROM_VIRT_BASE", ROM_VIRT_BASE),
+    ("ROM_IMAGE_END", ROM_IMAGE.end),
+    ("BOOT_CODE_START", BOOT_CODE.start),
+    ("BOOT_CODE_END", BOOT_CODE.end),
+    ("GUID_TABLE_START", GUID_TABLE.start),
+    ("PROTECTED_MODE_ENTRY", PROTECTED_MODE_ENTRY.start),
+    ("RESET_VECTOR", RESET_VECTOR.start),
+    ("BOOT_PAGE_SIZE", BOOT_PAGE.size()),
+    ("DATA_BSS_START", DATA_BSS.start),
+    ("DATA_BSS_END", DATA_BSS.end),
+];
+
+/// What the guest and the host side that launches it (QEMU command line, tests, benchmarks)
+/// agree on besides addresses: fw_cfg file names, the test exit device, the console lines.
+pub mod interface {
+    /// fw_cfg file with the EVM chain id, a decimal string (`-fw_cfg name=…,string=14`).
+    pub const FW_CFG_CHAIN_ID: &str = "opt/fcc/chain-id";
+    /// The chain id when [`FW_CFG_CHAIN_ID`] is absent: 14, Flare mainnet.
+    pub const DEFAULT_CHAIN_ID: u64 = 14;
+    /// fw_cfg file choosing the policy-hash scheme: `chain-bound` (the default) or `legacy`.
+    pub const FW_CFG_POLICY_HASH: &str = "opt/fcc/policy-hash";
+    /// fw_cfg file (tests only): after READY, raise this fault: `ud2`, `pagefault` or
+    /// `stack-overflow`.
+    pub const FW_CFG_TEST_FAULT: &str = "opt/fcc/test-fault";
+    /// fw_cfg file (tests only): when present, leave QEMU through isa-debug-exit instead of
+    /// halting, with [`EXIT_SUCCESS`] after READY or [`EXIT_FAILURE`] on any fatal error.
+    pub const FW_CFG_TEST_EXIT: &str = "opt/fcc/test-exit";
+    /// The isa-debug-exit I/O port (`-device isa-debug-exit,iobase=0xf4,iosize=0x04`).
+    pub const DEBUG_EXIT_PORT: u16 = 0xf4;
+    /// Value written for success; QEMU exits with status `(value << 1) | 1` = 33.
+    pub const EXIT_SUCCESS: u32 = 0x10;
+    /// Value written for failure (exception, panic, fatal error); QEMU exits with 35.
+    pub const EXIT_FAILURE: u32 = 0x11;
+    /// QEMU's exit status for a guest-written `value`.
+    pub const fn qemu_exit_status(value: u32) -> i32 {
+        ((value << 1) | 1) as i32
+    }
+    /// Start of the one line the guest prints when it is ready:
+    /// `READY tee=0x<40 hex digits> platform=<plain|sev-snp|tdx>`.
+    pub const READY_PREFIX: &str = "READY tee=0x";
+    /// Start of the boot-time line printed after READY:
+    /// `BOOT reset_to_ready_us=<n> reset_to_main_us=<n> tsc_ticks=<n> tsc_khz=<n>` (`unknown` where
+    /// the TSC frequency could not be measured).
+    pub const BOOT_PREFIX: &str = "BOOT ";
+    /// Start of every exception diagnostic: `EXCEPTION vector=<n> rip=0x… error=0x… …`.
+    pub const EXCEPTION_PREFIX: &str = "EXCEPTION vector=";
+    /// Start of every fatal-error line: `FATAL: <reason>`.
+    pub const FATAL_PREFIX: &str = "FATAL: ";
+    /// Start of the panic line: `PANIC: <message> at <file:line>`.
+    pub const PANIC_PREFIX: &str = "PANIC: ";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compile-time checks: a layout that breaks any of these does not build.
+// ---------------------------------------------------------------------------------------------
+
+const fn check_map(map: &[Entry], align: u64) {
+    let mut i = 0;
+    while i < map.len() {
+        let r = map[i].region;
+        assert!(r.start < r.end, "empty or inverted region");
+        assert!(r.is_aligned(align), "region not aligned");
+        if i > 0 {
+            assert!(map[i - 1].region.end <= r.start, "regions overlap or are out of order");
+        }
+        i += 1;
+    }
+}
+
+const _: () = {
+    // ROM.
+    assert!(ROM_SIZE.is_multiple_of(64 * KIB), "QEMU -bios needs a multiple of 64 KiB");
+    assert!(ROM_SIZE <= 512 * KIB, "the ROM target is at most 512 KiB");
+    assert!(ROM_SIZE <= LARGE_PAGE_SIZE, "the ROM must lie in the last 2 MiB page (mapped executable)");
+    check_map(&ROM_MAP, 16);
+    assert!(ROM_MAP[0].region.start == ROM.start && ROM_MAP[ROM_MAP.len() - 1].region.end == ROM.end);
+    assert!(BOOT_PAGE.start >= FOUR_GIB - 64 * KIB, "real-mode code must lie in the last 64 KiB");
+    assert!(BOOT_PAGE.start == BOOT_CODE.start && BOOT_PAGE.end == RESET_VECTOR.end);
+    assert!(GUID_TABLE.contains_region(&Region::new(GUID_TABLE_FOOTER - 2, 18)), "footer outside the table area");
+    assert!(PROTECTED_MODE_ENTRY.end == RESET_VECTOR.start && RESET_VECTOR.start == 0xFFFF_FFF0);
+    assert!(ROM_VIRT_BASE == 0xFFFF_FFFF_FFF8_0000 || ROM_SIZE != 512 * KIB);
+    assert!(HIGH_ALIAS_PHYS.contains_region(&ROM) && HIGH_ALIAS_PHYS.end == FOUR_GIB);
+    assert!(HIGH_ALIAS_PHYS.start.wrapping_add(HIGH_ALIAS_OFFSET) == 0xFFFF_FFFF_8000_0000, "alias = top 2 GiB");
+
+    // RAM.
+    check_map(&RAM_MAP, PAGE_SIZE);
+    assert!(page_tables::USED_BYTES <= PAGE_TABLES.size(), "page tables overflow their region");
+    assert!(page_tables::PD_COUNT * GIB == IDENTITY_MAP_END, "one page directory per GiB");
+    assert!(EARLY_RAM.contains_region(&PAGE_TABLES) && EARLY_RAM.contains_region(&BOOT_STACK.slot()));
+    assert!(EARLY_RAM.contains_region(&IST_DOUBLE_FAULT.slot()) && EARLY_RAM.contains_region(&DATA_BSS));
+    assert!(!EARLY_RAM.overlaps(&SNP_SECRETS_PAGE) && !EARLY_RAM.overlaps(&SNP_CPUID_PAGE));
+    assert!(!EARLY_RAM.overlaps(&GHCB_PAGES) && !EARLY_RAM.overlaps(&TDX_TD_HOB));
+    assert!(TDX_TD_HOB.end <= SMALL_PAGE_WINDOW.end, "special pages inside the 4 KiB-mapped window");
+    assert!(SHARED_BUFFERS.start >= SMALL_PAGE_WINDOW.end && SHARED_BUFFERS.end <= HEAP.start);
+    assert!(HEAP.end <= 2 * GIB, "RAM symbols must stay below 2 GiB (kernel code model)");
+    assert!(HEAP.is_aligned(LARGE_PAGE_SIZE));
+    let mut i = 0;
+    while i < GUARD_PAGES.len() {
+        assert!(GUARD_PAGES[i].is_multiple_of(PAGE_SIZE) && SMALL_PAGE_WINDOW.contains(GUARD_PAGES[i]));
+        i += 1;
+    }
+    let stacks = [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK, IST_VC_VE, BOOT_STACK];
+    let mut i = 0;
+    while i < stacks.len() {
+        assert!(stacks[i].top().is_multiple_of(16) && stacks[i].stack.size() >= 16 * KIB);
+        i += 1;
+    }
+};
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::format;
+    use std::string::String;
+
+    use super::*;
+
+    /// The memory-map tables as they appear in `guest/kernel/README.md`.
+    fn markdown(map: &[Entry]) -> String {
+        let mut out = String::from("| start | end | size | region | purpose |\n| --- | --- | --- | --- | --- |\n");
+        for e in map {
+            let size = match e.region.size() {
+                s if s % MIB == 0 => format!("{} MiB", s / MIB),
+                s if s % KIB == 0 => format!("{} KiB", s / KIB),
+                s => format!("{s} B"),
+            };
+            out += &format!(
+                "| `{:#010x}` | `{:#010x}` | {size} | {} | {} |\n",
+                e.region.start, e.region.end, e.name, e.purpose
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn kernel_readme_shows_the_current_layout() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../kernel/README.md");
+        let readme = std::fs::read_to_string(path).expect("guest/kernel/README.md");
+        for (what, map) in [("RAM", &RAM_MAP[..]), ("ROM", &ROM_MAP[..])] {
+            let table = markdown(map);
+            assert!(readme.contains(&table), "the {what} table in {path} is stale; it should read:\n{table}");
+        }
+    }
+
+    #[test]
+    fn regions() {
+        let r = Region::new(0x1000, 0x1000);
+        assert!(r.contains(0x1000) && !r.contains(0x2000));
+        assert!(r.overlaps(&Region::new(0x1fff, 1)) && !r.overlaps(&Region::new(0x2000, 1)));
+        assert!(ROM.contains(RESET_VECTOR.start) && ROM_IMAGE.size() == ROM_SIZE - PAGE_SIZE);
+        assert_eq!(BOOT_STACK.top(), DATA_BSS.start);
+    }
+}

@@ -1,0 +1,82 @@
+//! `fcc-image`: build the guest ROM (`build`), boot it (`run`), measure its boot (`bench-boot`).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use fcc_image::qemu::{self, BootOptions};
+use fcc_image::{bench, build};
+
+#[derive(Parser)]
+#[command(about = "Build and boot the FCC guest ROM")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Build the guest kernel with pinned flags and write the ROM; print its size and SHA-384.
+    Build {
+        /// Where to write the ROM (default: target/fcc-guest.rom in the workspace).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Build the ROM and boot it in QEMU with the console on this terminal (Ctrl-C to stop).
+    Run {
+        /// vCPUs.
+        #[arg(long, default_value_t = 1)]
+        smp: u32,
+        /// Extra `-fw_cfg` items as name=value, e.g. opt/fcc/chain-id=114.
+        #[arg(long = "fw-cfg", value_parser = parse_fw_cfg)]
+        fw_cfg: Vec<(String, String)>,
+    },
+    /// Print the ROM size and boot times (QEMU exec -> READY, reset -> READY by TSC).
+    BenchBoot {
+        /// Boots per accelerator.
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+    },
+}
+
+fn parse_fw_cfg(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected name=value, got {s:?}"))
+}
+
+fn build_default() -> Result<PathBuf> {
+    let workspace = build::workspace_root();
+    let out = workspace.join(build::ROM_PATH);
+    let rom = build::build_rom(&workspace, &out)?;
+    println!("ROM {}", out.display());
+    println!("  size    {} bytes ({} KiB)", rom.bytes.len(), rom.bytes.len() / 1024);
+    println!("  used    {} bytes in {} load segments", rom.used(), rom.segments.len());
+    println!("  sha384  {}", hex::encode(rom.sha384()));
+    Ok(out)
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Build { out: None } => build_default().map(|_| ()),
+        Cmd::Build { out: Some(out) } => {
+            let rom = build::build_rom(&build::workspace_root(), &out)?;
+            println!("ROM {} ({} bytes) sha384 {}", out.display(), rom.bytes.len(), hex::encode(rom.sha384()));
+            Ok(())
+        }
+        Cmd::Run { smp, fw_cfg } => {
+            let rom = build_default()?;
+            let (accel, why) = qemu::choose_accel()?;
+            let mut opts = BootOptions::new(rom, accel);
+            opts.smp = smp;
+            opts.fw_cfg = fw_cfg;
+            eprintln!("accel {} ({why})\n$ {}", accel.name(), opts.command_line());
+            let status = std::process::Command::new(qemu::find_qemu()?).args(opts.args()).status()?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Cmd::BenchBoot { runs } => {
+            let rom = build_default()?;
+            bench::run(&rom, runs.max(1))
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! Booting the ROM in QEMU for tests and benchmarks: the command line (one place, also shown in
+//! the kernel's README), the choice of accelerator, and a console reader that waits for a line
+//! with a timeout.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use fcc_layout::interface::{FW_CFG_TEST_EXIT, READY_PREFIX};
+
+/// The QEMU binary.
+pub const QEMU: &str = "qemu-system-x86_64";
+
+/// The Debian package that provides [`QEMU`].
+pub const QEMU_PACKAGE: &str = "qemu-system-x86";
+
+/// QEMU's accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    /// Hardware virtualization through /dev/kvm.
+    Kvm,
+    /// QEMU's software emulator.
+    Tcg,
+}
+
+impl Accel {
+    /// The `-accel` value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// Whether /dev/kvm can be opened read-write.
+pub fn kvm_usable() -> bool {
+    std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
+}
+
+/// Whether the host's KVM is PVM (`kvm_pvm`, software virtualization without VMX/SVM): it runs a
+/// guest that is not a PVM guest, like ours, through its instruction emulator — correct, but
+/// far slower than real KVM (and than TCG), so timings under it say nothing about KVM.
+pub fn kvm_is_pvm() -> bool {
+    Path::new("/sys/module/kvm_pvm").exists()
+}
+
+/// The accelerator to use: `$FCC_QEMU_ACCEL` (`kvm` or `tcg`) if set, else KVM where /dev/kvm
+/// is usable and is hardware virtualization, else TCG. Under `kvm_pvm` (software
+/// virtualization) our guest runs about 40x slower than under TCG, so TCG is chosen there and
+/// KVM is exercised by a dedicated test (`boots_under_kvm`). The second value says why.
+pub fn choose_accel() -> Result<(Accel, String)> {
+    match std::env::var("FCC_QEMU_ACCEL").ok().as_deref() {
+        Some("kvm") => return Ok((Accel::Kvm, "FCC_QEMU_ACCEL=kvm".into())),
+        Some("tcg") => return Ok((Accel::Tcg, "FCC_QEMU_ACCEL=tcg".into())),
+        Some(other) => bail!("FCC_QEMU_ACCEL must be kvm or tcg, not {other:?}"),
+        None => {}
+    }
+    if !kvm_usable() {
+        return Ok((Accel::Tcg, "/dev/kvm is not usable".into()));
+    }
+    if kvm_is_pvm() {
+        return Ok((Accel::Tcg, "/dev/kvm is kvm_pvm, which emulates this guest slower than TCG".into()));
+    }
+    Ok((Accel::Kvm, "/dev/kvm is usable".into()))
+}
+
+/// The QEMU binary on PATH, or an error that says how to install it.
+pub fn find_qemu() -> Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).map(|dir| dir.join(QEMU)).find(|p| p.is_file()).with_context(|| {
+        format!("{QEMU} not found on PATH: install QEMU (Debian/Ubuntu: apt-get install {QEMU_PACKAGE})")
+    })
+}
+
+/// How to boot the ROM.
+#[derive(Debug, Clone)]
+pub struct BootOptions {
+    /// The ROM image.
+    pub rom: PathBuf,
+    /// Accelerator.
+    pub accel: Accel,
+    /// RAM in MiB (`-m`).
+    pub memory_mib: u32,
+    /// vCPUs (`-smp`).
+    pub smp: u32,
+    /// `-cpu` model. `max` (TCG: everything QEMU emulates; KVM: the host's CPU) has RDRAND and
+    /// RDSEED, which the guest needs; QEMU's default `qemu64` has neither.
+    pub cpu: String,
+    /// `-fw_cfg name=…,string=…` items.
+    pub fw_cfg: Vec<(String, String)>,
+}
+
+impl BootOptions {
+    /// The defaults: 256 MiB, one vCPU, `-cpu max`.
+    pub fn new(rom: impl Into<PathBuf>, accel: Accel) -> Self {
+        Self { rom: rom.into(), accel, memory_mib: 256, smp: 1, cpu: "max".into(), fw_cfg: Vec::new() }
+    }
+
+    /// Adds a `-fw_cfg name=…,string=…` item.
+    pub fn fw_cfg(mut self, name: &str, value: &str) -> Self {
+        self.fw_cfg.push((name.into(), value.into()));
+        self
+    }
+
+    /// Asks the guest to leave QEMU through isa-debug-exit when it is done or fails.
+    pub fn test_exit(self) -> Self {
+        self.fw_cfg(FW_CFG_TEST_EXIT, "1")
+    }
+
+    /// QEMU's arguments. `-nographic` alone would put the monitor on stdio too, so it is
+    /// `-monitor none`; the serial console is stdio.
+    pub fn args(&self) -> Vec<String> {
+        let mut args: Vec<String> = [
+            "-machine",
+            "q35",
+            "-cpu",
+            &self.cpu,
+            "-bios",
+            &self.rom.display().to_string(),
+            "-m",
+            &format!("{}M", self.memory_mib),
+            "-smp",
+            &self.smp.to_string(),
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "stdio",
+            "-no-reboot",
+            "-display",
+            "none",
+            "-device",
+            "isa-debug-exit,iobase=0xf4,iosize=0x04",
+            "-accel",
+            self.accel.name(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for (name, value) in &self.fw_cfg {
+            args.push("-fw_cfg".into());
+            args.push(format!("name={name},string={value}"));
+        }
+        args
+    }
+
+    /// The command line, for logs and documentation.
+    pub fn command_line(&self) -> String {
+        std::iter::once(QEMU.to_string()).chain(self.args()).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// A running guest; killed when dropped.
+#[derive(Debug)]
+pub struct Guest {
+    child: Child,
+    lines: Receiver<String>,
+    log: Vec<String>,
+    started: Instant,
+}
+
+impl Guest {
+    /// Starts QEMU. The clock for [`Guest::wait_for`]'s elapsed time starts just before the
+    /// process is spawned.
+    pub fn boot(options: &BootOptions) -> Result<Self> {
+        let qemu = find_qemu()?;
+        let started = Instant::now();
+        let mut child = Command::new(qemu)
+            .args(options.args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {QEMU}"))?;
+        let (tx, lines) = mpsc::channel();
+        let stdout = child.stdout.take().context("QEMU stdout")?;
+        let stderr = child.stderr.take().context("QEMU stderr")?;
+        for (stream, prefix) in [(Box::new(stdout) as Box<dyn Read + Send>, ""), (Box::new(stderr), "qemu stderr: ")] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).split(b'\n') {
+                    let Ok(line) = line else { break };
+                    let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                    if tx.send(format!("{prefix}{line}")).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        Ok(Self { child, lines, log: Vec::new(), started })
+    }
+
+    /// Waits for a console line starting with `prefix`; returns it and the time since spawn.
+    pub fn wait_for(&mut self, prefix: &str, timeout: Duration) -> Result<(String, Duration)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let elapsed = self.started.elapsed();
+                    self.log.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return Ok((line, elapsed));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    bail!("no line starting with {prefix:?} within {timeout:?}; console so far:\n{}", self.output())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().ok();
+                    bail!(
+                        "QEMU ended ({status:?}) without a line starting with {prefix:?}; console:\n{}",
+                        self.output()
+                    )
+                }
+            }
+        }
+    }
+
+    /// Waits for QEMU to exit (the guest uses isa-debug-exit under `test_exit`); collects the
+    /// rest of the console.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                    self.log.push(line);
+                }
+                return Ok(status);
+            }
+            while let Ok(line) = self.lines.try_recv() {
+                self.log.push(line);
+            }
+            if Instant::now() >= deadline {
+                bail!("QEMU still running after {timeout:?}; console:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Everything read from the console so far.
+    pub fn output(&self) -> String {
+        self.log.join("\n")
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A parsed `READY` line: `READY tee=0x<40 hex> platform=<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    /// The TEE id (20 bytes).
+    pub tee: [u8; 20],
+    /// The platform name.
+    pub platform: String,
+}
+
+/// Parses a `READY` line strictly (lower-case hex, exactly these two fields).
+pub fn parse_ready(line: &str) -> Result<Ready> {
+    let rest = line.strip_prefix(READY_PREFIX).with_context(|| format!("not a READY line: {line:?}"))?;
+    let (hex_id, platform) = rest.split_once(" platform=").with_context(|| format!("no platform in {line:?}"))?;
+    if hex_id.len() != 40 || !hex_id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        bail!("the TEE id is not 40 lower-case hex digits: {line:?}");
+    }
+    if !["plain", "sev-snp", "tdx"].contains(&platform) {
+        bail!("unknown platform in {line:?}");
+    }
+    let mut tee = [0u8; 20];
+    hex::decode_to_slice(hex_id, &mut tee)?;
+    Ok(Ready { tee, platform: platform.into() })
+}
+
+/// The value of `key=` in a `BOOT` line, if it is a number.
+pub fn boot_field(line: &str, key: &str) -> Option<u64> {
+    line.split_whitespace().find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_lines() {
+        let r = parse_ready("READY tee=0x00112233445566778899aabbccddeeff00112233 platform=plain").unwrap();
+        assert_eq!(r.tee[1], 0x11);
+        assert_eq!(r.platform, "plain");
+        for bad in [
+            "READY tee=0x00112233445566778899AABBCCDDEEFF00112233 platform=plain",
+            "READY tee=0x0011 platform=plain",
+            "READY tee=0x00112233445566778899aabbccddeeff00112233 platform=vmx",
+            "READY tee=0x00112233445566778899aabbccddeeff00112233",
+            "READY tee=00112233445566778899aabbccddeeff00112233 platform=plain",
+        ] {
+            assert!(parse_ready(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn boot_fields() {
+        let line = "BOOT reset_to_ready_us=1234 reset_to_main_us=56 tsc_ticks=99 tsc_khz=2100000";
+        assert_eq!(boot_field(line, "reset_to_ready_us"), Some(1234));
+        assert_eq!(boot_field(line, "tsc_khz"), Some(2_100_000));
+        assert_eq!(boot_field("BOOT reset_to_ready_us=unknown", "reset_to_ready_us"), None);
+        assert_eq!(boot_field(line, "reset"), None);
+    }
+
+    #[test]
+    fn command_line() {
+        let opts = BootOptions::new("target/fcc-guest.rom", Accel::Tcg).test_exit();
+        let cmd = opts.command_line();
+        assert!(cmd.starts_with("qemu-system-x86_64 -machine q35 -cpu max -bios target/fcc-guest.rom -m 256M"));
+        assert!(cmd.ends_with("-accel tcg -fw_cfg name=opt/fcc/test-exit,string=1"));
+    }
+
+    #[test]
+    fn kernel_readme_shows_the_command() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest/kernel/README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let cmd = BootOptions::new("target/fcc-guest.rom", Accel::Kvm).command_line();
+        assert!(readme.contains(&cmd), "{path} should show the QEMU command:\n{cmd}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The guest ROM boots in QEMU: READY with a well-formed TEE id, with one or several vCPUs; every
+//! deliberate fault prints its diagnostic; missing RAM, entropy or a bad setting stop the boot
+//! with a clear message. The guest leaves QEMU through isa-debug-exit, so every test also
+//! checks the exit status.
+
+use fcc_e2e::{TIMEOUT, boot, options};
+use fcc_image::qemu::{Guest, parse_ready};
+use fcc_layout::interface::{
+    BOOT_PREFIX, EXCEPTION_PREFIX, EXIT_FAILURE, EXIT_SUCCESS, FATAL_PREFIX, FW_CFG_CHAIN_ID, FW_CFG_TEST_FAULT,
+    READY_PREFIX, qemu_exit_status,
+};
+
+/// Waits for QEMU to exit and checks it exited with the guest's `value`.
+fn assert_exit(guest: &mut Guest, value: u32) {
+    let status = guest.wait_exit(TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(status.code(), Some(qemu_exit_status(value)), "QEMU exit status; console:\n{}", guest.output());
+}
+
+fn ready(guest: &mut Guest) -> [u8; 20] {
+    let (line, elapsed) = guest.wait_for(READY_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("{line}  ({} ms after exec)", elapsed.as_millis());
+    let ready = parse_ready(&line).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(ready.platform, "plain");
+    assert_ne!(ready.tee, [0; 20]);
+    ready.tee
+}
+
+#[test]
+fn boots_to_ready() {
+    let mut guest = boot(&options());
+    ready(&mut guest);
+    let (line, _) = guest.wait_for(BOOT_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(line.contains("reset_to_ready_us=") && line.contains("tsc_ticks="), "{line}");
+    assert_exit(&mut guest, EXIT_SUCCESS);
+    let console = guest.output();
+    assert_eq!(console.matches(READY_PREFIX).count(), 1, "exactly one READY line:\n{console}");
+    assert!(console.contains("chain 14,"), "default chain id 14:\n{console}");
+}
+
+/// The boot under KVM itself, whatever the default accelerator. Needs a usable /dev/kvm, so it
+/// is ignored by default and `cargo xtask test` runs it where /dev/kvm works (and says it
+/// skipped it elsewhere).
+#[test]
+#[ignore = "needs /dev/kvm; cargo xtask test runs it when usable"]
+fn boots_under_kvm() {
+    assert!(fcc_image::qemu::kvm_usable(), "/dev/kvm is not usable");
+    let mut opts = options();
+    opts.accel = fcc_image::qemu::Accel::Kvm;
+    let mut guest = boot(&opts);
+    ready(&mut guest);
+    assert_exit(&mut guest, EXIT_SUCCESS);
+}
+
+#[test]
+fn four_vcpus_reach_ready() {
+    let mut opts = options();
+    opts.smp = 4;
+    let mut guest = boot(&opts);
+    ready(&mut guest);
+    assert_exit(&mut guest, EXIT_SUCCESS);
+}
+
+#[test]
+fn every_boot_has_a_fresh_identity() {
+    let first = ready(&mut boot(&options()));
+    let second = ready(&mut boot(&options()));
+    assert_ne!(first, second);
+}
+
+#[test]
+fn ud2_prints_the_invalid_opcode_diagnostic() {
+    let mut guest = boot(&options().fw_cfg(FW_CFG_TEST_FAULT, "ud2"));
+    ready(&mut guest);
+    let (line, _) = guest.wait_for(EXCEPTION_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("{line}");
+    let rest = line.strip_prefix("EXCEPTION vector=6 rip=0x").unwrap_or_else(|| panic!("not #UD: {line}"));
+    let (rip, rest) = rest.split_once(' ').unwrap();
+    let rip = u64::from_str_radix(rip, 16).unwrap();
+    // The kernel runs from the ROM through the high alias: −512 KiB .. 0.
+    assert!(rip >= fcc_layout::ROM_VIRT_BASE, "rip {rip:#x} not in the ROM");
+    assert!(rest.starts_with("error=0x0 "), "{line}");
+    assert_exit(&mut guest, EXIT_FAILURE);
+}
+
+#[test]
+fn guard_page_read_prints_the_page_fault_diagnostic() {
+    let mut guest = boot(&options().fw_cfg(FW_CFG_TEST_FAULT, "pagefault"));
+    ready(&mut guest);
+    let (line, _) = guest.wait_for(EXCEPTION_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("{line}");
+    assert!(line.starts_with("EXCEPTION vector=14 rip=0x"), "not #PF: {line}");
+    // A supervisor read of a not-present page: error code 0; CR2 = the guard page.
+    assert!(line.contains(" error=0x0 "), "{line}");
+    assert!(line.contains(&format!(" cr2={:#x} ", fcc_layout::BOOT_STACK.guard.start)), "{line}");
+    assert_exit(&mut guest, EXIT_FAILURE);
+}
+
+#[test]
+fn stack_overflow_is_a_double_fault_on_its_own_stack() {
+    let mut guest = boot(&options().fw_cfg(FW_CFG_TEST_FAULT, "stack-overflow"));
+    ready(&mut guest);
+    let (line, _) = guest.wait_for(EXCEPTION_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("{line}");
+    // The #PF on the guard page cannot push its frame on the full stack: a double fault,
+    // reported from IST1 with the guard page in CR2.
+    assert!(line.starts_with("EXCEPTION vector=8 rip=0x"), "not #DF: {line}");
+    let guard = fcc_layout::BOOT_STACK.guard;
+    let cr2 = line.split_whitespace().find_map(|kv| kv.strip_prefix("cr2=0x")).unwrap();
+    let cr2 = u64::from_str_radix(cr2, 16).unwrap();
+    assert!(guard.contains(cr2), "cr2 {cr2:#x} not in the guard page: {line}");
+    assert_exit(&mut guest, EXIT_FAILURE);
+}
+
+#[test]
+fn chain_id_comes_from_fw_cfg() {
+    let mut guest = boot(&options().fw_cfg(FW_CFG_CHAIN_ID, "114"));
+    ready(&mut guest);
+    assert_exit(&mut guest, EXIT_SUCCESS);
+    assert!(guest.output().contains("chain 114,"), "{}", guest.output());
+
+    let mut guest = boot(&options().fw_cfg(FW_CFG_CHAIN_ID, "0x72"));
+    let (line, _) = guest.wait_for(FATAL_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(line.contains("opt/fcc/chain-id") && line.contains("decimal"), "{line}");
+    assert_exit(&mut guest, EXIT_FAILURE);
+}
+
+#[test]
+fn too_little_ram_stops_with_a_message() {
+    let mut opts = options();
+    opts.memory_mib = 32;
+    let mut guest = boot(&opts);
+    let (line, _) = guest.wait_for(FATAL_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(line.starts_with("FATAL: RAM too small: heap"), "{line}");
+    assert!(line.contains("-m 48M"), "{line}");
+    assert_exit(&mut guest, EXIT_FAILURE);
+    assert!(!guest.output().contains(READY_PREFIX));
+}
+
+#[test]
+fn no_hardware_rng_fails_closed() {
+    // QEMU's default CPU model has neither RDRAND nor RDSEED. Always under TCG: an emulating
+    // KVM (kvm_pvm) shows the host's RDSEED whatever the CPU model says.
+    let mut opts = options();
+    opts.cpu = "qemu64".into();
+    opts.accel = fcc_image::qemu::Accel::Tcg;
+    let mut guest = boot(&opts);
+    let (line, _) = guest.wait_for(FATAL_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(line.starts_with("FATAL: entropy: no RDSEED or RDRAND"), "{line}");
+    assert_exit(&mut guest, EXIT_FAILURE);
+    assert!(!guest.output().contains(READY_PREFIX));
+}

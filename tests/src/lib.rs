@@ -1,0 +1,49 @@
+//! Fixtures for the end-to-end tests: the guest ROM, built once per test binary with the pinned
+//! flags (`fcc-image`), and a booted guest under the accelerator chosen for this machine.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use fcc_image::build;
+use fcc_image::qemu::{self, Accel, BootOptions, Guest};
+
+/// How long a boot may take. Generous: under TCG or an emulating KVM (kvm_pvm) on a loaded
+/// two-core machine a boot takes seconds, not milliseconds.
+pub const TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The ROM (`target/fcc-guest.rom`), built on first use.
+pub fn rom() -> PathBuf {
+    static ROM: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ROM.get_or_init(|| {
+        let workspace = build::workspace_root();
+        let out = workspace.join(build::ROM_PATH);
+        build::build_rom(&workspace, &out).map(|_| out).map_err(|e| format!("{e:#}"))
+    })
+    .clone()
+    .unwrap_or_else(|e| panic!("building the guest ROM failed: {e}"))
+}
+
+/// The accelerator for this machine (printed once).
+pub fn accel() -> Accel {
+    static ACCEL: OnceLock<Accel> = OnceLock::new();
+    *ACCEL.get_or_init(|| {
+        let (accel, why) = qemu::choose_accel().unwrap_or_else(|e| panic!("{e:#}"));
+        eprintln!("fcc-e2e: QEMU accel={} ({why})", accel.name());
+        accel
+    })
+}
+
+/// Boot options for the ROM under this machine's accelerator, exiting through isa-debug-exit.
+pub fn options() -> BootOptions {
+    if let Err(e) = qemu::find_qemu() {
+        panic!("{e:#}");
+    }
+    BootOptions::new(rom(), accel()).test_exit()
+}
+
+/// Boots with `options`, printing the command line.
+pub fn boot(options: &BootOptions) -> Guest {
+    eprintln!("$ {}", options.command_line());
+    Guest::boot(options).unwrap_or_else(|e| panic!("{e:#}"))
+}
