@@ -115,49 +115,16 @@ mod tests {
     use super::*;
     use crate::ecdsa::recover_address;
 
-    struct Fixed(u8);
-    impl rand_core::TryRng for Fixed {
-        type Error = core::convert::Infallible;
-        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-            Ok(0)
-        }
-        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-            Ok(0)
-        }
-        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-            for (i, b) in dst.iter_mut().enumerate() {
-                *b = self.0.wrapping_add(i as u8);
-            }
-            self.0 = self.0.wrapping_add(1);
-            Ok(())
-        }
-    }
-    impl rand_core::TryCryptoRng for Fixed {}
-
-    struct Stuck;
-    impl rand_core::TryRng for Stuck {
-        type Error = core::convert::Infallible;
-        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-            Ok(0)
-        }
-        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-            Ok(0)
-        }
-        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-            dst.fill(0xff);
-            Ok(())
-        }
-    }
-    impl rand_core::TryCryptoRng for Stuck {}
+    use crate::testing::{CountingRng, StuckRng};
 
     #[test]
     fn signs_recoverably_and_fails_closed() {
-        let id = TeeIdentity::generate(&mut Fixed(1)).unwrap();
+        let id = TeeIdentity::generate(&mut CountingRng(1)).unwrap();
         let d = [0x42; 32];
         let sig = id.sign_digest(&d);
         assert!(sig[64] <= 1);
         assert_eq!(recover_address(&sig, &d).unwrap(), id.address());
-        assert_eq!(TeeIdentity::generate(&mut Stuck).unwrap_err(), Error::EntropyUnavailable);
+        assert_eq!(TeeIdentity::generate(&mut StuckRng).unwrap_err(), Error::EntropyUnavailable);
         let rd = id.report_data(14, &[7; 32]);
         assert_eq!(&rd[32..], &[7; 32]);
         assert_ne!(rd[..32], id.report_data(19, &[7; 32])[..32]);

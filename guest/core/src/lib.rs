@@ -28,6 +28,8 @@ pub mod result;
 pub mod serde_fixed;
 pub mod session;
 pub mod tee;
+#[cfg(test)]
+mod testing;
 pub mod verify;
 pub mod wire;
 

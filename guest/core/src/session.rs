@@ -99,28 +99,22 @@ mod tests {
     use crate::wire::{Action, ActionKind, FrameReader, GuestMessage, ProxyMessage};
     use crate::{Config, op};
 
-    struct Counter(u8);
-    impl rand_core::TryRng for Counter {
-        type Error = core::convert::Infallible;
-        fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-            Ok(0)
-        }
-        fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-            Ok(0)
-        }
-        fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-            for (i, b) in dst.iter_mut().enumerate() {
-                *b = self.0 ^ (i as u8).wrapping_mul(31);
-            }
-            self.0 = self.0.wrapping_add(1);
-            Ok(())
+    fn tee_info() -> Action {
+        Action {
+            kind: ActionKind::Direct,
+            submission_tag: SubmissionTag::Submit,
+            instruction: crate::instruction::InstructionData {
+                op_type: op::F_GET,
+                op_command: op::TEE_INFO,
+                ..Default::default()
+            },
+            votes: alloc::vec![],
         }
     }
-    impl rand_core::TryCryptoRng for Counter {}
 
     fn tee() -> Tee {
         let config = Config { chain_id: 14, policy_hash: PolicyHashScheme::Legacy };
-        Tee::new(config, &mut Counter(1), Registry::system()).unwrap()
+        Tee::new(config, &mut crate::testing::CountingRng(1), Registry::system()).unwrap()
     }
 
     fn frames(bytes: &[u8]) -> alloc::vec::Vec<GuestMessage> {
@@ -142,16 +136,7 @@ mod tests {
         assert!(matches!(first[1], GuestMessage::Pull { max_actions: 4 }));
         s.consume(s.output().len());
 
-        let info = Action {
-            kind: ActionKind::Direct,
-            submission_tag: SubmissionTag::Submit,
-            instruction: crate::instruction::InstructionData {
-                op_type: op::F_GET,
-                op_command: op::TEE_INFO,
-                ..Default::default()
-            },
-            votes: alloc::vec![],
-        };
+        let info = tee_info();
         let unknown = Action {
             instruction: crate::instruction::InstructionData { op_type: op::name("NOPE"), ..info.instruction.clone() },
             ..info.clone()
@@ -181,17 +166,7 @@ mod tests {
         let wrong = encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap();
         assert!(s.receive(&wrong, &mut tee, &mut Simulated).is_err());
         // More actions than one pull may carry.
-        let info = Action {
-            kind: ActionKind::Direct,
-            submission_tag: SubmissionTag::Submit,
-            instruction: crate::instruction::InstructionData {
-                op_type: op::F_GET,
-                op_command: op::TEE_INFO,
-                ..Default::default()
-            },
-            votes: alloc::vec![],
-        };
-        let flood = encode_frame(&ProxyMessage::Actions(alloc::vec![info; MAX_ACTIONS_PER_PULL + 1])).unwrap();
+        let flood = encode_frame(&ProxyMessage::Actions(alloc::vec![tee_info(); MAX_ACTIONS_PER_PULL + 1])).unwrap();
         let mut s = Session::start(&tee, &mut Simulated).unwrap();
         assert!(matches!(s.receive(&flood, &mut tee, &mut Simulated), Err(Error::TooMany { .. })));
     }
