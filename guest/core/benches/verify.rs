@@ -12,8 +12,6 @@ use fcc_core::instruction::InstructionData;
 use fcc_core::policy::{SigningPolicy, Voter};
 use fcc_core::verify::{Candidates, SignerHint, Verifier, Vote, tally};
 use k256::ecdsa::SigningKey;
-use k256::elliptic_curve::point::AffineCoordinates;
-use k256::elliptic_curve::sec1::ToSec1Point;
 
 const VOTERS: usize = 100;
 const CHAIN_ID: u64 = 14;
@@ -55,30 +53,13 @@ fn fixture() -> Fixture {
             let mut raw = [0u8; 65];
             raw[..64].copy_from_slice(&sig.to_bytes());
             raw[64] = recid.to_byte();
-            // The proxy's hint: it knows R's y from its own recovery.
-            let r = k256::AffinePoint::decompress_r(&sig.r().to_bytes(), recid.is_y_odd());
-            Vote {
-                signature: raw,
-                additional_variable_message: vec![],
-                hint: Some(SignerHint { signer_index: i as u16, r_y: Some(r) }),
-            }
+            // The proxy's hint: the signer's index and R's y, from its own recovery.
+            let hint = Some(SignerHint::compute(&raw, i as u16).unwrap());
+            Vote { signature: raw, additional_variable_message: vec![], hint }
         })
         .collect();
     let votes_no_hint = votes.iter().map(|v| Vote { hint: None, ..v.clone() }).collect();
     Fixture { policy, instruction, votes, votes_no_hint, digest }
-}
-
-trait DecompressR {
-    fn decompress_r(x: &k256::FieldBytes, odd: bool) -> [u8; 32];
-}
-impl DecompressR for k256::AffinePoint {
-    fn decompress_r(x: &k256::FieldBytes, odd: bool) -> [u8; 32] {
-        use k256::elliptic_curve::point::DecompressPoint;
-        let p = k256::AffinePoint::decompress(x, u8::from(odd).into()).unwrap();
-        let enc = p.to_sec1_point(false);
-        let _ = p.x();
-        enc.as_bytes()[33..].try_into().unwrap()
-    }
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
