@@ -25,7 +25,7 @@ enum Cmd {
         voters: usize,
     },
     /// Every test: unit, property, known-answer, fuzz-corpus replay, CLI, guest-target build,
-    /// lints.
+    /// lints, and the contracts' checks (forge fmt, build, lint, tests, gas snapshot, anvil).
     Test,
     /// The benchmarks (verification vs libsecp256k1 baseline).
     Bench,
@@ -78,6 +78,33 @@ fn ensure_toolchain() -> Result<()> {
     Ok(())
 }
 
+/// The contracts' checks: installs the pinned toolchain (`contracts/setup.sh`: forge from npm,
+/// solcjs), then checks formatting, builds, lints, runs the forge tests, compares the gas snapshot and verifies a
+/// result signed by fcc-core on a local anvil node (`script/anvil-check.sh`).
+fn contracts_test() -> Result<()> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts");
+    // Absolute program paths: a relative one with `current_dir` is platform-specific.
+    let run = |program: &str, args: &[&str]| -> Result<()> {
+        eprintln!("$ (contracts) {program} {}", args.join(" "));
+        let status = Command::new(dir.join(program))
+            .args(args)
+            .current_dir(&dir)
+            .status()
+            .with_context(|| format!("running contracts/{program}"))?;
+        ensure!(status.success(), "contracts/{program} {} failed ({status})", args.join(" "));
+        Ok(())
+    };
+    run("setup.sh", &[])?;
+    let forge = "node_modules/.bin/forge";
+    run(forge, &["fmt", "--check"])?;
+    run(forge, &["build", "--offline"])?;
+    // After the build: `forge lint` compiling changed sources itself leaves artifacts without bytecode.
+    run(forge, &["lint"])?;
+    run(forge, &["test", "--offline"])?;
+    run(forge, &["snapshot", "--offline", "--check"])?;
+    run("script/anvil-check.sh", &[])
+}
+
 /// Whether /dev/kvm can be opened (the KVM boot test needs it).
 fn fcc_kvm_usable() -> bool {
     std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
@@ -101,6 +128,7 @@ fn main() -> Result<()> {
             } else {
                 eprintln!("SKIPPED: guest_boot::boots_under_kvm (/dev/kvm is not usable here)");
             }
+            contracts_test()?;
             // The demo is an end-to-end test too: it asserts every step.
             demo::run(20)
         }

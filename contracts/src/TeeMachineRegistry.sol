@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {IFccRelay} from "./interfaces/IFccRelay.sol";
+import {ITeeExtensionRegistry} from "./interfaces/ITeeExtensionRegistry.sol";
+import {ITeeMachineRegistry} from "./interfaces/ITeeMachineRegistry.sol";
+import {FccSignatures} from "./libraries/FccSignatures.sol";
+
+/// @title TeeMachineRegistry
+/// @notice TEE machines of the extensions: registration by an operator, production by data
+/// providers' signatures (weight > the current policy's threshold, checked by the relay),
+/// pause, ban, and random selection.
+contract TeeMachineRegistry is ITeeMachineRegistry {
+    /// @notice Domain of `registrationHash`.
+    bytes32 public constant REGISTRATION_DOMAIN = "FCC_TEE_REGISTRATION_V1";
+    /// @notice Signing prefix of `productionDigest` (as "TEE_INSTRUCTION" for instructions).
+    bytes32 public constant PRODUCTION_PREFIX = "TEE_MACHINE_PRODUCTION";
+
+    /// @notice The extension and code-version registry.
+    ITeeExtensionRegistry public immutable extensions;
+    /// @notice The signing-policy source.
+    IFccRelay public immutable relay;
+
+    mapping(address teeId => Machine) private _machines;
+    mapping(uint256 extensionId => address[]) private _production;
+    /// @dev position + 1 of a machine in its extension's `_production` list (0: not listed).
+    mapping(address teeId => uint256) private _productionIndex;
+
+    constructor(ITeeExtensionRegistry extensions_, IFccRelay relay_) {
+        extensions = extensions_;
+        relay = relay_;
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function register(
+        uint256 extensionId,
+        bytes calldata publicKey,
+        bytes32 codeHash,
+        bytes32 platform,
+        string calldata proxyUrl
+    ) external returns (address teeId) {
+        if (publicKey.length != 64) revert PublicKeyInvalid();
+        if (!extensions.isCodeAllowed(extensionId, codeHash, platform)) {
+            revert CodeNotAllowed(extensionId, codeHash, platform);
+        }
+        teeId = address(uint160(uint256(keccak256(publicKey))));
+        Machine storage m = _machines[teeId];
+        if (m.status == Status.Pending) {
+            if (m.operator != msg.sender) revert NotAuthorised(msg.sender);
+        } else if (m.status != Status.None) {
+            revert MachineStatusInvalid(teeId, m.status);
+        }
+        m.status = Status.Pending;
+        m.operator = msg.sender;
+        m.extensionId = extensionId;
+        m.codeHash = codeHash;
+        m.platform = platform;
+        m.proxyUrl = proxyUrl;
+        m.publicKey = publicKey;
+        emit TeeMachineRegistered(teeId, extensionId, msg.sender, codeHash, platform, proxyUrl, publicKey);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function toProduction(address teeId, bytes[] calldata signatures) external {
+        Machine storage m = _machines[teeId];
+        if (m.status != Status.Pending) revert MachineStatusInvalid(teeId, m.status);
+        if (!extensions.isCodeAllowed(m.extensionId, m.codeHash, m.platform)) {
+            revert CodeNotAllowed(m.extensionId, m.codeHash, m.platform);
+        }
+        uint256 epoch = relay.lastInitializedRewardEpoch();
+        if (epoch == 0) revert NoSigningPolicy();
+        uint256 weight = relay.checkSignatures(epoch, productionDigest(teeId, epoch), signatures);
+        m.status = Status.Production;
+        _list(m.extensionId, teeId);
+        emit TeeMachineToProduction(teeId, m.extensionId, epoch, weight);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function pause(address teeId) external {
+        Machine storage m = _machines[teeId];
+        _requireOperatorOrOwner(m);
+        if (m.status != Status.Production) revert MachineStatusInvalid(teeId, m.status);
+        m.status = Status.Paused;
+        _unlist(m.extensionId, teeId);
+        emit TeeMachinePaused(teeId, msg.sender);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function resume(address teeId) external {
+        Machine storage m = _machines[teeId];
+        _requireOperatorOrOwner(m);
+        if (m.status != Status.Paused) revert MachineStatusInvalid(teeId, m.status);
+        if (!extensions.isCodeAllowed(m.extensionId, m.codeHash, m.platform)) {
+            revert CodeNotAllowed(m.extensionId, m.codeHash, m.platform);
+        }
+        m.status = Status.Production;
+        _list(m.extensionId, teeId);
+        emit TeeMachineResumed(teeId, msg.sender);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function ban(address teeId) external {
+        Machine storage m = _machines[teeId];
+        if (m.status == Status.None) revert MachineStatusInvalid(teeId, m.status);
+        if (extensions.extensionOwner(m.extensionId) != msg.sender) revert NotAuthorised(msg.sender);
+        if (m.status == Status.Banned) revert MachineStatusInvalid(teeId, m.status);
+        if (m.status == Status.Production) _unlist(m.extensionId, teeId);
+        m.status = Status.Banned;
+        emit TeeMachineBanned(teeId, msg.sender);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function machine(address teeId) external view returns (Machine memory) {
+        return _machines[teeId];
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function isProductionTee(uint256 extensionId, address teeId) public view returns (bool) {
+        Machine storage m = _machines[teeId];
+        return m.status == Status.Production && m.extensionId == extensionId
+            && extensions.isCodeAllowed(extensionId, m.codeHash, m.platform);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function productionMachines(uint256 extensionId) external view returns (address[] memory) {
+        return _production[extensionId];
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function selectProductionMachine(uint256 extensionId, bytes32 salt) external view returns (address) {
+        address[] storage list = _production[extensionId];
+        uint256 n = list.length;
+        if (n != 0) {
+            uint256 start = uint256(keccak256(abi.encode(blockhash(block.number - 1), extensionId, salt))) % n;
+            // the first machine from `start` on whose code version is still enabled
+            for (uint256 i; i < n; ++i) {
+                address teeId = list[(start + i) % n];
+                Machine storage m = _machines[teeId];
+                if (extensions.isCodeAllowed(extensionId, m.codeHash, m.platform)) return teeId;
+            }
+        }
+        revert NoProductionMachine(extensionId);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function registrationHash(address teeId) public view returns (bytes32) {
+        Machine storage m = _machines[teeId];
+        if (m.status == Status.None) revert MachineStatusInvalid(teeId, Status.None);
+        return keccak256(
+            abi.encode(
+                REGISTRATION_DOMAIN,
+                block.chainid,
+                address(this),
+                teeId,
+                m.operator,
+                m.extensionId,
+                m.codeHash,
+                m.platform,
+                keccak256(bytes(m.proxyUrl))
+            )
+        );
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function productionDigest(address teeId, uint256 rewardEpochId) public view returns (bytes32) {
+        bytes32 dataHash = keccak256(abi.encode(registrationHash(teeId), rewardEpochId));
+        return FccSignatures.toEthSignedMessageHash(
+            FccSignatures.payloadHash(PRODUCTION_PREFIX, block.chainid, dataHash)
+        );
+    }
+
+    function _requireOperatorOrOwner(Machine storage m) private view {
+        if (msg.sender != m.operator && msg.sender != extensions.extensionOwner(m.extensionId)) {
+            revert NotAuthorised(msg.sender);
+        }
+    }
+
+    function _list(uint256 extensionId, address teeId) private {
+        _production[extensionId].push(teeId);
+        _productionIndex[teeId] = _production[extensionId].length;
+    }
+
+    function _unlist(uint256 extensionId, address teeId) private {
+        address[] storage list = _production[extensionId];
+        uint256 position = _productionIndex[teeId] - 1;
+        address last = list[list.length - 1];
+        list[position] = last;
+        _productionIndex[last] = position + 1;
+        list.pop();
+        delete _productionIndex[teeId];
+    }
+}

@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {ITeeMachineRegistry} from "./interfaces/ITeeMachineRegistry.sol";
+import {ITeeResultVerifier} from "./interfaces/ITeeResultVerifier.sol";
+import {ActionResults} from "./libraries/ActionResults.sol";
+import {FccSignatures} from "./libraries/FccSignatures.sol";
+import {ActionResult} from "./types/ActionResult.sol";
+
+/// @title TeeResultVerifier
+/// @notice Checks that an ActionResult was signed, on this chain, by a production TEE of an
+/// extension whose code version is enabled. Contracts consuming results call `verifyResult`
+/// (or inherit the same check through `ActionResults` and `ITeeMachineRegistry.isProductionTee`).
+contract TeeResultVerifier is ITeeResultVerifier {
+    /// @notice Where production machines are looked up.
+    ITeeMachineRegistry public immutable machines;
+
+    constructor(ITeeMachineRegistry machines_) {
+        machines = machines_;
+    }
+
+    /// @inheritdoc ITeeResultVerifier
+    function verifyResult(uint256 extensionId, ActionResult calldata result, bytes calldata signature)
+        external
+        view
+        returns (address teeId)
+    {
+        return _verify(extensionId, ActionResults.hash(result), signature);
+    }
+
+    /// @inheritdoc ITeeResultVerifier
+    function verifyResultHash(uint256 extensionId, bytes32 resultHash, bytes calldata signature)
+        external
+        view
+        returns (address teeId)
+    {
+        return _verify(extensionId, resultHash, signature);
+    }
+
+    function _verify(uint256 extensionId, bytes32 resultHash, bytes calldata signature)
+        private
+        view
+        returns (address teeId)
+    {
+        teeId = FccSignatures.recoverCalldata(
+            ActionResults.signingDigest(resultHash, block.chainid), signature
+        );
+        if (!machines.isProductionTee(extensionId, teeId)) revert NotProductionTee(extensionId, teeId);
+    }
+}

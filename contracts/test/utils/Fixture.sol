@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+import {DevRelay} from "../../src/DevRelay.sol";
+import {KeyBackupRegistry} from "../../src/KeyBackupRegistry.sol";
+import {TeeExtensionRegistry} from "../../src/TeeExtensionRegistry.sol";
+import {TeeInstructionSender} from "../../src/TeeInstructionSender.sol";
+import {TeeMachineRegistry} from "../../src/TeeMachineRegistry.sol";
+import {TeeResultVerifier} from "../../src/TeeResultVerifier.sol";
+import {ActionResult} from "../../src/types/ActionResult.sol";
+import {FccTest} from "./FccTest.sol";
+
+/// @notice The whole contract set deployed as on a devnet: a chain-bound DevRelay with a
+/// three-voter policy (weights 300, 200, 500; threshold 500), one extension with one SNP code
+/// version, and the TEE of docs/PROTOCOL.md §7 (secret key 2) registered by `operator`.
+abstract contract Fixture is FccTest {
+    address internal governance = address(0x60);
+    address internal extOwner = address(0xE0);
+    address internal operator = address(0x0B);
+    address internal stranger = address(0x5742);
+
+    uint256 internal constant VOTER_A = 101; // weight 300
+    uint256 internal constant VOTER_B = 102; // weight 200
+    uint256 internal constant VOTER_C = 103; // weight 500
+    uint24 internal constant EPOCH = 7;
+
+    bytes32 internal constant SNP = "sev-snp";
+    bytes32 internal constant TDX = "tdx";
+    bytes32 internal constant PLAIN = "plain";
+    bytes internal constant MEASUREMENT =
+        hex"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f";
+    bytes32 internal codeHash = keccak256(MEASUREMENT);
+    string internal constant URL = "https://proxy.example:8080";
+
+    DevRelay internal relay;
+    TeeExtensionRegistry internal extensions;
+    TeeMachineRegistry internal machines;
+    TeeResultVerifier internal verifier;
+    TeeInstructionSender internal sender;
+    KeyBackupRegistry internal backups;
+    uint256 internal extensionId;
+
+    function setUp() public virtual {
+        vm.chainId(14);
+        relay = new DevRelay(governance, DevRelay.HashScheme.ChainBound);
+        bytes32[] memory platforms = new bytes32[](3);
+        (platforms[0], platforms[1], platforms[2]) = (SNP, TDX, PLAIN);
+        extensions = new TeeExtensionRegistry(governance, platforms);
+        machines = new TeeMachineRegistry(extensions, relay);
+        verifier = new TeeResultVerifier(machines);
+        sender = new TeeInstructionSender(extensions, machines, relay);
+        backups = new KeyBackupRegistry(extensions, verifier);
+
+        vm.prank(governance);
+        relay.setSigningPolicy(_threeVoterPolicy(EPOCH));
+
+        vm.startPrank(extOwner);
+        extensionId = extensions.createExtension("fdc2");
+        extensions.addTeeVersion(extensionId, "v1", codeHash, _platforms(SNP));
+        vm.stopPrank();
+    }
+
+    function _threeVoterPolicy(uint24 epoch) internal pure returns (bytes memory) {
+        uint16[] memory w = new uint16[](3);
+        (w[0], w[1], w[2]) = (300, 200, 500);
+        return _policy(epoch, 500, VOTER_A, w);
+    }
+
+    function _platforms(bytes32 p) internal pure returns (bytes32[] memory list) {
+        list = new bytes32[](1);
+        list[0] = p;
+    }
+
+    function _register() internal returns (address teeId) {
+        vm.prank(operator);
+        teeId = machines.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
+    }
+
+    /// @dev Registers the example TEE and moves it to production with voters C and A (800 > 500).
+    function _production() internal returns (address teeId) {
+        teeId = _register();
+        bytes32 digest = machines.productionDigest(teeId, EPOCH);
+        machines.toProduction(teeId, _two(_sign(VOTER_C, digest), _sign(VOTER_A, digest)));
+    }
+
+    function _result(bytes32 id, bytes memory data) internal pure returns (ActionResult memory r) {
+        r.id = id;
+        r.submissionTag = "threshold";
+        r.status = 1;
+        r.data = data;
+    }
+
+    function _signResult(uint256 key, ActionResult memory r) internal view returns (bytes memory) {
+        bytes32 resultHash =
+            keccak256(abi.encodePacked(keccak256(r.data), r.id, keccak256(bytes(r.submissionTag)), r.status));
+        bytes32 hfs = keccak256(abi.encode(bytes32("TEE_ACTION_RESULT"), block.chainid, resultHash));
+        return _sign(key, keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", hfs)));
+    }
+}
