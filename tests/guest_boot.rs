@@ -6,8 +6,8 @@
 use fcc_e2e::{TIMEOUT, boot, options};
 use fcc_image::qemu::{Guest, parse_ready};
 use fcc_layout::interface::{
-    BOOT_PREFIX, EXCEPTION_PREFIX, EXIT_FAILURE, EXIT_SUCCESS, FATAL_PREFIX, FW_CFG_CHAIN_ID, FW_CFG_TEST_FAULT,
-    READY_PREFIX, qemu_exit_status,
+    BOOT_PREFIX, EXCEPTION_PREFIX, EXIT_FAILURE, EXIT_SUCCESS, FATAL_PREFIX, FW_CFG_CHAIN_ID, FW_CFG_PROXY,
+    FW_CFG_TEST_FAULT, READY_PREFIX, qemu_exit_status,
 };
 
 /// Waits for QEMU to exit and checks it exited with the guest's `value`.
@@ -122,6 +122,26 @@ fn chain_id_comes_from_fw_cfg() {
     let (line, _) = guest.wait_for(FATAL_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
     assert!(line.contains("opt/fcc/chain-id") && line.contains("decimal"), "{line}");
     assert_exit(&mut guest, EXIT_FAILURE);
+}
+
+#[test]
+fn proxy_address_is_parsed_strictly() {
+    for bad in ["10.0.2.2", "10.0.2.2:0", "proxy.example:6661", "10.0.2.2:06661"] {
+        let mut guest = boot(&options().fw_cfg(FW_CFG_PROXY, bad));
+        let (line, _) = guest.wait_for(FATAL_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(line.starts_with("FATAL: fw_cfg opt/fcc/proxy: "), "{bad}: {line}");
+        assert_exit(&mut guest, EXIT_FAILURE);
+        assert!(!guest.output().contains(READY_PREFIX));
+    }
+}
+
+#[test]
+fn without_a_nic_the_guest_says_so_and_stops() {
+    let mut guest = boot(&options());
+    ready(&mut guest);
+    let (line, _) = guest.wait_for("NET ", TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(line.starts_with("NET none: no virtio-net device"), "{line}");
+    assert_exit(&mut guest, EXIT_SUCCESS);
 }
 
 #[test]

@@ -30,6 +30,10 @@ enum Cmd {
         /// Extra `-fw_cfg` items as name=value, e.g. opt/fcc/chain-id=114.
         #[arg(long = "fw-cfg", value_parser = parse_fw_cfg)]
         fw_cfg: Vec<(String, String)>,
+        /// Add the virtio-net NIC (QEMU user networking) and point the guest at a proxy on this
+        /// host port (10.0.2.2:<port> from the guest).
+        #[arg(long)]
+        proxy_port: Option<u16>,
     },
     /// Print the ROM size and boot times (QEMU exec -> READY, reset -> READY by TSC).
     BenchBoot {
@@ -64,12 +68,15 @@ fn main() -> Result<()> {
             println!("ROM {} ({} bytes) sha384 {}", out.display(), rom.bytes.len(), hex::encode(rom.sha384()));
             Ok(())
         }
-        Cmd::Run { smp, fw_cfg } => {
+        Cmd::Run { smp, fw_cfg, proxy_port } => {
             let rom = build_default()?;
             let (accel, why) = qemu::choose_accel()?;
             let mut opts = BootOptions::new(rom, accel);
             opts.smp = smp;
-            opts.fw_cfg = fw_cfg;
+            if let Some(port) = proxy_port {
+                opts = opts.network(port);
+            }
+            opts.fw_cfg.extend(fw_cfg);
             eprintln!("accel {} ({why})\n$ {}", accel.name(), opts.command_line());
             let status = std::process::Command::new(qemu::find_qemu()?).args(opts.args()).status()?;
             std::process::exit(status.code().unwrap_or(1));

@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use fcc_layout::interface::{FW_CFG_TEST_EXIT, READY_PREFIX};
+use fcc_layout::interface::{FW_CFG_PROXY, FW_CFG_TEST_EXIT, READY_PREFIX};
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -92,18 +92,34 @@ pub struct BootOptions {
     pub cpu: String,
     /// `-fw_cfg name=…,string=…` items.
     pub fw_cfg: Vec<(String, String)>,
+    /// A virtio-net NIC on QEMU user networking ([`NETWORK_ARGS`]).
+    pub network: bool,
 }
+
+/// The NIC: QEMU user networking (the guest gets 10.0.2.15 by DHCP, the host is 10.0.2.2) and a
+/// modern-only virtio-net PCI device (the guest has no legacy virtio driver).
+pub const NETWORK_ARGS: [&str; 4] = ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,disable-legacy=on"];
+
+/// The host as seen from a guest on QEMU user networking.
+pub const USER_NET_HOST: &str = "10.0.2.2";
 
 impl BootOptions {
     /// The defaults: 256 MiB, one vCPU, `-cpu max`.
     pub fn new(rom: impl Into<PathBuf>, accel: Accel) -> Self {
-        Self { rom: rom.into(), accel, memory_mib: 256, smp: 1, cpu: "max".into(), fw_cfg: Vec::new() }
+        Self { rom: rom.into(), accel, memory_mib: 256, smp: 1, cpu: "max".into(), fw_cfg: Vec::new(), network: false }
     }
 
     /// Adds a `-fw_cfg name=…,string=…` item.
     pub fn fw_cfg(mut self, name: &str, value: &str) -> Self {
         self.fw_cfg.push((name.into(), value.into()));
         self
+    }
+
+    /// Adds the NIC ([`NETWORK_ARGS`]) and points the guest at a proxy listening on the host's
+    /// `proxy_port` (fw_cfg `opt/fcc/proxy` = `10.0.2.2:<port>`).
+    pub fn network(mut self, proxy_port: u16) -> Self {
+        self.network = true;
+        self.fw_cfg(FW_CFG_PROXY, &format!("{USER_NET_HOST}:{proxy_port}"))
     }
 
     /// Asks the guest to leave QEMU through isa-debug-exit when it is done or fails.
@@ -141,6 +157,9 @@ impl BootOptions {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if self.network {
+            args.extend(NETWORK_ARGS.iter().map(|s| s.to_string()));
+        }
         for (name, value) in &self.fw_cfg {
             args.push("-fw_cfg".into());
             args.push(format!("name={name},string={value}"));
@@ -242,6 +261,14 @@ impl Guest {
         }
     }
 
+    /// Everything read from the console so far, after collecting the lines already printed.
+    pub fn console(&mut self) -> String {
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+        self.output()
+    }
+
     /// Everything read from the console so far.
     pub fn output(&self) -> String {
         self.log.join("\n")
@@ -322,10 +349,23 @@ mod tests {
     }
 
     #[test]
+    fn network_command_line() {
+        let cmd = BootOptions::new("fcc.rom", Accel::Tcg).network(6661).command_line();
+        assert!(cmd.ends_with(
+            "-accel tcg -netdev user,id=n0 -device virtio-net-pci,netdev=n0,disable-legacy=on -fw_cfg name=opt/fcc/proxy,string=10.0.2.2:6661"
+        ));
+    }
+
+    #[test]
     fn kernel_readme_shows_the_command() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest/kernel/README.md");
         let readme = std::fs::read_to_string(path).unwrap();
-        let cmd = BootOptions::new("target/fcc-guest.rom", Accel::Kvm).command_line();
-        assert!(readme.contains(&cmd), "{path} should show the QEMU command:\n{cmd}");
+        for opts in [
+            BootOptions::new("target/fcc-guest.rom", Accel::Kvm),
+            BootOptions::new("target/fcc-guest.rom", Accel::Kvm).network(6661),
+        ] {
+            let cmd = opts.command_line();
+            assert!(readme.contains(&cmd), "{path} should show the QEMU command:\n{cmd}");
+        }
     }
 }

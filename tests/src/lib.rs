@@ -1,6 +1,9 @@
 //! Fixtures for the end-to-end tests: the guest ROM, built once per test binary with the pinned
 //! flags (`fcc-image`), and a booted guest under the accelerator chosen for this machine.
 
+pub mod flare;
+pub mod proxy;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -38,6 +38,50 @@ pub fn parse_policy_hash(raw: &[u8], chain_id: u64) -> Result<PolicyHashScheme, 
     }
 }
 
+/// The proxy's address: IPv4 and TCP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyAddr {
+    /// IPv4 address, network order.
+    pub ip: [u8; 4],
+    /// TCP port, 1..=65535.
+    pub port: u16,
+}
+
+impl core::fmt::Display for ProxyAddr {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let [a, b, c, d] = self.ip;
+        write!(f, "{a}.{b}.{c}.{d}:{}", self.port)
+    }
+}
+
+/// A decimal number without sign or leading zeros, at most `max`.
+fn decimal(s: &str, max: u32) -> Option<u32> {
+    if s.is_empty() || s.len() > 5 || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+        return None;
+    }
+    s.parse::<u32>().ok().filter(|&v| v <= max)
+}
+
+/// The proxy address, `a.b.c.d:port`: four decimal octets, a decimal port 1..=65535, no
+/// leading zeros, no names; the unspecified, broadcast and multicast addresses are refused.
+pub fn parse_proxy(raw: &[u8]) -> Result<ProxyAddr, Invalid> {
+    const FORMAT: Invalid = Invalid("the proxy address must be a.b.c.d:port (IPv4, decimal, port 1-65535)");
+    let (ip, port) = trimmed(raw)?.split_once(':').ok_or(FORMAT)?;
+    let port = decimal(port, u32::from(u16::MAX)).filter(|&p| p != 0).ok_or(FORMAT)? as u16;
+    let mut octets = [0u8; 4];
+    let mut parts = ip.split('.');
+    for octet in &mut octets {
+        *octet = decimal(parts.next().ok_or(FORMAT)?, 255).ok_or(FORMAT)? as u8;
+    }
+    if parts.next().is_some() {
+        return Err(FORMAT);
+    }
+    if octets == [0; 4] || octets == [255; 4] || (224..=239).contains(&octets[0]) {
+        return Err(Invalid("the proxy address must be a unicast IPv4 address"));
+    }
+    Ok(ProxyAddr { ip: octets, port })
+}
+
 /// A fault tests ask for after READY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestFault {
@@ -80,6 +124,39 @@ mod tests {
         assert_eq!(parse_policy_hash(b"chain-bound", 14), Ok(PolicyHashScheme::ChainBound { chain_id: 14 }));
         assert_eq!(parse_policy_hash(b"legacy\n", 14), Ok(PolicyHashScheme::Legacy));
         assert!(parse_policy_hash(b"Legacy", 14).is_err());
+    }
+
+    #[test]
+    fn proxy_addresses() {
+        let default = parse_proxy(fcc_layout::interface::DEFAULT_PROXY.as_bytes()).unwrap();
+        assert_eq!(default, ProxyAddr { ip: [10, 0, 2, 2], port: 6661 });
+        assert_eq!(std::format!("{default}"), fcc_layout::interface::DEFAULT_PROXY);
+        assert_eq!(parse_proxy(b"192.168.1.20:65535\n"), Ok(ProxyAddr { ip: [192, 168, 1, 20], port: 65535 }));
+        assert_eq!(parse_proxy(b"0.0.0.1:1\0"), Ok(ProxyAddr { ip: [0, 0, 0, 1], port: 1 }));
+        for bad in [
+            &b""[..],
+            b"10.0.2.2",
+            b"10.0.2.2:",
+            b":6661",
+            b"10.0.2.2:0",
+            b"10.0.2.2:65536",
+            b"10.0.2.2:06661",
+            b"10.0.2.2:+1",
+            b"10.0.2:6661",
+            b"10.0.2.2.1:6661",
+            b"10.0.02.2:6661",
+            b"10.0.2.256:6661",
+            b"10.0..2:6661",
+            b"proxy:6661",
+            b"10.0.2.2:6661:1",
+            b"0.0.0.0:6661",
+            b"255.255.255.255:6661",
+            b"224.0.0.1:6661",
+            b"10.0.2.2 :6661",
+            b"\xff",
+        ] {
+            assert!(parse_proxy(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,27 +1,36 @@
 //! `fcc-guest`: the FCC unikernel. It boots straight from a ROM that QEMU loads with `-bios`
 //! (`boot/reset.s`: reset vector → long mode), sets up the console, CPU tables, RAM and entropy,
-//! creates the TEE (a fresh identity key every boot) and prints one `READY` line.
+//! creates the TEE (a fresh identity key every boot), prints one `READY` line and then serves the
+//! host proxy over virtio-net (`net`).
 //!
 //! Boot order in [`fcc_kernel_main`]: serial console → GDT/TSS/IDT (from here on every fault is
 //! reported) → fw_cfg → RAM check against `etc/e820` → heap → settings → RNG → `fcc_core::Tee`
-//! → `READY tee=0x… platform=plain` → boot time → test hooks → halt.
+//! → `READY tee=0x… platform=plain` → boot time → test hooks → PCI, virtio-net, DHCP and the
+//! proxy link, for ever (`net::run`; without a NIC: `NET none`, halt).
 //!
 //! The memory map and ROM layout are in `fcc-layout`; the exact QEMU command is in this crate's
 //! README. On the host this crate builds a stub `main`, so that `cargo test --workspace` runs the
-//! unit tests of the portable parts (fw_cfg and e820 parsing, settings, RNG health checks).
+//! unit tests of the portable parts (fw_cfg and e820 parsing, settings, RNG health checks, BAR
+//! placement and capability walks, DMA bounce slots).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // On the host only the portable parsers are compiled, for their tests; nothing calls them.
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
+extern crate alloc;
+
 mod config;
+mod dma;
 mod fw_cfg;
 mod memory;
+mod pci;
 mod rng;
 
 #[cfg(target_os = "none")]
 mod exit;
 #[cfg(target_os = "none")]
 mod interrupts;
+#[cfg(target_os = "none")]
+mod net;
 #[cfg(target_os = "none")]
 mod serial;
 #[cfg(target_os = "none")]
@@ -47,16 +56,18 @@ mod kernel {
     use fcc_core::platform::PlatformKind;
     use fcc_core::{Config, Tee};
     use fcc_layout::interface::{
-        DEFAULT_CHAIN_ID, FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_TEST_EXIT, FW_CFG_TEST_FAULT,
+        DEFAULT_CHAIN_ID, DEFAULT_PROXY, FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_PROXY, FW_CFG_TEST_EXIT,
+        FW_CFG_TEST_FAULT,
     };
     use fcc_layout::{MIB, MIN_RAM_END};
+    use rand_core::TryRng;
 
     use crate::config::{self, Invalid, TestFault};
     use crate::exit::{self, Outcome};
     use crate::fw_cfg::FwCfg;
     use crate::memory::{self, E820_ENTRY_LEN, MAX_E820_ENTRIES};
     use crate::rng::HardwareRng;
-    use crate::{interrupts, println, serial, start, tsc};
+    use crate::{interrupts, net, println, serial, start, tsc};
 
     /// Prints `FATAL: <reason>` and stops (exits QEMU with the failure status under tests).
     pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
@@ -160,19 +171,24 @@ mod kernel {
         };
         let test_fault = setting(&mut fw, FW_CFG_TEST_FAULT, &mut buf)
             .map(|raw| parsed(FW_CFG_TEST_FAULT, config::parse_test_fault(raw)));
+        let proxy = match setting(&mut fw, FW_CFG_PROXY, &mut buf) {
+            Some(raw) => parsed(FW_CFG_PROXY, config::parse_proxy(raw)),
+            None => parsed(FW_CFG_PROXY, config::parse_proxy(DEFAULT_PROXY.as_bytes())),
+        };
 
         // Entropy, then the TEE with a fresh identity.
         let mut rng = HardwareRng::new().unwrap_or_else(|e| fatal!("entropy: {e}"));
         println!("chain {chain_id}, policy hash {policy_hash:?}, entropy {}", rng.source().name());
         let config = Config { chain_id, policy_hash };
-        let tee = Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
+        let mut tee = Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
         let ready_tsc = tsc::now();
         println!("READY tee=0x{} platform={}", Hex(&tee.state().identity.address()), PlatformKind::Plain.name());
 
         // Boot time: reset vector -> READY, and the part before Rust (start-up assembly).
         let ticks = ready_tsc.wrapping_sub(reset_tsc);
         let asm_ticks = main_tsc.wrapping_sub(reset_tsc);
-        match tsc::frequency_hz() {
+        let tsc_hz = tsc::frequency_hz();
+        match tsc_hz {
             Some(hz) => println!(
                 "BOOT reset_to_ready_us={} reset_to_main_us={} tsc_ticks={ticks} tsc_khz={}",
                 tsc::micros(ticks, hz),
@@ -205,7 +221,10 @@ mod kernel {
             }
             None => {}
         }
-        // The network loop comes here (issue 3, network part); until then, stop.
+        // The network: serve the proxy for ever (returns only without a virtio-net device).
+        let Some(hz) = tsc_hz else { fatal!("the TSC frequency is unknown: the network stack needs a clock") };
+        let seed = rng.try_next_u64().unwrap_or_else(|e| fatal!("entropy: {e}"));
+        net::run(&mut tee, proxy, net::Clock::new(tsc::now(), hz), seed);
         exit::stop(Outcome::Success)
     }
 

@@ -236,9 +236,23 @@ pub const TDX_TD_HOB: Region = Region::new(GHCB_PAGES.end, 2 * PAGE_SIZE);
 /// The first 2 MiB, mapped with 4 KiB pages (every guard page must lie inside).
 pub const SMALL_PAGE_WINDOW: Region = Region::new(0, LARGE_PAGE_SIZE);
 
-/// Reserved for buffers shared with the host (virtio queues and packet buffers): on SEV-SNP and
-/// TDX these pages are converted to shared, so nothing private ever lives here.
+/// Memory shared with the host: virtqueues and the bounce buffers every network frame is copied
+/// through (`guest/kernel/src/dma.rs`). On SEV-SNP and TDX these pages will be converted to
+/// shared, so nothing private ever lives here — only frames, which travel in the clear anyway.
 pub const SHARED_BUFFERS: Region = Region { start: 2 * MIB, end: 16 * MIB };
+
+/// Where the guest places the memory BARs of the PCI devices it drives (no firmware assigns
+/// them): inside q35's 32-bit PCI hole, above the ECAM window ([`PCI_ECAM`], left disabled: the
+/// guest uses the legacy 0xCF8/0xCFC ports) and far below the IOAPIC/LAPIC. Identity-mapped
+/// like everything below 4 GiB; the kernel maps it uncached before use.
+pub const PCI_MMIO_WINDOW: Region = Region::new(0xC000_0000, 16 * MIB);
+
+/// q35's PCIe ECAM (MMCONFIG) window as QEMU places it; the guest does not enable it, but keeps
+/// [`PCI_MMIO_WINDOW`] clear of it.
+pub const PCI_ECAM: Region = Region::new(0xB000_0000, 256 * MIB);
+
+/// The IOAPIC/HPET/LAPIC area at the top of the 32-bit space (0xFEC0_0000 up to the ROM).
+pub const PLATFORM_MMIO: Region = Region { start: 0xFEC0_0000, end: 0xFF00_0000 };
 
 /// The heap (the allocator takes all of it at boot).
 pub const HEAP: Region = Region { start: 16 * MIB, end: 48 * MIB };
@@ -300,7 +314,7 @@ pub const RAM_MAP: [Entry; 21] = [
     entry("SNP CPUID", SNP_CPUID_PAGE, Use::Ram, "SEV-SNP CPUID page (later)"),
     entry("GHCB", GHCB_PAGES, Use::Ram, "SEV-SNP GHCB pages, shared (later)"),
     entry("TD HOB", TDX_TD_HOB, Use::Ram, "TDX TD_HOB section (later)"),
-    entry("shared buffers", SHARED_BUFFERS, Use::Unused, "reserved: host-shared virtio buffers (later)"),
+    entry("shared buffers", SHARED_BUFFERS, Use::Ram, "host-shared DMA: virtqueues, frame bounce buffers"),
     entry("heap", HEAP, Use::Ram, "the allocator's arena"),
 ];
 
@@ -378,6 +392,19 @@ pub mod interface {
     pub const FATAL_PREFIX: &str = "FATAL: ";
     /// Start of the panic line: `PANIC: <message> at <file:line>`.
     pub const PANIC_PREFIX: &str = "PANIC: ";
+    /// fw_cfg file with the proxy's address, `a.b.c.d:port` (IPv4, decimal port 1..=65535).
+    pub const FW_CFG_PROXY: &str = "opt/fcc/proxy";
+    /// The proxy address when [`FW_CFG_PROXY`] is absent: QEMU user networking's host address.
+    pub const DEFAULT_PROXY: &str = "10.0.2.2:6661";
+    /// Printed when DHCP assigned the guest its address: `DHCP <a.b.c.d>/<prefix> ...`.
+    pub const DHCP_PREFIX: &str = "DHCP ";
+    /// Printed when a connection to the proxy is up: `LINK connected <a.b.c.d:port>`.
+    pub const LINK_CONNECTED_PREFIX: &str = "LINK connected ";
+    /// Printed once per lost connection or session error: `LINK closed: <reason>`.
+    pub const LINK_CLOSED_PREFIX: &str = "LINK closed: ";
+    /// Printed per action handled:
+    /// `HANDLED op=<opType>/<opCommand> status=<0|1> us=<n> batch=<k>`.
+    pub const HANDLED_PREFIX: &str = "HANDLED ";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,6 +451,10 @@ const _: () = {
     assert!(SHARED_BUFFERS.start >= SMALL_PAGE_WINDOW.end && SHARED_BUFFERS.end <= HEAP.start);
     assert!(HEAP.end <= 2 * GIB, "RAM symbols must stay below 2 GiB (kernel code model)");
     assert!(HEAP.is_aligned(LARGE_PAGE_SIZE));
+    assert!(PCI_MMIO_WINDOW.is_aligned(LARGE_PAGE_SIZE) && PCI_MMIO_WINDOW.end <= IDENTITY_MAP_END);
+    assert!(!PCI_MMIO_WINDOW.overlaps(&PCI_ECAM) && !PCI_MMIO_WINDOW.overlaps(&PLATFORM_MMIO));
+    assert!(!PCI_MMIO_WINDOW.overlaps(&ROM) && PCI_MMIO_WINDOW.start >= MIN_RAM_END);
+    assert!(PCI_MMIO_WINDOW.end <= u32::MAX as u64, "32-bit BARs must reach the window");
     let mut i = 0;
     while i < GUARD_PAGES.len() {
         assert!(GUARD_PAGES[i].is_multiple_of(PAGE_SIZE) && SMALL_PAGE_WINDOW.contains(GUARD_PAGES[i]));

@@ -1,0 +1,169 @@
+//! The guest on the network: QEMU user networking with a virtio-net NIC, the guest's DHCP and TCP
+//! client, and a test proxy on the host (`fcc_e2e::proxy`) speaking fcc-core's link frames.
+//! Every signature the guest returns is recovered with libsecp256k1 and must name the TEE id of
+//! the READY line and of `Hello`. Each test boots its own guest; `Guest` kills QEMU when dropped,
+//! so a failing test never leaves one behind, and every wait has a timeout.
+
+use anyhow::{Context, Result, ensure};
+use fcc_core::platform::PlatformKind;
+use fcc_core::result::status;
+use fcc_core::wire::ProxyMessage;
+use fcc_e2e::flare::{self, CHAIN_ID};
+use fcc_e2e::proxy::{Connection, TestProxy};
+use fcc_e2e::{TIMEOUT, boot, options};
+use fcc_image::qemu::{Guest, parse_ready};
+use fcc_layout::interface::{
+    DHCP_PREFIX, EXCEPTION_PREFIX, FATAL_PREFIX, HANDLED_PREFIX, LINK_CLOSED_PREFIX, LINK_CONNECTED_PREFIX,
+    PANIC_PREFIX, READY_PREFIX,
+};
+
+/// Boots a guest pointed at `proxy`; returns it and the TEE id of its READY line.
+fn start(proxy: &TestProxy) -> (Guest, [u8; 20]) {
+    let mut guest = boot(&options().network(proxy.port));
+    let (line, elapsed) = guest.wait_for(READY_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("{line}  ({} ms after exec)", elapsed.as_millis());
+    let ready = parse_ready(&line).unwrap_or_else(|e| panic!("{e:#}"));
+    (guest, ready.tee)
+}
+
+/// Runs `body`; on failure panics with the error and the guest's console (QEMU is killed when
+/// the guest is dropped during the unwind).
+fn run(guest: &mut Guest, body: impl FnOnce(&mut Guest) -> Result<()>) {
+    let outcome = body(guest);
+    let console = guest.console();
+    if let Err(e) = outcome {
+        panic!("{e:#}\n--- guest console ---\n{console}");
+    }
+    for bad in [PANIC_PREFIX, EXCEPTION_PREFIX, FATAL_PREFIX] {
+        assert!(!console.contains(bad), "the guest printed {bad:?}:\n{console}");
+    }
+}
+
+/// Accepts a connection and checks its `Hello` names `tee` (and the rest of it).
+fn connect(proxy: &TestProxy, guest: &mut Guest, tee: [u8; 20]) -> Result<Connection> {
+    let conn = proxy.accept(TIMEOUT)?;
+    let hello = conn.hello();
+    ensure!(hello.tee_id == tee, "Hello from 0x{} but READY said 0x{}", hex::encode(hello.tee_id), hex::encode(tee));
+    ensure!(hello.platform == PlatformKind::Plain && hello.chain_id == CHAIN_ID, "{hello:?}");
+    let (line, _) = guest.wait_for(LINK_CONNECTED_PREFIX, TIMEOUT)?;
+    ensure!(line.ends_with(&format!(":{}", proxy.port)), "{line}");
+    Ok(conn)
+}
+
+/// The signer of `r`, recovered with libsecp256k1, must be `tee`.
+fn signed_by(r: &fcc_core::result::SignedResult, tee: [u8; 20]) -> Result<()> {
+    let signer = flare::result_signer(r)?;
+    ensure!(signer == tee, "result signed by 0x{}, not the TEE 0x{}", hex::encode(signer), hex::encode(tee));
+    Ok(())
+}
+
+#[test]
+fn signs_a_100_voter_instruction_and_refuses_one_below_threshold() {
+    let proxy = TestProxy::bind().unwrap();
+    let (mut guest, tee) = start(&proxy);
+    run(&mut guest, |guest| {
+        let (dhcp, _) = guest.wait_for(DHCP_PREFIX, TIMEOUT)?;
+        ensure!(dhcp.starts_with("DHCP 10.0.2.15 "), "QEMU user networking hands out 10.0.2.15: {dhcp}");
+        let mut conn = connect(&proxy, guest, tee)?;
+
+        // Trust root: 100 voters and their keys.
+        let ps = flare::providers(100)?;
+        let policy = flare::policy(&ps)?;
+        let r = conn.run(&flare::initialize_policy(&ps, &policy)?)?;
+        ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
+        signed_by(&r, tee)?;
+
+        // An FDC2 proof signed by all 100 providers.
+        let all: Vec<usize> = (0..ps.len()).collect();
+        let action = flare::signed(&ps, &all, flare::fdc2_instruction(tee, "e2e fdc2 #1"))?;
+        let r = conn.run(&action)?;
+        ensure!(r.result.status == status::SUCCESS, "PROVE refused: {}", r.result.log);
+        ensure!(r.result.id == action.instruction.instruction_id && !r.result.data.is_empty());
+        signed_by(&r, tee)?;
+        let (handled, _) = guest.wait_for(&format!("{HANDLED_PREFIX}op=F_FDC2/PROVE status=1 "), TIMEOUT)?;
+        eprintln!("100-voter instruction in the guest: {handled}");
+
+        // Below the threshold: refused with the reason, still signed.
+        let (signers, weight) = flare::below_threshold(&policy);
+        let action = flare::signed(&ps, &signers, flare::fdc2_instruction(tee, "e2e fdc2 #2"))?;
+        let r = conn.run(&action)?;
+        ensure!(r.result.status == status::ERROR, "a below-threshold instruction was executed");
+        ensure!(r.result.log.contains(&format!("signed weight {weight} ")), "reason: {}", r.result.log);
+        ensure!(r.result.additional_result_status == 307u16.to_be_bytes(), "{:?}", r.result.additional_result_status);
+        signed_by(&r, tee)?;
+        eprintln!("below threshold ({} voters, weight {weight}): {}", signers.len(), r.result.log);
+        guest.wait_for(&format!("{HANDLED_PREFIX}op=F_FDC2/PROVE status=0 "), TIMEOUT)?;
+        for line in guest.console().lines().filter(|l| l.starts_with(HANDLED_PREFIX)) {
+            eprintln!("guest: {line}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn malformed_and_oversized_frames_close_the_link_and_it_reconnects() {
+    let proxy = TestProxy::bind().unwrap();
+    let (mut guest, tee) = start(&proxy);
+    run(&mut guest, |guest| {
+        // A valid length prefix with a body that is no message.
+        let mut conn = connect(&proxy, guest, tee)?;
+        conn.send_raw(&[0, 0, 0, 6, 1, 0xff, 0xff, 0xff, 0xff, 0xff])?;
+        conn.expect_closed().context("after a malformed frame")?;
+        let (line, _) = guest.wait_for(LINK_CLOSED_PREFIX, TIMEOUT)?;
+        eprintln!("{line}");
+
+        // A length prefix far over the frame bound.
+        let mut conn = connect(&proxy, guest, tee)?;
+        conn.send_raw(&u32::MAX.to_be_bytes())?;
+        conn.expect_closed().context("after an oversized length prefix")?;
+        let (line, _) = guest.wait_for(LINK_CLOSED_PREFIX, TIMEOUT)?;
+        eprintln!("{line}");
+        ensure!(line.contains("too large") || line.contains("frame"), "{line}");
+
+        // A message from the wrong side of the protocol.
+        let mut conn = connect(&proxy, guest, tee)?;
+        conn.send(&ProxyMessage::Ack { id: [7; 32] })?;
+        conn.send_raw(&fcc_core::wire::encode_frame(&fcc_core::wire::GuestMessage::Pull { max_actions: 1 }).unwrap())?;
+        conn.expect_closed().context("after a guest message from the proxy")?;
+        guest.wait_for(LINK_CLOSED_PREFIX, TIMEOUT)?;
+
+        // Same TEE, still serving.
+        let mut conn = connect(&proxy, guest, tee)?;
+        let r = conn.run(&flare::tee_info("e2e info after garbage"))?;
+        ensure!(r.result.status == status::SUCCESS, "TEE_INFO refused: {}", r.result.log);
+        signed_by(&r, tee)?;
+        Ok(())
+    });
+}
+
+#[test]
+fn redelivery_after_a_dropped_connection_gets_the_same_signed_result() {
+    let proxy = TestProxy::bind().unwrap();
+    let (mut guest, tee) = start(&proxy);
+    run(&mut guest, |guest| {
+        let mut conn = connect(&proxy, guest, tee)?;
+        let ps = flare::providers(20)?;
+        let policy = flare::policy(&ps)?;
+        let r = conn.run(&flare::initialize_policy(&ps, &policy)?)?;
+        ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
+        let all: Vec<usize> = (0..ps.len()).collect();
+        let action = flare::signed(&ps, &all, flare::fdc2_instruction(tee, "e2e fdc2 redelivered"))?;
+
+        // Deliver, wait until the guest has handled it, drop the connection unread.
+        conn.send(&ProxyMessage::Actions(vec![action.clone()]))?;
+        guest.wait_for(&format!("{HANDLED_PREFIX}op=F_FDC2/PROVE status=1 "), TIMEOUT)?;
+        drop(conn);
+        let (line, _) = guest.wait_for(LINK_CLOSED_PREFIX, TIMEOUT)?;
+        eprintln!("{line}");
+
+        // The proxy never saw the result: it delivers the instruction again. Executing it again
+        // would be refused as a replay; the guest answers with the result it signed before.
+        let mut conn = connect(&proxy, guest, tee)?;
+        let first = conn.run(&action)?;
+        ensure!(first.result.status == status::SUCCESS, "re-delivery refused: {}", first.result.log);
+        signed_by(&first, tee)?;
+        let again = conn.run(&action)?;
+        ensure!(again == first, "a re-delivered instruction got a different result");
+        Ok(())
+    });
+}

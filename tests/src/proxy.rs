@@ -1,0 +1,137 @@
+//! A test proxy: a plain `std` TCP listener on 127.0.0.1 that speaks fcc-core's link frames
+//! (`fcc_core::wire`) to the guest, which reaches it through QEMU user networking at
+//! 10.0.2.2:<port>. It plays the host proxy's part of the conversation — read `Hello` and `Pull`,
+//! answer a pull with `Actions`, ack results — and can misbehave on purpose.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use fcc_core::limits::MAX_FRAME_LEN;
+use fcc_core::result::SignedResult;
+use fcc_core::wire::{Action, GuestMessage, Hello, LENGTH_PREFIX, ProxyMessage, decode_body, encode_frame};
+
+/// The listening side.
+#[derive(Debug)]
+pub struct TestProxy {
+    listener: TcpListener,
+    /// The port on 127.0.0.1 (the guest's `opt/fcc/proxy` is 10.0.2.2:<port>).
+    pub port: u16,
+}
+
+impl TestProxy {
+    /// Listens on an ephemeral port of 127.0.0.1.
+    pub fn bind() -> Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").context("binding the test proxy")?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        Ok(Self { listener, port })
+    }
+
+    /// Waits for the guest to connect, then reads its `Hello` and first `Pull`.
+    pub fn accept(&self, timeout: Duration) -> Result<Connection> {
+        let deadline = Instant::now() + timeout;
+        let stream = loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        bail!("the guest did not connect to the test proxy within {timeout:?}");
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e).context("accept"),
+            }
+        };
+        stream.set_nonblocking(false)?;
+        stream.set_nodelay(true)?;
+        let mut conn = Connection { stream, timeout, hello: None };
+        let hello = match conn.read()? {
+            GuestMessage::Hello(h) => h,
+            other => bail!("the guest's first message is not Hello: {other:?}"),
+        };
+        conn.hello = Some(hello);
+        conn.expect_pull()?;
+        Ok(conn)
+    }
+}
+
+/// One connection from the guest.
+#[derive(Debug)]
+pub struct Connection {
+    stream: TcpStream,
+    timeout: Duration,
+    hello: Option<Hello>,
+}
+
+impl Connection {
+    /// The guest's `Hello` on this connection.
+    pub fn hello(&self) -> &Hello {
+        self.hello.as_ref().expect("read at accept")
+    }
+
+    /// Reads one frame from the guest (bounded, version-checked, validated).
+    pub fn read(&mut self) -> Result<GuestMessage> {
+        self.stream.set_read_timeout(Some(self.timeout))?;
+        let mut prefix = [0u8; LENGTH_PREFIX];
+        self.stream.read_exact(&mut prefix).context("reading a frame's length from the guest")?;
+        let len = u32::from_be_bytes(prefix) as usize;
+        ensure!((1..=MAX_FRAME_LEN).contains(&len), "the guest sent a frame of {len} bytes");
+        let mut body = vec![0u8; len];
+        self.stream.read_exact(&mut body).context("reading a frame from the guest")?;
+        let msg: GuestMessage = decode_body(&body).map_err(|e| anyhow::anyhow!("guest frame: {e}"))?;
+        msg.validate().map_err(|e| anyhow::anyhow!("guest frame: {e}"))?;
+        Ok(msg)
+    }
+
+    /// Reads a `Pull`.
+    pub fn expect_pull(&mut self) -> Result<()> {
+        match self.read()? {
+            GuestMessage::Pull { max_actions } if max_actions >= 1 => Ok(()),
+            other => bail!("expected Pull, got {other:?}"),
+        }
+    }
+
+    /// Sends a message.
+    pub fn send(&mut self, msg: &ProxyMessage) -> Result<()> {
+        let frame = encode_frame(msg).map_err(|e| anyhow::anyhow!("encode: {e}"))?;
+        self.send_raw(&frame)
+    }
+
+    /// Sends arbitrary bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.stream.write_all(bytes).context("writing to the guest")?;
+        self.stream.flush()?;
+        Ok(())
+    }
+
+    /// Delivers `action` (answering the outstanding pull), reads its result, acks it and reads
+    /// the next pull.
+    pub fn run(&mut self, action: &Action) -> Result<SignedResult> {
+        self.send(&ProxyMessage::Actions(vec![action.clone()]))?;
+        let result = match self.read()? {
+            GuestMessage::Result(r) => r,
+            other => bail!("expected a Result, got {other:?}"),
+        };
+        self.send(&ProxyMessage::Ack { id: result.result.id })?;
+        self.expect_pull()?;
+        Ok(result)
+    }
+
+    /// Waits until the guest closes the connection (EOF or reset); fails if it sends a frame
+    /// instead or does nothing within the timeout.
+    pub fn expect_closed(&mut self) -> Result<()> {
+        self.stream.set_read_timeout(Some(self.timeout))?;
+        let mut buf = [0u8; 4096];
+        match self.stream.read(&mut buf) {
+            Ok(0) => Ok(()),
+            Ok(n) => bail!("the guest sent {n} bytes instead of closing the connection"),
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted) => Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                bail!("the guest kept the connection open for {:?}", self.timeout)
+            }
+            Err(e) => Err(e).context("waiting for the guest to close"),
+        }
+    }
+}
