@@ -1,20 +1,24 @@
-//! The built ROM, byte by byte where it matters: its size, the untouched GUID-table area, and a
+//! The built ROM, byte by byte where it matters: its size, the GUID tables (as fcc-layout defines them), and a
 //! reset vector whose first instructions decode the same in 16-bit real mode and 32-bit protected
 //! mode — the TDX path cannot be booted here, so its entry is checked at the byte level.
 
 use fcc_e2e::rom;
-use fcc_layout::{BOOT_CODE, GUID_TABLE, PROTECTED_MODE_ENTRY, RESET_VECTOR, ROM, ROM_FILL};
+use fcc_layout::{BOOT_CODE, PROTECTED_MODE_ENTRY, RESET_VECTOR, ROM, SNP_AP_ENTRY, guid_tables};
 
 fn at(image: &[u8], addr: u64) -> &[u8] {
     &image[usize::try_from(addr - ROM.start).unwrap()..]
 }
 
 #[test]
-fn size_and_guid_table_area() {
+fn size_and_guid_tables() {
     let image = std::fs::read(rom()).unwrap();
     assert_eq!(image.len() as u64, ROM.size());
-    let guid = &at(&image, GUID_TABLE.start)[..GUID_TABLE.size() as usize];
-    assert!(guid.iter().all(|&b| b == ROM_FILL), "the GUID-table area is reserved for the measurements issue");
+    let tables = fcc_image::ovmf::parse(&image).unwrap();
+    assert_eq!(tables.sev_es_reset, Some(guid_tables::SNP_AP_RESET_ADDRESS));
+    assert_eq!(tables.snp_sections.as_deref(), Some(&guid_tables::SNP_SECTIONS[..]));
+    assert_eq!(tables.tdvf_sections.as_deref(), Some(&guid_tables::TDVF_SECTIONS[..]));
+    // The SNP AP entry parks: cli; pause; jmp back to the pause.
+    assert_eq!(&at(&image, SNP_AP_ENTRY.start)[..5], &[0xfa, 0xf3, 0x90, 0xeb, 0xfc]);
 }
 
 #[test]

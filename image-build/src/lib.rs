@@ -1,15 +1,21 @@
-//! `fcc-image`: builds the guest ROM and boots it.
+//! `fcc-image`: builds the guest ROM, measures it and boots it.
 //!
 //! * [`build`] — the guest kernel built with pinned flags, in its own target directory;
-//! * [`rom`] — ELF → flat ROM image (the load segments at their physical addresses);
+//! * [`rom`] — ELF → flat ROM image (the load segments at their physical addresses), with the
+//!   GUID tables of [`tables`];
+//! * [`tables`] — writes the OVMF-style GUID tables `fcc_layout::guid_tables` defines;
+//! * [`ovmf`] — reads (and checks) the GUID tables of any image;
+//! * [`snp`], [`tdx`], [`measure`] — SEV-SNP launch digests, TDX MRTDs, the JSON manifest;
 //! * [`qemu`] — the QEMU command line, accelerator choice and console reader used by the
 //!   end-to-end tests (`tests/`, crate `fcc-e2e`) and by [`bench`];
 //! * [`bench`] — `cargo xtask bench-boot`: ROM size and boot times.
-//!
-//! SEV-SNP launch digests, TDX MRTDs, IGVM output and the OVMF-style GUID tables come with the
-//! measurements issue (see the marked spot in [`rom::from_elf`]).
 
 pub mod bench;
 pub mod build;
+pub mod measure;
+pub mod ovmf;
 pub mod qemu;
 pub mod rom;
+pub mod snp;
+pub mod tables;
+pub mod tdx;

@@ -1,10 +1,11 @@
 //! ELF → flat ROM: every `PT_LOAD` segment's file bytes go to (physical address − ROM base);
-//! bytes no segment covers are `fcc_layout::ROM_FILL` (0xFF). Only the physical addresses and
+//! bytes no segment covers are `fcc_layout::ROM_FILL` (0xFF); then the GUID tables
+//! ([`crate::tables`]) go into the area the linker left as fill, and are read back. Only the physical addresses and
 //! file bytes of the load segments reach the ROM, so symbols, section names and anything else
 //! in the ELF cannot change the image.
 
 use anyhow::{Context, Result, bail, ensure};
-use fcc_layout::{GUID_TABLE, RESET_VECTOR, ROM, ROM_FILL, Region};
+use fcc_layout::{RESET_VECTOR, ROM, ROM_FILL, Region};
 use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader as _};
 use object::{Endianness, Object as _};
@@ -65,12 +66,22 @@ pub fn from_elf(elf: &[u8]) -> Result<Rom> {
     segments.sort_by_key(|r| r.start);
 
     ensure!(segments.iter().any(|r| r.contains(RESET_VECTOR.start)), "no load segment covers the reset vector");
-    // TODO(measurements issue): write the OVMF-style GUIDed tables here — SEV metadata, SEV-ES
-    // reset block, TDVF metadata — growing down from the footer at fcc_layout::GUID_TABLE_FOOTER
-    // (end − 0x30), all within fcc_layout::GUID_TABLE. Until then that area must stay fill.
-    let guid = usize::try_from(GUID_TABLE.start - ROM.start)?..usize::try_from(GUID_TABLE.end - ROM.start)?;
-    ensure!(bytes[guid].iter().all(|&b| b == ROM_FILL), "the GUID table area is not empty");
+    crate::tables::write(&mut bytes)?;
+    check_tables(&bytes)?;
     Ok(Rom { bytes, segments })
+}
+
+/// Reads the tables back and checks they say exactly what `fcc_layout::guid_tables` does.
+fn check_tables(bytes: &[u8]) -> Result<()> {
+    use fcc_layout::guid_tables as gt;
+    let t = crate::ovmf::parse(bytes).context("reading back the GUID tables")?;
+    ensure!(t.rom == ROM, "tables: ROM range");
+    ensure!(t.sev_es_reset == Some(gt::SNP_AP_RESET_ADDRESS), "tables: SEV-ES reset block");
+    ensure!(t.snp_sections.as_deref() == Some(&gt::SNP_SECTIONS[..]), "tables: SEV metadata");
+    ensure!(t.tdvf_sections.as_deref() == Some(&gt::TDVF_SECTIONS[..]), "tables: TDVF sections");
+    let guid_at = usize::try_from(gt::TDVF_GUID_AT - ROM.start)?;
+    ensure!(bytes[guid_at..guid_at + 16] == gt::TDVF_METADATA.0, "tables: TDVF metadata GUID");
+    Ok(())
 }
 
 #[cfg(test)]
@@ -121,7 +132,11 @@ mod tests {
         let rv = (RESET_VECTOR.start - ROM.start) as usize;
         assert_eq!(&rom.bytes[rv..rv + 3], &[0x0f, 0x31, ROM_FILL]);
         assert_eq!(rom.used(), 5);
-        assert_eq!(rom.bytes.iter().filter(|&&b| b != ROM_FILL).count(), 5);
+        let guid =
+            (fcc_layout::GUID_TABLE.start - ROM.start) as usize..(fcc_layout::GUID_TABLE.end - ROM.start) as usize;
+        let outside = rom.bytes.iter().enumerate().filter(|(i, b)| !guid.contains(i) && **b != ROM_FILL).count();
+        assert_eq!(outside, 5, "only the segments and the GUID tables leave the fill");
+        assert!(crate::ovmf::parse(&rom.bytes).unwrap().snp_sections.is_some());
     }
 
     #[test]
@@ -135,7 +150,7 @@ mod tests {
         assert!(overlap.unwrap_err().to_string().contains("overlap"));
         let no_reset = from_elf(&elf(&[(ROM.start, &[1])]));
         assert!(no_reset.unwrap_err().to_string().contains("reset vector"));
-        let guid = from_elf(&elf(&[(GUID_TABLE.start, &[0]), (RESET_VECTOR.start, rv)]));
+        let guid = from_elf(&elf(&[(fcc_layout::GUID_TABLE.start, &[0]), (RESET_VECTOR.start, rv)]));
         assert!(guid.unwrap_err().to_string().contains("GUID"));
         assert!(from_elf(b"not an elf").is_err());
     }

@@ -22,6 +22,7 @@ core::arch::global_asm!(
     include_str!("boot/reset.s"),
     boot_base = const layout::BOOT_CODE.start,
     boot_offset_in_cs = const layout::BOOT_CODE.start - RESET_CS_BASE,
+    snp_ap_entry_offset = const layout::SNP_AP_ENTRY.start - layout::BOOT_CODE.start,
     guid_table_offset = const layout::GUID_TABLE.start - layout::BOOT_CODE.start,
     protected_mode_entry_offset = const layout::PROTECTED_MODE_ENTRY.start - layout::BOOT_CODE.start,
     reset_vector_offset = const layout::RESET_VECTOR.start - layout::BOOT_CODE.start,

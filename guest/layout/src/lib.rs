@@ -10,7 +10,8 @@
 //! ROM.start ─┬─ kernel image: .text, .rodata, then the load image of .data   (ROM_IMAGE)
 //!            │  ... unused bytes are ROM_FILL ...
 //! 4G-0x1000 ─┼─ BOOT_CODE: 16/32/64-bit start-up code and its GDT            (one .boot section
-//! 4G-0x800  ─┼─ GUID_TABLE: OVMF-style GUIDed tables, footer GUID at 4G-0x30   up to 4 GiB)
+//! 4G-0x800  ─┼─ SNP_AP_ENTRY: where SEV-SNP application processors start      up to 4 GiB)
+//! 4G-0x7f0  ─┼─ GUID_TABLE: OVMF-style GUIDed tables ([`guid_tables`]), footer GUID at 4G-0x30
 //! 4G-0x20   ─┼─ PROTECTED_MODE_ENTRY: where a vCPU that starts in 32-bit mode (TDX) jumps
 //! 4G-0x10   ─┴─ RESET_VECTOR: the first instruction of every vCPU
 //! ```
@@ -137,10 +138,16 @@ pub const BOOT_PAGE: Region = Region { start: FOUR_GIB - PAGE_SIZE, end: FOUR_GI
 /// The 16/32/64-bit start-up code and its GDT.
 pub const BOOT_CODE: Region = Region { start: BOOT_PAGE.start, end: BOOT_PAGE.start + 0x800 };
 
-/// Room for the OVMF-style GUIDed tables QEMU reads for SEV-SNP and TDX (SEV metadata, SEV-ES
-/// reset block, TDVF metadata); they grow down from the footer. Filled with [`ROM_FILL`] until
-/// the measurements issue writes them.
-pub const GUID_TABLE: Region = Region { start: BOOT_CODE.end, end: FOUR_GIB - 0x20 };
+/// 16 bytes of 16-bit code where SEV-SNP application processors start (the SEV-ES reset block
+/// of [`guid_tables`] names this address; their VMSAs, part of the launch digest, carry CS base
+/// 0xFFFF_0000 and IP = the low 16 bits). The code parks the vCPU.
+pub const SNP_AP_ENTRY: Region = Region { start: BOOT_CODE.end, end: BOOT_CODE.end + 0x10 };
+
+/// The OVMF-style GUIDed tables QEMU (and `sev-snp-measure`) read for SEV-SNP and TDX: the SEV
+/// metadata block and TDVF descriptor from its start, the footer table growing down from
+/// [`GUID_TABLE_FOOTER`]. What goes in them is [`guid_tables`]; the image builder writes them
+/// into bytes the kernel's linker leaves as [`ROM_FILL`].
+pub const GUID_TABLE: Region = Region { start: SNP_AP_ENTRY.end, end: FOUR_GIB - 0x20 };
 
 /// Address of the GUID-table footer GUID (96b582de-1fb2-45f7-baea-a366c55a082d), end − 0x30;
 /// the table's total length (u16) is the two bytes below it.
@@ -330,22 +337,24 @@ pub const GUARD_PAGES: [u64; 6] = [
 ];
 
 /// The ROM map, in address order.
-pub const ROM_MAP: [Entry; 5] = [
+pub const ROM_MAP: [Entry; 6] = [
     entry("kernel image", ROM_IMAGE, Use::Rom, ".text, .rodata, .data load image; rest 0xFF"),
     entry("boot code", BOOT_CODE, Use::Rom, "16/32/64-bit start-up code, boot GDT"),
-    entry("GUID tables", GUID_TABLE, Use::Rom, "OVMF-style tables, footer at 4G-0x30 (later)"),
+    entry("SNP AP entry", SNP_AP_ENTRY, Use::Rom, "SEV-SNP application processors start (and park) here"),
+    entry("GUID tables", GUID_TABLE, Use::Rom, "SEV metadata, TDVF descriptor, OVMF footer table at 4G-0x30"),
     entry("32-bit entry", PROTECTED_MODE_ENTRY, Use::Rom, "TDX: continue in protected mode"),
     entry("reset vector", RESET_VECTOR, Use::Rom, "first instruction of every vCPU"),
 ];
 
 /// Symbols the kernel's build script writes into the linker script (`name = value;`).
-pub const LINKER_SYMBOLS: [(&str, u64); 12] = [
+pub const LINKER_SYMBOLS: [(&str, u64); 13] = [
     ("ROM_START", ROM.start),
     ("ROM_END", ROM.end),
     ("ROM_VIRT_BASE", ROM_VIRT_BASE),
     ("ROM_IMAGE_END", ROM_IMAGE.end),
     ("BOOT_CODE_START", BOOT_CODE.start),
     ("BOOT_CODE_END", BOOT_CODE.end),
+    ("SNP_AP_ENTRY", SNP_AP_ENTRY.start),
     ("GUID_TABLE_START", GUID_TABLE.start),
     ("PROTECTED_MODE_ENTRY", PROTECTED_MODE_ENTRY.start),
     ("RESET_VECTOR", RESET_VECTOR.start),
@@ -353,6 +362,284 @@ pub const LINKER_SYMBOLS: [(&str, u64); 12] = [
     ("DATA_BSS_START", DATA_BSS.start),
     ("DATA_BSS_END", DATA_BSS.end),
 ];
+
+/// The OVMF-style GUIDed tables at the end of the ROM: what QEMU reads to launch the image under
+/// SEV-SNP and TDX, and what `sev-snp-measure` and `fcc-image measure` read to recompute the
+/// launch measurements. The image builder (`image-build/src/tables.rs`) serializes exactly this;
+/// its parser (`image-build/src/ovmf.rs`) reads any image back.
+///
+/// Formats (all integers little-endian):
+/// * footer table: entries `data ‖ u16 length ‖ GUID` packed downwards, the length covering the
+///   entry's data, length and GUID; then the table's total length (u16, covering every entry plus
+///   this length and the footer GUID) and the footer GUID [`FOOTER`], ending at 4 GiB − 0x20;
+/// * SEV metadata (OVMF's "ASEV" block): `"ASEV" ‖ u32 length ‖ u32 version (1) ‖ u32 count`,
+///   then per section `u32 gpa ‖ u32 size ‖ u32 type`;
+/// * TDVF descriptor: `"TDVF" ‖ u32 length ‖ u32 version (1) ‖ u32 count`, then per section
+///   `u32 data offset ‖ u32 raw data size ‖ u64 gpa ‖ u64 memory size ‖ u32 type ‖ u32 attributes`.
+pub mod guid_tables {
+    use super::{EARLY_RAM, GHCB_PAGES, SNP_CPUID_PAGE, SNP_SECRETS_PAGE, TDX_TD_HOB, TDX_TEMP_MEM};
+    use super::{GUID_TABLE, GUID_TABLE_FOOTER, PAGE_SIZE, ROM, ROM_SIZE, Region, SNP_AP_ENTRY};
+
+    /// A GUID in the byte order firmware stores it (the first three fields little-endian).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Guid(pub [u8; 16]);
+
+    const fn hex(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => panic!("not a hex digit in a GUID"),
+        }
+    }
+
+    impl Guid {
+        /// From the usual text form `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+        pub const fn parse(text: &str) -> Guid {
+            let t = text.as_bytes();
+            assert!(t.len() == 36 && t[8] == b'-' && t[13] == b'-' && t[18] == b'-' && t[23] == b'-');
+            // Big-endian bytes in text order, then the first three fields swapped.
+            let mut be = [0u8; 16];
+            let (mut i, mut j) = (0, 0);
+            while i < 36 {
+                if t[i] == b'-' {
+                    i += 1;
+                    continue;
+                }
+                be[j] = hex(t[i]) << 4 | hex(t[i + 1]);
+                i += 2;
+                j += 1;
+            }
+            let mut le = be;
+            le[0] = be[3];
+            le[1] = be[2];
+            le[2] = be[1];
+            le[3] = be[0];
+            le[4] = be[5];
+            le[5] = be[4];
+            le[6] = be[7];
+            le[7] = be[6];
+            Guid(le)
+        }
+    }
+
+    /// The footer GUID at 4 GiB − 0x30 (OVMF's table footer).
+    pub const FOOTER: Guid = Guid::parse("96b582de-1fb2-45f7-baea-a366c55a082d");
+    /// Footer-table entry: u32 offset from the end of the ROM to the SEV metadata block.
+    pub const SEV_METADATA: Guid = Guid::parse("dc886566-984a-4798-a75e-5585a7bf67cc");
+    /// Footer-table entry: u32 address where SEV-ES/SNP application processors start.
+    pub const SEV_ES_RESET_BLOCK: Guid = Guid::parse("00f771de-1a7e-4fcb-890e-68c77e2fb44e");
+    /// Footer-table entry QEMU looks the TDVF metadata up by (`TDX_METADATA_OFFSET_GUID` in its
+    /// `hw/i386/tdvf.c`): u32 offset from the end of the ROM to the "TDVF" descriptor.
+    pub const TDX_METADATA_OFFSET: Guid = Guid::parse("e47a6535-984a-4798-865e-4685a7bf8ec2");
+    /// The GUID right before the "TDVF" descriptor (OVMF's `TdxMetadataGuid`).
+    pub const TDVF_METADATA: Guid = Guid::parse("e9eaf9f3-168e-44d5-a8eb-7f4d8738f6ae");
+
+    /// Signature of the SEV metadata block.
+    pub const SEV_METADATA_SIGNATURE: [u8; 4] = *b"ASEV";
+    /// Signature of the TDVF descriptor.
+    pub const TDVF_SIGNATURE: [u8; 4] = *b"TDVF";
+    /// Version of both blocks.
+    pub const METADATA_VERSION: u32 = 1;
+
+    /// SEV metadata section types (OVMF's `OVMF_SECTION_TYPE_*`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SnpSectionType {
+        /// Memory the launch pre-validates (measured as zero pages).
+        SecMem = 1,
+        /// The secrets page.
+        Secrets = 2,
+        /// The CPUID page.
+        Cpuid = 3,
+        /// The SVSM calling-area page (measured as zero pages).
+        SvsmCaa = 4,
+        /// The kernel-hashes page (zero pages without `-kernel`).
+        KernelHashes = 0x10,
+    }
+
+    impl SnpSectionType {
+        /// The type from its number.
+        pub const fn from_u32(v: u32) -> Option<Self> {
+            match v {
+                1 => Some(Self::SecMem),
+                2 => Some(Self::Secrets),
+                3 => Some(Self::Cpuid),
+                4 => Some(Self::SvsmCaa),
+                0x10 => Some(Self::KernelHashes),
+                _ => None,
+            }
+        }
+    }
+
+    /// One SEV metadata section.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct SnpSection {
+        /// Guest-physical range (below 4 GiB, page-aligned).
+        pub region: Region,
+        /// What it is.
+        pub kind: SnpSectionType,
+    }
+
+    /// The SEV metadata sections of this image, in the order the launch adds them: the early
+    /// RAM pre-validated, then the secrets and CPUID pages. No kernel-hashes section: nothing is
+    /// booted with `-kernel`.
+    pub const SNP_SECTIONS: [SnpSection; 3] = [
+        SnpSection { region: EARLY_RAM, kind: SnpSectionType::SecMem },
+        SnpSection { region: SNP_SECRETS_PAGE, kind: SnpSectionType::Secrets },
+        SnpSection { region: SNP_CPUID_PAGE, kind: SnpSectionType::Cpuid },
+    ];
+
+    /// The SEV-ES reset block's address: [`SNP_AP_ENTRY`].
+    pub const SNP_AP_RESET_ADDRESS: u32 = SNP_AP_ENTRY.start as u32;
+
+    /// TDVF section types (TDVF design guide); QEMU accepts only the first four.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum TdvfSectionType {
+        /// Boot firmware volume: code, with data in the image.
+        Bfv = 0,
+        /// Configuration firmware volume, with data in the image.
+        Cfv = 1,
+        /// Where the VMM writes the TD HOB; no data in the image.
+        TdHob = 2,
+        /// Temporary private memory; no data in the image.
+        TempMem = 3,
+    }
+
+    impl TdvfSectionType {
+        /// The type from its number (only those QEMU accepts).
+        pub const fn from_u32(v: u32) -> Option<Self> {
+            match v {
+                0 => Some(Self::Bfv),
+                1 => Some(Self::Cfv),
+                2 => Some(Self::TdHob),
+                3 => Some(Self::TempMem),
+                _ => None,
+            }
+        }
+    }
+
+    /// TDVF section attribute: the VMM extends MRTD with the section's contents (TDH.MR.EXTEND).
+    pub const TDVF_ATTR_MR_EXTEND: u32 = 1 << 0;
+    /// TDVF section attribute: the pages are added after launch (TDH.MEM.PAGE.AUG), unmeasured.
+    pub const TDVF_ATTR_PAGE_AUG: u32 = 1 << 1;
+
+    /// One TDVF section.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct TdvfSection {
+        /// Offset of the section's data in the image.
+        pub data_offset: u32,
+        /// Bytes of data in the image (0 for TD_HOB and TEMP_MEM).
+        pub raw_data_size: u32,
+        /// Guest-physical range.
+        pub region: Region,
+        /// What it is.
+        pub kind: TdvfSectionType,
+        /// [`TDVF_ATTR_MR_EXTEND`], [`TDVF_ATTR_PAGE_AUG`].
+        pub attributes: u32,
+    }
+
+    /// The TDVF sections of this image, in the order the VMM adds (and measures) them: the whole
+    /// ROM as BFV (MR.EXTEND), the TD HOB, the early RAM as TEMP_MEM.
+    pub const TDVF_SECTIONS: [TdvfSection; 3] = [
+        TdvfSection {
+            data_offset: 0,
+            raw_data_size: ROM_SIZE as u32,
+            region: ROM,
+            kind: TdvfSectionType::Bfv,
+            attributes: TDVF_ATTR_MR_EXTEND,
+        },
+        TdvfSection {
+            data_offset: 0,
+            raw_data_size: 0,
+            region: TDX_TD_HOB,
+            kind: TdvfSectionType::TdHob,
+            attributes: 0,
+        },
+        TdvfSection {
+            data_offset: 0,
+            raw_data_size: 0,
+            region: TDX_TEMP_MEM,
+            kind: TdvfSectionType::TempMem,
+            attributes: 0,
+        },
+    ];
+
+    /// Bytes of the SEV metadata header and of one section descriptor.
+    pub const SEV_METADATA_HEADER: u64 = 16;
+    /// Bytes of one SEV metadata section descriptor.
+    pub const SEV_METADATA_ENTRY: u64 = 12;
+    /// Bytes of the TDVF descriptor header.
+    pub const TDVF_HEADER: u64 = 16;
+    /// Bytes of one TDVF section descriptor.
+    pub const TDVF_ENTRY: u64 = 32;
+    /// Bytes a footer-table entry adds to its data (u16 length + GUID).
+    pub const ENTRY_OVERHEAD: u64 = 18;
+
+    /// The SEV metadata block: at the start of [`GUID_TABLE`].
+    pub const SEV_METADATA_BLOCK: Region =
+        Region::new(GUID_TABLE.start, SEV_METADATA_HEADER + SEV_METADATA_ENTRY * SNP_SECTIONS.len() as u64);
+    /// [`TDVF_METADATA`], then the TDVF descriptor, 16-byte aligned after the SEV metadata.
+    pub const TDVF_GUID_AT: u64 = SEV_METADATA_BLOCK.end.next_multiple_of(16);
+    /// The TDVF descriptor.
+    pub const TDVF_DESCRIPTOR: Region =
+        Region::new(TDVF_GUID_AT + 16, TDVF_HEADER + TDVF_ENTRY * TDVF_SECTIONS.len() as u64);
+    /// The footer-table entries from the lowest address up to the footer, each with its data
+    /// size (every one is a u32).
+    pub const FOOTER_ENTRIES: [(Guid, u64); 3] = [(TDX_METADATA_OFFSET, 4), (SEV_ES_RESET_BLOCK, 4), (SEV_METADATA, 4)];
+    /// The footer table: every entry, the total length and the footer GUID.
+    pub const FOOTER_TABLE: Region = {
+        let mut size = ENTRY_OVERHEAD;
+        let mut i = 0;
+        while i < FOOTER_ENTRIES.len() {
+            size += FOOTER_ENTRIES[i].1 + ENTRY_OVERHEAD;
+            i += 1;
+        }
+        Region { start: GUID_TABLE_FOOTER + 16 - size, end: GUID_TABLE_FOOTER + 16 }
+    };
+
+    const fn check_sections() {
+        let mut i = 0;
+        while i < SNP_SECTIONS.len() {
+            let r = SNP_SECTIONS[i].region;
+            assert!(r.is_aligned(PAGE_SIZE) && r.start < r.end && r.end <= 1 << 32, "SNP section");
+            assert!(!r.overlaps(&GHCB_PAGES) && !r.overlaps(&ROM), "SNP section over the GHCB or ROM");
+            let mut j = 0;
+            while j < i {
+                assert!(!r.overlaps(&SNP_SECTIONS[j].region), "SNP sections overlap");
+                j += 1;
+            }
+            i += 1;
+        }
+        let mut i = 0;
+        while i < TDVF_SECTIONS.len() {
+            let s = TDVF_SECTIONS[i];
+            assert!(s.region.is_aligned(PAGE_SIZE) && s.region.start < s.region.end, "TDVF section");
+            assert!(
+                (s.data_offset as u64).is_multiple_of(PAGE_SIZE) && (s.raw_data_size as u64).is_multiple_of(PAGE_SIZE)
+            );
+            assert!(
+                s.data_offset as u64 + s.raw_data_size as u64 <= ROM_SIZE && s.raw_data_size as u64 <= s.region.size()
+            );
+            let with_data = matches!(s.kind, TdvfSectionType::Bfv | TdvfSectionType::Cfv);
+            assert!(with_data == (s.raw_data_size > 0), "only BFV/CFV carry data");
+            assert!(with_data || s.attributes == 0, "TD_HOB/TEMP_MEM are not extended");
+            let mut j = 0;
+            while j < i {
+                assert!(!s.region.overlaps(&TDVF_SECTIONS[j].region), "TDVF sections overlap");
+                j += 1;
+            }
+            i += 1;
+        }
+    }
+
+    const _: () = {
+        check_sections();
+        assert!(GUID_TABLE.contains_region(&SEV_METADATA_BLOCK) && GUID_TABLE.contains_region(&TDVF_DESCRIPTOR));
+        assert!(TDVF_DESCRIPTOR.end <= FOOTER_TABLE.start, "GUID table blocks overlap the footer table");
+        assert!(GUID_TABLE.contains_region(&FOOTER_TABLE) && FOOTER_TABLE.end == GUID_TABLE.end);
+        assert!(SEV_METADATA_BLOCK.start.is_multiple_of(16) && FOOTER_TABLE.size() <= u16::MAX as u64);
+    };
+}
 
 /// What the guest and the host side that launches it (QEMU command line, tests, benchmarks)
 /// agree on besides addresses: fw_cfg file names, the test exit device, the console lines.
@@ -434,6 +721,7 @@ const _: () = {
     assert!(BOOT_PAGE.start >= FOUR_GIB - 64 * KIB, "real-mode code must lie in the last 64 KiB");
     assert!(BOOT_PAGE.start == BOOT_CODE.start && BOOT_PAGE.end == RESET_VECTOR.end);
     assert!(GUID_TABLE.contains_region(&Region::new(GUID_TABLE_FOOTER - 2, 18)), "footer outside the table area");
+    assert!(SNP_AP_ENTRY.end <= 1 << 32 && SNP_AP_ENTRY.start >= FOUR_GIB - 64 * KIB, "AP entry in real-mode reach");
     assert!(PROTECTED_MODE_ENTRY.end == RESET_VECTOR.start && RESET_VECTOR.start == 0xFFFF_FFF0);
     assert!(ROM_VIRT_BASE == 0xFFFF_FFFF_FFF8_0000 || ROM_SIZE != 512 * KIB);
     assert!(HIGH_ALIAS_PHYS.contains_region(&ROM) && HIGH_ALIAS_PHYS.end == FOUR_GIB);

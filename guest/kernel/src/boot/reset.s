@@ -247,8 +247,21 @@ gdt_descriptor:
 boot_code_end:
 
 # ----------------------------------------------------------------------------------------------
-# GUID tables (fcc-layout GUID_TABLE): left as ROM fill until the measurements issue writes the
-# SEV metadata, SEV-ES reset block and TDVF metadata here, footer GUID at 4G - 0x30.
+# SNP_AP_ENTRY (fcc-layout): SEV-SNP application processors start here in real mode (the SEV-ES
+# reset block of the GUID tables names this address: CS base 0xFFFF0000, IP = its low 16 bits).
+# Until the SNP runtime brings them up, they park without touching memory.
+# ----------------------------------------------------------------------------------------------
+.org {snp_ap_entry_offset}, 0xff
+.code16
+snp_ap_entry:
+    cli
+1:
+    pause
+    jmp 1b
+
+# ----------------------------------------------------------------------------------------------
+# GUID tables (fcc-layout GUID_TABLE, guid_tables): ROM fill here; the image builder writes the
+# SEV metadata, TDVF descriptor and the OVMF footer table (footer GUID at 4G - 0x30) over it.
 # ----------------------------------------------------------------------------------------------
 .org {guid_table_offset}, 0xff
 
