@@ -78,31 +78,39 @@ fn ensure_toolchain() -> Result<()> {
     Ok(())
 }
 
-/// The contracts' checks: installs the pinned toolchain (`contracts/setup.sh`: forge from npm,
-/// solcjs), then checks formatting, builds, lints, runs the forge tests, compares the gas snapshot and verifies a
-/// result signed by fcc-core on a local anvil node (`script/anvil-check.sh`).
-fn contracts_test() -> Result<()> {
+/// Runs `program` (a path under `contracts/`) in `contracts/`.
+fn contracts_run(program: &str, args: &[&str]) -> Result<()> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts");
+    eprintln!("$ (contracts) {program} {}", args.join(" "));
     // Absolute program paths: a relative one with `current_dir` is platform-specific.
-    let run = |program: &str, args: &[&str]| -> Result<()> {
-        eprintln!("$ (contracts) {program} {}", args.join(" "));
-        let status = Command::new(dir.join(program))
-            .args(args)
-            .current_dir(&dir)
-            .status()
-            .with_context(|| format!("running contracts/{program}"))?;
-        ensure!(status.success(), "contracts/{program} {} failed ({status})", args.join(" "));
-        Ok(())
-    };
-    run("setup.sh", &[])?;
-    let forge = "node_modules/.bin/forge";
-    run(forge, &["fmt", "--check"])?;
-    run(forge, &["build", "--offline"])?;
+    let status = Command::new(dir.join(program))
+        .args(args)
+        .current_dir(&dir)
+        .status()
+        .with_context(|| format!("running contracts/{program}"))?;
+    ensure!(status.success(), "contracts/{program} {} failed ({status})", args.join(" "));
+    Ok(())
+}
+
+const FORGE: &str = "node_modules/.bin/forge";
+
+/// Installs the pinned contracts toolchain (`contracts/setup.sh`: forge from npm, solcjs) and
+/// builds the contracts. Runs before any cargo build: the `fcc-contracts` bindings are generated
+/// from the build artifacts (`contracts/out`).
+fn contracts_build() -> Result<()> {
+    contracts_run("setup.sh", &[])?;
+    contracts_run(FORGE, &["build", "--offline"])
+}
+
+/// The contracts' checks after `contracts_build`: formatting, lints, the forge tests, the gas
+/// snapshot and a result signed by fcc-core verified on a local anvil node (`script/anvil-check.sh`).
+fn contracts_test() -> Result<()> {
+    contracts_run(FORGE, &["fmt", "--check"])?;
     // After the build: `forge lint` compiling changed sources itself leaves artifacts without bytecode.
-    run(forge, &["lint"])?;
-    run(forge, &["test", "--offline"])?;
-    run(forge, &["snapshot", "--offline", "--check"])?;
-    run("script/anvil-check.sh", &[])
+    contracts_run(FORGE, &["lint"])?;
+    contracts_run(FORGE, &["test", "--offline"])?;
+    contracts_run(FORGE, &["snapshot", "--offline", "--check"])?;
+    contracts_run("script/anvil-check.sh", &[])
 }
 
 /// Whether /dev/kvm can be opened (the KVM boot test needs it).
@@ -115,6 +123,8 @@ fn main() -> Result<()> {
         Cmd::Demo { voters } => demo::run(voters),
         Cmd::Test => {
             ensure_toolchain()?;
+            // First: the contract bindings (fcc-contracts) need the forge artifacts to compile.
+            contracts_build()?;
             cargo(&["fmt", "--all", "--check"])?;
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
             // The guest kernel's code is compiled only for its own target.

@@ -1,0 +1,162 @@
+//! On a real node: anvil (chain 14, a free port, killed on drop) with the contracts deployed
+//! through the bindings; a TEE engine (`fcc_core::Tee`, simulated platform) whose own identity
+//! key is registered and moved to production by simulated data providers, signs the result of
+//! an F_FDC2/PROVE instruction those providers authorised; `TeeResultVerifier` accepts it, and
+//! refuses a tampered result, a result of a TEE that is not in production and, once the code
+//! version is disabled, the accepted result itself.
+
+use std::path::Path;
+
+use alloy::contract::Error as ContractError;
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy::providers::{Provider, ProviderBuilder};
+use anyhow::{Context, Result, ensure};
+use fcc_contracts::DevRelay::ThresholdNotReached;
+use fcc_contracts::TeeResultVerifier::NotProductionTee;
+use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
+use fcc_core::ops::Registry;
+use fcc_core::platform::Simulated;
+use fcc_core::policy::PolicyHashScheme;
+use fcc_core::result::{SignedResult, status};
+use fcc_core::{Config, Tee};
+use fcc_sim_providers as sim;
+
+/// fcc-core's and the devnet's chain id (Flare's Coston2 uses 114, Flare 14).
+const CHAIN_ID: u64 = 14;
+const EPOCH: u32 = 100;
+const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
+
+/// anvil from the contracts' pinned npm toolchain, on a port it picks itself.
+fn start_anvil() -> Result<AnvilInstance> {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil");
+    ensure!(bin.exists(), "{} missing: run contracts/setup.sh", bin.display());
+    Anvil::at(bin).chain_id(CHAIN_ID).try_spawn().context("starting anvil")
+}
+
+/// A TEE engine trusting `policy` as its root.
+fn tee_with_policy(ps: &[sim::Provider], policy: &fcc_core::policy::SigningPolicy) -> Result<Tee> {
+    let config = Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID } };
+    let mut tee = Tee::new(config, &mut rand::rng(), Registry::system())?;
+    let r = tee.handle(&sim::initialize_policy(ps, policy)?, &mut Simulated);
+    ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
+    Ok(tee)
+}
+
+/// An F_FDC2/PROVE instruction for `tee` signed by every provider, and the TEE's signed result.
+fn prove(tee: &mut Tee, ps: &[sim::Provider], id: &str) -> Result<SignedResult> {
+    let tee_id = tee.state().identity.address();
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let action = sim::signed(ps, &all, sim::fdc2_instruction(tee_id, id, EPOCH), CHAIN_ID)?;
+    let r = tee.handle(&action, &mut Simulated);
+    ensure!(r.result.status == status::SUCCESS, "PROVE refused: {}", r.result.log);
+    Ok(r)
+}
+
+async fn verify(net: &Devnet, r: &SignedResult) -> Result<Address, ContractError> {
+    net.verifier.verifyResult(EXTENSION, action_result(&r.result), Bytes::copy_from_slice(&r.signature)).call().await
+}
+
+/// The revert must be `NotProductionTee(extension, signer)`.
+fn assert_not_production(outcome: Result<Address, ContractError>, signer: Address, what: &str) {
+    let err = outcome.expect_err(what);
+    let decoded = err.as_decoded_error::<NotProductionTee>();
+    let decoded = decoded.unwrap_or_else(|| panic!("{what}: unexpected error {err}"));
+    assert_eq!(decoded.signer, signer, "{what}: signer in the revert");
+}
+
+/// Registers the TEE's identity key under the test code version (pending).
+async fn register(net: &Devnet, tee: &Tee, code_hash: B256) -> Result<Address> {
+    let key = Bytes::copy_from_slice(tee.state().identity.public_key());
+    let receipt = net
+        .machines
+        .register(EXTENSION, key, code_hash, platform("plain")?, "http://127.0.0.1:9000".into())
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    ensure!(receipt.status(), "register reverted");
+    let tee_id = Address::from(tee.state().identity.address());
+    ensure!(net.machines.machine(tee_id).call().await?.publicKey.len() == 64, "machine record missing");
+    Ok(tee_id)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
+    let anvil = start_anvil()?;
+    let deployer = anvil.addresses()[0];
+    let wallet = anvil.wallet().context("anvil's wallet")?;
+    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    assert_eq!(provider.get_chain_id().await?, CHAIN_ID);
+
+    // Simulated providers and their policy, set in DevRelay at deployment.
+    let ps = sim::providers("fcc-contracts anvil test", 12)?;
+    let policy = sim::policy(&ps, EPOCH)?;
+    let net = deploy_devnet(provider, deployer, Some(policy.encode().into())).await?;
+    let relay_hash = net.relay.toSigningPolicyHash(U256::from(EPOCH)).call().await?;
+    assert_eq!(relay_hash.0, policy.hash(PolicyHashScheme::ChainBound { chain_id: CHAIN_ID }), "policy hash");
+
+    // An extension with one code version on `plain` (a stand-in 48-byte measurement).
+    let measurement: Vec<u8> = (0u8..48).collect();
+    let code_hash = keccak256(&measurement);
+    assert_eq!(net.extensions.codeHashOf(measurement.into()).call().await?, code_hash);
+    net.extensions.createExtension("fcc-contracts test".into()).send().await?.get_receipt().await?;
+    assert_eq!(net.extensions.extensionCount().call().await?, EXTENSION);
+    let receipt = net
+        .extensions
+        .addTeeVersion(EXTENSION, "v1".into(), code_hash, vec![platform("plain")?])
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    ensure!(receipt.status(), "addTeeVersion reverted");
+
+    // The engine's own identity key is the registered one.
+    let mut tee = tee_with_policy(&ps, &policy)?;
+    let tee_id = register(&net, &tee, code_hash).await?;
+
+    // Production: the providers sign the registry's digest; the lightest set at or below the
+    // threshold is refused, all of them pass.
+    let digest = net.machines.productionDigest(tee_id, U256::from(EPOCH)).call().await?;
+    let sign = |who: &[usize]| -> Vec<Bytes> {
+        who.iter().map(|&i| Bytes::copy_from_slice(&ps[i].key.sign_digest(&digest.0))).collect()
+    };
+    let (light, _) = sim::below_threshold(&policy);
+    let refused = net.machines.toProduction(tee_id, sign(&light)).call().await.expect_err("below threshold");
+    assert!(refused.as_decoded_error::<ThresholdNotReached>().is_some(), "unexpected error {refused}");
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let receipt = net.machines.toProduction(tee_id, sign(&all)).send().await?.get_receipt().await?;
+    ensure!(receipt.status(), "toProduction reverted");
+    assert!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?);
+
+    // A real result: the engine verified the providers' signatures and signed the FDC2 proof.
+    let result = prove(&mut tee, &ps, "anvil fdc2 #1")?;
+    assert_eq!(verify(&net, &result).await?, tee_id, "the signed result is accepted");
+    let hash = net.verifier.verifyResultHash(
+        EXTENSION,
+        B256::from(result.result.hash()),
+        Bytes::copy_from_slice(&result.signature),
+    );
+    assert_eq!(hash.call().await?, tee_id, "verifyResultHash agrees with fcc-core's result hash");
+
+    // Tampered: one bit of the signed data flipped recovers another (unknown) address.
+    let mut tampered = result.clone();
+    tampered.result.data[0] ^= 1;
+    let wrong_signer = Address::from(tampered.signer(CHAIN_ID)?);
+    assert_ne!(wrong_signer, tee_id);
+    assert_not_production(verify(&net, &tampered).await, wrong_signer, "tampered result");
+
+    // A second TEE, registered but still pending, signs its own result: refused.
+    let mut pending = tee_with_policy(&ps, &policy)?;
+    let pending_id = register(&net, &pending, code_hash).await?;
+    let pending_result = prove(&mut pending, &ps, "anvil fdc2 #2")?;
+    assert_eq!(Address::from(pending_result.signer(CHAIN_ID)?), pending_id);
+    assert_not_production(verify(&net, &pending_result).await, pending_id, "result of a pending TEE");
+
+    // The code version is disabled: the result accepted above is refused from now on.
+    let receipt = net.extensions.disableTeeVersion(EXTENSION, code_hash).send().await?.get_receipt().await?;
+    ensure!(receipt.status(), "disableTeeVersion reverted");
+    assert!(!net.machines.isProductionTee(EXTENSION, tee_id).call().await?);
+    assert_not_production(verify(&net, &result).await, tee_id, "result after the code version was disabled");
+    Ok(())
+}
