@@ -78,6 +78,30 @@ fn ensure_toolchain() -> Result<()> {
     Ok(())
 }
 
+/// The independent SEV-SNP launch-digest tool the image tests compare with (PyPI, pinned).
+fn ensure_sev_snp_measure() -> Result<()> {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    };
+    if on_path("sev-snp-measure") {
+        return Ok(());
+    }
+    let pip = |extra: &[&str]| {
+        eprintln!("$ python3 -m pip install sev-snp-measure==0.0.13 {}", extra.join(" "));
+        Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "sev-snp-measure==0.0.13"])
+            .args(extra)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // Debian's own python refuses system-wide installs (PEP 668) unless told otherwise.
+    ensure!(pip(&[]) || pip(&["--break-system-packages"]), "installing sev-snp-measure with pip failed");
+    if on_path("pyenv") {
+        let _ = Command::new("pyenv").arg("rehash").status();
+    }
+    Ok(())
+}
+
 /// Runs `program` (a path under `contracts/`) in `contracts/`.
 fn contracts_run(program: &str, args: &[&str]) -> Result<()> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts");
@@ -123,6 +147,7 @@ fn main() -> Result<()> {
         Cmd::Demo { voters } => demo::run(voters),
         Cmd::Test => {
             ensure_toolchain()?;
+            ensure_sev_snp_measure()?;
             // First: the contract bindings (fcc-contracts) need the forge artifacts to compile.
             contracts_build()?;
             cargo(&["fmt", "--all", "--check"])?;
