@@ -117,17 +117,33 @@ pub fn parse(image: &[u8]) -> Result<Tables> {
     Ok(Tables { rom, entries, sev_es_reset, snp_sections, tdvf_sections })
 }
 
-fn parse_sev_metadata(image: &[u8], at: usize, rom: Region) -> Result<Vec<SnpSection>> {
-    ensure!(image[at..at + 4] == gt::SEV_METADATA_SIGNATURE, "SEV metadata: signature is not \"ASEV\"");
+/// Checks the 16-byte header both metadata blocks share (signature, total length, version 1,
+/// entry count) and returns the entry count: at least `min_count` entries of `entry_len` bytes
+/// must fit in the stated length, which must fit in the image.
+fn metadata_header(
+    image: &[u8],
+    at: usize,
+    what: &str,
+    signature: [u8; 4],
+    entry_len: usize,
+    min_count: usize,
+) -> Result<usize> {
+    let shown = String::from_utf8_lossy(&signature);
+    ensure!(image[at..at + 4] == signature, "{what}: signature is not \"{shown}\"");
     let size = u32_at(image, at + 4) as usize;
     let version = u32_at(image, at + 8);
     let count = u32_at(image, at + 12) as usize;
-    ensure!(version == gt::METADATA_VERSION, "SEV metadata: version {version}, only 1 is known");
-    ensure!(at + size <= image.len(), "SEV metadata: its length {size} runs past the end of the image");
+    ensure!(version == gt::METADATA_VERSION, "{what}: version {version}, only 1 is known");
+    ensure!(at + size <= image.len(), "{what}: its length {size} runs past the end of the image");
     ensure!(
-        count.checked_mul(12).and_then(|n| n.checked_add(16)).is_some_and(|n| n <= size),
-        "SEV metadata: {count} sections do not fit in its length {size}"
+        count >= min_count && count.checked_mul(entry_len).and_then(|n| n.checked_add(16)).is_some_and(|n| n <= size),
+        "{what}: {count} sections do not fit in its length {size}"
     );
+    Ok(count)
+}
+
+fn parse_sev_metadata(image: &[u8], at: usize, rom: Region) -> Result<Vec<SnpSection>> {
+    let count = metadata_header(image, at, "SEV metadata", gt::SEV_METADATA_SIGNATURE, 12, 0)?;
     let mut sections: Vec<SnpSection> = Vec::new();
     for i in 0..count {
         let d = at + 16 + 12 * i;
@@ -153,16 +169,7 @@ fn parse_sev_metadata(image: &[u8], at: usize, rom: Region) -> Result<Vec<SnpSec
 }
 
 fn parse_tdvf(image: &[u8], at: usize) -> Result<Vec<TdvfSection>> {
-    ensure!(image[at..at + 4] == gt::TDVF_SIGNATURE, "TDVF descriptor: signature is not \"TDVF\"");
-    let size = u32_at(image, at + 4) as usize;
-    let version = u32_at(image, at + 8);
-    let count = u32_at(image, at + 12) as usize;
-    ensure!(version == gt::METADATA_VERSION, "TDVF descriptor: version {version}, only 1 is known");
-    ensure!(at + size <= image.len(), "TDVF descriptor: its length {size} runs past the end of the image");
-    ensure!(
-        count > 0 && count.checked_mul(32).and_then(|n| n.checked_add(16)).is_some_and(|n| n <= size),
-        "TDVF descriptor: {count} sections do not fit in its length {size}"
-    );
+    let count = metadata_header(image, at, "TDVF descriptor", gt::TDVF_SIGNATURE, 32, 1)?;
     let mut sections: Vec<TdvfSection> = Vec::new();
     for i in 0..count {
         let d = at + 16 + 32 * i;
