@@ -6,12 +6,15 @@
 //! * [`tables`] — writes the OVMF-style GUID tables `fcc_layout::guid_tables` defines;
 //! * [`ovmf`] — reads (and checks) the GUID tables of any image;
 //! * [`snp`], [`tdx`], [`measure`] — SEV-SNP launch digests, TDX MRTDs, the JSON manifest;
+//! * [`igvm`] — the IGVM form and the cross-check with the `igvm` crate's measurements;
+//! * [`verify`] — a manifest, measurement, SNP report or TDX quote against this source;
 //! * [`qemu`] — the QEMU command line, accelerator choice and console reader used by the
 //!   end-to-end tests (`tests/`, crate `fcc-e2e`) and by [`bench`];
 //! * [`bench`] — `cargo xtask bench-boot`: ROM size and boot times.
 
 pub mod bench;
 pub mod build;
+pub mod igvm;
 pub mod measure;
 pub mod ovmf;
 pub mod qemu;
@@ -19,3 +22,4 @@ pub mod rom;
 pub mod snp;
 pub mod tables;
 pub mod tdx;
+pub mod verify;

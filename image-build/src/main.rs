@@ -1,12 +1,13 @@
-//! `fcc-image`: build the guest ROM (`build`), its launch measurements (`measure`), boot it
-//! (`run`), measure its boot (`bench-boot`).
+//! `fcc-image`: build the guest ROM (`build`), its launch measurements (`measure`), its IGVM
+//! form (`igvm`), check evidence against this source (`verify`), boot it (`run`), measure its
+//! boot (`bench-boot`).
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use fcc_image::qemu::{self, BootOptions};
-use fcc_image::{bench, build, measure};
+use fcc_image::{bench, build, igvm, measure, ovmf, snp, verify};
 
 #[derive(Parser)]
 #[command(about = "Build and boot the FCC guest ROM")]
@@ -22,6 +23,50 @@ enum Cmd {
         /// Where to write the ROM (default: target/fcc-guest.rom in the workspace).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The source tree to build (default: the workspace this tool was built from).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+    },
+    /// Write the ROM as an IGVM file (SEV-SNP and TDX in one file) and print the measurements
+    /// the `igvm` crate computes for it beside ours.
+    Igvm {
+        /// The ROM (default: build it).
+        #[arg(long)]
+        rom: Option<PathBuf>,
+        /// vCPUs: the file holds one VMSA per vCPU.
+        #[arg(long, default_value_t = 1)]
+        vcpus: u32,
+        /// CPU model by QEMU name, or a raw signature with --vcpu-sig.
+        #[arg(long = "vcpu-type", default_value = "EPYC-Genoa")]
+        vcpu_type: String,
+        /// Raw CPU signature (hex), instead of --vcpu-type.
+        #[arg(long = "vcpu-sig", value_parser = parse_hex)]
+        vcpu_sig: Option<u64>,
+        /// Where to write the file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check evidence against this source: a JSON manifest, a raw SEV-SNP report, a raw TDX quote
+    /// (files), or a 48-byte measurement in hex. Exit status 0 on match, 1 on mismatch.
+    Verify {
+        /// The ROM to compare with (default: build it from this source).
+        #[arg(long)]
+        rom: Option<PathBuf>,
+        /// A manifest, report, quote or file holding a hex measurement.
+        #[arg(required_unless_present = "measurement", conflicts_with = "measurement")]
+        evidence: Option<PathBuf>,
+        /// A measurement in hex (SNP MEASUREMENT or TDX MRTD).
+        #[arg(long)]
+        measurement: Option<String>,
+        /// Search SNP digests for 1..=N vCPUs.
+        #[arg(long, default_value_t = fcc_image::measure::PUBLISHED_MAX_VCPUS)]
+        max_vcpus: u32,
+        /// SEV features in the VMSA (hex).
+        #[arg(long, default_value = "0x1", value_parser = parse_hex)]
+        guest_features: u64,
+        /// What to print on a mismatch (e.g. how to update a committed manifest).
+        #[arg(long)]
+        on_mismatch: Option<String>,
     },
     /// Build the ROM and boot it in QEMU with the console on this terminal (Ctrl-C to stop).
     Run {
@@ -54,6 +99,10 @@ enum Cmd {
         /// SEV features in every VMSA (hex).
         #[arg(long, default_value = "0x1", value_parser = parse_hex)]
         guest_features: u64,
+        /// Exactly what reproducible/MEASUREMENTS.json publishes (1..=64 vCPUs of EPYC-Milan,
+        /// EPYC-Genoa and EPYC-Turin), instead of --vcpus/--vcpu-type/--vcpu-sig.
+        #[arg(long, conflicts_with_all = ["vcpus", "vcpu_types", "vcpu_sigs"])]
+        published: bool,
         /// Write the manifest here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -87,11 +136,24 @@ fn build_default() -> Result<PathBuf> {
     Ok(out)
 }
 
+/// The ROM at `path`, or the one built from this source.
+fn read_rom(path: Option<PathBuf>) -> Result<(PathBuf, Vec<u8>)> {
+    let path = match path {
+        Some(path) => path,
+        None => build_default()?,
+    };
+    let image = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok((path, image))
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Build { out: None } => build_default().map(|_| ()),
-        Cmd::Build { out: Some(out) } => {
-            let rom = build::build_rom(&build::workspace_root(), &out)?;
+        Cmd::Build { out: None, workspace: None } => build_default().map(|_| ()),
+        Cmd::Build { out, workspace } => {
+            let workspace = workspace.unwrap_or_else(build::workspace_root);
+            let workspace = std::path::absolute(&workspace)?;
+            let out = out.unwrap_or_else(|| workspace.join(build::ROM_PATH));
+            let rom = build::build_rom(&workspace, &out)?;
             println!("ROM {} ({} bytes) sha384 {}", out.display(), rom.bytes.len(), hex::encode(rom.sha384()));
             Ok(())
         }
@@ -108,19 +170,57 @@ fn main() -> Result<()> {
             let status = std::process::Command::new(qemu::find_qemu()?).args(opts.args()).status()?;
             std::process::exit(status.code().unwrap_or(1));
         }
-        Cmd::Measure { rom, vcpus, vcpu_types, vcpu_sigs, guest_features, out } => {
-            let rom = match rom {
-                Some(rom) => rom,
-                None => build_default()?,
-            };
-            let image = std::fs::read(&rom).with_context(|| format!("reading {}", rom.display()))?;
+        Cmd::Measure { rom, vcpus, vcpu_types, vcpu_sigs, guest_features, published, out } => {
+            let (rom, image) = read_rom(rom)?;
             let vcpu_sigs = vcpu_sigs.into_iter().map(u32::try_from).collect::<Result<Vec<_>, _>>()?;
-            let req = measure::Request { vcpus, vcpu_types, vcpu_sigs, guest_features };
+            let req = if published {
+                measure::Request { guest_features, ..measure::Request::published() }
+            } else {
+                measure::Request { vcpus, vcpu_types, vcpu_sigs, guest_features }
+            };
             let manifest = measure::manifest(&image, &req).with_context(|| format!("measuring {}", rom.display()))?;
             let text = serde_json::to_string_pretty(&manifest)? + "\n";
             match out {
                 Some(out) => std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?,
                 None => print!("{text}"),
+            }
+            Ok(())
+        }
+        Cmd::Igvm { rom, vcpus, vcpu_type, vcpu_sig, out } => {
+            let (_, image) = read_rom(rom)?;
+            let tables = ovmf::parse(&image)?;
+            let cpu_signature = match vcpu_sig {
+                Some(sig) => u32::try_from(sig)?,
+                None => snp::cpu_type_signature(&vcpu_type)?,
+            };
+            let p = igvm::Params { vcpus, cpu_signature, guest_features: snp::DEFAULT_GUEST_FEATURES };
+            let bytes = igvm::to_bytes(&igvm::build(&image, &tables, &p)?)?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            let file = igvm::parse(&bytes)?;
+            let qemu = snp::launch_digest(&image, &tables, vcpus, cpu_signature, p.guest_features)?;
+            println!("IGVM {} ({} bytes), {vcpus} vCPUs, signature {cpu_signature:#x}", out.display(), bytes.len());
+            println!("  snp digest, QEMU (ZERO pages)          {}", hex::encode(qemu));
+            println!("  snp digest, igvm crate (NORMAL zeroed) {}", hex::encode(igvm::crate_snp_digest(&file)?));
+            println!("  tdx mrtd, igvm crate (page by page)    {}", hex::encode(igvm::crate_mrtd(&file)?));
+            Ok(())
+        }
+        Cmd::Verify { rom, evidence, measurement, max_vcpus, guest_features, on_mismatch } => {
+            let (_, image) = read_rom(rom)?;
+            let search = verify::Search { max_vcpus, guest_features, ..verify::Search::default() };
+            let verdict = match (evidence, measurement) {
+                (_, Some(m)) => verify::measurement(&image, &verify::parse_measurement(&m)?, &search)?,
+                (Some(path), None) => {
+                    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                    verify::file(&image, &bytes, &search).with_context(|| format!("checking {}", path.display()))?
+                }
+                (None, None) => anyhow::bail!("give evidence (a file) or --measurement"),
+            };
+            print!("{}", verdict.render());
+            if !verdict.is_match() {
+                if let Some(hint) = on_mismatch {
+                    eprintln!("{hint}");
+                }
+                std::process::exit(1);
             }
             Ok(())
         }

@@ -32,9 +32,9 @@ enum PageType {
 }
 
 /// The GPA the VMSA pages are recorded with ((u64)-1, page-aligned, bits above 51 clear).
-const VMSA_GPA: u64 = 0xFFFF_FFFF_F000;
+pub const VMSA_GPA: u64 = 0xFFFF_FFFF_F000;
 /// Where the boot vCPU starts.
-const BSP_RESET: u32 = 0xFFFF_FFF0;
+pub const BSP_RESET: u32 = 0xFFFF_FFF0;
 
 /// The guest features QEMU sets by default for SNP: SNPActive.
 pub const DEFAULT_GUEST_FEATURES: u64 = 0x1;
@@ -95,9 +95,9 @@ impl Gctx {
         self.digest = Sha384::digest(info).into();
     }
 
-    fn pages(&mut self, page_type: PageType, gpa: u64, bytes: u64) {
+    fn pages(&mut self, page_type: PageType, gpa: u64, bytes: u64, contents: &[u8; 48]) {
         for offset in (0..bytes).step_by(PAGE_SIZE as usize) {
-            self.update(page_type, gpa + offset, &[0; 48]);
+            self.update(page_type, gpa + offset, contents);
         }
     }
 }
@@ -143,7 +143,19 @@ pub fn vmsa(eip: u32, cpu_signature: u32, guest_features: u64) -> Vec<u8> {
     p
 }
 
-/// The SEV-SNP launch digest of `image` (with its parsed `tables`) for `vcpus` vCPUs.
+/// How the VMM launches the data-less pages of the SEV metadata (SEC_MEM and the like).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroPages {
+    /// As ZERO pages (PAGE_INFO type 3, contents 0): QEMU for OVMF-style images and for IGVM page
+    /// data without data (`backends/igvm.c`), and `sev-snp-measure`.
+    Zero,
+    /// As NORMAL pages of zeros (type 1, contents SHA-384 of a zero page): what the `igvm`
+    /// crate's `generate_snp_measurement` assumes for page data without data.
+    NormalZeroed,
+}
+
+/// The SEV-SNP launch digest of `image` (with its parsed `tables`) for `vcpus` vCPUs, as QEMU
+/// launches it.
 pub fn launch_digest(
     image: &[u8],
     tables: &Tables,
@@ -151,7 +163,33 @@ pub fn launch_digest(
     cpu_signature: u32,
     guest_features: u64,
 ) -> Result<[u8; 48]> {
-    ensure!(vcpus >= 1, "at least one vCPU");
+    launch_digest_with(image, tables, vcpus, cpu_signature, guest_features, ZeroPages::Zero)
+}
+
+/// [`launch_digest`] with the given convention for data-less pages.
+pub fn launch_digest_with(
+    image: &[u8],
+    tables: &Tables,
+    vcpus: u32,
+    cpu_signature: u32,
+    guest_features: u64,
+    zero_pages: ZeroPages,
+) -> Result<[u8; 48]> {
+    let all = launch_digests(image, tables, vcpus, cpu_signature, guest_features, zero_pages)?;
+    Ok(*all.last().expect("at least one vCPU"))
+}
+
+/// The launch digests for 1..=`max_vcpus` vCPUs (element `n - 1` for `n` vCPUs): the VMSA pages
+/// come last, so each count continues the chain of the one before.
+pub fn launch_digests(
+    image: &[u8],
+    tables: &Tables,
+    max_vcpus: u32,
+    cpu_signature: u32,
+    guest_features: u64,
+    zero_pages: ZeroPages,
+) -> Result<Vec<[u8; 48]>> {
+    ensure!(max_vcpus >= 1, "at least one vCPU");
     let sections = tables
         .snp_sections
         .as_ref()
@@ -166,19 +204,25 @@ pub fn launch_digest(
     }
     for s in sections {
         match s.kind {
-            SnpSectionType::SecMem | SnpSectionType::SvsmCaa | SnpSectionType::KernelHashes => {
-                g.pages(PageType::Zero, s.region.start, s.region.size())
-            }
-            SnpSectionType::Secrets => g.pages(PageType::Secrets, s.region.start, s.region.size()),
-            SnpSectionType::Cpuid => g.pages(PageType::Cpuid, s.region.start, s.region.size()),
+            SnpSectionType::SecMem | SnpSectionType::SvsmCaa | SnpSectionType::KernelHashes => match zero_pages {
+                ZeroPages::Zero => g.pages(PageType::Zero, s.region.start, s.region.size(), &[0; 48]),
+                ZeroPages::NormalZeroed => {
+                    let zero: [u8; 48] = Sha384::digest([0u8; PAGE_SIZE as usize]).into();
+                    g.pages(PageType::Normal, s.region.start, s.region.size(), &zero)
+                }
+            },
+            SnpSectionType::Secrets => g.pages(PageType::Secrets, s.region.start, s.region.size(), &[0; 48]),
+            SnpSectionType::Cpuid => g.pages(PageType::Cpuid, s.region.start, s.region.size(), &[0; 48]),
         }
     }
     let bsp: [u8; 48] = Sha384::digest(vmsa(BSP_RESET, cpu_signature, guest_features)).into();
     let ap: [u8; 48] = Sha384::digest(vmsa(ap_reset, cpu_signature, guest_features)).into();
-    for i in 0..vcpus {
+    let mut digests = Vec::with_capacity(max_vcpus as usize);
+    for i in 0..max_vcpus {
         g.update(PageType::Vmsa, VMSA_GPA, if i == 0 { &bsp } else { &ap });
+        digests.push(g.digest);
     }
-    Ok(g.digest)
+    Ok(digests)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Cross-check: our SEV-SNP launch digests equal those of the independent PyPI package
 //! `sev-snp-measure` (`.ci/run` installs it) for the real guest ROM — vCPU counts 1, 2, 4, 8, 64
-//! and the EPYC-v4, EPYC-Milan and EPYC-Genoa models — and for a hand-made image carrying every
+//! and the EPYC-v4, EPYC-Milan, EPYC-Genoa and EPYC-Turin models — and for a hand-made image carrying every
 //! SEV metadata section type.
 
 mod common;
@@ -35,7 +35,7 @@ fn guest_rom_digests_match_sev_snp_measure() {
     let path = workspace.join(build::ROM_PATH);
     build::build_rom(&workspace, &path).unwrap();
     let image = std::fs::read(&path).unwrap();
-    for vcpu_type in ["EPYC-v4", "EPYC-Milan", "EPYC-Genoa"] {
+    for vcpu_type in ["EPYC-v4", "EPYC-Milan", "EPYC-Genoa", "EPYC-Turin"] {
         for vcpus in [1, 2, 4, 8, 64] {
             let want = reference(&path, vcpus, vcpu_type);
             assert_eq!(ours(&image, vcpus, vcpu_type), want, "{vcpu_type} x {vcpus}");

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's orchestration — the end-to-end demo, the full test run and the
 //! benchmarks — so the README's commands need no set-up.
 
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -25,7 +26,8 @@ enum Cmd {
         voters: usize,
     },
     /// Every test: unit, property, known-answer, fuzz-corpus replay, CLI, guest-target build,
-    /// lints, and the contracts' checks (forge fmt, build, lint, tests, gas snapshot, anvil).
+    /// lints, the contracts' checks (forge fmt, build, lint, tests, gas snapshot, anvil) and the
+    /// image's reproducibility (reproducible/check).
     Test,
     /// The benchmarks (verification vs libsecp256k1 baseline).
     Bench,
@@ -137,6 +139,18 @@ fn contracts_test() -> Result<()> {
     contracts_run("script/anvil-check.sh", &[])
 }
 
+/// `reproducible/check`: the ROM rebuilt twice from clean copies in different environments
+/// gives the same bytes and the published measurements.
+fn reproducible_check() -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
+    eprintln!("$ reproducible/check");
+    let status = Command::new(root.join("reproducible/check")).status().context("running reproducible/check")?;
+    if !status.success() {
+        bail!("reproducible/check failed ({status})");
+    }
+    Ok(())
+}
+
 /// Whether /dev/kvm can be opened (the KVM boot test needs it).
 fn fcc_kvm_usable() -> bool {
     std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
@@ -164,6 +178,8 @@ fn main() -> Result<()> {
                 eprintln!("SKIPPED: guest_boot::boots_under_kvm (/dev/kvm is not usable here)");
             }
             contracts_test()?;
+            // Two clean rebuilds in different environments, equal to reproducible/MEASUREMENTS.json.
+            reproducible_check()?;
             // The demo is an end-to-end test too: it asserts every step.
             demo::run(20)
         }

@@ -1,0 +1,359 @@
+//! `fcc-image verify`: does a claimed measurement come from this source? Given a manifest, a
+//! bare 48-byte measurement, a raw SEV-SNP attestation report or a TDX quote, recompute the
+//! measurements of the ROM built from this source and say match or mismatch, naming the field
+//! that differs.
+//!
+//! This checks *what* was launched, not *whether the report is genuine*: the report's signature,
+//! its certificate chain and the TCB are the attestation verifier's job (the host attestation
+//! library). Policy bits that make a measurement meaningless (SNP debug, TDX debug) are checked
+//! here too, because a debuggable guest with the right measurement is still not this code's
+//! protection.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result, bail, ensure};
+use serde_json::Value;
+
+use crate::measure::{self, Request};
+use crate::ovmf::{self, Tables};
+use crate::snp::{self, CPU_TYPES, DEFAULT_GUEST_FEATURES, ZeroPages};
+use crate::tdx::{self, Order};
+
+/// One field that differs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Where, e.g. `snp.launch_digests[EPYC-Genoa x 4].digest` or `report.MEASUREMENT`.
+    pub field: String,
+    /// What the evidence says.
+    pub claimed: String,
+    /// What this source gives.
+    pub expected: String,
+}
+
+/// The verdict.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    /// What matched (human-readable).
+    pub matched: Vec<String>,
+    /// What differed; empty means match.
+    pub mismatches: Vec<Mismatch>,
+    /// Facts worth showing that are not checked here.
+    pub notes: Vec<String>,
+}
+
+impl Verdict {
+    /// True when nothing differed and something matched.
+    pub fn is_match(&self) -> bool {
+        self.mismatches.is_empty() && !self.matched.is_empty()
+    }
+
+    /// The report a person reads.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for m in &self.matched {
+            let _ = writeln!(out, "match     {m}");
+        }
+        for m in &self.mismatches {
+            let _ = writeln!(
+                out,
+                "MISMATCH  {}\n          claimed  {}\n          source   {}",
+                m.field, m.claimed, m.expected
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note      {n}");
+        }
+        let _ = writeln!(out, "{}", if self.is_match() { "MATCH" } else { "MISMATCH" });
+        out
+    }
+}
+
+/// Compares a manifest with the one this ROM gives for the same parameters, field by field.
+pub fn manifest(image: &[u8], claimed: &Value) -> Result<Verdict> {
+    let req = Request::of_manifest(claimed)?;
+    let ours = measure::manifest(image, &req)?;
+    let mut v = Verdict::default();
+    diff("", claimed, &ours, &mut v);
+    if v.mismatches.is_empty() {
+        let n = ours["snp"]["launch_digests"].as_array().map_or(0, Vec::len);
+        v.matched.push(format!("rom.sha384, {n} SNP launch digests and both TDX MRTDs"));
+    }
+    Ok(v)
+}
+
+/// A readable label for an array element: the SNP entries by type and vCPU count.
+fn element_label(item: &Value, index: usize) -> String {
+    match (item.get("vcpu_type").and_then(Value::as_str), item.get("vcpus").and_then(Value::as_u64)) {
+        (Some(t), Some(n)) => format!("{t} x {n}"),
+        _ => index.to_string(),
+    }
+}
+
+fn short(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn diff(path: &str, claimed: &Value, ours: &Value, v: &mut Verdict) {
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match (claimed, ours) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, bv) in b {
+                match a.get(key) {
+                    Some(av) => diff(&join(key), av, bv, v),
+                    None => v.mismatches.push(Mismatch {
+                        field: join(key),
+                        claimed: "(absent)".into(),
+                        expected: short(bv),
+                    }),
+                }
+            }
+            for (key, av) in a {
+                if !b.contains_key(key) {
+                    v.mismatches.push(Mismatch { field: join(key), claimed: short(av), expected: "(absent)".into() });
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            if a.len() != b.len() {
+                v.mismatches.push(Mismatch {
+                    field: format!("{path}.length"),
+                    claimed: a.len().to_string(),
+                    expected: b.len().to_string(),
+                });
+            }
+            for (i, (av, bv)) in a.iter().zip(b).enumerate() {
+                diff(&format!("{path}[{}]", element_label(bv, i)), av, bv, v);
+            }
+        }
+        (a, b) if a == b => {}
+        // Hex strings compare case-insensitively.
+        (Value::String(a), Value::String(b)) if a.eq_ignore_ascii_case(b) => {}
+        (a, b) => v.mismatches.push(Mismatch { field: path.to_string(), claimed: short(a), expected: short(b) }),
+    }
+}
+
+/// Where to look for a bare measurement.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// vCPU counts 1..=this.
+    pub max_vcpus: u32,
+    /// CPU signatures to try, with their labels.
+    pub cpus: Vec<(String, u32)>,
+    /// SEV features.
+    pub guest_features: u64,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        let mut cpus: Vec<(String, u32)> = Vec::new();
+        for t in CPU_TYPES {
+            let sig = snp::cpu_signature(t.fms.0, t.fms.1, t.fms.2);
+            if !cpus.iter().any(|(_, s)| *s == sig) {
+                cpus.push((t.name.to_string(), sig));
+            }
+        }
+        Self { max_vcpus: measure::PUBLISHED_MAX_VCPUS, cpus, guest_features: DEFAULT_GUEST_FEATURES }
+    }
+}
+
+/// Which launch of this ROM gives `measurement`, if any.
+pub fn find(image: &[u8], tables: &Tables, measurement: &[u8; 48], search: &Search) -> Result<Option<String>> {
+    for order in Order::ALL {
+        if tdx::mrtd(image, tables, order)? == *measurement {
+            return Ok(Some(format!("TDX MRTD ({})", order.label())));
+        }
+    }
+    for (name, sig) in &search.cpus {
+        let all = snp::launch_digests(image, tables, search.max_vcpus, *sig, search.guest_features, ZeroPages::Zero)?;
+        if let Some(i) = all.iter().position(|d| d == measurement) {
+            return Ok(Some(format!(
+                "SEV-SNP launch digest, {name} (signature {sig:#x}), {} vCPUs, guest features {:#x}",
+                i + 1,
+                search.guest_features
+            )));
+        }
+    }
+    Ok(None)
+}
+
+fn searched(search: &Search) -> String {
+    let names: Vec<_> = search.cpus.iter().map(|(n, _)| n.as_str()).collect();
+    format!(
+        "none of the SNP launch digests for 1..={} vCPUs of {} (guest features {:#x}) nor the TDX MRTDs",
+        search.max_vcpus,
+        names.join(", "),
+        search.guest_features
+    )
+}
+
+/// A bare measurement (the 48 bytes of an SNP MEASUREMENT or a TDX MRTD).
+pub fn measurement(image: &[u8], m: &[u8; 48], search: &Search) -> Result<Verdict> {
+    let tables = ovmf::parse(image)?;
+    let mut v = Verdict::default();
+    match find(image, &tables, m, search)? {
+        Some(what) => v.matched.push(format!("measurement {} = {what}", hex::encode(m))),
+        None => v.mismatches.push(Mismatch {
+            field: "measurement".into(),
+            claimed: hex::encode(m),
+            expected: searched(search),
+        }),
+    }
+    Ok(v)
+}
+
+/// The size of an SEV-SNP ATTESTATION_REPORT (ABI spec, table "ATTESTATION_REPORT Structure").
+pub const SNP_REPORT_LEN: usize = 0x4A0;
+const SNP_POLICY: usize = 0x08;
+const SNP_REPORT_DATA: usize = 0x50;
+const SNP_MEASUREMENT: usize = 0x90;
+const SNP_CPUID: usize = 0x188;
+/// SNP guest policy bit 19: DEBUG allowed.
+const SNP_POLICY_DEBUG: u64 = 1 << 19;
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn array48(b: &[u8]) -> [u8; 48] {
+    b[..48].try_into().expect("48 bytes")
+}
+
+/// A raw SEV-SNP attestation report: MEASUREMENT against this ROM's launch digests (with the
+/// report's own CPU signature tried besides QEMU's models), and the policy's debug bit.
+pub fn snp_report(image: &[u8], report: &[u8], search: &Search) -> Result<Verdict> {
+    ensure!(
+        report.len() == SNP_REPORT_LEN,
+        "an SEV-SNP attestation report is {SNP_REPORT_LEN} bytes, this is {}",
+        report.len()
+    );
+    let version = u32_at(report, 0);
+    ensure!((2..=5).contains(&version), "unknown SEV-SNP report version {version}");
+    let mut search = search.clone();
+    // Version 3 and later record the CPU's family, model and stepping.
+    if version >= 3 {
+        let (fam, model, step) = (report[SNP_CPUID], report[SNP_CPUID + 1], report[SNP_CPUID + 2]);
+        let sig = snp::cpu_signature(fam.into(), model.into(), step.into());
+        if fam != 0 && !search.cpus.iter().any(|(_, s)| *s == sig) {
+            search.cpus.push((format!("the report's CPU (family {fam:#x} model {model:#x} stepping {step})"), sig));
+        }
+    }
+    let tables = ovmf::parse(image)?;
+    let mut v = Verdict::default();
+    let m = array48(&report[SNP_MEASUREMENT..]);
+    match find(image, &tables, &m, &search)? {
+        Some(what) if what.starts_with("SEV-SNP") => v.matched.push(format!("report.MEASUREMENT = {what}")),
+        _ => v.mismatches.push(Mismatch {
+            field: "report.MEASUREMENT".into(),
+            claimed: hex::encode(m),
+            expected: searched(&search),
+        }),
+    }
+    let policy = u64::from_le_bytes(report[SNP_POLICY..SNP_POLICY + 8].try_into().expect("8 bytes"));
+    if policy & SNP_POLICY_DEBUG != 0 {
+        v.mismatches.push(Mismatch {
+            field: "report.POLICY.DEBUG".into(),
+            claimed: format!("1 (policy {policy:#x}): the host may read and change guest memory"),
+            expected: "0".into(),
+        });
+    }
+    v.notes.push(format!("report version {version}, policy {policy:#x}"));
+    v.notes.push(format!("REPORT_DATA {}", hex::encode(&report[SNP_REPORT_DATA..SNP_REPORT_DATA + 64])));
+    v.notes.push("the report's signature, VCEK chain and TCB are not checked by this tool".into());
+    Ok(v)
+}
+
+/// Offsets in a TDX quote: the header is 48 bytes; v4's TD report body follows, v5 puts a
+/// 2-byte body type and 4-byte body size first.
+const TDX_HEADER: usize = 48;
+const TDX_TEE_TYPE: u32 = 0x81;
+const TD_ATTRIBUTES: usize = 120;
+const TD_MRTD: usize = 136;
+const TD_REPORT_DATA: usize = 520;
+const TD_BODY_LEN: usize = 584;
+/// TD_ATTRIBUTES bit 0: DEBUG.
+const TD_ATTR_DEBUG: u64 = 1;
+
+/// A raw TDX quote (v4 or v5): MRTD against both page orders, and the TD's debug attribute.
+pub fn tdx_quote(image: &[u8], quote: &[u8]) -> Result<Verdict> {
+    ensure!(quote.len() >= TDX_HEADER + 6, "a TDX quote is longer than {} bytes", quote.len());
+    let version = u16::from_le_bytes([quote[0], quote[1]]);
+    let tee_type = u32_at(quote, 4);
+    ensure!(tee_type == TDX_TEE_TYPE, "TEE type {tee_type:#x} is not TDX ({TDX_TEE_TYPE:#x})");
+    let body = match version {
+        4 => TDX_HEADER,
+        5 => {
+            let body_type = u16::from_le_bytes([quote[TDX_HEADER], quote[TDX_HEADER + 1]]);
+            ensure!(matches!(body_type, 2 | 3), "TDX quote v5 body type {body_type} is not a TD report (2 or 3)");
+            TDX_HEADER + 6
+        }
+        other => bail!("unknown TDX quote version {other}"),
+    };
+    ensure!(quote.len() >= body + TD_BODY_LEN, "the TDX quote is truncated ({} bytes)", quote.len());
+    let tables = ovmf::parse(image)?;
+    let mut v = Verdict::default();
+    let mrtd = array48(&quote[body + TD_MRTD..]);
+    let mut found = None;
+    for order in Order::ALL {
+        if tdx::mrtd(image, &tables, order)? == mrtd {
+            found = Some(order);
+        }
+    }
+    match found {
+        Some(order) => v.matched.push(format!("quote.MRTD = TDX MRTD ({})", order.label())),
+        None => {
+            let expected: Vec<String> = Order::ALL
+                .iter()
+                .map(|&o| Ok(format!("{} {}", o.label(), hex::encode(tdx::mrtd(image, &tables, o)?))))
+                .collect::<Result<_>>()?;
+            v.mismatches.push(Mismatch {
+                field: "quote.MRTD".into(),
+                claimed: hex::encode(mrtd),
+                expected: expected.join(" or "),
+            });
+        }
+    }
+    let attributes = u64::from_le_bytes(quote[body + TD_ATTRIBUTES..body + TD_ATTRIBUTES + 8].try_into()?);
+    if attributes & TD_ATTR_DEBUG != 0 {
+        v.mismatches.push(Mismatch {
+            field: "quote.TD_ATTRIBUTES.DEBUG".into(),
+            claimed: format!("1 (attributes {attributes:#x}): the host may read and change TD memory"),
+            expected: "0".into(),
+        });
+    }
+    v.notes.push(format!("quote version {version}, TD attributes {attributes:#x}"));
+    v.notes.push(format!("REPORTDATA {}", hex::encode(&quote[body + TD_REPORT_DATA..body + TD_REPORT_DATA + 64])));
+    v.notes.push("the quote's signature, PCK chain and TCB are not checked by this tool".into());
+    Ok(v)
+}
+
+/// Parses a 48-byte measurement from hex (with or without `0x`).
+pub fn parse_measurement(hex_str: &str) -> Result<[u8; 48]> {
+    let bytes = hex::decode(hex_str.trim().trim_start_matches("0x")).context("the measurement is not hex")?;
+    <[u8; 48]>::try_from(bytes.as_slice())
+        .map_err(|_| anyhow::anyhow!("a measurement is 48 bytes (96 hex digits), this is {}", bytes.len()))
+}
+
+/// Reads `--expect`-style evidence from a file: a JSON manifest, a report or a quote by size and
+/// magic.
+pub fn file(image: &[u8], bytes: &[u8], search: &Search) -> Result<Verdict> {
+    if let Ok(json) = serde_json::from_slice::<Value>(bytes) {
+        return manifest(image, &json);
+    }
+    if bytes.len() == SNP_REPORT_LEN && u32_at(bytes, 4) != TDX_TEE_TYPE {
+        return snp_report(image, bytes, search);
+    }
+    if bytes.len() >= 8 && u32_at(bytes, 4) == TDX_TEE_TYPE {
+        return tdx_quote(image, bytes);
+    }
+    if let Ok(text) = std::str::from_utf8(bytes)
+        && let Ok(m) = parse_measurement(text)
+    {
+        return measurement(image, &m, search);
+    }
+    bail!(
+        "not a manifest (JSON), an SEV-SNP report ({SNP_REPORT_LEN} bytes), a TDX quote (TEE type 0x81) or a hex measurement"
+    )
+}
