@@ -168,8 +168,9 @@ fn main() -> Result<()> {
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
             // The guest kernel's code is compiled only for its own target.
             cargo(&["clippy", "-p", "fcc-guest", "--target", "x86_64-unknown-none", "--", "-D", "warnings"])?;
-            // The core must build for the guest's bare-metal target, not only the host.
-            cargo(&["build", "-p", "fcc-core", "--target", "x86_64-unknown-none", "--release"])?;
+            // The core and the platform interfaces must build for the guest's bare-metal target,
+            // not only the host.
+            cargo(&["build", "-p", "fcc-core", "-p", "fcc-platform", "--target", "x86_64-unknown-none", "--release"])?;
             cargo(&["test", "--workspace", "--all-targets"])?;
             cargo(&["test", "--workspace", "--doc"])?;
             if fcc_kvm_usable() {

@@ -1,0 +1,17 @@
+//! The confidential-computing interfaces the guest speaks, as safe code the host can test:
+//!
+//! * [`snp`] — AMD SEV-SNP: the SEV_STATUS MSR, the GHCB MSR protocol, the CPUID page and the
+//!   C-bit check, page-state-change entries, and the encrypted guest messages (SNP_GUEST_REQUEST:
+//!   attestation reports and derived keys) with AES-256-GCM under VMPCK0;
+//! * [`tdx`] — Intel TDX: TDCALL leaves and TDVMCALL sub-functions, TDG.VP.INFO, the TDREPORT
+//!   layout and the GetQuote buffer.
+//!
+//! The kernel (`fcc-guest`) owns the instructions (`vmgexit`, `pvalidate`, `rdmsr`/`wrmsr`,
+//! `tdcall`) and the memory; everything that decides what to send or whether to believe an
+//! answer lives here. Sources: AMD SEV-SNP Firmware ABI specification (#56860), GHCB
+//! specification (#56421), Intel TDX Module ABI and GHCI specifications.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod snp;
+pub mod tdx;
