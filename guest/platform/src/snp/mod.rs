@@ -1,9 +1,11 @@
 //! AMD SEV-SNP.
 
 pub mod cpuid;
+pub mod ghcb;
 pub mod msg;
 pub mod msr;
 pub mod psc;
+pub mod vc;
 
 /// The SEV_STATUS MSR (read-only to the guest, never intercepted under SEV-ES/SNP).
 pub const MSR_SEV_STATUS: u32 = 0xC001_0131;
