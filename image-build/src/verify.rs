@@ -124,8 +124,19 @@ fn diff(path: &str, claimed: &Value, ours: &Value, v: &mut Verdict) {
                     expected: b.len().to_string(),
                 });
             }
-            for (i, (av, bv)) in a.iter().zip(b).enumerate() {
-                diff(&format!("{path}[{}]", element_label(bv, i)), av, bv, v);
+            // Elements are matched by their label (the SNP entries by CPU type and vCPU count), so
+            // a manifest listing them in another order still compares entry by entry.
+            for (i, bv) in b.iter().enumerate() {
+                let label = element_label(bv, i);
+                let av = a.iter().enumerate().find(|(j, av)| element_label(av, *j) == label).map(|(_, av)| av);
+                match av {
+                    Some(av) => diff(&format!("{path}[{label}]"), av, bv, v),
+                    None => v.mismatches.push(Mismatch {
+                        field: format!("{path}[{label}]"),
+                        claimed: "(absent)".into(),
+                        expected: short(bv),
+                    }),
+                }
             }
         }
         (a, b) if a == b => {}

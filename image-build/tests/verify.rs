@@ -67,6 +67,20 @@ fn a_manifest_matches_and_each_changed_field_is_named() {
     missing["extra"] = Value::Bool(true);
     assert_eq!(fields(&verify::manifest(&img, &missing).unwrap()), ["tdx.section_by_section", "extra"]);
 
+    // The order of the SNP entries does not matter; a missing one is named.
+    let mut reordered = good.clone();
+    reordered["snp"]["launch_digests"].as_array_mut().unwrap().reverse();
+    assert!(verify::manifest(&img, &reordered).unwrap().is_match());
+    let mut fewer = good.clone();
+    let removed = fewer["snp"]["launch_digests"].as_array_mut().unwrap().remove(1);
+    assert_eq!(removed["vcpus"], 4);
+    // The request recomputed from the claim still has 4 vCPUs (for Genoa), so the Milan entry is
+    // named as missing from the claim.
+    assert_eq!(
+        fields(&verify::manifest(&img, &fewer).unwrap()),
+        ["snp.launch_digests.length", "snp.launch_digests[EPYC-Milan x 4]"]
+    );
+
     // A manifest of another image differs in its ROM hash and every measurement.
     let mut other = img.clone();
     other[0] ^= 1;
