@@ -51,7 +51,7 @@ pub fn encode(first_gfn: u64, pages: usize, state: PageState, buf: &mut [u8]) ->
 pub fn done(buf: &[u8], sent_end: u16) -> Result<bool, super::SnpError> {
     let cur = u16::from_le_bytes([buf[0], buf[1]]);
     let end = u16::from_le_bytes([buf[2], buf[3]]);
-    if end != sent_end || cur > end + 1 {
+    if end != sent_end || u32::from(cur) > u32::from(end) + 1 {
         return Err(super::SnpError::PageStateChange(u32::from(cur) << 16 | u32::from(end)));
     }
     Ok(cur > end)
@@ -86,5 +86,7 @@ mod tests {
         buf[0] = 1;
         buf[2] = 1;
         assert!(done(&buf, 2).is_err(), "end_entry changed");
+        // No overflow at the top of the range.
+        assert_eq!(done(&[0, 0, 0xff, 0xff], u16::MAX), Ok(false));
     }
 }
