@@ -10,7 +10,7 @@ import {TeeResultVerifier} from "../src/TeeResultVerifier.sol";
 import {Vm} from "../test/utils/Vm.sol";
 
 /// @notice Deploys the contract set for a devnet, in a fixed order (so addresses follow from the
-/// deployer's nonce): DevRelay (chain-bound hashes), TeeExtensionRegistry (sev-snp, tdx, plain),
+/// deployer's nonce): DevRelay (chain-bound hashes, finalization window 2), TeeExtensionRegistry (sev-snp, tdx, plain),
 /// TeeMachineRegistry, TeeResultVerifier, TeeInstructionSender, KeyBackupRegistry. The deployer
 /// owns the relay and the registry. Environment: `FCC_DEPLOYER_KEY` (default: anvil's first
 /// account), `FCC_POLICY` (hex policy bytes to set as the first signing policy; optional).
@@ -20,6 +20,8 @@ contract DeployDevnet {
     /// @dev anvil's first default account (a public test key).
     uint256 internal constant ANVIL_KEY_0 =
         0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80;
+    /// @dev Reward epochs a policy may lag the latest and still sign custom messages (DevRelay).
+    uint256 internal constant MESSAGE_FINALIZATION_WINDOW = 2;
 
     function run()
         external
@@ -38,7 +40,7 @@ contract DeployDevnet {
         (platforms[0], platforms[1], platforms[2]) = ("sev-snp", "tdx", "plain");
         vm.startBroadcast(key);
         address deployer = vm.addr(key);
-        relay = new DevRelay(deployer, DevRelay.HashScheme.ChainBound);
+        relay = new DevRelay(deployer, DevRelay.HashScheme.ChainBound, MESSAGE_FINALIZATION_WINDOW);
         extensions = new TeeExtensionRegistry(deployer, platforms);
         machines = new TeeMachineRegistry(extensions, relay);
         verifier = new TeeResultVerifier(machines);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End to end on a real node: starts anvil (chain id 14), deploys with DeployDevnet and the
 # worked-example policy of docs/PROTOCOL.md §2, registers the example TEE (§7), moves it to
-# production with provider 1's signature (weight 600 > threshold 500), then has the
+# production with a relay message signed by provider 1 (weight 600 > threshold 500), then has the
 # TeeResultVerifier accept the result that fcc-core signed (§6) — bytes from the Rust core,
 # checked by the EVM.
 set -euo pipefail
@@ -31,7 +31,7 @@ FCC_POLICY=$policy "$bin/forge" script script/DeployDevnet.s.sol --offline --rpc
 # Addresses follow from the deployer's nonces 0..5.
 deployer=$("$bin/cast" wallet address --private-key "$key")
 addr() { "$bin/cast" compute-address "$deployer" --nonce "$1" | awk '{print $NF}'; }
-extensions=$(addr 1) machines=$(addr 2) verifier=$(addr 3)
+relay=$(addr 0) extensions=$(addr 1) machines=$(addr 2) verifier=$(addr 3)
 [ "$("$bin/cast" code --rpc-url "$rpc" "$verifier")" != 0x ] || fail "deployment failed"
 send() { "$bin/cast" send --rpc-url "$rpc" --private-key "$key" "$@" >/dev/null; }
 
@@ -43,9 +43,16 @@ send "$extensions" 'addTeeVersion(uint256,string,bytes32,bytes32[])' 1 v1 "$code
 tee_key=0xc6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee51ae168fea63dc339a3c58419466ceaeef7f632653266d0e1236431a950cfe52a
 send "$machines" 'register(uint256,bytes,bytes32,bytes32,string)' 1 "$tee_key" "$code_hash" "$plain" http://127.0.0.1:9000
 tee=0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF
-digest=$("$bin/cast" call --rpc-url "$rpc" "$machines" 'productionDigest(address,uint256)(bytes32)' "$tee" 1000)
-provider1_sig=$("$bin/cast" wallet sign --no-hash --private-key 0x0000000000000000000000000000000000000000000000000000000000000001 "$digest")
-send "$machines" 'toProduction(address,bytes[])' "$tee" "[$provider1_sig]"
+# Production through Flare's relay-message layout (docs/PROTOCOL.md §16): selector, policy, the
+# custom message (1, 0, 0, productionHash), one signature (v ‖ r ‖ s ‖ index 0) by provider 1.
+hash=$("$bin/cast" call --rpc-url "$rpc" "$machines" 'productionHash(address)(bytes32)' "$tee")
+digest=$("$bin/cast" call --rpc-url "$rpc" "$relay" 'customSignatureDigest(bytes32)(bytes32)' "$hash")
+sig=$("$bin/cast" wallet sign --no-hash --private-key 0x0000000000000000000000000000000000000000000000000000000000000001 "$digest")
+r=${sig:2:64} s=${sig:66:64} v=${sig:130:2}
+message=0xb59589d1${policy#0x}010000000000${hash#0x}0001$v$r${s}0000
+[ "$("$bin/cast" call --rpc-url "$rpc" "$relay" 'verifyCustomSignature(bytes,bytes32)(uint256)' "$message" "$hash")" = 1000 ] ||
+    fail "the relay did not accept the relay message"
+send "$machines" 'toProduction(address,bytes)' "$tee" "$message"
 [ "$("$bin/cast" call --rpc-url "$rpc" "$machines" 'isProductionTee(uint256,address)(bool)' 1 "$tee")" = true ] ||
     fail "the TEE did not reach production"
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {IFccRelay} from "./interfaces/IFccRelay.sol";
+import {IFlareRelay} from "./interfaces/IFlareRelay.sol";
 import {ITeeExtensionRegistry} from "./interfaces/ITeeExtensionRegistry.sol";
 import {ITeeInstructionSender} from "./interfaces/ITeeInstructionSender.sol";
 import {ITeeMachineRegistry} from "./interfaces/ITeeMachineRegistry.sol";
@@ -19,7 +19,7 @@ contract TeeInstructionSender is ITeeInstructionSender {
 
     ITeeExtensionRegistry public immutable extensions;
     ITeeMachineRegistry public immutable machines;
-    IFccRelay public immutable relay;
+    IFlareRelay public immutable relay;
 
     /// @notice Instructions sent so far (feeds the instruction ids).
     uint256 public nonce;
@@ -30,7 +30,7 @@ contract TeeInstructionSender is ITeeInstructionSender {
     /// @notice A list or the message is longer than the limit.
     error TooManyEntries(uint256 count, uint256 maximum);
 
-    constructor(ITeeExtensionRegistry extensions_, ITeeMachineRegistry machines_, IFccRelay relay_) {
+    constructor(ITeeExtensionRegistry extensions_, ITeeMachineRegistry machines_, IFlareRelay relay_) {
         extensions = extensions_;
         machines = machines_;
         relay = relay_;
@@ -56,10 +56,11 @@ contract TeeInstructionSender is ITeeInstructionSender {
         uint256 n = ++nonce;
         instructionId = keccak256(abi.encode(block.chainid, address(this), n));
         collectedFees[extensionId] += msg.value;
+        (uint32 rewardEpochId,) = relay.lastInitializedRewardEpochData();
         emit TeeInstructionsSent(
             extensionId,
             instructionId,
-            uint32(relay.lastInitializedRewardEpoch()),
+            rewardEpochId,
             targets,
             opType,
             opCommand,

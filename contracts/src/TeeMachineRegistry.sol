@@ -1,32 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
-import {IFccRelay} from "./interfaces/IFccRelay.sol";
+import {IFlareRelay} from "./interfaces/IFlareRelay.sol";
 import {ITeeExtensionRegistry} from "./interfaces/ITeeExtensionRegistry.sol";
 import {ITeeMachineRegistry} from "./interfaces/ITeeMachineRegistry.sol";
 import {FccSignatures} from "./libraries/FccSignatures.sol";
 
 /// @title TeeMachineRegistry
 /// @notice TEE machines of the extensions: registration by an operator, production by data
-/// providers' signatures (weight > the current policy's threshold, checked by the relay),
+/// providers' signatures (a relay message checked by the relay's `verifyCustomSignature`),
 /// pause, ban, and random selection.
 contract TeeMachineRegistry is ITeeMachineRegistry {
     /// @notice Domain of `registrationHash`.
     bytes32 public constant REGISTRATION_DOMAIN = "FCC_TEE_REGISTRATION_V1";
-    /// @notice Signing prefix of `productionDigest` (as "TEE_INSTRUCTION" for instructions).
+    /// @notice Domain of `productionHash` (as "TEE_INSTRUCTION" for instructions).
     bytes32 public constant PRODUCTION_PREFIX = "TEE_MACHINE_PRODUCTION";
 
     /// @notice The extension and code-version registry.
     ITeeExtensionRegistry public immutable extensions;
-    /// @notice The signing-policy source.
-    IFccRelay public immutable relay;
+    /// @notice The signing-policy source: DevRelay or Flare's Relay.
+    IFlareRelay public immutable relay;
 
     mapping(address teeId => Machine) private _machines;
     mapping(uint256 extensionId => address[]) private _production;
     /// @dev position + 1 of a machine in its extension's `_production` list (0: not listed).
     mapping(address teeId => uint256) private _productionIndex;
 
-    constructor(ITeeExtensionRegistry extensions_, IFccRelay relay_) {
+    constructor(ITeeExtensionRegistry extensions_, IFlareRelay relay_) {
         extensions = extensions_;
         relay = relay_;
     }
@@ -61,18 +61,19 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     }
 
     /// @inheritdoc ITeeMachineRegistry
-    function toProduction(address teeId, bytes[] calldata signatures) external {
+    function toProduction(address teeId, bytes calldata relayMessage) external {
         Machine storage m = _machines[teeId];
         if (m.status != Status.Pending) revert MachineStatusInvalid(teeId, m.status);
         if (!extensions.isCodeAllowed(m.extensionId, m.codeHash, m.platform)) {
             revert CodeNotAllowed(m.extensionId, m.codeHash, m.platform);
         }
-        uint256 epoch = relay.lastInitializedRewardEpoch();
-        if (epoch == 0) revert NoSigningPolicy();
-        uint256 weight = relay.checkSignatures(epoch, productionDigest(teeId, epoch), signatures);
+        (uint256 last,) = relay.lastInitializedRewardEpochData();
+        if (last == 0) revert NoSigningPolicy();
+        uint256 epoch = relay.verifyCustomSignature(relayMessage, productionHash(teeId));
+        if (epoch != last && epoch + 1 != last) revert SigningPolicyTooOld(epoch, last);
         m.status = Status.Production;
         _list(m.extensionId, teeId);
-        emit TeeMachineToProduction(teeId, m.extensionId, epoch, weight);
+        emit TeeMachineToProduction(teeId, m.extensionId, epoch);
     }
 
     /// @inheritdoc ITeeMachineRegistry
@@ -162,11 +163,8 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     }
 
     /// @inheritdoc ITeeMachineRegistry
-    function productionDigest(address teeId, uint256 rewardEpochId) public view returns (bytes32) {
-        bytes32 dataHash = keccak256(abi.encode(registrationHash(teeId), rewardEpochId));
-        return FccSignatures.toEthSignedMessageHash(
-            FccSignatures.payloadHash(PRODUCTION_PREFIX, block.chainid, dataHash)
-        );
+    function productionHash(address teeId) public view returns (bytes32) {
+        return FccSignatures.payloadHash(PRODUCTION_PREFIX, block.chainid, registrationHash(teeId));
     }
 
     function _requireOperatorOrOwner(Machine storage m) private view {

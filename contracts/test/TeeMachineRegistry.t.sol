@@ -3,7 +3,7 @@ pragma solidity 0.8.30;
 
 import {DevRelay} from "../src/DevRelay.sol";
 import {TeeMachineRegistry} from "../src/TeeMachineRegistry.sol";
-import {IFccRelay} from "../src/interfaces/IFccRelay.sol";
+import {IFlareRelay} from "../src/interfaces/IFlareRelay.sol";
 import {ITeeMachineRegistry} from "../src/interfaces/ITeeMachineRegistry.sol";
 import {Fixture} from "./utils/Fixture.sol";
 
@@ -72,15 +72,14 @@ contract TeeMachineRegistryTest is Fixture {
 
     function test_toProduction_withWeightAboveThreshold() public {
         address teeId = _register();
-        bytes32 digest = machines.productionDigest(teeId, EPOCH);
         vm.expectEmit(true, true, false, true, address(machines));
-        emit ITeeMachineRegistry.TeeMachineToProduction(teeId, extensionId, EPOCH, 700);
-        machines.toProduction(teeId, _two(_sign(VOTER_B, digest), _sign(VOTER_C, digest)));
+        emit ITeeMachineRegistry.TeeMachineToProduction(teeId, extensionId, EPOCH);
+        machines.toProduction(teeId, _productionMessage(teeId, EPOCH, _idx(1, 2)));
         vm.assertTrue(machines.isProductionTee(extensionId, teeId), "production");
         vm.assertEq(machines.productionMachines(extensionId).length, 1, "listed");
     }
 
-    function test_toProduction_digestLayout() public {
+    function test_toProduction_hashLayout() public {
         address teeId = _register();
         bytes32 registration = keccak256(
             abi.encode(
@@ -96,62 +95,86 @@ contract TeeMachineRegistryTest is Fixture {
             )
         );
         vm.assertEq(machines.registrationHash(teeId), registration, "registration");
-        bytes32 hfs = keccak256(
-            abi.encode(
-                bytes32("TEE_MACHINE_PRODUCTION"),
-                uint256(14),
-                keccak256(abi.encode(registration, uint256(EPOCH)))
-            )
-        );
         vm.assertEq(
-            machines.productionDigest(teeId, EPOCH),
-            keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", hfs)),
-            "digest"
+            machines.productionHash(teeId),
+            keccak256(abi.encode(bytes32("TEE_MACHINE_PRODUCTION"), uint256(14), registration)),
+            "production hash"
         );
     }
 
     function test_toProduction_revertsAtExactlyThreshold() public {
         address teeId = _register();
-        bytes32 digest = machines.productionDigest(teeId, EPOCH);
+        bytes memory m = _productionMessage(teeId, EPOCH, _idx(0, 1));
         vm.expectRevert(
-            abi.encodeWithSelector(IFccRelay.ThresholdNotReached.selector, uint256(500), uint256(500))
+            abi.encodeWithSelector(DevRelay.ThresholdNotReached.selector, uint256(500), uint256(500))
         );
-        machines.toProduction(teeId, _two(_sign(VOTER_A, digest), _sign(VOTER_B, digest)));
+        machines.toProduction(teeId, m);
     }
 
     function test_toProduction_revertsWhenSignerDuplicated() public {
         address teeId = _register();
-        bytes32 digest = machines.productionDigest(teeId, EPOCH);
-        vm.expectRevert(abi.encodeWithSelector(IFccRelay.DuplicateSigner.selector, vm.addr(VOTER_C)));
-        machines.toProduction(teeId, _two(_sign(VOTER_C, digest), _sign(VOTER_C, digest)));
+        bytes memory m = _productionMessage(teeId, EPOCH, _idx(2, 2));
+        vm.expectRevert(abi.encodeWithSelector(DevRelay.IndexOutOfOrder.selector, uint256(2), uint256(3)));
+        machines.toProduction(teeId, m);
     }
 
     function test_toProduction_revertsWhenSignerUnknown() public {
         address teeId = _register();
-        bytes32 digest = machines.productionDigest(teeId, EPOCH);
-        vm.expectRevert(abi.encodeWithSelector(IFccRelay.UnknownSigner.selector, vm.addr(4242)));
-        machines.toProduction(teeId, _two(_sign(VOTER_C, digest), _sign(4242, digest)));
+        bytes32 h = machines.productionHash(teeId);
+        bytes32 digest = relay.customSignatureDigest(h);
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(4242, digest);
+        bytes memory sigs = abi.encodePacked(uint16(2), v, r, s, uint16(1));
+        (v, r, s) = vm.sign(VOTER_C, digest);
+        sigs = abi.encodePacked(sigs, v, r, s, uint16(2));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DevRelay.WrongSignature.selector, uint256(1), vm.addr(4242), vm.addr(VOTER_B)
+            )
+        );
+        machines.toProduction(teeId, _customRelayMessage(_threeVoterPolicy(EPOCH), h, sigs));
     }
 
-    function test_toProduction_revertsWhenSignedForOldEpoch() public {
+    function test_toProduction_revertsWhenSignedForOtherMachine() public {
         address teeId = _register();
-        bytes32 oldDigest = machines.productionDigest(teeId, EPOCH);
-        vm.prank(governance);
+        address other = _productionOfKey(77);
+        bytes memory m = _productionMessage(other, EPOCH, _idx(0, 2));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DevRelay.MessageHashMismatch.selector,
+                machines.productionHash(other),
+                machines.productionHash(teeId)
+            )
+        );
+        machines.toProduction(teeId, m);
+    }
+
+    function test_toProduction_acceptsPreviousPolicyOnly() public {
+        address teeId = _register();
+        bytes memory signedByEpoch = _productionMessage(teeId, EPOCH, _idx(0, 2));
+        vm.startPrank(governance);
         relay.setSigningPolicy(_threeVoterPolicy(EPOCH + 1));
-        // signatures over the previous epoch's digest recover to unrelated addresses
-        vm.expectRevert();
-        machines.toProduction(teeId, _two(_sign(VOTER_C, oldDigest), _sign(VOTER_A, oldDigest)));
+        relay.setSigningPolicy(_threeVoterPolicy(EPOCH + 2));
+        vm.stopPrank();
+        // the relay still accepts EPOCH (within its window of 2), the registry does not
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITeeMachineRegistry.SigningPolicyTooOld.selector, uint256(EPOCH), uint256(EPOCH + 2)
+            )
+        );
+        machines.toProduction(teeId, signedByEpoch);
+        machines.toProduction(teeId, _productionMessage(teeId, EPOCH + 1, _idx(0, 2)));
+        vm.assertTrue(machines.isProductionTee(extensionId, teeId), "previous policy accepted");
     }
 
     function test_toProduction_revertsWhenCodeVersionDisabled() public {
         address teeId = _register();
-        bytes32 digest = machines.productionDigest(teeId, EPOCH);
+        bytes memory m = _productionMessage(teeId, EPOCH, _idx(0, 2));
         vm.prank(extOwner);
         extensions.disableTeeVersion(extensionId, codeHash);
         vm.expectRevert(
             abi.encodeWithSelector(ITeeMachineRegistry.CodeNotAllowed.selector, extensionId, codeHash, SNP)
         );
-        machines.toProduction(teeId, _two(_sign(VOTER_C, digest), _sign(VOTER_A, digest)));
+        machines.toProduction(teeId, m);
     }
 
     function test_toProduction_revertsWhenNotPending() public {
@@ -162,16 +185,45 @@ contract TeeMachineRegistryTest is Fixture {
                 ITeeMachineRegistry.Status.None
             )
         );
-        machines.toProduction(TEE_ADDRESS, new bytes[](0));
+        machines.toProduction(TEE_ADDRESS, "");
     }
 
     function test_toProduction_revertsWithoutPolicy() public {
-        DevRelay empty = new DevRelay(governance, DevRelay.HashScheme.Legacy);
+        DevRelay empty = new DevRelay(governance, DevRelay.HashScheme.Legacy, WINDOW);
         TeeMachineRegistry registry = new TeeMachineRegistry(extensions, empty);
         vm.prank(operator);
         registry.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
         vm.expectRevert(ITeeMachineRegistry.NoSigningPolicy.selector);
-        registry.toProduction(TEE_ADDRESS, new bytes[](0));
+        registry.toProduction(TEE_ADDRESS, "");
+    }
+
+    /// Flare's Relay verifies through a state-changing self-call, so its `verifyCustomSignature`
+    /// is not view: the registry must call it as such (a relay that writes storage works).
+    function test_toProduction_withNonViewRelay() public {
+        StatefulRelay flareShaped = new StatefulRelay(relay);
+        TeeMachineRegistry registry = new TeeMachineRegistry(extensions, flareShaped);
+        vm.prank(operator);
+        address teeId = registry.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
+        bytes32 h = registry.productionHash(teeId);
+        bytes memory m = _customRelayMessage(
+            _threeVoterPolicy(EPOCH), h, _relaySignatures(relay.customSignatureDigest(h), VOTER_A, _idx(0, 2))
+        );
+        registry.toProduction(teeId, m);
+        vm.assertTrue(registry.isProductionTee(extensionId, teeId), "production");
+        vm.assertEq(flareShaped.verifications(), 1, "the relay wrote its state");
+    }
+
+    /// The registry's relay interface has Flare's Relay's selectors.
+    function test_relayInterface_hasFlareSelectors() public pure {
+        vm.assertTrue(
+            IFlareRelay.verifyCustomSignature.selector == bytes4(0x9932185e), "verifyCustomSignature"
+        );
+        vm.assertTrue(IFlareRelay.toSigningPolicyHash.selector == bytes4(0x0c85bf07), "toSigningPolicyHash");
+        vm.assertTrue(
+            IFlareRelay.lastInitializedRewardEpochData.selector == bytes4(0x8af0c307),
+            "lastInitializedRewardEpochData"
+        );
+        vm.assertTrue(IFlareRelay.relay.selector == bytes4(0xb59589d1), "relay");
     }
 
     function test_isProductionTee_falseOnceCodeDisabled() public {
@@ -323,7 +375,37 @@ contract TeeMachineRegistryTest is Fixture {
         teeId = machines.register(
             extensionId, abi.encodePacked(keccak256(abi.encode(seed)), bytes32(seed)), codeHash, SNP, URL
         );
-        bytes32 digest = machines.productionDigest(teeId, EPOCH);
-        machines.toProduction(teeId, _two(_sign(VOTER_C, digest), _sign(VOTER_B, digest)));
+        machines.toProduction(teeId, _productionMessage(teeId, EPOCH, _idx(1, 2)));
+    }
+}
+
+/// @notice A relay with Flare's non-view `verifyCustomSignature`: it counts verifications in
+/// storage and forwards everything to a DevRelay.
+contract StatefulRelay is IFlareRelay {
+    DevRelay internal immutable inner;
+    uint256 public verifications;
+
+    constructor(DevRelay inner_) {
+        inner = inner_;
+    }
+
+    function verifyCustomSignature(bytes calldata relayMessage, bytes32 messageHash)
+        external
+        returns (uint256)
+    {
+        ++verifications;
+        return inner.verifyCustomSignature(relayMessage, messageHash);
+    }
+
+    function toSigningPolicyHash(uint256 rewardEpochId) external view returns (bytes32) {
+        return inner.toSigningPolicyHash(rewardEpochId);
+    }
+
+    function lastInitializedRewardEpochData() external view returns (uint32, uint32) {
+        return inner.lastInitializedRewardEpochData();
+    }
+
+    function relay() external pure returns (bytes memory) {
+        revert();
     }
 }

@@ -10,10 +10,15 @@
 //! bytecode. The artifacts are build outputs: `build.rs` stops with the command that makes them
 //! when they are missing (`cargo xtask test` builds the contracts before the workspace).
 //!
+//! [`relay_message`] builds Flare's relay messages (docs/PROTOCOL.md §16), which the relay's
+//! `verifyCustomSignature` and `relay()` and `TeeMachineRegistry.toProduction` take.
+//!
 //! Each contract lives in its own module (alloy generates the namespaced types of the ABI, such
 //! as `ITeeMachineRegistry::Machine`, next to it) and is re-exported at the root.
 
-use alloy::primitives::{Address, B256, Bytes, FixedBytes};
+pub mod relay_message;
+
+use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256};
 use alloy::providers::DynProvider;
 use anyhow::{Context, Result, ensure};
 
@@ -34,7 +39,7 @@ macro_rules! bind {
 }
 
 bind!(
-    /// `DevRelay`: the devnet's Relay (signing policies, weighted signature checks).
+    /// `DevRelay`: the devnet's Relay (policy hashes, Flare's relay messages, policy relay).
     dev_relay,
     DevRelay,
     "../out/DevRelay.sol/DevRelay.json"
@@ -74,6 +79,8 @@ bind!(
 pub const HASH_SCHEME_CHAIN_BOUND: u8 = 1;
 /// `DevRelay.HashScheme.Legacy`.
 pub const HASH_SCHEME_LEGACY: u8 = 0;
+/// The devnet relay's message finalization window in reward epochs (as DeployDevnet sets it).
+pub const MESSAGE_FINALIZATION_WINDOW: u64 = 2;
 
 /// A platform name as the registries store it: ASCII, right-padded to 32 bytes (`bytes32("plain")`).
 pub fn platform(name: &str) -> Result<B256> {
@@ -116,12 +123,15 @@ pub struct Devnet {
 }
 
 /// Deploys the six contracts as `script/DeployDevnet.s.sol` does (same order, chain-bound policy
-/// hashes, platforms sev-snp, tdx and plain, the deployer owning the relay and the registry)
+/// hashes, finalization window [`MESSAGE_FINALIZATION_WINDOW`], platforms sev-snp, tdx and plain,
+/// the deployer owning the relay and the registry)
 /// from `deployer`, the provider's signing account, and sets `policy` (policy bytes,
 /// docs/PROTOCOL.md §2) as the first signing policy when given.
 pub async fn deploy_devnet(provider: DynProvider, deployer: Address, policy: Option<Bytes>) -> Result<Devnet> {
     let p = provider;
-    let relay = DevRelay::deploy(p.clone(), deployer, HASH_SCHEME_CHAIN_BOUND).await.context("deploying DevRelay")?;
+    let relay = DevRelay::deploy(p.clone(), deployer, HASH_SCHEME_CHAIN_BOUND, U256::from(MESSAGE_FINALIZATION_WINDOW))
+        .await
+        .context("deploying DevRelay")?;
     let platforms = vec![platform("sev-snp")?, platform("tdx")?, platform("plain")?];
     let extensions =
         TeeExtensionRegistry::deploy(p.clone(), deployer, platforms).await.context("deploying TeeExtensionRegistry")?;

@@ -1,23 +1,30 @@
 //! On a real node: anvil (chain 14, a free port, killed on drop) with the contracts deployed
 //! through the bindings; a TEE engine (`fcc_core::Tee`, simulated platform) whose own identity
-//! key is registered and moved to production by simulated data providers, signs the result of
-//! an F_FDC2/PROVE instruction those providers authorised; `TeeResultVerifier` accepts it, and
-//! refuses a tampered result, a result of a TEE that is not in production and, once the code
-//! version is disabled, the accepted result itself.
+//! key is registered and moved to production by simulated data providers (a relay message built
+//! by `fcc_contracts::relay_message`), signs the result of an F_FDC2/PROVE instruction those
+//! providers authorised; `TeeResultVerifier` accepts it, and refuses a tampered result and a
+//! result of a TEE that is not in production. The providers then relay the next epoch's policy
+//! (DevRelay's `relay()`), whose voters move the second TEE to production; once the code version
+//! is disabled, the accepted result itself is refused.
 
 use std::path::Path;
 
-use alloy::contract::Error as ContractError;
+use alloy::contract::{Error as ContractError, RawCallBuilder};
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use anyhow::{Context, Result, ensure};
 use fcc_contracts::DevRelay::ThresholdNotReached;
 use fcc_contracts::TeeResultVerifier::NotProductionTee;
+use fcc_contracts::relay_message::{
+    IndexedSignature, check_signatures, custom_signing_digest, encode_custom_signature, encode_policy_update,
+    policy_update_digest,
+};
 use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
+use fcc_core::hash::H256;
 use fcc_core::ops::Registry;
 use fcc_core::platform::Simulated;
-use fcc_core::policy::PolicyHashScheme;
+use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
 use fcc_core::result::{SignedResult, status};
 use fcc_core::{Config, Tee};
 use fcc_sim_providers as sim;
@@ -26,6 +33,35 @@ use fcc_sim_providers as sim;
 const CHAIN_ID: u64 = 14;
 const EPOCH: u32 = 100;
 const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
+/// DevRelay's scheme on the devnet (`deploy_devnet`): chain-bound hashes and digests.
+const SCHEME: PolicyHashScheme = PolicyHashScheme::ChainBound { chain_id: CHAIN_ID };
+
+/// The signatures of the providers at `who` over `digest`, in policy order as the Relay wants.
+fn relay_signatures(ps: &[sim::Provider], who: &[usize], digest: &H256) -> Result<Vec<IndexedSignature>> {
+    let mut who = who.to_vec();
+    who.sort_unstable();
+    who.iter()
+        .map(|&i| Ok(IndexedSignature { index: u16::try_from(i)?, signature: ps[i].key.sign_digest(digest) }))
+        .collect()
+}
+
+/// A relay message of `policy` carrying `productionHash(tee_id)`, signed by the providers at `who`.
+async fn production_message(
+    net: &Devnet,
+    tee_id: Address,
+    policy: &SigningPolicy,
+    ps: &[sim::Provider],
+    who: &[usize],
+) -> Result<Bytes> {
+    let hash = net.machines.productionHash(tee_id).call().await?;
+    let digest = custom_signing_digest(&hash.0, SCHEME);
+    Ok(encode_custom_signature(policy, &hash.0, &relay_signatures(ps, who, &digest)?)?.into())
+}
+
+/// DevRelay's `relay()` with `message` as its calldata (Flare's relay transactions are raw calldata).
+fn relay_call(provider: &DynProvider, net: &Devnet, message: Vec<u8>) -> RawCallBuilder<DynProvider> {
+    RawCallBuilder::new_raw(provider.clone(), message.into()).to(*net.relay.address())
+}
 
 /// anvil from the contracts' pinned npm toolchain, on a port it picks itself.
 fn start_anvil() -> Result<AnvilInstance> {
@@ -92,7 +128,7 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     // Simulated providers and their policy, set in DevRelay at deployment.
     let ps = sim::providers("fcc-contracts anvil test", 12)?;
     let policy = sim::policy(&ps, EPOCH)?;
-    let net = deploy_devnet(provider, deployer, Some(policy.encode().into())).await?;
+    let net = deploy_devnet(provider.clone(), deployer, Some(policy.encode().into())).await?;
     let relay_hash = net.relay.toSigningPolicyHash(U256::from(EPOCH)).call().await?;
     assert_eq!(relay_hash.0, policy.hash(PolicyHashScheme::ChainBound { chain_id: CHAIN_ID }), "policy hash");
 
@@ -115,17 +151,22 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     let mut tee = tee_with_policy(&ps, &policy)?;
     let tee_id = register(&net, &tee, code_hash).await?;
 
-    // Production: the providers sign the registry's digest; the lightest set at or below the
-    // threshold is refused, all of them pass.
-    let digest = net.machines.productionDigest(tee_id, U256::from(EPOCH)).call().await?;
-    let sign = |who: &[usize]| -> Vec<Bytes> {
-        who.iter().map(|&i| Bytes::copy_from_slice(&ps[i].key.sign_digest(&digest.0))).collect()
-    };
-    let (light, _) = sim::below_threshold(&policy);
-    let refused = net.machines.toProduction(tee_id, sign(&light)).call().await.expect_err("below threshold");
-    assert!(refused.as_decoded_error::<ThresholdNotReached>().is_some(), "unexpected error {refused}");
+    // Production: the providers sign the registry's production hash through a relay message; the
+    // lightest set at or below the threshold is refused, all of them pass.
+    let (light, light_weight) = sim::below_threshold(&policy);
+    let below = production_message(&net, tee_id, &policy, &ps, &light).await?;
+    let refused = net.machines.toProduction(tee_id, below).call().await.expect_err("below threshold");
+    let decoded = refused.as_decoded_error::<ThresholdNotReached>();
+    let decoded = decoded.unwrap_or_else(|| panic!("unexpected error {refused}"));
+    assert_eq!(decoded.weight, U256::from(light_weight), "weight in the revert");
     let all: Vec<usize> = (0..ps.len()).collect();
-    let receipt = net.machines.toProduction(tee_id, sign(&all)).send().await?.get_receipt().await?;
+    let message = production_message(&net, tee_id, &policy, &ps, &all).await?;
+    let hash = net.machines.productionHash(tee_id).call().await?;
+    let sigs = relay_signatures(&ps, &all, &custom_signing_digest(&hash.0, SCHEME))?;
+    assert_eq!(check_signatures(&policy, &custom_signing_digest(&hash.0, SCHEME), &sigs)?, policy.total_weight());
+    let epoch = net.relay.verifyCustomSignature(message.clone(), hash).call().await?;
+    assert_eq!(epoch, U256::from(EPOCH), "the relay's own check names the policy's epoch");
+    let receipt = net.machines.toProduction(tee_id, message).send().await?.get_receipt().await?;
     ensure!(receipt.status(), "toProduction reverted");
     assert!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?);
 
@@ -152,6 +193,27 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     let pending_result = prove(&mut pending, &ps, "anvil fdc2 #2")?;
     assert_eq!(Address::from(pending_result.signer(CHAIN_ID)?), pending_id);
     assert_not_production(verify(&net, &pending_result).await, pending_id, "result of a pending TEE");
+
+    // Policy rotation: the providers of EPOCH relay the policy of EPOCH + 1 (other providers);
+    // a set at or below the threshold is refused.
+    let next_ps = sim::providers("fcc-contracts anvil test, next epoch", 7)?;
+    let next = sim::policy(&next_ps, EPOCH + 1)?;
+    let digest = policy_update_digest(&next, SCHEME);
+    let below = encode_policy_update(&policy, &next, &relay_signatures(&ps, &light, &digest)?)?;
+    let refused = relay_call(&provider, &net, below).call().await.expect_err("rotation below threshold");
+    assert!(refused.as_decoded_error::<ThresholdNotReached>().is_some(), "unexpected error {refused}");
+    let rotation = encode_policy_update(&policy, &next, &relay_signatures(&ps, &all, &digest)?)?;
+    let receipt = relay_call(&provider, &net, rotation).send().await?.get_receipt().await?;
+    ensure!(receipt.status(), "relay() reverted");
+    assert_eq!(net.relay.toSigningPolicyHash(U256::from(EPOCH + 1)).call().await?.0, next.hash(SCHEME));
+    assert_eq!(net.relay.lastInitializedRewardEpochData().call().await?._0, EPOCH + 1);
+
+    // The new voters move the pending TEE to production; its result is accepted from then on.
+    let next_all: Vec<usize> = (0..next_ps.len()).collect();
+    let message = production_message(&net, pending_id, &next, &next_ps, &next_all).await?;
+    let receipt = net.machines.toProduction(pending_id, message).send().await?.get_receipt().await?;
+    ensure!(receipt.status(), "toProduction with the relayed policy reverted");
+    assert_eq!(verify(&net, &pending_result).await?, pending_id, "result of the TEE moved by the new voters");
 
     // The code version is disabled: the result accepted above is refused from now on.
     let receipt = net.extensions.disableTeeVersion(EXTENSION, code_hash).send().await?.get_receipt().await?;

@@ -36,10 +36,8 @@ interface ITeeMachineRegistry {
         string proxyUrl,
         bytes publicKey
     );
-    /// @notice Emitted when data providers of `rewardEpochId` move a machine to production.
-    event TeeMachineToProduction(
-        address indexed teeId, uint256 indexed extensionId, uint256 rewardEpochId, uint256 weight
-    );
+    /// @notice Emitted when data providers of `rewardEpochId`'s policy move a machine to production.
+    event TeeMachineToProduction(address indexed teeId, uint256 indexed extensionId, uint256 rewardEpochId);
     /// @notice Emitted when a machine is paused.
     event TeeMachinePaused(address indexed teeId, address indexed by);
     /// @notice Emitted when a paused machine returns to production.
@@ -57,6 +55,8 @@ interface ITeeMachineRegistry {
     error NotAuthorised(address caller);
     /// @notice The relay has no signing policy yet.
     error NoSigningPolicy();
+    /// @notice The signing policy is neither the relay's latest nor the one before.
+    error SigningPolicyTooOld(uint256 rewardEpochId, uint256 lastInitializedRewardEpoch);
     /// @notice The extension has no production machine running an allowed code version.
     error NoProductionMachine(uint256 extensionId);
 
@@ -72,9 +72,11 @@ interface ITeeMachineRegistry {
         string calldata proxyUrl
     ) external returns (address teeId);
 
-    /// @notice Moves a pending machine to production with data-provider signatures over
-    /// `productionDigest(teeId, epoch)` of the relay's current epoch, of weight > its threshold.
-    function toProduction(address teeId, bytes[] calldata signatures) external;
+    /// @notice Moves a pending machine to production: `relayMessage` (docs/PROTOCOL.md §16) carries
+    /// `productionHash(teeId)` with data-provider signatures of weight > its policy's threshold, as
+    /// the relay's `verifyCustomSignature` checks; the policy must be the relay's latest or the one
+    /// before.
+    function toProduction(address teeId, bytes calldata relayMessage) external;
 
     /// @notice Takes a production machine out of service (its operator or the extension owner).
     function pause(address teeId) external;
@@ -105,8 +107,8 @@ interface ITeeMachineRegistry {
     /// codeHash, platform, keccak(proxyUrl)))`. The attestation's REPORT_DATA[32..64] must equal it.
     function registrationHash(address teeId) external view returns (bytes32);
 
-    /// @notice What providers sign to move `teeId` to production under `rewardEpochId`:
-    /// `EIP-191(keccak(bytes32("TEE_MACHINE_PRODUCTION") ‖ uint256 chainId ‖
-    /// keccak(registrationHash ‖ uint256 rewardEpochId)))`.
-    function productionDigest(address teeId, uint256 rewardEpochId) external view returns (bytes32);
+    /// @notice The message hash data providers sign through the relay (docs/PROTOCOL.md §16) to move
+    /// `teeId` to production: `keccak(bytes32("TEE_MACHINE_PRODUCTION") ‖ uint256 chainId ‖
+    /// registrationHash(teeId))`.
+    function productionHash(address teeId) external view returns (bytes32);
 }

@@ -43,6 +43,56 @@ abstract contract FccTest {
         }
     }
 
+    /// @notice Flare's signature list of a relay message (docs/PROTOCOL.md §16): `count u16`, then
+    /// `v ‖ r ‖ s ‖ index u16` by the voter at each of `indices` (secret key `firstKey + index`).
+    function _relaySignatures(bytes32 digest, uint256 firstKey, uint256[] memory indices)
+        internal
+        pure
+        returns (bytes memory out)
+    {
+        out = abi.encodePacked(uint16(indices.length));
+        for (uint256 i; i < indices.length; ++i) {
+            (uint8 v, bytes32 r, bytes32 s) = vm.sign(firstKey + indices[i], digest);
+            out = abi.encodePacked(out, v, r, s, uint16(indices[i]));
+        }
+    }
+
+    /// @notice A relay message for `verifyCustomSignature(_, messageHash)`: `relay()`'s selector,
+    /// the policy, the message `(1, 0, 0, messageHash)` and the signature list.
+    function _customRelayMessage(bytes memory policy, bytes32 messageHash, bytes memory signatures)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodePacked(
+            bytes4(keccak256("relay()")), policy, uint8(1), uint32(0), uint8(0), messageHash, signatures
+        );
+    }
+
+    /// @notice A relay message moving to `newPolicy`: selector, latest policy, 0x00, new policy, signatures.
+    function _policyRelayMessage(bytes memory policy, bytes memory newPolicy, bytes memory signatures)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encodePacked(bytes4(keccak256("relay()")), policy, uint8(0), newPolicy, signatures);
+    }
+
+    function _idx(uint256 a) internal pure returns (uint256[] memory list) {
+        list = new uint256[](1);
+        list[0] = a;
+    }
+
+    function _idx(uint256 a, uint256 b) internal pure returns (uint256[] memory list) {
+        list = new uint256[](2);
+        (list[0], list[1]) = (a, b);
+    }
+
+    function _idx(uint256 a, uint256 b, uint256 c) internal pure returns (uint256[] memory list) {
+        list = new uint256[](3);
+        (list[0], list[1], list[2]) = (a, b, c);
+    }
+
     function _bound(uint256 x, uint256 min, uint256 max) internal pure returns (uint256) {
         return min + x % (max - min + 1);
     }

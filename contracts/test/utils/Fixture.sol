@@ -23,6 +23,8 @@ abstract contract Fixture is FccTest {
     uint256 internal constant VOTER_B = 102; // weight 200
     uint256 internal constant VOTER_C = 103; // weight 500
     uint24 internal constant EPOCH = 7;
+    /// @dev DevRelay's message finalization window (reward epochs).
+    uint256 internal constant WINDOW = 2;
 
     bytes32 internal constant SNP = "sev-snp";
     bytes32 internal constant TDX = "tdx";
@@ -42,7 +44,7 @@ abstract contract Fixture is FccTest {
 
     function setUp() public virtual {
         vm.chainId(14);
-        relay = new DevRelay(governance, DevRelay.HashScheme.ChainBound);
+        relay = new DevRelay(governance, DevRelay.HashScheme.ChainBound, WINDOW);
         bytes32[] memory platforms = new bytes32[](3);
         (platforms[0], platforms[1], platforms[2]) = (SNP, TDX, PLAIN);
         extensions = new TeeExtensionRegistry(governance, platforms);
@@ -76,11 +78,32 @@ abstract contract Fixture is FccTest {
         teeId = machines.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
     }
 
-    /// @dev Registers the example TEE and moves it to production with voters C and A (800 > 500).
+    /// @dev Registers the example TEE and moves it to production with voters A and C (800 > 500).
     function _production() internal returns (address teeId) {
         teeId = _register();
-        bytes32 digest = machines.productionDigest(teeId, EPOCH);
-        machines.toProduction(teeId, _two(_sign(VOTER_C, digest), _sign(VOTER_A, digest)));
+        machines.toProduction(teeId, _productionMessage(teeId, EPOCH, _idx(0, 2)));
+    }
+
+    /// @dev A relay message of the three-voter policy of `epoch` carrying `productionHash(teeId)`,
+    /// signed by the voters at `indices` (0: A, 1: B, 2: C).
+    function _productionMessage(address teeId, uint24 epoch, uint256[] memory indices)
+        internal
+        view
+        returns (bytes memory)
+    {
+        bytes32 h = machines.productionHash(teeId);
+        return _customRelayMessage(
+            _threeVoterPolicy(epoch), h, _relaySignatures(_customDigest(h), VOTER_A, indices)
+        );
+    }
+
+    /// @dev What voters sign for a custom message on the fixture's relay (chain-bound, chain 14),
+    /// computed here independently of DevRelay: EIP-191(keccak(14 ‖ keccak(01 00000000 00 ‖ h))).
+    function _customDigest(bytes32 messageHash) internal pure returns (bytes32) {
+        bytes32 inner = keccak256(abi.encodePacked(uint8(1), uint32(0), uint8(0), messageHash));
+        return keccak256(
+            abi.encodePacked("\x19Ethereum Signed Message:\n32", keccak256(abi.encode(uint256(14), inner)))
+        );
     }
 
     function _result(bytes32 id, bytes memory data) internal pure returns (ActionResult memory r) {
