@@ -1,0 +1,257 @@
+//! Load benchmark: a 100-voter policy, every provider posting its vote over HTTP on loopback,
+//! a stand-in guest (`fcc_core::Tee` in-process) executing the queued actions. For SQLite and
+//! PostgreSQL side by side it prints votes and instructions accepted per second, p50/p99 latency
+//! from an instruction's first signature to its stored result, and the proxy's cost per
+//! instruction against the guest's verification cost, measured in the same run.
+//!
+//! Phases per backend: (A) the guest is away — votes for N instructions are posted as fast as 32
+//! concurrent clients can: wall time / N is the proxy's cost per instruction (an upper bound: the
+//! load generator shares the two cores); (B) the guest connects and drains the queue; (C) the
+//! guest stays connected while N more instructions are voted on: latency per instruction.
+//! Baseline: `Tee::handle` on the same kind of action (the votes that carry the threshold),
+//! timed in-process on one core.
+//!
+//! `cargo bench -p fcc-proxy --bench load` (FCC_BENCH_INSTRUCTIONS, default 40). Under
+//! `cargo test --all-targets` it is a smoke run: 2 instructions, SQLite only.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{CHAIN_ID, EPOCH, Providers, config, vote_json};
+use fcc_core::instruction::InstructionData;
+use fcc_core::platform::Simulated;
+use fcc_proxy::store::{PgStore, SqliteStore, Store};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+const VOTERS: usize = 100;
+const CLIENTS: usize = 32;
+
+struct Row {
+    backend: &'static str,
+    votes_per_s: f64,
+    instructions_per_s: f64,
+    proxy_ms: f64,
+    drain_ms: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// The guest's cost per instruction: `Tee::handle` on actions signed by the voters that carry
+/// the threshold (what the proxy queues), after the policy is installed. Returns (ms, votes).
+fn guest_baseline(p: &Providers, n: usize) -> (f64, usize) {
+    let mut tee = fcc_proxy::testing::new_tee(CHAIN_ID).unwrap();
+    let init = fcc_sim_providers::initialize_policy(&p.ps, &p.policy).unwrap();
+    assert_eq!(tee.handle(&init, &mut Simulated).result.status, 1);
+    let tee_id = tee.state().identity.address();
+    // Voters in policy order until the weight exceeds the threshold, as votes arrive in the bench.
+    let mut weight = 0u32;
+    let mut signers = Vec::new();
+    for (i, v) in p.policy.voters().iter().enumerate() {
+        signers.push(i);
+        weight += u32::from(v.weight);
+        if weight > u32::from(p.policy.threshold()) {
+            break;
+        }
+    }
+    let actions: Vec<_> = (0..n + 1)
+        .map(|i| {
+            let d = fcc_sim_providers::fdc2_instruction(tee_id, &format!("baseline {i}"), EPOCH);
+            fcc_sim_providers::signed(&p.ps, &signers, d, CHAIN_ID).unwrap()
+        })
+        .collect();
+    // The first one warms the key cache (keys learnt once per epoch).
+    assert_eq!(tee.handle(&actions[0], &mut Simulated).result.status, 1);
+    let start = Instant::now();
+    for a in &actions[1..] {
+        assert_eq!(tee.handle(a, &mut Simulated).result.status, 1);
+    }
+    (start.elapsed().as_secs_f64() * 1e3 / n as f64, signers.len())
+}
+
+/// The proxy's unavoidable cryptography per instruction, one core: for each of the 100 votes,
+/// recover the signer, compute the guest's hint and sign the receipt. Returns ms per
+/// instruction for each of the three.
+fn proxy_crypto_floor(p: &Providers, n: usize) -> [f64; 3] {
+    let key = fcc_proxy::receipt::ProxyKey::random();
+    let d = fcc_sim_providers::fdc2_instruction([0xee; 20], "floor", EPOCH);
+    let digest = d.signing_digest(CHAIN_ID, &[]);
+    let sigs: Vec<[u8; 65]> = p.ps.iter().map(|q| q.key.sign_digest(&digest)).collect();
+    let mut out = [0f64; 3];
+    let start = Instant::now();
+    for _ in 0..n {
+        for (i, sig) in sigs.iter().enumerate() {
+            assert_eq!(fcc_proxy::aggregate::recover_signer(sig, &digest).unwrap(), p.ps[i].key.address());
+        }
+    }
+    out[0] = start.elapsed().as_secs_f64() * 1e3 / n as f64;
+    let start = Instant::now();
+    for _ in 0..n {
+        for (i, sig) in sigs.iter().enumerate() {
+            std::hint::black_box(fcc_core::verify::SignerHint::compute(sig, i as u16).unwrap());
+        }
+    }
+    out[1] = start.elapsed().as_secs_f64() * 1e3 / n as f64;
+    let start = Instant::now();
+    for _ in 0..n {
+        for _ in &sigs {
+            std::hint::black_box(key.sign_digest(&digest));
+        }
+    }
+    out[2] = start.elapsed().as_secs_f64() * 1e3 / n as f64;
+    out
+}
+
+async fn post_all(base: &str, votes: Arc<Vec<Value>>, sent: Option<Arc<Vec<std::sync::OnceLock<Instant>>>>) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (votes, next, client, sent) = (votes.clone(), next.clone(), client.clone(), sent.clone());
+        let url = format!("{base}/instruction");
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= votes.len() {
+                    return;
+                }
+                if let Some(sent) = &sent {
+                    let _ = sent[i / VOTERS].set(Instant::now());
+                }
+                let r = client.post(&url).json(&votes[i]).send().await.unwrap();
+                assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+async fn wait_all(store: &dyn Store, ids: &[[u8; 32]]) {
+    for id in ids {
+        common::wait_result(store, id, Duration::from_secs(120)).await.unwrap();
+    }
+}
+
+fn instructions(tee_id: [u8; 20], label: &str, n: usize) -> Vec<InstructionData> {
+    (0..n).map(|i| fcc_sim_providers::fdc2_instruction(tee_id, &format!("{label} {i}"), EPOCH)).collect()
+}
+
+async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
+    let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let link = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = fcc_proxy::start_with(config(), store.clone(), http, link).await.unwrap();
+    let p = Providers::new(VOTERS);
+    running.shared.add_policy(&p.policy.encode()).await.unwrap();
+    let init = fcc_sim_providers::initialize_policy(&p.ps, &p.policy).unwrap();
+    running.shared.enqueue_direct(&init).await.unwrap();
+    let tee = Arc::new(std::sync::Mutex::new(fcc_proxy::testing::new_tee(CHAIN_ID).unwrap()));
+    let tee_id = tee.lock().unwrap().state().identity.address();
+    let guest = fcc_proxy::testing::spawn_guest(running.link_addr, tee.clone());
+    common::wait_result(store.as_ref(), &init.instruction.instruction_id, Duration::from_secs(20)).await.unwrap();
+    guest.abort();
+    let _ = guest.await;
+    let base = format!("http://{}", running.http_addr);
+
+    // (A) proxy alone.
+    let a = instructions(tee_id, "phase A", n);
+    let votes: Arc<Vec<Value>> = Arc::new(a.iter().flat_map(|d| p.ps.iter().map(move |q| vote_json(q, d))).collect());
+    let start = Instant::now();
+    post_all(&base, votes.clone(), None).await;
+    let t_a = start.elapsed().as_secs_f64();
+
+    // (B) the guest drains the queue.
+    let start = Instant::now();
+    let guest = fcc_proxy::testing::spawn_guest(running.link_addr, tee.clone());
+    let ids: Vec<[u8; 32]> = a.iter().map(|d| d.instruction_id).collect();
+    wait_all(store.as_ref(), &ids).await;
+    let t_b = start.elapsed().as_secs_f64();
+
+    // (C) steady state with the guest connected: first signature → stored result.
+    let c = instructions(tee_id, "phase C", n);
+    let votes: Arc<Vec<Value>> = Arc::new(c.iter().flat_map(|d| p.ps.iter().map(move |q| vote_json(q, d))).collect());
+    let sent: Arc<Vec<std::sync::OnceLock<Instant>>> = Arc::new((0..n).map(|_| std::sync::OnceLock::new()).collect());
+    let epoch_ms = fcc_proxy::now_ms();
+    let epoch = Instant::now();
+    post_all(&base, votes, Some(sent.clone())).await;
+    let ids: Vec<[u8; 32]> = c.iter().map(|d| d.instruction_id).collect();
+    wait_all(store.as_ref(), &ids).await;
+    let mut latencies: Vec<f64> = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let stored = store.result_stored_at(id).await.unwrap().unwrap();
+        let first = epoch_ms + sent[i].get().unwrap().duration_since(epoch).as_millis() as i64;
+        latencies.push((stored - first) as f64);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    guest.abort();
+    running.shutdown().await;
+    Row {
+        backend,
+        votes_per_s: (n * VOTERS) as f64 / t_a,
+        instructions_per_s: n as f64 / t_a,
+        proxy_ms: t_a * 1e3 / n as f64,
+        drain_ms: t_b * 1e3 / n as f64,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` does not: then a smoke run.
+    let bench = std::env::args().any(|a| a == "--bench");
+    let n: usize = match std::env::var("FCC_BENCH_INSTRUCTIONS").ok().and_then(|s| s.parse().ok()) {
+        Some(n) => n,
+        None if bench => 40,
+        None => 2,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let providers = Providers::new(VOTERS);
+    let (guest_ms, guest_votes) = guest_baseline(&providers, n);
+    let [recover_ms, hint_ms, sign_ms] = proxy_crypto_floor(&providers, n.min(20));
+    let floor_ms = recover_ms + hint_ms + sign_ms;
+    let mut rows = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let url = format!("sqlite://{}/bench.db", dir.path().display());
+        rows.push(run("sqlite", Arc::new(SqliteStore::open(&url).await.unwrap()), n).await);
+    });
+    let pg = if bench { common::pg::Postgres::start("bench: postgres") } else { None };
+    if let Some(pg) = &pg {
+        rt.block_on(async {
+            let url = pg.database().await;
+            rows.push(run("postgres", Arc::new(PgStore::open(&url).await.unwrap()), n).await);
+        });
+    }
+    println!("fcc-proxy load: {n} instructions per phase, {VOTERS} voters each voting over HTTP, {CLIENTS} clients");
+    println!(
+        "guest baseline: Tee::handle of one instruction with the {guest_votes} votes that pass the threshold: {guest_ms:.3} ms"
+    );
+    println!(
+        "proxy crypto floor per instruction: 100 × (recover {recover_ms:.3} + hint {hint_ms:.3} + receipt \
+         signature {sign_ms:.3}) = {floor_ms:.3} ms = {:.0}% of the guest",
+        100.0 * floor_ms / guest_ms
+    );
+    println!(
+        "{:<9} {:>10} {:>12} {:>14} {:>12} {:>9} {:>9} {:>16}",
+        "backend", "votes/s", "instr/s", "proxy ms/instr", "drain ms/in", "p50 ms", "p99 ms", "proxy/guest"
+    );
+    for r in &rows {
+        println!(
+            "{:<9} {:>10.0} {:>12.1} {:>14.3} {:>12.3} {:>9.1} {:>9.1} {:>15.1}%",
+            r.backend,
+            r.votes_per_s,
+            r.instructions_per_s,
+            r.proxy_ms,
+            r.drain_ms,
+            r.p50_ms,
+            r.p99_ms,
+            100.0 * r.proxy_ms / guest_ms
+        );
+    }
+}

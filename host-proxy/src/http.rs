@@ -1,0 +1,233 @@
+//! The public HTTP API, compatible with Flare's tee-proxy routes (see `docs/PROTOCOL.md` §15 and
+//! `host-proxy/openapi.json`). Handlers read bodies and parameters themselves so that every
+//! refusal — bad JSON, a wrong path parameter, an oversized body — is a JSON error naming it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use alloy_primitives::{B256, Bytes};
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use fcc_core::hash::{H256, eip191_hash, keccak256};
+use fcc_core::result::SignedResult;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::{Value, json};
+
+use crate::Shared;
+use crate::aggregate::{self, InstructionRequest};
+use crate::error::ApiError;
+
+/// The OpenAPI document (committed; a test keeps it in step with [`ROUTES`]).
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every route: (method, path as in the OpenAPI document).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/instruction"),
+    ("get", "/action/result/{id}"),
+    ("get", "/action/status/{rewardEpochId}/{instructionId}"),
+    ("get", "/info"),
+    ("get", "/healthy"),
+    ("get", "/ready"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
+/// Clients the rate limiter tracks before it drops idle ones.
+const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+#[derive(Clone)]
+struct AppState {
+    shared: Arc<Shared>,
+    limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+}
+
+/// The router (tests drive it with `oneshot`; `start` serves it).
+pub fn router(shared: Arc<Shared>) -> Router {
+    let rate = NonZeroU32::new(shared.config.rate_per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(shared.config.rate_burst).unwrap_or(NonZeroU32::MIN);
+    let limiter = Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
+    let state = AppState { shared, limiter };
+    Router::new()
+        .route("/instruction", post(post_instruction))
+        .route("/action/result/{id}", get(get_result))
+        .route("/action/status/{epoch}/{id}", get(get_status))
+        .route("/info", get(get_info))
+        .route("/healthy", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/ready", get(get_ready))
+        .route("/metrics", get(get_metrics))
+        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .fallback(|| async { ApiError::NotFound("no_route", "no such route".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), limit_and_count))
+        .with_state(state)
+}
+
+/// Per-client rate limit (by peer IP) and the response counter.
+async fn limit_and_count(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    // Bounded memory: forget clients whose buckets are full again once many are tracked.
+    if state.limiter.len() > MAX_TRACKED_CLIENTS {
+        state.limiter.retain_recent();
+    }
+    let response = if state.limiter.check_key(&ip).is_err() {
+        let mut r = ApiError::RateLimited.into_response();
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    } else {
+        next.run(req).await
+    };
+    let code = response.status().as_u16().to_string();
+    state.shared.metrics.responses.get_or_create(&vec![("code".to_string(), code)]).inc();
+    response
+}
+
+async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, max).await.map_err(|_| ApiError::TooLarge(max))
+}
+
+async fn post_instruction(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(body, state.shared.config.max_body).await?;
+    let req: InstructionRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest("invalid_body", format!("instruction JSON: {e}")))?;
+    let receipt = aggregate::accept(&state.shared, req).await?;
+    Ok(Json(receipt).into_response())
+}
+
+fn hash_param(name: &str, s: &str) -> Result<H256, ApiError> {
+    let h = s.strip_prefix("0x").unwrap_or(s);
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(h, &mut out)
+        .map_err(|_| ApiError::BadRequest("invalid_parameter", format!("{name} must be 32 bytes of hex")))?;
+    Ok(out)
+}
+
+/// Flare's `ActionResult` JSON with the TEE's signature.
+pub fn result_json(r: &SignedResult) -> Value {
+    let a = &r.result;
+    json!({
+        "id": B256::from(a.id),
+        "submissionTag": a.submission_tag.as_str(),
+        "status": a.status,
+        "log": a.log,
+        "opType": B256::from(a.op_type),
+        "opCommand": B256::from(a.op_command),
+        "additionalResultStatus": Bytes::from(a.additional_result_status.clone()),
+        "version": a.version,
+        "data": Bytes::from(a.data.clone()),
+    })
+}
+
+async fn get_result(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let id = hash_param("id", &id)?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest("invalid_parameter", e.body_text()))?;
+    for (k, v) in &query {
+        match (k.as_str(), v.as_str()) {
+            ("submissionTag", "threshold" | "submit") => {}
+            ("submissionTag", "end") => {
+                return Err(ApiError::NotFound("no_result", "`end` results are not produced by this proxy".into()));
+            }
+            ("submissionTag", _) => {
+                return Err(ApiError::BadRequest(
+                    "invalid_parameter",
+                    "submissionTag must be threshold, end or submit".into(),
+                ));
+            }
+            (other, _) => {
+                return Err(ApiError::BadRequest("invalid_parameter", format!("unknown query parameter {other}")));
+            }
+        }
+    }
+    let r = state
+        .shared
+        .store
+        .result(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no_result", format!("no result stored for 0x{}", hex::encode(id))))?;
+    // As tee-proxy: the proxy also signs EIP-191(keccak(data)), vouching it served these bytes.
+    let proxy_signature = state.shared.key.sign_digest(&eip191_hash(&keccak256(&r.result.data)));
+    Ok(Json(json!({
+        "result": result_json(&r),
+        "signature": Bytes::from(r.signature.to_vec()),
+        "proxySignature": Bytes::from(proxy_signature.to_vec()),
+    }))
+    .into_response())
+}
+
+async fn get_status(
+    State(state): State<AppState>,
+    Path((epoch, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let epoch: u32 = epoch
+        .parse()
+        .map_err(|_| ApiError::BadRequest("invalid_parameter", "rewardEpochId must be a decimal u32".into()))?;
+    let id = hash_param("instructionId", &id)?;
+    let status = state.shared.store.status(epoch, &id).await?.ok_or_else(|| {
+        ApiError::NotFound("unknown_instruction", format!("no instruction 0x{} in epoch {epoch}", hex::encode(id)))
+    })?;
+    Ok(Json(json!({
+        "instructionId": B256::from(id),
+        "rewardEpochId": epoch,
+        "state": status.state,
+        "votes": status.votes,
+        "weight": status.weight,
+        "cosigners": status.cosigners,
+        "threshold": status.threshold,
+        "deliveries": status.deliveries,
+    }))
+    .into_response())
+}
+
+async fn get_info(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let tee = state
+        .shared
+        .tee()
+        .await
+        .ok_or_else(|| ApiError::Unavailable("no_tee", "no TEE has connected to this proxy yet".into()))?;
+    Ok(Json(json!({
+        "teeId": alloy_primitives::Address::from(tee.tee_id),
+        "publicKey": Bytes::from(tee.public_key.0.to_vec()),
+        "platform": format!("{:?}", tee.platform),
+        "chainId": tee.chain_id,
+        "codeVersion": tee.version,
+        // The measurement is inside the attestation report (SEV-SNP/TDX); plain QEMU has none.
+        "attestation": Bytes::from(tee.attestation.clone()),
+        "measurement": Value::Null,
+        "initialPolicy": tee.initial_policy.map(|(e, h)| json!({ "rewardEpochId": e, "hash": B256::from(h) })),
+        "activeEpoch": tee.active_epoch,
+        "proxyAddress": alloy_primitives::Address::from(state.shared.proxy_address),
+        "guestConnected": state.shared.guests.load(std::sync::atomic::Ordering::Relaxed) > 0,
+    }))
+    .into_response())
+}
+
+async fn get_ready(State(state): State<AppState>) -> Response {
+    let db = state.shared.store.ping().await.is_ok();
+    let guests = state.shared.guests.load(std::sync::atomic::Ordering::Relaxed);
+    let ready = db && guests > 0;
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(json!({ "ready": ready, "database": db, "guests": guests }))).into_response()
+}
+
+async fn get_metrics(State(state): State<AppState>) -> Response {
+    let m = &state.shared.metrics;
+    if let Ok(c) = state.shared.store.counts().await {
+        m.open.set(c.open as i64);
+        m.pending.set(c.pending_actions as i64);
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.render()).into_response()
+}

@@ -1,0 +1,221 @@
+//! `fcc-proxy`: the host proxy of an FCC TEE machine. It is untrusted by design — the guest
+//! re-verifies every signature and threshold — but it must never lose work: every vote it
+//! acknowledges and every result it acks is committed to the database first.
+//!
+//! - [`http`] — Flare-compatible public API (`POST /instruction`, results, status, info, health,
+//!   metrics, the OpenAPI document), body limits, per-client rate limits, JSON errors.
+//! - [`aggregate`] — attributes each signature to a voter or cosigner of the cited policy and
+//!   group-commits votes; an instruction is queued once its weight passes the threshold.
+//! - [`link`] — the guest link: a TCP server speaking `fcc_core::wire` frames, leases with
+//!   timeouts so the work of a guest that died is delivered again, one stored result per id.
+//! - [`store`] — the storage trait with SQLite and PostgreSQL implementations.
+//! - [`testing`] — an in-process stand-in guest (`fcc_core::Tee` behind a client session) for
+//!   tests and the benchmark.
+
+pub mod aggregate;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod link;
+pub mod metrics;
+pub mod receipt;
+pub mod store;
+pub mod testing;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use fcc_core::policy::{Address, SigningPolicy};
+use fcc_core::wire::{Action, Hello};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, RwLock, watch};
+
+pub use config::Config;
+use store::Store;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// State shared by the HTTP API, the vote writer and the guest link.
+pub struct Shared {
+    /// The configuration.
+    pub config: Config,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// The receipt key.
+    key: receipt::ProxyKey,
+    /// Its address.
+    pub proxy_address: Address,
+    /// Decoded policies by epoch (a cache of the store's).
+    policies: RwLock<HashMap<u32, Arc<SigningPolicy>>>,
+    /// The TEE that last connected (a cache of the store's).
+    tee: RwLock<Option<Hello>>,
+    /// Woken whenever an action is queued.
+    pub work: Notify,
+    /// Guests connected now.
+    pub guests: std::sync::atomic::AtomicUsize,
+    /// Counters.
+    pub metrics: metrics::Metrics,
+    votes: aggregate::VoteWriter,
+    /// Distinguishes this process's leases from other proxies' on a shared database.
+    pub instance: String,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("config", &self.config).field("instance", &self.instance).finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// The policy of `epoch`, from the cache or the store.
+    pub async fn policy(&self, epoch: u32) -> Result<Option<Arc<SigningPolicy>>, store::StoreError> {
+        if let Some(p) = self.policies.read().await.get(&epoch) {
+            return Ok(Some(p.clone()));
+        }
+        let Some(bytes) = self.store.policy(epoch).await? else { return Ok(None) };
+        let policy = Arc::new(
+            SigningPolicy::decode(&bytes)
+                .map_err(|e| store::StoreError(anyhow::anyhow!("stored policy {epoch} does not decode: {e}")))?,
+        );
+        self.policies.write().await.insert(epoch, policy.clone());
+        Ok(Some(policy))
+    }
+
+    /// Stores a signing policy (its bytes) so votes citing its epoch can be weighed. The guest
+    /// learns policies separately (`F_POLICY` direct actions); the proxy's copy only decides
+    /// when to queue.
+    pub async fn add_policy(&self, bytes: &[u8]) -> Result<()> {
+        let policy = SigningPolicy::decode(bytes).map_err(|e| anyhow::anyhow!("policy: {e}"))?;
+        self.store.put_policy(policy.reward_epoch_id(), bytes).await?;
+        Ok(())
+    }
+
+    /// Queues a direct action for the guest.
+    pub async fn enqueue_direct(&self, action: &Action) -> Result<bool> {
+        let new = self.store.enqueue_direct(action, now_ms()).await?;
+        self.work.notify_waiters();
+        Ok(new)
+    }
+
+    /// The connected (or last connected) TEE.
+    pub async fn tee(&self) -> Option<Hello> {
+        self.tee.read().await.clone()
+    }
+
+    async fn set_tee(&self, hello: Hello) -> Result<(), store::StoreError> {
+        self.store.put_tee(&hello).await?;
+        *self.tee.write().await = Some(hello);
+        Ok(())
+    }
+
+    /// Signs a receipt with the proxy's key.
+    pub fn sign_receipt(&self, r: receipt::Receipt) -> receipt::SignedReceipt {
+        r.sign(&self.key)
+    }
+}
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct Running {
+    /// Shared state (tests add policies and direct actions through it).
+    pub shared: Arc<Shared>,
+    /// Where the HTTP API listens.
+    pub http_addr: SocketAddr,
+    /// Where guests connect.
+    pub link_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, ends the tasks.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+fn signing_key(config: &Config) -> Result<receipt::ProxyKey> {
+    match &config.key {
+        Some(secret) => {
+            let hex_key = secret.expose().trim().trim_start_matches("0x");
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(hex_key, &mut bytes).context("the proxy key must be 32 bytes of hex")?;
+            receipt::ProxyKey::from_bytes(&bytes)
+        }
+        None => {
+            tracing::warn!("no proxy key configured: receipts are signed with a key drawn for this run");
+            Ok(receipt::ProxyKey::random())
+        }
+    }
+}
+
+/// Resolves once `stop` holds true (or its sender is gone).
+pub async fn until_stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow_and_update() {
+        if stop.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Opens the store, binds both listeners and serves until shut down.
+pub async fn start(config: Config) -> Result<Running> {
+    let store = store::open(&config.database).await.context("opening the database")?;
+    let http = TcpListener::bind(config.http).await.with_context(|| format!("binding {}", config.http))?;
+    let link = TcpListener::bind(config.link).await.with_context(|| format!("binding {}", config.link))?;
+    start_with(config, store, http, link).await
+}
+
+/// Serves on given listeners and store (tests bind port 0).
+pub async fn start_with(
+    config: Config,
+    store: Arc<dyn Store>,
+    http_listener: TcpListener,
+    link_listener: TcpListener,
+) -> Result<Running> {
+    let key = signing_key(&config)?;
+    let proxy_address = key.address();
+    let tee = store.tee().await?;
+    let (votes, writer_rx) = aggregate::VoteWriter::channel();
+    let mut instance = [0u8; 8];
+    rand::fill(&mut instance);
+    let shared = Arc::new(Shared {
+        metrics: metrics::Metrics::new(),
+        config,
+        store,
+        key,
+        proxy_address,
+        policies: RwLock::new(HashMap::new()),
+        tee: RwLock::new(tee),
+        work: Notify::new(),
+        guests: Default::default(),
+        votes,
+        instance: hex::encode(instance),
+    });
+    let (stop, stopped) = watch::channel(false);
+    let http_addr = http_listener.local_addr()?;
+    let link_addr = link_listener.local_addr()?;
+    tracing::info!(%http_addr, %link_addr, proxy = %hex::encode(proxy_address), "fcc-proxy serving");
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(aggregate::run_writer(shared.clone(), writer_rx)));
+    let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let http_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(http_listener, app).with_graceful_shutdown(until_stopped(http_stop));
+        if let Err(e) = serve.await {
+            tracing::error!("HTTP server: {e}");
+        }
+    }));
+    tasks.push(tokio::spawn(link::serve(shared.clone(), link_listener, stopped)));
+    Ok(Running { shared, http_addr, link_addr, stop, tasks })
+}

@@ -1,0 +1,215 @@
+//! The guest link: a TCP server the guest connects out to (`docs/PROTOCOL.md` §9). Per
+//! connection: read `Hello` and a `Pull`; lease up to the pulled number of actions from the
+//! store (holding the pull while there are none); read one `Result` per action, check it is
+//! signed by this guest's key and answers an action it was given; store the results, then `Ack`
+//! each. When a connection ends for any reason its unanswered leases are given back, so the
+//! actions go to the next connection at once; if the proxy itself dies, the leases expire.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use fcc_core::hash::H256;
+use fcc_core::limits::MAX_ACTIONS_PER_PULL;
+use fcc_core::result::SignedResult;
+use fcc_core::wire::{FrameReader, GuestMessage, Hello, ProxyMessage, decode_body, encode_frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::{Shared, now_ms};
+
+/// How long the guest may take to greet.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a held pull re-checks the store (actions queued by another proxy on a shared
+/// database do not wake this one).
+const POLL: Duration = Duration::from_millis(250);
+
+/// Accepts guests until `stop` turns true.
+pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Receiver<bool>) {
+    let mut n = 0u64;
+    let stopped = crate::until_stopped(stop);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    n += 1;
+                    let shared = shared.clone();
+                    let owner = format!("{}-{n}", shared.instance);
+                    tokio::spawn(async move {
+                        shared.guests.fetch_add(1, Ordering::Relaxed);
+                        shared.metrics.guests.inc();
+                        let mut conn = Conn { stream, reader: FrameReader::new(), leased: HashSet::new() };
+                        let outcome = conn.run(&shared, &owner).await;
+                        let unanswered: Vec<H256> = conn.leased.drain().collect();
+                        if !unanswered.is_empty()
+                            && let Err(e) = shared.store.release(&owner, &unanswered).await
+                        {
+                            tracing::warn!("releasing leases of a closed link: {e}; they expire instead");
+                        }
+                        shared.guests.fetch_sub(1, Ordering::Relaxed);
+                        shared.metrics.guests.dec();
+                        match outcome {
+                            Ok(()) => tracing::info!(%peer, "guest link closed"),
+                            Err(e) => tracing::warn!(%peer, "guest link closed: {e:#}"),
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("accepting a guest: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    reader: FrameReader,
+    /// Actions handed out on this connection and not yet answered.
+    leased: HashSet<H256>,
+}
+
+impl Conn {
+    async fn read(&mut self) -> Result<GuestMessage> {
+        loop {
+            if let Some(body) = self.reader.next_body().map_err(|e| anyhow::anyhow!("guest frame: {e}"))? {
+                let msg: GuestMessage = decode_body(&body).map_err(|e| anyhow::anyhow!("guest frame: {e}"))?;
+                msg.validate().map_err(|e| anyhow::anyhow!("guest frame: {e}"))?;
+                return Ok(msg);
+            }
+            let mut buf = vec![0u8; self.reader.room().min(64 * 1024)];
+            let n = self.stream.read(&mut buf).await.context("reading from the guest")?;
+            if n == 0 {
+                bail!("the guest closed the connection");
+            }
+            self.reader.push(&buf[..n]).map_err(|e| anyhow::anyhow!("guest frame: {e}"))?;
+        }
+    }
+
+    async fn send(&mut self, msg: &ProxyMessage) -> Result<()> {
+        let frame = encode_frame(msg).map_err(|e| anyhow::anyhow!("encoding a frame: {e}"))?;
+        self.stream.write_all(&frame).await.context("writing to the guest")
+    }
+
+    async fn expect_pull(&mut self) -> Result<usize> {
+        match self.read().await? {
+            GuestMessage::Pull { max_actions } => Ok(usize::from(max_actions).clamp(1, MAX_ACTIONS_PER_PULL)),
+            other => bail!("expected Pull, got {}", kind(&other)),
+        }
+    }
+
+    async fn run(&mut self, shared: &Shared, owner: &str) -> Result<()> {
+        self.stream.set_nodelay(true)?;
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.read()).await.context("waiting for Hello")?? {
+            GuestMessage::Hello(h) => h,
+            other => bail!("the guest's first message is {}, not Hello", kind(&other)),
+        };
+        ensure!(
+            hello.chain_id == shared.config.chain_id,
+            "the guest serves chain {} but this proxy chain {}",
+            hello.chain_id,
+            shared.config.chain_id
+        );
+        let tee = hello.tee_id;
+        let chain_id = hello.chain_id;
+        log_hello(&hello);
+        shared.set_tee(hello).await?;
+        let mut max = self.expect_pull().await?;
+        loop {
+            let actions = self.wait_for_work(shared, owner, max).await?;
+            self.leased.extend(actions.iter().map(|a| a.instruction.instruction_id));
+            shared.metrics.delivered.inc_by(actions.len() as u64);
+            let expected = actions.len();
+            self.send(&ProxyMessage::Actions(actions)).await?;
+            let mut results: Vec<SignedResult> = Vec::with_capacity(expected);
+            loop {
+                match self.read().await? {
+                    GuestMessage::Result(r) => {
+                        ensure!(
+                            self.leased.contains(&r.result.id),
+                            "a result for 0x{}, which this connection was not given",
+                            hex::encode(r.result.id)
+                        );
+                        let signer = r.signer(chain_id).map_err(|e| anyhow::anyhow!("result signature: {e}"))?;
+                        ensure!(signer == tee, "a result not signed by the connected TEE");
+                        results.push(r);
+                    }
+                    GuestMessage::Pull { max_actions } => {
+                        max = usize::from(max_actions).clamp(1, MAX_ACTIONS_PER_PULL);
+                        break;
+                    }
+                    GuestMessage::Hello(_) => bail!("a second Hello"),
+                }
+            }
+            ensure!(results.len() == expected, "{} results for {expected} actions", results.len());
+            if results.is_empty() {
+                continue;
+            }
+            // Durable first, then acked: an ack promises the result survives a crash.
+            let stored = shared.store.store_results(&results, now_ms()).await?;
+            for (r, new) in results.iter().zip(stored) {
+                if new {
+                    shared.metrics.results.inc();
+                } else {
+                    shared.metrics.duplicate_results.inc();
+                }
+                self.leased.remove(&r.result.id);
+            }
+            for r in &results {
+                self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
+            }
+        }
+    }
+
+    /// Leases work for the outstanding pull, holding it up to the long-poll time.
+    async fn wait_for_work(&mut self, shared: &Shared, owner: &str, max: usize) -> Result<Vec<fcc_core::wire::Action>> {
+        let deadline = Instant::now() + Duration::from_millis(shared.config.long_poll_ms);
+        loop {
+            let notified = shared.work.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let actions =
+                shared.store.lease(owner, max, now_ms(), shared.config.lease_ms as i64).await.context("leasing")?;
+            if !actions.is_empty() || Instant::now() >= deadline {
+                return Ok(actions);
+            }
+            let wait = POLL.min(deadline.saturating_duration_since(Instant::now()));
+            let mut probe = [0u8; 1];
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(wait) => {}
+                // The guest must not speak while its pull is held; EOF means it is gone.
+                r = self.stream.peek(&mut probe) => {
+                    match r {
+                        Ok(0) | Err(_) => bail!("the guest closed the connection while waiting for work"),
+                        Ok(_) => bail!("the guest sent a frame while its pull was outstanding"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn kind(m: &GuestMessage) -> &'static str {
+    match m {
+        GuestMessage::Hello(_) => "Hello",
+        GuestMessage::Pull { .. } => "Pull",
+        GuestMessage::Result(_) => "Result",
+    }
+}
+
+fn log_hello(h: &Hello) {
+    tracing::info!(
+        tee = %hex::encode(h.tee_id),
+        platform = ?h.platform,
+        version = %h.version,
+        active_epoch = ?h.active_epoch,
+        "guest connected"
+    );
+}

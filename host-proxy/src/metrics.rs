@@ -1,0 +1,74 @@
+//! Prometheus counters (`GET /metrics`, text exposition format).
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// The proxy's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// HTTP responses by status code.
+    pub responses: Family<Vec<(String, String)>, Counter>,
+    /// Votes accepted (first time per signer).
+    pub votes: Counter,
+    /// Actions queued for the guest.
+    pub queued: Counter,
+    /// Actions handed to a guest (re-deliveries included).
+    pub delivered: Counter,
+    /// Results stored.
+    pub results: Counter,
+    /// Results received for an id that already had one (dropped).
+    pub duplicate_results: Counter,
+    /// Guests connected now.
+    pub guests: Gauge,
+    /// Instructions open (set from the database when scraped).
+    pub open: Gauge,
+    /// Actions unanswered (set from the database when scraped).
+    pub pending: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("fcc_proxy");
+        let m = Self {
+            responses: Family::default(),
+            votes: Counter::default(),
+            queued: Counter::default(),
+            delivered: Counter::default(),
+            results: Counter::default(),
+            duplicate_results: Counter::default(),
+            guests: Gauge::default(),
+            open: Gauge::default(),
+            pending: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("http_responses", "HTTP responses by status", m.responses.clone());
+        registry.register("votes_accepted", "Votes accepted", m.votes.clone());
+        registry.register("actions_queued", "Actions queued for the guest", m.queued.clone());
+        registry.register("actions_delivered", "Actions handed to a guest", m.delivered.clone());
+        registry.register("results_stored", "Results stored", m.results.clone());
+        registry.register("results_duplicate", "Results dropped: the id already had one", m.duplicate_results.clone());
+        registry.register("guests_connected", "Guests connected now", m.guests.clone());
+        registry.register("open_instructions", "Instructions collecting votes or awaiting a result", m.open.clone());
+        registry.register("pending_actions", "Actions not answered yet", m.pending.clone());
+        Self { registry, ..m }
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

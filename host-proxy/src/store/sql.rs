@@ -1,0 +1,497 @@
+//! The SQL implementations. Both dialects run the same statements (`$n` placeholders, `ON
+//! CONFLICT`, `RETURNING`); they differ in column types, in row locks (PostgreSQL locks the rows
+//! it reads for update, so several proxies can share one database; SQLite serialises writers on
+//! its one connection) and in how durability is configured.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fcc_core::hash::{H256, keccak256};
+use fcc_core::instruction::InstructionData;
+use fcc_core::result::{SignedResult, SubmissionTag};
+use fcc_core::verify::Vote;
+use fcc_core::wire::{Action, ActionKind, Hello};
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{Counts, InstructionStatus, NewVote, Store, StoreError, StoreResult, VoteOutcome, VoteRejection};
+use crate::receipt::{initial_vote_hash, next_vote_hash};
+
+const STATE_COLLECTING: i64 = 0;
+const STATE_QUEUED: i64 = 1;
+const STATE_DONE: i64 = 2;
+
+const SQLITE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS policies (epoch INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tee (slot INTEGER PRIMARY KEY, hello BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS instructions (id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, hash_fixed BLOB NOT NULL,
+    data BLOB NOT NULL, threshold INTEGER NOT NULL, weight INTEGER NOT NULL, cosigners INTEGER NOT NULL,
+    votes INTEGER NOT NULL, last_vote_hash BLOB NOT NULL, state INTEGER NOT NULL, created_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS instructions_state ON instructions (state);
+CREATE TABLE IF NOT EXISTS votes (instruction_id BLOB NOT NULL, signer BLOB NOT NULL, seq INTEGER NOT NULL,
+    signature BLOB NOT NULL, avm BLOB NOT NULL, signer_index INTEGER NOT NULL, r_y BLOB, vote_hash BLOB NOT NULL,
+    ts INTEGER NOT NULL, PRIMARY KEY (instruction_id, signer));
+CREATE TABLE IF NOT EXISTS actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, body BLOB NOT NULL,
+    lease_until INTEGER NOT NULL, owner TEXT, deliveries INTEGER NOT NULL, done INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS actions_ready ON actions (done, seq);
+CREATE TABLE IF NOT EXISTS results (id BLOB PRIMARY KEY, body BLOB NOT NULL, status INTEGER NOT NULL,
+    stored_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, block INTEGER NOT NULL);
+";
+
+const PG_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS policies (epoch BIGINT PRIMARY KEY, bytes BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS tee (slot BIGINT PRIMARY KEY, hello BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS instructions (id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, hash_fixed BYTEA NOT NULL,
+    data BYTEA NOT NULL, threshold BIGINT NOT NULL, weight BIGINT NOT NULL, cosigners BIGINT NOT NULL,
+    votes BIGINT NOT NULL, last_vote_hash BYTEA NOT NULL, state BIGINT NOT NULL, created_ms BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS instructions_state ON instructions (state);
+CREATE TABLE IF NOT EXISTS votes (instruction_id BYTEA NOT NULL, signer BYTEA NOT NULL, seq BIGINT NOT NULL,
+    signature BYTEA NOT NULL, avm BYTEA NOT NULL, signer_index BIGINT NOT NULL, r_y BYTEA, vote_hash BYTEA NOT NULL,
+    ts BIGINT NOT NULL, PRIMARY KEY (instruction_id, signer));
+CREATE TABLE IF NOT EXISTS actions (seq BIGSERIAL PRIMARY KEY, id BYTEA NOT NULL UNIQUE, body BYTEA NOT NULL,
+    lease_until BIGINT NOT NULL, owner TEXT, deliveries BIGINT NOT NULL, done BIGINT NOT NULL);
+CREATE INDEX IF NOT EXISTS actions_ready ON actions (done, seq);
+CREATE TABLE IF NOT EXISTS results (id BYTEA PRIMARY KEY, body BYTEA NOT NULL, status BIGINT NOT NULL,
+    stored_ms BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, block BIGINT NOT NULL);
+";
+
+/// SQLite in WAL mode with `synchronous = FULL`: a commit returns only after the WAL is on disk,
+/// so an acknowledged vote or result survives power loss, not just a process crash (`NORMAL`
+/// would only survive the latter). Votes are group-committed, so the fsync is shared.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path`).
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        // One connection: SQLite has one writer anyway, and this keeps read-modify-write
+        // transactions free of SQLITE_BUSY upgrades.
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        sqlx::raw_sql(SQLITE_SCHEMA).execute(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+/// PostgreSQL: several proxies may share the database (row locks with `FOR UPDATE`, leases taken
+/// with `SKIP LOCKED`). Durability is the server's (`synchronous_commit = on` by default).
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to `url` and creates the tables if missing.
+    pub async fn open(url: &str) -> anyhow::Result<Self> {
+        let pool =
+            PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
+        // Concurrent `CREATE TABLE IF NOT EXISTS` from several proxies can race on the catalog;
+        // an advisory lock makes the schema set-up one at a time.
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7411)").execute(&mut *tx).await?;
+        sqlx::raw_sql(PG_SCHEMA).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(Self { pool })
+    }
+}
+
+fn h256(bytes: Vec<u8>) -> StoreResult<H256> {
+    bytes.try_into().map_err(|_| StoreError(anyhow::anyhow!("stored hash is not 32 bytes")))
+}
+
+fn seconds(ms: i64) -> u64 {
+    u64::try_from(ms / 1000).unwrap_or(0)
+}
+
+/// A stored vote as read back: signature, additional variable message, signer index, y of `R`.
+type VoteRow = (Vec<u8>, Vec<u8>, i64, Option<Vec<u8>>);
+
+/// Turns an instruction and its stored votes (in vote order) into the action the guest gets.
+fn instruction_action(data: &[u8], rows: Vec<VoteRow>) -> StoreResult<Action> {
+    let instruction: InstructionData = postcard::from_bytes(data)?;
+    let votes = rows
+        .into_iter()
+        .map(|(signature, avm, index, r_y)| {
+            let signature: [u8; 65] =
+                signature.try_into().map_err(|_| StoreError(anyhow::anyhow!("stored signature is not 65 bytes")))?;
+            let r_y = r_y.map(h256).transpose()?;
+            let hint = fcc_core::verify::SignerHint { signer_index: index as u16, r_y };
+            Ok(Vote { signature, additional_variable_message: avm, hint: Some(hint) })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(Action { kind: ActionKind::Instruction, submission_tag: SubmissionTag::Threshold, instruction, votes })
+}
+
+/// One implementation for both databases: the statements are shared; `$lock` is `FOR UPDATE` on
+/// PostgreSQL and empty on SQLite, `$skip` adds `SKIP LOCKED` to lease selection.
+macro_rules! sql_store {
+    ($store:ty, $lock:literal, $skip:literal) => {
+        #[async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn put_policy(&self, reward_epoch_id: u32, bytes: &[u8]) -> StoreResult<()> {
+                sqlx::query("INSERT INTO policies (epoch, bytes) VALUES ($1, $2) ON CONFLICT (epoch) DO NOTHING")
+                    .bind(i64::from(reward_epoch_id))
+                    .bind(bytes)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn policy(&self, reward_epoch_id: u32) -> StoreResult<Option<Vec<u8>>> {
+                let row = sqlx::query("SELECT bytes FROM policies WHERE epoch = $1")
+                    .bind(i64::from(reward_epoch_id))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get::<Vec<u8>, _>(0)).transpose()?)
+            }
+
+            async fn put_tee(&self, hello: &Hello) -> StoreResult<()> {
+                let blob = postcard::to_stdvec(hello)?;
+                sqlx::query("INSERT INTO tee (slot, hello) VALUES (0, $1) ON CONFLICT (slot) DO UPDATE SET hello = $1")
+                    .bind(blob)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn tee(&self) -> StoreResult<Option<Hello>> {
+                let row = sqlx::query("SELECT hello FROM tee WHERE slot = 0").fetch_optional(&self.pool).await?;
+                match row {
+                    Some(r) => Ok(Some(postcard::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn add_votes(
+                &self,
+                votes: &[NewVote],
+                max_open: u64,
+            ) -> StoreResult<Vec<Result<VoteOutcome, VoteRejection>>> {
+                let mut tx = self.pool.begin().await?;
+                let mut open: Option<u64> = None;
+                let mut out = Vec::with_capacity(votes.len());
+                // Instructions in id order: concurrent batches on PostgreSQL lock rows in the same
+                // order and cannot deadlock.
+                let mut order: Vec<usize> = (0..votes.len()).collect();
+                order.sort_by_key(|&i| votes[i].instruction.instruction_id);
+                let mut results: Vec<Option<Result<VoteOutcome, VoteRejection>>> = vec![None; votes.len()];
+                for i in order {
+                    let v = &votes[i];
+                    let d = &v.instruction;
+                    let id = d.instruction_id.to_vec();
+                    let select = concat!(
+                        "SELECT hash_fixed, weight, cosigners, votes, last_vote_hash, state FROM instructions ",
+                        "WHERE id = $1 ",
+                        $lock
+                    );
+                    let mut row = sqlx::query(select).bind(&id).fetch_optional(&mut *tx).await?;
+                    if row.is_none() {
+                        let open_now = match open {
+                            Some(n) => n,
+                            None => {
+                                let n: i64 = sqlx::query("SELECT COUNT(*) FROM instructions WHERE state < $1")
+                                    .bind(STATE_DONE)
+                                    .fetch_one(&mut *tx)
+                                    .await?
+                                    .try_get(0)?;
+                                n as u64
+                            }
+                        };
+                        if open_now >= max_open {
+                            open = Some(open_now);
+                            results[i] = Some(Err(VoteRejection::QueueFull { max: max_open }));
+                            continue;
+                        }
+                        let init = initial_vote_hash(&d.instruction_id, &v.hash_fixed, d.reward_epoch_id, &d.tee_id);
+                        let inserted = sqlx::query(concat!(
+                            "INSERT INTO instructions (id, epoch, hash_fixed, data, threshold, weight, cosigners, ",
+                            "votes, last_vote_hash, state, created_ms) VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, $7, $8) ",
+                            "ON CONFLICT (id) DO NOTHING"
+                        ))
+                        .bind(&id)
+                        .bind(i64::from(d.reward_epoch_id))
+                        .bind(v.hash_fixed.to_vec())
+                        .bind(postcard::to_stdvec(d)?)
+                        .bind(i64::from(v.threshold))
+                        .bind(init.to_vec())
+                        .bind(STATE_COLLECTING)
+                        .bind(v.now_ms)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        open = Some(open_now + inserted);
+                        row = sqlx::query(select).bind(&id).fetch_optional(&mut *tx).await?;
+                    }
+                    let row = row.ok_or_else(|| StoreError(anyhow::anyhow!("instruction row vanished")))?;
+                    if row.try_get::<Vec<u8>, _>(0)? != v.hash_fixed.to_vec() {
+                        results[i] = Some(Err(VoteRejection::Conflict));
+                        continue;
+                    }
+                    let (weight, cosigners, count, last, state): (i64, i64, i64, Vec<u8>, i64) =
+                        (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
+                    let earlier = sqlx::query(
+                        "SELECT seq, vote_hash, ts FROM votes WHERE instruction_id = $1 AND signer = $2",
+                    )
+                    .bind(&id)
+                    .bind(v.signer.to_vec())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(e) = earlier {
+                        results[i] = Some(Ok(VoteOutcome {
+                            sequence: e.try_get::<i64, _>(0)? as u64,
+                            vote_hash: h256(e.try_get(1)?)?,
+                            timestamp: seconds(e.try_get(2)?),
+                            weight: weight as u32,
+                            queued_now: false,
+                            repeated: true,
+                        }));
+                        continue;
+                    }
+                    let sequence = count as u64 + 1;
+                    let avm_hash = keccak256(&v.additional_variable_message);
+                    let timestamp = seconds(v.now_ms);
+                    let vote_hash = next_vote_hash(&h256(last)?, sequence, &v.signature, &avm_hash, timestamp);
+                    sqlx::query(concat!(
+                        "INSERT INTO votes (instruction_id, signer, seq, signature, avm, signer_index, r_y, vote_hash, ts) ",
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                    ))
+                    .bind(&id)
+                    .bind(v.signer.to_vec())
+                    .bind(sequence as i64)
+                    .bind(v.signature.to_vec())
+                    .bind(&v.additional_variable_message)
+                    .bind(i64::from(v.hint.signer_index))
+                    .bind(v.hint.r_y.map(|y| y.to_vec()))
+                    .bind(vote_hash.to_vec())
+                    .bind(v.now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                    let weight = weight + i64::from(v.weight);
+                    let cosigners = cosigners + i64::from(v.cosigner);
+                    let passes = weight > i64::from(v.threshold) && cosigners as u64 >= d.cosigners_threshold;
+                    let queued_now = state == STATE_COLLECTING && passes;
+                    sqlx::query(concat!(
+                        "UPDATE instructions SET weight = $1, cosigners = $2, votes = $3, last_vote_hash = $4, ",
+                        "state = $5 WHERE id = $6"
+                    ))
+                    .bind(weight)
+                    .bind(cosigners)
+                    .bind(sequence as i64)
+                    .bind(vote_hash.to_vec())
+                    .bind(if queued_now { STATE_QUEUED } else { state })
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if queued_now {
+                        let rows = sqlx::query(concat!(
+                            "SELECT signature, avm, signer_index, r_y FROM votes WHERE instruction_id = $1 ",
+                            "ORDER BY seq"
+                        ))
+                        .bind(&id)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+                        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                        let data: Vec<u8> = sqlx::query("SELECT data FROM instructions WHERE id = $1")
+                            .bind(&id)
+                            .fetch_one(&mut *tx)
+                            .await?
+                            .try_get(0)?;
+                        let action = instruction_action(&data, rows)?;
+                        sqlx::query(concat!(
+                            "INSERT INTO actions (id, body, lease_until, owner, deliveries, done) ",
+                            "VALUES ($1, $2, 0, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"
+                        ))
+                        .bind(&id)
+                        .bind(postcard::to_stdvec(&action)?)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    results[i] = Some(Ok(VoteOutcome {
+                        sequence,
+                        vote_hash,
+                        timestamp,
+                        weight: weight as u32,
+                        queued_now,
+                        repeated: false,
+                    }));
+                }
+                tx.commit().await?;
+                for r in results {
+                    out.push(r.ok_or_else(|| StoreError(anyhow::anyhow!("vote left unprocessed")))?);
+                }
+                Ok(out)
+            }
+
+            async fn enqueue_direct(&self, action: &Action, _now_ms: i64) -> StoreResult<bool> {
+                let n = sqlx::query(concat!(
+                    "INSERT INTO actions (id, body, lease_until, owner, deliveries, done) ",
+                    "VALUES ($1, $2, 0, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"
+                ))
+                .bind(action.instruction.instruction_id.to_vec())
+                .bind(postcard::to_stdvec(action)?)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
+            async fn lease(&self, owner: &str, max: usize, now_ms: i64, lease_ms: i64) -> StoreResult<Vec<Action>> {
+                let rows = sqlx::query(concat!(
+                    "UPDATE actions SET lease_until = $1, owner = $2, deliveries = deliveries + 1 WHERE seq IN ",
+                    "(SELECT seq FROM actions WHERE done = 0 AND lease_until <= $3 ORDER BY seq LIMIT $4 ",
+                    $skip,
+                    ") RETURNING seq, body"
+                ))
+                .bind(now_ms + lease_ms)
+                .bind(owner)
+                .bind(now_ms)
+                .bind(max as i64)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut actions = rows
+                    .into_iter()
+                    .map(|r| Ok((r.try_get::<i64, _>(0)?, postcard::from_bytes(&r.try_get::<Vec<u8>, _>(1)?)?)))
+                    .collect::<StoreResult<Vec<(i64, Action)>>>()?;
+                actions.sort_by_key(|(seq, _)| *seq);
+                Ok(actions.into_iter().map(|(_, a)| a).collect())
+            }
+
+            async fn release(&self, owner: &str, ids: &[H256]) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for id in ids {
+                    sqlx::query("UPDATE actions SET lease_until = 0 WHERE id = $1 AND owner = $2 AND done = 0")
+                        .bind(id.to_vec())
+                        .bind(owner)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn store_results(&self, results: &[SignedResult], now_ms: i64) -> StoreResult<Vec<bool>> {
+                let mut tx = self.pool.begin().await?;
+                let mut stored = Vec::with_capacity(results.len());
+                for r in results {
+                    let id = r.result.id.to_vec();
+                    let n = sqlx::query(
+                        "INSERT INTO results (id, body, status, stored_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                    )
+                    .bind(&id)
+                    .bind(postcard::to_stdvec(r)?)
+                    .bind(i64::from(r.result.status))
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    sqlx::query("UPDATE actions SET done = 1, lease_until = 0 WHERE id = $1")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE instructions SET state = $1 WHERE id = $2")
+                        .bind(STATE_DONE)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    stored.push(n == 1);
+                }
+                tx.commit().await?;
+                Ok(stored)
+            }
+
+            async fn result(&self, id: &H256) -> StoreResult<Option<SignedResult>> {
+                let row =
+                    sqlx::query("SELECT body FROM results WHERE id = $1").bind(id.to_vec()).fetch_optional(&self.pool).await?;
+                match row {
+                    Some(r) => Ok(Some(postcard::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn result_stored_at(&self, id: &H256) -> StoreResult<Option<i64>> {
+                let row = sqlx::query("SELECT stored_ms FROM results WHERE id = $1")
+                    .bind(id.to_vec())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
+            }
+
+            async fn status(&self, reward_epoch_id: u32, id: &H256) -> StoreResult<Option<InstructionStatus>> {
+                let row = sqlx::query(concat!(
+                    "SELECT i.votes, i.weight, i.cosigners, i.threshold, i.state, a.deliveries, a.lease_until ",
+                    "FROM instructions i LEFT JOIN actions a ON a.id = i.id WHERE i.id = $1 AND i.epoch = $2"
+                ))
+                .bind(id.to_vec())
+                .bind(i64::from(reward_epoch_id))
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(r) = row else { return Ok(None) };
+                let deliveries: Option<i64> = r.try_get(5)?;
+                let state = match r.try_get::<i64, _>(4)? {
+                    STATE_COLLECTING => "collecting",
+                    STATE_QUEUED if deliveries.unwrap_or(0) > 0 => "delivered",
+                    STATE_QUEUED => "queued",
+                    _ => "done",
+                };
+                Ok(Some(InstructionStatus {
+                    state,
+                    votes: r.try_get::<i64, _>(0)? as u64,
+                    weight: r.try_get::<i64, _>(1)? as u32,
+                    cosigners: r.try_get::<i64, _>(2)? as u32,
+                    threshold: r.try_get::<i64, _>(3)? as u32,
+                    deliveries: deliveries.unwrap_or(0) as u64,
+                }))
+            }
+
+            async fn counts(&self) -> StoreResult<Counts> {
+                let r = sqlx::query(concat!(
+                    "SELECT (SELECT COUNT(*) FROM instructions WHERE state < 2), ",
+                    "(SELECT COUNT(*) FROM actions WHERE done = 0), (SELECT COUNT(*) FROM results)"
+                ))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(Counts {
+                    open: r.try_get::<i64, _>(0)? as u64,
+                    pending_actions: r.try_get::<i64, _>(1)? as u64,
+                    results: r.try_get::<i64, _>(2)? as u64,
+                })
+            }
+
+            async fn cursor(&self, name: &str) -> StoreResult<Option<u64>> {
+                let row =
+                    sqlx::query("SELECT block FROM cursors WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
+                Ok(row.map(|r| r.try_get::<i64, _>(0).map(|b| b as u64)).transpose()?)
+            }
+
+            async fn set_cursor(&self, name: &str, block: u64) -> StoreResult<()> {
+                let block = i64::try_from(block).map_err(|_| StoreError(anyhow::anyhow!("block number over i64")))?;
+                sqlx::query("INSERT INTO cursors (name, block) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET block = $2")
+                    .bind(name)
+                    .bind(block)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore, "", "");
+sql_store!(PgStore, "FOR UPDATE", "FOR UPDATE SKIP LOCKED");

@@ -1,0 +1,83 @@
+//! An in-process stand-in for the guest: an `fcc_core::Tee` behind the same client session
+//! (`fcc_core::session::Session`) the unikernel runs, over a real TCP connection to the proxy's
+//! link port. Tests and the benchmark use it; the end-to-end tests with the ROM in QEMU speak to
+//! the same link.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fcc_core::ops::Registry;
+use fcc_core::platform::Simulated;
+use fcc_core::policy::PolicyHashScheme;
+use fcc_core::session::Session;
+use fcc_core::tee::{Config, Tee};
+use fcc_core::wire::{ActionKind, FrameReader, ProxyMessage, decode_body};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A fresh TEE (new identity) for `chain_id`, legacy policy hashes.
+pub fn new_tee(chain_id: u64) -> Result<Tee> {
+    let config = Config { chain_id, policy_hash: PolicyHashScheme::Legacy };
+    Tee::new(config, &mut rand::rng(), Registry::system()).map_err(|e| anyhow::anyhow!("TEE: {e}"))
+}
+
+/// How the stand-in behaves on one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Answer everything.
+    Serve,
+    /// Serve direct actions, but close the connection, unanswered, when a batch with an
+    /// instruction arrives (a guest dying mid-action).
+    DieOnInstruction,
+}
+
+/// One connection: greets, then answers actions until the proxy closes it or `mode` says die.
+/// Returns the number of actions answered.
+pub async fn connect_once(addr: SocketAddr, tee: &Mutex<Tee>, mode: Mode) -> Result<u64> {
+    let mut stream = TcpStream::connect(addr).await.context("connecting to the proxy's link")?;
+    stream.set_nodelay(true)?;
+    let mut session = {
+        let tee = tee.lock().expect("tee lock");
+        Session::start(&tee, &mut Simulated).map_err(|e| anyhow::anyhow!("session: {e}"))?
+    };
+    let mut watch = FrameReader::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if !session.output().is_empty() {
+            stream.write_all(session.output()).await?;
+            let n = session.output().len();
+            session.consume(n);
+        }
+        let room = session.room().min(buf.len());
+        let n = stream.read(&mut buf[..room]).await?;
+        if n == 0 {
+            return Ok(session.handled);
+        }
+        if mode == Mode::DieOnInstruction {
+            watch.push(&buf[..n]).map_err(|e| anyhow::anyhow!("{e}"))?;
+            while let Some(body) = watch.next_body().map_err(|e| anyhow::anyhow!("{e}"))? {
+                if let Ok(ProxyMessage::Actions(a)) = decode_body::<ProxyMessage>(&body)
+                    && a.iter().any(|a| a.kind == ActionKind::Instruction)
+                {
+                    return Ok(session.handled);
+                }
+            }
+        }
+        let mut tee = tee.lock().expect("tee lock");
+        if let Err(e) = session.receive(&buf[..n], &mut tee, &mut Simulated) {
+            bail!("the session ended: {e}");
+        }
+    }
+}
+
+/// A guest that reconnects (after 20 ms) whenever its connection ends, until aborted.
+pub fn spawn_guest(addr: SocketAddr, tee: Arc<Mutex<Tee>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let _ = connect_once(addr, &tee, Mode::Serve).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+}

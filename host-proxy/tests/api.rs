@@ -1,0 +1,263 @@
+//! The proxy end to end on SQLite with an in-process stand-in guest: 100 providers' votes over
+//! real HTTP, one action queued, its result signed by the TEE and served; bad input refused with
+//! JSON errors; a guest dying mid-action gets the action again and one result is stored.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{CHAIN_ID, EPOCH, config, setup, vote_json, wait_result};
+use fcc_core::ecdsa::recover_address;
+use fcc_core::hash::{eip191_hash, keccak256};
+use fcc_core::result::status;
+use fcc_proxy::store::{SqliteStore, Store};
+use fcc_proxy::testing::{Mode, connect_once};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    Arc::new(SqliteStore::open(&format!("sqlite://{}/proxy.db", dir.path().display())).await.unwrap())
+}
+
+fn b256(v: &Value) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(v.as_str().unwrap().trim_start_matches("0x"), &mut out).unwrap();
+    out
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap().trim_start_matches("0x")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_voter_instruction_is_aggregated_executed_and_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(sqlite(&dir).await, config(), 100).await;
+    let base = format!("http://{}", s.running.http_addr);
+    let client = reqwest::Client::new();
+    let d = fcc_sim_providers::fdc2_instruction(s.tee_id, "api e2e", EPOCH);
+
+    let mut sequences = Vec::new();
+    for p in &s.providers.ps {
+        let r = client.post(format!("{base}/instruction")).json(&vote_json(p, &d)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        let receipt = &body["receipt"];
+        assert_eq!(b256(&receipt["instructionHash"]), d.hash_fixed());
+        assert_eq!(b256(&receipt["additionalVariableMessageHash"]), keccak256(b""));
+        // The receipt is signed by the proxy's key over EIP-191 of its hash.
+        let hash = keccak256(
+            &[
+                &b256(&receipt["instructionHash"])[..],
+                &receipt["sequence"].as_u64().unwrap().to_be_bytes(),
+                &b256(&receipt["additionalVariableMessageHash"]),
+                &receipt["timestamp"].as_u64().unwrap().to_be_bytes(),
+                &b256(&receipt["voteHash"]),
+            ]
+            .concat(),
+        );
+        let sig: [u8; 65] = bytes(&body["signature"]).try_into().unwrap();
+        assert_eq!(recover_address(&sig, &eip191_hash(&hash)).unwrap(), s.running.shared.proxy_address);
+        sequences.push(receipt["sequence"].as_u64().unwrap());
+    }
+    assert_eq!(sequences, (1..=100).collect::<Vec<u64>>());
+
+    let r = wait_result(s.running.shared.store.as_ref(), &d.instruction_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    // Checked with libsecp256k1, not fcc-core: the TEE signed it.
+    assert_eq!(fcc_sim_providers::result_signer(&r, CHAIN_ID).unwrap(), s.tee_id);
+
+    let id = format!("0x{}", hex::encode(d.instruction_id));
+    let body: Value = client.get(format!("{base}/action/result/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(bytes(&body["result"]["data"]), r.result.data);
+    assert_eq!(body["result"]["submissionTag"], "threshold");
+    assert_eq!(bytes(&body["signature"]), r.signature.to_vec());
+    let proxy_sig: [u8; 65] = bytes(&body["proxySignature"]).try_into().unwrap();
+    assert_eq!(
+        recover_address(&proxy_sig, &eip191_hash(&keccak256(&r.result.data))).unwrap(),
+        s.running.shared.proxy_address
+    );
+
+    let st: Value =
+        client.get(format!("{base}/action/status/{EPOCH}/{id}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(st["state"], "done");
+    assert_eq!(st["votes"], 100);
+    assert_eq!(st["deliveries"], 1);
+    assert!(st["weight"].as_u64().unwrap() > st["threshold"].as_u64().unwrap());
+
+    let info: Value = client.get(format!("{base}/info")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["teeId"].as_str().unwrap().to_lowercase(), format!("0x{}", hex::encode(s.tee_id)));
+    assert_eq!(info["chainId"], CHAIN_ID);
+    assert_eq!(info["platform"], "Plain");
+    assert!(info["codeVersion"].as_str().unwrap().starts_with("fcc-core/"));
+    assert_eq!(client.get(format!("{base}/ready")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("{base}/healthy")).send().await.unwrap().status(), 200);
+
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in
+        ["fcc_proxy_votes_accepted_total 100", "fcc_proxy_actions_queued_total 1", "fcc_proxy_guests_connected 1"]
+    {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    s.running.shutdown().await;
+}
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: impl Into<Body>) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(body.into())
+        .unwrap();
+    let r = app.clone().oneshot(req).await.unwrap();
+    let status = r.status();
+    let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+    let v: Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| panic!("{method} {uri}: not JSON: {}", String::from_utf8_lossy(&bytes)));
+    (status, v)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_4xx_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(sqlite(&dir).await, fcc_proxy::Config { max_body: 4096, ..config() }, 10).await;
+    let app = fcc_proxy::http::router(s.running.shared.clone());
+    let d = fcc_sim_providers::fdc2_instruction(s.tee_id, "bad input", EPOCH);
+    let good = vote_json(&s.providers.ps[0], &d);
+
+    let expect = |(code, body): (StatusCode, Value), want: u16, error: &str| {
+        assert_eq!(code.as_u16(), want, "{body}");
+        assert_eq!(body["error"], error, "{body}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+        body
+    };
+    let b = expect(call(&app, "POST", "/instruction", "{not json").await, 400, "invalid_body");
+    assert!(b["message"].as_str().unwrap().contains("instruction JSON"));
+    let mut unknown = good.clone();
+    unknown["data"]["surprise"] = json!(1);
+    let b = expect(call(&app, "POST", "/instruction", unknown.to_string()).await, 400, "invalid_body");
+    assert!(b["message"].as_str().unwrap().contains("surprise"), "{b}");
+    let mut missing = good.clone();
+    missing["data"].as_object_mut().unwrap().remove("teeId");
+    let b = expect(call(&app, "POST", "/instruction", missing.to_string()).await, 400, "invalid_body");
+    assert!(b["message"].as_str().unwrap().contains("teeId"), "{b}");
+    let mut short = good.clone();
+    short["signature"] = json!("0x1234");
+    expect(call(&app, "POST", "/instruction", short.to_string()).await, 400, "invalid_signature");
+    let mut wrong_tee = vote_json(&s.providers.ps[0], &fcc_sim_providers::fdc2_instruction([9; 20], "x", EPOCH));
+    expect(call(&app, "POST", "/instruction", wrong_tee.to_string()).await, 400, "wrong_tee");
+    wrong_tee = vote_json(&s.providers.ps[0], &fcc_sim_providers::fdc2_instruction(s.tee_id, "x", EPOCH + 5));
+    expect(call(&app, "POST", "/instruction", wrong_tee.to_string()).await, 400, "unknown_epoch");
+    // Signed by someone outside the policy.
+    let stranger = &fcc_sim_providers::providers("stranger", 1).unwrap()[0];
+    expect(call(&app, "POST", "/instruction", vote_json(stranger, &d).to_string()).await, 403, "unknown_signer");
+    // A signature over other data recovers to a stranger too.
+    let mut tampered = good.clone();
+    tampered["data"]["timestamp"] = json!(1);
+    expect(call(&app, "POST", "/instruction", tampered.to_string()).await, 403, "unknown_signer");
+    let big = format!("{{\"pad\": \"{}\"}}", "a".repeat(5000));
+    expect(call(&app, "POST", "/instruction", big).await, 413, "body_too_large");
+    let mut cos = fcc_sim_providers::fdc2_instruction(s.tee_id, "cos", EPOCH);
+    cos.cosigners_threshold = 1;
+    expect(
+        call(&app, "POST", "/instruction", vote_json(&s.providers.ps[0], &cos).to_string()).await,
+        400,
+        "invalid_instruction",
+    );
+
+    expect(call(&app, "GET", "/action/result/0x12", Body::empty()).await, 400, "invalid_parameter");
+    let id = format!("0x{}", hex::encode(d.instruction_id));
+    expect(call(&app, "GET", &format!("/action/result/{id}"), Body::empty()).await, 404, "no_result");
+    expect(
+        call(&app, "GET", &format!("/action/result/{id}?submissionTag=late"), Body::empty()).await,
+        400,
+        "invalid_parameter",
+    );
+    expect(call(&app, "GET", &format!("/action/status/x/{id}"), Body::empty()).await, 400, "invalid_parameter");
+    expect(call(&app, "GET", &format!("/action/status/{EPOCH}/{id}"), Body::empty()).await, 404, "unknown_instruction");
+    expect(call(&app, "GET", "/nowhere", Body::empty()).await, 404, "no_route");
+    expect(call(&app, "DELETE", "/instruction", Body::empty()).await, 405, "method_not_allowed");
+
+    // Nothing was recorded by any of that.
+    assert_eq!(s.running.shared.store.counts().await.unwrap().open, 0);
+    // The good vote still works.
+    let (code, _) = call(&app, "POST", "/instruction", good.to_string()).await;
+    assert_eq!(code, 200);
+    s.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_is_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(sqlite(&dir).await, fcc_proxy::Config { rate_per_second: 1, rate_burst: 3, ..config() }, 4).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/healthy", s.running.http_addr);
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(client.get(&url).send().await.unwrap().status().as_u16());
+    }
+    assert_eq!(&codes[..3], &[200, 200, 200]);
+    assert!(codes[3..].contains(&429), "{codes:?}");
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.headers()["retry-after"], "1");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    s.running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_action_whose_guest_died_is_delivered_again_and_yields_one_result() {
+    let dir2 = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir2).await;
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = fcc_proxy::start_with(config(), store.clone(), http, link).await.unwrap();
+    let providers = common::Providers::new(20);
+    running.shared.add_policy(&providers.policy.encode()).await.unwrap();
+    let tee = std::sync::Mutex::new(fcc_proxy::testing::new_tee(CHAIN_ID).unwrap());
+    let tee_id = tee.lock().unwrap().state().identity.address();
+    let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
+    running.shared.enqueue_direct(&init).await.unwrap();
+
+    // The guest serves the trust root, then dies when handed the instruction: nothing answered.
+    let link_addr = running.link_addr;
+    let tee = Arc::new(tee);
+    let dying = {
+        let tee = tee.clone();
+        tokio::spawn(async move { connect_once(link_addr, &tee, Mode::DieOnInstruction).await })
+    };
+    wait_result(store.as_ref(), &init.instruction.instruction_id, Duration::from_secs(20)).await.unwrap();
+    let d = fcc_sim_providers::fdc2_instruction(tee_id, "died mid-action", EPOCH);
+    let app = fcc_proxy::http::router(running.shared.clone());
+    for p in &providers.ps {
+        let (code, body) = call(&app, "POST", "/instruction", vote_json(p, &d).to_string()).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    assert_eq!(dying.await.unwrap().unwrap(), 1, "only INITIALIZE_POLICY was answered");
+    assert!(store.result(&d.instruction_id).await.unwrap().is_none());
+
+    // The same guest reconnects: the released action is delivered again and answered once.
+    let guest = tokio::spawn(async move { connect_once(link_addr, &tee, Mode::Serve).await });
+    let r = wait_result(store.as_ref(), &d.instruction_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    assert_eq!(fcc_sim_providers::result_signer(&r, CHAIN_ID).unwrap(), tee_id);
+    assert_eq!(store.counts().await.unwrap().results, 2, "INITIALIZE_POLICY and the instruction");
+    let st = store.status(EPOCH, &d.instruction_id).await.unwrap().unwrap();
+    assert_eq!((st.state, st.deliveries), ("done", 2));
+    running.shutdown().await;
+    guest.abort();
+}
+
+#[test]
+fn the_openapi_document_lists_every_route() {
+    let doc: Value = serde_json::from_str(fcc_proxy::http::OPENAPI).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in fcc_proxy::http::ROUTES {
+        assert!(paths.get(*path).and_then(|p| p.get(*method)).is_some(), "{method} {path} missing from openapi.json");
+    }
+    let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(documented, fcc_proxy::http::ROUTES.len(), "openapi.json documents a route the router lacks");
+}
