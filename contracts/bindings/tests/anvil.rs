@@ -5,15 +5,18 @@
 //! providers authorised; `TeeResultVerifier` accepts it, and refuses a tampered result and a
 //! result of a TEE that is not in production. The providers then relay the next epoch's policy
 //! (DevRelay's `relay()`), whose voters move the second TEE to production; once the code version
-//! is disabled, the accepted result itself is refused.
+//! is disabled, the accepted result itself is refused. The chain monitor (`fcc-chain`) follows
+//! the same chain: both policies and the instruction the sender emitted, and a reorg.
 
 use std::path::Path;
+use std::time::Duration;
 
 use alloy::contract::{Error as ContractError, RawCallBuilder};
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use anyhow::{Context, Result, ensure};
+use fcc_chain::{Config as ChainConfig, Cursor, Event, MemorySink, Monitor, Sink, Step};
 use fcc_contracts::DevRelay::ThresholdNotReached;
 use fcc_contracts::TeeResultVerifier::NotProductionTee;
 use fcc_contracts::relay_message::{
@@ -35,6 +38,17 @@ const EPOCH: u32 = 100;
 const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
 /// DevRelay's scheme on the devnet (`deploy_devnet`): chain-bound hashes and digests.
 const SCHEME: PolicyHashScheme = PolicyHashScheme::ChainBound { chain_id: CHAIN_ID };
+
+/// The proxy URL the test TEEs register.
+const URL: &str = "http://127.0.0.1:9000";
+
+/// The chain monitor over the devnet's relay and instruction sender, reading every block.
+fn chain_config(net: &Devnet) -> ChainConfig {
+    let mut config = ChainConfig::new(*net.relay.address(), *net.sender.address());
+    config.confirmations = 0;
+    config.reorg_rewind = 4;
+    config
+}
 
 /// The signatures of the providers at `who` over `digest`, in policy order as the Relay wants.
 fn relay_signatures(ps: &[sim::Provider], who: &[usize], digest: &H256) -> Result<Vec<IndexedSignature>> {
@@ -106,7 +120,7 @@ async fn register(net: &Devnet, tee: &Tee, code_hash: B256) -> Result<Address> {
     let key = Bytes::copy_from_slice(tee.state().identity.public_key());
     let receipt = net
         .machines
-        .register(EXTENSION, key, code_hash, platform("plain")?, "http://127.0.0.1:9000".into())
+        .register(EXTENSION, key, code_hash, platform("plain")?, URL.into())
         .send()
         .await?
         .get_receipt()
@@ -215,10 +229,90 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     ensure!(receipt.status(), "toProduction with the relayed policy reverted");
     assert_eq!(verify(&net, &pending_result).await?, pending_id, "result of the TEE moved by the new voters");
 
+    // An instruction for the production TEE, sent through the instruction sender; the chain
+    // monitor sees both policies and the instruction, as the proxy and the providers would.
+    let op = |name: &str| B256::right_padding_from(name.as_bytes());
+    let receipt = net
+        .sender
+        .sendInstructions(EXTENSION, vec![tee_id], op("F_FDC2"), op("PROVE"), b"request".into(), vec![], 0, deployer)
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    ensure!(receipt.status(), "sendInstructions reverted");
+    let mut monitor = Monitor::new(provider.clone(), chain_config(&net));
+    let sink = MemorySink::default();
+    while let Step::Read { .. } = monitor.step(&sink).await? {}
+    let events = sink.events();
+    let policies: Vec<(u32, &[u8])> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Policy(p) => Some((p.reward_epoch_id, p.bytes.as_ref())),
+            Event::Instruction(_) => None,
+        })
+        .collect();
+    assert_eq!(policies, [(EPOCH, &policy.encode()[..]), (EPOCH + 1, &next.encode()[..])]);
+    let Some(Event::Instruction(sent)) = events.last() else { panic!("no instruction event: {events:?}") };
+    assert_eq!((sent.extension_id, sent.reward_epoch_id, sent.op_command), (EXTENSION, EPOCH + 1, op("PROVE")));
+    assert_eq!(sent.machines.iter().map(|m| (m.tee_id, m.url.as_str())).collect::<Vec<_>>(), [(tee_id, URL)]);
+    assert_eq!((sent.message.as_ref(), sent.origin.tx), (&b"request"[..], receipt.transaction_hash));
+
     // The code version is disabled: the result accepted above is refused from now on.
     let receipt = net.extensions.disableTeeVersion(EXTENSION, code_hash).send().await?.get_receipt().await?;
     ensure!(receipt.status(), "disableTeeVersion reverted");
     assert!(!net.machines.isProductionTee(EXTENSION, tee_id).call().await?);
     assert_not_production(verify(&net, &result).await, tee_id, "result after the code version was disabled");
+    Ok(())
+}
+
+/// A reorg deeper than the monitor's confirmation depth (0 here): the relay's policy for the next
+/// epoch is replaced on a new fork (anvil's `evm_snapshot`/`evm_revert`); the monitor notices that
+/// its cursor block changed, reads the rewound range again and reports the new fork's policy.
+#[tokio::test(flavor = "current_thread")]
+async fn chain_monitor_follows_a_reorg_on_anvil() -> Result<()> {
+    let anvil = start_anvil()?;
+    let deployer = anvil.addresses()[0];
+    let wallet = anvil.wallet().context("anvil's wallet")?;
+    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let ps = sim::providers("chain monitor reorg test", 4)?;
+    let net = deploy_devnet(provider.clone(), deployer, Some(sim::policy(&ps, EPOCH)?.encode().into())).await?;
+    let snapshot: U256 = provider.raw_request("evm_snapshot".into(), ()).await?;
+
+    let fork_a = sim::policy(&sim::providers("fork a", 3)?, EPOCH + 1)?;
+    net.relay.setSigningPolicy(fork_a.encode().into()).send().await?.get_receipt().await?;
+    let mut monitor = Monitor::new(provider.clone(), chain_config(&net));
+    let sink = MemorySink::default();
+    while let Step::Read { .. } = monitor.step(&sink).await? {}
+    let cursor_a = sink.cursor().await?.context("cursor")?;
+
+    let reverted: bool = provider.raw_request("evm_revert".into(), (snapshot,)).await?;
+    ensure!(reverted, "evm_revert");
+    // A new provider: the old one's nonce cache is ahead of the reverted chain.
+    let wallet = anvil.wallet().context("anvil's wallet")?;
+    let forked = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let relay = fcc_contracts::DevRelay::new(*net.relay.address(), forked);
+    let fork_b = sim::policy(&sim::providers("fork b", 5)?, EPOCH + 1)?;
+    let pending = relay.setSigningPolicy(fork_b.encode().into()).send().await?;
+    ensure!(pending.with_timeout(Some(Duration::from_secs(30))).get_receipt().await?.status(), "fork B reverted");
+    let _: String = provider.raw_request("evm_mine".into(), ()).await?;
+    assert_ne!(provider.get_block_by_number(cursor_a.block.into()).await?.map(|b| b.header.hash), Some(cursor_a.hash));
+
+    let step = monitor.step(&sink).await?;
+    assert_eq!(step, Step::Reorg { orphaned: cursor_a, from: cursor_a.block - 4 }, "{step:?}");
+    while let Step::Read { .. } = monitor.step(&sink).await? {}
+    let next: Vec<Vec<u8>> = sink
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Policy(p) if p.reward_epoch_id == EPOCH + 1 => Some(p.bytes.to_vec()),
+            _ => None,
+        })
+        .collect();
+    // Fork A's policy was delivered before the reorg, fork B's after: the sink must key policies
+    // by epoch and treat the second as a replacement (the proxy flags it).
+    assert_eq!(next, [fork_a.encode(), fork_b.encode()]);
+    let head = provider.get_block_number().await?;
+    let cursor: Cursor = sink.cursor().await?.context("cursor")?;
+    assert_eq!(cursor.block, head);
     Ok(())
 }

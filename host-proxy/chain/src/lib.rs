@@ -170,6 +170,39 @@ pub trait Sink: Send + Sync {
     async fn commit(&self, events: Vec<Event>, cursor: Cursor) -> Result<()>;
 }
 
+/// A sink that keeps everything in memory (tests, tools, and the simulated providers, which
+/// need no durability): commits are atomic under its lock.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    state: std::sync::Mutex<(Option<Cursor>, Vec<Event>)>,
+}
+
+impl MemorySink {
+    /// A sink that starts at `cursor`.
+    pub fn at(cursor: Cursor) -> Self {
+        Self { state: std::sync::Mutex::new((Some(cursor), Vec::new())) }
+    }
+
+    /// Every event committed so far, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.state.lock().expect("sink lock").1.clone()
+    }
+}
+
+#[async_trait]
+impl Sink for MemorySink {
+    async fn cursor(&self) -> Result<Option<Cursor>> {
+        Ok(self.state.lock().expect("sink lock").0)
+    }
+
+    async fn commit(&self, events: Vec<Event>, cursor: Cursor) -> Result<()> {
+        let mut state = self.state.lock().expect("sink lock");
+        state.1.extend(events);
+        state.0 = Some(cursor);
+        Ok(())
+    }
+}
+
 /// Monitor settings.
 #[derive(Debug, Clone)]
 pub struct Config {

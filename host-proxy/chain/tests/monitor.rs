@@ -2,40 +2,17 @@
 //! commits, and how it handles confirmations, reorgs, forks met mid-read and bad logs. The same
 //! monitor against anvil and the real contracts is in contracts/bindings/tests/chain_monitor.rs.
 
-use std::sync::Mutex;
-
 use alloy::primitives::{Address, B256, Bytes, FixedBytes, LogData, U256, aliases::U24};
 use alloy::providers::{Provider, ProviderBuilder};
 use alloy::rpc::types::{Block, Log};
 use alloy::sol_types::SolEvent;
 use alloy::transports::mock::Asserter;
-use anyhow::Result;
-use async_trait::async_trait;
 use fcc_chain::{
-    Config, Cursor, Event, Monitor, SigningPolicyInitialized, Sink, Step, TeeInstructionsSent, TeeMachine,
+    Config, Cursor, Event, MemorySink, Monitor, SigningPolicyInitialized, Sink, Step, TeeInstructionsSent, TeeMachine,
 };
 
 const RELAY: Address = Address::repeat_byte(0x11);
 const SENDER: Address = Address::repeat_byte(0x22);
-
-/// An in-memory sink: commits are atomic by construction.
-#[derive(Default)]
-struct Memory {
-    cursor: Mutex<Option<Cursor>>,
-    events: Mutex<Vec<Event>>,
-}
-
-#[async_trait]
-impl Sink for Memory {
-    async fn cursor(&self) -> Result<Option<Cursor>> {
-        Ok(*self.cursor.lock().unwrap())
-    }
-    async fn commit(&self, events: Vec<Event>, cursor: Cursor) -> Result<()> {
-        self.events.lock().unwrap().extend(events);
-        *self.cursor.lock().unwrap() = Some(cursor);
-        Ok(())
-    }
-}
 
 fn hash(n: u64, fork: u8) -> B256 {
     let mut h = [fork; 32];
@@ -107,10 +84,8 @@ fn monitor(asserter: &Asserter) -> Monitor<impl Provider> {
     Monitor::new(provider, config)
 }
 
-fn epochs(sink: &Memory) -> Vec<u32> {
-    sink.events
-        .lock()
-        .unwrap()
+fn epochs(sink: &MemorySink) -> Vec<u32> {
+    sink.events()
         .iter()
         .filter_map(|e| match e {
             Event::Policy(p) => Some(p.reward_epoch_id),
@@ -122,7 +97,7 @@ fn epochs(sink: &Memory) -> Vec<u32> {
 #[tokio::test]
 async fn reads_confirmed_ranges_in_order_and_resumes_from_the_cursor() {
     let a = Asserter::new();
-    let sink = Memory::default();
+    let sink = MemorySink::default();
     let mut m = monitor(&a);
 
     // Head 10, 2 confirmations, 5 blocks per query: blocks 0..=4. Logs arrive out of order, and
@@ -136,7 +111,7 @@ async fn reads_confirmed_ranges_in_order_and_resumes_from_the_cursor() {
     assert_eq!(m.step(&sink).await.unwrap(), Step::Read { from: 0, to: 4, events: 2 });
     assert_eq!(sink.cursor().await.unwrap(), Some(Cursor { block: 4, hash: hash(4, 0) }));
     {
-        let events = sink.events.lock().unwrap();
+        let events = sink.events();
         let Event::Policy(p) = &events[0] else { panic!("{events:?}") };
         assert_eq!((p.reward_epoch_id, p.bytes.len(), p.origin.block), (5, 65, 2));
         let Event::Instruction(i) = &events[1] else { panic!("{events:?}") };
@@ -170,8 +145,7 @@ async fn reads_confirmed_ranges_in_order_and_resumes_from_the_cursor() {
 #[tokio::test]
 async fn a_reorg_below_the_cursor_rewinds_and_reads_again() {
     let a = Asserter::new();
-    let sink = Memory::default();
-    *sink.cursor.lock().unwrap() = Some(Cursor { block: 8, hash: hash(8, 0) });
+    let sink = MemorySink::at(Cursor { block: 8, hash: hash(8, 0) });
     let mut m = monitor(&a);
 
     // Block 8 now has another hash: rewind 3 blocks.
@@ -195,7 +169,7 @@ async fn a_reorg_below_the_cursor_rewinds_and_reads_again() {
 #[tokio::test]
 async fn a_fork_met_mid_read_commits_nothing() {
     let a = Asserter::new();
-    let sink = Memory::default();
+    let sink = MemorySink::default();
     let mut m = monitor(&a);
     a.push_success(&10u64);
     // The log of block 4 is from fork 0, but block 4 is now fork 1.
@@ -204,13 +178,13 @@ async fn a_fork_met_mid_read_commits_nothing() {
     let err = m.step(&sink).await.unwrap_err();
     assert!(format!("{err:#}").contains("reorg in progress"), "{err:#}");
     assert_eq!(sink.cursor().await.unwrap(), None);
-    assert!(sink.events.lock().unwrap().is_empty());
+    assert!(sink.events().is_empty());
 }
 
 #[tokio::test]
 async fn bad_logs_and_node_errors_stop_the_step_without_committing() {
     let a = Asserter::new();
-    let sink = Memory::default();
+    let sink = MemorySink::default();
     let mut m = monitor(&a);
     // A SigningPolicyInitialized from the relay whose data does not decode.
     a.push_success(&10u64);
