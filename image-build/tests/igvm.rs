@@ -11,9 +11,9 @@ mod common;
 
 use common::{Snp, gpa, image};
 use fcc_image::igvm::{self, Params};
+use fcc_image::ovmf;
 use fcc_image::snp::{self, ZeroPages};
 use fcc_image::tdx::{self, Order};
-use fcc_image::{build, ovmf};
 
 fn check(image: &[u8], vcpus: u32, cpu_signature: u32) {
     let tables = ovmf::parse(image).unwrap();
@@ -37,10 +37,7 @@ fn check(image: &[u8], vcpus: u32, cpu_signature: u32) {
 
 #[test]
 fn guest_rom_measures_the_same_as_the_igvm_crate() {
-    let workspace = build::workspace_root();
-    let path = workspace.join(build::ROM_PATH);
-    build::build_rom(&workspace, &path).unwrap();
-    let rom = std::fs::read(&path).unwrap();
+    let (_, rom) = common::guest_rom();
     for vcpu_type in ["EPYC-Milan", "EPYC-Genoa", "EPYC-Turin"] {
         for vcpus in [1, 2, 8, 64] {
             check(&rom, vcpus, snp::cpu_type_signature(vcpu_type).unwrap());

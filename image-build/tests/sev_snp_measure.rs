@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use fcc_image::{build, ovmf, snp};
+use fcc_image::{ovmf, snp};
 
 const INSTALL: &str = "pip install sev-snp-measure==0.0.13 (CI: .ci/run installs it)";
 
@@ -31,10 +31,7 @@ fn ours(image: &[u8], vcpus: u32, vcpu_type: &str) -> String {
 
 #[test]
 fn guest_rom_digests_match_sev_snp_measure() {
-    let workspace = build::workspace_root();
-    let path = workspace.join(build::ROM_PATH);
-    build::build_rom(&workspace, &path).unwrap();
-    let image = std::fs::read(&path).unwrap();
+    let (path, image) = common::guest_rom();
     for vcpu_type in ["EPYC-v4", "EPYC-Milan", "EPYC-Genoa", "EPYC-Turin"] {
         for vcpus in [1, 2, 4, 8, 64] {
             let want = reference(&path, vcpus, vcpu_type);

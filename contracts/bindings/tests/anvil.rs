@@ -84,6 +84,12 @@ fn start_anvil() -> Result<AnvilInstance> {
     Anvil::at(bin).chain_id(CHAIN_ID).try_spawn().context("starting anvil")
 }
 
+/// A provider signing with anvil's first account (fresh: its nonce cache starts from the chain).
+fn wallet_provider(anvil: &AnvilInstance) -> Result<DynProvider> {
+    let wallet = anvil.wallet().context("anvil's wallet")?;
+    Ok(ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased())
+}
+
 /// A TEE engine trusting `policy` as its root.
 fn tee_with_policy(ps: &[sim::Provider], policy: &fcc_core::policy::SigningPolicy) -> Result<Tee> {
     let config = Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID } };
@@ -135,8 +141,7 @@ async fn register(net: &Devnet, tee: &Tee, code_hash: B256) -> Result<Address> {
 async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     let anvil = start_anvil()?;
     let deployer = anvil.addresses()[0];
-    let wallet = anvil.wallet().context("anvil's wallet")?;
-    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let provider = wallet_provider(&anvil)?;
     assert_eq!(provider.get_chain_id().await?, CHAIN_ID);
 
     // Simulated providers and their policy, set in DevRelay at deployment.
@@ -272,8 +277,7 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
 async fn chain_monitor_follows_a_reorg_on_anvil() -> Result<()> {
     let anvil = start_anvil()?;
     let deployer = anvil.addresses()[0];
-    let wallet = anvil.wallet().context("anvil's wallet")?;
-    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let provider = wallet_provider(&anvil)?;
     let ps = sim::providers("chain monitor reorg test", 4)?;
     let net = deploy_devnet(provider.clone(), deployer, Some(sim::policy(&ps, EPOCH)?.encode().into())).await?;
     let snapshot: U256 = provider.raw_request("evm_snapshot".into(), ()).await?;
@@ -288,9 +292,7 @@ async fn chain_monitor_follows_a_reorg_on_anvil() -> Result<()> {
     let reverted: bool = provider.raw_request("evm_revert".into(), (snapshot,)).await?;
     ensure!(reverted, "evm_revert");
     // A new provider: the old one's nonce cache is ahead of the reverted chain.
-    let wallet = anvil.wallet().context("anvil's wallet")?;
-    let forked = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-    let relay = fcc_contracts::DevRelay::new(*net.relay.address(), forked);
+    let relay = fcc_contracts::DevRelay::new(*net.relay.address(), wallet_provider(&anvil)?);
     let fork_b = sim::policy(&sim::providers("fork b", 5)?, EPOCH + 1)?;
     let pending = relay.setSigningPolicy(fork_b.encode().into()).send().await?;
     ensure!(pending.with_timeout(Some(Duration::from_secs(30))).get_receipt().await?.status(), "fork B reverted");

@@ -71,3 +71,12 @@ pub fn image(
 pub fn gpa(pages: usize, i: usize) -> u64 {
     (1u64 << 32) - (pages * 4096) as u64 + (i * 4096) as u64
 }
+
+/// Builds the guest ROM from this workspace (as `fcc-image build` does) and returns its path and
+/// bytes.
+pub fn guest_rom() -> (std::path::PathBuf, Vec<u8>) {
+    let workspace = fcc_image::build::workspace_root();
+    let path = workspace.join(fcc_image::build::ROM_PATH);
+    let rom = fcc_image::build::build_rom(&workspace, &path).unwrap();
+    (path, rom.bytes)
+}
