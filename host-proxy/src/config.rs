@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use fcc_core::policy::PolicyHashScheme;
 use serde::Deserialize;
 
 /// A secret string (the proxy's signing key): printed as `***`.
@@ -80,6 +81,112 @@ pub struct Settings {
     /// Burst size per client IP.
     #[arg(long, env = "FCC_PROXY_BURST")]
     pub rate_burst: Option<u32>,
+    /// Longest time a client may take to send a request's headers (ms); slower connections are
+    /// closed (slow-loris).
+    #[arg(long, env = "FCC_PROXY_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// The operator's trust root: a JSON file `{"policy": "0x…", "publicKeys": ["0x…", …]}`
+    /// (`sim-providers policy` writes one). At start the proxy learns the policy and queues
+    /// `INITIALIZE_POLICY` for the guest (once: the action id derives from the policy bytes).
+    #[arg(long, env = "FCC_PROXY_TRUST_ROOT")]
+    pub trust_root: Option<PathBuf>,
+    /// Following the chain (`[chain]` in the file); off unless `rpc-url` is set.
+    #[command(flatten)]
+    #[serde(default)]
+    pub chain: ChainSettings,
+}
+
+/// The `[chain]` settings: the chain monitor follows the relay's `SigningPolicyInitialized` and
+/// the instruction sender's `TeeInstructionsSent`.
+#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ChainSettings {
+    /// JSON-RPC URL of the chain (`http://…`); the monitor is off without it.
+    #[arg(long = "chain-rpc-url", env = "FCC_PROXY_CHAIN_RPC_URL")]
+    pub rpc_url: Option<String>,
+    /// The Relay (DevRelay) address.
+    #[arg(long = "chain-relay", env = "FCC_PROXY_CHAIN_RELAY")]
+    pub relay: Option<String>,
+    /// The TeeInstructionSender address.
+    #[arg(long = "chain-instruction-sender", env = "FCC_PROXY_CHAIN_INSTRUCTION_SENDER")]
+    pub instruction_sender: Option<String>,
+    /// Blocks below the head before a block is read.
+    #[arg(long = "chain-confirmations", env = "FCC_PROXY_CHAIN_CONFIRMATIONS")]
+    pub confirmations: Option<u64>,
+    /// First block to read when no cursor is stored.
+    #[arg(long = "chain-start-block", env = "FCC_PROXY_CHAIN_START_BLOCK")]
+    pub start_block: Option<u64>,
+    /// Pause between polls when caught up (ms).
+    #[arg(long = "chain-poll-ms", env = "FCC_PROXY_CHAIN_POLL_MS")]
+    pub poll_ms: Option<u64>,
+    /// The relay's policy hash: `chain-bound` (DevRelay on the devnet, keyed by `chain-id`) or
+    /// `legacy` (Flare's deployed Relay). Must be the guest's.
+    #[arg(long = "chain-policy-hash", env = "FCC_PROXY_CHAIN_POLICY_HASH")]
+    pub policy_hash: Option<String>,
+}
+
+impl ChainSettings {
+    fn or(self, other: ChainSettings) -> ChainSettings {
+        ChainSettings {
+            rpc_url: self.rpc_url.or(other.rpc_url),
+            relay: self.relay.or(other.relay),
+            instruction_sender: self.instruction_sender.or(other.instruction_sender),
+            confirmations: self.confirmations.or(other.confirmations),
+            start_block: self.start_block.or(other.start_block),
+            poll_ms: self.poll_ms.or(other.poll_ms),
+            policy_hash: self.policy_hash.or(other.policy_hash),
+        }
+    }
+
+    fn resolve(self, chain_id: u64) -> Result<Option<ChainConfig>> {
+        let Some(rpc_url) = self.rpc_url else {
+            anyhow::ensure!(
+                self.relay.is_none() && self.instruction_sender.is_none(),
+                "chain settings given without chain rpc-url"
+            );
+            return Ok(None);
+        };
+        let address = |name: &str, v: Option<String>| -> Result<[u8; 20]> {
+            let v = v.with_context(|| format!("chain {name} is required with chain rpc-url"))?;
+            let mut out = [0u8; 20];
+            hex::decode_to_slice(v.trim().trim_start_matches("0x"), &mut out)
+                .with_context(|| format!("chain {name} must be a 20-byte hex address"))?;
+            Ok(out)
+        };
+        let policy_hash = match self.policy_hash.as_deref().unwrap_or("chain-bound") {
+            "chain-bound" => PolicyHashScheme::ChainBound { chain_id },
+            "legacy" => PolicyHashScheme::Legacy,
+            other => anyhow::bail!("chain policy-hash must be chain-bound or legacy, not {other:?}"),
+        };
+        Ok(Some(ChainConfig {
+            rpc_url,
+            relay: address("relay", self.relay)?,
+            instruction_sender: address("instruction-sender", self.instruction_sender)?,
+            confirmations: self.confirmations.unwrap_or(2),
+            start_block: self.start_block.unwrap_or(0),
+            poll_ms: self.poll_ms.unwrap_or(1_000).max(10),
+            policy_hash,
+        }))
+    }
+}
+
+/// The chain monitor's effective settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainConfig {
+    /// JSON-RPC URL.
+    pub rpc_url: String,
+    /// The relay.
+    pub relay: [u8; 20],
+    /// The instruction sender.
+    pub instruction_sender: [u8; 20],
+    /// Confirmation depth.
+    pub confirmations: u64,
+    /// First block without a cursor.
+    pub start_block: u64,
+    /// Poll interval (ms).
+    pub poll_ms: u64,
+    /// The relay's (and the guest's) policy hash scheme.
+    pub policy_hash: PolicyHashScheme,
 }
 
 /// The effective configuration.
@@ -107,6 +214,12 @@ pub struct Config {
     pub rate_per_second: u32,
     /// Burst per client.
     pub rate_burst: u32,
+    /// Header read timeout (ms).
+    pub header_timeout_ms: u64,
+    /// The trust root file, if any.
+    pub trust_root: Option<PathBuf>,
+    /// The chain monitor, if on.
+    pub chain: Option<ChainConfig>,
 }
 
 impl Default for Config {
@@ -124,6 +237,9 @@ impl Default for Config {
             max_open: 100_000,
             rate_per_second: 200,
             rate_burst: 1_000,
+            header_timeout_ms: 10_000,
+            trust_root: None,
+            chain: None,
         }
     }
 }
@@ -144,6 +260,9 @@ impl Settings {
             max_open: self.max_open.or(other.max_open),
             rate_per_second: self.rate_per_second.or(other.rate_per_second),
             rate_burst: self.rate_burst.or(other.rate_burst),
+            header_timeout_ms: self.header_timeout_ms.or(other.header_timeout_ms),
+            trust_root: self.trust_root.or(other.trust_root),
+            chain: self.chain.or(other.chain),
         }
     }
 
@@ -163,6 +282,7 @@ impl Settings {
         };
         let s = self.or(file);
         let d = Config::default();
+        let chain_id = s.chain_id.unwrap_or(d.chain_id);
         let config = Config {
             http: s.http.unwrap_or(d.http),
             link: s.link.unwrap_or(d.link),
@@ -175,7 +295,11 @@ impl Settings {
             max_open: s.max_open.unwrap_or(d.max_open),
             rate_per_second: s.rate_per_second.unwrap_or(d.rate_per_second),
             rate_burst: s.rate_burst.unwrap_or(d.rate_burst),
+            header_timeout_ms: s.header_timeout_ms.unwrap_or(d.header_timeout_ms),
+            trust_root: s.trust_root,
+            chain: s.chain.resolve(chain_id)?,
         };
+        anyhow::ensure!(config.header_timeout_ms >= 100, "header-timeout-ms must be at least 100");
         anyhow::ensure!(config.lease_ms >= 100, "lease-ms must be at least 100");
         anyhow::ensure!(config.rate_per_second >= 1 && config.rate_burst >= 1, "rate limits must be at least 1");
         anyhow::ensure!(config.max_body >= 1024, "max-body must be at least 1024 bytes");
@@ -199,6 +323,43 @@ mod tests {
         assert_eq!(c.key.as_ref().unwrap().expose(), "0x01");
         // The key never shows in Debug output.
         assert!(!format!("{c:?}").contains("0x01"));
+    }
+
+    #[test]
+    fn the_chain_section_comes_from_the_file_env_or_flags() {
+        let text = "chain-id = 31337\n[chain]\nrpc-url = \"http://127.0.0.1:8545\"\nrelay = \"0x1111111111111111111111111111111111111111\"\ninstruction-sender = \"0x2222222222222222222222222222222222222222\"\nconfirmations = 0\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("proxy.toml");
+        std::fs::write(&path, text).unwrap();
+        let flags = Settings::try_parse_from([
+            "fcc-proxy",
+            "--config",
+            path.to_str().unwrap(),
+            "--chain-poll-ms",
+            "250",
+            "--chain-policy-hash",
+            "legacy",
+        ])
+        .unwrap();
+        let c = flags.resolve().unwrap().chain.expect("chain on");
+        assert_eq!(c.rpc_url, "http://127.0.0.1:8545");
+        assert_eq!((c.relay, c.instruction_sender), ([0x11; 20], [0x22; 20]));
+        assert_eq!((c.confirmations, c.start_block, c.poll_ms), (0, 0, 250));
+        assert_eq!(c.policy_hash, PolicyHashScheme::Legacy);
+        // Chain-bound by default, keyed by the configured chain id.
+        let s = Settings::from_toml(&text.replace("confirmations = 0", "")).unwrap();
+        let c = s.resolve().unwrap().chain.unwrap();
+        assert_eq!((c.confirmations, c.policy_hash), (2, PolicyHashScheme::ChainBound { chain_id: 31337 }));
+        // Off without a URL; a half-configured section is an error, as are bad addresses.
+        assert!(Settings::default().resolve().unwrap().chain.is_none());
+        assert!(Settings::from_toml("[chain]\nrelay = \"0x11\"").unwrap().resolve().is_err());
+        assert!(
+            Settings::from_toml(&text.replace("0x1111111111111111111111111111111111111111", "0x11"))
+                .unwrap()
+                .resolve()
+                .is_err()
+        );
+        assert!(Settings::from_toml("[chain]\nrpc = \"x\"").is_err(), "unknown chain key");
     }
 
     #[test]

@@ -176,9 +176,26 @@ async fn get_status(
         .parse()
         .map_err(|_| ApiError::BadRequest("invalid_parameter", "rewardEpochId must be a decimal u32".into()))?;
     let id = hash_param("instructionId", &id)?;
-    let status = state.shared.store.status(epoch, &id).await?.ok_or_else(|| {
-        ApiError::NotFound("unknown_instruction", format!("no instruction 0x{} in epoch {epoch}", hex::encode(id)))
-    })?;
+    let on_chain = state.shared.store.chain_instruction(&id).await?.filter(|c| c.epoch == epoch);
+    let on_chain_json = on_chain.map(|c| json!({ "block": c.block, "tx": B256::from(c.tx) }));
+    let status = match state.shared.store.status(epoch, &id).await? {
+        Some(s) => s,
+        // Announced on chain, no vote yet: its policy's threshold if the proxy knows it.
+        None if on_chain.is_some() => crate::store::InstructionStatus {
+            state: "announced",
+            votes: 0,
+            weight: 0,
+            cosigners: 0,
+            threshold: state.shared.policy(epoch).await?.map(|p| u32::from(p.threshold())).unwrap_or(0),
+            deliveries: 0,
+        },
+        None => {
+            return Err(ApiError::NotFound(
+                "unknown_instruction",
+                format!("no instruction 0x{} in epoch {epoch}", hex::encode(id)),
+            ));
+        }
+    };
     Ok(Json(json!({
         "instructionId": B256::from(id),
         "rewardEpochId": epoch,
@@ -188,6 +205,7 @@ async fn get_status(
         "cosigners": status.cosigners,
         "threshold": status.threshold,
         "deliveries": status.deliveries,
+        "onChain": on_chain_json,
     }))
     .into_response())
 }
@@ -229,5 +247,69 @@ async fn get_metrics(State(state): State<AppState>) -> Response {
         m.open.set(c.open as i64);
         m.pending.set(c.pending_actions as i64);
     }
+    if let Ok(n) = state.shared.store.chain_instruction_count().await {
+        m.chain_instructions_known.set(n as i64);
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.render()).into_response()
+}
+
+/// Most HTTP connections served at once; further ones are closed at accept.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// Serves the API on `listener` until `stop` turns true, then lets open requests finish (for up
+/// to [`crate::SHUTDOWN_GRACE`]). HTTP/1 through hyper directly rather than `axum::serve`, which
+/// sets no timer: here a client must deliver each request's headers within `header-timeout-ms`
+/// (and an idle keep-alive connection its next request's), or the connection is closed — a
+/// slow-loris client cannot hold connections open by trickling header bytes.
+pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, stop: tokio::sync::watch::Receiver<bool>) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let app = router(shared.clone());
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_millis(shared.config.header_timeout_ms));
+    let mut conns = tokio::task::JoinSet::new();
+    let stopped = crate::until_stopped(stop.clone());
+    tokio::pin!(stopped);
+    loop {
+        while conns.try_join_next().is_some() {}
+        let (stream, peer) = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("accepting an HTTP client: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        if conns.len() >= MAX_CONNECTIONS {
+            tracing::warn!(%peer, "{MAX_CONNECTIONS} HTTP connections open: refusing one");
+            continue;
+        }
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), req)
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let stop = stop.clone();
+        conns.spawn(async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(%peer, "HTTP connection: {e}");
+                    }
+                }
+                _ = crate::until_stopped(stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(crate::SHUTDOWN_GRACE, conn).await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
 }

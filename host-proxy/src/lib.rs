@@ -9,10 +9,14 @@
 //! - [`link`] — the guest link: a TCP server speaking `fcc_core::wire` frames, leases with
 //!   timeouts so the work of a guest that died is delivered again, one stored result per id.
 //! - [`store`] — the storage trait with SQLite and PostgreSQL implementations.
+//! - [`chain`] — following the relay's policies and the instruction sender's instructions
+//!   (`fcc-chain`), with `UPDATE_POLICY` actions from `relay()` calldata.
 //! - [`testing`] — an in-process stand-in guest (`fcc_core::Tee` behind a client session) for
 //!   tests and the benchmark.
 
 pub mod aggregate;
+pub mod chain;
+pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
@@ -25,7 +29,7 @@ pub mod testing;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use fcc_core::policy::{Address, SigningPolicy};
@@ -96,6 +100,16 @@ impl Shared {
         Ok(())
     }
 
+    /// Drops cached policies of `epochs` (a reorg replaced them in the store).
+    pub async fn forget_policies(&self, epochs: &[u32]) {
+        if !epochs.is_empty() {
+            let mut cache = self.policies.write().await;
+            for e in epochs {
+                cache.remove(e);
+            }
+        }
+    }
+
     /// Queues a direct action for the guest.
     pub async fn enqueue_direct(&self, action: &Action) -> Result<bool> {
         let new = self.store.enqueue_direct(action, now_ms()).await?;
@@ -130,18 +144,74 @@ pub struct Running {
     /// Where guests connect.
     pub link_addr: SocketAddr,
     stop: watch::Sender<bool>,
+    /// The HTTP server, the guest link and the chain monitor: they end when `stop` turns true.
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The vote writer: ends once the HTTP server has (no request can then wait for it).
+    writer: tokio::task::JoinHandle<()>,
 }
 
+/// How long shutdown waits for open HTTP requests and guest links before cutting them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 impl Running {
-    /// Stops accepting, ends the tasks.
+    /// Stops accepting, closes guest links (their leases are given back) and lets open HTTP
+    /// requests finish for up to [`SHUTDOWN_GRACE`]; then ends the tasks.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
-            t.abort();
-            let _ = t.await;
+        for mut t in self.tasks {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut t).await.is_err() {
+                tracing::warn!("a task did not stop within {SHUTDOWN_GRACE:?}: aborted");
+                t.abort();
+                let _ = t.await;
+            }
         }
+        self.writer.abort();
+        let _ = self.writer.await;
     }
+}
+
+/// Reads the operator's trust root file (`{"policy": "0x…", "publicKeys": [...]}`) and returns
+/// the policy bytes and the `F_POLICY/INITIALIZE_POLICY` action, whose id is
+/// `keccak("INITIALIZE_POLICY" ‖ policy bytes)`.
+pub fn trust_root_action(path: &std::path::Path) -> Result<(Vec<u8>, Action)> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct TrustRoot {
+        policy: alloy_primitives::Bytes,
+        #[serde(default)]
+        public_keys: Vec<alloy_primitives::Bytes>,
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let root: TrustRoot = serde_json::from_str(&text).with_context(|| format!("trust root {}", path.display()))?;
+    let policy = SigningPolicy::decode(&root.policy).map_err(|e| anyhow::anyhow!("trust root policy: {e}"))?;
+    let public_keys = root
+        .public_keys
+        .iter()
+        .map(|k| {
+            let k: [u8; 64] = k.as_ref().try_into().context("trust root public keys must be 64 bytes (x ‖ y)")?;
+            Ok(fcc_core::light_client::PublicKey(k))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    anyhow::ensure!(
+        public_keys.is_empty() || public_keys.len() == policy.voters().len(),
+        "trust root: {} public keys for {} voters (give none or one per voter)",
+        public_keys.len(),
+        policy.voters().len()
+    );
+    let init = fcc_core::light_client::InitializePolicy { policy: root.policy.to_vec(), public_keys };
+    let action = Action {
+        kind: fcc_core::wire::ActionKind::Direct,
+        submission_tag: fcc_core::result::SubmissionTag::Submit,
+        instruction: fcc_core::instruction::InstructionData {
+            instruction_id: fcc_core::hash::keccak256_concat(&[b"INITIALIZE_POLICY".as_slice(), root.policy.as_ref()]),
+            op_type: fcc_core::op::F_POLICY,
+            op_command: fcc_core::op::INITIALIZE_POLICY,
+            original_message: postcard::to_stdvec(&init)?,
+            ..Default::default()
+        },
+        votes: vec![],
+    };
+    Ok((root.policy.to_vec(), action))
 }
 
 fn signing_key(config: &Config) -> Result<receipt::ProxyKey> {
@@ -202,20 +272,24 @@ pub async fn start_with(
         votes,
         instance: hex::encode(instance),
     });
+    if let Some(path) = &shared.config.trust_root {
+        let (policy, action) = trust_root_action(path)?;
+        shared.add_policy(&policy).await?;
+        if shared.enqueue_direct(&action).await? {
+            tracing::info!(action = %hex::encode(action.instruction.instruction_id), "INITIALIZE_POLICY queued from the trust root");
+        }
+    }
     let (stop, stopped) = watch::channel(false);
     let http_addr = http_listener.local_addr()?;
     let link_addr = link_listener.local_addr()?;
     tracing::info!(%http_addr, %link_addr, proxy = %hex::encode(proxy_address), "fcc-proxy serving");
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(aggregate::run_writer(shared.clone(), writer_rx)));
-    let app = http::router(shared.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let http_stop = stopped.clone();
-    tasks.push(tokio::spawn(async move {
-        let serve = axum::serve(http_listener, app).with_graceful_shutdown(until_stopped(http_stop));
-        if let Err(e) = serve.await {
-            tracing::error!("HTTP server: {e}");
-        }
-    }));
-    tasks.push(tokio::spawn(link::serve(shared.clone(), link_listener, stopped)));
-    Ok(Running { shared, http_addr, link_addr, stop, tasks })
+    let writer = tokio::spawn(aggregate::run_writer(shared.clone(), writer_rx));
+    let mut tasks = vec![
+        tokio::spawn(http::serve(shared.clone(), http_listener, stopped.clone())),
+        tokio::spawn(link::serve(shared.clone(), link_listener, stopped.clone())),
+    ];
+    if shared.config.chain.is_some() {
+        tasks.push(tokio::spawn(chain::run(shared.clone(), stopped)));
+    }
+    Ok(Running { shared, http_addr, link_addr, stop, tasks, writer })
 }

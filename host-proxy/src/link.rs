@@ -27,45 +27,65 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// database do not wake this one).
 const POLL: Duration = Duration::from_millis(250);
 
-/// Accepts guests until `stop` turns true.
+/// Most guest connections at once (a TEE machine has one guest; the rest are reconnects whose
+/// old connection has not been noticed dead yet).
+const MAX_LINKS: usize = 64;
+
+/// Accepts guests until `stop` turns true, then closes every link and returns once they are
+/// closed (their leases given back).
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Receiver<bool>) {
     let mut n = 0u64;
-    let stopped = crate::until_stopped(stop);
+    let mut conns = tokio::task::JoinSet::new();
+    let stopped = crate::until_stopped(stop.clone());
     tokio::pin!(stopped);
     loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    n += 1;
-                    let shared = shared.clone();
-                    let owner = format!("{}-{n}", shared.instance);
-                    tokio::spawn(async move {
-                        shared.guests.fetch_add(1, Ordering::Relaxed);
-                        shared.metrics.guests.inc();
-                        let mut conn = Conn { stream, reader: FrameReader::new(), leased: HashSet::new() };
-                        let outcome = conn.run(&shared, &owner).await;
-                        let unanswered: Vec<H256> = conn.leased.drain().collect();
-                        if !unanswered.is_empty()
-                            && let Err(e) = shared.store.release(&owner, &unanswered).await
-                        {
-                            tracing::warn!("releasing leases of a closed link: {e}; they expire instead");
-                        }
-                        shared.guests.fetch_sub(1, Ordering::Relaxed);
-                        shared.metrics.guests.dec();
-                        match outcome {
-                            Ok(()) => tracing::info!(%peer, "guest link closed"),
-                            Err(e) => tracing::warn!(%peer, "guest link closed: {e:#}"),
-                        }
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!("accepting a guest: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+        while conns.try_join_next().is_some() {}
+        let accepted = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) if conns.len() >= MAX_LINKS => {
+                tracing::warn!(%peer, "{MAX_LINKS} guest links open: refusing one");
+                drop(stream);
+            }
+            Ok((stream, peer)) => {
+                n += 1;
+                let shared = shared.clone();
+                let owner = format!("{}-{n}", shared.instance);
+                let stop = stop.clone();
+                conns.spawn(async move {
+                    shared.guests.fetch_add(1, Ordering::Relaxed);
+                    shared.metrics.guests.inc();
+                    let mut conn = Conn { stream, reader: FrameReader::new(), leased: HashSet::new() };
+                    // A proxy shutting down closes its links: results not yet stored are
+                    // given back with the leases, and the guest reconnects to the next proxy.
+                    let outcome = tokio::select! {
+                        r = conn.run(&shared, &owner) => r,
+                        _ = crate::until_stopped(stop) => Err(anyhow::anyhow!("the proxy is shutting down")),
+                    };
+                    let unanswered: Vec<H256> = conn.leased.drain().collect();
+                    if !unanswered.is_empty()
+                        && let Err(e) = shared.store.release(&owner, &unanswered).await
+                    {
+                        tracing::warn!("releasing leases of a closed link: {e}; they expire instead");
+                    }
+                    shared.guests.fetch_sub(1, Ordering::Relaxed);
+                    shared.metrics.guests.dec();
+                    match outcome {
+                        Ok(()) => tracing::info!(%peer, "guest link closed"),
+                        Err(e) => tracing::warn!(%peer, "guest link closed: {e:#}"),
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accepting a guest: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     }
+    drop(listener);
+    while conns.join_next().await.is_some() {}
 }
 
 struct Conn {

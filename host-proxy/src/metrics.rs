@@ -28,6 +28,14 @@ pub struct Metrics {
     pub open: Gauge,
     /// Actions unanswered (set from the database when scraped).
     pub pending: Gauge,
+    /// Instructions seen on chain since start (new ones only).
+    pub chain_instructions: Counter,
+    /// Instructions seen on chain, all time (set from the database when scraped).
+    pub chain_instructions_known: Gauge,
+    /// Policies read from the chain since start (new or replaced).
+    pub chain_policies: Counter,
+    /// The chain monitor's cursor: the last block read.
+    pub chain_block: Gauge,
 }
 
 impl Default for Metrics {
@@ -50,6 +58,10 @@ impl Metrics {
             guests: Gauge::default(),
             open: Gauge::default(),
             pending: Gauge::default(),
+            chain_instructions: Counter::default(),
+            chain_instructions_known: Gauge::default(),
+            chain_policies: Counter::default(),
+            chain_block: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("http_responses", "HTTP responses by status", m.responses.clone());
@@ -61,6 +73,18 @@ impl Metrics {
         registry.register("guests_connected", "Guests connected now", m.guests.clone());
         registry.register("open_instructions", "Instructions collecting votes or awaiting a result", m.open.clone());
         registry.register("pending_actions", "Actions not answered yet", m.pending.clone());
+        registry.register(
+            "chain_instructions",
+            "Instructions seen on chain (TeeInstructionsSent)",
+            m.chain_instructions.clone(),
+        );
+        registry.register(
+            "chain_instructions_known",
+            "Instructions seen on chain, all time",
+            m.chain_instructions_known.clone(),
+        );
+        registry.register("chain_policies", "Signing policies read from the relay", m.chain_policies.clone());
+        registry.register("chain_block", "Last block the chain monitor read", m.chain_block.clone());
         Self { registry, ..m }
     }
 

@@ -10,7 +10,9 @@ use fcc_core::instruction::InstructionData;
 use fcc_core::result::{ActionResult, SignedResult, SubmissionTag, status};
 use fcc_core::verify::SignerHint;
 use fcc_core::wire::ActionKind;
-use fcc_proxy::store::{NewVote, PgStore, SqliteStore, Store, VoteRejection};
+use fcc_proxy::store::{
+    ChainApplied, ChainBatch, ChainInstruction, NewVote, PgStore, SqliteStore, Store, VoteRejection,
+};
 
 fn instruction(id: &str) -> InstructionData {
     InstructionData {
@@ -149,10 +151,47 @@ async fn direct_actions_policies_tee_and_cursors_round_trip(s: Arc<dyn Store>) {
     s.put_tee(&hello).await.unwrap();
     assert_eq!(s.tee().await.unwrap(), Some(hello));
     assert_eq!(s.cursor("relay").await.unwrap(), None);
-    s.set_cursor("relay", 5).await.unwrap();
-    s.set_cursor("relay", 6).await.unwrap();
-    assert_eq!(s.cursor("relay").await.unwrap(), Some(6));
+    s.set_cursor("relay", 5, &[5; 32]).await.unwrap();
+    s.set_cursor("relay", 6, &[6; 32]).await.unwrap();
+    assert_eq!(s.cursor("relay").await.unwrap(), Some((6, Some([6; 32]))));
     s.ping().await.unwrap();
+}
+
+/// A chain range's policies, actions and instructions land with the cursor in one transaction;
+/// reading the range again (a rewind, a restart before the next range) changes nothing, and a
+/// reorg's other policy for a known epoch replaces it.
+async fn chain_ranges_commit_once_with_their_cursor(s: Arc<dyn Store>) {
+    let ps = fcc_sim_providers::providers("chain store", 3).unwrap();
+    let p9 = fcc_sim_providers::policy(&ps, 9).unwrap().encode();
+    let update = fcc_sim_providers::tee_info("update policy 9");
+    let seen = ChainInstruction { id: [0x51; 32], epoch: 9, block: 40, tx: [0x77; 32] };
+    let batch = ChainBatch { policies: vec![(9, p9.clone())], actions: vec![update.clone()], instructions: vec![seen] };
+    let applied = s.commit_chain("chain", &batch, 41, &[0x41; 32]).await.unwrap();
+    assert_eq!(
+        applied,
+        ChainApplied { policies_new: 1, policies_replaced: vec![], actions_queued: 1, instructions_new: 1 }
+    );
+    assert_eq!(s.cursor("chain").await.unwrap(), Some((41, Some([0x41; 32]))));
+    assert_eq!(s.policy(9).await.unwrap(), Some(p9.clone()));
+    assert_eq!(s.chain_instruction(&seen.id).await.unwrap(), Some(seen));
+    assert_eq!(s.chain_instruction(&[0x52; 32]).await.unwrap(), None);
+    // The same range again: nothing new, the action is queued once.
+    let again = s.commit_chain("chain", &batch, 41, &[0x41; 32]).await.unwrap();
+    assert_eq!(again, ChainApplied::default());
+    assert_eq!(s.counts().await.unwrap().pending_actions, 1);
+    assert_eq!(s.chain_instruction_count().await.unwrap(), 1);
+    // A reorg: epoch 9 now has other voters and the instruction moved to block 42.
+    let other = fcc_sim_providers::policy(&fcc_sim_providers::providers("chain store fork", 2).unwrap(), 9).unwrap();
+    let moved = ChainInstruction { block: 42, tx: [0x78; 32], ..seen };
+    let fork = ChainBatch { policies: vec![(9, other.encode())], actions: vec![], instructions: vec![moved] };
+    let applied = s.commit_chain("chain", &fork, 43, &[0x43; 32]).await.unwrap();
+    assert_eq!(applied.policies_replaced, vec![9]);
+    assert_eq!(applied.instructions_new, 0);
+    assert_eq!(s.policy(9).await.unwrap(), Some(other.encode()));
+    assert_eq!(s.chain_instruction(&seen.id).await.unwrap(), Some(moved));
+    assert_eq!(s.cursor("chain").await.unwrap(), Some((43, Some([0x43; 32]))));
+    // Cursors are per name.
+    assert_eq!(s.cursor("other").await.unwrap(), None);
 }
 
 macro_rules! suite {
@@ -172,6 +211,7 @@ suite!(
     leases_expire_and_can_be_given_back,
     conflicting_data_and_the_open_bound_are_refused,
     direct_actions_policies_tee_and_cursors_round_trip,
+    chain_ranges_commit_once_with_their_cursor,
 );
 
 #[tokio::test]
@@ -190,4 +230,43 @@ async fn sqlite_passes_the_store_suite() {
 async fn postgres_passes_the_store_suite() {
     let Some(pg) = common::pg::Postgres::start("postgres_passes_the_store_suite") else { return };
     run_suite(async || Arc::new(PgStore::open(&pg.database().await).await.unwrap()) as Arc<dyn Store>).await;
+}
+
+/// A database made before cursors had a hash column opens, keeps its cursor (without a hash, so
+/// the monitor rewinds) and stores hashes from then on.
+async fn old_cursor_table_is_migrated(s: impl AsyncFn() -> Arc<dyn Store>) {
+    let store = s().await;
+    assert_eq!(store.cursor("relay").await.unwrap(), Some((12, None)));
+    store.set_cursor("relay", 13, &[13; 32]).await.unwrap();
+    assert_eq!(store.cursor("relay").await.unwrap(), Some((13, Some([13; 32]))));
+}
+
+#[tokio::test]
+async fn sqlite_migrates_an_old_cursor_table() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/old.db", dir.path().display());
+    let options =
+        <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url).unwrap().create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE cursors (name TEXT PRIMARY KEY, block INTEGER NOT NULL); INSERT INTO cursors VALUES ('relay', 12);")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    old_cursor_table_is_migrated(async || Arc::new(SqliteStore::open(&url).await.unwrap()) as Arc<dyn Store>).await;
+}
+
+#[tokio::test]
+async fn postgres_migrates_an_old_cursor_table() {
+    use sqlx::Connection;
+    let Some(pg) = common::pg::Postgres::start("postgres_migrates_an_old_cursor_table") else { return };
+    let url = pg.database().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE cursors (name TEXT PRIMARY KEY, block BIGINT NOT NULL); INSERT INTO cursors VALUES ('relay', 12);")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    old_cursor_table_is_migrated(async || Arc::new(PgStore::open(&url).await.unwrap()) as Arc<dyn Store>).await;
 }

@@ -12,9 +12,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use alloy::contract::{Error as ContractError, RawCallBuilder};
-use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use anyhow::{Context, Result, ensure};
 use fcc_chain::{Config as ChainConfig, Cursor, Event, MemorySink, Monitor, Sink, Step};
 use fcc_contracts::DevRelay::ThresholdNotReached;
@@ -31,6 +31,9 @@ use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
 use fcc_core::result::{SignedResult, status};
 use fcc_core::{Config, Tee};
 use fcc_sim_providers as sim;
+
+mod common;
+use common::wallet_provider;
 
 /// fcc-core's and the devnet's chain id (Flare's Coston2 uses 114, Flare 14).
 const CHAIN_ID: u64 = 14;
@@ -77,17 +80,12 @@ fn relay_call(provider: &DynProvider, net: &Devnet, message: Vec<u8>) -> RawCall
     RawCallBuilder::new_raw(provider.clone(), message.into()).to(*net.relay.address())
 }
 
-/// anvil from the contracts' pinned npm toolchain, on a port it picks itself.
+/// anvil from the contracts' pinned npm toolchain, on a port it picks itself. Required here:
+/// this test is how the contracts are checked on a node (`cargo xtask test` installs anvil).
 fn start_anvil() -> Result<AnvilInstance> {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../node_modules/.bin/anvil");
     ensure!(bin.exists(), "{} missing: run contracts/setup.sh", bin.display());
-    Anvil::at(bin).chain_id(CHAIN_ID).try_spawn().context("starting anvil")
-}
-
-/// A provider signing with anvil's first account (fresh: its nonce cache starts from the chain).
-fn wallet_provider(anvil: &AnvilInstance) -> Result<DynProvider> {
-    let wallet = anvil.wallet().context("anvil's wallet")?;
-    Ok(ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased())
+    common::start_anvil(&bin)
 }
 
 /// A TEE engine trusting `policy` as its root.

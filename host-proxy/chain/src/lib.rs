@@ -31,6 +31,8 @@ use alloy::sol_types::SolEvent;
 use anyhow::{Context, Result, bail, ensure};
 use async_trait::async_trait;
 
+pub mod relay;
+
 sol! {
     /// Flare's Relay: a signing policy was stored.
     #[derive(Debug)]

@@ -166,10 +166,57 @@ pub trait Store: Send + Sync + 'static {
     async fn status(&self, reward_epoch_id: u32, id: &H256) -> StoreResult<Option<InstructionStatus>>;
     /// Counters.
     async fn counts(&self) -> StoreResult<Counts>;
-    /// A named block cursor (the chain monitor's progress).
-    async fn cursor(&self, name: &str) -> StoreResult<Option<u64>>;
+    /// A named block cursor (the chain monitor's progress): the last processed block and its
+    /// hash (`None` for a cursor stored before hashes were: the monitor then rewinds).
+    async fn cursor(&self, name: &str) -> StoreResult<Option<(u64, Option<H256>)>>;
     /// Moves a named block cursor.
-    async fn set_cursor(&self, name: &str, block: u64) -> StoreResult<()>;
+    async fn set_cursor(&self, name: &str, block: u64, hash: &H256) -> StoreResult<()>;
+    /// Applies what a block range brought and moves the cursor to its last block, in one
+    /// transaction: after a crash either all of it happened or none. Idempotent: a policy with
+    /// the same bytes, an action or an instruction seen before changes nothing (a policy with
+    /// other bytes for a known epoch replaces it: a reorg).
+    async fn commit_chain(&self, name: &str, batch: &ChainBatch, block: u64, hash: &H256) -> StoreResult<ChainApplied>;
+    /// Where an instruction was announced on chain, if it was.
+    async fn chain_instruction(&self, id: &H256) -> StoreResult<Option<ChainInstruction>>;
+    /// Instructions seen on chain.
+    async fn chain_instruction_count(&self) -> StoreResult<u64>;
+}
+
+/// An instruction announced on chain (`TeeInstructionsSent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainInstruction {
+    /// Its id.
+    pub id: H256,
+    /// Its reward epoch.
+    pub epoch: u32,
+    /// The block that emitted it.
+    pub block: u64,
+    /// The transaction.
+    pub tx: H256,
+}
+
+/// What one block range of the chain brings the store.
+#[derive(Debug, Clone, Default)]
+pub struct ChainBatch {
+    /// Signing policies (epoch, bytes) for weighing votes.
+    pub policies: Vec<(u32, Vec<u8>)>,
+    /// Direct actions for the guest (`UPDATE_POLICY`), queued once per id.
+    pub actions: Vec<Action>,
+    /// Instructions announced.
+    pub instructions: Vec<ChainInstruction>,
+}
+
+/// What a [`Store::commit_chain`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainApplied {
+    /// Policies of epochs not known before.
+    pub policies_new: usize,
+    /// Epochs whose policy was replaced by other bytes (a reorg).
+    pub policies_replaced: Vec<u32>,
+    /// Actions queued (not seen before).
+    pub actions_queued: usize,
+    /// Instructions not seen before.
+    pub instructions_new: usize,
 }
 
 /// Opens the store a URL names: `sqlite://path` (created if missing) or `postgres://…`.

@@ -16,7 +16,10 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{Counts, InstructionStatus, NewVote, Store, StoreError, StoreResult, VoteOutcome, VoteRejection};
+use super::{
+    ChainApplied, ChainBatch, ChainInstruction, Counts, InstructionStatus, NewVote, Store, StoreError, StoreResult,
+    VoteOutcome, VoteRejection,
+};
 use crate::receipt::{initial_vote_hash, next_vote_hash};
 
 const STATE_COLLECTING: i64 = 0;
@@ -38,8 +41,14 @@ CREATE TABLE IF NOT EXISTS actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id BL
 CREATE INDEX IF NOT EXISTS actions_ready ON actions (done, seq);
 CREATE TABLE IF NOT EXISTS results (id BLOB PRIMARY KEY, body BLOB NOT NULL, status INTEGER NOT NULL,
     stored_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, block INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, block INTEGER NOT NULL, hash BLOB);
+CREATE TABLE IF NOT EXISTS chain_instructions (id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, block INTEGER NOT NULL,
+    tx BLOB NOT NULL);
 ";
+
+/// Databases created before cursors stored a block hash get the column (NULL: the monitor then
+/// finds the hash wrong, rewinds and reads the range again, which the sink applies idempotently).
+const SQLITE_CURSOR_HASH: &str = "ALTER TABLE cursors ADD COLUMN hash BLOB";
 
 const PG_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS policies (epoch BIGINT PRIMARY KEY, bytes BYTEA NOT NULL);
@@ -57,6 +66,9 @@ CREATE INDEX IF NOT EXISTS actions_ready ON actions (done, seq);
 CREATE TABLE IF NOT EXISTS results (id BYTEA PRIMARY KEY, body BYTEA NOT NULL, status BIGINT NOT NULL,
     stored_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, block BIGINT NOT NULL);
+ALTER TABLE cursors ADD COLUMN IF NOT EXISTS hash BYTEA;
+CREATE TABLE IF NOT EXISTS chain_instructions (id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, block BIGINT NOT NULL,
+    tx BYTEA NOT NULL);
 ";
 
 /// SQLite in WAL mode with `synchronous = FULL`: a commit returns only after the WAL is on disk,
@@ -79,6 +91,12 @@ impl SqliteStore {
         // transactions free of SQLITE_BUSY upgrades.
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
         sqlx::raw_sql(SQLITE_SCHEMA).execute(&pool).await?;
+        let has_hash: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('cursors') WHERE name = 'hash'")
+            .fetch_one(&pool)
+            .await?;
+        if has_hash == 0 {
+            sqlx::raw_sql(SQLITE_CURSOR_HASH).execute(&pool).await?;
+        }
         Ok(Self { pool })
     }
 }
@@ -474,20 +492,123 @@ macro_rules! sql_store {
                 })
             }
 
-            async fn cursor(&self, name: &str) -> StoreResult<Option<u64>> {
-                let row =
-                    sqlx::query("SELECT block FROM cursors WHERE name = $1").bind(name).fetch_optional(&self.pool).await?;
-                Ok(row.map(|r| r.try_get::<i64, _>(0).map(|b| b as u64)).transpose()?)
+            async fn cursor(&self, name: &str) -> StoreResult<Option<(u64, Option<H256>)>> {
+                let row = sqlx::query("SELECT block, hash FROM cursors WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(r) = row else { return Ok(None) };
+                let hash = r.try_get::<Option<Vec<u8>>, _>(1)?.map(h256).transpose()?;
+                Ok(Some((r.try_get::<i64, _>(0)? as u64, hash)))
             }
 
-            async fn set_cursor(&self, name: &str, block: u64) -> StoreResult<()> {
-                let block = i64::try_from(block).map_err(|_| StoreError(anyhow::anyhow!("block number over i64")))?;
-                sqlx::query("INSERT INTO cursors (name, block) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET block = $2")
-                    .bind(name)
+            async fn set_cursor(&self, name: &str, block: u64, hash: &H256) -> StoreResult<()> {
+                self.commit_chain(name, &ChainBatch::default(), block, hash).await.map(|_| ())
+            }
+
+            async fn commit_chain(
+                &self,
+                name: &str,
+                batch: &ChainBatch,
+                block: u64,
+                hash: &H256,
+            ) -> StoreResult<ChainApplied> {
+                let mut tx = self.pool.begin().await?;
+                let mut applied = ChainApplied::default();
+                for (epoch, bytes) in &batch.policies {
+                    let old: Option<Vec<u8>> = sqlx::query_scalar(concat!("SELECT bytes FROM policies WHERE epoch = $1 ", $lock))
+                        .bind(i64::from(*epoch))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    match old {
+                        Some(old) if old == *bytes => {}
+                        Some(_) => {
+                            // A reorg replaced the epoch's policy: the chain's latest word stands.
+                            sqlx::query("UPDATE policies SET bytes = $1 WHERE epoch = $2")
+                                .bind(bytes.as_slice())
+                                .bind(i64::from(*epoch))
+                                .execute(&mut *tx)
+                                .await?;
+                            applied.policies_replaced.push(*epoch);
+                        }
+                        None => {
+                            sqlx::query("INSERT INTO policies (epoch, bytes) VALUES ($1, $2)")
+                                .bind(i64::from(*epoch))
+                                .bind(bytes.as_slice())
+                                .execute(&mut *tx)
+                                .await?;
+                            applied.policies_new += 1;
+                        }
+                    }
+                }
+                for action in &batch.actions {
+                    let n = sqlx::query(concat!(
+                        "INSERT INTO actions (id, body, lease_until, owner, deliveries, done) ",
+                        "VALUES ($1, $2, 0, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"
+                    ))
+                    .bind(action.instruction.instruction_id.to_vec())
+                    .bind(postcard::to_stdvec(action)?)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    applied.actions_queued += n as usize;
+                }
+                for i in &batch.instructions {
+                    let block = i64::try_from(i.block).map_err(|_| StoreError(anyhow::anyhow!("block number over i64")))?;
+                    let n = sqlx::query(concat!(
+                        "INSERT INTO chain_instructions (id, epoch, block, tx) VALUES ($1, $2, $3, $4) ",
+                        "ON CONFLICT (id) DO NOTHING"
+                    ))
+                    .bind(i.id.to_vec())
+                    .bind(i64::from(i.epoch))
                     .bind(block)
-                    .execute(&self.pool)
+                    .bind(i.tx.to_vec())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if n == 0 {
+                        // Seen before (a reorg moved it, or a rewind read it again): keep the latest place.
+                        sqlx::query("UPDATE chain_instructions SET epoch = $1, block = $2, tx = $3 WHERE id = $4")
+                            .bind(i64::from(i.epoch))
+                            .bind(block)
+                            .bind(i.tx.to_vec())
+                            .bind(i.id.to_vec())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    applied.instructions_new += n as usize;
+                }
+                let block = i64::try_from(block).map_err(|_| StoreError(anyhow::anyhow!("block number over i64")))?;
+                sqlx::query(concat!(
+                    "INSERT INTO cursors (name, block, hash) VALUES ($1, $2, $3) ",
+                    "ON CONFLICT (name) DO UPDATE SET block = $2, hash = $3"
+                ))
+                .bind(name)
+                .bind(block)
+                .bind(hash.to_vec())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(applied)
+            }
+
+            async fn chain_instruction(&self, id: &H256) -> StoreResult<Option<ChainInstruction>> {
+                let row = sqlx::query("SELECT epoch, block, tx FROM chain_instructions WHERE id = $1")
+                    .bind(id.to_vec())
+                    .fetch_optional(&self.pool)
                     .await?;
-                Ok(())
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some(ChainInstruction {
+                    id: *id,
+                    epoch: r.try_get::<i64, _>(0)? as u32,
+                    block: r.try_get::<i64, _>(1)? as u64,
+                    tx: h256(r.try_get::<Vec<u8>, _>(2)?)?,
+                }))
+            }
+
+            async fn chain_instruction_count(&self) -> StoreResult<u64> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chain_instructions").fetch_one(&self.pool).await?;
+                Ok(n as u64)
             }
         }
     };

@@ -15,7 +15,7 @@ use fcc_core::tee::Tee;
 use fcc_proxy::Config;
 use fcc_proxy::store::Store;
 use fcc_sim_providers::Provider;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
 
 /// The chain of every test.
@@ -37,29 +37,10 @@ impl Providers {
     }
 }
 
-fn hex0x(b: &[u8]) -> String {
-    format!("0x{}", hex::encode(b))
-}
-
-/// Flare's `POST /instruction` body for `d` signed by `p` (no additional variable message).
+/// Flare's `POST /instruction` body for `d` signed by `p` for [`CHAIN_ID`] (the simulated
+/// providers' own, `fcc_sim_providers::vote_json`).
 pub fn vote_json(p: &Provider, d: &InstructionData) -> Value {
-    let signature = p.key.sign_digest(&d.signing_digest(CHAIN_ID, &[]));
-    json!({
-        "data": {
-            "instructionId": hex0x(&d.instruction_id),
-            "teeId": hex0x(&d.tee_id),
-            "timestamp": d.timestamp,
-            "rewardEpochId": d.reward_epoch_id,
-            "opType": hex0x(&d.op_type),
-            "opCommand": hex0x(&d.op_command),
-            "cosigners": d.cosigners.iter().map(|c| hex0x(c)).collect::<Vec<_>>(),
-            "cosignersThreshold": d.cosigners_threshold,
-            "originalMessage": hex0x(&d.original_message),
-            "additionalFixedMessage": hex0x(&d.additional_fixed_message),
-            "additionalVariableMessage": "0x",
-        },
-        "signature": hex0x(&signature),
-    })
+    fcc_sim_providers::vote_json(p, d, CHAIN_ID)
 }
 
 /// Test configuration: loopback ports chosen by the OS, short leases, a generous rate.

@@ -3,8 +3,17 @@
 //! root, policy rotation, FDC2 proofs, info queries) and an independent check of result
 //! signatures with libsecp256k1 (not fcc-core's own ECDSA code).
 //!
-//! Used by the demo (`cargo xtask demo`) and the end-to-end tests; the host proxy's load
-//! generator will use it too.
+//! Used by the demo (`cargo xtask demo`), the end-to-end tests and the host proxy's tests and
+//! load generator. [`client`] posts signed votes to a proxy over HTTP and checks its receipts;
+//! [`follow`] signs every instruction a chain emits; the `sim-providers` binary drives both.
+
+#[cfg(feature = "net")]
+pub mod client;
+#[cfg(feature = "net")]
+pub mod follow;
+
+#[cfg(feature = "net")]
+pub use client::vote_json;
 
 use anyhow::Result;
 use fcc_core::abi::{self, Token};

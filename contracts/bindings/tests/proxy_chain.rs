@@ -1,0 +1,398 @@
+//! fcc-proxy following a real chain (anvil with the contracts deployed through the bindings):
+//! the trust root is the operator's `INITIALIZE_POLICY`; a policy rotation through DevRelay's
+//! `relay()` becomes one `UPDATE_POLICY` action whose signatures — parsed from the transaction's
+//! calldata — fcc-core's light client accepts; a restart and a re-read of the whole chain queue
+//! nothing twice; a stand-in guest then executes both actions through the proxy's link. A reorg
+//! that replaces the rotation is followed (the new fork's policy is weighed with and queued).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy::contract::RawCallBuilder;
+use alloy::primitives::U256;
+use alloy::providers::{DynProvider, Provider};
+use anyhow::{Context, Result, ensure};
+use common::{CHAIN_ID, anvil_bin, start_anvil, wallet_provider};
+use fcc_contracts::relay_message::{IndexedSignature, encode_policy_update, policy_update_digest};
+use fcc_contracts::{Devnet, deploy_devnet};
+use fcc_core::light_client::UpdatePolicy;
+use fcc_core::ops::Registry;
+use fcc_core::platform::Simulated;
+use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
+use fcc_core::result::status;
+use fcc_core::wire::Action;
+use fcc_core::{Config as TeeConfig, Tee};
+use fcc_proxy::store::{SqliteStore, Store};
+use fcc_sim_providers as sim;
+use tokio::net::TcpListener;
+
+const EPOCH: u32 = 40;
+const SCHEME: PolicyHashScheme = PolicyHashScheme::ChainBound { chain_id: CHAIN_ID };
+
+/// A proxy on `db` following `net` from block 0, with the trust root file `root`.
+async fn proxy(db: &str, anvil_url: &str, net: &Devnet, root: &std::path::Path) -> Result<fcc_proxy::Running> {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).await?);
+    let config = fcc_proxy::Config {
+        http: "127.0.0.1:0".parse()?,
+        link: "127.0.0.1:0".parse()?,
+        chain_id: CHAIN_ID,
+        lease_ms: 1_000,
+        trust_root: Some(root.to_path_buf()),
+        chain: Some(fcc_proxy::config::ChainConfig {
+            rpc_url: anvil_url.to_owned(),
+            relay: net.relay.address().0.0,
+            instruction_sender: net.sender.address().0.0,
+            confirmations: 0,
+            start_block: 0,
+            poll_ms: 50,
+            policy_hash: SCHEME,
+        }),
+        ..fcc_proxy::Config::default()
+    };
+    let http = TcpListener::bind(config.http).await?;
+    let link = TcpListener::bind(config.link).await?;
+    fcc_proxy::start_with(config, store, http, link).await
+}
+
+/// Waits until the proxy's chain cursor has reached the node's head.
+async fn caught_up(running: &fcc_proxy::Running, rpc: &DynProvider) -> Result<()> {
+    let head = rpc.get_block_number().await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((block, _)) = running.shared.store.cursor(fcc_proxy::chain::CURSOR).await?
+            && block >= head
+        {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "the proxy did not reach block {head}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every unanswered action, leased for 1 ms so it stays deliverable.
+async fn queued(store: &dyn Store) -> Result<Vec<Action>> {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    let now = fcc_proxy::now_ms();
+    Ok(store.lease("inspector", 100, now, 1).await?)
+}
+
+fn trust_root(dir: &std::path::Path, ps: &[sim::Provider], policy: &SigningPolicy) -> Result<std::path::PathBuf> {
+    let path = dir.join("trust-root.json");
+    let keys: Vec<String> = sim::public_keys(ps).iter().map(|k| format!("0x{}", hex_of(&k.0))).collect();
+    let json = format!("{{\"policy\": \"0x{}\", \"publicKeys\": {:?}}}", hex_of(&policy.encode()), keys);
+    std::fs::write(&path, json)?;
+    Ok(path)
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `relay()` rotating `policy` (voters `ps`, all signing) to `next`.
+async fn rotate(
+    rpc: &DynProvider,
+    net: &Devnet,
+    ps: &[sim::Provider],
+    policy: &SigningPolicy,
+    next: &SigningPolicy,
+) -> Result<()> {
+    let digest = policy_update_digest(next, SCHEME);
+    let sigs: Vec<IndexedSignature> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| IndexedSignature { index: i as u16, signature: p.key.sign_digest(&digest) })
+        .collect();
+    let message = encode_policy_update(policy, next, &sigs)?;
+    let call = RawCallBuilder::new_raw(rpc.clone(), message.into()).to(*net.relay.address());
+    let receipt = call.send().await?.with_timeout(Some(Duration::from_secs(30))).get_receipt().await?;
+    ensure!(receipt.status(), "relay() reverted");
+    Ok(())
+}
+
+fn tee() -> Result<Tee> {
+    let config = TeeConfig { chain_id: CHAIN_ID, policy_hash: SCHEME };
+    Ok(Tee::new(config, &mut rand::rng(), Registry::system())?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_turns_a_relayed_policy_into_one_update_the_light_client_accepts() -> Result<()> {
+    let Some(bin) = anvil_bin("the_proxy_turns_a_relayed_policy_into_one_update_the_light_client_accepts") else {
+        return Ok(());
+    };
+    let anvil = start_anvil(&bin)?;
+    let rpc = wallet_provider(&anvil)?;
+    let ps = sim::providers("proxy chain test", 6)?;
+    let policy = sim::policy(&ps, EPOCH)?;
+    // The first policy goes through the owner's setter: the trust root, not an update.
+    let net = deploy_devnet(rpc.clone(), anvil.addresses()[0], Some(policy.encode().into())).await?;
+    let next_ps = sim::providers("proxy chain test, next", 4)?;
+    let next = sim::policy(&next_ps, EPOCH + 1)?;
+    rotate(&rpc, &net, &ps, &policy, &next).await?;
+    assert_eq!(net.relay.toSigningPolicyHash(U256::from(EPOCH + 1)).call().await?.0, next.hash(SCHEME));
+
+    let dir = tempfile::tempdir()?;
+    let db = format!("sqlite://{}/proxy.db", dir.path().display());
+    let root = trust_root(dir.path(), &ps, &policy)?;
+    let url = anvil.endpoint();
+    let running = proxy(&db, &url, &net, &root).await?;
+    caught_up(&running, &rpc).await?;
+
+    // Both policies are known to aggregation; two actions are queued: the trust root and the update.
+    let store = running.shared.store.clone();
+    assert_eq!(store.policy(EPOCH).await?, Some(policy.encode()));
+    assert_eq!(store.policy(EPOCH + 1).await?, Some(next.encode()));
+    let actions = queued(store.as_ref()).await?;
+    let ops: Vec<_> = actions.iter().map(|a| a.instruction.op_command).collect();
+    assert_eq!(ops, [fcc_core::op::INITIALIZE_POLICY, fcc_core::op::UPDATE_POLICY], "{actions:?}");
+    let update_action = &actions[1];
+    assert_eq!(update_action.instruction.instruction_id, fcc_proxy::chain::update_policy_id(&next.encode()));
+    let update: UpdatePolicy = postcard::from_bytes(&update_action.instruction.original_message)?;
+    assert_eq!(update.policy, next.encode());
+    assert_eq!(update.signatures.len(), ps.len(), "the signatures of the relay() calldata");
+
+    // fcc-core's engine accepts them: trust root first, then the update.
+    let mut offline = tee()?;
+    for a in &actions {
+        let r = offline.handle(a, &mut Simulated);
+        assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    }
+    assert_eq!(offline.state().policies.active().map(|p| p.reward_epoch_id()), Some(EPOCH + 1));
+    // Tampered signatures are refused by the same engine (the test above can fail).
+    let mut tampered = update.clone();
+    tampered.signatures.truncate(1);
+    let mut bad = update_action.clone();
+    bad.instruction.original_message = postcard::to_stdvec(&tampered)?;
+    let mut offline = tee()?;
+    offline.handle(&actions[0], &mut Simulated);
+    assert_ne!(offline.handle(&bad, &mut Simulated).result.status, status::SUCCESS, "one voter is below the threshold");
+
+    // Restart on the same database, then read the whole chain again from block 0: nothing new.
+    running.shutdown().await;
+    let running = proxy(&db, &url, &net, &root).await?;
+    let zero = [0u8; 32];
+    running.shared.store.set_cursor(fcc_proxy::chain::CURSOR, 0, &zero).await?;
+    let _: String = rpc.raw_request("evm_mine".into(), ()).await?;
+    caught_up(&running, &rpc).await?;
+    let again = queued(running.shared.store.as_ref()).await?;
+    let ids = |a: &[Action]| a.iter().map(|a| a.instruction.instruction_id).collect::<Vec<_>>();
+    assert_eq!(ids(&again), ids(&actions), "the restart and the re-read queued nothing twice");
+
+    // A stand-in guest with the same hash scheme executes both through the link.
+    let guest = Arc::new(Mutex::new(tee()?));
+    let task = fcc_proxy::testing::spawn_guest(running.link_addr, guest.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for a in &actions {
+        let id = a.instruction.instruction_id;
+        let r = loop {
+            if let Some(r) = running.shared.store.result(&id).await? {
+                break r;
+            }
+            ensure!(Instant::now() < deadline, "no result for {}", hex_of(&id));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    }
+    let active = guest.lock().unwrap().state().policies.active().map(|p| p.reward_epoch_id());
+    assert_eq!(active, Some(EPOCH + 1));
+    task.abort();
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Confirmation depth 0, so the proxy sees a rotation that a reorg then replaces: the new fork's
+/// policy replaces the old one for weighing votes and its own UPDATE_POLICY is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_follows_a_reorg_that_replaces_a_rotation() -> Result<()> {
+    let Some(bin) = anvil_bin("the_proxy_follows_a_reorg_that_replaces_a_rotation") else { return Ok(()) };
+    let anvil = start_anvil(&bin)?;
+    let rpc = wallet_provider(&anvil)?;
+    let ps = sim::providers("proxy reorg test", 5)?;
+    let policy = sim::policy(&ps, EPOCH)?;
+    let net = deploy_devnet(rpc.clone(), anvil.addresses()[0], Some(policy.encode().into())).await?;
+    let snapshot: U256 = rpc.raw_request("evm_snapshot".into(), ()).await?;
+    let fork_a = sim::policy(&sim::providers("reorg fork a", 3)?, EPOCH + 1)?;
+    rotate(&rpc, &net, &ps, &policy, &fork_a).await?;
+
+    let dir = tempfile::tempdir()?;
+    let db = format!("sqlite://{}/proxy.db", dir.path().display());
+    let root = trust_root(dir.path(), &ps, &policy)?;
+    let running = proxy(&db, &anvil.endpoint(), &net, &root).await?;
+    caught_up(&running, &rpc).await?;
+    let store = running.shared.store.clone();
+    assert_eq!(store.policy(EPOCH + 1).await?, Some(fork_a.encode()));
+
+    let reverted: bool = rpc.raw_request("evm_revert".into(), (snapshot,)).await?;
+    ensure!(reverted, "evm_revert");
+    let rpc = wallet_provider(&anvil)?;
+    let fork_b = sim::policy(&sim::providers("reorg fork b", 4)?, EPOCH + 1)?;
+    rotate(&rpc, &net, &ps, &policy, &fork_b).await?;
+    // Longer than fork A, so the cursor's block is replaced.
+    for _ in 0..3 {
+        let _: String = rpc.raw_request("evm_mine".into(), ()).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.policy(EPOCH + 1).await? != Some(fork_b.encode()) {
+        ensure!(Instant::now() < deadline, "the proxy kept fork A's policy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    caught_up(&running, &rpc).await?;
+    let ids: Vec<_> = queued(store.as_ref()).await?.iter().map(|a| a.instruction.instruction_id).collect();
+    assert!(ids.contains(&fcc_proxy::chain::update_policy_id(&fork_b.encode())), "fork B's update queued");
+    // The aggregation cache follows the store.
+    let weighed = running.shared.policy(EPOCH + 1).await?.context("policy")?;
+    assert_eq!(weighed.encode(), fork_b.encode());
+    running.shutdown().await;
+    Ok(())
+}
+
+/// The relay encoder's policy update (docs/PROTOCOL.md §16) parses back in fcc-chain, which the
+/// proxy uses without the bindings.
+#[test]
+fn fcc_chain_parses_what_the_relay_encoder_builds() -> Result<()> {
+    let ps = sim::providers("relay parse", 5)?;
+    let policy = sim::policy(&ps, EPOCH)?;
+    let next = sim::policy(&sim::providers("relay parse next", 2)?, EPOCH + 1)?;
+    let digest = policy_update_digest(&next, SCHEME);
+    let sigs: Vec<IndexedSignature> = [0usize, 2, 4]
+        .iter()
+        .map(|&i| IndexedSignature { index: i as u16, signature: ps[i].key.sign_digest(&digest) })
+        .collect();
+    let message = encode_policy_update(&policy, &next, &sigs)?;
+    let parsed = fcc_chain::relay::parse_policy_relay(&message)?.context("a relay() call")?;
+    assert_eq!((parsed.policy.to_vec(), parsed.new_policy.to_vec()), (policy.encode(), next.encode()));
+    let got: Vec<(u16, [u8; 65])> = parsed.signatures.iter().map(|s| (s.index, s.signature)).collect();
+    let want: Vec<(u16, [u8; 65])> = sigs.iter().map(|s| (s.index, s.signature)).collect();
+    assert_eq!(got, want);
+    // And the proxy's check accepts it only against the right signing policy.
+    let action = fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&policy), SCHEME)?;
+    assert_eq!(action.instruction.op_command, fcc_core::op::UPDATE_POLICY);
+    let other = sim::policy(&sim::providers("relay parse other", 5)?, EPOCH)?;
+    assert!(fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&other), SCHEME).is_err());
+    assert!(fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, None, PolicyHashScheme::Legacy).is_err());
+    Ok(())
+}
+
+/// Data providers following the chain (`fcc_sim_providers::follow`, what `sim-providers follow`
+/// runs) sign the instruction the sender emitted and post it to the proxy URL the machine
+/// registered; the proxy, following the same chain, knows the instruction is on chain; its
+/// guest executes it and the result is the TEE's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn providers_following_the_chain_get_an_instruction_executed_through_the_proxy() -> Result<()> {
+    use alloy::primitives::{B256, Bytes, keccak256};
+    use fcc_contracts::platform;
+    use fcc_contracts::relay_message::{custom_signing_digest, encode_custom_signature};
+    const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
+    let Some(bin) = anvil_bin("providers_following_the_chain_get_an_instruction_executed_through_the_proxy") else {
+        return Ok(());
+    };
+    let anvil = start_anvil(&bin)?;
+    let rpc = wallet_provider(&anvil)?;
+    let deployer = anvil.addresses()[0];
+    let ps = sim::providers("proxy follow test", 5)?;
+    let policy = sim::policy(&ps, EPOCH)?;
+    let net = deploy_devnet(rpc.clone(), deployer, Some(policy.encode().into())).await?;
+
+    let dir = tempfile::tempdir()?;
+    let db = format!("sqlite://{}/proxy.db", dir.path().display());
+    let root = trust_root(dir.path(), &ps, &policy)?;
+    let running = proxy(&db, &anvil.endpoint(), &net, &root).await?;
+    let guest = Arc::new(Mutex::new(tee()?));
+    let (tee_id, public_key) = {
+        let g = guest.lock().unwrap();
+        (alloy::primitives::Address::from(g.state().identity.address()), *g.state().identity.public_key())
+    };
+    let guest_task = fcc_proxy::testing::spawn_guest(running.link_addr, guest.clone());
+
+    // The machine: an extension, a code version, registration with the proxy's URL, production.
+    let code_hash = keccak256((0u8..48).collect::<Vec<u8>>());
+    net.extensions.createExtension("follow test".into()).send().await?.get_receipt().await?;
+    let r = net.extensions.addTeeVersion(EXTENSION, "v1".into(), code_hash, vec![platform("plain")?]).send().await?;
+    ensure!(r.get_receipt().await?.status(), "addTeeVersion reverted");
+    let url = format!("http://{}", running.http_addr);
+    let r = net.machines.register(EXTENSION, Bytes::copy_from_slice(&public_key), code_hash, platform("plain")?, url);
+    ensure!(r.send().await?.get_receipt().await?.status(), "register reverted");
+    let hash = net.machines.productionHash(tee_id).call().await?;
+    let digest = custom_signing_digest(&hash.0, SCHEME);
+    let sigs: Vec<IndexedSignature> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| IndexedSignature { index: i as u16, signature: p.key.sign_digest(&digest) })
+        .collect();
+    let message = encode_custom_signature(&policy, &hash.0, &sigs)?;
+    ensure!(
+        net.machines.toProduction(tee_id, message.into()).send().await?.get_receipt().await?.status(),
+        "toProduction"
+    );
+
+    let op = |name: &str| B256::right_padding_from(name.as_bytes());
+    let request = sim::fdc2_request();
+    let receipt = net
+        .sender
+        .sendInstructions(EXTENSION, vec![tee_id], op("F_FDC2"), op("PROVE"), request.into(), vec![], 0, deployer)
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    ensure!(receipt.status(), "sendInstructions reverted");
+
+    // The providers follow the chain and post to the URL the log names.
+    let follow = fcc_sim_providers::follow::FollowConfig {
+        proxy: None,
+        tee_id: Some(tee_id.0.0),
+        chain_id: CHAIN_ID,
+        additional_fixed_message: b"response body: 12 confirmations".to_vec(),
+        signers: vec![],
+        timeout: Duration::from_secs(10),
+    };
+    let sink = fcc_sim_providers::follow::SigningSink::new(rpc.clone(), ps, follow);
+    let mut chain = fcc_chain::Config::new(*net.relay.address(), *net.sender.address());
+    chain.confirmations = 0;
+    let mut monitor = fcc_chain::Monitor::new(rpc.clone(), chain);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sink.posted.lock().unwrap().is_empty() {
+        ensure!(Instant::now() < deadline, "the providers did not post the instruction");
+        // Errors (no TEE connected yet) are retried as `Monitor::run` does.
+        if monitor.step(&sink).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let d = sink.posted.lock().unwrap()[0].clone();
+    let id = d.instruction_id;
+    let r = loop {
+        if let Some(r) = running.shared.store.result(&id).await? {
+            break r;
+        }
+        ensure!(Instant::now() < deadline, "no result for the instruction");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    assert_eq!(sim::result_signer(&r, CHAIN_ID)?, tee_id.0.0);
+    // The proxy saw the instruction on chain, in the sender's transaction.
+    caught_up(&running, &rpc).await?;
+    let seen = running.shared.store.chain_instruction(&id).await?.context("instruction not seen on chain")?;
+    assert_eq!((seen.tx, seen.epoch), (receipt.transaction_hash.0, EPOCH));
+    let status_url = format!("http://{}/action/status/{EPOCH}/0x{}", running.http_addr, hex_of(&id));
+    let body: serde_json::Value = reqwest_get(&status_url).await?;
+    assert_eq!(body["state"], "done", "{body}");
+    assert_eq!(body["onChain"]["tx"].as_str().unwrap_or_default(), format!("{}", receipt.transaction_hash), "{body}");
+    guest_task.abort();
+    running.shutdown().await;
+    Ok(())
+}
+
+/// A GET through a plain TCP request (no HTTP client dependency here).
+async fn reqwest_get(url: &str) -> Result<serde_json::Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://").context("http URL")?;
+    let (host, path) = rest.split_once('/').context("path")?;
+    let mut s = tokio::net::TcpStream::connect(host).await?;
+    s.write_all(format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let text = String::from_utf8(buf)?;
+    let (head, body) = text.split_once("\r\n\r\n").context("HTTP answer")?;
+    ensure!(head.starts_with("HTTP/1.1 200"), "{head}");
+    Ok(serde_json::from_str(body)?)
+}

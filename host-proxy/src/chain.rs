@@ -1,0 +1,272 @@
+//! Following the chain (`[chain]` in the configuration): the `fcc-chain` monitor reads the
+//! relay's `SigningPolicyInitialized` and the instruction sender's `TeeInstructionsSent`, and
+//! [`ChainSink`] turns each confirmed block range into one store transaction with the cursor
+//! ([`Store::commit_chain`](crate::store::Store::commit_chain)):
+//!
+//! * a **policy** becomes known to aggregation (its epoch's voters, weights and threshold) and,
+//!   when the transaction that emitted it was a `relay()` call, an `F_POLICY/UPDATE_POLICY`
+//!   action carrying the signatures the relay checked (parsed from the calldata, checked here
+//!   against the previous policy's voters and threshold first). A policy set by the relay
+//!   owner's setter carries no signatures: it is logged and only weighed with — the first
+//!   policy (the guest's trust root) is the operator's `INITIALIZE_POLICY` (`trust-root`).
+//!   The action id is `keccak("UPDATE_POLICY" ‖ policy bytes)`, so a policy read twice (a
+//!   rewind after a reorg, a restart) queues one action;
+//! * an **instruction** is recorded (id, epoch, block, transaction): `GET /action/status` shows
+//!   it and `/metrics` counts it. Votes still arrive by `POST /instruction`, and — as Flare's
+//!   tee-proxy — votes for an instruction not (yet) seen on chain are accepted: the chain may lag
+//!   the providers, and the guest checks the signatures, not the proxy's view of the chain.
+
+use std::sync::Arc;
+
+use alloy::primitives::B256;
+use alloy::providers::Provider;
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use fcc_chain::relay::{PolicyRelay, parse_policy_relay, transaction_input};
+use fcc_chain::{Cursor, Event, Sink};
+use fcc_core::hash::{eip191_hash, keccak256_concat};
+use fcc_core::instruction::InstructionData;
+use fcc_core::light_client::UpdatePolicy;
+use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
+use fcc_core::result::SubmissionTag;
+use fcc_core::verify::{SignerHint, Vote};
+use fcc_core::wire::{Action, ActionKind};
+
+use crate::Shared;
+use crate::store::{ChainBatch, ChainInstruction};
+
+/// The cursor's name in the store.
+pub const CURSOR: &str = "chain";
+
+/// Why a relayed policy's signatures are not handed to the guest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyCheckError {
+    /// The calldata's new policy is not the one the event carries.
+    #[error("the relay() calldata carries another policy than the event")]
+    NotTheEventsPolicy,
+    /// A policy does not decode.
+    #[error("{which} policy does not decode: {reason}")]
+    Malformed {
+        /// Which.
+        which: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The new policy is not for the epoch after the signing one.
+    #[error("policy of epoch {new} signed by the policy of epoch {signing} (must be the one before)")]
+    NotNextEpoch {
+        /// Signing epoch.
+        signing: u32,
+        /// New epoch.
+        new: u32,
+    },
+    /// The signing policy is not the one the proxy knows for its epoch.
+    #[error("the signing policy of epoch {0} differs from the one known for that epoch")]
+    UnknownSigningPolicy(u32),
+    /// A signature does not recover to the voter at its index.
+    #[error("signature {position} (voter index {index}): {reason}")]
+    BadSignature {
+        /// Position in the message.
+        position: usize,
+        /// Claimed voter index.
+        index: u16,
+        /// Why.
+        reason: String,
+    },
+    /// The signers' weight does not exceed the threshold.
+    #[error("signers' weight {weight} does not exceed the threshold {threshold}")]
+    BelowThreshold {
+        /// Weight.
+        weight: u32,
+        /// Threshold.
+        threshold: u16,
+    },
+}
+
+/// The action id of the `UPDATE_POLICY` for `policy_bytes`.
+pub fn update_policy_id(policy_bytes: &[u8]) -> [u8; 32] {
+    keccak256_concat(&[b"UPDATE_POLICY".as_slice(), policy_bytes])
+}
+
+/// The `F_POLICY/UPDATE_POLICY` action for the policy a `relay()` call stored, after checking
+/// its signatures as the guest's light client will: the new policy is the event's and for the
+/// next epoch, each signature recovers to the voter at its index, and their weight exceeds the
+/// signing policy's threshold. `known_signing` is the proxy's copy of the signing epoch's
+/// policy, if it has one (it must then be the same).
+pub fn update_policy_action(
+    event_bytes: &[u8],
+    relay: &PolicyRelay,
+    known_signing: Option<&SigningPolicy>,
+    scheme: PolicyHashScheme,
+) -> Result<Action, PolicyCheckError> {
+    if relay.new_policy.as_ref() != event_bytes {
+        return Err(PolicyCheckError::NotTheEventsPolicy);
+    }
+    let decode = |which, b: &[u8]| {
+        SigningPolicy::decode(b).map_err(|e| PolicyCheckError::Malformed { which, reason: e.to_string() })
+    };
+    let signing = decode("signing", &relay.policy)?;
+    let new = decode("new", &relay.new_policy)?;
+    if new.reward_epoch_id() != signing.reward_epoch_id() + 1 {
+        return Err(PolicyCheckError::NotNextEpoch { signing: signing.reward_epoch_id(), new: new.reward_epoch_id() });
+    }
+    if known_signing.is_some_and(|k| k.encode() != relay.policy.as_ref()) {
+        return Err(PolicyCheckError::UnknownSigningPolicy(signing.reward_epoch_id()));
+    }
+    let digest = eip191_hash(&new.hash(scheme));
+    let mut weight = 0u32;
+    let mut signatures = Vec::with_capacity(relay.signatures.len());
+    for (position, s) in relay.signatures.iter().enumerate() {
+        let bad = |reason: String| PolicyCheckError::BadSignature { position, index: s.index, reason };
+        let voter = signing.voters().get(usize::from(s.index)).ok_or_else(|| bad("no such voter".into()))?;
+        let signer = crate::aggregate::recover_signer(&s.signature, &digest).map_err(|e| bad(format!("{e:?}")))?;
+        if signer != voter.address {
+            return Err(bad(format!("recovers to 0x{}, not the voter", hex::encode(signer))));
+        }
+        weight += u32::from(voter.weight);
+        let hint = SignerHint::compute(&s.signature, s.index).map_err(|e| bad(e.to_string()))?;
+        signatures.push(Vote { signature: s.signature, additional_variable_message: vec![], hint: Some(hint) });
+    }
+    if !signing.is_satisfied_by(weight) {
+        return Err(PolicyCheckError::BelowThreshold { weight, threshold: signing.threshold() });
+    }
+    // The guest learns the new voters' keys from their first signatures.
+    let update = UpdatePolicy { policy: relay.new_policy.to_vec(), signatures, public_keys: vec![] };
+    Ok(Action {
+        kind: ActionKind::Direct,
+        submission_tag: SubmissionTag::Submit,
+        instruction: InstructionData {
+            instruction_id: update_policy_id(&relay.new_policy),
+            op_type: fcc_core::op::F_POLICY,
+            op_command: fcc_core::op::UPDATE_POLICY,
+            original_message: postcard::to_stdvec(&update).expect("serialising to a Vec cannot fail"),
+            ..Default::default()
+        },
+        votes: vec![],
+    })
+}
+
+/// The proxy's [`Sink`]: the store, plus the RPC handle to read the policy transactions.
+pub struct ChainSink<P> {
+    shared: Arc<Shared>,
+    rpc: P,
+    scheme: PolicyHashScheme,
+}
+
+impl<P> std::fmt::Debug for ChainSink<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainSink").field("scheme", &self.scheme).finish_non_exhaustive()
+    }
+}
+
+impl<P: Provider> ChainSink<P> {
+    /// A sink writing to `shared`'s store.
+    pub fn new(shared: Arc<Shared>, rpc: P, scheme: PolicyHashScheme) -> Self {
+        Self { shared, rpc, scheme }
+    }
+
+    /// The policy of `epoch` as this range leaves it: a policy earlier in the same batch, else
+    /// the store's.
+    async fn signing_policy(&self, batch: &ChainBatch, epoch: u32) -> Result<Option<SigningPolicy>> {
+        if let Some((_, b)) = batch.policies.iter().rev().find(|(e, _)| *e == epoch) {
+            return Ok(SigningPolicy::decode(b).ok());
+        }
+        Ok(self.shared.store.policy(epoch).await?.and_then(|b| SigningPolicy::decode(&b).ok()))
+    }
+
+    async fn policy(&self, batch: &mut ChainBatch, epoch: u32, bytes: &[u8], tx: B256) -> Result<()> {
+        SigningPolicy::decode(bytes)
+            .map_err(|e| anyhow::anyhow!("the relay's policy of epoch {epoch} does not decode: {e}"))?;
+        let input = transaction_input(&self.rpc, tx)
+            .await
+            .with_context(|| format!("eth_getTransactionByHash {tx}"))?
+            .with_context(|| format!("transaction {tx} of the policy of epoch {epoch} not found"))?;
+        match parse_policy_relay(&input) {
+            Ok(None) => tracing::info!(
+                epoch, %tx,
+                "policy set through the relay owner's setter, not relay(): no signatures to hand the guest \
+                 (a first policy is the guest's trust root: configure it as trust-root for INITIALIZE_POLICY)"
+            ),
+            Err(e) => tracing::error!(epoch, %tx, "relay() calldata does not parse ({e}): no UPDATE_POLICY queued"),
+            Ok(Some(relay)) => {
+                let signing_epoch = epoch.checked_sub(1);
+                let known = match signing_epoch {
+                    Some(e) => self.signing_policy(batch, e).await?,
+                    None => None,
+                };
+                match update_policy_action(bytes, &relay, known.as_ref(), self.scheme) {
+                    Ok(action) => {
+                        tracing::info!(epoch, %tx, signatures = relay.signatures.len(), "UPDATE_POLICY from relay()");
+                        batch.actions.push(action);
+                    }
+                    Err(e) => tracing::error!(epoch, %tx, "relayed policy refused: {e}; no UPDATE_POLICY queued"),
+                }
+            }
+        }
+        batch.policies.push((epoch, bytes.to_vec()));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<P: Provider> Sink for ChainSink<P> {
+    async fn cursor(&self) -> Result<Option<Cursor>> {
+        // A cursor stored without a hash gets a zero hash: the monitor sees it orphaned and
+        // rewinds, and the re-read range is applied idempotently.
+        Ok(self
+            .shared
+            .store
+            .cursor(CURSOR)
+            .await?
+            .map(|(block, hash)| Cursor { block, hash: B256::from(hash.unwrap_or_default()) }))
+    }
+
+    async fn commit(&self, events: Vec<Event>, cursor: Cursor) -> Result<()> {
+        let mut batch = ChainBatch::default();
+        for e in &events {
+            match e {
+                Event::Policy(p) => self.policy(&mut batch, p.reward_epoch_id, &p.bytes, p.origin.tx).await?,
+                Event::Instruction(i) => batch.instructions.push(ChainInstruction {
+                    id: i.instruction_id.0,
+                    epoch: i.reward_epoch_id,
+                    block: i.origin.block,
+                    tx: i.origin.tx.0,
+                }),
+            }
+        }
+        let applied = self.shared.store.commit_chain(CURSOR, &batch, cursor.block, &cursor.hash.0).await?;
+        let m = &self.shared.metrics;
+        m.chain_block.set(i64::try_from(cursor.block).unwrap_or(i64::MAX));
+        m.chain_instructions.inc_by(applied.instructions_new as u64);
+        m.chain_policies.inc_by((applied.policies_new + applied.policies_replaced.len()) as u64);
+        m.queued.inc_by(applied.actions_queued as u64);
+        for epoch in &applied.policies_replaced {
+            tracing::warn!(epoch, "a reorg replaced the policy of this epoch");
+        }
+        self.shared.forget_policies(&applied.policies_replaced).await;
+        if applied.actions_queued > 0 {
+            self.shared.work.notify_waiters();
+        }
+        Ok(())
+    }
+}
+
+/// Runs the monitor until `stop` (spawned by [`crate::start_with`] when `[chain]` is set).
+pub async fn run(shared: Arc<Shared>, stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(c) = shared.config.chain.clone() else { return };
+    let url = match c.rpc_url.parse() {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!("chain rpc-url {:?} is not a URL: {e}; not following the chain", c.rpc_url);
+            return;
+        }
+    };
+    let rpc = alloy::providers::ProviderBuilder::new().connect_http(url).erased();
+    let mut config = fcc_chain::Config::new(c.relay.into(), c.instruction_sender.into());
+    config.confirmations = c.confirmations;
+    config.start_block = c.start_block;
+    config.poll_interval = std::time::Duration::from_millis(c.poll_ms);
+    tracing::info!(rpc = %c.rpc_url, relay = %config.relay, sender = %config.instruction_sender, "following the chain");
+    let sink = ChainSink::new(shared, rpc.clone(), c.policy_hash);
+    fcc_chain::Monitor::new(rpc, config).run(&sink, crate::until_stopped(stop)).await;
+}
