@@ -1,8 +1,10 @@
 //! Fixtures for the end-to-end tests: the guest ROM, built once per test binary with the pinned
 //! flags (`fcc-image`), and a booted guest under the accelerator chosen for this machine.
 
+pub mod devnet;
 pub mod flare;
 pub mod proxy;
+pub mod stack;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -10,6 +12,10 @@ use std::time::Duration;
 
 use fcc_image::build;
 use fcc_image::qemu::{self, Accel, BootOptions, Guest};
+
+/// `fcc-devnet proxy <fcc-proxy arguments>` serves the proxy's command line (`fcc_proxy::cli`),
+/// so the devnet and the tests run the proxy as a process of its own without another build.
+pub const PROXY_SUBCOMMAND: &str = "proxy";
 
 /// How long a boot may take. Generous: under TCG or an emulating KVM (kvm_pvm) on a loaded
 /// two-core machine a boot takes seconds, not milliseconds.

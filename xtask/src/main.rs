@@ -1,5 +1,5 @@
-//! `cargo xtask`: the project's orchestration — the end-to-end demo, the full test run and the
-//! benchmarks — so the README's commands need no set-up.
+//! `cargo xtask`: the project's orchestration — the devnet, the full test run, the in-process
+//! demo and the benchmarks — so the README's commands need no set-up.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,6 +18,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// The whole system locally: builds the image, starts anvil with the contracts, the proxy on
+    /// SQLite and the guest in QEMU, registers the TEE, runs simulated providers and traces
+    /// instructions sent through the contract up to their results verified on chain.
+    Devnet {
+        /// Number of simulated data providers.
+        #[arg(long, default_value_t = 100)]
+        voters: usize,
+        /// Leave everything running after the trace and print the endpoints (Ctrl-C stops it).
+        #[arg(long)]
+        keep_running: bool,
+        /// Keep the proxy database, logs and guest console in this directory.
+        #[arg(long)]
+        workdir: Option<std::path::PathBuf>,
+    },
     /// End to end through the verify-and-sign core in-process: simulated providers, policy
     /// trust root, an FDC2 proof, a policy rotation and a refused instruction, with timings.
     Demo {
@@ -27,7 +41,7 @@ enum Cmd {
     },
     /// Every test: unit, property, known-answer, fuzz-corpus replay, CLI, guest-target build,
     /// lints, the contracts' checks (forge fmt, build, lint, tests, gas snapshot, anvil) and the
-    /// image's reproducibility (reproducible/check).
+    /// image's reproducibility (reproducible/check), and last the devnet (20 providers).
     Test,
     /// The benchmarks (verification vs libsecp256k1 baseline).
     Bench,
@@ -151,6 +165,77 @@ fn reproducible_check() -> Result<()> {
     Ok(())
 }
 
+/// QEMU for the guest: installed with apt-get when missing and this is root on Debian/Ubuntu,
+/// else an error saying how to install it.
+fn ensure_qemu() -> Result<()> {
+    const QEMU: &str = "qemu-system-x86_64";
+    let on_path =
+        || std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(QEMU).is_file()));
+    if on_path() {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = Path::new("/usr/bin/apt-get").exists();
+    if !(root && apt) {
+        bail!(
+            "{QEMU} is not installed. On Debian/Ubuntu: `sudo apt-get install qemu-system-x86` \
+             (elsewhere: your distribution's QEMU x86_64 system emulator), then run this again"
+        );
+    }
+    eprintln!("{QEMU} missing: installing Debian's qemu-system-x86 (apt-get shows its progress)");
+    for args in [&["update"][..], &["install", "-y", "--no-install-recommends", "qemu-system-x86"][..]] {
+        eprintln!("$ apt-get {}", args.join(" "));
+        let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
+        ensure!(status.success(), "apt-get {} failed ({status})", args.join(" "));
+    }
+    ensure!(on_path(), "{QEMU} still not found after installing qemu-system-x86");
+    Ok(())
+}
+
+/// The `fcc-devnet` arguments.
+fn devnet_args(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Vec<String> {
+    let mut args = vec!["--voters".to_owned(), voters.to_string()];
+    if keep_running {
+        args.push("--keep-running".to_owned());
+    }
+    if let Some(w) = workdir {
+        args.extend(["--workdir".to_owned(), w.display().to_string()]);
+    }
+    args
+}
+
+/// `cargo xtask devnet`: the set-up it needs (toolchain, contracts toolchain and build, QEMU),
+/// then the `fcc-devnet` binary of the e2e crate, which does the rest (it also serves the proxy
+/// process, `fcc-devnet proxy`, so there is one build).
+fn devnet(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Result<()> {
+    eprintln!("[1/4] Rust toolchain and the guest target");
+    ensure_toolchain()?;
+    eprintln!("[2/4] contracts: pinned forge/anvil from npm, forge build");
+    contracts_build()?;
+    eprintln!("[3/4] QEMU");
+    ensure_qemu()?;
+    eprintln!("[4/4] building and running fcc-devnet (the first build takes several minutes)");
+    let args = devnet_args(voters, keep_running, workdir);
+    let mut run = vec!["run", "--quiet", "-p", "fcc-e2e", "--bin", "fcc-devnet", "--"];
+    run.extend(args.iter().map(String::as_str));
+    cargo(&run)
+}
+
+/// The `fcc-devnet` that `cargo test --workspace --all-targets` has just built, run directly:
+/// `cargo run -p fcc-e2e` would resolve features for that package alone and rebuild much of the
+/// dependency graph a second time.
+fn devnet_after_tests(voters: usize) -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
+    let bin = target.join("debug/fcc-devnet");
+    ensure!(bin.is_file(), "{} missing: the workspace test build should have built it", bin.display());
+    let args = devnet_args(voters, false, None);
+    eprintln!("$ {} {}", bin.display(), args.join(" "));
+    let status = Command::new(&bin).args(&args).status().with_context(|| format!("running {}", bin.display()))?;
+    ensure!(status.success(), "fcc-devnet failed ({status})");
+    Ok(())
+}
+
 /// Whether /dev/kvm can be opened (the KVM boot test needs it).
 fn fcc_kvm_usable() -> bool {
     std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
@@ -158,10 +243,13 @@ fn fcc_kvm_usable() -> bool {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
+        Cmd::Devnet { voters, keep_running, workdir } => devnet(voters, keep_running, workdir.as_deref()),
         Cmd::Demo { voters } => demo::run(voters),
         Cmd::Test => {
             ensure_toolchain()?;
             ensure_sev_snp_measure()?;
+            // The guest end-to-end tests and the devnet boot the ROM in QEMU.
+            ensure_qemu()?;
             // First: the contract bindings (fcc-contracts) need the forge artifacts to compile.
             contracts_build()?;
             cargo(&["fmt", "--all", "--check"])?;
@@ -181,8 +269,9 @@ fn main() -> Result<()> {
             contracts_test()?;
             // Two clean rebuilds in different environments, equal to reproducible/MEASUREMENTS.json.
             reproducible_check()?;
-            // The demo is an end-to-end test too: it asserts every step.
-            demo::run(20)
+            // The devnet is the last end-to-end check: chain, proxy, guest in QEMU, providers; it
+            // asserts every step and exits non-zero on any failure.
+            devnet_after_tests(20)
         }
         Cmd::Bench => cargo(&["bench", "-p", "fcc-core"]),
         Cmd::Image => cargo(&["run", "--quiet", "-p", "fcc-image", "--", "build"]),

@@ -1,0 +1,501 @@
+//! The real guest ROM in QEMU behind the real host proxy (`fcc-proxy`): simulated data providers
+//! post their signed votes over HTTP, the proxy aggregates them until the policy's threshold,
+//! queues one action, the guest verifies every signature and signs, and the result is fetched
+//! from `GET /action/result/{id}`; its signature is recovered independently (libsecp256k1) and
+//! must name the TEE id of the guest's READY line.
+//!
+//! Faults: the proxy binary killed with SIGKILL mid-flight and restarted on its SQLite file; the
+//! guest (QEMU) killed mid-action and booted again with a new identity; a proxy forwarding a
+//! below-threshold instruction anyway; a malicious proxy altering an instruction. And a policy
+//! rotation mid-run: the proxy follows DevRelay on anvil and turns `SigningPolicyInitialized`
+//! into `UPDATE_POLICY` for the guest. What
+//! `guest_link.rs` already covers with its hand-written test proxy (malformed frames, a dropped
+//! connection before the result is read) is not repeated here.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use fcc_core::hash::keccak256;
+use fcc_core::instruction::InstructionData;
+use fcc_core::result::{SignedResult, status};
+use fcc_core::wire::Action;
+use fcc_e2e::flare::{self, CHAIN_ID, EPOCH};
+use fcc_e2e::proxy::TestProxy;
+use fcc_e2e::stack::{Api, InProcess, ProxyCommand, ProxyProcess, free_port, test_config};
+use fcc_e2e::{TIMEOUT, boot, options};
+use fcc_image::qemu::{Guest, parse_ready};
+use fcc_layout::interface::{EXCEPTION_PREFIX, FATAL_PREFIX, HANDLED_PREFIX, PANIC_PREFIX, READY_PREFIX};
+use fcc_proxy::store::{SqliteStore, Store};
+use fcc_sim_providers::Provider;
+use fcc_sim_providers::client::ProxyClient;
+
+/// Waits for results this long (100-signature verifications under TCG on a loaded machine).
+const RESULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Boots a guest whose proxy is 10.0.2.2:`port`; returns it and its READY TEE id.
+fn start_guest(port: u16) -> (Guest, [u8; 20]) {
+    let mut guest = boot(&options().network(port));
+    let (line, elapsed) = guest.wait_for(READY_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("{line}  ({} ms after exec)", elapsed.as_millis());
+    let ready = parse_ready(&line).unwrap_or_else(|e| panic!("{e:#}"));
+    (guest, ready.tee)
+}
+
+/// Runs `body`; on failure panics with the error and the guest's console. The guest must never
+/// have printed a panic, exception or fatal stop.
+fn run(guest: &mut Guest, body: impl FnOnce(&mut Guest) -> Result<()>) {
+    let outcome = body(guest);
+    let console = guest.console();
+    if let Err(e) = outcome {
+        panic!("{e:#}\n--- guest console ---\n{console}");
+    }
+    for bad in [PANIC_PREFIX, EXCEPTION_PREFIX, FATAL_PREFIX] {
+        assert!(!console.contains(bad), "the guest printed {bad:?}:\n{console}");
+    }
+    for line in console.lines().filter(|l| l.starts_with(HANDLED_PREFIX)) {
+        eprintln!("guest: {line}");
+    }
+}
+
+/// The signer of `r` (libsecp256k1) must be `tee`.
+fn signed_by(r: &SignedResult, tee: [u8; 20]) -> Result<()> {
+    let signer = flare::result_signer(r)?;
+    ensure!(signer == tee, "result signed by 0x{}, not the TEE 0x{}", hex::encode(signer), hex::encode(tee));
+    Ok(())
+}
+
+fn client(api: &Api) -> Result<ProxyClient> {
+    Ok(ProxyClient::new(&api.base, CHAIN_ID, Duration::from_secs(30))?)
+}
+
+/// Every provider at `signers` posts its vote (receipts checked by `fcc_sim_providers::client`),
+/// 16 at a time.
+async fn post_votes(api: &Api, ps: &[Provider], signers: &[usize], d: &InstructionData) -> Result<()> {
+    let c = client(api)?;
+    for chunk in signers.chunks(16) {
+        let mut posts = Vec::new();
+        for &i in chunk {
+            let (c, vote_of, d) = (c.clone(), &ps[i], d.clone());
+            posts.push(async move { c.post_vote(i, vote_of, &d, None).await });
+        }
+        for r in futures_join(posts).await {
+            r?;
+        }
+    }
+    Ok(())
+}
+
+/// Awaits every future concurrently (on the current task; no extra dependency).
+async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
+    let mut fs: Vec<_> = fs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..fs.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in fs.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("every future finished")).collect()
+}
+
+/// Seeds the proxy with the providers' policy and queues the guest's trust root
+/// (`INITIALIZE_POLICY` under the direct-action id `label`).
+async fn trust_root(store: &dyn Store, ps: &[Provider], label: &str) -> Result<Action> {
+    let policy = flare::policy(ps)?;
+    store.put_policy(EPOCH, &policy.encode()).await?;
+    let mut init = flare::initialize_policy(ps, &policy)?;
+    init.instruction.instruction_id = keccak256(label.as_bytes());
+    store.enqueue_direct(&init, 0).await?;
+    Ok(init)
+}
+
+#[test]
+fn votes_over_http_reach_the_threshold_and_the_guest_signs_and_below_threshold_is_held_then_refused() {
+    let proxy = InProcess::start(test_config(CHAIN_ID)).unwrap();
+    let ps = flare::providers(100).unwrap();
+    let policy = flare::policy(&ps).unwrap();
+    let shared = proxy.running().shared.clone();
+    let init = proxy.block_on(trust_root(shared.store.as_ref(), &ps, "e2e trust root")).unwrap();
+    let (mut guest, tee) = start_guest(proxy.link_port());
+    let api = proxy.api.clone();
+    run(&mut guest, |_guest| {
+        proxy.block_on(async {
+            let (r, _) = api.wait_result(&init.instruction.instruction_id, RESULT_TIMEOUT).await?;
+            ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
+            let info = api.wait_info(TIMEOUT).await?;
+            let tee_hex = format!("0x{}", hex::encode(tee));
+            ensure!(info["teeId"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(&tee_hex)), "/info: {info}");
+
+            // Happy path: 100 voters, each posting one signature.
+            let d = flare::fdc2_instruction(tee, "e2e proxy fdc2 #1");
+            let all: Vec<usize> = (0..ps.len()).collect();
+            let t = Instant::now();
+            post_votes(&api, &ps, &all, &d).await?;
+            let posted = t.elapsed();
+            let (r, body) = api.wait_result(&d.instruction_id, RESULT_TIMEOUT).await?;
+            eprintln!("100 votes posted in {posted:?}; result after {:?}", t.elapsed());
+            ensure!(r.result.status == status::SUCCESS, "PROVE refused: {}", r.result.log);
+            ensure!(r.result.id == d.instruction_id && !r.result.data.is_empty(), "{body}");
+            signed_by(&r, tee)?;
+            ensure!(body["proxySignature"].as_str().is_some_and(|s| s.len() == 2 + 130), "{body}");
+            let st = api.status(EPOCH, &d.instruction_id).await?.context("status")?;
+            ensure!(st["state"] == "done" && st["votes"] == 100, "{st}");
+
+            // Below the threshold: the proxy holds it (never queued; the answer says how far it got).
+            let (signers, weight) = flare::below_threshold(&policy);
+            let low = flare::fdc2_instruction(tee, "e2e proxy fdc2 below threshold");
+            post_votes(&api, &ps, &signers, &low).await?;
+            let st = api.status(EPOCH, &low.instruction_id).await?.context("status")?;
+            eprintln!("below threshold, the proxy's answer: {st}");
+            ensure!(st["state"] == "collecting", "{st}");
+            ensure!(st["weight"] == weight && st["threshold"] == u64::from(policy.threshold()), "{st}");
+            ensure!(st["deliveries"] == 0, "{st}");
+            // The guest stays idle: after the happy path's round trip time again, still no result.
+            tokio::time::sleep(t.elapsed().min(Duration::from_secs(5))).await;
+            ensure!(api.result(&low.instruction_id).await?.is_none(), "a below-threshold instruction got a result");
+
+            // A proxy that forwards it anyway (its database edited): the guest refuses it with the
+            // reason, signed, and the proxy stores and serves that refusal.
+            let forced = flare::signed(&ps, &signers, low.clone())?;
+            shared.store.enqueue_direct(&forced, 0).await?;
+            shared.work.notify_waiters();
+            let (r, _) = api.wait_result(&low.instruction_id, RESULT_TIMEOUT).await?;
+            eprintln!(
+                "forwarded anyway, the guest's answer: {} ({:?})",
+                r.result.log, r.result.additional_result_status
+            );
+            ensure!(r.result.status == status::ERROR, "a below-threshold instruction was executed");
+            ensure!(r.result.log.contains(&format!("signed weight {weight} ")), "reason: {}", r.result.log);
+            ensure!(
+                r.result.additional_result_status == 307u16.to_be_bytes(),
+                "{:?}",
+                r.result.additional_result_status
+            );
+            signed_by(&r, tee)?;
+            Ok(())
+        })
+    });
+}
+
+#[test]
+fn proxy_killed_with_sigkill_mid_flight_and_restarted_loses_nothing() {
+    const N: usize = 6;
+    let bin = ProxyCommand::new(env!("CARGO_BIN_EXE_fcc-devnet"));
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("proxy.db").display());
+    let log = dir.path().join("proxy.log");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let ps = flare::providers(100).unwrap();
+    let init = rt
+        .block_on(async {
+            let store = SqliteStore::open(&db).await?;
+            trust_root(&store, &ps, "e2e crash trust root").await
+        })
+        .unwrap();
+    // Fixed ports: the guest reconnects to the same link address after the restart.
+    let (http, link) = (free_port().unwrap(), free_port().unwrap());
+    let args: Vec<String> = [
+        "--database",
+        &db,
+        "--http",
+        &format!("127.0.0.1:{http}"),
+        "--link",
+        &format!("127.0.0.1:{link}"),
+        "--chain-id",
+        &CHAIN_ID.to_string(),
+        "--lease-ms",
+        "3000",
+        "--rate-per-second",
+        "1000000",
+        "--rate-burst",
+        "1000000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let env = [("RUST_LOG", "info".to_string()), ("FCC_PROXY_KEY", format!("0x{}", "5a".repeat(32)))];
+    let mut proxy = ProxyProcess::spawn(&bin, &args, &env, &log).unwrap();
+    let (mut guest, tee) = start_guest(link);
+    let api = Api::new(proxy.http);
+    run(&mut guest, |guest| {
+        rt.block_on(async {
+            api.wait_result(&init.instruction.instruction_id, RESULT_TIMEOUT).await?;
+            let ds: Vec<InstructionData> =
+                (0..N).map(|i| flare::fdc2_instruction(tee, &format!("e2e crash #{i}"))).collect();
+            let all: Vec<usize> = (0..ps.len()).collect();
+            // The second half only partly voted; then the first half fully voted, the proxy
+            // killed right after the last vote: those are queued, in the guest or answered.
+            for d in &ds[N / 2..] {
+                post_votes(&api, &ps, &all[..30], d).await?;
+            }
+            for d in &ds[..N / 2] {
+                post_votes(&api, &ps, &all, d).await?;
+            }
+            proxy.kill9()?;
+            eprintln!("fcc-proxy (pid {}) killed with SIGKILL right after the last vote", proxy.pid());
+            Ok::<_, anyhow::Error>(())
+        })?;
+        guest.wait_for(fcc_layout::interface::LINK_CLOSED_PREFIX, TIMEOUT)?;
+        let restarted = ProxyProcess::spawn(&bin, &args, &env, &log)?;
+        rt.block_on(async {
+            // The providers re-post every vote (they cannot know which were durable); the proxy
+            // answers the durable ones with their first receipt (checked by the client).
+            let ds: Vec<InstructionData> =
+                (0..N).map(|i| flare::fdc2_instruction(tee, &format!("e2e crash #{i}"))).collect();
+            let all: Vec<usize> = (0..ps.len()).collect();
+            for d in &ds {
+                post_votes(&api, &ps, &all, d).await?;
+            }
+            for d in &ds {
+                let (r, _) = api.wait_result(&d.instruction_id, RESULT_TIMEOUT).await?;
+                ensure!(r.result.status == status::SUCCESS, "{}", r.result.log);
+                signed_by(&r, tee)?;
+                let st = api.status(EPOCH, &d.instruction_id).await?.context("status")?;
+                ensure!(st["state"] == "done" && st["votes"] == 100, "{st}");
+            }
+            Ok::<_, anyhow::Error>(())
+        })?;
+        drop(restarted);
+        let handled = guest.console().lines().filter(|l| l.starts_with(HANDLED_PREFIX)).count();
+        eprintln!("the guest handled {handled} actions for {} results (re-deliveries answered again)", N + 1);
+        rt.block_on(async {
+            let store = SqliteStore::open(&db).await?;
+            let c = store.counts().await?;
+            ensure!(c.results == N as u64 + 1, "one result per instruction plus the trust root: {c:?}");
+            ensure!(c.open == 0 && c.pending_actions == 0, "{c:?}");
+            Ok(())
+        })
+    });
+}
+
+#[test]
+fn guest_killed_mid_action_reboots_with_a_new_identity_and_the_action_gets_one_result() {
+    let proxy = InProcess::start(test_config(CHAIN_ID)).unwrap();
+    let ps = flare::providers(100).unwrap();
+    let shared = proxy.running().shared.clone();
+    let api = proxy.api.clone();
+    let init = proxy.block_on(trust_root(shared.store.as_ref(), &ps, "e2e reboot trust root #1")).unwrap();
+    let (mut first, old_tee) = start_guest(proxy.link_port());
+    let d = flare::fdc2_instruction(old_tee, "e2e reboot fdc2");
+    run(&mut first, |first| {
+        proxy.block_on(async {
+            api.wait_result(&init.instruction.instruction_id, RESULT_TIMEOUT).await?;
+            let all: Vec<usize> = (0..ps.len()).collect();
+            post_votes(&api, &ps, &all, &d).await
+        })?;
+        // Kill QEMU as soon as the proxy has handed the action out, before any result is stored.
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let st = proxy.block_on(api.status(EPOCH, &d.instruction_id))?.context("status")?;
+            if st["deliveries"].as_u64() >= Some(1) {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "never delivered: {st}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = first.console();
+        Ok(())
+    });
+    drop(first); // SIGKILL to QEMU
+    let at_kill = proxy.block_on(api.result(&d.instruction_id)).unwrap();
+    let st = proxy.block_on(api.status(EPOCH, &d.instruction_id)).unwrap().unwrap();
+    eprintln!("QEMU killed; proxy status {st}; result stored before the kill: {}", at_kill.is_some());
+    assert!(at_kill.is_none(), "the guest answered before it was killed: the kill came too late to test anything");
+
+    // The same ROM boots with a fresh identity key: a new TEE id. Its trust root is queued again
+    // (under a new direct-action id: the proxy keeps one result per id).
+    let init2 = proxy.block_on(trust_root(shared.store.as_ref(), &ps, "e2e reboot trust root #2")).unwrap();
+    shared.work.notify_waiters();
+    let (mut second, new_tee) = start_guest(proxy.link_port());
+    assert_ne!(new_tee, old_tee, "a rebooted guest must draw a new identity");
+    run(&mut second, |_| {
+        proxy.block_on(async {
+            // The interrupted action is delivered again — to the new TEE, which refuses it: it
+            // names the old TEE id. One result, signed by the new key.
+            let (r, _) = api.wait_result(&d.instruction_id, RESULT_TIMEOUT).await?;
+            eprintln!("re-delivered to the new TEE: {} {:?}", r.result.log, r.result.additional_result_status);
+            ensure!(r.result.status == status::ERROR, "an instruction for the old TEE was executed by the new one");
+            ensure!(r.result.additional_result_status == 401u16.to_be_bytes(), "{:?}", r.result);
+            signed_by(&r, new_tee)?;
+            let st = api.status(EPOCH, &d.instruction_id).await?.context("status")?;
+            ensure!(st["state"] == "done" && st["deliveries"].as_u64() >= Some(2), "{st}");
+            let (r2, _) = api.wait_result(&init2.instruction.instruction_id, RESULT_TIMEOUT).await?;
+            ensure!(r2.result.status == status::SUCCESS, "{}", r2.result.log);
+
+            // The providers sign the instruction again for the new TEE id: executed and signed.
+            let again = flare::fdc2_instruction(new_tee, "e2e reboot fdc2, for the new TEE");
+            let all: Vec<usize> = (0..ps.len()).collect();
+            post_votes(&api, &ps, &all, &again).await?;
+            let (r, _) = api.wait_result(&again.instruction_id, RESULT_TIMEOUT).await?;
+            ensure!(r.result.status == status::SUCCESS, "{}", r.result.log);
+            signed_by(&r, new_tee)?;
+            let c = shared.store.counts().await?;
+            // Two trust roots, the refused re-delivery, the re-signed instruction.
+            ensure!(c.results == 4 && c.pending_actions == 0, "{c:?}");
+            Ok(())
+        })
+    });
+}
+
+/// A change a malicious proxy makes to an instruction.
+type Alteration = fn(&mut InstructionData);
+
+#[test]
+fn malicious_proxy_altering_an_instruction_is_caught_by_the_guest() {
+    let proxy = TestProxy::bind().unwrap();
+    let (mut guest, tee) = start_guest(proxy.port);
+    run(&mut guest, |_| {
+        let mut conn = proxy.accept(TIMEOUT)?;
+        let ps = flare::providers(20)?;
+        let policy = flare::policy(&ps)?;
+        let r = conn.run(&flare::initialize_policy(&ps, &policy)?)?;
+        ensure!(r.result.status == status::SUCCESS, "{}", r.result.log);
+        let all: Vec<usize> = (0..ps.len()).collect();
+        let genuine = flare::signed(&ps, &all, flare::fdc2_instruction(tee, "e2e altered"))?;
+
+        // Each alteration keeps the providers' signatures but changes what they signed.
+        let alterations: [(&str, Alteration); 4] = [
+            ("the request (originalMessage)", |d| d.original_message[40] ^= 1),
+            ("the providers' data (additionalFixedMessage)", |d| d.additional_fixed_message.push(b'!')),
+            ("the command", |d| d.op_command = fcc_core::op::name("VERIFY")),
+            ("the timestamp", |d| d.timestamp += 1),
+        ];
+        for (what, alter) in alterations {
+            let mut forged = genuine.clone();
+            alter(&mut forged.instruction);
+            let r = conn.run(&forged)?;
+            eprintln!("altered {what}: {} {:?}", r.result.log, r.result.additional_result_status);
+            ensure!(r.result.status == status::ERROR, "altered {what}: executed");
+            ensure!(r.result.data.is_empty(), "altered {what}: data returned");
+            signed_by(&r, tee)?;
+        }
+        // The refusals did not burn the id: the genuine instruction still executes.
+        let r = conn.run(&genuine)?;
+        ensure!(r.result.status == status::SUCCESS, "the genuine instruction: {}", r.result.log);
+        signed_by(&r, tee)?;
+        Ok(())
+    });
+}
+
+/// anvil from the contracts' pinned npm toolchain (`contracts/setup.sh`), if installed.
+fn anvil_bin() -> Option<std::path::PathBuf> {
+    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
+    bin.exists().then_some(bin)
+}
+
+#[test]
+fn policy_rotation_by_a_signing_policy_initialized_event_mid_run() {
+    use alloy::contract::RawCallBuilder;
+    use alloy::node_bindings::Anvil;
+    use alloy::providers::{DynProvider, Provider as _, ProviderBuilder};
+    use fcc_contracts::relay_message::{IndexedSignature, encode_policy_update, policy_update_digest};
+    use fcc_core::policy::PolicyHashScheme;
+
+    let Some(anvil_bin) = anvil_bin() else {
+        eprintln!(
+            "SKIPPED: policy rotation on anvil (contracts/node_modules/.bin/anvil missing: run contracts/setup.sh)"
+        );
+        return;
+    };
+    let scheme = PolicyHashScheme::ChainBound { chain_id: CHAIN_ID };
+    let ps = flare::providers(100).unwrap();
+    let policy = flare::policy(&ps).unwrap();
+    // The next epoch's voters: the same keys in another order, so other weights and indices.
+    let mut next_ps = flare::providers(100).unwrap();
+    next_ps.rotate_left(7);
+    let next = fcc_sim_providers::policy(&next_ps, EPOCH + 1).unwrap();
+
+    let anvil = Anvil::at(anvil_bin).chain_id(CHAIN_ID).try_spawn().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let wallet = anvil.wallet().unwrap();
+    let provider: DynProvider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let net = rt
+        .block_on(fcc_contracts::deploy_devnet(provider.clone(), anvil.addresses()[0], Some(policy.encode().into())))
+        .unwrap();
+    // `rt` stays alive: the provider's block-watching task runs on it.
+
+    // The proxy follows the relay from block 0, reading every block as soon as it is mined.
+    let mut config = test_config(CHAIN_ID);
+    config.chain = Some(fcc_proxy::config::ChainConfig {
+        rpc_url: anvil.endpoint(),
+        relay: net.relay.address().0.0,
+        instruction_sender: net.sender.address().0.0,
+        confirmations: 0,
+        start_block: 0,
+        poll_ms: 50,
+        policy_hash: scheme,
+    });
+    let proxy = InProcess::start(config).unwrap();
+    let shared = proxy.running().shared.clone();
+    let api = proxy.api.clone();
+    let init = proxy.block_on(trust_root(shared.store.as_ref(), &ps, "e2e rotation trust root")).unwrap();
+    let (mut guest, tee) = start_guest(proxy.link_port());
+    run(&mut guest, |_| {
+        proxy.block_on(async {
+            api.wait_result(&init.instruction.instruction_id, RESULT_TIMEOUT).await?;
+            let all: Vec<usize> = (0..ps.len()).collect();
+            let prove = |label: &str, epoch: u32| fcc_sim_providers::fdc2_instruction(tee, label, epoch);
+
+            // Before the rotation: epoch 201 is unknown to the proxy, a vote citing it is refused.
+            let early = prove("e2e rotation: too early", EPOCH + 1);
+            let refused = client(&api)?.post_vote(0, &next_ps[0], &early, None).await;
+            eprintln!("a vote for epoch {} before its event: {refused:?}", EPOCH + 1);
+            ensure!(format!("{refused:?}").contains("unknown_epoch"), "a vote for an unknown epoch: {refused:?}");
+
+            // Mid-run: an instruction half-voted under epoch 200 when the policy changes.
+            let b = prove("e2e rotation: straddling", EPOCH);
+            post_votes(&api, &ps, &all[..30], &b).await?;
+
+            // The providers relay epoch 201's policy with epoch 200's signatures: the relay emits
+            // SigningPolicyInitialized; the proxy reads it and the relay() calldata and queues
+            // UPDATE_POLICY for the guest.
+            let digest = policy_update_digest(&next, scheme);
+            let sigs: Vec<IndexedSignature> = all
+                .iter()
+                .map(|&i| Ok(IndexedSignature { index: u16::try_from(i)?, signature: ps[i].key.sign_digest(&digest) }))
+                .collect::<Result<_>>()?;
+            let calldata = encode_policy_update(&policy, &next, &sigs)?;
+            let t = Instant::now();
+            let receipt = RawCallBuilder::new_raw(provider.clone(), calldata.into())
+                .to(*net.relay.address())
+                .send()
+                .await?
+                .get_receipt()
+                .await?;
+            ensure!(receipt.status(), "relay() reverted");
+            let update_id = fcc_proxy::chain::update_policy_id(&next.encode());
+            let (r, _) = api.wait_result(&update_id, RESULT_TIMEOUT).await?;
+            eprintln!("SigningPolicyInitialized → UPDATE_POLICY signed by the guest in {:?}", t.elapsed());
+            ensure!(r.result.status == status::SUCCESS, "UPDATE_POLICY refused: {}", r.result.log);
+            signed_by(&r, tee)?;
+
+            // The straddling instruction completes under epoch 200 (the previous policy is still
+            // accepted)...
+            post_votes(&api, &ps, &all[30..], &b).await?;
+            let (r, _) = api.wait_result(&b.instruction_id, RESULT_TIMEOUT).await?;
+            ensure!(r.result.status == status::SUCCESS, "epoch {EPOCH} after the rotation: {}", r.result.log);
+            signed_by(&r, tee)?;
+            // ...and a new one is signed by epoch 201's voters, weighed by their new weights.
+            let c = prove("e2e rotation: new epoch", EPOCH + 1);
+            post_votes(&api, &next_ps, &all, &c).await?;
+            let (r, _) = api.wait_result(&c.instruction_id, RESULT_TIMEOUT).await?;
+            ensure!(r.result.status == status::SUCCESS, "epoch {}: {}", EPOCH + 1, r.result.log);
+            signed_by(&r, tee)?;
+            // Below epoch 201's threshold: held by the proxy.
+            let (light, weight) = fcc_sim_providers::below_threshold(&next);
+            let d = prove("e2e rotation: new epoch, too light", EPOCH + 1);
+            post_votes(&api, &next_ps, &light, &d).await?;
+            let st = api.status(EPOCH + 1, &d.instruction_id).await?.context("status")?;
+            ensure!(st["state"] == "collecting" && st["weight"] == weight, "{st}");
+            ensure!(st["threshold"] == u64::from(next.threshold()), "{st}");
+            Ok(())
+        })
+    });
+}

@@ -1,0 +1,62 @@
+//! `fcc-devnet` (run by `cargo xtask devnet`): the whole system on this machine — anvil with the
+//! contracts, the fcc-proxy binary on SQLite, the guest ROM in QEMU, simulated data providers —
+//! and a timed trace of instructions from the chain event to the result verified on chain.
+//! Exits 0 after the trace unless `--keep-running`; Ctrl-C stops everything it started.
+//! `fcc-devnet proxy <args>` is the `fcc-proxy` command line (the devnet's and the tests' proxy
+//! process).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Parser;
+use fcc_e2e::devnet::{self, Options};
+
+#[derive(Parser)]
+#[command(name = "fcc-devnet", about = "Run the whole fcc-unikernel system locally and trace instructions end to end")]
+struct Args {
+    /// Number of simulated data providers (voters of the signing policy).
+    #[arg(long, default_value_t = 100)]
+    voters: usize,
+    /// Leave everything running after the trace and print the endpoints; Ctrl-C stops it.
+    #[arg(long)]
+    keep_running: bool,
+    /// Directory for the proxy's database, its log and the guest's console (kept afterwards);
+    /// a temporary directory, removed at exit, when absent.
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+}
+
+fn main() -> Result<()> {
+    // `fcc-devnet proxy ...`: the proxy itself (see `fcc_e2e::PROXY_SUBCOMMAND`); hidden from
+    // `--help`, as only the devnet and the tests start it this way.
+    let mut argv = std::env::args_os();
+    if argv.nth(1).is_some_and(|a| a == fcc_e2e::PROXY_SUBCOMMAND) {
+        return fcc_proxy::cli::run(std::iter::once("fcc-proxy".into()).chain(argv));
+    }
+    let args = Args::parse();
+    let options = Options { voters: args.voters, keep_running: args.keep_running, workdir: args.workdir };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let outcome = rt.block_on(async {
+        // SIGINT drops the run's future, and with it every child it started (their owners kill
+        // them when dropped).
+        let run = async {
+            let running = devnet::run(&options).await?;
+            if options.keep_running {
+                println!("\nthe devnet keeps running (Ctrl-C stops it):\n{}", running.endpoints());
+                std::future::pending::<()>().await;
+            }
+            drop(running);
+            anyhow::Ok(())
+        };
+        tokio::select! {
+            r = run => r,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("\ninterrupted: stopping the guest, the proxy and anvil");
+                Ok(())
+            }
+        }
+    });
+    // Blocking helpers (the image build) are not waited for.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    outcome
+}

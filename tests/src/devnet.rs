@@ -1,0 +1,529 @@
+//! The devnet: the whole system on one machine, each part real. A local chain (anvil) with the
+//! contracts deployed, the `fcc-proxy` binary on SQLite, the guest ROM booted in QEMU (KVM or
+//! TCG), simulated data providers following the chain, and instructions sent through the
+//! instruction contract whose results are verified on chain. Every step is checked (a failure
+//! is an error, never a message) and printed with its time.
+//!
+//! Everything started here is a child owned by a value that kills it when dropped (anvil's
+//! `AnvilInstance`, [`ProxyProcess`], [`GuestHandle`]), so an error, a panic or Ctrl-C (the
+//! binary drops the run's future on SIGINT) leaves nothing behind.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy::contract::RawCallBuilder;
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use anyhow::{Context, Result, ensure};
+use fcc_chain::{Config as ChainConfig, Event, Monitor};
+use fcc_contracts::relay_message::{
+    IndexedSignature, custom_signing_digest, encode_custom_signature, encode_policy_update, policy_update_digest,
+};
+use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
+use fcc_core::hash::{H256, keccak256, keccak256_concat};
+use fcc_core::policy::PolicyHashScheme;
+use fcc_core::result::status;
+use fcc_image::qemu::{self, Guest, parse_ready};
+use fcc_layout::interface::READY_PREFIX;
+use fcc_sim_providers as sim;
+use fcc_sim_providers::follow::{FollowConfig, SigningSink};
+use sha2::{Digest, Sha384};
+
+use crate::stack::{Api, ProxyCommand, ProxyProcess, free_port};
+
+/// The devnet's chain id (the guest's default; Flare mainnet's).
+pub const CHAIN_ID: u64 = fcc_layout::interface::DEFAULT_CHAIN_ID;
+/// The first signing policy's reward epoch.
+pub const EPOCH: u32 = 100;
+/// The extension the devnet creates (the registry's first).
+pub const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
+/// The code version the guest is registered under. It is not a measurement: a plain QEMU guest
+/// has no attestation, so anyone could run anything under this version. Test mode only.
+pub const TEST_MODE_VERSION: &str = "TEST-MODE plain QEMU, unattested (devnet only)";
+/// Label of the simulated providers' keys.
+const PROVIDERS: &str = "fcc devnet provider";
+/// How long the devnet waits for one step before it gives up.
+const STEP_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Number of simulated data providers (voters).
+    pub voters: usize,
+    /// Leave everything running after the trace and print the endpoints.
+    pub keep_running: bool,
+    /// Working directory (database, logs, guest console); a temporary one when `None`.
+    pub workdir: Option<PathBuf>,
+}
+
+/// The printed trace: each line with the time since the previous line and since the start.
+#[derive(Debug)]
+pub struct Trace {
+    start: Instant,
+    last: Mutex<Instant>,
+}
+
+impl Trace {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self { start: now, last: Mutex::new(now) }
+    }
+
+    /// Prints `what` with the time it took since the previous line.
+    pub fn step(&self, what: impl std::fmt::Display) {
+        let now = Instant::now();
+        let mut last = self.last.lock().expect("trace lock");
+        let took = now - *last;
+        *last = now;
+        println!("{:>9.1} ms  {:>8.2} s  {what}", took.as_secs_f64() * 1e3, (now - self.start).as_secs_f64());
+    }
+
+    /// Prints `what` without a time (detail of the previous step).
+    pub fn note(&self, what: impl std::fmt::Display) {
+        println!("{:>22}{what}", "");
+    }
+}
+
+/// The booted guest, its console copied to a file by a thread; QEMU is killed when dropped.
+#[derive(Debug)]
+pub struct GuestHandle {
+    guest: Arc<Mutex<Option<Guest>>>,
+    /// The console log.
+    pub console: PathBuf,
+}
+
+impl GuestHandle {
+    fn new(guest: Guest, first_lines: &str, console: &Path) -> Result<Self> {
+        let mut file = std::fs::File::create(console)?;
+        writeln!(file, "{first_lines}")?;
+        let guest = Arc::new(Mutex::new(Some(guest)));
+        let shared = guest.clone();
+        std::thread::spawn(move || {
+            loop {
+                let mut g = shared.lock().expect("guest lock");
+                let Some(guest) = g.as_mut() else { return };
+                match guest.wait_for("", Duration::from_millis(200)) {
+                    Ok((line, _)) => {
+                        let _ = writeln!(file, "{line}");
+                    }
+                    Err(e) if e.to_string().starts_with("QEMU ended") => {
+                        let _ = writeln!(file, "--- QEMU ended ---");
+                        return;
+                    }
+                    Err(_) => {}
+                }
+                drop(g);
+                std::thread::yield_now();
+            }
+        });
+        Ok(Self { guest, console: console.to_path_buf() })
+    }
+}
+
+impl Drop for GuestHandle {
+    fn drop(&mut self) {
+        // Dropping the Guest kills QEMU.
+        let guest = self.guest.lock().map(|mut g| g.take()).unwrap_or(None);
+        drop(guest);
+    }
+}
+
+/// Everything the devnet started, stopped in reverse order when dropped.
+pub struct Running {
+    /// The guest (dropped first: its proxy link just closes).
+    pub guest: GuestHandle,
+    /// The providers' chain follower.
+    pub follower: tokio::task::JoinHandle<()>,
+    /// The proxy process.
+    pub proxy: ProxyProcess,
+    /// The chain.
+    pub anvil: AnvilInstance,
+    /// The deployed contracts.
+    pub net: Devnet,
+    /// The TEE id.
+    pub tee_id: Address,
+    /// Working directory (kept if it was given, removed otherwise).
+    pub dir: WorkDir,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running").field("tee_id", &self.tee_id).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+impl Running {
+    /// The endpoints for manual use.
+    pub fn endpoints(&self) -> String {
+        let n = &self.net;
+        format!(
+            "proxy HTTP      http://{}  (GET /info, /metrics, /action/result/<id>, POST /instruction)\n\
+             proxy link      {} (the guest connects here)\n\
+             anvil RPC       {}  (chain {CHAIN_ID}; deployer = anvil account 0)\n\
+             DevRelay              {}\n\
+             TeeExtensionRegistry  {}  (extension {EXTENSION})\n\
+             TeeMachineRegistry    {}\n\
+             TeeResultVerifier     {}\n\
+             TeeInstructionSender  {}\n\
+             KeyBackupRegistry     {}\n\
+             TEE id          {}\n\
+             guest console   {}\n\
+             proxy log       {}\n\
+             work dir        {}",
+            self.proxy.http,
+            self.proxy.link,
+            self.anvil.endpoint(),
+            n.relay.address(),
+            n.extensions.address(),
+            n.machines.address(),
+            n.verifier.address(),
+            n.sender.address(),
+            n.backups.address(),
+            self.tee_id,
+            self.guest.console.display(),
+            self.proxy.log.display(),
+            self.dir.path().display(),
+        )
+    }
+}
+
+/// The working directory: given (kept) or temporary (removed when dropped).
+#[derive(Debug)]
+pub enum WorkDir {
+    /// Kept.
+    Given(PathBuf),
+    /// Removed on drop.
+    Temp(tempfile::TempDir),
+}
+
+impl WorkDir {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        match self {
+            WorkDir::Given(p) => p,
+            WorkDir::Temp(t) => t.path(),
+        }
+    }
+}
+
+fn op(name: &str) -> B256 {
+    B256::right_padding_from(name.as_bytes())
+}
+
+/// The signatures of the providers at `who` over `digest`, in policy order as the Relay wants.
+fn relay_signatures(ps: &[sim::Provider], who: &[usize], digest: &H256) -> Result<Vec<IndexedSignature>> {
+    let mut who = who.to_vec();
+    who.sort_unstable();
+    who.iter()
+        .map(|&i| Ok(IndexedSignature { index: u16::try_from(i)?, signature: ps[i].key.sign_digest(digest) }))
+        .collect()
+}
+
+fn scheme() -> PolicyHashScheme {
+    PolicyHashScheme::ChainBound { chain_id: CHAIN_ID }
+}
+
+async fn send_ok<T>(what: &str, call: alloy::contract::CallBuilder<&DynProvider, T>) -> Result<B256>
+where
+    T: alloy::contract::CallDecoder + Unpin,
+{
+    let receipt = call.send().await.with_context(|| what.to_string())?.get_receipt().await?;
+    ensure!(receipt.status(), "{what} reverted");
+    Ok(receipt.transaction_hash)
+}
+
+/// Polls `check` every 5 ms until it yields a value.
+async fn until<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        ensure!(Instant::now() < deadline, "timed out after {STEP_TIMEOUT:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Follows one instruction from its on-chain event to the verified result, printing each stage.
+async fn follow_instruction(
+    trace: &Trace,
+    api: &Api,
+    net: &Devnet,
+    tee_id: Address,
+    id: B256,
+    epoch: u32,
+) -> Result<()> {
+    let id32: H256 = id.0;
+    let first = until("the first provider signature", || async {
+        Ok(api.status(epoch, &id32).await?.filter(|s| s["votes"].as_u64() > Some(0)))
+    })
+    .await?;
+    trace.step(format!("provider signatures arriving at the proxy (first: weight {})", first["weight"]));
+    let queued = until("the threshold", || async {
+        Ok(api.status(epoch, &id32).await?.filter(|s| s["state"].as_str() != Some("collecting")))
+    })
+    .await?;
+    trace.step(format!(
+        "threshold reached: {} signatures, weight {} > threshold {}; one action queued for the guest",
+        queued["votes"], queued["weight"], queued["threshold"]
+    ));
+    let (r, _) = api.wait_result(&id32, STEP_TIMEOUT).await?;
+    ensure!(r.result.status == status::SUCCESS, "the guest refused: {}", r.result.log);
+    let signer = sim::result_signer(&r, CHAIN_ID)?;
+    ensure!(Address::from(signer) == tee_id, "result signed by 0x{}, not the TEE", hex::encode(signer));
+    trace.step(format!(
+        "guest verified the action's signatures and signed the result ({} bytes of data; the signature recovers to the TEE)",
+        r.result.data.len()
+    ));
+    let verified = net
+        .verifier
+        .verifyResult(EXTENSION, action_result(&r.result), Bytes::copy_from_slice(&r.signature))
+        .call()
+        .await
+        .context("TeeResultVerifier.verifyResult")?;
+    ensure!(verified == tee_id, "verifyResult named {verified}, not the TEE {tee_id}");
+    trace.step(format!("result verified on chain: TeeResultVerifier.verifyResult -> {verified} (production TEE)"));
+    Ok(())
+}
+
+/// Sends an `F_FDC2/PROVE` through the instruction contract; returns its id and epoch.
+async fn send_prove(trace: &Trace, net: &Devnet, tee_id: Address, from: Address) -> Result<(B256, u32)> {
+    let call = net.sender.sendInstructions(
+        EXTENSION,
+        vec![tee_id],
+        op("F_FDC2"),
+        op("PROVE"),
+        sim::fdc2_request().into(),
+        vec![],
+        0,
+        from,
+    );
+    let receipt = call.send().await.context("sendInstructions")?.get_receipt().await?;
+    ensure!(receipt.status(), "sendInstructions reverted");
+    let config = ChainConfig::new(*net.relay.address(), *net.sender.address());
+    let event = receipt
+        .logs()
+        .iter()
+        .find_map(|l| match fcc_chain::decode(l, &config) {
+            Ok(Some(Event::Instruction(i))) => Some(i),
+            _ => None,
+        })
+        .context("no TeeInstructionsSent in the receipt")?;
+    trace.step(format!(
+        "event: TeeInstructionsSent F_FDC2/PROVE id {} epoch {} (block {})",
+        event.instruction_id,
+        event.reward_epoch_id,
+        receipt.block_number.unwrap_or_default()
+    ));
+    Ok((event.instruction_id, event.reward_epoch_id))
+}
+
+/// Starts everything, runs the instructions and prints the trace; returns what is running.
+pub async fn run(options: &Options) -> Result<Running> {
+    ensure!((3..=300).contains(&options.voters), "--voters must be in 3..=300");
+    let trace = Trace::new();
+    let dir = match &options.workdir {
+        Some(p) => {
+            std::fs::create_dir_all(p)?;
+            WorkDir::Given(p.clone())
+        }
+        None => WorkDir::Temp(tempfile::Builder::new().prefix("fcc-devnet-").tempdir()?),
+    };
+    println!(
+        "fcc-unikernel devnet: anvil, the contracts, fcc-proxy (SQLite), the guest ROM in QEMU, simulated providers"
+    );
+    println!("{:>12}  {:>10}  step", "took", "total");
+
+    // 1. The image.
+    let rom = tokio::task::spawn_blocking(crate::rom).await?;
+    let bytes = std::fs::read(&rom)?;
+    let measurement = Sha384::digest(&bytes).to_vec();
+    trace.step(format!(
+        "image: {} ({} KiB, SHA-384 {}…)",
+        rom.display(),
+        bytes.len() / 1024,
+        &hex::encode(&measurement)[..16]
+    ));
+    qemu::find_qemu()?;
+    let (accel, why) = qemu::choose_accel()?;
+    trace.note(format!("QEMU accelerator: {} ({why})", accel.name()));
+
+    // 2. The chain and the contracts, with the providers' first policy in the relay.
+    let anvil_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
+    ensure!(anvil_bin.exists(), "{} missing: run contracts/setup.sh (cargo xtask devnet does)", anvil_bin.display());
+    let anvil = Anvil::at(anvil_bin).chain_id(CHAIN_ID).try_spawn().context("starting anvil")?;
+    let deployer = anvil.addresses()[0];
+    let wallet = anvil.wallet().context("anvil's wallet")?;
+    let provider: DynProvider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    trace.step(format!("chain: anvil at {} (chain {CHAIN_ID})", anvil.endpoint()));
+    let ps = sim::providers(PROVIDERS, options.voters)?;
+    let policy = sim::policy(&ps, EPOCH)?;
+    let net = deploy_devnet(provider.clone(), deployer, Some(policy.encode().into())).await?;
+    send_ok("createExtension", net.extensions.createExtension("fcc devnet".into())).await?;
+    let code_hash = net.extensions.codeHashOf(measurement.clone().into()).call().await?;
+    send_ok(
+        "addTeeVersion",
+        net.extensions.addTeeVersion(EXTENSION, TEST_MODE_VERSION.into(), code_hash, vec![platform("plain")?]),
+    )
+    .await?;
+    trace.step(format!(
+        "contracts deployed; policy epoch {EPOCH} ({} voters, threshold {}/{}) set in DevRelay",
+        options.voters,
+        policy.threshold(),
+        policy.total_weight()
+    ));
+    trace.note(format!("code version \"{TEST_MODE_VERSION}\" = keccak(SHA-384(ROM)) {code_hash}"));
+
+    // 3. The proxy binary on SQLite. The guest's trust root (INITIALIZE_POLICY: the policy and
+    // the voters' public keys, which the chain does not carry) is the operator's to provision.
+    let db = format!("sqlite://{}", dir.path().join("proxy.db").display());
+    let proxy_cmd = ProxyCommand::new(std::env::current_exe().context("the devnet's own executable")?);
+    let (http, link) = (free_port()?, free_port()?);
+    let mut args: Vec<String> = vec![
+        "--database".into(),
+        db.clone(),
+        "--http".into(),
+        format!("127.0.0.1:{http}"),
+        "--link".into(),
+        format!("127.0.0.1:{link}"),
+        "--chain-id".into(),
+        CHAIN_ID.to_string(),
+    ];
+    // The trust-root file, and the proxy follows the relay and the instruction sender.
+    let root = dir.path().join("trust-root.json");
+    let keys: Vec<String> = ps.iter().map(|p| format!("0x{}", hex::encode(p.key.public_key()))).collect();
+    let json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())), "publicKeys": keys });
+    std::fs::write(&root, serde_json::to_vec_pretty(&json)?)?;
+    args.extend([
+        "--trust-root".into(),
+        root.display().to_string(),
+        "--chain-rpc-url".into(),
+        anvil.endpoint(),
+        "--chain-relay".into(),
+        net.relay.address().to_string(),
+        "--chain-instruction-sender".into(),
+        net.sender.address().to_string(),
+        "--chain-confirmations".into(),
+        "0".into(),
+        "--chain-poll-ms".into(),
+        "100".into(),
+    ]);
+    let init_id = keccak256_concat(&[b"INITIALIZE_POLICY", &policy.encode()]);
+    let proxy_key = format!("0x{}", hex::encode(keccak256(b"fcc devnet proxy key")));
+    let log = dir.path().join("proxy.log");
+    let proxy =
+        ProxyProcess::spawn(&proxy_cmd, &args, &[("FCC_PROXY_KEY", proxy_key), ("NO_COLOR", "1".into())], &log)?;
+    let api = Api::new(proxy.http);
+    trace.step(format!("fcc-proxy (pid {}) on {db}: HTTP {}, guest link {}", proxy.pid(), proxy.http, proxy.link));
+    trace.note(format!("it follows the chain (relay, instruction sender) and holds the trust root of epoch {EPOCH}"));
+
+    // 4. The guest.
+    let boot = fcc_image::qemu::BootOptions::new(rom.clone(), accel).network(link);
+    let mut guest = Guest::boot(&boot)?;
+    let (ready, took) = tokio::task::block_in_place(|| guest.wait_for(READY_PREFIX, STEP_TIMEOUT))?;
+    let tee = parse_ready(&ready)?.tee;
+    let tee_id = Address::from(tee);
+    let first_lines = guest.console();
+    let console = dir.path().join("guest-console.log");
+    let guest = GuestHandle::new(guest, &first_lines, &console)?;
+    trace.step(format!("guest booted under {} in {} ms: {ready}", accel.name(), took.as_millis()));
+    let (r, _) = api.wait_result(&init_id, STEP_TIMEOUT).await?;
+    ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
+    let info = api.wait_info(STEP_TIMEOUT).await?;
+    let public_key = hex::decode(info["publicKey"].as_str().context("publicKey")?.trim_start_matches("0x"))?;
+    trace.step(format!("guest connected to the proxy and trusts policy epoch {EPOCH} (INITIALIZE_POLICY signed)"));
+
+    // 5. Registration (pending), then production by the providers' relay message.
+    let url = format!("http://{}", proxy.http);
+    send_ok(
+        "register",
+        net.machines.register(EXTENSION, public_key.into(), code_hash, platform("plain")?, url.clone()),
+    )
+    .await?;
+    let hash = net.machines.productionHash(tee_id).call().await?;
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let digest = custom_signing_digest(&hash.0, scheme());
+    let message = encode_custom_signature(&policy, &hash.0, &relay_signatures(&ps, &all, &digest)?)?;
+    send_ok("toProduction", net.machines.toProduction(tee_id, message.into())).await?;
+    ensure!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "not in production");
+    trace.step(format!(
+        "TEE {tee_id} registered (platform plain, test-mode code) and moved to production by the providers"
+    ));
+
+    // 6. The providers follow the chain and sign every instruction for this TEE.
+    let follower = {
+        let sink = SigningSink::new(
+            provider.clone(),
+            sim::providers(PROVIDERS, options.voters)?,
+            FollowConfig {
+                proxy: None,
+                tee_id: Some(tee),
+                chain_id: CHAIN_ID,
+                additional_fixed_message: Vec::new(),
+                signers: Vec::new(),
+                timeout: Duration::from_secs(30),
+            },
+        );
+        let mut config = ChainConfig::new(*net.relay.address(), *net.sender.address());
+        config.confirmations = 0;
+        config.poll_interval = Duration::from_millis(100);
+        let mut monitor = Monitor::new(provider.clone(), config);
+        tokio::spawn(async move { monitor.run(&sink, std::future::pending()).await })
+    };
+    trace.note(format!("{} simulated providers follow the chain, signing for the proxy at {url}", options.voters));
+
+    // 7. An FDC2 proof through the instruction contract.
+    let (id, epoch) = send_prove(&trace, &net, tee_id, deployer).await?;
+    ensure!(epoch == EPOCH, "the instruction cites epoch {epoch}, not {EPOCH}");
+    follow_instruction(&trace, &api, &net, tee_id, id, epoch).await?;
+
+    // 8. A policy update: the providers relay the next epoch's policy (DevRelay.relay()).
+    let mut next_ps = sim::providers(PROVIDERS, options.voters)?;
+    next_ps.rotate_left(1);
+    let next = sim::policy(&next_ps, EPOCH + 1)?;
+    let digest = policy_update_digest(&next, scheme());
+    let calldata = encode_policy_update(&policy, &next, &relay_signatures(&ps, &all, &digest)?)?;
+    let receipt = RawCallBuilder::new_raw(provider.clone(), calldata.into())
+        .to(*net.relay.address())
+        .send()
+        .await
+        .context("DevRelay.relay()")?
+        .get_receipt()
+        .await?;
+    ensure!(receipt.status(), "relay() reverted");
+    trace.step(format!(
+        "event: SigningPolicyInitialized epoch {} (block {}), relayed with the signatures of epoch {EPOCH}'s voters",
+        EPOCH + 1,
+        receipt.block_number.unwrap_or_default()
+    ));
+    // The proxy reads the event and the relay() calldata, checks the signatures and queues
+    // UPDATE_POLICY under this id.
+    let update_id = keccak256_concat(&[b"UPDATE_POLICY", &next.encode()]);
+    let (r, _) = api.wait_result(&update_id, STEP_TIMEOUT).await?;
+    ensure!(r.result.status == status::SUCCESS, "UPDATE_POLICY refused: {}", r.result.log);
+    ensure!(sim::result_signer(&r, CHAIN_ID)? == tee, "UPDATE_POLICY result not signed by the TEE");
+    trace.step(format!(
+        "proxy followed the event and queued UPDATE_POLICY; the guest verified epoch {EPOCH}'s signatures over the new policy and now trusts epoch {}",
+        EPOCH + 1
+    ));
+
+    // 9. An FDC2 proof under the new policy.
+    let (id, epoch) = send_prove(&trace, &net, tee_id, deployer).await?;
+    ensure!(epoch == EPOCH + 1, "the instruction cites epoch {epoch}, not {}", EPOCH + 1);
+    follow_instruction(&trace, &api, &net, tee_id, id, epoch).await?;
+    println!("devnet run passed");
+    Ok(Running { guest, follower, proxy, anvil, net, tee_id, dir })
+}
