@@ -31,10 +31,15 @@ pub fn stop(outcome: Outcome) -> ! {
             Outcome::Success => EXIT_SUCCESS,
             Outcome::Failure => EXIT_FAILURE,
         };
-        let mut port = Port::<u32>::new(DEBUG_EXIT_PORT);
-        // SAFETY: writing the isa-debug-exit port makes QEMU exit; without that device the write
-        // goes nowhere. No memory is touched either way.
-        unsafe { port.write(value) };
+        if crate::sev::active() {
+            // Straight through the GHCB: `stop` may run inside the #VC handler.
+            let _ = crate::sev::io_write(DEBUG_EXIT_PORT, 4, value);
+        } else {
+            let mut port = Port::<u32>::new(DEBUG_EXIT_PORT);
+            // SAFETY: writing the isa-debug-exit port makes QEMU exit; without that device the
+            // write goes nowhere. No memory is touched either way.
+            unsafe { port.write(value) };
+        }
     }
     loop {
         x86_64::instructions::interrupts::disable();

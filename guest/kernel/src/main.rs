@@ -34,6 +34,8 @@ mod net;
 #[cfg(target_os = "none")]
 mod serial;
 #[cfg(target_os = "none")]
+mod sev;
+#[cfg(target_os = "none")]
 mod start;
 #[cfg(target_os = "none")]
 mod tsc;
@@ -53,7 +55,7 @@ mod kernel {
     use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use fcc_core::ops::Registry;
-    use fcc_core::platform::PlatformKind;
+    use fcc_core::platform::{Platform, PlatformKind, Simulated};
     use fcc_core::{Config, Tee};
     use fcc_layout::interface::{
         DEFAULT_CHAIN_ID, DEFAULT_PROXY, FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_PROXY, FW_CFG_TEST_EXIT,
@@ -67,7 +69,7 @@ mod kernel {
     use crate::fw_cfg::FwCfg;
     use crate::memory::{self, E820_ENTRY_LEN, MAX_E820_ENTRIES};
     use crate::rng::HardwareRng;
-    use crate::{interrupts, net, println, serial, start, tsc};
+    use crate::{interrupts, net, println, serial, sev, start, tsc};
 
     /// Prints `FATAL: <reason>` and stops (exits QEMU with the failure status under tests).
     pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
@@ -123,13 +125,32 @@ mod kernel {
     #[unsafe(no_mangle)]
     extern "C" fn fcc_kernel_main(reset_tsc: u64, boot_flags: u64) -> ! {
         let main_tsc = tsc::now();
-        serial::init();
+        // The IDT first: under SEV-SNP the #VC handler must exist before any port I/O, and the
+        // GHCB before the console (`sev::init` terminates the guest if SNP is not sound).
         interrupts::init();
+        let snp = sev::init(boot_flags);
+        serial::init();
         if !data_and_bss_initialised() {
             fatal!("the start-up code did not copy .data or zero .bss");
         }
         let nx = if boot_flags & start::FLAG_NX != 0 { "on" } else { "off" };
         println!("fcc-guest {}: long mode, NX {nx}", env!("CARGO_PKG_VERSION"));
+        let platform = match snp {
+            Some(s) => {
+                println!(
+                    "SEV-SNP: C-bit {}, SEV_STATUS {:#x}, GHCB protocol {}..={}, hypervisor features {:#x}",
+                    s.cbit, s.status.0, s.ghcb_versions.0, s.ghcb_versions.1, s.hv_features
+                );
+                PlatformKind::SevSnp
+            }
+            None => PlatformKind::Plain,
+        };
+        if boot_flags & start::FLAG_STALE_CPUID_PAGE != 0 {
+            println!(
+                "note: a CPUID page claiming SEV at {:#x}, but SEV_STATUS says nothing is encrypted: booting as plain",
+                fcc_layout::SNP_CPUID_PAGE.start
+            );
+        }
         if boot_flags & start::FLAG_PROTECTED_MODE != 0 {
             // Unreachable in practice: without the TDX runtime (#VE, TDVMCALL port I/O) the line
             // above could not have been printed either.
@@ -154,6 +175,9 @@ mod kernel {
                 MIN_RAM_END / MIB,
                 MIN_RAM_END / MIB,
             );
+        }
+        if let Err(why) = sev::validate_heap() {
+            fatal!("SEV-SNP: making the heap private: {why}");
         }
         if let Err(why) = memory::init_heap() {
             fatal!("heap: {why}");
@@ -182,7 +206,7 @@ mod kernel {
         let config = Config { chain_id, policy_hash };
         let mut tee = Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
         let ready_tsc = tsc::now();
-        println!("READY tee=0x{} platform={}", Hex(&tee.state().identity.address()), PlatformKind::Plain.name());
+        println!("READY tee=0x{} platform={}", Hex(&tee.state().identity.address()), platform.name());
 
         // Boot time: reset vector -> READY, and the part before Rust (start-up assembly).
         let ticks = ready_tsc.wrapping_sub(reset_tsc);
@@ -224,8 +248,38 @@ mod kernel {
         // The network: serve the proxy for ever (returns only without a virtio-net device).
         let Some(hz) = tsc_hz else { fatal!("the TSC frequency is unknown: the network stack needs a clock") };
         let seed = rng.try_next_u64().unwrap_or_else(|e| fatal!("entropy: {e}"));
-        net::run(&mut tee, proxy, net::Clock::new(tsc::now(), hz), seed);
+        let mut platform = match sev::attester() {
+            Some(snp) => Evidence::SevSnp(snp),
+            None => Evidence::Simulated(Simulated),
+        };
+        net::run(&mut tee, &mut platform, proxy, net::Clock::new(tsc::now(), hz), seed);
         exit::stop(Outcome::Success)
+    }
+
+    /// Where the core's evidence comes from: the labelled simulation on plain QEMU, SEV-SNP
+    /// attestation reports under SNP.
+    enum Evidence {
+        Simulated(Simulated),
+        SevSnp(sev::Attester),
+    }
+
+    impl Platform for Evidence {
+        fn kind(&self) -> PlatformKind {
+            match self {
+                Evidence::Simulated(p) => p.kind(),
+                Evidence::SevSnp(_) => PlatformKind::SevSnp,
+            }
+        }
+
+        fn attest(&mut self, report_data: &[u8; 64]) -> Result<alloc::vec::Vec<u8>, fcc_core::Error> {
+            match self {
+                Evidence::Simulated(p) => p.attest(report_data),
+                Evidence::SevSnp(a) => a.report(report_data).map_err(|e| {
+                    println!("SEV-SNP attestation failed: {e}");
+                    fcc_core::Error::OperationFailed { reason: "SEV-SNP attestation report request failed" }
+                }),
+            }
+        }
     }
 
     /// Recurses until the stack runs into its guard page (the test fault `stack-overflow`).
