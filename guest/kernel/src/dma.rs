@@ -9,7 +9,7 @@
 //! Memory is identity-mapped, so physical = virtual. On SEV-SNP and TDX this region is converted
 //! to shared memory once at start-up — [`convert_to_shared`] is that one place (SNP: C-bit
 //! cleared in its mappings, page-state change to shared; it was never validated, so no
-//! `PVALIDATE` rescind; TDX, not yet: `TDG.VP.VMCALL<MapGPA>` with the shared bit). Because
+//! `PVALIDATE` rescind; TDX: shared bit in its mappings, `TDG.VP.VMCALL<MapGPA>`). Because
 //! every buffer goes through a bounce slot, nothing but frames (which travel
 //! in the clear on the wire anyway) is ever written to shared memory: no key, session state or
 //! heap data.
@@ -77,9 +77,13 @@ mod device {
 
     /// Makes the shared region visible to the host, before the first `dma_alloc`. Plain
     /// QEMU/KVM: nothing to do (the host sees all guest memory). SEV-SNP: C-bit cleared and
-    /// page-state change to shared (`sev::share_dma_region`). TDX: MapGPA (not implemented yet).
-    pub fn convert_to_shared() -> Result<(), crate::sev::MemoryError> {
-        crate::sev::share_dma_region()
+    /// page-state change to shared (`sev::share_dma_region`). TDX: shared bit set and MapGPA
+    /// (`tdx::share_dma_region`). The error is the platform's, ready to print.
+    pub fn convert_to_shared() -> Result<(), &'static dyn core::fmt::Display> {
+        static SNP: spin::Once<crate::sev::MemoryError> = spin::Once::new();
+        static TDX: spin::Once<crate::tdx::TdxError> = spin::Once::new();
+        crate::sev::share_dma_region().map_err(|e| SNP.call_once(|| e) as &dyn core::fmt::Display)?;
+        crate::tdx::share_dma_region().map_err(|e| TDX.call_once(|| e) as &dyn core::fmt::Display)
     }
 
     fn ptr(paddr: u64) -> *mut u8 {

@@ -4,7 +4,8 @@
 //!
 //! Double fault, NMI and machine check run on their own stacks (IST1-3), so a stack overflow
 //! (which faults on the guard page below the stack) is still reported. The one exception that
-//! returns is SEV-SNP's #VC (IST4, [`crate::sev::fcc_vc`]).
+//! returns is SEV-SNP's #VC (IST4, [`crate::sev::fcc_vc`]) or TDX's #VE (IST4,
+//! [`crate::tdx::fcc_ve`]).
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -171,7 +172,8 @@ fn build_idt() -> InterruptDescriptorTable {
         idt.alignment_check.set_handler_addr(stub(17));
         idt.machine_check.set_handler_addr(stub(18)).set_stack_index(IST_MACHINE_CHECK);
         idt.simd_floating_point.set_handler_addr(stub(19));
-        idt.virtualization.set_handler_addr(stub(20));
+        // TDX #VE: resumable (`ve_common`), on the same stack as #VC (one platform has one).
+        idt.virtualization.set_handler_addr(stub(20)).set_stack_index(IST_VC_VE as u16);
         idt.cp_protection_exception.set_handler_addr(stub(21));
         idt.hv_injection_exception.set_handler_addr(stub(28));
         // SEV-SNP #VC: resumable (`vc_common`), on its own stack.

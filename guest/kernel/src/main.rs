@@ -38,6 +38,8 @@ mod sev;
 #[cfg(target_os = "none")]
 mod start;
 #[cfg(target_os = "none")]
+mod tdx;
+#[cfg(target_os = "none")]
 mod tsc;
 
 #[cfg(not(target_os = "none"))]
@@ -69,7 +71,7 @@ mod kernel {
     use crate::fw_cfg::FwCfg;
     use crate::memory::{self, E820_ENTRY_LEN, MAX_E820_ENTRIES};
     use crate::rng::HardwareRng;
-    use crate::{interrupts, net, println, serial, sev, start, tsc};
+    use crate::{interrupts, net, println, serial, sev, start, tdx, tsc};
 
     /// Prints `FATAL: <reason>` and stops (exits QEMU with the failure status under tests).
     pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
@@ -129,6 +131,8 @@ mod kernel {
         // GHCB before the console (`sev::init` terminates the guest if SNP is not sound).
         interrupts::init();
         let snp = sev::init(boot_flags);
+        // TDX likewise: #VE handling and the shared MMIO window before the console.
+        let td = tdx::init(boot_flags);
         serial::init();
         if !data_and_bss_initialised() {
             fatal!("the start-up code did not copy .data or zero .bss");
@@ -145,16 +149,25 @@ mod kernel {
             }
             None => PlatformKind::Plain,
         };
+        let platform = match td {
+            Some(info) => {
+                println!(
+                    "TDX: GPA width {}, TD attributes {:#x}{}, vCPUs {}/{}",
+                    info.gpaw,
+                    info.attributes,
+                    if info.debug() { " (DEBUG: not confidential)" } else { "" },
+                    info.num_vcpus,
+                    info.max_vcpus
+                );
+                PlatformKind::Tdx
+            }
+            None => platform,
+        };
         if boot_flags & start::FLAG_STALE_CPUID_PAGE != 0 {
             println!(
                 "note: a CPUID page claiming SEV at {:#x}, but SEV_STATUS says nothing is encrypted: booting as plain",
                 fcc_layout::SNP_CPUID_PAGE.start
             );
-        }
-        if boot_flags & start::FLAG_PROTECTED_MODE != 0 {
-            // Unreachable in practice: without the TDX runtime (#VE, TDVMCALL port I/O) the line
-            // above could not have been printed either.
-            fatal!("started in 32-bit protected mode (TDX): the TDX runtime is not implemented yet");
         }
 
         let Some(mut fw) = FwCfg::probe() else { fatal!("no QEMU fw_cfg device: cannot read the memory map") };
@@ -179,6 +192,9 @@ mod kernel {
         if let Err(why) = sev::validate_heap() {
             fatal!("SEV-SNP: making the heap private: {why}");
         }
+        if let Err(why) = tdx::accept_heap() {
+            fatal!("TDX: accepting the heap: {why}");
+        }
         if let Err(why) = memory::init_heap() {
             fatal!("heap: {why}");
         }
@@ -199,6 +215,27 @@ mod kernel {
             Some(raw) => parsed(FW_CFG_PROXY, config::parse_proxy(raw)),
             None => parsed(FW_CFG_PROXY, config::parse_proxy(DEFAULT_PROXY.as_bytes())),
         };
+
+        // TDX: the runtime configuration this boot accepted goes into RTMR2 before the TEE exists
+        // (the exact record: `fcc_platform::tdx::config_record`, docs/PLATFORMS.md).
+        if tdx::active() {
+            let chain_bound = matches!(policy_hash, fcc_core::policy::PolicyHashScheme::ChainBound { .. });
+            let record = fcc_platform::tdx::config_record(chain_id, proxy.ip, proxy.port, chain_bound);
+            tdx::extend_rtmr(&record).unwrap_or_else(|e| fatal!("TDX: RTMR2 extend: {e}"));
+            println!("TDX: RTMR2 extended with the runtime configuration");
+            // The measurements as the TDX module holds them, for the operator to compare with
+            // reproducible/MEASUREMENTS.json and the expected RTMR2 (docs/PLATFORMS.md).
+            let report = tdx::tdreport(&[0; 64]).unwrap_or_else(|e| fatal!("TDX: TDG.MR.REPORT: {e}"));
+            let Some(r) = fcc_platform::tdx::TdReport::new(&report[..]) else { fatal!("TDX: short TDREPORT") };
+            println!("TDX: MRTD {}", Hex(r.mrtd()));
+            println!(
+                "TDX: RTMR0 {} RTMR1 {} RTMR2 {} RTMR3 {}",
+                Hex(r.rtmr(0)),
+                Hex(r.rtmr(1)),
+                Hex(r.rtmr(2)),
+                Hex(r.rtmr(3))
+            );
+        }
 
         // Entropy, then the TEE with a fresh identity.
         let mut rng = HardwareRng::new().unwrap_or_else(|e| fatal!("entropy: {e}"));
@@ -248,19 +285,21 @@ mod kernel {
         // The network: serve the proxy for ever (returns only without a virtio-net device).
         let Some(hz) = tsc_hz else { fatal!("the TSC frequency is unknown: the network stack needs a clock") };
         let seed = rng.try_next_u64().unwrap_or_else(|e| fatal!("entropy: {e}"));
-        let mut platform = match sev::attester() {
-            Some(snp) => Evidence::SevSnp(snp),
-            None => Evidence::Simulated(Simulated),
+        let mut platform = match (sev::attester(), tdx::attester(hz)) {
+            (Some(snp), _) => Evidence::SevSnp(snp),
+            (None, Some(td)) => Evidence::Tdx(td),
+            (None, None) => Evidence::Simulated(Simulated),
         };
         net::run(&mut tee, &mut platform, proxy, net::Clock::new(tsc::now(), hz), seed);
         exit::stop(Outcome::Success)
     }
 
     /// Where the core's evidence comes from: the labelled simulation on plain QEMU, SEV-SNP
-    /// attestation reports under SNP.
+    /// attestation reports under SNP, TD quotes under TDX.
     enum Evidence {
         Simulated(Simulated),
         SevSnp(sev::Attester),
+        Tdx(tdx::Attester),
     }
 
     impl Platform for Evidence {
@@ -268,6 +307,7 @@ mod kernel {
             match self {
                 Evidence::Simulated(p) => p.kind(),
                 Evidence::SevSnp(_) => PlatformKind::SevSnp,
+                Evidence::Tdx(_) => PlatformKind::Tdx,
             }
         }
 
@@ -277,6 +317,10 @@ mod kernel {
                 Evidence::SevSnp(a) => a.report(report_data).map_err(|e| {
                     println!("SEV-SNP attestation failed: {e}");
                     fcc_core::Error::OperationFailed { reason: "SEV-SNP attestation report request failed" }
+                }),
+                Evidence::Tdx(a) => a.quote(report_data).map_err(|e| {
+                    println!("TDX attestation failed: {e}");
+                    fcc_core::Error::OperationFailed { reason: "TDX quote request failed" }
                 }),
             }
         }

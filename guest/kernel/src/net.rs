@@ -325,7 +325,7 @@ impl Link {
 /// virtio-net device.
 pub fn run(tee: &mut Tee, platform: &mut dyn Platform, proxy: ProxyAddr, clock: Clock, seed: u64) {
     if let Err(e) = dma::convert_to_shared() {
-        crate::fatal(format_args!("SEV-SNP: sharing the virtio DMA region: {e}"));
+        crate::fatal(format_args!("sharing the virtio DMA region: {e}"));
     }
     pci::map_window_uncached();
     let found = pci::find_virtio_net().unwrap_or_else(|e| fatal(format_args!("PCI: {e}")));

@@ -433,7 +433,7 @@ impl fmt::Display for Refused {
 
 /// The instruction bytes at `rip` (up to 15), if it lies in the kernel image (the ROM through
 /// the high alias, which runs up to the end of the address space).
-fn instruction_at(rip: u64) -> Option<&'static [u8]> {
+pub(crate) fn instruction_at(rip: u64) -> Option<&'static [u8]> {
     if rip < ROM_VIRT_BASE {
         return None;
     }

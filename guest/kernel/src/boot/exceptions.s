@@ -15,7 +15,9 @@
 #
 # which performs the intercepted instruction and may change RAX/RBX/RCX/RDX and RIP; the saved
 # registers are restored from the frame and IRETQ resumes after the instruction. It runs on its
-# own interrupt stack (IST4); a #VC inside it is refused by fcc_vc, never nested.
+# own interrupt stack (IST4); a #VC inside it is refused by fcc_vc, never nested. TDX's #VE
+# (vector 20, no error code) is the same through ve_common and fcc_ve (also IST4: a TD never
+# sees #VC and an SNP guest never sees #VE).
 
 .pushsection .text.fcc_exception_stubs, "ax"
 .balign 16
@@ -57,7 +59,10 @@ exception_stubs:
     STUB_ERROR 17
     STUB_NO_ERROR 18
     STUB_NO_ERROR 19
-    STUB_NO_ERROR 20
+    .org 20 * 16, 0xcc                  # #VE: no error code; resumable
+    push 0
+    push 20
+    jmp ve_common
     STUB_ERROR 21
     STUB_NO_ERROR 22
     STUB_NO_ERROR 23
@@ -101,7 +106,9 @@ exception_common:
     call fcc_exception
     ud2
 
-vc_common:
+# The resumable path: save the registers, call \handler(frame), restore, IRETQ.
+.macro RESUMABLE name, handler
+\name:
     push rax
     push rbx
     push rcx
@@ -121,7 +128,7 @@ vc_common:
     mov rbx, rsp                        # callee-saved: the frame, to unwind after the call
     and rsp, -16
     cld
-    call fcc_vc
+    call \handler
     mov rsp, rbx
     pop r15
     pop r14
@@ -140,5 +147,9 @@ vc_common:
     pop rax
     add rsp, 16                         # vector and error code
     iretq
+.endm
+
+    RESUMABLE vc_common, fcc_vc
+    RESUMABLE ve_common, fcc_ve
 
 .popsection
