@@ -28,8 +28,18 @@ pub const TARGET_DIR: &str = "target/guest";
 /// Where `build` writes the ROM, relative to the workspace.
 pub const ROM_PATH: &str = "target/fcc-guest.rom";
 
-/// Flags pinned for the guest, besides the path remapping.
-pub const RUSTFLAGS: &[&str] = &["-Crelocation-model=static", "-Ccodegen-units=1", "-Cdebuginfo=0"];
+/// Flags pinned for the guest, besides the path remapping. The two `--cfg`s repeat
+/// `.cargo/config.toml`'s (which `CARGO_ENCODED_RUSTFLAGS` replaces): the guest target has no
+/// SSE, so the AES-GCM crates (fcc-platform's guest messages) must use their software back ends.
+pub const RUSTFLAGS: &[&str] = &[
+    "-Crelocation-model=static",
+    "-Ccodegen-units=1",
+    "-Cdebuginfo=0",
+    "--cfg",
+    "aes_force_soft",
+    "--cfg",
+    "polyval_force_soft",
+];
 
 /// What the paths are replaced with.
 const WORKSPACE_REMAP: &str = "/fcc";

@@ -6,11 +6,11 @@
 //!   driver's RX/TX buffers live on the private heap) through a page-sized bounce slot of its
 //!   second part ([`BOUNCE_AREA`]).
 //!
-//! Memory is identity-mapped, so physical = virtual today. On SEV-SNP and TDX this region must be
-//! converted to shared memory once at start-up (SNP: page-state change to shared via the GHCB and
-//! `PVALIDATE` rescind, with the C-bit cleared in its mappings; TDX: `TDG.VP.VMCALL<MapGPA>` with
-//! the shared bit and `TDG.MEM.PAGE.RELEASE`/accept as needed) — [`convert_to_shared`] is that
-//! one place. Because every buffer goes through a bounce slot, nothing but frames (which travel
+//! Memory is identity-mapped, so physical = virtual. On SEV-SNP and TDX this region is converted
+//! to shared memory once at start-up — [`convert_to_shared`] is that one place (SNP: C-bit
+//! cleared in its mappings, page-state change to shared; it was never validated, so no
+//! `PVALIDATE` rescind; TDX: shared bit in its mappings, `TDG.VP.VMCALL<MapGPA>`). Because
+//! every buffer goes through a bounce slot, nothing but frames (which travel
 //! in the clear on the wire anyway) is ever written to shared memory: no key, session state or
 //! heap data.
 
@@ -75,10 +75,16 @@ mod device {
 
     static STATE: Mutex<State> = Mutex::new(State { next_queue_page: QUEUE_AREA.start, slots: Slots::new() });
 
-    /// Makes the shared region visible to the host. Plain QEMU/KVM: nothing to do (the host sees
-    /// all guest memory). SEV-SNP / TDX: the page-state change / MapGPA goes here, before the
-    /// first `dma_alloc`.
-    pub fn convert_to_shared() {}
+    /// Makes the shared region visible to the host, before the first `dma_alloc`. Plain
+    /// QEMU/KVM: nothing to do (the host sees all guest memory). SEV-SNP: C-bit cleared and
+    /// page-state change to shared (`sev::share_dma_region`). TDX: shared bit set and MapGPA
+    /// (`tdx::share_dma_region`). The error is the platform's, ready to print.
+    pub fn convert_to_shared() -> Result<(), &'static dyn core::fmt::Display> {
+        static SNP: spin::Once<crate::sev::MemoryError> = spin::Once::new();
+        static TDX: spin::Once<crate::tdx::TdxError> = spin::Once::new();
+        crate::sev::share_dma_region().map_err(|e| SNP.call_once(|| e) as &dyn core::fmt::Display)?;
+        crate::tdx::share_dma_region().map_err(|e| TDX.call_once(|| e) as &dyn core::fmt::Display)
+    }
 
     fn ptr(paddr: u64) -> *mut u8 {
         // Identity map: physical = virtual (below 4 GiB).

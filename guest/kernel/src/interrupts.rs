@@ -3,7 +3,9 @@
 //! which prints one diagnostic line per exception and halts — never a silent triple fault.
 //!
 //! Double fault, NMI and machine check run on their own stacks (IST1-3), so a stack overflow
-//! (which faults on the guard page below the stack) is still reported.
+//! (which faults on the guard page below the stack) is still reported. The one exception that
+//! returns is SEV-SNP's #VC (IST4, [`crate::sev::fcc_vc`]) or TDX's #VE (IST4,
+//! [`crate::tdx::fcc_ve`]).
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -33,32 +35,71 @@ const IST_NMI: u16 = 1;
 const IST_MACHINE_CHECK: u16 = 2;
 const IST_VC_VE: usize = 3;
 
-/// What `exception_common` leaves on the stack (see `boot/exceptions.s`).
+/// What `exception_common` leaves on the stack (see `boot/exceptions.s`): the general-purpose
+/// registers as they were when the exception happened (restored from here on return from #VC).
 #[repr(C)]
+#[allow(missing_docs)]
 #[derive(Debug)]
 pub struct ExceptionFrame {
-    r15: u64,
-    r14: u64,
-    r13: u64,
-    r12: u64,
-    r11: u64,
-    r10: u64,
-    r9: u64,
-    r8: u64,
-    rbp: u64,
-    rdi: u64,
-    rsi: u64,
-    rdx: u64,
-    rcx: u64,
-    rbx: u64,
-    rax: u64,
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
     vector: u64,
-    error_code: u64,
-    rip: u64,
+    /// The CPU's error code (for #VC: the exit code).
+    pub error_code: u64,
+    /// Where the exception happened (#VC: advanced past the emulated instruction).
+    pub rip: u64,
     cs: u64,
     rflags: u64,
-    rsp: u64,
+    /// The interrupted code's stack pointer.
+    pub rsp: u64,
     ss: u64,
+}
+
+impl ExceptionFrame {
+    /// The 16 general-purpose registers in instruction-encoding order (RAX, RCX, RDX, RBX, RSP,
+    /// RBP, RSI, RDI, R8..R15).
+    pub fn gprs(&self) -> [u64; 16] {
+        [
+            self.rax, self.rcx, self.rdx, self.rbx, self.rsp, self.rbp, self.rsi, self.rdi, self.r8, self.r9, self.r10,
+            self.r11, self.r12, self.r13, self.r14, self.r15,
+        ]
+    }
+
+    /// Writes back what [`Self::gprs`] returned (the #VC handler's results; RSP is not restored
+    /// by `vc_common` and must be unchanged).
+    pub fn set_gprs(&mut self, r: &[u64; 16]) {
+        [
+            self.rax,
+            self.rcx,
+            self.rdx,
+            self.rbx,
+            _,
+            self.rbp,
+            self.rsi,
+            self.rdi,
+            self.r8,
+            self.r9,
+            self.r10,
+            self.r11,
+            self.r12,
+            self.r13,
+            self.r14,
+            self.r15,
+        ] = *r;
+    }
 }
 
 struct Selectors {
@@ -131,11 +172,12 @@ fn build_idt() -> InterruptDescriptorTable {
         idt.alignment_check.set_handler_addr(stub(17));
         idt.machine_check.set_handler_addr(stub(18)).set_stack_index(IST_MACHINE_CHECK);
         idt.simd_floating_point.set_handler_addr(stub(19));
-        idt.virtualization.set_handler_addr(stub(20));
+        // TDX #VE: resumable (`ve_common`), on the same stack as #VC (one platform has one).
+        idt.virtualization.set_handler_addr(stub(20)).set_stack_index(IST_VC_VE as u16);
         idt.cp_protection_exception.set_handler_addr(stub(21));
         idt.hv_injection_exception.set_handler_addr(stub(28));
-        // SEV-SNP #VC: gets IST4 and a real handler in the SNP issue.
-        idt.vmm_communication_exception.set_handler_addr(stub(29));
+        // SEV-SNP #VC: resumable (`vc_common`), on its own stack.
+        idt.vmm_communication_exception.set_handler_addr(stub(29)).set_stack_index(IST_VC_VE as u16);
         idt.security_exception.set_handler_addr(stub(30));
         for vector in 32..=255u8 {
             idt[vector].set_handler_addr(stub(vector));
@@ -181,9 +223,10 @@ fn name(vector: u64) -> &'static str {
 /// Set by the first exception; a fault while reporting one halts without printing again.
 static IN_EXCEPTION: AtomicBool = AtomicBool::new(false);
 
-/// Called by `exception_common` for every vector: prints the diagnostic and halts.
+/// Called by `exception_common` for every vector (and by the #VC handler for what it refuses):
+/// prints the diagnostic and halts.
 #[unsafe(no_mangle)]
-extern "C" fn fcc_exception(frame: &ExceptionFrame) -> ! {
+pub extern "C" fn fcc_exception(frame: &ExceptionFrame) -> ! {
     if IN_EXCEPTION.swap(true, Ordering::SeqCst) {
         crate::exit::stop(crate::exit::Outcome::Failure);
     }

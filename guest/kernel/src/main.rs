@@ -34,7 +34,11 @@ mod net;
 #[cfg(target_os = "none")]
 mod serial;
 #[cfg(target_os = "none")]
+mod sev;
+#[cfg(target_os = "none")]
 mod start;
+#[cfg(target_os = "none")]
+mod tdx;
 #[cfg(target_os = "none")]
 mod tsc;
 
@@ -53,7 +57,7 @@ mod kernel {
     use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use fcc_core::ops::Registry;
-    use fcc_core::platform::PlatformKind;
+    use fcc_core::platform::{Platform, PlatformKind, Simulated};
     use fcc_core::{Config, Tee};
     use fcc_layout::interface::{
         DEFAULT_CHAIN_ID, DEFAULT_PROXY, FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_PROXY, FW_CFG_TEST_EXIT,
@@ -67,7 +71,7 @@ mod kernel {
     use crate::fw_cfg::FwCfg;
     use crate::memory::{self, E820_ENTRY_LEN, MAX_E820_ENTRIES};
     use crate::rng::HardwareRng;
-    use crate::{interrupts, net, println, serial, start, tsc};
+    use crate::{interrupts, net, println, serial, sev, start, tdx, tsc};
 
     /// Prints `FATAL: <reason>` and stops (exits QEMU with the failure status under tests).
     pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
@@ -123,17 +127,47 @@ mod kernel {
     #[unsafe(no_mangle)]
     extern "C" fn fcc_kernel_main(reset_tsc: u64, boot_flags: u64) -> ! {
         let main_tsc = tsc::now();
-        serial::init();
+        // The IDT first: under SEV-SNP the #VC handler must exist before any port I/O, and the
+        // GHCB before the console (`sev::init` terminates the guest if SNP is not sound).
         interrupts::init();
+        let snp = sev::init(boot_flags);
+        // TDX likewise: #VE handling and the shared MMIO window before the console.
+        let td = tdx::init(boot_flags);
+        serial::init();
         if !data_and_bss_initialised() {
             fatal!("the start-up code did not copy .data or zero .bss");
         }
         let nx = if boot_flags & start::FLAG_NX != 0 { "on" } else { "off" };
         println!("fcc-guest {}: long mode, NX {nx}", env!("CARGO_PKG_VERSION"));
-        if boot_flags & start::FLAG_PROTECTED_MODE != 0 {
-            // Unreachable in practice: without the TDX runtime (#VE, TDVMCALL port I/O) the line
-            // above could not have been printed either.
-            fatal!("started in 32-bit protected mode (TDX): the TDX runtime is not implemented yet");
+        let platform = match snp {
+            Some(s) => {
+                println!(
+                    "SEV-SNP: C-bit {}, SEV_STATUS {:#x}, GHCB protocol {}..={}, hypervisor features {:#x}",
+                    s.cbit, s.status.0, s.ghcb_versions.0, s.ghcb_versions.1, s.hv_features
+                );
+                PlatformKind::SevSnp
+            }
+            None => PlatformKind::Plain,
+        };
+        let platform = match td {
+            Some(info) => {
+                println!(
+                    "TDX: GPA width {}, TD attributes {:#x}{}, vCPUs {}/{}",
+                    info.gpaw,
+                    info.attributes,
+                    if info.debug() { " (DEBUG: not confidential)" } else { "" },
+                    info.num_vcpus,
+                    info.max_vcpus
+                );
+                PlatformKind::Tdx
+            }
+            None => platform,
+        };
+        if boot_flags & start::FLAG_STALE_CPUID_PAGE != 0 {
+            println!(
+                "note: a CPUID page claiming SEV at {:#x}, but SEV_STATUS says nothing is encrypted: booting as plain",
+                fcc_layout::SNP_CPUID_PAGE.start
+            );
         }
 
         let Some(mut fw) = FwCfg::probe() else { fatal!("no QEMU fw_cfg device: cannot read the memory map") };
@@ -154,6 +188,12 @@ mod kernel {
                 MIN_RAM_END / MIB,
                 MIN_RAM_END / MIB,
             );
+        }
+        if let Err(why) = sev::validate_heap() {
+            fatal!("SEV-SNP: making the heap private: {why}");
+        }
+        if let Err(why) = tdx::accept_heap() {
+            fatal!("TDX: accepting the heap: {why}");
         }
         if let Err(why) = memory::init_heap() {
             fatal!("heap: {why}");
@@ -176,13 +216,34 @@ mod kernel {
             None => parsed(FW_CFG_PROXY, config::parse_proxy(DEFAULT_PROXY.as_bytes())),
         };
 
+        // TDX: the runtime configuration this boot accepted goes into RTMR2 before the TEE exists
+        // (the exact record: `fcc_platform::tdx::config_record`, docs/PLATFORMS.md).
+        if tdx::active() {
+            let chain_bound = matches!(policy_hash, fcc_core::policy::PolicyHashScheme::ChainBound { .. });
+            let record = fcc_platform::tdx::config_record(chain_id, proxy.ip, proxy.port, chain_bound);
+            tdx::extend_rtmr(&record).unwrap_or_else(|e| fatal!("TDX: RTMR2 extend: {e}"));
+            println!("TDX: RTMR2 extended with the runtime configuration");
+            // The measurements as the TDX module holds them, for the operator to compare with
+            // reproducible/MEASUREMENTS.json and the expected RTMR2 (docs/PLATFORMS.md).
+            let report = tdx::tdreport(&[0; 64]).unwrap_or_else(|e| fatal!("TDX: TDG.MR.REPORT: {e}"));
+            let Some(r) = fcc_platform::tdx::TdReport::new(&report[..]) else { fatal!("TDX: short TDREPORT") };
+            println!("TDX: MRTD {}", Hex(r.mrtd()));
+            println!(
+                "TDX: RTMR0 {} RTMR1 {} RTMR2 {} RTMR3 {}",
+                Hex(r.rtmr(0)),
+                Hex(r.rtmr(1)),
+                Hex(r.rtmr(2)),
+                Hex(r.rtmr(3))
+            );
+        }
+
         // Entropy, then the TEE with a fresh identity.
         let mut rng = HardwareRng::new().unwrap_or_else(|e| fatal!("entropy: {e}"));
         println!("chain {chain_id}, policy hash {policy_hash:?}, entropy {}", rng.source().name());
         let config = Config { chain_id, policy_hash };
         let mut tee = Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
         let ready_tsc = tsc::now();
-        println!("READY tee=0x{} platform={}", Hex(&tee.state().identity.address()), PlatformKind::Plain.name());
+        println!("READY tee=0x{} platform={}", Hex(&tee.state().identity.address()), platform.name());
 
         // Boot time: reset vector -> READY, and the part before Rust (start-up assembly).
         let ticks = ready_tsc.wrapping_sub(reset_tsc);
@@ -224,8 +285,45 @@ mod kernel {
         // The network: serve the proxy for ever (returns only without a virtio-net device).
         let Some(hz) = tsc_hz else { fatal!("the TSC frequency is unknown: the network stack needs a clock") };
         let seed = rng.try_next_u64().unwrap_or_else(|e| fatal!("entropy: {e}"));
-        net::run(&mut tee, proxy, net::Clock::new(tsc::now(), hz), seed);
+        let mut platform = match (sev::attester(), tdx::attester(hz)) {
+            (Some(snp), _) => Evidence::SevSnp(snp),
+            (None, Some(td)) => Evidence::Tdx(td),
+            (None, None) => Evidence::Simulated(Simulated),
+        };
+        net::run(&mut tee, &mut platform, proxy, net::Clock::new(tsc::now(), hz), seed);
         exit::stop(Outcome::Success)
+    }
+
+    /// Where the core's evidence comes from: the labelled simulation on plain QEMU, SEV-SNP
+    /// attestation reports under SNP, TD quotes under TDX.
+    enum Evidence {
+        Simulated(Simulated),
+        SevSnp(sev::Attester),
+        Tdx(tdx::Attester),
+    }
+
+    impl Platform for Evidence {
+        fn kind(&self) -> PlatformKind {
+            match self {
+                Evidence::Simulated(p) => p.kind(),
+                Evidence::SevSnp(_) => PlatformKind::SevSnp,
+                Evidence::Tdx(_) => PlatformKind::Tdx,
+            }
+        }
+
+        fn attest(&mut self, report_data: &[u8; 64]) -> Result<alloc::vec::Vec<u8>, fcc_core::Error> {
+            match self {
+                Evidence::Simulated(p) => p.attest(report_data),
+                Evidence::SevSnp(a) => a.report(report_data).map_err(|e| {
+                    println!("SEV-SNP attestation failed: {e}");
+                    fcc_core::Error::OperationFailed { reason: "SEV-SNP attestation report request failed" }
+                }),
+                Evidence::Tdx(a) => a.quote(report_data).map_err(|e| {
+                    println!("TDX attestation failed: {e}");
+                    fcc_core::Error::OperationFailed { reason: "TDX quote request failed" }
+                }),
+            }
+        }
     }
 
     /// Recurses until the stack runs into its guard page (the test fault `stack-overflow`).

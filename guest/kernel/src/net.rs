@@ -24,7 +24,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use fcc_core::Tee;
-use fcc_core::platform::Simulated;
+use fcc_core::platform::Platform;
 use fcc_core::session::Session;
 use fcc_core::wire::{FrameReader, GuestMessage, decode_body};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
@@ -169,11 +169,17 @@ impl core::fmt::Display for OpName<'_> {
 /// Feeds received bytes to the session; prints one `HANDLED` line per action handled. The time
 /// is the TSC around `Session::receive`: decoding the frame plus `Tee::handle` for each action
 /// (split evenly when one frame carried several, `batch=<k>`).
-fn feed(session: &mut Session, bytes: &[u8], tee: &mut Tee, clock: &Clock) -> Result<(), fcc_core::Error> {
+fn feed(
+    session: &mut Session,
+    bytes: &[u8],
+    tee: &mut Tee,
+    platform: &mut dyn Platform,
+    clock: &Clock,
+) -> Result<(), fcc_core::Error> {
     let out_before = session.output().len();
     let handled_before = session.handled;
     let start = tsc::now();
-    let result = session.receive(bytes, tee, &mut Simulated);
+    let result = session.receive(bytes, tee, platform);
     let ticks = tsc::now().wrapping_sub(start);
     let batch = session.handled - handled_before;
     if let Some(us) = tsc::micros(ticks, clock.hz).checked_div(batch) {
@@ -221,7 +227,14 @@ impl Link {
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
 
-    fn connect(&mut self, iface: &mut Interface, socket: &mut tcp::Socket<'_>, tee: &Tee, now: Instant) {
+    fn connect(
+        &mut self,
+        iface: &mut Interface,
+        socket: &mut tcp::Socket<'_>,
+        tee: &Tee,
+        platform: &mut dyn Platform,
+        now: Instant,
+    ) {
         let port = LOCAL_PORT_FIRST + self.next_port % LOCAL_PORTS;
         self.next_port = self.next_port.wrapping_add(1);
         let [a, b, c, d] = self.proxy.ip;
@@ -230,7 +243,7 @@ impl Link {
             self.close(socket, &format!("connect: {e}"), now);
             return;
         }
-        match Session::start(tee, &mut Simulated) {
+        match Session::start(tee, platform) {
             Ok(session) => {
                 self.session = Some(session);
                 self.since = now;
@@ -240,11 +253,18 @@ impl Link {
     }
 
     /// One step: connect when due, move bytes both ways, notice the end of the connection.
-    fn step(&mut self, iface: &mut Interface, socket: &mut tcp::Socket<'_>, tee: &mut Tee, clock: &Clock) {
+    fn step(
+        &mut self,
+        iface: &mut Interface,
+        socket: &mut tcp::Socket<'_>,
+        tee: &mut Tee,
+        platform: &mut dyn Platform,
+        clock: &Clock,
+    ) {
         let now = clock.now();
         let Some(session) = self.session.as_mut() else {
             if now >= self.retry_at {
-                self.connect(iface, socket, tee, now);
+                self.connect(iface, socket, tee, platform, now);
             }
             return;
         };
@@ -269,7 +289,7 @@ impl Link {
             let room = session.room();
             match socket.recv(|buf| {
                 let n = buf.len().min(room);
-                (n, feed(session, &buf[..n], tee, clock))
+                (n, feed(session, &buf[..n], tee, platform, clock))
             }) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failure = Some(format!("{e}")),
@@ -300,10 +320,13 @@ impl Link {
     }
 }
 
-/// Brings the network up and serves the proxy for ever. `seed` feeds smoltcp's randomness
-/// (initial sequence numbers, ports). Returns only if there is no virtio-net device.
-pub fn run(tee: &mut Tee, proxy: ProxyAddr, clock: Clock, seed: u64) {
-    dma::convert_to_shared();
+/// Brings the network up and serves the proxy for ever, with `platform`'s evidence. `seed`
+/// feeds smoltcp's randomness (initial sequence numbers, ports). Returns only if there is no
+/// virtio-net device.
+pub fn run(tee: &mut Tee, platform: &mut dyn Platform, proxy: ProxyAddr, clock: Clock, seed: u64) {
+    if let Err(e) = dma::convert_to_shared() {
+        crate::fatal(format_args!("sharing the virtio DMA region: {e}"));
+    }
     pci::map_window_uncached();
     let found = pci::find_virtio_net().unwrap_or_else(|e| fatal(format_args!("PCI: {e}")));
     let Some(mut found) = found else {
@@ -375,7 +398,7 @@ pub fn run(tee: &mut Tee, proxy: ProxyAddr, clock: Clock, seed: u64) {
             }
         }
         if addressed {
-            link.step(&mut iface, sockets.get_mut::<tcp::Socket>(tcp), tee, &clock);
+            link.step(&mut iface, sockets.get_mut::<tcp::Socket>(tcp), tee, platform, &clock);
         }
         for _ in 0..SPINS_PER_POLL {
             core::hint::spin_loop();

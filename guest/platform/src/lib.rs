@@ -3,8 +3,9 @@
 //! * [`snp`] — AMD SEV-SNP: the SEV_STATUS MSR, the GHCB MSR protocol, the CPUID page and the
 //!   C-bit check, page-state-change entries, and the encrypted guest messages (SNP_GUEST_REQUEST:
 //!   attestation reports and derived keys) with AES-256-GCM under VMPCK0;
-//! * [`tdx`] — Intel TDX: TDCALL leaves and TDVMCALL sub-functions, TDG.VP.INFO, the TDREPORT
-//!   layout and the GetQuote buffer.
+//! * [`tdx`] — Intel TDX: TDCALL leaves and statuses, TDG.VP.INFO, the #VE information and its
+//!   emulation through TDG.VP.VMCALL (CPUID, port I/O, MSRs, HLT, MMIO), MapGPA, GetQuote and
+//!   ReportFatalError, the RTMR2 configuration record, the TDREPORT layout and the GetQuote buffer.
 //!
 //! The kernel (`fcc-guest`) owns the instructions (`vmgexit`, `pvalidate`, `rdmsr`/`wrmsr`,
 //! `tdcall`) and the memory; everything that decides what to send or whether to believe an

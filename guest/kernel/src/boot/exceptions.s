@@ -8,7 +8,16 @@
 #
 # Frame, from the final RSP upwards: r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax,
 # vector, error code, then what the CPU pushed: RIP, CS, RFLAGS, RSP, SS.
-# Nothing here returns: every exception is fatal (diagnostic on the console, then halt).
+# Nothing here returns: every exception is fatal (diagnostic on the console, then halt) —
+# except #VC (vector 29, SEV-SNP), whose stub goes to vc_common: same frame, then
+#
+#     fcc_vc(frame: &mut ExceptionFrame /* RDI */)
+#
+# which performs the intercepted instruction and may change RAX/RBX/RCX/RDX and RIP; the saved
+# registers are restored from the frame and IRETQ resumes after the instruction. It runs on its
+# own interrupt stack (IST4); a #VC inside it is refused by fcc_vc, never nested. TDX's #VE
+# (vector 20, no error code) is the same through ve_common and fcc_ve (also IST4: a TD never
+# sees #VC and an SNP guest never sees #VE).
 
 .pushsection .text.fcc_exception_stubs, "ax"
 .balign 16
@@ -50,7 +59,10 @@ exception_stubs:
     STUB_ERROR 17
     STUB_NO_ERROR 18
     STUB_NO_ERROR 19
-    STUB_NO_ERROR 20
+    .org 20 * 16, 0xcc                  # #VE: no error code; resumable
+    push 0
+    push 20
+    jmp ve_common
     STUB_ERROR 21
     STUB_NO_ERROR 22
     STUB_NO_ERROR 23
@@ -59,7 +71,9 @@ exception_stubs:
     STUB_NO_ERROR 26
     STUB_NO_ERROR 27
     STUB_NO_ERROR 28
-    STUB_ERROR 29
+    .org 29 * 16, 0xcc                  # #VC: error code = exit code; resumable
+    push 29
+    jmp vc_common
     STUB_ERROR 30
     STUB_NO_ERROR 31
 # Vectors 32-255: interrupts (never enabled yet) and software INTs; no error code.
@@ -91,5 +105,51 @@ exception_common:
     cld
     call fcc_exception
     ud2
+
+# The resumable path: save the registers, call \handler(frame), restore, IRETQ.
+.macro RESUMABLE name, handler
+\name:
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rdi, rsp
+    mov rbx, rsp                        # callee-saved: the frame, to unwind after the call
+    and rsp, -16
+    cld
+    call \handler
+    mov rsp, rbx
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    add rsp, 16                         # vector and error code
+    iretq
+.endm
+
+    RESUMABLE vc_common, fcc_vc
+    RESUMABLE ve_common, fcc_ve
 
 .popsection

@@ -15,11 +15,25 @@
 #     fcc_kernel_main(reset_tsc: u64 /* RDI */, boot_flags: u64 /* RSI */) -> !
 #
 # Boot flags (EBP until then): bit 0 = started in 32-bit protected mode (TDX), bit 1 = the page
-# tables use NX (EFER.NXE set).
+# tables use NX (EFER.NXE set), bit 2 = SEV-SNP guest, bit 3 = a CPUID page claiming SEV was
+# found but SEV_STATUS says no encryption (booted as plain), bits 15:8 = the C-bit position
+# (SNP).
 #
-# Not done here yet (the SEV-SNP and TDX issues): SNP needs its C-bit in every page-table entry
-# and an early #VC handler before the first CPUID (CPUID raises #VC under SEV-ES/SNP); TDX
-# application processors should later wait in a mailbox (ACPI MP wake-up) instead of spinning.
+# SEV-SNP: no IDT exists here, so nothing that raises #VC (CPUID, port I/O, intercepted MSRs)
+# may run before the reset path knows it is not an SEV-ES/SNP guest. It finds out without
+# CPUID: the launch puts a firmware-checked CPUID page at SNP_CPUID_PAGE (fcc-layout; RAM that
+# reads as zeros on every other platform, which never write it). Only if that page is well
+# formed and its Fn8000_001F says SEV is SEV_STATUS read (that MSR is never intercepted, and is
+# only known to exist when CPUID says SEV); SNP = its bits 0-2 all set. The C-bit comes from
+# the same page (checked to lie in 32..=51) and is set in every page-table entry of the first
+# GiB (RAM), of the ROM's page and of every non-leaf entry; 1..4 GiB otherwise stay shared
+# (MMIO). A page with SEV_STATUS saying SEV or SEV-ES without SNP is refused (terminate / halt).
+# SEV-ES without SNP has no CPUID page: its first CPUID raises #VC with no IDT and the vCPU shuts
+# down — fail-closed, as this kernel does not support it. On any other platform the page is
+# empty and the CPUID-based path below runs as before.
+#
+# Not done here yet: TDX application processors should later wait in a mailbox (ACPI MP
+# wake-up) instead of spinning.
 
 .pushsection .boot, "ax"
 boot_start:
@@ -97,13 +111,63 @@ start32:
     push edi                            # [top - 4]: TSC high
     push esi                            # [top - 8]: TSC low
     push ebp                            # [top - 12]: boot flags
+    push 0                              # [top - 16]: C-bit mask in the high dword (SNP), else 0
 
-    # NX: only where we own EFER (not under TDX, where the TDX module sets EFER and the guest
-    # does not write it) and the CPU has it (CPUID 8000_0001h EDX[20]).
-    # EBX = high dword of every leaf entry: bit 63 (XD/NX) or 0.
+    # EBX = high dword of every data leaf entry: bit 63 (XD/NX) or 0.
     xor ebx, ebx
     test ebp, {flag_protected_mode}
-    jnz 2f
+    jnz 2f                              # TDX: no SNP, and EFER is the TDX module's
+
+    # SEV-SNP? (See the header: no CPUID before this answer.) ESI/EDI are free now (TSC saved).
+    mov esi, {snp_cpuid_page}
+    mov ecx, dword ptr [esi]            # entry count, 1..=64 in a real page
+    dec ecx
+    cmp ecx, {cpuid_page_max_entries}
+    jae 8f
+    inc ecx
+    lea edi, [esi + {cpuid_page_header}]
+10:
+    cmp dword ptr [edi], 0x8000001f     # EAX_IN (ECX_IN is not used for this leaf)
+    je 11f
+    add edi, {cpuid_page_entry}
+    loop 10b
+    jmp 8f
+11:
+    test dword ptr [edi + 24], 2        # EAX bit 1: SEV
+    jz 8f
+    mov ecx, {msr_sev_status}
+    rdmsr
+    and eax, 7                          # SEV, SEV-ES, SNP
+    jnz 13f
+    # Not encrypted: a page left by someone else; CPUID is safe. Rust reports it.
+    or ebp, {flag_stale_cpuid_page}
+    mov dword ptr [{boot_stack_top} - 12], ebp
+    jmp 8f
+13:
+    cmp eax, 7
+    jne sev_without_snp
+    mov ecx, dword ptr [edi + 28]       # EBX[5:0]: the C-bit position
+    and ecx, 0x3f
+    cmp ecx, {cbit_min}
+    jb snp_bad_cbit
+    cmp ecx, {cbit_max}
+    ja snp_bad_cbit
+    mov eax, ecx
+    shl eax, 8
+    or ebp, eax
+    or ebp, {flag_snp}
+    sub ecx, 32
+    mov eax, 1
+    shl eax, cl
+    mov dword ptr [{boot_stack_top} - 16], eax
+    # Every CPU that runs SNP has NX; CPUID is not available here to ask.
+    mov ebx, 0x80000000
+    or ebp, {flag_nx}
+    mov dword ptr [{boot_stack_top} - 12], ebp
+    jmp 2f
+8:
+    # NX: only where we own EFER (not under TDX, where the TDX module sets EFER and the guest
+    # does not write it) and the CPU has it (CPUID 8000_0001h EDX[20]).
     mov eax, 0x80000000
     cpuid
     cmp eax, 0x80000001
@@ -123,7 +187,8 @@ start32:
     #   PD[*]: 2 MiB pages, read-write, NX; except PD[0][0] -> PT_LOW (4 KiB pages for the first
     #          2 MiB, so the null page and the stack guards can be left out) and PD[3][511] (the
     #          ROM's 2 MiB page): read-only and executable.
-    # SEV-SNP (later): OR the C-bit into every entry.
+    # SEV-SNP: the C-bit (mask at [top - 16], 0 elsewhere) in the high dword of every non-leaf
+    # entry, of the first GiB's entries (RAM: private) and of the ROM's page.
     mov edi, {pml4}
     mov ecx, {page_tables_bytes} / 4
     xor eax, eax
@@ -138,27 +203,48 @@ start32:
     mov dword ptr [{pdpt_high} + 510 * 8], {pd} + 2 * 4096 + 3
     mov dword ptr [{pdpt_high} + 511 * 8], {pd} + 3 * 4096 + 3
 
+    mov edx, dword ptr [{boot_stack_top} - 16]
+    mov dword ptr [{pml4} + 4], edx
+    mov dword ptr [{pml4} + 511 * 8 + 4], edx
+    mov dword ptr [{pdpt_low} + 0 * 8 + 4], edx
+    mov dword ptr [{pdpt_low} + 1 * 8 + 4], edx
+    mov dword ptr [{pdpt_low} + 2 * 8 + 4], edx
+    mov dword ptr [{pdpt_low} + 3 * 8 + 4], edx
+    mov dword ptr [{pdpt_high} + 510 * 8 + 4], edx
+    mov dword ptr [{pdpt_high} + 511 * 8 + 4], edx
+    mov esi, edx
+    or esi, ebx                         # ESI = high dword of private data entries: C-bit, NX
+
     mov edi, {pd}
     xor eax, eax                        # physical address of the page
-    mov ecx, 4 * 512
+    mov ecx, 512                        # the first GiB: RAM, private
 3:
     lea edx, [eax + 0x83]               # present, writable, 2 MiB page
+    mov dword ptr [edi], edx
+    mov dword ptr [edi + 4], esi
+    add eax, 0x200000
+    add edi, 8
+    loop 3b
+    mov ecx, 3 * 512                    # 1..4 GiB: MMIO (shared); the ROM's page follows
+7:
+    lea edx, [eax + 0x83]
     mov dword ptr [edi], edx
     mov dword ptr [edi + 4], ebx
     add eax, 0x200000
     add edi, 8
-    loop 3b
+    loop 7b
+    mov edx, dword ptr [{boot_stack_top} - 16]
     mov dword ptr [{pd}], {pt_low} + 3
-    mov dword ptr [{pd} + 4], 0
+    mov dword ptr [{pd} + 4], edx
     mov dword ptr [{pd} + 3 * 4096 + 511 * 8], 0xffe00000 + 0x81    # present, 2 MiB, read-only
-    mov dword ptr [{pd} + 3 * 4096 + 511 * 8 + 4], 0                 # executable
+    mov dword ptr [{pd} + 3 * 4096 + 511 * 8 + 4], edx               # executable; C-bit
 
     mov edi, {pt_low}
     mov eax, 3                          # physical 0, present, writable
     mov ecx, 512
 4:
     mov dword ptr [edi], eax
-    mov dword ptr [edi + 4], ebx
+    mov dword ptr [edi + 4], esi
     add eax, 0x1000
     add edi, 8
     loop 4b
@@ -195,6 +281,25 @@ start32:
     .long start64 - boot_start + {boot_base}
     .word {code64_selector}
 
+# SEV or SEV-ES without SNP (EAX = SEV_STATUS bits 2:0): not supported. Under SEV-ES ask the
+# hypervisor to end the guest (GHCB MSR protocol: the GHCB MSR is never intercepted, VMGEXIT is
+# an automatic exit), then halt; under plain SEV just halt (HLT is an ordinary intercept).
+sev_without_snp:
+    test eax, 2
+    jz 9f
+    mov eax, {terminate_no_snp}
+    jmp 12f
+snp_bad_cbit:
+    mov eax, {terminate_bad_cbit}
+12:
+    xor edx, edx
+    mov ecx, {msr_ghcb}
+    wrmsr
+    .byte 0xf3, 0x0f, 0x01, 0xd9        # VMGEXIT (REP VMMCALL)
+9:
+    hlt
+    jmp 9b
+
 # A parked vCPU (TDX application processors). It never touches memory and never enables
 # interrupts. HLT would be a #VE under TDX (and with no IDT, a triple fault that kills the TD),
 # so it spins with PAUSE.
@@ -225,7 +330,7 @@ start64:
     shl rdx, 32
     or rax, rdx
     mov rdi, rax                        # reset_tsc
-    mov esi, dword ptr [{boot_stack_top} - 12]  # boot_flags
+    mov esi, dword ptr [{boot_stack_top} - 12]  # boot_flags (with the C-bit position)
     mov rsp, {boot_stack_top}
     xor ebp, ebp                        # end of the frame-pointer chain
     movabs rax, offset fcc_kernel_main  # in the ROM's high alias

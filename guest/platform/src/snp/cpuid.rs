@@ -74,6 +74,19 @@ impl<'a> CpuidPage<'a> {
         let leaf = self.require(super::CPUID_SEV_LEAF, 0)?;
         super::check_cbit(super::cbit_from_ebx(leaf.ebx), None)
     }
+    /// What the guest's CPUID instruction returns under SNP: the page's answer, or all zeros for
+    /// a leaf it does not hold (never the hypervisor's word). Bits that mirror guest control
+    /// registers this kernel never sets are cleared: OSXSAVE (Fn1 ECX[27], CR4.OSXSAVE) and
+    /// OSPKE (Fn7 ECX[4], CR4.PKE).
+    pub fn emulate(&self, leaf: u32, subleaf: u32) -> Cpuid {
+        let mut c = self.get(leaf, subleaf).unwrap_or_default();
+        match leaf {
+            0x1 => c.ecx &= !(1 << 27),
+            0x7 => c.ecx &= !(1 << 4),
+            _ => {}
+        }
+        c
+    }
 }
 
 /// Writes a page holding `entries` (for tests and the host's tools): `(leaf, subleaf, answer)`.
@@ -114,6 +127,19 @@ mod tests {
         assert_eq!(CpuidPage::new(&page).unwrap().cbit(), Err(SnpError::ImplausibleCbit(20)));
         encode(&[(0x1, 0, ext0)], &mut page);
         assert_eq!(CpuidPage::new(&page).unwrap().cbit(), Err(SnpError::CpuidLeafMissing(0x8000_001f)));
+    }
+
+    #[test]
+    fn emulation() {
+        let mut page = [0u8; 4096];
+        let f1 = Cpuid { eax: 0xa00f11, ebx: 0x0800, ecx: 0xf6f8_3203 | 1 << 27, edx: 0x178b_fbff };
+        let f7 = Cpuid { eax: 0, ebx: 0x219c_97a9, ecx: 0x0040_068c | 1 << 4, edx: 0x10 };
+        encode(&[(0x1, 0, f1), (0x7, 0, f7)], &mut page);
+        let p = CpuidPage::new(&page).unwrap();
+        assert_eq!(p.emulate(0x1, 0), Cpuid { ecx: 0xf6f8_3203, ..f1 });
+        assert_eq!(p.emulate(0x7, 0), Cpuid { ecx: 0x0040_068c, ..f7 });
+        assert_eq!(p.emulate(0x4000_0000, 0), Cpuid::default(), "absent leaves are zeros");
+        assert_eq!(p.emulate(0x7, 1), Cpuid::default());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod cpuid;
 pub mod ghcb;
+pub mod mmio;
 pub mod msg;
 pub mod msr;
 pub mod psc;

@@ -33,17 +33,37 @@ pub const fn entry(gfn: u64, state: PageState, size: PageSize) -> u64 {
 /// Writes a request covering `pages` 4 KiB pages from `first_gfn` into `buf`; returns the bytes
 /// used. At most [`MAX_ENTRIES`] pages per request.
 pub fn encode(first_gfn: u64, pages: usize, state: PageState, buf: &mut [u8]) -> Option<usize> {
-    if pages == 0 || pages > MAX_ENTRIES || buf.len() < len(pages) {
+    encode_sized(first_gfn, pages, state, PageSize::Small, buf)
+}
+
+/// Like [`encode`] for `pages` consecutive pages of `size` (a 2 MiB page's GFN must be 2 MiB
+/// aligned, i.e. a multiple of 512).
+pub fn encode_sized(first_gfn: u64, pages: usize, state: PageState, size: PageSize, buf: &mut [u8]) -> Option<usize> {
+    let step = match size {
+        PageSize::Small => 1,
+        PageSize::Large => 512,
+    };
+    if pages == 0 || pages > MAX_ENTRIES || buf.len() < len(pages) || !first_gfn.is_multiple_of(step) {
         return None;
     }
     buf[0..2].copy_from_slice(&0u16.to_le_bytes());
     buf[2..4].copy_from_slice(&((pages - 1) as u16).to_le_bytes());
     buf[4..8].fill(0);
     for i in 0..pages {
-        let e = entry(first_gfn + i as u64, state, PageSize::Small);
+        let e = entry(first_gfn + i as u64 * step, state, size);
         buf[8 + 8 * i..16 + 8 * i].copy_from_slice(&e.to_le_bytes());
     }
     Some(len(pages))
+}
+
+/// The header's `cur_entry`: the first entry the hypervisor has not processed yet.
+pub fn cur_entry(buf: &[u8]) -> u16 {
+    u16::from_le_bytes([buf[0], buf[1]])
+}
+
+/// Sets `cur_entry` (to resend a request from where the hypervisor stopped).
+pub fn set_cur_entry(buf: &mut [u8], cur: u16) {
+    buf[0..2].copy_from_slice(&cur.to_le_bytes());
 }
 
 /// After the hypervisor's answer: whether every entry was processed (`cur_entry > end_entry`);
@@ -72,6 +92,18 @@ mod tests {
         assert_eq!(encode(0, 0, PageState::Shared, &mut buf), None);
         assert_eq!(encode(0, 254, PageState::Shared, &mut [0; 4096]), None);
         assert_eq!(encode(0, 8, PageState::Shared, &mut buf), None, "buffer too small");
+    }
+
+    #[test]
+    fn large_pages() {
+        let mut buf = [0u8; 64];
+        assert_eq!(encode_sized(0x200, 2, PageState::Private, PageSize::Large, &mut buf), Some(24));
+        assert_eq!(u64::from_le_bytes(buf[8..16].try_into().unwrap()), 0x0110_0000_0020_0000);
+        assert_eq!(u64::from_le_bytes(buf[16..24].try_into().unwrap()), 0x0110_0000_0040_0000);
+        assert_eq!(encode_sized(0x201, 1, PageState::Private, PageSize::Large, &mut buf), None, "unaligned");
+        set_cur_entry(&mut buf, 1);
+        assert_eq!(cur_entry(&buf), 1);
+        assert_eq!(done(&buf, 1), Ok(false));
     }
 
     #[test]

@@ -1,0 +1,321 @@
+//! The ROM as a confidential guest.
+//!
+//! * Opt-in boots under SEV-SNP (`-object sev-snp-guest`) and TDX (`-object tdx-guest`): they
+//!   run only where the host's KVM has the feature enabled and QEMU knows the object, and print
+//!   `SKIPPED: …` otherwise (no SNP/TDX hardware on the development machines).
+//! * Everywhere: the reset path's SEV-SNP detection, which must decide without CPUID. A CPUID
+//!   page is planted where the SNP launch would put it (`-device loader`): without the SEV bit
+//!   or malformed, the guest must boot as before, silently; with the SEV bit the reset path
+//!   must read SEV_STATUS — TCG answers 0 for that MSR, so the guest boots as plain and says it
+//!   ignored the page; KVM without SEV raises #GP, which before any IDT is a shutdown
+//!   (`-no-reboot`: QEMU exits without READY). Either proves the branch reads the page.
+//!
+//! The exact command lines are in `docs/PLATFORMS.md`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fcc_e2e::{TIMEOUT, boot, options};
+use fcc_image::qemu::{QEMU, find_qemu, parse_ready};
+use fcc_layout::interface::{EXIT_SUCCESS, READY_PREFIX, qemu_exit_status};
+
+/// A KVM module parameter that reads `Y` or `1`.
+fn kvm_param(path: &str) -> Result<(), String> {
+    let value = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    match value.trim() {
+        "Y" | "y" | "1" => Ok(()),
+        other => Err(format!("{path} is {other:?}")),
+    }
+}
+
+/// Whether QEMU lists the `-object` type `name`.
+fn qemu_has_object(name: &str) -> Result<(), String> {
+    let qemu = find_qemu().map_err(|e| format!("{e:#}"))?;
+    let out = Command::new(qemu).args(["-object", "help"]).output().map_err(|e| format!("{QEMU}: {e}"))?;
+    let list = String::from_utf8_lossy(&out.stdout);
+    if list.lines().any(|l| l.trim() == name) {
+        Ok(())
+    } else {
+        Err(format!("{QEMU} has no -object {name} (SEV-SNP needs QEMU >= 9.1, TDX >= 10.1)"))
+    }
+}
+
+/// Runs QEMU with `args` until it exits or `timeout`; returns its console and exit code.
+fn run_qemu(args: &[String], timeout: Duration) -> (String, Option<i32>) {
+    let qemu = find_qemu().unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("$ {QEMU} {}", args.join(" "));
+    let mut child = Command::new(qemu)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting QEMU");
+    let (tx, rx) = mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line.trim_end_matches('\r').to_string()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(tx);
+    let start = Instant::now();
+    let mut console = String::new();
+    let status = loop {
+        while let Ok(line) = rx.try_recv() {
+            console.push_str(&line);
+            console.push('\n');
+        }
+        if let Some(status) = child.try_wait().expect("waiting for QEMU") {
+            break status.code();
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("QEMU did not exit within {timeout:?}; console:\n{console}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // The reader threads end with the pipes.
+    for line in rx.iter() {
+        console.push_str(&line);
+        console.push('\n');
+    }
+    (console, status)
+}
+
+/// The arguments that boot `rom` as an SEV-SNP guest (QEMU >= 9.1; see docs/PLATFORMS.md).
+fn snp_args(rom: &Path, cbitpos: u32) -> Vec<String> {
+    let rom = rom.display().to_string();
+    [
+        "-machine",
+        "q35,confidential-guest-support=sev0,memory-backend=ram0",
+        "-object",
+        "memory-backend-memfd,id=ram0,size=256M",
+        "-object",
+        &format!("sev-snp-guest,id=sev0,cbitpos={cbitpos},reduced-phys-bits=1,policy=0x30000"),
+        "-cpu",
+        "EPYC-Milan",
+        "-smp",
+        "1",
+        "-m",
+        "256M",
+        "-accel",
+        "kvm",
+        "-bios",
+        &rom,
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-display",
+        "none",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        "-fw_cfg",
+        "name=opt/fcc/test-exit,string=1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The arguments that boot `rom` as a TDX guest (QEMU >= 10.1; see docs/PLATFORMS.md). No NIC
+/// and no quote-generation socket: the test stops after READY, before any quote is asked for.
+fn tdx_args(rom: &Path) -> Vec<String> {
+    let rom = rom.display().to_string();
+    [
+        "-machine",
+        "q35,kernel-irqchip=split,confidential-guest-support=tdx0,memory-backend=ram0",
+        "-object",
+        "memory-backend-memfd,id=ram0,size=256M",
+        "-object",
+        "tdx-guest,id=tdx0",
+        "-cpu",
+        "host",
+        "-smp",
+        "1",
+        "-m",
+        "256M",
+        "-accel",
+        "kvm",
+        "-bios",
+        &rom,
+        "-nographic",
+        "-monitor",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+        "-display",
+        "none",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+        "-fw_cfg",
+        "name=opt/fcc/test-exit,string=1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn ready_platform(console: &str) -> Option<String> {
+    let line = console.lines().find(|l| l.starts_with(READY_PREFIX))?;
+    parse_ready(line).ok().map(|r| r.platform)
+}
+
+#[test]
+fn boots_as_sev_snp_guest() {
+    let host = kvm_param("/sys/module/kvm_amd/parameters/sev_snp")
+        .and_then(|()| qemu_has_object("sev-snp-guest"))
+        .and_then(|()| {
+            std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| format!("/dev/kvm: {e}"))
+        });
+    if let Err(why) = host {
+        eprintln!("SKIPPED: boots_as_sev_snp_guest needs an SEV-SNP host ({why})");
+        return;
+    }
+    // The host's C-bit (CPUID Fn8000_001F EBX[5:0]): QEMU insists the guest's matches it.
+    let cbitpos = std::arch::x86_64::__cpuid(0x8000_001f).ebx & 0x3f;
+    let (console, status) = run_qemu(&snp_args(&fcc_e2e::rom(), cbitpos), TIMEOUT);
+    assert_eq!(ready_platform(&console).as_deref(), Some("sev-snp"), "console:\n{console}");
+    assert!(console.contains(&format!("SEV-SNP: C-bit {cbitpos},")), "console:\n{console}");
+    assert_eq!(status, Some(qemu_exit_status(EXIT_SUCCESS)), "console:\n{console}");
+}
+
+#[test]
+fn boots_as_tdx_guest() {
+    let host =
+        kvm_param("/sys/module/kvm_intel/parameters/tdx").and_then(|()| qemu_has_object("tdx-guest")).and_then(|()| {
+            std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| format!("/dev/kvm: {e}"))
+        });
+    if let Err(why) = host {
+        eprintln!("SKIPPED: boots_as_tdx_guest needs a TDX host ({why})");
+        return;
+    }
+    let (console, status) = run_qemu(&tdx_args(&fcc_e2e::rom()), TIMEOUT);
+    assert_eq!(ready_platform(&console).as_deref(), Some("tdx"), "console:\n{console}");
+    // TDG.VP.INFO worked (a shared bit exists only for GPA width 48 or 52), the TD is not a
+    // debug TD, and the runtime configuration went into RTMR2 before READY.
+    assert!(console.contains("TDX: GPA width 48,") || console.contains("TDX: GPA width 52,"), "console:\n{console}");
+    assert!(!console.contains("(DEBUG: not confidential)"), "console:\n{console}");
+    let rtmr = console.find("TDX: RTMR2 extended").expect("no RTMR2 line");
+    assert!(rtmr < console.find(READY_PREFIX).expect("no READY"), "console:\n{console}");
+    // The TDX module's MRTD is one this source's ROM gives (fcc-image's two page orders).
+    let field = |prefix: &str| console.lines().find_map(|l| l.strip_prefix(prefix)).map(str::to_owned);
+    let mrtd = field("TDX: MRTD ").unwrap_or_else(|| panic!("no MRTD line; console:\n{console}"));
+    let mrtd: [u8; 48] = hex::decode(mrtd.trim()).ok().and_then(|v| v.try_into().ok()).expect("MRTD: 48 bytes of hex");
+    let image = std::fs::read(fcc_e2e::rom()).expect("reading the ROM");
+    let tables = fcc_image::ovmf::parse(&image).expect("the ROM's GUID tables");
+    let found = fcc_image::verify::find(&image, &tables, &mrtd, &fcc_image::verify::Search::default())
+        .expect("recomputing the measurements");
+    assert!(found.as_deref().is_some_and(|w| w.starts_with("TDX MRTD")), "MRTD {}: {found:?}", hex::encode(mrtd));
+    // RTMR0, 1 and 3 untouched (no firmware, no loader); RTMR2 holds the configuration record.
+    let rtmrs = field("TDX: RTMR0 ").unwrap_or_else(|| panic!("no RTMR line; console:\n{console}"));
+    let rtmrs: Vec<&str> = rtmrs.split_whitespace().collect();
+    let zero = "0".repeat(96);
+    assert_eq!((rtmrs.len(), rtmrs[0], rtmrs[2]), (7, zero.as_str(), zero.as_str()), "RTMR0/1: {rtmrs:?}");
+    assert_eq!(rtmrs[6], zero, "RTMR3: {rtmrs:?}");
+    assert_ne!(rtmrs[4], zero, "RTMR2 was not extended: {rtmrs:?}");
+    assert_eq!(status, Some(qemu_exit_status(EXIT_SUCCESS)), "console:\n{console}");
+}
+
+/// One CPUID answer.
+#[derive(Clone, Copy, Default)]
+struct Cpuid {
+    eax: u32,
+    ebx: u32,
+    ecx: u32,
+    edx: u32,
+}
+
+/// Writes a CPUID page (SEV-SNP firmware ABI layout: `u32 count`, 12 reserved bytes, then
+/// 48-byte entries `eax_in, ecx_in, xcr0_in (u64), xss_in (u64), eax, ebx, ecx, edx, reserved`)
+/// holding `entries` but claiming `count` of them to a temporary file; returns the
+/// `-device loader` arguments that plant it at fcc-layout's SNP_CPUID_PAGE.
+fn planted_page(name: &str, entries: &[(u32, u32, Cpuid)], count: u32) -> Vec<String> {
+    let mut page = vec![0u8; 4096];
+    page[..4].copy_from_slice(&count.to_le_bytes());
+    for (i, (leaf, subleaf, c)) in entries.iter().enumerate() {
+        let e = &mut page[16 + 48 * i..16 + 48 * (i + 1)];
+        for (at, v) in [(0, *leaf), (4, *subleaf), (24, c.eax), (28, c.ebx), (32, c.ecx), (36, c.edx)] {
+            e[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    let path = std::env::temp_dir().join(format!("fcc-cpuid-page-{}-{name}.bin", std::process::id()));
+    std::fs::write(&path, &page).expect("writing the planted CPUID page");
+    vec![
+        "-device".into(),
+        format!("loader,file={},addr={:#x},force-raw=on", path.display(), fcc_layout::SNP_CPUID_PAGE.start),
+    ]
+}
+
+fn plain_args(extra: Vec<String>) -> Vec<String> {
+    let mut args = options().args();
+    args.extend(extra);
+    args
+}
+
+/// Fn8000_001F as an SEV-SNP part reports it: SEV (bit 1), SEV-ES, SNP; C-bit 51.
+const SEV_LEAF: Cpuid = Cpuid { eax: 0x1_001f, ebx: 0x4173, ecx: 0, edx: 0 };
+
+#[test]
+fn a_cpuid_page_without_sev_boots_as_plain() {
+    let no_sev = Cpuid { eax: 0x1_001f & !2, ..SEV_LEAF };
+    let args = plain_args(planted_page("no-sev", &[(0x1, 0, Cpuid::default()), (0x8000_001f, 0, no_sev)], 2));
+    let (console, status) = run_qemu(&args, TIMEOUT);
+    assert_eq!(ready_platform(&console).as_deref(), Some("plain"), "console:\n{console}");
+    assert!(!console.contains(STALE_NOTE), "console:\n{console}");
+    assert_eq!(status, Some(qemu_exit_status(EXIT_SUCCESS)), "console:\n{console}");
+}
+
+/// What the guest prints when it ignores a CPUID page that claims SEV.
+const STALE_NOTE: &str = "note: a CPUID page claiming SEV";
+
+#[test]
+fn a_malformed_cpuid_page_boots_as_plain() {
+    // The SEV leaf is there, but the count is out of range (65) — or it lies beyond the count.
+    for (name, count) in [("count-65", 65), ("beyond-count", 1)] {
+        let args = plain_args(planted_page(name, &[(0x1, 0, Cpuid::default()), (0x8000_001f, 0, SEV_LEAF)], count));
+        let (console, status) = run_qemu(&args, TIMEOUT);
+        assert_eq!(ready_platform(&console).as_deref(), Some("plain"), "{name}; console:\n{console}");
+        assert!(!console.contains(STALE_NOTE), "{name}; console:\n{console}");
+        assert_eq!(status, Some(qemu_exit_status(EXIT_SUCCESS)), "{name}; console:\n{console}");
+    }
+}
+
+#[test]
+fn a_cpuid_page_with_sev_takes_the_snp_branch() {
+    if std::fs::read_to_string("/sys/module/kvm_amd/parameters/sev").is_ok_and(|v| matches!(v.trim(), "Y" | "1")) {
+        eprintln!("SKIPPED: a_cpuid_page_with_sev_takes_the_snp_branch needs a host without SEV");
+        return;
+    }
+    let args = plain_args(planted_page("sev", &[(0x1, 0, Cpuid::default()), (0x8000_001f, 0, SEV_LEAF)], 2));
+    let (console, status) = run_qemu(&args, TIMEOUT);
+    if console.contains(READY_PREFIX) {
+        // TCG: RDMSR of SEV_STATUS read 0.
+        assert_eq!(ready_platform(&console).as_deref(), Some("plain"), "console:\n{console}");
+        assert!(console.contains(STALE_NOTE), "the page was not seen; console:\n{console}");
+        assert_eq!(status, Some(qemu_exit_status(EXIT_SUCCESS)), "console:\n{console}");
+    } else {
+        // KVM: #GP on the MSR before any IDT: shutdown, nothing printed.
+        assert!(!console.contains("fcc-guest"), "console:\n{console}");
+        assert_eq!(status, Some(0), "a shutdown under -no-reboot exits with 0; console:\n{console}");
+        // And the same ROM boots without the page (the failure above is the page's doing).
+        let mut guest = boot(&options());
+        guest.wait_for(READY_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+}
