@@ -97,7 +97,6 @@ fn run_qemu(args: &[String], timeout: Duration) -> (String, Option<i32>) {
 
 /// The arguments that boot `rom` as an SEV-SNP guest (QEMU >= 9.1; see docs/PLATFORMS.md).
 fn snp_args(rom: &Path, cbitpos: u32) -> Vec<String> {
-    let rom = rom.display().to_string();
     [
         "-machine",
         "q35,confidential-guest-support=sev0,memory-backend=ram0",
@@ -107,36 +106,16 @@ fn snp_args(rom: &Path, cbitpos: u32) -> Vec<String> {
         &format!("sev-snp-guest,id=sev0,cbitpos={cbitpos},reduced-phys-bits=1,policy=0x30000"),
         "-cpu",
         "EPYC-Milan",
-        "-smp",
-        "1",
-        "-m",
-        "256M",
-        "-accel",
-        "kvm",
-        "-bios",
-        &rom,
-        "-nographic",
-        "-monitor",
-        "none",
-        "-serial",
-        "stdio",
-        "-no-reboot",
-        "-display",
-        "none",
-        "-device",
-        "isa-debug-exit,iobase=0xf4,iosize=0x04",
-        "-fw_cfg",
-        "name=opt/fcc/test-exit,string=1",
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(common_args(rom))
     .collect()
 }
 
 /// The arguments that boot `rom` as a TDX guest (QEMU >= 10.1; see docs/PLATFORMS.md). No NIC
 /// and no quote-generation socket: the test stops after READY, before any quote is asked for.
 fn tdx_args(rom: &Path) -> Vec<String> {
-    let rom = rom.display().to_string();
     [
         "-machine",
         "q35,kernel-irqchip=split,confidential-guest-support=tdx0,memory-backend=ram0",
@@ -146,6 +125,18 @@ fn tdx_args(rom: &Path) -> Vec<String> {
         "tdx-guest,id=tdx0",
         "-cpu",
         "host",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(common_args(rom))
+    .collect()
+}
+
+/// What both confidential boots share: one vCPU, 256 MiB, KVM, the ROM as firmware, the serial
+/// console on stdio and the test-exit device.
+fn common_args(rom: &Path) -> impl Iterator<Item = String> {
+    let rom = rom.display().to_string();
+    [
         "-smp",
         "1",
         "-m",
@@ -167,9 +158,8 @@ fn tdx_args(rom: &Path) -> Vec<String> {
         "-fw_cfg",
         "name=opt/fcc/test-exit,string=1",
     ]
-    .iter()
     .map(|s| s.to_string())
-    .collect()
+    .into_iter()
 }
 
 fn ready_platform(console: &str) -> Option<String> {

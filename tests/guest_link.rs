@@ -10,34 +10,9 @@ use fcc_core::result::status;
 use fcc_core::wire::ProxyMessage;
 use fcc_e2e::flare::{self, CHAIN_ID};
 use fcc_e2e::proxy::{Connection, TestProxy};
-use fcc_e2e::{TIMEOUT, boot, options};
-use fcc_image::qemu::{Guest, parse_ready};
-use fcc_layout::interface::{
-    DHCP_PREFIX, EXCEPTION_PREFIX, FATAL_PREFIX, HANDLED_PREFIX, LINK_CLOSED_PREFIX, LINK_CONNECTED_PREFIX,
-    PANIC_PREFIX, READY_PREFIX,
-};
-
-/// Boots a guest pointed at `proxy`; returns it and the TEE id of its READY line.
-fn start(proxy: &TestProxy) -> (Guest, [u8; 20]) {
-    let mut guest = boot(&options().network(proxy.port));
-    let (line, elapsed) = guest.wait_for(READY_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
-    eprintln!("{line}  ({} ms after exec)", elapsed.as_millis());
-    let ready = parse_ready(&line).unwrap_or_else(|e| panic!("{e:#}"));
-    (guest, ready.tee)
-}
-
-/// Runs `body`; on failure panics with the error and the guest's console (QEMU is killed when
-/// the guest is dropped during the unwind).
-fn run(guest: &mut Guest, body: impl FnOnce(&mut Guest) -> Result<()>) {
-    let outcome = body(guest);
-    let console = guest.console();
-    if let Err(e) = outcome {
-        panic!("{e:#}\n--- guest console ---\n{console}");
-    }
-    for bad in [PANIC_PREFIX, EXCEPTION_PREFIX, FATAL_PREFIX] {
-        assert!(!console.contains(bad), "the guest printed {bad:?}:\n{console}");
-    }
-}
+use fcc_e2e::{TIMEOUT, boot_networked, run_checked};
+use fcc_image::qemu::Guest;
+use fcc_layout::interface::{DHCP_PREFIX, HANDLED_PREFIX, LINK_CLOSED_PREFIX, LINK_CONNECTED_PREFIX};
 
 /// Accepts a connection and checks its `Hello` names `tee` (and the rest of it).
 fn connect(proxy: &TestProxy, guest: &mut Guest, tee: [u8; 20]) -> Result<Connection> {
@@ -60,8 +35,8 @@ fn signed_by(r: &fcc_core::result::SignedResult, tee: [u8; 20]) -> Result<()> {
 #[test]
 fn signs_a_100_voter_instruction_and_refuses_one_below_threshold() {
     let proxy = TestProxy::bind().unwrap();
-    let (mut guest, tee) = start(&proxy);
-    run(&mut guest, |guest| {
+    let (mut guest, tee) = boot_networked(proxy.port);
+    run_checked(&mut guest, |guest| {
         let (dhcp, _) = guest.wait_for(DHCP_PREFIX, TIMEOUT)?;
         ensure!(dhcp.starts_with("DHCP 10.0.2.15 "), "QEMU user networking hands out 10.0.2.15: {dhcp}");
         let mut conn = connect(&proxy, guest, tee)?;
@@ -103,8 +78,8 @@ fn signs_a_100_voter_instruction_and_refuses_one_below_threshold() {
 #[test]
 fn malformed_and_oversized_frames_close_the_link_and_it_reconnects() {
     let proxy = TestProxy::bind().unwrap();
-    let (mut guest, tee) = start(&proxy);
-    run(&mut guest, |guest| {
+    let (mut guest, tee) = boot_networked(proxy.port);
+    run_checked(&mut guest, |guest| {
         // A valid length prefix with a body that is no message.
         let mut conn = connect(&proxy, guest, tee)?;
         conn.send_raw(&[0, 0, 0, 6, 1, 0xff, 0xff, 0xff, 0xff, 0xff])?;
@@ -139,8 +114,8 @@ fn malformed_and_oversized_frames_close_the_link_and_it_reconnects() {
 #[test]
 fn redelivery_after_a_dropped_connection_gets_the_same_signed_result() {
     let proxy = TestProxy::bind().unwrap();
-    let (mut guest, tee) = start(&proxy);
-    run(&mut guest, |guest| {
+    let (mut guest, tee) = boot_networked(proxy.port);
+    run_checked(&mut guest, |guest| {
         let mut conn = connect(&proxy, guest, tee)?;
         let ps = flare::providers(20)?;
         let policy = flare::policy(&ps)?;

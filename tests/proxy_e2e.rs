@@ -15,47 +15,21 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use fcc_core::hash::keccak256;
+use fcc_core::hash::{keccak256, keccak256_concat};
 use fcc_core::instruction::InstructionData;
 use fcc_core::result::{SignedResult, status};
 use fcc_core::wire::Action;
 use fcc_e2e::flare::{self, CHAIN_ID, EPOCH};
 use fcc_e2e::proxy::TestProxy;
 use fcc_e2e::stack::{Api, InProcess, ProxyCommand, ProxyProcess, free_port, test_config};
-use fcc_e2e::{TIMEOUT, boot, options};
-use fcc_image::qemu::{Guest, parse_ready};
-use fcc_layout::interface::{EXCEPTION_PREFIX, FATAL_PREFIX, HANDLED_PREFIX, PANIC_PREFIX, READY_PREFIX};
+use fcc_e2e::{TIMEOUT, boot_networked, run_checked};
+use fcc_layout::interface::HANDLED_PREFIX;
 use fcc_proxy::store::{SqliteStore, Store};
 use fcc_sim_providers::Provider;
 use fcc_sim_providers::client::ProxyClient;
 
 /// Waits for results this long (100-signature verifications under TCG on a loaded machine).
 const RESULT_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// Boots a guest whose proxy is 10.0.2.2:`port`; returns it and its READY TEE id.
-fn start_guest(port: u16) -> (Guest, [u8; 20]) {
-    let mut guest = boot(&options().network(port));
-    let (line, elapsed) = guest.wait_for(READY_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
-    eprintln!("{line}  ({} ms after exec)", elapsed.as_millis());
-    let ready = parse_ready(&line).unwrap_or_else(|e| panic!("{e:#}"));
-    (guest, ready.tee)
-}
-
-/// Runs `body`; on failure panics with the error and the guest's console. The guest must never
-/// have printed a panic, exception or fatal stop.
-fn run(guest: &mut Guest, body: impl FnOnce(&mut Guest) -> Result<()>) {
-    let outcome = body(guest);
-    let console = guest.console();
-    if let Err(e) = outcome {
-        panic!("{e:#}\n--- guest console ---\n{console}");
-    }
-    for bad in [PANIC_PREFIX, EXCEPTION_PREFIX, FATAL_PREFIX] {
-        assert!(!console.contains(bad), "the guest printed {bad:?}:\n{console}");
-    }
-    for line in console.lines().filter(|l| l.starts_with(HANDLED_PREFIX)) {
-        eprintln!("guest: {line}");
-    }
-}
 
 /// The signer of `r` (libsecp256k1) must be `tee`.
 fn signed_by(r: &SignedResult, tee: [u8; 20]) -> Result<()> {
@@ -123,9 +97,9 @@ fn votes_over_http_reach_the_threshold_and_the_guest_signs_and_below_threshold_i
     let policy = flare::policy(&ps).unwrap();
     let shared = proxy.running().shared.clone();
     let init = proxy.block_on(trust_root(shared.store.as_ref(), &ps, "e2e trust root")).unwrap();
-    let (mut guest, tee) = start_guest(proxy.link_port());
+    let (mut guest, tee) = boot_networked(proxy.link_port());
     let api = proxy.api.clone();
-    run(&mut guest, |_guest| {
+    run_checked(&mut guest, |_guest| {
         proxy.block_on(async {
             let (r, _) = api.wait_result(&init.instruction.instruction_id, RESULT_TIMEOUT).await?;
             ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
@@ -222,9 +196,9 @@ fn proxy_killed_with_sigkill_mid_flight_and_restarted_loses_nothing() {
     .collect();
     let env = [("RUST_LOG", "info".to_string()), ("FCC_PROXY_KEY", format!("0x{}", "5a".repeat(32)))];
     let mut proxy = ProxyProcess::spawn(&bin, &args, &env, &log).unwrap();
-    let (mut guest, tee) = start_guest(link);
+    let (mut guest, tee) = boot_networked(link);
     let api = Api::new(proxy.http);
-    run(&mut guest, |guest| {
+    run_checked(&mut guest, |guest| {
         rt.block_on(async {
             api.wait_result(&init.instruction.instruction_id, RESULT_TIMEOUT).await?;
             let ds: Vec<InstructionData> =
@@ -277,16 +251,24 @@ fn proxy_killed_with_sigkill_mid_flight_and_restarted_loses_nothing() {
 
 #[test]
 fn guest_killed_mid_action_reboots_with_a_new_identity_and_the_action_gets_one_result() {
-    let proxy = InProcess::start(test_config(CHAIN_ID)).unwrap();
+    // The operator's trust root as a file, as in production: the proxy queues INITIALIZE_POLICY
+    // for the first boot and replays it to a guest that connects without one (a reboot).
     let ps = flare::providers(100).unwrap();
+    let policy = flare::policy(&ps).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trust-root.json");
+    let keys: Vec<String> = ps.iter().map(|p| format!("0x{}", hex::encode(p.key.public_key()))).collect();
+    let json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())), "publicKeys": keys });
+    std::fs::write(&root, serde_json::to_vec(&json).unwrap()).unwrap();
+    let proxy = InProcess::start(fcc_proxy::Config { trust_root: Some(root), ..test_config(CHAIN_ID) }).unwrap();
     let shared = proxy.running().shared.clone();
     let api = proxy.api.clone();
-    let init = proxy.block_on(trust_root(shared.store.as_ref(), &ps, "e2e reboot trust root #1")).unwrap();
-    let (mut first, old_tee) = start_guest(proxy.link_port());
+    let init_id = keccak256_concat(&[b"INITIALIZE_POLICY".as_slice(), &policy.encode()]);
+    let (mut first, old_tee) = boot_networked(proxy.link_port());
     let d = flare::fdc2_instruction(old_tee, "e2e reboot fdc2");
-    run(&mut first, |first| {
+    run_checked(&mut first, |first| {
         proxy.block_on(async {
-            api.wait_result(&init.instruction.instruction_id, RESULT_TIMEOUT).await?;
+            api.wait_result(&init_id, RESULT_TIMEOUT).await?;
             let all: Vec<usize> = (0..ps.len()).collect();
             post_votes(&api, &ps, &all, &d).await
         })?;
@@ -309,13 +291,11 @@ fn guest_killed_mid_action_reboots_with_a_new_identity_and_the_action_gets_one_r
     eprintln!("QEMU killed; proxy status {st}; result stored before the kill: {}", at_kill.is_some());
     assert!(at_kill.is_none(), "the guest answered before it was killed: the kill came too late to test anything");
 
-    // The same ROM boots with a fresh identity key: a new TEE id. Its trust root is queued again
-    // (under a new direct-action id: the proxy keeps one result per id).
-    let init2 = proxy.block_on(trust_root(shared.store.as_ref(), &ps, "e2e reboot trust root #2")).unwrap();
-    shared.work.notify_waiters();
-    let (mut second, new_tee) = start_guest(proxy.link_port());
+    // The same ROM boots with a fresh identity key: a new TEE id, without a trust root. The
+    // proxy replays the trust root to it on connect (its id keeps the first boot's result).
+    let (mut second, new_tee) = boot_networked(proxy.link_port());
     assert_ne!(new_tee, old_tee, "a rebooted guest must draw a new identity");
-    run(&mut second, |_| {
+    run_checked(&mut second, |_| {
         proxy.block_on(async {
             // The interrupted action is delivered again — to the new TEE, which refuses it: it
             // names the old TEE id. One result, signed by the new key.
@@ -326,8 +306,8 @@ fn guest_killed_mid_action_reboots_with_a_new_identity_and_the_action_gets_one_r
             signed_by(&r, new_tee)?;
             let st = api.status(EPOCH, &d.instruction_id).await?.context("status")?;
             ensure!(st["state"] == "done" && st["deliveries"].as_u64() >= Some(2), "{st}");
-            let (r2, _) = api.wait_result(&init2.instruction.instruction_id, RESULT_TIMEOUT).await?;
-            ensure!(r2.result.status == status::SUCCESS, "{}", r2.result.log);
+            let (r0, _) = api.wait_result(&init_id, RESULT_TIMEOUT).await?;
+            signed_by(&r0, old_tee)?;
 
             // The providers sign the instruction again for the new TEE id: executed and signed.
             let again = flare::fdc2_instruction(new_tee, "e2e reboot fdc2, for the new TEE");
@@ -337,8 +317,9 @@ fn guest_killed_mid_action_reboots_with_a_new_identity_and_the_action_gets_one_r
             ensure!(r.result.status == status::SUCCESS, "{}", r.result.log);
             signed_by(&r, new_tee)?;
             let c = shared.store.counts().await?;
-            // Two trust roots, the refused re-delivery, the re-signed instruction.
-            ensure!(c.results == 4 && c.pending_actions == 0, "{c:?}");
+            // The trust root (first boot's), the refused re-delivery, the re-signed instruction:
+            // the second boot executed it, so the replayed trust root reached it.
+            ensure!(c.results == 3 && c.pending_actions == 0, "{c:?}");
             Ok(())
         })
     });
@@ -350,8 +331,8 @@ type Alteration = fn(&mut InstructionData);
 #[test]
 fn malicious_proxy_altering_an_instruction_is_caught_by_the_guest() {
     let proxy = TestProxy::bind().unwrap();
-    let (mut guest, tee) = start_guest(proxy.port);
-    run(&mut guest, |_| {
+    let (mut guest, tee) = boot_networked(proxy.port);
+    run_checked(&mut guest, |_| {
         let mut conn = proxy.accept(TIMEOUT)?;
         let ps = flare::providers(20)?;
         let policy = flare::policy(&ps)?;
@@ -436,8 +417,8 @@ fn policy_rotation_by_a_signing_policy_initialized_event_mid_run() {
     let shared = proxy.running().shared.clone();
     let api = proxy.api.clone();
     let init = proxy.block_on(trust_root(shared.store.as_ref(), &ps, "e2e rotation trust root")).unwrap();
-    let (mut guest, tee) = start_guest(proxy.link_port());
-    run(&mut guest, |_| {
+    let (mut guest, tee) = boot_networked(proxy.link_port());
+    run_checked(&mut guest, |_| {
         proxy.block_on(async {
             api.wait_result(&init.instruction.instruction_id, RESULT_TIMEOUT).await?;
             let all: Vec<usize> = (0..ps.len()).collect();

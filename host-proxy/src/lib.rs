@@ -68,6 +68,8 @@ pub struct Shared {
     votes: aggregate::VoteWriter,
     /// Distinguishes this process's leases from other proxies' on a shared database.
     pub instance: String,
+    /// The operator's trust root (`trust-root`): its policy bytes and INITIALIZE_POLICY action.
+    trust_root: Option<(Vec<u8>, Action)>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -115,6 +117,33 @@ impl Shared {
         let new = self.store.enqueue_direct(action, now_ms()).await?;
         self.work.notify_waiters();
         Ok(new)
+    }
+
+    /// The policy actions a guest that connects without a trust root needs before its queue:
+    /// the trust root's INITIALIZE_POLICY and the UPDATE_POLICY actions of the epochs after it,
+    /// in order — but only those already answered (by an earlier boot, whose key is gone: a
+    /// rebooted guest is a new TEE). Unanswered ones reach it through the queue as usual. Empty
+    /// when the guest has a trust root or the proxy none.
+    pub async fn bring_up(&self, hello: &Hello) -> Result<Vec<Action>> {
+        let Some((root_bytes, init)) = &self.trust_root else { return Ok(Vec::new()) };
+        if hello.initial_policy.is_some() || self.store.result(&init.instruction.instruction_id).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let root = SigningPolicy::decode(root_bytes).map_err(|e| anyhow::anyhow!("trust root policy: {e}"))?;
+        let mut actions = vec![init.clone()];
+        // Bounded: a policy a week on Flare; the guest's own limit on one pull is far lower.
+        for epoch in root.reward_epoch_id().saturating_add(1)..root.reward_epoch_id().saturating_add(1 + 1024) {
+            let Some(bytes) = self.store.policy(epoch).await? else { break };
+            let id = chain::update_policy_id(&bytes);
+            if self.store.result(&id).await?.is_none() {
+                break;
+            }
+            match self.store.action(&id).await? {
+                Some(action) => actions.push(action),
+                None => break,
+            }
+        }
+        Ok(actions)
     }
 
     /// The connected (or last connected) TEE.
@@ -255,6 +284,7 @@ pub async fn start_with(
 ) -> Result<Running> {
     let key = signing_key(&config)?;
     let proxy_address = key.address();
+    let trust_root = config.trust_root.as_deref().map(trust_root_action).transpose()?;
     let tee = store.tee().await?;
     let (votes, writer_rx) = aggregate::VoteWriter::channel();
     let mut instance = [0u8; 8];
@@ -271,11 +301,11 @@ pub async fn start_with(
         guests: Default::default(),
         votes,
         instance: hex::encode(instance),
+        trust_root,
     });
-    if let Some(path) = &shared.config.trust_root {
-        let (policy, action) = trust_root_action(path)?;
-        shared.add_policy(&policy).await?;
-        if shared.enqueue_direct(&action).await? {
+    if let Some((policy, action)) = &shared.trust_root {
+        shared.add_policy(policy).await?;
+        if shared.enqueue_direct(action).await? {
             tracing::info!(action = %hex::encode(action.instruction.instruction_id), "INITIALIZE_POLICY queued from the trust root");
         }
     }

@@ -139,35 +139,33 @@ impl Conn {
         let tee = hello.tee_id;
         let chain_id = hello.chain_id;
         log_hello(&hello);
+        let mut bring_up: std::collections::VecDeque<_> = shared.bring_up(&hello).await?.into();
         shared.set_tee(hello).await?;
         let mut max = self.expect_pull().await?;
+        if !bring_up.is_empty() {
+            tracing::info!(
+                actions = bring_up.len(),
+                "a guest without a trust root (a new boot): replaying the trust root and the policy updates since"
+            );
+        }
+        // Session-only: these ids keep the result of the boot that first answered them.
+        while !bring_up.is_empty() {
+            let batch: Vec<_> = bring_up.drain(..max.min(bring_up.len())).collect();
+            let (results, next) = self.exchange(batch, tee, chain_id).await?;
+            max = next;
+            for r in &results {
+                if r.result.status != fcc_core::result::status::SUCCESS {
+                    tracing::warn!(id = %hex::encode(r.result.id), log = %r.result.log, "the guest refused a policy action");
+                }
+                self.leased.remove(&r.result.id);
+                self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
+            }
+        }
         loop {
             let actions = self.wait_for_work(shared, owner, max).await?;
-            self.leased.extend(actions.iter().map(|a| a.instruction.instruction_id));
             shared.metrics.delivered.inc_by(actions.len() as u64);
-            let expected = actions.len();
-            self.send(&ProxyMessage::Actions(actions)).await?;
-            let mut results: Vec<SignedResult> = Vec::with_capacity(expected);
-            loop {
-                match self.read().await? {
-                    GuestMessage::Result(r) => {
-                        ensure!(
-                            self.leased.contains(&r.result.id),
-                            "a result for 0x{}, which this connection was not given",
-                            hex::encode(r.result.id)
-                        );
-                        let signer = r.signer(chain_id).map_err(|e| anyhow::anyhow!("result signature: {e}"))?;
-                        ensure!(signer == tee, "a result not signed by the connected TEE");
-                        results.push(r);
-                    }
-                    GuestMessage::Pull { max_actions } => {
-                        max = usize::from(max_actions).clamp(1, MAX_ACTIONS_PER_PULL);
-                        break;
-                    }
-                    GuestMessage::Hello(_) => bail!("a second Hello"),
-                }
-            }
-            ensure!(results.len() == expected, "{} results for {expected} actions", results.len());
+            let (results, next) = self.exchange(actions, tee, chain_id).await?;
+            max = next;
             if results.is_empty() {
                 continue;
             }
@@ -185,6 +183,39 @@ impl Conn {
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
             }
         }
+    }
+
+    /// Sends `actions` (possibly none: a long poll that timed out), then reads the guest's
+    /// results up to its next `Pull`: one per action, each for an action of this connection and
+    /// signed by the connected TEE. Returns them and the next pull's size.
+    async fn exchange(
+        &mut self,
+        actions: Vec<fcc_core::wire::Action>,
+        tee: fcc_core::policy::Address,
+        chain_id: u64,
+    ) -> Result<(Vec<SignedResult>, usize)> {
+        self.leased.extend(actions.iter().map(|a| a.instruction.instruction_id));
+        let expected = actions.len();
+        self.send(&ProxyMessage::Actions(actions)).await?;
+        let mut results: Vec<SignedResult> = Vec::with_capacity(expected);
+        let max = loop {
+            match self.read().await? {
+                GuestMessage::Result(r) => {
+                    ensure!(
+                        self.leased.contains(&r.result.id),
+                        "a result for 0x{}, which this connection was not given",
+                        hex::encode(r.result.id)
+                    );
+                    let signer = r.signer(chain_id).map_err(|e| anyhow::anyhow!("result signature: {e}"))?;
+                    ensure!(signer == tee, "a result not signed by the connected TEE");
+                    results.push(r);
+                }
+                GuestMessage::Pull { max_actions } => break usize::from(max_actions).clamp(1, MAX_ACTIONS_PER_PULL),
+                GuestMessage::Hello(_) => bail!("a second Hello"),
+            }
+        };
+        ensure!(results.len() == expected, "{} results for {expected} actions", results.len());
+        Ok((results, max))
     }
 
     /// Leases work for the outstanding pull, holding it up to the long-poll time.

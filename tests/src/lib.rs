@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use fcc_image::build;
-use fcc_image::qemu::{self, Accel, BootOptions, Guest};
+use fcc_image::qemu::{self, Accel, BootOptions, Guest, parse_ready};
+use fcc_layout::interface::{EXCEPTION_PREFIX, FATAL_PREFIX, HANDLED_PREFIX, PANIC_PREFIX, READY_PREFIX};
 
 /// `fcc-devnet proxy <fcc-proxy arguments>` serves the proxy's command line (`fcc_proxy::cli`),
 /// so the devnet and the tests run the proxy as a process of its own without another build.
@@ -55,4 +56,31 @@ pub fn options() -> BootOptions {
 pub fn boot(options: &BootOptions) -> Guest {
     eprintln!("$ {}", options.command_line());
     Guest::boot(options).unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Boots a guest whose proxy is 10.0.2.2:`port` (the host's 127.0.0.1:`port`); returns it and
+/// the TEE id of its READY line.
+pub fn boot_networked(port: u16) -> (Guest, [u8; 20]) {
+    let mut guest = boot(&options().network(port));
+    let (line, elapsed) = guest.wait_for(READY_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("{line}  ({} ms after exec)", elapsed.as_millis());
+    let ready = parse_ready(&line).unwrap_or_else(|e| panic!("{e:#}"));
+    (guest, ready.tee)
+}
+
+/// Runs `body`; on failure panics with the error and the guest's console (QEMU is killed when
+/// the guest is dropped during the unwind). The guest must never have printed a panic,
+/// exception or fatal stop; the actions it handled are echoed.
+pub fn run_checked(guest: &mut Guest, body: impl FnOnce(&mut Guest) -> anyhow::Result<()>) {
+    let outcome = body(guest);
+    let console = guest.console();
+    if let Err(e) = outcome {
+        panic!("{e:#}\n--- guest console ---\n{console}");
+    }
+    for bad in [PANIC_PREFIX, EXCEPTION_PREFIX, FATAL_PREFIX] {
+        assert!(!console.contains(bad), "the guest printed {bad:?}:\n{console}");
+    }
+    for line in console.lines().filter(|l| l.starts_with(HANDLED_PREFIX)) {
+        eprintln!("guest: {line}");
+    }
 }

@@ -160,6 +160,9 @@ pub trait Store: Send + Sync + 'static {
     async fn store_results(&self, results: &[SignedResult], now_ms: i64) -> StoreResult<Vec<bool>>;
     /// The stored result for `id`.
     async fn result(&self, id: &H256) -> StoreResult<Option<SignedResult>>;
+    /// The queued action `id`, answered or not (a rebooted guest's policy bring-up replays
+    /// answered policy actions).
+    async fn action(&self, id: &H256) -> StoreResult<Option<Action>>;
     /// When the result for `id` was stored (Unix ms).
     async fn result_stored_at(&self, id: &H256) -> StoreResult<Option<i64>>;
     /// An instruction's progress.

@@ -443,6 +443,15 @@ macro_rules! sql_store {
                 }
             }
 
+            async fn action(&self, id: &H256) -> StoreResult<Option<Action>> {
+                let row =
+                    sqlx::query("SELECT body FROM actions WHERE id = $1").bind(id.to_vec()).fetch_optional(&self.pool).await?;
+                match row {
+                    Some(r) => Ok(Some(postcard::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?)),
+                    None => Ok(None),
+                }
+            }
+
             async fn result_stored_at(&self, id: &H256) -> StoreResult<Option<i64>> {
                 let row = sqlx::query("SELECT stored_ms FROM results WHERE id = $1")
                     .bind(id.to_vec())

@@ -84,7 +84,8 @@ exception_stubs:
 .endr
 .org 256 * 16, 0xcc
 
-exception_common:
+# The general-purpose registers, in `ExceptionFrame` order (interrupts.rs).
+.macro PUSH_GPRS
     push rax
     push rbx
     push rcx
@@ -100,6 +101,10 @@ exception_common:
     push r13
     push r14
     push r15
+.endm
+
+exception_common:
+    PUSH_GPRS
     mov rdi, rsp
     and rsp, -16                        # the SysV ABI wants RSP 16-byte aligned at the call
     cld
@@ -109,21 +114,7 @@ exception_common:
 # The resumable path: save the registers, call \handler(frame), restore, IRETQ.
 .macro RESUMABLE name, handler
 \name:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    PUSH_GPRS
     mov rdi, rsp
     mov rbx, rsp                        # callee-saved: the frame, to unwind after the call
     and rsp, -16
