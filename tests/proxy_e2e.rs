@@ -376,7 +376,7 @@ fn policy_rotation_by_a_signing_policy_initialized_event_mid_run() {
     use alloy::contract::RawCallBuilder;
     use alloy::node_bindings::Anvil;
     use alloy::providers::{DynProvider, Provider as _, ProviderBuilder};
-    use fcc_contracts::relay_message::{IndexedSignature, encode_policy_update, policy_update_digest};
+    use fcc_contracts::relay_message::{encode_policy_update, policy_update_digest, sign_as_voters};
     use fcc_core::policy::PolicyHashScheme;
 
     let Some(anvil_bin) = anvil_bin() else {
@@ -438,10 +438,7 @@ fn policy_rotation_by_a_signing_policy_initialized_event_mid_run() {
             // SigningPolicyInitialized; the proxy reads it and the relay() calldata and queues
             // UPDATE_POLICY for the guest.
             let digest = policy_update_digest(&next, scheme);
-            let sigs: Vec<IndexedSignature> = all
-                .iter()
-                .map(|&i| Ok(IndexedSignature { index: u16::try_from(i)?, signature: ps[i].key.sign_digest(&digest) }))
-                .collect::<Result<_>>()?;
+            let sigs = sign_as_voters(fcc_sim_providers::signers(&ps, &all), &digest);
             let calldata = encode_policy_update(&policy, &next, &sigs)?;
             let t = Instant::now();
             let receipt = RawCallBuilder::new_raw(provider.clone(), calldata.into())

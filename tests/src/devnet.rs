@@ -20,7 +20,7 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use anyhow::{Context, Result, ensure};
 use fcc_chain::{Config as ChainConfig, Event, Monitor};
 use fcc_contracts::relay_message::{
-    IndexedSignature, custom_signing_digest, encode_custom_signature, encode_policy_update, policy_update_digest,
+    custom_signing_digest, encode_custom_signature, encode_policy_update, policy_update_digest, sign_as_voters,
 };
 use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
 use fcc_core::hash::{H256, keccak256, keccak256_concat};
@@ -217,15 +217,6 @@ impl WorkDir {
 
 fn op(name: &str) -> B256 {
     B256::right_padding_from(name.as_bytes())
-}
-
-/// The signatures of the providers at `who` over `digest`, in policy order as the Relay wants.
-fn relay_signatures(ps: &[sim::Provider], who: &[usize], digest: &H256) -> Result<Vec<IndexedSignature>> {
-    let mut who = who.to_vec();
-    who.sort_unstable();
-    who.iter()
-        .map(|&i| Ok(IndexedSignature { index: u16::try_from(i)?, signature: ps[i].key.sign_digest(digest) }))
-        .collect()
 }
 
 fn scheme() -> PolicyHashScheme {
@@ -456,7 +447,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     let hash = net.machines.productionHash(tee_id).call().await?;
     let all: Vec<usize> = (0..ps.len()).collect();
     let digest = custom_signing_digest(&hash.0, scheme());
-    let message = encode_custom_signature(&policy, &hash.0, &relay_signatures(&ps, &all, &digest)?)?;
+    let message = encode_custom_signature(&policy, &hash.0, &sign_as_voters(sim::signers(&ps, &all), &digest))?;
     send_ok("toProduction", net.machines.toProduction(tee_id, message.into())).await?;
     ensure!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "not in production");
     trace.step(format!(
@@ -495,7 +486,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     next_ps.rotate_left(1);
     let next = sim::policy(&next_ps, EPOCH + 1)?;
     let digest = policy_update_digest(&next, scheme());
-    let calldata = encode_policy_update(&policy, &next, &relay_signatures(&ps, &all, &digest)?)?;
+    let calldata = encode_policy_update(&policy, &next, &sign_as_voters(sim::signers(&ps, &all), &digest))?;
     let receipt = RawCallBuilder::new_raw(provider.clone(), calldata.into())
         .to(*net.relay.address())
         .send()

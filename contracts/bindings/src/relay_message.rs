@@ -16,6 +16,7 @@ use std::fmt;
 use fcc_core::ecdsa::{ParsedSignature, SIGNATURE_LEN, recover_address};
 use fcc_core::error::Error as CoreError;
 use fcc_core::hash::{H256, eip191_hash, keccak256, keccak256_concat};
+use fcc_core::identity::TeeIdentity;
 use fcc_core::policy::{Address, PolicyHashScheme, SigningPolicy};
 
 /// `bytes4(keccak256("relay()"))`: every relay message starts with it (it is `relay()`'s calldata).
@@ -154,6 +155,18 @@ pub fn encode_custom_signature(
     out.extend_from_slice(&custom_message(message_hash));
     encode_signatures(&mut out, policy.voters().len(), signatures)?;
     Ok(out)
+}
+
+/// The signatures over `digest` of the voters `(index, key)`, sorted by index as a relay message
+/// lists them (building the message then checks range, order and signers).
+pub fn sign_as_voters<'a>(
+    voters: impl IntoIterator<Item = (u16, &'a TeeIdentity)>,
+    digest: &H256,
+) -> Vec<IndexedSignature> {
+    let mut sigs: Vec<IndexedSignature> =
+        voters.into_iter().map(|(index, key)| IndexedSignature { index, signature: key.sign_digest(digest) }).collect();
+    sigs.sort_unstable_by_key(|s| s.index);
+    sigs
 }
 
 /// The relay message that moves the Relay from `current` (its latest policy) to `new_policy`

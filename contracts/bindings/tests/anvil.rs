@@ -20,11 +20,10 @@ use fcc_chain::{Config as ChainConfig, Cursor, Event, MemorySink, Monitor, Sink,
 use fcc_contracts::DevRelay::ThresholdNotReached;
 use fcc_contracts::TeeResultVerifier::NotProductionTee;
 use fcc_contracts::relay_message::{
-    IndexedSignature, check_signatures, custom_signing_digest, encode_custom_signature, encode_policy_update,
-    policy_update_digest,
+    check_signatures, custom_signing_digest, encode_custom_signature, encode_policy_update, policy_update_digest,
+    sign_as_voters,
 };
 use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
-use fcc_core::hash::H256;
 use fcc_core::ops::Registry;
 use fcc_core::platform::Simulated;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
@@ -53,15 +52,6 @@ fn chain_config(net: &Devnet) -> ChainConfig {
     config
 }
 
-/// The signatures of the providers at `who` over `digest`, in policy order as the Relay wants.
-fn relay_signatures(ps: &[sim::Provider], who: &[usize], digest: &H256) -> Result<Vec<IndexedSignature>> {
-    let mut who = who.to_vec();
-    who.sort_unstable();
-    who.iter()
-        .map(|&i| Ok(IndexedSignature { index: u16::try_from(i)?, signature: ps[i].key.sign_digest(digest) }))
-        .collect()
-}
-
 /// A relay message of `policy` carrying `productionHash(tee_id)`, signed by the providers at `who`.
 async fn production_message(
     net: &Devnet,
@@ -72,7 +62,7 @@ async fn production_message(
 ) -> Result<Bytes> {
     let hash = net.machines.productionHash(tee_id).call().await?;
     let digest = custom_signing_digest(&hash.0, SCHEME);
-    Ok(encode_custom_signature(policy, &hash.0, &relay_signatures(ps, who, &digest)?)?.into())
+    Ok(encode_custom_signature(policy, &hash.0, &sign_as_voters(sim::signers(ps, who), &digest))?.into())
 }
 
 /// DevRelay's `relay()` with `message` as its calldata (Flare's relay transactions are raw calldata).
@@ -179,7 +169,7 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     let all: Vec<usize> = (0..ps.len()).collect();
     let message = production_message(&net, tee_id, &policy, &ps, &all).await?;
     let hash = net.machines.productionHash(tee_id).call().await?;
-    let sigs = relay_signatures(&ps, &all, &custom_signing_digest(&hash.0, SCHEME))?;
+    let sigs = sign_as_voters(sim::signers(&ps, &all), &custom_signing_digest(&hash.0, SCHEME));
     assert_eq!(check_signatures(&policy, &custom_signing_digest(&hash.0, SCHEME), &sigs)?, policy.total_weight());
     let epoch = net.relay.verifyCustomSignature(message.clone(), hash).call().await?;
     assert_eq!(epoch, U256::from(EPOCH), "the relay's own check names the policy's epoch");
@@ -216,10 +206,10 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     let next_ps = sim::providers("fcc-contracts anvil test, next epoch", 7)?;
     let next = sim::policy(&next_ps, EPOCH + 1)?;
     let digest = policy_update_digest(&next, SCHEME);
-    let below = encode_policy_update(&policy, &next, &relay_signatures(&ps, &light, &digest)?)?;
+    let below = encode_policy_update(&policy, &next, &sign_as_voters(sim::signers(&ps, &light), &digest))?;
     let refused = relay_call(&provider, &net, below).call().await.expect_err("rotation below threshold");
     assert!(refused.as_decoded_error::<ThresholdNotReached>().is_some(), "unexpected error {refused}");
-    let rotation = encode_policy_update(&policy, &next, &relay_signatures(&ps, &all, &digest)?)?;
+    let rotation = encode_policy_update(&policy, &next, &sign_as_voters(sim::signers(&ps, &all), &digest))?;
     let receipt = relay_call(&provider, &net, rotation).send().await?.get_receipt().await?;
     ensure!(receipt.status(), "relay() reverted");
     assert_eq!(net.relay.toSigningPolicyHash(U256::from(EPOCH + 1)).call().await?.0, next.hash(SCHEME));

@@ -15,7 +15,7 @@ use alloy::primitives::U256;
 use alloy::providers::{DynProvider, Provider};
 use anyhow::{Context, Result, ensure};
 use common::{CHAIN_ID, anvil_bin, start_anvil, wallet_provider};
-use fcc_contracts::relay_message::{IndexedSignature, encode_policy_update, policy_update_digest};
+use fcc_contracts::relay_message::{encode_policy_update, policy_update_digest, sign_as_voters};
 use fcc_contracts::{Devnet, deploy_devnet};
 use fcc_core::light_client::UpdatePolicy;
 use fcc_core::ops::Registry;
@@ -99,11 +99,8 @@ async fn rotate(
     next: &SigningPolicy,
 ) -> Result<()> {
     let digest = policy_update_digest(next, SCHEME);
-    let sigs: Vec<IndexedSignature> = ps
-        .iter()
-        .enumerate()
-        .map(|(i, p)| IndexedSignature { index: i as u16, signature: p.key.sign_digest(&digest) })
-        .collect();
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let sigs = sign_as_voters(sim::signers(ps, &all), &digest);
     let message = encode_policy_update(policy, next, &sigs)?;
     let call = RawCallBuilder::new_raw(rpc.clone(), message.into()).to(*net.relay.address());
     let receipt = call.send().await?.with_timeout(Some(Duration::from_secs(30))).get_receipt().await?;
@@ -255,10 +252,7 @@ fn fcc_chain_parses_what_the_relay_encoder_builds() -> Result<()> {
     let policy = sim::policy(&ps, EPOCH)?;
     let next = sim::policy(&sim::providers("relay parse next", 2)?, EPOCH + 1)?;
     let digest = policy_update_digest(&next, SCHEME);
-    let sigs: Vec<IndexedSignature> = [0usize, 2, 4]
-        .iter()
-        .map(|&i| IndexedSignature { index: i as u16, signature: ps[i].key.sign_digest(&digest) })
-        .collect();
+    let sigs = sign_as_voters(sim::signers(&ps, &[0, 2, 4]), &digest);
     let message = encode_policy_update(&policy, &next, &sigs)?;
     let parsed = fcc_chain::relay::parse_policy_relay(&message)?.context("a relay() call")?;
     assert_eq!((parsed.policy.to_vec(), parsed.new_policy.to_vec()), (policy.encode(), next.encode()));
@@ -282,7 +276,7 @@ fn fcc_chain_parses_what_the_relay_encoder_builds() -> Result<()> {
 async fn providers_following_the_chain_get_an_instruction_executed_through_the_proxy() -> Result<()> {
     use alloy::primitives::{B256, Bytes, keccak256};
     use fcc_contracts::platform;
-    use fcc_contracts::relay_message::{custom_signing_digest, encode_custom_signature};
+    use fcc_contracts::relay_message::{custom_signing_digest, encode_custom_signature, sign_as_voters};
     const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
     let Some(bin) = anvil_bin("providers_following_the_chain_get_an_instruction_executed_through_the_proxy") else {
         return Ok(());
@@ -315,11 +309,8 @@ async fn providers_following_the_chain_get_an_instruction_executed_through_the_p
     ensure!(r.send().await?.get_receipt().await?.status(), "register reverted");
     let hash = net.machines.productionHash(tee_id).call().await?;
     let digest = custom_signing_digest(&hash.0, SCHEME);
-    let sigs: Vec<IndexedSignature> = ps
-        .iter()
-        .enumerate()
-        .map(|(i, p)| IndexedSignature { index: i as u16, signature: p.key.sign_digest(&digest) })
-        .collect();
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let sigs = sign_as_voters(sim::signers(&ps, &all), &digest);
     let message = encode_custom_signature(&policy, &hash.0, &sigs)?;
     ensure!(
         net.machines.toProduction(tee_id, message.into()).send().await?.get_receipt().await?.status(),

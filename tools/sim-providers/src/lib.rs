@@ -58,6 +58,12 @@ pub fn policy(ps: &[Provider], epoch: u32) -> Result<SigningPolicy> {
     Ok(SigningPolicy::new(epoch, 1_000 * epoch, flare_threshold(total) as u16, seed, voters)?)
 }
 
+/// The providers at `who` as `(voter index, key)`: the signers of a relay message or policy update.
+pub fn signers<'a>(ps: &'a [Provider], who: &'a [usize]) -> impl Iterator<Item = (u16, &'a TeeIdentity)> + 'a {
+    // A policy has at most 300 voters (`SigningPolicy::new`), so every index fits.
+    who.iter().map(|&i| (u16::try_from(i).expect("a voter index fits in u16"), &ps[i].key))
+}
+
 /// Every provider's public key, in order (what the proxy sends with a policy).
 pub fn public_keys(ps: &[Provider]) -> Vec<PublicKey> {
     ps.iter().map(|p| PublicKey(*p.key.public_key())).collect()
