@@ -5,7 +5,8 @@
 //! must name the TEE id of the guest's READY line.
 //!
 //! Faults: the proxy binary killed with SIGKILL mid-flight and restarted on its SQLite file; the
-//! guest (QEMU) killed mid-action and booted again with a new identity; a proxy forwarding a
+//! guest (QEMU) killed mid-action and booted again with a new identity, or from its sealed state
+//! as the same TEE; a proxy forwarding a
 //! below-threshold instruction anyway; a malicious proxy altering an instruction. And a policy
 //! rotation mid-run: the proxy follows DevRelay on anvil and turns `SigningPolicyInitialized`
 //! into `UPDATE_POLICY` for the guest. What
@@ -22,8 +23,8 @@ use fcc_core::wire::Action;
 use fcc_e2e::flare::{self, CHAIN_ID, EPOCH};
 use fcc_e2e::proxy::TestProxy;
 use fcc_e2e::stack::{Api, InProcess, ProxyCommand, ProxyProcess, free_port, test_config};
-use fcc_e2e::{TIMEOUT, boot_networked, run_checked};
-use fcc_layout::interface::HANDLED_PREFIX;
+use fcc_e2e::{TIMEOUT, boot_networked, boot_ready, run_checked};
+use fcc_layout::interface::{HANDLED_PREFIX, SEALED_PREFIX};
 use fcc_proxy::store::{SqliteStore, Store};
 use fcc_sim_providers::Provider;
 use fcc_sim_providers::client::ProxyClient;
@@ -319,6 +320,87 @@ fn guest_killed_mid_action_reboots_with_a_new_identity_and_the_action_gets_one_r
             let c = shared.store.counts().await?;
             // The trust root (first boot's), the refused re-delivery, the re-signed instruction:
             // the second boot executed it, so the replayed trust root reached it.
+            ensure!(c.results == 3 && c.pending_actions == 0, "{c:?}");
+            Ok(())
+        })
+    });
+}
+
+#[test]
+fn guest_killed_mid_action_reboots_from_its_sealed_state_as_the_same_tee_and_executes_the_action() {
+    // As above, but the proxy keeps the guest's sealed state and QEMU hands it back at the next
+    // boot (`-fw_cfg name=opt/fcc/sealed-state,file=…`): the same TEE id comes back, stays
+    // registered, and the interrupted action, delivered again, is executed.
+    let ps = flare::providers(100).unwrap();
+    let policy = flare::policy(&ps).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("trust-root.json");
+    let json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())) });
+    std::fs::write(&root, serde_json::to_vec(&json).unwrap()).unwrap();
+    let sealed = dir.path().join("sealed-state.bin");
+    let proxy = InProcess::start(fcc_proxy::Config {
+        trust_root: Some(root),
+        sealed_state: Some(sealed.clone()),
+        ..test_config(CHAIN_ID)
+    })
+    .unwrap();
+    let shared = proxy.running().shared.clone();
+    let api = proxy.api.clone();
+    let init_id = keccak256_concat(&[b"INITIALIZE_POLICY".as_slice(), &policy.encode()]);
+    let options = fcc_e2e::options().network(proxy.link_port()).sealed_state(&sealed);
+    // The file is empty before the first boot: a fresh identity.
+    let (mut first, tee) = boot_ready(&options);
+    let d = flare::fdc2_instruction(tee, "e2e sealed reboot fdc2");
+    let mut answered_before_kill = false;
+    run_checked(&mut first, |first| {
+        ensure!(!first.console().contains(SEALED_PREFIX), "sealed state on a first boot");
+        proxy.block_on(api.wait_result(&init_id, RESULT_TIMEOUT))?;
+        let deadline = Instant::now() + TIMEOUT;
+        while std::fs::metadata(&sealed)?.len() != fcc_core::seal::SEALED_LEN as u64 {
+            ensure!(Instant::now() < deadline, "the proxy never kept a sealed state");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let all: Vec<usize> = (0..ps.len()).collect();
+        proxy.block_on(post_votes(&api, &ps, &all, &d))?;
+        loop {
+            let st = proxy.block_on(api.status(EPOCH, &d.instruction_id))?.context("status")?;
+            if st["deliveries"].as_u64() >= Some(1) {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "never delivered: {st}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(())
+    });
+    drop(first); // SIGKILL to QEMU
+    if proxy.block_on(api.result(&d.instruction_id)).unwrap().is_some() {
+        answered_before_kill = true;
+        eprintln!("the guest answered before it was killed: the re-delivery part is not exercised this run");
+    }
+
+    let (mut second, resumed) = boot_ready(&options);
+    assert_eq!(resumed, tee, "a guest resumed from its sealed state must keep its identity");
+    run_checked(&mut second, |second| {
+        // Printed before READY, which `boot_ready` already waited for.
+        let console = second.console();
+        let line = console.lines().find(|l| l.starts_with(SEALED_PREFIX)).context("no SEALED line")?;
+        ensure!(line.starts_with("SEALED resumed: trust root epoch"), "{line}");
+        proxy.block_on(async {
+            // Delivered again to the same TEE: executed, one result, signed by the same key.
+            let (r, _) = api.wait_result(&d.instruction_id, RESULT_TIMEOUT).await?;
+            ensure!(r.result.status == status::SUCCESS, "{}", r.result.log);
+            signed_by(&r, tee)?;
+            if !answered_before_kill {
+                let st = api.status(EPOCH, &d.instruction_id).await?.context("status")?;
+                ensure!(st["deliveries"].as_u64() >= Some(2), "{st}");
+            }
+            let again = flare::fdc2_instruction(tee, "e2e sealed reboot, second instruction");
+            let all: Vec<usize> = (0..ps.len()).collect();
+            post_votes(&api, &ps, &all, &again).await?;
+            let (r, _) = api.wait_result(&again.instruction_id, RESULT_TIMEOUT).await?;
+            ensure!(r.result.status == status::SUCCESS, "{}", r.result.log);
+            signed_by(&r, tee)?;
+            let c = shared.store.counts().await?;
             ensure!(c.results == 3 && c.pending_actions == 0, "{c:?}");
             Ok(())
         })

@@ -90,6 +90,12 @@ pub struct Settings {
     /// `INITIALIZE_POLICY` for the guest (once: the action id derives from the policy bytes).
     #[arg(long, env = "FCC_PROXY_TRUST_ROOT")]
     pub trust_root: Option<PathBuf>,
+    /// Where the guest's latest sealed state goes (written atomically; created empty at start
+    /// if missing), for the operator to hand back at the next boot with QEMU's
+    /// `-fw_cfg name=opt/fcc/sealed-state,file=<this path>` (docs/OPERATORS.md). Unset: the
+    /// sealed state is not kept and every boot is a new TEE.
+    #[arg(long, env = "FCC_PROXY_SEALED_STATE")]
+    pub sealed_state: Option<PathBuf>,
     /// Following the chain (`[chain]` in the file); off unless `rpc-url` is set.
     #[command(flatten)]
     #[serde(default)]
@@ -218,6 +224,8 @@ pub struct Config {
     pub header_timeout_ms: u64,
     /// The trust root file, if any.
     pub trust_root: Option<PathBuf>,
+    /// The sealed-state file, if any.
+    pub sealed_state: Option<PathBuf>,
     /// The chain monitor, if on.
     pub chain: Option<ChainConfig>,
 }
@@ -239,6 +247,7 @@ impl Default for Config {
             rate_burst: 1_000,
             header_timeout_ms: 10_000,
             trust_root: None,
+            sealed_state: None,
             chain: None,
         }
     }
@@ -262,6 +271,7 @@ impl Settings {
             rate_burst: self.rate_burst.or(other.rate_burst),
             header_timeout_ms: self.header_timeout_ms.or(other.header_timeout_ms),
             trust_root: self.trust_root.or(other.trust_root),
+            sealed_state: self.sealed_state.or(other.sealed_state),
             chain: self.chain.or(other.chain),
         }
     }
@@ -297,6 +307,7 @@ impl Settings {
             rate_burst: s.rate_burst.unwrap_or(d.rate_burst),
             header_timeout_ms: s.header_timeout_ms.unwrap_or(d.header_timeout_ms),
             trust_root: s.trust_root,
+            sealed_state: s.sealed_state,
             chain: s.chain.resolve(chain_id)?,
         };
         anyhow::ensure!(config.header_timeout_ms >= 100, "header-timeout-ms must be at least 100");

@@ -79,6 +79,24 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// Keeps `blob`, the sealed state of the TEE `tee` (opaque here), where the operator's next
+    /// boot picks it up. Without a sealed-state file it is dropped, with a note.
+    pub async fn keep_sealed(&self, tee: Address, blob: Vec<u8>) {
+        let Some(path) = self.config.sealed_state.clone() else {
+            tracing::info!(tee = %hex::encode(tee), "the guest sealed its state; not kept (no sealed-state file configured)");
+            return;
+        };
+        match tokio::task::spawn_blocking(move || replace_file(&path, &blob).map(|()| path)).await {
+            Ok(Ok(path)) => {
+                self.metrics.sealed_states.inc();
+                tracing::info!(tee = %hex::encode(tee), path = %path.display(), "sealed state kept");
+            }
+            // The guest keeps working; only its next boot would come back as a new TEE.
+            Ok(Err(e)) => tracing::error!(tee = %hex::encode(tee), error = %e, "writing the sealed state failed"),
+            Err(e) => tracing::error!(error = %e, "writing the sealed state panicked"),
+        }
+    }
+
     /// The policy of `epoch`, from the cache or the store.
     pub async fn policy(&self, epoch: u32) -> Result<Option<Arc<SigningPolicy>>, store::StoreError> {
         if let Some(p) = self.policies.read().await.get(&epoch) {
@@ -267,6 +285,31 @@ pub async fn until_stopped(mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Makes sure the sealed-state file exists (QEMU's `-fw_cfg …,file=` refuses a missing file; the
+/// guest takes an empty one as "no sealed state") and that its directory is writable.
+fn prepare_sealed_state(path: &std::path::Path) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("sealed-state file {}", path.display()))?;
+    Ok(())
+}
+
+/// Replaces the file at `path` with `bytes` so that a crash leaves the old or the new contents,
+/// never a mix: a temporary file beside it, synced, renamed over it, the directory synced.
+fn replace_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Opens the store, binds both listeners and serves until shut down.
 pub async fn start(config: Config) -> Result<Running> {
     let store = store::open(&config.database).await.context("opening the database")?;
@@ -285,6 +328,9 @@ pub async fn start_with(
     let key = signing_key(&config)?;
     let proxy_address = key.address();
     let trust_root = config.trust_root.as_deref().map(trust_root_action).transpose()?;
+    if let Some(path) = &config.sealed_state {
+        prepare_sealed_state(path)?;
+    }
     let tee = store.tee().await?;
     let (votes, writer_rx) = aggregate::VoteWriter::channel();
     let mut instance = [0u8; 8];

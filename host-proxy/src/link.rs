@@ -57,7 +57,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Rece
                 conns.spawn(async move {
                     shared.guests.fetch_add(1, Ordering::Relaxed);
                     shared.metrics.guests.inc();
-                    let mut conn = Conn { stream, reader: FrameReader::new(), leased: HashSet::new() };
+                    let mut conn = Conn { stream, reader: FrameReader::new(), leased: HashSet::new(), sealed: None };
                     // A proxy shutting down closes its links: results not yet stored are
                     // given back with the leases, and the guest reconnects to the next proxy.
                     let outcome = tokio::select! {
@@ -93,6 +93,8 @@ struct Conn {
     reader: FrameReader,
     /// Actions handed out on this connection and not yet answered.
     leased: HashSet<H256>,
+    /// The guest's latest sealed state of the exchange in progress, kept once its results are.
+    sealed: Option<Vec<u8>>,
 }
 
 impl Conn {
@@ -160,6 +162,9 @@ impl Conn {
                 self.leased.remove(&r.result.id);
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
             }
+            if let Some(blob) = self.sealed.take() {
+                shared.keep_sealed(tee, blob).await;
+            }
         }
         loop {
             let actions = self.wait_for_work(shared, owner, max).await?;
@@ -178,6 +183,9 @@ impl Conn {
                     shared.metrics.duplicate_results.inc();
                 }
                 self.leased.remove(&r.result.id);
+            }
+            if let Some(blob) = self.sealed.take() {
+                shared.keep_sealed(tee, blob).await;
             }
             for r in &results {
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
@@ -209,6 +217,12 @@ impl Conn {
                     let signer = r.signer(chain_id).map_err(|e| anyhow::anyhow!("result signature: {e}"))?;
                     ensure!(signer == tee, "a result not signed by the connected TEE");
                     results.push(r);
+                }
+                // The guest seals after the result of a policy action (PROTOCOL.md §7.1); only the
+                // latest matters.
+                GuestMessage::Sealed(blob) => {
+                    ensure!(!results.is_empty(), "sealed state before any result of this exchange");
+                    self.sealed = Some(blob.to_vec());
                 }
                 GuestMessage::Pull { max_actions } => break usize::from(max_actions).clamp(1, MAX_ACTIONS_PER_PULL),
                 GuestMessage::Hello(_) => bail!("a second Hello"),
@@ -252,6 +266,7 @@ fn kind(m: &GuestMessage) -> &'static str {
         GuestMessage::Hello(_) => "Hello",
         GuestMessage::Pull { .. } => "Pull",
         GuestMessage::Result(_) => "Result",
+        GuestMessage::Sealed(_) => "Sealed",
     }
 }
 
@@ -261,6 +276,7 @@ fn log_hello(h: &Hello) {
         platform = ?h.platform,
         version = %h.version,
         active_epoch = ?h.active_epoch,
+        resumed_at_epoch = ?h.sealed.map(|(_, epoch)| epoch),
         "guest connected"
     );
 }

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub results: Counter,
     /// Results received for an id that already had one (dropped).
     pub duplicate_results: Counter,
+    /// Sealed states written to the sealed-state file.
+    pub sealed_states: Counter,
     /// Guests connected now.
     pub guests: Gauge,
     /// Instructions open (set from the database when scraped).
@@ -55,6 +57,7 @@ impl Metrics {
             delivered: Counter::default(),
             results: Counter::default(),
             duplicate_results: Counter::default(),
+            sealed_states: Counter::default(),
             guests: Gauge::default(),
             open: Gauge::default(),
             pending: Gauge::default(),
@@ -70,6 +73,11 @@ impl Metrics {
         registry.register("actions_delivered", "Actions handed to a guest", m.delivered.clone());
         registry.register("results_stored", "Results stored", m.results.clone());
         registry.register("results_duplicate", "Results dropped: the id already had one", m.duplicate_results.clone());
+        registry.register(
+            "sealed_states",
+            "Sealed guest states written to the sealed-state file",
+            m.sealed_states.clone(),
+        );
         registry.register("guests_connected", "Guests connected now", m.guests.clone());
         registry.register("open_instructions", "Instructions collecting votes or awaiting a result", m.open.clone());
         registry.register("pending_actions", "Actions not answered yet", m.pending.clone());

@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use fcc_layout::interface::{FW_CFG_PROXY, FW_CFG_TEST_EXIT, READY_PREFIX};
+use fcc_layout::interface::{FW_CFG_PROXY, FW_CFG_SEALED_STATE, FW_CFG_TEST_EXIT, READY_PREFIX};
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -92,6 +92,8 @@ pub struct BootOptions {
     pub cpu: String,
     /// `-fw_cfg name=…,string=…` items.
     pub fw_cfg: Vec<(String, String)>,
+    /// `-fw_cfg name=…,file=…` items (the sealed state of an earlier boot).
+    pub fw_cfg_files: Vec<(String, PathBuf)>,
     /// A virtio-net NIC on QEMU user networking ([`NETWORK_ARGS`]).
     pub network: bool,
 }
@@ -106,7 +108,27 @@ pub const USER_NET_HOST: &str = "10.0.2.2";
 impl BootOptions {
     /// The defaults: 256 MiB, one vCPU, `-cpu max`.
     pub fn new(rom: impl Into<PathBuf>, accel: Accel) -> Self {
-        Self { rom: rom.into(), accel, memory_mib: 256, smp: 1, cpu: "max".into(), fw_cfg: Vec::new(), network: false }
+        Self {
+            rom: rom.into(),
+            accel,
+            memory_mib: 256,
+            smp: 1,
+            cpu: "max".into(),
+            fw_cfg: Vec::new(),
+            fw_cfg_files: Vec::new(),
+            network: false,
+        }
+    }
+
+    /// Adds a `-fw_cfg name=…,file=…` item: QEMU reads the file when it starts.
+    pub fn fw_cfg_file(mut self, name: &str, path: impl Into<PathBuf>) -> Self {
+        self.fw_cfg_files.push((name.into(), path.into()));
+        self
+    }
+
+    /// Hands the guest the sealed state the proxy keeps at `path` (`opt/fcc/sealed-state`).
+    pub fn sealed_state(self, path: impl Into<PathBuf>) -> Self {
+        self.fw_cfg_file(FW_CFG_SEALED_STATE, path)
     }
 
     /// Adds a `-fw_cfg name=…,string=…` item.
@@ -163,6 +185,10 @@ impl BootOptions {
         for (name, value) in &self.fw_cfg {
             args.push("-fw_cfg".into());
             args.push(format!("name={name},string={value}"));
+        }
+        for (name, path) in &self.fw_cfg_files {
+            args.push("-fw_cfg".into());
+            args.push(format!("name={name},file={}", path.display()));
         }
         args
     }

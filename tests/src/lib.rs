@@ -61,7 +61,12 @@ pub fn boot(options: &BootOptions) -> Guest {
 /// Boots a guest whose proxy is 10.0.2.2:`port` (the host's 127.0.0.1:`port`); returns it and
 /// the TEE id of its READY line.
 pub fn boot_networked(port: u16) -> (Guest, [u8; 20]) {
-    let mut guest = boot(&options().network(port));
+    boot_ready(&options().network(port))
+}
+
+/// Boots with `options` and waits for READY; returns the guest and its TEE id.
+pub fn boot_ready(options: &BootOptions) -> (Guest, [u8; 20]) {
+    let mut guest = boot(options);
     let (line, elapsed) = guest.wait_for(READY_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
     eprintln!("{line}  ({} ms after exec)", elapsed.as_millis());
     let ready = parse_ready(&line).unwrap_or_else(|e| panic!("{e:#}"));

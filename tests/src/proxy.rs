@@ -46,7 +46,7 @@ impl TestProxy {
         };
         stream.set_nonblocking(false)?;
         stream.set_nodelay(true)?;
-        let mut conn = Connection { stream, timeout, hello: None };
+        let mut conn = Connection { stream, timeout, hello: None, sealed: None };
         let hello = match conn.read()? {
             GuestMessage::Hello(h) => h,
             other => bail!("the guest's first message is not Hello: {other:?}"),
@@ -63,6 +63,7 @@ pub struct Connection {
     stream: TcpStream,
     timeout: Duration,
     hello: Option<Hello>,
+    sealed: Option<Vec<u8>>,
 }
 
 impl Connection {
@@ -115,8 +116,21 @@ impl Connection {
             other => bail!("expected a Result, got {other:?}"),
         };
         self.send(&ProxyMessage::Ack { id: result.result.id })?;
-        self.expect_pull()?;
+        // A guest that can seal sends its sealed state after a policy action's result.
+        match self.read()? {
+            GuestMessage::Pull { max_actions } if max_actions >= 1 => {}
+            GuestMessage::Sealed(blob) => {
+                self.sealed = Some(blob.to_vec());
+                self.expect_pull()?;
+            }
+            other => bail!("expected Pull or Sealed, got {other:?}"),
+        }
         Ok(result)
+    }
+
+    /// The sealed state the guest sent last on this connection, if any.
+    pub fn take_sealed(&mut self) -> Option<Vec<u8>> {
+        self.sealed.take()
     }
 
     /// Waits until the guest closes the connection (EOF or reset); fails if it sends a frame

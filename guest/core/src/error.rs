@@ -40,6 +40,10 @@ pub enum Error {
     PolicyEpochUnknown { active: u32, got: u32 },
     /// A policy update's bytes are not the policy the signatures were made over.
     PolicyMismatch,
+    /// A resumed TEE was offered a trust root other than the one it sealed.
+    PolicyRootMismatch,
+    /// A resumed TEE's light client is not yet back at the epoch it had reached when sealed.
+    PolicyBelowSealed { active: u32, sealed: u32 },
 
     // --- Signatures and thresholds (3xx) ---
     /// Signature `index` is not a well-formed 65-byte `r ‖ s ‖ v` (zero or out-of-range scalar,
@@ -79,6 +83,8 @@ pub enum Error {
     UnsupportedVersion { got: u8 },
     /// A frame that is valid but not expected in this state of the conversation.
     UnexpectedMessage,
+    /// A sealed-state blob that does not open (see `seal`): `what` says why.
+    SealedStateInvalid { what: &'static str },
 }
 
 impl Error {
@@ -99,6 +105,8 @@ impl Error {
             Error::PolicyEpochNotNext { .. } => 207,
             Error::PolicyEpochUnknown { .. } => 208,
             Error::PolicyMismatch => 209,
+            Error::PolicyRootMismatch => 210,
+            Error::PolicyBelowSealed { .. } => 211,
             Error::SignatureMalformed { .. } => 301,
             Error::SignatureHighS { .. } => 302,
             Error::SignatureInvalid { .. } => 303,
@@ -115,6 +123,7 @@ impl Error {
             Error::EntropyUnavailable => 501,
             Error::UnsupportedVersion { .. } => 502,
             Error::UnexpectedMessage => 503,
+            Error::SealedStateInvalid { .. } => 504,
         }
     }
 }
@@ -156,6 +165,10 @@ impl fmt::Display for Error {
                 write!(f, "reward epoch {got} is neither the active ({active}) nor the previous policy")
             }
             Error::PolicyMismatch => f.write_str("policy bytes do not match the signed policy"),
+            Error::PolicyRootMismatch => f.write_str("trust root differs from the one this TEE sealed"),
+            Error::PolicyBelowSealed { active, sealed } => {
+                write!(f, "active policy epoch {active} is below epoch {sealed} this TEE had reached before it resumed")
+            }
             Error::SignatureMalformed { index } => write!(f, "signature {index} is malformed"),
             Error::SignatureHighS { index } => write!(f, "signature {index} has a high S value"),
             Error::SignatureInvalid { index } => write!(f, "signature {index} does not verify"),
@@ -180,6 +193,7 @@ impl fmt::Display for Error {
             Error::EntropyUnavailable => f.write_str("entropy source failed"),
             Error::UnsupportedVersion { got } => write!(f, "unsupported link protocol version {got}"),
             Error::UnexpectedMessage => f.write_str("unexpected message"),
+            Error::SealedStateInvalid { what } => write!(f, "sealed state refused: {what}"),
         }
     }
 }

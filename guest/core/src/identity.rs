@@ -71,9 +71,19 @@ impl TeeIdentity {
 
     /// A fixed key for tests and the devnet's simulated providers. Never use in a guest.
     pub fn from_secret_for_tests(secret: &[u8; 32]) -> Result<Self, Error> {
+        Self::from_secret(secret)
+    }
+
+    /// The key back from its secret scalar (sealed state).
+    pub(crate) fn from_secret(secret: &[u8; 32]) -> Result<Self, Error> {
         SigningKey::from_bytes(&(*secret).into())
             .map(Self::from_key)
             .map_err(|_| Error::Malformed { what: "secret key" })
+    }
+
+    /// The secret scalar, for sealing only (wiped when dropped).
+    pub(crate) fn secret(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.key.to_bytes().into())
     }
 
     /// The uncompressed public key `x ‖ y`.

@@ -10,6 +10,7 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod aead;
 pub mod batch;
 pub mod ecdsa;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod platform;
 pub mod policy;
 pub mod replay;
 pub mod result;
+pub mod seal;
 pub mod serde_fixed;
 pub mod session;
 pub mod tee;

@@ -50,6 +50,9 @@ pub struct PolicyStore {
     initial: Option<(u32, H256)>,
     active: Option<SigningPolicy>,
     previous: Option<SigningPolicy>,
+    /// A resumed TEE's sealed trust root and epoch (see `seal`): the only trust root it accepts,
+    /// and the epoch below which it serves no instruction.
+    sealed: Option<((u32, H256), u32)>,
 }
 
 fn learn_keys(verifier: &mut Verifier, policy: &SigningPolicy, keys: &[PublicKey]) -> Result<(), Error> {
@@ -68,7 +71,18 @@ fn learn_keys(verifier: &mut Verifier, policy: &SigningPolicy, keys: &[PublicKey
 impl PolicyStore {
     /// An empty store that hashes policies with `scheme`.
     pub fn new(scheme: PolicyHashScheme) -> Self {
-        Self { scheme, initial: None, active: None, previous: None }
+        Self { scheme, initial: None, active: None, previous: None, sealed: None }
+    }
+
+    /// A store for a TEE resumed from sealed state: it accepts only `trust_root` as its trust
+    /// root and serves instructions only once the active epoch is back at `epoch`.
+    pub fn resumed(scheme: PolicyHashScheme, trust_root: (u32, H256), epoch: u32) -> Self {
+        Self { sealed: Some((trust_root, epoch)), ..Self::new(scheme) }
+    }
+
+    /// The sealed (trust root, epoch) this store was resumed with.
+    pub fn sealed(&self) -> Option<((u32, H256), u32)> {
+        self.sealed
     }
 
     /// The hash scheme in use.
@@ -93,11 +107,15 @@ impl PolicyStore {
         }
         check_key_count(&msg.public_keys)?;
         let policy = SigningPolicy::decode(&msg.policy)?;
+        let root = (policy.reward_epoch_id(), policy.hash(self.scheme));
+        if self.sealed.is_some_and(|(sealed, _)| sealed != root) {
+            return Err(Error::PolicyRootMismatch);
+        }
         // Pin before learning: the cache evicts unpinned keys once it holds `MAX_EXTRA_KEYS`
         // of them, which would drop most keys of a policy with more voters than that.
         verifier.pin(policy.voters().iter().map(|v| v.address));
         learn_keys(verifier, &policy, &msg.public_keys)?;
-        self.initial = Some((policy.reward_epoch_id(), policy.hash(self.scheme)));
+        self.initial = Some(root);
         Ok(self.active.insert(policy))
     }
 
@@ -130,9 +148,14 @@ impl PolicyStore {
     }
 
     /// The policy an instruction citing `reward_epoch_id` must be signed under: the active or the
-    /// previous one.
+    /// previous one. A resumed TEE answers none until it is back at its sealed epoch.
     pub fn policy_for(&self, reward_epoch_id: u32) -> Result<&SigningPolicy, Error> {
         let active = self.active.as_ref().ok_or(Error::PolicyNotInitialized)?;
+        if let Some((_, sealed)) = self.sealed
+            && active.reward_epoch_id() < sealed
+        {
+            return Err(Error::PolicyBelowSealed { active: active.reward_epoch_id(), sealed });
+        }
         if active.reward_epoch_id() == reward_epoch_id {
             return Ok(active);
         }

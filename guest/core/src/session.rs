@@ -78,6 +78,9 @@ impl Session {
                     for action in &actions {
                         let result = tee.handle(action, platform);
                         self.queue(&GuestMessage::Result(result))?;
+                        if let Some(sealed) = tee.take_sealed() {
+                            self.queue(&GuestMessage::Sealed(sealed))?;
+                        }
                         self.handled += 1;
                     }
                     self.pull()?;

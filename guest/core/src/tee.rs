@@ -17,6 +17,7 @@ use crate::platform::Platform;
 use crate::policy::PolicyHashScheme;
 use crate::replay::ReplayGuard;
 use crate::result::{ActionResult, SignedResult, SubmissionTag, bounded_log, status};
+use crate::seal::{SEALED_LEN, SealedState, SealingKey};
 use crate::verify::{Candidates, Tally, Verifier, tally, threshold_for};
 use crate::wire::{Action, ActionKind, Hello};
 
@@ -58,6 +59,9 @@ pub struct Tee {
     /// an action whose result it did not store (the link dropped); the guest then answers with
     /// the same signed result instead of refusing a replay, so exactly one result exists.
     recent: VecDeque<SignedResult>,
+    /// Where the platform can seal: the key, and a freshly sealed state not yet sent.
+    sealing: Option<SealingKey>,
+    sealed_out: Option<[u8; SEALED_LEN]>,
 }
 
 impl core::fmt::Debug for Tee {
@@ -70,18 +74,77 @@ impl Tee {
     /// A fresh TEE with a new identity and batch secret drawn from `rng`.
     pub fn new(config: Config, rng: &mut impl TryCryptoRng, registry: Registry) -> Result<Self, Error> {
         let identity = TeeIdentity::generate(rng)?;
+        Self::assemble(config, identity, PolicyStore::new(config.policy_hash), rng, registry)
+    }
+
+    /// The TEE that sealed `sealed` (opened by `key`), back with the same identity: it accepts
+    /// only its sealed trust root and serves instructions once its light client is back at the
+    /// sealed epoch (`seal`). It seals again under `key` as its policies move on.
+    pub fn resume(
+        config: Config,
+        key: SealingKey,
+        sealed: &SealedState,
+        rng: &mut impl TryCryptoRng,
+        registry: Registry,
+    ) -> Result<Self, Error> {
+        let identity = TeeIdentity::from_secret(&sealed.identity_secret)?;
+        let policies = PolicyStore::resumed(config.policy_hash, sealed.trust_root, sealed.epoch);
+        let mut tee = Self::assemble(config, identity, policies, rng, registry)?;
+        tee.sealing = Some(key);
+        Ok(tee)
+    }
+
+    /// Seals the identity and light-client state under `key` whenever the trust root is set or
+    /// the policy moves on; [`Tee::take_sealed`] hands each blob out once.
+    pub fn with_sealing(mut self, key: SealingKey) -> Self {
+        self.sealing = Some(key);
+        self
+    }
+
+    fn assemble(
+        config: Config,
+        identity: TeeIdentity,
+        policies: PolicyStore,
+        rng: &mut impl TryCryptoRng,
+        registry: Registry,
+    ) -> Result<Self, Error> {
         let batch_secret = draw32(rng)?;
         Ok(Self {
             state: TeeState {
                 config,
                 identity,
-                policies: PolicyStore::new(config.policy_hash),
+                policies,
                 verifier: Verifier::new(batch_secret),
                 replay: ReplayGuard::new(),
             },
             registry,
             recent: VecDeque::with_capacity(RECENT_RESULTS),
+            sealing: None,
+            sealed_out: None,
         })
+    }
+
+    /// The state sealed since the last call, for the host to keep (opaque to it).
+    pub fn take_sealed(&mut self) -> Option<[u8; SEALED_LEN]> {
+        self.sealed_out.take()
+    }
+
+    /// Seals the current state if the platform can and a trust root is set. The epoch sealed
+    /// never goes below the one resumed from, so a resumed TEE replaying old updates keeps its
+    /// floor.
+    fn reseal(&mut self) {
+        let (Some(key), Some(trust_root), Some(active)) =
+            (&self.sealing, self.state.policies.initial(), self.state.policies.active())
+        else {
+            return;
+        };
+        let floor = self.state.policies.sealed().map_or(0, |(_, epoch)| epoch);
+        let state = SealedState {
+            identity_secret: self.state.identity.secret(),
+            trust_root,
+            epoch: active.reward_epoch_id().max(floor),
+        };
+        self.sealed_out = Some(key.seal(&state));
     }
 
     /// The state (read-only).
@@ -102,6 +165,7 @@ impl Tee {
             attestation,
             initial_policy: s.policies.initial(),
             active_epoch: s.policies.active().map(|p| p.reward_epoch_id()),
+            sealed: s.policies.sealed(),
         })
     }
 
@@ -117,6 +181,7 @@ impl Tee {
             return done.clone();
         }
         let executed_before = self.state.replay.contains(&d.instruction_id);
+        let light_client_before = (self.state.policies.initial(), self.state.policies.accepted_epochs());
         let (status, data, log, code) = match self.execute(action, platform) {
             Ok(data) => (status::SUCCESS, data, String::new(), Vec::new()),
             Err(e) => (status::ERROR, Vec::new(), bounded_log(e.to_string()), e.code().to_be_bytes().to_vec()),
@@ -134,6 +199,9 @@ impl Tee {
         };
         let signature = self.state.identity.sign_digest(&result.signing_digest(self.state.config.chain_id));
         let signed = SignedResult { result, signature };
+        if light_client_before != (self.state.policies.initial(), self.state.policies.accepted_epochs()) {
+            self.reseal();
+        }
         if is_instruction && !executed_before && self.state.replay.contains(&d.instruction_id) {
             if self.recent.len() == RECENT_RESULTS {
                 self.recent.pop_front();

@@ -24,7 +24,7 @@ use crate::result::{SignedResult, SubmissionTag};
 use crate::verify::Vote;
 
 /// The link protocol version this code speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
 
@@ -80,6 +80,9 @@ pub struct Hello {
     pub initial_policy: Option<(u32, H256)>,
     /// The active policy's epoch.
     pub active_epoch: Option<u32>,
+    /// Resumed from sealed state: the sealed trust root and epoch (the proxy must replay that
+    /// root and the updates up to that epoch before instructions are served).
+    pub sealed: Option<((u32, H256), u32)>,
 }
 
 /// Guest → proxy.
@@ -94,6 +97,9 @@ pub enum GuestMessage {
     },
     /// A signed result.
     Result(SignedResult),
+    /// The TEE's state sealed for the next boot (`seal`): opaque to the proxy, which keeps the
+    /// latest one per TEE for the operator to hand back (`opt/fcc/sealed-state`).
+    Sealed(#[serde(with = "crate::serde_fixed")] [u8; crate::seal::SEALED_LEN]),
 }
 
 impl GuestMessage {
@@ -113,7 +119,7 @@ impl GuestMessage {
                 }
                 Ok(())
             }
-            GuestMessage::Pull { .. } => Ok(()),
+            GuestMessage::Pull { .. } | GuestMessage::Sealed(_) => Ok(()),
             GuestMessage::Result(r) => r.result.validate(),
         }
     }

@@ -18,6 +18,7 @@ use fcc_core::ops::Registry;
 use fcc_core::platform::{SIMULATED_MAGIC, Simulated};
 use fcc_core::policy::{PolicyHashScheme, flare_threshold};
 use fcc_core::result::{SignedResult, SubmissionTag, status};
+use fcc_core::seal::SealingKey;
 use fcc_core::verify::{SignerHint, Vote};
 use fcc_core::wire::{self, Action, ActionKind, FrameReader, GuestMessage, ProxyMessage};
 use fcc_core::{Config, Tee};
@@ -795,6 +796,70 @@ fn policy_rotation_rollback_and_the_two_epoch_window() {
     }
 }
 
+/// A TEE that seals comes back after a reboot as the same TEE, pinned to its trust root and
+/// serving nothing until its light client is back where it was.
+#[test]
+fn sealed_state_resumes_the_same_tee_pinned_to_its_root_and_epoch() {
+    let config = Config { chain_id: CHAIN, policy_hash: CHAIN_BOUND };
+    let mut net = Net::new(CHAIN_BOUND);
+    net.tee =
+        Tee::new(config, &mut TestRng(7), Registry::system()).unwrap().with_sealing(SealingKey::simulated(&config));
+    let (c100, c101, c102) = (c100(), c101(), c102());
+    // Nothing to seal before the trust root; a refused action seals nothing either.
+    assert_eq!(net.tee.take_sealed(), None);
+    let a = net.update_action(&c101, &c100, &[0, 2, 3], Hints::None, true);
+    net.refused(&a, Error::PolicyNotInitialized);
+    assert_eq!(net.tee.take_sealed(), None);
+    let init = net.init_action(&c100, true);
+    assert_ok(&net.handle(&init));
+    let at_100 = net.tee.take_sealed().expect("sealed once the trust root is set");
+    assert_eq!(net.tee.take_sealed(), None, "handed out once");
+    let to_101 = net.update_action(&c101, &c100, &[0, 2, 3], Hints::None, true);
+    assert_ok(&net.handle(&to_101));
+    let to_102 = net.update_action(&c102, &c101, &[0, 1, 2], Hints::None, true);
+    assert_ok(&net.handle(&to_102));
+    let at_102 = net.tee.take_sealed().expect("sealed after each update");
+    assert_ne!(at_100, at_102);
+    let prove = net.prove(&c102, &[0, 1], Hints::None);
+    assert!(net.tee.take_sealed().is_none() && net.handle(&prove).result.status == status::SUCCESS);
+    assert_eq!(net.tee.take_sealed(), None, "instructions change nothing sealed");
+
+    // Reboot: the same identity, the sealed root and epoch reported in Hello.
+    let resume = |blob: &[u8]| {
+        let key = SealingKey::simulated(&config);
+        let sealed = key.open(blob)?;
+        Tee::resume(config, key, &sealed, &mut TestRng(99), Registry::system())
+    };
+    net.tee = resume(&at_102).unwrap();
+    assert_eq!(net.tee.state().identity.address(), net.tee_id);
+    let hello = net.tee.hello(&mut Simulated).unwrap();
+    assert_eq!(hello.initial_policy, None);
+    assert_eq!(hello.sealed, Some(((100, c100.hash(CHAIN_BOUND)), 102)));
+    // Another trust root is refused; the sealed one accepted.
+    let other_root = net.init_action(&c101, true);
+    net.refused(&other_root, Error::PolicyRootMismatch);
+    assert_eq!(net.tee.take_sealed(), None);
+    assert_ok(&net.handle(&init));
+    // Below the sealed epoch nothing is served, and the floor survives a re-seal.
+    let old = net.prove(&c100, &[0, 2, 3], Hints::None);
+    net.refused(&old, Error::PolicyBelowSealed { active: 100, sealed: 102 });
+    let resealed = net.tee.take_sealed().unwrap();
+    assert_eq!(SealingKey::simulated(&config).open(&resealed).unwrap().epoch, 102);
+    assert_ok(&net.handle(&to_101));
+    assert_ok(&net.handle(&to_102));
+    assert_eq!(net.tee.take_sealed().unwrap(), at_102, "deterministic: the same state seals to the same blob");
+    let prove = net.prove(&c102, &[0, 1], Hints::None);
+    net.assert_proved(&prove);
+
+    // Blobs that do not open: another chain's key, a tampered blob, garbage.
+    let other = Config { chain_id: CHAIN + 1, policy_hash: CHAIN_BOUND };
+    assert_eq!(SealingKey::simulated(&other).open(&at_102).unwrap_err().code(), 504);
+    let mut bad = at_102;
+    bad[40] ^= 4;
+    assert!(matches!(resume(&bad), Err(Error::SealedStateInvalid { .. })));
+    assert!(matches!(resume(&[0; 3]), Err(Error::SealedStateInvalid { .. })));
+}
+
 #[test]
 fn replayed_instructions_are_refused() {
     let mut net = Net::new(CHAIN_BOUND);
@@ -1031,7 +1096,7 @@ fn frames_out_of_bounds_are_refused() {
     assert_eq!(wire::decode_body::<ProxyMessage>(&[]), Err(Error::Truncated { what: "frame", need: 1, got: 0 }));
     assert_eq!(
         wire::decode_body::<ProxyMessage>(&[wire::PROTOCOL_VERSION + 1, 0]),
-        Err(Error::UnsupportedVersion { got: 2 })
+        Err(Error::UnsupportedVersion { got: wire::PROTOCOL_VERSION + 1 })
     );
     let mut trailing = body.clone();
     trailing.push(0);

@@ -25,6 +25,7 @@ use fcc_core::ops::fdc2;
 use fcc_core::platform::{SIMULATED_MAGIC, Simulated};
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy, Voter, flare_threshold, policy_hash};
 use fcc_core::result::{ActionResult, SignedResult, SubmissionTag, status};
+use fcc_core::seal::{self, SealedState, SealingKey};
 use fcc_core::verify::{SignerHint, Vote};
 use fcc_core::wire::{self, Action, ActionKind, GuestMessage};
 use fcc_core::{Config, Tee};
@@ -680,6 +681,32 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     assert_eq!(rd, alloy_report_data(tee.public_key(), CHAIN_ID, challenge()));
     v.push(("reportData", rd.to_vec()));
 
+    // Sealed state (simulated sealing, chain-bound hashes on chain 14): the TEE's secret, the
+    // example policy as trust root, sealed one epoch later. Key and nonce rebuilt with alloy.
+    let config =
+        fcc_core::Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID } };
+    let mut secret = [0u8; 32];
+    secret[31] = 2;
+    let state =
+        SealedState { identity_secret: zeroize::Zeroizing::new(secret), trust_root: (EPOCH, bound), epoch: EPOCH + 1 };
+    let word = |x: u64| U256::from(x).to_be_bytes::<32>();
+    let key = alloy_primitives::keccak256(
+        [&seal::KEY_DOMAIN[..], &seal::SIMULATED_ROOT, &word(0), &word(CHAIN_ID), &word(1)].concat(),
+    );
+    let mut plain = secret.to_vec();
+    plain.extend_from_slice(&EPOCH.to_be_bytes());
+    plain.extend_from_slice(&bound);
+    plain.extend_from_slice(&(EPOCH + 1).to_be_bytes());
+    let nonce = alloy_primitives::keccak256([&seal::NONCE_DOMAIN[..], &key[..], &plain].concat());
+    let blob = SealingKey::simulated(&config).seal(&state);
+    assert_eq!(&blob[..6], b"FCCS\x01\x00");
+    assert_eq!(blob[6..18], nonce[..12]);
+    let tag = fcc_core::aead::encrypt(&key.0, &nonce[..12].try_into().unwrap(), &blob[..6], &mut plain).unwrap();
+    assert_eq!([&blob[..18], &plain[..], &tag[..]].concat(), blob.to_vec(), "layout as documented");
+    assert_eq!(SealingKey::simulated(&config).open(&blob).unwrap(), state);
+    v.push(("sealed.simulatedKey", key.to_vec()));
+    v.push(("sealed.blob", blob.to_vec()));
+
     // FDC2.
     let r = fdc2::decode_request(&req).unwrap();
     let (message_hash, header) = fdc2::message_hash(CHAIN_ID, &r, &d);
@@ -797,7 +824,7 @@ fn protocol_md_vectors_match_the_code() {
     assert_eq!(hex::encode(&doc["provider1.address"]), "7e5f4552091a69125d5dfcb7b8c2659029395bdf");
     assert_eq!(hex::encode(&doc["tee.address"]), "2b5ad5c4795c026514f8317c7a215e218dccd6cf");
     assert_eq!(hex::encode(&doc["provider2.address"]), "6813eb9362372eef6200f3b1dbc3f819671cba69");
-    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003010101");
+    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003020101");
 }
 
 /// Every error variant, as listed in PROTOCOL.md's error table.
@@ -817,6 +844,8 @@ fn all_errors() -> Vec<Error> {
         Error::PolicyEpochNotNext { active: 0, got: 0 },
         Error::PolicyEpochUnknown { active: 0, got: 0 },
         Error::PolicyMismatch,
+        Error::PolicyRootMismatch,
+        Error::PolicyBelowSealed { active: 0, sealed: 0 },
         Error::SignatureMalformed { index: 0 },
         Error::SignatureHighS { index: 0 },
         Error::SignatureInvalid { index: 0 },
@@ -833,6 +862,7 @@ fn all_errors() -> Vec<Error> {
         Error::EntropyUnavailable,
         Error::UnsupportedVersion { got: 0 },
         Error::UnexpectedMessage,
+        Error::SealedStateInvalid { what: "" },
     ]
 }
 
@@ -902,5 +932,5 @@ fn pull_frame_round_trip() {
     let frame = wire::encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap();
     assert_eq!(frame, [0, 0, 0, 3, wire::PROTOCOL_VERSION, 1, 1]);
     assert_eq!(wire::decode_body::<GuestMessage>(&frame[4..]).unwrap(), GuestMessage::Pull { max_actions: 1 });
-    assert_eq!(wire::decode_body::<GuestMessage>(&[2, 1, 1]), Err(Error::UnsupportedVersion { got: 2 }));
+    assert_eq!(wire::decode_body::<GuestMessage>(&[1, 1, 1]), Err(Error::UnsupportedVersion { got: 1 }));
 }

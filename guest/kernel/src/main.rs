@@ -1,6 +1,7 @@
 //! `fcc-guest`: the FCC unikernel. It boots straight from a ROM that QEMU loads with `-bios`
 //! (`boot/reset.s`: reset vector → long mode), sets up the console, CPU tables, RAM and entropy,
-//! creates the TEE (a fresh identity key every boot), prints one `READY` line and then serves the
+//! creates the TEE (resumed from sealed state when the host hands back a blob that opens, else a
+//! fresh identity key), prints one `READY` line and then serves the
 //! host proxy over virtio-net (`net`).
 //!
 //! Boot order in [`fcc_kernel_main`]: serial console → GDT/TSS/IDT (from here on every fault is
@@ -58,10 +59,11 @@ mod kernel {
 
     use fcc_core::ops::Registry;
     use fcc_core::platform::{Platform, PlatformKind, Simulated};
+    use fcc_core::seal::SealingKey;
     use fcc_core::{Config, Tee};
     use fcc_layout::interface::{
-        DEFAULT_CHAIN_ID, DEFAULT_PROXY, FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_PROXY, FW_CFG_TEST_EXIT,
-        FW_CFG_TEST_FAULT,
+        DEFAULT_CHAIN_ID, DEFAULT_PROXY, FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_PROXY, FW_CFG_SEALED_STATE,
+        FW_CFG_TEST_EXIT, FW_CFG_TEST_FAULT,
     };
     use fcc_layout::{MIB, MIN_RAM_END};
     use rand_core::TryRng;
@@ -237,11 +239,66 @@ mod kernel {
             );
         }
 
-        // Entropy, then the TEE with a fresh identity.
+        // The shared (host-visible) region before anything talks to the host: virtio DMA and,
+        // under SEV-SNP, the guest-request pages the sealing key is asked through.
+        if let Err(e) = crate::dma::convert_to_shared() {
+            fatal!("sharing the DMA region: {e}");
+        }
+        let mut snp_attester = sev::attester();
+
+        // Entropy, then the TEE: resumed from sealed state when the host hands back a blob that
+        // opens, else with a fresh identity.
         let mut rng = HardwareRng::new().unwrap_or_else(|e| fatal!("entropy: {e}"));
         println!("chain {chain_id}, policy hash {policy_hash:?}, entropy {}", rng.source().name());
         let config = Config { chain_id, policy_hash };
-        let mut tee = Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
+        let sealing = match (&mut snp_attester, platform) {
+            (Some(a), _) => match a.sealing_root() {
+                Ok(root) => Some(SealingKey::derive(&root, PlatformKind::SevSnp, &config)),
+                Err(e) => fatal!("SEV-SNP: sealing key (MSG_KEY_REQ): {e}"),
+            },
+            (None, PlatformKind::Plain) => Some(SealingKey::simulated(&config)),
+            // TDX has no key derivable from the measurement without a key service.
+            (None, _) => None,
+        };
+        let mut blob = [0u8; SEALED_BLOB_MAX];
+        let blob = match fw.find(FW_CFG_SEALED_STATE) {
+            Some(file) => match fw.read(file, &mut blob) {
+                Ok(b) => (!b.is_empty()).then_some(b),
+                Err(_) => {
+                    println!("SEALED refused (the file is longer than {SEALED_BLOB_MAX} bytes): a fresh identity");
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut tee = match (sealing, blob) {
+            (Some(key), Some(blob)) => match key.open(blob) {
+                Ok(sealed) => {
+                    let simulated = key.platform() == PlatformKind::Plain;
+                    let ((root_epoch, _), epoch) = (sealed.trust_root, sealed.epoch);
+                    let tee = Tee::resume(config, key, &sealed, &mut rng, Registry::system())
+                        .unwrap_or_else(|e| fatal!("TEE (resuming sealed state): {e}"));
+                    println!(
+                        "SEALED resumed: trust root epoch {root_epoch}, sealed epoch {epoch}{}",
+                        if simulated { " (SIMULATED sealing on plain QEMU: anyone can read or forge it)" } else { "" }
+                    );
+                    tee
+                }
+                Err(e) => {
+                    println!("SEALED refused ({e}): a fresh identity");
+                    fresh_tee(config, &mut rng, key)
+                }
+            },
+            (sealing, blob) => {
+                if blob.is_some() {
+                    println!("SEALED ignored: {} cannot seal; a fresh identity", platform.name());
+                }
+                match sealing {
+                    Some(key) => fresh_tee(config, &mut rng, key),
+                    None => Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}")),
+                }
+            }
+        };
         let ready_tsc = tsc::now();
         println!("READY tee=0x{} platform={}", Hex(&tee.state().identity.address()), platform.name());
 
@@ -285,13 +342,22 @@ mod kernel {
         // The network: serve the proxy for ever (returns only without a virtio-net device).
         let Some(hz) = tsc_hz else { fatal!("the TSC frequency is unknown: the network stack needs a clock") };
         let seed = rng.try_next_u64().unwrap_or_else(|e| fatal!("entropy: {e}"));
-        let mut platform = match (sev::attester(), tdx::attester(hz)) {
+        let mut platform = match (snp_attester, tdx::attester(hz)) {
             (Some(snp), _) => Evidence::SevSnp(snp),
             (None, Some(td)) => Evidence::Tdx(td),
             (None, None) => Evidence::Simulated(Simulated),
         };
         net::run(&mut tee, &mut platform, proxy, net::Clock::new(tsc::now(), hz), seed);
         exit::stop(Outcome::Success)
+    }
+
+    /// Largest sealed-state file read from fw_cfg (a blob is `fcc_core::seal::SEALED_LEN` bytes;
+    /// anything longer is refused unread).
+    const SEALED_BLOB_MAX: usize = 2 * fcc_core::seal::SEALED_LEN;
+
+    /// A TEE with a fresh identity that seals under `key`.
+    fn fresh_tee(config: Config, rng: &mut HardwareRng, key: SealingKey) -> Tee {
+        Tee::new(config, rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}")).with_sealing(key)
     }
 
     /// Where the core's evidence comes from: the labelled simulation on plain QEMU, SEV-SNP

@@ -36,7 +36,7 @@ use virtio_drivers::device::net::{VirtIONet, VirtioNetHdr};
 use virtio_drivers::transport::pci::PciTransport;
 
 use crate::config::ProxyAddr;
-use crate::dma::{self, FccHal};
+use crate::dma::FccHal;
 use crate::{pci, println, tsc};
 
 /// Virtqueue size (RX buffers posted at once).
@@ -324,9 +324,6 @@ impl Link {
 /// feeds smoltcp's randomness (initial sequence numbers, ports). Returns only if there is no
 /// virtio-net device.
 pub fn run(tee: &mut Tee, platform: &mut dyn Platform, proxy: ProxyAddr, clock: Clock, seed: u64) {
-    if let Err(e) = dma::convert_to_shared() {
-        crate::fatal(format_args!("sharing the virtio DMA region: {e}"));
-    }
     pci::map_window_uncached();
     let found = pci::find_virtio_net().unwrap_or_else(|e| fatal(format_args!("PCI: {e}")));
     let Some(mut found) = found else {

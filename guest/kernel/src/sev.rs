@@ -589,13 +589,39 @@ impl Attester {
     /// An attestation report (1184 bytes) with `report_data`, at VMPL 0.
     pub fn report(&mut self, report_data: &[u8; 64]) -> Result<alloc::vec::Vec<u8>, AttestError> {
         use fcc_platform::snp::msg::{self, MsgType};
+        let mut page = self.request(MsgType::ReportReq, &msg::report_request(report_data, 0))?;
+        let report = msg::report_response(&page.1[..page.0]).map_err(AttestError::Message)?;
+        let out = report.to_vec();
+        page.1.fill(0);
+        Ok(out)
+    }
+
+    /// The sealing root key: MSG_KEY_REQ derived from the VCEK and bound to the launch
+    /// measurement and the guest policy (so only this image, launched with this policy on this
+    /// chip, derives it), at VMPL 0, guest SVN 0 and TCB version 0.
+    pub fn sealing_root(&mut self) -> Result<zeroize::Zeroizing<[u8; 32]>, AttestError> {
+        use fcc_platform::snp::msg::{self, MsgType, field};
+        let request = msg::key_request(field::MEASUREMENT | field::POLICY, 0, 0, 0);
+        let mut page = self.request(MsgType::KeyReq, &request)?;
+        let key = msg::key_response(&page.1[..page.0]).map(zeroize::Zeroizing::new);
+        // The derived key is secret: the private copy of the response goes as soon as it is read.
+        page.1.fill(0);
+        key.map_err(AttestError::Message)
+    }
+
+    /// One SNP_GUEST_REQUEST: seals `payload` as `msg_type`, asks the host (again while busy)
+    /// and opens the response in private memory. Returns the plaintext payload's length and the
+    /// page whose start holds it (the caller wipes secrets from it).
+    fn request(
+        &mut self,
+        msg_type: fcc_platform::snp::msg::MsgType,
+        payload: &[u8],
+    ) -> Result<(usize, alloc::boxed::Box<[u8; 4096]>), AttestError> {
         if !DMA_SHARED.load(Ordering::Acquire) {
             return Err(AttestError::NotShared);
         }
         let mut page = alloc::boxed::Box::new([0u8; 4096]);
-        let request = msg::report_request(report_data, 0);
-        let (_, seqno) =
-            self.channel.seal(MsgType::ReportReq, &request, &mut page[..]).map_err(AttestError::Message)?;
+        let (_, seqno) = self.channel.seal(msg_type, payload, &mut page[..]).map_err(AttestError::Message)?;
         let request_page = core::ptr::with_exposed_provenance_mut::<u8>(REQUEST_PAGE as usize);
         let response_page = core::ptr::with_exposed_provenance_mut::<u8>(RESPONSE_PAGE as usize);
         // SAFETY: both pages are the last two of SHARED_BUFFERS, shared (DMA_SHARED) and used by
@@ -633,8 +659,12 @@ impl Attester {
         }
         // SAFETY: as above; the response is copied once into private memory and checked there.
         unsafe { core::ptr::copy_nonoverlapping(response_page, page.as_mut_ptr(), 4096) };
-        let payload = self.channel.open(MsgType::ReportReq, seqno, &mut page[..]).map_err(AttestError::Message)?;
-        let report = msg::report_response(payload).map_err(AttestError::Message)?;
-        Ok(report.to_vec())
+        let len = self.channel.open(msg_type, seqno, &mut page[..]).map_err(AttestError::Message)?.len();
+        // The plaintext sits after the header; move it to the start so the caller needs no
+        // knowledge of the message layout.
+        let header = fcc_platform::snp::msg::HEADER_LEN;
+        page.copy_within(header..header + len, 0);
+        page[len..].fill(0);
+        Ok((len, page))
     }
 }

@@ -681,6 +681,12 @@ pub mod interface {
     pub const PANIC_PREFIX: &str = "PANIC: ";
     /// fw_cfg file with the proxy's address, `a.b.c.d:port` (IPv4, decimal port 1..=65535).
     pub const FW_CFG_PROXY: &str = "opt/fcc/proxy";
+    /// fw_cfg file with the sealed state of an earlier boot (`-fw_cfg name=…,file=<blob>`), as
+    /// the proxy stored it; absent or empty: a fresh identity.
+    pub const FW_CFG_SEALED_STATE: &str = "opt/fcc/sealed-state";
+    /// Start of the line saying what became of sealed state: `SEALED resumed: …`,
+    /// `SEALED refused (<reason>): a fresh identity` or `SEALED ignored: …`.
+    pub const SEALED_PREFIX: &str = "SEALED ";
     /// The proxy address when [`FW_CFG_PROXY`] is absent: QEMU user networking's host address.
     pub const DEFAULT_PROXY: &str = "10.0.2.2:6661";
     /// Printed when DHCP assigned the guest its address: `DHCP <a.b.c.d>/<prefix> ...`.

@@ -22,6 +22,7 @@ use fcc_core::ops::{Registry, fdc2};
 use fcc_core::platform::Simulated;
 use fcc_core::policy::{Address, PolicyHashScheme, SigningPolicy, Voter, policy_hash};
 use fcc_core::result::{SignedResult, SubmissionTag, status};
+use fcc_core::seal::SealingKey;
 use fcc_core::session::Session;
 use fcc_core::verify::{SignerHint, Vote};
 use fcc_core::wire::{self, Action, ActionKind, FrameReader, GuestMessage, ProxyMessage};
@@ -438,10 +439,12 @@ pub fn initialize_action() -> Action {
 
 /// A fresh TEE from a fixed RNG, with the trust root set.
 pub fn fresh_tee() -> Tee {
-    let mut tee =
-        Tee::new(CONFIG, &mut FixedRng::new([0xfc; 32]), Registry::system()).expect("fixed RNG is not constant");
+    let mut tee = Tee::new(CONFIG, &mut FixedRng::new([0xfc; 32]), Registry::system())
+        .expect("fixed RNG is not constant")
+        .with_sealing(SealingKey::simulated(&CONFIG));
     let r = tee.handle(&initialize_action(), &mut Simulated);
     assert_eq!(r.result.status, status::SUCCESS, "trust root: {}", r.result.log);
+    assert!(tee.take_sealed().is_some(), "the trust root is sealed");
     tee
 }
 
@@ -523,9 +526,11 @@ pub fn session_stream(data: &[u8]) {
     let total: usize = frames.iter().map(|f| wire::LENGTH_PREFIX + f.len()).sum();
     assert_eq!(total, session.output().len(), "the guest queued a partial frame");
     let mut results = 0u64;
+    let mut last: Option<GuestMessage> = None;
     for (i, body) in frames.iter().enumerate() {
         let msg = wire::decode_body::<GuestMessage>(body).expect("the guest's frames decode");
         msg.validate().expect("the guest's messages are within bounds");
+        let msg_kind = msg.clone();
         match msg {
             GuestMessage::Hello(h) => assert_eq!((i, h.tee_id), (0, tee.state().identity.address())),
             GuestMessage::Pull { max_actions } => assert!(i > 0 && max_actions > 0),
@@ -533,7 +538,14 @@ pub fn session_stream(data: &[u8]) {
                 assert_eq!(r.signer(CHAIN_ID), Ok(tee.state().identity.address()));
                 results += 1;
             }
+            // Sealed only after a result that moved the light client, and it opens.
+            GuestMessage::Sealed(blob) => {
+                assert!(i > 0 && matches!(last, Some(GuestMessage::Result(_))), "sealed state follows a result");
+                let sealed = SealingKey::simulated(&CONFIG).open(&blob).expect("the guest's sealed state opens");
+                assert_eq!(Some(sealed.trust_root), tee.state().policies.initial());
+            }
         }
+        last = Some(msg_kind);
     }
     assert_eq!(results, session.handled);
 }

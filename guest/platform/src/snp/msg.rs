@@ -10,8 +10,7 @@
 //! the same request again" wipes the key: the guest can then never send under it again, rather
 //! than risk a repeated IV or talk on through a host that forges or replays answers.
 
-use aes_gcm::aead::AeadInPlace;
-use aes_gcm::{Aes256Gcm, KeyInit};
+use fcc_core::aead;
 use zeroize::Zeroize;
 
 /// Header bytes.
@@ -154,10 +153,7 @@ impl Channel {
         header[0x3c] = self.vmpck_id;
         let body = &mut body[..payload.len()];
         body.copy_from_slice(payload);
-        let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| MsgError::KeyWiped)?;
-        let tag = cipher
-            .encrypt_in_place_detached(&iv(seqno).into(), &header[AAD_FROM..], body)
-            .map_err(|_| MsgError::TooLarge)?;
+        let tag = aead::encrypt(key, &iv(seqno), &header[AAD_FROM..], body).map_err(|_| MsgError::TooLarge)?;
         header[..16].copy_from_slice(&tag);
         self.in_flight = Some(seqno);
         Ok((HEADER_LEN + payload.len(), seqno))
@@ -218,14 +214,7 @@ impl Channel {
             return Err(MsgError::Truncated);
         }
         let tag: [u8; 16] = header[..16].try_into().expect("16 bytes");
-        let cipher = Aes256Gcm::new_from_slice(key).map_err(|_| MsgError::KeyWiped)?;
-        cipher
-            .decrypt_in_place_detached(
-                &iv(request_seqno + 1).into(),
-                &header[AAD_FROM..],
-                &mut body[..len],
-                &tag.into(),
-            )
+        aead::decrypt(key, &iv(request_seqno + 1), &header[AAD_FROM..], &mut body[..len], &tag)
             .map_err(|_| MsgError::Authentication)?;
         Ok(len)
     }

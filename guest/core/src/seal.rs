@@ -1,0 +1,242 @@
+//! Sealed state: what a TEE needs to come back after a reboot as the same TEE — its identity
+//! key, its trust root and how far its light client had got — encrypted under a key only the
+//! same measured image on the same platform can derive (SEV-SNP: MSG_KEY_REQ bound to the launch
+//! measurement and guest policy). The host keeps the blob and hands it back at boot; it can
+//! withhold it (the guest then starts with a fresh identity) but can neither read nor alter it.
+//!
+//! ```text
+//! blob  = "FCCS" ‖ version u8 (1) ‖ platform u8 ‖ nonce[12] ‖ ciphertext[72] ‖ tag[16]   (106 bytes)
+//! plain = identity secret[32] ‖ trust-root epoch u32 ‖ trust-root hash[32] ‖ sealed epoch u32  (BE)
+//! key   = keccak256(bytes32("FCC_SEALING_KEY_V1") ‖ root key[32] ‖ uint256 platform ‖ uint256 chainId ‖ uint256 scheme)
+//! nonce = keccak256(bytes32("FCC_SEALING_NONCE_V1") ‖ key ‖ plain)[0..12]
+//! AES-256-GCM(key, nonce, aad = blob[0..6], plain)
+//! ```
+//! `scheme` is 0 for legacy policy hashes, else 1 (the chain id is bound already). The nonce is
+//! synthetic (derived from key and plaintext, as in SIV): the same state always seals to the same
+//! blob and two different states never share a nonce, without an RNG or a counter that would have
+//! to survive reboots. The sealed epoch is a floor: a resumed TEE refuses instructions until its
+//! light client is back at that epoch, so a host cannot resume it into an older policy history
+//! than the one it reached — except by handing back an older blob (there is no monotonic counter
+//! a guest can use on SEV-SNP; see `docs/PROTOCOL.md`).
+//!
+//! Plain QEMU has no hardware key: [`SealingKey::simulated`] uses a published constant, so its
+//! blobs are readable and forgeable by anyone — the platform byte says so and no other platform
+//! opens them.
+
+use zeroize::Zeroizing;
+
+use crate::error::Error;
+use crate::hash::{H256, keccak256_concat};
+use crate::op;
+use crate::platform::PlatformKind;
+use crate::policy::PolicyHashScheme;
+use crate::tee::Config;
+use crate::{abi, aead};
+
+/// First bytes of every sealed blob.
+pub const MAGIC: &[u8; 4] = b"FCCS";
+/// Format version.
+pub const VERSION: u8 = 1;
+/// Bytes of the plaintext.
+pub const PLAIN_LEN: usize = 32 + 4 + 32 + 4;
+/// Bytes of the authenticated header (magic, version, platform).
+pub const HEADER_LEN: usize = 6;
+/// Bytes of a sealed blob.
+pub const SEALED_LEN: usize = HEADER_LEN + 12 + PLAIN_LEN + 16;
+const _: () = assert!(SEALED_LEN == 106);
+/// Domain of the key derivation.
+pub const KEY_DOMAIN: [u8; 32] = op::name("FCC_SEALING_KEY_V1");
+/// Domain of the synthetic nonce.
+pub const NONCE_DOMAIN: [u8; 32] = op::name("FCC_SEALING_NONCE_V1");
+/// The root key of simulated sealing (plain QEMU): public, so it protects nothing.
+pub const SIMULATED_ROOT: [u8; 32] = op::name("FCC-SIMULATED-SEALING-NOT-SECRET");
+
+/// What is sealed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedState {
+    /// The identity key's secret scalar.
+    pub identity_secret: Zeroizing<[u8; 32]>,
+    /// The trust root: (reward epoch, policy hash).
+    pub trust_root: (u32, H256),
+    /// The active policy's epoch when sealed.
+    pub epoch: u32,
+}
+
+impl core::fmt::Debug for SealedState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("SealedState")
+            .field("trust_root", &self.trust_root)
+            .field("epoch", &self.epoch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key sealed state is encrypted under, for one platform and one configuration.
+pub struct SealingKey {
+    key: Zeroizing<[u8; 32]>,
+    platform: PlatformKind,
+}
+
+impl core::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SealingKey").field("platform", &self.platform).finish_non_exhaustive()
+    }
+}
+
+impl SealingKey {
+    /// Derives the key from the platform's root key (wiped by the caller) and the TEE's
+    /// configuration, so a blob never opens for another chain or policy-hash scheme.
+    pub fn derive(root: &[u8; 32], platform: PlatformKind, config: &Config) -> Self {
+        let scheme = match config.policy_hash {
+            PolicyHashScheme::Legacy => 0,
+            PolicyHashScheme::ChainBound { .. } => 1,
+        };
+        let key = keccak256_concat(&[
+            &KEY_DOMAIN,
+            root,
+            &abi::uint(u64::from(platform.code())),
+            &abi::uint(config.chain_id),
+            &abi::uint(scheme),
+        ]);
+        Self { key: Zeroizing::new(key), platform }
+    }
+
+    /// Plain QEMU's labelled stand-in: derived from [`SIMULATED_ROOT`], which is public.
+    pub fn simulated(config: &Config) -> Self {
+        Self::derive(&SIMULATED_ROOT, PlatformKind::Plain, config)
+    }
+
+    /// The platform whose blobs this key seals and opens.
+    pub fn platform(&self) -> PlatformKind {
+        self.platform
+    }
+
+    /// Seals `state` (deterministic: see the module documentation).
+    pub fn seal(&self, state: &SealedState) -> [u8; SEALED_LEN] {
+        let mut plain = Zeroizing::new([0u8; PLAIN_LEN]);
+        plain[..32].copy_from_slice(&*state.identity_secret);
+        plain[32..36].copy_from_slice(&state.trust_root.0.to_be_bytes());
+        plain[36..68].copy_from_slice(&state.trust_root.1);
+        plain[68..72].copy_from_slice(&state.epoch.to_be_bytes());
+        let nonce = keccak256_concat(&[&NONCE_DOMAIN, &*self.key, &*plain]);
+        let mut out = [0u8; SEALED_LEN];
+        out[..4].copy_from_slice(MAGIC);
+        out[4] = VERSION;
+        out[5] = self.platform.code();
+        let nonce: [u8; 12] = nonce[..12].try_into().expect("12 bytes");
+        out[HEADER_LEN..HEADER_LEN + 12].copy_from_slice(&nonce);
+        let (header, rest) = out.split_at_mut(HEADER_LEN);
+        let (body, tag) = rest[12..].split_at_mut(PLAIN_LEN);
+        body.copy_from_slice(&*plain);
+        let t = aead::encrypt(&self.key, &nonce, header, body).expect("72 bytes are within AES-GCM's limits");
+        tag.copy_from_slice(&t);
+        out
+    }
+
+    /// Opens a blob sealed by this key. Every failure is [`Error::SealedStateInvalid`] naming
+    /// what was wrong; nothing of a blob that fails is used.
+    pub fn open(&self, blob: &[u8]) -> Result<SealedState, Error> {
+        let invalid = |what| Error::SealedStateInvalid { what };
+        if blob.len() != SEALED_LEN {
+            return Err(invalid("length (106 bytes expected)"));
+        }
+        if &blob[..4] != MAGIC || blob[4] != VERSION {
+            return Err(invalid("magic or version"));
+        }
+        if blob[5] != self.platform.code() {
+            return Err(invalid("platform (sealed on another platform)"));
+        }
+        let (header, rest) = blob.split_at(HEADER_LEN);
+        let (nonce, rest) = rest.split_at(12);
+        let (body, tag) = rest.split_at(PLAIN_LEN);
+        let nonce: [u8; 12] = nonce.try_into().expect("12 bytes");
+        let tag: [u8; 16] = tag.try_into().expect("16 bytes");
+        let mut plain = Zeroizing::new([0u8; PLAIN_LEN]);
+        plain.copy_from_slice(body);
+        // On failure nothing of the unauthenticated bytes is used (`plain` is wiped when dropped).
+        aead::decrypt(&self.key, &nonce, header, &mut *plain, &tag)
+            .map_err(|_| invalid("authentication (another image, platform, chain or a tampered blob)"))?;
+        let mut secret = Zeroizing::new([0u8; 32]);
+        secret.copy_from_slice(&plain[..32]);
+        let root_epoch = u32::from_be_bytes(plain[32..36].try_into().expect("4 bytes"));
+        let root_hash: H256 = plain[36..68].try_into().expect("32 bytes");
+        let epoch = u32::from_be_bytes(plain[68..72].try_into().expect("4 bytes"));
+        if epoch < root_epoch {
+            return Err(invalid("epoch before the trust root"));
+        }
+        Ok(SealedState { identity_secret: secret, trust_root: (root_epoch, root_hash), epoch })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(chain_id: u64) -> Config {
+        Config { chain_id, policy_hash: PolicyHashScheme::ChainBound { chain_id } }
+    }
+
+    fn state() -> SealedState {
+        SealedState { identity_secret: Zeroizing::new([0x11; 32]), trust_root: (7, [0x22; 32]), epoch: 9 }
+    }
+
+    #[test]
+    fn seals_deterministically_and_opens() {
+        let key = SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, &config(14));
+        let blob = key.seal(&state());
+        assert_eq!(blob, key.seal(&state()));
+        assert_eq!(&blob[..6], b"FCCS\x01\x01");
+        assert_eq!(key.open(&blob).unwrap(), state());
+        let mut later = state();
+        later.epoch = 10;
+        // Another plaintext, another nonce.
+        assert_ne!(key.seal(&later)[6..18], blob[6..18]);
+    }
+
+    #[test]
+    fn every_tampering_and_every_other_key_is_refused() {
+        let key = SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, &config(14));
+        let blob = key.seal(&state());
+        for i in 0..SEALED_LEN {
+            let mut bad = blob;
+            bad[i] ^= 0x01;
+            assert!(matches!(key.open(&bad), Err(Error::SealedStateInvalid { .. })), "byte {i}");
+        }
+        assert!(key.open(&blob[..SEALED_LEN - 1]).is_err());
+        let others = [
+            SealingKey::derive(&[0x5b; 32], PlatformKind::SevSnp, &config(14)),
+            SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, &config(19)),
+            SealingKey::derive(
+                &[0x5a; 32],
+                PlatformKind::SevSnp,
+                &Config { chain_id: 14, policy_hash: PolicyHashScheme::Legacy },
+            ),
+        ];
+        for other in &others {
+            assert_eq!(
+                other.open(&blob).unwrap_err(),
+                Error::SealedStateInvalid {
+                    what: "authentication (another image, platform, chain or a tampered blob)"
+                }
+            );
+        }
+        // Simulated blobs never open on a hardware platform, whatever the root.
+        let simulated = SealingKey::simulated(&config(14)).seal(&state());
+        assert_eq!(
+            key.open(&simulated).unwrap_err(),
+            Error::SealedStateInvalid { what: "platform (sealed on another platform)" }
+        );
+    }
+
+    #[test]
+    fn an_epoch_before_the_root_is_refused_even_when_authentic() {
+        let key = SealingKey::simulated(&config(14));
+        let mut s = state();
+        s.epoch = 6;
+        assert!(matches!(
+            key.open(&key.seal(&s)),
+            Err(Error::SealedStateInvalid { what: "epoch before the trust root" })
+        ));
+    }
+}
