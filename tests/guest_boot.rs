@@ -67,6 +67,54 @@ fn every_boot_has_a_fresh_identity() {
     assert_ne!(first, second);
 }
 
+/// The sealed state handed in through fw_cfg: a blob sealed (simulated, as on plain QEMU) for
+/// a known key brings that key back as the TEE id; a tampered, foreign-chain or oversized blob is
+/// refused with its reason and the guest starts fresh; an empty file is no sealed state.
+#[test]
+fn sealed_state_from_fw_cfg_brings_the_sealed_identity_back_and_bad_blobs_are_refused() {
+    use fcc_core::identity::TeeIdentity;
+    use fcc_core::seal::{SealedState, SealingKey};
+    use fcc_layout::interface::SEALED_PREFIX;
+
+    let dir = tempfile::tempdir().unwrap();
+    let secret = [0x42u8; 32];
+    let expected = TeeIdentity::from_secret_for_tests(&secret).unwrap().address();
+    let state = SealedState { identity_secret: zeroize::Zeroizing::new(secret), trust_root: (7, [0x33; 32]), epoch: 9 };
+    // The guest's defaults: chain 14, chain-bound policy hashes.
+    let config =
+        fcc_core::Config { chain_id: 14, policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 14 } };
+    let blob = SealingKey::simulated(&config).seal(&state);
+    let other_chain =
+        fcc_core::Config { chain_id: 19, policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 19 } };
+    let mut tampered = blob;
+    tampered[30] ^= 1;
+    let cases: [(&str, Vec<u8>, Option<&str>); 5] = [
+        ("good", blob.to_vec(), Some("SEALED resumed: trust root epoch 7, sealed epoch 9 (SIMULATED")),
+        ("tampered", tampered.to_vec(), Some("SEALED refused (sealed state refused: authentication")),
+        (
+            "other-chain",
+            SealingKey::simulated(&other_chain).seal(&state).to_vec(),
+            Some("SEALED refused (sealed state refused: authentication"),
+        ),
+        ("oversized", vec![0; 1000], Some("SEALED refused (the file is longer than")),
+        ("empty", Vec::new(), None),
+    ];
+    for (name, bytes, line) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut guest = boot(&options().sealed_state(&path));
+        let tee = ready(&mut guest);
+        assert_exit(&mut guest, EXIT_SUCCESS);
+        let console = guest.output();
+        let sealed = console.lines().find(|l| l.starts_with(SEALED_PREFIX));
+        match line {
+            Some(want) => assert!(sealed.is_some_and(|l| l.starts_with(want)), "{name}: want {want:?}:\n{console}"),
+            None => assert_eq!(sealed, None, "{name}:\n{console}"),
+        }
+        assert_eq!(tee == expected, name == "good", "{name}: the TEE id");
+    }
+}
+
 #[test]
 fn ud2_prints_the_invalid_opcode_diagnostic() {
     let mut guest = boot(&options().fw_cfg(FW_CFG_TEST_FAULT, "ud2"));

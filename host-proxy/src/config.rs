@@ -96,6 +96,25 @@ pub struct Settings {
     /// sealed state is not kept and every boot is a new TEE.
     #[arg(long, env = "FCC_PROXY_SEALED_STATE")]
     pub sealed_state: Option<PathBuf>,
+    /// Check every guest's boot-time attestation against this measurement manifest
+    /// (reproducible/MEASUREMENTS.json) and refuse the link of a guest that fails. Unset: no check.
+    #[arg(long, env = "FCC_PROXY_ATTESTATION_MANIFEST")]
+    pub attestation_manifest: Option<PathBuf>,
+    /// Test mode: accept plain QEMU's simulated attestation (no TEE). Never in production.
+    #[arg(long, env = "FCC_PROXY_ATTESTATION_ALLOW_SIMULATED", num_args = 0..=1, default_missing_value = "true")]
+    pub attestation_allow_simulated: Option<bool>,
+    /// SEV-SNP guests: the VCEK or VLEK certificate (DER or PEM) of the host.
+    #[arg(long, env = "FCC_PROXY_ATTESTATION_VEK")]
+    pub attestation_vek: Option<PathBuf>,
+    /// SEV-SNP guests: AMD's cert_chain, ASK (or ASVK) then ARK (PEM).
+    #[arg(long, env = "FCC_PROXY_ATTESTATION_CHAIN")]
+    pub attestation_chain: Option<PathBuf>,
+    /// TDX guests: collateral JSON (dcap-qvl's QuoteCollateralV3).
+    #[arg(long, env = "FCC_PROXY_ATTESTATION_TDX_COLLATERAL")]
+    pub attestation_tdx_collateral: Option<PathBuf>,
+    /// TDX guests: Intel SGX Root CA certificate (DER).
+    #[arg(long, env = "FCC_PROXY_ATTESTATION_TDX_ROOT")]
+    pub attestation_tdx_root: Option<PathBuf>,
     /// Following the chain (`[chain]` in the file); off unless `rpc-url` is set.
     #[command(flatten)]
     #[serde(default)]
@@ -195,6 +214,23 @@ pub struct ChainConfig {
     pub policy_hash: PolicyHashScheme,
 }
 
+/// The attestation check of guests (on when a manifest is configured).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttestationConfig {
+    /// The measurement manifest.
+    pub manifest: PathBuf,
+    /// Accept simulated attestations (test mode).
+    pub allow_simulated: bool,
+    /// SEV-SNP VCEK/VLEK.
+    pub vek: Option<PathBuf>,
+    /// SEV-SNP ASK/ARK chain.
+    pub chain: Option<PathBuf>,
+    /// TDX collateral.
+    pub tdx_collateral: Option<PathBuf>,
+    /// TDX root.
+    pub tdx_root: Option<PathBuf>,
+}
+
 /// The effective configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -228,6 +264,8 @@ pub struct Config {
     pub sealed_state: Option<PathBuf>,
     /// The chain monitor, if on.
     pub chain: Option<ChainConfig>,
+    /// The guests' attestation check, if on.
+    pub attestation: Option<AttestationConfig>,
 }
 
 impl Default for Config {
@@ -249,6 +287,7 @@ impl Default for Config {
             trust_root: None,
             sealed_state: None,
             chain: None,
+            attestation: None,
         }
     }
 }
@@ -272,6 +311,12 @@ impl Settings {
             header_timeout_ms: self.header_timeout_ms.or(other.header_timeout_ms),
             trust_root: self.trust_root.or(other.trust_root),
             sealed_state: self.sealed_state.or(other.sealed_state),
+            attestation_manifest: self.attestation_manifest.or(other.attestation_manifest),
+            attestation_allow_simulated: self.attestation_allow_simulated.or(other.attestation_allow_simulated),
+            attestation_vek: self.attestation_vek.or(other.attestation_vek),
+            attestation_chain: self.attestation_chain.or(other.attestation_chain),
+            attestation_tdx_collateral: self.attestation_tdx_collateral.or(other.attestation_tdx_collateral),
+            attestation_tdx_root: self.attestation_tdx_root.or(other.attestation_tdx_root),
             chain: self.chain.or(other.chain),
         }
     }
@@ -293,6 +338,34 @@ impl Settings {
         let s = self.or(file);
         let d = Config::default();
         let chain_id = s.chain_id.unwrap_or(d.chain_id);
+        let attestation = match s.attestation_manifest {
+            Some(manifest) => Some(AttestationConfig {
+                manifest,
+                allow_simulated: s.attestation_allow_simulated.unwrap_or(false),
+                vek: s.attestation_vek,
+                chain: s.attestation_chain,
+                tdx_collateral: s.attestation_tdx_collateral,
+                tdx_root: s.attestation_tdx_root,
+            }),
+            None => {
+                anyhow::ensure!(
+                    s.attestation_allow_simulated.is_none()
+                        && s.attestation_vek.is_none()
+                        && s.attestation_chain.is_none()
+                        && s.attestation_tdx_collateral.is_none()
+                        && s.attestation_tdx_root.is_none(),
+                    "attestation settings given without attestation-manifest"
+                );
+                None
+            }
+        };
+        if let Some(a) = &attestation {
+            anyhow::ensure!(a.vek.is_some() == a.chain.is_some(), "attestation-vek and attestation-chain go together");
+            anyhow::ensure!(
+                a.tdx_collateral.is_some() == a.tdx_root.is_some(),
+                "attestation-tdx-collateral and attestation-tdx-root go together"
+            );
+        }
         let config = Config {
             http: s.http.unwrap_or(d.http),
             link: s.link.unwrap_or(d.link),
@@ -309,6 +382,7 @@ impl Settings {
             trust_root: s.trust_root,
             sealed_state: s.sealed_state,
             chain: s.chain.resolve(chain_id)?,
+            attestation,
         };
         anyhow::ensure!(config.header_timeout_ms >= 100, "header-timeout-ms must be at least 100");
         anyhow::ensure!(config.lease_ms >= 100, "lease-ms must be at least 100");
@@ -371,6 +445,29 @@ mod tests {
                 .is_err()
         );
         assert!(Settings::from_toml("[chain]\nrpc = \"x\"").is_err(), "unknown chain key");
+    }
+
+    #[test]
+    fn the_attestation_check_is_off_unless_a_manifest_is_given() {
+        assert!(Settings::default().resolve().unwrap().attestation.is_none());
+        let c = Settings::from_toml("attestation-manifest = \"m.json\"\nattestation-allow-simulated = true\n")
+            .unwrap()
+            .resolve()
+            .unwrap()
+            .attestation
+            .expect("on");
+        assert_eq!((c.manifest, c.allow_simulated, c.vek), (PathBuf::from("m.json"), true, None));
+        // The bare flag means true; production (no flag) means false.
+        let f = Settings::try_parse_from(["fcc-proxy", "--attestation-manifest", "m", "--attestation-allow-simulated"])
+            .unwrap();
+        assert!(f.resolve().unwrap().attestation.unwrap().allow_simulated);
+        let f = Settings::try_parse_from(["fcc-proxy", "--attestation-manifest", "m"]).unwrap();
+        assert!(!f.resolve().unwrap().attestation.unwrap().allow_simulated);
+        // Certificates without a manifest, or half a pair, are errors.
+        assert!(Settings::from_toml("attestation-vek = \"v\"").unwrap().resolve().is_err());
+        assert!(
+            Settings::from_toml("attestation-manifest = \"m\"\nattestation-vek = \"v\"").unwrap().resolve().is_err()
+        );
     }
 
     #[test]

@@ -211,11 +211,33 @@ async fn get_status(
 }
 
 async fn get_info(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let tee = state
-        .shared
-        .tee()
-        .await
-        .ok_or_else(|| ApiError::Unavailable("no_tee", "no TEE has connected to this proxy yet".into()))?;
+    let outcome = state.shared.attestation_outcome().await;
+    let Some(tee) = state.shared.tee().await else {
+        return Err(match outcome {
+            Some(crate::attestation::Outcome::Refused(id, reason)) => ApiError::Unavailable(
+                "attestation_refused",
+                format!("no TEE accepted yet: the guest 0x{} was refused: {reason}", hex::encode(id)),
+            ),
+            _ => ApiError::Unavailable("no_tee", "no TEE has connected to this proxy yet".into()),
+        });
+    };
+    // The last check's outcome (`attestation-manifest`): the served TEE's verdict, or why the
+    // last guest was refused; both null when the check is off.
+    let (verdict, error) = match outcome {
+        Some(crate::attestation::Outcome::Accepted(id, v)) if id == tee.tee_id => {
+            (serde_json::to_value(v).unwrap_or(Value::Null), Value::Null)
+        }
+        Some(crate::attestation::Outcome::Refused(id, reason)) if id == tee.tee_id => {
+            (Value::Null, Value::from(reason))
+        }
+        Some(crate::attestation::Outcome::Refused(id, reason)) => {
+            (Value::Null, Value::from(format!("the guest 0x{} was refused: {reason}", hex::encode(id))))
+        }
+        _ if state.shared.checks_attestation() => {
+            (Value::Null, Value::from("the served TEE's attestation has not been checked by this proxy run"))
+        }
+        _ => (Value::Null, Value::Null),
+    };
     Ok(Json(json!({
         "teeId": alloy_primitives::Address::from(tee.tee_id),
         "publicKey": Bytes::from(tee.public_key.0.to_vec()),
@@ -224,6 +246,8 @@ async fn get_info(State(state): State<AppState>) -> Result<Response, ApiError> {
         "codeVersion": tee.version,
         // The measurement is inside the attestation report (SEV-SNP/TDX); plain QEMU has none.
         "attestation": Bytes::from(tee.attestation.clone()),
+        "attestationVerdict": verdict,
+        "attestationError": error,
         "measurement": Value::Null,
         "initialPolicy": tee.initial_policy.map(|(e, h)| json!({ "rewardEpochId": e, "hash": B256::from(h) })),
         "activeEpoch": tee.active_epoch,

@@ -8,6 +8,7 @@
 //!   group-commits votes; an instruction is queued once its weight passes the threshold.
 //! - [`link`] — the guest link: a TCP server speaking `fcc_core::wire` frames, leases with
 //!   timeouts so the work of a guest that died is delivered again, one stored result per id.
+//! - [`attestation`] — the optional check of each guest's boot-time attestation (`fcc-attest`).
 //! - [`store`] — the storage trait with SQLite and PostgreSQL implementations.
 //! - [`chain`] — following the relay's policies and the instruction sender's instructions
 //!   (`fcc-chain`), with `UPDATE_POLICY` actions from `relay()` calldata.
@@ -15,6 +16,7 @@
 //!   tests and the benchmark.
 
 pub mod aggregate;
+pub mod attestation;
 pub mod chain;
 pub mod cli;
 pub mod config;
@@ -70,6 +72,10 @@ pub struct Shared {
     pub instance: String,
     /// The operator's trust root (`trust-root`): its policy bytes and INITIALIZE_POLICY action.
     trust_root: Option<(Vec<u8>, Action)>,
+    /// The guests' attestation check (`attestation-manifest`), if on.
+    attestation: Option<attestation::Checker>,
+    /// The last check's outcome (for `GET /info`).
+    attestation_outcome: RwLock<Option<attestation::Outcome>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -162,6 +168,35 @@ impl Shared {
             }
         }
         Ok(actions)
+    }
+
+    /// Whether guests' attestations are checked.
+    pub fn checks_attestation(&self) -> bool {
+        self.attestation.is_some()
+    }
+
+    /// Checks a guest's Hello when the check is on (always passes when off) and records the
+    /// outcome for `GET /info`.
+    pub async fn check_attestation(&self, hello: &Hello) -> Result<(), attestation::Refusal> {
+        let Some(checker) = &self.attestation else { return Ok(()) };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let (outcome, result) = match checker.check(hello, self.config.chain_id, now) {
+            Ok(verdict) => {
+                self.metrics.attestations_verified.inc();
+                (attestation::Outcome::Accepted(hello.tee_id, Box::new(verdict)), Ok(()))
+            }
+            Err(refusal) => {
+                self.metrics.attestations_refused.inc();
+                (attestation::Outcome::Refused(hello.tee_id, refusal.to_string()), Err(refusal))
+            }
+        };
+        *self.attestation_outcome.write().await = Some(outcome);
+        result
+    }
+
+    /// The outcome of the last attestation check (None when off or no guest was checked yet).
+    pub async fn attestation_outcome(&self) -> Option<attestation::Outcome> {
+        self.attestation_outcome.read().await.clone()
     }
 
     /// The connected (or last connected) TEE.
@@ -332,6 +367,7 @@ pub async fn start_with(
         prepare_sealed_state(path)?;
     }
     let tee = store.tee().await?;
+    let checker = config.attestation.as_ref().map(attestation::Checker::load).transpose()?;
     let (votes, writer_rx) = aggregate::VoteWriter::channel();
     let mut instance = [0u8; 8];
     rand::fill(&mut instance);
@@ -348,7 +384,15 @@ pub async fn start_with(
         votes,
         instance: hex::encode(instance),
         trust_root,
+        attestation: checker,
+        attestation_outcome: RwLock::new(None),
     });
+    // The TEE of an earlier run is shown in `GET /info` until a guest connects: check it too.
+    if let Some(hello) = shared.tee().await
+        && let Err(e) = shared.check_attestation(&hello).await
+    {
+        tracing::warn!(tee = %hex::encode(hello.tee_id), reason = %e, "the stored TEE's attestation does not verify");
+    }
     if let Some((policy, action)) = &shared.trust_root {
         shared.add_policy(policy).await?;
         if shared.enqueue_direct(action).await? {

@@ -141,7 +141,19 @@ impl Conn {
         let tee = hello.tee_id;
         let chain_id = hello.chain_id;
         log_hello(&hello);
+        // Before the guest becomes the served TEE or gets any action.
+        if let Err(refusal) = shared.check_attestation(&hello).await {
+            tracing::error!(tee = %hex::encode(tee), reason = %refusal, "guest refused: its attestation does not verify");
+            bail!("attestation refused: {refusal}");
+        }
         let mut bring_up: std::collections::VecDeque<_> = shared.bring_up(&hello).await?.into();
+        if hello.sealed.is_some() && hello.initial_policy.is_none() && bring_up.is_empty() {
+            tracing::warn!(
+                tee = %hex::encode(tee),
+                "the guest resumed from sealed state but this proxy has no answered trust root to replay \
+                 (--trust-root): it serves no instruction until it gets its sealed trust root"
+            );
+        }
         shared.set_tee(hello).await?;
         let mut max = self.expect_pull().await?;
         if !bring_up.is_empty() {

@@ -24,6 +24,10 @@ pub struct Metrics {
     pub duplicate_results: Counter,
     /// Sealed states written to the sealed-state file.
     pub sealed_states: Counter,
+    /// Guests whose attestation verified (`attestation-manifest` set).
+    pub attestations_verified: Counter,
+    /// Guests refused because their attestation did not verify.
+    pub attestations_refused: Counter,
     /// Guests connected now.
     pub guests: Gauge,
     /// Instructions open (set from the database when scraped).
@@ -58,6 +62,8 @@ impl Metrics {
             results: Counter::default(),
             duplicate_results: Counter::default(),
             sealed_states: Counter::default(),
+            attestations_verified: Counter::default(),
+            attestations_refused: Counter::default(),
             guests: Gauge::default(),
             open: Gauge::default(),
             pending: Gauge::default(),
@@ -77,6 +83,16 @@ impl Metrics {
             "sealed_states",
             "Sealed guest states written to the sealed-state file",
             m.sealed_states.clone(),
+        );
+        registry.register(
+            "attestations_verified",
+            "Guests whose boot-time attestation verified",
+            m.attestations_verified.clone(),
+        );
+        registry.register(
+            "attestations_refused",
+            "Guest links refused: the attestation did not verify",
+            m.attestations_refused.clone(),
         );
         registry.register("guests_connected", "Guests connected now", m.guests.clone());
         registry.register("open_instructions", "Instructions collecting votes or awaiting a result", m.open.clone());

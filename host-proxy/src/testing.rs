@@ -23,6 +23,25 @@ pub fn new_tee(chain_id: u64) -> Result<Tee> {
     Tee::new(config, &mut rand::rng(), Registry::system()).map_err(|e| anyhow::anyhow!("TEE: {e}"))
 }
 
+/// Loopback listeners on ports the OS picks, serving `chain_id`; the rest default.
+pub fn loopback_config(chain_id: u64) -> crate::Config {
+    crate::Config {
+        http: "127.0.0.1:0".parse().expect("address"),
+        link: "127.0.0.1:0".parse().expect("address"),
+        chain_id,
+        ..crate::Config::default()
+    }
+}
+
+/// A proxy with `config` on a new SQLite file `proxy.db` in `dir` (which the caller keeps), its
+/// listeners bound where `config` says.
+pub async fn start_sqlite(dir: &std::path::Path, config: crate::Config) -> Result<crate::Running> {
+    let store = crate::store::SqliteStore::open(&format!("sqlite://{}/proxy.db", dir.display())).await?;
+    let http = tokio::net::TcpListener::bind(config.http).await.context("binding the HTTP address")?;
+    let link = tokio::net::TcpListener::bind(config.link).await.context("binding the link address")?;
+    crate::start_with(config, Arc::new(store), http, link).await
+}
+
 /// How the stand-in behaves on one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -13,8 +13,6 @@ use fcc_core::policy::PolicyHashScheme;
 use fcc_core::result::status;
 use fcc_core::seal::{SEALED_LEN, SealingKey};
 use fcc_core::tee::Tee;
-use fcc_proxy::store::SqliteStore;
-use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sealed_state_is_kept_and_the_resumed_tee_is_the_same_tee() {
@@ -27,10 +25,7 @@ async fn the_sealed_state_is_kept_and_the_resumed_tee_is_the_same_tee() {
     std::fs::create_dir_all(sealed_file.parent().unwrap()).unwrap();
     let config =
         fcc_proxy::Config { trust_root: Some(root_file.clone()), sealed_state: Some(sealed_file.clone()), ..config() };
-    let store = Arc::new(SqliteStore::open(&format!("sqlite://{}/proxy.db", dir.path().display())).await.unwrap());
-    let http = TcpListener::bind(config.http).await.unwrap();
-    let link = TcpListener::bind(config.link).await.unwrap();
-    let running = fcc_proxy::start_with(config, store, http, link).await.unwrap();
+    let running = fcc_proxy::testing::start_sqlite(dir.path(), config).await.unwrap();
     // Created empty at start, so QEMU's -fw_cfg file= can name it before the first boot.
     assert_eq!(std::fs::read(&sealed_file).unwrap(), b"");
 

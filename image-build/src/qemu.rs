@@ -96,7 +96,38 @@ pub struct BootOptions {
     pub fw_cfg_files: Vec<(String, PathBuf)>,
     /// A virtio-net NIC on QEMU user networking ([`NETWORK_ARGS`]).
     pub network: bool,
+    /// A confidential launch (SEV-SNP or TDX, KVM only); `None` boots plain.
+    pub confidential: Option<Confidential>,
 }
+
+/// What a confidential launch adds to the command line: the machine's
+/// `confidential-guest-support`, guest memory from a memfd backend (both platforms want private
+/// memory they can convert) and the platform's object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confidential {
+    /// SEV-SNP (QEMU ≥ 9.1).
+    SevSnp {
+        /// The host's C-bit position (CPUID Fn8000_001F EBX[5:0]); QEMU insists on it.
+        cbitpos: u32,
+        /// The guest policy: [`SNP_POLICY`] unless you know why not.
+        policy: u64,
+    },
+    /// TDX (QEMU ≥ 10.1).
+    Tdx {
+        /// The host's quote-generation service as a vsock (cid, port), for GetQuote; without
+        /// it the guest boots but has no quotes.
+        qgs_vsock: Option<(u32, u16)>,
+    },
+}
+
+/// The SEV-SNP guest policy the published measurements and `fcc-attest` expect: SMT allowed,
+/// bit 17 (reserved, must be 1), DEBUG (bit 19) clear.
+pub const SNP_POLICY: u64 = 0x30000;
+/// The CPU model of SEV-SNP launches: one the published measurements cover (the VMSA holds the
+/// CPU signature).
+pub const SNP_CPU: &str = "EPYC-Milan";
+/// Intel QGS's default vsock port.
+pub const QGS_VSOCK_PORT: u16 = 4050;
 
 /// The NIC: QEMU user networking (the guest gets 10.0.2.15 by DHCP, the host is 10.0.2.2) and a
 /// modern-only virtio-net PCI device (the guest has no legacy virtio driver).
@@ -117,7 +148,24 @@ impl BootOptions {
             fw_cfg: Vec::new(),
             fw_cfg_files: Vec::new(),
             network: false,
+            confidential: None,
         }
+    }
+
+    /// An SEV-SNP launch under KVM with the host's `cbitpos`, [`SNP_POLICY`] and [`SNP_CPU`]
+    /// (docs/PLATFORMS.md).
+    pub fn sev_snp(rom: impl Into<PathBuf>, cbitpos: u32) -> Self {
+        Self {
+            cpu: SNP_CPU.into(),
+            confidential: Some(Confidential::SevSnp { cbitpos, policy: SNP_POLICY }),
+            ..Self::new(rom, Accel::Kvm)
+        }
+    }
+
+    /// A TDX launch under KVM (`-cpu host`), with the host's quote-generation service at
+    /// `qgs_vsock` if given (docs/PLATFORMS.md).
+    pub fn tdx(rom: impl Into<PathBuf>, qgs_vsock: Option<(u32, u16)>) -> Self {
+        Self { cpu: "host".into(), confidential: Some(Confidential::Tdx { qgs_vsock }), ..Self::new(rom, Accel::Kvm) }
     }
 
     /// Adds a `-fw_cfg name=…,file=…` item: QEMU reads the file when it starts.
@@ -152,33 +200,55 @@ impl BootOptions {
     /// QEMU's arguments. `-nographic` alone would put the monitor on stdio too, so it is
     /// `-monitor none`; the serial console is stdio.
     pub fn args(&self) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "-machine",
-            "q35",
-            "-cpu",
-            &self.cpu,
-            "-bios",
-            &self.rom.display().to_string(),
-            "-m",
-            &format!("{}M", self.memory_mib),
-            "-smp",
-            &self.smp.to_string(),
-            "-nographic",
-            "-monitor",
-            "none",
-            "-serial",
-            "stdio",
-            "-no-reboot",
-            "-display",
-            "none",
-            "-device",
-            "isa-debug-exit,iobase=0xf4,iosize=0x04",
-            "-accel",
-            self.accel.name(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let machine = match &self.confidential {
+            None => "q35",
+            Some(Confidential::SevSnp { .. }) => "q35,confidential-guest-support=sev0,memory-backend=ram0",
+            Some(Confidential::Tdx { .. }) => {
+                "q35,kernel-irqchip=split,confidential-guest-support=tdx0,memory-backend=ram0"
+            }
+        };
+        let mut args: Vec<String> = vec!["-machine".into(), machine.into()];
+        if let Some(c) = &self.confidential {
+            args.push("-object".into());
+            args.push(format!("memory-backend-memfd,id=ram0,size={}M", self.memory_mib));
+            args.push("-object".into());
+            args.push(match c {
+                Confidential::SevSnp { cbitpos, policy } => {
+                    format!("sev-snp-guest,id=sev0,cbitpos={cbitpos},reduced-phys-bits=1,policy={policy:#x}")
+                }
+                Confidential::Tdx { qgs_vsock: None } => "tdx-guest,id=tdx0".into(),
+                // The socket address is an object, so only QEMU's JSON syntax can say it.
+                Confidential::Tdx { qgs_vsock: Some((cid, port)) } => format!(
+                    r#"{{"qom-type":"tdx-guest","id":"tdx0","quote-generation-socket":{{"type":"vsock","cid":"{cid}","port":"{port}"}}}}"#
+                ),
+            });
+        }
+        args.extend(
+            [
+                "-cpu",
+                &self.cpu,
+                "-bios",
+                &self.rom.display().to_string(),
+                "-m",
+                &format!("{}M", self.memory_mib),
+                "-smp",
+                &self.smp.to_string(),
+                "-nographic",
+                "-monitor",
+                "none",
+                "-serial",
+                "stdio",
+                "-no-reboot",
+                "-display",
+                "none",
+                "-device",
+                "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                "-accel",
+                self.accel.name(),
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
         if self.network {
             args.extend(NETWORK_ARGS.iter().map(|s| s.to_string()));
         }
@@ -193,9 +263,11 @@ impl BootOptions {
         args
     }
 
-    /// The command line, for logs and documentation.
+    /// The command line, for logs and documentation (arguments with shell metacharacters, such
+    /// as TDX's JSON object, single-quoted).
     pub fn command_line(&self) -> String {
-        std::iter::once(QEMU.to_string()).chain(self.args()).collect::<Vec<_>>().join(" ")
+        let quote = |a: String| if a.contains(['"', '{', ' ']) { format!("'{a}'") } else { a };
+        std::iter::once(QEMU.to_string()).chain(self.args().into_iter().map(quote)).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -372,6 +444,37 @@ mod tests {
         let cmd = opts.command_line();
         assert!(cmd.starts_with("qemu-system-x86_64 -machine q35 -cpu max -bios target/fcc-guest.rom -m 256M"));
         assert!(cmd.ends_with("-accel tcg -fw_cfg name=opt/fcc/test-exit,string=1"));
+    }
+
+    /// The `sh` block after `heading` in docs/PLATFORMS.md, split like a shell would (line
+    /// continuations joined, single quotes removed).
+    fn documented_command(heading: &str) -> Vec<String> {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PLATFORMS.md")).unwrap();
+        let at = doc.find(heading).unwrap_or_else(|| panic!("{heading} not in PLATFORMS.md"));
+        let block = doc[at..].split("```sh\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+        let joined = block.replace("\\\n", " ");
+        let mut words = Vec::new();
+        for (i, part) in joined.split('\'').enumerate() {
+            if i % 2 == 1 {
+                words.push(part.to_string());
+            } else {
+                words.extend(part.split_whitespace().map(str::to_string));
+            }
+        }
+        words
+    }
+
+    /// The command lines operators copy from docs/PLATFORMS.md are the ones the code builds.
+    #[test]
+    fn documented_confidential_command_lines_are_the_generated_ones() {
+        let rom = "target/fcc-guest.rom";
+        let snp = std::iter::once(QEMU.to_string()).chain(BootOptions::sev_snp(rom, 51).args()).collect::<Vec<_>>();
+        assert_eq!(documented_command("## SEV-SNP"), snp);
+        let tdx = BootOptions::tdx(rom, Some((2, QGS_VSOCK_PORT))).network(6661);
+        let tdx = std::iter::once(QEMU.to_string()).chain(tdx.args()).collect::<Vec<_>>();
+        assert_eq!(documented_command("### Command line (QEMU ≥ 10.1"), tdx);
+        assert!(BootOptions::tdx(rom, None).command_line().contains(" -object tdx-guest,id=tdx0 "));
+        assert!(BootOptions::sev_snp(rom, 51).command_line().contains(" -accel kvm"));
     }
 
     #[test]

@@ -411,6 +411,10 @@ pub async fn run(options: &Options) -> Result<Running> {
         "0".into(),
         "--chain-poll-ms".into(),
         "100".into(),
+        // The proxy checks the guest's Hello too (test mode: plain QEMU's evidence is simulated).
+        "--attestation-manifest".into(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json").display().to_string(),
+        "--attestation-allow-simulated".into(),
     ]);
     let init_id = keccak256_concat(&[b"INITIALIZE_POLICY", &policy.encode()]);
     let proxy_key = format!("0x{}", hex::encode(keccak256(b"fcc devnet proxy key")));
@@ -420,6 +424,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     let api = Api::new(proxy.http);
     trace.step(format!("fcc-proxy (pid {}) on {db}: HTTP {}, guest link {}", proxy.pid(), proxy.http, proxy.link));
     trace.note(format!("it follows the chain (relay, instruction sender) and holds the trust root of epoch {EPOCH}"));
+    trace.note("it checks each guest's attestation against reproducible/MEASUREMENTS.json (test mode)");
 
     // 4. The guest.
     let boot = fcc_image::qemu::BootOptions::new(rom.clone(), accel).network(link);
@@ -434,6 +439,12 @@ pub async fn run(options: &Options) -> Result<Running> {
     let (r, _) = api.wait_result(&init_id, STEP_TIMEOUT).await?;
     ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
     let info = api.wait_info(STEP_TIMEOUT).await?;
+    ensure!(
+        info["attestationVerdict"]["identity"]["address"].as_str().and_then(|a| a.parse::<Address>().ok())
+            == Some(tee_id),
+        "the proxy did not verify the guest's attestation: {}",
+        info["attestationError"]
+    );
     let public_key = hex::decode(info["publicKey"].as_str().context("publicKey")?.trim_start_matches("0x"))?;
     trace.step(format!("guest connected to the proxy and trusts policy epoch {EPOCH} (INITIALIZE_POLICY signed)"));
 
@@ -444,6 +455,31 @@ pub async fn run(options: &Options) -> Result<Running> {
         net.machines.register(EXTENSION, public_key.into(), code_hash, platform("plain")?, url.clone()),
     )
     .await?;
+    // The providers check the TEE before voting it into production: its attestation from the
+    // proxy's /info against the published manifest, bound to its key and their own chain id.
+    // Test mode: plain QEMU's evidence is simulated, which a production check refuses.
+    let checked_at = Instant::now();
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json");
+    let verifier = sim::attest::verifier(&manifest, true)?;
+    let checker = sim::client::ProxyClient::new(&url, CHAIN_ID, Duration::from_secs(10))?;
+    let checked = checker
+        .check_tee(&verifier, &sim::attest::Collateral::default())
+        .await
+        .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
+    let verdict = checked.verdict;
+    let identity = verdict.identity.as_ref().context("the verdict binds no identity")?;
+    ensure!(
+        identity.address.parse::<Address>()? == tee_id,
+        "the attestation binds {}, not the registered TEE {tee_id}",
+        identity.address
+    );
+    trace.step(format!(
+        "providers checked the TEE before voting (test mode, reproducible/MEASUREMENTS.json): platform {}, identity {} (chain {}), in {:.1} ms",
+        verdict.platform,
+        identity.address,
+        identity.chain_id,
+        checked_at.elapsed().as_secs_f64() * 1e3
+    ));
     let hash = net.machines.productionHash(tee_id).call().await?;
     let all: Vec<usize> = (0..ps.len()).collect();
     let digest = custom_signing_digest(&hash.0, scheme());

@@ -241,6 +241,27 @@ fn fcc_kvm_usable() -> bool {
     std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
 }
 
+/// Whether the host's KVM module parameter `path` is on (`Y` or `1`): SEV-SNP or TDX enabled.
+fn kvm_feature_on(path: &str) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|v| matches!(v.trim(), "Y" | "y" | "1"))
+}
+
+/// The opt-in confidential boots (tests/guest_cvm.rs): run where the host has the feature, else
+/// reported as skipped — never as passed.
+fn confidential_boots() -> Result<()> {
+    for (test, param, what) in [
+        ("boots_as_sev_snp_guest", "/sys/module/kvm_amd/parameters/sev_snp", "an SEV-SNP host"),
+        ("boots_as_tdx_guest", "/sys/module/kvm_intel/parameters/tdx", "a TDX host"),
+    ] {
+        if fcc_kvm_usable() && kvm_feature_on(param) {
+            cargo(&["test", "-p", "fcc-e2e", "--test", "guest_cvm", "--", "--ignored", "--exact", test])?;
+        } else {
+            eprintln!("SKIPPED: guest_cvm::{test} (needs {what}: {param} is not Y here, or /dev/kvm is not usable)");
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::Devnet { voters, keep_running, workdir } => devnet(voters, keep_running, workdir.as_deref()),
@@ -266,6 +287,7 @@ fn main() -> Result<()> {
             } else {
                 eprintln!("SKIPPED: guest_boot::boots_under_kvm (/dev/kvm is not usable here)");
             }
+            confidential_boots()?;
             contracts_test()?;
             // Two clean rebuilds in different environments, equal to reproducible/MEASUREMENTS.json.
             reproducible_check()?;

@@ -226,6 +226,11 @@ impl ProxyClient {
         self
     }
 
+    /// The chain id the client signs for (the provider's own).
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
     async fn answer<T: serde::de::DeserializeOwned>(
         &self,
         url: String,
@@ -242,7 +247,7 @@ impl ProxyClient {
     }
 
     /// `GET /info`, retried like votes (a proxy answers 503 until a TEE has connected).
-    async fn info<T: serde::de::DeserializeOwned>(&self) -> Result<T, PostError> {
+    pub(crate) async fn info<T: serde::de::DeserializeOwned>(&self) -> Result<T, PostError> {
         let url = format!("{}/info", self.base);
         let deadline = std::time::Instant::now() + self.retry_for;
         let mut pause = Duration::from_millis(100);

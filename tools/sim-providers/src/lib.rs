@@ -5,8 +5,11 @@
 //!
 //! Used by the demo (`cargo xtask demo`), the end-to-end tests and the host proxy's tests and
 //! load generator. [`client`] posts signed votes to a proxy over HTTP and checks its receipts;
-//! [`follow`] signs every instruction a chain emits; the `sim-providers` binary drives both.
+//! [`follow`] signs every instruction a chain emits; [`attest`] checks a TEE's attestation before
+//! it is voted into production; the `sim-providers` binary drives them.
 
+#[cfg(feature = "net")]
+pub mod attest;
 #[cfg(feature = "net")]
 pub mod client;
 #[cfg(feature = "net")]

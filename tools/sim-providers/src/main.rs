@@ -5,6 +5,7 @@
 //! sim-providers --label devnet --count 10 --epoch 1 policy
 //! sim-providers --label devnet --count 10 --epoch 1 sign --proxy http://127.0.0.1:6660 --wait-result 30
 //! sim-providers --label devnet --count 10 follow --rpc http://127.0.0.1:8545 --instruction-sender 0x…
+//! sim-providers --chain-id 14 check --proxy http://127.0.0.1:6660 --manifest reproducible/MEASUREMENTS.json
 //! ```
 //!
 //! Progress goes to stdout one line per event (`VOTE …`, `DONE …`, `RESULT …`); logs to stderr.
@@ -20,6 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::policy::PolicyHashScheme;
+use fcc_sim_providers::attest::Collateral;
 use fcc_sim_providers::client::{Posted, ProxyClient};
 use fcc_sim_providers::follow::{FollowConfig, SigningSink};
 use serde_json::json;
@@ -60,6 +62,39 @@ enum Command {
     Sign(SignArgs),
     /// Follow a chain's TeeInstructionsSent logs and sign every instruction, as data providers do.
     Follow(FollowArgs),
+    /// Check the proxy's TEE before voting it into production: verify the attestation of
+    /// `GET /info` against the manifest, bound to its public key and `--chain-id`. Prints the
+    /// verdict as JSON, or `REFUSED: <reason>` and exits 1.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The proxy's base URL.
+    #[arg(long, env = "SIM_PROVIDERS_PROXY")]
+    proxy: String,
+    /// Measurement manifest (reproducible/MEASUREMENTS.json).
+    #[arg(long)]
+    manifest: PathBuf,
+    /// Test mode: accept plain QEMU's simulated attestation (the verdict says "simulated, not a
+    /// TEE"). Never in production.
+    #[arg(long)]
+    allow_simulated: bool,
+    /// SEV-SNP: the VCEK or VLEK certificate (DER or PEM).
+    #[arg(long, requires = "chain")]
+    vek: Option<PathBuf>,
+    /// SEV-SNP: AMD's cert_chain, ASK (or ASVK) then ARK (PEM).
+    #[arg(long, requires = "vek")]
+    chain: Option<PathBuf>,
+    /// TDX: collateral JSON (dcap-qvl's QuoteCollateralV3).
+    #[arg(long, requires = "root")]
+    collateral: Option<PathBuf>,
+    /// TDX: Intel SGX Root CA certificate (DER).
+    #[arg(long, requires = "collateral")]
+    root: Option<PathBuf>,
+    /// Keep retrying while the proxy has no TEE yet (503) for this long (ms).
+    #[arg(long, default_value_t = 0)]
+    retry_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -342,6 +377,28 @@ async fn follow(cli: &Cli, args: &FollowArgs) -> Result<()> {
     Ok(())
 }
 
+async fn check(cli: &Cli, args: &CheckArgs) -> Result<()> {
+    let verifier = fcc_sim_providers::attest::verifier(&args.manifest, args.allow_simulated)?;
+    let collateral = Collateral::from_files(
+        args.vek.as_deref(),
+        args.chain.as_deref(),
+        args.collateral.as_deref(),
+        args.root.as_deref(),
+    )?;
+    let client = ProxyClient::new(&args.proxy, cli.chain_id, Duration::from_millis(cli.timeout_ms))?
+        .with_retry(Duration::from_millis(args.retry_ms));
+    match client.check_tee(&verifier, &collateral).await {
+        Ok(checked) => {
+            println!("{}", serde_json::to_string_pretty(&checked.verdict)?);
+            Ok(())
+        }
+        Err(e) => {
+            println!("REFUSED: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn policy(cli: &Cli, out: Option<&PathBuf>) -> Result<()> {
     let ps = fcc_sim_providers::providers(&cli.label, cli.count)?;
     let p = fcc_sim_providers::policy(&ps, cli.epoch)?;
@@ -375,5 +432,6 @@ async fn main() -> Result<()> {
         Command::Policy { out } => policy(&cli, out.as_ref()),
         Command::Sign(args) => sign(&cli, args).await,
         Command::Follow(args) => follow(&cli, args).await,
+        Command::Check(args) => check(&cli, args).await,
     }
 }

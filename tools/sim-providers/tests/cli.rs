@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use fcc_core::hash::keccak256;
 use fcc_core::result::status;
-use fcc_proxy::store::{SqliteStore, Store};
 use fcc_sim_providers as sim;
-use tokio::net::TcpListener;
 
 const CHAIN_ID: u64 = 14;
 const EPOCH: u32 = 3;
@@ -36,17 +34,8 @@ async fn proxy() -> Proxy {
 /// The proxy with INITIALIZE_POLICY queued, and the TEE that will connect.
 async fn proxy_without_guest() -> (Proxy, Arc<Mutex<fcc_core::tee::Tee>>) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&format!("sqlite://{}/proxy.db", dir.path().display())).await.unwrap());
-    let config = fcc_proxy::Config {
-        http: "127.0.0.1:0".parse().unwrap(),
-        link: "127.0.0.1:0".parse().unwrap(),
-        chain_id: CHAIN_ID,
-        ..fcc_proxy::Config::default()
-    };
-    let http = TcpListener::bind(config.http).await.unwrap();
-    let link = TcpListener::bind(config.link).await.unwrap();
-    let running = fcc_proxy::start_with(config, store, http, link).await.unwrap();
+    let running =
+        fcc_proxy::testing::start_sqlite(dir.path(), fcc_proxy::testing::loopback_config(CHAIN_ID)).await.unwrap();
     let ps = sim::providers(LABEL, COUNT).unwrap();
     let policy = sim::policy(&ps, EPOCH).unwrap();
     running.shared.add_policy(&policy.encode()).await.unwrap();
