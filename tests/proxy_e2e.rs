@@ -250,21 +250,44 @@ fn proxy_killed_with_sigkill_mid_flight_and_restarted_loses_nothing() {
     });
 }
 
+/// The operator's trust root as a file, as in production (`--trust-root`): the providers'
+/// policy, with their public keys when `with_keys`. Returns the file and the policy's
+/// INITIALIZE_POLICY id.
+fn trust_root_file(dir: &std::path::Path, ps: &[Provider], with_keys: bool) -> (std::path::PathBuf, [u8; 32]) {
+    let policy = flare::policy(ps).unwrap();
+    let mut json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())) });
+    if with_keys {
+        let keys: Vec<String> = ps.iter().map(|p| format!("0x{}", hex::encode(p.key.public_key()))).collect();
+        json["publicKeys"] = keys.into();
+    }
+    let path = dir.join("trust-root.json");
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    (path, keccak256_concat(&[b"INITIALIZE_POLICY".as_slice(), &policy.encode()]))
+}
+
+/// Polls (every millisecond) until the proxy has handed instruction `id` to a guest.
+fn wait_delivered(proxy: &InProcess, id: &[u8; 32]) -> Result<()> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let st = proxy.block_on(proxy.api.status(EPOCH, id))?.context("status")?;
+        if st["deliveries"].as_u64() >= Some(1) {
+            return Ok(());
+        }
+        ensure!(Instant::now() < deadline, "never delivered: {st}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn guest_killed_mid_action_reboots_with_a_new_identity_and_the_action_gets_one_result() {
     // The operator's trust root as a file, as in production: the proxy queues INITIALIZE_POLICY
     // for the first boot and replays it to a guest that connects without one (a reboot).
     let ps = flare::providers(100).unwrap();
-    let policy = flare::policy(&ps).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("trust-root.json");
-    let keys: Vec<String> = ps.iter().map(|p| format!("0x{}", hex::encode(p.key.public_key()))).collect();
-    let json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())), "publicKeys": keys });
-    std::fs::write(&root, serde_json::to_vec(&json).unwrap()).unwrap();
+    let (root, init_id) = trust_root_file(dir.path(), &ps, true);
     let proxy = InProcess::start(fcc_proxy::Config { trust_root: Some(root), ..test_config(CHAIN_ID) }).unwrap();
     let shared = proxy.running().shared.clone();
     let api = proxy.api.clone();
-    let init_id = keccak256_concat(&[b"INITIALIZE_POLICY".as_slice(), &policy.encode()]);
     let (mut first, old_tee) = boot_networked(proxy.link_port());
     let d = flare::fdc2_instruction(old_tee, "e2e reboot fdc2");
     run_checked(&mut first, |first| {
@@ -274,15 +297,7 @@ fn guest_killed_mid_action_reboots_with_a_new_identity_and_the_action_gets_one_r
             post_votes(&api, &ps, &all, &d).await
         })?;
         // Kill QEMU as soon as the proxy has handed the action out, before any result is stored.
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let st = proxy.block_on(api.status(EPOCH, &d.instruction_id))?.context("status")?;
-            if st["deliveries"].as_u64() >= Some(1) {
-                break;
-            }
-            ensure!(Instant::now() < deadline, "never delivered: {st}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        wait_delivered(&proxy, &d.instruction_id)?;
         let _ = first.console();
         Ok(())
     });
@@ -332,11 +347,8 @@ fn guest_killed_mid_action_reboots_from_its_sealed_state_as_the_same_tee_and_exe
     // boot (`-fw_cfg name=opt/fcc/sealed-state,file=…`): the same TEE id comes back, stays
     // registered, and the interrupted action, delivered again, is executed.
     let ps = flare::providers(100).unwrap();
-    let policy = flare::policy(&ps).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("trust-root.json");
-    let json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())) });
-    std::fs::write(&root, serde_json::to_vec(&json).unwrap()).unwrap();
+    let (root, init_id) = trust_root_file(dir.path(), &ps, false);
     let sealed = dir.path().join("sealed-state.bin");
     let proxy = InProcess::start(fcc_proxy::Config {
         trust_root: Some(root),
@@ -346,7 +358,6 @@ fn guest_killed_mid_action_reboots_from_its_sealed_state_as_the_same_tee_and_exe
     .unwrap();
     let shared = proxy.running().shared.clone();
     let api = proxy.api.clone();
-    let init_id = keccak256_concat(&[b"INITIALIZE_POLICY".as_slice(), &policy.encode()]);
     let options = fcc_e2e::options().network(proxy.link_port()).sealed_state(&sealed);
     // The file is empty before the first boot: a fresh identity.
     let (mut first, tee) = boot_ready(&options);
@@ -362,15 +373,7 @@ fn guest_killed_mid_action_reboots_from_its_sealed_state_as_the_same_tee_and_exe
         }
         let all: Vec<usize> = (0..ps.len()).collect();
         proxy.block_on(post_votes(&api, &ps, &all, &d))?;
-        loop {
-            let st = proxy.block_on(api.status(EPOCH, &d.instruction_id))?.context("status")?;
-            if st["deliveries"].as_u64() >= Some(1) {
-                break;
-            }
-            ensure!(Instant::now() < deadline, "never delivered: {st}");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Ok(())
+        wait_delivered(&proxy, &d.instruction_id)
     });
     drop(first); // SIGKILL to QEMU
     if proxy.block_on(api.result(&d.instruction_id)).unwrap().is_some() {
