@@ -19,8 +19,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fcc_e2e::{TIMEOUT, boot, options};
-use fcc_image::qemu::{BootOptions, QEMU, find_qemu, parse_ready};
 use fcc_layout::interface::{EXIT_SUCCESS, READY_PREFIX, qemu_exit_status};
+use fcc_qemu::{BootOptions, QEMU, find_qemu, parse_ready};
 use sha2::{Digest, Sha384};
 
 /// A KVM module parameter that reads `Y` or `1`.

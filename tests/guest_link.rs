@@ -5,14 +5,14 @@
 //! so a failing test never leaves one behind, and every wait has a timeout.
 
 use anyhow::{Context, Result, ensure};
-use fcc_core::platform::PlatformKind;
+use fcc_core::attester::PlatformKind;
 use fcc_core::result::status;
 use fcc_core::wire::ProxyMessage;
 use fcc_e2e::flare::{self, CHAIN_ID};
 use fcc_e2e::proxy::{Connection, TestProxy};
 use fcc_e2e::{TIMEOUT, boot_networked, run_checked};
-use fcc_image::qemu::Guest;
 use fcc_layout::interface::{DHCP_PREFIX, HANDLED_PREFIX, LINK_CLOSED_PREFIX, LINK_CONNECTED_PREFIX};
+use fcc_qemu::Guest;
 
 /// Accepts a connection and checks its `Hello` names `tee` (and the rest of it).
 fn connect(proxy: &TestProxy, guest: &mut Guest, tee: [u8; 20]) -> Result<Connection> {

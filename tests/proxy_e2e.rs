@@ -16,10 +16,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use fcc_core::hash::{keccak256, keccak256_concat};
+use fcc_core::action::Action;
+use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::result::{SignedResult, status};
-use fcc_core::wire::Action;
 use fcc_e2e::flare::{self, CHAIN_ID, EPOCH};
 use fcc_e2e::proxy::TestProxy;
 use fcc_e2e::stack::{Api, InProcess, ProxyCommand, ProxyProcess, free_port, test_config};
@@ -262,7 +262,7 @@ fn trust_root_file(dir: &std::path::Path, ps: &[Provider], with_keys: bool) -> (
     }
     let path = dir.join("trust-root.json");
     std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
-    (path, keccak256_concat(&[b"INITIALIZE_POLICY".as_slice(), &policy.encode()]))
+    (path, fcc_core::action::initialize_policy_id(&policy.encode()))
 }
 
 /// Polls (every millisecond) until the proxy has handed instruction `id` to a guest.
@@ -533,7 +533,7 @@ fn policy_rotation_by_a_signing_policy_initialized_event_mid_run() {
                 .get_receipt()
                 .await?;
             ensure!(receipt.status(), "relay() reverted");
-            let update_id = fcc_proxy::chain::update_policy_id(&next.encode());
+            let update_id = fcc_core::action::update_policy_id(&next.encode());
             let (r, _) = api.wait_result(&update_id, RESULT_TIMEOUT).await?;
             eprintln!("SigningPolicyInitialized → UPDATE_POLICY signed by the guest in {:?}", t.elapsed());
             ensure!(r.result.status == status::SUCCESS, "UPDATE_POLICY refused: {}", r.result.log);

@@ -2,7 +2,7 @@
 //! production verifier accepts.
 //!
 //! ```text
-//! 0..32    "FCC-SIMULATED-ATTESTATION-NOT-HW"   (fcc_core::platform::SIMULATED_MAGIC)
+//! 0..32    "FCC-SIMULATED-ATTESTATION-NOT-HW"   (fcc_core::attester::SIMULATED_MAGIC)
 //! 32..96   REPORT_DATA                           (the identity binding, as in a real report)
 //! 96..144  SHA-384 of the ROM                    (optional: fcc-core's `Simulated` omits it)
 //! ```
@@ -11,7 +11,7 @@
 //! lives. [`crate::Verifier`] refuses it with [`Error::SimulatedAttestation`] unless
 //! `allow_simulated` is set, and its verdict then says "simulated, not a TEE".
 
-use fcc_core::platform::SIMULATED_MAGIC;
+use fcc_core::attester::SIMULATED_MAGIC;
 
 use crate::error::Error;
 
@@ -59,7 +59,7 @@ pub fn decode(bytes: &[u8]) -> Result<Simulated, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fcc_core::platform::{Platform, Simulated as CoreSimulated};
+    use fcc_core::attester::{Attester, Simulated as CoreSimulated};
 
     #[test]
     fn round_trips_and_reads_fcc_cores_form() {

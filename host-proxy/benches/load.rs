@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{CHAIN_ID, EPOCH, Providers, config, vote_json};
+use fcc_core::attester::Simulated;
 use fcc_core::instruction::InstructionData;
-use fcc_core::platform::Simulated;
 use fcc_proxy::store::{PgStore, SqliteStore, Store};
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -44,7 +44,7 @@ struct Row {
 /// The guest's cost per instruction: `Tee::handle` on actions signed by the voters that carry
 /// the threshold (what the proxy queues), after the policy is installed. Returns (ms, votes).
 fn guest_baseline(p: &Providers, n: usize) -> (f64, usize) {
-    let mut tee = fcc_proxy::testing::new_tee(CHAIN_ID).unwrap();
+    let mut tee = fcc_proxy_testing::new_tee(CHAIN_ID).unwrap();
     let init = fcc_sim_providers::initialize_policy(&p.ps, &p.policy).unwrap();
     assert_eq!(tee.handle(&init, &mut Simulated).result.status, 1);
     let tee_id = tee.state().identity.address();
@@ -150,9 +150,9 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
     running.shared.add_policy(&p.policy.encode()).await.unwrap();
     let init = fcc_sim_providers::initialize_policy(&p.ps, &p.policy).unwrap();
     running.shared.enqueue_direct(&init).await.unwrap();
-    let tee = Arc::new(std::sync::Mutex::new(fcc_proxy::testing::new_tee(CHAIN_ID).unwrap()));
+    let tee = Arc::new(std::sync::Mutex::new(fcc_proxy_testing::new_tee(CHAIN_ID).unwrap()));
     let tee_id = tee.lock().unwrap().state().identity.address();
-    let guest = fcc_proxy::testing::spawn_guest(running.link_addr, tee.clone());
+    let guest = fcc_proxy_testing::spawn_guest(running.link_addr, tee.clone());
     common::wait_result(store.as_ref(), &init.instruction.instruction_id, Duration::from_secs(20)).await.unwrap();
     guest.abort();
     let _ = guest.await;
@@ -167,7 +167,7 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
 
     // (B) the guest drains the queue.
     let start = Instant::now();
-    let guest = fcc_proxy::testing::spawn_guest(running.link_addr, tee.clone());
+    let guest = fcc_proxy_testing::spawn_guest(running.link_addr, tee.clone());
     let ids: Vec<[u8; 32]> = a.iter().map(|d| d.instruction_id).collect();
     wait_all(store.as_ref(), &ids).await;
     let t_b = start.elapsed().as_secs_f64();

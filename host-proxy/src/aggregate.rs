@@ -9,10 +9,12 @@
 use std::sync::Arc;
 
 use alloy_primitives::B256;
+use fcc_core::admission;
 use fcc_core::ecdsa::ParsedSignature;
 use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::limits::MAX_MESSAGE_LEN;
+use fcc_core::ops::Registry;
 use fcc_core::verify::SignerHint;
 use tokio::sync::{mpsc, oneshot};
 
@@ -143,6 +145,12 @@ impl DataJson {
 pub async fn accept(shared: &Shared, req: InstructionRequest) -> Result<SignedReceipt, ApiError> {
     let d = req.data.fixed();
     d.validate().map_err(|e| ApiError::BadRequest("invalid_instruction", e.to_string()))?;
+    // The guest's own admission rule (operation threshold, cosigners): an instruction no weight
+    // can authorise is refused here, and the others are queued exactly when the guest will
+    // accept them.
+    let rule = admission::rule(&Registry::system(), &d).map_err(|e| {
+        ApiError::BadRequest("inadmissible_instruction", format!("the TEE would refuse it at any weight: {e}"))
+    })?;
     let avm = req.data.additional_variable_message.to_vec();
     if avm.len() > MAX_MESSAGE_LEN {
         return Err(ApiError::BadRequest(
@@ -199,7 +207,7 @@ pub async fn accept(shared: &Shared, req: InstructionRequest) -> Result<SignedRe
         cosigner,
         signature,
         additional_variable_message: avm,
-        threshold: u32::from(policy.threshold()),
+        requirement: rule.requirement(policy.total_weight()),
         now_ms: now_ms(),
     };
     let avm_hash = keccak256(&vote.additional_variable_message);

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use fcc_attest::{Binding, Evidence, Manifest, QuoteCollateralV3, Verdict, Verifier};
-use fcc_core::platform::PlatformKind;
+use fcc_core::attester::PlatformKind;
 use fcc_core::wire::Hello;
 
 use crate::config::AttestationConfig;

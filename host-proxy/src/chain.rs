@@ -24,13 +24,11 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use fcc_chain::relay::{PolicyRelay, parse_policy_relay, transaction_input};
 use fcc_chain::{Cursor, Event, Sink};
-use fcc_core::hash::{eip191_hash, keccak256_concat};
-use fcc_core::instruction::InstructionData;
+use fcc_core::action::Action;
+use fcc_core::hash::eip191_hash;
 use fcc_core::light_client::UpdatePolicy;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
-use fcc_core::result::SubmissionTag;
 use fcc_core::verify::{SignerHint, Vote};
-use fcc_core::wire::{Action, ActionKind};
 
 use crate::Shared;
 use crate::store::{ChainBatch, ChainInstruction};
@@ -83,11 +81,6 @@ pub enum PolicyCheckError {
     },
 }
 
-/// The action id of the `UPDATE_POLICY` for `policy_bytes`.
-pub fn update_policy_id(policy_bytes: &[u8]) -> [u8; 32] {
-    keccak256_concat(&[b"UPDATE_POLICY".as_slice(), policy_bytes])
-}
-
 /// The `F_POLICY/UPDATE_POLICY` action for the policy a `relay()` call stored, after checking
 /// its signatures as the guest's light client will: the new policy is the event's and for the
 /// next epoch, each signature recovers to the voter at its index, and their weight exceeds the
@@ -131,19 +124,7 @@ pub fn update_policy_action(
         return Err(PolicyCheckError::BelowThreshold { weight, threshold: signing.threshold() });
     }
     // The guest learns the new voters' keys from their first signatures.
-    let update = UpdatePolicy { policy: relay.new_policy.to_vec(), signatures, public_keys: vec![] };
-    Ok(Action {
-        kind: ActionKind::Direct,
-        submission_tag: SubmissionTag::Submit,
-        instruction: InstructionData {
-            instruction_id: update_policy_id(&relay.new_policy),
-            op_type: fcc_core::op::F_POLICY,
-            op_command: fcc_core::op::UPDATE_POLICY,
-            original_message: postcard::to_stdvec(&update).expect("serialising to a Vec cannot fail"),
-            ..Default::default()
-        },
-        votes: vec![],
-    })
+    Ok(Action::update_policy(&UpdatePolicy { policy: relay.new_policy.to_vec(), signatures, public_keys: vec![] }))
 }
 
 /// The proxy's [`Sink`]: the store, plus the RPC handle to read the policy transactions.

@@ -180,13 +180,16 @@ async fn get_status(
     let on_chain_json = on_chain.map(|c| json!({ "block": c.block, "tx": B256::from(c.tx) }));
     let status = match state.shared.store.status(epoch, &id).await? {
         Some(s) => s,
-        // Announced on chain, no vote yet: its policy's threshold if the proxy knows it.
+        // Announced on chain, no vote yet: the default bar under its policy if the proxy knows it
+        // (the operation, and so an operation-specific bar, is known from the first vote).
         None if on_chain.is_some() => crate::store::InstructionStatus {
             state: "announced",
             votes: 0,
             weight: 0,
             cosigners: 0,
-            threshold: state.shared.policy(epoch).await?.map(|p| u32::from(p.threshold())).unwrap_or(0),
+            threshold: state.shared.policy(epoch).await?.map_or(0, |p| {
+                fcc_core::admission::weight_threshold(p.total_weight(), fcc_core::ops::DEFAULT_THRESHOLD_BIPS)
+            }),
             deliveries: 0,
         },
         None => {

@@ -12,8 +12,6 @@
 //! - [`store`] — the storage trait with SQLite and PostgreSQL implementations.
 //! - [`chain`] — following the relay's policies and the instruction sender's instructions
 //!   (`fcc-chain`), with `UPDATE_POLICY` actions from `relay()` calldata.
-//! - [`testing`] — an in-process stand-in guest (`fcc_core::Tee` behind a client session) for
-//!   tests and the benchmark.
 
 pub mod aggregate;
 pub mod attestation;
@@ -26,7 +24,6 @@ pub mod link;
 pub mod metrics;
 pub mod receipt;
 pub mod store;
-pub mod testing;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,8 +31,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use fcc_core::action::Action;
 use fcc_core::policy::{Address, SigningPolicy};
-use fcc_core::wire::{Action, Hello};
+use fcc_core::wire::Hello;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, RwLock, watch};
 
@@ -158,7 +156,7 @@ impl Shared {
         // Bounded: a policy a week on Flare; the guest's own limit on one pull is far lower.
         for epoch in root.reward_epoch_id().saturating_add(1)..root.reward_epoch_id().saturating_add(1 + 1024) {
             let Some(bytes) = self.store.policy(epoch).await? else { break };
-            let id = chain::update_policy_id(&bytes);
+            let id = fcc_core::action::update_policy_id(&bytes);
             if self.store.result(&id).await?.is_none() {
                 break;
             }
@@ -280,19 +278,10 @@ pub fn trust_root_action(path: &std::path::Path) -> Result<(Vec<u8>, Action)> {
         public_keys.len(),
         policy.voters().len()
     );
-    let init = fcc_core::light_client::InitializePolicy { policy: root.policy.to_vec(), public_keys };
-    let action = Action {
-        kind: fcc_core::wire::ActionKind::Direct,
-        submission_tag: fcc_core::result::SubmissionTag::Submit,
-        instruction: fcc_core::instruction::InstructionData {
-            instruction_id: fcc_core::hash::keccak256_concat(&[b"INITIALIZE_POLICY".as_slice(), root.policy.as_ref()]),
-            op_type: fcc_core::op::F_POLICY,
-            op_command: fcc_core::op::INITIALIZE_POLICY,
-            original_message: postcard::to_stdvec(&init)?,
-            ..Default::default()
-        },
-        votes: vec![],
-    };
+    let action = Action::initialize_policy(&fcc_core::light_client::InitializePolicy {
+        policy: root.policy.to_vec(),
+        public_keys,
+    });
     Ok((root.policy.to_vec(), action))
 }
 

@@ -210,7 +210,7 @@ impl Conn {
     /// signed by the connected TEE. Returns them and the next pull's size.
     async fn exchange(
         &mut self,
-        actions: Vec<fcc_core::wire::Action>,
+        actions: Vec<fcc_core::action::Action>,
         tee: fcc_core::policy::Address,
         chain_id: u64,
     ) -> Result<(Vec<SignedResult>, usize)> {
@@ -245,7 +245,12 @@ impl Conn {
     }
 
     /// Leases work for the outstanding pull, holding it up to the long-poll time.
-    async fn wait_for_work(&mut self, shared: &Shared, owner: &str, max: usize) -> Result<Vec<fcc_core::wire::Action>> {
+    async fn wait_for_work(
+        &mut self,
+        shared: &Shared,
+        owner: &str,
+        max: usize,
+    ) -> Result<Vec<fcc_core::action::Action>> {
         let deadline = Instant::now() + Duration::from_millis(shared.config.long_poll_ms);
         loop {
             let notified = shared.work.notified();

@@ -14,7 +14,7 @@ use fcc_core::ecdsa::recover_address;
 use fcc_core::hash::{eip191_hash, keccak256};
 use fcc_core::result::status;
 use fcc_proxy::store::{SqliteStore, Store};
-use fcc_proxy::testing::{Mode, connect_once};
+use fcc_proxy_testing::{Mode, connect_once};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -217,7 +217,7 @@ async fn an_action_whose_guest_died_is_delivered_again_and_yields_one_result() {
     let running = fcc_proxy::start_with(config(), store.clone(), http, link).await.unwrap();
     let providers = common::Providers::new(20);
     running.shared.add_policy(&providers.policy.encode()).await.unwrap();
-    let tee = std::sync::Mutex::new(fcc_proxy::testing::new_tee(CHAIN_ID).unwrap());
+    let tee = std::sync::Mutex::new(fcc_proxy_testing::new_tee(CHAIN_ID).unwrap());
     let tee_id = tee.lock().unwrap().state().identity.address();
     let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
     running.shared.enqueue_direct(&init).await.unwrap();

@@ -85,9 +85,9 @@ async fn a_simulated_guest_is_refused_by_a_production_proxy() {
     running.shared.add_policy(&providers.policy.encode()).await.unwrap();
     let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
     running.shared.enqueue_direct(&init).await.unwrap();
-    let tee = Arc::new(Mutex::new(fcc_proxy::testing::new_tee(CHAIN_ID).unwrap()));
+    let tee = Arc::new(Mutex::new(fcc_proxy_testing::new_tee(CHAIN_ID).unwrap()));
     let tee_id = tee.lock().unwrap().state().identity.address();
-    let guest = fcc_proxy::testing::spawn_guest(running.link_addr, tee);
+    let guest = fcc_proxy_testing::spawn_guest(running.link_addr, tee);
 
     // The guest reconnects every 20 ms; wait for a few refusals.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -75,9 +75,9 @@ async fn kill_9_during_load_loses_no_acknowledged_vote_and_each_instruction_gets
     }
     let (http, link) = (free_port(), free_port());
     let mut proxy = spawn(&db, http, link);
-    let tee = Arc::new(Mutex::new(fcc_proxy::testing::new_tee(CHAIN_ID).unwrap()));
+    let tee = Arc::new(Mutex::new(fcc_proxy_testing::new_tee(CHAIN_ID).unwrap()));
     let tee_id = tee.lock().unwrap().state().identity.address();
-    let guest = fcc_proxy::testing::spawn_guest(format!("127.0.0.1:{link}").parse().unwrap(), tee.clone());
+    let guest = fcc_proxy_testing::spawn_guest(format!("127.0.0.1:{link}").parse().unwrap(), tee.clone());
     let base = format!("http://127.0.0.1:{http}");
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);

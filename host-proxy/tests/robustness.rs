@@ -60,12 +60,10 @@ async fn a_slow_loris_client_is_cut_off_after_the_header_timeout() {
 async fn shutdown_with_a_connected_guest_and_keep_alive_client_is_prompt() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(&dir, config()).await;
-    let tee = Arc::new(Mutex::new(fcc_proxy::testing::new_tee(common::CHAIN_ID).unwrap()));
+    let tee = Arc::new(Mutex::new(fcc_proxy_testing::new_tee(common::CHAIN_ID).unwrap()));
     let link = running.link_addr;
     let guest =
-        tokio::spawn(
-            async move { fcc_proxy::testing::connect_once(link, &tee, fcc_proxy::testing::Mode::Serve).await },
-        );
+        tokio::spawn(async move { fcc_proxy_testing::connect_once(link, &tee, fcc_proxy_testing::Mode::Serve).await });
     let deadline = Instant::now() + Duration::from_secs(10);
     while running.shared.guests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
         assert!(Instant::now() < deadline, "the guest did not connect");

@@ -25,7 +25,7 @@ async fn the_sealed_state_is_kept_and_the_resumed_tee_is_the_same_tee() {
     std::fs::create_dir_all(sealed_file.parent().unwrap()).unwrap();
     let config =
         fcc_proxy::Config { trust_root: Some(root_file.clone()), sealed_state: Some(sealed_file.clone()), ..config() };
-    let running = fcc_proxy::testing::start_sqlite(dir.path(), config).await.unwrap();
+    let running = fcc_proxy_testing::start_sqlite(dir.path(), config).await.unwrap();
     // Created empty at start, so QEMU's -fw_cfg file= can name it before the first boot.
     assert_eq!(std::fs::read(&sealed_file).unwrap(), b"");
 
@@ -33,7 +33,7 @@ async fn the_sealed_state_is_kept_and_the_resumed_tee_is_the_same_tee() {
     let key = || SealingKey::simulated(&tee_config);
     let tee = Tee::new(tee_config, &mut rand::rng(), Registry::system()).unwrap().with_sealing(key());
     let tee_id = tee.state().identity.address();
-    let guest = fcc_proxy::testing::spawn_guest(running.link_addr, Arc::new(Mutex::new(tee)));
+    let guest = fcc_proxy_testing::spawn_guest(running.link_addr, Arc::new(Mutex::new(tee)));
     let (_, init) = fcc_proxy::trust_root_action(&root_file).unwrap();
     let store = running.shared.store.clone();
     let r = wait_result(store.as_ref(), &init.instruction.instruction_id, Duration::from_secs(20)).await.unwrap();
@@ -61,7 +61,7 @@ async fn the_sealed_state_is_kept_and_the_resumed_tee_is_the_same_tee() {
     assert_eq!(resumed.state().identity.address(), tee_id);
     assert_eq!(resumed.state().policies.initial(), None);
     let resumed = Arc::new(Mutex::new(resumed));
-    let guest = fcc_proxy::testing::spawn_guest(running.link_addr, resumed.clone());
+    let guest = fcc_proxy_testing::spawn_guest(running.link_addr, resumed.clone());
 
     // An instruction addressed to the TEE id registered before the reboot executes.
     let d = fcc_sim_providers::fdc2_instruction(tee_id, "after the reboot", EPOCH);

@@ -3,13 +3,14 @@
 
 mod common;
 
+use fcc_core::admission::Requirement;
 use std::sync::Arc;
 
+use fcc_core::action::ActionKind;
 use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::result::{ActionResult, SignedResult, SubmissionTag, status};
 use fcc_core::verify::SignerHint;
-use fcc_core::wire::ActionKind;
 use fcc_proxy::store::{
     ChainApplied, ChainBatch, ChainInstruction, NewVote, PgStore, SqliteStore, Store, VoteRejection,
 };
@@ -36,7 +37,7 @@ fn vote(d: &InstructionData, signer: u8, weight: u32, threshold: u32) -> NewVote
         cosigner: false,
         signature: [signer; 65],
         additional_variable_message: vec![signer],
-        threshold,
+        requirement: Requirement { threshold_bips: 5000, weight_above: threshold, cosigners: d.cosigners_threshold },
         now_ms: 1_760_000_000_000 + i64::from(signer),
     }
 }
@@ -144,8 +145,8 @@ async fn direct_actions_policies_tee_and_cursors_round_trip(s: Arc<dyn Store>) {
     s.put_policy(9, &policy.encode()).await.unwrap();
     assert_eq!(s.policy(9).await.unwrap(), Some(policy.encode()));
     assert_eq!(s.policy(10).await.unwrap(), None);
-    let tee = fcc_proxy::testing::new_tee(14).unwrap();
-    let hello = tee.hello(&mut fcc_core::platform::Simulated).unwrap();
+    let tee = fcc_proxy_testing::new_tee(14).unwrap();
+    let hello = tee.hello(&mut fcc_core::attester::Simulated).unwrap();
     assert_eq!(s.tee().await.unwrap(), None);
     s.put_tee(&hello).await.unwrap();
     s.put_tee(&hello).await.unwrap();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use fcc_layout::interface::{BOOT_PREFIX, EXIT_SUCCESS, READY_PREFIX, qemu_exit_status};
 
-use crate::qemu::{self, Accel, BootOptions, Guest, boot_field};
+use fcc_qemu::{Accel, BootOptions, Guest, HostAccel, KvmProbe, TCG_CPU, boot_field};
 
 /// How long one boot may take before the bench gives up.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -32,11 +32,12 @@ pub struct Timings {
     pub reset_to_main_ms: Vec<f64>,
 }
 
-/// Boots `rom` `runs` times under `accel`.
-pub fn measure(rom: &Path, accel: Accel, runs: usize) -> Result<Timings> {
+/// Boots `rom` `runs` times under `host`'s accelerator and CPU model.
+pub fn measure(rom: &Path, host: &HostAccel, runs: usize) -> Result<Timings> {
+    let accel = host.accel;
     let mut t = Timings { accel, exec_to_ready_ms: vec![], reset_to_ready_ms: vec![], reset_to_main_ms: vec![] };
     for _ in 0..runs {
-        let mut guest = Guest::boot(&BootOptions::new(rom, accel).test_exit())?;
+        let mut guest = Guest::boot(&BootOptions::on_host(rom, host).test_exit())?;
         let (_, elapsed) = guest.wait_for(READY_PREFIX, BOOT_TIMEOUT)?;
         let (boot, _) = guest.wait_for(BOOT_PREFIX, BOOT_TIMEOUT)?;
         let status = guest.wait_exit(BOOT_TIMEOUT)?;
@@ -61,7 +62,8 @@ fn summary(values: &[f64]) -> String {
     format!("median {:.1} ms (min {min:.1}, max {max:.1}, {} runs)", median(values.to_vec()), values.len())
 }
 
-/// Prints the ROM's size and the boot times under KVM (where usable) and TCG.
+/// Prints the ROM's size and the boot times under KVM (where QEMU starts under it: probed, with
+/// the CPU model the probe found) and TCG.
 pub fn run(rom_path: &Path, runs: usize) -> Result<()> {
     let rom = std::fs::read(rom_path).with_context(|| format!("reading {}", rom_path.display()))?;
     let used = rom.iter().filter(|&&b| b != fcc_layout::ROM_FILL).count();
@@ -72,19 +74,22 @@ pub fn run(rom_path: &Path, runs: usize) -> Result<()> {
         rom.len() / 1024,
         used / 1024
     );
-    let mut accels = vec![];
-    if qemu::kvm_usable() {
-        accels.push(Accel::Kvm);
+    let mut hosts = vec![];
+    match fcc_qemu::probe_kvm() {
+        probe @ KvmProbe::Usable { cpu, .. } => {
+            hosts.push(HostAccel { accel: Accel::Kvm, cpu: cpu.clone(), why: probe.describe() });
+        }
+        KvmProbe::Unusable(why) => println!("kvm: SKIPPED ({why})"),
     }
-    accels.push(Accel::Tcg);
-    for accel in accels {
-        let t = measure(rom_path, accel, runs)?;
-        let note = if accel == Accel::Kvm && qemu::kvm_is_pvm() {
+    hosts.push(HostAccel { accel: Accel::Tcg, cpu: TCG_CPU.into(), why: "TCG".into() });
+    for host in hosts {
+        let t = measure(rom_path, &host, runs)?;
+        let note = if host.accel == Accel::Kvm && fcc_qemu::kvm_is_pvm() {
             "  [kvm_pvm: this KVM emulates non-PVM guests; not a KVM number]"
         } else {
             ""
         };
-        println!("{}:{note}", accel.name());
+        println!("{} (-cpu {}):{note}", host.accel.name(), host.cpu);
         println!("  QEMU exec -> READY (wall):  {}", summary(&t.exec_to_ready_ms));
         println!("  reset -> READY (guest TSC): {}", summary(&t.reset_to_ready_ms));
         println!("  reset -> Rust entry (TSC):  {}", summary(&t.reset_to_main_ms));

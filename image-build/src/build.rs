@@ -30,7 +30,7 @@ pub const ROM_PATH: &str = "target/fcc-guest.rom";
 
 /// Flags pinned for the guest, besides the path remapping. The two `--cfg`s repeat
 /// `.cargo/config.toml`'s (which `CARGO_ENCODED_RUSTFLAGS` replaces): the guest target has no
-/// SSE, so the AES-GCM crates (fcc-platform's guest messages) must use their software back ends.
+/// SSE, so the AES-GCM crates (fcc-cvm-abi's guest messages) must use their software back ends.
 pub const RUSTFLAGS: &[&str] = &[
     "-Crelocation-model=static",
     "-Ccodegen-units=1",

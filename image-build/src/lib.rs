@@ -8,16 +8,13 @@
 //! * [`snp`], [`tdx`], [`measure`] — SEV-SNP launch digests, TDX MRTDs, the JSON manifest;
 //! * [`igvm`] — the IGVM form and the cross-check with the `igvm` crate's measurements;
 //! * [`verify`] — a manifest, measurement, SNP report or TDX quote against this source;
-//! * [`qemu`] — the QEMU command line, accelerator choice and console reader used by the
-//!   end-to-end tests (`tests/`, crate `fcc-e2e`) and by [`bench`];
-//! * [`bench`] — `cargo xtask bench-boot`: ROM size and boot times.
+//! * [`bench`] — `cargo xtask bench-boot`: ROM size and boot times (QEMU through `fcc-qemu`).
 
 pub mod bench;
 pub mod build;
 pub mod igvm;
 pub mod measure;
 pub mod ovmf;
-pub mod qemu;
 pub mod rom;
 pub mod snp;
 pub mod tables;

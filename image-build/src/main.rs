@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use fcc_image::qemu::{self, BootOptions};
 use fcc_image::{bench, build, igvm, measure, ovmf, snp, verify};
+use fcc_qemu::BootOptions;
 
 #[derive(Parser)]
 #[command(about = "Build and boot the FCC guest ROM")]
@@ -159,15 +159,15 @@ fn main() -> Result<()> {
         }
         Cmd::Run { smp, fw_cfg, proxy_port } => {
             let rom = build_default()?;
-            let (accel, why) = qemu::choose_accel()?;
-            let mut opts = BootOptions::new(rom, accel);
+            let host = fcc_qemu::choose()?;
+            let mut opts = BootOptions::on_host(rom, &host);
             opts.smp = smp;
             if let Some(port) = proxy_port {
                 opts = opts.network(port);
             }
             opts.fw_cfg.extend(fw_cfg);
-            eprintln!("accel {} ({why})\n$ {}", accel.name(), opts.command_line());
-            let status = std::process::Command::new(qemu::find_qemu()?).args(opts.args()).status()?;
+            eprintln!("accel {} -cpu {} ({})\n$ {}", host.accel.name(), host.cpu, host.why, opts.command_line());
+            let status = std::process::Command::new(fcc_qemu::find_qemu()?).args(opts.args()).status()?;
             std::process::exit(status.code().unwrap_or(1));
         }
         Cmd::Measure { rom, vcpus, vcpu_types, vcpu_sigs, guest_features, published, out } => {

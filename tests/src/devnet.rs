@@ -23,11 +23,11 @@ use fcc_contracts::relay_message::{
     custom_signing_digest, encode_custom_signature, encode_policy_update, policy_update_digest, sign_as_voters,
 };
 use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
-use fcc_core::hash::{H256, keccak256, keccak256_concat};
+use fcc_core::hash::{H256, keccak256};
 use fcc_core::policy::PolicyHashScheme;
 use fcc_core::result::status;
-use fcc_image::qemu::{self, Guest, parse_ready};
 use fcc_layout::interface::READY_PREFIX;
+use fcc_qemu::{Guest, parse_ready};
 use fcc_sim_providers as sim;
 use fcc_sim_providers::follow::{FollowConfig, SigningSink};
 use sha2::{Digest, Sha384};
@@ -348,9 +348,9 @@ pub async fn run(options: &Options) -> Result<Running> {
         bytes.len() / 1024,
         &hex::encode(&measurement)[..16]
     ));
-    qemu::find_qemu()?;
-    let (accel, why) = qemu::choose_accel()?;
-    trace.note(format!("QEMU accelerator: {} ({why})", accel.name()));
+    fcc_qemu::find_qemu()?;
+    let host = fcc_qemu::choose()?;
+    trace.note(format!("QEMU accelerator: {} -cpu {} ({})", host.accel.name(), host.cpu, host.why));
 
     // 2. The chain and the contracts, with the providers' first policy in the relay.
     let anvil_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
@@ -416,7 +416,7 @@ pub async fn run(options: &Options) -> Result<Running> {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json").display().to_string(),
         "--attestation-allow-simulated".into(),
     ]);
-    let init_id = keccak256_concat(&[b"INITIALIZE_POLICY", &policy.encode()]);
+    let init_id = fcc_core::action::initialize_policy_id(&policy.encode());
     let proxy_key = format!("0x{}", hex::encode(keccak256(b"fcc devnet proxy key")));
     let log = dir.path().join("proxy.log");
     let proxy =
@@ -427,7 +427,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     trace.note("it checks each guest's attestation against reproducible/MEASUREMENTS.json (test mode)");
 
     // 4. The guest.
-    let boot = fcc_image::qemu::BootOptions::new(rom.clone(), accel).network(link);
+    let boot = fcc_qemu::BootOptions::on_host(rom.clone(), &host).network(link);
     let mut guest = Guest::boot(&boot)?;
     let (ready, took) = tokio::task::block_in_place(|| guest.wait_for(READY_PREFIX, STEP_TIMEOUT))?;
     let tee = parse_ready(&ready)?.tee;
@@ -435,7 +435,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     let first_lines = guest.console();
     let console = dir.path().join("guest-console.log");
     let guest = GuestHandle::new(guest, &first_lines, &console)?;
-    trace.step(format!("guest booted under {} in {} ms: {ready}", accel.name(), took.as_millis()));
+    trace.step(format!("guest booted under {} in {} ms: {ready}", host.accel.name(), took.as_millis()));
     let (r, _) = api.wait_result(&init_id, STEP_TIMEOUT).await?;
     ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
     let info = api.wait_info(STEP_TIMEOUT).await?;
@@ -538,7 +538,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     ));
     // The proxy reads the event and the relay() calldata, checks the signatures and queues
     // UPDATE_POLICY under this id.
-    let update_id = keccak256_concat(&[b"UPDATE_POLICY", &next.encode()]);
+    let update_id = fcc_core::action::update_policy_id(&next.encode());
     let (r, _) = api.wait_result(&update_id, STEP_TIMEOUT).await?;
     ensure!(r.result.status == status::SUCCESS, "UPDATE_POLICY refused: {}", r.result.log);
     ensure!(sim::result_signer(&r, CHAIN_ID)? == tee, "UPDATE_POLICY result not signed by the TEE");

@@ -3,10 +3,10 @@
 //! with libsecp256k1 (not fcc-core's own ECDSA code).
 
 use anyhow::Result;
+use fcc_core::action::Action;
 use fcc_core::instruction::InstructionData;
 use fcc_core::policy::SigningPolicy;
 use fcc_core::result::SignedResult;
-use fcc_core::wire::Action;
 pub use fcc_sim_providers::{Provider, below_threshold, initialize_policy, tee_info};
 
 /// The guest's default chain id (fw_cfg `opt/fcc/chain-id` absent).

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use fcc_image::build;
-use fcc_image::qemu::{self, Accel, BootOptions, Guest, parse_ready};
 use fcc_layout::interface::{EXCEPTION_PREFIX, FATAL_PREFIX, HANDLED_PREFIX, PANIC_PREFIX, READY_PREFIX};
+use fcc_qemu::{BootOptions, Guest, HostAccel, parse_ready};
 
 /// `fcc-devnet proxy <fcc-proxy arguments>` serves the proxy's command line (`fcc_proxy::cli`),
 /// so the devnet and the tests run the proxy as a process of its own without another build.
@@ -34,22 +34,22 @@ pub fn rom() -> PathBuf {
     .unwrap_or_else(|e| panic!("building the guest ROM failed: {e}"))
 }
 
-/// The accelerator for this machine (printed once).
-pub fn accel() -> Accel {
-    static ACCEL: OnceLock<Accel> = OnceLock::new();
-    *ACCEL.get_or_init(|| {
-        let (accel, why) = qemu::choose_accel().unwrap_or_else(|e| panic!("{e:#}"));
-        eprintln!("fcc-e2e: QEMU accel={} ({why})", accel.name());
-        accel
+/// The accelerator and CPU model for this machine (probed and printed once).
+pub fn host_accel() -> &'static HostAccel {
+    static HOST: OnceLock<HostAccel> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let host = fcc_qemu::choose().unwrap_or_else(|e| panic!("{e:#}"));
+        eprintln!("fcc-e2e: QEMU accel={} cpu={} ({})", host.accel.name(), host.cpu, host.why);
+        host
     })
 }
 
 /// Boot options for the ROM under this machine's accelerator, exiting through isa-debug-exit.
 pub fn options() -> BootOptions {
-    if let Err(e) = qemu::find_qemu() {
+    if let Err(e) = fcc_qemu::find_qemu() {
         panic!("{e:#}");
     }
-    BootOptions::new(rom(), accel()).test_exit()
+    BootOptions::on_host(rom(), host_accel()).test_exit()
 }
 
 /// Boots with `options`, printing the command line.

@@ -8,9 +8,10 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use fcc_core::action::Action;
 use fcc_core::limits::MAX_FRAME_LEN;
 use fcc_core::result::SignedResult;
-use fcc_core::wire::{Action, GuestMessage, Hello, LENGTH_PREFIX, ProxyMessage, decode_body, encode_frame};
+use fcc_core::wire::{GuestMessage, Hello, LENGTH_PREFIX, ProxyMessage, decode_body, encode_frame};
 
 /// The listening side.
 #[derive(Debug)]

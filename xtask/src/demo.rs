@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use anyhow::{Result, bail, ensure};
+use fcc_core::attester::Simulated;
 use fcc_core::hash::keccak256;
 use fcc_core::ops::Registry;
-use fcc_core::platform::Simulated;
 use fcc_core::policy::PolicyHashScheme;
 use fcc_core::result::status;
 use fcc_core::{Config, Tee};
@@ -66,7 +66,7 @@ pub fn run(n: usize) -> Result<()> {
     // with the very same signed result and executes nothing twice.
     let again = tee.handle(&action, &mut platform);
     ensure!(again == r, "a re-delivered instruction produced a different result");
-    ensure!(tee.authorise(&action, 5000) == Err(fcc_core::Error::Replayed), "instruction id not recorded as executed");
+    ensure!(tee.authorise(&action) == Err(fcc_core::Error::Replayed), "instruction id not recorded as executed");
     println!("          re-delivered instruction: same signed result, not executed again");
 
     // 4. Policy rotation signed by the current voters.

@@ -24,8 +24,8 @@ use fcc_contracts::relay_message::{
     sign_as_voters,
 };
 use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
+use fcc_core::attester::Simulated;
 use fcc_core::ops::Registry;
-use fcc_core::platform::Simulated;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
 use fcc_core::result::{SignedResult, status};
 use fcc_core::{Config, Tee};

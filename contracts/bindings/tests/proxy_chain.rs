@@ -17,12 +17,12 @@ use anyhow::{Context, Result, ensure};
 use common::{CHAIN_ID, anvil_bin, start_anvil, wallet_provider};
 use fcc_contracts::relay_message::{encode_policy_update, policy_update_digest, sign_as_voters};
 use fcc_contracts::{Devnet, deploy_devnet};
+use fcc_core::action::Action;
+use fcc_core::attester::Simulated;
 use fcc_core::light_client::UpdatePolicy;
 use fcc_core::ops::Registry;
-use fcc_core::platform::Simulated;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
 use fcc_core::result::status;
-use fcc_core::wire::Action;
 use fcc_core::{Config as TeeConfig, Tee};
 use fcc_proxy::store::{SqliteStore, Store};
 use fcc_sim_providers as sim;
@@ -144,7 +144,7 @@ async fn the_proxy_turns_a_relayed_policy_into_one_update_the_light_client_accep
     let ops: Vec<_> = actions.iter().map(|a| a.instruction.op_command).collect();
     assert_eq!(ops, [fcc_core::op::INITIALIZE_POLICY, fcc_core::op::UPDATE_POLICY], "{actions:?}");
     let update_action = &actions[1];
-    assert_eq!(update_action.instruction.instruction_id, fcc_proxy::chain::update_policy_id(&next.encode()));
+    assert_eq!(update_action.instruction.instruction_id, fcc_core::action::update_policy_id(&next.encode()));
     let update: UpdatePolicy = postcard::from_bytes(&update_action.instruction.original_message)?;
     assert_eq!(update.policy, next.encode());
     assert_eq!(update.signatures.len(), ps.len(), "the signatures of the relay() calldata");
@@ -178,7 +178,7 @@ async fn the_proxy_turns_a_relayed_policy_into_one_update_the_light_client_accep
 
     // A stand-in guest with the same hash scheme executes both through the link.
     let guest = Arc::new(Mutex::new(tee()?));
-    let task = fcc_proxy::testing::spawn_guest(running.link_addr, guest.clone());
+    let task = fcc_proxy_testing::spawn_guest(running.link_addr, guest.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
     for a in &actions {
         let id = a.instruction.instruction_id;
@@ -236,7 +236,7 @@ async fn the_proxy_follows_a_reorg_that_replaces_a_rotation() -> Result<()> {
     }
     caught_up(&running, &rpc).await?;
     let ids: Vec<_> = queued(store.as_ref()).await?.iter().map(|a| a.instruction.instruction_id).collect();
-    assert!(ids.contains(&fcc_proxy::chain::update_policy_id(&fork_b.encode())), "fork B's update queued");
+    assert!(ids.contains(&fcc_core::action::update_policy_id(&fork_b.encode())), "fork B's update queued");
     // The aggregation cache follows the store.
     let weighed = running.shared.policy(EPOCH + 1).await?.context("policy")?;
     assert_eq!(weighed.encode(), fork_b.encode());
@@ -297,7 +297,7 @@ async fn providers_following_the_chain_get_an_instruction_executed_through_the_p
         let g = guest.lock().unwrap();
         (alloy::primitives::Address::from(g.state().identity.address()), *g.state().identity.public_key())
     };
-    let guest_task = fcc_proxy::testing::spawn_guest(running.link_addr, guest.clone());
+    let guest_task = fcc_proxy_testing::spawn_guest(running.link_addr, guest.clone());
 
     // The machine: an extension, a code version, registration with the proxy's URL, production.
     let code_hash = keccak256((0u8..48).collect::<Vec<u8>>());

@@ -1,5 +1,5 @@
 //! AES-256-GCM behind two plain functions. They are the guest's only instantiation of the
-//! cipher — sealed state (`seal`) and SEV-SNP guest messages (`fcc-platform`) both call them —
+//! cipher — sealed state (`seal`) and SEV-SNP guest messages (`fcc-cvm-abi`) both call them —
 //! so the ROM holds one copy of the software AES and GHASH rather than one per caller.
 
 use aes_gcm::aead::AeadInPlace;

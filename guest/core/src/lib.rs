@@ -10,8 +10,12 @@
 extern crate alloc;
 
 pub mod abi;
+pub mod action;
+pub mod admission;
 pub mod aead;
+pub mod attester;
 pub mod batch;
+pub mod config;
 pub mod ecdsa;
 pub mod error;
 pub mod hash;
@@ -22,18 +26,19 @@ pub mod light_client;
 pub mod limits;
 pub mod op;
 pub mod ops;
-pub mod platform;
 pub mod policy;
 pub mod replay;
 pub mod result;
 pub mod seal;
 pub mod serde_fixed;
 pub mod session;
+pub mod state;
 pub mod tee;
 #[cfg(test)]
 mod testing;
 pub mod verify;
 pub mod wire;
 
+pub use config::Config;
 pub use error::Error;
-pub use tee::{Config, Tee};
+pub use tee::Tee;

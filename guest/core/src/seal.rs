@@ -25,12 +25,12 @@
 
 use zeroize::Zeroizing;
 
+use crate::attester::PlatformKind;
+use crate::config::Config;
 use crate::error::Error;
 use crate::hash::{H256, keccak256_concat};
 use crate::op;
-use crate::platform::PlatformKind;
 use crate::policy::PolicyHashScheme;
-use crate::tee::Config;
 use crate::{abi, aead};
 
 /// First bytes of every sealed blob.

@@ -10,9 +10,9 @@
 
 use alloc::vec::Vec;
 
+use crate::attester::Attester;
 use crate::error::Error;
 use crate::limits::MAX_ACTIONS_PER_PULL;
-use crate::platform::Platform;
 use crate::tee::Tee;
 use crate::wire::{FrameReader, GuestMessage, ProxyMessage, decode_body, encode_frame};
 
@@ -27,9 +27,9 @@ pub struct Session {
 
 impl Session {
     /// Starts a session: queues `Hello` and the first `Pull`.
-    pub fn start(tee: &Tee, platform: &mut dyn Platform) -> Result<Self, Error> {
+    pub fn start(tee: &Tee, attester: &mut dyn Attester) -> Result<Self, Error> {
         let mut s = Self { reader: FrameReader::new(), out: Vec::new(), handled: 0 };
-        s.queue(&GuestMessage::Hello(tee.hello(platform)?))?;
+        s.queue(&GuestMessage::Hello(tee.hello(attester)?))?;
         s.pull()?;
         Ok(s)
     }
@@ -62,7 +62,7 @@ impl Session {
 
     /// Feeds bytes received from the proxy; runs every complete action through `tee` and queues
     /// the signed results and the next pull.
-    pub fn receive(&mut self, bytes: &[u8], tee: &mut Tee, platform: &mut dyn Platform) -> Result<(), Error> {
+    pub fn receive(&mut self, bytes: &[u8], tee: &mut Tee, attester: &mut dyn Attester) -> Result<(), Error> {
         self.reader.push(bytes)?;
         while let Some(body) = self.reader.next_body()? {
             match decode_body::<ProxyMessage>(&body)? {
@@ -76,7 +76,7 @@ impl Session {
                     }
                     // Each action is validated by `handle`: a bad one gets a signed refusal.
                     for action in &actions {
-                        let result = tee.handle(action, platform);
+                        let result = tee.handle(action, attester);
                         self.queue(&GuestMessage::Result(result))?;
                         if let Some(sealed) = tee.take_sealed() {
                             self.queue(&GuestMessage::Sealed(sealed))?;
@@ -95,11 +95,12 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::action::{Action, ActionKind};
+    use crate::attester::Simulated;
     use crate::ops::Registry;
-    use crate::platform::Simulated;
     use crate::policy::PolicyHashScheme;
     use crate::result::{SubmissionTag, status};
-    use crate::wire::{Action, ActionKind, FrameReader, GuestMessage, ProxyMessage};
+    use crate::wire::{FrameReader, GuestMessage, ProxyMessage};
     use crate::{Config, op};
 
     fn tee_info() -> Action {

@@ -8,45 +8,24 @@ use alloc::vec::Vec;
 
 use rand_core::TryCryptoRng;
 
+use crate::action::{Action, ActionKind};
+use crate::admission::{self, Rule};
+use crate::attester::Attester;
+use crate::config::Config;
 use crate::error::Error;
 use crate::identity::{TeeIdentity, draw32};
 use crate::instruction::InstructionData;
 use crate::light_client::{PolicyStore, PublicKey};
 use crate::ops::Registry;
-use crate::platform::Platform;
-use crate::policy::PolicyHashScheme;
 use crate::replay::ReplayGuard;
 use crate::result::{ActionResult, SignedResult, SubmissionTag, bounded_log, status};
 use crate::seal::{SEALED_LEN, SealedState, SealingKey};
-use crate::verify::{Candidates, Tally, Verifier, tally, threshold_for};
-use crate::wire::{Action, ActionKind, Hello};
-
-/// Fixed configuration of a TEE (in a confidential guest it is part of the measured image or
-/// of the runtime configuration extended into the attestation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Config {
-    /// The chain whose signatures and results this TEE deals in.
-    pub chain_id: u64,
-    /// How policy hashes are computed (legacy or chain-bound Relay).
-    pub policy_hash: PolicyHashScheme,
-}
+use crate::state::TeeState;
+use crate::verify::{Candidates, Tally, Verifier, tally};
+use crate::wire::Hello;
 
 /// Code version reported in results.
 pub const VERSION: &str = concat!("fcc-core/", env!("CARGO_PKG_VERSION"));
-
-/// Everything a handler may touch.
-pub struct TeeState {
-    /// Configuration.
-    pub config: Config,
-    /// The identity key.
-    pub identity: TeeIdentity,
-    /// Trusted policies.
-    pub policies: PolicyStore,
-    /// Signature verification and the key cache.
-    pub verifier: Verifier,
-    /// Executed instruction ids.
-    pub replay: ReplayGuard,
-}
 
 /// How many signed results of executed instructions the TEE keeps to answer re-deliveries.
 pub const RECENT_RESULTS: usize = 64;
@@ -153,13 +132,13 @@ impl Tee {
     }
 
     /// The greeting the guest sends when it connects.
-    pub fn hello(&self, platform: &mut dyn Platform) -> Result<Hello, Error> {
+    pub fn hello(&self, attester: &mut dyn Attester) -> Result<Hello, Error> {
         let s = &self.state;
-        let attestation = platform.attest(&s.identity.report_data(s.config.chain_id, &[0; 32]))?;
+        let attestation = attester.attest(&s.identity.report_data(s.config.chain_id, &[0; 32]))?;
         Ok(Hello {
             tee_id: s.identity.address(),
             public_key: PublicKey(*s.identity.public_key()),
-            platform: platform.kind(),
+            platform: attester.kind(),
             chain_id: s.config.chain_id,
             version: String::from(VERSION),
             attestation,
@@ -174,7 +153,7 @@ impl Tee {
     ///
     /// An instruction executed before whose result is still among the recent ones gets that same
     /// signed result again (nothing is executed twice).
-    pub fn handle(&mut self, action: &Action, platform: &mut dyn Platform) -> SignedResult {
+    pub fn handle(&mut self, action: &Action, attester: &mut dyn Attester) -> SignedResult {
         let d = &action.instruction;
         let is_instruction = action.kind == ActionKind::Instruction;
         if is_instruction && let Some(done) = self.recent.iter().find(|r| r.result.id == d.instruction_id) {
@@ -182,7 +161,7 @@ impl Tee {
         }
         let executed_before = self.state.replay.contains(&d.instruction_id);
         let light_client_before = (self.state.policies.initial(), self.state.policies.accepted_epochs());
-        let (status, data, log, code) = match self.execute(action, platform) {
+        let (status, data, log, code) = match self.execute(action, attester) {
             Ok(data) => (status::SUCCESS, data, String::new(), Vec::new()),
             Err(e) => (status::ERROR, Vec::new(), bounded_log(e.to_string()), e.code().to_be_bytes().to_vec()),
         };
@@ -211,7 +190,7 @@ impl Tee {
         signed
     }
 
-    fn execute(&mut self, action: &Action, platform: &mut dyn Platform) -> Result<Vec<u8>, Error> {
+    fn execute(&mut self, action: &Action, attester: &mut dyn Attester) -> Result<Vec<u8>, Error> {
         action.validate()?;
         let d = &action.instruction;
         let handler = *self
@@ -231,17 +210,23 @@ impl Tee {
                 if action.submission_tag != SubmissionTag::Threshold {
                     return Err(Error::Malformed { what: "submission tag (instructions execute on `threshold`)" });
                 }
-                let bips = (handler.threshold)(action)?;
-                self.authorise(action, bips)?;
+                let rule = Rule::of(&handler, d)?;
+                self.authorise_under(action, &rule)?;
                 // Recorded before executing: an instruction's effects happen at most once.
                 self.state.replay.record(d.reward_epoch_id, d.instruction_id);
             }
         }
-        (handler.execute)(&mut self.state, action, platform)
+        (handler.execute)(&mut self.state, action, attester)
     }
 
-    /// Checks an instruction's addressee, freshness, signatures and thresholds.
-    pub fn authorise(&mut self, action: &Action, threshold_bips: u16) -> Result<Tally, Error> {
+    /// Checks an instruction's addressee, freshness, signatures and the admission rule of its
+    /// operation (`admission`).
+    pub fn authorise(&mut self, action: &Action) -> Result<Tally, Error> {
+        let rule = admission::rule(&self.registry, &action.instruction)?;
+        self.authorise_under(action, &rule)
+    }
+
+    fn authorise_under(&mut self, action: &Action, rule: &Rule) -> Result<Tally, Error> {
         let s = &mut self.state;
         let d = &action.instruction;
         if d.tee_id != s.identity.address() {
@@ -256,13 +241,7 @@ impl Tee {
             InstructionData::signing_digest_from(&hash_fixed, chain_id, avm)
         })?;
         let t = tally(&signers, candidates)?;
-        let threshold = threshold_for(policy.total_weight(), threshold_bips);
-        if t.weight <= threshold {
-            return Err(Error::InsufficientWeight { weight: t.weight, threshold });
-        }
-        if u64::from(t.cosigners) < d.cosigners_threshold {
-            return Err(Error::InsufficientCosigners { count: t.cosigners, required: d.cosigners_threshold });
-        }
+        rule.requirement(policy.total_weight()).check(t.weight, u64::from(t.cosigners))?;
         Ok(t)
     }
 }

@@ -340,8 +340,3 @@ pub fn tally(signers: &[Address], candidates: Candidates<'_>) -> Result<Tally, E
     }
     Ok(t)
 }
-
-/// `ceil(total · bips / 10000)`: the weight to exceed (Flare: 5000 bips, i.e. more than half).
-pub fn threshold_for(total_weight: u32, bips: u16) -> u32 {
-    (total_weight * u32::from(bips)).div_ceil(10_000)
-}

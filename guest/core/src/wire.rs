@@ -13,53 +13,19 @@ use alloc::vec::Vec;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::action::Action;
+use crate::attester::PlatformKind;
 use crate::error::Error;
 use crate::hash::H256;
-use crate::instruction::InstructionData;
 use crate::light_client::PublicKey;
-use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_ATTESTATION_LEN, MAX_FRAME_LEN, MAX_REASON_LEN, MAX_SIGNATURES};
-use crate::platform::PlatformKind;
+use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_ATTESTATION_LEN, MAX_FRAME_LEN, MAX_REASON_LEN};
 use crate::policy::Address;
-use crate::result::{SignedResult, SubmissionTag};
-use crate::verify::Vote;
+use crate::result::SignedResult;
 
 /// The link protocol version this code speaks.
 pub const PROTOCOL_VERSION: u8 = 2;
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
-
-/// How an action is authorised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ActionKind {
-    /// A Flare instruction: needs data-provider signatures over the policy threshold.
-    Instruction,
-    /// A direct action from the proxy (policy management, queries): proves itself or is harmless.
-    Direct,
-}
-
-/// One unit of work for the guest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Action {
-    /// Instruction or direct.
-    pub kind: ActionKind,
-    /// The stage (`threshold` for instructions, `submit` for direct actions).
-    pub submission_tag: SubmissionTag,
-    /// The instruction (for direct actions only id, op type/command and message matter).
-    pub instruction: InstructionData,
-    /// The providers' and cosigners' signatures.
-    pub votes: Vec<Vote>,
-}
-
-impl Action {
-    /// Checks every bound.
-    pub fn validate(&self) -> Result<(), Error> {
-        self.instruction.validate()?;
-        if self.votes.len() > MAX_SIGNATURES {
-            return Err(Error::TooMany { what: "signatures", count: self.votes.len(), max: MAX_SIGNATURES });
-        }
-        self.votes.iter().try_for_each(Vote::validate)
-    }
-}
 
 /// What the guest says when it connects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

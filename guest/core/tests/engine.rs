@@ -9,18 +9,19 @@ use alloy_primitives::{U256, eip191_hash_message};
 use alloy_sol_types::SolType;
 
 use common::*;
+use fcc_core::action::{Action, ActionKind};
+use fcc_core::attester::{SIMULATED_MAGIC, Simulated};
 use fcc_core::error::Error;
 use fcc_core::instruction::InstructionData;
 use fcc_core::light_client::{InitializePolicy, PublicKey, UpdatePolicy};
 use fcc_core::limits::{MAX_COSIGNERS, MAX_MESSAGE_LEN, MAX_POLICY_LEN, MAX_SIGNATURES, MAX_VOTERS};
 use fcc_core::op::{self, OpName};
 use fcc_core::ops::Registry;
-use fcc_core::platform::{SIMULATED_MAGIC, Simulated};
 use fcc_core::policy::{PolicyHashScheme, flare_threshold};
 use fcc_core::result::{SignedResult, SubmissionTag, status};
 use fcc_core::seal::SealingKey;
 use fcc_core::verify::{SignerHint, Vote};
-use fcc_core::wire::{self, Action, ActionKind, FrameReader, GuestMessage, ProxyMessage};
+use fcc_core::wire::{self, FrameReader, GuestMessage, ProxyMessage};
 use fcc_core::{Config, Tee};
 
 const CHAIN: u64 = 14;
@@ -241,7 +242,7 @@ impl Net {
     }
 
     fn authorise(&mut self, action: &Action) -> Result<fcc_core::verify::Tally, Error> {
-        self.tee.authorise(action, 5000)
+        self.tee.authorise(action)
     }
 
     /// Handles `action` and expects the signed refusal `err` (code and log).

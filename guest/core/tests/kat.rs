@@ -11,6 +11,8 @@ use alloy_primitives::{Address, B256, FixedBytes, U256, eip191_hash_message, kec
 use alloy_sol_types::{SolType, SolValue};
 
 use common::*;
+use fcc_core::action::{Action, ActionKind};
+use fcc_core::attester::{SIMULATED_MAGIC, Simulated};
 use fcc_core::ecdsa::recover_address;
 use fcc_core::error::Error;
 use fcc_core::hash::{eip191_hash, keccak256 as fcc_keccak};
@@ -22,12 +24,11 @@ use fcc_core::light_client::{InitializePolicy, PublicKey};
 use fcc_core::limits;
 use fcc_core::op;
 use fcc_core::ops::fdc2;
-use fcc_core::platform::{SIMULATED_MAGIC, Simulated};
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy, Voter, flare_threshold, policy_hash};
 use fcc_core::result::{ActionResult, SignedResult, SubmissionTag, status};
 use fcc_core::seal::{self, SealedState, SealingKey};
 use fcc_core::verify::{SignerHint, Vote};
-use fcc_core::wire::{self, Action, ActionKind, GuestMessage};
+use fcc_core::wire::{self, GuestMessage};
 use fcc_core::{Config, Tee};
 
 // ---------------------------------------------------------------------------------------------

@@ -10,16 +10,17 @@ use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 
 use common::*;
+use fcc_core::action::{Action, ActionKind};
+use fcc_core::attester::Simulated;
 use fcc_core::error::Error;
 use fcc_core::instruction::InstructionData;
 use fcc_core::light_client::{InitializePolicy, PublicKey, UpdatePolicy};
 use fcc_core::op;
 use fcc_core::ops::Registry;
-use fcc_core::platform::Simulated;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy, Voter};
 use fcc_core::result::{SubmissionTag, status};
 use fcc_core::verify::{Candidates, SignerHint, Verifier, Vote, tally};
-use fcc_core::wire::{self, Action, ActionKind, GuestMessage, ProxyMessage};
+use fcc_core::wire::{self, GuestMessage, ProxyMessage};
 use fcc_core::{Config, Tee};
 
 const CHAIN: u64 = 14;
@@ -216,7 +217,7 @@ proptest! {
         let action = Action { kind: ActionKind::Instruction, submission_tag: SubmissionTag::Threshold, instruction: d, votes };
         // Independent statement of the rule, in u64 arithmetic.
         let bar = (u64::from(total) * 5000).div_ceil(10_000) as u32;
-        match tee.authorise(&action, 5000) {
+        match tee.authorise(&action) {
             Ok(t) => {
                 prop_assert!(weight > bar, "accepted {} ≤ {}", weight, bar);
                 prop_assert_eq!(t.weight, weight);

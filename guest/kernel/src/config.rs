@@ -104,6 +104,72 @@ pub fn parse_test_fault(raw: &[u8]) -> Result<TestFault, Invalid> {
     }
 }
 
+/// The settings this boot runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// `opt/fcc/chain-id` (default [`fcc_layout::interface::DEFAULT_CHAIN_ID`]).
+    pub chain_id: u64,
+    /// `opt/fcc/policy-hash` (default chain-bound).
+    pub policy_hash: PolicyHashScheme,
+    /// `opt/fcc/proxy` (default [`fcc_layout::interface::DEFAULT_PROXY`]).
+    pub proxy: ProxyAddr,
+    /// `opt/fcc/test-fault`, if a test asked for one.
+    pub test_fault: Option<TestFault>,
+}
+
+/// A setting that stops the boot: its fw_cfg name and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingError {
+    /// The fw_cfg file.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub why: &'static str,
+}
+
+impl core::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "fw_cfg {}: {}", self.name, self.why)
+    }
+}
+
+/// Bytes reserved for one `opt/fcc/...` setting.
+pub const SETTING_MAX: usize = 64;
+
+impl Settings {
+    /// Parses the settings from `read`, which gives a file's bytes (`None` if absent, `Err`
+    /// if longer than [`SETTING_MAX`]); absent settings take their defaults.
+    pub fn parse(
+        mut read: impl FnMut(&'static str, &mut [u8; SETTING_MAX]) -> Option<Result<usize, ()>>,
+    ) -> Result<Self, SettingError> {
+        use fcc_layout::interface::{
+            DEFAULT_CHAIN_ID, DEFAULT_PROXY, FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_PROXY, FW_CFG_TEST_FAULT,
+        };
+        let mut buf = [0u8; SETTING_MAX];
+        let mut setting = |name: &'static str, buf: &mut [u8; SETTING_MAX]| -> Result<Option<usize>, SettingError> {
+            read(name, buf).transpose().map_err(|()| SettingError { name, why: "longer than 64 bytes" })
+        };
+        let err = |name| move |Invalid(why)| SettingError { name, why };
+        let chain_id = match setting(FW_CFG_CHAIN_ID, &mut buf)? {
+            Some(n) => parse_chain_id(&buf[..n]).map_err(err(FW_CFG_CHAIN_ID))?,
+            None => DEFAULT_CHAIN_ID,
+        };
+        let policy_hash = match setting(FW_CFG_POLICY_HASH, &mut buf)? {
+            Some(n) => parse_policy_hash(&buf[..n], chain_id).map_err(err(FW_CFG_POLICY_HASH))?,
+            None => PolicyHashScheme::ChainBound { chain_id },
+        };
+        let test_fault = match setting(FW_CFG_TEST_FAULT, &mut buf)? {
+            Some(n) => Some(parse_test_fault(&buf[..n]).map_err(err(FW_CFG_TEST_FAULT))?),
+            None => None,
+        };
+        let proxy = match setting(FW_CFG_PROXY, &mut buf)? {
+            Some(n) => parse_proxy(&buf[..n]),
+            None => parse_proxy(DEFAULT_PROXY.as_bytes()),
+        }
+        .map_err(err(FW_CFG_PROXY))?;
+        Ok(Self { chain_id, policy_hash, proxy, test_fault })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +223,31 @@ mod tests {
         ] {
             assert!(parse_proxy(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn settings_take_defaults_and_stop_on_a_bad_or_long_value() {
+        use fcc_layout::interface::{FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_PROXY};
+        let files = |entries: &'static [(&'static str, &'static [u8])]| {
+            move |name: &'static str, buf: &mut [u8; SETTING_MAX]| {
+                let (_, value) = entries.iter().find(|(n, _)| *n == name)?;
+                if value.len() > SETTING_MAX {
+                    return Some(Err(()));
+                }
+                buf[..value.len()].copy_from_slice(value);
+                Some(Ok(value.len()))
+            }
+        };
+        let s = Settings::parse(files(&[])).unwrap();
+        assert_eq!((s.chain_id, s.policy_hash), (14, PolicyHashScheme::ChainBound { chain_id: 14 }));
+        assert_eq!((s.proxy, s.test_fault), (ProxyAddr { ip: [10, 0, 2, 2], port: 6661 }, None));
+        let s = Settings::parse(files(&[(FW_CFG_CHAIN_ID, b"114"), (FW_CFG_POLICY_HASH, b"legacy")])).unwrap();
+        assert_eq!((s.chain_id, s.policy_hash), (114, PolicyHashScheme::Legacy));
+        let e = Settings::parse(files(&[(FW_CFG_PROXY, b"nowhere")])).unwrap_err();
+        assert_eq!(e.name, FW_CFG_PROXY);
+        assert!(std::format!("{e}").starts_with("fw_cfg opt/fcc/proxy: the proxy address must be"));
+        let e = Settings::parse(files(&[(FW_CFG_CHAIN_ID, &[b'1'; 65])])).unwrap_err();
+        assert_eq!(e, SettingError { name: FW_CFG_CHAIN_ID, why: "longer than 64 bytes" });
     }
 
     #[test]

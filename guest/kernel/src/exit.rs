@@ -1,11 +1,13 @@
 //! How the kernel stops: it halts for ever or, when a test asked for it (fw_cfg
 //! `opt/fcc/test-exit`), leaves QEMU through the isa-debug-exit device so the test sees an exit
-//! status instead of a VM that has to be killed.
+//! status instead of a VM that has to be killed. [`fatal`] is every boot step's way out.
 
+use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use fcc_layout::interface::{DEBUG_EXIT_PORT, EXIT_FAILURE, EXIT_SUCCESS};
-use x86_64::instructions::port::Port;
+
+use crate::{platform, println};
 
 static TEST_EXIT: AtomicBool = AtomicBool::new(false);
 
@@ -24,32 +26,23 @@ pub fn enable_test_exit() {
 }
 
 /// Stops the boot CPU: exits QEMU if tests asked for it (and the device exists), else halts
-/// with interrupts disabled, for ever.
+/// with interrupts disabled, for ever. Safe inside the #VC/#VE handlers: the platform's port
+/// route raises neither.
 pub fn stop(outcome: Outcome) -> ! {
+    let platform = platform::current();
     if TEST_EXIT.load(Ordering::SeqCst) {
         let value = match outcome {
             Outcome::Success => EXIT_SUCCESS,
             Outcome::Failure => EXIT_FAILURE,
         };
-        if crate::sev::active() {
-            // Straight through the GHCB: `stop` may run inside the #VC handler.
-            let _ = crate::sev::io_write(DEBUG_EXIT_PORT, 4, value);
-        } else if crate::tdx::active() {
-            // Straight through TDG.VP.VMCALL: `stop` may run inside the #VE handler.
-            let _ = crate::tdx::io_write(DEBUG_EXIT_PORT, 4, value);
-        } else {
-            let mut port = Port::<u32>::new(DEBUG_EXIT_PORT);
-            // SAFETY: writing the isa-debug-exit port makes QEMU exit; without that device the
-            // write goes nowhere. No memory is touched either way.
-            unsafe { port.write(value) };
-        }
+        // Without the device the write goes nowhere.
+        let _ = platform.ports().write(DEBUG_EXIT_PORT, 4, value);
     }
-    if crate::tdx::active() {
-        // HLT would raise #VE (and `stop` may run inside the #VE handler).
-        crate::tdx::halt();
-    }
-    loop {
-        x86_64::instructions::interrupts::disable();
-        x86_64::instructions::hlt();
-    }
+    platform.halt()
+}
+
+/// Prints `FATAL: <reason>` and stops (exits QEMU with the failure status under tests).
+pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
+    println!("FATAL: {reason}");
+    stop(Outcome::Failure)
 }

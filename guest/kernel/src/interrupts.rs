@@ -3,9 +3,9 @@
 //! which prints one diagnostic line per exception and halts — never a silent triple fault.
 //!
 //! Double fault, NMI and machine check run on their own stacks (IST1-3), so a stack overflow
-//! (which faults on the guard page below the stack) is still reported. The one exception that
-//! returns is SEV-SNP's #VC (IST4, [`crate::sev::fcc_vc`]) or TDX's #VE (IST4,
-//! [`crate::tdx::fcc_ve`]).
+//! (which faults on the guard page below the stack) is still reported. The exceptions that
+//! return are SEV-SNP's #VC and TDX's #VE (IST4): [`fcc_resumable_exception`] hands them to the
+//! platform layer, which emulates the instruction or says why not.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,6 +18,10 @@ use x86_64::registers::control::Cr2;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::idt::InterruptDescriptorTable;
 use x86_64::structures::tss::TaskStateSegment;
+
+use crate::exit::{self, Outcome};
+use crate::frame::ExceptionFrame;
+use crate::{platform, println};
 
 core::arch::global_asm!(include_str!("boot/exceptions.s"));
 
@@ -34,73 +38,6 @@ const IST_DOUBLE_FAULT: u16 = 0;
 const IST_NMI: u16 = 1;
 const IST_MACHINE_CHECK: u16 = 2;
 const IST_VC_VE: usize = 3;
-
-/// What `exception_common` leaves on the stack (see `boot/exceptions.s`): the general-purpose
-/// registers as they were when the exception happened (restored from here on return from #VC).
-#[repr(C)]
-#[allow(missing_docs)]
-#[derive(Debug)]
-pub struct ExceptionFrame {
-    pub r15: u64,
-    pub r14: u64,
-    pub r13: u64,
-    pub r12: u64,
-    pub r11: u64,
-    pub r10: u64,
-    pub r9: u64,
-    pub r8: u64,
-    pub rbp: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub rcx: u64,
-    pub rbx: u64,
-    pub rax: u64,
-    vector: u64,
-    /// The CPU's error code (for #VC: the exit code).
-    pub error_code: u64,
-    /// Where the exception happened (#VC: advanced past the emulated instruction).
-    pub rip: u64,
-    cs: u64,
-    rflags: u64,
-    /// The interrupted code's stack pointer.
-    pub rsp: u64,
-    ss: u64,
-}
-
-impl ExceptionFrame {
-    /// The 16 general-purpose registers in instruction-encoding order (RAX, RCX, RDX, RBX, RSP,
-    /// RBP, RSI, RDI, R8..R15).
-    pub fn gprs(&self) -> [u64; 16] {
-        [
-            self.rax, self.rcx, self.rdx, self.rbx, self.rsp, self.rbp, self.rsi, self.rdi, self.r8, self.r9, self.r10,
-            self.r11, self.r12, self.r13, self.r14, self.r15,
-        ]
-    }
-
-    /// Writes back what [`Self::gprs`] returned (the #VC handler's results; RSP is not restored
-    /// by `vc_common` and must be unchanged).
-    pub fn set_gprs(&mut self, r: &[u64; 16]) {
-        [
-            self.rax,
-            self.rcx,
-            self.rdx,
-            self.rbx,
-            _,
-            self.rbp,
-            self.rsi,
-            self.rdi,
-            self.r8,
-            self.r9,
-            self.r10,
-            self.r11,
-            self.r12,
-            self.r13,
-            self.r14,
-            self.r15,
-        ] = *r;
-    }
-}
 
 struct Selectors {
     code: SegmentSelector,
@@ -172,11 +109,11 @@ fn build_idt() -> InterruptDescriptorTable {
         idt.alignment_check.set_handler_addr(stub(17));
         idt.machine_check.set_handler_addr(stub(18)).set_stack_index(IST_MACHINE_CHECK);
         idt.simd_floating_point.set_handler_addr(stub(19));
-        // TDX #VE: resumable (`ve_common`), on the same stack as #VC (one platform has one).
+        // TDX #VE: resumable (`resumable_common`), on the same stack as #VC (one platform has one).
         idt.virtualization.set_handler_addr(stub(20)).set_stack_index(IST_VC_VE as u16);
         idt.cp_protection_exception.set_handler_addr(stub(21));
         idt.hv_injection_exception.set_handler_addr(stub(28));
-        // SEV-SNP #VC: resumable (`vc_common`), on its own stack.
+        // SEV-SNP #VC: resumable (`resumable_common`), on its own stack.
         idt.vmm_communication_exception.set_handler_addr(stub(29)).set_stack_index(IST_VC_VE as u16);
         idt.security_exception.set_handler_addr(stub(30));
         for vector in 32..=255u8 {
@@ -223,15 +160,29 @@ fn name(vector: u64) -> &'static str {
 /// Set by the first exception; a fault while reporting one halts without printing again.
 static IN_EXCEPTION: AtomicBool = AtomicBool::new(false);
 
-/// Called by `exception_common` for every vector (and by the #VC handler for what it refuses):
-/// prints the diagnostic and halts.
+/// Called by `resumable_common` (`boot/exceptions.s`) for #VC and #VE, on IST4: true when the
+/// platform layer emulated the instruction (execution resumes after it); false after printing
+/// why not — the stub then reports the exception through [`fcc_exception`].
 #[unsafe(no_mangle)]
-pub extern "C" fn fcc_exception(frame: &ExceptionFrame) -> ! {
+extern "C" fn fcc_resumable_exception(frame: &mut ExceptionFrame) -> bool {
+    match platform::handle_resumable(frame) {
+        Ok(()) => true,
+        Err(why) => {
+            println!("FATAL: {why}");
+            false
+        }
+    }
+}
+
+/// Called by `exception_common` for every vector (and by `resumable_common` for what the
+/// platform refused): prints the diagnostic and halts.
+#[unsafe(no_mangle)]
+extern "C" fn fcc_exception(frame: &ExceptionFrame) -> ! {
     if IN_EXCEPTION.swap(true, Ordering::SeqCst) {
-        crate::exit::stop(crate::exit::Outcome::Failure);
+        exit::stop(Outcome::Failure);
     }
     let f = frame;
-    crate::println!(
+    println!(
         "EXCEPTION vector={} rip={:#x} error={:#x} name=\"{}\" cr2={:#x} rsp={:#x} rflags={:#x} cs={:#x}",
         f.vector,
         f.rip,
@@ -242,27 +193,13 @@ pub extern "C" fn fcc_exception(frame: &ExceptionFrame) -> ! {
         f.rflags,
         f.cs,
     );
-    crate::println!(
+    println!(
         "  rax={:#x} rbx={:#x} rcx={:#x} rdx={:#x} rsi={:#x} rdi={:#x} rbp={:#x}",
-        f.rax,
-        f.rbx,
-        f.rcx,
-        f.rdx,
-        f.rsi,
-        f.rdi,
-        f.rbp
+        f.rax, f.rbx, f.rcx, f.rdx, f.rsi, f.rdi, f.rbp
     );
-    crate::println!(
+    println!(
         "  r8={:#x} r9={:#x} r10={:#x} r11={:#x} r12={:#x} r13={:#x} r14={:#x} r15={:#x} ss={:#x}",
-        f.r8,
-        f.r9,
-        f.r10,
-        f.r11,
-        f.r12,
-        f.r13,
-        f.r14,
-        f.r15,
-        f.ss
+        f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15, f.ss
     );
-    crate::exit::stop(crate::exit::Outcome::Failure)
+    exit::stop(Outcome::Failure)
 }

@@ -24,7 +24,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use fcc_core::Tee;
-use fcc_core::platform::Platform;
+use fcc_core::attester::Attester;
 use fcc_core::session::Session;
 use fcc_core::wire::{FrameReader, GuestMessage, decode_body};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
@@ -37,6 +37,7 @@ use virtio_drivers::transport::pci::PciTransport;
 
 use crate::config::ProxyAddr;
 use crate::dma::FccHal;
+use crate::exit::fatal;
 use crate::{pci, println, tsc};
 
 /// Virtqueue size (RX buffers posted at once).
@@ -79,10 +80,6 @@ impl Clock {
     fn now(&self) -> Instant {
         Instant::from_micros(tsc::micros(tsc::now().wrapping_sub(self.base), self.hz) as i64)
     }
-}
-
-fn fatal(reason: core::fmt::Arguments<'_>) -> ! {
-    crate::fatal(reason)
 }
 
 type Net = VirtIONet<FccHal, PciTransport, QUEUE_SIZE>;
@@ -173,13 +170,13 @@ fn feed(
     session: &mut Session,
     bytes: &[u8],
     tee: &mut Tee,
-    platform: &mut dyn Platform,
+    attester: &mut dyn Attester,
     clock: &Clock,
 ) -> Result<(), fcc_core::Error> {
     let out_before = session.output().len();
     let handled_before = session.handled;
     let start = tsc::now();
-    let result = session.receive(bytes, tee, platform);
+    let result = session.receive(bytes, tee, attester);
     let ticks = tsc::now().wrapping_sub(start);
     let batch = session.handled - handled_before;
     if let Some(us) = tsc::micros(ticks, clock.hz).checked_div(batch) {
@@ -232,7 +229,7 @@ impl Link {
         iface: &mut Interface,
         socket: &mut tcp::Socket<'_>,
         tee: &Tee,
-        platform: &mut dyn Platform,
+        attester: &mut dyn Attester,
         now: Instant,
     ) {
         let port = LOCAL_PORT_FIRST + self.next_port % LOCAL_PORTS;
@@ -243,7 +240,7 @@ impl Link {
             self.close(socket, &format!("connect: {e}"), now);
             return;
         }
-        match Session::start(tee, platform) {
+        match Session::start(tee, attester) {
             Ok(session) => {
                 self.session = Some(session);
                 self.since = now;
@@ -258,13 +255,13 @@ impl Link {
         iface: &mut Interface,
         socket: &mut tcp::Socket<'_>,
         tee: &mut Tee,
-        platform: &mut dyn Platform,
+        attester: &mut dyn Attester,
         clock: &Clock,
     ) {
         let now = clock.now();
         let Some(session) = self.session.as_mut() else {
             if now >= self.retry_at {
-                self.connect(iface, socket, tee, platform, now);
+                self.connect(iface, socket, tee, attester, now);
             }
             return;
         };
@@ -289,7 +286,7 @@ impl Link {
             let room = session.room();
             match socket.recv(|buf| {
                 let n = buf.len().min(room);
-                (n, feed(session, &buf[..n], tee, platform, clock))
+                (n, feed(session, &buf[..n], tee, attester, clock))
             }) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failure = Some(format!("{e}")),
@@ -320,10 +317,10 @@ impl Link {
     }
 }
 
-/// Brings the network up and serves the proxy for ever, with `platform`'s evidence. `seed`
+/// Brings the network up and serves the proxy for ever, with `attester`'s evidence. `seed`
 /// feeds smoltcp's randomness (initial sequence numbers, ports). Returns only if there is no
 /// virtio-net device.
-pub fn run(tee: &mut Tee, platform: &mut dyn Platform, proxy: ProxyAddr, clock: Clock, seed: u64) {
+pub fn run(tee: &mut Tee, attester: &mut dyn Attester, proxy: ProxyAddr, clock: Clock, seed: u64) {
     pci::map_window_uncached();
     let found = pci::find_virtio_net().unwrap_or_else(|e| fatal(format_args!("PCI: {e}")));
     let Some(mut found) = found else {
@@ -395,7 +392,7 @@ pub fn run(tee: &mut Tee, platform: &mut dyn Platform, proxy: ProxyAddr, clock: 
             }
         }
         if addressed {
-            link.step(&mut iface, sockets.get_mut::<tcp::Socket>(tcp), tee, platform, &clock);
+            link.step(&mut iface, sockets.get_mut::<tcp::Socket>(tcp), tee, attester, &clock);
         }
         for _ in 0..SPINS_PER_POLL {
             core::hint::spin_loop();

@@ -1,13 +1,15 @@
 //! The serial console: a 16550 UART on COM1 (I/O port 0x3F8), polled, write-only. Every line
 //! the kernel prints goes here; QEMU's `-serial stdio` shows it.
 //!
-//! Port I/O is direct on plain QEMU/KVM. Under SEV-SNP it goes straight through the GHCB
-//! (`sev::io_read`/`io_write`) instead of raising #VC, so the #VC handler can print its own
-//! diagnostics; under TDX, likewise through TDG.VP.VMCALL (`tdx::io_read`/`io_write`), not #VE.
+//! The UART is reached through the platform's port route ([`init`]): direct on plain QEMU/KVM,
+//! straight through the GHCB under SEV-SNP and TDG.VP.VMCALL under TDX, never by a #VC or #VE, so
+//! the handlers of those can print their own diagnostics.
 
 use core::fmt;
 
-use x86_64::instructions::port::Port;
+use spin::Once;
+
+use crate::port::{Native, PortIo};
 
 /// COM1.
 const COM1: u16 = 0x3F8;
@@ -22,37 +24,27 @@ const LINE_STATUS: u16 = 5;
 
 const LINE_STATUS_THR_EMPTY: u8 = 1 << 5;
 
+/// The port route, set once by [`init`] (direct `IN`/`OUT` until then).
+static PORTS: Once<&'static dyn PortIo> = Once::new();
+
+fn ports() -> &'static dyn PortIo {
+    PORTS.get().copied().unwrap_or(&Native)
+}
+
 fn write_register(offset: u16, value: u8) {
-    if crate::sev::active() {
-        // A refused write loses a console byte, nothing else.
-        let _ = crate::sev::io_write(COM1 + offset, 1, value.into());
-        return;
-    }
-    if crate::tdx::active() {
-        let _ = crate::tdx::io_write(COM1 + offset, 1, value.into());
-        return;
-    }
-    let mut port = Port::<u8>::new(COM1 + offset);
-    // SAFETY: COM1's registers are I/O ports of the 16550 UART every QEMU x86 machine has;
-    // writing them has no effect on memory.
-    unsafe { port.write(value) }
+    // A refused write loses a console byte, nothing else.
+    let _ = ports().write(COM1 + offset, 1, value.into());
 }
 
 fn read_register(offset: u16) -> u8 {
-    if crate::sev::active() {
-        // Refused: all ones, which reads as "transmitter empty", so the writer never waits.
-        return crate::sev::io_read(COM1 + offset, 1).map_or(0xff, |v| v as u8);
-    }
-    if crate::tdx::active() {
-        return crate::tdx::io_read(COM1 + offset, 1).map_or(0xff, |v| v as u8);
-    }
-    let mut port = Port::<u8>::new(COM1 + offset);
-    // SAFETY: as in `write_register`; reading the line status has no side effects.
-    unsafe { port.read() }
+    // Refused: all ones, which reads as "transmitter empty", so the writer never waits.
+    ports().read(COM1 + offset, 1).map_or(0xff, |v| v as u8)
 }
 
-/// Programs COM1 for 115200 baud, 8N1, FIFOs on, interrupts off.
-pub fn init() {
+/// Programs COM1 for 115200 baud, 8N1, FIFOs on, interrupts off, reached through `ports` from
+/// now on (the platform's route: `platform::Platform::ports`).
+pub fn init(ports: &'static dyn PortIo) {
+    PORTS.call_once(|| ports);
     write_register(INTERRUPT_ENABLE, 0x00);
     write_register(LINE_CONTROL, 0x80); // DLAB: the next two writes set the divisor
     write_register(DATA, 0x01); // 115200 / 1
@@ -74,6 +66,15 @@ fn write_byte(byte: u8) {
         core::hint::spin_loop();
     }
     write_register(DATA, byte);
+}
+
+/// Lower-case hex of a byte string, for console lines.
+pub struct Hex<'a>(pub &'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
 }
 
 /// A writer to COM1. It holds no state, so panic and exception handlers can make their own

@@ -1,10 +1,10 @@
 //! The start-up code (`boot/reset.s`): reset vector, real → protected → long mode, page tables,
-//! .data/.bss, then [`crate::fcc_kernel_main`]. Its addresses come from fcc-layout as `const`
+//! .data/.bss, then `fcc_kernel_main` (main.rs). Its addresses come from fcc-layout as `const`
 //! operands; this module is only the glue and the boot-flag bits the assembly hands over.
 
+use fcc_cvm_abi::snp::{self, cpuid, msr};
 use fcc_layout as layout;
 use fcc_layout::page_tables;
-use fcc_platform::snp::{self, cpuid, msr};
 
 /// Boot-flag bit: the vCPU started in 32-bit protected mode (TDX), not in real mode.
 pub const FLAG_PROTECTED_MODE: u64 = 1 << 0;
@@ -57,7 +57,7 @@ core::arch::global_asm!(
     cbit_min = const *snp::CBIT_RANGE.start(),
     cbit_max = const *snp::CBIT_RANGE.end(),
     terminate_no_snp = const msr::terminate_request(msr::reason::SET_GENERAL, msr::reason::SNP_UNSUPPORTED),
-    terminate_bad_cbit = const msr::terminate_request(msr::reason::SET_FCC, crate::sev::TERMINATE_CBIT as u8),
+    terminate_bad_cbit = const msr::terminate_request(msr::reason::SET_FCC, msr::reason::FCC_CBIT),
     boot_stack_top = const layout::BOOT_STACK.top(),
     pml4 = const page_tables::PML4,
     pdpt_low = const page_tables::PDPT_LOW,

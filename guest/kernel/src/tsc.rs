@@ -1,5 +1,6 @@
 //! Boot time: the TSC read at the reset vector against the TSC at READY, and the TSC frequency
-//! from a short PIT calibration (run after READY, so it does not count in the boot time).
+//! from a short PIT calibration (run after READY, so it does not count in the boot time; the
+//! platform layer decides where the PIT is the right source).
 //! The numbers are diagnostics: under SEV-SNP/TDX the PIT is the host's and proves nothing.
 
 use x86_64::instructions::port::Port;
@@ -16,14 +17,8 @@ pub fn now() -> u64 {
 }
 
 /// TSC ticks per second, measured over 10 ms of PIT channel 2, or `None` if the PIT's output
-/// never rose (no PIT). In a TD: CPUID leaf 0x15, which the TDX module answers with the TD's
-/// virtual TSC frequency (no host involvement, and no PIT needed).
-pub fn frequency_hz() -> Option<u64> {
-    if crate::tdx::active() {
-        let c = core::arch::x86_64::__cpuid(0x15);
-        return (c.eax != 0 && c.ebx != 0 && c.ecx != 0)
-            .then(|| u64::from(c.ecx) * u64::from(c.ebx) / u64::from(c.eax));
-    }
+/// never rose (no PIT). (A TD has no PIT: the platform layer asks CPUID leaf 0x15 there.)
+pub fn pit_frequency_hz() -> Option<u64> {
     let mut control = Port::<u8>::new(0x61);
     let mut command = Port::<u8>::new(0x43);
     let mut channel2 = Port::<u8>::new(0x42);

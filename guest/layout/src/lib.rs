@@ -248,6 +248,41 @@ pub const SMALL_PAGE_WINDOW: Region = Region::new(0, LARGE_PAGE_SIZE);
 /// shared, so nothing private ever lives here — only frames, which travel in the clear anyway.
 pub const SHARED_BUFFERS: Region = Region { start: 2 * MIB, end: 16 * MIB };
 
+/// The parts of [`SHARED_BUFFERS`], in address order, each with its one user; nothing else in
+/// the guest writes shared memory. (Compile-time checked: inside the region, in order, apart.)
+pub mod shared {
+    use super::{KIB, MIB, PAGE_SIZE, Region, SHARED_BUFFERS};
+
+    /// Virtqueue pages, handed out by the virtio HAL's `dma_alloc`.
+    pub const VIRTQUEUES: Region = Region::new(SHARED_BUFFERS.start, 2 * MIB);
+    /// Number of bounce slots: one per RX buffer in the queue, plus room for transmits.
+    pub const BOUNCE_SLOTS: usize = 128;
+    /// Bounce slots, one page each: every buffer the driver gives the device is copied through
+    /// one (`share`/`unshare`), so only network frames ever reach shared memory.
+    pub const BOUNCE: Region = Region::new(VIRTQUEUES.end, BOUNCE_SLOTS as u64 * PAGE_SIZE);
+    /// TDX: the GetQuote buffer (TDREPORT in, quote out).
+    pub const TDX_QUOTE: Region = Region::new(SNP_GUEST_REQUEST.start - 32 * KIB, 32 * KIB);
+    /// SEV-SNP: SNP_GUEST_REQUEST's request page then response page (only the AES-GCM
+    /// ciphertext of guest messages).
+    pub const SNP_GUEST_REQUEST: Region = Region::new(SHARED_BUFFERS.end - 2 * PAGE_SIZE, 2 * PAGE_SIZE);
+    /// The request page of [`SNP_GUEST_REQUEST`].
+    pub const SNP_REQUEST_PAGE: u64 = SNP_GUEST_REQUEST.start;
+    /// The response page of [`SNP_GUEST_REQUEST`].
+    pub const SNP_RESPONSE_PAGE: u64 = SNP_GUEST_REQUEST.start + PAGE_SIZE;
+
+    /// Every part, in address order.
+    pub const PARTS: [Region; 4] = [VIRTQUEUES, BOUNCE, TDX_QUOTE, SNP_GUEST_REQUEST];
+
+    const _: () = {
+        let mut i = 0;
+        while i < PARTS.len() {
+            assert!(SHARED_BUFFERS.contains_region(&PARTS[i]) && PARTS[i].is_aligned(PAGE_SIZE));
+            assert!(i == 0 || PARTS[i - 1].end <= PARTS[i].start, "shared parts overlap or are out of order");
+            i += 1;
+        }
+    };
+}
+
 /// Where the guest places the memory BARs of the PCI devices it drives (no firmware assigns
 /// them): inside q35's 32-bit PCI hole, above the ECAM window ([`PCI_ECAM`], left disabled: the
 /// guest uses the legacy 0xCF8/0xCFC ports) and far below the IOAPIC/LAPIC. Identity-mapped

@@ -9,12 +9,14 @@
 mod sql;
 
 use async_trait::async_trait;
+use fcc_core::action::Action;
+use fcc_core::admission::Requirement;
 use fcc_core::hash::H256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::policy::Address;
 use fcc_core::result::SignedResult;
 use fcc_core::verify::SignerHint;
-use fcc_core::wire::{Action, Hello};
+use fcc_core::wire::Hello;
 use serde::Serialize;
 
 pub use sql::{PgStore, SqliteStore};
@@ -65,8 +67,9 @@ pub struct NewVote {
     pub signature: [u8; 65],
     /// The signer's additional variable message.
     pub additional_variable_message: Vec<u8>,
-    /// The policy's threshold: the action is queued once the voters' weight exceeds it.
-    pub threshold: u32,
+    /// What the instruction needs under the cited policy (`fcc_core::admission`): its action is
+    /// queued once the votes meet it.
+    pub requirement: Requirement,
     /// Accept time, Unix milliseconds.
     pub now_ms: i64,
 }
@@ -113,7 +116,7 @@ pub struct InstructionStatus {
     pub weight: u32,
     /// Signing cosigners.
     pub cosigners: u32,
-    /// The policy threshold the weight must exceed.
+    /// The weight the voters' weight must exceed (the operation's threshold under the policy).
     pub threshold: u32,
     /// How often the action was handed to a guest.
     pub deliveries: u64,

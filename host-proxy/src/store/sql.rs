@@ -7,11 +7,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use fcc_core::action::{Action, ActionKind};
 use fcc_core::hash::{H256, keccak256};
 use fcc_core::instruction::InstructionData;
 use fcc_core::result::{SignedResult, SubmissionTag};
 use fcc_core::verify::Vote;
-use fcc_core::wire::{Action, ActionKind, Hello};
+use fcc_core::wire::Hello;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -245,7 +246,7 @@ macro_rules! sql_store {
                         .bind(i64::from(d.reward_epoch_id))
                         .bind(v.hash_fixed.to_vec())
                         .bind(postcard::to_stdvec(d)?)
-                        .bind(i64::from(v.threshold))
+                        .bind(i64::from(v.requirement.weight_above))
                         .bind(init.to_vec())
                         .bind(STATE_COLLECTING)
                         .bind(v.now_ms)
@@ -301,7 +302,7 @@ macro_rules! sql_store {
                     .await?;
                     let weight = weight + i64::from(v.weight);
                     let cosigners = cosigners + i64::from(v.cosigner);
-                    let passes = weight > i64::from(v.threshold) && cosigners as u64 >= d.cosigners_threshold;
+                    let passes = v.requirement.is_met(weight as u32, cosigners as u64);
                     let queued_now = state == STATE_COLLECTING && passes;
                     sqlx::query(concat!(
                         "UPDATE instructions SET weight = $1, cosigners = $2, votes = $3, last_vote_hash = $4, ",

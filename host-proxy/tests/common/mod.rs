@@ -75,9 +75,9 @@ pub async fn setup(store: Arc<dyn Store>, config: Config, voters: usize) -> Setu
     running.shared.add_policy(&providers.policy.encode()).await.unwrap();
     let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
     running.shared.enqueue_direct(&init).await.unwrap();
-    let tee = Arc::new(Mutex::new(fcc_proxy::testing::new_tee(CHAIN_ID).unwrap()));
+    let tee = Arc::new(Mutex::new(fcc_proxy_testing::new_tee(CHAIN_ID).unwrap()));
     let tee_id = tee.lock().unwrap().state().identity.address();
-    fcc_proxy::testing::spawn_guest(running.link_addr, tee.clone());
+    fcc_proxy_testing::spawn_guest(running.link_addr, tee.clone());
     let r = wait_result(running.shared.store.as_ref(), &init.instruction.instruction_id, Duration::from_secs(20))
         .await
         .unwrap();

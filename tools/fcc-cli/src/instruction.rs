@@ -1,13 +1,15 @@
 //! `fcc instruction hash|verify`.
 
 use anyhow::{Context, Result, bail};
+use fcc_core::admission::{self, Rule};
 use fcc_core::ecdsa::SIGNATURE_LEN;
 use fcc_core::error::Error;
 use fcc_core::hash::{eip191_hash, keccak256, keccak256_concat};
 use fcc_core::instruction::{InstructionData, PREFIX_TEE_INSTRUCTION, payload_hash};
 use fcc_core::limits::MAX_COSIGNERS;
+use fcc_core::ops::Registry;
 use fcc_core::policy::{Address, SigningPolicy};
-use fcc_core::verify::{Candidates, Verifier, Vote, tally, threshold_for};
+use fcc_core::verify::{Candidates, Verifier, Vote, tally};
 use serde_json::{Map, Value, json};
 
 use crate::Outcome;
@@ -163,22 +165,23 @@ fn signer_json(a: &Address, policy: &SigningPolicy, cosigners: &[Address]) -> Va
     })
 }
 
-/// `instruction verify`: the guest's authorisation rule (signers, tally, threshold), without the
-/// TEE-specific checks (addressee and replay).
-pub fn verify(path: &str, chain_id: u64, policy_path: &str, bips: u16) -> Result<Outcome> {
+/// `instruction verify`: the guest's authorisation — signers, tally and the admission rule of
+/// the instruction's operation (`fcc_core::admission`, the one the guest and the proxy apply:
+/// `F_FDC2` takes its request's `thresholdBIPS`) — without the TEE-specific checks (addressee
+/// and replay). `bips`, if given, overrides the operation's threshold.
+pub fn verify(path: &str, chain_id: u64, policy_path: &str, bips: Option<u16>) -> Result<Outcome> {
     let v = parse_json(&read_input(path)?, "instruction")?;
     let (d, votes) = parse_verify_input(&v)?;
     let policy = crate::policy::load(policy_path).context("--policy")?;
     let hash_fixed = d.hash_fixed();
-    let threshold = threshold_for(policy.total_weight(), bips);
 
     let mut report = Map::new();
     report.insert("chainId".into(), json!(chain_id));
     report.insert("hashFixed".into(), json!(hex0x(&hash_fixed)));
     report.insert("rewardEpochId".into(), json!(d.reward_epoch_id));
-    report.insert("bips".into(), json!(bips));
+    report.insert("bips".into(), Value::Null);
     report.insert("totalWeight".into(), json!(policy.total_weight()));
-    report.insert("threshold".into(), json!(threshold));
+    report.insert("threshold".into(), Value::Null);
     report.insert("cosignersThreshold".into(), json!(d.cosigners_threshold));
     report.insert("signers".into(), json!([]));
     report.insert("weight".into(), json!(0));
@@ -187,6 +190,16 @@ pub fn verify(path: &str, chain_id: u64, policy_path: &str, bips: u16) -> Result
     if let Err(e) = d.validate() {
         return Ok(refused(report, e));
     }
+    let rule = match bips {
+        Some(threshold_bips) => Rule { threshold_bips, cosigners: d.cosigners_threshold },
+        None => match admission::rule(&Registry::system(), &d) {
+            Ok(rule) => rule,
+            Err(e) => return Ok(refused(report, e)),
+        },
+    };
+    let requirement = rule.requirement(policy.total_weight());
+    report.insert("bips".into(), json!(requirement.threshold_bips));
+    report.insert("threshold".into(), json!(requirement.weight_above));
     if policy.reward_epoch_id() != d.reward_epoch_id {
         let e = Error::PolicyEpochUnknown { active: policy.reward_epoch_id(), got: d.reward_epoch_id };
         return Ok(refused(report, e));
@@ -211,14 +224,8 @@ pub fn verify(path: &str, chain_id: u64, policy_path: &str, bips: u16) -> Result
     };
     report.insert("weight".into(), json!(t.weight));
     report.insert("cosigners".into(), json!(t.cosigners));
-    if t.weight <= threshold {
-        return Ok(refused(report, Error::InsufficientWeight { weight: t.weight, threshold }));
-    }
-    if u64::from(t.cosigners) < d.cosigners_threshold {
-        return Ok(refused(
-            report,
-            Error::InsufficientCosigners { count: t.cosigners, required: d.cosigners_threshold },
-        ));
+    if let Err(e) = requirement.check(t.weight, u64::from(t.cosigners)) {
+        return Ok(refused(report, e));
     }
     report.insert("accepted".into(), json!(true));
     Ok(Outcome::Ok(Value::Object(order(report))))

@@ -105,9 +105,11 @@ enum InstructionCommand {
         /// The signing policy: a file with policy hex or policy JSON.
         #[arg(long)]
         policy: String,
-        /// The weight to exceed, in basis points of the policy's total weight.
-        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u16).range(1..=10_000))]
-        bips: u16,
+        /// Overrides the operation's threshold: the weight to exceed, in basis points of the
+        /// policy's total weight. By default the guest's own rule applies (5000; `F_FDC2`: the
+        /// request's `thresholdBIPS`).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+        bips: Option<u16>,
     },
 }
 

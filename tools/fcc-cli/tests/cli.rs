@@ -107,9 +107,22 @@ fn instruction(cosigners: &[Address], cosigners_threshold: u64) -> InstructionDa
         op_command: op::name("PROVE"),
         cosigners: cosigners.to_vec(),
         cosigners_threshold,
-        original_message: vec![1, 2, 3],
+        original_message: fdc2_request(),
         additional_fixed_message: vec![0xaa; 40],
     }
+}
+
+/// `abi.encode(Fdc2AttestationRequest)` with `thresholdBIPS` 0 (Flare's default, 5000): the
+/// admission rule of `F_FDC2/PROVE` reads it.
+fn fdc2_request() -> Vec<u8> {
+    use fcc_core::abi::{self, Token};
+    abi::encode_dynamic_struct(&[
+        Token::Word(op::name("EVMTransaction")),
+        Token::Word(op::name("testETH")),
+        Token::Word(abi::uint(0)),
+        Token::Word(abi::address(&[0xbb; 20])),
+        Token::Bytes(b"transaction 0xabcd"),
+    ])
 }
 
 /// go-flare-common's `Data` JSON for `d` (opType as a name, opCommand as hex, to cover both).

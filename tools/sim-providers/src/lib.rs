@@ -20,6 +20,7 @@ pub use client::vote_json;
 
 use anyhow::Result;
 use fcc_core::abi::{self, Token};
+use fcc_core::action::{Action, ActionKind};
 use fcc_core::hash::{H256, eip191_hash, keccak256};
 use fcc_core::identity::TeeIdentity;
 use fcc_core::instruction::InstructionData;
@@ -28,7 +29,6 @@ use fcc_core::op;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy, Voter, flare_threshold};
 use fcc_core::result::{SignedResult, SubmissionTag};
 use fcc_core::verify::{SignerHint, Vote};
-use fcc_core::wire::{Action, ActionKind};
 
 /// One data provider.
 #[derive(Debug)]
@@ -90,8 +90,7 @@ pub fn direct(op_type: op::OpName, op_command: op::OpName, id: &str, message: Ve
 
 /// `F_POLICY/INITIALIZE_POLICY` with the policy and every voter's public key.
 pub fn initialize_policy(ps: &[Provider], policy: &SigningPolicy) -> Result<Action> {
-    let init = InitializePolicy { policy: policy.encode(), public_keys: public_keys(ps) };
-    Ok(direct(op::F_POLICY, op::INITIALIZE_POLICY, "initialize policy", postcard::to_stdvec(&init)?))
+    Ok(Action::initialize_policy(&InitializePolicy { policy: policy.encode(), public_keys: public_keys(ps) }))
 }
 
 /// `F_POLICY/UPDATE_POLICY` to `next` (whose voters are `next_ps`), signed by the current voters
@@ -104,9 +103,7 @@ pub fn update_policy(
 ) -> Result<Action> {
     let digest = eip191_hash(&next.hash(scheme));
     let signatures = current.iter().enumerate().map(|(i, p)| vote(p, i, &digest)).collect::<Result<Vec<_>>>()?;
-    let update = UpdatePolicy { policy: next.encode(), signatures, public_keys: public_keys(next_ps) };
-    let id = format!("update policy {}", next.reward_epoch_id());
-    Ok(direct(op::F_POLICY, op::UPDATE_POLICY, &id, postcard::to_stdvec(&update)?))
+    Ok(Action::update_policy(&UpdatePolicy { policy: next.encode(), signatures, public_keys: public_keys(next_ps) }))
 }
 
 /// `F_GET/TEE_INFO` without a challenge.

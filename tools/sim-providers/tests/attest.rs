@@ -27,10 +27,10 @@ fn verifier(allow_simulated: bool) -> Verifier {
 /// A proxy (no attestation check of its own) with a stand-in guest that has greeted it.
 async fn proxy(dir: &tempfile::TempDir) -> (fcc_proxy::Running, [u8; 20]) {
     let running =
-        fcc_proxy::testing::start_sqlite(dir.path(), fcc_proxy::testing::loopback_config(CHAIN_ID)).await.unwrap();
-    let tee = Arc::new(Mutex::new(fcc_proxy::testing::new_tee(CHAIN_ID).unwrap()));
+        fcc_proxy_testing::start_sqlite(dir.path(), fcc_proxy_testing::loopback_config(CHAIN_ID)).await.unwrap();
+    let tee = Arc::new(Mutex::new(fcc_proxy_testing::new_tee(CHAIN_ID).unwrap()));
     let tee_id = tee.lock().unwrap().state().identity.address();
-    fcc_proxy::testing::spawn_guest(running.link_addr, tee);
+    fcc_proxy_testing::spawn_guest(running.link_addr, tee);
     let deadline = Instant::now() + Duration::from_secs(20);
     while running.shared.tee().await.is_none() {
         assert!(Instant::now() < deadline, "the guest did not greet");

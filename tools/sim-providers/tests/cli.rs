@@ -35,20 +35,20 @@ async fn proxy() -> Proxy {
 async fn proxy_without_guest() -> (Proxy, Arc<Mutex<fcc_core::tee::Tee>>) {
     let dir = tempfile::tempdir().unwrap();
     let running =
-        fcc_proxy::testing::start_sqlite(dir.path(), fcc_proxy::testing::loopback_config(CHAIN_ID)).await.unwrap();
+        fcc_proxy_testing::start_sqlite(dir.path(), fcc_proxy_testing::loopback_config(CHAIN_ID)).await.unwrap();
     let ps = sim::providers(LABEL, COUNT).unwrap();
     let policy = sim::policy(&ps, EPOCH).unwrap();
     running.shared.add_policy(&policy.encode()).await.unwrap();
     let init = sim::initialize_policy(&ps, &policy).unwrap();
     running.shared.enqueue_direct(&init).await.unwrap();
-    let tee = Arc::new(Mutex::new(fcc_proxy::testing::new_tee(CHAIN_ID).unwrap()));
+    let tee = Arc::new(Mutex::new(fcc_proxy_testing::new_tee(CHAIN_ID).unwrap()));
     let tee_id = tee.lock().unwrap().state().identity.address();
     (Proxy { running, tee_id, init: init.instruction.instruction_id, _dir: dir }, tee)
 }
 
 /// Connects the stand-in guest and waits until it executed INITIALIZE_POLICY.
 async fn start_guest(p: &Proxy, tee: Arc<Mutex<fcc_core::tee::Tee>>) {
-    fcc_proxy::testing::spawn_guest(p.running.link_addr, tee);
+    fcc_proxy_testing::spawn_guest(p.running.link_addr, tee);
     let deadline = Instant::now() + Duration::from_secs(20);
     while p.running.shared.store.result(&p.init).await.unwrap().is_none() {
         assert!(Instant::now() < deadline, "INITIALIZE_POLICY not executed");

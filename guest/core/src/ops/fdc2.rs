@@ -18,14 +18,14 @@
 use alloc::vec::Vec;
 
 use crate::abi::{self, Reader, Token};
+use crate::action::Action;
+use crate::attester::Attester;
 use crate::error::Error;
 use crate::hash::{H256, eip191_hash, keccak256, keccak256_concat};
-use crate::instruction::{PREFIX_FDC2, payload_hash};
+use crate::instruction::{InstructionData, PREFIX_FDC2, payload_hash};
 use crate::limits::MAX_MESSAGE_LEN;
-use crate::platform::Platform;
 use crate::policy::Address;
-use crate::tee::TeeState;
-use crate::wire::Action;
+use crate::state::TeeState;
 
 /// The decoded request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +64,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request<'_>, Error> {
 
 /// The threshold rule: the request's basis points (0 means 5000; below 4000 or from 10000 up
 /// is refused; below 5000 needs a cosigner majority).
-pub fn threshold_bips(action: &Action) -> Result<u16, Error> {
-    let d = &action.instruction;
+pub fn threshold_bips(d: &InstructionData) -> Result<u16, Error> {
     let req = decode_request(&d.original_message)?;
     match req.threshold_bips {
         0 => Ok(5000),
@@ -96,7 +95,7 @@ pub fn message_hash(chain_id: u64, req: &Request<'_>, d: &crate::instruction::In
 }
 
 /// `PROVE`.
-pub fn prove(state: &mut TeeState, action: &Action, _: &mut dyn Platform) -> Result<Vec<u8>, Error> {
+pub fn prove(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Vec<u8>, Error> {
     let d = &action.instruction;
     let req = decode_request(&d.original_message)?;
     let (hash, header) = message_hash(state.config.chain_id, &req, d);

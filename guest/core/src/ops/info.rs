@@ -9,14 +9,14 @@
 use alloc::vec::Vec;
 
 use crate::abi::{self, Token};
+use crate::action::Action;
+use crate::attester::Attester;
 use crate::error::Error;
 use crate::limits::MAX_ATTESTATION_LEN;
-use crate::platform::Platform;
-use crate::tee::TeeState;
-use crate::wire::Action;
+use crate::state::TeeState;
 
 /// `TEE_INFO`.
-pub fn tee_info(state: &mut TeeState, action: &Action, platform: &mut dyn Platform) -> Result<Vec<u8>, Error> {
+pub fn tee_info(state: &mut TeeState, action: &Action, attester: &mut dyn Attester) -> Result<Vec<u8>, Error> {
     let msg = &action.instruction.original_message;
     let challenge: [u8; 32] = match msg.len() {
         0 => [0; 32],
@@ -24,7 +24,7 @@ pub fn tee_info(state: &mut TeeState, action: &Action, platform: &mut dyn Platfo
         _ => return Err(Error::Malformed { what: "TEE_INFO challenge (0 or 32 bytes)" }),
     };
     let report_data = state.identity.report_data(state.config.chain_id, &challenge);
-    let evidence = platform.attest(&report_data)?;
+    let evidence = attester.attest(&report_data)?;
     if evidence.len() > MAX_ATTESTATION_LEN {
         return Err(Error::TooLarge { what: "attestation", len: evidence.len(), max: MAX_ATTESTATION_LEN });
     }
@@ -38,7 +38,7 @@ pub fn tee_info(state: &mut TeeState, action: &Action, platform: &mut dyn Platfo
         Token::Word(public[32..].try_into().expect("32 bytes")),
         Token::Word(abi::address(&state.identity.address())),
         Token::Word(abi::uint(state.config.chain_id)),
-        Token::Word(abi::uint(u64::from(platform.kind().code()))),
+        Token::Word(abi::uint(u64::from(attester.kind().code()))),
         Token::Word(abi::uint(u64::from(initial_epoch))),
         Token::Word(initial_hash),
         Token::Word(abi::uint(u64::from(active_epoch))),

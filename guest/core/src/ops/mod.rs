@@ -3,27 +3,28 @@
 
 use alloc::vec::Vec;
 
+use crate::action::{Action, ActionKind};
+use crate::attester::Attester;
 use crate::error::Error;
+use crate::instruction::InstructionData;
 use crate::op::{self, OpName};
-use crate::platform::Platform;
-use crate::tee::TeeState;
-use crate::wire::{Action, ActionKind};
+use crate::state::TeeState;
 
 pub mod fdc2;
 pub mod info;
 pub mod policy;
 
 /// Runs an operation whose authorisation has been checked; returns the result data.
-pub type Execute = fn(&mut TeeState, &Action, &mut dyn Platform) -> Result<Vec<u8>, Error>;
+pub type Execute = fn(&mut TeeState, &Action, &mut dyn Attester) -> Result<Vec<u8>, Error>;
 
 /// The data-provider threshold an instruction must pass, in basis points of the policy's total
-/// weight (weight must be strictly greater than `ceil(total · bips / 10000)`).
-pub type Threshold = fn(&Action) -> Result<u16, Error>;
+/// weight (weight must be strictly greater than `ceil(total · bips / 10000)`; `admission`).
+pub type Threshold = fn(&InstructionData) -> Result<u16, Error>;
 
 /// Flare's default: more than half of the weight.
 pub const DEFAULT_THRESHOLD_BIPS: u16 = 5000;
 
-fn default_threshold(_: &Action) -> Result<u16, Error> {
+fn default_threshold(_: &InstructionData) -> Result<u16, Error> {
     Ok(DEFAULT_THRESHOLD_BIPS)
 }
 

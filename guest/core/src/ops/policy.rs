@@ -5,12 +5,12 @@
 use alloc::vec::Vec;
 
 use crate::abi::{self, Token};
+use crate::action::Action;
+use crate::attester::Attester;
 use crate::error::Error;
 use crate::light_client::{InitializePolicy, UpdatePolicy};
-use crate::platform::Platform;
 use crate::policy::SigningPolicy;
-use crate::tee::TeeState;
-use crate::wire::Action;
+use crate::state::TeeState;
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, Error> {
     match postcard::take_from_bytes(bytes) {
@@ -28,7 +28,7 @@ fn summary(state: &TeeState, p: &SigningPolicy) -> Vec<u8> {
 }
 
 /// `INITIALIZE_POLICY`.
-pub fn initialize(state: &mut TeeState, action: &Action, _: &mut dyn Platform) -> Result<Vec<u8>, Error> {
+pub fn initialize(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Vec<u8>, Error> {
     let msg: InitializePolicy = decode(&action.instruction.original_message, "INITIALIZE_POLICY message")?;
     let epoch = state.policies.initialize(&msg, &mut state.verifier)?.reward_epoch_id();
     state.replay.prune(epoch.saturating_sub(1));
@@ -37,7 +37,7 @@ pub fn initialize(state: &mut TeeState, action: &Action, _: &mut dyn Platform) -
 }
 
 /// `UPDATE_POLICY`.
-pub fn update(state: &mut TeeState, action: &Action, _: &mut dyn Platform) -> Result<Vec<u8>, Error> {
+pub fn update(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Vec<u8>, Error> {
     let msg: UpdatePolicy = decode(&action.instruction.original_message, "UPDATE_POLICY message")?;
     let epoch = state.policies.update(&msg, &mut state.verifier)?.reward_epoch_id();
     state.replay.prune(epoch.saturating_sub(1));

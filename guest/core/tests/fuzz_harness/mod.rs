@@ -13,19 +13,20 @@
 use std::sync::OnceLock;
 
 use fcc_core::abi::{self, Reader, Token};
+use fcc_core::action::{Action, ActionKind};
+use fcc_core::attester::Simulated;
 use fcc_core::hash::{eip191_hash, keccak256_concat};
 use fcc_core::identity::TeeIdentity;
 use fcc_core::instruction::InstructionData;
 use fcc_core::light_client::{InitializePolicy, PublicKey, UpdatePolicy};
 use fcc_core::limits::{MAX_FRAME_LEN, MAX_MESSAGE_LEN, MAX_REASON_LEN};
 use fcc_core::ops::{Registry, fdc2};
-use fcc_core::platform::Simulated;
 use fcc_core::policy::{Address, PolicyHashScheme, SigningPolicy, Voter, policy_hash};
 use fcc_core::result::{SignedResult, SubmissionTag, status};
 use fcc_core::seal::SealingKey;
 use fcc_core::session::Session;
 use fcc_core::verify::{SignerHint, Vote};
-use fcc_core::wire::{self, Action, ActionKind, FrameReader, GuestMessage, ProxyMessage};
+use fcc_core::wire::{self, FrameReader, GuestMessage, ProxyMessage};
 use fcc_core::{Config, Tee, op};
 
 /// The chain of the harness TEE.
@@ -184,7 +185,7 @@ pub fn fdc2_request(data: &[u8]) {
             instruction,
             votes: Vec::new(),
         };
-        if let Ok(bips) = fdc2::threshold_bips(&action) {
+        if let Ok(bips) = fdc2::threshold_bips(&action.instruction) {
             assert!((4000..10_000).contains(&bips));
         }
         let (_, header) = fdc2::message_hash(CHAIN_ID, &req, &action.instruction);

@@ -1,4 +1,4 @@
-# Entry stubs for all 256 interrupt vectors, and the common path into Rust.
+# Entry stubs for all 256 interrupt vectors, and the common paths into Rust.
 #
 # Stub n is at exception_stubs + 16 * n (`interrupts.rs` points IDT entry n there). A stub pushes
 # a zero error code where the CPU pushes none (so every frame has the same shape), then its
@@ -7,17 +7,18 @@
 #     fcc_exception(frame: &ExceptionFrame /* RDI */) -> !
 #
 # Frame, from the final RSP upwards: r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi rdx rcx rbx rax,
-# vector, error code, then what the CPU pushed: RIP, CS, RFLAGS, RSP, SS.
+# vector, error code, then what the CPU pushed: RIP, CS, RFLAGS, RSP, SS (`frame.rs`).
 # Nothing here returns: every exception is fatal (diagnostic on the console, then halt) —
-# except #VC (vector 29, SEV-SNP), whose stub goes to vc_common: same frame, then
+# except SEV-SNP's #VC (vector 29) and TDX's #VE (vector 20, no error code), whose stubs go to
+# resumable_common: same frame, then
 #
-#     fcc_vc(frame: &mut ExceptionFrame /* RDI */)
+#     fcc_resumable_exception(frame: &mut ExceptionFrame /* RDI */) -> bool /* AL */
 #
-# which performs the intercepted instruction and may change RAX/RBX/RCX/RDX and RIP; the saved
-# registers are restored from the frame and IRETQ resumes after the instruction. It runs on its
-# own interrupt stack (IST4); a #VC inside it is refused by fcc_vc, never nested. TDX's #VE
-# (vector 20, no error code) is the same through ve_common and fcc_ve (also IST4: a TD never
-# sees #VC and an SNP guest never sees #VE).
+# which performs the intercepted instruction and may change the general-purpose registers and
+# RIP. True: the saved registers are restored from the frame and IRETQ resumes after the
+# instruction. False (refused, reason printed): the frame goes to fcc_exception like any other.
+# Both run on their own interrupt stack (IST4: a TD never sees #VC and an SNP guest never sees
+# #VE); a nested one is refused by the platform's handler, never resumed.
 
 .pushsection .text.fcc_exception_stubs, "ax"
 .balign 16
@@ -62,7 +63,7 @@ exception_stubs:
     .org 20 * 16, 0xcc                  # #VE: no error code; resumable
     push 0
     push 20
-    jmp ve_common
+    jmp resumable_common
     STUB_ERROR 21
     STUB_NO_ERROR 22
     STUB_NO_ERROR 23
@@ -73,7 +74,7 @@ exception_stubs:
     STUB_NO_ERROR 28
     .org 29 * 16, 0xcc                  # #VC: error code = exit code; resumable
     push 29
-    jmp vc_common
+    jmp resumable_common
     STUB_ERROR 30
     STUB_NO_ERROR 31
 # Vectors 32-255: interrupts (never enabled yet) and software INTs; no error code.
@@ -111,15 +112,17 @@ exception_common:
     call fcc_exception
     ud2
 
-# The resumable path: save the registers, call \handler(frame), restore, IRETQ.
-.macro RESUMABLE name, handler
-\name:
+# The resumable path: save the registers, call fcc_resumable_exception(frame); resume with
+# IRETQ if it returned true, else report the exception like any other.
+resumable_common:
     PUSH_GPRS
     mov rdi, rsp
     mov rbx, rsp                        # callee-saved: the frame, to unwind after the call
     and rsp, -16
     cld
-    call \handler
+    call fcc_resumable_exception
+    test al, al
+    jz 1f
     mov rsp, rbx
     pop r15
     pop r14
@@ -138,9 +141,9 @@ exception_common:
     pop rax
     add rsp, 16                         # vector and error code
     iretq
-.endm
-
-    RESUMABLE vc_common, fcc_vc
-    RESUMABLE ve_common, fcc_ve
+1:
+    mov rdi, rbx
+    call fcc_exception                  # RSP is still 16-byte aligned
+    ud2
 
 .popsection

@@ -1,19 +1,22 @@
-//! An in-process stand-in for the guest: an `fcc_core::Tee` behind the same client session
-//! (`fcc_core::session::Session`) the unikernel runs, over a real TCP connection to the proxy's
-//! link port. Tests and the benchmark use it; the end-to-end tests with the ROM in QEMU speak to
-//! the same link.
+//! `fcc-proxy-testing`: an in-process stand-in for the guest — an `fcc_core::Tee` behind the
+//! same client session (`fcc_core::session::Session`) the unikernel runs, over a real TCP
+//! connection to the proxy's link port — and loopback proxies on SQLite. The proxy's tests and
+//! benchmark, the simulated providers' and the end-to-end tests use it as a dev-dependency; no
+//! production binary links it. The end-to-end tests with the ROM in QEMU speak to the same link.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use fcc_core::Config;
+use fcc_core::action::ActionKind;
+use fcc_core::attester::Simulated;
 use fcc_core::ops::Registry;
-use fcc_core::platform::Simulated;
 use fcc_core::policy::PolicyHashScheme;
 use fcc_core::session::Session;
-use fcc_core::tee::{Config, Tee};
-use fcc_core::wire::{ActionKind, FrameReader, ProxyMessage, decode_body};
+use fcc_core::tee::Tee;
+use fcc_core::wire::{FrameReader, ProxyMessage, decode_body};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -24,22 +27,22 @@ pub fn new_tee(chain_id: u64) -> Result<Tee> {
 }
 
 /// Loopback listeners on ports the OS picks, serving `chain_id`; the rest default.
-pub fn loopback_config(chain_id: u64) -> crate::Config {
-    crate::Config {
+pub fn loopback_config(chain_id: u64) -> fcc_proxy::Config {
+    fcc_proxy::Config {
         http: "127.0.0.1:0".parse().expect("address"),
         link: "127.0.0.1:0".parse().expect("address"),
         chain_id,
-        ..crate::Config::default()
+        ..fcc_proxy::Config::default()
     }
 }
 
 /// A proxy with `config` on a new SQLite file `proxy.db` in `dir` (which the caller keeps), its
 /// listeners bound where `config` says.
-pub async fn start_sqlite(dir: &std::path::Path, config: crate::Config) -> Result<crate::Running> {
-    let store = crate::store::SqliteStore::open(&format!("sqlite://{}/proxy.db", dir.display())).await?;
+pub async fn start_sqlite(dir: &std::path::Path, config: fcc_proxy::Config) -> Result<fcc_proxy::Running> {
+    let store = fcc_proxy::store::SqliteStore::open(&format!("sqlite://{}/proxy.db", dir.display())).await?;
     let http = tokio::net::TcpListener::bind(config.http).await.context("binding the HTTP address")?;
     let link = tokio::net::TcpListener::bind(config.link).await.context("binding the link address")?;
-    crate::start_with(config, Arc::new(store), http, link).await
+    fcc_proxy::start_with(config, Arc::new(store), http, link).await
 }
 
 /// How the stand-in behaves on one connection.

@@ -1,10 +1,18 @@
-//! Booting the ROM in QEMU for tests and benchmarks: the command line (one place, also shown in
-//! the kernel's README), the choice of accelerator, and a console reader that waits for a line
-//! with a timeout.
+//! `fcc-qemu`: booting the guest ROM in QEMU for the tests, the devnet and the benchmarks — the
+//! command line (one place, also shown in the kernel's README and docs/PLATFORMS.md), the
+//! accelerator and CPU model this host can actually run, and a console reader that waits for a
+//! line with a timeout.
+//!
+//! A usable `/dev/kvm` is not a usable KVM: some hosts' KVM (`kvm_pvm`) make QEMU 7.2 abort at
+//! start with `-cpu max` or `-cpu host` (`failed to set MSR 0x10a`) and accept `qemu64`. So KVM is
+//! never assumed: [`probe_kvm`] starts QEMU under KVM with each CPU model of
+//! [`KVM_CPU_MODELS`] and keeps the first one QEMU runs, or says why none runs; [`choose`] turns
+//! that into the accelerator and CPU model every caller uses, with the reason, for printing.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -48,24 +56,158 @@ pub fn kvm_is_pvm() -> bool {
     Path::new("/sys/module/kvm_pvm").exists()
 }
 
-/// The accelerator to use: `$FCC_QEMU_ACCEL` (`kvm` or `tcg`) if set, else KVM where /dev/kvm
-/// is usable and is hardware virtualization, else TCG. Under `kvm_pvm` (software
-/// virtualization) our guest runs about 40x slower than under TCG, so TCG is chosen there and
-/// KVM is exercised by a dedicated test (`boots_under_kvm`). The second value says why.
-pub fn choose_accel() -> Result<(Accel, String)> {
+/// The CPU models tried under KVM, best first. The guest needs RDRAND or RDSEED: `max` and
+/// `host` pass the host's through; `qemu64` with both asked for is the model hosts whose KVM
+/// refuses the first two still start.
+pub const KVM_CPU_MODELS: [&str; 3] = ["max", "host", "qemu64,+rdrand,+rdseed"];
+
+/// How long a probe's QEMU must keep running to count as started: QEMU checks the CPU model
+/// and loads the vCPU state under KVM before it runs any guest code, and fails in milliseconds.
+pub const PROBE_WINDOW: Duration = Duration::from_secs(3);
+
+/// What this host's KVM runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvmProbe {
+    /// QEMU starts under KVM with this CPU model; `refused` lists the better models it did not
+    /// start with and QEMU's reason for each.
+    Usable {
+        /// The `-cpu` value.
+        cpu: String,
+        /// (model, QEMU's error) for each model tried before it.
+        refused: Vec<(String, String)>,
+    },
+    /// QEMU does not start under KVM here; the reason, for a SKIPPED line or an error.
+    Unusable(String),
+}
+
+impl KvmProbe {
+    /// One line for logs: the model chosen and why not a better one.
+    pub fn describe(&self) -> String {
+        match self {
+            KvmProbe::Usable { cpu, refused } if refused.is_empty() => format!("KVM with -cpu {cpu}"),
+            KvmProbe::Usable { cpu, refused } => {
+                let why: Vec<String> = refused.iter().map(|(m, e)| format!("-cpu {m}: {e}")).collect();
+                format!("KVM with -cpu {cpu} (QEMU did not start with {})", why.join("; "))
+            }
+            KvmProbe::Unusable(why) => format!("KVM unusable: {why}"),
+        }
+    }
+}
+
+/// Probes this host's KVM once per process (see [`probe_kvm_uncached`]).
+pub fn probe_kvm() -> &'static KvmProbe {
+    static PROBE: OnceLock<KvmProbe> = OnceLock::new();
+    PROBE.get_or_init(probe_kvm_uncached)
+}
+
+/// Starts QEMU under KVM with each model of [`KVM_CPU_MODELS`] in turn (no guest, SeaBIOS idling,
+/// no devices) and returns the first that keeps running for [`PROBE_WINDOW`]. QEMU's own failure
+/// — it exits at once — is what is tested here, not our guest: a guest that fails under a model
+/// QEMU accepts still fails its test.
+pub fn probe_kvm_uncached() -> KvmProbe {
+    if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        return KvmProbe::Unusable(format!("/dev/kvm cannot be opened read-write: {e}"));
+    }
+    let qemu = match find_qemu() {
+        Ok(q) => q,
+        Err(e) => return KvmProbe::Unusable(format!("{e:#}")),
+    };
+    let mut refused = Vec::new();
+    for model in KVM_CPU_MODELS {
+        match qemu_starts(&qemu, model) {
+            Ok(()) => return KvmProbe::Usable { cpu: model.to_string(), refused },
+            Err(why) => refused.push((model.to_string(), why)),
+        }
+    }
+    let why: Vec<String> = refused.iter().map(|(m, e)| format!("-cpu {m}: {e}")).collect();
+    KvmProbe::Unusable(format!("QEMU exits at start under -accel kvm with every CPU model tried ({})", why.join("; ")))
+}
+
+/// Whether QEMU keeps running under KVM with CPU `model`; else QEMU's error (its first stderr
+/// line that is not a warning) and exit status.
+fn qemu_starts(qemu: &Path, model: &str) -> Result<(), String> {
+    let mut child = Command::new(qemu)
+        .args(["-accel", "kvm", "-cpu", model, "-machine", "q35", "-m", "64M", "-nodefaults", "-no-reboot"])
+        .args(["-display", "none", "-monitor", "none", "-serial", "none"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {QEMU}: {e}"))?;
+    let deadline = Instant::now() + PROBE_WINDOW;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(());
+            }
+            Err(e) => return Err(format!("waiting for {QEMU}: {e}")),
+        }
+    };
+    let mut stderr = String::new();
+    if let Some(mut s) = child.stderr.take() {
+        let _ = s.read_to_string(&mut stderr);
+    }
+    Err(qemu_error(&stderr, status))
+}
+
+/// QEMU's first error line (warnings skipped, its `qemu-system-x86_64: ` prefix dropped) with the
+/// exit status.
+fn qemu_error(stderr: &str, status: ExitStatus) -> String {
+    let line = stderr
+        .lines()
+        .map(|l| l.trim().trim_start_matches(&format!("{QEMU}: ")).trim())
+        .find(|l| !l.is_empty() && !l.starts_with("warning:"))
+        .unwrap_or("no message");
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    format!("{line} ({status})")
+}
+
+/// An accelerator with the CPU model to use under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAccel {
+    /// The accelerator.
+    pub accel: Accel,
+    /// The `-cpu` model.
+    pub cpu: String,
+    /// Why these, for logs.
+    pub why: String,
+}
+
+/// The CPU model under TCG: `max` emulates everything QEMU has, RDRAND and RDSEED included.
+pub const TCG_CPU: &str = "max";
+
+/// The accelerator and CPU model for this host: `$FCC_QEMU_ACCEL` (`kvm` or `tcg`) if set, else
+/// KVM where QEMU starts under it ([`probe_kvm`]) and it is hardware virtualization, else TCG.
+/// Under `kvm_pvm` (software virtualization) our guest runs about 40x slower than under TCG, so
+/// TCG is chosen there and KVM is exercised by a dedicated test (`boots_under_kvm`).
+pub fn choose() -> Result<HostAccel> {
+    let tcg = |why: String| HostAccel { accel: Accel::Tcg, cpu: TCG_CPU.into(), why };
+    let kvm = |why: &str| match probe_kvm() {
+        KvmProbe::Usable { cpu, .. } => {
+            Ok(HostAccel { accel: Accel::Kvm, cpu: cpu.clone(), why: format!("{why}; {}", probe_kvm().describe()) })
+        }
+        KvmProbe::Unusable(reason) => Err(reason.clone()),
+    };
     match std::env::var("FCC_QEMU_ACCEL").ok().as_deref() {
-        Some("kvm") => return Ok((Accel::Kvm, "FCC_QEMU_ACCEL=kvm".into())),
-        Some("tcg") => return Ok((Accel::Tcg, "FCC_QEMU_ACCEL=tcg".into())),
+        Some("kvm") => {
+            return kvm("FCC_QEMU_ACCEL=kvm").map_err(|r| anyhow::anyhow!("FCC_QEMU_ACCEL=kvm, but {r}"));
+        }
+        Some("tcg") => return Ok(tcg("FCC_QEMU_ACCEL=tcg".into())),
         Some(other) => bail!("FCC_QEMU_ACCEL must be kvm or tcg, not {other:?}"),
         None => {}
     }
     if !kvm_usable() {
-        return Ok((Accel::Tcg, "/dev/kvm is not usable".into()));
+        return Ok(tcg("/dev/kvm is not usable".into()));
     }
     if kvm_is_pvm() {
-        return Ok((Accel::Tcg, "/dev/kvm is kvm_pvm, which emulates this guest slower than TCG".into()));
+        return Ok(tcg("/dev/kvm is kvm_pvm, which emulates this guest slower than TCG".into()));
     }
-    Ok((Accel::Kvm, "/dev/kvm is usable".into()))
+    Ok(kvm("/dev/kvm is usable")
+        .unwrap_or_else(|reason| tcg(format!("QEMU cannot run under this host's KVM: {reason}"))))
 }
 
 /// The QEMU binary on PATH, or an error that says how to install it.
@@ -137,7 +279,8 @@ pub const NETWORK_ARGS: [&str; 4] = ["-netdev", "user,id=n0", "-device", "virtio
 pub const USER_NET_HOST: &str = "10.0.2.2";
 
 impl BootOptions {
-    /// The defaults: 256 MiB, one vCPU, `-cpu max`.
+    /// The defaults: 256 MiB, one vCPU, `-cpu max` (what the documented command lines show; use
+    /// [`BootOptions::on_host`] to run on this host).
     pub fn new(rom: impl Into<PathBuf>, accel: Accel) -> Self {
         Self {
             rom: rom.into(),
@@ -150,6 +293,11 @@ impl BootOptions {
             network: false,
             confidential: None,
         }
+    }
+
+    /// The defaults under the accelerator and CPU model chosen for this host ([`choose`]).
+    pub fn on_host(rom: impl Into<PathBuf>, host: &HostAccel) -> Self {
+        Self { cpu: host.cpu.clone(), ..Self::new(rom, host.accel) }
     }
 
     /// An SEV-SNP launch under KVM with the host's `cbitpos`, [`SNP_POLICY`] and [`SNP_CPU`]
@@ -429,6 +577,32 @@ mod tests {
         }
     }
 
+    /// QEMU's abort on a KVM that refuses `-cpu max` (QEMU 7.2 under kvm_pvm), as a probe reports it.
+    #[test]
+    fn qemu_errors_skip_warnings_and_the_program_name() {
+        use std::os::unix::process::ExitStatusExt;
+        let stderr = "qemu-system-x86_64: warning: host doesn't support requested feature: CPUID.01H:ECX.pni [bit 0]\n\
+            qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\n\
+            qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion failed.\n";
+        let why = qemu_error(stderr, ExitStatus::from_raw(134 << 8));
+        assert_eq!(why, "failed to set MSR 0x10a to 0x69 (exit status: 134)");
+        assert_eq!(qemu_error("", ExitStatus::from_raw(1 << 8)), "no message (exit status: 1)");
+    }
+
+    #[test]
+    fn probes_describe_the_model_and_what_was_refused() {
+        let p = KvmProbe::Usable { cpu: "qemu64".into(), refused: vec![("max".into(), "MSR".into())] };
+        assert_eq!(p.describe(), "KVM with -cpu qemu64 (QEMU did not start with -cpu max: MSR)");
+        assert_eq!(KvmProbe::Usable { cpu: "max".into(), refused: vec![] }.describe(), "KVM with -cpu max");
+    }
+
+    #[test]
+    fn host_options_take_the_chosen_cpu() {
+        let host = HostAccel { accel: Accel::Kvm, cpu: "qemu64,+rdrand,+rdseed".into(), why: String::new() };
+        let cmd = BootOptions::on_host("fcc.rom", &host).command_line();
+        assert!(cmd.contains(" -cpu qemu64,+rdrand,+rdseed ") && cmd.contains(" -accel kvm"), "{cmd}");
+    }
+
     #[test]
     fn boot_fields() {
         let line = "BOOT reset_to_ready_us=1234 reset_to_main_us=56 tsc_ticks=99 tsc_khz=2100000";
@@ -449,7 +623,7 @@ mod tests {
     /// The `sh` block after `heading` in docs/PLATFORMS.md, split like a shell would (line
     /// continuations joined, single quotes removed).
     fn documented_command(heading: &str) -> Vec<String> {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PLATFORMS.md")).unwrap();
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/PLATFORMS.md")).unwrap();
         let at = doc.find(heading).unwrap_or_else(|| panic!("{heading} not in PLATFORMS.md"));
         let block = doc[at..].split("```sh\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
         let joined = block.replace("\\\n", " ");
@@ -487,7 +661,7 @@ mod tests {
 
     #[test]
     fn kernel_readme_shows_the_command() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../guest/kernel/README.md");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../guest/kernel/README.md");
         let readme = std::fs::read_to_string(path).unwrap();
         for opts in [
             BootOptions::new("target/fcc-guest.rom", Accel::Kvm),

@@ -1,5 +1,5 @@
-//! What the core needs from the platform it runs on: which TEE it is and a way to get a hardware
-//! attestation over 64 bytes of REPORT_DATA. The guest kernel implements it per platform; tests
+//! The attester: what the core needs from the platform it runs on — which TEE it is and hardware
+//! evidence over 64 bytes of REPORT_DATA. The guest kernel's platform layer implements it; tests
 //! and host tools use [`Simulated`].
 
 use alloc::vec::Vec;
@@ -39,8 +39,8 @@ impl PlatformKind {
     }
 }
 
-/// The platform services the core uses.
-pub trait Platform {
+/// Which platform this is and its evidence: the one thing the core asks of the platform.
+pub trait Attester {
     /// Which TEE this is.
     fn kind(&self) -> PlatformKind;
     /// Hardware evidence (SNP report, TDX quote...) whose REPORT_DATA is `report_data`.
@@ -55,7 +55,7 @@ pub const SIMULATED_MAGIC: &[u8; 32] = b"FCC-SIMULATED-ATTESTATION-NOT-HW";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Simulated;
 
-impl Platform for Simulated {
+impl Attester for Simulated {
     fn kind(&self) -> PlatformKind {
         PlatformKind::Plain
     }

@@ -3,7 +3,7 @@
 //! guest sends, the responses it accepts, and every way a response is refused — each of which
 //! wipes the key, so no IV is ever reused.
 
-use fcc_platform::snp::msg::{self, Channel, MsgError, MsgType};
+use fcc_cvm_abi::snp::msg::{self, Channel, MsgError, MsgType};
 
 fn vectors() -> Vec<(String, Vec<u8>)> {
     include_str!("data/guest_msg_vectors.txt")

@@ -14,5 +14,6 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod mmio;
 pub mod snp;
 pub mod tdx;

@@ -1,5 +1,6 @@
-//! Intel TDX at run time: the TDCALL instruction and the memory behind `fcc_platform::tdx`'s
-//! encoders and checks.
+//! Intel TDX at run time: the TDCALL instruction and the memory behind `fcc_cvm_abi::tdx`'s
+//! encoders and checks. Only the platform layer (`platform/mod.rs`) calls this module; it prints
+//! nothing itself.
 //!
 //! The reset path (`boot/reset.s`) started in 32-bit protected mode (boot flag
 //! [`start::FLAG_PROTECTED_MODE`]): only a TD starts there. [`init`] runs right after the IDT is
@@ -14,13 +15,13 @@
 //! Any failure before the console ends the TD through TDG.VP.VMCALL<ReportFatalError> with an
 //! fcc code and a 16-byte message (QEMU reports a guest panic with both) and spins.
 //!
-//! [`fcc_ve`] (IST4, resumable like SEV-SNP's #VC) first reads TDG.VP.VEINFO.GET (until then the
-//! TDX module turns another #VE into a double fault), then emulates through TDG.VP.VMCALL:
+//! [`handle_ve`] (IST4, resumable like SEV-SNP's #VC) first reads TDG.VP.VEINFO.GET (until then
+//! the TDX module turns another #VE into a double fault), then emulates through TDG.VP.VMCALL:
 //! CPUID (hypervisor leaves 0x4000_0000..=0x4FFF_FFFF only; any other leaf the module does not
 //! answer reads as zeros), IN/OUT (not string I/O), RDMSR/WRMSR, HLT, and MMIO inside the PCI
-//! MMIO window (`MOV`/`MOVZX`, decoded by `fcc_platform::snp::mmio`). Anything else is a
-//! diagnosed halt. The console and the exit device call [`io_read`]/[`io_write`] directly, so
-//! the handler's own diagnostics never raise a nested #VE.
+//! MMIO window (`MOV`/`MOVZX`, decoded by `fcc_cvm_abi::mmio`). Anything else is refused, and the
+//! exception path halts with the reason. The console and the exit device go through
+//! [`VmcallPorts`], so the handler's own diagnostics never raise a nested #VE.
 //!
 //! Memory: the launch added only the TDVF `TEMP_MEM` (fcc-layout `EARLY_RAM`) and `TD_HOB`
 //! sections; [`accept_heap`] accepts the heap (TDG.MEM.PAGE.ACCEPT, 2 MiB, else 4 KiB), and
@@ -28,20 +29,24 @@
 //! TDG.VP.VMCALL<MapGPA>). It was never accepted, so nothing private is given away.
 //!
 //! Attestation ([`Attester`]): TDG.MR.REPORT with REPORTDATA = the core's identity binding, then
-//! TDG.VP.VMCALL<GetQuote> through a shared buffer; the quote is the evidence. The runtime
-//! configuration is extended into RTMR2 ([`extend_config`], `fcc_platform::tdx::config_record`).
+//! TDG.VP.VMCALL<GetQuote> through `fcc_layout::shared::TDX_QUOTE`; the quote is the evidence.
+//! The runtime configuration is extended into RTMR2 ([`extend_rtmr`],
+//! `fcc_cvm_abi::tdx::config_record`).
 
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use fcc_layout::{HEAP, LARGE_PAGE_SIZE, PAGE_SIZE, PCI_MMIO_WINDOW, Region, SHARED_BUFFERS, page_tables};
-use fcc_platform::snp::mmio;
-use fcc_platform::tdx::{
+use fcc_cvm_abi::mmio::MmioError;
+use fcc_cvm_abi::tdx::{
     self, Io, TdcallError, VeError, VeInfo, VeRegs, Vmcall, VmcallError, VpInfo, exit_reason, leaf,
 };
+use fcc_layout::shared::TDX_QUOTE;
+use fcc_layout::{HEAP, LARGE_PAGE_SIZE, PAGE_SIZE, PCI_MMIO_WINDOW, Region, SHARED_BUFFERS, page_tables};
 
-use crate::interrupts::ExceptionFrame;
-use crate::start;
+use crate::frame::ExceptionFrame;
+use crate::platform::insn::{self, MmioRefusal};
+use crate::port::PortIo;
+use crate::{start, tsc};
 
 /// ReportFatalError codes (R12 bits 31:16) and messages of this kernel.
 /// Started in protected mode, but CPUID leaf 0x21 does not say TDX.
@@ -230,18 +235,30 @@ pub fn init(boot_flags: u64) -> Option<VpInfo> {
     Some(info)
 }
 
-/// IN from `port` (1, 2 or 4 bytes) through TDG.VP.VMCALL, without a #VE.
-// Out of line: called from the console, the exit device and the #VE handler.
-#[inline(never)]
-pub fn io_read(port: u16, size: u8) -> Option<u32> {
-    let io = Io { port, size, input: true };
-    vmcall(Vmcall::io(io, 0)).ok().map(|a| (a.r11 & io.mask()) as u32)
+/// Port I/O straight through TDG.VP.VMCALL, without a #VE (the console and the exit device,
+/// which the #VE handler's own diagnostics use).
+#[derive(Debug)]
+pub struct VmcallPorts;
+
+impl PortIo for VmcallPorts {
+    // Out of line: called from the console, the exit device and the #VE handler.
+    #[inline(never)]
+    fn read(&self, port: u16, size: u8) -> Option<u32> {
+        let io = Io { port, size, input: true };
+        vmcall(Vmcall::io(io, 0)).ok().map(|a| (a.r11 & io.mask()) as u32)
+    }
+
+    #[inline(never)]
+    fn write(&self, port: u16, size: u8, value: u32) -> bool {
+        vmcall(Vmcall::io(Io { port, size, input: false }, value.into())).is_ok()
+    }
 }
 
-/// OUT to `port` (1, 2 or 4 bytes) through TDG.VP.VMCALL, without a #VE; `false` if refused.
-#[inline(never)]
-pub fn io_write(port: u16, size: u8, value: u32) -> bool {
-    vmcall(Vmcall::io(Io { port, size, input: false }, value.into())).is_ok()
+/// The TD's TSC frequency from CPUID leaf 0x15, which the TDX module answers with the TD's
+/// virtual TSC frequency (no host involvement; a TD has no PIT to calibrate against).
+pub fn tsc_frequency_hz() -> Option<u64> {
+    let c = core::arch::x86_64::__cpuid(0x15);
+    (c.eax != 0 && c.ebx != 0 && c.ecx != 0).then(|| u64::from(c.ecx) * u64::from(c.ebx) / u64::from(c.eax))
 }
 
 /// Accepts `[at, at + size)` (one 2 MiB or 4 KiB page); an already accepted page is fine (it is
@@ -317,17 +334,25 @@ pub fn extend_rtmr(record: &[u8; 48]) -> Result<(), TdxError> {
 }
 
 /// Why a #VE was not handled.
-enum Refused {
+#[derive(Debug)]
+pub enum Refused {
+    /// TDG.VP.VEINFO.GET failed.
     VeInfo(TdxError),
+    /// An exit the handler does not emulate.
     Ve(VeError),
+    /// The host refused the emulation's TDG.VP.VMCALL.
     Host(TdxError),
+    /// The faulting instruction is not in the kernel image.
     Rip,
-    Mmio,
+    /// An MMIO instruction the decoder does not handle.
+    Mmio(MmioError),
+    /// MMIO outside the PCI MMIO window, or to a private GPA.
     MmioOutside(u64),
 }
 
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TDX #VE: ")?;
         match self {
             Self::VeInfo(e) => write!(f, "TDG.VP.VEINFO.GET: {e}"),
             Self::Ve(VeError::UnsupportedExit(r)) => write!(f, "exit reason {r}: not handled"),
@@ -335,7 +360,7 @@ impl fmt::Display for Refused {
             Self::Ve(VeError::InsnLen(n)) => write!(f, "instruction length {n}"),
             Self::Host(e) => write!(f, "{e}"),
             Self::Rip => f.write_str("MMIO from code outside the kernel image"),
-            Self::Mmio => f.write_str("MMIO instruction not handled"),
+            Self::Mmio(e) => write!(f, "MMIO instruction not handled ({e:?})"),
             Self::MmioOutside(at) => write!(f, "MMIO at {at:#x}: outside the PCI MMIO window"),
         }
     }
@@ -363,48 +388,46 @@ fn handle(frame: &mut ExceptionFrame) -> Result<(), Refused> {
 /// A device-register access: the GPA (from the TDX module, not the host) must carry the shared
 /// bit and, without it, lie with the whole access inside the PCI MMIO window.
 fn handle_mmio(frame: &mut ExceptionFrame, info: &VeInfo) -> Result<(), Refused> {
-    let bytes = crate::sev::instruction_at(frame.rip).ok_or(Refused::Rip)?;
-    let insn = mmio::decode(bytes).map_err(|_| Refused::Mmio)?;
     let bit = SHARED_BIT.load(Ordering::Relaxed);
-    tdx::mmio_gpa(info.gpa, bit, insn.size, PCI_MMIO_WINDOW.start, PCI_MMIO_WINDOW.end)
-        .ok_or(Refused::MmioOutside(info.gpa))?;
-    let mut regs = frame.gprs();
-    let out = vmcall(Vmcall::mmio(insn.size, insn.write_value(&regs), info.gpa)).map_err(Refused::Host)?;
-    insn.complete_read(&mut regs, out.r11);
-    frame.set_gprs(&regs);
-    frame.rip += insn.len as u64;
-    Ok(())
+    insn::emulate_mmio(frame, |insn, regs, _rip| {
+        tdx::mmio_gpa(info.gpa, bit, insn.size, PCI_MMIO_WINDOW.start, PCI_MMIO_WINDOW.end)
+            .ok_or(Refused::MmioOutside(info.gpa))?;
+        let out = vmcall(Vmcall::mmio(insn.size, insn.write_value(regs), info.gpa)).map_err(Refused::Host)?;
+        Ok(out.r11)
+    })
+    .map_err(|e| match e {
+        MmioRefusal::Rip => Refused::Rip,
+        MmioRefusal::Decode(e) => Refused::Mmio(e),
+        MmioRefusal::Access(e) => e,
+    })
 }
 
-/// The #VE handler, called by `ve_common` (`boot/exceptions.s`) on IST4: performs the
-/// instruction and returns (execution resumes after it), or prints why not and halts.
-#[unsafe(no_mangle)]
-extern "C" fn fcc_ve(frame: &mut ExceptionFrame) {
+/// Serves a #VE (the platform layer's resumable-exception entry, on IST4): performs the
+/// instruction and advances RIP past it, or says why not (the caller halts). A #VE before
+/// [`init`] or inside this handler ends the TD at once.
+pub fn handle_ve(frame: &mut ExceptionFrame) -> Result<(), Refused> {
     if !active() || IN_VE.swap(true, Ordering::Acquire) {
         // Before init the console itself would raise #VE; inside the handler IST4 was reused.
         fatal_early(FATAL_VE);
     }
     let outcome = handle(frame);
     IN_VE.store(false, Ordering::Release);
-    if let Err(why) = outcome {
-        crate::println!("FATAL: TDX #VE: {why}");
-        crate::interrupts::fcc_exception(frame);
-    }
+    outcome
 }
-
-/// The GetQuote buffer: 32 KiB of `SHARED_BUFFERS` right below the two pages SEV-SNP uses for
-/// guest messages (a TD never uses those), above the bounce slots.
-const QUOTE_AREA: Region =
-    Region { start: SHARED_BUFFERS.end - 2 * PAGE_SIZE - 32 * 1024, end: SHARED_BUFFERS.end - 2 * PAGE_SIZE };
-const _: () = assert!(crate::dma::BOUNCE_AREA.end <= QUOTE_AREA.start);
 
 /// TDX attestation: a TDREPORT with the core's REPORTDATA, turned into a quote by the host.
 pub struct Attester {
+    /// TSC ticks per second (for GetQuote's timeout); an upper bound where CPUID does not say.
     tsc_hz: u64,
 }
 
+/// The TSC rate assumed for GetQuote's timeout where CPUID leaf 0x15 is silent: a high one, so
+/// the wait is at least [`QUOTE_TIMEOUT_S`] (longer on a slower TSC; still bounded).
+const TSC_HZ_UPPER_BOUND: u64 = 10_000_000_000;
+
 /// The attester, once, in a TD.
-pub fn attester(tsc_hz: u64) -> Option<Attester> {
+pub fn attester() -> Option<Attester> {
+    let tsc_hz = tsc_frequency_hz().unwrap_or(TSC_HZ_UPPER_BOUND);
     (active() && !ATTESTER_TAKEN.swap(true, Ordering::AcqRel)).then_some(Attester { tsc_hz })
 }
 
@@ -435,16 +458,16 @@ impl Attester {
             return Err(TdxError::NotShared);
         }
         let report = tdreport(report_data)?;
-        let len = QUOTE_AREA.size() as usize;
+        let len = TDX_QUOTE.size() as usize;
         let mut buf = alloc::vec![0u8; len];
         tdx::quote_buffer::request(&report[..], &mut buf).ok_or(TdxError::Quote(u64::MAX))?;
-        let shared = core::ptr::with_exposed_provenance_mut::<u8>(QUOTE_AREA.start as usize);
-        // SAFETY: QUOTE_AREA is part of SHARED_BUFFERS, shared (DMA_SHARED) and used by nothing
-        // else (const-checked above the bounce slots); only the TDREPORT (MAC'd, meant for the
-        // host's quoting service) goes there.
+        let shared = core::ptr::with_exposed_provenance_mut::<u8>(TDX_QUOTE.start as usize);
+        // SAFETY: TDX_QUOTE is part of SHARED_BUFFERS (fcc_layout::shared), shared (DMA_SHARED)
+        // and used by nothing else (the layout's parts are disjoint); only the TDREPORT (MAC'd,
+        // meant for the host's quoting service) goes there.
         unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), shared, len) };
         let bit = SHARED_BIT.load(Ordering::Relaxed);
-        let call = Vmcall::get_quote(QUOTE_AREA.start | bit, len as u64);
+        let call = Vmcall::get_quote(TDX_QUOTE.start | bit, len as u64);
         // RETRY: the host has too many requests in flight; ask again (bounded).
         let mut tries = 0;
         loop {
@@ -459,11 +482,11 @@ impl Attester {
                 }
             }
         }
-        let status_at = core::ptr::with_exposed_provenance::<u64>(QUOTE_AREA.start as usize + 8);
-        let deadline = crate::tsc::now().wrapping_add(QUOTE_TIMEOUT_S.saturating_mul(self.tsc_hz));
+        let status_at = core::ptr::with_exposed_provenance::<u64>(TDX_QUOTE.start as usize + 8);
+        let deadline = tsc::now().wrapping_add(QUOTE_TIMEOUT_S.saturating_mul(self.tsc_hz));
         // SAFETY: the status field of the shared buffer (8-aligned), which the host writes.
         while unsafe { status_at.read_volatile() } == tdx::quote_buffer::IN_FLIGHT {
-            if crate::tsc::now() > deadline {
+            if tsc::now() > deadline {
                 return Err(TdxError::QuoteTimeout);
             }
             core::hint::spin_loop();

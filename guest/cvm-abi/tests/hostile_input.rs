@@ -1,11 +1,11 @@
 //! Everything these decoders read comes from the host: random input never panics, never reads
 //! out of bounds, and never yields an accepted message without the key.
 
-use fcc_platform::snp::cpuid::{self, CpuidPage};
-use fcc_platform::snp::ghcb::{self, Ghcb};
-use fcc_platform::snp::msg::{self, Channel, MsgType};
-use fcc_platform::snp::{msr, psc, vc};
-use fcc_platform::tdx::{self, TdReport, quote_buffer};
+use fcc_cvm_abi::snp::cpuid::{self, CpuidPage};
+use fcc_cvm_abi::snp::ghcb::{self, Ghcb};
+use fcc_cvm_abi::snp::msg::{self, Channel, MsgType};
+use fcc_cvm_abi::snp::{msr, psc, vc};
+use fcc_cvm_abi::tdx::{self, TdReport, quote_buffer};
 use proptest::prelude::*;
 
 proptest! {
@@ -16,7 +16,7 @@ proptest! {
         if let Ok(p) = CpuidPage::new(&page) {
             let _ = p.get(leaf, sub);
             if let Ok(c) = p.cbit() {
-                prop_assert!(fcc_platform::snp::CBIT_RANGE.contains(&c));
+                prop_assert!(fcc_cvm_abi::snp::CBIT_RANGE.contains(&c));
             }
         }
     }

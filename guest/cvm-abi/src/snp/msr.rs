@@ -155,6 +155,18 @@ pub mod reason {
     pub const SNP_UNSUPPORTED: u8 = 2;
     /// The guest's own set, for fcc-specific reasons.
     pub const SET_FCC: u8 = 0xf;
+    /// fcc set: the C-bit of the CPUID page is implausible or disagrees with the page tables or
+    /// the hypervisor.
+    pub const FCC_CBIT: u8 = 1;
+    /// fcc set: the CPUID page is malformed.
+    pub const FCC_CPUID_PAGE: u8 = 2;
+    /// fcc set: SEV_STATUS enables a feature the kernel does not handle (vTOM, ReflectVC).
+    pub const FCC_FEATURES: u8 = 3;
+    /// fcc set: making the GHCB page shared or registering it failed, or a #VC came before it
+    /// existed.
+    pub const FCC_GHCB: u8 = 4;
+    /// fcc set: a #VC inside the #VC handler (its stack would be overwritten).
+    pub const FCC_NESTED_VC: u8 = 5;
 }
 
 /// Ask the hypervisor to end the guest.

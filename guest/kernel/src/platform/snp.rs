@@ -1,4 +1,5 @@
-//! SEV-SNP at run time: the instructions and memory behind `fcc-platform`'s encoders and checks.
+//! SEV-SNP at run time: the instructions and memory behind `fcc-cvm-abi`'s encoders and checks.
+//! Only the platform layer (`platform/mod.rs`) calls this module; it prints nothing itself.
 //!
 //! The reset path (`boot/reset.s`) has already decided, without executing CPUID, whether this is
 //! an SNP guest, and if so set the C-bit in the page tables (boot flag [`start::FLAG_SNP`]).
@@ -8,57 +9,49 @@
 //!    ReflectVC); the CPUID page must be well formed and its C-bit plausible and equal to the one
 //!    the page tables use; the hypervisor (GHCB MSR protocol) must speak GHCB version 2, report
 //!    the same C-bit and support SNP. Any failure ends the guest through the MSR protocol's
-//!    termination request (reason set 0 or [`msr::reason::SET_FCC`] with a `TERMINATE_*` code):
+//!    termination request (reason set 0 or [`msr::reason::SET_FCC`] with an `FCC_*` code):
 //!    there is no console yet to say more.
 //! 2. The GHCB page (fcc-layout `GHCB_PAGES`, not pre-validated): C-bit cleared in its mapping,
 //!    page-state change to shared, zeroed, registered; from then on the GHCB MSR holds its GPA.
 //!
-//! After that [`fcc_vc`] serves #VC: CPUID from the CPUID page (never the hypervisor's word), IN/OUT
-//! and RDMSR/WRMSR through the GHCB page, and MMIO (nested page fault) inside the PCI MMIO window
-//! only (`MOV`/`MOVZX` to or from a device register, `fcc_platform::snp::mmio`); any other #VC
-//! (string I/O, MMIO elsewhere, other exits) is a diagnosed halt. The console and the exit device bypass #VC and call [`io_read`]/[`io_write`] directly, so
-//! the #VC handler's own diagnostics never raise a nested #VC (IST4 is not re-entrant).
+//! After that [`handle_vc`] serves #VC: CPUID from the CPUID page (never the hypervisor's word),
+//! IN/OUT and RDMSR/WRMSR through the GHCB page, and MMIO (nested page fault) inside the PCI MMIO
+//! window only (`MOV`/`MOVZX` to or from a device register, `fcc_cvm_abi::mmio`); any other #VC
+//! (string I/O, MMIO elsewhere, other exits) is refused, and the exception path halts with the
+//! reason. The console and the exit device bypass #VC through [`GhcbPorts`], so the handler's own
+//! diagnostics never raise a nested #VC (IST4 is not re-entrant).
 //!
 //! Memory ([`validate_heap`], [`share_dma_region`]): the heap is made private and PVALIDATEd (the
-//! launch pre-validated only `EARLY_RAM`); the virtio region `SHARED_BUFFERS` is made shared with
-//! its C-bit cleared. It was never validated, so it needs no PVALIDATE rescind, and it only ever
-//! holds virtqueues, bounce copies of network frames (`dma.rs`) and, in its last two pages,
-//! encrypted guest messages.
+//! launch pre-validated only `EARLY_RAM`); `SHARED_BUFFERS` is made shared with its C-bit
+//! cleared. It was never validated, so it needs no PVALIDATE rescind, and it only ever holds
+//! what `fcc_layout::shared` lists: virtqueues, bounce copies of network frames and encrypted
+//! guest messages.
 //!
 //! Attestation ([`Attester`]): MSG_REPORT_REQ through SNP_GUEST_REQUEST, AES-256-GCM under
-//! VMPCK0 (`fcc_platform::snp::msg::Channel`: a busy host gets the same request again, any other
+//! VMPCK0 (`fcc_cvm_abi::snp::msg::Channel`: a busy host gets the same request again, any other
 //! failure wipes the key, sequence numbers never repeat). REPORT_DATA is whatever the core asks
-//! for: its identity binding (`fcc_core::platform::Platform::attest`).
+//! for: its identity binding (`fcc_core::attester::Attester::attest`).
 
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use fcc_layout::{
-    GHCB_PAGES, HEAP, LARGE_PAGE_SIZE, PAGE_SIZE, PCI_MMIO_WINDOW, ROM_SIZE, ROM_VIRT_BASE, Region, SHARED_BUFFERS,
-};
+use fcc_cvm_abi::mmio::MmioError;
+use fcc_cvm_abi::snp::cpuid::{self, CpuidPage};
+use fcc_cvm_abi::snp::ghcb::{self, Ghcb, offset};
+use fcc_cvm_abi::snp::mmio;
+use fcc_cvm_abi::snp::msr::reason::{FCC_CBIT, FCC_CPUID_PAGE, FCC_FEATURES, FCC_GHCB, FCC_NESTED_VC};
+use fcc_cvm_abi::snp::psc::{self, PageSize, PageState};
+use fcc_cvm_abi::snp::vc::{self, Insn};
+use fcc_cvm_abi::snp::{self, SevStatus, SnpError, msr};
+use fcc_layout::shared::{SNP_REQUEST_PAGE, SNP_RESPONSE_PAGE};
+use fcc_layout::{GHCB_PAGES, HEAP, LARGE_PAGE_SIZE, PAGE_SIZE, PCI_MMIO_WINDOW, Region, SHARED_BUFFERS};
 use fcc_layout::{SNP_CPUID_PAGE, page_tables};
-use fcc_platform::snp::cpuid::{self, CpuidPage};
-use fcc_platform::snp::ghcb::{self, Ghcb, offset};
-use fcc_platform::snp::mmio;
-use fcc_platform::snp::psc::{self, PageSize, PageState};
-use fcc_platform::snp::vc::{self, Insn};
-use fcc_platform::snp::{self, SevStatus, SnpError, msr};
 use spin::Once;
 
-use crate::interrupts::ExceptionFrame;
+use crate::frame::ExceptionFrame;
+use crate::platform::insn::{self, MmioRefusal};
+use crate::port::PortIo;
 use crate::start;
-
-/// Termination reasons of the fcc set ([`msr::reason::SET_FCC`]).
-/// The C-bit of the CPUID page is implausible or disagrees with the page tables or hypervisor.
-pub const TERMINATE_CBIT: u64 = 1;
-/// The CPUID page is malformed.
-pub const TERMINATE_CPUID_PAGE: u64 = 2;
-/// SEV_STATUS enables a feature this kernel does not handle (vTOM, ReflectVC).
-pub const TERMINATE_FEATURES: u64 = 3;
-/// Making the GHCB page shared or registering it failed, or a #VC came before it existed.
-pub const TERMINATE_GHCB: u64 = 4;
-/// A #VC inside the #VC handler (its stack would be overwritten).
-pub const TERMINATE_NESTED_VC: u64 = 5;
 
 /// SEV_STATUS bit 3: virtual top of memory (the C-bit is not used; not supported here).
 const SEV_STATUS_VTOM: u64 = 1 << 3;
@@ -132,8 +125,8 @@ fn msr_protocol(request: u64) -> u64 {
 }
 
 /// Asks the hypervisor to end the guest; halts if it does not.
-pub fn terminate(set: u8, reason: u64) -> ! {
-    write_ghcb_msr(msr::terminate_request(set, reason as u8));
+pub fn terminate(set: u8, reason: u8) -> ! {
+    write_ghcb_msr(msr::terminate_request(set, reason));
     vmgexit();
     loop {
         x86_64::instructions::interrupts::disable();
@@ -141,7 +134,7 @@ pub fn terminate(set: u8, reason: u64) -> ! {
     }
 }
 
-fn terminate_fcc(reason: u64) -> ! {
+fn terminate_fcc(reason: u8) -> ! {
     terminate(msr::reason::SET_FCC, reason)
 }
 
@@ -211,7 +204,7 @@ fn pvalidate(vaddr: u64, size: PageSize, validate: bool) -> Result<(), u32> {
 fn ghcb_call(request: &Ghcb) -> Ghcb {
     if GHCB_BUSY.swap(true, Ordering::Acquire) {
         // Only a #VC in the middle of a call could get here, and a call raises none.
-        terminate_fcc(TERMINATE_NESTED_VC);
+        terminate_fcc(FCC_NESTED_VC);
     }
     let page = core::ptr::with_exposed_provenance_mut::<u8>(GHCB_GPA as usize);
     let mut answer = [0u8; 4096];
@@ -231,10 +224,10 @@ fn ghcb_call(request: &Ghcb) -> Ghcb {
 /// Fatal setup failure before the console exists: terminate with a reason the host can log.
 fn fail_early(e: SnpError) -> ! {
     match e {
-        SnpError::ImplausibleCbit(_) | SnpError::CbitDisagrees { .. } => terminate_fcc(TERMINATE_CBIT),
-        SnpError::CpuidPage | SnpError::CpuidLeafMissing(_) => terminate_fcc(TERMINATE_CPUID_PAGE),
-        SnpError::GhcbVersion { .. } => terminate(msr::reason::SET_GENERAL, u64::from(msr::reason::GHCB_VERSION)),
-        _ => terminate_fcc(TERMINATE_GHCB),
+        SnpError::ImplausibleCbit(_) | SnpError::CbitDisagrees { .. } => terminate_fcc(FCC_CBIT),
+        SnpError::CpuidPage | SnpError::CpuidLeafMissing(_) => terminate_fcc(FCC_CPUID_PAGE),
+        SnpError::GhcbVersion { .. } => terminate(msr::reason::SET_GENERAL, msr::reason::GHCB_VERSION),
+        _ => terminate_fcc(FCC_GHCB),
     }
 }
 
@@ -244,10 +237,10 @@ pub fn init(boot_flags: u64) -> Option<Snp> {
     let table_cbit = start::snp_cbit(boot_flags)?;
     let status = SevStatus(rdmsr(snp::MSR_SEV_STATUS));
     if !status.is_snp_guest() {
-        terminate(msr::reason::SET_GENERAL, u64::from(msr::reason::SNP_UNSUPPORTED));
+        terminate(msr::reason::SET_GENERAL, msr::reason::SNP_UNSUPPORTED);
     }
     if status.0 & (SEV_STATUS_VTOM | SEV_STATUS_REFLECT_VC) != 0 {
-        terminate_fcc(TERMINATE_FEATURES);
+        terminate_fcc(FCC_FEATURES);
     }
     let bytes = core::ptr::with_exposed_provenance::<u8>(SNP_CPUID_PAGE.start as usize);
     // SAFETY: the CPUID page (fcc-layout SNP_CPUID_PAGE) is private memory the launch installed
@@ -257,14 +250,14 @@ pub fn init(boot_flags: u64) -> Option<Snp> {
     let page = CpuidPage::new(bytes).unwrap_or_else(|e| fail_early(e));
     let cbit = page.cbit().unwrap_or_else(|e| fail_early(e));
     if cbit != table_cbit {
-        terminate_fcc(TERMINATE_CBIT);
+        terminate_fcc(FCC_CBIT);
     }
     let info = msr::sev_info_response(msr_protocol(msr::sev_info_request())).unwrap_or_else(|e| fail_early(e));
     snp::check_cbit(cbit, Some(info.cbit)).unwrap_or_else(|e| fail_early(e));
     let hv_features =
         msr::hv_features_response(msr_protocol(msr::hv_features_request())).unwrap_or_else(|e| fail_early(e));
     if hv_features & HV_FEATURE_SNP == 0 {
-        terminate(msr::reason::SET_GENERAL, u64::from(msr::reason::SNP_UNSUPPORTED));
+        terminate(msr::reason::SET_GENERAL, msr::reason::SNP_UNSUPPORTED);
     }
     CBIT.store(cbit, Ordering::Relaxed);
     CPUID_PAGE.call_once(|| page);
@@ -283,26 +276,29 @@ pub fn init(boot_flags: u64) -> Option<Snp> {
     Some(Snp { status, cbit, ghcb_versions: (info.min_version, info.max_version), hv_features })
 }
 
-/// IN from `port` (1, 2 or 4 bytes) through the GHCB, without a #VC. `None` if the hypervisor
-/// refused.
-// Out of line: called from the console, the exit device and the #VC handler (ROM space).
-#[inline(never)]
-pub fn io_read(port: u16, size: u8) -> Option<u32> {
-    let insn = Insn::Io { port: None, size, input: true };
-    let mut regs = vc::Regs { rdx: u64::from(port), ..vc::Regs::default() };
-    let answer = ghcb_call(&vc::request(insn, &regs).ok()?);
-    vc::apply(insn, &answer, &mut regs).ok()?;
-    Some(regs.rax as u32)
-}
+/// Port I/O straight through the GHCB, without a #VC (the console and the exit device, which
+/// the #VC handler's own diagnostics use).
+#[derive(Debug)]
+pub struct GhcbPorts;
 
-/// OUT to `port` (1, 2 or 4 bytes) through the GHCB, without a #VC; `false` if refused.
-// Out of line: called from the console, the exit device and the #VC handler (ROM space).
-#[inline(never)]
-pub fn io_write(port: u16, size: u8, value: u32) -> bool {
-    let insn = Insn::Io { port: None, size, input: false };
-    let mut regs = vc::Regs { rax: u64::from(value), rdx: u64::from(port), ..vc::Regs::default() };
-    let Ok(request) = vc::request(insn, &regs) else { return false };
-    vc::apply(insn, &ghcb_call(&request), &mut regs).is_ok()
+impl PortIo for GhcbPorts {
+    // Out of line: called from the console, the exit device and the #VC handler (ROM space).
+    #[inline(never)]
+    fn read(&self, port: u16, size: u8) -> Option<u32> {
+        let insn = Insn::Io { port: None, size, input: true };
+        let mut regs = vc::Regs { rdx: u64::from(port), ..vc::Regs::default() };
+        let answer = ghcb_call(&vc::request(insn, &regs).ok()?);
+        vc::apply(insn, &answer, &mut regs).ok()?;
+        Some(regs.rax as u32)
+    }
+
+    #[inline(never)]
+    fn write(&self, port: u16, size: u8, value: u32) -> bool {
+        let insn = Insn::Io { port: None, size, input: false };
+        let mut regs = vc::Regs { rax: u64::from(value), rdx: u64::from(port), ..vc::Regs::default() };
+        let Ok(request) = vc::request(insn, &regs) else { return false };
+        vc::apply(insn, &ghcb_call(&request), &mut regs).is_ok()
+    }
 }
 
 /// A page-state change of `region` (2 MiB-aligned) through the GHCB page, 2 MiB entries.
@@ -406,18 +402,27 @@ const _: () = {
 };
 
 /// Why a #VC was not handled.
-enum Refused {
+#[derive(Debug)]
+pub enum Refused {
+    /// No CPUID page (cannot happen once `init` ran).
     NotSnp,
+    /// The faulting instruction is not in the kernel image.
     Rip,
+    /// An instruction or exit the handler does not emulate.
     Decode(vc::VcError),
+    /// The hypervisor's answer was refused.
     Forward(vc::ForwardError),
-    Mmio(mmio::MmioError),
+    /// An MMIO instruction the decoder does not handle.
+    Mmio(MmioError),
+    /// MMIO outside the PCI MMIO window.
     MmioOutside(u64),
+    /// The hypervisor refused the MMIO access.
     MmioExit(ghcb::ExitResult),
 }
 
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SEV-SNP ")?;
         match self {
             Self::NotSnp => f.write_str("#VC without an SEV-SNP GHCB"),
             Self::Rip => f.write_str("#VC from code outside the kernel image"),
@@ -431,27 +436,14 @@ impl fmt::Display for Refused {
     }
 }
 
-/// The instruction bytes at `rip` (up to 15), if it lies in the kernel image (the ROM through
-/// the high alias, which runs up to the end of the address space).
-pub(crate) fn instruction_at(rip: u64) -> Option<&'static [u8]> {
-    if rip < ROM_VIRT_BASE {
-        return None;
-    }
-    let left = (ROM_VIRT_BASE + (ROM_SIZE - 1)) - rip + 1;
-    let len = left.min(15) as usize;
-    // SAFETY: [rip, rip + len) lies inside the ROM's high-alias mapping (present, read-only,
-    // never written), so reading it is sound for the whole boot.
-    Some(unsafe { core::slice::from_raw_parts(core::ptr::with_exposed_provenance::<u8>(rip as usize), len) })
-}
-
 fn handle(frame: &mut ExceptionFrame) -> Result<(), Refused> {
     if !active() {
         return Err(Refused::NotSnp);
     }
-    let bytes = instruction_at(frame.rip).ok_or(Refused::Rip)?;
     if frame.error_code == ghcb::exit::NPF {
-        return handle_mmio(frame, bytes);
+        return handle_mmio(frame);
     }
+    let bytes = insn::instruction_at(frame.rip).ok_or(Refused::Rip)?;
     let decoded = vc::decode(frame.error_code, bytes).map_err(Refused::Decode)?;
     let mut regs = vc::Regs { rax: frame.rax, rbx: frame.rbx, rcx: frame.rcx, rdx: frame.rdx };
     match decoded.insn {
@@ -472,50 +464,42 @@ fn handle(frame: &mut ExceptionFrame) -> Result<(), Refused> {
 
 /// A device-register access in the PCI MMIO window (identity-mapped and shared, so the virtual
 /// address is the GPA); the whole access must lie inside the window.
-fn handle_mmio(frame: &mut ExceptionFrame, bytes: &[u8]) -> Result<(), Refused> {
-    let insn = mmio::decode(bytes).map_err(Refused::Mmio)?;
-    let mut regs = frame.gprs();
-    let at = insn.effective_address(&regs, frame.rip);
-    let access = Region { start: at, end: at.wrapping_add(u64::from(insn.size)) };
-    if access.end < access.start || !PCI_MMIO_WINDOW.contains_region(&access) {
-        return Err(Refused::MmioOutside(at));
-    }
-    let scratch = GHCB_GPA + offset::SHARED_BUFFER as u64;
-    let mut answer = ghcb_call(&mmio::request(&insn, at, &regs, scratch));
-    let value = mmio::read_value(&insn, &mut answer).map_err(Refused::MmioExit)?;
-    insn.complete_read(&mut regs, value);
-    frame.set_gprs(&regs);
-    frame.rip += insn.len as u64;
-    Ok(())
+fn handle_mmio(frame: &mut ExceptionFrame) -> Result<(), Refused> {
+    insn::emulate_mmio(frame, |insn, regs, rip| {
+        let at = insn.effective_address(regs, rip);
+        let access = Region { start: at, end: at.wrapping_add(u64::from(insn.size)) };
+        if access.end < access.start || !PCI_MMIO_WINDOW.contains_region(&access) {
+            return Err(Refused::MmioOutside(at));
+        }
+        let scratch = GHCB_GPA + offset::SHARED_BUFFER as u64;
+        let mut answer = ghcb_call(&mmio::request(insn, at, regs, scratch));
+        mmio::read_value(insn, &mut answer).map_err(Refused::MmioExit)
+    })
+    .map_err(|e| match e {
+        MmioRefusal::Rip => Refused::Rip,
+        MmioRefusal::Decode(e) => Refused::Mmio(e),
+        MmioRefusal::Access(e) => e,
+    })
 }
 
-/// The #VC handler, called by `vc_common` (`boot/exceptions.s`) on IST4: performs the
-/// instruction and returns (execution resumes after it), or prints why not and halts.
-#[unsafe(no_mangle)]
-extern "C" fn fcc_vc(frame: &mut ExceptionFrame) {
+/// Serves a #VC (the platform layer's resumable-exception entry, on IST4): performs the
+/// instruction and advances RIP past it, or says why not (the caller halts). A #VC outside an
+/// SNP guest, or inside this handler, ends the guest at once.
+pub fn handle_vc(frame: &mut ExceptionFrame) -> Result<(), Refused> {
     if !active() {
         // Only SEV-ES/SNP hardware raises #VC, and without a GHCB even the diagnostic's port I/O
         // would raise another one.
-        terminate_fcc(TERMINATE_GHCB);
+        terminate_fcc(FCC_GHCB);
     }
     if IN_VC.swap(true, Ordering::Acquire) {
         // A #VC raised by this handler reused IST4 and overwrote the outer frame: nothing can be
         // resumed or trusted, and printing could raise a third.
-        terminate_fcc(TERMINATE_NESTED_VC);
+        terminate_fcc(FCC_NESTED_VC);
     }
     let outcome = handle(frame);
     IN_VC.store(false, Ordering::Release);
-    if let Err(why) = outcome {
-        crate::println!("FATAL: SEV-SNP {why}");
-        crate::interrupts::fcc_exception(frame);
-    }
+    outcome
 }
-
-/// SNP_GUEST_REQUEST's request and response pages: the last two pages of `SHARED_BUFFERS`
-/// (shared; only the AES-GCM ciphertext of guest messages ever goes there).
-const REQUEST_PAGE: u64 = SHARED_BUFFERS.end - 2 * PAGE_SIZE;
-const RESPONSE_PAGE: u64 = SHARED_BUFFERS.end - PAGE_SIZE;
-const _: () = assert!(crate::dma::BOUNCE_AREA.end <= REQUEST_PAGE);
 
 /// Offset of VMPCK0 in the secrets page (SEV-SNP firmware ABI, secrets page layout).
 const SECRETS_VMPCK0: u64 = 0x20;
@@ -532,7 +516,7 @@ pub enum AttestError {
     NotShared,
     /// Sealing, opening or the report's status (the channel wipes VMPCK0 where the message
     /// layer requires).
-    Message(fcc_platform::snp::msg::MsgError),
+    Message(fcc_cvm_abi::snp::msg::MsgError),
     /// The VMGEXIT did not complete.
     Exit(ghcb::ExitResult),
     /// The host or the firmware failed; VMPCK0 is wiped.
@@ -562,7 +546,7 @@ impl fmt::Display for AttestError {
 
 /// SEV-SNP attestation reports through SNP_GUEST_REQUEST (MSG_REPORT_REQ under VMPCK0).
 pub struct Attester {
-    channel: fcc_platform::snp::msg::Channel,
+    channel: fcc_cvm_abi::snp::msg::Channel,
 }
 
 /// The attester, once, under SNP: VMPCK0 moves from the secrets page into it (the page's copy
@@ -582,13 +566,13 @@ pub fn attester() -> Option<Attester> {
         key_at.write_volatile([0; 32]);
         key
     };
-    Some(Attester { channel: fcc_platform::snp::msg::Channel::new(key, 0, 0) })
+    Some(Attester { channel: fcc_cvm_abi::snp::msg::Channel::new(key, 0, 0) })
 }
 
 impl Attester {
     /// An attestation report (1184 bytes) with `report_data`, at VMPL 0.
     pub fn report(&mut self, report_data: &[u8; 64]) -> Result<alloc::vec::Vec<u8>, AttestError> {
-        use fcc_platform::snp::msg::{self, MsgType};
+        use fcc_cvm_abi::snp::msg::{self, MsgType};
         let mut page = self.request(MsgType::ReportReq, &msg::report_request(report_data, 0))?;
         let report = msg::report_response(&page.1[..page.0]).map_err(AttestError::Message)?;
         let out = report.to_vec();
@@ -600,7 +584,7 @@ impl Attester {
     /// measurement and the guest policy (so only this image, launched with this policy on this
     /// chip, derives it), at VMPL 0, guest SVN 0 and TCB version 0.
     pub fn sealing_root(&mut self) -> Result<zeroize::Zeroizing<[u8; 32]>, AttestError> {
-        use fcc_platform::snp::msg::{self, MsgType, field};
+        use fcc_cvm_abi::snp::msg::{self, MsgType, field};
         let request = msg::key_request(field::MEASUREMENT | field::POLICY, 0, 0, 0);
         let mut page = self.request(MsgType::KeyReq, &request)?;
         let key = msg::key_response(&page.1[..page.0]).map(zeroize::Zeroizing::new);
@@ -614,7 +598,7 @@ impl Attester {
     /// page whose start holds it (the caller wipes secrets from it).
     fn request(
         &mut self,
-        msg_type: fcc_platform::snp::msg::MsgType,
+        msg_type: fcc_cvm_abi::snp::msg::MsgType,
         payload: &[u8],
     ) -> Result<(usize, alloc::boxed::Box<[u8; 4096]>), AttestError> {
         if !DMA_SHARED.load(Ordering::Acquire) {
@@ -622,17 +606,17 @@ impl Attester {
         }
         let mut page = alloc::boxed::Box::new([0u8; 4096]);
         let (_, seqno) = self.channel.seal(msg_type, payload, &mut page[..]).map_err(AttestError::Message)?;
-        let request_page = core::ptr::with_exposed_provenance_mut::<u8>(REQUEST_PAGE as usize);
-        let response_page = core::ptr::with_exposed_provenance_mut::<u8>(RESPONSE_PAGE as usize);
-        // SAFETY: both pages are the last two of SHARED_BUFFERS, shared (DMA_SHARED) and used by
-        // nothing else (dma.rs stops below them, const-checked above); the request page gets
-        // only the sealed message.
+        let request_page = core::ptr::with_exposed_provenance_mut::<u8>(SNP_REQUEST_PAGE as usize);
+        let response_page = core::ptr::with_exposed_provenance_mut::<u8>(SNP_RESPONSE_PAGE as usize);
+        // SAFETY: both pages are fcc_layout::shared::SNP_GUEST_REQUEST, inside SHARED_BUFFERS,
+        // shared (DMA_SHARED) and used by nothing else (the layout's parts are disjoint); the
+        // request page gets only the sealed message.
         unsafe {
             core::ptr::copy_nonoverlapping(page.as_ptr(), request_page, 4096);
             response_page.write_bytes(0, 4096);
         }
         let mut g = Ghcb::new();
-        g.set_exit(ghcb::exit::SNP_GUEST_REQUEST, REQUEST_PAGE, RESPONSE_PAGE);
+        g.set_exit(ghcb::exit::SNP_GUEST_REQUEST, SNP_REQUEST_PAGE, SNP_RESPONSE_PAGE);
         let mut done = false;
         for _ in 0..GUEST_REQUEST_RETRIES {
             let answer = ghcb_call(&g);
@@ -662,7 +646,7 @@ impl Attester {
         let len = self.channel.open(msg_type, seqno, &mut page[..]).map_err(AttestError::Message)?.len();
         // The plaintext sits after the header; move it to the start so the caller needs no
         // knowledge of the message layout.
-        let header = fcc_platform::snp::msg::HEADER_LEN;
+        let header = fcc_cvm_abi::snp::msg::HEADER_LEN;
         page.copy_within(header..header + len, 0);
         page[len..].fill(0);
         Ok((len, page))

@@ -1,0 +1,116 @@
+//! Actions: the unit of work the proxy hands the guest — a Flare instruction with its votes, or
+//! a direct action — and the one place the policy actions (`F_POLICY`: the trust root and each
+//! rotation) and their ids are built, for the proxy, the chain follower, the simulated providers
+//! and the tests alike.
+
+use alloc::vec::Vec;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::hash::{H256, keccak256_concat};
+use crate::instruction::InstructionData;
+use crate::light_client::{InitializePolicy, UpdatePolicy};
+use crate::limits::MAX_SIGNATURES;
+use crate::op;
+use crate::result::SubmissionTag;
+use crate::verify::Vote;
+
+/// How an action is authorised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// A Flare instruction: needs data-provider signatures over the policy threshold.
+    Instruction,
+    /// A direct action from the proxy (policy management, queries): proves itself or is harmless.
+    Direct,
+}
+
+/// One unit of work for the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// Instruction or direct.
+    pub kind: ActionKind,
+    /// The stage (`threshold` for instructions, `submit` for direct actions).
+    pub submission_tag: SubmissionTag,
+    /// The instruction (for direct actions only id, op type/command and message matter).
+    pub instruction: InstructionData,
+    /// The providers' and cosigners' signatures.
+    pub votes: Vec<Vote>,
+}
+
+impl Action {
+    /// Checks every bound.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.instruction.validate()?;
+        if self.votes.len() > MAX_SIGNATURES {
+            return Err(Error::TooMany { what: "signatures", count: self.votes.len(), max: MAX_SIGNATURES });
+        }
+        self.votes.iter().try_for_each(Vote::validate)
+    }
+}
+
+/// The id of the `INITIALIZE_POLICY` action for the policy `policy_bytes`:
+/// `keccak256("INITIALIZE_POLICY" ‖ policy bytes)` — one action per trust root, however often
+/// the proxy restarts.
+pub fn initialize_policy_id(policy_bytes: &[u8]) -> H256 {
+    keccak256_concat(&[b"INITIALIZE_POLICY".as_slice(), policy_bytes])
+}
+
+/// The id of the `UPDATE_POLICY` action to the policy `policy_bytes`:
+/// `keccak256("UPDATE_POLICY" ‖ policy bytes)` — one action per policy, however often the chain
+/// follower reads it.
+pub fn update_policy_id(policy_bytes: &[u8]) -> H256 {
+    keccak256_concat(&[b"UPDATE_POLICY".as_slice(), policy_bytes])
+}
+
+/// A direct `F_POLICY` action: `command` with the postcard encoding of `message`.
+fn policy_action(id: H256, command: op::OpName, message: Vec<u8>) -> Action {
+    Action {
+        kind: ActionKind::Direct,
+        submission_tag: SubmissionTag::Submit,
+        instruction: InstructionData {
+            instruction_id: id,
+            op_type: op::F_POLICY,
+            op_command: command,
+            original_message: message,
+            ..Default::default()
+        },
+        votes: Vec::new(),
+    }
+}
+
+impl Action {
+    /// The `F_POLICY/INITIALIZE_POLICY` action that sets `init` as the trust root.
+    pub fn initialize_policy(init: &InitializePolicy) -> Self {
+        let message = postcard::to_allocvec(init).expect("serialising to a Vec cannot fail");
+        policy_action(initialize_policy_id(&init.policy), op::INITIALIZE_POLICY, message)
+    }
+
+    /// The `F_POLICY/UPDATE_POLICY` action that moves to `update`'s policy.
+    pub fn update_policy(update: &UpdatePolicy) -> Self {
+        let message = postcard::to_allocvec(update).expect("serialising to a Vec cannot fail");
+        policy_action(update_policy_id(&update.policy), op::UPDATE_POLICY, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::keccak256;
+
+    #[test]
+    fn policy_action_ids_hash_the_command_and_the_policy() {
+        let bytes = [7u8; 65];
+        let mut pre = b"UPDATE_POLICY".to_vec();
+        pre.extend_from_slice(&bytes);
+        assert_eq!(update_policy_id(&bytes), keccak256(&pre));
+        let init = InitializePolicy { policy: bytes.to_vec(), public_keys: Vec::new() };
+        let a = Action::initialize_policy(&init);
+        assert_eq!(a.instruction.instruction_id, initialize_policy_id(&bytes));
+        assert_ne!(a.instruction.instruction_id, update_policy_id(&bytes));
+        assert_eq!((a.kind, a.submission_tag), (ActionKind::Direct, SubmissionTag::Submit));
+        assert_eq!((a.instruction.op_type, a.instruction.op_command), (op::F_POLICY, op::INITIALIZE_POLICY));
+        assert_eq!(postcard::from_bytes::<InitializePolicy>(&a.instruction.original_message).unwrap(), init);
+        a.validate().unwrap();
+    }
+}

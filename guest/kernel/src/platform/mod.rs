@@ -1,0 +1,316 @@
+//! The platform layer: everything that differs between plain QEMU/KVM, AMD SEV-SNP and Intel TDX,
+//! chosen once at boot ([`detect`]) and asked through [`Platform`]. Generic kernel code calls it
+//! and never names SEV or TDX.
+//!
+//! | asks for | plain | SEV-SNP (`snp`) | TDX (`tdx`) |
+//! | --- | --- | --- | --- |
+//! | detection | neither found | reset path's C-bit + SEV_STATUS, GHCB | started in 32-bit mode, CPUID 0x21 |
+//! | port I/O ([`Platform::ports`]) | `IN`/`OUT` | the GHCB | TDG.VP.VMCALL |
+//! | private heap | nothing | page-state change, PVALIDATE | TDG.MEM.PAGE.ACCEPT |
+//! | shared DMA region | nothing | C-bit cleared, page-state change | shared bit, MapGPA |
+//! | runtime configuration | — | — (SNP has no RTMR) | extended into RTMR2 |
+//! | TSC rate | PIT | PIT | CPUID 0x15 |
+//! | evidence ([`Attester`]) | simulated | MSG_REPORT_REQ | TDREPORT → GetQuote |
+//! | sealing root | public constant | MSG_KEY_REQ (measurement, policy) | none |
+//! | #VC / #VE | refused | `snp::handle_vc` | `tdx::handle_ve` |
+//!
+//! Neither `snp` nor `tdx` prints or halts through the console: they return errors this layer
+//! (or the exception path) prints. Both reach the decoder of `insn` for MMIO.
+
+mod insn;
+mod plain;
+mod snp;
+mod tdx;
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use fcc_core::Config;
+use fcc_core::attester::{PlatformKind, Simulated};
+use fcc_core::policy::PolicyHashScheme;
+use fcc_core::seal::SealingKey;
+use fcc_cvm_abi::tdx::{TdReport, VpInfo};
+use spin::Once;
+
+use crate::config::ProxyAddr;
+use crate::frame::ExceptionFrame;
+use crate::port::{Native, PortIo};
+use crate::serial::Hex;
+use crate::{println, start, tsc};
+
+/// The platform this boot runs on, with what its detection found.
+#[derive(Debug, Clone, Copy)]
+pub enum Platform {
+    /// Plain QEMU/KVM: no memory encryption, simulated evidence.
+    Plain,
+    /// An SEV-SNP guest with its GHCB registered.
+    SevSnp(snp::Snp),
+    /// A TD.
+    Tdx(VpInfo),
+}
+
+static CURRENT: Once<Platform> = Once::new();
+
+/// Finds the platform (SEV-SNP from the reset path's findings, else TDX, else plain) and sets it
+/// up so port I/O works: SNP's GHCB, TDX's #VE handling and shared MMIO window. Call once, right
+/// after the IDT is loaded and before any port I/O. A platform that claims to be confidential
+/// but fails its checks ends the guest here (there is no console yet to say more).
+pub fn detect(boot_flags: u64) -> Platform {
+    *CURRENT.call_once(|| {
+        if let Some(s) = snp::init(boot_flags) {
+            Platform::SevSnp(s)
+        } else if let Some(info) = tdx::init(boot_flags) {
+            Platform::Tdx(info)
+        } else {
+            Platform::Plain
+        }
+    })
+}
+
+/// The platform [`detect`] found (plain before it ran).
+pub fn current() -> Platform {
+    CURRENT.get().copied().unwrap_or(Platform::Plain)
+}
+
+/// Why a platform operation failed.
+#[derive(Debug)]
+pub enum Error {
+    /// SEV-SNP memory (page-state change, PVALIDATE).
+    SnpMemory(snp::MemoryError),
+    /// SEV-SNP guest request (report, derived key).
+    SnpRequest(snp::AttestError),
+    /// TDX (a TDCALL or TDG.VP.VMCALL).
+    Tdx(tdx::TdxError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::SnpMemory(e) => write!(f, "SEV-SNP: {e}"),
+            Error::SnpRequest(e) => write!(f, "SEV-SNP: {e}"),
+            Error::Tdx(e) => write!(f, "TDX: {e}"),
+        }
+    }
+}
+
+/// Why a #VC or #VE was not handled.
+#[derive(Debug)]
+pub enum Refusal {
+    /// SEV-SNP's #VC handler refused.
+    Snp(snp::Refused),
+    /// TDX's #VE handler refused.
+    Tdx(tdx::Refused),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Snp(r) => r.fmt(f),
+            Refusal::Tdx(r) => r.fmt(f),
+        }
+    }
+}
+
+/// #VE and #VC: the two exceptions that resume.
+const VECTOR_VE: u64 = 20;
+
+/// Emulates the instruction behind a #VC (SEV-SNP) or #VE (TDX): `Ok` when execution can resume
+/// after it. The exception path calls this on IST4 for those two vectors only; each handler
+/// ends the guest on a nested exception or where its platform is not active.
+pub fn handle_resumable(frame: &mut ExceptionFrame) -> Result<(), Refusal> {
+    if frame.vector == VECTOR_VE {
+        tdx::handle_ve(frame).map_err(Refusal::Tdx)
+    } else {
+        snp::handle_vc(frame).map_err(Refusal::Snp)
+    }
+}
+
+impl Platform {
+    /// Which platform, as the core and the console name it.
+    pub fn kind(self) -> PlatformKind {
+        match self {
+            Platform::Plain => PlatformKind::Plain,
+            Platform::SevSnp(_) => PlatformKind::SevSnp,
+            Platform::Tdx(_) => PlatformKind::Tdx,
+        }
+    }
+
+    /// The boot log's description of the platform (and of a stale CPUID page the reset path
+    /// found and ignored).
+    pub fn describe(self, boot_flags: u64) -> Describe {
+        Describe { platform: self, stale_cpuid_page: boot_flags & start::FLAG_STALE_CPUID_PAGE != 0 }
+    }
+
+    /// How to reach I/O ports without a #VC/#VE (the console and the exit device).
+    pub fn ports(self) -> &'static dyn PortIo {
+        match self {
+            Platform::Plain => &Native,
+            Platform::SevSnp(_) => &snp::GhcbPorts,
+            Platform::Tdx(_) => &tdx::VmcallPorts,
+        }
+    }
+
+    /// Stops the boot CPU for ever.
+    pub fn halt(self) -> ! {
+        match self {
+            // HLT would raise #VE.
+            Platform::Tdx(_) => tdx::halt(),
+            Platform::Plain | Platform::SevSnp(_) => plain::halt(),
+        }
+    }
+
+    /// Makes the heap private memory the guest may use (the launch covered only `EARLY_RAM`).
+    /// Call before the heap is used.
+    pub fn make_heap_private(self) -> Result<(), Error> {
+        match self {
+            Platform::Plain => Ok(()),
+            Platform::SevSnp(_) => snp::validate_heap().map_err(Error::SnpMemory),
+            Platform::Tdx(_) => tdx::accept_heap().map_err(Error::Tdx),
+        }
+    }
+
+    /// Makes `SHARED_BUFFERS` visible to the host (virtio DMA, guest requests, GetQuote), before
+    /// anything talks to the host.
+    pub fn share_dma_region(self) -> Result<(), Error> {
+        match self {
+            Platform::Plain => Ok(()),
+            Platform::SevSnp(_) => snp::share_dma_region().map_err(Error::SnpMemory),
+            Platform::Tdx(_) => tdx::share_dma_region().map_err(Error::Tdx),
+        }
+    }
+
+    /// Puts the runtime configuration this boot accepted into the measurement where the
+    /// platform has a runtime register: TDX extends RTMR2 with `fcc_cvm_abi::tdx::config_record`
+    /// (docs/PLATFORMS.md) and prints the measurements as the TDX module holds them, for the
+    /// operator to compare with reproducible/MEASUREMENTS.json. Elsewhere nothing to do.
+    pub fn measure_runtime_config(
+        self,
+        chain_id: u64,
+        proxy: ProxyAddr,
+        scheme: PolicyHashScheme,
+    ) -> Result<(), Error> {
+        let Platform::Tdx(_) = self else { return Ok(()) };
+        let chain_bound = matches!(scheme, PolicyHashScheme::ChainBound { .. });
+        let record = fcc_cvm_abi::tdx::config_record(chain_id, proxy.ip, proxy.port, chain_bound);
+        tdx::extend_rtmr(&record).map_err(Error::Tdx)?;
+        println!("TDX: RTMR2 extended with the runtime configuration");
+        let report = tdx::tdreport(&[0; 64]).map_err(Error::Tdx)?;
+        if let Some(r) = TdReport::new(&report[..]) {
+            println!("TDX: MRTD {}", Hex(r.mrtd()));
+            println!(
+                "TDX: RTMR0 {} RTMR1 {} RTMR2 {} RTMR3 {}",
+                Hex(r.rtmr(0)),
+                Hex(r.rtmr(1)),
+                Hex(r.rtmr(2)),
+                Hex(r.rtmr(3))
+            );
+        }
+        Ok(())
+    }
+
+    /// TSC ticks per second, if known (TDX: CPUID 0x15; elsewhere a 10 ms PIT calibration).
+    pub fn tsc_frequency_hz(self) -> Option<u64> {
+        match self {
+            Platform::Tdx(_) => tdx::tsc_frequency_hz(),
+            Platform::Plain | Platform::SevSnp(_) => tsc::pit_frequency_hz(),
+        }
+    }
+
+    /// The core's source of evidence on this platform, once per boot (SEV-SNP: VMPCK0 moves from
+    /// the secrets page into it). Needs the shared region ([`Platform::share_dma_region`]).
+    pub fn attester(self) -> Attester {
+        let taken = match self {
+            Platform::Plain => Some(Attester::Simulated(Simulated)),
+            Platform::SevSnp(_) => snp::attester().map(Attester::SevSnp),
+            Platform::Tdx(_) => tdx::attester().map(Attester::Tdx),
+        };
+        // A second call finds the key gone: it gets evidence that verifies nowhere.
+        taken.unwrap_or(Attester::Simulated(Simulated))
+    }
+
+    /// The key sealed state is sealed under, bound to `config`: SEV-SNP's MSG_KEY_REQ (VCEK
+    /// root, measurement and guest policy) through `attester`; plain QEMU's public, labelled
+    /// key; `None` on TDX (no key is bound to MRTD without a key service).
+    pub fn sealing_key(self, attester: &mut Attester, config: &Config) -> Result<Option<SealingKey>, Error> {
+        match (self, attester) {
+            (Platform::SevSnp(_), Attester::SevSnp(a)) => {
+                let root = a.sealing_root().map_err(Error::SnpRequest)?;
+                Ok(Some(SealingKey::derive(&root, PlatformKind::SevSnp, config)))
+            }
+            (Platform::Plain, _) => Ok(Some(SealingKey::simulated(config))),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The platform as the boot log shows it (see [`Platform::describe`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Describe {
+    platform: Platform,
+    stale_cpuid_page: bool,
+}
+
+impl fmt::Display for Describe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.platform {
+            Platform::Plain => f.write_str("platform plain: no memory encryption, evidence and sealing simulated")?,
+            Platform::SevSnp(s) => write!(
+                f,
+                "SEV-SNP: C-bit {}, SEV_STATUS {:#x}, GHCB protocol {}..={}, hypervisor features {:#x}",
+                s.cbit, s.status.0, s.ghcb_versions.0, s.ghcb_versions.1, s.hv_features
+            )?,
+            Platform::Tdx(info) => write!(
+                f,
+                "TDX: GPA width {}, TD attributes {:#x}{}, vCPUs {}/{}",
+                info.gpaw,
+                info.attributes,
+                if info.debug() { " (DEBUG: not confidential)" } else { "" },
+                info.num_vcpus,
+                info.max_vcpus
+            )?,
+        }
+        if self.stale_cpuid_page {
+            write!(
+                f,
+                "\nnote: a CPUID page claiming SEV at {:#x}, but SEV_STATUS says nothing is encrypted: booting as plain",
+                fcc_layout::SNP_CPUID_PAGE.start
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The platform's evidence for the core: the labelled simulation on plain QEMU, SEV-SNP
+/// attestation reports, TD quotes.
+pub enum Attester {
+    /// Plain QEMU (or an attester asked for twice).
+    Simulated(Simulated),
+    /// MSG_REPORT_REQ under VMPCK0.
+    SevSnp(snp::Attester),
+    /// TDREPORT, then GetQuote.
+    Tdx(tdx::Attester),
+}
+
+impl fcc_core::attester::Attester for Attester {
+    fn kind(&self) -> PlatformKind {
+        match self {
+            Attester::Simulated(s) => s.kind(),
+            Attester::SevSnp(_) => PlatformKind::SevSnp,
+            Attester::Tdx(_) => PlatformKind::Tdx,
+        }
+    }
+
+    fn attest(&mut self, report_data: &[u8; 64]) -> Result<Vec<u8>, fcc_core::Error> {
+        match self {
+            Attester::Simulated(s) => s.attest(report_data),
+            Attester::SevSnp(a) => a.report(report_data).map_err(|e| {
+                println!("SEV-SNP attestation failed: {e}");
+                fcc_core::Error::OperationFailed { reason: "SEV-SNP attestation report request failed" }
+            }),
+            Attester::Tdx(a) => a.quote(report_data).map_err(|e| {
+                println!("TDX attestation failed: {e}");
+                fcc_core::Error::OperationFailed { reason: "TDX quote request failed" }
+            }),
+        }
+    }
+}
