@@ -85,7 +85,7 @@ fn proxy_crypto_floor(p: &Providers, n: usize) -> [f64; 3] {
     let start = Instant::now();
     for _ in 0..n {
         for (i, sig) in sigs.iter().enumerate() {
-            assert_eq!(fcc_proxy::aggregate::recover_signer(sig, &digest).unwrap(), p.ps[i].key.address());
+            assert_eq!(fcc_flare_json::recover_signer(sig, &digest).unwrap(), p.ps[i].key.address());
         }
     }
     out[0] = start.elapsed().as_secs_f64() * 1e3 / n as f64;
@@ -176,7 +176,7 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
     let c = instructions(tee_id, "phase C", n);
     let votes: Arc<Vec<Value>> = Arc::new(c.iter().flat_map(|d| p.ps.iter().map(move |q| vote_json(q, d))).collect());
     let sent: Arc<Vec<std::sync::OnceLock<Instant>>> = Arc::new((0..n).map(|_| std::sync::OnceLock::new()).collect());
-    let epoch_ms = fcc_proxy::now_ms();
+    let epoch_ms = fcc_proxy::state::now_ms();
     let epoch = Instant::now();
     post_all(&base, votes, Some(sent.clone())).await;
     let ids: Vec<[u8; 32]> = c.iter().map(|d| d.instruction_id).collect();

@@ -10,18 +10,17 @@ use std::sync::Arc;
 
 use alloy_primitives::B256;
 use fcc_core::admission;
-use fcc_core::ecdsa::ParsedSignature;
 use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::limits::MAX_MESSAGE_LEN;
 use fcc_core::ops::Registry;
+use fcc_core::policy::Address;
 use fcc_core::verify::SignerHint;
+use fcc_flare_json::{Instruction, Receipt, RecoverError, SignedReceipt, recover_signer};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::ApiError;
-use crate::receipt::{Receipt, SignedReceipt};
+use crate::state::{Shared, now_ms};
 use crate::store::{NewVote, StoreError, VoteOutcome, VoteRejection};
-use crate::{Shared, now_ms};
 
 /// Most votes per transaction.
 pub const MAX_BATCH: usize = 256;
@@ -32,7 +31,7 @@ type Reply = oneshot::Sender<Result<Result<VoteOutcome, VoteRejection>, Arc<Stor
 
 /// The sending side of the writer's queue.
 #[derive(Debug)]
-pub struct VoteWriter(mpsc::Sender<(NewVote, Reply)>);
+pub struct VoteWriter(pub(crate) mpsc::Sender<(NewVote, Reply)>);
 
 /// The receiving side, for [`run_writer`].
 pub type VoteQueue = mpsc::Receiver<(NewVote, Reply)>;
@@ -79,125 +78,96 @@ pub async fn run_writer(shared: Arc<Shared>, mut rx: VoteQueue) {
     }
 }
 
-/// Flare's instruction `Data` JSON (go-flare-common `instruction.Data`): the fixed part and the
-/// signer's additional variable message. Hex strings with `0x`.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct DataJson {
-    /// bytes32.
-    pub instruction_id: B256,
-    /// address.
-    pub tee_id: alloy_primitives::Address,
-    /// Block timestamp.
-    pub timestamp: u64,
-    /// The epoch whose policy must sign.
-    pub reward_epoch_id: u32,
-    /// bytes32 (ASCII, right-padded).
-    pub op_type: B256,
-    /// bytes32 (ASCII, right-padded).
-    pub op_command: B256,
-    /// Cosigner addresses.
-    #[serde(default)]
-    pub cosigners: Vec<alloy_primitives::Address>,
-    /// How many cosigners must sign.
-    #[serde(default)]
-    pub cosigners_threshold: u64,
-    /// The contract call's message.
-    #[serde(default)]
-    pub original_message: alloy_primitives::Bytes,
-    /// Data every provider adds identically.
-    #[serde(default)]
-    pub additional_fixed_message: alloy_primitives::Bytes,
-    /// This signer's own data.
-    #[serde(default)]
-    pub additional_variable_message: alloy_primitives::Bytes,
-}
-
-/// `POST /instruction` body: Flare's `instruction.Instruction`.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct InstructionRequest {
-    /// The signed data.
-    pub data: DataJson,
-    /// 65 bytes `r ‖ s ‖ v`.
-    pub signature: alloy_primitives::Bytes,
-}
-
-impl DataJson {
-    /// The fixed part as fcc-core's type.
-    pub fn fixed(&self) -> InstructionData {
-        InstructionData {
-            instruction_id: self.instruction_id.0,
-            tee_id: self.tee_id.0.0,
-            timestamp: self.timestamp,
-            reward_epoch_id: self.reward_epoch_id,
-            op_type: self.op_type.0,
-            op_command: self.op_command.0,
-            cosigners: self.cosigners.iter().map(|a| a.0.0).collect(),
-            cosigners_threshold: self.cosigners_threshold,
-            original_message: self.original_message.to_vec(),
-            additional_fixed_message: self.additional_fixed_message.to_vec(),
-        }
-    }
+/// Why a vote was not accepted. The HTTP layer maps each to a status and a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum VoteError {
+    /// The instruction breaks a bound or is malformed.
+    #[error("{0}")]
+    InvalidInstruction(fcc_core::Error),
+    /// No weight can authorise it: the guest's admission rule refuses the instruction itself.
+    #[error("the TEE would refuse it at any weight: {0}")]
+    Inadmissible(fcc_core::Error),
+    /// The additional variable message is over the bound.
+    #[error("additionalVariableMessage is {len} bytes, at most {MAX_MESSAGE_LEN}")]
+    VariableMessageTooLong {
+        /// Its length.
+        len: usize,
+    },
+    /// The signature names no signer.
+    #[error("signature: {0}")]
+    BadSignature(String),
+    /// No TEE has connected yet.
+    #[error("no TEE has connected to this proxy yet")]
+    NoTee,
+    /// The instruction is for another TEE.
+    #[error("teeId is not this TEE (0x{})", hex::encode(.0))]
+    WrongTee(Address),
+    /// The cited epoch's policy is unknown here.
+    #[error("no signing policy known for rewardEpochId {0}")]
+    UnknownEpoch(u32),
+    /// The signer is neither a voter of the cited policy nor a listed cosigner.
+    #[error("signer 0x{} is neither a voter of epoch {epoch} nor a cosigner", hex::encode(.signer))]
+    UnknownSigner {
+        /// The recovered signer.
+        signer: Address,
+        /// The cited epoch.
+        epoch: u32,
+    },
+    /// The id is known with different instruction data.
+    #[error("this instructionId is known with different instruction data")]
+    Conflict,
+    /// Too many instructions are open.
+    #[error("{max} instructions are open; retry later")]
+    QueueFull {
+        /// The bound.
+        max: u64,
+    },
+    /// The proxy is shutting down.
+    #[error("the proxy is shutting down")]
+    ShuttingDown,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] Arc<StoreError>),
 }
 
 /// Checks, attributes and records one signature; answers with the signed receipt.
-pub async fn accept(shared: &Shared, req: InstructionRequest) -> Result<SignedReceipt, ApiError> {
+pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, VoteError> {
     let d = req.data.fixed();
-    d.validate().map_err(|e| ApiError::BadRequest("invalid_instruction", e.to_string()))?;
+    d.validate().map_err(VoteError::InvalidInstruction)?;
     // The guest's own admission rule (operation threshold, cosigners): an instruction no weight
     // can authorise is refused here, and the others are queued exactly when the guest will
     // accept them.
-    let rule = admission::rule(&Registry::system(), &d).map_err(|e| {
-        ApiError::BadRequest("inadmissible_instruction", format!("the TEE would refuse it at any weight: {e}"))
-    })?;
+    let rule = admission::rule(&Registry::system(), &d).map_err(VoteError::Inadmissible)?;
     let avm = req.data.additional_variable_message.to_vec();
     if avm.len() > MAX_MESSAGE_LEN {
-        return Err(ApiError::BadRequest(
-            "invalid_instruction",
-            format!("additionalVariableMessage is {} bytes, at most {MAX_MESSAGE_LEN}", avm.len()),
-        ));
+        return Err(VoteError::VariableMessageTooLong { len: avm.len() });
     }
-    let signature: [u8; 65] = req.signature.as_ref().try_into().map_err(|_| {
-        ApiError::BadRequest("invalid_signature", format!("signature is {} bytes, not 65", req.signature.len()))
-    })?;
-    let Some(tee) = shared.tee().await else {
-        return Err(ApiError::Unavailable("no_tee", "no TEE has connected to this proxy yet".into()));
-    };
+    let signature: [u8; 65] = req
+        .signature
+        .as_ref()
+        .try_into()
+        .map_err(|_| VoteError::BadSignature(RecoverError::Length(req.signature.len()).to_string()))?;
+    let tee = shared.sessions.tee().await.ok_or(VoteError::NoTee)?;
     if d.tee_id != tee.tee_id {
-        return Err(ApiError::BadRequest(
-            "wrong_tee",
-            format!("teeId is not this TEE (0x{})", hex::encode(tee.tee_id)),
-        ));
+        return Err(VoteError::WrongTee(tee.tee_id));
     }
-    let policy = shared.policy(d.reward_epoch_id).await?.ok_or_else(|| {
-        ApiError::BadRequest(
-            "unknown_epoch",
-            format!("no signing policy known for rewardEpochId {}", d.reward_epoch_id),
-        )
-    })?;
+    let policy = shared
+        .policy(d.reward_epoch_id)
+        .await
+        .map_err(|e| VoteError::Store(Arc::new(e)))?
+        .ok_or(VoteError::UnknownEpoch(d.reward_epoch_id))?;
     let hash_fixed = d.hash_fixed();
     let digest = InstructionData::signing_digest_from(&hash_fixed, shared.config.chain_id, &avm);
-    let signer = recover_signer(&signature, &digest)?;
+    let signer = recover_signer(&signature, &digest).map_err(|e| VoteError::BadSignature(e.to_string()))?;
     let voters = policy.voters();
     let (index, weight, cosigner) = match policy.voter_index(&signer) {
         Some(i) => (i, u32::from(voters[usize::from(i)].weight), false),
         None => match d.cosigners.iter().position(|c| *c == signer) {
             Some(j) => ((voters.len() + j) as u16, 0, true),
-            None => {
-                return Err(ApiError::Forbidden(
-                    "unknown_signer",
-                    format!(
-                        "signer 0x{} is neither a voter of epoch {} nor a cosigner",
-                        hex::encode(signer),
-                        d.reward_epoch_id
-                    ),
-                ));
-            }
+            None => return Err(VoteError::UnknownSigner { signer, epoch: d.reward_epoch_id }),
         },
     };
-    let hint = SignerHint::compute(&signature, index)
-        .map_err(|e| ApiError::BadRequest("invalid_signature", format!("signature: {e}")))?;
+    let hint = SignerHint::compute(&signature, index).map_err(|e| VoteError::BadSignature(e.to_string()))?;
     let vote = NewVote {
         instruction: d,
         hash_fixed,
@@ -212,25 +182,11 @@ pub async fn accept(shared: &Shared, req: InstructionRequest) -> Result<SignedRe
     };
     let avm_hash = keccak256(&vote.additional_variable_message);
     let (tx, rx) = oneshot::channel();
-    shared
-        .votes
-        .0
-        .send((vote, tx))
-        .await
-        .map_err(|_| ApiError::Unavailable("shutting_down", "the proxy is shutting down".into()))?;
-    let outcome = rx
-        .await
-        .map_err(|_| ApiError::Unavailable("shutting_down", "the proxy is shutting down".into()))?
-        .map_err(|e| ApiError::from(StoreError(anyhow::anyhow!("{e}"))))?;
-    let outcome = match outcome {
-        Ok(o) => o,
-        Err(VoteRejection::Conflict) => {
-            return Err(ApiError::Conflict("this instructionId is known with different instruction data".into()));
-        }
-        Err(VoteRejection::QueueFull { max }) => {
-            return Err(ApiError::Unavailable("queue_full", format!("{max} instructions are open; retry later")));
-        }
-    };
+    shared.votes.0.send((vote, tx)).await.map_err(|_| VoteError::ShuttingDown)?;
+    let outcome = rx.await.map_err(|_| VoteError::ShuttingDown)??.map_err(|rejection| match rejection {
+        VoteRejection::Conflict => VoteError::Conflict,
+        VoteRejection::QueueFull { max } => VoteError::QueueFull { max },
+    })?;
     let receipt = Receipt {
         instruction_hash: B256::from(hash_fixed),
         sequence: outcome.sequence,
@@ -241,48 +197,14 @@ pub async fn accept(shared: &Shared, req: InstructionRequest) -> Result<SignedRe
     Ok(shared.sign_receipt(receipt))
 }
 
-/// The address that signed `digest`. The signature is checked with fcc-core's rules first (low
-/// S, v ∈ {0, 1, 27, 28}) so the proxy never counts a vote the guest would refuse; the recovery
-/// itself is libsecp256k1's, the fastest available, since it is the proxy's main cost per vote.
-pub fn recover_signer(signature: &[u8; 65], digest: &[u8; 32]) -> Result<[u8; 20], ApiError> {
-    let bad = |e: String| ApiError::BadRequest("invalid_signature", format!("signature: {e}"));
-    ParsedSignature::parse(signature, 0).map_err(|e| bad(e.to_string()))?;
-    let v = signature[64];
-    let id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(if v >= 27 { v - 27 } else { v }))
-        .map_err(|e| bad(e.to_string()))?;
-    let sig =
-        secp256k1::ecdsa::RecoverableSignature::from_compact(&signature[..64], id).map_err(|e| bad(e.to_string()))?;
-    let key = sig.recover_ecdsa(secp256k1::Message::from_digest(*digest)).map_err(|e| bad(e.to_string()))?;
-    Ok(keccak256(&key.serialize_uncompressed()[1..])[12..].try_into().expect("20 bytes"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use fcc_core::identity::TeeIdentity;
 
     #[test]
-    fn recovery_agrees_with_fcc_core_and_refuses_what_the_guest_refuses() {
-        let key = TeeIdentity::from_secret_for_tests(&[5; 32]).unwrap();
-        let digest = keccak256(b"vote");
-        let mut sig = key.sign_digest(&digest);
-        assert_eq!(recover_signer(&sig, &digest).unwrap(), key.address());
-        assert_eq!(fcc_core::ecdsa::recover_address(&sig, &digest).unwrap(), key.address());
-        sig[64] += 27;
-        assert_eq!(recover_signer(&sig, &digest).unwrap(), key.address());
-        // High S (n - s, v flipped) recovers the same key elsewhere but the guest refuses it.
-        let n = alloy_primitives::U256::from_str_radix(
-            "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
-            16,
-        )
-        .unwrap();
-        let s = alloy_primitives::U256::from_be_slice(&sig[32..64]);
-        let mut high = sig;
-        high[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
-        high[64] = 27 + (1 - (sig[64] - 27));
-        assert!(recover_signer(&high, &digest).is_err());
-        assert!(fcc_core::ecdsa::recover_address(&high, &digest).is_err());
-        sig[64] = 5;
-        assert!(recover_signer(&sig, &digest).is_err());
+    fn vote_errors_say_what_is_wrong() {
+        let e = VoteError::UnknownSigner { signer: [0xab; 20], epoch: 7 };
+        assert_eq!(e.to_string(), format!("signer 0x{} is neither a voter of epoch 7 nor a cosigner", "ab".repeat(20)));
+        assert_eq!(VoteError::WrongTee([1; 20]).to_string(), format!("teeId is not this TEE (0x{})", "01".repeat(20)));
     }
 }

@@ -30,7 +30,7 @@ use fcc_core::light_client::UpdatePolicy;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
 use fcc_core::verify::{SignerHint, Vote};
 
-use crate::Shared;
+use crate::state::Shared;
 use crate::store::{ChainBatch, ChainInstruction};
 
 /// The cursor's name in the store.
@@ -112,7 +112,7 @@ pub fn update_policy_action(
     for (position, s) in relay.signatures.iter().enumerate() {
         let bad = |reason: String| PolicyCheckError::BadSignature { position, index: s.index, reason };
         let voter = signing.voters().get(usize::from(s.index)).ok_or_else(|| bad("no such voter".into()))?;
-        let signer = crate::aggregate::recover_signer(&s.signature, &digest).map_err(|e| bad(format!("{e:?}")))?;
+        let signer = fcc_flare_json::recover_signer(&s.signature, &digest).map_err(|e| bad(e.to_string()))?;
         if signer != voter.address {
             return Err(bad(format!("recovers to 0x{}, not the voter", hex::encode(signer))));
         }
@@ -249,5 +249,5 @@ pub async fn run(shared: Arc<Shared>, stop: tokio::sync::watch::Receiver<bool>) 
     config.poll_interval = std::time::Duration::from_millis(c.poll_ms);
     tracing::info!(rpc = %c.rpc_url, relay = %config.relay, sender = %config.instruction_sender, "following the chain");
     let sink = ChainSink::new(shared, rpc.clone(), c.policy_hash);
-    fcc_chain::Monitor::new(rpc, config).run(&sink, crate::until_stopped(stop)).await;
+    fcc_chain::Monitor::new(rpc, config).run(&sink, crate::shutdown::until_stopped(stop)).await;
 }

@@ -7,7 +7,6 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -19,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use crate::{Shared, now_ms};
+use crate::state::{Shared, now_ms};
 
 /// How long the guest may take to greet.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,7 +35,7 @@ const MAX_LINKS: usize = 64;
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Receiver<bool>) {
     let mut n = 0u64;
     let mut conns = tokio::task::JoinSet::new();
-    let stopped = crate::until_stopped(stop.clone());
+    let stopped = crate::shutdown::until_stopped(stop.clone());
     tokio::pin!(stopped);
     loop {
         while conns.try_join_next().is_some() {}
@@ -55,14 +54,13 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Rece
                 let owner = format!("{}-{n}", shared.instance);
                 let stop = stop.clone();
                 conns.spawn(async move {
-                    shared.guests.fetch_add(1, Ordering::Relaxed);
-                    shared.metrics.guests.inc();
+                    shared.sessions.link_opened();
                     let mut conn = Conn { stream, reader: FrameReader::new(), leased: HashSet::new(), sealed: None };
                     // A proxy shutting down closes its links: results not yet stored are
                     // given back with the leases, and the guest reconnects to the next proxy.
                     let outcome = tokio::select! {
                         r = conn.run(&shared, &owner) => r,
-                        _ = crate::until_stopped(stop) => Err(anyhow::anyhow!("the proxy is shutting down")),
+                        _ = crate::shutdown::until_stopped(stop) => Err(anyhow::anyhow!("the proxy is shutting down")),
                     };
                     let unanswered: Vec<H256> = conn.leased.drain().collect();
                     if !unanswered.is_empty()
@@ -70,8 +68,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Rece
                     {
                         tracing::warn!("releasing leases of a closed link: {e}; they expire instead");
                     }
-                    shared.guests.fetch_sub(1, Ordering::Relaxed);
-                    shared.metrics.guests.dec();
+                    shared.sessions.link_closed();
                     match outcome {
                         Ok(()) => tracing::info!(%peer, "guest link closed"),
                         Err(e) => tracing::warn!(%peer, "guest link closed: {e:#}"),
@@ -142,11 +139,11 @@ impl Conn {
         let chain_id = hello.chain_id;
         log_hello(&hello);
         // Before the guest becomes the served TEE or gets any action.
-        if let Err(refusal) = shared.check_attestation(&hello).await {
+        if let Err(refusal) = shared.sessions.check_attestation(&hello, shared.config.chain_id).await {
             tracing::error!(tee = %hex::encode(tee), reason = %refusal, "guest refused: its attestation does not verify");
             bail!("attestation refused: {refusal}");
         }
-        let mut bring_up: std::collections::VecDeque<_> = shared.bring_up(&hello).await?.into();
+        let mut bring_up: std::collections::VecDeque<_> = shared.sessions.bring_up(&hello).await?.into();
         if hello.sealed.is_some() && hello.initial_policy.is_none() && bring_up.is_empty() {
             tracing::warn!(
                 tee = %hex::encode(tee),
@@ -154,7 +151,7 @@ impl Conn {
                  (--trust-root): it serves no instruction until it gets its sealed trust root"
             );
         }
-        shared.set_tee(hello).await?;
+        shared.sessions.set_tee(hello).await?;
         let mut max = self.expect_pull().await?;
         if !bring_up.is_empty() {
             tracing::info!(
@@ -175,7 +172,7 @@ impl Conn {
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
             }
             if let Some(blob) = self.sealed.take() {
-                shared.keep_sealed(tee, blob).await;
+                shared.sessions.keep_sealed(tee, blob).await;
             }
         }
         loop {
@@ -197,7 +194,7 @@ impl Conn {
                 self.leased.remove(&r.result.id);
             }
             if let Some(blob) = self.sealed.take() {
-                shared.keep_sealed(tee, blob).await;
+                shared.sessions.keep_sealed(tee, blob).await;
             }
             for r in &results {
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;

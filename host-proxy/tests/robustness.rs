@@ -65,7 +65,7 @@ async fn shutdown_with_a_connected_guest_and_keep_alive_client_is_prompt() {
     let guest =
         tokio::spawn(async move { fcc_proxy_testing::connect_once(link, &tee, fcc_proxy_testing::Mode::Serve).await });
     let deadline = Instant::now() + Duration::from_secs(10);
-    while running.shared.guests.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+    while running.shared.sessions.connected() == 0 {
         assert!(Instant::now() < deadline, "the guest did not connect");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

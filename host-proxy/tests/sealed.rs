@@ -34,7 +34,7 @@ async fn the_sealed_state_is_kept_and_the_resumed_tee_is_the_same_tee() {
     let tee = Tee::new(tee_config, &mut rand::rng(), Registry::system()).unwrap().with_sealing(key());
     let tee_id = tee.state().identity.address();
     let guest = fcc_proxy_testing::spawn_guest(running.link_addr, Arc::new(Mutex::new(tee)));
-    let (_, init) = fcc_proxy::trust_root_action(&root_file).unwrap();
+    let init = fcc_proxy::trust_root::TrustRoot::load(&root_file).unwrap().action;
     let store = running.shared.store.clone();
     let r = wait_result(store.as_ref(), &init.instruction.instruction_id, Duration::from_secs(20)).await.unwrap();
     assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use fcc_core::hash::H256;
-use fcc_core::op::OpName;
-use fcc_core::result::{ActionResult, SignedResult, SubmissionTag};
+use fcc_core::result::SignedResult;
 use serde_json::Value;
 
 fn hex0x(b: &[u8]) -> String {
@@ -98,37 +97,12 @@ impl Api {
     }
 }
 
-fn hex_field<const N: usize>(v: &Value, name: &str) -> Result<[u8; N]> {
-    let bytes = hex_vec(v, name)?;
-    bytes.try_into().map_err(|b: Vec<u8>| anyhow::anyhow!("{name}: {} bytes, expected {N}", b.len()))
-}
-
-fn hex_vec(v: &Value, name: &str) -> Result<Vec<u8>> {
-    let s = v[name].as_str().with_context(|| format!("{name} is not a string: {v}"))?;
-    hex::decode(s.trim_start_matches("0x")).with_context(|| format!("{name} is not hex"))
-}
-
-/// The proxy's result JSON (`{result, signature, proxySignature}`) as fcc-core's `SignedResult`.
+/// The proxy's result JSON (`{result, signature, proxySignature}`, `fcc_flare_json`) as
+/// fcc-core's `SignedResult`.
 pub fn parse_result(body: &Value) -> Result<SignedResult> {
-    let r = &body["result"];
-    let submission_tag = match r["submissionTag"].as_str() {
-        Some("threshold") => SubmissionTag::Threshold,
-        Some("end") => SubmissionTag::End,
-        Some("submit") => SubmissionTag::Submit,
-        other => bail!("submissionTag {other:?}"),
-    };
-    let result = ActionResult {
-        id: hex_field(r, "id")?,
-        submission_tag,
-        status: u8::try_from(r["status"].as_u64().context("status")?)?,
-        log: r["log"].as_str().context("log")?.to_owned(),
-        op_type: hex_field::<32>(r, "opType")? as OpName,
-        op_command: hex_field::<32>(r, "opCommand")? as OpName,
-        additional_result_status: hex_vec(r, "additionalResultStatus")?,
-        version: r["version"].as_str().context("version")?.to_owned(),
-        data: hex_vec(r, "data")?,
-    };
-    Ok(SignedResult { result, signature: hex_field(body, "signature")? })
+    let response: fcc_flare_json::ActionResponse =
+        serde_json::from_value(body.clone()).context("the proxy's result JSON")?;
+    Ok(response.signed_result()?)
 }
 
 /// How to start the proxy as a process of its own: `fcc-devnet proxy ...`, which serves

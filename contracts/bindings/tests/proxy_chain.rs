@@ -74,7 +74,7 @@ async fn caught_up(running: &fcc_proxy::Running, rpc: &DynProvider) -> Result<()
 /// Every unanswered action, leased for 1 ms so it stays deliverable.
 async fn queued(store: &dyn Store) -> Result<Vec<Action>> {
     tokio::time::sleep(Duration::from_millis(2)).await;
-    let now = fcc_proxy::now_ms();
+    let now = fcc_proxy::state::now_ms();
     Ok(store.lease("inspector", 100, now, 1).await?)
 }
 

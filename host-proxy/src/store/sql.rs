@@ -21,7 +21,7 @@ use super::{
     ChainApplied, ChainBatch, ChainInstruction, Counts, InstructionStatus, NewVote, Store, StoreError, StoreResult,
     VoteOutcome, VoteRejection,
 };
-use crate::receipt::{initial_vote_hash, next_vote_hash};
+use fcc_flare_json::receipt::{initial_vote_hash, next_vote_hash};
 
 const STATE_COLLECTING: i64 = 0;
 const STATE_QUEUED: i64 = 1;

@@ -8,6 +8,7 @@ use std::io::Read;
 use anyhow::{Context, Result, anyhow, bail};
 use fcc_core::hash::keccak256;
 use fcc_core::policy::{Address, SigningPolicy, Voter};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 /// Reads the whole input: a file path, or `-` for standard input.
@@ -107,6 +108,51 @@ pub fn op_name(text: &str, what: &str) -> Result<[u8; 32]> {
     Ok(out)
 }
 
+/// `v` as one of Flare's formats (`fcc-flare-json`), every error naming its field
+/// (`data.cosigners[0]: …`). `path` is where `v` sits in the input.
+pub fn flare_json<T: DeserializeOwned>(v: Value, path: &str) -> Result<T> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let mut at: Vec<String> = [path.to_string(), e.path().to_string()]
+            .into_iter()
+            .filter(|p| !p.is_empty() && p != ".")
+            .collect();
+        let message = e.into_inner().to_string();
+        // serde names a missing field in its message, at the object's path: name it in the path.
+        let message = match message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            Some(field) => {
+                at.push(field.to_string());
+                "missing".to_string()
+            }
+            None => message,
+        };
+        let at = if at.is_empty() { "input".to_string() } else { at.join(".") };
+        anyhow!("{at}: {message}")
+    })
+}
+
+/// Rewrites the operator's shorthands in the object `v` (called `path`) into Flare's JSON: an
+/// operation name (`"F_FDC2"`) at each of `op_fields` becomes its `0x` bytes32, and a decimal or
+/// `0x` string at each of `uint_fields` (name, maximum) becomes a number.
+pub fn normalise(v: &mut Value, path: &str, op_fields: &[&str], uint_fields: &[(&str, u64)]) -> Result<()> {
+    let o = Obj::new(v, path)?;
+    let mut fixes: Vec<(&str, Value)> = Vec::new();
+    for &key in op_fields {
+        if o.has(key) {
+            fixes.push((key, Value::String(hex0x(&o.op_name(key)?))));
+        }
+    }
+    for &(key, max) in uint_fields {
+        if o.has(key) {
+            fixes.push((key, Value::from(o.uint(key, max)?)));
+        }
+    }
+    let map = v.as_object_mut().expect("checked to be an object");
+    for (key, value) in fixes {
+        map.insert(key.to_string(), value);
+    }
+    Ok(())
+}
+
 /// A JSON object being read field by field, with the path of the object for error messages.
 pub struct Obj<'a> {
     map: &'a Map<String, Value>,
@@ -160,11 +206,6 @@ impl<'a> Obj<'a> {
         v.as_str().ok_or_else(|| anyhow!("{}: expected a string, found {}", self.name(key), kind(v)))
     }
 
-    /// A string field that defaults to empty.
-    pub fn str_or_empty(&self, key: &str) -> Result<&'a str> {
-        if self.has(key) { self.str(key) } else { Ok("") }
-    }
-
     /// A nested object.
     pub fn obj(&self, key: &str) -> Result<Obj<'a>> {
         Obj::new(self.req(key)?, &self.name(key))
@@ -190,11 +231,6 @@ impl<'a> Obj<'a> {
         value_uint(self.req(key)?, &self.name(key), max)
     }
 
-    /// An unsigned integer field that defaults to zero.
-    pub fn uint_or_zero(&self, key: &str, max: u64) -> Result<u64> {
-        if self.has(key) { self.uint(key, max) } else { Ok(0) }
-    }
-
     /// An operation name field (`0x` bytes32 or ASCII name).
     pub fn op_name(&self, key: &str) -> Result<[u8; 32]> {
         op_name(self.str(key)?, &self.name(key))
@@ -207,19 +243,6 @@ impl<'a> Obj<'a> {
             Some(Value::Array(a)) => Ok(a),
             Some(other) => bail!("{}: expected an array, found {}", self.name(key), kind(other)),
         }
-    }
-
-    /// An array of addresses; missing or null is empty.
-    pub fn addresses(&self, key: &str) -> Result<Vec<Address>> {
-        self.array_or_empty(key)?
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let what = format!("{}[{i}]", self.name(key));
-                let s = v.as_str().ok_or_else(|| anyhow!("{what}: expected an address string, found {}", kind(v)))?;
-                parse_fixed::<20>(s, &what)
-            })
-            .collect()
     }
 }
 

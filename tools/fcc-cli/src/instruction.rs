@@ -10,49 +10,32 @@ use fcc_core::limits::MAX_COSIGNERS;
 use fcc_core::ops::Registry;
 use fcc_core::policy::{Address, SigningPolicy};
 use fcc_core::verify::{Candidates, Verifier, Vote, tally};
+use fcc_flare_json::Data;
 use serde_json::{Map, Value, json};
 
 use crate::Outcome;
-use crate::input::{Obj, checksum_address, hex0x, parse_fixed, parse_json, read_input};
+use crate::input::{Obj, checksum_address, flare_json, hex0x, normalise, parse_fixed, parse_json, read_input};
 
-const FIXED_FIELDS: [&str; 10] = [
-    "instructionId",
-    "teeId",
-    "timestamp",
-    "rewardEpochId",
-    "opType",
-    "opCommand",
-    "cosigners",
-    "cosignersThreshold",
-    "originalMessage",
-    "additionalFixedMessage",
-];
 const AVM: &str = "additionalVariableMessage";
 
-/// Reads an instruction `Data` object (go-flare-common field names); returns the fixed part and
-/// the additional variable message if the object has one.
-fn parse_data(o: &Obj<'_>) -> Result<(InstructionData, Option<Vec<u8>>)> {
-    let mut known = FIXED_FIELDS.to_vec();
-    known.push(AVM);
-    o.only(&known)?;
-    let cosigners = o.addresses("cosigners")?;
-    if cosigners.len() > MAX_COSIGNERS {
-        bail!("{}: {} cosigners exceed the bound of {MAX_COSIGNERS}", o.name("cosigners"), cosigners.len());
+/// Reads an instruction `Data` object called `path` (go-flare-common's JSON,
+/// `fcc_flare_json::Data`, with the CLI's shorthands: operation names and integer strings);
+/// returns the fixed part and the additional variable message if the object has one.
+fn parse_data(v: &Value, path: &str) -> Result<(InstructionData, Option<Vec<u8>>)> {
+    let mut v = v.clone();
+    normalise(
+        &mut v,
+        path,
+        &["opType", "opCommand"],
+        &[("timestamp", u64::MAX), ("rewardEpochId", u64::from(u32::MAX)), ("cosignersThreshold", u64::MAX)],
+    )?;
+    let has_avm = v.get(AVM).is_some_and(|a| !a.is_null());
+    let data: Data = flare_json(v, path)?;
+    if data.cosigners.len() > MAX_COSIGNERS {
+        let at = if path.is_empty() { "cosigners".to_string() } else { format!("{path}.cosigners") };
+        bail!("{at}: {} cosigners exceed the bound of {MAX_COSIGNERS}", data.cosigners.len());
     }
-    let d = InstructionData {
-        instruction_id: o.fixed::<32>("instructionId")?,
-        tee_id: o.fixed::<20>("teeId")?,
-        timestamp: o.uint("timestamp", u64::MAX)?,
-        reward_epoch_id: o.uint("rewardEpochId", u64::from(u32::MAX))? as u32,
-        op_type: o.op_name("opType")?,
-        op_command: o.op_name("opCommand")?,
-        cosigners,
-        cosigners_threshold: o.uint_or_zero("cosignersThreshold", u64::MAX)?,
-        original_message: o.bytes_or_empty("originalMessage")?,
-        additional_fixed_message: o.bytes_or_empty("additionalFixedMessage")?,
-    };
-    let avm = if o.has(AVM) { Some(o.bytes(AVM)?) } else { None };
-    Ok((d, avm))
+    Ok((data.fixed(), has_avm.then(|| data.additional_variable_message.to_vec())))
 }
 
 /// `instruction hash`.
@@ -62,9 +45,9 @@ pub fn hash(path: &str, chain_id: u64) -> Result<Outcome> {
     // Accept the bare `Data` object or Flare's `{data, signature}` wrapper.
     let (d, avm) = if root.has("data") {
         root.only(&["data", "signature", "votes"])?;
-        parse_data(&root.obj("data")?)?
+        parse_data(root.req("data")?, "data")?
     } else {
-        parse_data(&root)?
+        parse_data(&v, "")?
     };
     let avm = avm.unwrap_or_default();
     let encoding = d.abi_encode();
@@ -94,8 +77,7 @@ fn signature(v: &Value, what: &str) -> Result<[u8; SIGNATURE_LEN]> {
 fn parse_verify_input(v: &Value) -> Result<(InstructionData, Vec<Vote>)> {
     let root = Obj::new(v, "")?;
     root.only(&["data", "votes", "signature"])?;
-    let data = root.obj("data")?;
-    let (d, avm) = parse_data(&data)?;
+    let (d, avm) = parse_data(root.req("data")?, "data")?;
     let votes = match (root.has("votes"), root.has("signature")) {
         (true, true) => bail!("input: give either `votes` or `signature`, not both"),
         (false, false) => bail!("input: missing `votes` (or `signature` for a single vote)"),
@@ -106,7 +88,7 @@ fn parse_verify_input(v: &Value) -> Result<(InstructionData, Vec<Vote>)> {
         }],
         (true, false) => {
             if avm.is_some() {
-                bail!("{}: not allowed with `votes` (each vote carries its own)", data.name(AVM));
+                bail!("data.{AVM}: not allowed with `votes` (each vote carries its own)");
             }
             let list = root.array_or_empty("votes")?;
             let mut votes = Vec::with_capacity(list.len());

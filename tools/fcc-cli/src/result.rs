@@ -1,56 +1,37 @@
 //! `fcc result verify`.
 
-use anyhow::{Result, bail};
-use fcc_core::ecdsa::SIGNATURE_LEN;
-use fcc_core::result::{ActionResult, SignedResult, SubmissionTag};
+use anyhow::Result;
+use fcc_core::result::SignedResult;
+use fcc_flare_json::ActionResponse;
 use serde_json::{Value, json};
 
 use crate::Outcome;
-use crate::input::{Obj, checksum_address, hex0x, parse_fixed, parse_json, read_input};
+use crate::input::{Obj, checksum_address, flare_json, hex0x, normalise, parse_fixed, parse_json, read_input};
 
-fn submission_tag(s: &str, what: &str) -> Result<SubmissionTag> {
-    Ok(match s {
-        "threshold" => SubmissionTag::Threshold,
-        "end" => SubmissionTag::End,
-        "submit" => SubmissionTag::Submit,
-        other => bail!("{what}: {other:?} is not a submission tag (threshold, end or submit)"),
-    })
-}
-
-/// Reads Flare's `ActionResponse` shape: `{result: {...}, signature}`.
+/// Reads Flare's `ActionResponse` shape, `{result: {...}, signature}` (`fcc_flare_json`), with
+/// the CLI's shorthands: operation names, a boolean or string status, and missing op fields as
+/// zero.
 fn parse(v: &Value) -> Result<SignedResult> {
-    let root = Obj::new(v, "")?;
-    root.only(&["result", "signature", "proxySignature"])?;
-    let r = root.obj("result")?;
-    r.only(&[
-        "id",
-        "submissionTag",
-        "status",
-        "log",
-        "opType",
-        "opCommand",
-        "additionalResultStatus",
-        "version",
-        "data",
-    ])?;
-    let status = match r.req("status")? {
-        Value::Bool(b) => u8::from(*b),
-        other => crate::input::value_uint(other, &r.name("status"), u64::from(u8::MAX))? as u8,
+    let mut v = v.clone();
+    let root = Obj::new(&v, "")?;
+    let result = root.obj("result")?;
+    let status = match result.get("status") {
+        Some(Value::Bool(b)) => Some(Value::from(u8::from(*b))),
+        Some(_) => Some(Value::from(result.uint("status", u64::from(u8::MAX))?)),
+        None => None,
     };
-    let zero_name = [0u8; 32];
-    let result = ActionResult {
-        id: r.fixed::<32>("id")?,
-        submission_tag: submission_tag(r.str("submissionTag")?, &r.name("submissionTag"))?,
-        status,
-        log: r.str_or_empty("log")?.to_string(),
-        op_type: if r.has("opType") { r.op_name("opType")? } else { zero_name },
-        op_command: if r.has("opCommand") { r.op_name("opCommand")? } else { zero_name },
-        additional_result_status: r.bytes_or_empty("additionalResultStatus")?,
-        version: r.str_or_empty("version")?.to_string(),
-        data: r.bytes("data")?,
-    };
-    let signature = parse_fixed::<SIGNATURE_LEN>(root.str("signature")?, "signature")?;
-    Ok(SignedResult { result, signature })
+    let missing_ops: Vec<&str> = ["opType", "opCommand"].into_iter().filter(|k| !result.has(k)).collect();
+    let r = v.get_mut("result").expect("checked above");
+    normalise(r, "result", &["opType", "opCommand"], &[])?;
+    let map = r.as_object_mut().expect("checked above");
+    if let Some(status) = status {
+        map.insert("status".into(), status);
+    }
+    for key in missing_ops {
+        map.insert(key.into(), Value::String(hex0x(&[0u8; 32])));
+    }
+    let response: ActionResponse = flare_json(v, "")?;
+    response.signed_result().map_err(|e| anyhow::anyhow!("signature: {e}"))
 }
 
 /// `result verify`.

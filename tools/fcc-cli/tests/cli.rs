@@ -396,7 +396,7 @@ fn malformed_instruction_inputs_exit_2_naming_the_field() {
                 j["cosigners"] = json!(["0x1234"]);
                 json!({ "data": j, "votes": [] }).to_string()
             },
-            "data.cosigners[0]: expected 20 bytes",
+            "data.cosigners[0]: invalid string length",
         ),
         (
             {

@@ -1,16 +1,18 @@
 //! Posting votes to a proxy over HTTP as Flare data providers do (`POST /instruction`, one
 //! signature per request), and checking what comes back: each receipt must be for the
 //! instruction that was signed, carry the signer's additional variable message hash, and be
-//! signed by the proxy's key (docs/PROTOCOL.md §15). Progress is read from
+//! signed by the proxy's key (docs/PROTOCOL.md §15; the formats are `fcc-flare-json`'s). Progress is read from
 //! `GET /action/status/{rewardEpochId}/{instructionId}`.
 
 use std::time::Duration;
 
-use fcc_core::hash::{H256, eip191_hash, keccak256, keccak256_concat};
+use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::policy::Address;
+use fcc_flare_json::Instruction;
+pub use fcc_flare_json::{Receipt, SignedReceipt};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::Provider;
 
@@ -72,68 +74,11 @@ impl PostError {
     }
 }
 
-fn hex0x(b: &[u8]) -> String {
-    format!("0x{}", hex::encode(b))
-}
-
 /// Flare's `POST /instruction` body (go-flare-common `instruction.Instruction`) for `d` signed by
 /// `p` for `chain_id`, with an empty additional variable message.
 pub fn vote_json(p: &Provider, d: &InstructionData, chain_id: u64) -> Value {
     let signature = p.key.sign_digest(&d.signing_digest(chain_id, &[]));
-    json!({
-        "data": {
-            "instructionId": hex0x(&d.instruction_id),
-            "teeId": hex0x(&d.tee_id),
-            "timestamp": d.timestamp,
-            "rewardEpochId": d.reward_epoch_id,
-            "opType": hex0x(&d.op_type),
-            "opCommand": hex0x(&d.op_command),
-            "cosigners": d.cosigners.iter().map(|c| hex0x(c)).collect::<Vec<_>>(),
-            "cosignersThreshold": d.cosigners_threshold,
-            "originalMessage": hex0x(&d.original_message),
-            "additionalFixedMessage": hex0x(&d.additional_fixed_message),
-            "additionalVariableMessage": "0x",
-        },
-        "signature": hex0x(&signature),
-    })
-}
-
-/// tee-proxy's `Receipt` as the proxy answers it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Receipt {
-    /// `hashFixed` of the instruction.
-    pub instruction_hash: alloy_primitives::B256,
-    /// Position of the vote in the instruction's vote chain (1-based).
-    pub sequence: u64,
-    /// keccak of the vote's additional variable message.
-    pub additional_variable_message_hash: alloy_primitives::B256,
-    /// Accept time (Unix seconds).
-    pub timestamp: u64,
-    /// The vote chain's hash after the vote.
-    pub vote_hash: alloy_primitives::B256,
-}
-
-impl Receipt {
-    /// `keccak(instructionHash ‖ u64 sequence ‖ avmHash ‖ u64 timestamp ‖ voteHash)` (§15).
-    pub fn hash(&self) -> H256 {
-        keccak256_concat(&[
-            self.instruction_hash.as_slice(),
-            &self.sequence.to_be_bytes(),
-            self.additional_variable_message_hash.as_slice(),
-            &self.timestamp.to_be_bytes(),
-            self.vote_hash.as_slice(),
-        ])
-    }
-}
-
-/// A receipt and the proxy's signature over it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct SignedReceipt {
-    /// The receipt.
-    pub receipt: Receipt,
-    /// 65 bytes `r ‖ s ‖ v` over `EIP-191(receipt.hash())`.
-    pub signature: alloy_primitives::Bytes,
+    serde_json::to_value(Instruction::new(d, &[], &signature)).expect("an Instruction serialises")
 }
 
 /// `GET /action/status` answer (the fields this client reports).
@@ -147,16 +92,6 @@ pub struct Status {
     pub weight: u32,
     /// The weight must exceed this.
     pub threshold: u32,
-}
-
-/// The address that signed `digest` (libsecp256k1, v ∈ {0, 1, 27, 28}).
-pub fn recover(signature: &[u8], digest: &H256) -> Result<Address, String> {
-    let sig: &[u8; 65] = signature.try_into().map_err(|_| format!("signature is {} bytes, not 65", signature.len()))?;
-    let v = if sig[64] >= 27 { sig[64] - 27 } else { sig[64] };
-    let id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(v)).map_err(|e| e.to_string())?;
-    let rs = secp256k1::ecdsa::RecoverableSignature::from_compact(&sig[..64], id).map_err(|e| e.to_string())?;
-    let pk = rs.recover_ecdsa(secp256k1::Message::from_digest(*digest)).map_err(|e| e.to_string())?;
-    Ok(keccak256(&pk.serialize_uncompressed()[1..])[12..].try_into().expect("20 bytes"))
 }
 
 /// Checks a receipt for provider `index`'s vote on `d` (empty additional variable message):
@@ -178,7 +113,7 @@ pub fn check_receipt(
     if r.receipt.sequence == 0 {
         return Err(bad("sequence 0 (the first vote is 1)".into()));
     }
-    let signer = recover(&r.signature, &eip191_hash(&r.receipt.hash())).map_err(|e| bad(format!("signature: {e}")))?;
+    let signer = r.signer().map_err(|e| bad(format!("signature: {e}")))?;
     if let Some(expected) = proxy
         && signer != expected
     {
@@ -313,7 +248,7 @@ impl ProxyClient {
 
     /// `GET /action/status` of `d`.
     pub async fn status(&self, d: &InstructionData) -> Result<Status, PostError> {
-        let url = format!("{}/action/status/{}/{}", self.base, d.reward_epoch_id, hex0x(&d.instruction_id));
+        let url = format!("{}/action/status/{}/0x{}", self.base, d.reward_epoch_id, hex::encode(d.instruction_id));
         self.answer(url.clone(), self.http.get(&url).send().await).await
     }
 

@@ -172,13 +172,10 @@ pub fn below_threshold(policy: &SigningPolicy) -> (Vec<usize>, u32) {
     (chosen, weight)
 }
 
-/// The address that signed `r` for `chain_id`, recovered with libsecp256k1.
+/// The address that signed `r` for `chain_id`, recovered with libsecp256k1
+/// (`fcc_flare_json::recover_signer`).
 pub fn result_signer(r: &SignedResult, chain_id: u64) -> Result<[u8; 20]> {
-    let id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(r.signature[64]))?;
-    let sig = secp256k1::ecdsa::RecoverableSignature::from_compact(&r.signature[..64], id)?;
-    let msg = secp256k1::Message::from_digest(r.result.signing_digest(chain_id));
-    let pk = sig.recover_ecdsa(msg)?;
-    Ok(keccak256(&pk.serialize_uncompressed()[1..])[12..].try_into()?)
+    Ok(fcc_flare_json::recover_signer(&r.signature, &r.result.signing_digest(chain_id))?)
 }
 
 #[cfg(test)]

@@ -298,39 +298,10 @@ async fn sign(cli: &Cli, args: &SignArgs) -> Result<()> {
     Ok(())
 }
 
-/// Flare's instruction `data` JSON, parsed with the proxy's own rules (hex with `0x`).
+/// Flare's instruction `data` JSON (`fcc_flare_json::Data`), its fixed part.
 fn instruction_from_json(v: serde_json::Value) -> Result<InstructionData> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields, rename_all = "camelCase")]
-    struct DataJson {
-        instruction_id: alloy::primitives::B256,
-        tee_id: AlloyAddress,
-        timestamp: u64,
-        reward_epoch_id: u32,
-        op_type: alloy::primitives::B256,
-        op_command: alloy::primitives::B256,
-        #[serde(default)]
-        cosigners: Vec<AlloyAddress>,
-        #[serde(default)]
-        cosigners_threshold: u64,
-        #[serde(default)]
-        original_message: alloy::primitives::Bytes,
-        #[serde(default)]
-        additional_fixed_message: alloy::primitives::Bytes,
-    }
-    let d: DataJson = serde_json::from_value(v).context("instruction JSON")?;
-    Ok(InstructionData {
-        instruction_id: d.instruction_id.0,
-        tee_id: d.tee_id.0.0,
-        timestamp: d.timestamp,
-        reward_epoch_id: d.reward_epoch_id,
-        op_type: d.op_type.0,
-        op_command: d.op_command.0,
-        cosigners: d.cosigners.iter().map(|a| a.0.0).collect(),
-        cosigners_threshold: d.cosigners_threshold,
-        original_message: d.original_message.to_vec(),
-        additional_fixed_message: d.additional_fixed_message.to_vec(),
-    })
+    let d: fcc_flare_json::Data = serde_json::from_value(v).context("instruction JSON")?;
+    Ok(d.fixed())
 }
 
 async fn follow(cli: &Cli, args: &FollowArgs) -> Result<()> {

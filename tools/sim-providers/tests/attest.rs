@@ -32,7 +32,7 @@ async fn proxy(dir: &tempfile::TempDir) -> (fcc_proxy::Running, [u8; 20]) {
     let tee_id = tee.lock().unwrap().state().identity.address();
     fcc_proxy_testing::spawn_guest(running.link_addr, tee);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while running.shared.tee().await.is_none() {
+    while running.shared.sessions.tee().await.is_none() {
         assert!(Instant::now() < deadline, "the guest did not greet");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

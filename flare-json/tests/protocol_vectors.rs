@@ -1,15 +1,18 @@
 //! The receipt vector in `docs/PROTOCOL.md` §15 matches the code (regenerate with
-//! `FCC_PRINT_VECTORS=1 cargo test -p fcc-proxy --test protocol_vectors -- --nocapture`).
+//! `FCC_PRINT_VECTORS=1 cargo test -p fcc-flare-json --test protocol_vectors -- --nocapture`).
+//! The signature is RFC 6979's deterministic one (fcc-core's signer here; the proxy's
+//! libsecp256k1 gives the same bytes).
 
 use alloy_primitives::B256;
 use fcc_core::hash::keccak256;
-use fcc_proxy::receipt::{ProxyKey, Receipt, initial_vote_hash, next_vote_hash};
+use fcc_core::identity::TeeIdentity;
+use fcc_flare_json::receipt::{Receipt, initial_vote_hash, next_vote_hash};
 
 #[test]
 fn protocol_md_receipt_vector_matches_the_code() {
     let doc = include_str!("../../docs/PROTOCOL.md");
     let section = &doc[doc.find("## 15. The host proxy's HTTP API").expect("§15")..];
-    let key = ProxyKey::from_bytes(&[0x42; 32]).unwrap();
+    let key = TeeIdentity::from_secret_for_tests(&[0x42; 32]).unwrap();
     let instruction_id = keccak256(b"fcc-proxy receipt vector");
     let hash_fixed = keccak256(b"hashFixed");
     let v0 = initial_vote_hash(&instruction_id, &hash_fixed, 7, &[0xee; 20]);
@@ -23,14 +26,14 @@ fn protocol_md_receipt_vector_matches_the_code() {
         vote_hash: B256::from(v1),
     };
     let hash = receipt.hash();
-    let signature = receipt.sign(&key).signature;
+    let signature = key.sign_digest(&receipt.signing_digest());
     let computed = [
         ("receipt.instructionId", hex::encode(instruction_id)),
         ("receipt.hashFixed", hex::encode(hash_fixed)),
         ("receipt.voteHash0", hex::encode(v0)),
         ("receipt.voteHash1", hex::encode(v1)),
         ("receipt.hash", hex::encode(hash)),
-        ("receipt.signature", hex::encode(&signature)),
+        ("receipt.signature", hex::encode(signature)),
     ];
     if std::env::var("FCC_PRINT_VECTORS").is_ok() {
         for (name, value) in &computed {

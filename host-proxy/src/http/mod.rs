@@ -1,6 +1,9 @@
 //! The public HTTP API, compatible with Flare's tee-proxy routes (see `docs/PROTOCOL.md` §15 and
 //! `host-proxy/openapi.json`). Handlers read bodies and parameters themselves so that every
-//! refusal — bad JSON, a wrong path parameter, an oversized body — is a JSON error naming it.
+//! refusal — bad JSON, a wrong path parameter, an oversized body — is a JSON error naming it;
+//! the domain's errors become [`ApiError`]s here (`error`) and nowhere else.
+
+pub mod error;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -16,16 +19,18 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fcc_core::hash::{H256, eip191_hash, keccak256};
-use fcc_core::result::SignedResult;
+use fcc_flare_json::{ActionResponse, Instruction};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 
-use crate::Shared;
-use crate::aggregate::{self, InstructionRequest};
-use crate::error::ApiError;
+pub use self::error::ApiError;
+use self::error::Cause;
+use crate::aggregate;
+use crate::attestation::Outcome;
+use crate::state::Shared;
 
 /// The OpenAPI document (committed; a test keeps it in step with [`ROUTES`]).
-pub const OPENAPI: &str = include_str!("../openapi.json");
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Every route: (method, path as in the OpenAPI document).
 pub const ROUTES: &[(&str, &str)] = &[
@@ -65,12 +70,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         .fallback(|| async { ApiError::NotFound("no_route", "no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(state.clone(), limit_and_count))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_count_and_log))
         .with_state(state)
 }
 
-/// Per-client rate limit (by peer IP) and the response counter.
-async fn limit_and_count(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Per-client rate limit (by peer IP), the response counter, and the log of internal failures
+/// (their causes never go to the client).
+async fn limit_count_and_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -87,6 +93,9 @@ async fn limit_and_count(State(state): State<AppState>, req: Request, next: Next
     } else {
         next.run(req).await
     };
+    if let Some(Cause(cause)) = response.extensions().get::<Cause>() {
+        tracing::error!(status = %response.status(), "{cause}");
+    }
     let code = response.status().as_u16().to_string();
     state.shared.metrics.responses.get_or_create(&vec![("code".to_string(), code)]).inc();
     response
@@ -98,7 +107,7 @@ async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, ApiError
 
 async fn post_instruction(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_body(body, state.shared.config.max_body).await?;
-    let req: InstructionRequest = serde_json::from_slice(&bytes)
+    let req: Instruction = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest("invalid_body", format!("instruction JSON: {e}")))?;
     let receipt = aggregate::accept(&state.shared, req).await?;
     Ok(Json(receipt).into_response())
@@ -110,22 +119,6 @@ fn hash_param(name: &str, s: &str) -> Result<H256, ApiError> {
     hex::decode_to_slice(h, &mut out)
         .map_err(|_| ApiError::BadRequest("invalid_parameter", format!("{name} must be 32 bytes of hex")))?;
     Ok(out)
-}
-
-/// Flare's `ActionResult` JSON with the TEE's signature.
-pub fn result_json(r: &SignedResult) -> Value {
-    let a = &r.result;
-    json!({
-        "id": B256::from(a.id),
-        "submissionTag": a.submission_tag.as_str(),
-        "status": a.status,
-        "log": a.log,
-        "opType": B256::from(a.op_type),
-        "opCommand": B256::from(a.op_command),
-        "additionalResultStatus": Bytes::from(a.additional_result_status.clone()),
-        "version": a.version,
-        "data": Bytes::from(a.data.clone()),
-    })
 }
 
 async fn get_result(
@@ -160,12 +153,7 @@ async fn get_result(
         .ok_or_else(|| ApiError::NotFound("no_result", format!("no result stored for 0x{}", hex::encode(id))))?;
     // As tee-proxy: the proxy also signs EIP-191(keccak(data)), vouching it served these bytes.
     let proxy_signature = state.shared.key.sign_digest(&eip191_hash(&keccak256(&r.result.data)));
-    Ok(Json(json!({
-        "result": result_json(&r),
-        "signature": Bytes::from(r.signature.to_vec()),
-        "proxySignature": Bytes::from(proxy_signature.to_vec()),
-    }))
-    .into_response())
+    Ok(Json(ActionResponse::new(&r, Some(&proxy_signature))).into_response())
 }
 
 async fn get_status(
@@ -214,10 +202,10 @@ async fn get_status(
 }
 
 async fn get_info(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let outcome = state.shared.attestation_outcome().await;
-    let Some(tee) = state.shared.tee().await else {
+    let outcome = state.shared.sessions.attestation_outcome().await;
+    let Some(tee) = state.shared.sessions.tee().await else {
         return Err(match outcome {
-            Some(crate::attestation::Outcome::Refused(id, reason)) => ApiError::Unavailable(
+            Some(Outcome::Refused(id, reason)) => ApiError::Unavailable(
                 "attestation_refused",
                 format!("no TEE accepted yet: the guest 0x{} was refused: {reason}", hex::encode(id)),
             ),
@@ -227,16 +215,14 @@ async fn get_info(State(state): State<AppState>) -> Result<Response, ApiError> {
     // The last check's outcome (`attestation-manifest`): the served TEE's verdict, or why the
     // last guest was refused; both null when the check is off.
     let (verdict, error) = match outcome {
-        Some(crate::attestation::Outcome::Accepted(id, v)) if id == tee.tee_id => {
+        Some(Outcome::Accepted(id, v)) if id == tee.tee_id => {
             (serde_json::to_value(v).unwrap_or(Value::Null), Value::Null)
         }
-        Some(crate::attestation::Outcome::Refused(id, reason)) if id == tee.tee_id => {
-            (Value::Null, Value::from(reason))
-        }
-        Some(crate::attestation::Outcome::Refused(id, reason)) => {
+        Some(Outcome::Refused(id, reason)) if id == tee.tee_id => (Value::Null, Value::from(reason)),
+        Some(Outcome::Refused(id, reason)) => {
             (Value::Null, Value::from(format!("the guest 0x{} was refused: {reason}", hex::encode(id))))
         }
-        _ if state.shared.checks_attestation() => {
+        _ if state.shared.sessions.checks_attestation() => {
             (Value::Null, Value::from("the served TEE's attestation has not been checked by this proxy run"))
         }
         _ => (Value::Null, Value::Null),
@@ -255,14 +241,14 @@ async fn get_info(State(state): State<AppState>) -> Result<Response, ApiError> {
         "initialPolicy": tee.initial_policy.map(|(e, h)| json!({ "rewardEpochId": e, "hash": B256::from(h) })),
         "activeEpoch": tee.active_epoch,
         "proxyAddress": alloy_primitives::Address::from(state.shared.proxy_address),
-        "guestConnected": state.shared.guests.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "guestConnected": state.shared.sessions.connected() > 0,
     }))
     .into_response())
 }
 
 async fn get_ready(State(state): State<AppState>) -> Response {
     let db = state.shared.store.ping().await.is_ok();
-    let guests = state.shared.guests.load(std::sync::atomic::Ordering::Relaxed);
+    let guests = state.shared.sessions.connected();
     let ready = db && guests > 0;
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (code, Json(json!({ "ready": ready, "database": db, "guests": guests }))).into_response()
@@ -284,7 +270,7 @@ async fn get_metrics(State(state): State<AppState>) -> Response {
 pub const MAX_CONNECTIONS: usize = 4096;
 
 /// Serves the API on `listener` until `stop` turns true, then lets open requests finish (for up
-/// to [`crate::SHUTDOWN_GRACE`]). HTTP/1 through hyper directly rather than `axum::serve`, which
+/// to [`crate::shutdown::SHUTDOWN_GRACE`]). HTTP/1 through hyper directly rather than `axum::serve`, which
 /// sets no timer: here a client must deliver each request's headers within `header-timeout-ms`
 /// (and an idle keep-alive connection its next request's), or the connection is closed — a
 /// slow-loris client cannot hold connections open by trickling header bytes.
@@ -296,7 +282,7 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, stop:
         .timer(TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_millis(shared.config.header_timeout_ms));
     let mut conns = tokio::task::JoinSet::new();
-    let stopped = crate::until_stopped(stop.clone());
+    let stopped = crate::shutdown::until_stopped(stop.clone());
     tokio::pin!(stopped);
     loop {
         while conns.try_join_next().is_some() {}
@@ -330,9 +316,9 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, stop:
                         tracing::debug!(%peer, "HTTP connection: {e}");
                     }
                 }
-                _ = crate::until_stopped(stop) => {
+                _ = crate::shutdown::until_stopped(stop) => {
                     conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(crate::SHUTDOWN_GRACE, conn).await;
+                    let _ = tokio::time::timeout(crate::shutdown::SHUTDOWN_GRACE, conn).await;
                 }
             }
         });

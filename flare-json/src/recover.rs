@@ -1,0 +1,68 @@
+//! Signer recovery for host code: who signed a 65-byte `r ‖ s ‖ v` signature over a digest.
+//! fcc-core's rules first (low S, v ∈ {0, 1, 27, 28}) so a host never counts a signature the
+//! guest would refuse; then libsecp256k1's recovery, the fastest available and independent of
+//! the guest's own k256 code.
+
+use fcc_core::ecdsa::ParsedSignature;
+use fcc_core::hash::{H256, keccak256};
+use fcc_core::policy::Address;
+
+/// Why a signature names no signer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecoverError {
+    /// Not 65 bytes.
+    #[error("signature is {0} bytes, not 65")]
+    Length(usize),
+    /// The guest's rules refuse it (high S, bad v, zero r or s).
+    #[error("{0}")]
+    Refused(String),
+    /// No public key recovers from it.
+    #[error("no key recovers: {0}")]
+    NoKey(String),
+}
+
+/// The address whose key signed `digest` with `signature`.
+pub fn recover_signer(signature: &[u8], digest: &H256) -> Result<Address, RecoverError> {
+    let signature: &[u8; 65] = signature.try_into().map_err(|_| RecoverError::Length(signature.len()))?;
+    ParsedSignature::parse(signature, 0).map_err(|e| RecoverError::Refused(e.to_string()))?;
+    let v = signature[64];
+    let id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(if v >= 27 { v - 27 } else { v }))
+        .map_err(|e| RecoverError::Refused(e.to_string()))?;
+    let sig = secp256k1::ecdsa::RecoverableSignature::from_compact(&signature[..64], id)
+        .map_err(|e| RecoverError::NoKey(e.to_string()))?;
+    let key =
+        sig.recover_ecdsa(secp256k1::Message::from_digest(*digest)).map_err(|e| RecoverError::NoKey(e.to_string()))?;
+    Ok(keccak256(&key.serialize_uncompressed()[1..])[12..].try_into().expect("20 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fcc_core::identity::TeeIdentity;
+
+    #[test]
+    fn recovery_agrees_with_fcc_core_and_refuses_what_the_guest_refuses() {
+        let key = TeeIdentity::from_secret_for_tests(&[5; 32]).unwrap();
+        let digest = keccak256(b"vote");
+        let mut sig = key.sign_digest(&digest);
+        assert_eq!(recover_signer(&sig, &digest).unwrap(), key.address());
+        assert_eq!(fcc_core::ecdsa::recover_address(&sig, &digest).unwrap(), key.address());
+        sig[64] += 27;
+        assert_eq!(recover_signer(&sig, &digest).unwrap(), key.address());
+        // High S (n - s, v flipped) recovers the same key elsewhere but the guest refuses it.
+        let n = alloy_primitives::U256::from_str_radix(
+            "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141",
+            16,
+        )
+        .unwrap();
+        let s = alloy_primitives::U256::from_be_slice(&sig[32..64]);
+        let mut high = sig;
+        high[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+        high[64] = 27 + (1 - (sig[64] - 27));
+        assert!(matches!(recover_signer(&high, &digest), Err(RecoverError::Refused(_))));
+        assert!(fcc_core::ecdsa::recover_address(&high, &digest).is_err());
+        sig[64] = 5;
+        assert!(recover_signer(&sig, &digest).is_err());
+        assert_eq!(recover_signer(&sig[..64], &digest), Err(RecoverError::Length(64)));
+    }
+}

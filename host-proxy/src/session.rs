@@ -1,0 +1,211 @@
+//! The guests as the proxy sees them: which TEE it serves (the last `Hello`, also kept in the
+//! store), how many guest links are open, the optional attestation check of each `Hello` and its
+//! outcome for `GET /info`, the policy bring-up a guest without a trust root gets before its
+//! queue, and the sealed state a guest hands over for its next boot. `link` drives one
+//! connection; this is what outlives it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use fcc_core::action::{Action, update_policy_id};
+use fcc_core::policy::Address;
+use fcc_core::wire::Hello;
+use tokio::sync::RwLock;
+
+use crate::attestation::{self, Checker, Refusal};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreResult};
+use crate::trust_root::TrustRoot;
+
+/// Policy updates replayed to a guest at most (a policy a week on Flare: twenty years).
+const MAX_BRING_UP: u32 = 1024;
+
+/// The guests' state beyond one connection.
+pub struct Sessions {
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    trust_root: Option<TrustRoot>,
+    sealed_state: Option<PathBuf>,
+    checker: Option<Checker>,
+    outcome: RwLock<Option<attestation::Outcome>>,
+    tee: RwLock<Option<Hello>>,
+    connected: AtomicUsize,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").field("connected", &self.connected).finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    /// Sessions that remember the TEE in `store`; `sealed_state` is where a guest's sealed state
+    /// is kept (created now if missing: QEMU's `-fw_cfg …,file=` refuses a missing file, and the
+    /// guest takes an empty one as "no sealed state").
+    pub async fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        trust_root: Option<TrustRoot>,
+        sealed_state: Option<PathBuf>,
+        checker: Option<Checker>,
+    ) -> Result<Self> {
+        if let Some(path) = &sealed_state {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| anyhow::anyhow!("sealed-state file {}: {e}", path.display()))?;
+        }
+        let tee = store.tee().await?;
+        Ok(Self {
+            store,
+            metrics,
+            trust_root,
+            sealed_state,
+            checker,
+            outcome: RwLock::new(None),
+            tee: RwLock::new(tee),
+            connected: AtomicUsize::new(0),
+        })
+    }
+
+    /// The trust root, if the operator configured one.
+    pub fn trust_root(&self) -> Option<&TrustRoot> {
+        self.trust_root.as_ref()
+    }
+
+    /// The connected (or last connected) TEE.
+    pub async fn tee(&self) -> Option<Hello> {
+        self.tee.read().await.clone()
+    }
+
+    /// Makes `hello`'s TEE the served one (stored first).
+    pub async fn set_tee(&self, hello: Hello) -> StoreResult<()> {
+        self.store.put_tee(&hello).await?;
+        *self.tee.write().await = Some(hello);
+        Ok(())
+    }
+
+    /// Guest links open now.
+    pub fn connected(&self) -> usize {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// A guest link opened.
+    pub fn link_opened(&self) {
+        self.connected.fetch_add(1, Ordering::Relaxed);
+        self.metrics.guests.inc();
+    }
+
+    /// A guest link closed.
+    pub fn link_closed(&self) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.guests.dec();
+    }
+
+    /// Whether guests' attestations are checked.
+    pub fn checks_attestation(&self) -> bool {
+        self.checker.is_some()
+    }
+
+    /// Checks a guest's Hello for `chain_id` when the check is on (always passes when off) and
+    /// records the outcome for `GET /info`.
+    pub async fn check_attestation(&self, hello: &Hello, chain_id: u64) -> Result<(), Refusal> {
+        let Some(checker) = &self.checker else { return Ok(()) };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let (outcome, result) = match checker.check(hello, chain_id, now) {
+            Ok(verdict) => {
+                self.metrics.attestations_verified.inc();
+                (attestation::Outcome::Accepted(hello.tee_id, Box::new(verdict)), Ok(()))
+            }
+            Err(refusal) => {
+                self.metrics.attestations_refused.inc();
+                (attestation::Outcome::Refused(hello.tee_id, refusal.to_string()), Err(refusal))
+            }
+        };
+        *self.outcome.write().await = Some(outcome);
+        result
+    }
+
+    /// The outcome of the last attestation check (None when off or no guest was checked yet).
+    pub async fn attestation_outcome(&self) -> Option<attestation::Outcome> {
+        self.outcome.read().await.clone()
+    }
+
+    /// The policy actions a guest that connects without a trust root needs before its queue:
+    /// the trust root's INITIALIZE_POLICY and the UPDATE_POLICY actions of the epochs after it,
+    /// in order — but only those already answered (by an earlier boot, whose answers stand).
+    /// Unanswered ones reach it through the queue as usual. Empty when the guest has a trust
+    /// root or the proxy none.
+    pub async fn bring_up(&self, hello: &Hello) -> Result<Vec<Action>> {
+        let Some(root) = &self.trust_root else { return Ok(Vec::new()) };
+        if hello.initial_policy.is_some() || self.store.result(&root.action.instruction.instruction_id).await?.is_none()
+        {
+            return Ok(Vec::new());
+        }
+        let first = root.signing_policy()?.reward_epoch_id().saturating_add(1);
+        let mut actions = vec![root.action.clone()];
+        for epoch in first..first.saturating_add(MAX_BRING_UP) {
+            let Some(bytes) = self.store.policy(epoch).await? else { break };
+            let id = update_policy_id(&bytes);
+            if self.store.result(&id).await?.is_none() {
+                break;
+            }
+            match self.store.action(&id).await? {
+                Some(action) => actions.push(action),
+                None => break,
+            }
+        }
+        Ok(actions)
+    }
+
+    /// Keeps `blob`, the sealed state of the TEE `tee` (opaque here), where the operator's next
+    /// boot picks it up. Without a sealed-state file it is dropped, with a note.
+    pub async fn keep_sealed(&self, tee: Address, blob: Vec<u8>) {
+        let Some(path) = self.sealed_state.clone() else {
+            tracing::info!(tee = %hex::encode(tee), "the guest sealed its state; not kept (no sealed-state file configured)");
+            return;
+        };
+        match tokio::task::spawn_blocking(move || replace_file(&path, &blob).map(|()| path)).await {
+            Ok(Ok(path)) => {
+                self.metrics.sealed_states.inc();
+                tracing::info!(tee = %hex::encode(tee), path = %path.display(), "sealed state kept");
+            }
+            // The guest keeps working; only its next boot would come back as a new TEE.
+            Ok(Err(e)) => tracing::error!(tee = %hex::encode(tee), error = %e, "writing the sealed state failed"),
+            Err(e) => tracing::error!(error = %e, "writing the sealed state panicked"),
+        }
+    }
+}
+
+/// Replaces the file at `path` with `bytes` so that a crash leaves the old or the new contents,
+/// never a mix: a temporary file beside it, synced, renamed over it, the directory synced.
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_file_holds_the_new_bytes_and_no_temporary_is_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sealed");
+        std::fs::write(&path, b"old").unwrap();
+        replace_file(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,128 @@
+//! What the proxy's tasks share — the HTTP API, the vote writer, the guest links and the chain
+//! follower: the configuration, the store, the receipt key, the policies votes are weighed
+//! against (a cache of the store's), the guests' sessions, the vote writer's queue and the
+//! wake-up for guests waiting for work.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use fcc_core::action::Action;
+use fcc_core::policy::{Address, SigningPolicy};
+use fcc_flare_json::{Receipt, SignedReceipt};
+use tokio::sync::{Notify, RwLock};
+
+use crate::aggregate::VoteWriter;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::receipt::ProxyKey;
+use crate::session::Sessions;
+use crate::store::{Store, StoreError};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// State shared by the HTTP API, the vote writer, the guest links and the chain follower.
+pub struct Shared {
+    /// The configuration.
+    pub config: Config,
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// The receipt key.
+    pub(crate) key: ProxyKey,
+    /// Its address.
+    pub proxy_address: Address,
+    /// Decoded policies by epoch (a cache of the store's).
+    policies: RwLock<HashMap<u32, Arc<SigningPolicy>>>,
+    /// The guests.
+    pub sessions: Sessions,
+    /// Woken whenever an action is queued.
+    pub work: Notify,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The vote writer's queue.
+    pub(crate) votes: VoteWriter,
+    /// Distinguishes this process's leases from other proxies' on a shared database.
+    pub instance: String,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared").field("config", &self.config).field("instance", &self.instance).finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    /// Assembles the state (see `start_with`).
+    pub(crate) fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        key: ProxyKey,
+        sessions: Sessions,
+        metrics: Arc<Metrics>,
+        votes: VoteWriter,
+    ) -> Self {
+        let mut instance = [0u8; 8];
+        rand::fill(&mut instance);
+        Self {
+            config,
+            store,
+            proxy_address: key.address(),
+            key,
+            policies: RwLock::new(HashMap::new()),
+            sessions,
+            work: Notify::new(),
+            metrics,
+            votes,
+            instance: hex::encode(instance),
+        }
+    }
+
+    /// The policy of `epoch`, from the cache or the store.
+    pub async fn policy(&self, epoch: u32) -> Result<Option<Arc<SigningPolicy>>, StoreError> {
+        if let Some(p) = self.policies.read().await.get(&epoch) {
+            return Ok(Some(p.clone()));
+        }
+        let Some(bytes) = self.store.policy(epoch).await? else { return Ok(None) };
+        let policy = Arc::new(
+            SigningPolicy::decode(&bytes)
+                .map_err(|e| StoreError(anyhow::anyhow!("stored policy {epoch} does not decode: {e}")))?,
+        );
+        self.policies.write().await.insert(epoch, policy.clone());
+        Ok(Some(policy))
+    }
+
+    /// Stores a signing policy (its bytes) so votes citing its epoch can be weighed. The guest
+    /// learns policies separately (`F_POLICY` direct actions); the proxy's copy only decides
+    /// when to queue.
+    pub async fn add_policy(&self, bytes: &[u8]) -> Result<()> {
+        let policy = SigningPolicy::decode(bytes).map_err(|e| anyhow::anyhow!("policy: {e}"))?;
+        self.store.put_policy(policy.reward_epoch_id(), bytes).await?;
+        Ok(())
+    }
+
+    /// Drops cached policies of `epochs` (a reorg replaced them in the store).
+    pub async fn forget_policies(&self, epochs: &[u32]) {
+        if !epochs.is_empty() {
+            let mut cache = self.policies.write().await;
+            for e in epochs {
+                cache.remove(e);
+            }
+        }
+    }
+
+    /// Queues a direct action for the guest; false if its id is known.
+    pub async fn enqueue_direct(&self, action: &Action) -> Result<bool> {
+        let new = self.store.enqueue_direct(action, now_ms()).await?;
+        self.work.notify_waiters();
+        Ok(new)
+    }
+
+    /// Signs a receipt with the proxy's key.
+    pub fn sign_receipt(&self, r: Receipt) -> SignedReceipt {
+        self.key.sign_receipt(r)
+    }
+}
