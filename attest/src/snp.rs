@@ -23,19 +23,13 @@ use x509_cert::der::{Decode, Encode};
 
 use crate::error::{Error, SnpCert};
 
-/// Size of an ATTESTATION_REPORT.
-pub const REPORT_LEN: usize = 0x4A0;
-/// Bytes covered by the signature.
-pub const SIGNED_LEN: usize = 0x2A0;
+// The report's layout is fcc-cvm-abi's (`snp::report`), the one the guest and fcc-image use.
+pub use fcc_cvm_abi::snp::report::{POLICY_DEBUG, REPORT_LEN, SIGNED_LEN};
+use fcc_cvm_abi::snp::report::{Report, WrongLength};
 /// Bound on a PEM chain (two certificates are about 4.6 KiB).
 pub const MAX_CHAIN_LEN: usize = 64 << 10;
 /// Bound on a VEK certificate (about 1.4 KiB).
 pub const MAX_VEK_LEN: usize = 16 << 10;
-
-const KEY_INFO: usize = 0x48;
-const REPORTED_TCB: usize = 0x180;
-/// POLICY bit 19: the guest may be debugged.
-pub const POLICY_DEBUG: u64 = 1 << 19;
 
 const OID_SPL_BOOTLOADER: &str = "1.3.6.1.4.1.3704.1.3.1";
 const OID_SPL_TEE: &str = "1.3.6.1.4.1.3704.1.3.2";
@@ -244,10 +238,12 @@ fn check_tcb(vek: &x509_cert::Certificate, tcb: &Tcb) -> Result<(), Error> {
 /// PEM). `chain`: AMD's KDS `cert_chain` (PEM, ASK or ASVK first, then ARK). `now`: unix seconds.
 pub fn verify(report: &[u8], vek: &[u8], chain: &[u8], now: u64, policy: &Policy) -> Result<Verified, Error> {
     // 1. Shape.
-    if report.len() != REPORT_LEN {
-        return Err(Error::Length { what: "SEV-SNP report", len: report.len(), expected: "1184" });
-    }
-    let version = u32::from_le_bytes(report[..4].try_into().expect("4 bytes"));
+    let raw = Report::new_checked(report).map_err(|WrongLength(len)| Error::Length {
+        what: "SEV-SNP report",
+        len,
+        expected: "1184",
+    })?;
+    let version = raw.version();
     if !(2..=5).contains(&version) {
         return Err(Error::SnpVersion(version));
     }
@@ -287,7 +283,7 @@ pub fn verify(report: &[u8], vek: &[u8], chain: &[u8], now: u64, policy: &Policy
     check_validity(&vek_x, SnpCert::Vek, now)?;
 
     // 6. Signer kind. KEY_INFO bits 4:2: 0 VCEK, 1 VLEK.
-    let signing_key = (u32::from_le_bytes(report[KEY_INFO..KEY_INFO + 4].try_into().expect("4 bytes")) >> 2) & 7;
+    let signing_key = raw.signing_key();
     let csp = extension(&vek_x, OID_CSP_ID);
     let cert_kind = if csp.is_some() { "VLEK" } else { "VCEK" };
     let report_kind = match signing_key {
@@ -317,7 +313,7 @@ pub fn verify(report: &[u8], vek: &[u8], chain: &[u8], now: u64, policy: &Policy
     }
 
     // 8. TCB and chip.
-    let tcb = Tcb::decode(report[REPORTED_TCB..REPORTED_TCB + 8].try_into().expect("8 bytes"), product);
+    let tcb = Tcb::decode(raw.reported_tcb(), product);
     check_tcb(&vek_x, &tcb)?;
     let signer = match csp {
         Some(v) => {
@@ -352,10 +348,10 @@ pub fn verify(report: &[u8], vek: &[u8], chain: &[u8], now: u64, policy: &Policy
     let sig = p384::ecdsa::Signature::try_from(&parsed.signature).map_err(|e| Error::ReportSignature(e.to_string()))?;
     let key = p384::ecdsa::VerifyingKey::from_sec1_bytes(vek_c.public_key_sec1())
         .map_err(|e| malformed("VEK public key")(e.to_string()))?;
-    key.verify(&report[..SIGNED_LEN], &sig).map_err(|e| Error::ReportSignature(e.to_string()))?;
+    key.verify(raw.signed_bytes(), &sig).map_err(|e| Error::ReportSignature(e.to_string()))?;
 
     // 10. Guest policy.
-    let policy_bits = u64::from_le_bytes(report[0x08..0x10].try_into().expect("8 bytes"));
+    let policy_bits = raw.policy();
     if policy_bits & POLICY_DEBUG != 0 && !policy.allow_debug {
         return Err(Error::SnpDebugPolicy { policy: policy_bits });
     }

@@ -10,6 +10,7 @@
 use dcap_qvl::QuoteCollateralV3;
 use dcap_qvl::quote::{Quote, Report};
 use dcap_qvl::verify::{QuoteVerifier, rustcrypto};
+use fcc_cvm_abi::tdx::quote::{Quote as TdxQuote, QuoteError};
 
 use crate::error::Error;
 
@@ -17,8 +18,6 @@ use crate::error::Error;
 pub const MAX_QUOTE_LEN: usize = 64 << 10;
 /// Bound on collateral JSON (about 12 KiB with both CRLs).
 pub const MAX_COLLATERAL_LEN: usize = 1 << 20;
-const HEADER_LEN: usize = 48;
-const TEE_TYPE_TDX: u32 = 0x81;
 
 /// What a verifier accepts beyond genuineness.
 #[derive(Debug, Clone)]
@@ -105,14 +104,19 @@ pub fn verify(
     now: u64,
     policy: &Policy,
 ) -> Result<Verified, Error> {
-    if quote.len() > MAX_QUOTE_LEN || quote.len() < HEADER_LEN + 6 {
-        return Err(Error::Length { what: "TDX quote", len: quote.len(), expected: "54 bytes to 64 KiB" });
+    if quote.len() > MAX_QUOTE_LEN {
+        return Err(Error::Length { what: "TDX quote", len: quote.len(), expected: "at most 64 KiB" });
     }
-    let version = u16::from_le_bytes([quote[0], quote[1]]);
-    let tee_type = u32::from_le_bytes(quote[4..8].try_into().expect("4 bytes"));
-    if !matches!(version, 4 | 5) || tee_type != TEE_TYPE_TDX {
-        return Err(Error::TdxNotTdx(format!("version {version}, TEE type {tee_type:#x}")));
-    }
+    // The layout is fcc-cvm-abi's (`tdx::quote`): header, version, TEE type, a TD report body.
+    let version = match TdxQuote::new_checked(quote) {
+        Ok(q) => q.version(),
+        Err(QuoteError::Truncated(len)) => {
+            return Err(Error::Length { what: "TDX quote", len, expected: "a header and a TD report body" });
+        }
+        Err(QuoteError::NotTdx(tee_type)) => return Err(Error::TdxNotTdx(format!("TEE type {tee_type:#x}"))),
+        Err(QuoteError::Version(v)) => return Err(Error::TdxNotTdx(format!("quote version {v}"))),
+        Err(QuoteError::BodyType(t)) => return Err(Error::TdxNotTdx(format!("body type {t}"))),
+    };
     let parsed = Quote::parse(quote).map_err(|e| Error::Malformed { what: "TDX quote", reason: format!("{e:#}") })?;
     if parsed.report.is_sgx() {
         return Err(Error::TdxNotTdx("an SGX enclave report".into()));

@@ -14,6 +14,9 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
+use fcc_cvm_abi::snp::report::{self, Report};
+use fcc_cvm_abi::tdx::quote::{self, Quote, QuoteError};
+
 use crate::measure::{self, Request};
 use crate::ovmf::{self, Tables};
 use crate::snp::{self, CPU_TYPES, DEFAULT_GUEST_FEATURES, ZeroPages};
@@ -215,45 +218,28 @@ pub fn measurement(image: &[u8], m: &[u8; 48], search: &Search) -> Result<Verdic
     Ok(v)
 }
 
-/// The size of an SEV-SNP ATTESTATION_REPORT (ABI spec, table "ATTESTATION_REPORT Structure").
-pub const SNP_REPORT_LEN: usize = 0x4A0;
-const SNP_POLICY: usize = 0x08;
-const SNP_REPORT_DATA: usize = 0x50;
-const SNP_MEASUREMENT: usize = 0x90;
-const SNP_CPUID: usize = 0x188;
-/// SNP guest policy bit 19: DEBUG allowed.
-const SNP_POLICY_DEBUG: u64 = 1 << 19;
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-
-fn array48(b: &[u8]) -> [u8; 48] {
-    b[..48].try_into().expect("48 bytes")
-}
+/// The size of an SEV-SNP ATTESTATION_REPORT (`fcc_cvm_abi::snp::report`).
+pub const SNP_REPORT_LEN: usize = report::REPORT_LEN;
 
 /// A raw SEV-SNP attestation report: MEASUREMENT against this ROM's launch digests (with the
 /// report's own CPU signature tried besides QEMU's models), and the policy's debug bit.
-pub fn snp_report(image: &[u8], report: &[u8], search: &Search) -> Result<Verdict> {
-    ensure!(
-        report.len() == SNP_REPORT_LEN,
-        "an SEV-SNP attestation report is {SNP_REPORT_LEN} bytes, this is {}",
-        report.len()
-    );
-    let version = u32_at(report, 0);
+pub fn snp_report(image: &[u8], raw: &[u8], search: &Search) -> Result<Verdict> {
+    let report = Report::new_checked(raw).map_err(|report::WrongLength(n)| {
+        anyhow::anyhow!("an SEV-SNP attestation report is {SNP_REPORT_LEN} bytes, this is {n}")
+    })?;
+    let version = report.version();
     ensure!((2..=5).contains(&version), "unknown SEV-SNP report version {version}");
     let mut search = search.clone();
     // Version 3 and later record the CPU's family, model and stepping.
-    if version >= 3 {
-        let (fam, model, step) = (report[SNP_CPUID], report[SNP_CPUID + 1], report[SNP_CPUID + 2]);
+    if let Some((fam, model, step)) = report.cpuid() {
         let sig = snp::cpu_signature(fam.into(), model.into(), step.into());
-        if fam != 0 && !search.cpus.iter().any(|(_, s)| *s == sig) {
+        if !search.cpus.iter().any(|(_, s)| *s == sig) {
             search.cpus.push((format!("the report's CPU (family {fam:#x} model {model:#x} stepping {step})"), sig));
         }
     }
     let tables = ovmf::parse(image)?;
     let mut v = Verdict::default();
-    let m = array48(&report[SNP_MEASUREMENT..]);
+    let m = *report.measurement();
     match find(image, &tables, &m, &search)? {
         Some(what) if what.starts_with("SEV-SNP") => v.matched.push(format!("report.MEASUREMENT = {what}")),
         _ => v.mismatches.push(Mismatch {
@@ -262,8 +248,8 @@ pub fn snp_report(image: &[u8], report: &[u8], search: &Search) -> Result<Verdic
             expected: searched(&search),
         }),
     }
-    let policy = u64::from_le_bytes(report[SNP_POLICY..SNP_POLICY + 8].try_into().expect("8 bytes"));
-    if policy & SNP_POLICY_DEBUG != 0 {
+    let policy = report.policy();
+    if report.debug_allowed() {
         v.mismatches.push(Mismatch {
             field: "report.POLICY.DEBUG".into(),
             claimed: format!("1 (policy {policy:#x}): the host may read and change guest memory"),
@@ -271,41 +257,23 @@ pub fn snp_report(image: &[u8], report: &[u8], search: &Search) -> Result<Verdic
         });
     }
     v.notes.push(format!("report version {version}, policy {policy:#x}"));
-    v.notes.push(format!("REPORT_DATA {}", hex::encode(&report[SNP_REPORT_DATA..SNP_REPORT_DATA + 64])));
+    v.notes.push(format!("REPORT_DATA {}", hex::encode(report.report_data())));
     v.notes.push("the report's signature, VCEK chain and TCB are not checked by this tool".into());
     Ok(v)
 }
 
-/// Offsets in a TDX quote: the header is 48 bytes; v4's TD report body follows, v5 puts a
-/// 2-byte body type and 4-byte body size first.
-const TDX_HEADER: usize = 48;
-const TDX_TEE_TYPE: u32 = 0x81;
-const TD_ATTRIBUTES: usize = 120;
-const TD_MRTD: usize = 136;
-const TD_REPORT_DATA: usize = 520;
-const TD_BODY_LEN: usize = 584;
-/// TD_ATTRIBUTES bit 0: DEBUG.
-const TD_ATTR_DEBUG: u64 = 1;
-
-/// A raw TDX quote (v4 or v5): MRTD against both page orders, and the TD's debug attribute.
-pub fn tdx_quote(image: &[u8], quote: &[u8]) -> Result<Verdict> {
-    ensure!(quote.len() >= TDX_HEADER + 6, "a TDX quote is longer than {} bytes", quote.len());
-    let version = u16::from_le_bytes([quote[0], quote[1]]);
-    let tee_type = u32_at(quote, 4);
-    ensure!(tee_type == TDX_TEE_TYPE, "TEE type {tee_type:#x} is not TDX ({TDX_TEE_TYPE:#x})");
-    let body = match version {
-        4 => TDX_HEADER,
-        5 => {
-            let body_type = u16::from_le_bytes([quote[TDX_HEADER], quote[TDX_HEADER + 1]]);
-            ensure!(matches!(body_type, 2 | 3), "TDX quote v5 body type {body_type} is not a TD report (2 or 3)");
-            TDX_HEADER + 6
-        }
-        other => bail!("unknown TDX quote version {other}"),
-    };
-    ensure!(quote.len() >= body + TD_BODY_LEN, "the TDX quote is truncated ({} bytes)", quote.len());
+/// A raw TDX quote (v4 or v5, `fcc_cvm_abi::tdx::quote`): MRTD against both page orders, and
+/// the TD's debug attribute.
+pub fn tdx_quote(image: &[u8], raw: &[u8]) -> Result<Verdict> {
+    let q = Quote::new_checked(raw).map_err(|e| match e {
+        QuoteError::Truncated(n) => anyhow::anyhow!("the TDX quote is truncated ({n} bytes)"),
+        QuoteError::NotTdx(t) => anyhow::anyhow!("TEE type {t:#x} is not TDX ({:#x})", quote::TEE_TYPE_TDX),
+        QuoteError::Version(v) => anyhow::anyhow!("unknown TDX quote version {v}"),
+        QuoteError::BodyType(t) => anyhow::anyhow!("TDX quote v5 body type {t} is not a TD report (2 or 3)"),
+    })?;
     let tables = ovmf::parse(image)?;
     let mut v = Verdict::default();
-    let mrtd = array48(&quote[body + TD_MRTD..]);
+    let mrtd = *q.mrtd();
     let mut found = None;
     for order in Order::ALL {
         if tdx::mrtd(image, &tables, order)? == mrtd {
@@ -326,16 +294,16 @@ pub fn tdx_quote(image: &[u8], quote: &[u8]) -> Result<Verdict> {
             });
         }
     }
-    let attributes = u64::from_le_bytes(quote[body + TD_ATTRIBUTES..body + TD_ATTRIBUTES + 8].try_into()?);
-    if attributes & TD_ATTR_DEBUG != 0 {
+    let attributes = q.td_attributes();
+    if q.debug() {
         v.mismatches.push(Mismatch {
             field: "quote.TD_ATTRIBUTES.DEBUG".into(),
             claimed: format!("1 (attributes {attributes:#x}): the host may read and change TD memory"),
             expected: "0".into(),
         });
     }
-    v.notes.push(format!("quote version {version}, TD attributes {attributes:#x}"));
-    v.notes.push(format!("REPORTDATA {}", hex::encode(&quote[body + TD_REPORT_DATA..body + TD_REPORT_DATA + 64])));
+    v.notes.push(format!("quote version {}, TD attributes {attributes:#x}", q.version()));
+    v.notes.push(format!("REPORTDATA {}", hex::encode(q.report_data())));
     v.notes.push("the quote's signature, PCK chain and TCB are not checked by this tool".into());
     Ok(v)
 }
@@ -353,11 +321,13 @@ pub fn file(image: &[u8], bytes: &[u8], search: &Search) -> Result<Verdict> {
     if let Ok(json) = serde_json::from_slice::<Value>(bytes) {
         return manifest(image, &json);
     }
-    if bytes.len() == SNP_REPORT_LEN && u32_at(bytes, 4) != TDX_TEE_TYPE {
-        return snp_report(image, bytes, search);
-    }
-    if bytes.len() >= 8 && u32_at(bytes, 4) == TDX_TEE_TYPE {
+    // A quote names its TEE type in its header; a report is exactly its size.
+    let tee_type = bytes.get(4..8).map(|t| u32::from_le_bytes(t.try_into().expect("4 bytes")));
+    if tee_type == Some(quote::TEE_TYPE_TDX) {
         return tdx_quote(image, bytes);
+    }
+    if bytes.len() == SNP_REPORT_LEN {
+        return snp_report(image, bytes, search);
     }
     if let Ok(text) = std::str::from_utf8(bytes)
         && let Ok(m) = parse_measurement(text)

@@ -44,7 +44,7 @@ fn report_and_key_exchange_match_the_vectors() {
     let mut rsp = get("report_response_seqno2");
     let payload = ch.open(MsgType::ReportReq, 1, &mut rsp).unwrap();
     let report = msg::report_response(payload).unwrap();
-    assert_eq!(report.len(), msg::REPORT_LEN);
+    assert_eq!(report.len(), fcc_cvm_abi::snp::report::REPORT_LEN);
     assert!(report.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
 
     let (n, seqno) = ch.seal(MsgType::KeyReq, &msg::key_request(0b1001, 0, 0, 0), &mut out).unwrap();
@@ -116,9 +116,9 @@ fn sequence_numbers_never_wrap() {
 
 #[test]
 fn payload_parsers() {
-    let mut rsp = [0u8; 0x20 + msg::REPORT_LEN];
-    rsp[4..8].copy_from_slice(&(msg::REPORT_LEN as u32).to_le_bytes());
-    assert_eq!(msg::report_response(&rsp).unwrap().len(), msg::REPORT_LEN);
+    let mut rsp = [0u8; 0x20 + fcc_cvm_abi::snp::report::REPORT_LEN];
+    rsp[4..8].copy_from_slice(&(fcc_cvm_abi::snp::report::REPORT_LEN as u32).to_le_bytes());
+    assert_eq!(msg::report_response(&rsp).unwrap().len(), fcc_cvm_abi::snp::report::REPORT_LEN);
     rsp[0] = 0x16; // INVALID_PARAM
     assert_eq!(msg::report_response(&rsp), Err(MsgError::Status(0x16)));
     rsp[0] = 0;

@@ -112,10 +112,8 @@ pub fn op_name(text: &str, what: &str) -> Result<[u8; 32]> {
 /// (`data.cosigners[0]: …`). `path` is where `v` sits in the input.
 pub fn flare_json<T: DeserializeOwned>(v: Value, path: &str) -> Result<T> {
     serde_path_to_error::deserialize(v).map_err(|e| {
-        let mut at: Vec<String> = [path.to_string(), e.path().to_string()]
-            .into_iter()
-            .filter(|p| !p.is_empty() && p != ".")
-            .collect();
+        let mut at: Vec<String> =
+            [path.to_string(), e.path().to_string()].into_iter().filter(|p| !p.is_empty() && p != ".").collect();
         let message = e.into_inner().to_string();
         // serde names a missing field in its message, at the object's path: name it in the path.
         let message = match message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {

@@ -6,6 +6,7 @@ pub mod mmio;
 pub mod msg;
 pub mod msr;
 pub mod psc;
+pub mod report;
 pub mod vc;
 
 /// The SEV_STATUS MSR (read-only to the guest, never intercepted under SEV-ES/SNP).

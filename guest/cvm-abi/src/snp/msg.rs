@@ -220,9 +220,6 @@ impl Channel {
     }
 }
 
-/// Bytes of an ATTESTATION_REPORT.
-pub const REPORT_LEN: usize = 0x4A0;
-
 /// MSG_REPORT_REQ: `report_data[64] ‖ u32 vmpl ‖ 28 reserved`.
 pub fn report_request(report_data: &[u8; 64], vmpl: u32) -> [u8; 96] {
     let mut p = [0u8; 96];
@@ -241,7 +238,7 @@ pub fn report_response(payload: &[u8]) -> Result<&[u8], MsgError> {
         return Err(MsgError::Status(status));
     }
     let size = u32::from_le_bytes(payload[4..8].try_into().expect("4 bytes")) as usize;
-    if size != REPORT_LEN || payload.len() < 0x20 + size {
+    if size != super::report::REPORT_LEN || payload.len() < 0x20 + size {
         return Err(MsgError::Truncated);
     }
     Ok(&payload[0x20..0x20 + size])

@@ -5,6 +5,8 @@
 //! the class). TDG.VP.VMCALL passes a register bitmap in RCX, the sub-function in R11, and the
 //! host's status in R10.
 
+pub mod quote;
+
 /// TDCALL leaves.
 pub mod leaf {
     /// TDG.VP.VMCALL: call the host.
