@@ -1,7 +1,8 @@
 //! Fixtures for the end-to-end tests: the guest ROM, built once per test binary with the pinned
-//! flags (`fcc-image`), and a booted guest under the accelerator chosen for this machine.
+//! flags (`fcc-image`), and a booted guest under the accelerator chosen for this machine; the
+//! proxy in-process (`stack`), a hand-written test proxy (`proxy`) and the providers' side
+//! (`flare`). The proxy as a process and its API client are the devnet's (`fcc_devnet::process`).
 
-pub mod devnet;
 pub mod flare;
 pub mod proxy;
 pub mod stack;
@@ -13,10 +14,6 @@ use std::time::Duration;
 use fcc_image::build;
 use fcc_layout::interface::{EXCEPTION_PREFIX, FATAL_PREFIX, HANDLED_PREFIX, PANIC_PREFIX, READY_PREFIX};
 use fcc_qemu::{BootOptions, Guest, HostAccel, parse_ready};
-
-/// `fcc-devnet proxy <fcc-proxy arguments>` serves the proxy's command line (`fcc_proxy::cli`),
-/// so the devnet and the tests run the proxy as a process of its own without another build.
-pub const PROXY_SUBCOMMAND: &str = "proxy";
 
 /// How long a boot may take. Generous: under TCG or an emulating KVM (kvm_pvm) on a loaded
 /// two-core machine a boot takes seconds, not milliseconds.

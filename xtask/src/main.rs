@@ -205,7 +205,7 @@ fn devnet_args(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Vec
 }
 
 /// `cargo xtask devnet`: the set-up it needs (toolchain, contracts toolchain and build, QEMU),
-/// then the `fcc-devnet` binary of the e2e crate, which does the rest (it also serves the proxy
+/// then the `fcc-devnet` binary (crate `devnet`), which does the rest (it also serves the proxy
 /// process, `fcc-devnet proxy`, so there is one build).
 fn devnet(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Result<()> {
     eprintln!("[1/4] Rust toolchain and the guest target");
@@ -216,13 +216,13 @@ fn devnet(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Result<(
     ensure_qemu()?;
     eprintln!("[4/4] building and running fcc-devnet (the first build takes several minutes)");
     let args = devnet_args(voters, keep_running, workdir);
-    let mut run = vec!["run", "--quiet", "-p", "fcc-e2e", "--bin", "fcc-devnet", "--"];
+    let mut run = vec!["run", "--quiet", "-p", "fcc-devnet", "--bin", "fcc-devnet", "--"];
     run.extend(args.iter().map(String::as_str));
     cargo(&run)
 }
 
 /// The `fcc-devnet` that `cargo test --workspace --all-targets` has just built, run directly:
-/// `cargo run -p fcc-e2e` would resolve features for that package alone and rebuild much of the
+/// `cargo run -p fcc-devnet` would resolve features for that package alone and rebuild much of the
 /// dependency graph a second time.
 fn devnet_after_tests(voters: usize) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;

@@ -10,12 +10,15 @@
 //! bytecode. The artifacts are build outputs: `build.rs` stops with the command that makes them
 //! when they are missing (`cargo xtask test` builds the contracts before the workspace).
 //!
+//! [`anvil`] starts a local chain for the devnet and the tests.
+//!
 //! [`relay_message`] builds Flare's relay messages (docs/PROTOCOL.md §16), which the relay's
 //! `verifyCustomSignature` and `relay()` and `TeeMachineRegistry.toProduction` take.
 //!
 //! Each contract lives in its own module (alloy generates the namespaced types of the ABI, such
 //! as `ITeeMachineRegistry::Machine`, next to it) and is re-exported at the root.
 
+pub mod anvil;
 pub mod relay_message;
 
 use alloy::primitives::{Address, B256, Bytes, FixedBytes, U256};

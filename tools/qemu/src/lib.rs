@@ -515,6 +515,23 @@ impl Guest {
         self.output()
     }
 
+    /// Stops QEMU where it is (SIGSTOP): the guest runs no further instruction until
+    /// [`Guest::thaw`]; a drop still kills it.
+    pub fn freeze(&mut self) -> Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a frozen QEMU run again (SIGCONT).
+    pub fn thaw(&mut self) -> Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, which: &str) -> Result<()> {
+        let status = Command::new("kill").args([which, &self.child.id().to_string()]).status().context("kill")?;
+        anyhow::ensure!(status.success(), "kill {which} QEMU failed ({status})");
+        Ok(())
+    }
+
     /// Everything read from the console so far.
     pub fn output(&self) -> String {
         self.log.join("\n")

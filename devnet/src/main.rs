@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Parser;
-use fcc_e2e::devnet::{self, Options};
+use fcc_devnet::{Options, PROXY_SUBCOMMAND, run};
 
 #[derive(Parser)]
 #[command(name = "fcc-devnet", about = "Run the whole fcc-unikernel system locally and trace instructions end to end")]
@@ -27,10 +27,10 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    // `fcc-devnet proxy ...`: the proxy itself (see `fcc_e2e::PROXY_SUBCOMMAND`); hidden from
-    // `--help`, as only the devnet and the tests start it this way.
+    // `fcc-devnet proxy ...`: the proxy itself (see `PROXY_SUBCOMMAND`); hidden from `--help`, as
+    // only the devnet starts it this way.
     let mut argv = std::env::args_os();
-    if argv.nth(1).is_some_and(|a| a == fcc_e2e::PROXY_SUBCOMMAND) {
+    if argv.nth(1).is_some_and(|a| a == PROXY_SUBCOMMAND) {
         return fcc_proxy::cli::run(std::iter::once("fcc-proxy".into()).chain(argv));
     }
     let args = Args::parse();
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         // SIGINT drops the run's future, and with it every child it started (their owners kill
         // them when dropped).
         let run = async {
-            let running = devnet::run(&options).await?;
+            let running = run(&options).await?;
             if options.keep_running {
                 println!("\nthe devnet keeps running (Ctrl-C stops it):\n{}", running.endpoints());
                 std::future::pending::<()>().await;

@@ -5,8 +5,6 @@
 //! nothing twice; a stand-in guest then executes both actions through the proxy's link. A reorg
 //! that replaces the rotation is followed (the new fork's policy is weighed with and queued).
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +12,7 @@ use alloy::contract::RawCallBuilder;
 use alloy::primitives::U256;
 use alloy::providers::{DynProvider, Provider};
 use anyhow::{Context, Result, ensure};
-use common::{CHAIN_ID, anvil_bin, start_anvil, wallet_provider};
+use fcc_contracts::anvil::{anvil_or_skip as anvil_bin, start as start_anvil_on, wallet_provider};
 use fcc_contracts::relay_message::{encode_policy_update, policy_update_digest, sign_as_voters};
 use fcc_contracts::{Devnet, deploy_devnet};
 use fcc_core::action::Action;
@@ -32,6 +30,13 @@ const EPOCH: u32 = 40;
 const SCHEME: PolicyHashScheme = PolicyHashScheme::ChainBound { chain_id: CHAIN_ID };
 
 /// A proxy on `db` following `net` from block 0, with the trust root file `root`.
+/// The devnet's chain id.
+const CHAIN_ID: u64 = 14;
+
+fn start_anvil(bin: &std::path::Path) -> Result<alloy::node_bindings::AnvilInstance> {
+    start_anvil_on(bin, CHAIN_ID)
+}
+
 async fn proxy(db: &str, anvil_url: &str, net: &Devnet, root: &std::path::Path) -> Result<fcc_proxy::Running> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).await?);
     let config = fcc_proxy::Config {

@@ -1,4 +1,4 @@
-//! The devnet: the whole system on one machine, each part real. A local chain (anvil) with the
+//! The devnet's run: the whole system on one machine, each part real. A local chain (anvil) with the
 //! contracts deployed, the `fcc-proxy` binary on SQLite, the guest ROM booted in QEMU (KVM or
 //! TCG), simulated data providers following the chain, and instructions sent through the
 //! instruction contract whose results are verified on chain. Every step is checked (a failure
@@ -14,9 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alloy::contract::RawCallBuilder;
-use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, B256, Bytes, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::DynProvider;
 use anyhow::{Context, Result, ensure};
 use fcc_chain::{Config as ChainConfig, Event, Monitor};
 use fcc_contracts::relay_message::{
@@ -32,7 +32,8 @@ use fcc_sim_providers as sim;
 use fcc_sim_providers::follow::{FollowConfig, SigningSink};
 use sha2::{Digest, Sha384};
 
-use crate::stack::{Api, ProxyCommand, ProxyProcess, free_port};
+use crate::PROXY_SUBCOMMAND;
+use crate::process::{Api, ProxyCommand, ProxyProcess, free_port};
 
 /// The devnet's chain id (the guest's default; Flare mainnet's).
 pub const CHAIN_ID: u64 = fcc_layout::interface::DEFAULT_CHAIN_ID;
@@ -339,7 +340,12 @@ pub async fn run(options: &Options) -> Result<Running> {
     println!("{:>12}  {:>10}  step", "took", "total");
 
     // 1. The image.
-    let rom = tokio::task::spawn_blocking(crate::rom).await?;
+    let rom = tokio::task::spawn_blocking(|| {
+        let workspace = fcc_image::build::workspace_root();
+        let out = workspace.join(fcc_image::build::ROM_PATH);
+        fcc_image::build::build_rom(&workspace, &out).map(|_| out)
+    })
+    .await??;
     let bytes = std::fs::read(&rom)?;
     let measurement = Sha384::digest(&bytes).to_vec();
     trace.step(format!(
@@ -353,12 +359,11 @@ pub async fn run(options: &Options) -> Result<Running> {
     trace.note(format!("QEMU accelerator: {} -cpu {} ({})", host.accel.name(), host.cpu, host.why));
 
     // 2. The chain and the contracts, with the providers' first policy in the relay.
-    let anvil_bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts/node_modules/.bin/anvil");
+    let anvil_bin = fcc_contracts::anvil::anvil_path();
     ensure!(anvil_bin.exists(), "{} missing: run contracts/setup.sh (cargo xtask devnet does)", anvil_bin.display());
-    let anvil = Anvil::at(anvil_bin).chain_id(CHAIN_ID).try_spawn().context("starting anvil")?;
+    let anvil = fcc_contracts::anvil::start(&anvil_bin, CHAIN_ID)?;
     let deployer = anvil.addresses()[0];
-    let wallet = anvil.wallet().context("anvil's wallet")?;
-    let provider: DynProvider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+    let provider = fcc_contracts::anvil::wallet_provider(&anvil)?;
     trace.step(format!("chain: anvil at {} (chain {CHAIN_ID})", anvil.endpoint()));
     let ps = sim::providers(PROVIDERS, options.voters)?;
     let policy = sim::policy(&ps, EPOCH)?;
@@ -381,7 +386,8 @@ pub async fn run(options: &Options) -> Result<Running> {
     // 3. The proxy binary on SQLite. The guest's trust root (INITIALIZE_POLICY: the policy and
     // the voters' public keys, which the chain does not carry) is the operator's to provision.
     let db = format!("sqlite://{}", dir.path().join("proxy.db").display());
-    let proxy_cmd = ProxyCommand::new(std::env::current_exe().context("the devnet's own executable")?);
+    let proxy_cmd =
+        ProxyCommand::new(std::env::current_exe().context("the devnet's own executable")?, Some(PROXY_SUBCOMMAND));
     let (http, link) = (free_port()?, free_port()?);
     let mut args: Vec<String> = vec![
         "--database".into(),
