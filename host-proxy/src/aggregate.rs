@@ -17,38 +17,19 @@ use fcc_core::ops::Registry;
 use fcc_core::policy::Address;
 use fcc_core::verify::SignerHint;
 use fcc_flare_json::{Instruction, Receipt, RecoverError, SignedReceipt, recover_signer};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use crate::state::{Shared, now_ms};
-use crate::store::{NewVote, StoreError, VoteOutcome, VoteRejection};
+use crate::state::{Shared, VoteQueue, VoteReply, now_ms};
+use crate::store::{NewVote, StoreError, VoteRejection};
 
 /// Most votes per transaction.
 pub const MAX_BATCH: usize = 256;
-/// Votes waiting for the writer at most (further requests wait for room: back-pressure).
-pub const QUEUE: usize = 4096;
-
-type Reply = oneshot::Sender<Result<Result<VoteOutcome, VoteRejection>, Arc<StoreError>>>;
-
-/// The sending side of the writer's queue.
-#[derive(Debug)]
-pub struct VoteWriter(pub(crate) mpsc::Sender<(NewVote, Reply)>);
-
-/// The receiving side, for [`run_writer`].
-pub type VoteQueue = mpsc::Receiver<(NewVote, Reply)>;
-
-impl VoteWriter {
-    /// A writer and its queue.
-    pub fn channel() -> (Self, VoteQueue) {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        (Self(tx), rx)
-    }
-}
 
 /// Applies queued votes in batches until the senders are gone.
 pub async fn run_writer(shared: Arc<Shared>, mut rx: VoteQueue) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (votes, replies): (Vec<NewVote>, Vec<Reply>) = batch.drain(..).unzip();
+        let (votes, replies): (Vec<NewVote>, Vec<VoteReply>) = batch.drain(..).unzip();
         match shared.store.add_votes(&votes, shared.config.max_open).await {
             Ok(outcomes) => {
                 let mut queued = false;

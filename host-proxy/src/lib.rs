@@ -116,7 +116,7 @@ pub async fn start_with(
     let sessions =
         session::Sessions::new(store.clone(), metrics.clone(), trust_root, config.sealed_state.clone(), checker)
             .await?;
-    let (votes, writer_rx) = aggregate::VoteWriter::channel();
+    let (votes, writer_rx) = state::VoteWriter::channel();
     let shared = Arc::new(Shared::new(config, store, key, sessions, metrics, votes));
     // The TEE of an earlier run is shown in `GET /info` until a guest connects: check it too.
     if let Some(hello) = shared.sessions.tee().await

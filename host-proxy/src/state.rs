@@ -11,18 +11,38 @@ use anyhow::Result;
 use fcc_core::action::Action;
 use fcc_core::policy::{Address, SigningPolicy};
 use fcc_flare_json::{Receipt, SignedReceipt};
-use tokio::sync::{Notify, RwLock};
+use tokio::sync::{Notify, RwLock, mpsc, oneshot};
 
-use crate::aggregate::VoteWriter;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::receipt::ProxyKey;
 use crate::session::Sessions;
-use crate::store::{Store, StoreError};
+use crate::store::{NewVote, Store, StoreError, VoteOutcome, VoteRejection};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Votes waiting for the writer at most (further requests wait for room: back-pressure).
+pub const VOTE_QUEUE: usize = 4096;
+
+/// How the vote writer answers one vote: its outcome, or the database's failure.
+pub type VoteReply = oneshot::Sender<Result<Result<VoteOutcome, VoteRejection>, Arc<StoreError>>>;
+
+/// The sending side of the vote writer's queue (`aggregate::run_writer` takes the other).
+#[derive(Debug)]
+pub struct VoteWriter(pub(crate) mpsc::Sender<(NewVote, VoteReply)>);
+
+/// The receiving side of the vote writer's queue.
+pub type VoteQueue = mpsc::Receiver<(NewVote, VoteReply)>;
+
+impl VoteWriter {
+    /// A writer and its queue.
+    pub fn channel() -> (Self, VoteQueue) {
+        let (tx, rx) = mpsc::channel(VOTE_QUEUE);
+        (Self(tx), rx)
+    }
 }
 
 /// State shared by the HTTP API, the vote writer, the guest links and the chain follower.

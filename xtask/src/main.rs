@@ -8,6 +8,8 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand};
 
 mod demo;
+#[cfg(test)]
+mod tidy;
 
 #[derive(Parser)]
 #[command(about = "fcc-unikernel orchestration")]

@@ -17,7 +17,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{
+use super::interface::{
     ChainApplied, ChainBatch, ChainInstruction, Counts, InstructionStatus, NewVote, Store, StoreError, StoreResult,
     VoteOutcome, VoteRejection,
 };

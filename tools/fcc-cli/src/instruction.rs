@@ -13,8 +13,8 @@ use fcc_core::verify::{Candidates, Verifier, Vote, tally};
 use fcc_flare_json::Data;
 use serde_json::{Map, Value, json};
 
-use crate::Outcome;
 use crate::input::{Obj, checksum_address, flare_json, hex0x, normalise, parse_fixed, parse_json, read_input};
+use crate::outcome::Outcome;
 
 const AVM: &str = "additionalVariableMessage";
 

@@ -8,21 +8,17 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use serde_json::Value;
 
 mod input;
 mod instruction;
+mod outcome;
 mod policy;
 mod result;
 
-/// What a command concluded.
-pub enum Outcome {
-    /// Success: print the JSON, exit 0.
-    Ok(Value),
-    /// A well-formed input that fails verification: print the JSON, say why on stderr, exit 1.
-    Refused(Value, String),
-}
+use outcome::Outcome;
+use policy::Scheme;
 
 #[derive(Parser)]
 #[command(
@@ -69,15 +65,6 @@ enum PolicyCommand {
         #[arg(long)]
         chain_id: Option<u64>,
     },
-}
-
-/// A policy hash scheme.
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Scheme {
-    /// The deployed Relay's chunked Keccak.
-    Legacy,
-    /// keccak(uint256 chainId ‖ policy bytes).
-    ChainBound,
 }
 
 #[derive(Args)]

@@ -1,11 +1,21 @@
 //! `fcc policy decode|hash`.
 
 use anyhow::{Result, bail};
+use clap::ValueEnum;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
 use serde_json::{Map, Value, json};
 
 use crate::input::{checksum_address, hex0x, parse_policy, read_input};
-use crate::{Outcome, Scheme};
+use crate::outcome::Outcome;
+
+/// A policy hash scheme.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Scheme {
+    /// The deployed Relay's chunked Keccak.
+    Legacy,
+    /// keccak(uint256 chainId ‖ policy bytes).
+    ChainBound,
+}
 
 /// Reads and validates the policy at `path`.
 pub fn load(path: &str) -> Result<SigningPolicy> {

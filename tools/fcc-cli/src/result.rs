@@ -5,8 +5,8 @@ use fcc_core::result::SignedResult;
 use fcc_flare_json::ActionResponse;
 use serde_json::{Value, json};
 
-use crate::Outcome;
 use crate::input::{Obj, checksum_address, flare_json, hex0x, normalise, parse_fixed, parse_json, read_input};
+use crate::outcome::Outcome;
 
 /// Reads Flare's `ActionResponse` shape, `{result: {...}, signature}` (`fcc_flare_json`), with
 /// the CLI's shorthands: operation names, a boolean or string status, and missing op fields as

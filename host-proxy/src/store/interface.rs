@@ -1,0 +1,217 @@
+//! The storage interface: the [`Store`] trait both backends implement and the records it
+//! takes and gives (votes, outcomes, status, chain batches), with its one error type.
+
+use async_trait::async_trait;
+use fcc_core::action::Action;
+use fcc_core::admission::Requirement;
+use fcc_core::hash::H256;
+use fcc_core::instruction::InstructionData;
+use fcc_core::policy::Address;
+use fcc_core::result::SignedResult;
+use fcc_core::verify::SignerHint;
+use fcc_core::wire::Hello;
+use serde::Serialize;
+
+/// A storage failure (the database, not the request): answered with 503 and retried by clients.
+#[derive(Debug)]
+pub struct StoreError(pub anyhow::Error);
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "storage: {:#}", self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<postcard::Error> for StoreError {
+    fn from(e: postcard::Error) -> Self {
+        Self(anyhow::anyhow!("stored blob does not decode: {e}"))
+    }
+}
+
+/// Result of a storage call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One provider's (or cosigner's) signature over an instruction, attributed by the proxy.
+#[derive(Debug, Clone)]
+pub struct NewVote {
+    /// The instruction's fixed part.
+    pub instruction: InstructionData,
+    /// Its `hashFixed`.
+    pub hash_fixed: H256,
+    /// The recovered signer.
+    pub signer: Address,
+    /// The guest's hint: index in voters ‖ cosigners and the y of `R`.
+    pub hint: SignerHint,
+    /// The voter's weight (0 for a cosigner).
+    pub weight: u32,
+    /// Whether the signer is a listed cosigner (and not a voter).
+    pub cosigner: bool,
+    /// 65 bytes `r ‖ s ‖ v`.
+    pub signature: [u8; 65],
+    /// The signer's additional variable message.
+    pub additional_variable_message: Vec<u8>,
+    /// What the instruction needs under the cited policy (`fcc_core::admission`): its action is
+    /// queued once the votes meet it.
+    pub requirement: Requirement,
+    /// Accept time, Unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// What happened to an accepted vote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoteOutcome {
+    /// Position of the vote in the instruction's chain (1-based).
+    pub sequence: u64,
+    /// The vote chain's hash after it.
+    pub vote_hash: H256,
+    /// Accept time of the vote (Unix seconds) — the first one for a repeated vote.
+    pub timestamp: u64,
+    /// Voters' weight collected so far.
+    pub weight: u32,
+    /// Whether this vote carried the instruction over the threshold (an action was queued).
+    pub queued_now: bool,
+    /// The signer had voted before: its first vote stands and is reported again.
+    pub repeated: bool,
+}
+
+/// Why a vote was not accepted (a client error, not a storage failure).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VoteRejection {
+    /// The instruction id is known with a different `hashFixed`.
+    Conflict,
+    /// Too many open instructions: the proxy sheds load rather than grow without bound.
+    QueueFull {
+        /// The bound.
+        max: u64,
+    },
+}
+
+/// An instruction's progress (`GET /action/status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstructionStatus {
+    /// `collecting`, `queued`, `delivered` or `done`.
+    pub state: &'static str,
+    /// Accepted votes.
+    pub votes: u64,
+    /// Voters' weight.
+    pub weight: u32,
+    /// Signing cosigners.
+    pub cosigners: u32,
+    /// The weight the voters' weight must exceed (the operation's threshold under the policy).
+    pub threshold: u32,
+    /// How often the action was handed to a guest.
+    pub deliveries: u64,
+}
+
+/// Counters for `/metrics` and the pending-queue bound.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Instructions collecting votes or waiting for a result.
+    pub open: u64,
+    /// Actions not yet answered.
+    pub pending_actions: u64,
+    /// Stored results.
+    pub results: u64,
+}
+
+/// The storage trait.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Remembers a signing policy (its bytes) for weighing votes.
+    async fn put_policy(&self, reward_epoch_id: u32, bytes: &[u8]) -> StoreResult<()>;
+    /// The policy of `reward_epoch_id`, if known.
+    async fn policy(&self, reward_epoch_id: u32) -> StoreResult<Option<Vec<u8>>>;
+    /// Records the greeting of the connected TEE.
+    async fn put_tee(&self, hello: &Hello) -> StoreResult<()>;
+    /// The last TEE that connected.
+    async fn tee(&self) -> StoreResult<Option<Hello>>;
+    /// Applies votes in one transaction (group commit), each independently accepted or
+    /// rejected; queues an instruction's action when its votes first pass the threshold.
+    /// `max_open` bounds the instructions that may be open at once.
+    async fn add_votes(&self, votes: &[NewVote], max_open: u64)
+    -> StoreResult<Vec<Result<VoteOutcome, VoteRejection>>>;
+    /// Queues a direct action (policy initialisation, queries); false if its id is known.
+    async fn enqueue_direct(&self, action: &Action, now_ms: i64) -> StoreResult<bool>;
+    /// Leases up to `max` unanswered actions whose lease expired (oldest first) to `owner`
+    /// until `now_ms + lease_ms`.
+    async fn lease(&self, owner: &str, max: usize, now_ms: i64, lease_ms: i64) -> StoreResult<Vec<Action>>;
+    /// Gives back `owner`'s leases on these (unanswered) actions: deliverable again at once.
+    async fn release(&self, owner: &str, ids: &[H256]) -> StoreResult<()>;
+    /// Stores results; the first result for an id wins, later ones are dropped. Returns, per
+    /// result, whether it was the one stored. Answered actions leave the queue.
+    async fn store_results(&self, results: &[SignedResult], now_ms: i64) -> StoreResult<Vec<bool>>;
+    /// The stored result for `id`.
+    async fn result(&self, id: &H256) -> StoreResult<Option<SignedResult>>;
+    /// The queued action `id`, answered or not (a rebooted guest's policy bring-up replays
+    /// answered policy actions).
+    async fn action(&self, id: &H256) -> StoreResult<Option<Action>>;
+    /// When the result for `id` was stored (Unix ms).
+    async fn result_stored_at(&self, id: &H256) -> StoreResult<Option<i64>>;
+    /// An instruction's progress.
+    async fn status(&self, reward_epoch_id: u32, id: &H256) -> StoreResult<Option<InstructionStatus>>;
+    /// Counters.
+    async fn counts(&self) -> StoreResult<Counts>;
+    /// A named block cursor (the chain monitor's progress): the last processed block and its
+    /// hash (`None` for a cursor stored before hashes were: the monitor then rewinds).
+    async fn cursor(&self, name: &str) -> StoreResult<Option<(u64, Option<H256>)>>;
+    /// Moves a named block cursor.
+    async fn set_cursor(&self, name: &str, block: u64, hash: &H256) -> StoreResult<()>;
+    /// Applies what a block range brought and moves the cursor to its last block, in one
+    /// transaction: after a crash either all of it happened or none. Idempotent: a policy with
+    /// the same bytes, an action or an instruction seen before changes nothing (a policy with
+    /// other bytes for a known epoch replaces it: a reorg).
+    async fn commit_chain(&self, name: &str, batch: &ChainBatch, block: u64, hash: &H256) -> StoreResult<ChainApplied>;
+    /// Where an instruction was announced on chain, if it was.
+    async fn chain_instruction(&self, id: &H256) -> StoreResult<Option<ChainInstruction>>;
+    /// Instructions seen on chain.
+    async fn chain_instruction_count(&self) -> StoreResult<u64>;
+}
+
+/// An instruction announced on chain (`TeeInstructionsSent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainInstruction {
+    /// Its id.
+    pub id: H256,
+    /// Its reward epoch.
+    pub epoch: u32,
+    /// The block that emitted it.
+    pub block: u64,
+    /// The transaction.
+    pub tx: H256,
+}
+
+/// What one block range of the chain brings the store.
+#[derive(Debug, Clone, Default)]
+pub struct ChainBatch {
+    /// Signing policies (epoch, bytes) for weighing votes.
+    pub policies: Vec<(u32, Vec<u8>)>,
+    /// Direct actions for the guest (`UPDATE_POLICY`), queued once per id.
+    pub actions: Vec<Action>,
+    /// Instructions announced.
+    pub instructions: Vec<ChainInstruction>,
+}
+
+/// What a [`Store::commit_chain`] changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainApplied {
+    /// Policies of epochs not known before.
+    pub policies_new: usize,
+    /// Epochs whose policy was replaced by other bytes (a reorg).
+    pub policies_replaced: Vec<u32>,
+    /// Actions queued (not seen before).
+    pub actions_queued: usize,
+    /// Instructions not seen before.
+    pub instructions_new: usize,
+}
