@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use fcc_core::ecdsa::{ParsedSignature, SIGNATURE_LEN, recover_address};
+use fcc_core::ecdsa::{ParsedSignature, SIGNATURE_LEN};
 use fcc_core::error::Error as CoreError;
 use fcc_core::hash::{H256, eip191_hash, keccak256, keccak256_concat};
 use fcc_core::identity::TeeIdentity;
@@ -206,7 +206,9 @@ pub fn check_signatures(
         check_form(s, policy.voters().len(), previous)?;
         previous = Some(s.index);
         let voter = policy.voters()[usize::from(s.index)];
-        let signer = recover_address(&s.signature, digest).map_err(|e| signature_error(e, s.index))?;
+        // The form was checked above: what is left to fail is a signature no key recovers from.
+        let signer = fcc_flare_json::recover_signer(&s.signature, digest)
+            .map_err(|_| RelayMessageError::SignatureMalformed { index: s.index })?;
         if signer != voter.address {
             return Err(RelayMessageError::WrongSigner { index: s.index, signer, voter: voter.address });
         }

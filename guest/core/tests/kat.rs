@@ -631,6 +631,13 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     let update_digest = eip191_hash(&bound);
     assert_eq!(update_digest, eip191_hash_message(alloy_chain_bound_hash(&pb, CHAIN_ID)).0);
     v.push(("updatePolicy.digest", update_digest.to_vec()));
+    // The ids the proxy queues policy actions under (`fcc_core::action`), against alloy's keccak.
+    let init_id = fcc_core::action::Action::initialize_policy(&init).instruction.instruction_id;
+    assert_eq!(init_id, alloy_primitives::keccak256([b"INITIALIZE_POLICY".as_slice(), &pb].concat()).0);
+    v.push(("initializePolicy.id", init_id.to_vec()));
+    let update_id = fcc_core::action::update_policy_id(&pb);
+    assert_eq!(update_id, alloy_primitives::keccak256([b"UPDATE_POLICY".as_slice(), &pb].concat()).0);
+    v.push(("updatePolicy.id", update_id.to_vec()));
 
     // Instruction.
     let d = instruction();

@@ -1,4 +1,4 @@
-//! Fuzz target `engine_action`: A ProxyMessage frame body whose every action runs through a Tee (platform::Simulated, fixed RNG,
+//! Fuzz target `engine_action`: A ProxyMessage frame body whose every action runs through a Tee (attester::Simulated, fixed RNG,
 //! trust root set first): the engine must never panic and must sign every result.
 #![no_main]
 
