@@ -12,10 +12,11 @@
 //! | TSC rate | PIT | PIT | CPUID 0x15 |
 //! | evidence ([`Attester`]) | simulated | MSG_REPORT_REQ | TDREPORT → GetQuote |
 //! | sealing root | public constant | MSG_KEY_REQ (measurement, policy) | none |
-//! | #VC / #VE | refused | `snp::handle_vc` | `tdx::handle_ve` |
+//! | #VC / #VE | never raised | `snp::handle_vc` | `tdx::handle_ve` |
 //!
-//! Neither `snp` nor `tdx` prints or halts through the console: they return errors this layer
-//! (or the exception path) prints. Both reach the decoder of `insn` for MMIO.
+//! Neither `snp` nor `tdx` prints anything: they return errors this layer (or the exception
+//! path) prints. A #VC or #VE where its platform is not active ends the guest at once. Both
+//! emulate MMIO through `insn`.
 
 mod insn;
 mod plain;
@@ -111,7 +112,7 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// #VE and #VC: the two exceptions that resume.
+/// The #VE vector (TDX); the other resumable exception is #VC (29, SEV-SNP).
 const VECTOR_VE: u64 = 20;
 
 /// Emulates the instruction behind a #VC (SEV-SNP) or #VE (TDX): `Ok` when execution can resume
