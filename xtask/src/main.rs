@@ -223,9 +223,9 @@ fn devnet(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Result<(
     cargo(&run)
 }
 
-/// The `fcc-devnet` that `cargo test --workspace --all-targets` has just built, run directly:
-/// `cargo run -p fcc-devnet` would resolve features for that package alone and rebuild much of the
-/// dependency graph a second time.
+/// The `fcc-devnet` that `cargo test --workspace --all-targets` has just built (its own
+/// `tests/cli.rs` makes cargo build the binary), run directly: `cargo run -p fcc-devnet` would
+/// resolve features for that package alone and rebuild much of the dependency graph a second time.
 fn devnet_after_tests(voters: usize) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
