@@ -6,7 +6,7 @@
 use fcc_e2e::{TIMEOUT, boot, options};
 use fcc_layout::interface::{
     BOOT_PREFIX, EXCEPTION_PREFIX, EXIT_FAILURE, EXIT_SUCCESS, FATAL_PREFIX, FW_CFG_CHAIN_ID, FW_CFG_PROXY,
-    FW_CFG_TEST_FAULT, READY_PREFIX, qemu_exit_status,
+    FW_CFG_TEST_FAULT, FW_CFG_TEST_REDACT, READY_PREFIX, qemu_exit_status,
 };
 use fcc_qemu::{Guest, parse_ready};
 
@@ -133,6 +133,45 @@ fn ud2_prints_the_invalid_opcode_diagnostic() {
     assert!(rip >= fcc_layout::ROM_VIRT_BASE, "rip {rip:#x} not in the ROM");
     assert!(rest.starts_with("error=0x0 "), "{line}");
     assert_exit(&mut guest, EXIT_FAILURE);
+}
+
+/// An NMI in the middle of a signature, as an SEV-SNP or TDX host can inject one at any
+/// instruction: plain QEMU prints the registers (for developers); with the diagnostics of a
+/// confidential guest (`opt/fcc/test-redact` forces them on plain QEMU) the console gets the
+/// vector and nothing read from registers or memory — no hex value at all after the signing
+/// loop started. The first run shows the dump this would catch.
+#[test]
+fn an_nmi_mid_signature_reaches_the_console_without_registers_where_diagnostics_are_redacted() {
+    for redact in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("monitor.sock");
+        let mut opts = options().fw_cfg(FW_CFG_TEST_FAULT, "sign-loop").monitor(&socket);
+        // QEMU delivers a monitor NMI through the local APIC's LINT1, which no firmware unmasked
+        // here; without a local APIC it goes to the vCPU directly (TCG, so the model is QEMU's).
+        opts.accel = fcc_qemu::Accel::Tcg;
+        opts.cpu = "max,apic=off".into();
+        if redact {
+            opts = opts.fw_cfg(FW_CFG_TEST_REDACT, "1");
+        }
+        let mut guest = boot(&opts);
+        ready(&mut guest);
+        guest.wait_for("test fault: signing loop", TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+        // Well into the loop: nearly every instruction it runs is part of a signature.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        fcc_qemu::monitor_command(&socket, "nmi").unwrap_or_else(|e| panic!("{e:#}"));
+        let (line, _) = guest.wait_for(EXCEPTION_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+        eprintln!("redact={redact}: {line}");
+        assert!(line.starts_with("EXCEPTION vector=2 "), "not the NMI: {line}");
+        assert_exit(&mut guest, EXIT_FAILURE);
+        let console = guest.output();
+        let after = &console[console.find("test fault: signing loop").unwrap()..];
+        if redact {
+            assert_eq!(line, "EXCEPTION vector=2 name=\"NMI\" (registers withheld)");
+            assert!(!after.contains("0x") && !after.contains("rax="), "register values reached the console:\n{after}");
+        } else {
+            assert!(after.contains(" rax=0x") && after.contains(" r15=0x"), "no register dump on plain QEMU:\n{after}");
+        }
+    }
 }
 
 #[test]

@@ -92,6 +92,9 @@ pub enum TestFault {
     /// `stack-overflow`: unbounded recursion into the guard page; the #PF cannot be delivered
     /// on the overflowed stack, so it becomes a double fault (vector 8) on its own stack.
     StackOverflow,
+    /// `sign-loop`: sign with the identity key for ever, for an exception (an NMI) to interrupt
+    /// a signature.
+    SignLoop,
 }
 
 /// Parses `opt/fcc/test-fault`.
@@ -100,7 +103,8 @@ pub fn parse_test_fault(raw: &[u8]) -> Result<TestFault, Invalid> {
         "ud2" => Ok(TestFault::InvalidOpcode),
         "pagefault" => Ok(TestFault::PageFault),
         "stack-overflow" => Ok(TestFault::StackOverflow),
-        _ => Err(Invalid("the test fault must be ud2, pagefault or stack-overflow")),
+        "sign-loop" => Ok(TestFault::SignLoop),
+        _ => Err(Invalid("the test fault must be ud2, pagefault, stack-overflow or sign-loop")),
     }
 }
 
@@ -115,6 +119,8 @@ pub struct Settings {
     pub proxy: ProxyAddr,
     /// `opt/fcc/test-fault`, if a test asked for one.
     pub test_fault: Option<TestFault>,
+    /// `opt/fcc/test-redact` present: diagnostics as a confidential guest prints them.
+    pub test_redact: bool,
 }
 
 /// A setting that stops the boot: its fw_cfg name and why.
@@ -143,6 +149,7 @@ impl Settings {
     ) -> Result<Self, SettingError> {
         use fcc_layout::interface::{
             DEFAULT_CHAIN_ID, DEFAULT_PROXY, FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_PROXY, FW_CFG_TEST_FAULT,
+            FW_CFG_TEST_REDACT,
         };
         let mut buf = [0u8; SETTING_MAX];
         let mut setting = |name: &'static str, buf: &mut [u8; SETTING_MAX]| -> Result<Option<usize>, SettingError> {
@@ -166,7 +173,8 @@ impl Settings {
             None => parse_proxy(DEFAULT_PROXY.as_bytes()),
         }
         .map_err(err(FW_CFG_PROXY))?;
-        Ok(Self { chain_id, policy_hash, proxy, test_fault })
+        let test_redact = setting(FW_CFG_TEST_REDACT, &mut buf)?.is_some();
+        Ok(Self { chain_id, policy_hash, proxy, test_fault, test_redact })
     }
 }
 
@@ -241,6 +249,8 @@ mod tests {
         let s = Settings::parse(files(&[])).unwrap();
         assert_eq!((s.chain_id, s.policy_hash), (14, PolicyHashScheme::ChainBound { chain_id: 14 }));
         assert_eq!((s.proxy, s.test_fault), (ProxyAddr { ip: [10, 0, 2, 2], port: 6661 }, None));
+        assert!(!s.test_redact);
+        assert!(Settings::parse(files(&[(fcc_layout::interface::FW_CFG_TEST_REDACT, b"")])).unwrap().test_redact);
         let s = Settings::parse(files(&[(FW_CFG_CHAIN_ID, b"114"), (FW_CFG_POLICY_HASH, b"legacy")])).unwrap();
         assert_eq!((s.chain_id, s.policy_hash), (114, PolicyHashScheme::Legacy));
         let e = Settings::parse(files(&[(FW_CFG_PROXY, b"nowhere")])).unwrap_err();
@@ -255,6 +265,7 @@ mod tests {
         assert_eq!(parse_test_fault(b"ud2"), Ok(TestFault::InvalidOpcode));
         assert_eq!(parse_test_fault(b"pagefault\n"), Ok(TestFault::PageFault));
         assert_eq!(parse_test_fault(b"stack-overflow"), Ok(TestFault::StackOverflow));
+        assert_eq!(parse_test_fault(b"sign-loop"), Ok(TestFault::SignLoop));
         assert!(parse_test_fault(b"gp").is_err());
     }
 }

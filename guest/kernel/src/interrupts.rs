@@ -167,6 +167,11 @@ static IN_EXCEPTION: AtomicBool = AtomicBool::new(false);
 extern "C" fn fcc_resumable_exception(frame: &mut ExceptionFrame) -> bool {
     match platform::handle_resumable(frame) {
         Ok(()) => true,
+        // What the refusal names (an address, an exit code) comes from registers: withheld.
+        Err(why) if exit::diagnostics_redacted() => {
+            println!("FATAL: {}", why.reason());
+            false
+        }
         Err(why) => {
             println!("FATAL: {why}");
             false
@@ -175,13 +180,19 @@ extern "C" fn fcc_resumable_exception(frame: &mut ExceptionFrame) -> bool {
 }
 
 /// Called by `exception_common` for every vector (and by `resumable_common` for what the
-/// platform refused): prints the diagnostic and halts.
+/// platform refused): prints the diagnostic — only the vector where diagnostics are redacted —
+/// and stops.
 #[unsafe(no_mangle)]
 extern "C" fn fcc_exception(frame: &ExceptionFrame) -> ! {
     if IN_EXCEPTION.swap(true, Ordering::SeqCst) {
         exit::stop(Outcome::Failure);
     }
     let f = frame;
+    if exit::diagnostics_redacted() {
+        // The vector is the stub's own constant; everything else came from the interrupted code.
+        println!("EXCEPTION vector={} name=\"{}\" (registers withheld)", f.vector, name(f.vector));
+        exit::stop(Outcome::Failure);
+    }
     println!(
         "EXCEPTION vector={} rip={:#x} error={:#x} name=\"{}\" cr2={:#x} rsp={:#x} rflags={:#x} cs={:#x}",
         f.vector,

@@ -79,6 +79,10 @@ mod kernel {
         // then the platform, which decides how the console reaches its ports.
         interrupts::init();
         let platform = platform::detect(boot_flags);
+        if platform.is_confidential() {
+            // The host can inject an exception anywhere: no register ever reaches its console.
+            exit::redact_diagnostics();
+        }
         serial::init(platform.ports());
         if !data_and_bss_initialised() {
             fatal!("the start-up code did not copy .data or zero .bss");
@@ -99,6 +103,9 @@ mod kernel {
         // Settings, measured where the platform has a runtime register (TDX: RTMR2) before the
         // TEE exists.
         let settings = read_settings(&mut fw);
+        if settings.test_redact {
+            exit::redact_diagnostics();
+        }
         platform
             .measure_runtime_config(settings.chain_id, settings.proxy, settings.policy_hash)
             .unwrap_or_else(|e| fatal!("measuring the runtime configuration: {e}"));
@@ -119,7 +126,7 @@ mod kernel {
         let tsc_hz = platform.tsc_frequency_hz();
         print_boot_time(reset_tsc, main_tsc, ready_tsc, tsc_hz);
         if let Some(fault) = settings.test_fault {
-            raise(fault);
+            raise(fault, &tee);
         }
 
         // The network: serve the proxy for ever (returns only without a virtio-net device).
@@ -248,8 +255,16 @@ mod kernel {
     }
 
     /// The fault a test asked for (`opt/fcc/test-fault`); its exception handler reports it.
-    fn raise(fault: TestFault) -> ! {
+    fn raise(fault: TestFault, tee: &Tee) -> ! {
         match fault {
+            TestFault::SignLoop => {
+                println!("test fault: signing loop");
+                let mut digest = [0x5au8; 32];
+                loop {
+                    let signature = tee.state().identity.sign_digest(&digest);
+                    digest.copy_from_slice(&core::hint::black_box(signature)[..32]);
+                }
+            }
             TestFault::InvalidOpcode => {
                 println!("test fault: ud2");
                 // SAFETY: deliberately raises #UD; the exception handler reports it and halts, so
@@ -285,7 +300,12 @@ mod kernel {
     #[panic_handler]
     fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         if !PANICKING.swap(true, Ordering::SeqCst) {
+            // A panic message may format values read from memory: a confidential guest gives
+            // only where it panicked.
+            let redacted = exit::diagnostics_redacted();
             match info.location() {
+                Some(at) if redacted => println!("PANIC: (message withheld) at {}:{}", at.file(), at.line()),
+                None if redacted => println!("PANIC: (message withheld)"),
                 Some(at) => println!("PANIC: {} at {}:{}", info.message(), at.file(), at.line()),
                 None => println!("PANIC: {}", info.message()),
             }

@@ -686,8 +686,13 @@ pub mod interface {
     /// fw_cfg file choosing the policy-hash scheme: `chain-bound` (the default) or `legacy`.
     pub const FW_CFG_POLICY_HASH: &str = "opt/fcc/policy-hash";
     /// fw_cfg file (tests only): after READY, raise this fault: `ud2`, `pagefault` or
-    /// `stack-overflow`.
+    /// `stack-overflow`; or `sign-loop`: sign digests with the identity key for ever (for an
+    /// exception injected mid-signature).
     pub const FW_CFG_TEST_FAULT: &str = "opt/fcc/test-fault";
+    /// fw_cfg file (tests only): when present, a plain guest prints its exceptions, refusals and
+    /// panics as an SEV-SNP or TDX guest always does — the vector or a reason, nothing read from
+    /// registers or memory. It can only withhold more, never less.
+    pub const FW_CFG_TEST_REDACT: &str = "opt/fcc/test-redact";
     /// fw_cfg file (tests only): when present, leave QEMU through isa-debug-exit instead of
     /// halting, with [`EXIT_SUCCESS`] after READY or [`EXIT_FAILURE`] on any fatal error.
     pub const FW_CFG_TEST_EXIT: &str = "opt/fcc/test-exit";
@@ -708,7 +713,8 @@ pub mod interface {
     /// `BOOT reset_to_ready_us=<n> reset_to_main_us=<n> tsc_ticks=<n> tsc_khz=<n>` (`unknown` where
     /// the TSC frequency could not be measured).
     pub const BOOT_PREFIX: &str = "BOOT ";
-    /// Start of every exception diagnostic: `EXCEPTION vector=<n> rip=0x… error=0x… …`.
+    /// Start of every exception diagnostic: `EXCEPTION vector=<n> rip=0x… error=0x… …` (plain),
+    /// `EXCEPTION vector=<n> name="…" (registers withheld)` (SEV-SNP, TDX).
     pub const EXCEPTION_PREFIX: &str = "EXCEPTION vector=";
     /// Start of every fatal-error line: `FATAL: <reason>`.
     pub const FATAL_PREFIX: &str = "FATAL: ";

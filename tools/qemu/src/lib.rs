@@ -240,6 +240,9 @@ pub struct BootOptions {
     pub network: bool,
     /// A confidential launch (SEV-SNP or TDX, KVM only); `None` boots plain.
     pub confidential: Option<Confidential>,
+    /// QEMU's human monitor on this unix socket (tests inject events through it, e.g. `nmi`);
+    /// `None`: no monitor.
+    pub monitor: Option<PathBuf>,
 }
 
 /// What a confidential launch adds to the command line: the machine's
@@ -292,6 +295,7 @@ impl BootOptions {
             fw_cfg_files: Vec::new(),
             network: false,
             confidential: None,
+            monitor: None,
         }
     }
 
@@ -340,6 +344,12 @@ impl BootOptions {
         self.fw_cfg(FW_CFG_PROXY, &format!("{USER_NET_HOST}:{proxy_port}"))
     }
 
+    /// Puts QEMU's human monitor on the unix socket `path` ([`monitor_command`]).
+    pub fn monitor(mut self, path: impl Into<PathBuf>) -> Self {
+        self.monitor = Some(path.into());
+        self
+    }
+
     /// Asks the guest to leave QEMU through isa-debug-exit when it is done or fails.
     pub fn test_exit(self) -> Self {
         self.fw_cfg(FW_CFG_TEST_EXIT, "1")
@@ -354,6 +364,10 @@ impl BootOptions {
             Some(Confidential::Tdx { .. }) => {
                 "q35,kernel-irqchip=split,confidential-guest-support=tdx0,memory-backend=ram0"
             }
+        };
+        let monitor = match &self.monitor {
+            Some(path) => format!("unix:{},server=on,wait=off", path.display()),
+            None => "none".into(),
         };
         let mut args: Vec<String> = vec!["-machine".into(), machine.into()];
         if let Some(c) = &self.confidential {
@@ -383,7 +397,7 @@ impl BootOptions {
                 &self.smp.to_string(),
                 "-nographic",
                 "-monitor",
-                "none",
+                &monitor,
                 "-serial",
                 "stdio",
                 "-no-reboot",
@@ -417,6 +431,32 @@ impl BootOptions {
         let quote = |a: String| if a.contains(['"', '{', ' ']) { format!("'{a}'") } else { a };
         std::iter::once(QEMU.to_string()).chain(self.args().into_iter().map(quote)).collect::<Vec<_>>().join(" ")
     }
+}
+
+/// Sends one command to the QEMU human monitor listening on `socket` (`BootOptions::monitor`),
+/// e.g. `nmi`, and waits until QEMU has read it.
+pub fn monitor_command(socket: &Path, command: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let mut stream = UnixStream::connect(socket).with_context(|| format!("connecting to {}", socket.display()))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(format!("{command}\n").as_bytes())?;
+    // The monitor echoes the command and prints its prompt again once it has run it.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let n = stream.read(&mut buf).context("reading the monitor")?;
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if text.matches("(qemu)").count() >= 2 {
+            return Ok(());
+        }
+    }
+    bail!("the QEMU monitor did not confirm {command:?}: {}", String::from_utf8_lossy(&seen))
 }
 
 /// A running guest; killed when dropped.

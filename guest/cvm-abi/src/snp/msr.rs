@@ -167,6 +167,8 @@ pub mod reason {
     pub const FCC_GHCB: u8 = 4;
     /// fcc set: a #VC inside the #VC handler (its stack would be overwritten).
     pub const FCC_NESTED_VC: u8 = 5;
+    /// fcc set: an exception, a panic or a failed boot step, reported on the console first.
+    pub const FCC_FAILURE: u8 = 6;
 }
 
 /// Ask the hypervisor to end the guest.

@@ -103,6 +103,16 @@ pub enum Refusal {
     Tdx(tdx::Refused),
 }
 
+impl Refusal {
+    /// What was refused, with nothing read from registers or memory.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Snp(r) => r.reason(),
+            Refusal::Tdx(r) => r.reason(),
+        }
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -149,6 +159,22 @@ impl Platform {
             Platform::SevSnp(_) => &snp::GhcbPorts,
             Platform::Tdx(_) => &tdx::VmcallPorts,
         }
+    }
+
+    /// Ends the guest after a failure the console has reported: SEV-SNP and TDX ask the host to
+    /// terminate it (a reason code, no more); plain QEMU halts.
+    pub fn fail(self) -> ! {
+        match self {
+            Platform::SevSnp(_) => snp::fail(),
+            Platform::Tdx(_) => tdx::fail(),
+            Platform::Plain => plain::halt(),
+        }
+    }
+
+    /// Whether the host is outside the guest's trust boundary (SEV-SNP, TDX): its console must
+    /// then carry nothing read from registers or memory.
+    pub fn is_confidential(self) -> bool {
+        !matches!(self, Platform::Plain)
     }
 
     /// Stops the boot CPU for ever.

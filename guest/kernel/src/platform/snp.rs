@@ -138,6 +138,12 @@ fn terminate_fcc(reason: u8) -> ! {
     terminate(msr::reason::SET_FCC, reason)
 }
 
+/// Ends the guest after a failure the console has reported (the MSR protocol's termination
+/// request, fcc reason [`msr::reason::FCC_FAILURE`]).
+pub fn fail() -> ! {
+    terminate_fcc(msr::reason::FCC_FAILURE)
+}
+
 /// The page-table entry (first 2 MiB: the 4 KiB table) or 2 MiB directory entry mapping `addr`.
 fn entry_for(addr: u64, size: PageSize) -> *mut u64 {
     let at = match size {
@@ -432,6 +438,22 @@ impl fmt::Display for Refused {
             Self::Mmio(e) => write!(f, "#VC MMIO: instruction not handled ({e:?})"),
             Self::MmioOutside(at) => write!(f, "#VC MMIO at {at:#x}: outside the PCI MMIO window"),
             Self::MmioExit(e) => write!(f, "#VC MMIO: the hypervisor refused ({e:?})"),
+        }
+    }
+}
+
+impl Refused {
+    /// What was refused, without anything read from registers or memory (for a confidential
+    /// guest's console).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::NotSnp => "SEV-SNP #VC refused: no GHCB",
+            Self::Rip => "SEV-SNP #VC refused: code outside the kernel image",
+            Self::Decode(_) => "SEV-SNP #VC refused: instruction or exit not handled",
+            Self::Forward(_) => "SEV-SNP #VC refused: the hypervisor's answer",
+            Self::Mmio(_) => "SEV-SNP #VC refused: MMIO instruction not handled",
+            Self::MmioOutside(_) => "SEV-SNP #VC refused: MMIO outside the PCI MMIO window",
+            Self::MmioExit(_) => "SEV-SNP #VC refused: the hypervisor refused the MMIO access",
         }
     }
 }

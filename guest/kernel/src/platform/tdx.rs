@@ -55,6 +55,8 @@ const FATAL_NOT_TD: (u16, &[u8; 16]) = (0xfcc1, b"fcc: not a TD\0\0\0");
 const FATAL_VP_INFO: (u16, &[u8; 16]) = (0xfcc2, b"fcc: VP.INFO\0\0\0\0");
 /// A #VE before [`init`] finished, or inside the #VE handler.
 const FATAL_VE: (u16, &[u8; 16]) = (0xfcc3, b"fcc: nested #VE\0");
+/// An exception, a panic or a failed boot step, reported on the console first.
+const FATAL_FAILURE: (u16, &[u8; 16]) = (0xfcc4, b"fcc: failure\0\0\0\0");
 
 /// A busy operand is tried again this many times.
 const BUSY_RETRIES: usize = 1000;
@@ -364,6 +366,26 @@ impl fmt::Display for Refused {
             Self::MmioOutside(at) => write!(f, "MMIO at {at:#x}: outside the PCI MMIO window"),
         }
     }
+}
+
+impl Refused {
+    /// What was refused, without anything read from registers or memory (for a confidential
+    /// guest's console).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::VeInfo(_) => "TDX #VE refused: TDG.VP.VEINFO.GET failed",
+            Self::Ve(_) => "TDX #VE refused: exit not handled",
+            Self::Host(_) => "TDX #VE refused: the host refused the emulation",
+            Self::Rip => "TDX #VE refused: code outside the kernel image",
+            Self::Mmio(_) => "TDX #VE refused: MMIO instruction not handled",
+            Self::MmioOutside(_) => "TDX #VE refused: MMIO outside the PCI MMIO window",
+        }
+    }
+}
+
+/// Ends the TD after a failure the console has reported: ReportFatalError, then spin.
+pub fn fail() -> ! {
+    fatal_early(FATAL_FAILURE)
 }
 
 fn handle(frame: &mut ExceptionFrame) -> Result<(), Refused> {
