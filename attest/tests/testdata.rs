@@ -9,6 +9,7 @@ use fcc_attest::error::{Error, SnpCert};
 use fcc_attest::manifest::{Manifest, SnpDigest, TdxMrtd};
 use fcc_attest::{Binding, Evidence, Verifier, snp, tdx};
 use serde_json::Value;
+use sev::parser::ByteParser;
 
 fn dir() -> Option<PathBuf> {
     let d = match std::env::var_os("FCC_TESTDATA") {
@@ -108,6 +109,22 @@ fn snp_every_set_verifies_with_the_manifests_fields() {
             "{id}"
         );
         assert_eq!(tcb.fmc.map(u64::from), t["fmc"].as_u64(), "{id}");
+        // The TCB fields the guest reads itself (its sealing key follows COMMITTED_TCB), at the
+        // offsets of fcc-cvm-abi, against the `sev` crate's parse of the same report.
+        let ours = fcc_cvm_abi::snp::report::Report::new_checked(&s.report[..]).unwrap();
+        let theirs = sev::firmware::guest::AttestationReport::from_bytes(&s.report).unwrap();
+        let fields = |b: &[u8; 8]| match tcb.fmc {
+            Some(_) => (Some(b[0]), b[1], b[2], b[3], b[7]),
+            None => (None, b[0], b[1], b[6], b[7]),
+        };
+        for (name, ours, theirs) in [
+            ("committed", ours.committed_tcb(), theirs.committed_tcb),
+            ("current", ours.current_tcb(), theirs.current_tcb),
+            ("launch", ours.launch_tcb(), theirs.launch_tcb),
+        ] {
+            let t = (theirs.fmc, theirs.bootloader, theirs.tee, theirs.snp, theirs.microcode);
+            assert_eq!(fields(ours), t, "{id}: {name} TCB");
+        }
         match (&v.signer, f["signing_key"].as_str().unwrap()) {
             (snp::Signer::Vcek { chip_id }, "VCEK") => {
                 assert!(f["chip_id"].as_str().unwrap().starts_with(chip_id.as_str()), "{id}")

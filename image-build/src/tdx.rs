@@ -24,9 +24,10 @@ use crate::ovmf::Tables;
 /// The order the VMM adds and extends pages in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
-    /// Upstream QEMU ≥ 9 / KVM: each page added, then extended.
+    /// Upstream KVM (`tdx_gmem_post_populate`, Linux ≥ 6.16) with QEMU ≥ 10.1: each page added,
+    /// then extended.
     PageByPage,
-    /// Older TDX forks: a whole section added, then extended.
+    /// A whole section added, then extended: pre-upstream TDX stacks; no VMM confirmed.
     SectionBySection,
 }
 

@@ -67,3 +67,60 @@ impl Attester for Simulated {
         Ok(out)
     }
 }
+
+/// The last piece of hardware evidence and the statement it is over, so that a burst of
+/// connections asking for the same REPORT_DATA costs one hardware request, not one each: hosts
+/// throttle them (SEV-SNP guest requests, TDX quotes), and a cached answer is exactly as good
+/// as a new one while it is fresh. Time is whatever monotonic tick the caller counts in.
+#[derive(Debug, Default)]
+pub struct EvidenceCache {
+    last: Option<Cached>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    report_data: [u8; 64],
+    evidence: Vec<u8>,
+    at: u64,
+}
+
+impl EvidenceCache {
+    /// An empty cache.
+    pub const fn new() -> Self {
+        Self { last: None }
+    }
+
+    /// The evidence for `report_data` if it was taken less than `max_age` ticks before `now`
+    /// (a clock that went backwards finds nothing).
+    pub fn get(&self, report_data: &[u8; 64], now: u64, max_age: u64) -> Option<&[u8]> {
+        let c = self.last.as_ref()?;
+        let fresh = now.checked_sub(c.at).is_some_and(|age| age < max_age);
+        (fresh && c.report_data == *report_data).then_some(&c.evidence[..])
+    }
+
+    /// Remembers `evidence` for `report_data`, taken at `now` (only the last one is kept).
+    pub fn put(&mut self, report_data: &[u8; 64], evidence: &[u8], now: u64) {
+        self.last = Some(Cached { report_data: *report_data, evidence: evidence.to_vec(), at: now });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_statement_is_served_while_fresh_and_only_then() {
+        let mut cache = EvidenceCache::new();
+        assert_eq!(cache.get(&[1; 64], 0, 10), None);
+        cache.put(&[1; 64], b"report", 100);
+        assert_eq!(cache.get(&[1; 64], 100, 10), Some(&b"report"[..]));
+        assert_eq!(cache.get(&[1; 64], 109, 10), Some(&b"report"[..]), "one tick before it ages out");
+        assert_eq!(cache.get(&[1; 64], 110, 10), None, "max_age old");
+        assert_eq!(cache.get(&[1; 64], 99, 10), None, "the clock went backwards");
+        assert_eq!(cache.get(&[2; 64], 100, 10), None, "another statement");
+        assert_eq!(cache.get(&[1; 64], 100, 0), None, "max_age 0 caches nothing");
+        cache.put(&[2; 64], b"other", 105);
+        assert_eq!(cache.get(&[1; 64], 105, 10), None, "only the last is kept");
+        assert_eq!(cache.get(&[2; 64], 105, 10), Some(&b"other"[..]));
+    }
+}

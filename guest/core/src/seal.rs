@@ -5,13 +5,17 @@
 //! withhold it (the guest then starts with a fresh identity) but can neither read nor alter it.
 //!
 //! ```text
-//! blob  = "FCCS" ‖ version u8 (1) ‖ platform u8 ‖ nonce[12] ‖ ciphertext[72] ‖ tag[16]   (106 bytes)
+//! blob  = "FCCS" ‖ version u8 (2) ‖ platform u8 ‖ root version[8] ‖ nonce[12] ‖ ciphertext[72] ‖ tag[16]   (114 bytes)
 //! plain = identity secret[32] ‖ trust-root epoch u32 ‖ trust-root hash[32] ‖ sealed epoch u32  (BE)
-//! key   = keccak256(bytes32("FCC_SEALING_KEY_V1") ‖ root key[32] ‖ uint256 platform ‖ uint256 chainId ‖ uint256 scheme)
+//! key   = keccak256(bytes32("FCC_SEALING_KEY_V2") ‖ root key[32] ‖ uint256 platform ‖ root version[8] ‖ uint256 chainId ‖ uint256 scheme)
 //! nonce = keccak256(bytes32("FCC_SEALING_NONCE_V1") ‖ key ‖ plain)[0..12]
-//! AES-256-GCM(key, nonce, aad = blob[0..6], plain)
+//! AES-256-GCM(key, nonce, aad = blob[0..14], plain)
 //! ```
-//! `scheme` is 0 for legacy policy hashes, else 1 (the chain id is bound already). The nonce is
+//! `scheme` is 0 for legacy policy hashes, else 1 (the chain id is bound already). The root
+//! version says which of the platform's root keys sealed the blob, so the guest can ask for that
+//! one again before it can open anything (it is read unauthenticated by [`root_version`], then
+//! authenticated as part of the header): on SEV-SNP the TCB_VERSION the MSG_KEY_REQ key was
+//! derived at (eight bytes as in the attestation report), elsewhere zero. The nonce is
 //! synthetic (derived from key and plaintext, as in SIV): the same state always seals to the same
 //! blob and two different states never share a nonce, without an RNG or a counter that would have
 //! to survive reboots. The sealed epoch is a floor: a resumed TEE refuses instructions until its
@@ -36,16 +40,16 @@ use crate::{abi, aead};
 /// First bytes of every sealed blob.
 pub const MAGIC: &[u8; 4] = b"FCCS";
 /// Format version.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Bytes of the plaintext.
 pub const PLAIN_LEN: usize = 32 + 4 + 32 + 4;
-/// Bytes of the authenticated header (magic, version, platform).
-pub const HEADER_LEN: usize = 6;
+/// Bytes of the authenticated header (magic, version, platform, root version).
+pub const HEADER_LEN: usize = 14;
 /// Bytes of a sealed blob.
 pub const SEALED_LEN: usize = HEADER_LEN + 12 + PLAIN_LEN + 16;
-const _: () = assert!(SEALED_LEN == 106);
+const _: () = assert!(SEALED_LEN == 114);
 /// Domain of the key derivation.
-pub const KEY_DOMAIN: [u8; 32] = op::name("FCC_SEALING_KEY_V1");
+pub const KEY_DOMAIN: [u8; 32] = op::name("FCC_SEALING_KEY_V2");
 /// Domain of the synthetic nonce.
 pub const NONCE_DOMAIN: [u8; 32] = op::name("FCC_SEALING_NONCE_V1");
 /// The root key of simulated sealing (plain QEMU): public, so it protects nothing.
@@ -72,22 +76,37 @@ impl core::fmt::Debug for SealedState {
     }
 }
 
-/// The key sealed state is encrypted under, for one platform and one configuration.
+/// Which of the platform's root keys a blob was sealed under (SEV-SNP: its TCB_VERSION),
+/// read from the header before anything is authenticated — only to know which root key to ask
+/// the platform for; [`SealingKey::open`] then authenticates it. `None`: not a blob of this
+/// format.
+pub fn root_version(blob: &[u8]) -> Option<[u8; 8]> {
+    (blob.len() == SEALED_LEN && &blob[..4] == MAGIC && blob[4] == VERSION)
+        .then(|| blob[6..HEADER_LEN].try_into().expect("8 bytes"))
+}
+
+/// The key sealed state is encrypted under, for one platform, one of its root keys and one
+/// configuration.
 pub struct SealingKey {
     key: Zeroizing<[u8; 32]>,
     platform: PlatformKind,
+    root_version: [u8; 8],
 }
 
 impl core::fmt::Debug for SealingKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SealingKey").field("platform", &self.platform).finish_non_exhaustive()
+        f.debug_struct("SealingKey")
+            .field("platform", &self.platform)
+            .field("root_version", &self.root_version)
+            .finish_non_exhaustive()
     }
 }
 
 impl SealingKey {
-    /// Derives the key from the platform's root key (wiped by the caller) and the TEE's
-    /// configuration, so a blob never opens for another chain or policy-hash scheme.
-    pub fn derive(root: &[u8; 32], platform: PlatformKind, config: &Config) -> Self {
+    /// Derives the key from the platform's root key (wiped by the caller), which version of it
+    /// that is (SEV-SNP: the TCB_VERSION it was derived at) and the TEE's configuration, so a
+    /// blob never opens for another chain or policy-hash scheme.
+    pub fn derive(root: &[u8; 32], platform: PlatformKind, root_version: [u8; 8], config: &Config) -> Self {
         let scheme = match config.policy_hash {
             PolicyHashScheme::Legacy => 0,
             PolicyHashScheme::ChainBound { .. } => 1,
@@ -96,20 +115,26 @@ impl SealingKey {
             &KEY_DOMAIN,
             root,
             &abi::uint(u64::from(platform.code())),
+            &root_version,
             &abi::uint(config.chain_id),
             &abi::uint(scheme),
         ]);
-        Self { key: Zeroizing::new(key), platform }
+        Self { key: Zeroizing::new(key), platform, root_version }
     }
 
     /// Plain QEMU's labelled stand-in: derived from [`SIMULATED_ROOT`], which is public.
     pub fn simulated(config: &Config) -> Self {
-        Self::derive(&SIMULATED_ROOT, PlatformKind::Plain, config)
+        Self::derive(&SIMULATED_ROOT, PlatformKind::Plain, [0; 8], config)
     }
 
     /// The platform whose blobs this key seals and opens.
     pub fn platform(&self) -> PlatformKind {
         self.platform
+    }
+
+    /// Which version of the platform's root key this is (see [`root_version`]).
+    pub fn root_version(&self) -> [u8; 8] {
+        self.root_version
     }
 
     /// Seals `state` (deterministic: see the module documentation).
@@ -124,6 +149,7 @@ impl SealingKey {
         out[..4].copy_from_slice(MAGIC);
         out[4] = VERSION;
         out[5] = self.platform.code();
+        out[6..HEADER_LEN].copy_from_slice(&self.root_version);
         let nonce: [u8; 12] = nonce[..12].try_into().expect("12 bytes");
         out[HEADER_LEN..HEADER_LEN + 12].copy_from_slice(&nonce);
         let (header, rest) = out.split_at_mut(HEADER_LEN);
@@ -139,13 +165,16 @@ impl SealingKey {
     pub fn open(&self, blob: &[u8]) -> Result<SealedState, Error> {
         let invalid = |what| Error::SealedStateInvalid { what };
         if blob.len() != SEALED_LEN {
-            return Err(invalid("length (106 bytes expected)"));
+            return Err(invalid("length (114 bytes expected)"));
         }
         if &blob[..4] != MAGIC || blob[4] != VERSION {
             return Err(invalid("magic or version"));
         }
         if blob[5] != self.platform.code() {
             return Err(invalid("platform (sealed on another platform)"));
+        }
+        if blob[6..HEADER_LEN] != self.root_version {
+            return Err(invalid("root version (sealed under another root key)"));
         }
         let (header, rest) = blob.split_at(HEADER_LEN);
         let (nonce, rest) = rest.split_at(12);
@@ -177,16 +206,20 @@ mod tests {
         Config { chain_id, policy_hash: PolicyHashScheme::ChainBound { chain_id } }
     }
 
+    /// A Milan TCB_VERSION as the report holds it: bootloader 3, TEE 0, SNP 8, microcode 115.
+    const TCB: [u8; 8] = [3, 0, 0, 0, 0, 0, 8, 115];
+
     fn state() -> SealedState {
         SealedState { identity_secret: Zeroizing::new([0x11; 32]), trust_root: (7, [0x22; 32]), epoch: 9 }
     }
 
     #[test]
     fn seals_deterministically_and_opens() {
-        let key = SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, &config(14));
+        let key = SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, TCB, &config(14));
         let blob = key.seal(&state());
         assert_eq!(blob, key.seal(&state()));
-        assert_eq!(&blob[..6], b"FCCS\x01\x01");
+        assert_eq!(&blob[..6], b"FCCS\x02\x01");
+        assert_eq!((root_version(&blob), key.root_version()), (Some(TCB), TCB));
         assert_eq!(key.open(&blob).unwrap(), state());
         let mut later = state();
         later.epoch = 10;
@@ -196,7 +229,7 @@ mod tests {
 
     #[test]
     fn every_tampering_and_every_other_key_is_refused() {
-        let key = SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, &config(14));
+        let key = SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, TCB, &config(14));
         let blob = key.seal(&state());
         for i in 0..SEALED_LEN {
             let mut bad = blob;
@@ -205,11 +238,12 @@ mod tests {
         }
         assert!(key.open(&blob[..SEALED_LEN - 1]).is_err());
         let others = [
-            SealingKey::derive(&[0x5b; 32], PlatformKind::SevSnp, &config(14)),
-            SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, &config(19)),
+            SealingKey::derive(&[0x5b; 32], PlatformKind::SevSnp, TCB, &config(14)),
+            SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, TCB, &config(19)),
             SealingKey::derive(
                 &[0x5a; 32],
                 PlatformKind::SevSnp,
+                TCB,
                 &Config { chain_id: 14, policy_hash: PolicyHashScheme::Legacy },
             ),
         ];
@@ -221,12 +255,30 @@ mod tests {
                 }
             );
         }
+        // The same root key labelled with another version: refused before any decryption.
+        let relabelled = SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, [0; 8], &config(14));
+        assert_eq!(
+            relabelled.open(&blob).unwrap_err(),
+            Error::SealedStateInvalid { what: "root version (sealed under another root key)" }
+        );
         // Simulated blobs never open on a hardware platform, whatever the root.
         let simulated = SealingKey::simulated(&config(14)).seal(&state());
         assert_eq!(
             key.open(&simulated).unwrap_err(),
             Error::SealedStateInvalid { what: "platform (sealed on another platform)" }
         );
+    }
+
+    #[test]
+    fn the_root_version_is_read_only_from_blobs_of_this_format() {
+        let blob = SealingKey::derive(&[1; 32], PlatformKind::SevSnp, TCB, &config(14)).seal(&state());
+        assert_eq!(root_version(&blob), Some(TCB));
+        assert_eq!(root_version(&blob[..SEALED_LEN - 1]), None);
+        assert_eq!(root_version(&[blob.as_slice(), &[0]].concat()), None);
+        let mut v1 = blob;
+        v1[4] = 1;
+        assert_eq!(root_version(&v1), None, "a version 1 blob");
+        assert_eq!(root_version(&[0; SEALED_LEN]), None);
     }
 
     #[test]

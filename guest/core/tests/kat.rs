@@ -699,7 +699,7 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
         SealedState { identity_secret: zeroize::Zeroizing::new(secret), trust_root: (EPOCH, bound), epoch: EPOCH + 1 };
     let word = |x: u64| U256::from(x).to_be_bytes::<32>();
     let key = alloy_primitives::keccak256(
-        [&seal::KEY_DOMAIN[..], &seal::SIMULATED_ROOT, &word(0), &word(CHAIN_ID), &word(1)].concat(),
+        [&seal::KEY_DOMAIN[..], &seal::SIMULATED_ROOT, &word(0), &[0u8; 8], &word(CHAIN_ID), &word(1)].concat(),
     );
     let mut plain = secret.to_vec();
     plain.extend_from_slice(&EPOCH.to_be_bytes());
@@ -707,13 +707,34 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     plain.extend_from_slice(&(EPOCH + 1).to_be_bytes());
     let nonce = alloy_primitives::keccak256([&seal::NONCE_DOMAIN[..], &key[..], &plain].concat());
     let blob = SealingKey::simulated(&config).seal(&state);
-    assert_eq!(&blob[..6], b"FCCS\x01\x00");
-    assert_eq!(blob[6..18], nonce[..12]);
-    let tag = fcc_core::aead::encrypt(&key.0, &nonce[..12].try_into().unwrap(), &blob[..6], &mut plain).unwrap();
-    assert_eq!([&blob[..18], &plain[..], &tag[..]].concat(), blob.to_vec(), "layout as documented");
+    assert_eq!(&blob[..14], b"FCCS\x02\x00\0\0\0\0\0\0\0\0");
+    assert_eq!(blob[14..26], nonce[..12]);
+    let tag = fcc_core::aead::encrypt(&key.0, &nonce[..12].try_into().unwrap(), &blob[..14], &mut plain).unwrap();
+    assert_eq!([&blob[..26], &plain[..], &tag[..]].concat(), blob.to_vec(), "layout as documented");
     assert_eq!(SealingKey::simulated(&config).open(&blob).unwrap(), state);
     v.push(("sealed.simulatedKey", key.to_vec()));
     v.push(("sealed.blob", blob.to_vec()));
+    // The same state under an SEV-SNP root key (0x11 × 32 stands in for MSG_KEY_REQ's answer)
+    // derived at a Milan TCB_VERSION: the root version sits in the header and in the key.
+    let tcb = [3, 0, 0, 0, 0, 0, 8, 115];
+    let snp_key = alloy_primitives::keccak256(
+        [&seal::KEY_DOMAIN[..], &[0x11; 32], &word(1), &tcb, &word(CHAIN_ID), &word(1)].concat(),
+    );
+    let snp = SealingKey::derive(&[0x11; 32], fcc_core::attester::PlatformKind::SevSnp, tcb, &config);
+    let snp_blob = snp.seal(&state);
+    assert_eq!(&snp_blob[..14], [&b"FCCS\x02\x01"[..], &tcb].concat());
+    assert_eq!(seal::root_version(&snp_blob), Some(tcb));
+    let mut plain = secret.to_vec();
+    plain.extend_from_slice(&EPOCH.to_be_bytes());
+    plain.extend_from_slice(&bound);
+    plain.extend_from_slice(&(EPOCH + 1).to_be_bytes());
+    let nonce = alloy_primitives::keccak256([&seal::NONCE_DOMAIN[..], &snp_key[..], &plain].concat());
+    let tag =
+        fcc_core::aead::encrypt(&snp_key.0, &nonce[..12].try_into().unwrap(), &snp_blob[..14], &mut plain).unwrap();
+    assert_eq!([&snp_blob[..14], &nonce[..12], &plain[..], &tag[..]].concat(), snp_blob.to_vec());
+    assert_eq!(snp.open(&snp_blob).unwrap(), state);
+    v.push(("sealed.snpKey", snp_key.to_vec()));
+    v.push(("sealed.snpBlob", snp_blob.to_vec()));
 
     // FDC2.
     let r = fdc2::decode_request(&req).unwrap();

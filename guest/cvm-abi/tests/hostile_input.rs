@@ -33,12 +33,21 @@ proptest! {
     }
 
     #[test]
-    fn psc_progress(mut header in proptest::collection::vec(any::<u8>(), 4..16), end: u16, same_end: bool) {
+    fn psc_progress(
+        mut header in proptest::collection::vec(any::<u8>(), 4..16),
+        end: u16,
+        sent: u16,
+        same_end: bool,
+        info in prop_oneof![Just((0u64, 0u64)), any::<(u64, u64)>()],
+    ) {
         if same_end {
             header[2..4].copy_from_slice(&end.to_le_bytes());
         }
-        if psc::done(&header, end) == Ok(true) {
-            prop_assert!(u16::from_le_bytes([header[0], header[1]]) > end);
+        let cur = u16::from_le_bytes([header[0], header[1]]);
+        match psc::answer(info.0, info.1, &header, sent, end) {
+            Ok(psc::Progress::Done) => prop_assert!(info == (0, 0) && cur > end),
+            Ok(psc::Progress::Resume(next)) => prop_assert!(info == (0, 0) && next == cur && sent < cur && cur <= end),
+            Err(_) => {}
         }
     }
 
@@ -77,9 +86,12 @@ proptest! {
     }
 
     #[test]
-    fn tdx_buffers(buf in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        if let Ok(Some(q)) = quote_buffer::response(&buf) {
+    fn tdx_buffers(buf in proptest::collection::vec(any::<u8>(), 0..2048), data_byte: u8) {
+        let data = [data_byte; 64];
+        if let Ok(Some(q)) = quote_buffer::response(&buf, &data) {
             prop_assert!(q.len() + quote_buffer::HEADER_LEN <= buf.len());
+            let view = tdx::quote::Quote::new_checked(q).unwrap();
+            prop_assert_eq!(view.report_data(), &data);
         }
         if let Some(r) = TdReport::new(&buf) {
             let _ = (r.mrtd(), r.report_data(), r.rtmr(3), r.attributes());

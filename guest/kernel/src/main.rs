@@ -191,7 +191,6 @@ mod kernel {
         fw: &mut FwCfg,
         rng: &mut HardwareRng,
     ) -> Tee {
-        let sealing = platform.sealing_key(attester, &config).unwrap_or_else(|e| fatal!("sealing key: {e}"));
         let mut buf = [0u8; SEALED_BLOB_MAX];
         let blob = match fw.find(FW_CFG_SEALED_STATE) {
             Some(file) => match fw.read(file, &mut buf) {
@@ -203,29 +202,44 @@ mod kernel {
             },
             None => None,
         };
+        let sealing = platform.sealing_keys(attester, &config, blob).unwrap_or_else(|e| fatal!("sealing key: {e}"));
         match (sealing, blob) {
-            (Some(key), Some(blob)) => match key.open(blob) {
-                Ok(sealed) => {
-                    let simulated = key.platform() == fcc_core::attester::PlatformKind::Plain;
-                    let ((root_epoch, _), epoch) = (sealed.trust_root, sealed.epoch);
-                    let tee = Tee::resume(config, key, &sealed, rng, Registry::system())
-                        .unwrap_or_else(|e| fatal!("TEE (resuming sealed state): {e}"));
-                    println!(
-                        "SEALED resumed: trust root epoch {root_epoch}, sealed epoch {epoch}{}",
-                        if simulated { " (SIMULATED sealing on plain QEMU: anyone can read or forge it)" } else { "" }
-                    );
-                    tee
+            (Some(keys), Some(blob)) => {
+                let opener = keys.for_blob.as_ref().unwrap_or(&keys.current);
+                match opener.open(blob) {
+                    Ok(sealed) => {
+                        let simulated = keys.current.platform() == fcc_core::attester::PlatformKind::Plain;
+                        let moved = keys.for_blob.is_some();
+                        let ((root_epoch, _), epoch) = (sealed.trust_root, sealed.epoch);
+                        // Resumed under the current key: the next seal moves the state to it.
+                        let tee = Tee::resume(config, keys.current, &sealed, rng, Registry::system())
+                            .unwrap_or_else(|e| fatal!("TEE (resuming sealed state): {e}"));
+                        println!(
+                            "SEALED resumed: trust root epoch {root_epoch}, sealed epoch {epoch}{}{}",
+                            if moved {
+                                " (sealed at an older TCB; sealed at the committed one from now on)"
+                            } else {
+                                ""
+                            },
+                            if simulated {
+                                " (SIMULATED sealing on plain QEMU: anyone can read or forge it)"
+                            } else {
+                                ""
+                            }
+                        );
+                        tee
+                    }
+                    Err(e) => {
+                        println!("SEALED refused ({e}): a fresh identity");
+                        fresh_tee(config, rng, Some(keys.current))
+                    }
                 }
-                Err(e) => {
-                    println!("SEALED refused ({e}): a fresh identity");
-                    fresh_tee(config, rng, Some(key))
-                }
-            },
+            }
             (sealing, blob) => {
                 if blob.is_some() {
                     println!("SEALED ignored: {} cannot seal; a fresh identity", platform.kind().name());
                 }
-                fresh_tee(config, rng, sealing)
+                fresh_tee(config, rng, sealing.map(|k| k.current))
             }
         }
     }

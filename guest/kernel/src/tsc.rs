@@ -16,9 +16,16 @@ pub fn now() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// TSC ticks per second, measured over 10 ms of PIT channel 2, or `None` if the PIT's output
-/// never rose (no PIT). (A TD has no PIT: the platform layer asks CPUID leaf 0x15 there.)
+static PIT_FREQUENCY: spin::Once<Option<u64>> = spin::Once::new();
+
+/// TSC ticks per second, measured once per boot over 10 ms of PIT channel 2 (the first caller
+/// waits), or `None` if the PIT's output never rose (no PIT). (A TD has no PIT: the platform
+/// layer asks CPUID leaf 0x15 there.)
 pub fn pit_frequency_hz() -> Option<u64> {
+    *PIT_FREQUENCY.call_once(measure_pit)
+}
+
+fn measure_pit() -> Option<u64> {
     let mut control = Port::<u8>::new(0x61);
     let mut command = Port::<u8>::new(0x43);
     let mut channel2 = Port::<u8>::new(0x42);

@@ -114,6 +114,11 @@ impl Ghcb {
         Ok(u64::from_le_bytes(self.page[at..at + 8].try_into().expect("8 bytes")))
     }
 
+    /// SW_EXITINFO1 regardless of the bitmap (the outcome of the exit lives there).
+    pub fn exit_info_1(&self) -> u64 {
+        u64::from_le_bytes(self.page[offset::SW_EXIT_INFO_1..offset::SW_EXIT_INFO_1 + 8].try_into().expect("8"))
+    }
+
     /// SW_EXITINFO2 regardless of the bitmap (the hypervisor's result code lives there).
     pub fn exit_info_2(&self) -> u64 {
         u64::from_le_bytes(self.page[offset::SW_EXIT_INFO_2..offset::SW_EXIT_INFO_2 + 8].try_into().expect("8"))
@@ -148,9 +153,7 @@ pub enum ExitResult {
 
 /// Reads the outcome (SW_EXITINFO1's low 32 bits, per the specification).
 pub fn result(g: &Ghcb) -> ExitResult {
-    let info1 =
-        u64::from_le_bytes(g.page[offset::SW_EXIT_INFO_1..offset::SW_EXIT_INFO_1 + 8].try_into().expect("8 bytes"));
-    match info1 & 0xffff_ffff {
+    match g.exit_info_1() & 0xffff_ffff {
         0 => ExitResult::Ok,
         1 => ExitResult::Exception(g.exit_info_2()),
         2 => ExitResult::Error(g.exit_info_2()),

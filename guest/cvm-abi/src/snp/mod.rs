@@ -75,8 +75,10 @@ pub enum SnpError {
         /// The code received.
         response: u16,
     },
-    /// The hypervisor refused or failed a page-state change.
-    PageStateChange(u32),
+    /// The hypervisor refused a page-state change through the GHCB MSR protocol (its code).
+    MsrPageStateChange(u32),
+    /// A page-state change through the GHCB page failed.
+    PageStateChange(psc::PscError),
     /// The CPUID page is malformed (count beyond its entries).
     CpuidPage,
     /// A leaf the guest needs is missing from the CPUID page.

@@ -3,6 +3,7 @@
 //! request or response code ("GHCBInfo"), the rest the data.
 
 use super::SnpError;
+pub use super::psc::PageState;
 
 /// GHCBInfo codes.
 pub mod code {
@@ -111,15 +112,6 @@ pub fn register_ghcb_response(value: u64, gfn: u64) -> Result<(), SnpError> {
     Ok(())
 }
 
-/// The page state to change to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageState {
-    /// Private (encrypted, guest-owned).
-    Private = 1,
-    /// Shared (unencrypted, host-visible).
-    Shared = 2,
-}
-
 /// Page state change for one 4 KiB page.
 pub const fn psc_request(gfn: u64, state: PageState) -> u64 {
     ((state as u64) << 52) | ((gfn & ((1 << 40) - 1)) << 12) | code::PSC_REQUEST as u64
@@ -130,7 +122,7 @@ pub fn psc_response(value: u64) -> Result<(), SnpError> {
     expect(value, code::PSC_REQUEST, code::PSC_RESPONSE)?;
     match (value >> 32) as u32 {
         0 => Ok(()),
-        err => Err(SnpError::PageStateChange(err)),
+        err => Err(SnpError::MsrPageStateChange(err)),
     }
 }
 
@@ -198,7 +190,7 @@ mod tests {
         assert_eq!(psc_request(0xABCDE, PageState::Shared), 0x0020_0000_ABCD_E014);
         assert_eq!(psc_request(0xABCDE, PageState::Private), 0x0010_0000_ABCD_E014);
         assert_eq!(psc_response(0x015), Ok(()));
-        assert_eq!(psc_response(0x0000_0007_0000_0015), Err(SnpError::PageStateChange(7)));
+        assert_eq!(psc_response(0x0000_0007_0000_0015), Err(SnpError::MsrPageStateChange(7)));
         assert_eq!(hv_features_response(0x3081), Ok(3));
         assert_eq!(terminate_request(reason::SET_GENERAL, reason::GHCB_VERSION), 0x0001_0100);
         assert_eq!(terminate_request(reason::SET_FCC, 7), 0x0007_f100);

@@ -3,7 +3,15 @@
 //! [`MAX_ENTRIES`] entries, each a u64: bits 11:0 current page (the hypervisor's progress),
 //! 51:12 GFN, 55:52 operation, 56 page size (0 = 4 KiB, 1 = 2 MiB).
 
-pub use super::msr::PageState;
+/// The page state to change to (the same operation codes in the GHCB page's entries and in
+/// the GHCB MSR protocol's request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageState {
+    /// Private (encrypted, guest-owned).
+    Private = 1,
+    /// Shared (unencrypted, host-visible).
+    Shared = 2,
+}
 
 /// Entries one request holds (the GHCB shared buffer is 2032 bytes).
 pub const MAX_ENTRIES: usize = 253;
@@ -66,15 +74,71 @@ pub fn set_cur_entry(buf: &mut [u8], cur: u16) {
     buf[0..2].copy_from_slice(&cur.to_le_bytes());
 }
 
-/// After the hypervisor's answer: whether every entry was processed (`cur_entry > end_entry`);
-/// the guest repeats the request otherwise, and must not trust a header that went backwards.
-pub fn done(buf: &[u8], sent_end: u16) -> Result<bool, super::SnpError> {
+/// Why a page-state change through the GHCB page failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PscError {
+    /// The request does not fit one GHCB (no pages, too many, or not aligned to the page size).
+    Request,
+    /// SW_EXITINFO1 is not 0: the exit itself failed (both exit infos, all 64 bits).
+    Exit {
+        /// SW_EXITINFO1.
+        info1: u64,
+        /// SW_EXITINFO2.
+        info2: u64,
+    },
+    /// SW_EXITINFO2 is not 0: the hypervisor's status, all 64 bits (KVM: `0x100 << 32`
+    /// generic failure, `1 << 32 | 1` bad header, `1 << 32 | 2` bad entry).
+    Status(u64),
+    /// The header came back with another `end_entry`, or `cur_entry` past it.
+    Header {
+        /// `cur_entry` as returned.
+        cur: u16,
+        /// `end_entry` as returned.
+        end: u16,
+    },
+    /// `cur_entry` did not advance past where this round started. Every round must finish at
+    /// least one entry (KVM answers only once all are done): the guest resends its own copy of
+    /// the entries, so a hypervisor that stops inside an entry would start it over for ever.
+    Stalled {
+        /// `cur_entry` as returned.
+        cur: u16,
+        /// The request's `end_entry`.
+        end: u16,
+    },
+}
+
+/// What to do after the hypervisor answered a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Every entry was processed.
+    Done,
+    /// Send the request again from this `cur_entry`.
+    Resume(u16),
+}
+
+/// Checks the hypervisor's answer to a page-state change sent with `cur_entry = sent_cur` and
+/// `end_entry = sent_end`: both exit infos in full (a status truncated to 32 bits would read
+/// KVM's generic failure `0x100 << 32` as success), then the returned header `buf`, which must
+/// keep `end_entry` and move `cur_entry` forward without passing `end_entry + 1`.
+pub fn answer(info1: u64, info2: u64, buf: &[u8], sent_cur: u16, sent_end: u16) -> Result<Progress, PscError> {
+    if info1 != 0 {
+        return Err(PscError::Exit { info1, info2 });
+    }
+    if info2 != 0 {
+        return Err(PscError::Status(info2));
+    }
     let cur = u16::from_le_bytes([buf[0], buf[1]]);
     let end = u16::from_le_bytes([buf[2], buf[3]]);
     if end != sent_end || u32::from(cur) > u32::from(end) + 1 {
-        return Err(super::SnpError::PageStateChange(u32::from(cur) << 16 | u32::from(end)));
+        return Err(PscError::Header { cur, end });
     }
-    Ok(cur > end)
+    if cur > end {
+        Ok(Progress::Done)
+    } else if cur > sent_cur {
+        Ok(Progress::Resume(cur))
+    } else {
+        Err(PscError::Stalled { cur, end })
+    }
 }
 
 #[cfg(test)]
@@ -103,22 +167,41 @@ mod tests {
         assert_eq!(encode_sized(0x201, 1, PageState::Private, PageSize::Large, &mut buf), None, "unaligned");
         set_cur_entry(&mut buf, 1);
         assert_eq!(cur_entry(&buf), 1);
-        assert_eq!(done(&buf, 1), Ok(false));
+        assert_eq!(answer(0, 0, &buf, 0, 1), Ok(Progress::Resume(1)));
     }
 
     #[test]
     fn progress() {
         let mut buf = [0u8; 32];
         encode(0x100, 3, PageState::Shared, &mut buf).unwrap();
-        assert_eq!(done(&buf, 2), Ok(false));
+        assert_eq!(answer(0, 0, &buf, 0, 2), Err(PscError::Stalled { cur: 0, end: 2 }));
+        buf[0] = 1;
+        assert_eq!(answer(0, 0, &buf, 0, 2), Ok(Progress::Resume(1)));
+        assert_eq!(answer(0, 0, &buf, 1, 2), Err(PscError::Stalled { cur: 1, end: 2 }), "no progress");
         buf[0] = 3;
-        assert_eq!(done(&buf, 2), Ok(true));
-        buf[0] = 9;
-        assert!(done(&buf, 2).is_err(), "beyond the end");
+        assert_eq!(answer(0, 0, &buf, 1, 2), Ok(Progress::Done));
+        buf[0] = 4;
+        assert_eq!(answer(0, 0, &buf, 1, 2), Err(PscError::Header { cur: 4, end: 2 }), "beyond the end");
         buf[0] = 1;
         buf[2] = 1;
-        assert!(done(&buf, 2).is_err(), "end_entry changed");
+        assert_eq!(answer(0, 0, &buf, 0, 2), Err(PscError::Header { cur: 1, end: 1 }), "end_entry changed");
         // No overflow at the top of the range.
-        assert_eq!(done(&[0, 0, 0xff, 0xff], u16::MAX), Ok(false));
+        assert_eq!(answer(0, 0, &[0, 0, 0xff, 0xff], 0, u16::MAX), Err(PscError::Stalled { cur: 0, end: u16::MAX }));
+        assert_eq!(answer(0, 0, &[0, 0, 0xff, 0xff], 0, 0xfffe), Err(PscError::Header { cur: 0, end: 0xffff }));
+    }
+
+    #[test]
+    fn every_bit_of_both_exit_infos_counts() {
+        let mut buf = [0u8; 32];
+        encode(0x100, 1, PageState::Private, &mut buf).unwrap();
+        buf[0] = 1;
+        assert_eq!(answer(0, 0, &buf, 0, 0), Ok(Progress::Done));
+        // KVM's errors live in the high half of SW_EXITINFO2: a 32-bit status reads them as 0.
+        for info2 in [0x100 << 32, 1 << 32 | 1, 1 << 32 | 2, 1 << 63, 1] {
+            assert_eq!(answer(0, info2, &buf, 0, 0), Err(PscError::Status(info2)), "{info2:#x}");
+        }
+        for info1 in [1, 2, 1 << 32] {
+            assert_eq!(answer(info1, 0, &buf, 0, 0), Err(PscError::Exit { info1, info2: 0 }), "{info1:#x}");
+        }
     }
 }

@@ -31,8 +31,14 @@ pub mod field {
     pub const REPORT_DATA: Range<usize> = 0x50..0x90;
     /// The launch measurement (48 bytes).
     pub const MEASUREMENT: Range<usize> = 0x90..0xC0;
+    /// CURRENT_TCB (u64; component layout per product): the firmware running now.
+    pub const CURRENT_TCB: Range<usize> = 0x38..0x40;
     /// REPORTED_TCB (u64; component layout per product).
     pub const REPORTED_TCB: Range<usize> = 0x180..0x188;
+    /// COMMITTED_TCB: the lowest TCB the firmware can be rolled back to (SNP_COMMIT).
+    pub const COMMITTED_TCB: Range<usize> = 0x1E0..0x1E8;
+    /// LAUNCH_TCB: CURRENT_TCB when the guest was launched.
+    pub const LAUNCH_TCB: Range<usize> = 0x1F0..0x1F8;
     /// CPUID family, model and stepping (versions 3 and later; zero before).
     pub const CPUID: Range<usize> = 0x188..0x18B;
     /// CHIP_ID (64 bytes).
@@ -112,6 +118,21 @@ impl<T: AsRef<[u8]>> Report<T> {
         self.b()[field::REPORTED_TCB].try_into().expect("8 bytes")
     }
 
+    /// CURRENT_TCB's eight bytes.
+    pub fn current_tcb(&self) -> &[u8; 8] {
+        self.b()[field::CURRENT_TCB].try_into().expect("8 bytes")
+    }
+
+    /// COMMITTED_TCB's eight bytes (what the guest's sealing key is derived at).
+    pub fn committed_tcb(&self) -> &[u8; 8] {
+        self.b()[field::COMMITTED_TCB].try_into().expect("8 bytes")
+    }
+
+    /// LAUNCH_TCB's eight bytes.
+    pub fn launch_tcb(&self) -> &[u8; 8] {
+        self.b()[field::LAUNCH_TCB].try_into().expect("8 bytes")
+    }
+
     /// The CPU's family, model and stepping, where the version records them (3 and later) and
     /// they are set.
     pub fn cpuid(&self) -> Option<(u8, u8, u8)> {
@@ -148,7 +169,11 @@ mod tests {
         b[0x180..0x188].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
         b[0x188..0x18B].copy_from_slice(&[0x19, 0x01, 0x01]);
         b[0x1A0..0x1E0].fill(0x33);
+        b[0x38..0x40].copy_from_slice(&[9, 0, 0, 0, 0, 0, 9, 9]);
+        b[0x1E0..0x1E8].copy_from_slice(&[7, 0, 0, 0, 0, 0, 7, 7]);
+        b[0x1F0..0x1F8].copy_from_slice(&[6, 0, 0, 0, 0, 0, 6, 6]);
         let r = Report::new_checked(&b[..]).unwrap();
+        assert_eq!((r.current_tcb()[0], r.committed_tcb()[6], r.launch_tcb()[7]), (9, 7, 6));
         assert_eq!((r.version(), r.policy(), r.vmpl(), r.signing_key()), (3, 0x30000, 0, 1));
         assert!(!r.debug_allowed());
         assert_eq!((r.report_data()[0], r.measurement()[47], r.chip_id()[0]), (0x11, 0x22, 0x33));

@@ -52,6 +52,10 @@ pub enum TdcallError {
 
 /// TDX_OPERAND_BUSY (class 0x8000_0200).
 const OPERAND_BUSY: u64 = 0x8000_0200;
+/// TDX_OPERAND_BUSY_HOST_PRIORITY (class 0x8000_0204): the host holds the operand's lock with
+/// priority (for example while it blocks the page); the TDX module 1.5 may return it to the
+/// guest during TDG.MEM.PAGE.ACCEPT. As transient as OPERAND_BUSY.
+const OPERAND_BUSY_HOST_PRIORITY: u64 = 0x8000_0204;
 /// TDX_PAGE_ALREADY_ACCEPTED (class 0x0000_0B0A).
 const PAGE_ALREADY_ACCEPTED: u64 = 0x0000_0B0A;
 
@@ -59,7 +63,7 @@ const PAGE_ALREADY_ACCEPTED: u64 = 0x0000_0B0A;
 pub fn status(rax: u64) -> Result<(), TdcallError> {
     match rax >> 32 {
         0 if rax == 0 => Ok(()),
-        OPERAND_BUSY => Err(TdcallError::Busy(rax)),
+        OPERAND_BUSY | OPERAND_BUSY_HOST_PRIORITY => Err(TdcallError::Busy(rax)),
         PAGE_ALREADY_ACCEPTED => Err(TdcallError::AlreadyAccepted),
         _ => Err(TdcallError::Other(rax)),
     }
@@ -81,12 +85,20 @@ pub struct VpInfo {
     pub num_vcpus: u32,
     /// Maximum vCPUs (R8[63:32]).
     pub max_vcpus: u32,
+    /// This vCPU's VCPU_INDEX (R9[31:0]): unique, 0 for the first vCPU the host initialised.
+    pub vcpu_index: u32,
 }
 
 impl VpInfo {
-    /// From the registers RCX, RDX, R8.
-    pub fn from_regs(rcx: u64, rdx: u64, r8: u64) -> Self {
-        Self { gpaw: (rcx & 0x3f) as u8, attributes: rdx, num_vcpus: r8 as u32, max_vcpus: (r8 >> 32) as u32 }
+    /// From the registers RCX, RDX, R8, R9.
+    pub fn from_regs(rcx: u64, rdx: u64, r8: u64, r9: u64) -> Self {
+        Self {
+            gpaw: (rcx & 0x3f) as u8,
+            attributes: rdx,
+            num_vcpus: r8 as u32,
+            max_vcpus: (r8 >> 32) as u32,
+            vcpu_index: r9 as u32,
+        }
     }
 
     /// The shared-GPA bit (GPAW 48 → bit 47, GPAW 52 → bit 51), or `None` for a width the
@@ -144,14 +156,38 @@ impl<'a> TdReport<'a> {
 
 /// The GetQuote shared buffer (GHCI): `u64 version (1) ‖ u64 status ‖ u32 in_len ‖ u32 out_len ‖
 /// data`. The guest writes the TDREPORT as data with status 0; the host writes the quote back
-/// and sets status.
+/// and sets status — whenever it likes, also after the guest stopped waiting, so an answer is
+/// taken only when it is a TDX quote whose REPORTDATA is the one asked for.
 pub mod quote_buffer {
+    use super::quote::{Quote, QuoteError};
+
     /// Header bytes.
     pub const HEADER_LEN: usize = 24;
     /// Status: success.
     pub const SUCCESS: u64 = 0;
-    /// Status: still in flight.
+    /// Status: still in flight (the buffer is the host's).
     pub const IN_FLIGHT: u64 = 0xffff_ffff_ffff_ffff;
+    /// Status: the quote could not be generated.
+    pub const ERROR: u64 = 0x8000_0000_0000_0000;
+    /// Status: the quoting service is unavailable.
+    pub const SERVICE_UNAVAILABLE: u64 = 0x8000_0000_0000_0001;
+    /// Offset of the status field (u64), which the guest polls.
+    pub const STATUS_OFFSET: usize = 8;
+
+    /// Why the host's answer is not the quote asked for.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum ResponseError {
+        /// A status other than success or in flight ([`ERROR`], [`SERVICE_UNAVAILABLE`], …).
+        Status(u64),
+        /// Success, but `out_len` is 0 or runs past the buffer (or the buffer is shorter than
+        /// its header).
+        Length(u64),
+        /// Success, but the bytes are no TDX quote.
+        NotAQuote(QuoteError),
+        /// A TDX quote of another REPORTDATA: a late answer to an earlier request, or a host
+        /// replaying one.
+        ReportData,
+    }
 
     /// Writes a request for `report` into `buf`; returns its length.
     pub fn request(report: &[u8], buf: &mut [u8]) -> Option<usize> {
@@ -166,22 +202,32 @@ pub mod quote_buffer {
         Some(len)
     }
 
-    /// The host's answer: `Ok(None)` while in flight, the quote when done, `Err(status)` on a
-    /// failure or an answer that does not fit the buffer.
-    pub fn response(buf: &[u8]) -> Result<Option<&[u8]>, u64> {
-        if buf.len() < HEADER_LEN {
-            return Err(u64::MAX - 1);
-        }
-        let status = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
-        let out_len = u32::from_le_bytes(buf[20..24].try_into().expect("4 bytes")) as usize;
+    /// The status field of `buf` (`None`: shorter than the header).
+    pub fn status(buf: &[u8]) -> Option<u64> {
+        Some(u64::from_le_bytes(buf.get(STATUS_OFFSET..STATUS_OFFSET + 8)?.try_into().ok()?))
+    }
+
+    /// The host's answer to a request for a quote of `report_data`: `Ok(None)` while in flight,
+    /// the quote when done.
+    pub fn response<'a>(buf: &'a [u8], report_data: &[u8; 64]) -> Result<Option<&'a [u8]>, ResponseError> {
+        let (Some(status), Some(out_len)) = (status(buf), buf.get(20..HEADER_LEN)) else {
+            return Err(ResponseError::Length(0));
+        };
+        let out_len = u32::from_le_bytes(out_len.try_into().expect("4 bytes"));
         match status {
-            IN_FLIGHT => Ok(None),
-            SUCCESS if HEADER_LEN + out_len <= buf.len() && out_len > 0 => {
-                Ok(Some(&buf[HEADER_LEN..HEADER_LEN + out_len]))
-            }
-            SUCCESS => Err(SUCCESS),
-            other => Err(other),
+            IN_FLIGHT => return Ok(None),
+            SUCCESS => {}
+            other => return Err(ResponseError::Status(other)),
         }
+        let quote = buf
+            .get(HEADER_LEN..HEADER_LEN.saturating_add(out_len as usize))
+            .filter(|q| !q.is_empty())
+            .ok_or(ResponseError::Length(u64::from(out_len)))?;
+        let view = Quote::new_checked(quote).map_err(ResponseError::NotAQuote)?;
+        if view.report_data() != report_data {
+            return Err(ResponseError::ReportData);
+        }
+        Ok(Some(quote))
     }
 }
 
@@ -476,6 +522,10 @@ mod tests {
     fn statuses() {
         assert_eq!(status(0), Ok(()));
         assert_eq!(status(0x8000_0200_0000_0000), Err(TdcallError::Busy(0x8000_0200_0000_0000)));
+        // The low half names the operand: still busy.
+        assert_eq!(status(0x8000_0200_0000_0090), Err(TdcallError::Busy(0x8000_0200_0000_0090)));
+        assert_eq!(status(0x8000_0204_0000_0000), Err(TdcallError::Busy(0x8000_0204_0000_0000)));
+        assert_eq!(status(0x8000_0205_0000_0000), Err(TdcallError::Other(0x8000_0205_0000_0000)));
         assert_eq!(status(0x0000_0B0A_0000_0000), Err(TdcallError::AlreadyAccepted));
         assert_eq!(status(0xC000_0100_0000_0000), Err(TdcallError::Other(0xC000_0100_0000_0000)));
         assert_eq!(accept_operand(0x1234_5678, false), 0x1234_5000);
@@ -484,13 +534,13 @@ mod tests {
 
     #[test]
     fn vp_info() {
-        let i = VpInfo::from_regs(52, 0x1000_0000, 4 | 8 << 32);
+        let i = VpInfo::from_regs(52, 0x1000_0000, 4 | 8 << 32, 0xffff_ffff_0000_0003);
         assert_eq!(i.shared_bit(), Some(1 << 51));
         assert_eq!((i.num_vcpus, i.max_vcpus), (4, 8));
         assert!(!i.debug());
-        assert_eq!(VpInfo::from_regs(48, 1, 0).shared_bit(), Some(1 << 47));
-        assert!(VpInfo::from_regs(48, 1, 0).debug());
-        assert_eq!(VpInfo::from_regs(40, 0, 0).shared_bit(), None);
+        assert_eq!(VpInfo::from_regs(48, 1, 0, 0).shared_bit(), Some(1 << 47));
+        assert!(VpInfo::from_regs(48, 1, 0, 0).debug());
+        assert_eq!(VpInfo::from_regs(40, 0, 0, 0).shared_bit(), None);
     }
 
     #[test]
@@ -507,20 +557,49 @@ mod tests {
 
     #[test]
     fn quote_buffer_round_trip() {
-        let mut buf = [0u8; 4096];
+        use quote_buffer::{ResponseError, response};
+        let data = [0x33u8; 64];
+        let mut buf = [0u8; 2048];
         let n = quote_buffer::request(&[7u8; TDREPORT_LEN], &mut buf).unwrap();
-        assert_eq!(n, 24 + 1024);
-        assert_eq!(&buf[..24], &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(quote_buffer::response(&buf), Err(0), "success without a quote");
+        assert_eq!((n, &buf[0..8], &buf[16..20]), (24 + 1024, &1u64.to_le_bytes()[..], &1024u32.to_le_bytes()[..]));
+        assert_eq!(response(&buf, &data), Err(ResponseError::Length(0)), "success without a quote");
         buf[8..16].copy_from_slice(&quote_buffer::IN_FLIGHT.to_le_bytes());
-        assert_eq!(quote_buffer::response(&buf), Ok(None));
+        assert_eq!(quote_buffer::status(&buf), Some(quote_buffer::IN_FLIGHT));
+        assert_eq!(response(&buf, &data), Ok(None));
+
+        // A v4 quote (header, TD report body with REPORTDATA) as the host writes it back.
+        let mut q = [0u8; 48 + 584 + 16];
+        q[0..2].copy_from_slice(&4u16.to_le_bytes());
+        q[4..8].copy_from_slice(&quote::TEE_TYPE_TDX.to_le_bytes());
+        q[48 + 520..48 + 584].copy_from_slice(&data);
+        buf[24..24 + q.len()].copy_from_slice(&q);
         buf[8..16].fill(0);
+        buf[20..24].copy_from_slice(&(q.len() as u32).to_le_bytes());
+        assert_eq!(response(&buf, &data), Ok(Some(&q[..])));
+        assert_eq!(response(&buf, &[0x44; 64]), Err(ResponseError::ReportData), "another statement's quote");
+
+        // out_len at the buffer's edge, one past it, and u32::MAX.
+        let edge = (buf.len() - 24) as u32;
+        buf[20..24].copy_from_slice(&edge.to_le_bytes());
+        assert_eq!(response(&buf, &data).unwrap().unwrap().len(), edge as usize);
+        buf[20..24].copy_from_slice(&(edge + 1).to_le_bytes());
+        assert_eq!(response(&buf, &data), Err(ResponseError::Length(u64::from(edge) + 1)));
+        buf[20..24].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(response(&buf, &data), Err(ResponseError::Length(u64::from(u32::MAX))));
+        // Too short for a quote body, and not a quote at all.
         buf[20..24].copy_from_slice(&100u32.to_le_bytes());
-        assert_eq!(quote_buffer::response(&buf).unwrap().unwrap().len(), 100);
-        buf[20..24].copy_from_slice(&5000u32.to_le_bytes());
-        assert!(quote_buffer::response(&buf).is_err(), "longer than the buffer");
-        buf[8..16].copy_from_slice(&0x8000_0000_0000_0000u64.to_le_bytes());
-        assert_eq!(quote_buffer::response(&buf), Err(0x8000_0000_0000_0000));
+        assert_eq!(response(&buf, &data), Err(ResponseError::NotAQuote(quote::QuoteError::Truncated(100))));
+        buf[24..28].copy_from_slice(&3u32.to_le_bytes());
+        buf[20..24].copy_from_slice(&(q.len() as u32).to_le_bytes());
+        assert!(matches!(response(&buf, &data), Err(ResponseError::NotAQuote(_))));
+
+        for status in [quote_buffer::ERROR, quote_buffer::SERVICE_UNAVAILABLE, 5] {
+            buf[8..16].copy_from_slice(&status.to_le_bytes());
+            assert_eq!(response(&buf, &data), Err(ResponseError::Status(status)));
+        }
+        buf[8..16].fill(0);
+        assert_eq!(response(&buf[..23], &data), Err(ResponseError::Length(0)), "shorter than the header");
+        assert_eq!(response(&buf[..8], &data), Err(ResponseError::Length(0)));
         assert!(quote_buffer::request(&[0; 100], &mut [0; 50]).is_none());
     }
 

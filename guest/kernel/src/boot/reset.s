@@ -32,8 +32,9 @@
 # down — fail-closed, as this kernel does not support it. On any other platform the page is
 # empty and the CPUID-based path below runs as before.
 #
-# Not done here yet: TDX application processors should later wait in a mailbox (ACPI MP
-# wake-up) instead of spinning.
+# Extra vCPUs: TDX application processors spin on PAUSE for ever (HLT would be a #VE with no
+# IDT, and TDCALL needs 64-bit mode), each taking a host CPU; SEV-SNP ones spin at SNP_AP_ENTRY
+# if woken. The kernel uses one vCPU: launch with one (docs/PLATFORMS.md).
 
 .pushsection .boot, "ax"
 boot_start:
@@ -66,13 +67,18 @@ real_mode_entry:
 # ----------------------------------------------------------------------------------------------
 # 32-bit protected-mode path (TDX), continued from PROTECTED_MODE_ENTRY.
 # In:  EDX:EAX = TSC read at the reset vector; ECX = CR0; flat 32-bit segments from the TDX
-#      module; paging off; EBX = GPA width and ESI = vCPU index from the TDX module (not used:
-#      TDG.VP.INFO gives both later).
+#      module; paging off; EBX = GPA width and ESI = VCPU_INDEX from the TDX module
+#      (TDH.VP.INIT: unique per vCPU, 0 for the first; OVMF picks its BSP the same way). Every
+#      vCPU of a TD starts here: all but VCPU_INDEX 0 are parked before they write a byte of
+#      memory. (CPUID.1:EBX[31:24] is only 8 bits of an id the host may choose: two vCPUs could
+#      both read 0.) TDG.VP.INFO checks the index again in Rust.
 # Out: to start32, same contract as the real-mode path, with EBP bit 0 set.
 # ----------------------------------------------------------------------------------------------
 .code32
 protected_mode_continue:
     cld
+    test esi, esi
+    jnz park_application_processor
     mov esi, eax
     mov edi, edx
     mov ebp, {flag_protected_mode}
@@ -95,17 +101,9 @@ start32:
     mov fs, eax
     mov gs, eax
 
-    # Only the boot vCPU goes on. In real mode only it can get here (plain: the others wait for
-    # a SIPI; SEV-SNP: they start at the SEV-ES reset block's address instead). Under TDX all
-    # vCPUs start at the reset vector: any with a non-zero initial APIC id is parked before it
-    # writes a single byte of memory.
-    test ebp, {flag_protected_mode}
-    jz 1f
-    mov eax, 1
-    cpuid
-    shr ebx, 24                         # CPUID.1:EBX[31:24] = initial APIC id
-    jnz park_application_processor
-1:
+    # Only the boot vCPU gets here. In real mode only it can (plain: the others wait for a SIPI;
+    # SEV-SNP: only the BSP starts at the reset vector with the measured VMSA, the others at the
+    # SEV-ES reset block's address); under TDX the others were parked by VCPU_INDEX above.
     # The boot stack, and the three values the 64-bit code hands to Rust.
     mov esp, {boot_stack_top}
     push edi                            # [top - 4]: TSC high
@@ -116,7 +114,14 @@ start32:
     # EBX = high dword of every data leaf entry: bit 63 (XD/NX) or 0.
     xor ebx, ebx
     test ebp, {flag_protected_mode}
-    jnz 2f                              # TDX: no SNP, and EFER is the TDX module's
+    jz 3f
+    # TDX: no SNP. The TDX module starts every vCPU with EFER = LME | NXE | SCE and lets the TD
+    # change only SCE: NX is on, so data pages are mapped NX here too.
+    mov ebx, 0x80000000
+    or ebp, {flag_nx}
+    mov dword ptr [{boot_stack_top} - 12], ebp
+    jmp 2f
+3:
 
     # SEV-SNP? (See the header: no CPUID before this answer.) ESI/EDI are free now (TSC saved).
     mov esi, {snp_cpuid_page}
@@ -139,7 +144,8 @@ start32:
     rdmsr
     and eax, 7                          # SEV, SEV-ES, SNP
     jnz 13f
-    # Not encrypted: a page left by someone else; CPUID is safe. Rust reports it.
+    # Not encrypted: a page left by someone else, and this is no SEV-ES or SNP guest, so CPUID
+    # (an ordinary intercept, not a #VC) is safe from here on. Rust reports the page.
     or ebp, {flag_stale_cpuid_page}
     mov dword ptr [{boot_stack_top} - 12], ebp
     jmp 8f
@@ -166,8 +172,7 @@ start32:
     mov dword ptr [{boot_stack_top} - 12], ebp
     jmp 2f
 8:
-    # NX: only where we own EFER (not under TDX, where the TDX module sets EFER and the guest
-    # does not write it) and the CPU has it (CPUID 8000_0001h EDX[20]).
+    # NX where the CPU has it (CPUID 8000_0001h EDX[20]); we own EFER here (not under TDX).
     mov eax, 0x80000000
     cpuid
     cmp eax, 0x80000001

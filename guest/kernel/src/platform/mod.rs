@@ -27,9 +27,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use fcc_core::Config;
-use fcc_core::attester::{PlatformKind, Simulated};
+use fcc_core::attester::{EvidenceCache, PlatformKind, Simulated};
 use fcc_core::policy::PolicyHashScheme;
-use fcc_core::seal::SealingKey;
+use fcc_core::seal::{self, SealingKey};
 use fcc_cvm_abi::tdx::{TdReport, VpInfo};
 use spin::Once;
 
@@ -247,27 +247,58 @@ impl Platform {
     /// the secrets page into it). Needs the shared region ([`Platform::share_dma_region`]).
     pub fn attester(self) -> Attester {
         let taken = match self {
-            Platform::Plain => Some(Attester::Simulated(Simulated)),
-            Platform::SevSnp(_) => snp::attester().map(Attester::SevSnp),
-            Platform::Tdx(_) => tdx::attester().map(Attester::Tdx),
+            Platform::Plain => Some(Source::Simulated(Simulated)),
+            Platform::SevSnp(_) => snp::attester().map(Source::SevSnp),
+            Platform::Tdx(_) => tdx::attester().map(Source::Tdx),
         };
         // A second call finds the key gone: it gets evidence that verifies nowhere.
-        taken.unwrap_or(Attester::Simulated(Simulated))
+        Attester { source: taken.unwrap_or(Source::Simulated(Simulated)), platform: self, cache: EvidenceCache::new() }
     }
 
-    /// The key sealed state is sealed under, bound to `config`: SEV-SNP's MSG_KEY_REQ (VCEK
-    /// root, measurement and guest policy) through `attester`; plain QEMU's public, labelled
-    /// key; `None` on TDX (no key is bound to MRTD without a key service).
-    pub fn sealing_key(self, attester: &mut Attester, config: &Config) -> Result<Option<SealingKey>, Error> {
-        match (self, attester) {
-            (Platform::SevSnp(_), Attester::SevSnp(a)) => {
-                let root = a.sealing_root().map_err(Error::SnpRequest)?;
-                Ok(Some(SealingKey::derive(&root, PlatformKind::SevSnp, config)))
+    /// The keys sealed state uses this boot, bound to `config` (`fcc_core::seal`): SEV-SNP's
+    /// MSG_KEY_REQ (VCEK root, measurement, guest policy and TCB version) through `attester`,
+    /// at this platform's COMMITTED_TCB to seal from now on and, where `blob` (handed back by the
+    /// host) names another TCB, at that one to open it; plain QEMU's public, labelled key;
+    /// `None` on TDX (no key is bound to MRTD without a key service).
+    pub fn sealing_keys(
+        self,
+        attester: &mut Attester,
+        config: &Config,
+        blob: Option<&[u8]>,
+    ) -> Result<Option<SealingKeys>, Error> {
+        match (self, &mut attester.source) {
+            (Platform::SevSnp(_), Source::SevSnp(a)) => {
+                let committed = a.committed_tcb().map_err(Error::SnpRequest)?;
+                let root = a.sealing_root(committed).map_err(Error::SnpRequest)?;
+                let current = SealingKey::derive(&root, PlatformKind::SevSnp, committed, config);
+                println!("SEV-SNP: sealing under the key at COMMITTED_TCB {}", Hex(&committed));
+                let for_blob = match blob.and_then(seal::root_version) {
+                    Some(tcb) if tcb != committed => match a.sealing_root(tcb) {
+                        Ok(root) => Some(SealingKey::derive(&root, PlatformKind::SevSnp, tcb, config)),
+                        // Above COMMITTED_TCB (the firmware refuses) or the request failed:
+                        // the blob cannot open.
+                        Err(e) => {
+                            println!("SEV-SNP: no sealing key at the sealed state's TCB {}: {e}", Hex(&tcb));
+                            None
+                        }
+                    },
+                    _ => None,
+                };
+                Ok(Some(SealingKeys { current, for_blob }))
             }
-            (Platform::Plain, _) => Ok(Some(SealingKey::simulated(config))),
+            (Platform::Plain, _) => Ok(Some(SealingKeys { current: SealingKey::simulated(config), for_blob: None })),
             _ => Ok(None),
         }
     }
+}
+
+/// The keys sealed state uses this boot ([`Platform::sealing_keys`]).
+pub struct SealingKeys {
+    /// Seals from now on (SEV-SNP: at COMMITTED_TCB).
+    pub current: SealingKey,
+    /// Opens the blob the host handed back where it was sealed under another root version
+    /// (SEV-SNP: an older COMMITTED_TCB, before a firmware update); `None`: `current` does.
+    pub for_blob: Option<SealingKey>,
 }
 
 /// The platform as the boot log shows it (see [`Platform::describe`]).
@@ -307,9 +338,22 @@ impl fmt::Display for Describe {
     }
 }
 
+/// How long hardware evidence for one statement is served again from the cache (seconds):
+/// a burst of reconnects costs one hardware request (hosts throttle them), and a report this
+/// young is as good as a new one.
+const EVIDENCE_FRESH_S: u64 = 300;
+
 /// The platform's evidence for the core: the labelled simulation on plain QEMU, SEV-SNP
-/// attestation reports, TD quotes.
-pub enum Attester {
+/// attestation reports, TD quotes — the last one cached for [`EVIDENCE_FRESH_S`].
+pub struct Attester {
+    source: Source,
+    /// For the TSC frequency, asked only when the cache needs it.
+    platform: Platform,
+    cache: EvidenceCache,
+}
+
+/// Where the evidence comes from.
+enum Source {
     /// Plain QEMU (or an attester asked for twice).
     Simulated(Simulated),
     /// MSG_REPORT_REQ under VMPCK0.
@@ -320,24 +364,34 @@ pub enum Attester {
 
 impl fcc_core::attester::Attester for Attester {
     fn kind(&self) -> PlatformKind {
-        match self {
-            Attester::Simulated(s) => s.kind(),
-            Attester::SevSnp(_) => PlatformKind::SevSnp,
-            Attester::Tdx(_) => PlatformKind::Tdx,
+        match &self.source {
+            Source::Simulated(s) => s.kind(),
+            Source::SevSnp(_) => PlatformKind::SevSnp,
+            Source::Tdx(_) => PlatformKind::Tdx,
         }
     }
 
     fn attest(&mut self, report_data: &[u8; 64]) -> Result<Vec<u8>, fcc_core::Error> {
-        match self {
-            Attester::Simulated(s) => s.attest(report_data),
-            Attester::SevSnp(a) => a.report(report_data).map_err(|e| {
+        if let Source::Simulated(s) = &mut self.source {
+            return s.attest(report_data);
+        }
+        // Without a TSC frequency nothing is cached (no age could be told).
+        let max_age = self.platform.tsc_frequency_hz().map_or(0, |hz| EVIDENCE_FRESH_S.saturating_mul(hz));
+        if let Some(evidence) = self.cache.get(report_data, tsc::now(), max_age) {
+            return Ok(evidence.to_vec());
+        }
+        let evidence = match &mut self.source {
+            Source::Simulated(s) => s.attest(report_data)?,
+            Source::SevSnp(a) => a.report(report_data).map_err(|e| {
                 println!("SEV-SNP attestation failed: {e}");
                 fcc_core::Error::OperationFailed { reason: "SEV-SNP attestation report request failed" }
-            }),
-            Attester::Tdx(a) => a.quote(report_data).map_err(|e| {
+            })?,
+            Source::Tdx(a) => a.quote(report_data).map_err(|e| {
                 println!("TDX attestation failed: {e}");
                 fcc_core::Error::OperationFailed { reason: "TDX quote request failed" }
-            }),
-        }
+            })?,
+        };
+        self.cache.put(report_data, &evidence, tsc::now());
+        Ok(evidence)
     }
 }

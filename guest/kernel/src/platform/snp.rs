@@ -40,7 +40,7 @@ use fcc_cvm_abi::snp::cpuid::{self, CpuidPage};
 use fcc_cvm_abi::snp::ghcb::{self, Ghcb, offset};
 use fcc_cvm_abi::snp::mmio;
 use fcc_cvm_abi::snp::msr::reason::{FCC_CBIT, FCC_CPUID_PAGE, FCC_FEATURES, FCC_GHCB, FCC_NESTED_VC};
-use fcc_cvm_abi::snp::psc::{self, PageSize, PageState};
+use fcc_cvm_abi::snp::psc::{self, PageSize, PageState, Progress, PscError};
 use fcc_cvm_abi::snp::vc::{self, Insn};
 use fcc_cvm_abi::snp::{self, SevStatus, SnpError, msr};
 use fcc_layout::shared::{SNP_REQUEST_PAGE, SNP_RESPONSE_PAGE};
@@ -62,9 +62,6 @@ const HV_FEATURE_SNP: u64 = 1;
 
 /// PVALIDATE's FAIL_SIZEMISMATCH: the RMP holds the range as 4 KiB pages.
 const PVALIDATE_FAIL_SIZE_MISMATCH: u32 = 6;
-
-/// A page-state change that the hypervisor stops advancing is given up after this many rounds.
-const PSC_MAX_ROUNDS: usize = 64;
 
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 static CBIT: AtomicU8 = AtomicU8::new(0);
@@ -307,7 +304,8 @@ impl PortIo for GhcbPorts {
     }
 }
 
-/// A page-state change of `region` (2 MiB-aligned) through the GHCB page, 2 MiB entries.
+/// A page-state change of `region` (2 MiB-aligned) through the GHCB page, 2 MiB entries. Every
+/// answer is checked by `psc::answer` (both exit infos in full, the header's progress).
 fn page_state_change(region: Region, state: PageState) -> Result<(), SnpError> {
     let mut first = region.start;
     while first < region.end {
@@ -316,30 +314,19 @@ fn page_state_change(region: Region, state: PageState) -> Result<(), SnpError> {
         request.set_exit(ghcb::exit::SNP_PSC, 0, 0);
         request.set(offset::SW_SCRATCH, GHCB_GPA + offset::SHARED_BUFFER as u64);
         psc::encode_sized(first / PAGE_SIZE, pages, state, PageSize::Large, request.shared_buffer_mut())
-            .ok_or(SnpError::PageStateChange(u32::MAX))?;
+            .ok_or(SnpError::PageStateChange(PscError::Request))?;
         let end = (pages - 1) as u16;
         let mut cur = 0u16;
-        let mut finished = false;
-        for _ in 0..PSC_MAX_ROUNDS {
+        // Each round moves `cur_entry` forward or fails, so this ends within `pages` rounds.
+        loop {
             psc::set_cur_entry(request.shared_buffer_mut(), cur);
             let mut answer = ghcb_call(&request);
-            let status = answer.exit_info_2() as u32;
-            if status != 0 {
-                return Err(SnpError::PageStateChange(status));
+            let (info1, info2) = (answer.exit_info_1(), answer.exit_info_2());
+            match psc::answer(info1, info2, answer.shared_buffer_mut(), cur, end) {
+                Ok(Progress::Done) => break,
+                Ok(Progress::Resume(next)) => cur = next,
+                Err(e) => return Err(SnpError::PageStateChange(e)),
             }
-            let progress = answer.shared_buffer_mut();
-            if psc::done(progress, end)? {
-                finished = true;
-                break;
-            }
-            let next = psc::cur_entry(progress);
-            if next <= cur {
-                return Err(SnpError::PageStateChange(u32::from(next) << 16 | u32::from(end)));
-            }
-            cur = next;
-        }
-        if !finished {
-            return Err(SnpError::PageStateChange(u32::from(cur) << 16 | u32::from(end)));
         }
         first += pages as u64 * LARGE_PAGE_SIZE;
     }
@@ -525,8 +512,13 @@ pub fn handle_vc(frame: &mut ExceptionFrame) -> Result<(), Refused> {
 
 /// Offset of VMPCK0 in the secrets page (SEV-SNP firmware ABI, secrets page layout).
 const SECRETS_VMPCK0: u64 = 0x20;
-/// A busy host is asked again this many times before the request is given up.
-const GUEST_REQUEST_RETRIES: usize = 1000;
+/// A busy host (VMM status BUSY: it throttles guest requests) is asked again this often…
+const GUEST_REQUEST_RETRY_S: u64 = 2;
+/// …until this long has passed since the first try (Linux's sev-guest driver: the same).
+const GUEST_REQUEST_TIMEOUT_S: u64 = 60;
+/// The TSC rate assumed for those waits where the PIT gives none: a high one, so the waits are
+/// at least as long as said (longer on a slower TSC; still bounded).
+const TSC_HZ_UPPER_BOUND: u64 = 10_000_000_000;
 
 static ATTESTER_TAKEN: AtomicBool = AtomicBool::new(false);
 static DMA_SHARED: AtomicBool = AtomicBool::new(false);
@@ -539,8 +531,13 @@ pub enum AttestError {
     /// Sealing, opening or the report's status (the channel wipes VMPCK0 where the message
     /// layer requires).
     Message(fcc_cvm_abi::snp::msg::MsgError),
-    /// The VMGEXIT did not complete.
-    Exit(ghcb::ExitResult),
+    /// SW_EXITINFO1 says the VMGEXIT itself failed (both exit infos); VMPCK0 is wiped.
+    Exit {
+        /// SW_EXITINFO1.
+        info1: u64,
+        /// SW_EXITINFO2.
+        info2: u64,
+    },
     /// The host or the firmware failed; VMPCK0 is wiped.
     Failed {
         /// The host's code.
@@ -548,8 +545,14 @@ pub enum AttestError {
         /// The firmware's code.
         firmware: u32,
     },
-    /// The host stayed busy; VMPCK0 is wiped (the sequence number may have been used).
-    Busy,
+    /// The host stayed busy for [`GUEST_REQUEST_TIMEOUT_S`]; VMPCK0 is wiped (the host may
+    /// have passed the message on after all, so its sequence number cannot be reused).
+    Busy {
+        /// Requests sent.
+        tries: u32,
+        /// SW_EXITINFO2 of the last answer.
+        info2: u64,
+    },
 }
 
 impl fmt::Display for AttestError {
@@ -557,11 +560,16 @@ impl fmt::Display for AttestError {
         match self {
             Self::NotShared => f.write_str("the guest-request pages are not shared yet"),
             Self::Message(e) => write!(f, "guest message refused: {e:?}"),
-            Self::Exit(e) => write!(f, "SNP_GUEST_REQUEST exit failed: {e:?}"),
+            Self::Exit { info1, info2 } => {
+                write!(f, "SNP_GUEST_REQUEST exit failed: SW_EXITINFO1 {info1:#x}, SW_EXITINFO2 {info2:#x}")
+            }
             Self::Failed { vmm, firmware } => {
                 write!(f, "SNP_GUEST_REQUEST failed: host {vmm:#x}, firmware {firmware:#x}")
             }
-            Self::Busy => f.write_str("the host stayed busy"),
+            Self::Busy { tries, info2 } => write!(
+                f,
+                "the host stayed busy for {GUEST_REQUEST_TIMEOUT_S} s ({tries} requests, last SW_EXITINFO2 {info2:#x})"
+            ),
         }
     }
 }
@@ -602,12 +610,24 @@ impl Attester {
         Ok(out)
     }
 
-    /// The sealing root key: MSG_KEY_REQ derived from the VCEK and bound to the launch
-    /// measurement and the guest policy (so only this image, launched with this policy on this
-    /// chip, derives it), at VMPL 0, guest SVN 0 and TCB version 0.
-    pub fn sealing_root(&mut self) -> Result<zeroize::Zeroizing<[u8; 32]>, AttestError> {
+    /// COMMITTED_TCB from a report of this guest (MSG_REPORT_REQ with zero REPORT_DATA; the
+    /// report comes back encrypted under VMPCK0, so the host can neither read nor change it).
+    pub fn committed_tcb(&mut self) -> Result<[u8; 8], AttestError> {
+        let report = self.report(&[0; 64])?;
+        let view = fcc_cvm_abi::snp::report::Report::new_checked(&report[..])
+            .map_err(|_| AttestError::Message(fcc_cvm_abi::snp::msg::MsgError::Truncated))?;
+        Ok(*view.committed_tcb())
+    }
+
+    /// The sealing root key at `tcb`: MSG_KEY_REQ derived from the VCEK and bound to the launch
+    /// measurement, the guest policy and the TCB version `tcb` (so only this image, launched
+    /// with this policy on this chip under firmware committed to at least `tcb`, derives it),
+    /// at VMPL 0 and guest SVN 0. The firmware refuses a `tcb` above COMMITTED_TCB (status
+    /// INVALID_PARAM in the answer, which leaves VMPCK0 in place).
+    pub fn sealing_root(&mut self, tcb: [u8; 8]) -> Result<zeroize::Zeroizing<[u8; 32]>, AttestError> {
         use fcc_cvm_abi::snp::msg::{self, MsgType, field};
-        let request = msg::key_request(field::MEASUREMENT | field::POLICY, 0, 0, 0);
+        let select = field::MEASUREMENT | field::POLICY | field::TCB_VERSION;
+        let request = msg::key_request(select, 0, 0, u64::from_le_bytes(tcb));
         let mut page = self.request(MsgType::KeyReq, &request)?;
         let key = msg::key_response(&page.1[..page.0]).map(zeroize::Zeroizing::new);
         // The derived key is secret: the private copy of the response goes as soon as it is read.
@@ -639,29 +659,37 @@ impl Attester {
         }
         let mut g = Ghcb::new();
         g.set_exit(ghcb::exit::SNP_GUEST_REQUEST, SNP_REQUEST_PAGE, SNP_RESPONSE_PAGE);
-        let mut done = false;
-        for _ in 0..GUEST_REQUEST_RETRIES {
+        let hz = crate::tsc::pit_frequency_hz().unwrap_or(TSC_HZ_UPPER_BOUND);
+        let start = crate::tsc::now();
+        let mut tries = 0u32;
+        loop {
             let answer = ghcb_call(&g);
-            if let outcome @ (ghcb::ExitResult::Exception(_) | ghcb::ExitResult::Malformed(_)) = ghcb::result(&answer) {
+            tries += 1;
+            let (info1, info2) = (answer.exit_info_1(), answer.exit_info_2());
+            if info1 != 0 {
                 self.channel.abandon();
-                return Err(AttestError::Exit(outcome));
+                return Err(AttestError::Exit { info1, info2 });
             }
-            match ghcb::guest_request_status(answer.exit_info_2()) {
-                ghcb::GuestRequestStatus::Done => {
-                    done = true;
-                    break;
+            match ghcb::guest_request_status(info2) {
+                ghcb::GuestRequestStatus::Done => break,
+                // The same request (same sequence number) again later: the firmware has not
+                // seen it.
+                ghcb::GuestRequestStatus::Busy => {
+                    let waited = crate::tsc::now().wrapping_sub(start);
+                    if waited >= GUEST_REQUEST_TIMEOUT_S.saturating_mul(hz) {
+                        self.channel.abandon();
+                        return Err(AttestError::Busy { tries, info2 });
+                    }
+                    let resend = crate::tsc::now().wrapping_add(GUEST_REQUEST_RETRY_S.saturating_mul(hz));
+                    while crate::tsc::now() < resend {
+                        core::hint::spin_loop();
+                    }
                 }
-                // The same request (same sequence number) again: the firmware has not seen it.
-                ghcb::GuestRequestStatus::Busy => core::hint::spin_loop(),
                 ghcb::GuestRequestStatus::Failed { vmm, firmware } => {
                     self.channel.abandon();
                     return Err(AttestError::Failed { vmm, firmware });
                 }
             }
-        }
-        if !done {
-            self.channel.abandon();
-            return Err(AttestError::Busy);
         }
         // SAFETY: as above; the response is copied once into private memory and checked there.
         unsafe { core::ptr::copy_nonoverlapping(response_page, page.as_mut_ptr(), 4096) };

@@ -37,6 +37,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use fcc_cvm_abi::mmio::MmioError;
+use fcc_cvm_abi::tdx::quote_buffer::ResponseError;
 use fcc_cvm_abi::tdx::{
     self, Io, TdcallError, VeError, VeInfo, VeRegs, Vmcall, VmcallError, VpInfo, exit_reason, leaf,
 };
@@ -57,6 +58,8 @@ const FATAL_VP_INFO: (u16, &[u8; 16]) = (0xfcc2, b"fcc: VP.INFO\0\0\0\0");
 const FATAL_VE: (u16, &[u8; 16]) = (0xfcc3, b"fcc: nested #VE\0");
 /// An exception, a panic or a failed boot step, reported on the console first.
 const FATAL_FAILURE: (u16, &[u8; 16]) = (0xfcc4, b"fcc: failure\0\0\0\0");
+/// TDG.VP.INFO says this is not VCPU_INDEX 0, which `reset.s` should have parked.
+const FATAL_NOT_VCPU0: (u16, &[u8; 16]) = (0xfcc5, b"fcc: not vCPU 0\0");
 
 /// A busy operand is tried again this many times.
 const BUSY_RETRIES: usize = 1000;
@@ -115,10 +118,13 @@ pub enum TdxError {
     Tdcall(u64, TdcallError),
     /// The host refused a TDG.VP.VMCALL.
     Vmcall(u64, VmcallError),
-    /// GetQuote: the buffer's status (or a length that does not fit).
-    Quote(u64),
-    /// GetQuote: no answer in time.
+    /// GetQuote: the host's answer is not the quote asked for.
+    Quote(tdx::quote_buffer::ResponseError),
+    /// GetQuote: no answer in time; the buffer stays the host's until it answers.
     QuoteTimeout,
+    /// GetQuote: the host has not answered an earlier request that timed out, so the buffer
+    /// is still its own and no new request goes in.
+    QuoteBufferHeld,
     /// The shared buffers are not shared yet.
     NotShared,
 }
@@ -132,8 +138,12 @@ impl fmt::Display for TdxError {
         match self {
             Self::Tdcall(l, e) => write!(f, "TDCALL leaf {l}: status {:#x}", code(e)),
             Self::Vmcall(sub, e) => write!(f, "TDVMCALL {sub:#x}: host status {:#x}", e.0),
-            Self::Quote(s) => write!(f, "GetQuote: status {s:#x}"),
+            Self::Quote(ResponseError::Status(s)) => write!(f, "GetQuote: status {s:#x}"),
+            Self::Quote(ResponseError::Length(n)) => write!(f, "GetQuote: quote length {n}"),
+            Self::Quote(ResponseError::NotAQuote(e)) => write!(f, "GetQuote: not a TDX quote ({e:?})"),
+            Self::Quote(ResponseError::ReportData) => f.write_str("GetQuote: a quote of another REPORTDATA"),
             Self::QuoteTimeout => f.write_str("GetQuote: no answer in time"),
+            Self::QuoteBufferHeld => f.write_str("GetQuote: an earlier request is still the host's"),
             Self::NotShared => f.write_str("the shared buffers are not shared yet"),
         }
     }
@@ -229,7 +239,10 @@ pub fn init(boot_flags: u64) -> Option<VpInfo> {
     if tdcall_leaf(&mut r).is_err() {
         fatal_early(FATAL_VP_INFO);
     }
-    let info = VpInfo::from_regs(r.rcx, r.rdx, r.r8);
+    let info = VpInfo::from_regs(r.rcx, r.rdx, r.r8, r.r9);
+    if info.vcpu_index != 0 {
+        fatal_early(FATAL_NOT_VCPU0);
+    }
     let Some(bit) = info.shared_bit() else { fatal_early(FATAL_VP_INFO) };
     SHARED_BIT.store(bit, Ordering::Relaxed);
     set_shared_bit(PCI_MMIO_WINDOW);
@@ -441,6 +454,8 @@ pub fn handle_ve(frame: &mut ExceptionFrame) -> Result<(), Refused> {
 pub struct Attester {
     /// TSC ticks per second (for GetQuote's timeout); an upper bound where CPUID does not say.
     tsc_hz: u64,
+    /// An earlier GetQuote timed out: the host may still write its answer into the buffer.
+    timed_out: bool,
 }
 
 /// The TSC rate assumed for GetQuote's timeout where CPUID leaf 0x15 is silent: a high one, so
@@ -450,7 +465,7 @@ const TSC_HZ_UPPER_BOUND: u64 = 10_000_000_000;
 /// The attester, once, in a TD.
 pub fn attester() -> Option<Attester> {
     let tsc_hz = tsc_frequency_hz().unwrap_or(TSC_HZ_UPPER_BOUND);
-    (active() && !ATTESTER_TAKEN.swap(true, Ordering::AcqRel)).then_some(Attester { tsc_hz })
+    (active() && !ATTESTER_TAKEN.swap(true, Ordering::AcqRel)).then_some(Attester { tsc_hz, timed_out: false })
 }
 
 /// The TDREPORT (1024 bytes) with `report_data` (TDG.MR.REPORT, subtype 0).
@@ -475,19 +490,33 @@ pub fn tdreport(report_data: &[u8; 64]) -> Result<alloc::boxed::Box<[u8; tdx::TD
 
 impl Attester {
     /// A quote for `report_data`: TDREPORT, then GetQuote through the shared buffer.
+    ///
+    /// The host may answer late, after the wait below gave up: until the buffer's status
+    /// leaves IN_FLIGHT it is the host's and no new request is written into it, and an answer
+    /// is taken only if it is a quote of this `report_data`.
     pub fn quote(&mut self, report_data: &[u8; 64]) -> Result<alloc::vec::Vec<u8>, TdxError> {
         if !DMA_SHARED.load(Ordering::Acquire) {
             return Err(TdxError::NotShared);
         }
+        let status_at =
+            core::ptr::with_exposed_provenance::<u64>(TDX_QUOTE.start as usize + tdx::quote_buffer::STATUS_OFFSET);
+        if self.timed_out {
+            // SAFETY: the status field of the shared buffer (8-aligned), which the host writes.
+            if unsafe { status_at.read_volatile() } == tdx::quote_buffer::IN_FLIGHT {
+                return Err(TdxError::QuoteBufferHeld);
+            }
+            self.timed_out = false;
+        }
         let report = tdreport(report_data)?;
         let len = TDX_QUOTE.size() as usize;
         let mut buf = alloc::vec![0u8; len];
-        tdx::quote_buffer::request(&report[..], &mut buf).ok_or(TdxError::Quote(u64::MAX))?;
+        let request_len = tdx::quote_buffer::request(&report[..], &mut buf)
+            .ok_or(TdxError::Quote(ResponseError::Length(report.len() as u64)))?;
         let shared = core::ptr::with_exposed_provenance_mut::<u8>(TDX_QUOTE.start as usize);
         // SAFETY: TDX_QUOTE is part of SHARED_BUFFERS (fcc_layout::shared), shared (DMA_SHARED)
         // and used by nothing else (the layout's parts are disjoint); only the TDREPORT (MAC'd,
         // meant for the host's quoting service) goes there.
-        unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), shared, len) };
+        unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), shared, request_len) };
         let bit = SHARED_BIT.load(Ordering::Relaxed);
         let call = Vmcall::get_quote(TDX_QUOTE.start | bit, len as u64);
         // RETRY: the host has too many requests in flight; ask again (bounded).
@@ -504,18 +533,25 @@ impl Attester {
                 }
             }
         }
-        let status_at = core::ptr::with_exposed_provenance::<u64>(TDX_QUOTE.start as usize + 8);
         let deadline = tsc::now().wrapping_add(QUOTE_TIMEOUT_S.saturating_mul(self.tsc_hz));
-        // SAFETY: the status field of the shared buffer (8-aligned), which the host writes.
+        // SAFETY: as above.
         while unsafe { status_at.read_volatile() } == tdx::quote_buffer::IN_FLIGHT {
             if tsc::now() > deadline {
+                self.timed_out = true;
                 return Err(TdxError::QuoteTimeout);
             }
             core::hint::spin_loop();
         }
         // SAFETY: as above; the answer is copied once into private memory and checked there.
         unsafe { core::ptr::copy_nonoverlapping(shared, buf.as_mut_ptr(), len) };
-        let quote = tdx::quote_buffer::response(&buf).map_err(TdxError::Quote)?.ok_or(TdxError::QuoteTimeout)?;
-        Ok(quote.to_vec())
+        match tdx::quote_buffer::response(&buf, report_data) {
+            Ok(Some(quote)) => Ok(quote.to_vec()),
+            // The host set IN_FLIGHT again between the poll and the copy.
+            Ok(None) => {
+                self.timed_out = true;
+                Err(TdxError::QuoteTimeout)
+            }
+            Err(e) => Err(TdxError::Quote(e)),
+        }
     }
 }
