@@ -369,6 +369,12 @@ async fn providers_following_the_chain_get_an_instruction_executed_through_the_p
     caught_up(&running, &rpc).await?;
     let seen = running.shared.store.chain_instruction(&id).await?.context("instruction not seen on chain")?;
     assert_eq!((seen.tx, seen.epoch), (receipt.transaction_hash.0, EPOCH));
+    // What the announcement fixes is what the providers signed (votes that differ are refused).
+    assert!(seen.announced.is_some(), "the event's fields were kept");
+    assert_eq!(seen.mismatch(&d), None);
+    let mut other = d.clone();
+    other.original_message.push(0);
+    assert_eq!(seen.mismatch(&other), Some("originalMessage"));
     let status_url = format!("http://{}/action/status/{EPOCH}/0x{}", running.http_addr, hex_of(&id));
     let body: serde_json::Value = reqwest_get(&status_url).await?;
     assert_eq!(body["state"], "done", "{body}");

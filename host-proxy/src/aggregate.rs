@@ -3,6 +3,12 @@
 //! cosigners), and records the vote. When the voters' weight first exceeds the threshold (and
 //! enough cosigners signed), one action with every vote so far is queued for the guest.
 //!
+//! Nobody can take an instruction id away from the genuine data: votes collect per
+//! (`instructionId`, `hashFixed`), only a voter (or a listed cosigner of an instruction
+//! announced on chain) opens a candidate, each signer may have only so many open, data that
+//! disagree with the on-chain announcement are refused, and the first candidate to meet the
+//! requirement decides the id (the store, [`crate::store::VoteRejection`]).
+//!
 //! Votes from concurrent requests are group-committed: a single writer task takes whatever is
 //! waiting (up to [`MAX_BATCH`]) and applies it in one transaction, so the fsync is shared.
 
@@ -20,7 +26,7 @@ use fcc_flare_json::{Instruction, Receipt, RecoverError, SignedReceipt, recover_
 use tokio::sync::oneshot;
 
 use crate::state::{Shared, VoteQueue, VoteReply, now_ms};
-use crate::store::{NewVote, StoreError, VoteRejection};
+use crate::store::{NewVote, OpenLimits, StoreError, VoteRejection};
 
 /// Most votes per transaction.
 pub const MAX_BATCH: usize = 256;
@@ -30,7 +36,9 @@ pub async fn run_writer(shared: Arc<Shared>, mut rx: VoteQueue) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (votes, replies): (Vec<NewVote>, Vec<VoteReply>) = batch.drain(..).unzip();
-        match shared.store.add_votes(&votes, shared.config.max_open).await {
+        let limits =
+            OpenLimits { max_open: shared.config.max_open, max_open_per_signer: shared.config.max_open_per_signer };
+        match shared.store.add_votes(&votes, limits).await {
             Ok(outcomes) => {
                 let mut queued = false;
                 for (outcome, reply) in outcomes.into_iter().zip(replies) {
@@ -94,12 +102,27 @@ pub enum VoteError {
         /// The cited epoch.
         epoch: u32,
     },
-    /// The id is known with different instruction data.
-    #[error("this instructionId is known with different instruction data")]
+    /// The id was decided with different instruction data.
+    #[error("this instructionId was decided with different instruction data")]
     Conflict,
+    /// The data disagree with the instruction's announcement on chain.
+    #[error("{field} differs from the instruction's announcement on chain")]
+    NotAsAnnounced {
+        /// The first field that differs.
+        field: &'static str,
+    },
+    /// A cosigner's vote for data no voter has signed yet (and not announced on chain).
+    #[error("no voter has signed this instruction yet; a cosigner's vote cannot open it (retry later)")]
+    NoVoterYet,
     /// Too many instructions are open.
     #[error("{max} instructions are open; retry later")]
     QueueFull {
+        /// The bound.
+        max: u64,
+    },
+    /// The signer has opened too many instructions that are still open.
+    #[error("this signer has {max} instructions open; retry when some are answered")]
+    SignerFull {
         /// The bound.
         max: u64,
     },
@@ -141,13 +164,24 @@ pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, 
     let digest = InstructionData::signing_digest_from(&hash_fixed, shared.config.chain_id, &avm);
     let signer = recover_signer(&signature, &digest).map_err(|e| VoteError::BadSignature(e.to_string()))?;
     let voters = policy.voters();
-    let (index, weight, cosigner) = match policy.voter_index(&signer) {
-        Some(i) => (i, u32::from(voters[usize::from(i)].weight), false),
-        None => match d.cosigners.iter().position(|c| *c == signer) {
-            Some(j) => ((voters.len() + j) as u16, 0, true),
-            None => return Err(VoteError::UnknownSigner { signer, epoch: d.reward_epoch_id }),
-        },
+    // As the guest counts (fcc_core::verify): a voter's weight, and a listed cosigner once more
+    // towards the cosigner threshold even when it is a voter too.
+    let listed = d.cosigners.iter().position(|c| *c == signer);
+    let (index, weight) = match (policy.voter_index(&signer), listed) {
+        (Some(i), _) => (i, u32::from(voters[usize::from(i)].weight)),
+        (None, Some(j)) => ((voters.len() + j) as u16, 0),
+        (None, None) => return Err(VoteError::UnknownSigner { signer, epoch: d.reward_epoch_id }),
     };
+    // Where the chain is followed and the instruction was announced, the data must be what
+    // the contract emitted (votes may also come first: the chain can lag the providers).
+    let announced =
+        match shared.store.chain_instruction(&d.instruction_id).await.map_err(|e| VoteError::Store(Arc::new(e)))? {
+            Some(on_chain) => match on_chain.mismatch(&d) {
+                Some(field) => return Err(VoteError::NotAsAnnounced { field }),
+                None => on_chain.announced.is_some(),
+            },
+            None => false,
+        };
     let hint = SignerHint::compute(&signature, index).map_err(|e| VoteError::BadSignature(e.to_string()))?;
     let vote = NewVote {
         instruction: d,
@@ -155,7 +189,8 @@ pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, 
         signer,
         hint,
         weight,
-        cosigner,
+        cosigner: listed.is_some(),
+        announced,
         signature,
         additional_variable_message: avm,
         requirement: rule.requirement(policy.total_weight()),
@@ -166,7 +201,9 @@ pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, 
     shared.votes.0.send((vote, tx)).await.map_err(|_| VoteError::ShuttingDown)?;
     let outcome = rx.await.map_err(|_| VoteError::ShuttingDown)??.map_err(|rejection| match rejection {
         VoteRejection::Conflict => VoteError::Conflict,
+        VoteRejection::NoVoterYet => VoteError::NoVoterYet,
         VoteRejection::QueueFull { max } => VoteError::QueueFull { max },
+        VoteRejection::SignerFull { max } => VoteError::SignerFull { max },
     })?;
     let receipt = Receipt {
         instruction_hash: B256::from(hash_fixed),

@@ -11,10 +11,13 @@
 //!   policy (the guest's trust root) is the operator's `INITIALIZE_POLICY` (`trust-root`).
 //!   The action id is `keccak("UPDATE_POLICY" ‖ policy bytes)`, so a policy read twice (a
 //!   rewind after a reorg, a restart) queues one action;
-//! * an **instruction** is recorded (id, epoch, block, transaction): `GET /action/status` shows
-//!   it and `/metrics` counts it. Votes still arrive by `POST /instruction`, and — as Flare's
-//!   tee-proxy — votes for an instruction not (yet) seen on chain are accepted: the chain may lag
-//!   the providers, and the guest checks the signatures, not the proxy's view of the chain.
+//! * an **instruction** is recorded (id, epoch, block, transaction and the fields the event fixes:
+//!   machines, operation, message, cosigners and their threshold): `GET /action/status` shows
+//!   it, `/metrics` counts it, and from then on a vote whose data disagree is refused
+//!   (`not_as_announced`) while a listed cosigner may open it. Votes still arrive by `POST
+//!   /instruction`, and — as Flare's tee-proxy — votes for an instruction not (yet) seen on chain
+//!   are accepted: the chain may lag the providers, and the guest checks the signatures, not
+//!   the proxy's view of the chain.
 
 use std::sync::Arc;
 
@@ -31,7 +34,7 @@ use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
 use fcc_core::verify::{SignerHint, Vote};
 
 use crate::state::Shared;
-use crate::store::{ChainBatch, ChainInstruction};
+use crate::store::{Announced, ChainBatch, ChainInstruction};
 
 /// The cursor's name in the store.
 pub const CURSOR: &str = "chain";
@@ -212,6 +215,14 @@ impl<P: Provider> Sink for ChainSink<P> {
                     epoch: i.reward_epoch_id,
                     block: i.origin.block,
                     tx: i.origin.tx.0,
+                    announced: Some(Announced {
+                        tee_ids: i.machines.iter().map(|m| m.tee_id.0.0).collect(),
+                        op_type: i.op_type.0,
+                        op_command: i.op_command.0,
+                        message: i.message.to_vec(),
+                        cosigners: i.cosigners.iter().map(|c| c.0.0).collect(),
+                        cosigners_threshold: i.cosigners_threshold,
+                    }),
                 }),
             }
         }

@@ -75,6 +75,9 @@ pub struct Settings {
     /// Most instructions open (collecting votes or awaiting a result) at once.
     #[arg(long, env = "FCC_PROXY_MAX_OPEN")]
     pub max_open: Option<u64>,
+    /// Most instructions one signer may have opened (its vote came first) and still open.
+    #[arg(long, env = "FCC_PROXY_MAX_OPEN_PER_SIGNER")]
+    pub max_open_per_signer: Option<u64>,
     /// Requests per second per client IP.
     #[arg(long, env = "FCC_PROXY_RATE")]
     pub rate_per_second: Option<u32>,
@@ -252,6 +255,8 @@ pub struct Config {
     pub max_body: usize,
     /// Open-instruction bound.
     pub max_open: u64,
+    /// Open-instruction bound per signer that opened them.
+    pub max_open_per_signer: u64,
     /// Rate per client (requests/s).
     pub rate_per_second: u32,
     /// Burst per client.
@@ -281,6 +286,8 @@ impl Default for Config {
             // An instruction carries two messages of at most 64 KiB each, hex-encoded in JSON.
             max_body: 512 * 1024,
             max_open: 100_000,
+            // A misbehaving voter holds at most 1 % of the slots.
+            max_open_per_signer: 1_000,
             rate_per_second: 200,
             rate_burst: 1_000,
             header_timeout_ms: 10_000,
@@ -306,6 +313,7 @@ impl Settings {
             long_poll_ms: self.long_poll_ms.or(other.long_poll_ms),
             max_body: self.max_body.or(other.max_body),
             max_open: self.max_open.or(other.max_open),
+            max_open_per_signer: self.max_open_per_signer.or(other.max_open_per_signer),
             rate_per_second: self.rate_per_second.or(other.rate_per_second),
             rate_burst: self.rate_burst.or(other.rate_burst),
             header_timeout_ms: self.header_timeout_ms.or(other.header_timeout_ms),
@@ -376,6 +384,7 @@ impl Settings {
             long_poll_ms: s.long_poll_ms.unwrap_or(d.long_poll_ms),
             max_body: s.max_body.unwrap_or(d.max_body),
             max_open: s.max_open.unwrap_or(d.max_open),
+            max_open_per_signer: s.max_open_per_signer.unwrap_or(d.max_open_per_signer),
             rate_per_second: s.rate_per_second.unwrap_or(d.rate_per_second),
             rate_burst: s.rate_burst.unwrap_or(d.rate_burst),
             header_timeout_ms: s.header_timeout_ms.unwrap_or(d.header_timeout_ms),

@@ -12,8 +12,12 @@ use fcc_core::instruction::InstructionData;
 use fcc_core::result::{ActionResult, SignedResult, SubmissionTag, status};
 use fcc_core::verify::SignerHint;
 use fcc_proxy::store::{
-    ChainApplied, ChainBatch, ChainInstruction, NewVote, PgStore, SqliteStore, Store, VoteRejection,
+    Announced, ChainApplied, ChainBatch, ChainInstruction, NewVote, OpenLimits, PgStore, SqliteStore, Store,
+    VoteRejection,
 };
+
+/// Bounds no test reaches unless it means to.
+const ROOMY: OpenLimits = OpenLimits { max_open: 100, max_open_per_signer: 100 };
 
 fn instruction(id: &str) -> InstructionData {
     InstructionData {
@@ -35,6 +39,7 @@ fn vote(d: &InstructionData, signer: u8, weight: u32, threshold: u32) -> NewVote
         hint: SignerHint { signer_index: u16::from(signer), r_y: Some([signer; 32]) },
         weight,
         cosigner: false,
+        announced: false,
         signature: [signer; 65],
         additional_variable_message: vec![signer],
         requirement: Requirement { threshold_bips: 5000, weight_above: threshold, cosigners: d.cosigners_threshold },
@@ -62,18 +67,18 @@ fn result(id: [u8; 32], tag: u8) -> SignedResult {
 async fn votes_queue_one_action_when_the_weight_first_exceeds_the_threshold(s: Arc<dyn Store>) {
     let d = instruction("a");
     // Threshold 10: 6 + 4 = 10 is not enough (strictly greater), the third vote queues.
-    let out = s.add_votes(&[vote(&d, 1, 6, 10), vote(&d, 2, 4, 10)], 100).await.unwrap();
+    let out = s.add_votes(&[vote(&d, 1, 6, 10), vote(&d, 2, 4, 10)], ROOMY).await.unwrap();
     let out: Vec<_> = out.into_iter().map(Result::unwrap).collect();
     assert_eq!((out[0].sequence, out[1].sequence), (1, 2));
     assert!(!out[0].queued_now && !out[1].queued_now);
     assert_eq!(s.lease("o", 4, 0, 1000).await.unwrap(), vec![]);
-    let third = s.add_votes(&[vote(&d, 3, 1, 10)], 100).await.unwrap().remove(0).unwrap();
+    let third = s.add_votes(&[vote(&d, 3, 1, 10)], ROOMY).await.unwrap().remove(0).unwrap();
     assert!(third.queued_now && third.weight == 11 && third.sequence == 3);
     // Later votes are recorded but queue nothing more.
-    let fourth = s.add_votes(&[vote(&d, 4, 5, 10)], 100).await.unwrap().remove(0).unwrap();
+    let fourth = s.add_votes(&[vote(&d, 4, 5, 10)], ROOMY).await.unwrap().remove(0).unwrap();
     assert!(!fourth.queued_now && fourth.sequence == 4);
     // A repeated vote reports its first acceptance and changes nothing.
-    let again = s.add_votes(&[vote(&d, 2, 4, 10)], 100).await.unwrap().remove(0).unwrap();
+    let again = s.add_votes(&[vote(&d, 2, 4, 10)], ROOMY).await.unwrap().remove(0).unwrap();
     assert!(again.repeated && again.sequence == 2 && again.vote_hash == out[1].vote_hash && again.weight == 16);
 
     let st = s.status(7, &d.instruction_id).await.unwrap().unwrap();
@@ -94,7 +99,7 @@ async fn votes_queue_one_action_when_the_weight_first_exceeds_the_threshold(s: A
 
 async fn the_first_result_for_an_id_is_the_only_one(s: Arc<dyn Store>) {
     let d = instruction("b");
-    s.add_votes(&[vote(&d, 1, 11, 10)], 100).await.unwrap().remove(0).unwrap();
+    s.add_votes(&[vote(&d, 1, 11, 10)], ROOMY).await.unwrap().remove(0).unwrap();
     assert_eq!(s.lease("o", 4, 0, 1000).await.unwrap().len(), 1);
     assert_eq!(s.store_results(&[result(d.instruction_id, 1)], 5).await.unwrap(), vec![true]);
     // A second result (a rebooted guest with a new key, a re-delivery) is dropped.
@@ -109,7 +114,7 @@ async fn the_first_result_for_an_id_is_the_only_one(s: Arc<dyn Store>) {
 
 async fn leases_expire_and_can_be_given_back(s: Arc<dyn Store>) {
     let d = instruction("c");
-    s.add_votes(&[vote(&d, 1, 11, 10)], 100).await.unwrap().remove(0).unwrap();
+    s.add_votes(&[vote(&d, 1, 11, 10)], ROOMY).await.unwrap().remove(0).unwrap();
     assert_eq!(s.lease("a", 4, 1_000, 500).await.unwrap().len(), 1);
     assert_eq!(s.lease("b", 4, 1_499, 500).await.unwrap().len(), 0, "still leased to a");
     assert_eq!(s.lease("b", 4, 1_500, 500).await.unwrap().len(), 1, "a's lease expired");
@@ -122,17 +127,85 @@ async fn leases_expire_and_can_be_given_back(s: Arc<dyn Store>) {
     assert_eq!(st.deliveries, 3);
 }
 
-async fn conflicting_data_and_the_open_bound_are_refused(s: Arc<dyn Store>) {
+/// Votes for other data under the same id collect beside the genuine ones and cannot pin the
+/// id: the first candidate to pass decides it, the others are closed and refused from then on.
+async fn other_data_under_an_id_cannot_pin_it(s: Arc<dyn Store>) {
     let d = instruction("d");
-    s.add_votes(&[vote(&d, 1, 1, 10)], 100).await.unwrap().remove(0).unwrap();
-    let other = InstructionData { original_message: b"different".to_vec(), ..d.clone() };
-    let out = s.add_votes(&[vote(&other, 2, 1, 10)], 100).await.unwrap();
-    assert_eq!(out[0], Err(VoteRejection::Conflict));
-    // One instruction open, bound 1: a new one is refused, votes on the open one still count.
-    let out = s.add_votes(&[vote(&instruction("e"), 1, 1, 10), vote(&d, 3, 1, 10)], 1).await.unwrap();
-    assert_eq!(out[0], Err(VoteRejection::QueueFull { max: 1 }));
-    assert_eq!(out[1].as_ref().unwrap().sequence, 2);
+    let squat = InstructionData { original_message: b"squatter's data".to_vec(), ..d.clone() };
+    // The squatter votes first, with a little weight.
+    let first = s.add_votes(&[vote(&squat, 9, 1, 10)], ROOMY).await.unwrap().remove(0).unwrap();
+    assert_eq!((first.sequence, first.queued_now), (1, false));
+    // The genuine voters' votes collect in their own chain and pass.
+    let out = s.add_votes(&[vote(&d, 1, 6, 10), vote(&d, 2, 5, 10)], ROOMY).await.unwrap();
+    let out: Vec<_> = out.into_iter().map(Result::unwrap).collect();
+    assert_eq!((out[0].sequence, out[1].sequence), (1, 2), "a chain of its own");
+    assert!(out[1].queued_now);
+    let st = s.status(7, &d.instruction_id).await.unwrap().unwrap();
+    assert_eq!((st.state, st.weight, st.candidates), ("queued", 11, 2));
+    let leased = s.lease("o", 4, 0, 1000).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].instruction, d, "the genuine data were queued");
+    // The id is decided: other data are refused, the genuine data still take votes.
+    assert_eq!(s.add_votes(&[vote(&squat, 3, 6, 10)], ROOMY).await.unwrap()[0], Err(VoteRejection::Conflict));
+    let late = s.add_votes(&[vote(&d, 3, 6, 10)], ROOMY).await.unwrap().remove(0).unwrap();
+    assert_eq!((late.sequence, late.queued_now), (3, false));
+    // The squatter's candidate is closed: it holds no slot.
     assert_eq!(s.counts().await.unwrap().open, 1);
+    // Answered: done, and other data are still refused.
+    s.store_results(&[result(d.instruction_id, 1)], 5).await.unwrap();
+    assert_eq!(s.status(7, &d.instruction_id).await.unwrap().unwrap().state, "done");
+    assert_eq!(s.counts().await.unwrap().open, 0);
+    let other = InstructionData { original_message: b"third".to_vec(), ..d.clone() };
+    assert_eq!(s.add_votes(&[vote(&other, 4, 20, 10)], ROOMY).await.unwrap()[0], Err(VoteRejection::Conflict));
+    // A late vote for the decided data is still recorded.
+    assert!(s.add_votes(&[vote(&d, 4, 1, 10)], ROOMY).await.unwrap()[0].is_ok());
+}
+
+/// Anyone can list themselves as a cosigner: a vote without voter weight joins an instruction
+/// a voter opened, or one announced on chain whose data it matches, and opens nothing else.
+async fn a_cosigner_cannot_open_an_instruction(s: Arc<dyn Store>) {
+    let d = InstructionData { cosigners: vec![[0xc1; 20]], cosigners_threshold: 1, ..instruction("cosigned") };
+    let cosigner = |announced| NewVote { weight: 0, cosigner: true, announced, ..vote(&d, 0xc1, 0, 10) };
+    assert_eq!(s.add_votes(&[cosigner(false)], ROOMY).await.unwrap()[0], Err(VoteRejection::NoVoterYet));
+    assert!(s.status(7, &d.instruction_id).await.unwrap().is_none(), "nothing was opened");
+    assert_eq!(s.counts().await.unwrap().open, 0);
+    // After a voter, the cosigner's vote counts.
+    s.add_votes(&[vote(&d, 1, 11, 10)], ROOMY).await.unwrap().remove(0).unwrap();
+    let joined = s.add_votes(&[cosigner(false)], ROOMY).await.unwrap().remove(0).unwrap();
+    assert!(joined.queued_now, "weight and the cosigner threshold are met");
+    assert_eq!(s.status(7, &d.instruction_id).await.unwrap().unwrap().cosigners, 1);
+    // Announced on chain (and checked against it by the caller): a listed cosigner may open.
+    let e = InstructionData { cosigners: vec![[0xc1; 20]], cosigners_threshold: 1, ..instruction("announced") };
+    let first = NewVote { weight: 0, cosigner: true, announced: true, ..vote(&e, 0xc1, 0, 10) };
+    assert_eq!(s.add_votes(&[first], ROOMY).await.unwrap()[0].as_ref().map(|o| o.sequence), Ok(1));
+}
+
+/// The open bounds: in all, and per signer that opened (voting on open instructions is free).
+async fn the_open_bounds_hold_in_all_and_per_signer(s: Arc<dyn Store>) {
+    let per_signer = OpenLimits { max_open: 100, max_open_per_signer: 2 };
+    for name in ["p1", "p2"] {
+        s.add_votes(&[vote(&instruction(name), 1, 1, 10)], per_signer).await.unwrap().remove(0).unwrap();
+    }
+    let third = s.add_votes(&[vote(&instruction("p3"), 1, 1, 10)], per_signer).await.unwrap();
+    assert_eq!(third[0], Err(VoteRejection::SignerFull { max: 2 }));
+    // Another signer opens it; signer 1 may still vote on it.
+    let out = s
+        .add_votes(&[vote(&instruction("p3"), 2, 1, 10), vote(&instruction("p3"), 1, 1, 10)], per_signer)
+        .await
+        .unwrap();
+    assert!(out.iter().all(Result::is_ok), "{out:?}");
+    // When one of signer 1's instructions is answered, it may open another.
+    s.add_votes(&[vote(&instruction("p1"), 3, 20, 10)], per_signer).await.unwrap().remove(0).unwrap();
+    s.store_results(&[result(instruction("p1").instruction_id, 1)], 1).await.unwrap();
+    assert!(s.add_votes(&[vote(&instruction("p4"), 1, 1, 10)], per_signer).await.unwrap()[0].is_ok());
+
+    // In all: three open, bound 3: a new one is refused, votes on the open ones still count.
+    let all = OpenLimits { max_open: 3, max_open_per_signer: 100 };
+    assert_eq!(s.counts().await.unwrap().open, 3);
+    let out = s.add_votes(&[vote(&instruction("e"), 5, 1, 10), vote(&instruction("p2"), 5, 1, 10)], all).await.unwrap();
+    assert_eq!(out[0], Err(VoteRejection::QueueFull { max: 3 }));
+    assert_eq!(out[1].as_ref().unwrap().sequence, 2);
+    assert_eq!(s.counts().await.unwrap().open, 3);
 }
 
 async fn direct_actions_policies_tee_and_cursors_round_trip(s: Arc<dyn Store>) {
@@ -165,8 +238,17 @@ async fn chain_ranges_commit_once_with_their_cursor(s: Arc<dyn Store>) {
     let ps = fcc_sim_providers::providers("chain store", 3).unwrap();
     let p9 = fcc_sim_providers::policy(&ps, 9).unwrap().encode();
     let update = fcc_sim_providers::tee_info("update policy 9");
-    let seen = ChainInstruction { id: [0x51; 32], epoch: 9, block: 40, tx: [0x77; 32] };
-    let batch = ChainBatch { policies: vec![(9, p9.clone())], actions: vec![update.clone()], instructions: vec![seen] };
+    let announced = Announced {
+        tee_ids: vec![[0xee; 20]],
+        op_type: fcc_core::op::F_FDC2,
+        op_command: fcc_core::op::PROVE,
+        message: b"message".to_vec(),
+        cosigners: vec![],
+        cosigners_threshold: 0,
+    };
+    let seen = ChainInstruction { id: [0x51; 32], epoch: 9, block: 40, tx: [0x77; 32], announced: Some(announced) };
+    let batch =
+        ChainBatch { policies: vec![(9, p9.clone())], actions: vec![update.clone()], instructions: vec![seen.clone()] };
     let applied = s.commit_chain("chain", &batch, 41, &[0x41; 32]).await.unwrap();
     assert_eq!(
         applied,
@@ -174,7 +256,7 @@ async fn chain_ranges_commit_once_with_their_cursor(s: Arc<dyn Store>) {
     );
     assert_eq!(s.cursor("chain").await.unwrap(), Some((41, Some([0x41; 32]))));
     assert_eq!(s.policy(9).await.unwrap(), Some(p9.clone()));
-    assert_eq!(s.chain_instruction(&seen.id).await.unwrap(), Some(seen));
+    assert_eq!(s.chain_instruction(&seen.id).await.unwrap(), Some(seen.clone()));
     assert_eq!(s.chain_instruction(&[0x52; 32]).await.unwrap(), None);
     // The same range again: nothing new, the action is queued once.
     let again = s.commit_chain("chain", &batch, 41, &[0x41; 32]).await.unwrap();
@@ -183,8 +265,8 @@ async fn chain_ranges_commit_once_with_their_cursor(s: Arc<dyn Store>) {
     assert_eq!(s.chain_instruction_count().await.unwrap(), 1);
     // A reorg: epoch 9 now has other voters and the instruction moved to block 42.
     let other = fcc_sim_providers::policy(&fcc_sim_providers::providers("chain store fork", 2).unwrap(), 9).unwrap();
-    let moved = ChainInstruction { block: 42, tx: [0x78; 32], ..seen };
-    let fork = ChainBatch { policies: vec![(9, other.encode())], actions: vec![], instructions: vec![moved] };
+    let moved = ChainInstruction { block: 42, tx: [0x78; 32], ..seen.clone() };
+    let fork = ChainBatch { policies: vec![(9, other.encode())], actions: vec![], instructions: vec![moved.clone()] };
     let applied = s.commit_chain("chain", &fork, 43, &[0x43; 32]).await.unwrap();
     assert_eq!(applied.policies_replaced, vec![9]);
     assert_eq!(applied.instructions_new, 0);
@@ -210,7 +292,9 @@ suite!(
     votes_queue_one_action_when_the_weight_first_exceeds_the_threshold,
     the_first_result_for_an_id_is_the_only_one,
     leases_expire_and_can_be_given_back,
-    conflicting_data_and_the_open_bound_are_refused,
+    other_data_under_an_id_cannot_pin_it,
+    a_cosigner_cannot_open_an_instruction,
+    the_open_bounds_hold_in_all_and_per_signer,
     direct_actions_policies_tee_and_cursors_round_trip,
     chain_ranges_commit_once_with_their_cursor,
 );
@@ -270,4 +354,99 @@ async fn postgres_migrates_an_old_cursor_table() {
         .unwrap();
     conn.close().await.unwrap();
     old_cursor_table_is_migrated(async || Arc::new(PgStore::open(&url).await.unwrap()) as Arc<dyn Store>).await;
+}
+
+/// Schema 1: one instruction row per id, votes keyed by (id, signer).
+const V1_TABLES: &str = "
+CREATE TABLE instructions (id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, hash_fixed BYTEA NOT NULL,
+    data BYTEA NOT NULL, threshold BIGINT NOT NULL, weight BIGINT NOT NULL, cosigners BIGINT NOT NULL,
+    votes BIGINT NOT NULL, last_vote_hash BYTEA NOT NULL, state BIGINT NOT NULL, created_ms BIGINT NOT NULL);
+CREATE INDEX instructions_state ON instructions (state);
+CREATE TABLE votes (instruction_id BYTEA NOT NULL, signer BYTEA NOT NULL, seq BIGINT NOT NULL,
+    signature BYTEA NOT NULL, avm BYTEA NOT NULL, signer_index BIGINT NOT NULL, r_y BYTEA, vote_hash BYTEA NOT NULL,
+    ts BIGINT NOT NULL, PRIMARY KEY (instruction_id, signer));
+";
+
+/// Writes a schema-1 database through `conn`: instruction "old" collecting with signer 1's
+/// vote (weight 6 of threshold 10) and instruction "decided" queued.
+async fn write_v1<DB: sqlx::Database>(conn: &mut DB::Connection)
+where
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::raw_sql(V1_TABLES).execute(&mut *conn).await.unwrap();
+    for (name, state) in [("old", 0i64), ("decided", 1)] {
+        let d = instruction(name);
+        let v = vote(&d, 1, 6, 10);
+        sqlx::query("INSERT INTO instructions VALUES ($1, 7, $2, $3, 10, 6, 0, 1, $4, $5, 1)")
+            .bind(d.instruction_id.to_vec())
+            .bind(d.hash_fixed().to_vec())
+            .bind(postcard::to_stdvec(&d).unwrap())
+            .bind(vec![0x5au8; 32])
+            .bind(state)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO votes VALUES ($1, $2, 1, $3, $4, 1, $5, $6, 1000)")
+            .bind(d.instruction_id.to_vec())
+            .bind(v.signer.to_vec())
+            .bind(v.signature.to_vec())
+            .bind(v.additional_variable_message.clone())
+            .bind(vec![1u8; 32])
+            .bind(vec![0x5au8; 32])
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    }
+}
+
+/// After the migration the collecting instruction goes on collecting — its vote chain continues
+/// from the stored hash and the action carries the old vote — and the queued one stays decided.
+async fn schema_1_instructions_are_migrated(s: Arc<dyn Store>) {
+    let old = instruction("old");
+    let st = s.status(7, &old.instruction_id).await.unwrap().unwrap();
+    assert_eq!((st.state, st.votes, st.weight, st.candidates), ("collecting", 1, 6, 1));
+    let next = s.add_votes(&[vote(&old, 2, 5, 10)], ROOMY).await.unwrap().remove(0).unwrap();
+    assert_eq!((next.sequence, next.queued_now), (2, true));
+    let avm_hash = keccak256(&[2]);
+    let want = fcc_flare_json::receipt::next_vote_hash(&[0x5a; 32], 2, &[2; 65], &avm_hash, next.timestamp);
+    assert_eq!(next.vote_hash, want, "the chain continues from the stored hash");
+    let leased = s.lease("o", 4, 0, 1000).await.unwrap();
+    let signers: Vec<u8> = leased[0].votes.iter().map(|v| v.signature[0]).collect();
+    assert_eq!(signers, vec![1, 2]);
+    let decided = instruction("decided");
+    let other = InstructionData { original_message: b"other".to_vec(), ..decided.clone() };
+    assert_eq!(s.add_votes(&[vote(&other, 3, 20, 10)], ROOMY).await.unwrap()[0], Err(VoteRejection::Conflict));
+    assert_eq!(s.status(7, &decided.instruction_id).await.unwrap().unwrap().state, "queued");
+}
+
+#[tokio::test]
+async fn sqlite_migrates_schema_1_instructions() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/v1.db", dir.path().display());
+    let options =
+        <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url).unwrap().create_if_missing(true);
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await.unwrap();
+    write_v1::<sqlx::Sqlite>(&mut conn).await;
+    conn.close().await.unwrap();
+    schema_1_instructions_are_migrated(Arc::new(SqliteStore::open(&url).await.unwrap())).await;
+    // Opening again changes nothing.
+    let again = SqliteStore::open(&url).await.unwrap();
+    assert_eq!(again.status(7, &instruction("old").instruction_id).await.unwrap().unwrap().votes, 2);
+}
+
+#[tokio::test]
+async fn postgres_migrates_schema_1_instructions() {
+    use sqlx::Connection;
+    let Some(pg) = common::pg::Postgres::start("postgres_migrates_schema_1_instructions") else { return };
+    let url = pg.database().await;
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    write_v1::<sqlx::Postgres>(&mut conn).await;
+    conn.close().await.unwrap();
+    schema_1_instructions_are_migrated(Arc::new(PgStore::open(&url).await.unwrap())).await;
+    let again = PgStore::open(&url).await.unwrap();
+    assert_eq!(again.status(7, &instruction("old").instruction_id).await.unwrap().unwrap().votes, 2);
 }

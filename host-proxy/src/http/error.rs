@@ -28,8 +28,10 @@ pub enum ApiError {
     NotFound(&'static str, String),
     /// 405: the route exists with another method.
     MethodNotAllowed,
-    /// 409: the id is known with different contents.
-    Conflict(String),
+    /// 409: the id is known (decided, or announced on chain) with different contents.
+    Conflict(&'static str, String),
+    /// 425: too early to take this; the same request may succeed later.
+    TooEarly(&'static str, String),
     /// 413: the body exceeds the bound.
     TooLarge(usize),
     /// 429: the client exceeded its rate.
@@ -56,7 +58,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route".into())
             }
-            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            ApiError::Conflict(c, m) => (StatusCode::CONFLICT, c, m.clone()),
+            ApiError::TooEarly(c, m) => (StatusCode::TOO_EARLY, c, m.clone()),
             ApiError::TooLarge(max) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body exceeds {max} bytes"))
             }
@@ -101,8 +104,11 @@ impl From<VoteError> for ApiError {
             VoteError::WrongTee(_) => ApiError::BadRequest("wrong_tee", message),
             VoteError::UnknownEpoch(_) => ApiError::BadRequest("unknown_epoch", message),
             VoteError::UnknownSigner { .. } => ApiError::Forbidden("unknown_signer", message),
-            VoteError::Conflict => ApiError::Conflict(message),
+            VoteError::Conflict => ApiError::Conflict("conflict", message),
+            VoteError::NotAsAnnounced { .. } => ApiError::Conflict("not_as_announced", message),
+            VoteError::NoVoterYet => ApiError::TooEarly("no_voter_yet", message),
             VoteError::QueueFull { .. } => ApiError::Unavailable("queue_full", message),
+            VoteError::SignerFull { .. } => ApiError::Unavailable("signer_full", message),
             VoteError::ShuttingDown => ApiError::Unavailable("shutting_down", message),
             VoteError::Store(e) => e.into(),
         }

@@ -165,7 +165,7 @@ async fn get_status(
         .map_err(|_| ApiError::BadRequest("invalid_parameter", "rewardEpochId must be a decimal u32".into()))?;
     let id = hash_param("instructionId", &id)?;
     let on_chain = state.shared.store.chain_instruction(&id).await?.filter(|c| c.epoch == epoch);
-    let on_chain_json = on_chain.map(|c| json!({ "block": c.block, "tx": B256::from(c.tx) }));
+    let on_chain_json = on_chain.as_ref().map(|c| json!({ "block": c.block, "tx": B256::from(c.tx) }));
     let status = match state.shared.store.status(epoch, &id).await? {
         Some(s) => s,
         // Announced on chain, no vote yet: the default bar under its policy if the proxy knows it
@@ -175,6 +175,7 @@ async fn get_status(
             votes: 0,
             weight: 0,
             cosigners: 0,
+            candidates: 0,
             threshold: state.shared.policy(epoch).await?.map_or(0, |p| {
                 fcc_core::admission::weight_threshold(p.total_weight(), fcc_core::ops::DEFAULT_THRESHOLD_BIPS)
             }),
@@ -194,6 +195,7 @@ async fn get_status(
         "votes": status.votes,
         "weight": status.weight,
         "cosigners": status.cosigners,
+        "candidates": status.candidates,
         "threshold": status.threshold,
         "deliveries": status.deliveries,
         "onChain": on_chain_json,

@@ -10,7 +10,7 @@ use fcc_core::policy::Address;
 use fcc_core::result::SignedResult;
 use fcc_core::verify::SignerHint;
 use fcc_core::wire::Hello;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A storage failure (the database, not the request): answered with 503 and retried by clients.
 #[derive(Debug)]
@@ -52,8 +52,11 @@ pub struct NewVote {
     pub hint: SignerHint,
     /// The voter's weight (0 for a cosigner).
     pub weight: u32,
-    /// Whether the signer is a listed cosigner (and not a voter).
+    /// Whether the signer is a listed cosigner (a voter can be one too).
     pub cosigner: bool,
+    /// Whether the data were checked against the instruction's on-chain announcement (a
+    /// cosigner may then open the instruction).
+    pub announced: bool,
     /// 65 bytes `r ‖ s ‖ v`.
     pub signature: [u8; 65],
     /// The signer's additional variable message.
@@ -84,22 +87,44 @@ pub struct VoteOutcome {
 }
 
 /// Why a vote was not accepted (a client error, not a storage failure).
+///
+/// Instructions are kept per (`instructionId`, `hashFixed`): votes for different data under one
+/// id collect side by side, so nobody can pin an id to their own data by voting first; the
+/// first to meet its requirement is queued and decides the id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VoteRejection {
-    /// The instruction id is known with a different `hashFixed`.
+    /// The instruction id was decided with other data (its action is queued or answered).
     Conflict,
+    /// A vote without voter weight (a cosigner's) for data no voter has signed yet: it may not
+    /// open an instruction (anyone can list themselves as a cosigner). Retry after a voter.
+    NoVoterYet,
     /// Too many open instructions: the proxy sheds load rather than grow without bound.
     QueueFull {
         /// The bound.
         max: u64,
     },
+    /// The signer has opened as many instructions as one signer may have open.
+    SignerFull {
+        /// The bound.
+        max: u64,
+    },
+}
+
+/// How many instruction candidates may be open (collecting votes or queued) at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenLimits {
+    /// In all.
+    pub max_open: u64,
+    /// Opened by one signer (a misbehaving voter fills at most this many).
+    pub max_open_per_signer: u64,
 }
 
 /// An instruction's progress (`GET /action/status`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstructionStatus {
-    /// `collecting`, `queued`, `delivered` or `done`.
+    /// `collecting`, `queued`, `delivered`, `done` or `superseded` (another candidate of the
+    /// id was queued).
     pub state: &'static str,
     /// Accepted votes.
     pub votes: u64,
@@ -107,6 +132,8 @@ pub struct InstructionStatus {
     pub weight: u32,
     /// Signing cosigners.
     pub cosigners: u32,
+    /// Different instruction data (`hashFixed`) voted for under this id.
+    pub candidates: u32,
     /// The weight the voters' weight must exceed (the operation's threshold under the policy).
     pub threshold: u32,
     /// How often the action was handed to a guest.
@@ -139,9 +166,12 @@ pub trait Store: Send + Sync + 'static {
     async fn tee(&self) -> StoreResult<Option<Hello>>;
     /// Applies votes in one transaction (group commit), each independently accepted or
     /// rejected; queues an instruction's action when its votes first pass the threshold.
-    /// `max_open` bounds the instructions that may be open at once.
-    async fn add_votes(&self, votes: &[NewVote], max_open: u64)
-    -> StoreResult<Vec<Result<VoteOutcome, VoteRejection>>>;
+    /// `limits` bound the candidates that may be open at once (see [`VoteRejection`]).
+    async fn add_votes(
+        &self,
+        votes: &[NewVote],
+        limits: OpenLimits,
+    ) -> StoreResult<Vec<Result<VoteOutcome, VoteRejection>>>;
     /// Queues a direct action (policy initialisation, queries); false if its id is known.
     async fn enqueue_direct(&self, action: &Action, now_ms: i64) -> StoreResult<bool>;
     /// Leases up to `max` unanswered actions whose lease expired (oldest first) to `owner`
@@ -180,7 +210,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// An instruction announced on chain (`TeeInstructionsSent`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainInstruction {
     /// Its id.
     pub id: H256,
@@ -190,6 +220,53 @@ pub struct ChainInstruction {
     pub block: u64,
     /// The transaction.
     pub tx: H256,
+    /// What the announcement fixes of the instruction (`None` for a row stored before these
+    /// were kept).
+    pub announced: Option<Announced>,
+}
+
+/// The fields of an instruction its on-chain announcement fixes: votes for data that disagree
+/// are refused, and a listed cosigner may open the instruction once it is announced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announced {
+    /// The machines it is for.
+    pub tee_ids: Vec<Address>,
+    /// Operation type.
+    pub op_type: H256,
+    /// Operation command.
+    pub op_command: H256,
+    /// The message (`originalMessage`).
+    pub message: Vec<u8>,
+    /// Cosigners.
+    pub cosigners: Vec<Address>,
+    /// How many cosigners must sign.
+    pub cosigners_threshold: u64,
+}
+
+impl ChainInstruction {
+    /// The first field of `d` that disagrees with this announcement, if any (nothing can be
+    /// checked against a row stored without its fields but the epoch).
+    pub fn mismatch(&self, d: &InstructionData) -> Option<&'static str> {
+        if d.reward_epoch_id != self.epoch {
+            return Some("rewardEpochId");
+        }
+        let a = self.announced.as_ref()?;
+        if !a.tee_ids.contains(&d.tee_id) {
+            Some("teeId")
+        } else if d.op_type != a.op_type {
+            Some("opType")
+        } else if d.op_command != a.op_command {
+            Some("opCommand")
+        } else if d.original_message != a.message {
+            Some("originalMessage")
+        } else if d.cosigners != a.cosigners {
+            Some("cosigners")
+        } else if d.cosigners_threshold != a.cosigners_threshold {
+            Some("cosignersThreshold")
+        } else {
+            None
+        }
+    }
 }
 
 /// What one block range of the chain brings the store.

@@ -18,25 +18,57 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::interface::{
-    ChainApplied, ChainBatch, ChainInstruction, Counts, InstructionStatus, NewVote, Store, StoreError, StoreResult,
-    VoteOutcome, VoteRejection,
+    ChainApplied, ChainBatch, ChainInstruction, Counts, InstructionStatus, NewVote, OpenLimits, Store, StoreError,
+    StoreResult, VoteOutcome, VoteRejection,
 };
 use fcc_flare_json::receipt::{initial_vote_hash, next_vote_hash};
 
+// A candidate's states: collecting votes, queued (it decided its id), answered, or superseded
+// (another candidate of its id was queued). Open means below STATE_DONE.
 const STATE_COLLECTING: i64 = 0;
 const STATE_QUEUED: i64 = 1;
 const STATE_DONE: i64 = 2;
+const STATE_SUPERSEDED: i64 = 3;
+
+/// Instructions and their votes, one row per (id, `hashFixed`) candidate; `creator` is the voter
+/// whose vote opened it (the per-voter bound counts these).
+const SQLITE_INSTRUCTIONS: &str = "
+CREATE TABLE IF NOT EXISTS instructions (id BLOB NOT NULL, hash_fixed BLOB NOT NULL, epoch INTEGER NOT NULL,
+    data BLOB NOT NULL, threshold INTEGER NOT NULL, weight INTEGER NOT NULL, cosigners INTEGER NOT NULL,
+    votes INTEGER NOT NULL, last_vote_hash BLOB NOT NULL, state INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+    creator BLOB NOT NULL, PRIMARY KEY (id, hash_fixed));
+CREATE TABLE IF NOT EXISTS votes (instruction_id BLOB NOT NULL, hash_fixed BLOB NOT NULL, signer BLOB NOT NULL,
+    seq INTEGER NOT NULL, signature BLOB NOT NULL, avm BLOB NOT NULL, signer_index INTEGER NOT NULL, r_y BLOB,
+    vote_hash BLOB NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (instruction_id, hash_fixed, signer));
+";
+
+/// Databases made when an instruction id held one row (schema 1) are rebuilt into candidates:
+/// every row keeps its data and votes (its creator is unknown: empty).
+const SQLITE_MIGRATE_CANDIDATES: &str = "
+DROP INDEX IF EXISTS instructions_state;
+ALTER TABLE instructions RENAME TO instructions_v1;
+ALTER TABLE votes RENAME TO votes_v1;
+CREATE TABLE instructions (id BLOB NOT NULL, hash_fixed BLOB NOT NULL, epoch INTEGER NOT NULL,
+    data BLOB NOT NULL, threshold INTEGER NOT NULL, weight INTEGER NOT NULL, cosigners INTEGER NOT NULL,
+    votes INTEGER NOT NULL, last_vote_hash BLOB NOT NULL, state INTEGER NOT NULL, created_ms INTEGER NOT NULL,
+    creator BLOB NOT NULL, PRIMARY KEY (id, hash_fixed));
+CREATE TABLE votes (instruction_id BLOB NOT NULL, hash_fixed BLOB NOT NULL, signer BLOB NOT NULL,
+    seq INTEGER NOT NULL, signature BLOB NOT NULL, avm BLOB NOT NULL, signer_index INTEGER NOT NULL, r_y BLOB,
+    vote_hash BLOB NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY (instruction_id, hash_fixed, signer));
+INSERT INTO instructions (id, hash_fixed, epoch, data, threshold, weight, cosigners, votes, last_vote_hash, state,
+    created_ms, creator)
+    SELECT id, hash_fixed, epoch, data, threshold, weight, cosigners, votes, last_vote_hash, state, created_ms, X''
+    FROM instructions_v1;
+INSERT INTO votes (instruction_id, hash_fixed, signer, seq, signature, avm, signer_index, r_y, vote_hash, ts)
+    SELECT v.instruction_id, i.hash_fixed, v.signer, v.seq, v.signature, v.avm, v.signer_index, v.r_y, v.vote_hash,
+    v.ts FROM votes_v1 v JOIN instructions_v1 i ON i.id = v.instruction_id;
+DROP TABLE votes_v1;
+DROP TABLE instructions_v1;
+";
 
 const SQLITE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS policies (epoch INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tee (slot INTEGER PRIMARY KEY, hello BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS instructions (id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, hash_fixed BLOB NOT NULL,
-    data BLOB NOT NULL, threshold INTEGER NOT NULL, weight INTEGER NOT NULL, cosigners INTEGER NOT NULL,
-    votes INTEGER NOT NULL, last_vote_hash BLOB NOT NULL, state INTEGER NOT NULL, created_ms INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS instructions_state ON instructions (state);
-CREATE TABLE IF NOT EXISTS votes (instruction_id BLOB NOT NULL, signer BLOB NOT NULL, seq INTEGER NOT NULL,
-    signature BLOB NOT NULL, avm BLOB NOT NULL, signer_index INTEGER NOT NULL, r_y BLOB, vote_hash BLOB NOT NULL,
-    ts INTEGER NOT NULL, PRIMARY KEY (instruction_id, signer));
 CREATE TABLE IF NOT EXISTS actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, body BLOB NOT NULL,
     lease_until INTEGER NOT NULL, owner TEXT, deliveries INTEGER NOT NULL, done INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS actions_ready ON actions (done, seq);
@@ -44,23 +76,49 @@ CREATE TABLE IF NOT EXISTS results (id BLOB PRIMARY KEY, body BLOB NOT NULL, sta
     stored_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, block INTEGER NOT NULL, hash BLOB);
 CREATE TABLE IF NOT EXISTS chain_instructions (id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, block INTEGER NOT NULL,
-    tx BLOB NOT NULL);
+    tx BLOB NOT NULL, announced BLOB);
+";
+
+/// Indexes, after any migration (they name columns older schemas lack).
+const INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS instructions_state ON instructions (state);
+CREATE INDEX IF NOT EXISTS instructions_creator ON instructions (creator, state);
 ";
 
 /// Databases created before cursors stored a block hash get the column (NULL: the monitor then
 /// finds the hash wrong, rewinds and reads the range again, which the sink applies idempotently).
 const SQLITE_CURSOR_HASH: &str = "ALTER TABLE cursors ADD COLUMN hash BLOB";
+/// Databases created before announcements were kept get the column (NULL: only the epoch is
+/// checked for those rows).
+const SQLITE_ANNOUNCED: &str = "ALTER TABLE chain_instructions ADD COLUMN announced BLOB";
+
+/// As [`SQLITE_INSTRUCTIONS`].
+const PG_INSTRUCTIONS: &str = "
+CREATE TABLE IF NOT EXISTS instructions (id BYTEA NOT NULL, hash_fixed BYTEA NOT NULL, epoch BIGINT NOT NULL,
+    data BYTEA NOT NULL, threshold BIGINT NOT NULL, weight BIGINT NOT NULL, cosigners BIGINT NOT NULL,
+    votes BIGINT NOT NULL, last_vote_hash BYTEA NOT NULL, state BIGINT NOT NULL, created_ms BIGINT NOT NULL,
+    creator BYTEA NOT NULL, PRIMARY KEY (id, hash_fixed));
+CREATE TABLE IF NOT EXISTS votes (instruction_id BYTEA NOT NULL, hash_fixed BYTEA NOT NULL, signer BYTEA NOT NULL,
+    seq BIGINT NOT NULL, signature BYTEA NOT NULL, avm BYTEA NOT NULL, signer_index BIGINT NOT NULL, r_y BYTEA,
+    vote_hash BYTEA NOT NULL, ts BIGINT NOT NULL, PRIMARY KEY (instruction_id, hash_fixed, signer));
+";
+
+/// As [`SQLITE_MIGRATE_CANDIDATES`], in place (PostgreSQL can change a primary key).
+const PG_MIGRATE_CANDIDATES: &str = "
+ALTER TABLE instructions ADD COLUMN creator BYTEA NOT NULL DEFAULT '\\x'::bytea;
+ALTER TABLE instructions ALTER COLUMN creator DROP DEFAULT;
+ALTER TABLE instructions DROP CONSTRAINT instructions_pkey;
+ALTER TABLE instructions ADD PRIMARY KEY (id, hash_fixed);
+ALTER TABLE votes ADD COLUMN hash_fixed BYTEA;
+UPDATE votes v SET hash_fixed = i.hash_fixed FROM instructions i WHERE i.id = v.instruction_id;
+ALTER TABLE votes ALTER COLUMN hash_fixed SET NOT NULL;
+ALTER TABLE votes DROP CONSTRAINT votes_pkey;
+ALTER TABLE votes ADD PRIMARY KEY (instruction_id, hash_fixed, signer);
+";
 
 const PG_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS policies (epoch BIGINT PRIMARY KEY, bytes BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS tee (slot BIGINT PRIMARY KEY, hello BYTEA NOT NULL);
-CREATE TABLE IF NOT EXISTS instructions (id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, hash_fixed BYTEA NOT NULL,
-    data BYTEA NOT NULL, threshold BIGINT NOT NULL, weight BIGINT NOT NULL, cosigners BIGINT NOT NULL,
-    votes BIGINT NOT NULL, last_vote_hash BYTEA NOT NULL, state BIGINT NOT NULL, created_ms BIGINT NOT NULL);
-CREATE INDEX IF NOT EXISTS instructions_state ON instructions (state);
-CREATE TABLE IF NOT EXISTS votes (instruction_id BYTEA NOT NULL, signer BYTEA NOT NULL, seq BIGINT NOT NULL,
-    signature BYTEA NOT NULL, avm BYTEA NOT NULL, signer_index BIGINT NOT NULL, r_y BYTEA, vote_hash BYTEA NOT NULL,
-    ts BIGINT NOT NULL, PRIMARY KEY (instruction_id, signer));
 CREATE TABLE IF NOT EXISTS actions (seq BIGSERIAL PRIMARY KEY, id BYTEA NOT NULL UNIQUE, body BYTEA NOT NULL,
     lease_until BIGINT NOT NULL, owner TEXT, deliveries BIGINT NOT NULL, done BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS actions_ready ON actions (done, seq);
@@ -70,6 +128,7 @@ CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, block BIGINT NOT NULL
 ALTER TABLE cursors ADD COLUMN IF NOT EXISTS hash BYTEA;
 CREATE TABLE IF NOT EXISTS chain_instructions (id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, block BIGINT NOT NULL,
     tx BYTEA NOT NULL);
+ALTER TABLE chain_instructions ADD COLUMN IF NOT EXISTS announced BYTEA;
 ";
 
 /// SQLite in WAL mode with `synchronous = FULL`: a commit returns only after the WAL is on disk,
@@ -91,13 +150,28 @@ impl SqliteStore {
         // One connection: SQLite has one writer anyway, and this keeps read-modify-write
         // transactions free of SQLITE_BUSY upgrades.
         let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-        sqlx::raw_sql(SQLITE_SCHEMA).execute(&pool).await?;
-        let has_hash: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('cursors') WHERE name = 'hash'")
-            .fetch_one(&pool)
-            .await?;
-        if has_hash == 0 {
-            sqlx::raw_sql(SQLITE_CURSOR_HASH).execute(&pool).await?;
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(SQLITE_SCHEMA).execute(&mut *tx).await?;
+        let has = async |tx: &mut sqlx::SqliteConnection, table: &str, column: &str| -> sqlx::Result<bool> {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info($1) WHERE name = $2")
+                .bind(table)
+                .bind(column)
+                .fetch_one(tx)
+                .await?;
+            Ok(n > 0)
+        };
+        if !has(&mut tx, "cursors", "hash").await? {
+            sqlx::raw_sql(SQLITE_CURSOR_HASH).execute(&mut *tx).await?;
         }
+        if !has(&mut tx, "chain_instructions", "announced").await? {
+            sqlx::raw_sql(SQLITE_ANNOUNCED).execute(&mut *tx).await?;
+        }
+        if has(&mut tx, "instructions", "id").await? && !has(&mut tx, "votes", "hash_fixed").await? {
+            sqlx::raw_sql(SQLITE_MIGRATE_CANDIDATES).execute(&mut *tx).await?;
+        }
+        sqlx::raw_sql(SQLITE_INSTRUCTIONS).execute(&mut *tx).await?;
+        sqlx::raw_sql(INDEXES).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(Self { pool })
     }
 }
@@ -119,6 +193,22 @@ impl PgStore {
         let mut tx = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(7411)").execute(&mut *tx).await?;
         sqlx::raw_sql(PG_SCHEMA).execute(&mut *tx).await?;
+        let has = async |tx: &mut sqlx::PgConnection, table: &str, column: &str| -> sqlx::Result<bool> {
+            let n: i64 = sqlx::query_scalar(concat!(
+                "SELECT COUNT(*) FROM information_schema.columns ",
+                "WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
+            ))
+            .bind(table)
+            .bind(column)
+            .fetch_one(tx)
+            .await?;
+            Ok(n > 0)
+        };
+        if has(&mut tx, "instructions", "id").await? && !has(&mut tx, "votes", "hash_fixed").await? {
+            sqlx::raw_sql(PG_MIGRATE_CANDIDATES).execute(&mut *tx).await?;
+        }
+        sqlx::raw_sql(PG_INSTRUCTIONS).execute(&mut *tx).await?;
+        sqlx::raw_sql(INDEXES).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(Self { pool })
     }
@@ -199,27 +289,46 @@ macro_rules! sql_store {
             async fn add_votes(
                 &self,
                 votes: &[NewVote],
-                max_open: u64,
+                limits: OpenLimits,
             ) -> StoreResult<Vec<Result<VoteOutcome, VoteRejection>>> {
                 let mut tx = self.pool.begin().await?;
                 let mut open: Option<u64> = None;
-                let mut out = Vec::with_capacity(votes.len());
-                // Instructions in id order: concurrent batches on PostgreSQL lock rows in the same
-                // order and cannot deadlock.
+                // Candidates in (id, hashFixed) order: concurrent batches on PostgreSQL lock rows
+                // in the same order and cannot deadlock.
                 let mut order: Vec<usize> = (0..votes.len()).collect();
-                order.sort_by_key(|&i| votes[i].instruction.instruction_id);
+                order.sort_by_key(|&i| (votes[i].instruction.instruction_id, votes[i].hash_fixed));
                 let mut results: Vec<Option<Result<VoteOutcome, VoteRejection>>> = vec![None; votes.len()];
                 for i in order {
                     let v = &votes[i];
                     let d = &v.instruction;
                     let id = d.instruction_id.to_vec();
+                    let hash_fixed = v.hash_fixed.to_vec();
+                    // An id decided with other data takes no more votes for other data.
+                    let decided: Option<Vec<u8>> = sqlx::query_scalar(
+                        "SELECT hash_fixed FROM instructions WHERE id = $1 AND state IN ($2, $3) LIMIT 1",
+                    )
+                    .bind(&id)
+                    .bind(STATE_QUEUED)
+                    .bind(STATE_DONE)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if decided.is_some_and(|h| h != hash_fixed) {
+                        results[i] = Some(Err(VoteRejection::Conflict));
+                        continue;
+                    }
                     let select = concat!(
-                        "SELECT hash_fixed, weight, cosigners, votes, last_vote_hash, state FROM instructions ",
-                        "WHERE id = $1 ",
+                        "SELECT weight, cosigners, votes, last_vote_hash, state FROM instructions ",
+                        "WHERE id = $1 AND hash_fixed = $2 ",
                         $lock
                     );
-                    let mut row = sqlx::query(select).bind(&id).fetch_optional(&mut *tx).await?;
+                    let mut row = sqlx::query(select).bind(&id).bind(&hash_fixed).fetch_optional(&mut *tx).await?;
                     if row.is_none() {
+                        // Only a voter opens a candidate, or a listed cosigner of an instruction
+                        // whose announcement on chain the data match: anyone can list themselves.
+                        if v.weight == 0 && !v.announced {
+                            results[i] = Some(Err(VoteRejection::NoVoterYet));
+                            continue;
+                        }
                         let open_now = match open {
                             Some(n) => n,
                             None => {
@@ -231,42 +340,53 @@ macro_rules! sql_store {
                                 n as u64
                             }
                         };
-                        if open_now >= max_open {
+                        if open_now >= limits.max_open {
                             open = Some(open_now);
-                            results[i] = Some(Err(VoteRejection::QueueFull { max: max_open }));
+                            results[i] = Some(Err(VoteRejection::QueueFull { max: limits.max_open }));
+                            continue;
+                        }
+                        let by_creator: i64 =
+                            sqlx::query_scalar("SELECT COUNT(*) FROM instructions WHERE creator = $1 AND state < $2")
+                                .bind(v.signer.to_vec())
+                                .bind(STATE_DONE)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                        if by_creator as u64 >= limits.max_open_per_signer {
+                            open = Some(open_now);
+                            results[i] = Some(Err(VoteRejection::SignerFull { max: limits.max_open_per_signer }));
                             continue;
                         }
                         let init = initial_vote_hash(&d.instruction_id, &v.hash_fixed, d.reward_epoch_id, &d.tee_id);
                         let inserted = sqlx::query(concat!(
-                            "INSERT INTO instructions (id, epoch, hash_fixed, data, threshold, weight, cosigners, ",
-                            "votes, last_vote_hash, state, created_ms) VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, $7, $8) ",
-                            "ON CONFLICT (id) DO NOTHING"
+                            "INSERT INTO instructions (id, hash_fixed, epoch, data, threshold, weight, cosigners, ",
+                            "votes, last_vote_hash, state, created_ms, creator) ",
+                            "VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, $7, $8, $9) ",
+                            "ON CONFLICT (id, hash_fixed) DO NOTHING"
                         ))
                         .bind(&id)
+                        .bind(&hash_fixed)
                         .bind(i64::from(d.reward_epoch_id))
-                        .bind(v.hash_fixed.to_vec())
                         .bind(postcard::to_stdvec(d)?)
                         .bind(i64::from(v.requirement.weight_above))
                         .bind(init.to_vec())
                         .bind(STATE_COLLECTING)
                         .bind(v.now_ms)
+                        .bind(v.signer.to_vec())
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
                         open = Some(open_now + inserted);
-                        row = sqlx::query(select).bind(&id).fetch_optional(&mut *tx).await?;
+                        row = sqlx::query(select).bind(&id).bind(&hash_fixed).fetch_optional(&mut *tx).await?;
                     }
                     let row = row.ok_or_else(|| StoreError(anyhow::anyhow!("instruction row vanished")))?;
-                    if row.try_get::<Vec<u8>, _>(0)? != v.hash_fixed.to_vec() {
-                        results[i] = Some(Err(VoteRejection::Conflict));
-                        continue;
-                    }
                     let (weight, cosigners, count, last, state): (i64, i64, i64, Vec<u8>, i64) =
-                        (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?, row.try_get(5)?);
-                    let earlier = sqlx::query(
-                        "SELECT seq, vote_hash, ts FROM votes WHERE instruction_id = $1 AND signer = $2",
-                    )
+                        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+                    let earlier = sqlx::query(concat!(
+                        "SELECT seq, vote_hash, ts FROM votes ",
+                        "WHERE instruction_id = $1 AND hash_fixed = $2 AND signer = $3"
+                    ))
                     .bind(&id)
+                    .bind(&hash_fixed)
                     .bind(v.signer.to_vec())
                     .fetch_optional(&mut *tx)
                     .await?;
@@ -286,10 +406,11 @@ macro_rules! sql_store {
                     let timestamp = seconds(v.now_ms);
                     let vote_hash = next_vote_hash(&h256(last)?, sequence, &v.signature, &avm_hash, timestamp);
                     sqlx::query(concat!(
-                        "INSERT INTO votes (instruction_id, signer, seq, signature, avm, signer_index, r_y, vote_hash, ts) ",
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                        "INSERT INTO votes (instruction_id, hash_fixed, signer, seq, signature, avm, signer_index, ",
+                        "r_y, vote_hash, ts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
                     ))
                     .bind(&id)
+                    .bind(&hash_fixed)
                     .bind(v.signer.to_vec())
                     .bind(sequence as i64)
                     .bind(v.signature.to_vec())
@@ -303,10 +424,42 @@ macro_rules! sql_store {
                     let weight = weight + i64::from(v.weight);
                     let cosigners = cosigners + i64::from(v.cosigner);
                     let passes = v.requirement.is_met(weight as u32, cosigners as u64);
-                    let queued_now = state == STATE_COLLECTING && passes;
+                    let mut queued_now = false;
+                    if state == STATE_COLLECTING && passes {
+                        let rows = sqlx::query(concat!(
+                            "SELECT signature, avm, signer_index, r_y FROM votes ",
+                            "WHERE instruction_id = $1 AND hash_fixed = $2 ORDER BY seq"
+                        ))
+                        .bind(&id)
+                        .bind(&hash_fixed)
+                        .fetch_all(&mut *tx)
+                        .await?
+                        .into_iter()
+                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+                        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                        let data: Vec<u8> =
+                            sqlx::query_scalar("SELECT data FROM instructions WHERE id = $1 AND hash_fixed = $2")
+                                .bind(&id)
+                                .bind(&hash_fixed)
+                                .fetch_one(&mut *tx)
+                                .await?;
+                        let action = instruction_action(&data, rows)?;
+                        // Another candidate of the id may have been queued meanwhile (another
+                        // proxy on the same database): the first action stands.
+                        queued_now = sqlx::query(concat!(
+                            "INSERT INTO actions (id, body, lease_until, owner, deliveries, done) ",
+                            "VALUES ($1, $2, 0, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"
+                        ))
+                        .bind(&id)
+                        .bind(postcard::to_stdvec(&action)?)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                            == 1;
+                    }
                     sqlx::query(concat!(
                         "UPDATE instructions SET weight = $1, cosigners = $2, votes = $3, last_vote_hash = $4, ",
-                        "state = $5 WHERE id = $6"
+                        "state = $5 WHERE id = $6 AND hash_fixed = $7"
                     ))
                     .bind(weight)
                     .bind(cosigners)
@@ -314,33 +467,17 @@ macro_rules! sql_store {
                     .bind(vote_hash.to_vec())
                     .bind(if queued_now { STATE_QUEUED } else { state })
                     .bind(&id)
+                    .bind(&hash_fixed)
                     .execute(&mut *tx)
                     .await?;
                     if queued_now {
-                        let rows = sqlx::query(concat!(
-                            "SELECT signature, avm, signer_index, r_y FROM votes WHERE instruction_id = $1 ",
-                            "ORDER BY seq"
-                        ))
-                        .bind(&id)
-                        .fetch_all(&mut *tx)
-                        .await?
-                        .into_iter()
-                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-                        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-                        let data: Vec<u8> = sqlx::query("SELECT data FROM instructions WHERE id = $1")
+                        // The id is decided: its other candidates close (and free their slots).
+                        sqlx::query("UPDATE instructions SET state = $1 WHERE id = $2 AND state = $3")
+                            .bind(STATE_SUPERSEDED)
                             .bind(&id)
-                            .fetch_one(&mut *tx)
-                            .await?
-                            .try_get(0)?;
-                        let action = instruction_action(&data, rows)?;
-                        sqlx::query(concat!(
-                            "INSERT INTO actions (id, body, lease_until, owner, deliveries, done) ",
-                            "VALUES ($1, $2, 0, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"
-                        ))
-                        .bind(&id)
-                        .bind(postcard::to_stdvec(&action)?)
-                        .execute(&mut *tx)
-                        .await?;
+                            .bind(STATE_COLLECTING)
+                            .execute(&mut *tx)
+                            .await?;
                     }
                     results[i] = Some(Ok(VoteOutcome {
                         sequence,
@@ -352,10 +489,10 @@ macro_rules! sql_store {
                     }));
                 }
                 tx.commit().await?;
-                for r in results {
-                    out.push(r.ok_or_else(|| StoreError(anyhow::anyhow!("vote left unprocessed")))?);
-                }
-                Ok(out)
+                results
+                    .into_iter()
+                    .map(|r| r.ok_or_else(|| StoreError(anyhow::anyhow!("vote left unprocessed"))))
+                    .collect()
             }
 
             async fn enqueue_direct(&self, action: &Action, _now_ms: i64) -> StoreResult<bool> {
@@ -424,11 +561,18 @@ macro_rules! sql_store {
                         .bind(&id)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query("UPDATE instructions SET state = $1 WHERE id = $2")
-                        .bind(STATE_DONE)
-                        .bind(&id)
-                        .execute(&mut *tx)
-                        .await?;
+                    // The queued candidate is answered; any other still collecting is closed.
+                    sqlx::query(concat!(
+                        "UPDATE instructions SET state = CASE WHEN state = $1 THEN $2 ELSE $3 END ",
+                        "WHERE id = $4 AND state IN ($1, $5)"
+                    ))
+                    .bind(STATE_QUEUED)
+                    .bind(STATE_DONE)
+                    .bind(STATE_SUPERSEDED)
+                    .bind(&id)
+                    .bind(STATE_COLLECTING)
+                    .execute(&mut *tx)
+                    .await?;
                     stored.push(n == 1);
                 }
                 tx.commit().await?;
@@ -462,12 +606,17 @@ macro_rules! sql_store {
             }
 
             async fn status(&self, reward_epoch_id: u32, id: &H256) -> StoreResult<Option<InstructionStatus>> {
+                // The candidate that decided the id, else the one with the most weight.
                 let row = sqlx::query(concat!(
-                    "SELECT i.votes, i.weight, i.cosigners, i.threshold, i.state, a.deliveries, a.lease_until ",
-                    "FROM instructions i LEFT JOIN actions a ON a.id = i.id WHERE i.id = $1 AND i.epoch = $2"
+                    "SELECT i.votes, i.weight, i.cosigners, i.threshold, i.state, a.deliveries, ",
+                    "(SELECT COUNT(*) FROM instructions c WHERE c.id = i.id) ",
+                    "FROM instructions i LEFT JOIN actions a ON a.id = i.id WHERE i.id = $1 AND i.epoch = $2 ",
+                    "ORDER BY (i.state = $3 OR i.state = $4) DESC, i.weight DESC, i.created_ms LIMIT 1"
                 ))
                 .bind(id.to_vec())
                 .bind(i64::from(reward_epoch_id))
+                .bind(STATE_QUEUED)
+                .bind(STATE_DONE)
                 .fetch_optional(&self.pool)
                 .await?;
                 let Some(r) = row else { return Ok(None) };
@@ -476,7 +625,8 @@ macro_rules! sql_store {
                     STATE_COLLECTING => "collecting",
                     STATE_QUEUED if deliveries.unwrap_or(0) > 0 => "delivered",
                     STATE_QUEUED => "queued",
-                    _ => "done",
+                    STATE_DONE => "done",
+                    _ => "superseded",
                 };
                 Ok(Some(InstructionStatus {
                     state,
@@ -484,6 +634,7 @@ macro_rules! sql_store {
                     weight: r.try_get::<i64, _>(1)? as u32,
                     cosigners: r.try_get::<i64, _>(2)? as u32,
                     threshold: r.try_get::<i64, _>(3)? as u32,
+                    candidates: r.try_get::<i64, _>(6)? as u32,
                     deliveries: deliveries.unwrap_or(0) as u64,
                 }))
             }
@@ -565,26 +716,33 @@ macro_rules! sql_store {
                 }
                 for i in &batch.instructions {
                     let block = i64::try_from(i.block).map_err(|_| StoreError(anyhow::anyhow!("block number over i64")))?;
+                    let announced = i.announced.as_ref().map(postcard::to_stdvec).transpose()?;
                     let n = sqlx::query(concat!(
-                        "INSERT INTO chain_instructions (id, epoch, block, tx) VALUES ($1, $2, $3, $4) ",
+                        "INSERT INTO chain_instructions (id, epoch, block, tx, announced) VALUES ($1, $2, $3, $4, $5) ",
                         "ON CONFLICT (id) DO NOTHING"
                     ))
                     .bind(i.id.to_vec())
                     .bind(i64::from(i.epoch))
                     .bind(block)
                     .bind(i.tx.to_vec())
+                    .bind(&announced)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
                     if n == 0 {
-                        // Seen before (a reorg moved it, or a rewind read it again): keep the latest place.
-                        sqlx::query("UPDATE chain_instructions SET epoch = $1, block = $2, tx = $3 WHERE id = $4")
-                            .bind(i64::from(i.epoch))
-                            .bind(block)
-                            .bind(i.tx.to_vec())
-                            .bind(i.id.to_vec())
-                            .execute(&mut *tx)
-                            .await?;
+                        // Seen before (a reorg moved it, or a rewind read it again): keep the
+                        // latest place and fields.
+                        sqlx::query(concat!(
+                            "UPDATE chain_instructions SET epoch = $1, block = $2, tx = $3, announced = $4 ",
+                            "WHERE id = $5"
+                        ))
+                        .bind(i64::from(i.epoch))
+                        .bind(block)
+                        .bind(i.tx.to_vec())
+                        .bind(&announced)
+                        .bind(i.id.to_vec())
+                        .execute(&mut *tx)
+                        .await?;
                     }
                     applied.instructions_new += n as usize;
                 }
@@ -603,16 +761,18 @@ macro_rules! sql_store {
             }
 
             async fn chain_instruction(&self, id: &H256) -> StoreResult<Option<ChainInstruction>> {
-                let row = sqlx::query("SELECT epoch, block, tx FROM chain_instructions WHERE id = $1")
+                let row = sqlx::query("SELECT epoch, block, tx, announced FROM chain_instructions WHERE id = $1")
                     .bind(id.to_vec())
                     .fetch_optional(&self.pool)
                     .await?;
                 let Some(r) = row else { return Ok(None) };
+                let announced: Option<Vec<u8>> = r.try_get(3)?;
                 Ok(Some(ChainInstruction {
                     id: *id,
                     epoch: r.try_get::<i64, _>(0)? as u32,
                     block: r.try_get::<i64, _>(1)? as u64,
                     tx: h256(r.try_get::<Vec<u8>, _>(2)?)?,
+                    announced: announced.map(|b| postcard::from_bytes(&b)).transpose()?,
                 }))
             }
 
