@@ -69,6 +69,14 @@ pub struct Settings {
     /// How long a guest's pull is held when there is no work before an empty answer (ms).
     #[arg(long, env = "FCC_PROXY_LONG_POLL_MS")]
     pub long_poll_ms: Option<u64>,
+    /// After a retryable refusal (docs/PROTOCOL.md §11), how long before the action is
+    /// delivered again (ms).
+    #[arg(long, env = "FCC_PROXY_RETRY_MS")]
+    pub retry_ms: Option<u64>,
+    /// Deliveries of an action the guest keeps refusing for now before its refusal is kept as
+    /// its result.
+    #[arg(long, env = "FCC_PROXY_MAX_DELIVERIES")]
+    pub max_deliveries: Option<u64>,
     /// Largest accepted request body (bytes).
     #[arg(long, env = "FCC_PROXY_MAX_BODY")]
     pub max_body: Option<usize>,
@@ -251,6 +259,10 @@ pub struct Config {
     pub lease_ms: u64,
     /// Long poll (ms).
     pub long_poll_ms: u64,
+    /// Delay before a refused-for-now action is delivered again (ms).
+    pub retry_ms: u64,
+    /// Deliveries before a retryable refusal is kept as the result.
+    pub max_deliveries: u64,
     /// Body bound (bytes).
     pub max_body: usize,
     /// Open-instruction bound.
@@ -283,6 +295,10 @@ impl Default for Config {
             key: None,
             lease_ms: 30_000,
             long_poll_ms: 20_000,
+            // A light client catching up needs the policy actions queued before; 50 tries over
+            // about four minutes.
+            retry_ms: 5_000,
+            max_deliveries: 50,
             // An instruction carries two messages of at most 64 KiB each, hex-encoded in JSON.
             max_body: 512 * 1024,
             max_open: 100_000,
@@ -311,6 +327,8 @@ impl Settings {
             key: self.key.or(other.key),
             lease_ms: self.lease_ms.or(other.lease_ms),
             long_poll_ms: self.long_poll_ms.or(other.long_poll_ms),
+            retry_ms: self.retry_ms.or(other.retry_ms),
+            max_deliveries: self.max_deliveries.or(other.max_deliveries),
             max_body: self.max_body.or(other.max_body),
             max_open: self.max_open.or(other.max_open),
             max_open_per_signer: self.max_open_per_signer.or(other.max_open_per_signer),
@@ -382,6 +400,8 @@ impl Settings {
             key: s.key,
             lease_ms: s.lease_ms.unwrap_or(d.lease_ms),
             long_poll_ms: s.long_poll_ms.unwrap_or(d.long_poll_ms),
+            retry_ms: s.retry_ms.unwrap_or(d.retry_ms),
+            max_deliveries: s.max_deliveries.unwrap_or(d.max_deliveries),
             max_body: s.max_body.unwrap_or(d.max_body),
             max_open: s.max_open.unwrap_or(d.max_open),
             max_open_per_signer: s.max_open_per_signer.unwrap_or(d.max_open_per_signer),

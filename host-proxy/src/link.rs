@@ -183,6 +183,27 @@ impl Conn {
             if results.is_empty() {
                 continue;
             }
+            // A refusal for now (the light client catching up, …) is not the action's result: the
+            // action is delivered again later, until it has been delivered too often.
+            let mut kept = Vec::with_capacity(results.len());
+            for r in results {
+                if retryable_refusal(&r) {
+                    let id = r.result.id;
+                    let until = now_ms() + shared.config.retry_ms as i64;
+                    if shared.store.defer(owner, &id, until, shared.config.max_deliveries).await? {
+                        tracing::info!(id = %hex::encode(id), log = %r.result.log, "refused for now: delivered again later");
+                        shared.metrics.deferred.inc();
+                        self.leased.remove(&id);
+                        continue;
+                    }
+                    tracing::warn!(id = %hex::encode(id), log = %r.result.log, "refused for now too often: kept as the result");
+                }
+                kept.push(r);
+            }
+            let results = kept;
+            if results.is_empty() {
+                continue;
+            }
             // Durable first, then acked: an ack promises the result survives a crash.
             let stored = shared.store.store_results(&results, now_ms()).await?;
             for (r, new) in results.iter().zip(stored) {
@@ -273,6 +294,15 @@ impl Conn {
             }
         }
     }
+}
+
+/// A refusal the same action may not meet when delivered again (`fcc_core::error::retryable`).
+fn retryable_refusal(r: &SignedResult) -> bool {
+    let code = match r.result.additional_result_status[..] {
+        [hi, lo] => u16::from_be_bytes([hi, lo]),
+        _ => return false,
+    };
+    r.result.status == fcc_core::result::status::ERROR && fcc_core::error::retryable(code)
 }
 
 fn kind(m: &GuestMessage) -> &'static str {

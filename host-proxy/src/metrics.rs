@@ -22,6 +22,8 @@ pub struct Metrics {
     pub results: Counter,
     /// Results received for an id that already had one (dropped).
     pub duplicate_results: Counter,
+    /// Actions refused for now (a retryable refusal) and delivered again later.
+    pub deferred: Counter,
     /// Sealed states written to the sealed-state file.
     pub sealed_states: Counter,
     /// Guests whose attestation verified (`attestation-manifest` set).
@@ -61,6 +63,7 @@ impl Metrics {
             delivered: Counter::default(),
             results: Counter::default(),
             duplicate_results: Counter::default(),
+            deferred: Counter::default(),
             sealed_states: Counter::default(),
             attestations_verified: Counter::default(),
             attestations_refused: Counter::default(),
@@ -79,6 +82,11 @@ impl Metrics {
         registry.register("actions_delivered", "Actions handed to a guest", m.delivered.clone());
         registry.register("results_stored", "Results stored", m.results.clone());
         registry.register("results_duplicate", "Results dropped: the id already had one", m.duplicate_results.clone());
+        registry.register(
+            "actions_deferred",
+            "Refusals for now (retryable): the action is delivered again later",
+            m.deferred.clone(),
+        );
         registry.register(
             "sealed_states",
             "Sealed guest states written to the sealed-state file",

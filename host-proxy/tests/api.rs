@@ -261,3 +261,56 @@ fn the_openapi_document_lists_every_route() {
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(documented, fcc_proxy::http::ROUTES.len(), "openapi.json documents a route the router lacks");
 }
+
+/// An instruction citing the next epoch before the guest has that policy is refused for now
+/// (`PolicyEpochAhead`, retryable): the refusal is not kept as its result; once the policy update
+/// reaches the guest, the action delivered again succeeds and that result is kept. An action
+/// refused for now too often keeps its refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_for_now_is_delivered_again_and_the_later_success_kept() {
+    use fcc_core::policy::PolicyHashScheme;
+    let dir = tempfile::tempdir().unwrap();
+    let patient = fcc_proxy::Config { retry_ms: 100, max_deliveries: 1_000, ..config() };
+    let s = setup(sqlite(&dir).await, patient, 10).await;
+    let base = format!("http://{}", s.running.http_addr);
+    let client = reqwest::Client::new();
+    // The proxy knows epoch EPOCH + 1 (as from the chain); the guest does not yet.
+    let next_ps = fcc_sim_providers::providers("next epoch", 10).unwrap();
+    let next = fcc_sim_providers::policy(&next_ps, EPOCH + 1).unwrap();
+    s.running.shared.add_policy(&next.encode()).await.unwrap();
+    let d = fcc_sim_providers::fdc2_instruction(s.tee_id, "cites the next epoch", EPOCH + 1);
+    for p in &next_ps {
+        let r = client.post(format!("{base}/instruction")).json(&vote_json(p, &d)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // Refused for now, several times; nothing is kept.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while s.running.shared.metrics.deferred.get() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the action was not delivered again");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(s.running.shared.store.result(&d.instruction_id).await.unwrap().is_none(), "a refusal for now was kept");
+    // The update arrives; the next delivery succeeds.
+    let update = fcc_sim_providers::update_policy(&s.providers.ps, &next_ps, &next, PolicyHashScheme::Legacy).unwrap();
+    s.running.shared.enqueue_direct(&update).await.unwrap();
+    let r = wait_result(s.running.shared.store.as_ref(), &d.instruction_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    s.running.shutdown().await;
+
+    // Refused for now at every delivery: after max-deliveries the refusal is the result.
+    let dir = tempfile::tempdir().unwrap();
+    let impatient = fcc_proxy::Config { retry_ms: 50, max_deliveries: 3, ..config() };
+    let s = setup(sqlite(&dir).await, impatient, 10).await;
+    let base = format!("http://{}", s.running.http_addr);
+    s.running.shared.add_policy(&next.encode()).await.unwrap();
+    let d = fcc_sim_providers::fdc2_instruction(s.tee_id, "cites the next epoch", EPOCH + 1);
+    for p in &next_ps {
+        let r = client.post(format!("{base}/instruction")).json(&vote_json(p, &d)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = wait_result(s.running.shared.store.as_ref(), &d.instruction_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(r.result.status, status::ERROR);
+    assert_eq!(r.result.additional_result_status, 212u16.to_be_bytes(), "{}", r.result.log);
+    assert_eq!(s.running.shared.metrics.deferred.get(), 2, "delivered three times, deferred twice");
+    s.running.shutdown().await;
+}

@@ -44,6 +44,10 @@ pub enum Error {
     PolicyRootMismatch,
     /// A resumed TEE's light client is not yet back at the epoch it had reached when sealed.
     PolicyBelowSealed { active: u32, sealed: u32 },
+    /// An instruction cites an epoch after the active one: the TEE has not seen that policy yet.
+    PolicyEpochAhead { active: u32, got: u32 },
+    /// A policy update for an epoch beyond the next: an update in between is missing.
+    PolicyUpdateGap { active: u32, got: u32 },
 
     // --- Signatures and thresholds (3xx) ---
     /// Signature `index` is not a well-formed 65-byte `r ‖ s ‖ v` (zero or out-of-range scalar,
@@ -87,7 +91,20 @@ pub enum Error {
     SealedStateInvalid { what: &'static str },
 }
 
+/// Whether a refusal with `code` may turn into a success when the same action is delivered again
+/// later, with nothing but time and the policy actions queued before it (a light client catching
+/// up, a trust root still to come, an entropy source recovering). The proxy delivers such an
+/// action again instead of keeping the refusal as its result.
+pub const fn retryable(code: u16) -> bool {
+    matches!(code, 206 | 211 | 212 | 213 | 501)
+}
+
 impl Error {
+    /// See [`retryable`].
+    pub const fn is_retryable(&self) -> bool {
+        retryable(self.code())
+    }
+
     /// The stable numeric code of this error (see `docs/PROTOCOL.md`).
     pub const fn code(&self) -> u16 {
         match self {
@@ -107,6 +124,8 @@ impl Error {
             Error::PolicyMismatch => 209,
             Error::PolicyRootMismatch => 210,
             Error::PolicyBelowSealed { .. } => 211,
+            Error::PolicyEpochAhead { .. } => 212,
+            Error::PolicyUpdateGap { .. } => 213,
             Error::SignatureMalformed { .. } => 301,
             Error::SignatureHighS { .. } => 302,
             Error::SignatureInvalid { .. } => 303,
@@ -168,6 +187,12 @@ impl fmt::Display for Error {
             Error::PolicyRootMismatch => f.write_str("trust root differs from the one this TEE sealed"),
             Error::PolicyBelowSealed { active, sealed } => {
                 write!(f, "active policy epoch {active} is below epoch {sealed} this TEE had reached before it resumed")
+            }
+            Error::PolicyEpochAhead { active, got } => {
+                write!(f, "reward epoch {got} is after the active policy's ({active}): not seen yet")
+            }
+            Error::PolicyUpdateGap { active, got } => {
+                write!(f, "policy update for epoch {got}, but epoch {} must come first", active + 1)
             }
             Error::SignatureMalformed { index } => write!(f, "signature {index} is malformed"),
             Error::SignatureHighS { index } => write!(f, "signature {index} has a high S value"),

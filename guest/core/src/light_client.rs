@@ -124,8 +124,12 @@ impl PolicyStore {
         let active = self.active.as_ref().ok_or(Error::PolicyNotInitialized)?;
         check_key_count(&msg.public_keys)?;
         let policy = SigningPolicy::decode(&msg.policy)?;
-        if policy.reward_epoch_id() != active.reward_epoch_id() + 1 {
-            return Err(Error::PolicyEpochNotNext { active: active.reward_epoch_id(), got: policy.reward_epoch_id() });
+        let (active_epoch, got) = (active.reward_epoch_id(), policy.reward_epoch_id());
+        if got > active_epoch.saturating_add(1) {
+            return Err(Error::PolicyUpdateGap { active: active_epoch, got });
+        }
+        if got != active_epoch + 1 {
+            return Err(Error::PolicyEpochNotNext { active: active_epoch, got });
         }
         if msg.signatures.iter().any(|v| !v.additional_variable_message.is_empty()) {
             return Err(Error::Malformed { what: "policy signature (variable message must be empty)" });
@@ -161,6 +165,9 @@ impl PolicyStore {
         }
         match &self.previous {
             Some(p) if p.reward_epoch_id() == reward_epoch_id => Ok(p),
+            _ if reward_epoch_id > active.reward_epoch_id() => {
+                Err(Error::PolicyEpochAhead { active: active.reward_epoch_id(), got: reward_epoch_id })
+            }
             _ => Err(Error::PolicyEpochUnknown { active: active.reward_epoch_id(), got: reward_epoch_id }),
         }
     }

@@ -703,11 +703,18 @@ fn instructions_must_cite_the_active_or_previous_epoch() {
     net.refused(&a, Error::PolicyNotInitialized);
     net.init(&c100(), true);
     // Older (no previous policy yet) and future epochs.
+    // Older epochs are refused for good, future ones for now (retryable: the policy may come).
     for epoch in [99u32, 0, 101, 1 << 23] {
         let c = Committee::new(epoch, &[0, 1, 2, 3, 4], &[1, 9, 20, 30, 40]);
         let a = net.prove(&c, &[0, 1, 2, 3, 4], Hints::IndexRy);
-        assert_eq!(net.authorise(&a).unwrap_err(), Error::PolicyEpochUnknown { active: 100, got: epoch });
-        net.refused(&a, Error::PolicyEpochUnknown { active: 100, got: epoch });
+        let want = if epoch > 100 {
+            Error::PolicyEpochAhead { active: 100, got: epoch }
+        } else {
+            Error::PolicyEpochUnknown { active: 100, got: epoch }
+        };
+        assert_eq!(net.authorise(&a).unwrap_err(), want);
+        assert_eq!(want.is_retryable(), epoch > 100);
+        net.refused(&a, want);
     }
     // A second INITIALIZE_POLICY is refused.
     let a = net.init_action(&c101(), false);
@@ -726,11 +733,18 @@ fn policy_rotation_rollback_and_the_two_epoch_window() {
         // Insufficient weight: 20 + 30 = 50 is not above the active threshold 50.
         let a = net.update_action(&c101, &c100, &[2, 3], hints, true);
         net.refused(&a, Error::InsufficientWeight { weight: 50, threshold: 50 });
-        // Same epoch, older epoch, skipped epoch: all need epoch = active + 1.
+        // Same epoch, older epoch, skipped epoch: all need epoch = active + 1; only the skip may
+        // be mended (by the update in between), so only it is retryable.
         for (epoch, voters) in [(100u32, &[0usize, 1, 2, 3, 4][..]), (99, &[0, 1, 2, 3, 4]), (102, &[6, 7, 8])] {
             let c = Committee::new(epoch, voters, &vec![20; voters.len()]);
             let a = net.update_action(&c, &c100, &[0, 1, 2, 3, 4], hints, false);
-            net.refused(&a, Error::PolicyEpochNotNext { active: 100, got: epoch });
+            let want = if epoch == 102 {
+                Error::PolicyUpdateGap { active: 100, got: epoch }
+            } else {
+                Error::PolicyEpochNotNext { active: 100, got: epoch }
+            };
+            assert_eq!(want.is_retryable(), epoch == 102);
+            net.refused(&a, want);
         }
         // Signatures over the legacy hash when the chain-bound one is configured.
         let legacy_digest = eip191_hash_message(c101.hash(PolicyHashScheme::Legacy)).0;

@@ -875,6 +875,8 @@ fn all_errors() -> Vec<Error> {
         Error::PolicyMismatch,
         Error::PolicyRootMismatch,
         Error::PolicyBelowSealed { active: 0, sealed: 0 },
+        Error::PolicyEpochAhead { active: 0, got: 0 },
+        Error::PolicyUpdateGap { active: 0, got: 0 },
         Error::SignatureMalformed { index: 0 },
         Error::SignatureHighS { index: 0 },
         Error::SignatureInvalid { index: 0 },
@@ -897,15 +899,21 @@ fn all_errors() -> Vec<Error> {
 
 #[test]
 fn protocol_md_error_table_matches_the_code() {
-    // Rows: | code | `Variant` | meaning |
+    // Rows: | code | `Variant` | meaning | retry |
     let mut doc: BTreeMap<u16, String> = BTreeMap::new();
     for line in PROTOCOL_MD.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() >= 4
+        if cells.len() >= 5
             && let Ok(code) = cells[1].parse::<u16>()
             && cells[2].starts_with('`')
         {
             assert!(doc.insert(code, cells[2].trim_matches('`').to_string()).is_none(), "code {code} twice");
+            let says_retry = match cells[4] {
+                "yes" => true,
+                "" | "no" => false,
+                other => panic!("code {code}: retry column says {other:?}"),
+            };
+            assert_eq!(says_retry, fcc_core::error::retryable(code), "code {code}: retry column");
         }
     }
     let code: BTreeMap<u16, String> = all_errors()

@@ -179,6 +179,10 @@ pub trait Store: Send + Sync + 'static {
     async fn lease(&self, owner: &str, max: usize, now_ms: i64, lease_ms: i64) -> StoreResult<Vec<Action>>;
     /// Gives back `owner`'s leases on these (unanswered) actions: deliverable again at once.
     async fn release(&self, owner: &str, ids: &[H256]) -> StoreResult<()>;
+    /// Keeps `owner`'s unanswered action `id` from delivery until `until_ms`, if it has been
+    /// delivered fewer than `max_deliveries` times: the guest refused it for now (a retryable
+    /// refusal). False if not (the refusal is then kept as its result).
+    async fn defer(&self, owner: &str, id: &H256, until_ms: i64, max_deliveries: u64) -> StoreResult<bool>;
     /// Stores results; the first result for an id wins, later ones are dropped. Returns, per
     /// result, whether it was the one stored. Answered actions leave the queue.
     async fn store_results(&self, results: &[SignedResult], now_ms: i64) -> StoreResult<Vec<bool>>;

@@ -542,6 +542,21 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn defer(&self, owner: &str, id: &H256, until_ms: i64, max_deliveries: u64) -> StoreResult<bool> {
+                let n = sqlx::query(concat!(
+                    "UPDATE actions SET lease_until = $1 ",
+                    "WHERE id = $2 AND owner = $3 AND done = 0 AND deliveries < $4"
+                ))
+                .bind(until_ms)
+                .bind(id.to_vec())
+                .bind(owner)
+                .bind(i64::try_from(max_deliveries).unwrap_or(i64::MAX))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n == 1)
+            }
+
             async fn store_results(&self, results: &[SignedResult], now_ms: i64) -> StoreResult<Vec<bool>> {
                 let mut tx = self.pool.begin().await?;
                 let mut stored = Vec::with_capacity(results.len());
