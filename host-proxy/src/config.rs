@@ -2,7 +2,7 @@
 //! which wins over the file, which wins over the defaults). Secrets are wrapped so that no
 //! `Debug` or log line can print them.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -96,6 +96,17 @@ pub struct Settings {
     /// closed (slow-loris).
     #[arg(long, env = "FCC_PROXY_HEADER_TIMEOUT_MS")]
     pub header_timeout_ms: Option<u64>,
+    /// Longest time one request may take from its first header byte to its answer, the body
+    /// included (ms); a slower one gets 408 (slow bodies).
+    #[arg(long, env = "FCC_PROXY_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Most HTTP connections one client (an IPv4 address, an IPv6 /64) may hold open.
+    #[arg(long, env = "FCC_PROXY_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (comma-separated addresses);
+    /// from anyone else the header is ignored.
+    #[arg(long, env = "FCC_PROXY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<IpAddr>>,
     /// The operator's trust root: a JSON file `{"policy": "0x…", "publicKeys": ["0x…", …]}`
     /// (`sim-providers policy` writes one). At start the proxy learns the policy and queues
     /// `INITIALIZE_POLICY` for the guest (once: the action id derives from the policy bytes).
@@ -275,6 +286,12 @@ pub struct Config {
     pub rate_burst: u32,
     /// Header read timeout (ms).
     pub header_timeout_ms: u64,
+    /// Whole-request timeout (ms).
+    pub request_timeout_ms: u64,
+    /// HTTP connections per client.
+    pub max_connections_per_client: usize,
+    /// Reverse proxies trusted for `X-Forwarded-For`.
+    pub trusted_proxies: Vec<IpAddr>,
     /// The trust root file, if any.
     pub trust_root: Option<PathBuf>,
     /// The sealed-state file, if any.
@@ -307,6 +324,9 @@ impl Default for Config {
             rate_per_second: 200,
             rate_burst: 1_000,
             header_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_connections_per_client: 64,
+            trusted_proxies: Vec::new(),
             trust_root: None,
             sealed_state: None,
             chain: None,
@@ -335,6 +355,9 @@ impl Settings {
             rate_per_second: self.rate_per_second.or(other.rate_per_second),
             rate_burst: self.rate_burst.or(other.rate_burst),
             header_timeout_ms: self.header_timeout_ms.or(other.header_timeout_ms),
+            request_timeout_ms: self.request_timeout_ms.or(other.request_timeout_ms),
+            max_connections_per_client: self.max_connections_per_client.or(other.max_connections_per_client),
+            trusted_proxies: self.trusted_proxies.or(other.trusted_proxies),
             trust_root: self.trust_root.or(other.trust_root),
             sealed_state: self.sealed_state.or(other.sealed_state),
             attestation_manifest: self.attestation_manifest.or(other.attestation_manifest),
@@ -408,12 +431,20 @@ impl Settings {
             rate_per_second: s.rate_per_second.unwrap_or(d.rate_per_second),
             rate_burst: s.rate_burst.unwrap_or(d.rate_burst),
             header_timeout_ms: s.header_timeout_ms.unwrap_or(d.header_timeout_ms),
+            request_timeout_ms: s.request_timeout_ms.unwrap_or(d.request_timeout_ms),
+            max_connections_per_client: s.max_connections_per_client.unwrap_or(d.max_connections_per_client),
+            trusted_proxies: s.trusted_proxies.unwrap_or(d.trusted_proxies),
             trust_root: s.trust_root,
             sealed_state: s.sealed_state,
             chain: s.chain.resolve(chain_id)?,
             attestation,
         };
         anyhow::ensure!(config.header_timeout_ms >= 100, "header-timeout-ms must be at least 100");
+        anyhow::ensure!(
+            config.request_timeout_ms >= config.header_timeout_ms,
+            "request-timeout-ms must be at least header-timeout-ms"
+        );
+        anyhow::ensure!(config.max_connections_per_client >= 1, "max-connections-per-client must be at least 1");
         anyhow::ensure!(config.lease_ms >= 100, "lease-ms must be at least 100");
         anyhow::ensure!(config.rate_per_second >= 1 && config.rate_burst >= 1, "rate limits must be at least 1");
         anyhow::ensure!(config.max_body >= 1024, "max-body must be at least 1024 bytes");

@@ -17,6 +17,8 @@
 //! - [`store`] — the storage trait with SQLite and PostgreSQL implementations.
 //! - [`chain`] — following the relay's policies and the instruction sender's instructions
 //!   (`fcc-chain`), with `UPDATE_POLICY` actions from `relay()` calldata.
+//! - [`peer`] — who a peer is (IPv4 address, IPv6 /64, or what a trusted reverse proxy says) and
+//!   the per-peer connection caps of the API and the guest link.
 //! - [`state`] — what the tasks share; [`receipt`] — the proxy's key; [`shutdown`] — stopping.
 
 pub mod aggregate;
@@ -27,6 +29,7 @@ pub mod config;
 pub mod http;
 pub mod link;
 pub mod metrics;
+pub mod peer;
 pub mod receipt;
 pub mod session;
 pub mod shutdown;

@@ -20,8 +20,10 @@ use tokio::sync::watch;
 
 use crate::state::{Shared, now_ms};
 
-/// How long the guest may take to greet.
+/// How long the guest may take to greet, and then to send its first pull.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most links from one peer (an IPv4 address, an IPv6 /64) at once.
+const MAX_LINKS_PER_PEER: usize = 8;
 /// How often a held pull re-checks the store (actions queued by another proxy on a shared
 /// database do not wake this one).
 const POLL: Duration = Duration::from_millis(250);
@@ -35,6 +37,7 @@ const MAX_LINKS: usize = 64;
 pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Receiver<bool>) {
     let mut n = 0u64;
     let mut conns = tokio::task::JoinSet::new();
+    let per_peer = crate::peer::Connections::new(MAX_LINKS_PER_PEER);
     let stopped = crate::shutdown::until_stopped(stop.clone());
     tokio::pin!(stopped);
     loop {
@@ -49,13 +52,24 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Rece
                 drop(stream);
             }
             Ok((stream, peer)) => {
+                let Some(slot) = per_peer.open(peer.ip()) else {
+                    tracing::warn!(%peer, "{MAX_LINKS_PER_PEER} guest links open from this peer: refusing one");
+                    continue;
+                };
                 n += 1;
                 let shared = shared.clone();
                 let owner = format!("{}-{n}", shared.instance);
                 let stop = stop.clone();
                 conns.spawn(async move {
+                    let _slot = slot;
                     shared.sessions.link_opened();
-                    let mut conn = Conn { stream, reader: FrameReader::new(), leased: HashSet::new(), sealed: None };
+                    let mut conn = Conn {
+                        stream,
+                        reader: FrameReader::new(),
+                        leased: HashSet::new(),
+                        sealed: None,
+                        lease_ms: shared.config.lease_ms,
+                    };
                     // A proxy shutting down closes its links: results not yet stored are
                     // given back with the leases, and the guest reconnects to the next proxy.
                     let outcome = tokio::select! {
@@ -92,6 +106,8 @@ struct Conn {
     leased: HashSet<H256>,
     /// The guest's latest sealed state of the exchange in progress, kept once its results are.
     sealed: Option<Vec<u8>>,
+    /// How long the guest has to answer the actions it is given.
+    lease_ms: u64,
 }
 
 impl Conn {
@@ -152,7 +168,8 @@ impl Conn {
             );
         }
         shared.sessions.set_tee(hello).await?;
-        let mut max = self.expect_pull().await?;
+        let mut max =
+            tokio::time::timeout(HELLO_TIMEOUT, self.expect_pull()).await.context("waiting for the first Pull")??;
         if !bring_up.is_empty() {
             tracing::info!(
                 actions = bring_up.len(),
@@ -235,6 +252,21 @@ impl Conn {
         self.leased.extend(actions.iter().map(|a| a.instruction.instruction_id));
         let expected = actions.len();
         self.send(&ProxyMessage::Actions(actions)).await?;
+        // The answers are due within the lease: a silent guest does not hold the link (the
+        // leases are given back when it closes).
+        let due = Duration::from_millis(self.lease_ms);
+        tokio::time::timeout(due, self.answers(expected, tee, chain_id))
+            .await
+            .with_context(|| format!("no answer to {expected} actions within the lease ({due:?})"))?
+    }
+
+    /// Reads one result per action given (`expected`) and the next `Pull`.
+    async fn answers(
+        &mut self,
+        expected: usize,
+        tee: fcc_core::policy::Address,
+        chain_id: u64,
+    ) -> Result<(Vec<SignedResult>, usize)> {
         let mut results: Vec<SignedResult> = Vec::with_capacity(expected);
         let max = loop {
             match self.read().await? {

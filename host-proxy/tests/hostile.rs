@@ -152,3 +152,156 @@ async fn a_voter_listed_as_cosigner_counts_for_both() {
     assert_eq!(r.result.status, fcc_core::result::status::SUCCESS, "{}", r.result.log);
     s.running.shutdown().await;
 }
+
+/// Raw HTTP/1.1 on a new connection: `head` (request line and headers, without the blank line)
+/// then `body` parts with `pause` between them, written while the answer is read; returns the
+/// status code as soon as the status line arrives, or `None` when the proxy closed the
+/// connection without an answer.
+async fn raw(addr: std::net::SocketAddr, head: &str, body: &[&'static [u8]], pause: Duration) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let (mut rd, mut wr) = s.into_split();
+    wr.write_all(format!("{head}\r\n\r\n").as_bytes()).await.ok()?;
+    let parts: Vec<&'static [u8]> = body.to_vec();
+    let writer = tokio::spawn(async move {
+        for part in parts {
+            tokio::time::sleep(pause).await;
+            if wr.write_all(part).await.is_err() {
+                break;
+            }
+        }
+        wr
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        match tokio::time::timeout_at(deadline, rd.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    writer.abort();
+    let text = String::from_utf8_lossy(&answer);
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+/// Slow bodies: a body trickled in slower than `request-timeout-ms` gets 408 while other
+/// clients are served; a body the client stops sending is 400 `incomplete_body`, not 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_abandoned_bodies_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fcc_proxy::Config { header_timeout_ms: 200, request_timeout_ms: 600, ..config() };
+    let s = setup(sqlite(&dir).await, config, 4).await;
+    let addr = s.running.http_addr;
+    let head = "POST /instruction HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100";
+    let started = std::time::Instant::now();
+    let trickle = tokio::spawn(async move { raw(addr, head, &[&b"{"[..]; 20], Duration::from_millis(100)).await });
+    // Meanwhile the API answers others.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let healthy = reqwest::get(format!("http://{addr}/healthy")).await.unwrap();
+    assert_eq!(healthy.status(), 200);
+    assert_eq!(trickle.await.unwrap(), Some(408));
+    assert!(started.elapsed() < Duration::from_secs(3), "cut off after {:?}", started.elapsed());
+
+    // Ten bytes of a hundred, then the client's half of the connection closes.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    c.write_all(format!("{head}\r\n\r\n{{\"data\": 1").as_bytes()).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("incomplete_body"), "{answer}");
+    s.running.shutdown().await;
+}
+
+/// One client holds at most `max-connections-per-client` connections: the next is closed at
+/// once, and a slot is free again when one of its connections ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_cannot_take_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fcc_proxy::Config { max_connections_per_client: 3, ..config() };
+    let s = setup(sqlite(&dir).await, config, 4).await;
+    let addr = s.running.http_addr;
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(raw(addr, "GET /healthy HTTP/1.1\r\nHost: x", &[], Duration::ZERO).await, None, "a fourth connection");
+    drop(idle.pop());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        raw(addr, "GET /healthy HTTP/1.1\r\nHost: x\r\nConnection: close", &[], Duration::ZERO).await,
+        Some(200)
+    );
+    s.running.shutdown().await;
+}
+
+/// Behind a trusted reverse proxy each forwarded client has its own rate bucket; from anyone
+/// else `X-Forwarded-For` is ignored (all of it is one client: the peer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_clients_are_rate_limited_apart_only_behind_a_trusted_proxy() {
+    let client = reqwest::Client::new();
+    let get = async |base: &str, forwarded: &str| {
+        let r = client.get(format!("{base}/healthy")).header("x-forwarded-for", forwarded).send().await.unwrap();
+        r.status().as_u16()
+    };
+    for trusted in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = fcc_proxy::Config {
+            rate_per_second: 1,
+            rate_burst: 2,
+            trusted_proxies: if trusted { vec!["127.0.0.1".parse().unwrap()] } else { vec![] },
+            ..config()
+        };
+        let s = setup(sqlite(&dir).await, config, 4).await;
+        let base = format!("http://{}", s.running.http_addr);
+        let first: Vec<u16> = [get(&base, "198.51.100.1").await, get(&base, "198.51.100.1").await].into();
+        assert_eq!(first, [200, 200]);
+        assert_eq!(get(&base, "198.51.100.1").await, 429, "trusted {trusted}: the bucket is empty");
+        let other = get(&base, "1.2.3.4, 198.51.100.2").await;
+        assert_eq!(other, if trusted { 200 } else { 429 }, "trusted {trusted}: another forwarded client");
+        s.running.shutdown().await;
+    }
+}
+
+/// A guest link that is given an instruction and never answers is closed when its lease is up
+/// (it does not hold a link slot for ever), and the action goes to the next connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_never_answers_is_closed_when_its_lease_is_up() {
+    use fcc_proxy_testing::{Mode, connect_once};
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = fcc_proxy::start_with(fcc_proxy::Config { lease_ms: 500, ..config() }, store.clone(), http, link)
+        .await
+        .unwrap();
+    let providers = common::Providers::new(10);
+    running.shared.add_policy(&providers.policy.encode()).await.unwrap();
+    let tee = Arc::new(std::sync::Mutex::new(fcc_proxy_testing::new_tee(common::CHAIN_ID).unwrap()));
+    let tee_id = tee.lock().unwrap().state().identity.address();
+    let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
+    running.shared.enqueue_direct(&init).await.unwrap();
+    let link_addr = running.link_addr;
+    let hanging = {
+        let tee = tee.clone();
+        tokio::spawn(async move { connect_once(link_addr, &tee, Mode::HangOnInstruction).await })
+    };
+    wait_result(store.as_ref(), &init.instruction.instruction_id, Duration::from_secs(20)).await.unwrap();
+    let d = fcc_sim_providers::fdc2_instruction(tee_id, "hangs", EPOCH);
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", running.http_addr);
+    for p in &providers.ps {
+        assert_eq!(post(&client, &base, &vote_json(p, &d)).await.0, 200);
+    }
+    let closed = tokio::time::timeout(Duration::from_secs(5), hanging).await;
+    assert!(closed.is_ok(), "the proxy kept a silent link open past its lease");
+    let guest = tokio::spawn(async move { connect_once(link_addr, &tee, Mode::Serve).await });
+    let r = wait_result(store.as_ref(), &d.instruction_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(r.result.status, fcc_core::result::status::SUCCESS, "{}", r.result.log);
+    running.shutdown().await;
+    guest.abort();
+}

@@ -32,6 +32,8 @@ pub enum ApiError {
     Conflict(&'static str, String),
     /// 425: too early to take this; the same request may succeed later.
     TooEarly(&'static str, String),
+    /// 408: the request took longer than `request-timeout-ms` (its body was sent too slowly).
+    RequestTimeout,
     /// 413: the body exceeds the bound.
     TooLarge(usize),
     /// 429: the client exceeded its rate.
@@ -60,6 +62,9 @@ impl ApiError {
             }
             ApiError::Conflict(c, m) => (StatusCode::CONFLICT, c, m.clone()),
             ApiError::TooEarly(c, m) => (StatusCode::TOO_EARLY, c, m.clone()),
+            ApiError::RequestTimeout => {
+                (StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long; send it faster".into())
+            }
             ApiError::TooLarge(max) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body exceeds {max} bytes"))
             }

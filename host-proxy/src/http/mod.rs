@@ -8,6 +8,7 @@ pub mod error;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use alloy_primitives::{B256, Bytes};
 use axum::Json;
@@ -27,6 +28,7 @@ pub use self::error::ApiError;
 use self::error::Cause;
 use crate::aggregate;
 use crate::attestation::Outcome;
+use crate::peer;
 use crate::state::Shared;
 
 /// The OpenAPI document (committed; a test keeps it in step with [`ROUTES`]).
@@ -46,11 +48,15 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// Clients the rate limiter tracks before it drops idle ones.
 const MAX_TRACKED_CLIENTS: usize = 10_000;
+/// Request bodies read at once: the memory they take is bounded by this times `max-body`
+/// (further requests wait for a turn, within their request timeout).
+pub const MAX_BODIES_IN_FLIGHT: usize = 64;
 
 #[derive(Clone)]
 struct AppState {
     shared: Arc<Shared>,
     limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    bodies: Arc<tokio::sync::Semaphore>,
 }
 
 /// The router (tests drive it with `oneshot`; `start` serves it).
@@ -58,7 +64,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let rate = NonZeroU32::new(shared.config.rate_per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(shared.config.rate_burst).unwrap_or(NonZeroU32::MIN);
     let limiter = Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
-    let state = AppState { shared, limiter };
+    let state = AppState { shared, limiter, bodies: Arc::new(tokio::sync::Semaphore::new(MAX_BODIES_IN_FLIGHT)) };
     Router::new()
         .route("/instruction", post(post_instruction))
         .route("/action/result/{id}", get(get_result))
@@ -74,14 +80,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(state)
 }
 
-/// Per-client rate limit (by peer IP), the response counter, and the log of internal failures
-/// (their causes never go to the client).
+/// Per-client rate limit (`peer::client`: the IPv4 address or IPv6 /64, or what a trusted
+/// reverse proxy says), the whole-request timeout (408; the body's reading included), the
+/// response counter, and the log of internal failures (their causes never go to the client).
 async fn limit_count_and_log(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ip = req
+    let remote = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let ip = peer::client(remote, req.headers().get("x-forwarded-for"), &state.shared.config.trusted_proxies);
     // Bounded memory: forget clients whose buckets are full again once many are tracked.
     if state.limiter.len() > MAX_TRACKED_CLIENTS {
         state.limiter.retain_recent();
@@ -91,7 +99,8 @@ async fn limit_count_and_log(State(state): State<AppState>, req: Request, next: 
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         r
     } else {
-        next.run(req).await
+        let timeout = Duration::from_millis(state.shared.config.request_timeout_ms);
+        tokio::time::timeout(timeout, next.run(req)).await.unwrap_or_else(|_| ApiError::RequestTimeout.into_response())
     };
     if let Some(Cause(cause)) = response.extensions().get::<Cause>() {
         tracing::error!(status = %response.status(), "{cause}");
@@ -101,12 +110,27 @@ async fn limit_count_and_log(State(state): State<AppState>, req: Request, next: 
     response
 }
 
-async fn read_body(body: Body, max: usize) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(body, max).await.map_err(|_| ApiError::TooLarge(max))
+/// Reads a body of at most `max` bytes, one of [`MAX_BODIES_IN_FLIGHT`] at a time: 413 when it is
+/// longer, 400 `incomplete_body` when the client stops sending it.
+async fn read_body(state: &AppState, body: Body, max: usize) -> Result<axum::body::Bytes, ApiError> {
+    let _turn = state
+        .bodies
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Unavailable("shutting_down", "the proxy is shutting down".into()))?;
+    axum::body::to_bytes(body, max).await.map_err(|e| {
+        let too_long = std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| e.source())
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+        if too_long {
+            ApiError::TooLarge(max)
+        } else {
+            ApiError::BadRequest("incomplete_body", format!("the request body could not be read: {e}"))
+        }
+    })
 }
 
 async fn post_instruction(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
-    let bytes = read_body(body, state.shared.config.max_body).await?;
+    let bytes = read_body(&state, body, state.shared.config.max_body).await?;
     let req: Instruction = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest("invalid_body", format!("instruction JSON: {e}")))?;
     let receipt = aggregate::accept(&state.shared, req).await?;
@@ -275,7 +299,9 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// to [`crate::shutdown::SHUTDOWN_GRACE`]). HTTP/1 through hyper directly rather than `axum::serve`, which
 /// sets no timer: here a client must deliver each request's headers within `header-timeout-ms`
 /// (and an idle keep-alive connection its next request's), or the connection is closed — a
-/// slow-loris client cannot hold connections open by trickling header bytes.
+/// slow-loris client cannot hold connections open by trickling header bytes; the rest of the
+/// request has `request-timeout-ms` (the router's middleware). One client (an IPv4 address, an
+/// IPv6 /64) holds at most `max-connections-per-client` of the [`MAX_CONNECTIONS`].
 pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, stop: tokio::sync::watch::Receiver<bool>) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     let app = router(shared.clone());
@@ -284,6 +310,7 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, stop:
         .timer(TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_millis(shared.config.header_timeout_ms));
     let mut conns = tokio::task::JoinSet::new();
+    let per_client = peer::Connections::new(shared.config.max_connections_per_client);
     let stopped = crate::shutdown::until_stopped(stop.clone());
     tokio::pin!(stopped);
     loop {
@@ -303,6 +330,10 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, stop:
             tracing::warn!(%peer, "{MAX_CONNECTIONS} HTTP connections open: refusing one");
             continue;
         }
+        let Some(slot) = per_client.open(peer.ip()) else {
+            tracing::debug!(%peer, "this client holds its most HTTP connections: refusing one");
+            continue;
+        };
         let app = app.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
@@ -311,6 +342,7 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, stop:
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let stop = stop.clone();
         conns.spawn(async move {
+            let _slot = slot;
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => {

@@ -53,6 +53,9 @@ pub enum Mode {
     /// Serve direct actions, but close the connection, unanswered, when a batch with an
     /// instruction arrives (a guest dying mid-action).
     DieOnInstruction,
+    /// Serve direct actions, but never answer a batch with an instruction and keep the
+    /// connection open (a guest hanging mid-action); returns when the proxy closes it.
+    HangOnInstruction,
 }
 
 /// One connection: greets, then answers actions until the proxy closes it or `mode` says die.
@@ -77,12 +80,16 @@ pub async fn connect_once(addr: SocketAddr, tee: &Mutex<Tee>, mode: Mode) -> Res
         if n == 0 {
             return Ok(session.handled);
         }
-        if mode == Mode::DieOnInstruction {
+        if mode != Mode::Serve {
             watch.push(&buf[..n]).map_err(|e| anyhow::anyhow!("{e}"))?;
             while let Some(body) = watch.next_body().map_err(|e| anyhow::anyhow!("{e}"))? {
                 if let Ok(ProxyMessage::Actions(a)) = decode_body::<ProxyMessage>(&body)
                     && a.iter().any(|a| a.kind == ActionKind::Instruction)
                 {
+                    if mode == Mode::HangOnInstruction {
+                        // Silent until the proxy gives up on this connection.
+                        while stream.read(&mut buf).await? > 0 {}
+                    }
                     return Ok(session.handled);
                 }
             }
