@@ -67,6 +67,36 @@ pub async fn run_writer(shared: Arc<Shared>, mut rx: VoteQueue) {
     }
 }
 
+/// How often open instructions are checked for expiry at most (less often for a long TTL).
+const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Closes, until `stop` turns true, the instructions that can no longer be executed or have
+/// collected votes too long: those citing an epoch before the previous one of the latest
+/// policy known (the guest accepts the active and the previous epoch only) and those opened
+/// more than `open-ttl-ms` ago. Only collecting ones: a queued instruction is the guest's.
+pub async fn expire_stale(shared: Arc<Shared>, stop: tokio::sync::watch::Receiver<bool>) {
+    let ttl = shared.config.open_ttl_ms;
+    let every = EXPIRY_SWEEP.min(std::time::Duration::from_millis(ttl / 4).max(std::time::Duration::from_millis(25)));
+    let stopped = crate::shutdown::until_stopped(stop);
+    tokio::pin!(stopped);
+    loop {
+        let latest = shared.store.latest_epoch().await.ok().flatten().unwrap_or(0);
+        let before = now_ms().saturating_sub(i64::try_from(ttl).unwrap_or(i64::MAX));
+        match shared.store.expire(latest.saturating_sub(1), before).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(closed = n, "open instructions expired (an old epoch, or open too long)");
+                shared.metrics.expired.inc_by(n);
+            }
+            Err(e) => tracing::warn!("expiring open instructions: {e}"),
+        }
+        tokio::select! {
+            _ = &mut stopped => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 /// Why a vote was not accepted. The HTTP layer maps each to a status and a stable code.
 #[derive(Debug, thiserror::Error)]
 pub enum VoteError {
@@ -94,6 +124,18 @@ pub enum VoteError {
     /// The cited epoch's policy is unknown here.
     #[error("no signing policy known for rewardEpochId {0}")]
     UnknownEpoch(u32),
+    /// The cited epoch is before the previous one of the latest policy: the guest accepts the
+    /// active and the previous epoch only.
+    #[error("rewardEpochId {got} is too old: the latest policy is epoch {latest}")]
+    StaleEpoch {
+        /// The cited epoch.
+        got: u32,
+        /// The latest epoch known.
+        latest: u32,
+    },
+    /// These data under this id were closed by expiry.
+    #[error("this instruction expired (open longer than open-ttl-ms, or its epoch became too old)")]
+    Expired,
     /// The signer is neither a voter of the cited policy nor a listed cosigner.
     #[error("signer 0x{} is neither a voter of epoch {epoch} nor a cosigner", hex::encode(.signer))]
     UnknownSigner {
@@ -160,6 +202,10 @@ pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, 
         .await
         .map_err(|e| VoteError::Store(Arc::new(e)))?
         .ok_or(VoteError::UnknownEpoch(d.reward_epoch_id))?;
+    let latest = shared.store.latest_epoch().await.map_err(|e| VoteError::Store(Arc::new(e)))?.unwrap_or(0);
+    if d.reward_epoch_id.saturating_add(1) < latest {
+        return Err(VoteError::StaleEpoch { got: d.reward_epoch_id, latest });
+    }
     let hash_fixed = d.hash_fixed();
     let digest = InstructionData::signing_digest_from(&hash_fixed, shared.config.chain_id, &avm);
     let signer = recover_signer(&signature, &digest).map_err(|e| VoteError::BadSignature(e.to_string()))?;
@@ -202,6 +248,7 @@ pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, 
     let outcome = rx.await.map_err(|_| VoteError::ShuttingDown)??.map_err(|rejection| match rejection {
         VoteRejection::Conflict => VoteError::Conflict,
         VoteRejection::NoVoterYet => VoteError::NoVoterYet,
+        VoteRejection::Expired => VoteError::Expired,
         VoteRejection::QueueFull { max } => VoteError::QueueFull { max },
         VoteRejection::SignerFull { max } => VoteError::SignerFull { max },
     })?;

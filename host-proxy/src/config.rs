@@ -86,6 +86,10 @@ pub struct Settings {
     /// Most instructions one signer may have opened (its vote came first) and still open.
     #[arg(long, env = "FCC_PROXY_MAX_OPEN_PER_SIGNER")]
     pub max_open_per_signer: Option<u64>,
+    /// How long an instruction may collect votes before it is closed (ms); one citing an epoch
+    /// before the previous policy's is closed as soon as the proxy knows a newer policy.
+    #[arg(long, env = "FCC_PROXY_OPEN_TTL_MS")]
+    pub open_ttl_ms: Option<u64>,
     /// Requests per second per client IP.
     #[arg(long, env = "FCC_PROXY_RATE")]
     pub rate_per_second: Option<u32>,
@@ -280,6 +284,8 @@ pub struct Config {
     pub max_open: u64,
     /// Open-instruction bound per signer that opened them.
     pub max_open_per_signer: u64,
+    /// How long an instruction may collect votes (ms).
+    pub open_ttl_ms: u64,
     /// Rate per client (requests/s).
     pub rate_per_second: u32,
     /// Burst per client.
@@ -321,6 +327,8 @@ impl Default for Config {
             max_open: 100_000,
             // A misbehaving voter holds at most 1 % of the slots.
             max_open_per_signer: 1_000,
+            // Providers sign within seconds of the announcement; a day is generous.
+            open_ttl_ms: 24 * 3600 * 1000,
             rate_per_second: 200,
             rate_burst: 1_000,
             header_timeout_ms: 10_000,
@@ -352,6 +360,7 @@ impl Settings {
             max_body: self.max_body.or(other.max_body),
             max_open: self.max_open.or(other.max_open),
             max_open_per_signer: self.max_open_per_signer.or(other.max_open_per_signer),
+            open_ttl_ms: self.open_ttl_ms.or(other.open_ttl_ms),
             rate_per_second: self.rate_per_second.or(other.rate_per_second),
             rate_burst: self.rate_burst.or(other.rate_burst),
             header_timeout_ms: self.header_timeout_ms.or(other.header_timeout_ms),
@@ -428,6 +437,7 @@ impl Settings {
             max_body: s.max_body.unwrap_or(d.max_body),
             max_open: s.max_open.unwrap_or(d.max_open),
             max_open_per_signer: s.max_open_per_signer.unwrap_or(d.max_open_per_signer),
+            open_ttl_ms: s.open_ttl_ms.unwrap_or(d.open_ttl_ms),
             rate_per_second: s.rate_per_second.unwrap_or(d.rate_per_second),
             rate_burst: s.rate_burst.unwrap_or(d.rate_burst),
             header_timeout_ms: s.header_timeout_ms.unwrap_or(d.header_timeout_ms),
@@ -446,6 +456,7 @@ impl Settings {
         );
         anyhow::ensure!(config.max_connections_per_client >= 1, "max-connections-per-client must be at least 1");
         anyhow::ensure!(config.lease_ms >= 100, "lease-ms must be at least 100");
+        anyhow::ensure!(config.open_ttl_ms >= 100, "open-ttl-ms must be at least 100");
         anyhow::ensure!(config.rate_per_second >= 1 && config.rate_burst >= 1, "rate limits must be at least 1");
         anyhow::ensure!(config.max_body >= 1024, "max-body must be at least 1024 bytes");
         Ok(config)

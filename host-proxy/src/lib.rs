@@ -141,6 +141,7 @@ pub async fn start_with(
     let mut tasks = vec![
         tokio::spawn(http::serve(shared.clone(), http_listener, stopped.clone())),
         tokio::spawn(link::serve(shared.clone(), link_listener, stopped.clone())),
+        tokio::spawn(aggregate::expire_stale(shared.clone(), stopped.clone())),
     ];
     if shared.config.chain.is_some() {
         tasks.push(tokio::spawn(chain::run(shared.clone(), stopped)));

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub duplicate_results: Counter,
     /// Actions refused for now (a retryable refusal) and delivered again later.
     pub deferred: Counter,
+    /// Open instructions closed by expiry.
+    pub expired: Counter,
     /// Sealed states written to the sealed-state file.
     pub sealed_states: Counter,
     /// Guests whose attestation verified (`attestation-manifest` set).
@@ -64,6 +66,7 @@ impl Metrics {
             results: Counter::default(),
             duplicate_results: Counter::default(),
             deferred: Counter::default(),
+            expired: Counter::default(),
             sealed_states: Counter::default(),
             attestations_verified: Counter::default(),
             attestations_refused: Counter::default(),
@@ -82,6 +85,11 @@ impl Metrics {
         registry.register("actions_delivered", "Actions handed to a guest", m.delivered.clone());
         registry.register("results_stored", "Results stored", m.results.clone());
         registry.register("results_duplicate", "Results dropped: the id already had one", m.duplicate_results.clone());
+        registry.register(
+            "instructions_expired",
+            "Open instructions closed: an epoch the guest no longer accepts, or open too long",
+            m.expired.clone(),
+        );
         registry.register(
             "actions_deferred",
             "Refusals for now (retryable): the action is delivered again later",

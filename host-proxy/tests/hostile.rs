@@ -305,3 +305,48 @@ async fn a_link_that_never_answers_is_closed_when_its_lease_is_up() {
     running.shutdown().await;
     guest.abort();
 }
+
+/// A voter cannot fill the open slots for good: what it opened and nobody completed expires
+/// after `open-ttl-ms` and genuine instructions find room again; an instruction citing an epoch
+/// the guest no longer accepts is refused at the door (410 `stale_epoch`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_slots_free_up_and_stale_epochs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fcc_proxy::Config { max_open: 4, open_ttl_ms: 400, ..config() };
+    let s = setup(sqlite(&dir).await, config, 10).await;
+    let base = format!("http://{}", s.running.http_addr);
+    let client = reqwest::Client::new();
+    let rogue = &s.providers.ps[9];
+    for i in 0..4 {
+        let junk = fcc_sim_providers::fdc2_instruction(s.tee_id, &format!("junk {i}"), EPOCH);
+        assert_eq!(post(&client, &base, &vote_json(rogue, &junk)).await.0, 200);
+    }
+    let genuine = fcc_sim_providers::fdc2_instruction(s.tee_id, "genuine after junk", EPOCH);
+    let (code, body) = post(&client, &base, &vote_json(&s.providers.ps[0], &genuine)).await;
+    assert_eq!((code, body["error"].as_str()), (503, Some("queue_full")), "{body}");
+    // The junk expires; the genuine instruction gets in and is executed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, _) = post(&client, &base, &vote_json(&s.providers.ps[0], &genuine)).await;
+        if code == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the junk never expired");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for p in &s.providers.ps[1..] {
+        assert_eq!(post(&client, &base, &vote_json(p, &genuine)).await.0, 200);
+    }
+    let r =
+        wait_result(s.running.shared.store.as_ref(), &genuine.instruction_id, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(r.result.status, fcc_core::result::status::SUCCESS, "{}", r.result.log);
+    assert!(s.running.shared.metrics.expired.get() >= 4);
+
+    // A policy two epochs on: EPOCH is no longer accepted by the guest, nor at the door.
+    let later = fcc_sim_providers::policy(&s.providers.ps, EPOCH + 2).unwrap();
+    s.running.shared.add_policy(&later.encode()).await.unwrap();
+    let old = fcc_sim_providers::fdc2_instruction(s.tee_id, "too old", EPOCH);
+    let (code, body) = post(&client, &base, &vote_json(&s.providers.ps[0], &old)).await;
+    assert_eq!((code, body["error"].as_str()), (410, Some("stale_epoch")), "{body}");
+    s.running.shutdown().await;
+}

@@ -180,6 +180,32 @@ async fn a_cosigner_cannot_open_an_instruction(s: Arc<dyn Store>) {
     assert_eq!(s.add_votes(&[first], ROOMY).await.unwrap()[0].as_ref().map(|o| o.sequence), Ok(1));
 }
 
+/// Collecting candidates close when their epoch is too old or they are open too long; queued
+/// ones are the guest's and stay; a closed candidate takes no more votes.
+async fn open_instructions_expire_by_epoch_and_age(s: Arc<dyn Store>) {
+    let at = |name: &str, epoch: u32| InstructionData { reward_epoch_id: epoch, ..instruction(name) };
+    let (old, old_queued, fresh) = (at("old", 5), at("old queued", 5), at("fresh", 7));
+    s.add_votes(&[vote(&old, 1, 1, 10), vote(&old_queued, 1, 11, 10), vote(&fresh, 1, 1, 10)], ROOMY).await.unwrap();
+    assert_eq!(s.counts().await.unwrap().open, 3);
+    // Epoch 5 is before the previous of latest 7: closed, unless queued.
+    assert_eq!(s.expire(6, 0).await.unwrap(), 1);
+    assert_eq!(s.status(5, &old.instruction_id).await.unwrap().unwrap().state, "expired");
+    assert_eq!(s.status(5, &old_queued.instruction_id).await.unwrap().unwrap().state, "queued");
+    assert_eq!(s.add_votes(&[vote(&old, 2, 20, 10)], ROOMY).await.unwrap()[0], Err(VoteRejection::Expired));
+    // By age: `vote` opens at 1_760_000_000_000 + signer ms.
+    assert_eq!(s.expire(0, 1_760_000_000_001).await.unwrap(), 0, "opened at ..._001: not before it");
+    assert_eq!(s.expire(0, 1_760_000_000_002).await.unwrap(), 1);
+    assert_eq!(s.status(7, &fresh.instruction_id).await.unwrap().unwrap().state, "expired");
+    assert_eq!(s.counts().await.unwrap().open, 1, "the queued one");
+    // The latest policy epoch known.
+    assert_eq!(s.latest_epoch().await.unwrap(), None);
+    let ps = fcc_sim_providers::providers("latest", 2).unwrap();
+    for e in [9, 12, 10] {
+        s.put_policy(e, &fcc_sim_providers::policy(&ps, e).unwrap().encode()).await.unwrap();
+    }
+    assert_eq!(s.latest_epoch().await.unwrap(), Some(12));
+}
+
 /// The open bounds: in all, and per signer that opened (voting on open instructions is free).
 async fn the_open_bounds_hold_in_all_and_per_signer(s: Arc<dyn Store>) {
     let per_signer = OpenLimits { max_open: 100, max_open_per_signer: 2 };
@@ -295,6 +321,7 @@ suite!(
     other_data_under_an_id_cannot_pin_it,
     a_cosigner_cannot_open_an_instruction,
     the_open_bounds_hold_in_all_and_per_signer,
+    open_instructions_expire_by_epoch_and_age,
     direct_actions_policies_tee_and_cursors_round_trip,
     chain_ranges_commit_once_with_their_cursor,
 );

@@ -30,6 +30,8 @@ pub enum ApiError {
     MethodNotAllowed,
     /// 409: the id is known (decided, or announced on chain) with different contents.
     Conflict(&'static str, String),
+    /// 410: the instruction is closed for good.
+    Gone(&'static str, String),
     /// 425: too early to take this; the same request may succeed later.
     TooEarly(&'static str, String),
     /// 408: the request took longer than `request-timeout-ms` (its body was sent too slowly).
@@ -61,6 +63,7 @@ impl ApiError {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route".into())
             }
             ApiError::Conflict(c, m) => (StatusCode::CONFLICT, c, m.clone()),
+            ApiError::Gone(c, m) => (StatusCode::GONE, c, m.clone()),
             ApiError::TooEarly(c, m) => (StatusCode::TOO_EARLY, c, m.clone()),
             ApiError::RequestTimeout => {
                 (StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long; send it faster".into())
@@ -108,6 +111,8 @@ impl From<VoteError> for ApiError {
             VoteError::NoTee => ApiError::Unavailable("no_tee", message),
             VoteError::WrongTee(_) => ApiError::BadRequest("wrong_tee", message),
             VoteError::UnknownEpoch(_) => ApiError::BadRequest("unknown_epoch", message),
+            VoteError::StaleEpoch { .. } => ApiError::Gone("stale_epoch", message),
+            VoteError::Expired => ApiError::Gone("expired", message),
             VoteError::UnknownSigner { .. } => ApiError::Forbidden("unknown_signer", message),
             VoteError::Conflict => ApiError::Conflict("conflict", message),
             VoteError::NotAsAnnounced { .. } => ApiError::Conflict("not_as_announced", message),

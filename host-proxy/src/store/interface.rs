@@ -103,6 +103,8 @@ pub enum VoteRejection {
         /// The bound.
         max: u64,
     },
+    /// The instruction (these data under this id) was closed by expiry.
+    Expired,
     /// The signer has opened as many instructions as one signer may have open.
     SignerFull {
         /// The bound.
@@ -123,8 +125,9 @@ pub struct OpenLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InstructionStatus {
-    /// `collecting`, `queued`, `delivered`, `done` or `superseded` (another candidate of the
-    /// id was queued).
+    /// `collecting`, `queued`, `delivered`, `done`, `superseded` (another candidate of the id
+    /// was queued) or `expired` (it cited an epoch the guest no longer accepts, or collected
+    /// for longer than the proxy keeps instructions open).
     pub state: &'static str,
     /// Accepted votes.
     pub votes: u64,
@@ -197,6 +200,11 @@ pub trait Store: Send + Sync + 'static {
     async fn status(&self, reward_epoch_id: u32, id: &H256) -> StoreResult<Option<InstructionStatus>>;
     /// Counters.
     async fn counts(&self) -> StoreResult<Counts>;
+    /// Closes the candidates still collecting votes that cite an epoch below `epoch_below` or
+    /// were opened before `opened_before_ms`; returns how many. Queued ones are never touched.
+    async fn expire(&self, epoch_below: u32, opened_before_ms: i64) -> StoreResult<u64>;
+    /// The latest epoch whose policy the store knows.
+    async fn latest_epoch(&self) -> StoreResult<Option<u32>>;
     /// A named block cursor (the chain monitor's progress): the last processed block and its
     /// hash (`None` for a cursor stored before hashes were: the monitor then rewinds).
     async fn cursor(&self, name: &str) -> StoreResult<Option<(u64, Option<H256>)>>;

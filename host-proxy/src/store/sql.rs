@@ -23,12 +23,13 @@ use super::interface::{
 };
 use fcc_flare_json::receipt::{initial_vote_hash, next_vote_hash};
 
-// A candidate's states: collecting votes, queued (it decided its id), answered, or superseded
-// (another candidate of its id was queued). Open means below STATE_DONE.
+// A candidate's states: collecting votes, queued (it decided its id), answered, superseded
+// (another candidate of its id was queued) or expired. Open means below STATE_DONE.
 const STATE_COLLECTING: i64 = 0;
 const STATE_QUEUED: i64 = 1;
 const STATE_DONE: i64 = 2;
 const STATE_SUPERSEDED: i64 = 3;
+const STATE_EXPIRED: i64 = 4;
 
 /// Instructions and their votes, one row per (id, `hashFixed`) candidate; `creator` is the voter
 /// whose vote opened it (the per-voter bound counts these).
@@ -381,6 +382,10 @@ macro_rules! sql_store {
                     let row = row.ok_or_else(|| StoreError(anyhow::anyhow!("instruction row vanished")))?;
                     let (weight, cosigners, count, last, state): (i64, i64, i64, Vec<u8>, i64) =
                         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+                    if state == STATE_EXPIRED {
+                        results[i] = Some(Err(VoteRejection::Expired));
+                        continue;
+                    }
                     let earlier = sqlx::query(concat!(
                         "SELECT seq, vote_hash, ts FROM votes ",
                         "WHERE instruction_id = $1 AND hash_fixed = $2 AND signer = $3"
@@ -641,6 +646,7 @@ macro_rules! sql_store {
                     STATE_QUEUED if deliveries.unwrap_or(0) > 0 => "delivered",
                     STATE_QUEUED => "queued",
                     STATE_DONE => "done",
+                    STATE_EXPIRED => "expired",
                     _ => "superseded",
                 };
                 Ok(Some(InstructionStatus {
@@ -666,6 +672,26 @@ macro_rules! sql_store {
                     pending_actions: r.try_get::<i64, _>(1)? as u64,
                     results: r.try_get::<i64, _>(2)? as u64,
                 })
+            }
+
+            async fn expire(&self, epoch_below: u32, opened_before_ms: i64) -> StoreResult<u64> {
+                let n = sqlx::query(concat!(
+                    "UPDATE instructions SET state = $1 ",
+                    "WHERE state = $2 AND (epoch < $3 OR created_ms < $4)"
+                ))
+                .bind(STATE_EXPIRED)
+                .bind(STATE_COLLECTING)
+                .bind(i64::from(epoch_below))
+                .bind(opened_before_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(n)
+            }
+
+            async fn latest_epoch(&self) -> StoreResult<Option<u32>> {
+                let e: Option<i64> = sqlx::query_scalar("SELECT MAX(epoch) FROM policies").fetch_one(&self.pool).await?;
+                Ok(e.map(|e| e as u32))
             }
 
             async fn cursor(&self, name: &str) -> StoreResult<Option<(u64, Option<H256>)>> {
