@@ -76,11 +76,12 @@ async fn caught_up(running: &fcc_proxy::Running, rpc: &DynProvider) -> Result<()
     }
 }
 
-/// Every unanswered action, leased for 1 ms so it stays deliverable.
+/// Every unanswered action addressed to no TEE in particular (the policy actions), leased for
+/// 1 ms so it stays deliverable.
 async fn queued(store: &dyn Store) -> Result<Vec<Action>> {
     tokio::time::sleep(Duration::from_millis(2)).await;
     let now = fcc_proxy::state::now_ms();
-    Ok(store.lease("inspector", 100, now, 1).await?)
+    Ok(store.lease("inspector", &[0; 20], 100, now, 1).await?)
 }
 
 fn trust_root(dir: &std::path::Path, ps: &[sim::Provider], policy: &SigningPolicy) -> Result<std::path::PathBuf> {

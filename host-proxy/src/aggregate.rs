@@ -193,9 +193,19 @@ pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, 
         .as_ref()
         .try_into()
         .map_err(|_| VoteError::BadSignature(RecoverError::Length(req.signature.len()).to_string()))?;
+    // For the pinned TEE, or one that connected here authenticated (and attested where that is
+    // checked): a guest with another key connecting later does not take the served TEE's
+    // instructions away.
     let tee = shared.sessions.tee().await.ok_or(VoteError::NoTee)?;
-    if d.tee_id != tee.tee_id {
-        return Err(VoteError::WrongTee(tee.tee_id));
+    let for_us = match shared.config.tee_id {
+        Some(pin) => d.tee_id == pin,
+        None => {
+            d.tee_id == tee.tee_id
+                || shared.store.known_tee(&d.tee_id).await.map_err(|e| VoteError::Store(Arc::new(e)))?
+        }
+    };
+    if !for_us {
+        return Err(VoteError::WrongTee(shared.config.tee_id.unwrap_or(tee.tee_id)));
     }
     let policy = shared
         .policy(d.reward_epoch_id)

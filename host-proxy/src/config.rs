@@ -39,6 +39,19 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// A TEE id: `0x` and 40 hex digits.
+fn parse_tee_id(s: &str) -> Result<[u8; 20], String> {
+    let mut id = [0u8; 20];
+    let digits = s.trim().strip_prefix("0x").ok_or("a TEE id starts with 0x")?;
+    hex::decode_to_slice(digits, &mut id).map_err(|e| format!("a TEE id is 40 hex digits: {e}"))?;
+    Ok(id)
+}
+
+fn deserialize_tee_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<[u8; 20]>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    s.map(|s| parse_tee_id(&s).map_err(serde::de::Error::custom)).transpose()
+}
+
 /// Every setting; `None` means "not given here".
 #[derive(Debug, Clone, Default, Deserialize, Parser)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -83,6 +96,12 @@ pub struct Settings {
     /// Most instructions open (collecting votes or awaiting a result) at once.
     #[arg(long, env = "FCC_PROXY_MAX_OPEN")]
     pub max_open: Option<u64>,
+    /// The TEE this proxy serves (`0x` and 40 hex digits): guests with another TEE key are refused
+    /// their link, votes must be for it, and only it writes the sealed-state file. Without it the
+    /// last authenticated guest (accepted by the attestation check where that is on) is served.
+    #[arg(long, env = "FCC_PROXY_TEE_ID", value_parser = parse_tee_id)]
+    #[serde(default, deserialize_with = "deserialize_tee_id")]
+    pub tee_id: Option<[u8; 20]>,
     /// Most instructions one signer may have opened (its vote came first) and still open.
     #[arg(long, env = "FCC_PROXY_MAX_OPEN_PER_SIGNER")]
     pub max_open_per_signer: Option<u64>,
@@ -284,6 +303,8 @@ pub struct Config {
     pub max_open: u64,
     /// Open-instruction bound per signer that opened them.
     pub max_open_per_signer: u64,
+    /// The pinned TEE, if any.
+    pub tee_id: Option<[u8; 20]>,
     /// How long an instruction may collect votes (ms).
     pub open_ttl_ms: u64,
     /// Rate per client (requests/s).
@@ -327,6 +348,7 @@ impl Default for Config {
             max_open: 100_000,
             // A misbehaving voter holds at most 1 % of the slots.
             max_open_per_signer: 1_000,
+            tee_id: None,
             // Providers sign within seconds of the announcement; a day is generous.
             open_ttl_ms: 24 * 3600 * 1000,
             rate_per_second: 200,
@@ -360,6 +382,7 @@ impl Settings {
             max_body: self.max_body.or(other.max_body),
             max_open: self.max_open.or(other.max_open),
             max_open_per_signer: self.max_open_per_signer.or(other.max_open_per_signer),
+            tee_id: self.tee_id.or(other.tee_id),
             open_ttl_ms: self.open_ttl_ms.or(other.open_ttl_ms),
             rate_per_second: self.rate_per_second.or(other.rate_per_second),
             rate_burst: self.rate_burst.or(other.rate_burst),
@@ -437,6 +460,7 @@ impl Settings {
             max_body: s.max_body.unwrap_or(d.max_body),
             max_open: s.max_open.unwrap_or(d.max_open),
             max_open_per_signer: s.max_open_per_signer.unwrap_or(d.max_open_per_signer),
+            tee_id: s.tee_id,
             open_ttl_ms: s.open_ttl_ms.unwrap_or(d.open_ttl_ms),
             rate_per_second: s.rate_per_second.unwrap_or(d.rate_per_second),
             rate_burst: s.rate_burst.unwrap_or(d.rate_burst),

@@ -1,5 +1,6 @@
 //! The guest link: a TCP server the guest connects out to (`docs/PROTOCOL.md` §9). Per
-//! connection: read `Hello` and a `Pull`; lease up to the pulled number of actions from the
+//! connection: send a fresh `Challenge`, read the `Hello` signed for it by the TEE key it names,
+//! and a `Pull`; lease up to the pulled number of actions from the
 //! store (holding the pull while there are none); read one `Result` per action, check it is
 //! signed by this guest's key and answers an action it was given; store the results, then `Ack`
 //! each. When a connection ends for any reason its unanswered leases are given back, so the
@@ -62,13 +63,13 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Rece
                 let stop = stop.clone();
                 conns.spawn(async move {
                     let _slot = slot;
-                    shared.sessions.link_opened();
                     let mut conn = Conn {
                         stream,
                         reader: FrameReader::new(),
                         leased: HashSet::new(),
                         sealed: None,
                         lease_ms: shared.config.lease_ms,
+                        counted: false,
                     };
                     // A proxy shutting down closes its links: results not yet stored are
                     // given back with the leases, and the guest reconnects to the next proxy.
@@ -82,7 +83,9 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Rece
                     {
                         tracing::warn!("releasing leases of a closed link: {e}; they expire instead");
                     }
-                    shared.sessions.link_closed();
+                    if conn.counted {
+                        shared.sessions.link_closed();
+                    }
                     match outcome {
                         Ok(()) => tracing::info!(%peer, "guest link closed"),
                         Err(e) => tracing::warn!(%peer, "guest link closed: {e:#}"),
@@ -108,6 +111,9 @@ struct Conn {
     sealed: Option<Vec<u8>>,
     /// How long the guest has to answer the actions it is given.
     lease_ms: u64,
+    /// Counted as a connected guest (`/ready`, `guests_connected`): authenticated, and accepted
+    /// by the attestation check where it is on.
+    counted: bool,
 }
 
 impl Conn {
@@ -141,10 +147,29 @@ impl Conn {
 
     async fn run(&mut self, shared: &Shared, owner: &str) -> Result<()> {
         self.stream.set_nodelay(true)?;
+        // A fresh challenge: the Hello must be signed for it by the key it names, so only the
+        // holder of a TEE key can be that TEE on this link (a Hello copied from `GET /info` or an
+        // earlier connection does not verify).
+        let nonce: [u8; 32] = rand::random();
+        self.send(&ProxyMessage::Challenge { nonce }).await?;
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.read()).await.context("waiting for Hello")?? {
             GuestMessage::Hello(h) => h,
             other => bail!("the guest's first message is {}, not Hello", kind(&other)),
         };
+        if let Err(e) = hello.verify_link(&nonce) {
+            shared.metrics.links_refused.inc();
+            bail!("the Hello is not signed by its TEE key for this connection ({e})");
+        }
+        if let Some(pin) = shared.config.tee_id
+            && hello.tee_id != pin
+        {
+            shared.metrics.links_refused.inc();
+            bail!(
+                "TEE 0x{} is not the one this proxy serves (tee-id 0x{})",
+                hex::encode(hello.tee_id),
+                hex::encode(pin)
+            );
+        }
         ensure!(
             hello.chain_id == shared.config.chain_id,
             "the guest serves chain {} but this proxy chain {}",
@@ -159,6 +184,8 @@ impl Conn {
             tracing::error!(tee = %hex::encode(tee), reason = %refusal, "guest refused: its attestation does not verify");
             bail!("attestation refused: {refusal}");
         }
+        shared.sessions.link_opened();
+        self.counted = true;
         let mut bring_up: std::collections::VecDeque<_> = shared.sessions.bring_up(&hello).await?.into();
         if hello.sealed.is_some() && hello.initial_policy.is_none() && bring_up.is_empty() {
             tracing::warn!(
@@ -189,11 +216,11 @@ impl Conn {
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
             }
             if let Some(blob) = self.sealed.take() {
-                shared.sessions.keep_sealed(tee, blob).await;
+                shared.sessions.keep_sealed(tee, blob, shared.config.tee_id).await;
             }
         }
         loop {
-            let actions = self.wait_for_work(shared, owner, max).await?;
+            let actions = self.wait_for_work(shared, owner, &tee, max).await?;
             shared.metrics.delivered.inc_by(actions.len() as u64);
             let (results, next) = self.exchange(actions, tee, chain_id).await?;
             max = next;
@@ -232,7 +259,7 @@ impl Conn {
                 self.leased.remove(&r.result.id);
             }
             if let Some(blob) = self.sealed.take() {
-                shared.sessions.keep_sealed(tee, blob).await;
+                shared.sessions.keep_sealed(tee, blob, shared.config.tee_id).await;
             }
             for r in &results {
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
@@ -299,6 +326,7 @@ impl Conn {
         &mut self,
         shared: &Shared,
         owner: &str,
+        tee: &fcc_core::policy::Address,
         max: usize,
     ) -> Result<Vec<fcc_core::action::Action>> {
         let deadline = Instant::now() + Duration::from_millis(shared.config.long_poll_ms);
@@ -306,8 +334,12 @@ impl Conn {
             let notified = shared.work.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let actions =
-                shared.store.lease(owner, max, now_ms(), shared.config.lease_ms as i64).await.context("leasing")?;
+            // Only what is for this TEE (or for any): another TEE never holds its actions.
+            let actions = shared
+                .store
+                .lease(owner, tee, max, now_ms(), shared.config.lease_ms as i64)
+                .await
+                .context("leasing")?;
             if !actions.is_empty() || Instant::now() >= deadline {
                 return Ok(actions);
             }

@@ -32,6 +32,8 @@ pub struct Metrics {
     pub attestations_verified: Counter,
     /// Guests refused because their attestation did not verify.
     pub attestations_refused: Counter,
+    /// Guest links refused: the Hello was not signed for the link's challenge by its TEE key.
+    pub links_refused: Counter,
     /// Guests connected now.
     pub guests: Gauge,
     /// Instructions open (set from the database when scraped).
@@ -70,6 +72,7 @@ impl Metrics {
             sealed_states: Counter::default(),
             attestations_verified: Counter::default(),
             attestations_refused: Counter::default(),
+            links_refused: Counter::default(),
             guests: Gauge::default(),
             open: Gauge::default(),
             pending: Gauge::default(),
@@ -109,6 +112,11 @@ impl Metrics {
             "attestations_refused",
             "Guest links refused: the attestation did not verify",
             m.attestations_refused.clone(),
+        );
+        registry.register(
+            "links_refused",
+            "Guest links refused: the Hello was not signed for the link's challenge by its TEE key",
+            m.links_refused.clone(),
         );
         registry.register("guests_connected", "Guests connected now", m.guests.clone());
         registry.register("open_instructions", "Instructions collecting votes or awaiting a result", m.open.clone());

@@ -53,9 +53,11 @@ impl Sessions {
         checker: Option<Checker>,
     ) -> Result<Self> {
         if let Some(path) = &sealed_state {
+            use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(path)
                 .map_err(|e| anyhow::anyhow!("sealed-state file {}: {e}", path.display()))?;
         }
@@ -84,7 +86,7 @@ impl Sessions {
 
     /// Makes `hello`'s TEE the served one (stored first).
     pub async fn set_tee(&self, hello: Hello) -> StoreResult<()> {
-        self.store.put_tee(&hello).await?;
+        self.store.put_tee(&hello, crate::state::now_ms()).await?;
         *self.tee.write().await = Some(hello);
         Ok(())
     }
@@ -162,14 +164,40 @@ impl Sessions {
         Ok(actions)
     }
 
-    /// Keeps `blob`, the sealed state of the TEE `tee` (opaque here), where the operator's next
-    /// boot picks it up. Without a sealed-state file it is dropped, with a note.
-    pub async fn keep_sealed(&self, tee: Address, blob: Vec<u8>) {
+    /// Keeps `blob`, the sealed state of the (authenticated) TEE `tee` (opaque here), where the
+    /// operator's next boot picks it up. Without a sealed-state file it is dropped, with a note.
+    ///
+    /// One file per TEE: the sealed-state file belongs to the TEE whose state it first held (its
+    /// id in `<file>.tee`; the pinned `tee-id` where one is configured). Another TEE's state goes
+    /// to `<file>.0x<its id>` instead, so no other guest can overwrite the file the operator's
+    /// VM boots from.
+    pub async fn keep_sealed(&self, tee: Address, blob: Vec<u8>, pinned: Option<Address>) {
         let Some(path) = self.sealed_state.clone() else {
             tracing::info!(tee = %hex::encode(tee), "the guest sealed its state; not kept (no sealed-state file configured)");
             return;
         };
-        match tokio::task::spawn_blocking(move || replace_file(&path, &blob).map(|()| path)).await {
+        let write = move || -> std::io::Result<PathBuf> {
+            let owner_file = suffixed(&path, ".tee");
+            let owner = match pinned {
+                Some(pin) => Some(pin),
+                None => match std::fs::read_to_string(&owner_file) {
+                    Ok(text) => parse_tee(&text),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    Err(e) => return Err(e),
+                },
+            };
+            let target = match owner {
+                Some(owner) if owner != tee => suffixed(&path, &format!(".0x{}", hex::encode(tee))),
+                Some(_) => path,
+                None => {
+                    replace_file(&owner_file, format!("0x{}\n", hex::encode(tee)).as_bytes())?;
+                    path
+                }
+            };
+            replace_file(&target, &blob)?;
+            Ok(target)
+        };
+        match tokio::task::spawn_blocking(write).await {
             Ok(Ok(path)) => {
                 self.metrics.sealed_states.inc();
                 tracing::info!(tee = %hex::encode(tee), path = %path.display(), "sealed state kept");
@@ -181,17 +209,35 @@ impl Sessions {
     }
 }
 
+/// `path` with `suffix` appended to its file name.
+fn suffixed(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// A TEE id written as `0x` and 40 hex digits (surrounding white space ignored).
+fn parse_tee(text: &str) -> Option<Address> {
+    let mut id = [0u8; 20];
+    hex::decode_to_slice(text.trim().strip_prefix("0x")?, &mut id).ok()?;
+    Some(id)
+}
+
 /// Replaces the file at `path` with `bytes` so that a crash leaves the old or the new contents,
-/// never a mix: a temporary file beside it, synced, renamed over it, the directory synced.
+/// never a mix: a new temporary file beside it (a name nobody can predict, created exclusively
+/// — never through a link planted there — readable by the owner only), synced, renamed over it,
+/// the directory synced.
 fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
+    let tmp = suffixed(path, &format!(".{}.tmp", hex::encode(rand::random::<[u8; 8]>())));
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let written = f.write_all(bytes).and_then(|()| f.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
     std::fs::File::open(dir)?.sync_all()
 }
 

@@ -350,3 +350,132 @@ async fn open_slots_free_up_and_stale_epochs_are_refused() {
     assert_eq!((code, body["error"].as_str()), (410, Some("stale_epoch")), "{body}");
     s.running.shutdown().await;
 }
+
+/// Reads proxy frames from `s` until one decodes (or the proxy closes: `None`).
+async fn next_proxy_message(
+    s: &mut tokio::net::TcpStream,
+    reader: &mut fcc_core::wire::FrameReader,
+) -> Option<fcc_core::wire::ProxyMessage> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if let Some(body) = reader.next_body().ok()? {
+            return fcc_core::wire::decode_body(&body).ok();
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        reader.push(&buf[..n]).ok()?;
+    }
+}
+
+/// A Hello that is not signed for this connection's challenge — the served TEE's greeting as
+/// `GET /info` shows it, signed for another connection — is refused: the link is closed before
+/// the impostor gets anything, and the served TEE stays the served TEE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_hello_does_not_make_anyone_the_tee() {
+    use fcc_core::wire::{GuestMessage, ProxyMessage, encode_frame};
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(sqlite(&dir).await, config(), 4).await;
+    // The genuine TEE's greeting, signed for some other challenge.
+    let replayed = s.tee.lock().unwrap().hello(&mut fcc_core::attester::Simulated, &[0x99; 32]).unwrap();
+    let mut link = tokio::net::TcpStream::connect(s.running.link_addr).await.unwrap();
+    let mut reader = fcc_core::wire::FrameReader::new();
+    let Some(ProxyMessage::Challenge { nonce }) = next_proxy_message(&mut link, &mut reader).await else {
+        panic!("the proxy speaks first with a challenge")
+    };
+    assert_ne!(nonce, [0x99; 32]);
+    link.write_all(&encode_frame(&GuestMessage::Hello(replayed)).unwrap()).await.unwrap();
+    link.write_all(&encode_frame(&GuestMessage::Pull { max_actions: 4 }).unwrap()).await.unwrap();
+    assert_eq!(next_proxy_message(&mut link, &mut reader).await, None, "closed without an answer");
+    assert_eq!(s.running.shared.metrics.links_refused.get(), 1);
+    assert_eq!(s.running.shared.sessions.tee().await.unwrap().tee_id, s.tee_id);
+    s.running.shutdown().await;
+}
+
+/// Another TEE key on the link. Pinned (`tee-id`): refused outright. Not pinned: it may connect
+/// (it holds its own key), but it takes nothing from the served TEE — votes for the served TEE
+/// are still accepted, its instructions go to its own link only, and the sealed-state file
+/// stays the served TEE's (the other's state goes beside it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_tee_key_takes_nothing_from_the_served_tee() {
+    use fcc_core::seal::SealingKey;
+    use fcc_proxy_testing::{Mode, connect_once};
+    let tee_config =
+        fcc_core::Config { chain_id: common::CHAIN_ID, policy_hash: fcc_core::policy::PolicyHashScheme::Legacy };
+    let sealing_tee = || {
+        fcc_core::tee::Tee::new(tee_config, &mut rand::rng(), fcc_core::ops::Registry::system())
+            .unwrap()
+            .with_sealing(SealingKey::simulated(&tee_config))
+    };
+    for pinned in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let sealed_file = dir.path().join("sealed.bin");
+        let providers = common::Providers::new(10);
+        let real = Arc::new(std::sync::Mutex::new(sealing_tee()));
+        let real_id = real.lock().unwrap().state().identity.address();
+        let config = fcc_proxy::Config {
+            tee_id: pinned.then_some(real_id),
+            sealed_state: Some(sealed_file.clone()),
+            ..config()
+        };
+        let store = sqlite(&dir).await;
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = fcc_proxy::start_with(config, store.clone(), http, link).await.unwrap();
+        running.shared.add_policy(&providers.policy.encode()).await.unwrap();
+        let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
+        running.shared.enqueue_direct(&init).await.unwrap();
+        let guest = fcc_proxy_testing::spawn_guest(running.link_addr, real.clone());
+        wait_result(store.as_ref(), &init.instruction.instruction_id, Duration::from_secs(20)).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&sealed_file).unwrap().len() == 0 {
+            assert!(std::time::Instant::now() < deadline, "the real TEE's state was not kept");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let real_state = std::fs::read(&sealed_file).unwrap();
+
+        // The other key connects (and, unpinned, is replayed the trust root and seals).
+        let other = std::sync::Mutex::new(sealing_tee());
+        let other_id = other.lock().unwrap().state().identity.address();
+        let link_addr = running.link_addr;
+        let other_link = tokio::spawn(async move { connect_once(link_addr, &other, Mode::Serve).await });
+        if pinned {
+            let handled = tokio::time::timeout(Duration::from_secs(5), other_link).await.unwrap().unwrap();
+            assert!(matches!(handled, Ok(0) | Err(_)), "the other TEE got work: {handled:?}");
+            assert_eq!(running.shared.metrics.links_refused.get(), 1);
+        } else {
+            // It authenticates and becomes the TEE `GET /info` shows…
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while running.shared.sessions.tee().await.unwrap().tee_id != other_id {
+                assert!(std::time::Instant::now() < deadline, "the other TEE did not connect");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // …but a state it seals goes beside the file the VM boots from.
+            running.shared.sessions.keep_sealed(other_id, vec![1, 2, 3], None).await;
+            let side = dir.path().join(format!("sealed.bin.0x{}", hex::encode(other_id)));
+            assert_eq!(std::fs::read(&side).unwrap(), vec![1, 2, 3]);
+            other_link.abort();
+        }
+        assert_eq!(std::fs::read(&sealed_file).unwrap(), real_state, "pinned {pinned}: the file was overwritten");
+
+        // Votes for the served TEE are accepted and its instruction is executed by it.
+        let d = fcc_sim_providers::fdc2_instruction(real_id, "for the real TEE", EPOCH);
+        let client = reqwest::Client::new();
+        let base = format!("http://{}", running.http_addr);
+        for p in &providers.ps {
+            let (code, body) = post(&client, &base, &vote_json(p, &d)).await;
+            assert_eq!(code, 200, "pinned {pinned}: {body}");
+        }
+        let r = wait_result(store.as_ref(), &d.instruction_id, Duration::from_secs(20)).await.unwrap();
+        assert_eq!(fcc_sim_providers::result_signer(&r, common::CHAIN_ID).unwrap(), real_id);
+        // Votes for a TEE that never connected here are refused.
+        let stray = fcc_sim_providers::fdc2_instruction([0x77; 20], "for nobody", EPOCH);
+        let (code, body) = post(&client, &base, &vote_json(&providers.ps[0], &stray)).await;
+        assert_eq!((code, body["error"].as_str()), (400, Some("wrong_tee")), "{body}");
+        guest.abort();
+        running.shutdown().await;
+    }
+}

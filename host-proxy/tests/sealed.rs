@@ -52,7 +52,14 @@ async fn the_sealed_state_is_kept_and_the_resumed_tee_is_the_same_tee() {
     let sealed = key().open(&blob).unwrap();
     assert_eq!(sealed.trust_root, (EPOCH, providers.policy.hash(PolicyHashScheme::Legacy)));
     assert_eq!(sealed.epoch, EPOCH);
-    assert!(!dir.path().join("state").join("sealed.bin.tmp").exists(), "the temporary file was renamed");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&sealed_file).unwrap().permissions().mode() & 0o077, 0, "readable by the owner only");
 
     // The guest "reboots": its connection drops; the TEE comes back from the kept state.
     guest.abort();

@@ -16,6 +16,9 @@ use fcc_proxy::store::{
     VoteRejection,
 };
 
+/// The TEE every test instruction is for.
+const TEE: [u8; 20] = [0xee; 20];
+
 /// Bounds no test reaches unless it means to.
 const ROOMY: OpenLimits = OpenLimits { max_open: 100, max_open_per_signer: 100 };
 
@@ -71,7 +74,7 @@ async fn votes_queue_one_action_when_the_weight_first_exceeds_the_threshold(s: A
     let out: Vec<_> = out.into_iter().map(Result::unwrap).collect();
     assert_eq!((out[0].sequence, out[1].sequence), (1, 2));
     assert!(!out[0].queued_now && !out[1].queued_now);
-    assert_eq!(s.lease("o", 4, 0, 1000).await.unwrap(), vec![]);
+    assert_eq!(s.lease("o", &TEE, 4, 0, 1000).await.unwrap(), vec![]);
     let third = s.add_votes(&[vote(&d, 3, 1, 10)], ROOMY).await.unwrap().remove(0).unwrap();
     assert!(third.queued_now && third.weight == 11 && third.sequence == 3);
     // Later votes are recorded but queue nothing more.
@@ -85,7 +88,7 @@ async fn votes_queue_one_action_when_the_weight_first_exceeds_the_threshold(s: A
     assert_eq!((st.state, st.votes, st.weight, st.threshold), ("queued", 4, 16, 10));
     assert!(s.status(8, &d.instruction_id).await.unwrap().is_none(), "another epoch");
 
-    let leased = s.lease("o", 4, 0, 1000).await.unwrap();
+    let leased = s.lease("o", &TEE, 4, 0, 1000).await.unwrap();
     assert_eq!(leased.len(), 1);
     let a = &leased[0];
     assert_eq!((a.kind, a.instruction.clone()), (ActionKind::Instruction, d.clone()));
@@ -100,7 +103,7 @@ async fn votes_queue_one_action_when_the_weight_first_exceeds_the_threshold(s: A
 async fn the_first_result_for_an_id_is_the_only_one(s: Arc<dyn Store>) {
     let d = instruction("b");
     s.add_votes(&[vote(&d, 1, 11, 10)], ROOMY).await.unwrap().remove(0).unwrap();
-    assert_eq!(s.lease("o", 4, 0, 1000).await.unwrap().len(), 1);
+    assert_eq!(s.lease("o", &TEE, 4, 0, 1000).await.unwrap().len(), 1);
     assert_eq!(s.store_results(&[result(d.instruction_id, 1)], 5).await.unwrap(), vec![true]);
     // A second result (a rebooted guest with a new key, a re-delivery) is dropped.
     assert_eq!(s.store_results(&[result(d.instruction_id, 2)], 6).await.unwrap(), vec![false]);
@@ -108,21 +111,21 @@ async fn the_first_result_for_an_id_is_the_only_one(s: Arc<dyn Store>) {
     assert_eq!(s.result_stored_at(&d.instruction_id).await.unwrap(), Some(5));
     assert_eq!(s.status(7, &d.instruction_id).await.unwrap().unwrap().state, "done");
     // Answered actions are never leased again, even after the lease time.
-    assert_eq!(s.lease("o", 4, 10_000, 1000).await.unwrap(), vec![]);
+    assert_eq!(s.lease("o", &TEE, 4, 10_000, 1000).await.unwrap(), vec![]);
     assert_eq!(s.counts().await.unwrap().results, 1);
 }
 
 async fn leases_expire_and_can_be_given_back(s: Arc<dyn Store>) {
     let d = instruction("c");
     s.add_votes(&[vote(&d, 1, 11, 10)], ROOMY).await.unwrap().remove(0).unwrap();
-    assert_eq!(s.lease("a", 4, 1_000, 500).await.unwrap().len(), 1);
-    assert_eq!(s.lease("b", 4, 1_499, 500).await.unwrap().len(), 0, "still leased to a");
-    assert_eq!(s.lease("b", 4, 1_500, 500).await.unwrap().len(), 1, "a's lease expired");
+    assert_eq!(s.lease("a", &TEE, 4, 1_000, 500).await.unwrap().len(), 1);
+    assert_eq!(s.lease("b", &TEE, 4, 1_499, 500).await.unwrap().len(), 0, "still leased to a");
+    assert_eq!(s.lease("b", &TEE, 4, 1_500, 500).await.unwrap().len(), 1, "a's lease expired");
     // Only the holder can give a lease back.
     s.release("a", &[d.instruction_id]).await.unwrap();
-    assert_eq!(s.lease("c", 4, 1_600, 500).await.unwrap().len(), 0);
+    assert_eq!(s.lease("c", &TEE, 4, 1_600, 500).await.unwrap().len(), 0);
     s.release("b", &[d.instruction_id]).await.unwrap();
-    assert_eq!(s.lease("c", 4, 1_600, 500).await.unwrap().len(), 1);
+    assert_eq!(s.lease("c", &TEE, 4, 1_600, 500).await.unwrap().len(), 1);
     let st = s.status(7, &d.instruction_id).await.unwrap().unwrap();
     assert_eq!(st.deliveries, 3);
 }
@@ -142,7 +145,7 @@ async fn other_data_under_an_id_cannot_pin_it(s: Arc<dyn Store>) {
     assert!(out[1].queued_now);
     let st = s.status(7, &d.instruction_id).await.unwrap().unwrap();
     assert_eq!((st.state, st.weight, st.candidates), ("queued", 11, 2));
-    let leased = s.lease("o", 4, 0, 1000).await.unwrap();
+    let leased = s.lease("o", &TEE, 4, 0, 1000).await.unwrap();
     assert_eq!(leased.len(), 1);
     assert_eq!(leased[0].instruction, d, "the genuine data were queued");
     // The id is decided: other data are refused, the genuine data still take votes.
@@ -178,6 +181,21 @@ async fn a_cosigner_cannot_open_an_instruction(s: Arc<dyn Store>) {
     let e = InstructionData { cosigners: vec![[0xc1; 20]], cosigners_threshold: 1, ..instruction("announced") };
     let first = NewVote { weight: 0, cosigner: true, announced: true, ..vote(&e, 0xc1, 0, 10) };
     assert_eq!(s.add_votes(&[first], ROOMY).await.unwrap()[0].as_ref().map(|o| o.sequence), Ok(1));
+}
+
+/// An action addressed to a TEE is leased only to a link of that TEE; one addressed to none (a
+/// policy action) to any.
+async fn actions_go_only_to_their_tee(s: Arc<dyn Store>) {
+    let d = instruction("addressed");
+    s.add_votes(&[vote(&d, 1, 11, 10)], ROOMY).await.unwrap().remove(0).unwrap();
+    let info = fcc_sim_providers::tee_info("for any TEE");
+    assert_eq!(info.instruction.tee_id, [0; 20]);
+    s.enqueue_direct(&info, 0).await.unwrap();
+    let other = s.lease("other", &[0x11; 20], 4, 0, 1000).await.unwrap();
+    assert_eq!(other, vec![info], "only the unaddressed action");
+    let mine = s.lease("mine", &TEE, 4, 0, 1000).await.unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].instruction, d);
 }
 
 /// Collecting candidates close when their epoch is too old or they are open too long; queued
@@ -238,18 +256,21 @@ async fn direct_actions_policies_tee_and_cursors_round_trip(s: Arc<dyn Store>) {
     let init = fcc_sim_providers::tee_info("info 1");
     assert!(s.enqueue_direct(&init, 0).await.unwrap());
     assert!(!s.enqueue_direct(&init, 0).await.unwrap(), "same id twice");
-    assert_eq!(s.lease("o", 4, 0, 1000).await.unwrap(), vec![init.clone()]);
+    assert_eq!(s.lease("o", &TEE, 4, 0, 1000).await.unwrap(), vec![init.clone()]);
     let ps = fcc_sim_providers::providers("store", 3).unwrap();
     let policy = fcc_sim_providers::policy(&ps, 9).unwrap();
     s.put_policy(9, &policy.encode()).await.unwrap();
     assert_eq!(s.policy(9).await.unwrap(), Some(policy.encode()));
     assert_eq!(s.policy(10).await.unwrap(), None);
     let tee = fcc_proxy_testing::new_tee(14).unwrap();
-    let hello = tee.hello(&mut fcc_core::attester::Simulated).unwrap();
+    let hello = tee.hello(&mut fcc_core::attester::Simulated, &[0; 32]).unwrap();
     assert_eq!(s.tee().await.unwrap(), None);
-    s.put_tee(&hello).await.unwrap();
-    s.put_tee(&hello).await.unwrap();
-    assert_eq!(s.tee().await.unwrap(), Some(hello));
+    assert!(!s.known_tee(&hello.tee_id).await.unwrap());
+    s.put_tee(&hello, 1).await.unwrap();
+    s.put_tee(&hello, 2).await.unwrap();
+    assert_eq!(s.tee().await.unwrap(), Some(hello.clone()));
+    assert!(s.known_tee(&hello.tee_id).await.unwrap());
+    assert!(!s.known_tee(&[9; 20]).await.unwrap());
     assert_eq!(s.cursor("relay").await.unwrap(), None);
     s.set_cursor("relay", 5, &[5; 32]).await.unwrap();
     s.set_cursor("relay", 6, &[6; 32]).await.unwrap();
@@ -322,6 +343,7 @@ suite!(
     a_cosigner_cannot_open_an_instruction,
     the_open_bounds_hold_in_all_and_per_signer,
     open_instructions_expire_by_epoch_and_age,
+    actions_go_only_to_their_tee,
     direct_actions_policies_tee_and_cursors_round_trip,
     chain_ranges_commit_once_with_their_cursor,
 );
@@ -440,7 +462,7 @@ async fn schema_1_instructions_are_migrated(s: Arc<dyn Store>) {
     let avm_hash = keccak256(&[2]);
     let want = fcc_flare_json::receipt::next_vote_hash(&[0x5a; 32], 2, &[2; 65], &avm_hash, next.timestamp);
     assert_eq!(next.vote_hash, want, "the chain continues from the stored hash");
-    let leased = s.lease("o", 4, 0, 1000).await.unwrap();
+    let leased = s.lease("o", &TEE, 4, 0, 1000).await.unwrap();
     let signers: Vec<u8> = leased[0].votes.iter().map(|v| v.signature[0]).collect();
     assert_eq!(signers, vec![1, 2]);
     let decided = instruction("decided");

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail, ensure};
 use fcc_core::action::Action;
 use fcc_core::limits::MAX_FRAME_LEN;
 use fcc_core::result::SignedResult;
-use fcc_core::wire::{GuestMessage, Hello, LENGTH_PREFIX, ProxyMessage, decode_body, encode_frame};
+use fcc_core::wire::{GuestMessage, Hello, LENGTH_PREFIX, ProxyMessage, decode_body, encode_frame, link_digest};
 
 /// The listening side.
 #[derive(Debug)]
@@ -30,7 +30,9 @@ impl TestProxy {
         Ok(Self { listener, port })
     }
 
-    /// Waits for the guest to connect, then reads its `Hello` and first `Pull`.
+    /// Waits for the guest to connect, challenges it, then reads its `Hello` — whose link
+    /// signature must recover (with libsecp256k1) to its TEE id for this challenge — and first
+    /// `Pull`.
     pub fn accept(&self, timeout: Duration) -> Result<Connection> {
         let deadline = Instant::now() + timeout;
         let stream = loop {
@@ -48,10 +50,15 @@ impl TestProxy {
         stream.set_nonblocking(false)?;
         stream.set_nodelay(true)?;
         let mut conn = Connection { stream, timeout, hello: None, sealed: None };
+        let nonce: [u8; 32] = rand::random();
+        conn.send(&ProxyMessage::Challenge { nonce })?;
         let hello = match conn.read()? {
             GuestMessage::Hello(h) => h,
             other => bail!("the guest's first message is not Hello: {other:?}"),
         };
+        let digest = link_digest(&nonce, &hello).map_err(|e| anyhow::anyhow!("link digest: {e}"))?;
+        let signer = fcc_flare_json::recover_signer(&hello.link_signature, &digest)?;
+        ensure!(signer == hello.tee_id, "the Hello is signed by 0x{}, not its TEE", hex::encode(signer));
         conn.hello = Some(hello);
         conn.expect_pull()?;
         Ok(conn)

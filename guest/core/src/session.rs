@@ -2,8 +2,8 @@
 //! the proxy out. The kernel only moves bytes between this and a TCP socket, so the protocol
 //! logic is host-tested and identical on every platform.
 //!
-//! Conversation (see `docs/PROTOCOL.md`, "The guest link"): the guest sends `Hello` and `Pull`;
-//! the proxy answers a pull with `Actions` (long-polling while it has none, so an empty answer
+//! Conversation (see `docs/PROTOCOL.md`, "The guest link"): the proxy sends a `Challenge`; the
+//! guest answers with its signed `Hello` and a `Pull`; the proxy answers a pull with `Actions` (long-polling while it has none, so an empty answer
 //! is rare); the guest answers every action with a `Result` and pulls again; the proxy acks each
 //! stored result. Any malformed frame, unexpected message or oversized input ends the session
 //! with an error: the caller closes the connection and reconnects with backoff.
@@ -21,17 +21,16 @@ use crate::wire::{FrameReader, GuestMessage, ProxyMessage, decode_body, encode_f
 pub struct Session {
     reader: FrameReader,
     out: Vec<u8>,
+    /// The proxy's challenge has been answered (`Hello` sent).
+    greeted: bool,
     /// Actions handled in this session.
     pub handled: u64,
 }
 
 impl Session {
-    /// Starts a session: queues `Hello` and the first `Pull`.
-    pub fn start(tee: &Tee, attester: &mut dyn Attester) -> Result<Self, Error> {
-        let mut s = Self { reader: FrameReader::new(), out: Vec::new(), handled: 0 };
-        s.queue(&GuestMessage::Hello(tee.hello(attester)?))?;
-        s.pull()?;
-        Ok(s)
+    /// Starts a session: nothing to send until the proxy's `Challenge` arrives.
+    pub fn start() -> Self {
+        Self { reader: FrameReader::new(), out: Vec::new(), greeted: false, handled: 0 }
     }
 
     fn queue(&mut self, msg: &GuestMessage) -> Result<(), Error> {
@@ -60,12 +59,21 @@ impl Session {
         self.out.drain(..n.min(self.out.len()));
     }
 
-    /// Feeds bytes received from the proxy; runs every complete action through `tee` and queues
-    /// the signed results and the next pull.
+    /// Feeds bytes received from the proxy: answers the challenge with the signed `Hello` and
+    /// the first pull, then runs every complete action through `tee` and queues the signed
+    /// results and the next pull.
     pub fn receive(&mut self, bytes: &[u8], tee: &mut Tee, attester: &mut dyn Attester) -> Result<(), Error> {
         self.reader.push(bytes)?;
         while let Some(body) = self.reader.next_body()? {
             match decode_body::<ProxyMessage>(&body)? {
+                ProxyMessage::Challenge { nonce } if !self.greeted => {
+                    self.queue(&GuestMessage::Hello(tee.hello(attester, &nonce)?))?;
+                    self.greeted = true;
+                    self.pull()?;
+                }
+                // A second challenge, or anything before the first.
+                ProxyMessage::Challenge { .. } => return Err(Error::UnexpectedMessage),
+                _ if !self.greeted => return Err(Error::UnexpectedMessage),
                 ProxyMessage::Actions(actions) => {
                     if actions.len() > MAX_ACTIONS_PER_PULL {
                         return Err(Error::TooMany {
@@ -131,14 +139,54 @@ mod tests {
         out
     }
 
+    /// A session past the proxy's challenge (its greeting consumed).
+    fn greeted(tee: &mut Tee) -> Session {
+        let mut s = Session::start();
+        let challenge = encode_frame(&ProxyMessage::Challenge { nonce: [0x42; 32] }).unwrap();
+        s.receive(&challenge, tee, &mut Simulated).unwrap();
+        s.consume(s.output().len());
+        s
+    }
+
+    #[test]
+    fn the_challenge_is_answered_with_a_signed_hello_then_pull() {
+        let mut tee = tee();
+        let mut s = Session::start();
+        assert!(s.output().is_empty(), "the guest waits for the challenge");
+        let challenge = encode_frame(&ProxyMessage::Challenge { nonce: [0x42; 32] }).unwrap();
+        s.receive(&challenge, &mut tee, &mut Simulated).unwrap();
+        let first = frames(s.output());
+        let GuestMessage::Hello(ref hello) = first[0] else { panic!("Hello first") };
+        assert_eq!(hello.tee_id, tee.state().identity.address());
+        assert!(matches!(first[1], GuestMessage::Pull { max_actions: 4 }));
+        // Signed for this challenge and these contents only.
+        assert_eq!(hello.verify_link(&[0x42; 32]), Ok(()));
+        assert!(hello.verify_link(&[0x43; 32]).is_err(), "another connection's challenge");
+        let mut altered = hello.clone();
+        altered.active_epoch = Some(9);
+        assert!(altered.verify_link(&[0x42; 32]).is_err(), "a changed greeting");
+        let mut other_key = hello.clone();
+        other_key.public_key.0[0] ^= 1;
+        assert!(other_key.verify_link(&[0x42; 32]).is_err(), "a public key that is not the TEE id's");
+        // A second challenge ends the session.
+        assert_eq!(s.receive(&challenge, &mut tee, &mut Simulated), Err(Error::UnexpectedMessage));
+    }
+
+    #[test]
+    fn nothing_but_a_challenge_comes_first() {
+        let mut tee = tee();
+        for first in [ProxyMessage::Actions(alloc::vec![tee_info()]), ProxyMessage::Ack { id: [1; 32] }] {
+            let mut s = Session::start();
+            let frame = encode_frame(&first).unwrap();
+            assert_eq!(s.receive(&frame, &mut tee, &mut Simulated), Err(Error::UnexpectedMessage));
+            assert!(s.output().is_empty() && s.handled == 0);
+        }
+    }
+
     #[test]
     fn hello_pull_actions_results_pull() {
         let mut tee = tee();
-        let mut s = Session::start(&tee, &mut Simulated).unwrap();
-        let first = frames(s.output());
-        assert!(matches!(first[0], GuestMessage::Hello(ref h) if h.tee_id == tee.state().identity.address()));
-        assert!(matches!(first[1], GuestMessage::Pull { max_actions: 4 }));
-        s.consume(s.output().len());
+        let mut s = greeted(&mut tee);
 
         let info = tee_info();
         let unknown = Action {
@@ -161,17 +209,17 @@ mod tests {
     #[test]
     fn bad_input_ends_the_session_without_panicking() {
         let mut tee = tee();
-        let mut s = Session::start(&tee, &mut Simulated).unwrap();
+        let mut s = greeted(&mut tee);
         assert!(s.receive(&[0, 0, 0, 2, 1, 0xff], &mut tee, &mut Simulated).is_err());
-        let mut s = Session::start(&tee, &mut Simulated).unwrap();
+        let mut s = greeted(&mut tee);
         assert!(s.receive(&[0xff, 0xff, 0xff, 0xff], &mut tee, &mut Simulated).is_err());
         // A frame from the guest's side of the protocol is not a proxy message.
-        let mut s = Session::start(&tee, &mut Simulated).unwrap();
+        let mut s = greeted(&mut tee);
         let wrong = encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap();
         assert!(s.receive(&wrong, &mut tee, &mut Simulated).is_err());
         // More actions than one pull may carry.
         let flood = encode_frame(&ProxyMessage::Actions(alloc::vec![tee_info(); MAX_ACTIONS_PER_PULL + 1])).unwrap();
-        let mut s = Session::start(&tee, &mut Simulated).unwrap();
+        let mut s = greeted(&mut tee);
         assert!(matches!(s.receive(&flood, &mut tee, &mut Simulated), Err(Error::TooMany { .. })));
     }
 }

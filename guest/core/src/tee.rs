@@ -13,6 +13,7 @@ use crate::admission::{self, Rule};
 use crate::attester::Attester;
 use crate::config::Config;
 use crate::error::Error;
+use crate::hash::H256;
 use crate::identity::{TeeIdentity, draw32};
 use crate::instruction::InstructionData;
 use crate::light_client::{PolicyStore, PublicKey};
@@ -131,11 +132,12 @@ impl Tee {
         &self.state
     }
 
-    /// The greeting the guest sends when it connects.
-    pub fn hello(&self, attester: &mut dyn Attester) -> Result<Hello, Error> {
+    /// The greeting the guest sends on a link whose proxy sent `challenge`, signed for it
+    /// (`wire::link_digest`).
+    pub fn hello(&self, attester: &mut dyn Attester, challenge: &H256) -> Result<Hello, Error> {
         let s = &self.state;
         let attestation = attester.attest(&s.identity.report_data(s.config.chain_id, &[0; 32]))?;
-        Ok(Hello {
+        let mut hello = Hello {
             tee_id: s.identity.address(),
             public_key: PublicKey(*s.identity.public_key()),
             platform: attester.kind(),
@@ -145,7 +147,10 @@ impl Tee {
             initial_policy: s.policies.initial(),
             active_epoch: s.policies.active().map(|p| p.reward_epoch_id()),
             sealed: s.policies.sealed(),
-        })
+            link_signature: [0; crate::ecdsa::SIGNATURE_LEN],
+        };
+        hello.link_signature = s.identity.sign_digest(&crate::wire::link_digest(challenge, &hello)?);
+        Ok(hello)
     }
 
     /// Handles one action and returns its signed result: success with the operation's data, or

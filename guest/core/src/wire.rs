@@ -3,9 +3,12 @@
 //! ```text
 //! frame = length u32 (big-endian, of what follows, ≤ MAX_FRAME_LEN) ‖ version u8 ‖ postcard(message)
 //! ```
-//! The guest connects to the proxy and speaks first (`Hello`), then alternates `Pull` → `Actions`
-//! and `Result` → `Ack`. Everything the proxy sends is hostile until verified: the decoder never
-//! allocates more than the frame bound, and every decoded message is validated before use.
+//! The guest connects to the proxy; the proxy sends a fresh `Challenge`; the guest answers with
+//! `Hello`, signed with the TEE key over the challenge and the greeting itself
+//! ([`link_digest`]), so the proxy knows the link is the TEE's and no one else's; then they
+//! alternate `Pull` → `Actions` and `Result` → `Ack`. Everything the proxy sends is hostile until
+//! verified: the decoder never allocates more than the frame bound, and every decoded message is
+//! validated before use.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -15,15 +18,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::action::Action;
 use crate::attester::PlatformKind;
+use crate::ecdsa::{SIGNATURE_LEN, recover_address};
 use crate::error::Error;
-use crate::hash::H256;
+use crate::hash::{H256, keccak256, keccak256_concat};
 use crate::light_client::PublicKey;
 use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_ATTESTATION_LEN, MAX_FRAME_LEN, MAX_REASON_LEN};
 use crate::policy::Address;
 use crate::result::SignedResult;
 
-/// The link protocol version this code speaks.
-pub const PROTOCOL_VERSION: u8 = 2;
+/// The link protocol version this code speaks (3: the proxy challenges, the guest signs its
+/// `Hello`).
+pub const PROTOCOL_VERSION: u8 = 3;
+/// Domain of the link signature ([`link_digest`]).
+pub const LINK_DOMAIN: [u8; 32] = crate::op::name("FCC_LINK_HELLO_V1");
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
 
@@ -49,6 +56,34 @@ pub struct Hello {
     /// Resumed from sealed state: the sealed trust root and epoch (the proxy must replay that
     /// root and the updates up to that epoch before instructions are served).
     pub sealed: Option<((u32, H256), u32)>,
+    /// The TEE key's signature over [`link_digest`] of this connection's challenge and this
+    /// greeting (with these 65 bytes zero).
+    #[serde(with = "crate::serde_fixed")]
+    pub link_signature: [u8; SIGNATURE_LEN],
+}
+
+/// What the TEE signs to greet on a link: `keccak(LINK_DOMAIN ‖ uint256 chainId ‖ challenge ‖
+/// keccak(postcard(hello with link_signature zero)))` — the key's holder, this connection (the
+/// proxy's fresh challenge) and everything it says in the greeting.
+pub fn link_digest(challenge: &H256, hello: &Hello) -> Result<H256, Error> {
+    let unsigned = Hello { link_signature: [0; SIGNATURE_LEN], ..hello.clone() };
+    let body = postcard::to_allocvec(&unsigned).map_err(|_| Error::Malformed { what: "Hello (encode)" })?;
+    Ok(keccak256_concat(&[&LINK_DOMAIN, &crate::abi::uint(hello.chain_id), challenge, &keccak256(&body)]))
+}
+
+impl Hello {
+    /// Checks the greeting is the TEE's answer to `challenge`: its public key is its `tee_id`'s
+    /// and its signature over [`link_digest`] recovers to that id.
+    pub fn verify_link(&self, challenge: &H256) -> Result<(), Error> {
+        let from_key: Address = keccak256(&self.public_key.0)[12..].try_into().expect("20 bytes");
+        if from_key != self.tee_id {
+            return Err(Error::Malformed { what: "Hello (public key is not the TEE id's)" });
+        }
+        if recover_address(&self.link_signature, &link_digest(challenge, self)?)? != self.tee_id {
+            return Err(Error::UnknownSigner { index: 0 });
+        }
+        Ok(())
+    }
 }
 
 /// Guest → proxy.
@@ -101,6 +136,11 @@ pub enum ProxyMessage {
         /// The action id.
         id: H256,
     },
+    /// The first message of a connection: a fresh value the guest signs in its `Hello`.
+    Challenge {
+        /// Fresh per connection.
+        nonce: H256,
+    },
 }
 
 impl ProxyMessage {
@@ -113,7 +153,7 @@ impl ProxyMessage {
                 }
                 a.iter().try_for_each(Action::validate)
             }
-            ProxyMessage::Ack { .. } => Ok(()),
+            ProxyMessage::Ack { .. } | ProxyMessage::Challenge { .. } => Ok(()),
         }
     }
 }

@@ -331,7 +331,7 @@ fn legacy_hash_scheme_works_end_to_end() {
 #[test]
 fn hello_and_tee_info_carry_the_identity_and_the_trust_root() {
     let mut net = Net::new(CHAIN_BOUND);
-    let hello = net.tee.hello(&mut Simulated).unwrap();
+    let hello = net.tee.hello(&mut Simulated, &[0; 32]).unwrap();
     let public = *net.tee.state().identity.public_key();
     assert_eq!(hello.tee_id, net.tee_id);
     assert_eq!(hello.public_key.0, public);
@@ -342,7 +342,7 @@ fn hello_and_tee_info_carry_the_identity_and_the_trust_root() {
     GuestMessage::Hello(hello).validate().unwrap();
 
     net.init(&c100(), false);
-    let hello = net.tee.hello(&mut Simulated).unwrap();
+    let hello = net.tee.hello(&mut Simulated, &[0; 32]).unwrap();
     assert_eq!(hello.initial_policy, Some((100, c100().hash(CHAIN_BOUND))));
     assert_eq!(hello.active_epoch, Some(100));
 }
@@ -805,7 +805,7 @@ fn policy_rotation_rollback_and_the_two_epoch_window() {
         net.refused(&a, Error::PolicyEpochNotNext { active: 102, got: 101 });
 
         // The trust root stays reported.
-        let h = net.tee.hello(&mut Simulated).unwrap();
+        let h = net.tee.hello(&mut Simulated, &[0; 32]).unwrap();
         assert_eq!(h.initial_policy, Some((100, c100.hash(CHAIN_BOUND))));
         assert_eq!(h.active_epoch, Some(102));
     }
@@ -847,7 +847,7 @@ fn sealed_state_resumes_the_same_tee_pinned_to_its_root_and_epoch() {
     };
     net.tee = resume(&at_102).unwrap();
     assert_eq!(net.tee.state().identity.address(), net.tee_id);
-    let hello = net.tee.hello(&mut Simulated).unwrap();
+    let hello = net.tee.hello(&mut Simulated, &[0; 32]).unwrap();
     assert_eq!(hello.initial_policy, None);
     assert_eq!(hello.sealed, Some(((100, c100.hash(CHAIN_BOUND)), 102)));
     // Another trust root is refused; the sealed one accepted.

@@ -774,6 +774,36 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     // Frames.
     let pull = wire::encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap();
     v.push(("frame.pull", pull));
+
+    // The link greeting: the example TEE answers the challenge 0x01…20 on chain 14 (a fresh
+    // guest, simulated evidence over REPORT_DATA with a zero challenge, version "example").
+    let hello = wire::Hello {
+        tee_id: tee.address(),
+        public_key: PublicKey(*tee.public_key()),
+        platform: fcc_core::attester::PlatformKind::Plain,
+        chain_id: CHAIN_ID,
+        version: "example".into(),
+        attestation: [&SIMULATED_MAGIC[..], &tee.report_data(CHAIN_ID, &[0; 32])].concat(),
+        initial_policy: None,
+        active_epoch: None,
+        sealed: None,
+        link_signature: [0; 65],
+    };
+    let unsigned = postcard::to_allocvec(&hello).unwrap();
+    let link_digest = wire::link_digest(&challenge(), &hello).unwrap();
+    let word = |x: u64| U256::from(x).to_be_bytes::<32>();
+    let by_alloy =
+        keccak256([&wire::LINK_DOMAIN[..], &word(CHAIN_ID), &challenge(), &keccak256(&unsigned)[..]].concat());
+    assert_eq!(link_digest, by_alloy.0);
+    let link_signature = tee.sign_digest(&link_digest);
+    assert_eq!(secp_recover(&link_signature, &link_digest), Some(tee.address()));
+    let signed = wire::Hello { link_signature, ..hello };
+    assert_eq!(signed.verify_link(&challenge()), Ok(()));
+    v.push(("link.helloUnsigned", unsigned));
+    v.push(("link.digest", link_digest.to_vec()));
+    v.push(("link.signature", link_signature.to_vec()));
+    let challenge_frame = wire::encode_frame(&wire::ProxyMessage::Challenge { nonce: challenge() }).unwrap();
+    v.push(("frame.challenge", challenge_frame));
     v
 }
 
@@ -853,7 +883,7 @@ fn protocol_md_vectors_match_the_code() {
     assert_eq!(hex::encode(&doc["provider1.address"]), "7e5f4552091a69125d5dfcb7b8c2659029395bdf");
     assert_eq!(hex::encode(&doc["tee.address"]), "2b5ad5c4795c026514f8317c7a215e218dccd6cf");
     assert_eq!(hex::encode(&doc["provider2.address"]), "6813eb9362372eef6200f3b1dbc3f819671cba69");
-    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003020101");
+    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003030101");
 }
 
 /// Every error variant, as listed in PROTOCOL.md's error table.

@@ -163,10 +163,14 @@ pub trait Store: Send + Sync + 'static {
     async fn put_policy(&self, reward_epoch_id: u32, bytes: &[u8]) -> StoreResult<()>;
     /// The policy of `reward_epoch_id`, if known.
     async fn policy(&self, reward_epoch_id: u32) -> StoreResult<Option<Vec<u8>>>;
-    /// Records the greeting of the connected TEE.
-    async fn put_tee(&self, hello: &Hello) -> StoreResult<()>;
+    /// Records the greeting of the connected (authenticated) TEE: the served one from now on,
+    /// and one of the TEEs votes may be for.
+    async fn put_tee(&self, hello: &Hello, now_ms: i64) -> StoreResult<()>;
     /// The last TEE that connected.
     async fn tee(&self) -> StoreResult<Option<Hello>>;
+    /// Whether `tee_id` ever connected here (authenticated, and accepted where attestation is
+    /// checked).
+    async fn known_tee(&self, tee_id: &Address) -> StoreResult<bool>;
     /// Applies votes in one transaction (group commit), each independently accepted or
     /// rejected; queues an instruction's action when its votes first pass the threshold.
     /// `limits` bound the candidates that may be open at once (see [`VoteRejection`]).
@@ -177,9 +181,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Result<VoteOutcome, VoteRejection>>>;
     /// Queues a direct action (policy initialisation, queries); false if its id is known.
     async fn enqueue_direct(&self, action: &Action, now_ms: i64) -> StoreResult<bool>;
-    /// Leases up to `max` unanswered actions whose lease expired (oldest first) to `owner`
-    /// until `now_ms + lease_ms`.
-    async fn lease(&self, owner: &str, max: usize, now_ms: i64, lease_ms: i64) -> StoreResult<Vec<Action>>;
+    /// Leases up to `max` unanswered actions for `tee` (addressed to it, or to no TEE in
+    /// particular) whose lease expired (oldest first) to `owner` until `now_ms + lease_ms`.
+    async fn lease(
+        &self,
+        owner: &str,
+        tee: &Address,
+        max: usize,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> StoreResult<Vec<Action>>;
     /// Gives back `owner`'s leases on these (unanswered) actions: deliverable again at once.
     async fn release(&self, owner: &str, ids: &[H256]) -> StoreResult<()>;
     /// Keeps `owner`'s unanswered action `id` from delivery until `until_ms`, if it has been

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use fcc_core::action::{Action, ActionKind};
 use fcc_core::hash::{H256, keccak256};
 use fcc_core::instruction::InstructionData;
+use fcc_core::policy::Address;
 use fcc_core::result::{SignedResult, SubmissionTag};
 use fcc_core::verify::Vote;
 use fcc_core::wire::Hello;
@@ -70,6 +71,7 @@ DROP TABLE instructions_v1;
 const SQLITE_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS policies (epoch INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tee (slot INTEGER PRIMARY KEY, hello BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tees (tee_id BLOB PRIMARY KEY, seen_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, body BLOB NOT NULL,
     lease_until INTEGER NOT NULL, owner TEXT, deliveries INTEGER NOT NULL, done INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS actions_ready ON actions (done, seq);
@@ -92,6 +94,9 @@ const SQLITE_CURSOR_HASH: &str = "ALTER TABLE cursors ADD COLUMN hash BLOB";
 /// Databases created before announcements were kept get the column (NULL: only the epoch is
 /// checked for those rows).
 const SQLITE_ANNOUNCED: &str = "ALTER TABLE chain_instructions ADD COLUMN announced BLOB";
+/// Databases created before actions were addressed get the column (NULL: any TEE may take the
+/// action, as before).
+const SQLITE_ACTION_TEE: &str = "ALTER TABLE actions ADD COLUMN tee BLOB";
 
 /// As [`SQLITE_INSTRUCTIONS`].
 const PG_INSTRUCTIONS: &str = "
@@ -120,6 +125,7 @@ ALTER TABLE votes ADD PRIMARY KEY (instruction_id, hash_fixed, signer);
 const PG_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS policies (epoch BIGINT PRIMARY KEY, bytes BYTEA NOT NULL);
 CREATE TABLE IF NOT EXISTS tee (slot BIGINT PRIMARY KEY, hello BYTEA NOT NULL);
+CREATE TABLE IF NOT EXISTS tees (tee_id BYTEA PRIMARY KEY, seen_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS actions (seq BIGSERIAL PRIMARY KEY, id BYTEA NOT NULL UNIQUE, body BYTEA NOT NULL,
     lease_until BIGINT NOT NULL, owner TEXT, deliveries BIGINT NOT NULL, done BIGINT NOT NULL);
 CREATE INDEX IF NOT EXISTS actions_ready ON actions (done, seq);
@@ -130,6 +136,7 @@ ALTER TABLE cursors ADD COLUMN IF NOT EXISTS hash BYTEA;
 CREATE TABLE IF NOT EXISTS chain_instructions (id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, block BIGINT NOT NULL,
     tx BYTEA NOT NULL);
 ALTER TABLE chain_instructions ADD COLUMN IF NOT EXISTS announced BYTEA;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS tee BYTEA;
 ";
 
 /// SQLite in WAL mode with `synchronous = FULL`: a commit returns only after the WAL is on disk,
@@ -166,6 +173,9 @@ impl SqliteStore {
         }
         if !has(&mut tx, "chain_instructions", "announced").await? {
             sqlx::raw_sql(SQLITE_ANNOUNCED).execute(&mut *tx).await?;
+        }
+        if !has(&mut tx, "actions", "tee").await? {
+            sqlx::raw_sql(SQLITE_ACTION_TEE).execute(&mut *tx).await?;
         }
         if has(&mut tx, "instructions", "id").await? && !has(&mut tx, "votes", "hash_fixed").await? {
             sqlx::raw_sql(SQLITE_MIGRATE_CANDIDATES).execute(&mut *tx).await?;
@@ -226,6 +236,12 @@ fn seconds(ms: i64) -> u64 {
 /// A stored vote as read back: signature, additional variable message, signer index, y of `R`.
 type VoteRow = (Vec<u8>, Vec<u8>, i64, Option<Vec<u8>>);
 
+/// The TEE an action is for (its `tee_id`), or `None` for any (direct policy actions name none).
+fn addressee(action: &Action) -> Option<Vec<u8>> {
+    let tee = action.instruction.tee_id;
+    (tee != [0; 20]).then(|| tee.to_vec())
+}
+
 /// Turns an instruction and its stored votes (in vote order) into the action the guest gets.
 fn instruction_action(data: &[u8], rows: Vec<VoteRow>) -> StoreResult<Action> {
     let instruction: InstructionData = postcard::from_bytes(data)?;
@@ -270,21 +286,44 @@ macro_rules! sql_store {
                 Ok(row.map(|r| r.try_get::<Vec<u8>, _>(0)).transpose()?)
             }
 
-            async fn put_tee(&self, hello: &Hello) -> StoreResult<()> {
+            async fn put_tee(&self, hello: &Hello, now_ms: i64) -> StoreResult<()> {
                 let blob = postcard::to_stdvec(hello)?;
+                let mut tx = self.pool.begin().await?;
                 sqlx::query("INSERT INTO tee (slot, hello) VALUES (0, $1) ON CONFLICT (slot) DO UPDATE SET hello = $1")
                     .bind(blob)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                sqlx::query(
+                    "INSERT INTO tees (tee_id, seen_ms) VALUES ($1, $2) ON CONFLICT (tee_id) DO UPDATE SET seen_ms = $2",
+                )
+                .bind(hello.tee_id.to_vec())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
             async fn tee(&self) -> StoreResult<Option<Hello>> {
                 let row = sqlx::query("SELECT hello FROM tee WHERE slot = 0").fetch_optional(&self.pool).await?;
-                match row {
-                    Some(r) => Ok(Some(postcard::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?)),
-                    None => Ok(None),
+                let Some(r) = row else { return Ok(None) };
+                // A greeting of an older link protocol (before it was signed) does not decode:
+                // the TEE is shown again once it reconnects.
+                match postcard::from_bytes(&r.try_get::<Vec<u8>, _>(0)?) {
+                    Ok(hello) => Ok(Some(hello)),
+                    Err(e) => {
+                        tracing::warn!("the stored greeting does not decode ({e}): no TEE until one connects");
+                        Ok(None)
+                    }
                 }
+            }
+
+            async fn known_tee(&self, tee_id: &Address) -> StoreResult<bool> {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tees WHERE tee_id = $1")
+                    .bind(tee_id.to_vec())
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(n > 0)
             }
 
             async fn add_votes(
@@ -452,11 +491,12 @@ macro_rules! sql_store {
                         // Another candidate of the id may have been queued meanwhile (another
                         // proxy on the same database): the first action stands.
                         queued_now = sqlx::query(concat!(
-                            "INSERT INTO actions (id, body, lease_until, owner, deliveries, done) ",
-                            "VALUES ($1, $2, 0, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"
+                            "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee) ",
+                            "VALUES ($1, $2, 0, NULL, 0, 0, $3) ON CONFLICT (id) DO NOTHING"
                         ))
                         .bind(&id)
                         .bind(postcard::to_stdvec(&action)?)
+                        .bind(addressee(&action))
                         .execute(&mut *tx)
                         .await?
                         .rows_affected()
@@ -502,21 +542,30 @@ macro_rules! sql_store {
 
             async fn enqueue_direct(&self, action: &Action, _now_ms: i64) -> StoreResult<bool> {
                 let n = sqlx::query(concat!(
-                    "INSERT INTO actions (id, body, lease_until, owner, deliveries, done) ",
-                    "VALUES ($1, $2, 0, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"
+                    "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee) ",
+                    "VALUES ($1, $2, 0, NULL, 0, 0, $3) ON CONFLICT (id) DO NOTHING"
                 ))
                 .bind(action.instruction.instruction_id.to_vec())
                 .bind(postcard::to_stdvec(action)?)
+                .bind(addressee(action))
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
                 Ok(n == 1)
             }
 
-            async fn lease(&self, owner: &str, max: usize, now_ms: i64, lease_ms: i64) -> StoreResult<Vec<Action>> {
+            async fn lease(
+                &self,
+                owner: &str,
+                tee: &Address,
+                max: usize,
+                now_ms: i64,
+                lease_ms: i64,
+            ) -> StoreResult<Vec<Action>> {
                 let rows = sqlx::query(concat!(
                     "UPDATE actions SET lease_until = $1, owner = $2, deliveries = deliveries + 1 WHERE seq IN ",
-                    "(SELECT seq FROM actions WHERE done = 0 AND lease_until <= $3 ORDER BY seq LIMIT $4 ",
+                    "(SELECT seq FROM actions WHERE done = 0 AND lease_until <= $3 AND (tee IS NULL OR tee = $5) ",
+                    "ORDER BY seq LIMIT $4 ",
                     $skip,
                     ") RETURNING seq, body"
                 ))
@@ -524,6 +573,7 @@ macro_rules! sql_store {
                 .bind(owner)
                 .bind(now_ms)
                 .bind(max as i64)
+                .bind(tee.to_vec())
                 .fetch_all(&self.pool)
                 .await?;
                 let mut actions = rows
@@ -745,11 +795,12 @@ macro_rules! sql_store {
                 }
                 for action in &batch.actions {
                     let n = sqlx::query(concat!(
-                        "INSERT INTO actions (id, body, lease_until, owner, deliveries, done) ",
-                        "VALUES ($1, $2, 0, NULL, 0, 0) ON CONFLICT (id) DO NOTHING"
+                        "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee) ",
+                        "VALUES ($1, $2, 0, NULL, 0, 0, $3) ON CONFLICT (id) DO NOTHING"
                     ))
                     .bind(action.instruction.instruction_id.to_vec())
                     .bind(postcard::to_stdvec(action)?)
+                    .bind(addressee(action))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();

@@ -63,10 +63,7 @@ pub enum Mode {
 pub async fn connect_once(addr: SocketAddr, tee: &Mutex<Tee>, mode: Mode) -> Result<u64> {
     let mut stream = TcpStream::connect(addr).await.context("connecting to the proxy's link")?;
     stream.set_nodelay(true)?;
-    let mut session = {
-        let tee = tee.lock().expect("tee lock");
-        Session::start(&tee, &mut Simulated).map_err(|e| anyhow::anyhow!("session: {e}"))?
-    };
+    let mut session = Session::start();
     let mut watch = FrameReader::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {

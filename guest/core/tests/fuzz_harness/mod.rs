@@ -503,14 +503,21 @@ pub fn engine_action(data: &[u8]) -> Vec<(u8, u16)> {
 // ---------------------------------------------------------------------------------------------
 // session_stream
 
+/// The challenge [`session_stream`] opens every session with.
+pub const SESSION_CHALLENGE: [u8; 32] = [0xc4; 32];
+
 /// A proxy byte stream fed to a `session::Session` (first byte picks the chunk size, never more
-/// than `room()`), as the guest kernel does, until the session ends with an error. Everything the
-/// guest queued must be well-formed frames: `Hello`, then pulls and results signed by the TEE.
+/// than `room()`), as the guest kernel does, until the session ends with an error; the proxy's
+/// [`SESSION_CHALLENGE`] comes first, so the stream reaches past the greeting. Everything the
+/// guest queued must be well-formed frames: `Hello` signed for the challenge, then pulls and
+/// results signed by the TEE.
 pub fn session_stream(data: &[u8]) {
     let Some((&k, stream)) = data.split_first() else { return };
     let mut tee = fresh_tee();
     let mut platform = Simulated;
-    let mut session = Session::start(&tee, &mut platform).expect("a session starts");
+    let mut session = Session::start();
+    let challenge = wire::encode_frame(&ProxyMessage::Challenge { nonce: SESSION_CHALLENGE }).expect("encodes");
+    session.receive(&challenge, &mut tee, &mut platform).expect("the challenge is answered");
     let chunk = usize::from(k % 64) + 1;
     let mut rest = stream;
     while !rest.is_empty() {
@@ -533,7 +540,10 @@ pub fn session_stream(data: &[u8]) {
         msg.validate().expect("the guest's messages are within bounds");
         let msg_kind = msg.clone();
         match msg {
-            GuestMessage::Hello(h) => assert_eq!((i, h.tee_id), (0, tee.state().identity.address())),
+            GuestMessage::Hello(h) => {
+                assert_eq!((i, h.tee_id), (0, tee.state().identity.address()));
+                assert_eq!(h.verify_link(&SESSION_CHALLENGE), Ok(()), "the greeting is signed for the challenge");
+            }
             GuestMessage::Pull { max_actions } => assert!(i > 0 && max_actions > 0),
             GuestMessage::Result(r) => {
                 assert_eq!(r.signer(CHAIN_ID), Ok(tee.state().identity.address()));
@@ -636,7 +646,8 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
     let mut hello = Tee::new(CONFIG, &mut FixedRng::new([0xfc; 32]), Registry::system()).expect("rng");
     let _ = hello.handle(&initialize_action(), &mut Simulated);
     let hello_frame =
-        wire::encode_frame(&GuestMessage::Hello(hello.hello(&mut Simulated).expect("hello"))).expect("encodes");
+        wire::encode_frame(&GuestMessage::Hello(hello.hello(&mut Simulated, &SESSION_CHALLENGE).expect("hello")))
+            .expect("encodes");
     let result = hello.handle(&fdc2_action(0x12, &[0, 1, 2], false), &mut Simulated);
     let result_frame = wire::encode_frame(&GuestMessage::Result(result)).expect("encodes");
     let mut stream = vec![7u8];
