@@ -323,6 +323,84 @@ async fn send_prove(trace: &Trace, net: &Devnet, tee_id: Address, from: Address)
     Ok((event.instruction_id, event.reward_epoch_id))
 }
 
+/// The two attacks of the proxy's security review, run against the real proxy and refused: a
+/// stranger listing itself as an instruction's only cosigner cannot open (and so pin) an
+/// instruction id, and a link greeting as the TEE without its key — its `GET /info` fields with
+/// a signature for no challenge — is closed before it gets anything.
+async fn attacks_refused(trace: &Trace, api: &Api, link: std::net::SocketAddr, tee: [u8; 20]) -> Result<()> {
+    use fcc_core::wire::{FrameReader, GuestMessage, Hello, ProxyMessage, decode_body, encode_frame};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let stranger = &sim::providers("fcc devnet squatter", 1)?[0];
+    let mut squat = sim::fdc2_instruction(tee, "a predictable future instruction id", EPOCH);
+    squat.cosigners = vec![stranger.key.address()];
+    let r = reqwest::Client::new()
+        .post(format!("{}/instruction", api.base))
+        .json(&sim::vote_json(stranger, &squat, CHAIN_ID))
+        .send()
+        .await?;
+    let code = r.status().as_u16();
+    let body: serde_json::Value = r.json().await?;
+    ensure!(code == 425 && body["error"] == "no_voter_yet", "the squatter's vote was taken: {code} {body}");
+    ensure!(api.status(EPOCH, &squat.instruction_id).await?.is_none(), "the squatter opened the instruction");
+
+    let before = links_refused(api).await?;
+    let info = api.wait_info(STEP_TIMEOUT).await?;
+    let public_key: [u8; 64] = hex::decode(info["publicKey"].as_str().context("publicKey")?.trim_start_matches("0x"))?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("publicKey is not 64 bytes"))?;
+    let forged = Hello {
+        tee_id: tee,
+        public_key: fcc_core::light_client::PublicKey(public_key),
+        platform: fcc_core::attester::PlatformKind::Plain,
+        chain_id: CHAIN_ID,
+        version: info["codeVersion"].as_str().unwrap_or_default().into(),
+        attestation: hex::decode(info["attestation"].as_str().unwrap_or_default().trim_start_matches("0x"))?,
+        initial_policy: None,
+        active_epoch: None,
+        sealed: None,
+        link_signature: [0x11; 65],
+    };
+    let mut s = tokio::net::TcpStream::connect(link).await?;
+    s.write_all(&encode_frame(&GuestMessage::Hello(forged)).map_err(|e| anyhow::anyhow!("{e}"))?).await?;
+    s.write_all(&encode_frame(&GuestMessage::Pull { max_actions: 4 }).map_err(|e| anyhow::anyhow!("{e}"))?).await?;
+    let (mut reader, mut buf, mut got) = (FrameReader::new(), vec![0u8; 4096], Vec::new());
+    loop {
+        let n =
+            tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.context("the link stayed open")??;
+        if n == 0 {
+            break;
+        }
+        reader.push(&buf[..n]).map_err(|e| anyhow::anyhow!("{e}"))?;
+        while let Some(b) = reader.next_body().map_err(|e| anyhow::anyhow!("{e}"))? {
+            got.push(decode_body::<ProxyMessage>(&b).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+    }
+    ensure!(
+        got.iter().all(|m| matches!(m, ProxyMessage::Challenge { .. })),
+        "the impostor link was given something: {got:?}"
+    );
+    ensure!(links_refused(api).await? > before, "the proxy did not count the refused link");
+    let served = api.wait_info(STEP_TIMEOUT).await?;
+    ensure!(served["teeId"] == info["teeId"], "the served TEE changed: {}", served["teeId"]);
+    trace.step(format!(
+        "attacks refused: a stranger listing itself as cosigner cannot open an instruction id (425 no_voter_yet); \
+         a link greeting as the TEE without its key is closed unanswered (links_refused), in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    ));
+    Ok(())
+}
+
+/// The proxy's `links_refused` counter.
+async fn links_refused(api: &Api) -> Result<u64> {
+    let metrics = api.metrics().await?;
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("fcc_proxy_links_refused_total "))
+        .context("links_refused is not in /metrics")?;
+    Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
+}
+
 /// Starts everything, runs the instructions and prints the trace; returns what is running.
 pub async fn run(options: &Options) -> Result<Running> {
     ensure!((3..=300).contains(&options.voters), "--voters must be in 3..=300");
@@ -517,6 +595,9 @@ pub async fn run(options: &Options) -> Result<Running> {
         tokio::spawn(async move { monitor.run(&sink, std::future::pending()).await })
     };
     trace.note(format!("{} simulated providers follow the chain, signing for the proxy at {url}", options.voters));
+
+    // The review's two critical attacks, refused by the running proxy.
+    attacks_refused(&trace, &api, proxy.link, tee).await?;
 
     // 7. An FDC2 proof through the instruction contract.
     let (id, epoch) = send_prove(&trace, &net, tee_id, deployer).await?;

@@ -16,7 +16,6 @@ use std::sync::Arc;
 
 use alloy_primitives::B256;
 use fcc_core::admission;
-use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::limits::MAX_MESSAGE_LEN;
 use fcc_core::ops::Registry;
@@ -252,7 +251,6 @@ pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, 
         requirement: rule.requirement(policy.total_weight()),
         now_ms: now_ms(),
     };
-    let avm_hash = keccak256(&vote.additional_variable_message);
     let (tx, rx) = oneshot::channel();
     shared.votes.0.send((vote, tx)).await.map_err(|_| VoteError::ShuttingDown)?;
     let outcome = rx.await.map_err(|_| VoteError::ShuttingDown)??.map_err(|rejection| match rejection {
@@ -265,7 +263,8 @@ pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, 
     let receipt = Receipt {
         instruction_hash: B256::from(hash_fixed),
         sequence: outcome.sequence,
-        additional_variable_message_hash: B256::from(avm_hash),
+        // The first vote's, for a repeated one: the receipt is that vote's.
+        additional_variable_message_hash: B256::from(outcome.avm_hash),
         timestamp: outcome.timestamp,
         vote_hash: B256::from(outcome.vote_hash),
     };

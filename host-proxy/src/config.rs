@@ -39,6 +39,20 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// The key in `path`, which must be readable by its owner only (mode `0600` or stricter).
+fn read_key_file(path: &std::path::Path) -> Result<Secret> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).with_context(|| format!("key-file {}", path.display()))?.permissions().mode();
+    anyhow::ensure!(
+        mode & 0o077 == 0,
+        "key-file {} may be read by others (mode {:o}): chmod 600 it",
+        path.display(),
+        mode & 0o777
+    );
+    let text = std::fs::read_to_string(path).with_context(|| format!("key-file {}", path.display()))?;
+    Ok(Secret::new(text.trim()))
+}
+
 /// A TEE id: `0x` and 40 hex digits.
 fn parse_tee_id(s: &str) -> Result<[u8; 20], String> {
     let mut id = [0u8; 20];
@@ -76,6 +90,9 @@ pub struct Settings {
     /// The proxy's secp256k1 signing key (hex), for receipts. Random per start if absent.
     #[arg(long, env = "FCC_PROXY_KEY", hide_env_values = true)]
     pub key: Option<Secret>,
+    /// File holding the signing key (hex); refused unless only its owner may read it.
+    #[arg(long, env = "FCC_PROXY_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
     /// How long a guest may hold an action before it is delivered again (ms).
     #[arg(long, env = "FCC_PROXY_LEASE_MS")]
     pub lease_ms: Option<u64>,
@@ -375,6 +392,7 @@ impl Settings {
             database: self.database.or(other.database),
             chain_id: self.chain_id.or(other.chain_id),
             key: self.key.or(other.key),
+            key_file: self.key_file.or(other.key_file),
             lease_ms: self.lease_ms.or(other.lease_ms),
             long_poll_ms: self.long_poll_ms.or(other.long_poll_ms),
             retry_ms: self.retry_ms.or(other.retry_ms),
@@ -418,6 +436,11 @@ impl Settings {
         };
         let s = self.or(file);
         let d = Config::default();
+        anyhow::ensure!(s.key.is_none() || s.key_file.is_none(), "key and key-file are exclusive");
+        let key = match &s.key_file {
+            Some(path) => Some(read_key_file(path)?),
+            None => s.key.clone(),
+        };
         let chain_id = s.chain_id.unwrap_or(d.chain_id);
         let attestation = match s.attestation_manifest {
             Some(manifest) => Some(AttestationConfig {
@@ -452,7 +475,7 @@ impl Settings {
             link: s.link.unwrap_or(d.link),
             database: s.database.unwrap_or(d.database),
             chain_id: s.chain_id.unwrap_or(d.chain_id),
-            key: s.key,
+            key,
             lease_ms: s.lease_ms.unwrap_or(d.lease_ms),
             long_poll_ms: s.long_poll_ms.unwrap_or(d.long_poll_ms),
             retry_ms: s.retry_ms.unwrap_or(d.retry_ms),
@@ -503,6 +526,30 @@ mod tests {
         assert_eq!(c.key.as_ref().unwrap().expose(), "0x01");
         // The key never shows in Debug output.
         assert!(!format!("{c:?}").contains("0x01"));
+    }
+
+    #[test]
+    fn a_key_file_must_be_the_owners_alone_and_a_tee_id_is_an_address() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("proxy.key");
+        std::fs::write(&path, "0x42\n").unwrap();
+        let flags = |extra: &[&str]| {
+            let mut args = vec!["fcc-proxy", "--key-file", path.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            Settings::try_parse_from(args).unwrap()
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = flags(&[]).resolve().unwrap_err().to_string();
+        assert!(e.contains("may be read by others (mode 644)"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(flags(&[]).resolve().unwrap().key.unwrap().expose(), "0x42");
+        assert!(flags(&["--key", "0x43"]).resolve().is_err(), "key and key-file together");
+        let id = format!("0x{}", "ab".repeat(20));
+        let c = Settings::try_parse_from(["fcc-proxy", "--tee-id", &id]).unwrap().resolve().unwrap();
+        assert_eq!(c.tee_id, Some([0xab; 20]));
+        assert!(Settings::try_parse_from(["fcc-proxy", "--tee-id", "0xabcd"]).is_err());
+        assert_eq!(Settings::from_toml(&format!("tee-id = \"{id}\"")).unwrap().tee_id, Some([0xab; 20]));
     }
 
     #[test]

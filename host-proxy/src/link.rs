@@ -21,8 +21,9 @@ use tokio::sync::watch;
 
 use crate::state::{Shared, now_ms};
 
-/// How long the guest may take to greet, and then to send its first pull.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the guest may take to greet (its evidence may come from a throttled platform
+/// request: an SEV-SNP host answers "busy" for seconds), and then to send its first pull.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most links from one peer (an IPv4 address, an IPv6 /64) at once.
 const MAX_LINKS_PER_PEER: usize = 8;
 /// How often a held pull re-checks the store (actions queued by another proxy on a shared
@@ -194,7 +195,7 @@ impl Conn {
                  (--trust-root): it serves no instruction until it gets its sealed trust root"
             );
         }
-        shared.sessions.set_tee(hello).await?;
+        shared.sessions.set_tee(hello, now_ms()).await?;
         let mut max =
             tokio::time::timeout(HELLO_TIMEOUT, self.expect_pull()).await.context("waiting for the first Pull")??;
         if !bring_up.is_empty() {

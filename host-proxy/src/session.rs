@@ -84,9 +84,9 @@ impl Sessions {
         self.tee.read().await.clone()
     }
 
-    /// Makes `hello`'s TEE the served one (stored first).
-    pub async fn set_tee(&self, hello: Hello) -> StoreResult<()> {
-        self.store.put_tee(&hello, crate::state::now_ms()).await?;
+    /// Makes `hello`'s TEE the served one (stored first), at `now_ms`.
+    pub async fn set_tee(&self, hello: Hello, now_ms: i64) -> StoreResult<()> {
+        self.store.put_tee(&hello, now_ms).await?;
         *self.tee.write().await = Some(hello);
         Ok(())
     }

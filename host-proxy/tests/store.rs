@@ -80,9 +80,12 @@ async fn votes_queue_one_action_when_the_weight_first_exceeds_the_threshold(s: A
     // Later votes are recorded but queue nothing more.
     let fourth = s.add_votes(&[vote(&d, 4, 5, 10)], ROOMY).await.unwrap().remove(0).unwrap();
     assert!(!fourth.queued_now && fourth.sequence == 4);
-    // A repeated vote reports its first acceptance and changes nothing.
-    let again = s.add_votes(&[vote(&d, 2, 4, 10)], ROOMY).await.unwrap().remove(0).unwrap();
+    // A repeated vote (with another variable message) reports its first acceptance — that
+    // vote's message hash included — and changes nothing.
+    let repeat = NewVote { additional_variable_message: vec![0x99], ..vote(&d, 2, 4, 10) };
+    let again = s.add_votes(&[repeat], ROOMY).await.unwrap().remove(0).unwrap();
     assert!(again.repeated && again.sequence == 2 && again.vote_hash == out[1].vote_hash && again.weight == 16);
+    assert_eq!((again.avm_hash, out[1].avm_hash), (keccak256(&[2]), keccak256(&[2])));
 
     let st = s.status(7, &d.instruction_id).await.unwrap().unwrap();
     assert_eq!((st.state, st.votes, st.weight, st.threshold), ("queued", 4, 16, 10));

@@ -84,6 +84,9 @@ pub struct VoteOutcome {
     pub queued_now: bool,
     /// The signer had voted before: its first vote stands and is reported again.
     pub repeated: bool,
+    /// keccak of the additional variable message of the vote this outcome is about (the first
+    /// one for a repeated vote), for the receipt.
+    pub avm_hash: H256,
 }
 
 /// Why a vote was not accepted (a client error, not a storage failure).

@@ -426,7 +426,7 @@ macro_rules! sql_store {
                         continue;
                     }
                     let earlier = sqlx::query(concat!(
-                        "SELECT seq, vote_hash, ts FROM votes ",
+                        "SELECT seq, vote_hash, ts, avm FROM votes ",
                         "WHERE instruction_id = $1 AND hash_fixed = $2 AND signer = $3"
                     ))
                     .bind(&id)
@@ -442,6 +442,7 @@ macro_rules! sql_store {
                             weight: weight as u32,
                             queued_now: false,
                             repeated: true,
+                            avm_hash: keccak256(&e.try_get::<Vec<u8>, _>(3)?),
                         }));
                         continue;
                     }
@@ -531,6 +532,7 @@ macro_rules! sql_store {
                         weight: weight as u32,
                         queued_now,
                         repeated: false,
+                        avm_hash,
                     }));
                 }
                 tx.commit().await?;
