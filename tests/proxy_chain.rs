@@ -3,7 +3,8 @@
 //! `relay()` becomes one `UPDATE_POLICY` action whose signatures — parsed from the transaction's
 //! calldata — fcc-core's light client accepts; a restart and a re-read of the whole chain queue
 //! nothing twice; a stand-in guest then executes both actions through the proxy's link. A reorg
-//! that replaces the rotation is followed (the new fork's policy is weighed with and queued).
+//! that replaces the rotation with another policy stops the follower until the chain agrees, and
+//! a scripted lying node (`fcc_chain::testing`) gets nothing past the proxy's checks.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ use fcc_core::ops::Registry;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
 use fcc_core::result::status;
 use fcc_core::{Config as TeeConfig, Tee};
+use fcc_proxy::chain::PolicyCheckError;
 use fcc_proxy::store::{SqliteStore, Store};
 use fcc_sim_providers as sim;
 use tokio::net::TcpListener;
@@ -52,6 +54,8 @@ async fn proxy(db: &str, anvil_url: &str, net: &Devnet, root: &std::path::Path) 
             confirmations: 0,
             start_block: 0,
             poll_ms: 50,
+            rpc_timeout_ms: 10_000,
+            reorg_depth: 4096,
             policy_hash: SCHEME,
         }),
         ..fcc_proxy::Config::default()
@@ -74,6 +78,16 @@ async fn caught_up(running: &fcc_proxy::Running, rpc: &DynProvider) -> Result<()
         ensure!(Instant::now() < deadline, "the proxy did not reach block {head}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Polls `done` every 20 ms for up to 20 s.
+async fn wait_for(what: &str, done: impl AsyncFn() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done().await? {
+        ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 /// Every unanswered action addressed to no TEE in particular (the policy actions), leased for
@@ -174,8 +188,8 @@ async fn the_proxy_turns_a_relayed_policy_into_one_update_the_light_client_accep
     // Restart on the same database, then read the whole chain again from block 0: nothing new.
     running.shutdown().await;
     let running = proxy(&db, &url, &net, &root).await?;
-    let zero = [0u8; 32];
-    running.shared.store.set_cursor(fcc_proxy::chain::CURSOR, 0, &zero).await?;
+    let genesis = rpc.get_block_by_number(0.into()).await?.context("genesis")?.header.hash;
+    running.shared.store.set_cursor(fcc_proxy::chain::CURSOR, 0, &genesis.0).await?;
     let _: String = rpc.raw_request("evm_mine".into(), ()).await?;
     caught_up(&running, &rpc).await?;
     let again = queued(running.shared.store.as_ref()).await?;
@@ -204,11 +218,16 @@ async fn the_proxy_turns_a_relayed_policy_into_one_update_the_light_client_accep
     Ok(())
 }
 
-/// Confirmation depth 0, so the proxy sees a rotation that a reorg then replaces: the new fork's
-/// policy replaces the old one for weighing votes and its own UPDATE_POLICY is queued.
+/// Confirmation depth 0, so the proxy sees a rotation that a reorg then replaces with another
+/// policy for the same epoch: the proxy walks back, refuses the new fork's policy (an epoch's
+/// policy is written once: the guest may already run on the first), keeps weighing with the
+/// first, queues nothing of the new fork and stops there (`chain_conflicts`); once the chain
+/// carries the first rotation again it goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_proxy_follows_a_reorg_that_replaces_a_rotation() -> Result<()> {
-    let Some(bin) = anvil_bin("the_proxy_follows_a_reorg_that_replaces_a_rotation") else { return Ok(()) };
+async fn a_reorg_that_replaces_a_rotation_stops_the_follower_until_the_chain_agrees() -> Result<()> {
+    let Some(bin) = anvil_bin("a_reorg_that_replaces_a_rotation_stops_the_follower_until_the_chain_agrees") else {
+        return Ok(());
+    };
     let anvil = start_anvil(&bin)?;
     let rpc = wallet_provider(&anvil)?;
     let ps = sim::providers("proxy reorg test", 5)?;
@@ -225,28 +244,171 @@ async fn the_proxy_follows_a_reorg_that_replaces_a_rotation() -> Result<()> {
     caught_up(&running, &rpc).await?;
     let store = running.shared.store.clone();
     assert_eq!(store.policy(EPOCH + 1).await?, Some(fork_a.encode()));
+    let update_a = fcc_core::action::update_policy_id(&fork_a.encode());
 
-    let reverted: bool = rpc.raw_request("evm_revert".into(), (snapshot,)).await?;
-    ensure!(reverted, "evm_revert");
+    // Fork B: the same epoch, other voters; longer than fork A, so the cursor's block goes.
+    let snapshot_b: U256 = {
+        let reverted: bool = rpc.raw_request("evm_revert".into(), (snapshot,)).await?;
+        ensure!(reverted, "evm_revert");
+        rpc.raw_request("evm_snapshot".into(), ()).await?
+    };
     let rpc = wallet_provider(&anvil)?;
     let fork_b = sim::policy(&sim::providers("reorg fork b", 4)?, EPOCH + 1)?;
     rotate(&rpc, &net, &ps, &policy, &fork_b).await?;
-    // Longer than fork A, so the cursor's block is replaced.
     for _ in 0..3 {
         let _: String = rpc.raw_request("evm_mine".into(), ()).await?;
     }
+    let metrics = running.shared.metrics.clone();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while store.policy(EPOCH + 1).await? != Some(fork_b.encode()) {
-        ensure!(Instant::now() < deadline, "the proxy kept fork A's policy");
+    while metrics.chain_conflicts.get() == 0 {
+        ensure!(Instant::now() < deadline, "the proxy did not notice fork B's policy");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    caught_up(&running, &rpc).await?;
-    let ids: Vec<_> = queued(store.as_ref()).await?.iter().map(|a| a.instruction.instruction_id).collect();
-    assert!(ids.contains(&fcc_core::action::update_policy_id(&fork_b.encode())), "fork B's update queued");
-    // The aggregation cache follows the store.
+    assert!(metrics.chain_reorgs.get() >= 1, "it walked back first");
+    assert_eq!(store.policy(EPOCH + 1).await?, Some(fork_a.encode()), "the first policy stays");
     let weighed = running.shared.policy(EPOCH + 1).await?.context("policy")?;
-    assert_eq!(weighed.encode(), fork_b.encode());
+    assert_eq!(weighed.encode(), fork_a.encode());
+    let ids: Vec<_> = queued(store.as_ref()).await?.iter().map(|a| a.instruction.instruction_id).collect();
+    assert!(!ids.contains(&fcc_core::action::update_policy_id(&fork_b.encode())), "fork B's update is not queued");
+    assert!(ids.contains(&update_a), "fork A's stays");
+    let head = rpc.get_block_number().await?;
+    let stuck = store.cursor(fcc_proxy::chain::CURSOR).await?.map_or(0, |c| c.0);
+    assert!(stuck < head, "the follower stays before the conflicting range ({stuck} < {head})");
+
+    // The chain carries fork A's rotation again (the same calldata, so the same policy): on.
+    let reverted: bool = rpc.raw_request("evm_revert".into(), (snapshot_b,)).await?;
+    ensure!(reverted, "evm_revert");
+    let rpc = wallet_provider(&anvil)?;
+    rotate(&rpc, &net, &ps, &policy, &fork_a).await?;
+    for _ in 0..5 {
+        let _: String = rpc.raw_request("evm_mine".into(), ()).await?;
+    }
+    caught_up(&running, &rpc).await?;
+    assert_eq!(store.policy(EPOCH + 1).await?, Some(fork_a.encode()));
     running.shutdown().await;
+    Ok(())
+}
+
+/// A scripted node that lies to the proxy (no anvil: `fcc_chain::testing`): a policy for the
+/// trust root's epoch with other voters is refused (and so is a database holding one at start);
+/// a `relay()` whose signing policy the proxy never saw queues no `UPDATE_POLICY`; a reorg below
+/// every checkpoint reads everything again and forgets what the orphaned blocks announced; and a
+/// node that stops answering holds up neither a step nor the shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_holds_against_a_lying_node() -> Result<()> {
+    use alloy::primitives::{Address, B256, Bytes, FixedBytes};
+    use alloy::sol_types::SolEvent;
+    use fcc_chain::testing::{Chain, ScriptedNode};
+    const RELAY: Address = Address::repeat_byte(0x11);
+    const SENDER: Address = Address::repeat_byte(0x22);
+    let announce = |c: &mut Chain, block: u64, message: &'static [u8]| {
+        let e = fcc_chain::TeeInstructionsSent {
+            extensionId: U256::from(1),
+            instructionId: B256::repeat_byte(0x51),
+            rewardEpochId: EPOCH,
+            teeMachines: vec![],
+            opType: FixedBytes::repeat_byte(3),
+            opCommand: FixedBytes::repeat_byte(4),
+            message: Bytes::from_static(message),
+            cosigners: vec![],
+            cosignersThreshold: 0,
+            claimBackAddress: Address::ZERO,
+            fee: U256::ZERO,
+        };
+        c.log(SENDER, e.encode_log_data(), block, B256::repeat_byte(0x61));
+    };
+
+    let ps = sim::providers("lying node", 5)?;
+    let policy = sim::policy(&ps, EPOCH)?;
+    let liar = sim::policy(&sim::providers("lying node's voters", 3)?, EPOCH)?;
+    let node = ScriptedNode::start(Chain::default()).await?;
+    node.with(|c| {
+        c.grow(10, 0);
+        c.policy(RELAY, &liar.encode(), 3, B256::repeat_byte(1), Bytes::new());
+        announce(c, 5, b"first");
+    });
+    let dir = tempfile::tempdir()?;
+    let root = trust_root(dir.path(), &ps, &policy)?;
+    let db = format!("sqlite://{}/proxy.db", dir.path().display());
+    let start = async |db: &str| {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).await?);
+        let config = fcc_proxy::Config {
+            http: "127.0.0.1:0".parse()?,
+            link: "127.0.0.1:0".parse()?,
+            chain_id: CHAIN_ID,
+            trust_root: Some(root.clone()),
+            chain: Some(fcc_proxy::config::ChainConfig {
+                rpc_url: node.url(),
+                relay: RELAY.0.0,
+                instruction_sender: SENDER.0.0,
+                confirmations: 0,
+                start_block: 0,
+                poll_ms: 20,
+                rpc_timeout_ms: 500,
+                reorg_depth: 4096,
+                policy_hash: SCHEME,
+            }),
+            ..fcc_proxy::Config::default()
+        };
+        let http = TcpListener::bind(config.http).await?;
+        let link = TcpListener::bind(config.link).await?;
+        fcc_proxy::start_with(config, store, http, link).await
+    };
+
+    // A database that already holds another policy for the trust root's epoch is refused.
+    let polluted = format!("sqlite://{}/polluted.db", dir.path().display());
+    SqliteStore::open(&polluted).await?.put_policy(EPOCH, &liar.encode()).await?;
+    let err = start(&polluted).await.err().context("a proxy started on a polluted database")?;
+    assert!(format!("{err:#}").contains("trust root's epoch has another policy"), "{err:#}");
+
+    // The trust root's epoch with the liar's voters: the range is refused whole.
+    let running = start(&db).await?;
+    let (store, metrics) = (running.shared.store.clone(), running.shared.metrics.clone());
+    wait_for("a conflict counted", async || Ok(metrics.chain_conflicts.get() >= 1)).await?;
+    assert_eq!(store.policy(EPOCH).await?, Some(policy.encode()), "the trust root stays");
+    assert_eq!(store.cursor(fcc_proxy::chain::CURSOR).await?, None);
+    assert_eq!(store.chain_instruction(&[0x51; 32]).await?, None, "nothing of the range applied");
+    // The node stops lying: the follower goes on.
+    node.with(|c| c.logs.retain(|l| l.address() != RELAY));
+    let at = async |block: u64| Ok(store.cursor(fcc_proxy::chain::CURSOR).await?.map(|c| c.0) == Some(block));
+    wait_for("the follower going on", async || at(10).await).await?;
+    let seen = store.chain_instruction(&[0x51; 32]).await?.context("the instruction")?;
+    assert_eq!(seen.block, 5);
+
+    // A relay() of epoch +2 signed by an epoch +1 policy the proxy never saw: no UPDATE_POLICY.
+    let strangers = sim::providers("lying node's strangers", 3)?;
+    let unknown = sim::policy(&strangers, EPOCH + 1)?;
+    let next = sim::policy(&sim::providers("lying node's next", 3)?, EPOCH + 2)?;
+    let sigs = sign_as_voters(sim::signers(&strangers, &[0, 1, 2]), &policy_update_digest(&next, SCHEME));
+    let input = encode_policy_update(&unknown, &next, &sigs)?;
+    node.with(|c| {
+        for n in 11..=14 {
+            c.blocks.insert(n, Chain::hash(n, 0));
+        }
+        c.head = 14;
+        c.policy(RELAY, &next.encode(), 12, B256::repeat_byte(2), input.into());
+    });
+    wait_for("block 14 read", async || at(14).await).await?;
+    let ids: Vec<_> = queued(store.as_ref()).await?.iter().map(|a| a.instruction.instruction_id).collect();
+    assert!(!ids.contains(&fcc_core::action::update_policy_id(&next.encode())), "{ids:?}");
+
+    // A reorg from block 4: the instruction is announced again in block 6 with another message.
+    node.with(|c| {
+        c.reorg(4, 16, 1);
+        announce(c, 6, b"second");
+    });
+    wait_for("the reorg followed", async || at(16).await).await?;
+    assert!(metrics.chain_reorgs.get() >= 1);
+    let seen = store.chain_instruction(&[0x51; 32]).await?.context("the instruction")?;
+    assert_eq!((seen.block, seen.announced.map(|a| a.message)), (6, Some(b"second".to_vec())));
+    assert_eq!(store.cursor(fcc_proxy::chain::CURSOR).await?.map(|c| c.1), Some(Some(Chain::hash(16, 1).0)));
+
+    // The node stops answering: the shutdown does not wait for it.
+    node.with(|c| c.stall = ["eth_blockNumber".to_owned(), "eth_getBlockByNumber".to_owned()].into());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    running.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
     Ok(())
 }
 
@@ -270,7 +432,24 @@ fn fcc_chain_parses_what_the_relay_encoder_builds() -> Result<()> {
     assert_eq!(action.instruction.op_command, fcc_core::op::UPDATE_POLICY);
     let other = sim::policy(&sim::providers("relay parse other", 5)?, EPOCH)?;
     assert!(fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&other), SCHEME).is_err());
-    assert!(fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, None, PolicyHashScheme::Legacy).is_err());
+    assert!(
+        fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&policy), PolicyHashScheme::Legacy)
+            .is_err()
+    );
+    // Without the signing epoch's policy known nothing is queued: the calldata's is not trusted.
+    let unknown = fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, None, SCHEME);
+    assert_eq!(unknown.err(), Some(PolicyCheckError::SigningPolicyUnknown(EPOCH)));
+    // Two of five voters sign (below the threshold); repeating them must not make weight.
+    let two = sign_as_voters(sim::signers(&ps, &[0, 2]), &digest);
+    let mut repeated =
+        fcc_chain::relay::parse_policy_relay(&encode_policy_update(&policy, &next, &two)?)?.context("relay")?;
+    assert!(matches!(
+        fcc_proxy::chain::update_policy_action(&next.encode(), &repeated, Some(&policy), SCHEME),
+        Err(PolicyCheckError::BelowThreshold { .. })
+    ));
+    repeated.signatures.extend(repeated.signatures.clone());
+    let err = fcc_proxy::chain::update_policy_action(&next.encode(), &repeated, Some(&policy), SCHEME).unwrap_err();
+    assert!(matches!(err, PolicyCheckError::BadSignature { position: 2, index: 0, .. }), "{err}");
     Ok(())
 }
 

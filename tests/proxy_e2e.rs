@@ -513,6 +513,8 @@ fn policy_rotation_by_a_signing_policy_initialized_event_mid_run() {
         confirmations: 0,
         start_block: 0,
         poll_ms: 50,
+        rpc_timeout_ms: 10_000,
+        reorg_depth: 4096,
         policy_hash: scheme,
     });
     let proxy = InProcess::start(config).unwrap();

@@ -1,6 +1,7 @@
-//! The monitor against a scripted JSON-RPC node (alloy's mock transport): what it reads, what it
-//! commits, and how it handles confirmations, reorgs, forks met mid-read and bad logs. The same
-//! monitor against anvil and the real contracts is in contracts/bindings/tests/chain_monitor.rs.
+//! The monitor against scripted JSON-RPC answers (alloy's mock transport): what it reads, what it
+//! commits, and how it handles confirmations, forks met mid-read and bad logs. Reorgs, stalls
+//! and lies over real HTTP are in hostile_node.rs; the same monitor against anvil and the real
+//! contracts is in contracts/bindings/tests/anvil.rs.
 
 use alloy::primitives::{Address, B256, Bytes, FixedBytes, LogData, U256, aliases::U24};
 use alloy::providers::{Provider, ProviderBuilder};
@@ -10,6 +11,7 @@ use alloy::transports::mock::Asserter;
 use fcc_chain::{
     Config, Cursor, Event, MemorySink, Monitor, SigningPolicyInitialized, Sink, Step, TeeInstructionsSent, TeeMachine,
 };
+use fcc_core::policy::{SigningPolicy, Voter};
 
 const RELAY: Address = Address::repeat_byte(0x11);
 const SENDER: Address = Address::repeat_byte(0x22);
@@ -40,18 +42,24 @@ fn log(address: Address, data: LogData, block: u64, fork: u8, index: u64) -> Log
     }
 }
 
-fn policy_log(epoch: u32, block: u64, fork: u8, index: u64) -> Log {
-    let e = SigningPolicyInitialized {
+/// A well-formed event for a real policy of `epoch` (one voter).
+fn policy_event(epoch: u32) -> SigningPolicyInitialized {
+    let voter = Voter { address: [1; 20], weight: 200 };
+    let p = SigningPolicy::new(epoch, 7, 100, [epoch as u8; 32], vec![voter]).unwrap();
+    SigningPolicyInitialized {
         rewardEpochId: U24::from(epoch),
         startVotingRoundId: 7,
         threshold: 100,
-        seed: U256::from(1),
+        seed: U256::from_be_bytes(*p.seed()),
         voters: vec![Address::repeat_byte(1)],
         weights: vec![200],
-        signingPolicyBytes: Bytes::from(vec![epoch as u8; 43 + 22]),
+        signingPolicyBytes: Bytes::from(p.encode()),
         timestamp: 1,
-    };
-    log(RELAY, e.encode_log_data(), block, fork, index)
+    }
+}
+
+fn policy_log(epoch: u32, block: u64, fork: u8, index: u64) -> Log {
+    log(RELAY, policy_event(epoch).encode_log_data(), block, fork, index)
 }
 
 fn instruction_log(id: u8, block: u64, fork: u8, index: u64) -> Log {
@@ -80,7 +88,6 @@ fn monitor(asserter: &Asserter) -> Monitor<impl Provider> {
     let mut config = Config::new(RELAY, SENDER);
     config.confirmations = 2;
     config.max_range = 5;
-    config.reorg_rewind = 3;
     Monitor::new(provider, config)
 }
 
@@ -143,30 +150,6 @@ async fn reads_confirmed_ranges_in_order_and_resumes_from_the_cursor() {
 }
 
 #[tokio::test]
-async fn a_reorg_below_the_cursor_rewinds_and_reads_again() {
-    let a = Asserter::new();
-    let sink = MemorySink::at(Cursor { block: 8, hash: hash(8, 0) });
-    let mut m = monitor(&a);
-
-    // Block 8 now has another hash: rewind 3 blocks.
-    a.push_success(&12u64);
-    a.push_success(&block(8, 1));
-    let step = m.step(&sink).await.unwrap();
-    assert_eq!(step, Step::Reorg { orphaned: Cursor { block: 8, hash: hash(8, 0) }, from: 5 });
-    // Read 5..=9 on the new fork, including the re-emitted event.
-    a.push_success(&12u64);
-    a.push_success(&vec![policy_log(7, 7, 1, 0)]);
-    a.push_success(&block(9, 1));
-    assert_eq!(m.step(&sink).await.unwrap(), Step::Read { from: 5, to: 9, events: 1 });
-    assert_eq!(sink.cursor().await.unwrap(), Some(Cursor { block: 9, hash: hash(9, 1) }));
-
-    // A cursor block the node no longer has at all (null) is a reorg too.
-    a.push_success(&12u64);
-    a.push_success(&serde_json::Value::Null);
-    assert!(matches!(m.step(&sink).await.unwrap(), Step::Reorg { from: 6, .. }));
-}
-
-#[tokio::test]
 async fn a_fork_met_mid_read_commits_nothing() {
     let a = Asserter::new();
     let sink = MemorySink::default();
@@ -192,6 +175,24 @@ async fn bad_logs_and_node_errors_stop_the_step_without_committing() {
     a.push_success(&vec![log(RELAY, LogData::new_unchecked(topics, Bytes::from_static(&[1, 2, 3])), 2, 0, 0)]);
     let err = m.step(&sink).await.unwrap_err();
     assert!(format!("{err:#}").contains("decoding SigningPolicyInitialized"), "{err:#}");
+    // One that decodes but whose fields are not its own policy bytes': another epoch, other voters.
+    for (event, says) in [
+        (SigningPolicyInitialized { rewardEpochId: U24::from(6), ..policy_event(5) }, "the policy of epoch 5"),
+        (SigningPolicyInitialized { voters: vec![Address::repeat_byte(2)], ..policy_event(5) }, "(voters)"),
+        (SigningPolicyInitialized { weights: vec![201], ..policy_event(5) }, "(weights)"),
+        (SigningPolicyInitialized { threshold: 99, ..policy_event(5) }, "(threshold)"),
+        (SigningPolicyInitialized { seed: U256::ZERO, ..policy_event(5) }, "(seed)"),
+        (SigningPolicyInitialized { startVotingRoundId: 8, ..policy_event(5) }, "(startVotingRoundId)"),
+        (
+            SigningPolicyInitialized { signingPolicyBytes: Bytes::from_static(&[0; 43]), ..policy_event(5) },
+            "do not decode",
+        ),
+    ] {
+        a.push_success(&10u64);
+        a.push_success(&vec![log(RELAY, event.encode_log_data(), 2, 0, 0)]);
+        let err = m.step(&sink).await.unwrap_err();
+        assert!(format!("{err:#}").contains(says), "{says}: {err:#}");
+    }
     // The node fails.
     a.push_failure_msg("upstream timeout");
     let err = m.step(&sink).await.unwrap_err();

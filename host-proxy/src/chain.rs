@@ -5,12 +5,18 @@
 //!
 //! * a **policy** becomes known to aggregation (its epoch's voters, weights and threshold) and,
 //!   when the transaction that emitted it was a `relay()` call, an `F_POLICY/UPDATE_POLICY`
-//!   action carrying the signatures the relay checked (parsed from the calldata, checked here
-//!   against the previous policy's voters and threshold first). A policy set by the relay
-//!   owner's setter carries no signatures: it is logged and only weighed with — the first
-//!   policy (the guest's trust root) is the operator's `INITIALIZE_POLICY` (`trust-root`).
-//!   The action id is `keccak("UPDATE_POLICY" ‖ policy bytes)`, so a policy read twice (a
-//!   rewind after a reorg, a restart) queues one action;
+//!   action carrying the signatures the relay checked (parsed from the calldata and checked
+//!   here first as the guest will: against the policy the proxy already holds for the previous
+//!   epoch — none known, none queued —, each voter once, over the threshold). A policy set by
+//!   the relay owner's setter carries no signatures: it is logged and only weighed with — the
+//!   first policy (the guest's trust root) is the operator's `INITIALIZE_POLICY`
+//!   (`trust-root`). The action id is `keccak("UPDATE_POLICY" ‖ policy bytes)`, so a policy
+//!   read twice (a rewind after a reorg, a restart) queues one action;
+//! * an epoch's policy is **written once**: the trust root's is the operator's, any other the
+//!   first the chain gave. A range that brings other bytes for a known epoch — a lying node,
+//!   or a reorg deeper than `confirmations` — is not applied: the follower stops before it
+//!   (`chain_conflicts`, an error each retry) until the chain agrees again, since the guest may
+//!   already run on the first and the proxy cannot tell which node is honest;
 //! * an **instruction** is recorded (id, epoch, block, transaction and the fields the event fixes:
 //!   machines, operation, message, cosigners and their threshold): `GET /action/status` shows
 //!   it, `/metrics` counts it, and from then on a vote whose data disagree is refused
@@ -20,6 +26,7 @@
 //!   the proxy's view of the chain.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use alloy::primitives::B256;
 use alloy::providers::Provider;
@@ -61,6 +68,9 @@ pub enum PolicyCheckError {
         /// New epoch.
         new: u32,
     },
+    /// The proxy holds no policy for the signing epoch: the signatures cannot be checked.
+    #[error("no policy known for the signing epoch {0}: the signatures cannot be checked")]
+    SigningPolicyUnknown(u32),
     /// The signing policy is not the one the proxy knows for its epoch.
     #[error("the signing policy of epoch {0} differs from the one known for that epoch")]
     UnknownSigningPolicy(u32),
@@ -87,8 +97,10 @@ pub enum PolicyCheckError {
 /// The `F_POLICY/UPDATE_POLICY` action for the policy a `relay()` call stored, after checking
 /// its signatures as the guest's light client will: the new policy is the event's and for the
 /// next epoch, each signature recovers to the voter at its index, and their weight exceeds the
-/// signing policy's threshold. `known_signing` is the proxy's copy of the signing epoch's
-/// policy, if it has one (it must then be the same).
+/// signing policy's threshold, each voter counted once (a repeated one is refused, as the
+/// guest refuses it). `known_signing` is the proxy's copy of the signing epoch's policy, which
+/// the calldata's must equal: without one nothing is queued, since the calldata alone would
+/// let the node choose whose signatures count.
 pub fn update_policy_action(
     event_bytes: &[u8],
     relay: &PolicyRelay,
@@ -106,15 +118,22 @@ pub fn update_policy_action(
     if new.reward_epoch_id() != signing.reward_epoch_id() + 1 {
         return Err(PolicyCheckError::NotNextEpoch { signing: signing.reward_epoch_id(), new: new.reward_epoch_id() });
     }
-    if known_signing.is_some_and(|k| k.encode() != relay.policy.as_ref()) {
+    let Some(known) = known_signing else {
+        return Err(PolicyCheckError::SigningPolicyUnknown(signing.reward_epoch_id()));
+    };
+    if known.encode() != relay.policy.as_ref() {
         return Err(PolicyCheckError::UnknownSigningPolicy(signing.reward_epoch_id()));
     }
     let digest = eip191_hash(&new.hash(scheme));
     let mut weight = 0u32;
+    let mut seen = vec![false; signing.voters().len()];
     let mut signatures = Vec::with_capacity(relay.signatures.len());
     for (position, s) in relay.signatures.iter().enumerate() {
         let bad = |reason: String| PolicyCheckError::BadSignature { position, index: s.index, reason };
         let voter = signing.voters().get(usize::from(s.index)).ok_or_else(|| bad("no such voter".into()))?;
+        if std::mem::replace(&mut seen[usize::from(s.index)], true) {
+            return Err(bad("the voter signed already".into()));
+        }
         let signer = fcc_flare_json::recover_signer(&s.signature, &digest).map_err(|e| bad(e.to_string()))?;
         if signer != voter.address {
             return Err(bad(format!("recovers to 0x{}, not the voter", hex::encode(signer))));
@@ -135,6 +154,7 @@ pub struct ChainSink<P> {
     shared: Arc<Shared>,
     rpc: P,
     scheme: PolicyHashScheme,
+    request_timeout: Duration,
 }
 
 impl<P> std::fmt::Debug for ChainSink<P> {
@@ -144,9 +164,10 @@ impl<P> std::fmt::Debug for ChainSink<P> {
 }
 
 impl<P: Provider> ChainSink<P> {
-    /// A sink writing to `shared`'s store.
-    pub fn new(shared: Arc<Shared>, rpc: P, scheme: PolicyHashScheme) -> Self {
-        Self { shared, rpc, scheme }
+    /// A sink writing to `shared`'s store; each RPC request it makes waits at most
+    /// `request_timeout`.
+    pub fn new(shared: Arc<Shared>, rpc: P, scheme: PolicyHashScheme, request_timeout: Duration) -> Self {
+        Self { shared, rpc, scheme, request_timeout }
     }
 
     /// The policy of `epoch` as this range leaves it: a policy earlier in the same batch, else
@@ -161,8 +182,9 @@ impl<P: Provider> ChainSink<P> {
     async fn policy(&self, batch: &mut ChainBatch, epoch: u32, bytes: &[u8], tx: B256) -> Result<()> {
         SigningPolicy::decode(bytes)
             .map_err(|e| anyhow::anyhow!("the relay's policy of epoch {epoch} does not decode: {e}"))?;
-        let input = transaction_input(&self.rpc, tx)
+        let input = tokio::time::timeout(self.request_timeout, transaction_input(&self.rpc, tx))
             .await
+            .map_err(|_| anyhow::anyhow!("eth_getTransactionByHash {tx}: no answer within {:?}", self.request_timeout))?
             .with_context(|| format!("eth_getTransactionByHash {tx}"))?
             .with_context(|| format!("transaction {tx} of the policy of epoch {epoch} not found"))?;
         match parse_policy_relay(&input) {
@@ -173,8 +195,7 @@ impl<P: Provider> ChainSink<P> {
             ),
             Err(e) => tracing::error!(epoch, %tx, "relay() calldata does not parse ({e}): no UPDATE_POLICY queued"),
             Ok(Some(relay)) => {
-                let signing_epoch = epoch.checked_sub(1);
-                let known = match signing_epoch {
+                let known = match epoch.checked_sub(1) {
                     Some(e) => self.signing_policy(batch, e).await?,
                     None => None,
                 };
@@ -195,17 +216,22 @@ impl<P: Provider> ChainSink<P> {
 #[async_trait]
 impl<P: Provider> Sink for ChainSink<P> {
     async fn cursor(&self) -> Result<Option<Cursor>> {
-        // A cursor stored without a hash gets a zero hash: the monitor sees it orphaned and
-        // rewinds, and the re-read range is applied idempotently.
+        // A cursor stored before hashes were cannot be checked against the chain: read from
+        // the first block again (the sink is idempotent).
         Ok(self
             .shared
             .store
             .cursor(CURSOR)
             .await?
-            .map(|(block, hash)| Cursor { block, hash: B256::from(hash.unwrap_or_default()) }))
+            .and_then(|(block, hash)| Some(Cursor { block, hash: B256::from(hash?) })))
     }
 
-    async fn commit(&self, events: Vec<Event>, cursor: Cursor) -> Result<()> {
+    async fn checkpoints(&self) -> Result<Vec<Cursor>> {
+        let kept = self.shared.store.checkpoints(CURSOR).await?;
+        Ok(kept.into_iter().map(|(block, hash)| Cursor { block, hash: B256::from(hash) }).collect())
+    }
+
+    async fn commit(&self, events: Vec<Event>, cursor: Cursor, forget_below: u64) -> Result<()> {
         let mut batch = ChainBatch::default();
         for e in &events {
             match e {
@@ -226,18 +252,36 @@ impl<P: Provider> Sink for ChainSink<P> {
                 }),
             }
         }
-        let applied = self.shared.store.commit_chain(CURSOR, &batch, cursor.block, &cursor.hash.0).await?;
         let m = &self.shared.metrics;
+        let store = &self.shared.store;
+        let applied = match store.commit_chain(CURSOR, &batch, cursor.block, &cursor.hash.0, forget_below).await? {
+            Ok(applied) => applied,
+            Err(conflict) => {
+                m.chain_conflicts.inc();
+                tracing::error!(
+                    epoch = conflict.epoch,
+                    block = cursor.block,
+                    "{conflict}: the range is not applied and the follower stops before it until the chain agrees \
+                     (a lying RPC node, or a reorg deeper than chain-confirmations: check the node against another)"
+                );
+                return Err(conflict.into());
+            }
+        };
         m.chain_block.set(i64::try_from(cursor.block).unwrap_or(i64::MAX));
         m.chain_instructions.inc_by(applied.instructions_new as u64);
-        m.chain_policies.inc_by((applied.policies_new + applied.policies_replaced.len()) as u64);
+        m.chain_policies.inc_by(applied.policies_new as u64);
         m.queued.inc_by(applied.actions_queued as u64);
-        for epoch in &applied.policies_replaced {
-            tracing::warn!(epoch, "a reorg replaced the policy of this epoch");
-        }
-        self.shared.forget_policies(&applied.policies_replaced).await;
         if applied.actions_queued > 0 {
             self.shared.work.notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn rewind(&self, to: Option<Cursor>) -> Result<()> {
+        self.shared.metrics.chain_reorgs.inc();
+        self.shared.store.rewind_chain(CURSOR, to.map(|c| (c.block, c.hash.0))).await?;
+        if let Some(c) = to {
+            self.shared.metrics.chain_block.set(i64::try_from(c.block).unwrap_or(i64::MAX));
         }
         Ok(())
     }
@@ -257,8 +301,10 @@ pub async fn run(shared: Arc<Shared>, stop: tokio::sync::watch::Receiver<bool>) 
     let mut config = fcc_chain::Config::new(c.relay.into(), c.instruction_sender.into());
     config.confirmations = c.confirmations;
     config.start_block = c.start_block;
-    config.poll_interval = std::time::Duration::from_millis(c.poll_ms);
+    config.poll_interval = Duration::from_millis(c.poll_ms);
+    config.request_timeout = Duration::from_millis(c.rpc_timeout_ms);
+    config.reorg_depth = c.reorg_depth;
     tracing::info!(rpc = %c.rpc_url, relay = %config.relay, sender = %config.instruction_sender, "following the chain");
-    let sink = ChainSink::new(shared, rpc.clone(), c.policy_hash);
+    let sink = ChainSink::new(shared, rpc.clone(), c.policy_hash, config.request_timeout);
     fcc_chain::Monitor::new(rpc, config).run(&sink, crate::shutdown::until_stopped(stop)).await;
 }

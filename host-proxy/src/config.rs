@@ -206,6 +206,13 @@ pub struct ChainSettings {
     /// Pause between polls when caught up (ms).
     #[arg(long = "chain-poll-ms", env = "FCC_PROXY_CHAIN_POLL_MS")]
     pub poll_ms: Option<u64>,
+    /// Longest wait for one RPC answer (ms; default 10000).
+    #[arg(long = "chain-rpc-timeout-ms", env = "FCC_PROXY_CHAIN_RPC_TIMEOUT_MS")]
+    pub rpc_timeout_ms: Option<u64>,
+    /// How deep a reorg the follower can walk back from (blocks; default 4096); a deeper one
+    /// stops it.
+    #[arg(long = "chain-reorg-depth", env = "FCC_PROXY_CHAIN_REORG_DEPTH")]
+    pub reorg_depth: Option<u64>,
     /// The relay's policy hash: `chain-bound` (DevRelay on the devnet, keyed by `chain-id`) or
     /// `legacy` (Flare's deployed Relay). Must be the guest's.
     #[arg(long = "chain-policy-hash", env = "FCC_PROXY_CHAIN_POLICY_HASH")]
@@ -221,6 +228,8 @@ impl ChainSettings {
             confirmations: self.confirmations.or(other.confirmations),
             start_block: self.start_block.or(other.start_block),
             poll_ms: self.poll_ms.or(other.poll_ms),
+            rpc_timeout_ms: self.rpc_timeout_ms.or(other.rpc_timeout_ms),
+            reorg_depth: self.reorg_depth.or(other.reorg_depth),
             policy_hash: self.policy_hash.or(other.policy_hash),
         }
     }
@@ -252,6 +261,8 @@ impl ChainSettings {
             confirmations: self.confirmations.unwrap_or(2),
             start_block: self.start_block.unwrap_or(0),
             poll_ms: self.poll_ms.unwrap_or(1_000).max(10),
+            rpc_timeout_ms: self.rpc_timeout_ms.unwrap_or(10_000).max(1),
+            reorg_depth: self.reorg_depth.unwrap_or(4096),
             policy_hash,
         }))
     }
@@ -272,6 +283,10 @@ pub struct ChainConfig {
     pub start_block: u64,
     /// Poll interval (ms).
     pub poll_ms: u64,
+    /// Longest wait for one RPC answer (ms).
+    pub rpc_timeout_ms: u64,
+    /// Deepest reorg followed (blocks).
+    pub reorg_depth: u64,
     /// The relay's (and the guest's) policy hash scheme.
     pub policy_hash: PolicyHashScheme,
 }
@@ -566,6 +581,8 @@ mod tests {
             "250",
             "--chain-policy-hash",
             "legacy",
+            "--chain-rpc-timeout-ms",
+            "700",
         ])
         .unwrap();
         let c = flags.resolve().unwrap().chain.expect("chain on");
@@ -573,10 +590,12 @@ mod tests {
         assert_eq!((c.relay, c.instruction_sender), ([0x11; 20], [0x22; 20]));
         assert_eq!((c.confirmations, c.start_block, c.poll_ms), (0, 0, 250));
         assert_eq!(c.policy_hash, PolicyHashScheme::Legacy);
+        assert_eq!((c.rpc_timeout_ms, c.reorg_depth), (700, 4096));
         // Chain-bound by default, keyed by the configured chain id.
-        let s = Settings::from_toml(&text.replace("confirmations = 0", "")).unwrap();
+        let s = Settings::from_toml(&text.replace("confirmations = 0", "reorg-depth = 100")).unwrap();
         let c = s.resolve().unwrap().chain.unwrap();
         assert_eq!((c.confirmations, c.policy_hash), (2, PolicyHashScheme::ChainBound { chain_id: 31337 }));
+        assert_eq!((c.rpc_timeout_ms, c.reorg_depth), (10_000, 100));
         // Off without a URL; a half-configured section is an error, as are bad addresses.
         assert!(Settings::default().resolve().unwrap().chain.is_none());
         assert!(Settings::from_toml("[chain]\nrelay = \"0x11\"").unwrap().resolve().is_err());

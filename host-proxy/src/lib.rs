@@ -128,7 +128,10 @@ pub async fn start_with(
         tracing::warn!(tee = %hex::encode(hello.tee_id), reason = %e, "the stored TEE's attestation does not verify");
     }
     if let Some(root) = shared.sessions.trust_root() {
-        shared.add_policy(&root.policy).await?;
+        shared.add_policy(&root.policy).await.context(
+            "the trust root's epoch has another policy in the database (one database serves one trust root: give this \
+             one its own database, or configure the matching trust-root)",
+        )?;
         if shared.enqueue_direct(&root.action).await? {
             tracing::info!(action = %hex::encode(root.action.instruction.instruction_id), "INITIALIZE_POLICY queued from the trust root");
         }

@@ -44,10 +44,14 @@ pub struct Metrics {
     pub chain_instructions: Counter,
     /// Instructions seen on chain, all time (set from the database when scraped).
     pub chain_instructions_known: Gauge,
-    /// Policies read from the chain since start (new or replaced).
+    /// Policies read from the chain since start (new ones only).
     pub chain_policies: Counter,
     /// The chain monitor's cursor: the last block read.
     pub chain_block: Gauge,
+    /// Ranges the chain follower refused because the chain contradicted a stored policy.
+    pub chain_conflicts: Counter,
+    /// Reorgs the chain follower walked back from.
+    pub chain_reorgs: Counter,
 }
 
 impl Default for Metrics {
@@ -80,6 +84,8 @@ impl Metrics {
             chain_instructions_known: Gauge::default(),
             chain_policies: Counter::default(),
             chain_block: Gauge::default(),
+            chain_conflicts: Counter::default(),
+            chain_reorgs: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("http_responses", "HTTP responses by status", m.responses.clone());
@@ -133,6 +139,12 @@ impl Metrics {
         );
         registry.register("chain_policies", "Signing policies read from the relay", m.chain_policies.clone());
         registry.register("chain_block", "Last block the chain monitor read", m.chain_block.clone());
+        registry.register(
+            "chain_conflicts",
+            "Block ranges refused: the chain contradicted a stored policy (the follower stops there)",
+            m.chain_conflicts.clone(),
+        );
+        registry.register("chain_reorgs", "Reorgs the chain monitor walked back from", m.chain_reorgs.clone());
         Self { registry, ..m }
     }
 

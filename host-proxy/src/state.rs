@@ -117,20 +117,17 @@ impl Shared {
 
     /// Stores a signing policy (its bytes) so votes citing its epoch can be weighed. The guest
     /// learns policies separately (`F_POLICY` direct actions); the proxy's copy only decides
-    /// when to queue.
+    /// when to queue. An epoch's policy is written once (the cache never needs dropping): a
+    /// policy for an epoch stored with other bytes is refused.
     pub async fn add_policy(&self, bytes: &[u8]) -> Result<()> {
         let policy = SigningPolicy::decode(bytes).map_err(|e| anyhow::anyhow!("policy: {e}"))?;
-        self.store.put_policy(policy.reward_epoch_id(), bytes).await?;
-        Ok(())
-    }
-
-    /// Drops cached policies of `epochs` (a reorg replaced them in the store).
-    pub async fn forget_policies(&self, epochs: &[u32]) {
-        if !epochs.is_empty() {
-            let mut cache = self.policies.write().await;
-            for e in epochs {
-                cache.remove(e);
+        let epoch = policy.reward_epoch_id();
+        self.store.put_policy(epoch, bytes).await?;
+        match self.store.policy(epoch).await? {
+            Some(stored) if stored != bytes => {
+                Err(crate::store::PolicyConflict { epoch, stored, offered: bytes.to_vec() }.into())
             }
+            _ => Ok(()),
         }
     }
 

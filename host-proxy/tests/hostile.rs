@@ -107,7 +107,7 @@ async fn votes_must_match_the_announcement_on_chain() {
     let seen =
         ChainInstruction { id: d.instruction_id, epoch: EPOCH, block: 5, tx: [5; 32], announced: Some(announced) };
     let batch = ChainBatch { instructions: vec![seen], ..ChainBatch::default() };
-    s.running.shared.store.commit_chain("test", &batch, 5, &[5; 32]).await.unwrap();
+    s.running.shared.store.commit_chain("test", &batch, 5, &[5; 32], 0).await.unwrap().unwrap();
 
     for (what, bad) in [
         ("cosigners", InstructionData { cosigners: vec![], cosigners_threshold: 0, ..d.clone() }),

@@ -281,9 +281,10 @@ async fn direct_actions_policies_tee_and_cursors_round_trip(s: Arc<dyn Store>) {
     s.ping().await.unwrap();
 }
 
-/// A chain range's policies, actions and instructions land with the cursor in one transaction;
-/// reading the range again (a rewind, a restart before the next range) changes nothing, and a
-/// reorg's other policy for a known epoch replaces it.
+/// A chain range's policies, actions and instructions land with the cursor and its checkpoint in
+/// one transaction; reading the range again (a rewind, a restart before the next range) changes
+/// nothing; other bytes for a known epoch's policy apply nothing of their range; a rewind
+/// forgets what was announced above the ancestor.
 async fn chain_ranges_commit_once_with_their_cursor(s: Arc<dyn Store>) {
     let ps = fcc_sim_providers::providers("chain store", 3).unwrap();
     let p9 = fcc_sim_providers::policy(&ps, 9).unwrap().encode();
@@ -299,30 +300,63 @@ async fn chain_ranges_commit_once_with_their_cursor(s: Arc<dyn Store>) {
     let seen = ChainInstruction { id: [0x51; 32], epoch: 9, block: 40, tx: [0x77; 32], announced: Some(announced) };
     let batch =
         ChainBatch { policies: vec![(9, p9.clone())], actions: vec![update.clone()], instructions: vec![seen.clone()] };
-    let applied = s.commit_chain("chain", &batch, 41, &[0x41; 32]).await.unwrap();
-    assert_eq!(
-        applied,
-        ChainApplied { policies_new: 1, policies_replaced: vec![], actions_queued: 1, instructions_new: 1 }
-    );
+    let applied = s.commit_chain("chain", &batch, 41, &[0x41; 32], 0).await.unwrap().unwrap();
+    assert_eq!(applied, ChainApplied { policies_new: 1, actions_queued: 1, instructions_new: 1 });
     assert_eq!(s.cursor("chain").await.unwrap(), Some((41, Some([0x41; 32]))));
     assert_eq!(s.policy(9).await.unwrap(), Some(p9.clone()));
     assert_eq!(s.chain_instruction(&seen.id).await.unwrap(), Some(seen.clone()));
     assert_eq!(s.chain_instruction(&[0x52; 32]).await.unwrap(), None);
     // The same range again: nothing new, the action is queued once.
-    let again = s.commit_chain("chain", &batch, 41, &[0x41; 32]).await.unwrap();
+    let again = s.commit_chain("chain", &batch, 41, &[0x41; 32], 0).await.unwrap().unwrap();
     assert_eq!(again, ChainApplied::default());
     assert_eq!(s.counts().await.unwrap().pending_actions, 1);
     assert_eq!(s.chain_instruction_count().await.unwrap(), 1);
-    // A reorg: epoch 9 now has other voters and the instruction moved to block 42.
+
+    // Another policy for epoch 9 (and an instruction beside it): refused whole, the cursor stays.
     let other = fcc_sim_providers::policy(&fcc_sim_providers::providers("chain store fork", 2).unwrap(), 9).unwrap();
     let moved = ChainInstruction { block: 42, tx: [0x78; 32], ..seen.clone() };
-    let fork = ChainBatch { policies: vec![(9, other.encode())], actions: vec![], instructions: vec![moved.clone()] };
-    let applied = s.commit_chain("chain", &fork, 43, &[0x43; 32]).await.unwrap();
-    assert_eq!(applied.policies_replaced, vec![9]);
-    assert_eq!(applied.instructions_new, 0);
-    assert_eq!(s.policy(9).await.unwrap(), Some(other.encode()));
-    assert_eq!(s.chain_instruction(&seen.id).await.unwrap(), Some(moved));
-    assert_eq!(s.cursor("chain").await.unwrap(), Some((43, Some([0x43; 32]))));
+    let later = ChainInstruction { id: [0x53; 32], block: 42, ..seen.clone() };
+    let fork = ChainBatch {
+        policies: vec![(9, other.encode())],
+        actions: vec![],
+        instructions: vec![moved.clone(), later.clone()],
+    };
+    let conflict = s.commit_chain("chain", &fork, 43, &[0x43; 32], 0).await.unwrap().unwrap_err();
+    assert_eq!((conflict.epoch, &conflict.stored, &conflict.offered), (9, &p9, &other.encode()));
+    assert_eq!(s.policy(9).await.unwrap(), Some(p9.clone()));
+    assert_eq!(s.chain_instruction(&seen.id).await.unwrap(), Some(seen.clone()));
+    assert_eq!(s.chain_instruction(&later.id).await.unwrap(), None);
+    assert_eq!(s.cursor("chain").await.unwrap(), Some((41, Some([0x41; 32]))));
+    // Without the conflicting policy the range applies; the instruction keeps its latest place.
+    let fork = ChainBatch { policies: vec![(9, p9.clone())], ..fork };
+    let applied = s.commit_chain("chain", &fork, 43, &[0x43; 32], 0).await.unwrap().unwrap();
+    assert_eq!((applied.policies_new, applied.instructions_new), (0, 1));
+    assert_eq!(s.chain_instruction(&seen.id).await.unwrap(), Some(moved.clone()));
+
+    // Checkpoints: one per range, newest first; those below forget_below go but the newest.
+    for block in [50u64, 60, 70] {
+        s.commit_chain("chain", &ChainBatch::default(), block, &[block as u8; 32], block.saturating_sub(15))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let kept: Vec<u64> = s.checkpoints("chain").await.unwrap().iter().map(|c| c.0).collect();
+    assert_eq!(kept, [70, 60, 50], "43 and 41 are below 55; 50 is the newest below it");
+    assert_eq!(s.checkpoints("chain").await.unwrap()[1], (60, [60; 32]));
+    // A rewind to 41 forgets what was announced above it and the checkpoints above it.
+    s.rewind_chain("chain", Some((41, [0x41; 32]))).await.unwrap();
+    assert_eq!(s.cursor("chain").await.unwrap(), Some((41, Some([0x41; 32]))));
+    assert!(s.checkpoints("chain").await.unwrap().is_empty(), "41 was dropped at 70's commit");
+    assert_eq!(s.chain_instruction(&seen.id).await.unwrap(), None, "it was last seen in block 42");
+    assert_eq!(s.chain_instruction(&later.id).await.unwrap(), None);
+    assert_eq!(s.policy(9).await.unwrap(), Some(p9.clone()), "policies stay");
+    // Committing below a kept checkpoint drops those at and above it (they were rewound).
+    s.commit_chain("chain", &ChainBatch::default(), 45, &[0x45; 32], 0).await.unwrap().unwrap();
+    s.commit_chain("chain", &ChainBatch::default(), 44, &[0x44; 32], 0).await.unwrap().unwrap();
+    assert_eq!(s.checkpoints("chain").await.unwrap(), vec![(44, [0x44; 32])]);
+    // A rewind to nothing: no cursor, no checkpoint.
+    s.rewind_chain("chain", None).await.unwrap();
+    assert_eq!((s.cursor("chain").await.unwrap(), s.checkpoints("chain").await.unwrap()), (None, vec![]));
     // Cursors are per name.
     assert_eq!(s.cursor("other").await.unwrap(), None);
 }
@@ -370,7 +404,7 @@ async fn postgres_passes_the_store_suite() {
 }
 
 /// A database made before cursors had a hash column opens, keeps its cursor (without a hash, so
-/// the monitor rewinds) and stores hashes from then on.
+/// the chain follower reads from its first block again) and stores hashes from then on.
 async fn old_cursor_table_is_migrated(s: impl AsyncFn() -> Arc<dyn Store>) {
     let store = s().await;
     assert_eq!(store.cursor("relay").await.unwrap(), Some((12, None)));

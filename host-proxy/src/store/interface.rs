@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use fcc_core::action::Action;
 use fcc_core::admission::Requirement;
-use fcc_core::hash::H256;
+use fcc_core::hash::{H256, keccak256};
 use fcc_core::instruction::InstructionData;
 use fcc_core::policy::Address;
 use fcc_core::result::SignedResult;
@@ -222,13 +222,28 @@ pub trait Store: Send + Sync + 'static {
     /// A named block cursor (the chain monitor's progress): the last processed block and its
     /// hash (`None` for a cursor stored before hashes were: the monitor then rewinds).
     async fn cursor(&self, name: &str) -> StoreResult<Option<(u64, Option<H256>)>>;
-    /// Moves a named block cursor.
+    /// Moves a named block cursor (a checkpoint too).
     async fn set_cursor(&self, name: &str, block: u64, hash: &H256) -> StoreResult<()>;
-    /// Applies what a block range brought and moves the cursor to its last block, in one
+    /// The checkpoints of a named cursor (the last block of each committed range), newest first.
+    async fn checkpoints(&self, name: &str) -> StoreResult<Vec<(u64, H256)>>;
+    /// Applies what a block range brought, moves the cursor to its last block and keeps that as
+    /// a checkpoint (dropping those below `forget_below` but the newest of them), in one
     /// transaction: after a crash either all of it happened or none. Idempotent: a policy with
-    /// the same bytes, an action or an instruction seen before changes nothing (a policy with
-    /// other bytes for a known epoch replaces it: a reorg).
-    async fn commit_chain(&self, name: &str, batch: &ChainBatch, block: u64, hash: &H256) -> StoreResult<ChainApplied>;
+    /// the same bytes, an action or an instruction seen before changes nothing. An epoch's
+    /// policy is written once: other bytes for a known epoch apply nothing of the range and
+    /// come back as the conflict.
+    async fn commit_chain(
+        &self,
+        name: &str,
+        batch: &ChainBatch,
+        block: u64,
+        hash: &H256,
+        forget_below: u64,
+    ) -> StoreResult<Result<ChainApplied, PolicyConflict>>;
+    /// A reorg orphaned the blocks above `to` (`None`: all): forgets the instructions announced
+    /// there and the checkpoints above it, and moves the cursor back to it (removes it for
+    /// `None`), in one transaction. Policies stay.
+    async fn rewind_chain(&self, name: &str, to: Option<(u64, H256)>) -> StoreResult<()>;
     /// Where an instruction was announced on chain, if it was.
     async fn chain_instruction(&self, id: &H256) -> StoreResult<Option<ChainInstruction>>;
     /// Instructions seen on chain.
@@ -311,10 +326,25 @@ pub struct ChainBatch {
 pub struct ChainApplied {
     /// Policies of epochs not known before.
     pub policies_new: usize,
-    /// Epochs whose policy was replaced by other bytes (a reorg).
-    pub policies_replaced: Vec<u32>,
     /// Actions queued (not seen before).
     pub actions_queued: usize,
     /// Instructions not seen before.
     pub instructions_new: usize,
+}
+
+/// Other bytes for an epoch whose policy the store holds — from the chain: a lying node, or a
+/// reorg deeper than the confirmation depth (nothing of that range is applied).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a policy of epoch {epoch} (keccak 0x{}) is not the one stored for it (keccak 0x{})",
+    hex::encode(keccak256(offered)),
+    hex::encode(keccak256(stored))
+)]
+pub struct PolicyConflict {
+    /// The epoch.
+    pub epoch: u32,
+    /// The stored bytes (the first word, or the trust root).
+    pub stored: Vec<u8>,
+    /// The other bytes (the chain's).
+    pub offered: Vec<u8>,
 }

@@ -19,8 +19,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::interface::{
-    ChainApplied, ChainBatch, ChainInstruction, Counts, InstructionStatus, NewVote, OpenLimits, Store, StoreError,
-    StoreResult, VoteOutcome, VoteRejection,
+    ChainApplied, ChainBatch, ChainInstruction, Counts, InstructionStatus, NewVote, OpenLimits, PolicyConflict, Store,
+    StoreError, StoreResult, VoteOutcome, VoteRejection,
 };
 use fcc_flare_json::receipt::{initial_vote_hash, next_vote_hash};
 
@@ -78,6 +78,8 @@ CREATE INDEX IF NOT EXISTS actions_ready ON actions (done, seq);
 CREATE TABLE IF NOT EXISTS results (id BLOB PRIMARY KEY, body BLOB NOT NULL, status INTEGER NOT NULL,
     stored_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, block INTEGER NOT NULL, hash BLOB);
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT NOT NULL, block INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (name, block));
 CREATE TABLE IF NOT EXISTS chain_instructions (id BLOB PRIMARY KEY, epoch INTEGER NOT NULL, block INTEGER NOT NULL,
     tx BLOB NOT NULL, announced BLOB);
 ";
@@ -88,8 +90,9 @@ CREATE INDEX IF NOT EXISTS instructions_state ON instructions (state);
 CREATE INDEX IF NOT EXISTS instructions_creator ON instructions (creator, state);
 ";
 
-/// Databases created before cursors stored a block hash get the column (NULL: the monitor then
-/// finds the hash wrong, rewinds and reads the range again, which the sink applies idempotently).
+/// Databases created before cursors stored a block hash get the column (NULL: the chain follower
+/// does not trust such a cursor and reads from its first block again, which the sink applies
+/// idempotently).
 const SQLITE_CURSOR_HASH: &str = "ALTER TABLE cursors ADD COLUMN hash BLOB";
 /// Databases created before announcements were kept get the column (NULL: only the epoch is
 /// checked for those rows).
@@ -133,6 +136,8 @@ CREATE TABLE IF NOT EXISTS results (id BYTEA PRIMARY KEY, body BYTEA NOT NULL, s
     stored_ms BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, block BIGINT NOT NULL);
 ALTER TABLE cursors ADD COLUMN IF NOT EXISTS hash BYTEA;
+CREATE TABLE IF NOT EXISTS checkpoints (name TEXT NOT NULL, block BIGINT NOT NULL, hash BYTEA NOT NULL,
+    PRIMARY KEY (name, block));
 CREATE TABLE IF NOT EXISTS chain_instructions (id BYTEA PRIMARY KEY, epoch BIGINT NOT NULL, block BIGINT NOT NULL,
     tx BYTEA NOT NULL);
 ALTER TABLE chain_instructions ADD COLUMN IF NOT EXISTS announced BYTEA;
@@ -757,7 +762,16 @@ macro_rules! sql_store {
             }
 
             async fn set_cursor(&self, name: &str, block: u64, hash: &H256) -> StoreResult<()> {
-                self.commit_chain(name, &ChainBatch::default(), block, hash).await.map(|_| ())
+                self.commit_chain(name, &ChainBatch::default(), block, hash, 0).await?.map_err(|c| StoreError(c.into()))?;
+                Ok(())
+            }
+
+            async fn checkpoints(&self, name: &str) -> StoreResult<Vec<(u64, H256)>> {
+                let rows = sqlx::query("SELECT block, hash FROM checkpoints WHERE name = $1 ORDER BY block DESC")
+                    .bind(name)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(|r| Ok((r.try_get::<i64, _>(0)? as u64, h256(r.try_get(1)?)?))).collect()
             }
 
             async fn commit_chain(
@@ -766,7 +780,8 @@ macro_rules! sql_store {
                 batch: &ChainBatch,
                 block: u64,
                 hash: &H256,
-            ) -> StoreResult<ChainApplied> {
+                forget_below: u64,
+            ) -> StoreResult<Result<ChainApplied, PolicyConflict>> {
                 let mut tx = self.pool.begin().await?;
                 let mut applied = ChainApplied::default();
                 for (epoch, bytes) in &batch.policies {
@@ -776,14 +791,9 @@ macro_rules! sql_store {
                         .await?;
                     match old {
                         Some(old) if old == *bytes => {}
-                        Some(_) => {
-                            // A reorg replaced the epoch's policy: the chain's latest word stands.
-                            sqlx::query("UPDATE policies SET bytes = $1 WHERE epoch = $2")
-                                .bind(bytes.as_slice())
-                                .bind(i64::from(*epoch))
-                                .execute(&mut *tx)
-                                .await?;
-                            applied.policies_replaced.push(*epoch);
+                        // An epoch's policy is written once: nothing of this range is applied.
+                        Some(stored) => {
+                            return Ok(Err(PolicyConflict { epoch: *epoch, stored, offered: bytes.clone() }));
                         }
                         None => {
                             sqlx::query("INSERT INTO policies (epoch, bytes) VALUES ($1, $2)")
@@ -850,9 +860,55 @@ macro_rules! sql_store {
                 .bind(hash.to_vec())
                 .execute(&mut *tx)
                 .await?;
+                // The new checkpoint; any at or above it were orphaned; those below `forget_below`
+                // go but the newest of them.
+                sqlx::query("DELETE FROM checkpoints WHERE name = $1 AND block >= $2").bind(name).bind(block).execute(&mut *tx).await?;
+                sqlx::query("INSERT INTO checkpoints (name, block, hash) VALUES ($1, $2, $3)")
+                    .bind(name)
+                    .bind(block)
+                    .bind(hash.to_vec())
+                    .execute(&mut *tx)
+                    .await?;
+                let forget_below = i64::try_from(forget_below).unwrap_or(i64::MAX);
+                sqlx::query(concat!(
+                    "DELETE FROM checkpoints WHERE name = $1 AND block < ",
+                    "(SELECT MAX(block) FROM checkpoints WHERE name = $1 AND block < $2)"
+                ))
+                .bind(name)
+                .bind(forget_below)
+                .execute(&mut *tx)
+                .await?;
                 tx.commit().await?;
-                Ok(applied)
+                Ok(Ok(applied))
             }
+
+            async fn rewind_chain(&self, name: &str, to: Option<(u64, H256)>) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                // Everything read above `to` came from orphaned blocks (policies stay: an
+                // epoch's policy is written once, and a re-read that differs is a conflict).
+                let above = match to {
+                    Some((block, _)) => i64::try_from(block).map_err(|_| StoreError(anyhow::anyhow!("block number over i64")))?,
+                    None => -1,
+                };
+                sqlx::query("DELETE FROM chain_instructions WHERE block > $1").bind(above).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM checkpoints WHERE name = $1 AND block > $2").bind(name).bind(above).execute(&mut *tx).await?;
+                match to {
+                    Some((_, hash)) => {
+                        sqlx::query("UPDATE cursors SET block = $2, hash = $3 WHERE name = $1")
+                            .bind(name)
+                            .bind(above)
+                            .bind(hash.to_vec())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM cursors WHERE name = $1").bind(name).execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
 
             async fn chain_instruction(&self, id: &H256) -> StoreResult<Option<ChainInstruction>> {
                 let row = sqlx::query("SELECT epoch, block, tx, announced FROM chain_instructions WHERE id = $1")

@@ -12,7 +12,7 @@ use alloy::primitives::B256;
 use alloy::providers::Provider as RpcProvider;
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use fcc_chain::{Cursor, Event, InstructionEvent, Sink};
+use fcc_chain::{Checkpoints, Cursor, Event, InstructionEvent, Sink};
 use fcc_core::instruction::InstructionData;
 use fcc_core::policy::Address;
 
@@ -59,7 +59,7 @@ pub struct SigningSink<P> {
     rpc: P,
     providers: Vec<Provider>,
     config: FollowConfig,
-    cursor: std::sync::Mutex<Option<Cursor>>,
+    checkpoints: std::sync::Mutex<Checkpoints>,
     /// Instructions posted (each with every signer's vote), for reports and tests.
     pub posted: std::sync::Mutex<Vec<InstructionData>>,
 }
@@ -67,7 +67,7 @@ pub struct SigningSink<P> {
 impl<P: RpcProvider> SigningSink<P> {
     /// Providers `providers` reading blocks through `rpc`.
     pub fn new(rpc: P, providers: Vec<Provider>, config: FollowConfig) -> Self {
-        Self { rpc, providers, config, cursor: Default::default(), posted: Default::default() }
+        Self { rpc, providers, config, checkpoints: Default::default(), posted: Default::default() }
     }
 
     async fn block_timestamp(&self, hash: B256) -> Result<u64> {
@@ -119,17 +119,28 @@ impl<P: RpcProvider> SigningSink<P> {
 #[async_trait]
 impl<P: RpcProvider> Sink for SigningSink<P> {
     async fn cursor(&self) -> Result<Option<Cursor>> {
-        Ok(*self.cursor.lock().expect("lock"))
+        Ok(self.checkpoints.lock().expect("lock").latest())
     }
 
-    async fn commit(&self, events: Vec<Event>, cursor: Cursor) -> Result<()> {
+    async fn checkpoints(&self) -> Result<Vec<Cursor>> {
+        Ok(self.checkpoints.lock().expect("lock").newest_first())
+    }
+
+    /// Votes already posted for orphaned blocks stay posted (the guest checks them; an
+    /// instruction re-emitted on the new fork is posted again, idempotently).
+    async fn rewind(&self, to: Option<Cursor>) -> Result<()> {
+        self.checkpoints.lock().expect("lock").rewind(to);
+        Ok(())
+    }
+
+    async fn commit(&self, events: Vec<Event>, cursor: Cursor, forget_below: u64) -> Result<()> {
         for e in &events {
             match e {
                 Event::Instruction(i) => self.post(i).await?,
                 Event::Policy(p) => tracing::info!(epoch = p.reward_epoch_id, "signing policy initialized on chain"),
             }
         }
-        *self.cursor.lock().expect("lock") = Some(cursor);
+        self.checkpoints.lock().expect("lock").push(cursor, forget_below);
         Ok(())
     }
 }
