@@ -6,10 +6,17 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+/// How long the gauges read from the database (`open_instructions`, `pending_actions`,
+/// `chain_instructions_known`) are reused: scrapes come every 15 s or so, and a client
+/// scraping in a loop must not turn into `COUNT(*)`s.
+pub const DATABASE_GAUGES_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The proxy's metrics.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
+    /// When the database gauges were last read (one scrape at a time reads them).
+    pub(crate) gauges_read: tokio::sync::Mutex<Option<std::time::Instant>>,
     /// HTTP responses by status code.
     pub responses: Family<Vec<(String, String)>, Counter>,
     /// Votes accepted (first time per signer).
@@ -65,6 +72,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("fcc_proxy");
         let m = Self {
+            gauges_read: tokio::sync::Mutex::new(None),
             responses: Family::default(),
             votes: Counter::default(),
             queued: Counter::default(),

@@ -314,3 +314,26 @@ async fn a_refusal_for_now_is_delivered_again_and_the_later_success_kept() {
     assert_eq!(s.running.shared.metrics.deferred.get(), 2, "delivered three times, deferred twice");
     s.running.shutdown().await;
 }
+
+/// `/metrics` reads its database gauges at most once per `DATABASE_GAUGES_TTL`, however often it
+/// is scraped: a client scraping in a loop costs no `COUNT(*)`s, and the gauges catch up after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_scrapes_do_not_each_count_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(sqlite(&dir).await, config(), 5).await;
+    let base = format!("http://{}", s.running.http_addr);
+    let client = reqwest::Client::new();
+    let scrape = async || client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(scrape().await.contains("fcc_proxy_open_instructions 0\n"));
+    // One vote of five: an instruction is open from now on.
+    let d = fcc_sim_providers::fdc2_instruction(s.tee_id, "metrics ttl", EPOCH);
+    let r = client.post(format!("{base}/instruction")).json(&vote_json(&s.providers.ps[0], &d)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(s.running.shared.store.counts().await.unwrap().open, 1);
+    for _ in 0..20 {
+        assert!(scrape().await.contains("fcc_proxy_open_instructions 0\n"), "read again within the TTL");
+    }
+    tokio::time::sleep(fcc_proxy::metrics::DATABASE_GAUGES_TTL).await;
+    assert!(scrape().await.contains("fcc_proxy_open_instructions 1\n"), "read again after it");
+    s.running.shutdown().await;
+}

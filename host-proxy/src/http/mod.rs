@@ -282,12 +282,19 @@ async fn get_ready(State(state): State<AppState>) -> Response {
 
 async fn get_metrics(State(state): State<AppState>) -> Response {
     let m = &state.shared.metrics;
-    if let Ok(c) = state.shared.store.counts().await {
-        m.open.set(c.open as i64);
-        m.pending.set(c.pending_actions as i64);
-    }
-    if let Ok(n) = state.shared.store.chain_instruction_count().await {
-        m.chain_instructions_known.set(n as i64);
+    {
+        // One scrape at a time reads the database, at most once per DATABASE_GAUGES_TTL.
+        let mut read = m.gauges_read.lock().await;
+        if read.is_none_or(|at| at.elapsed() >= crate::metrics::DATABASE_GAUGES_TTL) {
+            if let Ok(c) = state.shared.store.counts().await {
+                m.open.set(c.open as i64);
+                m.pending.set(c.pending_actions as i64);
+            }
+            if let Ok(n) = state.shared.store.chain_instruction_count().await {
+                m.chain_instructions_known.set(n as i64);
+            }
+            *read = Some(std::time::Instant::now());
+        }
     }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], m.render()).into_response()
 }

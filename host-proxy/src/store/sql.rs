@@ -147,10 +147,20 @@ ALTER TABLE actions ADD COLUMN IF NOT EXISTS tee BYTEA;
 /// SQLite in WAL mode with `synchronous = FULL`: a commit returns only after the WAL is on disk,
 /// so an acknowledged vote or result survives power loss, not just a process crash (`NORMAL`
 /// would only survive the latter). Votes are group-committed, so the fsync is shared.
+///
+/// Writes go through one connection (SQLite has one writer anyway, and this keeps
+/// read-modify-write transactions free of `SQLITE_BUSY` upgrades); plain reads — results,
+/// status, `/ready`, `/metrics`, policies — through a pool of read-only connections, which WAL
+/// lets read the last commit while a write is under way, so no reader waits behind the vote
+/// writer and no scrape holds it up.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    read: SqlitePool,
 }
+
+/// Read-only SQLite connections beside the writer.
+pub const SQLITE_READERS: u32 = 4;
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path`).
@@ -160,9 +170,7 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        // One connection: SQLite has one writer anyway, and this keeps read-modify-write
-        // transactions free of SQLITE_BUSY upgrades.
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         let mut tx = pool.begin().await?;
         sqlx::raw_sql(SQLITE_SCHEMA).execute(&mut *tx).await?;
         let has = async |tx: &mut sqlx::SqliteConnection, table: &str, column: &str| -> sqlx::Result<bool> {
@@ -188,7 +196,14 @@ impl SqliteStore {
         sqlx::raw_sql(SQLITE_INSTRUCTIONS).execute(&mut *tx).await?;
         sqlx::raw_sql(INDEXES).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(Self { pool })
+        // An in-memory database is one per connection: it reads through the writer.
+        let read = if options.get_filename() == std::path::Path::new(":memory:") {
+            pool.clone()
+        } else {
+            let readers = options.read_only(true).create_if_missing(false);
+            SqlitePoolOptions::new().max_connections(SQLITE_READERS).connect_with(readers).await?
+        };
+        Ok(Self { pool, read })
     }
 }
 
@@ -197,6 +212,8 @@ impl SqliteStore {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL's connections read and write alike.
+    read: PgPool,
 }
 
 impl PgStore {
@@ -226,7 +243,7 @@ impl PgStore {
         sqlx::raw_sql(PG_INSTRUCTIONS).execute(&mut *tx).await?;
         sqlx::raw_sql(INDEXES).execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(Self { pool })
+        Ok(Self { read: pool.clone(), pool })
     }
 }
 
@@ -270,7 +287,7 @@ macro_rules! sql_store {
         #[async_trait]
         impl Store for $store {
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                sqlx::query("SELECT 1").execute(&self.read).await?;
                 Ok(())
             }
 
@@ -286,7 +303,7 @@ macro_rules! sql_store {
             async fn policy(&self, reward_epoch_id: u32) -> StoreResult<Option<Vec<u8>>> {
                 let row = sqlx::query("SELECT bytes FROM policies WHERE epoch = $1")
                     .bind(i64::from(reward_epoch_id))
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.read)
                     .await?;
                 Ok(row.map(|r| r.try_get::<Vec<u8>, _>(0)).transpose()?)
             }
@@ -310,7 +327,7 @@ macro_rules! sql_store {
             }
 
             async fn tee(&self) -> StoreResult<Option<Hello>> {
-                let row = sqlx::query("SELECT hello FROM tee WHERE slot = 0").fetch_optional(&self.pool).await?;
+                let row = sqlx::query("SELECT hello FROM tee WHERE slot = 0").fetch_optional(&self.read).await?;
                 let Some(r) = row else { return Ok(None) };
                 // A greeting of an older link protocol (before it was signed) does not decode:
                 // the TEE is shown again once it reconnects.
@@ -326,7 +343,7 @@ macro_rules! sql_store {
             async fn known_tee(&self, tee_id: &Address) -> StoreResult<bool> {
                 let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tees WHERE tee_id = $1")
                     .bind(tee_id.to_vec())
-                    .fetch_one(&self.pool)
+                    .fetch_one(&self.read)
                     .await?;
                 Ok(n > 0)
             }
@@ -658,7 +675,7 @@ macro_rules! sql_store {
 
             async fn result(&self, id: &H256) -> StoreResult<Option<SignedResult>> {
                 let row =
-                    sqlx::query("SELECT body FROM results WHERE id = $1").bind(id.to_vec()).fetch_optional(&self.pool).await?;
+                    sqlx::query("SELECT body FROM results WHERE id = $1").bind(id.to_vec()).fetch_optional(&self.read).await?;
                 match row {
                     Some(r) => Ok(Some(postcard::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?)),
                     None => Ok(None),
@@ -667,7 +684,7 @@ macro_rules! sql_store {
 
             async fn action(&self, id: &H256) -> StoreResult<Option<Action>> {
                 let row =
-                    sqlx::query("SELECT body FROM actions WHERE id = $1").bind(id.to_vec()).fetch_optional(&self.pool).await?;
+                    sqlx::query("SELECT body FROM actions WHERE id = $1").bind(id.to_vec()).fetch_optional(&self.read).await?;
                 match row {
                     Some(r) => Ok(Some(postcard::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?)),
                     None => Ok(None),
@@ -677,7 +694,7 @@ macro_rules! sql_store {
             async fn result_stored_at(&self, id: &H256) -> StoreResult<Option<i64>> {
                 let row = sqlx::query("SELECT stored_ms FROM results WHERE id = $1")
                     .bind(id.to_vec())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.read)
                     .await?;
                 Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?)
             }
@@ -694,7 +711,7 @@ macro_rules! sql_store {
                 .bind(i64::from(reward_epoch_id))
                 .bind(STATE_QUEUED)
                 .bind(STATE_DONE)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.read)
                 .await?;
                 let Some(r) = row else { return Ok(None) };
                 let deliveries: Option<i64> = r.try_get(5)?;
@@ -722,7 +739,7 @@ macro_rules! sql_store {
                     "SELECT (SELECT COUNT(*) FROM instructions WHERE state < 2), ",
                     "(SELECT COUNT(*) FROM actions WHERE done = 0), (SELECT COUNT(*) FROM results)"
                 ))
-                .fetch_one(&self.pool)
+                .fetch_one(&self.read)
                 .await?;
                 Ok(Counts {
                     open: r.try_get::<i64, _>(0)? as u64,
@@ -747,14 +764,14 @@ macro_rules! sql_store {
             }
 
             async fn latest_epoch(&self) -> StoreResult<Option<u32>> {
-                let e: Option<i64> = sqlx::query_scalar("SELECT MAX(epoch) FROM policies").fetch_one(&self.pool).await?;
+                let e: Option<i64> = sqlx::query_scalar("SELECT MAX(epoch) FROM policies").fetch_one(&self.read).await?;
                 Ok(e.map(|e| e as u32))
             }
 
             async fn cursor(&self, name: &str) -> StoreResult<Option<(u64, Option<H256>)>> {
                 let row = sqlx::query("SELECT block, hash FROM cursors WHERE name = $1")
                     .bind(name)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.read)
                     .await?;
                 let Some(r) = row else { return Ok(None) };
                 let hash = r.try_get::<Option<Vec<u8>>, _>(1)?.map(h256).transpose()?;
@@ -769,7 +786,7 @@ macro_rules! sql_store {
             async fn checkpoints(&self, name: &str) -> StoreResult<Vec<(u64, H256)>> {
                 let rows = sqlx::query("SELECT block, hash FROM checkpoints WHERE name = $1 ORDER BY block DESC")
                     .bind(name)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.read)
                     .await?;
                 rows.into_iter().map(|r| Ok((r.try_get::<i64, _>(0)? as u64, h256(r.try_get(1)?)?))).collect()
             }
@@ -913,7 +930,7 @@ macro_rules! sql_store {
             async fn chain_instruction(&self, id: &H256) -> StoreResult<Option<ChainInstruction>> {
                 let row = sqlx::query("SELECT epoch, block, tx, announced FROM chain_instructions WHERE id = $1")
                     .bind(id.to_vec())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.read)
                     .await?;
                 let Some(r) = row else { return Ok(None) };
                 let announced: Option<Vec<u8>> = r.try_get(3)?;
@@ -927,7 +944,7 @@ macro_rules! sql_store {
             }
 
             async fn chain_instruction_count(&self) -> StoreResult<u64> {
-                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chain_instructions").fetch_one(&self.pool).await?;
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM chain_instructions").fetch_one(&self.read).await?;
                 Ok(n as u64)
             }
         }
@@ -936,3 +953,38 @@ macro_rules! sql_store {
 
 sql_store!(SqliteStore, "", "");
 sql_store!(PgStore, "FOR UPDATE", "FOR UPDATE SKIP LOCKED");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads go through their own connections: a write transaction under way (the vote writer's
+    /// group commit, say) holds the one writer connection, and results, status, `/ready` and
+    /// `/metrics` still answer at once — with the last committed state.
+    #[tokio::test]
+    async fn sqlite_reads_do_not_wait_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}/r.db", dir.path().display())).await.unwrap();
+        store.put_policy(1, b"one").await.unwrap();
+        let mut tx = store.pool.begin().await.unwrap();
+        sqlx::query("INSERT INTO policies (epoch, bytes) VALUES (2, x'02')").execute(&mut *tx).await.unwrap();
+        let (one, two, counts, ping) = tokio::time::timeout(Duration::from_secs(2), async {
+            (store.policy(1).await, store.policy(2).await, store.counts().await, store.ping().await)
+        })
+        .await
+        .expect("reads answered while a write was open");
+        assert_eq!(one.unwrap(), Some(b"one".to_vec()));
+        assert_eq!(two.unwrap(), None, "not committed yet");
+        assert_eq!(counts.unwrap(), Counts::default());
+        ping.unwrap();
+        // Readers cannot write, even by mistake.
+        assert!(sqlx::query("DELETE FROM policies").execute(&store.read).await.is_err());
+        tx.commit().await.unwrap();
+        assert_eq!(store.policy(2).await.unwrap(), Some(vec![2]));
+
+        // An in-memory database is one per connection: it is read through the writer.
+        let memory = SqliteStore::open("sqlite::memory:").await.unwrap();
+        memory.put_policy(3, b"three").await.unwrap();
+        assert_eq!(memory.policy(3).await.unwrap(), Some(b"three".to_vec()));
+    }
+}
