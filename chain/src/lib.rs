@@ -484,9 +484,9 @@ impl<P: Provider> Monitor<P> {
         if let Some(c) = kept.get(lo) {
             return Ok(Some(*c));
         }
-        // Nothing kept is on the chain. Checkpoints are only dropped below the reorg depth: if
-        // the orphaned cursor is within it of the first block, none was, and the fork is below
-        // everything read.
+        // Nothing kept is on the chain. Reading again from the first block is always safe (the
+        // sink is idempotent) and, with the orphaned cursor within the reorg depth of it, no
+        // more than that depth: do it. Beyond, the reorg is deeper than this monitor follows.
         if orphaned.block < self.config.start_block.saturating_add(self.config.reorg_depth) {
             return Ok(None);
         }
