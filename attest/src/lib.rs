@@ -1,7 +1,8 @@
 //! `fcc-attest`: host-side verification of a TEE's attestation before it is voted into
 //! production — is the evidence genuine (AMD or Intel signed it for a platform at an acceptable
 //! TCB), is the launched code ours (MEASUREMENT / MRTD in the published manifest), and does it
-//! bind the TEE key, chain and challenge we expect (REPORT_DATA, `fcc_core::identity`)?
+//! bind the statement we expect — key, chain, challenge, policies (REPORT_DATA,
+//! `fcc_core::statement`)?
 //!
 //! Entry point: [`Verifier::verify`] with an [`Evidence`], a [`Binding`] and the time. It returns
 //! a [`Verdict`] a data provider can log and vote on, or the first failed check as an [`Error`].
@@ -14,27 +15,23 @@ pub mod error;
 pub mod manifest;
 pub mod simulated;
 pub mod snp;
+pub mod statement;
 pub mod tdx;
 
 pub use dcap_qvl::QuoteCollateralV3;
 pub use error::{Error, SnpCert};
 pub use manifest::Manifest;
+pub use statement::Statement;
 
 use serde::Serialize;
 
 /// What REPORT_DATA must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Binding {
-    /// Production: the TEE's key, the chain it serves and the verifier's challenge, combined by
-    /// `fcc_core::identity::report_data`.
-    Identity {
-        /// Uncompressed secp256k1 public key `x ‖ y`.
-        public_key: [u8; 64],
-        /// Chain id.
-        chain_id: u64,
-        /// 32-byte challenge (zero for the boot-time Hello).
-        challenge: [u8; 32],
-    },
+    /// Production: the TEE's statement (`fcc_core::statement`: Flare's `Attestation` — chain,
+    /// challenge, key, initial and active policies, platform, policy hash scheme, version),
+    /// REPORT_DATA = `keccak(abi.encode(Attestation)) ‖ bytes32("FCC_ATTESTATION_V1")`.
+    Statement(Box<Statement>),
     /// Exact bytes: for auditing third-party evidence that does not follow our binding.
     ReportData([u8; 64]),
 }
@@ -43,9 +40,7 @@ impl Binding {
     /// The REPORT_DATA the evidence must carry.
     pub fn report_data(&self) -> [u8; 64] {
         match self {
-            Binding::Identity { public_key, chain_id, challenge } => {
-                fcc_core::identity::report_data(public_key, *chain_id, challenge)
-            }
+            Binding::Statement(s) => s.report_data(),
             Binding::ReportData(rd) => *rd,
         }
     }
@@ -56,15 +51,15 @@ impl Binding {
             return Err(Error::ReportDataMismatch { expected: hex::encode(expected), found: hex::encode(found) });
         }
         Ok(match self {
-            Binding::Identity { public_key, chain_id, challenge } => {
-                let digest = fcc_core::hash::keccak256(public_key);
-                Some(Identity {
-                    public_key: hex::encode(public_key),
-                    address: format!("0x{}", hex::encode(&digest[12..])),
-                    chain_id: *chain_id,
-                    challenge: hex::encode(challenge),
-                })
-            }
+            Binding::Statement(s) => Some(Identity {
+                public_key: hex::encode(s.public_key),
+                address: format!("0x{}", hex::encode(s.tee_id())),
+                chain_id: s.chain_id,
+                challenge: hex::encode(s.challenge),
+                initial_policy: (s.initial_policy.0, hex::encode(s.initial_policy.1)),
+                active_policy: (s.last_policy.0, hex::encode(s.last_policy.1)),
+                statement_hash: hex::encode(s.hash()),
+            }),
             Binding::ReportData(_) => None,
         })
     }
@@ -106,6 +101,12 @@ pub struct Identity {
     pub chain_id: u64,
     /// Challenge bound in, hex.
     pub challenge: String,
+    /// The trust root the TEE reports: (epoch, policy hash hex); (0, zero) when none.
+    pub initial_policy: (u32, String),
+    /// The active policy it reports: (epoch, policy hash hex); (0, zero) when none.
+    pub active_policy: (u32, String),
+    /// keccak(abi.encode(Attestation)), hex.
+    pub statement_hash: String,
 }
 
 /// What was verified, for a data provider to log and vote on.

@@ -1,5 +1,5 @@
 //! `fcc-attest`: verify an SEV-SNP report or a TDX quote offline against the published manifest
-//! and the expected TEE identity; prints the verdict as JSON, or `REFUSED: <reason>` and exits 1.
+//! and the statement the TEE makes (its key, chain, challenge and policies); prints the verdict as JSON, or `REFUSED: <reason>` and exits 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,17 +52,12 @@ struct Common {
     /// Measurement manifest (reproducible/MEASUREMENTS.json).
     #[arg(long)]
     manifest: PathBuf,
-    /// Expected TEE public key, x ‖ y (64 bytes hex; a leading 04 is accepted).
+    /// The statement the evidence must bind: `abi.encode(Attestation)` (hex), as `TEE_INFO` /
+    /// `TEE_ATTESTATION` return it (docs/PROTOCOL.md §7).
     #[arg(long, required_unless_present = "report_data")]
-    tee_key: Option<String>,
-    /// Chain id bound into REPORT_DATA.
-    #[arg(long, default_value_t = 0)]
-    chain_id: u64,
-    /// 32-byte challenge (hex); zero when omitted.
-    #[arg(long)]
-    challenge: Option<String>,
-    /// Instead of a TEE key: the exact 64-byte REPORT_DATA expected (auditing other evidence).
-    #[arg(long, conflicts_with = "tee_key")]
+    statement: Option<String>,
+    /// Instead of a statement: the exact 64-byte REPORT_DATA expected (auditing other evidence).
+    #[arg(long, conflicts_with = "statement")]
     report_data: Option<String>,
     /// Verification time, unix seconds (default: now).
     #[arg(long)]
@@ -83,11 +78,9 @@ impl Common {
         if let Some(rd) = &self.report_data {
             return Ok(Binding::ReportData(hex_array(rd, "--report-data")?));
         }
-        let Some(key) = &self.tee_key else { bail!("--tee-key or --report-data is required") };
-        let key = key.trim().trim_start_matches("0x");
-        let key = if key.len() == 130 { key.strip_prefix("04").unwrap_or(key) } else { key };
-        let challenge = self.challenge.as_deref().map(|c| hex_array(c, "--challenge")).transpose()?.unwrap_or([0; 32]);
-        Ok(Binding::Identity { public_key: hex_array(key, "--tee-key")?, chain_id: self.chain_id, challenge })
+        let Some(statement) = &self.statement else { bail!("--statement or --report-data is required") };
+        let bytes = hex::decode(statement.trim().trim_start_matches("0x")).context("--statement is not hex")?;
+        Ok(Binding::Statement(Box::new(fcc_attest::statement::decode_statement(&bytes)?)))
     }
 
     fn now(&self) -> Result<u64> {

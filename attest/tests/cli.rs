@@ -48,10 +48,20 @@ fn cli_verifies_and_refuses() {
     let (code, _, err) = snp(PUBLISHED, &["--report-data", report_data]);
     assert_eq!(code, 1);
     assert!(err.starts_with("REFUSED: SNP MEASUREMENT 7a1e5c26"), "{err}");
-    let key = "11".repeat(64);
-    let (code, _, err) = snp(manifest.to_str().unwrap(), &["--tee-key", &key, "--chain-id", "14"]);
+    // A statement (abi.encode(Attestation)) the report does not bind; a malformed one.
+    let state = fcc_core::statement::FccState {
+        platform: fcc_core::attester::PlatformKind::SevSnp,
+        policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 14 },
+        version: "test".into(),
+    };
+    let statement = fcc_core::statement::Statement::new(14, [0; 32], [0x11; 64], None, None, &state, 0);
+    let key = hex::encode(statement.encode());
+    let (code, _, err) = snp(manifest.to_str().unwrap(), &["--statement", &key]);
     assert_eq!(code, 1);
     assert!(err.starts_with("REFUSED: REPORT_DATA"), "{err}");
+    let (code, _, err) = snp(manifest.to_str().unwrap(), &["--statement", "0x00"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not an ABI-encoded Attestation"), "{err}");
     std::fs::remove_file(&manifest).unwrap();
 
     let (quote, collateral, root) = (
@@ -60,10 +70,10 @@ fn cli_verifies_and_refuses() {
         p("tdx/intel-roots/Intel_SGX_Root_CA.der"),
     );
     let base = ["verify-tdx", "--quote", &quote, "--collateral", &collateral, "--root", &root, "--manifest", PUBLISHED];
-    let (code, _, err) = run(&[&base[..], &["--tee-key", &key, "--now", "1751328000"]].concat());
+    let (code, _, err) = run(&[&base[..], &["--statement", &key, "--now", "1751328000"]].concat());
     assert_eq!(code, 1);
     assert!(err.starts_with("REFUSED: TDX MRTD 91eb2b44"), "{err}");
-    let (code, _, err) = run(&[&base[..], &["--tee-key", &key, "--now", "1752919235"]].concat());
+    let (code, _, err) = run(&[&base[..], &["--statement", &key, "--now", "1752919235"]].concat());
     assert_eq!(code, 1);
     assert!(err.starts_with("REFUSED: TDX collateral or certificate not valid"), "{err}");
 }

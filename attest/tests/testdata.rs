@@ -189,7 +189,7 @@ fn snp_measurement_and_report_data_mismatch() {
         snp: vec![SnpDigest { digest: m, vcpu_type: "t".into(), vcpus: 1 }],
         ..Default::default()
     });
-    let binding = Binding::Identity { public_key: [3; 64], chain_id: 14, challenge: [0; 32] };
+    let binding = statement_binding([3; 64], [0; 32]);
     match verifier.verify(&ev, &binding, s.now).unwrap_err() {
         Error::ReportDataMismatch { expected, found } => {
             assert_eq!(expected, hex::encode(binding.report_data()));
@@ -440,7 +440,7 @@ fn tdx_full_verdict_mismatches_and_status_policy() {
     let published = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../reproducible/MEASUREMENTS.json")).unwrap();
     let e = Verifier::new(Manifest::from_json(&published).unwrap()).verify(&ev, &Binding::ReportData(rd), s.now);
     assert!(matches!(e, Err(Error::MeasurementMismatch { field: "TDX MRTD", .. })));
-    let binding = Binding::Identity { public_key: [3; 64], chain_id: 14, challenge: [1; 32] };
+    let binding = statement_binding([3; 64], [1; 32]);
     assert!(matches!(
         Verifier::new(manifest.clone()).verify(&ev, &binding, s.now),
         Err(Error::ReportDataMismatch { .. })
@@ -523,7 +523,7 @@ fn simulated_attestation_is_refused_in_production() {
     };
     let id = fcc_core::identity::TeeIdentity::from_secret_for_tests(&secret).unwrap();
     let challenge: [u8; 32] = core::array::from_fn(|i| i as u8 + 1);
-    let binding = Binding::Identity { public_key: *id.public_key(), chain_id: 14, challenge };
+    let binding = statement_binding(*id.public_key(), challenge);
     let rom = [0x42; 48];
     let ev_bytes = fcc_attest::simulated::encode(&binding.report_data(), &rom);
     let manifest = Manifest { rom_sha384: Some(rom), ..Default::default() };
@@ -544,21 +544,25 @@ fn simulated_attestation_is_refused_in_production() {
     let v = test_mode.verify(&Evidence::Simulated(&ev_bytes), &binding, 0).unwrap();
     assert!(v.simulated);
     assert_eq!(v.platform, "plain (simulated, not a TEE)");
-    // PROTOCOL.md §7's vector: secret 2, chain 14, challenge 01..20.
-    assert_eq!(
-        v.report_data,
-        "09c303556660cc3578602209c1dc06f0f4457799b1360ef80875b90f0a8f5c43\
-         0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20"
-    );
+    assert_eq!(v.report_data, hex::encode(binding.report_data()));
     let ident = v.identity.unwrap();
     assert_eq!(ident.address, "0x2b5ad5c4795c026514f8317c7a215e218dccd6cf");
+    assert_eq!((ident.chain_id, ident.challenge.as_str()), (14, hex::encode(challenge).as_str()));
+    assert_eq!(ident.initial_policy, (7, hex::encode([0x70; 32])));
+    // Another statement over the same key (another trust root): refused.
+    let Binding::Statement(mut other) = binding.clone() else { unreachable!() };
+    other.initial_policy = (7, [0x71; 32]);
+    assert!(matches!(
+        test_mode.verify(&Evidence::Simulated(&ev_bytes), &Binding::Statement(other), 0),
+        Err(Error::ReportDataMismatch { .. })
+    ));
     // Another ROM, another key: refused even in test mode.
     let other_rom = fcc_attest::simulated::encode(&binding.report_data(), &[0x43; 48]);
     assert!(matches!(
         test_mode.verify(&Evidence::Simulated(&other_rom), &binding, 0),
         Err(Error::MeasurementMismatch { field: "simulated ROM SHA-384", .. })
     ));
-    let other_key = Binding::Identity { public_key: [5; 64], chain_id: 14, challenge };
+    let other_key = statement_binding([5; 64], challenge);
     assert!(matches!(
         test_mode.verify(&Evidence::Simulated(&ev_bytes), &other_key, 0),
         Err(Error::ReportDataMismatch { .. })
@@ -609,4 +613,16 @@ fn snp_minimum_tcb_policy() {
         Error::SnpTcbBelowMinimum { component: "microcode", minimum: 116, report: 115 }
     );
     assert_eq!(at(4, 0, 0).unwrap_err(), Error::SnpTcbBelowMinimum { component: "bootloader", minimum: 4, report: 3 });
+}
+
+/// A statement for `public_key` and `challenge` on chain 14, trust root and active policy epoch 7.
+fn statement_binding(public_key: [u8; 64], challenge: [u8; 32]) -> Binding {
+    let state = fcc_core::statement::FccState {
+        platform: fcc_core::attester::PlatformKind::Plain,
+        policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 14 },
+        version: "test".into(),
+    };
+    let s =
+        fcc_attest::Statement::new(14, challenge, public_key, Some((7, [0x70; 32])), Some((7, [0x70; 32])), &state, 0);
+    Binding::Statement(Box::new(s))
 }

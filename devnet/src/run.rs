@@ -17,7 +17,7 @@ use alloy::contract::RawCallBuilder;
 use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::DynProvider;
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use fcc_chain::{Config as ChainConfig, Event, Monitor};
 use fcc_contracts::relay_message::{
     custom_signing_digest, encode_custom_signature, encode_policy_update, policy_update_digest, sign_as_voters,
@@ -327,6 +327,87 @@ async fn send_prove(trace: &Trace, net: &Devnet, tee_id: Address, from: Address)
 /// stranger listing itself as an instruction's only cosigner cannot open (and so pin) an
 /// instruction id, and a link greeting as the TEE without its key — its `GET /info` fields with
 /// a signature for no challenge — is closed before it gets anything.
+/// The providers' check of the TEE behind the proxy at `url` (`fcc_sim_providers::attest`):
+/// its signed answer to a fresh challenge, the evidence against the published manifest (test
+/// mode), and its trust root and active policy against the Relay's. The outer error is the
+/// devnet's; the inner one is the providers' refusal.
+async fn providers_check<P: alloy::providers::Provider>(
+    url: &str,
+    rpc: &P,
+    relay: Address,
+) -> Result<Result<sim::attest::Checked, sim::attest::CheckError>> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json");
+    let verifier = sim::attest::verifier(&manifest, true)?;
+    let checker = sim::client::ProxyClient::new(url, CHAIN_ID, Duration::from_secs(10))?;
+    let checked = match checker.check_tee(&verifier, &sim::attest::Collateral::default()).await {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    let epochs = [checked.statement.initial_policy.0, checked.statement.last_policy.0];
+    let hashes = sim::attest::relay_policy_hashes(rpc, relay, &epochs).await?;
+    Ok(sim::attest::check_policies(&checked.statement, |e| hashes.get(&e).copied().flatten()).map(|()| checked))
+}
+
+/// The trust-chain attack: an operator boots a fresh guest (the real ROM) behind its own proxy
+/// whose trust root is a policy of keys it controls, for the Relay's epoch. The guest's
+/// evidence is genuine and fresh, so only the providers' comparison with the Relay can refuse
+/// it — and does.
+async fn rogue_trust_root_refused<P: alloy::providers::Provider>(
+    trace: &Trace,
+    setup: &RogueSetup<'_>,
+    rpc: &P,
+    relay: Address,
+) -> Result<()> {
+    let started = Instant::now();
+    let operator = sim::providers("the operator's own keys", 4)?;
+    let policy = sim::policy(&operator, EPOCH)?;
+    let root = setup.dir.join("rogue-trust-root.json");
+    let keys: Vec<String> = operator.iter().map(|p| format!("0x{}", hex::encode(p.key.public_key()))).collect();
+    let json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())), "publicKeys": keys });
+    std::fs::write(&root, serde_json::to_vec_pretty(&json)?)?;
+    let (http, link) = (free_port()?, free_port()?);
+    let args: Vec<String> = vec![
+        "--database".into(),
+        format!("sqlite://{}", setup.dir.join("rogue.db").display()),
+        "--http".into(),
+        format!("127.0.0.1:{http}"),
+        "--link".into(),
+        format!("127.0.0.1:{link}"),
+        "--chain-id".into(),
+        CHAIN_ID.to_string(),
+        "--trust-root".into(),
+        root.display().to_string(),
+    ];
+    let proxy =
+        ProxyProcess::spawn(setup.proxy, &args, &[("NO_COLOR", "1".into())], &setup.dir.join("rogue-proxy.log"))?;
+    let api = Api::new(proxy.http);
+    let boot = fcc_qemu::BootOptions::on_host(setup.rom.to_path_buf(), setup.host).network(proxy.link.port());
+    let mut guest = Guest::boot(&boot)?;
+    tokio::task::block_in_place(|| guest.wait_for(READY_PREFIX, STEP_TIMEOUT))?;
+    let (r, _) = api.wait_result(&fcc_core::action::initialize_policy_id(&policy.encode()), STEP_TIMEOUT).await?;
+    ensure!(r.result.status == status::SUCCESS, "the rogue INITIALIZE_POLICY was refused: {}", r.result.log);
+    match providers_check(&format!("http://{}", proxy.http), rpc, relay).await? {
+        Err(e @ sim::attest::CheckError::PolicyNotRelays { .. }) => trace.step(format!(
+            "attack refused: a guest (the same ROM) rooted by its operator in a policy of its own keys for epoch \
+             {EPOCH} answers the providers' challenge with genuine evidence, but they refuse it: {e}, in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        )),
+        Err(e) => bail!("the rogue guest was refused, but not for its trust root: {e}"),
+        Ok(_) => bail!("the providers accepted a guest rooted in the operator's own policy"),
+    }
+    drop(guest);
+    drop(proxy);
+    Ok(())
+}
+
+/// What booting a second guest behind a second proxy needs.
+struct RogueSetup<'a> {
+    dir: &'a Path,
+    proxy: &'a ProxyCommand,
+    rom: &'a Path,
+    host: &'a fcc_qemu::HostAccel,
+}
+
 async fn attacks_refused(trace: &Trace, api: &Api, link: std::net::SocketAddr, tee: [u8; 20]) -> Result<()> {
     use fcc_core::wire::{FrameReader, GuestMessage, Hello, ProxyMessage, decode_body, encode_frame};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -356,6 +437,9 @@ async fn attacks_refused(trace: &Trace, api: &Api, link: std::net::SocketAddr, t
         chain_id: CHAIN_ID,
         version: info["codeVersion"].as_str().unwrap_or_default().into(),
         attestation: hex::decode(info["attestation"].as_str().unwrap_or_default().trim_start_matches("0x"))?,
+        statement: Box::new(sim::attest::decode_statement(&hex::decode(
+            info["statement"].as_str().unwrap_or_default().trim_start_matches("0x"),
+        )?)?),
         initial_policy: None,
         active_epoch: None,
         sealed: None,
@@ -539,16 +623,14 @@ pub async fn run(options: &Options) -> Result<Running> {
         net.machines.register(EXTENSION, public_key.into(), code_hash, platform("plain")?, url.clone()),
     )
     .await?;
-    // The providers check the TEE before voting it into production: its attestation from the
-    // proxy's /info against the published manifest, bound to its key and their own chain id.
-    // Test mode: plain QEMU's evidence is simulated, which a production check refuses.
+    // The providers check the TEE before voting it into production: its answer to their fresh
+    // challenge (GET /info?challenge=, the guest's TEE_INFO) against the published manifest,
+    // bound to its statement (key, their own chain id, trust root and active policy), and those
+    // policies against the Relay's. Test mode: plain QEMU's evidence is simulated, which a
+    // production check refuses.
     let checked_at = Instant::now();
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json");
-    let verifier = sim::attest::verifier(&manifest, true)?;
-    let checker = sim::client::ProxyClient::new(&url, CHAIN_ID, Duration::from_secs(10))?;
-    let checked = checker
-        .check_tee(&verifier, &sim::attest::Collateral::default())
-        .await
+    let checked = providers_check(&url, &provider, *net.relay.address())
+        .await?
         .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
     let verdict = checked.verdict;
     let identity = verdict.identity.as_ref().context("the verdict binds no identity")?;
@@ -558,12 +640,16 @@ pub async fn run(options: &Options) -> Result<Running> {
         identity.address
     );
     trace.step(format!(
-        "providers checked the TEE before voting (test mode, reproducible/MEASUREMENTS.json): platform {}, identity {} (chain {}), in {:.1} ms",
+        "providers checked the TEE before voting (test mode, reproducible/MEASUREMENTS.json): its signed answer to their fresh challenge, platform {}, identity {} (chain {}), trust root epoch {} and active epoch {} equal to the Relay's, in {:.1} ms",
         verdict.platform,
         identity.address,
         identity.chain_id,
+        identity.initial_policy.0,
+        identity.active_policy.0,
         checked_at.elapsed().as_secs_f64() * 1e3
     ));
+    let rogue = RogueSetup { dir: dir.path(), proxy: &proxy_cmd, rom: &rom, host: &host };
+    rogue_trust_root_refused(&trace, &rogue, &provider, *net.relay.address()).await?;
     let hash = net.machines.productionHash(tee_id).call().await?;
     let all: Vec<usize> = (0..ps.len()).collect();
     let digest = custom_signing_digest(&hash.0, scheme());

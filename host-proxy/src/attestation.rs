@@ -30,6 +30,9 @@ pub enum Refusal {
         /// keccak(public key)[12..], hex.
         derived: String,
     },
+    /// The Hello's statement is for another chain, or disagrees with the Hello.
+    #[error("the Hello's statement: {0}")]
+    Statement(String),
     /// Hardware evidence whose certificates or collateral are not configured.
     #[error("{0} evidence, but no {0} certificates/collateral are configured")]
     NoCollateral(&'static str),
@@ -95,7 +98,15 @@ impl Checker {
                 Evidence::Tdx { quote: a, collateral, root_ca_der: root }
             }
         };
-        let binding = Binding::Identity { public_key, chain_id, challenge: [0; 32] };
+        // The statement is what the evidence vouches for: it must be the Hello's, for this chain.
+        hello.check_statement().map_err(|e| Refusal::Statement(e.to_string()))?;
+        if hello.statement.chain_id != chain_id {
+            return Err(Refusal::Statement(format!(
+                "chain {} (this proxy serves {chain_id})",
+                hello.statement.chain_id
+            )));
+        }
+        let binding = Binding::Statement(hello.statement.clone());
         Ok(self.verifier.verify(&evidence, &binding, now)?)
     }
 }

@@ -67,7 +67,13 @@ pub struct Shared {
     pub(crate) votes: VoteWriter,
     /// Distinguishes this process's leases from other proxies' on a shared database.
     pub instance: String,
+    /// Slots for `GET /info?challenge=` asking the guest for fresh evidence (each costs it an
+    /// attestation): at most [`TEE_INFO_IN_FLIGHT`] at once.
+    pub(crate) tee_info_slots: tokio::sync::Semaphore,
 }
+
+/// Fresh `TEE_INFO`s waiting for the guest at most.
+pub const TEE_INFO_IN_FLIGHT: usize = 4;
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,6 +104,7 @@ impl Shared {
             metrics,
             votes,
             instance: hex::encode(instance),
+            tee_info_slots: tokio::sync::Semaphore::new(TEE_INFO_IN_FLIGHT),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The small subset of the Solidity ABI the Flare formats use: static words, `bytes`,
-//! `address[]`, and `abi.encode` of one dynamic tuple (which starts with the 0x20 offset word).
+//! `address[]`, nested dynamic tuples, and `abi.encode` of one dynamic tuple (which starts with
+//! the 0x20 offset word). A static nested tuple is its words in line.
 //!
 //! Why our own: the guest needs a few hundred lines of strict, allocation-bounded code, not a
 //! general ABI library. The host tests check every encoding against alloy's `sol!` types.
@@ -21,6 +22,8 @@ pub enum Token<'a> {
     Bytes(&'a [u8]),
     /// `address[]`.
     Addresses(&'a [Address]),
+    /// A tuple with at least one dynamic member (encoded in the tail, an offset in the head).
+    Tuple(&'a [Token<'a>]),
 }
 
 /// Left-pads an unsigned integer to a word.
@@ -47,14 +50,19 @@ impl Token<'_> {
             Token::Word(_) => 0,
             Token::Bytes(b) => 32 + padded_len(b.len()),
             Token::Addresses(a) => 32 + 32 * a.len(),
+            Token::Tuple(t) => tuple_len(t),
         }
     }
+}
+
+fn tuple_len(tokens: &[Token<'_>]) -> usize {
+    32 * tokens.len() + tokens.iter().map(Token::tail_len).sum::<usize>()
 }
 
 /// Encodes `tokens` as a tuple: heads (words or offsets), then tails.
 pub fn encode_tuple(tokens: &[Token<'_>]) -> Vec<u8> {
     let head_len = 32 * tokens.len();
-    let total = head_len + tokens.iter().map(Token::tail_len).sum::<usize>();
+    let total = tuple_len(tokens);
     let mut out = Vec::with_capacity(total);
     let mut offset = head_len;
     for t in tokens {
@@ -80,6 +88,7 @@ pub fn encode_tuple(tokens: &[Token<'_>]) -> Vec<u8> {
                     out.extend_from_slice(&address(a));
                 }
             }
+            Token::Tuple(inner) => out.extend_from_slice(&encode_tuple(inner)),
         }
     }
     debug_assert_eq!(out.len(), total);

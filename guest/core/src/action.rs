@@ -63,6 +63,12 @@ pub fn update_policy_id(policy_bytes: &[u8]) -> H256 {
     keccak256_concat(&[b"UPDATE_POLICY".as_slice(), policy_bytes])
 }
 
+/// The id of the `TEE_INFO` action asking `tee` for its statement for `challenge`:
+/// `keccak256("TEE_INFO" ‖ tee ‖ challenge)` — one answer per TEE and challenge.
+pub fn tee_info_id(tee: &crate::policy::Address, challenge: &H256) -> H256 {
+    keccak256_concat(&[b"TEE_INFO".as_slice(), tee, challenge])
+}
+
 /// A direct `F_POLICY` action: `command` with the postcard encoding of `message`.
 fn policy_action(id: H256, command: op::OpName, message: Vec<u8>) -> Action {
     Action {
@@ -84,6 +90,24 @@ impl Action {
     pub fn initialize_policy(init: &InitializePolicy) -> Self {
         let message = postcard::to_allocvec(init).expect("serialising to a Vec cannot fail");
         policy_action(initialize_policy_id(&init.policy), op::INITIALIZE_POLICY, message)
+    }
+
+    /// The direct `F_GET/TEE_INFO` action asking `tee` (only it may take it) for its statement
+    /// for `challenge` (`ops::info`).
+    pub fn tee_info(tee: &crate::policy::Address, challenge: &H256) -> Self {
+        Action {
+            kind: ActionKind::Direct,
+            submission_tag: SubmissionTag::Submit,
+            instruction: InstructionData {
+                instruction_id: tee_info_id(tee, challenge),
+                tee_id: *tee,
+                op_type: op::F_GET,
+                op_command: op::TEE_INFO,
+                original_message: challenge.to_vec(),
+                ..Default::default()
+            },
+            votes: Vec::new(),
+        }
     }
 
     /// The `F_POLICY/UPDATE_POLICY` action that moves to `update`'s policy.

@@ -29,7 +29,17 @@ impl PlatformKind {
         }
     }
 
-    /// Numeric code used in ABI-encoded info (0 plain, 1 SEV-SNP, 2 TDX).
+    /// The platform as a `bytes32` name (the attestation statement's, and the contracts'
+    /// `platform`): `PLAIN_QEMU`, `AMD_SEV_SNP`, `INTEL_TDX`.
+    pub const fn id(self) -> [u8; 32] {
+        match self {
+            PlatformKind::Plain => crate::op::name("PLAIN_QEMU"),
+            PlatformKind::SevSnp => crate::op::name("AMD_SEV_SNP"),
+            PlatformKind::Tdx => crate::op::name("INTEL_TDX"),
+        }
+    }
+
+    /// Numeric code in the sealed state and its key derivation (0 plain, 1 SEV-SNP, 2 TDX).
     pub const fn code(self) -> u8 {
         match self {
             PlatformKind::Plain => 0,

@@ -2,6 +2,9 @@
 
 use crate::policy::PolicyHashScheme;
 
+/// Code version reported in results, greetings and attestation statements.
+pub const VERSION: &str = concat!("fcc-core/", env!("CARGO_PKG_VERSION"));
+
 /// Fixed configuration of a TEE (in a confidential guest it is part of the measured image or
 /// of the runtime configuration extended into the attestation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,26 +1,16 @@
 //! The TEE's identity: a secp256k1 key generated at boot from injected entropy, never leaving
-//! the guest; its public key, its Ethereum address (the TEE id) and the 64-byte REPORT_DATA that
-//! binds them into a hardware attestation report.
-//!
-//! ```text
-//! REPORT_DATA[0..32]  = keccak256(bytes32("FCC_TEE_IDENTITY_V1") ‖ x ‖ y ‖ uint256 chainId)
-//! REPORT_DATA[32..64] = challenge (32 bytes from the verifier; zero when none)
-//! ```
+//! the guest; its public key and its Ethereum address (the TEE id). Attestation evidence binds
+//! it through the TEE's statement (`crate::statement`).
 
 use k256::ecdsa::SigningKey;
 use k256::elliptic_curve::sec1::ToSec1Point;
 use rand_core::TryCryptoRng;
 use zeroize::Zeroize;
 
-use crate::abi;
 use crate::ecdsa::{SIGNATURE_LEN, address_of};
 use crate::error::Error;
-use crate::hash::{H256, keccak256_concat};
-use crate::op;
+use crate::hash::H256;
 use crate::policy::Address;
-
-/// Domain separator of the REPORT_DATA binding.
-pub const REPORT_DATA_DOMAIN: [u8; 32] = op::name("FCC_TEE_IDENTITY_V1");
 
 /// Draws 32 bytes, refusing obviously broken sources (a constant fill).
 pub fn draw32(rng: &mut impl TryCryptoRng) -> Result<[u8; 32], Error> {
@@ -105,19 +95,6 @@ impl TeeIdentity {
         out[64] = recid.to_byte() & 1;
         out
     }
-
-    /// The REPORT_DATA binding this key (and the chain it serves) into an attestation report.
-    pub fn report_data(&self, chain_id: u64, challenge: &H256) -> [u8; 64] {
-        report_data(&self.public, chain_id, challenge)
-    }
-}
-
-/// REPORT_DATA for a public key (see the module docs); verifiers recompute it.
-pub fn report_data(public: &[u8; 64], chain_id: u64, challenge: &H256) -> [u8; 64] {
-    let mut out = [0u8; 64];
-    out[..32].copy_from_slice(&keccak256_concat(&[&REPORT_DATA_DOMAIN, public, &abi::uint(chain_id)]));
-    out[32..].copy_from_slice(challenge);
-    out
 }
 
 #[cfg(test)]
@@ -135,8 +112,5 @@ mod tests {
         assert!(sig[64] <= 1);
         assert_eq!(recover_address(&sig, &d).unwrap(), id.address());
         assert_eq!(TeeIdentity::generate(&mut StuckRng).unwrap_err(), Error::EntropyUnavailable);
-        let rd = id.report_data(14, &[7; 32]);
-        assert_eq!(&rd[32..], &[7; 32]);
-        assert_ne!(rd[..32], id.report_data(19, &[7; 32])[..32]);
     }
 }

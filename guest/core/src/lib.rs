@@ -33,6 +33,7 @@ pub mod seal;
 pub mod serde_fixed;
 pub mod session;
 pub mod state;
+pub mod statement;
 pub mod tee;
 #[cfg(test)]
 mod testing;

@@ -27,6 +27,11 @@ pub const MAX_RESULT_DATA_LEN: usize = 64 * 1024;
 pub const MAX_ATTESTATION_LEN: usize = 16 * 1024;
 /// Longest human-readable rejection reason carried in a result or frame.
 pub const MAX_REASON_LEN: usize = 256;
+/// Largest `state` or `systemState` of an attestation statement (ours: 4 words and a version
+/// string under `MAX_REASON_LEN`).
+pub const MAX_STATE_LEN: usize = 512;
+/// Longest machine URL in a `TEE_ATTESTATION` request.
+pub const MAX_URL_LEN: usize = 2048;
 
 /// Largest frame body on the guest <-> proxy link (everything after the 4-byte length prefix).
 pub const MAX_FRAME_LEN: usize = 512 * 1024;

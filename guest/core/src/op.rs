@@ -31,6 +31,10 @@ pub const PROVE: OpName = name("PROVE");
 pub const F_GET: OpName = name("F_GET");
 /// The TEE's identity, policies and attestation.
 pub const TEE_INFO: OpName = name("TEE_INFO");
+/// Registration (instructions the machine registry sends).
+pub const F_REG: OpName = name("F_REG");
+/// Attest the TEE's state to the registry's challenge.
+pub const TEE_ATTESTATION: OpName = name("TEE_ATTESTATION");
 
 /// Whether `op_type` is one of Flare's system types (prefix `F_`), which extensions may not use.
 pub fn is_system(op_type: &OpName) -> bool {

@@ -55,6 +55,17 @@ pub enum PolicyHashScheme {
     },
 }
 
+impl PolicyHashScheme {
+    /// The scheme as a `bytes32` name (in the attestation statement): `CHAIN_BOUND` or
+    /// `LEGACY` (the chain id is the statement's own).
+    pub const fn id(self) -> [u8; 32] {
+        match self {
+            PolicyHashScheme::Legacy => crate::op::name("LEGACY"),
+            PolicyHashScheme::ChainBound { .. } => crate::op::name("CHAIN_BOUND"),
+        }
+    }
+}
+
 /// Flare's threshold for a total weight: `ceil(total / 2)`. Signatures must carry weight
 /// *strictly greater* than it (see [`SigningPolicy::is_satisfied_by`]).
 pub const fn flare_threshold(total_weight: u32) -> u32 {

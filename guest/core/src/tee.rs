@@ -11,7 +11,7 @@ use rand_core::TryCryptoRng;
 use crate::action::{Action, ActionKind};
 use crate::admission::{self, Rule};
 use crate::attester::Attester;
-use crate::config::Config;
+use crate::config::{Config, VERSION};
 use crate::error::Error;
 use crate::hash::H256;
 use crate::identity::{TeeIdentity, draw32};
@@ -24,9 +24,6 @@ use crate::seal::{SEALED_LEN, SealedState, SealingKey};
 use crate::state::TeeState;
 use crate::verify::{Candidates, Tally, Verifier, tally};
 use crate::wire::Hello;
-
-/// Code version reported in results.
-pub const VERSION: &str = concat!("fcc-core/", env!("CARGO_PKG_VERSION"));
 
 /// How many signed results of executed instructions the TEE keeps to answer re-deliveries.
 pub const RECENT_RESULTS: usize = 64;
@@ -136,7 +133,8 @@ impl Tee {
     /// (`wire::link_digest`).
     pub fn hello(&self, attester: &mut dyn Attester, challenge: &H256) -> Result<Hello, Error> {
         let s = &self.state;
-        let attestation = attester.attest(&s.identity.report_data(s.config.chain_id, &[0; 32]))?;
+        let statement = s.statement(attester.kind(), &[0; 32], 0);
+        let attestation = attester.attest(&statement.report_data())?;
         let mut hello = Hello {
             tee_id: s.identity.address(),
             public_key: PublicKey(*s.identity.public_key()),
@@ -144,6 +142,7 @@ impl Tee {
             chain_id: s.config.chain_id,
             version: String::from(VERSION),
             attestation,
+            statement: alloc::boxed::Box::new(statement),
             initial_policy: s.policies.initial(),
             active_epoch: s.policies.active().map(|p| p.reward_epoch_id()),
             sealed: s.policies.sealed(),

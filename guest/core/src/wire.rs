@@ -22,13 +22,14 @@ use crate::ecdsa::{SIGNATURE_LEN, recover_address};
 use crate::error::Error;
 use crate::hash::{H256, keccak256, keccak256_concat};
 use crate::light_client::PublicKey;
-use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_ATTESTATION_LEN, MAX_FRAME_LEN, MAX_REASON_LEN};
+use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_ATTESTATION_LEN, MAX_FRAME_LEN, MAX_REASON_LEN, MAX_STATE_LEN};
 use crate::policy::Address;
 use crate::result::SignedResult;
+use crate::statement::Statement;
 
 /// The link protocol version this code speaks (3: the proxy challenges, the guest signs its
 /// `Hello`).
-pub const PROTOCOL_VERSION: u8 = 3;
+pub const PROTOCOL_VERSION: u8 = 4;
 /// Domain of the link signature ([`link_digest`]).
 pub const LINK_DOMAIN: [u8; 32] = crate::op::name("FCC_LINK_HELLO_V1");
 /// Bytes of the length prefix.
@@ -47,8 +48,11 @@ pub struct Hello {
     pub chain_id: u64,
     /// Code version.
     pub version: String,
-    /// The attestation at boot (challenge zero).
+    /// Evidence (challenge zero) whose REPORT_DATA binds [`Hello::statement`].
     pub attestation: Vec<u8>,
+    /// What the evidence vouches for (`statement`): the fields below, the active policy's
+    /// hash, the platform, the policy hash scheme and the version.
+    pub statement: alloc::boxed::Box<Statement>,
     /// The trust root, if set: (epoch, hash).
     pub initial_policy: Option<(u32, H256)>,
     /// The active policy's epoch.
@@ -72,6 +76,26 @@ pub fn link_digest(challenge: &H256, hello: &Hello) -> Result<H256, Error> {
 }
 
 impl Hello {
+    /// The statement agrees with the greeting's own fields (key, chain, policies, version, a
+    /// zero challenge) and is bounded: what the evidence vouches for is what the greeting says.
+    pub fn check_statement(&self) -> Result<(), Error> {
+        let s = &self.statement;
+        let state_len = s.state.len().max(s.system_state.len());
+        if state_len > MAX_STATE_LEN {
+            return Err(Error::TooLarge { what: "attestation statement state", len: state_len, max: MAX_STATE_LEN });
+        }
+        let agrees = s.public_key == self.public_key.0
+            && s.chain_id == self.chain_id
+            && s.challenge == [0; 32]
+            && s.initial_policy == self.initial_policy.unwrap_or((0, [0; 32]))
+            && (s.last_policy.0 == self.active_epoch.unwrap_or(0))
+            && (self.active_epoch.is_some() || s.last_policy.1 == [0; 32]);
+        if !agrees {
+            return Err(Error::Malformed { what: "Hello (its statement disagrees with its fields)" });
+        }
+        Ok(())
+    }
+
     /// Checks the greeting is the TEE's answer to `challenge`: its public key is its `tee_id`'s
     /// and its signature over [`link_digest`] recovers to that id.
     pub fn verify_link(&self, challenge: &H256) -> Result<(), Error> {
@@ -118,7 +142,7 @@ impl GuestMessage {
                 if h.version.len() > MAX_REASON_LEN {
                     return Err(Error::TooLarge { what: "version", len: h.version.len(), max: MAX_REASON_LEN });
                 }
-                Ok(())
+                h.check_statement()
             }
             GuestMessage::Pull { .. } | GuestMessage::Sealed(_) => Ok(()),
             GuestMessage::Result(r) => r.result.validate(),

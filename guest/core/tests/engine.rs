@@ -6,7 +6,7 @@
 mod common;
 
 use alloy_primitives::{U256, eip191_hash_message};
-use alloy_sol_types::SolType;
+use alloy_sol_types::{SolType, SolValue};
 
 use common::*;
 use fcc_core::action::{Action, ActionKind};
@@ -338,13 +338,86 @@ fn hello_and_tee_info_carry_the_identity_and_the_trust_root() {
     assert_eq!(hello.chain_id, CHAIN);
     assert_eq!((hello.initial_policy, hello.active_epoch), (None, None));
     assert_eq!(hello.attestation[..32], SIMULATED_MAGIC[..]);
-    assert_eq!(hello.attestation[32..], alloy_report_data(&public, CHAIN, [0; 32])[..]);
-    GuestMessage::Hello(hello).validate().unwrap();
+    // The evidence binds the statement, and the statement is the greeting's.
+    assert_eq!(
+        hello.statement.encode(),
+        alloy_tee_info(&hello.statement.encode_with_evidence(&[])).attestation.abi_encode()
+    );
+    assert_eq!(hello.attestation[32..], hello.statement.report_data()[..]);
+    assert_eq!((hello.statement.public_key, hello.statement.challenge), (public, [0; 32]));
+    GuestMessage::Hello(hello.clone()).validate().unwrap();
+    // A statement that says otherwise than the greeting is refused.
+    for lie in [
+        fcc_core::wire::Hello { chain_id: CHAIN + 1, ..hello.clone() },
+        fcc_core::wire::Hello { active_epoch: Some(3), ..hello.clone() },
+        fcc_core::wire::Hello { initial_policy: Some((100, [1; 32])), ..hello.clone() },
+    ] {
+        assert!(GuestMessage::Hello(lie).validate().is_err());
+    }
 
     net.init(&c100(), false);
     let hello = net.tee.hello(&mut Simulated, &[0; 32]).unwrap();
     assert_eq!(hello.initial_policy, Some((100, c100().hash(CHAIN_BOUND))));
     assert_eq!(hello.active_epoch, Some(100));
+    assert_eq!(hello.statement.last_policy, (100, c100().hash(CHAIN_BOUND)));
+    GuestMessage::Hello(hello).validate().unwrap();
+}
+
+/// `F_REG/TEE_ATTESTATION` as the machine registry sends it (Flare's `TeeAttestation`, built
+/// by alloy), signed by the providers like any instruction: the TEE answers its statement for
+/// the registry's challenge and the instruction's signed timestamp, with evidence binding it.
+#[test]
+fn tee_attestation_answers_the_registrys_challenge() {
+    let mut net = Net::new(CHAIN_BOUND);
+    net.init(&c100(), false);
+    let request = |tee: [u8; 20], challenge: [u8; 32]| {
+        TeeAttestationRequest {
+            teeMachine: TeeMachineAbi {
+                teeId: tee.into(),
+                initialTeeId: alloy_primitives::Address::ZERO,
+                url: "https://proxy.example/".into(),
+                codeHash: [0xc0; 32].into(),
+                platform: name32("AMD_SEV_SNP").into(),
+            },
+            challenge: challenge.into(),
+        }
+        .abi_encode()
+    };
+    let attest = |net: &mut Net, message: Vec<u8>| {
+        let mut d = net.prove_data(100, 0, vec![], 0);
+        d.op_type = op::F_REG;
+        d.op_command = op::TEE_ATTESTATION;
+        d.original_message = message;
+        let votes = [3, 4].iter().map(|&p| vote(&d, CHAIN, c100().signer(p), p as u16, Hints::Index)).collect();
+        instruction(d, votes)
+    };
+    let me = net.tee_id;
+    let a = attest(&mut net, request(me, [0x5c; 32]));
+    let r = net.handle(&a);
+    assert_ok(&r);
+    let info = alloy_tee_info(&r.result.data);
+    let s = &info.attestation;
+    assert_eq!(s.challenge.0, [0x5c; 32]);
+    assert_eq!(s.teeTimestamp, a.instruction.timestamp, "the instruction's signed time");
+    assert_eq!((s.initialSigningPolicyId, s.lastSigningPolicyId), (100, 100));
+    assert_eq!(s.lastSigningPolicyHash.0, c100().hash(CHAIN_BOUND));
+    assert_eq!(info.evidence[32..], alloy_report_data(s)[..]);
+    let decoded = fcc_core::ops::info::decode_attestation_request(&a.instruction.original_message).unwrap();
+    assert_eq!((decoded.url, decoded.code_hash), (&b"https://proxy.example/"[..], [0xc0; 32]));
+
+    // For another TEE, with a zero challenge, or not in canonical form: refused, signed.
+    let other = attest(&mut net, request([9; 20], [0x5c; 32]));
+    net.refused(&other, Error::OperationFailed { reason: "TEE_ATTESTATION is for another TEE" });
+    let zero = attest(&mut net, request(me, [0; 32]));
+    net.refused(&zero, Error::Malformed { what: "TEE_ATTESTATION challenge (zero)" });
+    let mut trailing = request(me, [0x5c; 32]);
+    trailing.extend_from_slice(&[0; 32]);
+    let trailing = attest(&mut net, trailing);
+    net.refused(&trailing, Error::TrailingBytes { what: "TEE_ATTESTATION request", extra: 32 });
+    // Without the providers' weight it is not executed at all.
+    let mut unsigned = attest(&mut net, request(me, [0x5d; 32]));
+    unsigned.votes.truncate(1);
+    assert!(net.authorise(&unsigned).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------

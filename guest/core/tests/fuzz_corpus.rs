@@ -56,6 +56,11 @@ fn corpus_fdc2_request() {
 }
 
 #[test]
+fn corpus_tee_attestation_request() {
+    replay("tee_attestation_request", fuzz_harness::tee_attestation_request);
+}
+
+#[test]
 fn corpus_abi_reader() {
     replay("abi_reader", fuzz_harness::abi_reader);
 }
@@ -81,6 +86,7 @@ fn seeds_reach_their_paths() {
             "policy_decode" => fuzz_harness::policy_decode(&data),
             "frame_proxy" => fuzz_harness::frame_proxy(&data),
             "fdc2_request" => fuzz_harness::fdc2_request(&data),
+            "tee_attestation_request" => fuzz_harness::tee_attestation_request(&data),
             "abi_reader" => fuzz_harness::abi_reader(&data),
             "session_stream" => fuzz_harness::session_stream(&data),
             "engine_action" => {
@@ -110,6 +116,9 @@ fn seeds_decode() {
         match target {
             "policy_decode" => assert!(fcc_core::policy::SigningPolicy::decode(&data).is_ok(), "{name}"),
             "fdc2_request" => assert!(fcc_core::ops::fdc2::decode_request(&data).is_ok(), "{name}"),
+            "tee_attestation_request" => {
+                assert!(fcc_core::ops::info::decode_attestation_request(&data).is_ok(), "{name}")
+            }
             _ => {}
         }
     }

@@ -16,7 +16,7 @@ use fcc_core::attester::{SIMULATED_MAGIC, Simulated};
 use fcc_core::ecdsa::recover_address;
 use fcc_core::error::Error;
 use fcc_core::hash::{eip191_hash, keccak256 as fcc_keccak};
-use fcc_core::identity::{REPORT_DATA_DOMAIN, TeeIdentity, report_data};
+use fcc_core::identity::TeeIdentity;
 use fcc_core::instruction::{
     InstructionData, PREFIX_FDC2, PREFIX_TEE_ACTION_RESULT, PREFIX_TEE_INSTRUCTION, payload_hash,
 };
@@ -27,6 +27,7 @@ use fcc_core::ops::fdc2;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy, Voter, flare_threshold, policy_hash};
 use fcc_core::result::{ActionResult, SignedResult, SubmissionTag, status};
 use fcc_core::seal::{self, SealedState, SealingKey};
+use fcc_core::statement::{FccState, REPORT_DATA_DOMAIN, STATE_VERSION, Statement};
 use fcc_core::verify::{SignerHint, Vote};
 use fcc_core::wire::{self, GuestMessage};
 use fcc_core::{Config, Tee};
@@ -206,7 +207,15 @@ fn prefixes_and_operation_names_are_right_padded_ascii() {
         (PREFIX_TEE_INSTRUCTION, "TEE_INSTRUCTION"),
         (PREFIX_TEE_ACTION_RESULT, "TEE_ACTION_RESULT"),
         (PREFIX_FDC2, "FDC2"),
-        (REPORT_DATA_DOMAIN, "FCC_TEE_IDENTITY_V1"),
+        (REPORT_DATA_DOMAIN, "FCC_ATTESTATION_V1"),
+        (STATE_VERSION, "FCC_STATE_V1"),
+        (op::F_REG, "F_REG"),
+        (op::TEE_ATTESTATION, "TEE_ATTESTATION"),
+        (fcc_core::attester::PlatformKind::Plain.id(), "PLAIN_QEMU"),
+        (fcc_core::attester::PlatformKind::SevSnp.id(), "AMD_SEV_SNP"),
+        (fcc_core::attester::PlatformKind::Tdx.id(), "INTEL_TDX"),
+        (PolicyHashScheme::Legacy.id(), "LEGACY"),
+        (PolicyHashScheme::ChainBound { chain_id: 14 }.id(), "CHAIN_BOUND"),
         (op::F_POLICY, "F_POLICY"),
         (op::INITIALIZE_POLICY, "INITIALIZE_POLICY"),
         (op::UPDATE_POLICY, "UPDATE_POLICY"),
@@ -408,16 +417,57 @@ fn fdc2_request_header_and_message_hash_equal_alloy() {
 // ---------------------------------------------------------------------------------------------
 // TEE_INFO and REPORT_DATA.
 
+/// alloy's `Attestation` with the fields of `s`, built field by field (not from fcc-core's bytes).
+fn alloy_statement(s: &Statement) -> Attestation {
+    Attestation {
+        chainId: U256::from(s.chain_id),
+        challenge: B256::from(s.challenge),
+        publicKey: AbiPublicKey { x: B256::from_slice(&s.public_key[..32]), y: B256::from_slice(&s.public_key[32..]) },
+        initialSigningPolicyId: s.initial_policy.0,
+        initialSigningPolicyHash: B256::from(s.initial_policy.1),
+        lastSigningPolicyId: s.last_policy.0,
+        lastSigningPolicyHash: B256::from(s.last_policy.1),
+        state: AbiTeeState {
+            systemState: s.system_state.clone().into(),
+            systemStateVersion: B256::from(s.system_state_version),
+            state: s.state.clone().into(),
+            stateVersion: B256::from(s.state_version),
+        },
+        teeTimestamp: s.tee_timestamp,
+        machinePathListNonce: U256::from(s.machine_path_list_nonce),
+        machinePathListHash: B256::from(s.machine_path_list_hash),
+    }
+}
+
 #[test]
-fn report_data_formula_equals_alloy() {
+fn statement_encoding_and_report_data_equal_alloy() {
     let mut rng = TestRng(8);
     for i in 0..6u8 {
         let tee = TeeIdentity::from_secret_for_tests(&[i + 1; 32]).unwrap();
-        let challenge: [u8; 32] = rng.bytes();
-        for chain in [14u64, 19, 0] {
-            let want = alloy_report_data(tee.public_key(), chain, challenge);
-            assert_eq!(tee.report_data(chain, &challenge), want);
-            assert_eq!(report_data(tee.public_key(), chain, &challenge), want);
+        for (platform, scheme) in [
+            (fcc_core::attester::PlatformKind::Plain, PolicyHashScheme::Legacy),
+            (fcc_core::attester::PlatformKind::SevSnp, PolicyHashScheme::ChainBound { chain_id: 14 }),
+            (fcc_core::attester::PlatformKind::Tdx, PolicyHashScheme::ChainBound { chain_id: 19 }),
+        ] {
+            let state = FccState { platform, policy_hash: scheme, version: "fcc-core/x".repeat(usize::from(i)) };
+            let initial = (i > 0).then(|| (u32::from(i) * 7, rng.bytes()));
+            let last = (i > 1).then(|| (u32::from(i) * 9, rng.bytes()));
+            let s = Statement::new(14, rng.bytes(), *tee.public_key(), initial, last, &state, u64::from(i) << 40);
+            let a = alloy_statement(&s);
+            assert_eq!(s.encode(), a.abi_encode(), "abi.encode(Attestation)");
+            assert_eq!(s.report_data(), alloy_report_data(&a));
+            assert_eq!(s.tee_id(), tee.address());
+            let fcc = <FccStateAbi as SolType>::abi_decode_validate(&s.state).unwrap();
+            assert_eq!(fcc.platform.0, platform.id());
+            assert_eq!(fcc.policyHashScheme.0, scheme.id());
+            let chain = match scheme {
+                PolicyHashScheme::ChainBound { chain_id } => chain_id,
+                PolicyHashScheme::Legacy => 0,
+            };
+            assert_eq!(fcc.policyHashChainId, U256::from(chain));
+            assert_eq!(fcc.version.as_ref(), state.version.as_bytes());
+            let with_evidence = s.encode_with_evidence(&[0xee; 45]);
+            assert_eq!(alloy_tee_info(&with_evidence), TeeInfo { attestation: a, evidence: vec![0xee; 45].into() });
         }
     }
 }
@@ -449,18 +499,20 @@ fn tee_info_decodes_with_alloy() {
     // Before INITIALIZE_POLICY: zero epochs and hashes; no challenge = zero challenge.
     let r = tee.handle(&info_action(vec![]), &mut Simulated);
     assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
-    let info = <TeeInfo as SolType>::abi_decode_validate(&r.result.data).unwrap();
-    assert_eq!(info.challenge, B256::ZERO);
-    assert_eq!(info.publicKeyX.0[..], public[..32]);
-    assert_eq!(info.publicKeyY.0[..], public[32..]);
-    assert_eq!(info.teeId.into_array(), id);
-    assert_eq!(info.chainId, U256::from(chain));
-    assert_eq!(info.platform, 0, "plain");
-    assert_eq!((info.initialEpoch, info.activeEpoch), (0, 0));
-    assert_eq!((info.initialPolicyHash, info.activePolicyHash), (B256::ZERO, B256::ZERO));
-    assert_eq!(info.reportData[..], alloy_report_data(&public, chain, [0; 32])[..]);
+    let info = alloy_tee_info(&r.result.data);
+    let a = &info.attestation;
+    assert_eq!(a.challenge, B256::ZERO);
+    assert_eq!(a.publicKey.x.0[..], public[..32]);
+    assert_eq!(a.publicKey.y.0[..], public[32..]);
+    assert_eq!(a.chainId, U256::from(chain));
+    assert_eq!((a.initialSigningPolicyId, a.lastSigningPolicyId), (0, 0));
+    assert_eq!((a.initialSigningPolicyHash, a.lastSigningPolicyHash), (B256::ZERO, B256::ZERO));
+    assert_eq!((a.teeTimestamp, a.machinePathListNonce, a.machinePathListHash), (0, U256::ZERO, B256::ZERO));
+    assert_eq!((a.state.systemState.len(), a.state.stateVersion.0), (0, name32("FCC_STATE_V1")));
+    let fcc = <FccStateAbi as SolType>::abi_decode_validate(&a.state.state).unwrap();
+    assert_eq!((fcc.platform.0, fcc.policyHashScheme.0), (name32("PLAIN_QEMU"), name32("LEGACY")));
     assert_eq!(info.evidence[..32], SIMULATED_MAGIC[..]);
-    assert_eq!(info.evidence[32..], info.reportData[..]);
+    assert_eq!(info.evidence[32..], alloy_report_data(a)[..]);
     assert_eq!(
         alloy_recover(&r.signature, &alloy_result_digest(&r.result.data, [0x1f; 32], "submit", 1, chain)),
         Some(id)
@@ -487,12 +539,13 @@ fn tee_info_decodes_with_alloy() {
 
     let challenge: [u8; 32] = TestRng(11).bytes();
     let r = tee.handle(&info_action(challenge.to_vec()), &mut Simulated);
-    let info = <TeeInfo as SolType>::abi_decode_validate(&r.result.data).unwrap();
-    assert_eq!(info.challenge.0, challenge);
-    assert_eq!((info.initialEpoch, info.activeEpoch), (309, 309));
-    assert_eq!(info.initialPolicyHash.0, hex32(EPOCH309_LEGACY));
-    assert_eq!(info.activePolicyHash.0, hex32(EPOCH309_LEGACY));
-    assert_eq!(info.reportData[..], alloy_report_data(&public, chain, challenge)[..]);
+    let info = alloy_tee_info(&r.result.data);
+    let a = &info.attestation;
+    assert_eq!(a.challenge.0, challenge);
+    assert_eq!((a.initialSigningPolicyId, a.lastSigningPolicyId), (309, 309));
+    assert_eq!(a.initialSigningPolicyHash.0, hex32(EPOCH309_LEGACY));
+    assert_eq!(a.lastSigningPolicyHash.0, hex32(EPOCH309_LEGACY));
+    assert_eq!(info.evidence[32..], alloy_report_data(a)[..]);
 
     // A challenge of another length is refused.
     let r = tee.handle(&info_action(vec![1; 31]), &mut Simulated);
@@ -685,9 +738,29 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     let tee = tee();
     v.push(("tee.address", tee.address().to_vec()));
     v.push(("tee.publicKey", tee.public_key().to_vec()));
-    let rd = tee.report_data(CHAIN_ID, &challenge());
-    assert_eq!(rd, alloy_report_data(tee.public_key(), CHAIN_ID, challenge()));
-    v.push(("reportData", rd.to_vec()));
+    // Its statement for the challenge: the example policy as trust root and active policy
+    // (chain-bound), plain QEMU, version "example", the example instruction's timestamp.
+    let fcc_state = FccState {
+        platform: fcc_core::attester::PlatformKind::Plain,
+        policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
+        version: "example".into(),
+    };
+    let statement = Statement::new(
+        CHAIN_ID,
+        challenge(),
+        *tee.public_key(),
+        Some((EPOCH, bound)),
+        Some((EPOCH, bound)),
+        &fcc_state,
+        TIMESTAMP,
+    );
+    let by_alloy = alloy_statement(&statement);
+    assert_eq!(statement.encode(), by_alloy.abi_encode());
+    assert_eq!(statement.report_data(), alloy_report_data(&by_alloy));
+    v.push(("statement.state", statement.state.clone()));
+    v.push(("statement.abi", statement.encode()));
+    v.push(("statement.hash", statement.hash().to_vec()));
+    v.push(("statement.reportData", statement.report_data().to_vec()));
 
     // Sealed state (simulated sealing, chain-bound hashes on chain 14): the TEE's secret, the
     // example policy as trust root, sealed one epoch later. Key and nonce rebuilt with alloy.
@@ -777,13 +850,15 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
 
     // The link greeting: the example TEE answers the challenge 0x01…20 on chain 14 (a fresh
     // guest, simulated evidence over REPORT_DATA with a zero challenge, version "example").
+    let boot = Statement::new(CHAIN_ID, [0; 32], *tee.public_key(), None, None, &fcc_state, 0);
     let hello = wire::Hello {
         tee_id: tee.address(),
         public_key: PublicKey(*tee.public_key()),
         platform: fcc_core::attester::PlatformKind::Plain,
         chain_id: CHAIN_ID,
         version: "example".into(),
-        attestation: [&SIMULATED_MAGIC[..], &tee.report_data(CHAIN_ID, &[0; 32])].concat(),
+        attestation: [&SIMULATED_MAGIC[..], &boot.report_data()].concat(),
+        statement: Box::new(boot),
         initial_policy: None,
         active_epoch: None,
         sealed: None,
@@ -883,7 +958,7 @@ fn protocol_md_vectors_match_the_code() {
     assert_eq!(hex::encode(&doc["provider1.address"]), "7e5f4552091a69125d5dfcb7b8c2659029395bdf");
     assert_eq!(hex::encode(&doc["tee.address"]), "2b5ad5c4795c026514f8317c7a215e218dccd6cf");
     assert_eq!(hex::encode(&doc["provider2.address"]), "6813eb9362372eef6200f3b1dbc3f819671cba69");
-    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003030101");
+    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003040101");
 }
 
 /// Every error variant, as listed in PROTOCOL.md's error table.
@@ -983,6 +1058,8 @@ fn protocol_md_limits_match_the_code() {
         ("MAX_RESULT_DATA_LEN", limits::MAX_RESULT_DATA_LEN),
         ("MAX_ATTESTATION_LEN", limits::MAX_ATTESTATION_LEN),
         ("MAX_REASON_LEN", limits::MAX_REASON_LEN),
+        ("MAX_STATE_LEN", limits::MAX_STATE_LEN),
+        ("MAX_URL_LEN", limits::MAX_URL_LEN),
         ("MAX_FRAME_LEN", limits::MAX_FRAME_LEN),
         ("MAX_ACTIONS_PER_PULL", limits::MAX_ACTIONS_PER_PULL),
         ("REPLAY_CAPACITY", limits::REPLAY_CAPACITY),

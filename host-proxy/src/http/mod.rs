@@ -19,7 +19,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use fcc_core::action::Action;
 use fcc_core::hash::{H256, eip191_hash, keccak256};
+use fcc_core::policy::Address;
+use fcc_core::result::SignedResult;
 use fcc_flare_json::{ActionResponse, Instruction};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
@@ -227,7 +230,56 @@ async fn get_status(
     .into_response())
 }
 
-async fn get_info(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// How long `GET /info?challenge=` waits for the guest's answer.
+pub const TEE_INFO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Asks the served TEE for its statement for `challenge` with fresh evidence (`F_GET/TEE_INFO`,
+/// leased to that TEE only) and waits for the signed answer; one answer per challenge.
+async fn fresh_tee_info(state: &AppState, tee: &Address, challenge: &H256) -> Result<SignedResult, ApiError> {
+    let action = Action::tee_info(tee, challenge);
+    let id = action.instruction.instruction_id;
+    if let Some(r) = state.shared.store.result(&id).await? {
+        return Ok(r);
+    }
+    let _slot = state.shared.tee_info_slots.try_acquire().map_err(|_| {
+        ApiError::Unavailable(
+            "tee_info_busy",
+            format!("{} fresh attestations are already waiting for the guest", crate::state::TEE_INFO_IN_FLIGHT),
+        )
+    })?;
+    state.shared.store.enqueue_direct(&action, crate::state::now_ms()).await?;
+    state.shared.work.notify_waiters();
+    let deadline = tokio::time::Instant::now() + TEE_INFO_TIMEOUT;
+    loop {
+        if let Some(r) = state.shared.store.result(&id).await? {
+            return Ok(r);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Unavailable(
+                "tee_info_timeout",
+                format!(
+                    "the guest did not answer TEE_INFO within {TEE_INFO_TIMEOUT:?}; ask again with the same challenge"
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn get_info(
+    State(state): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest("invalid_parameter", e.body_text()))?;
+    let mut challenge = None;
+    for (k, v) in &query {
+        match k.as_str() {
+            "challenge" => challenge = Some(hash_param("challenge", v)?),
+            other => {
+                return Err(ApiError::BadRequest("invalid_parameter", format!("unknown query parameter {other}")));
+            }
+        }
+    }
     let outcome = state.shared.sessions.attestation_outcome().await;
     let Some(tee) = state.shared.sessions.tee().await else {
         return Err(match outcome {
@@ -253,7 +305,18 @@ async fn get_info(State(state): State<AppState>) -> Result<Response, ApiError> {
         }
         _ => (Value::Null, Value::Null),
     };
+    // With a challenge: the TEE's statement for it now, with fresh evidence, signed by the TEE
+    // (the same JSON as `GET /action/result/{id}`).
+    let fresh = match challenge {
+        Some(c) => {
+            let r = fresh_tee_info(&state, &tee.tee_id, &c).await?;
+            let proxy_signature = state.shared.key.sign_digest(&eip191_hash(&keccak256(&r.result.data)));
+            serde_json::to_value(ActionResponse::new(&r, Some(&proxy_signature))).unwrap_or(Value::Null)
+        }
+        None => Value::Null,
+    };
     Ok(Json(json!({
+        "teeInfo": fresh,
         "teeId": alloy_primitives::Address::from(tee.tee_id),
         "publicKey": Bytes::from(tee.public_key.0.to_vec()),
         "platform": format!("{:?}", tee.platform),
@@ -261,6 +324,7 @@ async fn get_info(State(state): State<AppState>) -> Result<Response, ApiError> {
         "codeVersion": tee.version,
         // The measurement is inside the attestation report (SEV-SNP/TDX); plain QEMU has none.
         "attestation": Bytes::from(tee.attestation.clone()),
+        "statement": Bytes::from(tee.statement.encode()),
         "attestationVerdict": verdict,
         "attestationError": error,
         "measurement": Value::Null,

@@ -1,17 +1,25 @@
-//! Checking a TEE before voting it into production: fetch what its proxy says about it
-//! (`GET /info`), then verify its boot-time attestation with `fcc-attest` against the published
-//! manifest, bound to the public key the proxy reports, the provider's *own* chain id and the zero
-//! challenge of the boot-time `Hello`, and check that the TEE id is that key's address.
+//! Checking a TEE before voting it into production: ask its proxy for the TEE's answer to a
+//! fresh challenge of the provider's (`GET /info?challenge=`: an `F_GET/TEE_INFO` the guest
+//! answers with its statement and new evidence, signed with its key), and accept only if
+//! * the answer is signed by the TEE id the proxy names, and that id is its key's address;
+//! * the statement (`fcc_core::statement`) is for this challenge — an old answer replayed fails —,
+//!   this key and the provider's *own* chain, and in our format;
+//! * the evidence verifies with `fcc-attest` against the published manifest, bound to that
+//!   statement;
+//! * [`check_policies`]: the trust root and the active policy it attests are the Relay's — a TEE
+//!   rooted in a policy of the operator's keys would otherwise pass and then sign whatever those
+//!   keys ask.
 //!
-//! The proxy is untrusted: whatever it reports is only believed once the evidence binds it. A
-//! proxy that swaps the public key fails the binding (REPORT_DATA), one that swaps the TEE id
-//! fails [`CheckError::TeeIdMismatch`].
+//! The proxy is untrusted: whatever it reports is only believed once the TEE's signature and the
+//! evidence bind it.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use fcc_attest::statement::decode_statement;
 use fcc_attest::{Binding, Evidence, QuoteCollateralV3};
-pub use fcc_attest::{Manifest, Verdict, Verifier};
+pub use fcc_attest::{Manifest, Statement, Verdict, Verifier};
+use fcc_core::attester::PlatformKind;
 use fcc_core::hash::keccak256;
 use fcc_core::policy::Address;
 use serde::Deserialize;
@@ -30,9 +38,17 @@ pub enum CheckError {
     /// `GET /info` answered, but a field is missing or malformed.
     #[error("the proxy's /info: {0}")]
     Info(String),
-    /// The `platform` is none this check knows.
-    #[error("unknown platform {0:?} (Plain, SevSnp or Tdx)")]
-    UnknownPlatform(String),
+    /// The answer to the challenge is missing, refused, or not signed by the TEE.
+    #[error("the TEE's answer to the challenge: {0}")]
+    Answer(String),
+    /// The statement answers another challenge (an old answer replayed).
+    #[error("the statement answers challenge {found}, not {asked}")]
+    StaleChallenge {
+        /// The challenge asked, hex.
+        asked: String,
+        /// The one answered, hex.
+        found: String,
+    },
     /// Hardware evidence needs certificates or collateral that were not given.
     #[error("{platform} evidence needs {what}, which was not given")]
     MissingCollateral {
@@ -68,22 +84,38 @@ pub enum CheckError {
     /// The attestation does not verify (genuineness, measurement or binding).
     #[error("{0}")]
     Refused(#[from] fcc_attest::Error),
+    /// The statement does not decode, is not ours, or is not the reported key's or this chain's.
+    #[error("the TEE's statement: {0}")]
+    Statement(String),
+    /// A policy the TEE attests is not the Relay's for its epoch.
+    #[error(
+        "the TEE's {which} policy (epoch {epoch}, hash {reported}) is not the Relay's ({})",
+        relay.as_deref().unwrap_or("the Relay has none for that epoch")
+    )]
+    PolicyNotRelays {
+        /// `initial` (the trust root) or `active`.
+        which: &'static str,
+        /// Its epoch.
+        epoch: u32,
+        /// The hash the TEE attests, 0x-hex.
+        reported: String,
+        /// The Relay's, 0x-hex.
+        relay: Option<String>,
+    },
 }
 
-/// What a proxy says about its TEE (the fields of `GET /info` the check reads).
+/// What a proxy says about its TEE (the fields of `GET /info?challenge=` the check reads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TeeInfo {
     /// The TEE id (address).
     pub tee_id: Address,
     /// Its public key `x ‖ y`.
     pub public_key: [u8; 64],
-    /// `Plain`, `SevSnp` or `Tdx`.
-    pub platform: String,
-    /// The chain id the proxy says the TEE serves (informational: the binding uses the
+    /// The chain id the proxy says the TEE serves (informational: the check uses the
     /// provider's own).
     pub chain_id: u64,
-    /// The boot-time evidence.
-    pub attestation: Vec<u8>,
+    /// The TEE's signed answer to the challenge (`teeInfo`), if the proxy gave one.
+    pub answer: Option<fcc_core::result::SignedResult>,
 }
 
 impl TeeInfo {
@@ -94,20 +126,16 @@ impl TeeInfo {
         struct Info {
             tee_id: alloy_primitives::Address,
             public_key: alloy_primitives::Bytes,
-            platform: String,
             chain_id: u64,
-            attestation: alloy_primitives::Bytes,
+            #[serde(default)]
+            tee_info: Option<fcc_flare_json::ActionResponse>,
         }
         let i: Info = serde_json::from_value(v.clone()).map_err(|e| CheckError::Info(e.to_string()))?;
         let public_key = <[u8; 64]>::try_from(i.public_key.as_ref())
             .map_err(|_| CheckError::Info(format!("publicKey is {} bytes, not 64", i.public_key.len())))?;
-        Ok(TeeInfo {
-            tee_id: i.tee_id.0.0,
-            public_key,
-            platform: i.platform,
-            chain_id: i.chain_id,
-            attestation: i.attestation.to_vec(),
-        })
+        let answer =
+            i.tee_info.map(|r| r.signed_result().map_err(|e| CheckError::Info(format!("teeInfo: {e}")))).transpose()?;
+        Ok(TeeInfo { tee_id: i.tee_id.0.0, public_key, chain_id: i.chain_id, answer })
     }
 }
 
@@ -198,16 +226,17 @@ pub fn address_of(public_key: &[u8; 64]) -> Address {
     keccak256(public_key)[12..].try_into().expect("20 bytes")
 }
 
-/// Verifies what a proxy reported about its TEE: the TEE id is the key's address, and the
-/// evidence (kind from `platform`) verifies under `verifier`, bound to that key, `chain_id` (the
-/// provider's own) and the zero challenge, at `now` (unix seconds).
+/// Verifies what a proxy reported about its TEE for `challenge` (see the module docs) at `now`
+/// (unix seconds), for the provider's `chain_id`; returns the statement (check its policies
+/// with [`check_policies`]) and the verdict.
 pub fn verify_info(
     info: &TeeInfo,
+    challenge: &[u8; 32],
     verifier: &Verifier,
     collateral: &Collateral,
     chain_id: u64,
     now: u64,
-) -> Result<Verdict, CheckError> {
+) -> Result<(fcc_attest::Statement, Verdict), CheckError> {
     let derived = address_of(&info.public_key);
     if derived != info.tee_id {
         return Err(CheckError::TeeIdMismatch {
@@ -215,26 +244,95 @@ pub fn verify_info(
             derived: format!("0x{}", hex::encode(derived)),
         });
     }
-    let evidence = match info.platform.as_str() {
-        "Plain" | "plain" => Evidence::Simulated(&info.attestation),
-        "SevSnp" | "sev-snp" => {
+    let answer = info.answer.as_ref().ok_or_else(|| CheckError::Answer("the proxy gave none".into()))?;
+    // Over the provider's own chain id: an answer signed for another chain does not recover.
+    let signer = crate::result_signer(answer, chain_id).map_err(|e| CheckError::Answer(e.to_string()))?;
+    if signer != info.tee_id {
+        return Err(CheckError::Answer(format!("signed by 0x{}, not the TEE", hex::encode(signer))));
+    }
+    let r = &answer.result;
+    if r.status != fcc_core::result::status::SUCCESS || r.op_command != fcc_core::op::TEE_INFO {
+        return Err(CheckError::Answer(format!("not a TEE_INFO success: {}", r.log)));
+    }
+    let (statement, evidence_bytes) =
+        fcc_attest::statement::decode_tee_info(&r.data).map_err(|e| CheckError::Statement(e.to_string()))?;
+    if statement.challenge != *challenge {
+        return Err(CheckError::StaleChallenge {
+            asked: hex::encode(challenge),
+            found: hex::encode(statement.challenge),
+        });
+    }
+    if statement.public_key != info.public_key {
+        return Err(CheckError::Statement("it is another key's".into()));
+    }
+    if statement.chain_id != chain_id {
+        return Err(CheckError::Statement(format!("chain {}, not {chain_id}", statement.chain_id)));
+    }
+    let state = fcc_attest::statement::fcc_state(&statement).map_err(|e| CheckError::Statement(e.to_string()))?;
+    let evidence = match state.platform {
+        PlatformKind::Plain => Evidence::Simulated(&evidence_bytes),
+        PlatformKind::SevSnp => {
             let c = collateral.snp.as_ref().ok_or(CheckError::MissingCollateral {
                 platform: "sev-snp",
                 what: "the VCEK/VLEK and ASK/ARK chain",
             })?;
-            Evidence::Snp { report: &info.attestation, vek: &c.vek, chain: &c.chain }
+            Evidence::Snp { report: &evidence_bytes, vek: &c.vek, chain: &c.chain }
         }
-        "Tdx" | "tdx" => {
+        PlatformKind::Tdx => {
             let c = collateral
                 .tdx
                 .as_ref()
                 .ok_or(CheckError::MissingCollateral { platform: "tdx", what: "the collateral and Intel's root" })?;
-            Evidence::Tdx { quote: &info.attestation, collateral: &c.collateral, root_ca_der: &c.root_ca_der }
+            Evidence::Tdx { quote: &evidence_bytes, collateral: &c.collateral, root_ca_der: &c.root_ca_der }
         }
-        other => return Err(CheckError::UnknownPlatform(other.to_owned())),
     };
-    let binding = Binding::Identity { public_key: info.public_key, chain_id, challenge: [0; 32] };
-    Ok(verifier.verify(&evidence, &binding, now)?)
+    let verdict = verifier.verify(&evidence, &Binding::Statement(Box::new(statement.clone())), now)?;
+    Ok((statement, verdict))
+}
+
+/// The trust root and the active policy a statement attests are the Relay's: `relay_hash`
+/// gives the Relay's policy hash of an epoch (`None`: it has none). A TEE without a trust root
+/// fails too: it trusts whatever policy it is handed first.
+pub fn check_policies(
+    statement: &fcc_attest::Statement,
+    relay_hash: impl Fn(u32) -> Option<[u8; 32]>,
+) -> Result<(), CheckError> {
+    for (which, (epoch, hash)) in [("initial", statement.initial_policy), ("active", statement.last_policy)] {
+        let relay = relay_hash(epoch);
+        if hash == [0; 32] || relay != Some(hash) {
+            return Err(CheckError::PolicyNotRelays {
+                which,
+                epoch,
+                reported: format!("0x{}", hex::encode(hash)),
+                relay: relay.map(|h| format!("0x{}", hex::encode(h))),
+            });
+        }
+    }
+    Ok(())
+}
+
+alloy::sol! {
+    #[sol(rpc)]
+    /// The Relay's policy hash of an epoch (Flare's `IRelay`, DevRelay).
+    interface IRelayPolicyHash {
+        function toSigningPolicyHash(uint256 rewardEpochId) external view returns (bytes32);
+    }
+}
+
+/// The Relay's policy hash of each of `epochs` (`None` where it has none: a zero hash), read
+/// through `rpc` from the Relay at `relay`.
+pub async fn relay_policy_hashes<P: alloy::providers::Provider>(
+    rpc: &P,
+    relay: alloy_primitives::Address,
+    epochs: &[u32],
+) -> anyhow::Result<std::collections::BTreeMap<u32, Option<[u8; 32]>>> {
+    let relay = IRelayPolicyHash::new(relay, rpc);
+    let mut out = std::collections::BTreeMap::new();
+    for &epoch in epochs {
+        let h = relay.toSigningPolicyHash(alloy_primitives::U256::from(epoch)).call().await?;
+        out.insert(epoch, (h.0 != [0; 32]).then_some(h.0));
+    }
+    Ok(out)
 }
 
 /// A TEE that passed the check.
@@ -242,6 +340,8 @@ pub fn verify_info(
 pub struct Checked {
     /// What the proxy reported.
     pub info: TeeInfo,
+    /// What the evidence binds (check its policies with [`check_policies`]).
+    pub statement: fcc_attest::Statement,
     /// The verdict.
     pub verdict: Verdict,
 }
@@ -252,15 +352,19 @@ pub fn unix_now() -> u64 {
 }
 
 impl ProxyClient {
-    /// What the proxy reports about its TEE (`GET /info`, retried like votes).
-    pub async fn tee_info(&self) -> Result<TeeInfo, CheckError> {
-        TeeInfo::from_json(&self.info::<serde_json::Value>().await?)
+    /// What the proxy reports about its TEE and the TEE's answer to `challenge`
+    /// (`GET /info?challenge=`, retried like votes).
+    pub async fn tee_info(&self, challenge: &[u8; 32]) -> Result<TeeInfo, CheckError> {
+        TeeInfo::from_json(&self.info::<serde_json::Value>(Some(challenge)).await?)
     }
 
-    /// Fetches `GET /info` and checks the TEE ([`verify_info`] with this client's chain id, now).
+    /// Asks for the TEE's answer to a fresh random challenge and checks it ([`verify_info`]
+    /// with this client's chain id, now).
     pub async fn check_tee(&self, verifier: &Verifier, collateral: &Collateral) -> Result<Checked, CheckError> {
-        let info = self.tee_info().await?;
-        let verdict = verify_info(&info, verifier, collateral, self.chain_id(), unix_now())?;
-        Ok(Checked { info, verdict })
+        let mut challenge = [0u8; 32];
+        rand::fill(&mut challenge);
+        let info = self.tee_info(&challenge).await?;
+        let (statement, verdict) = verify_info(&info, &challenge, verifier, collateral, self.chain_id(), unix_now())?;
+        Ok(Checked { info, statement, verdict })
     }
 }

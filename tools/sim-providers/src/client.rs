@@ -181,9 +181,16 @@ impl ProxyClient {
         serde_json::from_slice(&bytes).map_err(|e| PostError::Malformed { url, reason: e.to_string() })
     }
 
-    /// `GET /info`, retried like votes (a proxy answers 503 until a TEE has connected).
-    pub(crate) async fn info<T: serde::de::DeserializeOwned>(&self) -> Result<T, PostError> {
-        let url = format!("{}/info", self.base);
+    /// `GET /info` (with the TEE's answer to `challenge` when given), retried like votes (a
+    /// proxy answers 503 until a TEE has connected).
+    pub(crate) async fn info<T: serde::de::DeserializeOwned>(
+        &self,
+        challenge: Option<&[u8; 32]>,
+    ) -> Result<T, PostError> {
+        let url = match challenge {
+            Some(c) => format!("{}/info?challenge=0x{}", self.base, hex::encode(c)),
+            None => format!("{}/info", self.base),
+        };
         let deadline = std::time::Instant::now() + self.retry_for;
         let mut pause = Duration::from_millis(100);
         loop {
@@ -204,7 +211,7 @@ impl ProxyClient {
         struct Info {
             proxy_address: alloy_primitives::Address,
         }
-        Ok(self.info::<Info>().await?.proxy_address.0.0)
+        Ok(self.info::<Info>(None).await?.proxy_address.0.0)
     }
 
     /// The TEE id the proxy serves, from `GET /info`.
@@ -214,7 +221,7 @@ impl ProxyClient {
         struct Info {
             tee_id: alloy_primitives::Address,
         }
-        Ok(self.info::<Info>().await?.tee_id.0.0)
+        Ok(self.info::<Info>(None).await?.tee_id.0.0)
     }
 
     /// `POST /instruction` with provider `index`'s vote on `d`; the receipt is checked.

@@ -95,6 +95,16 @@ struct CheckArgs {
     /// Keep retrying while the proxy has no TEE yet (503) for this long (ms).
     #[arg(long, default_value_t = 0)]
     retry_ms: u64,
+    /// JSON-RPC URL of the chain whose Relay the TEE's trust root and active policy must match.
+    #[arg(long, env = "SIM_PROVIDERS_RPC", requires = "relay")]
+    rpc: Option<String>,
+    /// The Relay (DevRelay) address.
+    #[arg(long, env = "SIM_PROVIDERS_RELAY", requires = "rpc")]
+    relay: Option<String>,
+    /// Skip comparing the TEE's policies with the Relay's (no chain at hand). Never in
+    /// production: a TEE rooted in the operator's own keys passes without it.
+    #[arg(long, conflicts_with = "rpc")]
+    no_relay_check: bool,
 }
 
 #[derive(Debug, Args)]
@@ -358,16 +368,27 @@ async fn check(cli: &Cli, args: &CheckArgs) -> Result<()> {
     )?;
     let client = ProxyClient::new(&args.proxy, cli.chain_id, Duration::from_millis(cli.timeout_ms))?
         .with_retry(Duration::from_millis(args.retry_ms));
-    match client.check_tee(&verifier, &collateral).await {
-        Ok(checked) => {
-            println!("{}", serde_json::to_string_pretty(&checked.verdict)?);
-            Ok(())
-        }
+    ensure!(args.rpc.is_some() || args.no_relay_check, "--rpc and --relay are required (or --no-relay-check)");
+    let checked = match client.check_tee(&verifier, &collateral).await {
+        Ok(checked) => checked,
         Err(e) => {
             println!("REFUSED: {e}");
             std::process::exit(1);
         }
+    };
+    if let (Some(rpc), Some(relay)) = (&args.rpc, &args.relay) {
+        let provider = ProviderBuilder::new().connect_http(rpc.parse().context("--rpc is not a URL")?);
+        let relay: AlloyAddress = relay.parse().context("--relay is not an address")?;
+        let epochs = [checked.statement.initial_policy.0, checked.statement.last_policy.0];
+        let hashes = fcc_sim_providers::attest::relay_policy_hashes(&provider, relay, &epochs).await?;
+        let relay_hash = |e: u32| hashes.get(&e).copied().flatten();
+        if let Err(e) = fcc_sim_providers::attest::check_policies(&checked.statement, relay_hash) {
+            println!("REFUSED: {e}");
+            std::process::exit(1);
+        }
     }
+    println!("{}", serde_json::to_string_pretty(&checked.verdict)?);
+    Ok(())
 }
 
 fn policy(cli: &Cli, out: Option<&PathBuf>) -> Result<()> {

@@ -1,7 +1,9 @@
 //! The providers' TEE check (`fcc_sim_providers::attest`) against a real fcc-proxy with the
 //! in-process stand-in guest (plain QEMU's simulated evidence): accepted in test mode with the
-//! guest's identity; refused in production mode; refused when the proxy lies about the public key
-//! or the TEE id, or when the provider serves another chain; and the `check` subcommand.
+//! guest's identity and a fresh challenge; refused in production mode; refused when the proxy
+//! lies about the public key, the TEE id or the answer, replays an answer to another challenge,
+//! or when the provider serves another chain; a TEE rooted in a policy that is not the Relay's
+//! is refused; and the `check` subcommand.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -9,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fcc_attest::{Manifest, Verifier};
-use fcc_sim_providers::attest::{CheckError, Collateral, TeeInfo, address_of, unix_now, verify_info};
+use fcc_sim_providers::attest::{CheckError, Collateral, TeeInfo, address_of, check_policies, unix_now, verify_info};
 use fcc_sim_providers::client::ProxyClient;
 use serde_json::Value;
 
@@ -56,55 +58,105 @@ async fn a_simulated_tee_is_accepted_only_in_test_mode_with_its_identity() {
     let id = v.identity.expect("identity binding");
     assert_eq!(id.address, format!("0x{}", hex::encode(tee_id)));
     assert_eq!(id.chain_id, CHAIN_ID);
-    assert_eq!(id.challenge, hex::encode([0u8; 32]));
+    assert_eq!(id.challenge, hex::encode(checked.statement.challenge));
+    assert_ne!(checked.statement.challenge, [0; 32], "a fresh challenge");
     assert_eq!(checked.info.tee_id, tee_id);
 
     // Production mode: the same evidence is refused, typed.
     let e = c.check_tee(&verifier(false), &Collateral::default()).await.unwrap_err();
     assert!(matches!(e, CheckError::Refused(fcc_attest::Error::SimulatedAttestation)), "{e}");
 
-    // A provider serving another chain: the evidence binds chain 14, not 15.
+    // A provider serving another chain: the TEE signs for chain 14, not 15.
     let e = client(&running, CHAIN_ID + 1).check_tee(&verifier(true), &Collateral::default()).await.unwrap_err();
-    assert!(matches!(e, CheckError::Refused(fcc_attest::Error::ReportDataMismatch { .. })), "{e}");
+    assert!(matches!(e, CheckError::Answer(_)), "{e}");
     running.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_proxy_lying_about_the_key_or_the_id_is_refused() {
+async fn a_proxy_lying_about_the_key_the_id_or_the_answer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (running, _) = proxy(&dir).await;
-    let url = format!("http://{}/info", running.http_addr);
+    let challenge = [0x3c; 32];
+    let url = format!("http://{}/info?challenge=0x{}", running.http_addr, hex::encode(challenge));
     let info: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
     let v = verifier(true);
     let none = Collateral::default();
-    // The untampered answer passes.
-    verify_info(&TeeInfo::from_json(&info).unwrap(), &v, &none, CHAIN_ID, unix_now()).unwrap();
+    let check = |info: &Value, challenge: &[u8; 32]| {
+        verify_info(&TeeInfo::from_json(info)?, challenge, &v, &none, CHAIN_ID, unix_now()).map(|_| ())
+    };
+    // The untampered answer passes; the same answer for another challenge (a replay) does not.
+    check(&info, &challenge).unwrap();
+    let e = check(&info, &[0x3d; 32]).unwrap_err();
+    assert!(matches!(e, CheckError::StaleChallenge { .. }), "{e}");
+    // Asked again with the same challenge, the proxy serves the same signed answer.
+    let again: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(again["teeInfo"], info["teeInfo"]);
 
     // Another key (a provider's) with the real TEE id: the id is not that key's address.
     let other = *fcc_sim_providers::providers("attest test", 1).unwrap()[0].key.public_key();
     let mut lie = info.clone();
     lie["publicKey"] = Value::from(format!("0x{}", hex::encode(other)));
-    let e = verify_info(&TeeInfo::from_json(&lie).unwrap(), &v, &none, CHAIN_ID, unix_now()).unwrap_err();
+    let e = check(&lie, &challenge).unwrap_err();
     assert!(matches!(e, CheckError::TeeIdMismatch { .. }), "{e}");
-
-    // Another key and its matching id: the evidence does not bind that key.
+    // Another key and its matching id: the answer is not signed by that id.
     lie["teeId"] = Value::from(format!("0x{}", hex::encode(address_of(&other))));
-    let e = verify_info(&TeeInfo::from_json(&lie).unwrap(), &v, &none, CHAIN_ID, unix_now()).unwrap_err();
-    assert!(matches!(e, CheckError::Refused(fcc_attest::Error::ReportDataMismatch { .. })), "{e}");
-
-    // Hardware platforms need their certificates; unknown ones and malformed fields are refused.
-    let mut snp = info.clone();
-    snp["platform"] = Value::from("SevSnp");
-    let e = verify_info(&TeeInfo::from_json(&snp).unwrap(), &v, &none, CHAIN_ID, unix_now()).unwrap_err();
-    assert!(matches!(e, CheckError::MissingCollateral { platform: "sev-snp", .. }), "{e}");
-    let mut odd = info.clone();
-    odd["platform"] = Value::from("Nitro");
-    let e = verify_info(&TeeInfo::from_json(&odd).unwrap(), &v, &none, CHAIN_ID, unix_now()).unwrap_err();
-    assert!(matches!(e, CheckError::UnknownPlatform(_)), "{e}");
+    let e = check(&lie, &challenge).unwrap_err();
+    assert!(matches!(e, CheckError::Answer(_)), "{e}");
+    // The answer's data changed (say, another trust root): the TEE's signature no longer holds.
+    let mut lie = info.clone();
+    let data = lie["teeInfo"]["result"]["data"].as_str().unwrap().to_owned();
+    let flipped = format!("{}{}", &data[..data.len() - 1], if data.ends_with('0') { '1' } else { '0' });
+    lie["teeInfo"]["result"]["data"] = Value::from(flipped);
+    let e = check(&lie, &challenge).unwrap_err();
+    assert!(matches!(e, CheckError::Answer(_)), "{e}");
+    // No answer at all; a malformed key.
+    let mut lie = info.clone();
+    lie["teeInfo"] = Value::Null;
+    assert!(matches!(check(&lie, &challenge).unwrap_err(), CheckError::Answer(_)));
     let mut short = info.clone();
     short["publicKey"] = Value::from("0x0102");
     assert!(matches!(TeeInfo::from_json(&short), Err(CheckError::Info(_))));
+    // A bad challenge is the proxy's 400.
+    let bad = reqwest::get(format!("http://{}/info?challenge=0x12", running.http_addr)).await.unwrap();
+    assert_eq!(bad.status(), 400);
     running.shutdown().await;
+}
+
+/// The attack of the trust-chain review: an operator roots a fresh guest in a policy of keys it
+/// controls. The evidence is genuine and fresh — only the comparison with the Relay refuses it;
+/// the guest rooted in the Relay's policy passes, and one with no trust root does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tee_rooted_in_a_policy_that_is_not_the_relays_is_refused() {
+    use fcc_core::policy::PolicyHashScheme;
+    let relay_ps = fcc_sim_providers::providers("the relay's voters", 4).unwrap();
+    let relay_policy = fcc_sim_providers::policy(&relay_ps, 7).unwrap();
+    let relay = |e: u32| (e == 7).then(|| relay_policy.hash(PolicyHashScheme::Legacy));
+    let operator_ps = fcc_sim_providers::providers("the operator's own keys", 4).unwrap();
+    let operator_policy = fcc_sim_providers::policy(&operator_ps, 7).unwrap();
+
+    for (root, passes) in
+        [(None, false), (Some((&operator_ps, &operator_policy)), false), (Some((&relay_ps, &relay_policy)), true)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (running, _) = proxy(&dir).await;
+        if let Some((ps, policy)) = root {
+            let init = fcc_sim_providers::initialize_policy(ps, policy).unwrap();
+            running.shared.enqueue_direct(&init).await.unwrap();
+            let id = init.instruction.instruction_id;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while running.shared.store.result(&id).await.unwrap().is_none() {
+                assert!(Instant::now() < deadline, "INITIALIZE_POLICY not executed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        let checked = client(&running, CHAIN_ID).check_tee(&verifier(true), &Collateral::default()).await.unwrap();
+        let verdict = check_policies(&checked.statement, relay);
+        assert_eq!(verdict.is_ok(), passes, "{root:?}: {verdict:?}", root = root.map(|r| r.1.reward_epoch_id()));
+        if let Err(e) = verdict {
+            assert!(matches!(e, CheckError::PolicyNotRelays { which: "initial", epoch: 7 | 0, .. }), "{e}");
+        }
+        running.shutdown().await;
+    }
 }
 
 async fn run(args: Vec<String>) -> std::process::Output {
@@ -124,15 +176,19 @@ async fn the_check_subcommand_prints_the_verdict_or_refuses() {
         a.extend(extra.iter().map(|s| s.to_string()));
         a
     };
-    let out = run(args(&["--allow-simulated"])).await;
+    let out = run(args(&["--allow-simulated", "--no-relay-check"])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let verdict: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(verdict["identity"]["address"], format!("0x{}", hex::encode(tee_id)).as_str());
 
-    let out = run(args(&[])).await;
+    let out = run(args(&["--no-relay-check"])).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.starts_with("REFUSED: simulated attestation"), "{stdout}");
+    // Neither a chain to compare the policies with nor the explicit opt-out: an error.
+    let out = run(args(&["--allow-simulated"])).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rpc and --relay are required"));
     running.shutdown().await;
 }

@@ -67,13 +67,14 @@ impl Registry {
         Self::default()
     }
 
-    /// The system operations: policy management, FDC2 proofs, TEE info.
+    /// The system operations: policy management, FDC2 proofs, TEE info and attestation.
     pub fn system() -> Self {
         let mut r = Self::empty();
         for h in [
             Handler::direct(op::F_POLICY, op::INITIALIZE_POLICY, policy::initialize),
             Handler::direct(op::F_POLICY, op::UPDATE_POLICY, policy::update),
             Handler::direct(op::F_GET, op::TEE_INFO, info::tee_info),
+            Handler::instruction(op::F_REG, op::TEE_ATTESTATION, info::tee_attestation),
             Handler { threshold: fdc2::threshold_bips, ..Handler::instruction(op::F_FDC2, op::PROVE, fdc2::prove) },
         ] {
             r.register(h).expect("system operations are distinct");

@@ -75,21 +75,69 @@ sol! {
         bytes teeSignature;
     }
 
-    /// The result data of `F_GET`/`TEE_INFO`.
+    /// Flare's `TeeState` inside `Attestation`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct AbiTeeState {
+        bytes systemState;
+        bytes32 systemStateVersion;
+        bytes state;
+        bytes32 stateVersion;
+    }
+
+    /// `x ‖ y`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct AbiPublicKey {
+        bytes32 x;
+        bytes32 y;
+    }
+
+    /// Flare's `Attestation` (go-flare-common `pkg/tee/structs/tee`, tee-node `TeeInfo.Hash`).
+    #[derive(Debug, PartialEq, Eq)]
+    struct Attestation {
+        uint256 chainId;
+        bytes32 challenge;
+        AbiPublicKey publicKey;
+        uint32 initialSigningPolicyId;
+        bytes32 initialSigningPolicyHash;
+        uint32 lastSigningPolicyId;
+        bytes32 lastSigningPolicyHash;
+        AbiTeeState state;
+        uint64 teeTimestamp;
+        uint256 machinePathListNonce;
+        bytes32 machinePathListHash;
+    }
+
+    /// The result data of `F_GET`/`TEE_INFO` and `F_REG`/`TEE_ATTESTATION`.
     #[derive(Debug, PartialEq, Eq)]
     struct TeeInfo {
-        bytes32 challenge;
-        bytes32 publicKeyX;
-        bytes32 publicKeyY;
-        address teeId;
-        uint256 chainId;
-        uint8 platform;
-        uint32 initialEpoch;
-        bytes32 initialPolicyHash;
-        uint32 activeEpoch;
-        bytes32 activePolicyHash;
-        bytes reportData;
+        Attestation attestation;
         bytes evidence;
+    }
+
+    /// Our `state` in the statement.
+    #[derive(Debug, PartialEq, Eq)]
+    struct FccStateAbi {
+        bytes32 platform;
+        bytes32 policyHashScheme;
+        uint256 policyHashChainId;
+        bytes version;
+    }
+
+    /// Flare's `TeeAttestation` request (the machine registry's `TEE_ATTESTATION` message).
+    #[derive(Debug, PartialEq, Eq)]
+    struct TeeMachineAbi {
+        address teeId;
+        address initialTeeId;
+        string url;
+        bytes32 codeHash;
+        bytes32 platform;
+    }
+
+    /// `IVerification.TeeAttestation`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct TeeAttestationRequest {
+        TeeMachineAbi teeMachine;
+        bytes32 challenge;
     }
 
     /// The result data of `F_POLICY` operations.
@@ -392,12 +440,15 @@ pub fn alloy_result_digest(data: &[u8], id: [u8; 32], tag: &str, status: u8, cha
     eip191_hash_message(alloy_payload_hash("TEE_ACTION_RESULT", chain_id, alloy_result_hash(data, id, tag, status))).0
 }
 
-/// `keccak(bytes32("FCC_TEE_IDENTITY_V1") ‖ x ‖ y ‖ uint256 chainId) ‖ challenge`.
-pub fn alloy_report_data(public: &[u8; 64], chain_id: u64, challenge: [u8; 32]) -> [u8; 64] {
-    let head =
-        keccak256([&name32("FCC_TEE_IDENTITY_V1")[..], public, &U256::from(chain_id).to_be_bytes::<32>()].concat());
+/// `keccak(abi.encode(Attestation)) ‖ bytes32("FCC_ATTESTATION_V1")`, by alloy.
+pub fn alloy_report_data(statement: &Attestation) -> [u8; 64] {
     let mut out = [0u8; 64];
-    out[..32].copy_from_slice(head.as_slice());
-    out[32..].copy_from_slice(&challenge);
+    out[..32].copy_from_slice(keccak256(statement.abi_encode()).as_slice());
+    out[32..].copy_from_slice(&name32("FCC_ATTESTATION_V1"));
     out
+}
+
+/// The statement alloy reads from fcc-core's `TEE_INFO` / `TEE_ATTESTATION` result data.
+pub fn alloy_tee_info(data: &[u8]) -> TeeInfo {
+    <TeeInfo as alloy_sol_types::SolType>::abi_decode_validate(data).expect("alloy decodes TeeInfo")
 }

@@ -167,6 +167,34 @@ pub fn encode_fdc2_request(req: &fdc2::Request<'_>) -> Vec<u8> {
 
 /// `ops::fdc2::decode_request`: strict, so whatever decodes is exactly the canonical encoding;
 /// then the threshold rule and the message hash on it.
+/// `ops::info::decode_attestation_request`: whatever decodes is exactly the canonical ABI
+/// encoding of what was read, with a bounded URL.
+pub fn tee_attestation_request(data: &[u8]) {
+    let Ok(r) = fcc_core::ops::info::decode_attestation_request(data) else { return };
+    assert!(r.url.len() <= fcc_core::limits::MAX_URL_LEN);
+    let machine = [
+        Token::Word(abi::address(&r.tee_id)),
+        Token::Word(abi::address(&r.initial_tee_id)),
+        Token::Bytes(r.url),
+        Token::Word(r.code_hash),
+        Token::Word(r.platform),
+    ];
+    let canonical = abi::encode_dynamic_struct(&[Token::Tuple(&machine), Token::Word(r.challenge)]);
+    assert_eq!(canonical, data, "decoded a non-canonical TEE_ATTESTATION request");
+}
+
+/// The canonical `TEE_ATTESTATION` request for `tee` with `url` and `challenge`.
+pub fn tee_attestation_request_bytes(tee: &Address, url: &[u8], challenge: [u8; 32]) -> Vec<u8> {
+    let machine = [
+        Token::Word(abi::address(tee)),
+        Token::Word([0; 32]),
+        Token::Bytes(url),
+        Token::Word([0xc0; 32]),
+        Token::Word(op::name("AMD_SEV_SNP")),
+    ];
+    abi::encode_dynamic_struct(&[Token::Tuple(&machine), Token::Word(challenge)])
+}
+
 pub fn fdc2_request(data: &[u8]) {
     let Ok(req) = fdc2::decode_request(data) else { return };
     assert_eq!(encode_fdc2_request(&req), data, "decoded a non-canonical FDC2 request");
@@ -663,6 +691,12 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ("frame_proxy", "seed-result", [&[31u8][..], &result_frame].concat()),
         ("fdc2_request", "seed-default-bips", fdc2_request_bytes(0, b"request body")),
         ("fdc2_request", "seed-4500-bips-long-body", fdc2_request_bytes(4500, &[0xab; 70])),
+        (
+            "tee_attestation_request",
+            "seed-url",
+            tee_attestation_request_bytes(&[0x11; 20], b"https://proxy.example/", [7; 32]),
+        ),
+        ("tee_attestation_request", "seed-empty-url", tee_attestation_request_bytes(&[0x22; 20], b"", [9; 32])),
         (
             "abi_reader",
             "seed-program-and-tokens",
