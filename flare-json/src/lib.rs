@@ -14,6 +14,6 @@ pub mod recover;
 pub mod result;
 
 pub use data::{Data, Instruction};
-pub use receipt::{Receipt, SignedReceipt};
+pub use receipt::{Receipt, SignedReceipt, proxy_result_digest, proxy_tee_info_digest};
 pub use recover::{RecoverError, recover_signer};
 pub use result::{ActionResponse, ActionResultJson};

@@ -17,22 +17,25 @@ fn protocol_md_receipt_vector_matches_the_code() {
     let hash_fixed = keccak256(b"hashFixed");
     let v0 = initial_vote_hash(&instruction_id, &hash_fixed, 7, &[0xee; 20]);
     let avm_hash = keccak256(b"");
-    let v1 = next_vote_hash(&v0, 1, &[0x11; 65], &avm_hash, 1_760_000_000);
+    let v1 = next_vote_hash(&v0, 0, &[0x11; 65], &avm_hash, 1_760_000_000);
     let receipt = Receipt {
         instruction_hash: B256::from(hash_fixed),
-        sequence: 1,
+        sequence: 0,
+        signature: vec![0x11; 65].into(),
         additional_variable_message_hash: B256::from(avm_hash),
         timestamp: 1_760_000_000,
         vote_hash: B256::from(v1),
     };
     let hash = receipt.hash();
-    let signature = key.sign_digest(&receipt.signing_digest());
+    let digest = receipt.signing_digest(14);
+    let signature = key.sign_digest(&digest);
     let computed = [
         ("receipt.instructionId", hex::encode(instruction_id)),
         ("receipt.hashFixed", hex::encode(hash_fixed)),
         ("receipt.voteHash0", hex::encode(v0)),
         ("receipt.voteHash1", hex::encode(v1)),
         ("receipt.hash", hex::encode(hash)),
+        ("receipt.digest14", hex::encode(digest)),
         ("receipt.signature", hex::encode(signature)),
     ];
     if std::env::var("FCC_PRINT_VECTORS").is_ok() {

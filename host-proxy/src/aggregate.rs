@@ -264,6 +264,7 @@ pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, 
         instruction_hash: B256::from(hash_fixed),
         sequence: outcome.sequence,
         // The first vote's, for a repeated one: the receipt is that vote's.
+        signature: outcome.signature.into(),
         additional_variable_message_hash: B256::from(outcome.avm_hash),
         timestamp: outcome.timestamp,
         vote_hash: B256::from(outcome.vote_hash),

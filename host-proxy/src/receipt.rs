@@ -1,5 +1,5 @@
-//! The proxy's signing key: vote receipts (`fcc_flare_json::receipt`, whose hash it signs with
-//! EIP-191) and the results it serves. libsecp256k1 signs: a receipt is signed per vote, so this
+//! The proxy's signing key: vote receipts, the results and TEE statements it serves
+//! (`fcc_flare_json::receipt`: tee-proxy's Payload digests). libsecp256k1 signs: a receipt is signed per vote, so this
 //! is on the proxy's hot path.
 
 use alloy_primitives::Bytes;
@@ -56,9 +56,9 @@ impl ProxyKey {
         out
     }
 
-    /// Signs `receipt` (EIP-191 of its hash).
-    pub fn sign_receipt(&self, receipt: Receipt) -> SignedReceipt {
-        let signature = self.sign_digest(&receipt.signing_digest());
+    /// Signs `receipt` for `chain_id` (`Payload{PROXY_VOTE_RECEIPT}`).
+    pub fn sign_receipt(&self, receipt: Receipt, chain_id: u64) -> SignedReceipt {
+        let signature = self.sign_digest(&receipt.signing_digest(chain_id));
         SignedReceipt { receipt, signature: Bytes::from(signature.to_vec()) }
     }
 }
@@ -74,12 +74,13 @@ mod tests {
         let r = Receipt {
             instruction_hash: B256::repeat_byte(1),
             sequence: 3,
+            signature: Bytes::from(vec![0x22; 65]),
             additional_variable_message_hash: B256::from(keccak256(b"")),
             timestamp: 1_760_000_000,
             vote_hash: B256::repeat_byte(2),
         };
-        let signed = key.sign_receipt(r);
-        assert_eq!(signed.signer().unwrap(), key.address());
+        let signed = key.sign_receipt(r, 14);
+        assert_eq!(signed.signer(14).unwrap(), key.address());
         assert!(!format!("{key:?}").contains(&hex::encode([7u8; 32])));
     }
 }

@@ -145,8 +145,8 @@ impl Shared {
         Ok(new)
     }
 
-    /// Signs a receipt with the proxy's key.
+    /// Signs a receipt with the proxy's key, for its chain.
     pub fn sign_receipt(&self, r: Receipt) -> SignedReceipt {
-        self.key.sign_receipt(r)
+        self.key.sign_receipt(r, self.config.chain_id)
     }
 }

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{CHAIN_ID, EPOCH, config, setup, vote_json, wait_result};
 use fcc_core::ecdsa::recover_address;
-use fcc_core::hash::{eip191_hash, keccak256};
+use fcc_core::hash::keccak256;
 use fcc_core::result::status;
 use fcc_proxy::store::{SqliteStore, Store};
 use fcc_proxy_testing::{Mode, connect_once};
@@ -42,28 +42,21 @@ async fn a_100_voter_instruction_is_aggregated_executed_and_served() {
 
     let mut sequences = Vec::new();
     for p in &s.providers.ps {
-        let r = client.post(format!("{base}/instruction")).json(&vote_json(p, &d)).send().await.unwrap();
+        let vote = vote_json(p, &d);
+        let r = client.post(format!("{base}/instruction")).json(&vote).send().await.unwrap();
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
         let receipt = &body["receipt"];
         assert_eq!(b256(&receipt["instructionHash"]), d.hash_fixed());
         assert_eq!(b256(&receipt["additionalVariableMessageHash"]), keccak256(b""));
-        // The receipt is signed by the proxy's key over EIP-191 of its hash.
-        let hash = keccak256(
-            &[
-                &b256(&receipt["instructionHash"])[..],
-                &receipt["sequence"].as_u64().unwrap().to_be_bytes(),
-                &b256(&receipt["additionalVariableMessageHash"]),
-                &receipt["timestamp"].as_u64().unwrap().to_be_bytes(),
-                &b256(&receipt["voteHash"]),
-            ]
-            .concat(),
-        );
-        let sig: [u8; 65] = bytes(&body["signature"]).try_into().unwrap();
-        assert_eq!(recover_address(&sig, &eip191_hash(&hash)).unwrap(), s.running.shared.proxy_address);
+        assert_eq!(receipt["signature"], vote["signature"], "the vote's signature, echoed");
+        // Signed by the proxy's key over tee-proxy's Payload{PROXY_VOTE_RECEIPT} for this chain.
+        let signed: fcc_flare_json::SignedReceipt = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(signed.signer(CHAIN_ID).unwrap(), s.running.shared.proxy_address);
+        assert_ne!(signed.signer(CHAIN_ID + 1).unwrap(), s.running.shared.proxy_address);
         sequences.push(receipt["sequence"].as_u64().unwrap());
     }
-    assert_eq!(sequences, (1..=100).collect::<Vec<u64>>());
+    assert_eq!(sequences, (0..100).collect::<Vec<u64>>(), "0-based, as tee-proxy");
 
     let r = wait_result(s.running.shared.store.as_ref(), &d.instruction_id, Duration::from_secs(20)).await.unwrap();
     assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
@@ -77,7 +70,7 @@ async fn a_100_voter_instruction_is_aggregated_executed_and_served() {
     assert_eq!(bytes(&body["signature"]), r.signature.to_vec());
     let proxy_sig: [u8; 65] = bytes(&body["proxySignature"]).try_into().unwrap();
     assert_eq!(
-        recover_address(&proxy_sig, &eip191_hash(&keccak256(&r.result.data))).unwrap(),
+        recover_address(&proxy_sig, &fcc_flare_json::proxy_result_digest(&r.result, CHAIN_ID)).unwrap(),
         s.running.shared.proxy_address
     );
 
@@ -93,6 +86,14 @@ async fn a_100_voter_instruction_is_aggregated_executed_and_served() {
     assert_eq!(info["chainId"], CHAIN_ID);
     assert_eq!(info["platform"], "Plain");
     assert!(info["codeVersion"].as_str().unwrap().starts_with("fcc-core/"));
+    // The statement the boot evidence binds, vouched for by the proxy as tee-proxy does.
+    let statement = fcc_sim_providers::attest::decode_statement(&bytes(&info["statement"])).unwrap();
+    assert_eq!(statement.tee_id(), s.tee_id);
+    let info_sig: [u8; 65] = bytes(&info["proxySignature"]).try_into().unwrap();
+    assert_eq!(
+        recover_address(&info_sig, &fcc_flare_json::proxy_tee_info_digest(&statement)).unwrap(),
+        s.running.shared.proxy_address
+    );
     assert_eq!(client.get(format!("{base}/ready")).send().await.unwrap().status(), 200);
     assert_eq!(client.get(format!("{base}/healthy")).send().await.unwrap().status(), 200);
 

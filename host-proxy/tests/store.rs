@@ -72,20 +72,21 @@ async fn votes_queue_one_action_when_the_weight_first_exceeds_the_threshold(s: A
     // Threshold 10: 6 + 4 = 10 is not enough (strictly greater), the third vote queues.
     let out = s.add_votes(&[vote(&d, 1, 6, 10), vote(&d, 2, 4, 10)], ROOMY).await.unwrap();
     let out: Vec<_> = out.into_iter().map(Result::unwrap).collect();
-    assert_eq!((out[0].sequence, out[1].sequence), (1, 2));
+    assert_eq!((out[0].sequence, out[1].sequence), (0, 1), "0-based, as tee-proxy");
     assert!(!out[0].queued_now && !out[1].queued_now);
     assert_eq!(s.lease("o", &TEE, 4, 0, 1000).await.unwrap(), vec![]);
     let third = s.add_votes(&[vote(&d, 3, 1, 10)], ROOMY).await.unwrap().remove(0).unwrap();
-    assert!(third.queued_now && third.weight == 11 && third.sequence == 3);
+    assert!(third.queued_now && third.weight == 11 && third.sequence == 2);
     // Later votes are recorded but queue nothing more.
     let fourth = s.add_votes(&[vote(&d, 4, 5, 10)], ROOMY).await.unwrap().remove(0).unwrap();
-    assert!(!fourth.queued_now && fourth.sequence == 4);
+    assert!(!fourth.queued_now && fourth.sequence == 3);
     // A repeated vote (with another variable message) reports its first acceptance — that
     // vote's message hash included — and changes nothing.
     let repeat = NewVote { additional_variable_message: vec![0x99], ..vote(&d, 2, 4, 10) };
     let again = s.add_votes(&[repeat], ROOMY).await.unwrap().remove(0).unwrap();
-    assert!(again.repeated && again.sequence == 2 && again.vote_hash == out[1].vote_hash && again.weight == 16);
+    assert!(again.repeated && again.sequence == 1 && again.vote_hash == out[1].vote_hash && again.weight == 16);
     assert_eq!((again.avm_hash, out[1].avm_hash), (keccak256(&[2]), keccak256(&[2])));
+    assert_eq!(again.signature, out[1].signature, "the first vote's signature, echoed");
 
     let st = s.status(7, &d.instruction_id).await.unwrap().unwrap();
     assert_eq!((st.state, st.votes, st.weight, st.threshold), ("queued", 4, 16, 10));
@@ -140,11 +141,11 @@ async fn other_data_under_an_id_cannot_pin_it(s: Arc<dyn Store>) {
     let squat = InstructionData { original_message: b"squatter's data".to_vec(), ..d.clone() };
     // The squatter votes first, with a little weight.
     let first = s.add_votes(&[vote(&squat, 9, 1, 10)], ROOMY).await.unwrap().remove(0).unwrap();
-    assert_eq!((first.sequence, first.queued_now), (1, false));
+    assert_eq!((first.sequence, first.queued_now), (0, false));
     // The genuine voters' votes collect in their own chain and pass.
     let out = s.add_votes(&[vote(&d, 1, 6, 10), vote(&d, 2, 5, 10)], ROOMY).await.unwrap();
     let out: Vec<_> = out.into_iter().map(Result::unwrap).collect();
-    assert_eq!((out[0].sequence, out[1].sequence), (1, 2), "a chain of its own");
+    assert_eq!((out[0].sequence, out[1].sequence), (0, 1), "a chain of its own");
     assert!(out[1].queued_now);
     let st = s.status(7, &d.instruction_id).await.unwrap().unwrap();
     assert_eq!((st.state, st.weight, st.candidates), ("queued", 11, 2));
@@ -154,7 +155,7 @@ async fn other_data_under_an_id_cannot_pin_it(s: Arc<dyn Store>) {
     // The id is decided: other data are refused, the genuine data still take votes.
     assert_eq!(s.add_votes(&[vote(&squat, 3, 6, 10)], ROOMY).await.unwrap()[0], Err(VoteRejection::Conflict));
     let late = s.add_votes(&[vote(&d, 3, 6, 10)], ROOMY).await.unwrap().remove(0).unwrap();
-    assert_eq!((late.sequence, late.queued_now), (3, false));
+    assert_eq!((late.sequence, late.queued_now), (2, false));
     // The squatter's candidate is closed: it holds no slot.
     assert_eq!(s.counts().await.unwrap().open, 1);
     // Answered: done, and other data are still refused.
@@ -183,7 +184,7 @@ async fn a_cosigner_cannot_open_an_instruction(s: Arc<dyn Store>) {
     // Announced on chain (and checked against it by the caller): a listed cosigner may open.
     let e = InstructionData { cosigners: vec![[0xc1; 20]], cosigners_threshold: 1, ..instruction("announced") };
     let first = NewVote { weight: 0, cosigner: true, announced: true, ..vote(&e, 0xc1, 0, 10) };
-    assert_eq!(s.add_votes(&[first], ROOMY).await.unwrap()[0].as_ref().map(|o| o.sequence), Ok(1));
+    assert_eq!(s.add_votes(&[first], ROOMY).await.unwrap()[0].as_ref().map(|o| o.sequence), Ok(0));
 }
 
 /// An action addressed to a TEE is leased only to a link of that TEE; one addressed to none (a
@@ -251,7 +252,7 @@ async fn the_open_bounds_hold_in_all_and_per_signer(s: Arc<dyn Store>) {
     assert_eq!(s.counts().await.unwrap().open, 3);
     let out = s.add_votes(&[vote(&instruction("e"), 5, 1, 10), vote(&instruction("p2"), 5, 1, 10)], all).await.unwrap();
     assert_eq!(out[0], Err(VoteRejection::QueueFull { max: 3 }));
-    assert_eq!(out[1].as_ref().unwrap().sequence, 2);
+    assert_eq!(out[1].as_ref().unwrap().sequence, 1);
     assert_eq!(s.counts().await.unwrap().open, 3);
 }
 
@@ -495,9 +496,10 @@ async fn schema_1_instructions_are_migrated(s: Arc<dyn Store>) {
     let st = s.status(7, &old.instruction_id).await.unwrap().unwrap();
     assert_eq!((st.state, st.votes, st.weight, st.candidates), ("collecting", 1, 6, 1));
     let next = s.add_votes(&[vote(&old, 2, 5, 10)], ROOMY).await.unwrap().remove(0).unwrap();
-    assert_eq!((next.sequence, next.queued_now), (2, true));
+    // One vote stored: the next is sequence 1 (0-based).
+    assert_eq!((next.sequence, next.queued_now), (1, true));
     let avm_hash = keccak256(&[2]);
-    let want = fcc_flare_json::receipt::next_vote_hash(&[0x5a; 32], 2, &[2; 65], &avm_hash, next.timestamp);
+    let want = fcc_flare_json::receipt::next_vote_hash(&[0x5a; 32], 1, &[2; 65], &avm_hash, next.timestamp);
     assert_eq!(next.vote_hash, want, "the chain continues from the stored hash");
     let leased = s.lease("o", &TEE, 4, 0, 1000).await.unwrap();
     let signers: Vec<u8> = leased[0].votes.iter().map(|v| v.signature[0]).collect();

@@ -20,10 +20,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fcc_core::action::Action;
-use fcc_core::hash::{H256, eip191_hash, keccak256};
+use fcc_core::hash::H256;
 use fcc_core::policy::Address;
 use fcc_core::result::SignedResult;
-use fcc_flare_json::{ActionResponse, Instruction};
+use fcc_flare_json::{ActionResponse, Instruction, proxy_result_digest, proxy_tee_info_digest};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 
@@ -178,8 +178,9 @@ async fn get_result(
         .result(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound("no_result", format!("no result stored for 0x{}", hex::encode(id))))?;
-    // As tee-proxy: the proxy also signs EIP-191(keccak(data)), vouching it served these bytes.
-    let proxy_signature = state.shared.key.sign_digest(&eip191_hash(&keccak256(&r.result.data)));
+    // As tee-proxy: the proxy also signs Payload{PROXY_ACTION_RESULT} over the result's hash,
+    // vouching it served this result.
+    let proxy_signature = state.shared.key.sign_digest(&proxy_result_digest(&r.result, state.shared.config.chain_id));
     Ok(Json(ActionResponse::new(&r, Some(&proxy_signature))).into_response())
 }
 
@@ -310,7 +311,8 @@ async fn get_info(
     let fresh = match challenge {
         Some(c) => {
             let r = fresh_tee_info(&state, &tee.tee_id, &c).await?;
-            let proxy_signature = state.shared.key.sign_digest(&eip191_hash(&keccak256(&r.result.data)));
+            let proxy_signature =
+                state.shared.key.sign_digest(&proxy_result_digest(&r.result, state.shared.config.chain_id));
             serde_json::to_value(ActionResponse::new(&r, Some(&proxy_signature))).unwrap_or(Value::Null)
         }
         None => Value::Null,
@@ -325,6 +327,8 @@ async fn get_info(
         // The measurement is inside the attestation report (SEV-SNP/TDX); plain QEMU has none.
         "attestation": Bytes::from(tee.attestation.clone()),
         "statement": Bytes::from(tee.statement.encode()),
+        // As tee-proxy: Payload{PROXY_TEE_INFO} over the statement's hash, for its chain.
+        "proxySignature": Bytes::from(state.shared.key.sign_digest(&proxy_tee_info_digest(&tee.statement)).to_vec()),
         "attestationVerdict": verdict,
         "attestationError": error,
         "measurement": Value::Null,

@@ -72,7 +72,7 @@ pub struct NewVote {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VoteOutcome {
-    /// Position of the vote in the instruction's chain (1-based).
+    /// Position of the vote in the instruction's chain (0-based, as tee-proxy's).
     pub sequence: u64,
     /// The vote chain's hash after it.
     pub vote_hash: H256,
@@ -87,6 +87,8 @@ pub struct VoteOutcome {
     /// keccak of the additional variable message of the vote this outcome is about (the first
     /// one for a repeated vote), for the receipt.
     pub avm_hash: H256,
+    /// That vote's signature (the receipt echoes it).
+    pub signature: Vec<u8>,
 }
 
 /// Why a vote was not accepted (a client error, not a storage failure).

@@ -448,7 +448,7 @@ macro_rules! sql_store {
                         continue;
                     }
                     let earlier = sqlx::query(concat!(
-                        "SELECT seq, vote_hash, ts, avm FROM votes ",
+                        "SELECT seq, vote_hash, ts, avm, signature FROM votes ",
                         "WHERE instruction_id = $1 AND hash_fixed = $2 AND signer = $3"
                     ))
                     .bind(&id)
@@ -465,10 +465,12 @@ macro_rules! sql_store {
                             queued_now: false,
                             repeated: true,
                             avm_hash: keccak256(&e.try_get::<Vec<u8>, _>(3)?),
+                            signature: e.try_get(4)?,
                         }));
                         continue;
                     }
-                    let sequence = count as u64 + 1;
+                    // 0-based, as tee-proxy's vote box counts.
+                    let sequence = count as u64;
                     let avm_hash = keccak256(&v.additional_variable_message);
                     let timestamp = seconds(v.now_ms);
                     let vote_hash = next_vote_hash(&h256(last)?, sequence, &v.signature, &avm_hash, timestamp);
@@ -531,7 +533,7 @@ macro_rules! sql_store {
                     ))
                     .bind(weight)
                     .bind(cosigners)
-                    .bind(sequence as i64)
+                    .bind(count + 1)
                     .bind(vote_hash.to_vec())
                     .bind(if queued_now { STATE_QUEUED } else { state })
                     .bind(&id)
@@ -555,6 +557,7 @@ macro_rules! sql_store {
                         queued_now,
                         repeated: false,
                         avm_hash,
+                        signature: v.signature.to_vec(),
                     }));
                 }
                 tx.commit().await?;

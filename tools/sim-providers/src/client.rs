@@ -94,13 +94,16 @@ pub struct Status {
     pub threshold: u32,
 }
 
-/// Checks a receipt for provider `index`'s vote on `d` (empty additional variable message):
-/// the instruction hash, the message hash, a sequence ≥ 1 and the proxy's signature. Returns the
-/// address that signed the receipt; with `proxy` given it must be that one.
+/// Checks a receipt for provider `index`'s vote `signature` on `d` (empty additional variable
+/// message): the instruction hash, the echoed signature, the message hash and the proxy's
+/// signature for `chain_id`. Returns the address that signed the receipt; with `proxy` given it
+/// must be that one.
 pub fn check_receipt(
     index: usize,
     d: &InstructionData,
+    signature: &[u8],
     r: &SignedReceipt,
+    chain_id: u64,
     proxy: Option<Address>,
 ) -> Result<Address, PostError> {
     let bad = |reason: String| PostError::BadReceipt { provider: index, reason };
@@ -110,10 +113,10 @@ pub fn check_receipt(
     if r.receipt.additional_variable_message_hash.0 != keccak256(&[]) {
         return Err(bad("additionalVariableMessageHash is not keccak of the empty message".into()));
     }
-    if r.receipt.sequence == 0 {
-        return Err(bad("sequence 0 (the first vote is 1)".into()));
+    if r.receipt.signature.as_ref() != signature {
+        return Err(bad("the receipt echoes another signature than the vote's".into()));
     }
-    let signer = r.signer().map_err(|e| bad(format!("signature: {e}")))?;
+    let signer = r.signer(chain_id).map_err(|e| bad(format!("signature: {e}")))?;
     if let Some(expected) = proxy
         && signer != expected
     {
@@ -234,13 +237,14 @@ impl ProxyClient {
     ) -> Result<SignedReceipt, PostError> {
         let url = format!("{}/instruction", self.base);
         let body = vote_json(p, d, self.chain_id);
+        let signature = p.key.sign_digest(&d.signing_digest(self.chain_id, &[]));
         let deadline = std::time::Instant::now() + self.retry_for;
         let mut pause = Duration::from_millis(100);
         loop {
             let sent = self.http.post(&url).json(&body).send().await;
             match self.answer::<SignedReceipt>(url.clone(), sent).await {
                 Ok(r) => {
-                    check_receipt(index, d, &r, proxy)?;
+                    check_receipt(index, d, &signature, &r, self.chain_id, proxy)?;
                     return Ok(r);
                 }
                 Err(e) if e.retryable() && std::time::Instant::now() + pause < deadline => {

@@ -110,9 +110,10 @@ async fn the_binary_signs_an_instruction_through_a_real_proxy() {
     assert!(out.status.success(), "sim-providers failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let votes: Vec<&str> = stdout.lines().filter(|l| l.starts_with("VOTE ")).collect();
     assert_eq!(votes.len(), COUNT, "{stdout}");
-    // Sequences 1..=COUNT in order, and the weight only grows until it passes the threshold.
+    // Sequences 0..COUNT in order (0-based, as tee-proxy), and the weight only grows until it
+    // passes the threshold.
     for (i, line) in votes.iter().enumerate() {
-        assert!(line.contains(&format!(" sequence={} ", i + 1)), "{line}");
+        assert!(line.contains(&format!(" sequence={i} ")), "{line}");
     }
     assert!(votes[0].contains("state=collecting"), "{}", votes[0]);
     let done = stdout.lines().find(|l| l.starts_with("DONE ")).expect("DONE line");
