@@ -214,7 +214,8 @@ pub struct ChainSettings {
     #[arg(long = "chain-reorg-depth", env = "FCC_PROXY_CHAIN_REORG_DEPTH")]
     pub reorg_depth: Option<u64>,
     /// The relay's policy hash: `chain-bound` (DevRelay on the devnet, keyed by `chain-id`) or
-    /// `legacy` (Flare's deployed Relay). Must be the guest's.
+    /// `legacy` (a Relay from before RLY-23; Flare's stores the chain-bound hash since
+    /// go-flare-common `203057c`). Must be the guest's.
     #[arg(long = "chain-policy-hash", env = "FCC_PROXY_CHAIN_POLICY_HASH")]
     pub policy_hash: Option<String>,
 }

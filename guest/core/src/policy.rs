@@ -39,7 +39,9 @@ pub struct SigningPolicy {
     by_address: Vec<(Address, u16)>,
 }
 
-/// How a policy's bytes are hashed. Flare's deployed Relay uses [`PolicyHashScheme::Legacy`];
+/// How a policy's bytes are hashed. Flare's Relay stores [`PolicyHashScheme::ChainBound`]
+/// (go-flare-common `203057c`: no TEE component computes the legacy hash any more);
+/// [`PolicyHashScheme::Legacy`] is the Relay before RLY-23;
 /// [`PolicyHashScheme::ChainBound`] additionally commits to the chain id so a policy signed for
 /// one network cannot be replayed on another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
