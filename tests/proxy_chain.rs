@@ -578,3 +578,136 @@ async fn reqwest_get(url: &str) -> Result<serde_json::Value> {
     ensure!(head.starts_with("HTTP/1.1 200"), "{head}");
     Ok(serde_json::from_str(body)?)
 }
+
+/// Rollback and staleness (the trust-chain issue, item 3): a production TEE whose proxy withholds
+/// the policy updates stays on its old policy; the providers' availability check (its fresh
+/// statement against the Relay's latest epoch) confirms it while it is current and refuses once
+/// the Relay has rotated twice; its availability then lapses, anyone pauses it, and its results
+/// are refused on chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tee_kept_behind_the_relay_lapses_is_paused_and_its_results_refused() -> Result<()> {
+    use alloy::primitives::{Bytes, keccak256};
+    use fcc_contracts::platform;
+    use fcc_contracts::relay_message::{custom_signing_digest, encode_custom_signature, sign_as_voters};
+    const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
+    let Some(bin) = anvil_bin("a_tee_kept_behind_the_relay_lapses_is_paused_and_its_results_refused") else {
+        return Ok(());
+    };
+    let anvil = start_anvil(&bin)?;
+    let rpc = wallet_provider(&anvil)?;
+    let ps = sim::providers("staleness test", 5)?;
+    let policy = sim::policy(&ps, EPOCH)?;
+    let net = deploy_devnet(rpc.clone(), anvil.addresses()[0], Some(policy.encode().into())).await?;
+
+    // A proxy that does not follow the chain: the guest never hears of a rotation.
+    let dir = tempfile::tempdir()?;
+    let root = trust_root(dir.path(), &ps, &policy)?;
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&format!("sqlite://{}/proxy.db", dir.path().display())).await?);
+    let config = fcc_proxy::Config {
+        http: "127.0.0.1:0".parse()?,
+        link: "127.0.0.1:0".parse()?,
+        chain_id: CHAIN_ID,
+        trust_root: Some(root),
+        ..fcc_proxy::Config::default()
+    };
+    let (http, link) = (TcpListener::bind(config.http).await?, TcpListener::bind(config.link).await?);
+    let running = fcc_proxy::start_with(config, store, http, link).await?;
+    let guest = Arc::new(Mutex::new(tee()?));
+    let (tee_id, public_key) = {
+        let g = guest.lock().unwrap();
+        (alloy::primitives::Address::from(g.state().identity.address()), *g.state().identity.public_key())
+    };
+    let _guest = fcc_proxy_testing::spawn_guest(running.link_addr, guest.clone());
+    let init = fcc_core::action::initialize_policy_id(&policy.encode());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while running.shared.store.result(&init).await?.is_none() {
+        ensure!(Instant::now() < deadline, "INITIALIZE_POLICY not executed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Registration and production, signed by all providers of the current policy.
+    let custom = |policy: &SigningPolicy, hash: [u8; 32]| -> Result<Vec<u8>> {
+        let all: Vec<usize> = (0..ps.len()).collect();
+        let sigs = sign_as_voters(sim::signers(&ps, &all), &custom_signing_digest(&hash, SCHEME));
+        Ok(encode_custom_signature(policy, &hash, &sigs)?)
+    };
+    let code_hash = keccak256((0u8..48).collect::<Vec<u8>>());
+    net.extensions.createExtension("staleness".into()).send().await?.get_receipt().await?;
+    let r = net.extensions.addTeeVersion(EXTENSION, "v1".into(), code_hash, vec![platform("plain")?]).send().await?;
+    ensure!(r.get_receipt().await?.status(), "addTeeVersion reverted");
+    let url = format!("http://{}", running.http_addr);
+    let r = net.machines.register(
+        EXTENSION,
+        Bytes::copy_from_slice(&public_key),
+        code_hash,
+        platform("plain")?,
+        url.clone(),
+    );
+    ensure!(r.send().await?.get_receipt().await?.status(), "register reverted");
+    let hash = net.machines.productionHash(tee_id).call().await?;
+    let r = net.machines.toProduction(tee_id, custom(&policy, hash.0)?.into()).send().await?;
+    ensure!(r.get_receipt().await?.status(), "toProduction reverted");
+
+    // The providers' availability check: the TEE's fresh statement, its policies the Relay's,
+    // its active one the Relay's latest. Current: they confirm.
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json");
+    let verifier = sim::attest::verifier(&manifest, true)?;
+    let client = sim::client::ProxyClient::new(&url, CHAIN_ID, Duration::from_secs(10))?;
+    let relay = *net.relay.address();
+    let availability_check = async || -> Result<Result<(), sim::attest::CheckError>> {
+        let checked = client.check_tee(&verifier, &sim::attest::Collateral::default()).await?;
+        let s = &checked.statement;
+        let hashes = sim::attest::relay_policy_hashes(&rpc, relay, &[s.initial_policy.0, s.last_policy.0]).await?;
+        if let Err(e) = sim::attest::check_policies(s, |e| hashes.get(&e).copied().flatten()) {
+            return Ok(Err(e));
+        }
+        Ok(sim::attest::check_current(s, sim::attest::relay_last_epoch(&rpc, relay).await?))
+    };
+    availability_check().await??;
+    let hash = net.machines.availabilityHash(tee_id).call().await?;
+    let r = net.machines.confirmAvailability(tee_id, custom(&policy, hash.0)?.into()).send().await?;
+    ensure!(r.get_receipt().await?.status(), "confirmAvailability reverted");
+    let until = net.machines.machine(tee_id).call().await?.availableUntil;
+
+    // The Relay rotates twice; the proxy withholds both updates.
+    let next = sim::policy(&ps, EPOCH + 1)?;
+    rotate(&rpc, &net, &ps, &policy, &next).await?;
+    let after = sim::policy(&ps, EPOCH + 2)?;
+    rotate(&rpc, &net, &ps, &next, &after).await?;
+    match availability_check().await? {
+        Err(sim::attest::CheckError::Stale { active, relay }) => assert_eq!((active, relay), (EPOCH, EPOCH + 2)),
+        other => panic!("a stale TEE was not refused: {other:?}"),
+    }
+
+    // Nobody confirms: the availability lapses, a stranger pauses it, results are refused.
+    let stranger = fcc_contracts::TeeMachineRegistry::new(*net.machines.address(), wallet_provider_of(&anvil, 3)?);
+    let early = stranger.pause(tee_id).call().await;
+    ensure!(early.is_err(), "a stranger paused an available machine");
+    let now = rpc.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?.context("head")?.header.timestamp;
+    let _: serde_json::Value = rpc.raw_request("evm_increaseTime".into(), (until.saturating_sub(now) + 1,)).await?;
+    let _: String = rpc.raw_request("evm_mine".into(), ()).await?;
+    ensure!(!net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "still productive after the lapse");
+    let r = guest.lock().unwrap().handle(&Action::tee_info(&tee_id.0.0, &[0x77; 32]), &mut Simulated);
+    let refused = net
+        .verifier
+        .verifyResult(EXTENSION, fcc_contracts::action_result(&r.result), r.signature.to_vec().into())
+        .call()
+        .await;
+    ensure!(refused.is_err(), "the lapsed TEE's result was accepted");
+    stranger.pause(tee_id).call().await.context("a stranger's pause of the lapsed machine")?;
+    let r = stranger.pause(tee_id).send().await?.get_receipt().await?;
+    ensure!(r.status(), "the stranger could not pause the lapsed machine");
+    // Status::Paused (None 0, Pending 1, Production 2, Paused 3, Banned 4).
+    let status = net.machines.machine(tee_id).call().await?.status;
+    assert_eq!(status, 3, "paused");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// A provider signing with anvil's account `index`.
+fn wallet_provider_of(anvil: &alloy::node_bindings::AnvilInstance, index: usize) -> Result<DynProvider> {
+    use alloy::providers::ProviderBuilder;
+    let key: alloy::signers::local::PrivateKeySigner = anvil.keys()[index].clone().into();
+    Ok(ProviderBuilder::new().wallet(key).connect_http(anvil.endpoint_url()).erased())
+}

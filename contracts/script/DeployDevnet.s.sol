@@ -22,6 +22,8 @@ contract DeployDevnet {
         0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80;
     /// @dev Reward epochs a policy may lag the latest and still sign custom messages (DevRelay).
     uint256 internal constant MESSAGE_FINALIZATION_WINDOW = 2;
+    /// @dev How long a machine stays available without the providers' confirmation (1 day).
+    uint64 internal constant AVAILABILITY_PERIOD = 1 days;
 
     function run()
         external
@@ -42,7 +44,7 @@ contract DeployDevnet {
         address deployer = vm.addr(key);
         relay = new DevRelay(deployer, DevRelay.HashScheme.ChainBound, MESSAGE_FINALIZATION_WINDOW);
         extensions = new TeeExtensionRegistry(deployer, platforms);
-        machines = new TeeMachineRegistry(extensions, relay);
+        machines = new TeeMachineRegistry(extensions, relay, AVAILABILITY_PERIOD);
         verifier = new TeeResultVerifier(machines);
         sender = new TeeInstructionSender(extensions, machines, relay);
         backups = new KeyBackupRegistry(extensions, verifier);

@@ -9,26 +9,32 @@ import {FccSignatures} from "./libraries/FccSignatures.sol";
 /// @title TeeMachineRegistry
 /// @notice TEE machines of the extensions: registration by an operator, production by data
 /// providers' signatures (a relay message checked by the relay's `verifyCustomSignature`),
-/// pause, ban, and random selection.
+/// availability kept by their periodic confirmations and lapsing without them, pause, ban, and
+/// random selection.
 contract TeeMachineRegistry is ITeeMachineRegistry {
     /// @notice Domain of `registrationHash`.
     bytes32 public constant REGISTRATION_DOMAIN = "FCC_TEE_REGISTRATION_V1";
     /// @notice Domain of `productionHash` (as "TEE_INSTRUCTION" for instructions).
     bytes32 public constant PRODUCTION_PREFIX = "TEE_MACHINE_PRODUCTION";
+    /// @notice Domain of `availabilityHash`.
+    bytes32 public constant AVAILABILITY_PREFIX = "TEE_MACHINE_AVAILABLE";
 
     /// @notice The extension and code-version registry.
     ITeeExtensionRegistry public immutable extensions;
     /// @notice The signing-policy source: DevRelay or Flare's Relay.
     IFlareRelay public immutable relay;
+    /// @inheritdoc ITeeMachineRegistry
+    uint64 public immutable availabilityPeriod;
 
     mapping(address teeId => Machine) private _machines;
     mapping(uint256 extensionId => address[]) private _production;
     /// @dev position + 1 of a machine in its extension's `_production` list (0: not listed).
     mapping(address teeId => uint256) private _productionIndex;
 
-    constructor(ITeeExtensionRegistry extensions_, IFlareRelay relay_) {
+    constructor(ITeeExtensionRegistry extensions_, IFlareRelay relay_, uint64 availabilityPeriod_) {
         extensions = extensions_;
         relay = relay_;
+        availabilityPeriod = availabilityPeriod_;
     }
 
     /// @inheritdoc ITeeMachineRegistry
@@ -67,20 +73,47 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
         if (!extensions.isCodeAllowed(m.extensionId, m.codeHash, m.platform)) {
             revert CodeNotAllowed(m.extensionId, m.codeHash, m.platform);
         }
-        (uint256 last,) = relay.lastInitializedRewardEpochData();
-        if (last == 0) revert NoSigningPolicy();
-        uint256 epoch = relay.verifyCustomSignature(relayMessage, productionHash(teeId));
-        if (epoch != last && epoch + 1 != last) revert SigningPolicyTooOld(epoch, last);
+        uint256 epoch = _verifyRecent(relayMessage, productionHash(teeId));
         m.status = Status.Production;
+        m.availableUntil = uint64(block.timestamp) + availabilityPeriod;
         _list(m.extensionId, teeId);
         emit TeeMachineToProduction(teeId, m.extensionId, epoch);
     }
 
     /// @inheritdoc ITeeMachineRegistry
+    function confirmAvailability(address teeId, bytes calldata relayMessage) external {
+        Machine storage m = _machines[teeId];
+        if (m.status != Status.Production) revert MachineStatusInvalid(teeId, m.status);
+        uint256 epoch = _verifyRecent(relayMessage, availabilityHash(teeId));
+        m.availableUntil = uint64(block.timestamp) + availabilityPeriod;
+        emit TeeMachineAvailabilityConfirmed(teeId, m.availableUntil, epoch);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function availabilityHash(address teeId) public view returns (bytes32) {
+        bytes32 data = keccak256(abi.encode(registrationHash(teeId), _machines[teeId].availableUntil));
+        return FccSignatures.payloadHash(AVAILABILITY_PREFIX, block.chainid, data);
+    }
+
+    /// @dev The epoch of the policy whose voters signed `messageHash` in `relayMessage`, which
+    /// must be the relay's latest or the one before.
+    function _verifyRecent(bytes calldata relayMessage, bytes32 messageHash) private returns (uint256 epoch) {
+        (uint256 last,) = relay.lastInitializedRewardEpochData();
+        if (last == 0) revert NoSigningPolicy();
+        epoch = relay.verifyCustomSignature(relayMessage, messageHash);
+        if (epoch != last && epoch + 1 != last) revert SigningPolicyTooOld(epoch, last);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
     function pause(address teeId) external {
         Machine storage m = _machines[teeId];
-        _requireOperatorOrOwner(m);
         if (m.status != Status.Production) revert MachineStatusInvalid(teeId, m.status);
+        // Anyone may take a lapsed machine out of service; before that, only those who run it.
+        // Availability periods are hours or more: a validator's few seconds of drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
+        if (block.timestamp <= m.availableUntil && !_isOperatorOrOwner(m)) {
+            revert StillAvailable(teeId, m.availableUntil);
+        }
         m.status = Status.Paused;
         _unlist(m.extensionId, teeId);
         emit TeeMachinePaused(teeId, msg.sender);
@@ -118,7 +151,10 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     /// @inheritdoc ITeeMachineRegistry
     function isProductionTee(uint256 extensionId, address teeId) public view returns (bool) {
         Machine storage m = _machines[teeId];
-        return m.status == Status.Production && m.extensionId == extensionId
+        // As in `pause`: the period dwarfs a validator's drift.
+        // forge-lint: disable-next-line(block-timestamp)
+        bool available = block.timestamp <= m.availableUntil;
+        return m.status == Status.Production && m.extensionId == extensionId && available
             && extensions.isCodeAllowed(extensionId, m.codeHash, m.platform);
     }
 
@@ -133,11 +169,10 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
         uint256 n = list.length;
         if (n != 0) {
             uint256 start = uint256(keccak256(abi.encode(blockhash(block.number - 1), extensionId, salt))) % n;
-            // the first machine from `start` on whose code version is still enabled
+            // the first machine from `start` on that is productive (code enabled, available)
             for (uint256 i; i < n; ++i) {
                 address teeId = list[(start + i) % n];
-                Machine storage m = _machines[teeId];
-                if (extensions.isCodeAllowed(extensionId, m.codeHash, m.platform)) return teeId;
+                if (isProductionTee(extensionId, teeId)) return teeId;
             }
         }
         revert NoProductionMachine(extensionId);
@@ -168,9 +203,11 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     }
 
     function _requireOperatorOrOwner(Machine storage m) private view {
-        if (msg.sender != m.operator && msg.sender != extensions.extensionOwner(m.extensionId)) {
-            revert NotAuthorised(msg.sender);
-        }
+        if (!_isOperatorOrOwner(m)) revert NotAuthorised(msg.sender);
+    }
+
+    function _isOperatorOrOwner(Machine storage m) private view returns (bool) {
+        return msg.sender == m.operator || msg.sender == extensions.extensionOwner(m.extensionId);
     }
 
     function _list(uint256 extensionId, address teeId) private {

@@ -190,7 +190,7 @@ contract TeeMachineRegistryTest is Fixture {
 
     function test_toProduction_revertsWithoutPolicy() public {
         DevRelay empty = new DevRelay(governance, DevRelay.HashScheme.Legacy, WINDOW);
-        TeeMachineRegistry registry = new TeeMachineRegistry(extensions, empty);
+        TeeMachineRegistry registry = new TeeMachineRegistry(extensions, empty, PERIOD);
         vm.prank(operator);
         registry.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
         vm.expectRevert(ITeeMachineRegistry.NoSigningPolicy.selector);
@@ -201,7 +201,7 @@ contract TeeMachineRegistryTest is Fixture {
     /// is not view: the registry must call it as such (a relay that writes storage works).
     function test_toProduction_withNonViewRelay() public {
         StatefulRelay flareShaped = new StatefulRelay(relay);
-        TeeMachineRegistry registry = new TeeMachineRegistry(extensions, flareShaped);
+        TeeMachineRegistry registry = new TeeMachineRegistry(extensions, flareShaped, PERIOD);
         vm.prank(operator);
         address teeId = registry.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
         bytes32 h = registry.productionHash(teeId);
@@ -247,9 +247,105 @@ contract TeeMachineRegistryTest is Fixture {
 
     function test_pause_revertsWhenUnauthorised() public {
         address teeId = _production();
-        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.NotAuthorised.selector, stranger));
+        uint64 until = machines.machine(teeId).availableUntil;
+        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.StillAvailable.selector, teeId, until));
         vm.prank(stranger);
         machines.pause(teeId);
+    }
+
+    // ---- availability ----
+
+    /// @dev A relay message of the three-voter policy of `epoch` carrying `availabilityHash(teeId)`.
+    function _availabilityMessage(address teeId, uint24 epoch, uint256[] memory indices)
+        internal
+        view
+        returns (bytes memory)
+    {
+        bytes32 h = machines.availabilityHash(teeId);
+        return _customRelayMessage(
+            _threeVoterPolicy(epoch), h, _relaySignatures(_customDigest(h), VOTER_A, indices)
+        );
+    }
+
+    function test_availability_lapsesAfterThePeriod() public {
+        address teeId = _production();
+        uint64 until = machines.machine(teeId).availableUntil;
+        vm.assertEq(uint256(until), block.timestamp + PERIOD, "toProduction starts the period");
+        vm.warp(until);
+        vm.assertTrue(machines.isProductionTee(extensionId, teeId), "available to the last second");
+        vm.assertEq(machines.selectProductionMachine(extensionId, bytes32(0)), teeId, "drawn");
+        vm.warp(uint256(until) + 1);
+        vm.assertFalse(machines.isProductionTee(extensionId, teeId), "lapsed");
+        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.NoProductionMachine.selector, extensionId));
+        machines.selectProductionMachine(extensionId, bytes32(0));
+    }
+
+    function test_pause_byAnyoneOnceLapsed() public {
+        address teeId = _production();
+        vm.warp(uint256(machines.machine(teeId).availableUntil) + 1);
+        vm.expectEmit(true, true, true, true, address(machines));
+        emit ITeeMachineRegistry.TeeMachinePaused(teeId, stranger);
+        vm.prank(stranger);
+        machines.pause(teeId);
+        vm.assertTrue(machines.machine(teeId).status == ITeeMachineRegistry.Status.Paused, "paused");
+        vm.assertEq(machines.productionMachines(extensionId).length, 0, "unlisted");
+    }
+
+    function test_confirmAvailability_extendsOnce() public {
+        address teeId = _production();
+        vm.warp(block.timestamp + PERIOD - 10);
+        bytes32 hashBefore = machines.availabilityHash(teeId);
+        bytes memory message = _availabilityMessage(teeId, EPOCH, _idx(0, 2));
+        uint64 until = uint64(block.timestamp) + PERIOD;
+        vm.expectEmit(true, true, true, true, address(machines));
+        emit ITeeMachineRegistry.TeeMachineAvailabilityConfirmed(teeId, until, EPOCH);
+        machines.confirmAvailability(teeId, message);
+        vm.assertEq(uint256(machines.machine(teeId).availableUntil), uint256(until), "extended");
+        // The hash moved with the availability it extended: the same message does not confirm twice.
+        vm.assertTrue(machines.availabilityHash(teeId) != hashBefore, "hash moved");
+        vm.expectRevert();
+        machines.confirmAvailability(teeId, message);
+    }
+
+    function test_availabilityHash_layout() public {
+        address teeId = _production();
+        bytes32 data =
+            keccak256(abi.encode(machines.registrationHash(teeId), machines.machine(teeId).availableUntil));
+        bytes32 want = keccak256(abi.encode(bytes32("TEE_MACHINE_AVAILABLE"), uint256(14), data));
+        vm.assertEq(
+            machines.availabilityHash(teeId), want, "payloadHash(TEE_MACHINE_AVAILABLE, chainId, data)"
+        );
+    }
+
+    function test_confirmAvailability_revertsAtExactlyThreshold() public {
+        address teeId = _production();
+        // A + B = 500, not above the threshold 500.
+        bytes memory message = _availabilityMessage(teeId, EPOCH, _idx(0, 1));
+        vm.expectRevert();
+        machines.confirmAvailability(teeId, message);
+    }
+
+    function test_confirmAvailability_revertsWhenNotInProduction() public {
+        address teeId = _register();
+        bytes memory message = _availabilityMessage(teeId, EPOCH, _idx(0, 2));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITeeMachineRegistry.MachineStatusInvalid.selector, teeId, ITeeMachineRegistry.Status.Pending
+            )
+        );
+        machines.confirmAvailability(teeId, message);
+    }
+
+    function test_resume_afterLapse_staysUnproductiveUntilConfirmed() public {
+        address teeId = _production();
+        vm.warp(uint256(machines.machine(teeId).availableUntil) + 1);
+        vm.prank(stranger);
+        machines.pause(teeId);
+        vm.prank(operator);
+        machines.resume(teeId);
+        vm.assertFalse(machines.isProductionTee(extensionId, teeId), "resumed but lapsed");
+        machines.confirmAvailability(teeId, _availabilityMessage(teeId, EPOCH, _idx(0, 2)));
+        vm.assertTrue(machines.isProductionTee(extensionId, teeId), "confirmed");
     }
 
     function test_pause_revertsWhenNotInProduction() public {

@@ -29,6 +29,15 @@ contract TeeResultVerifierTest is Fixture {
         );
     }
 
+    function test_verifyResult_revertsOnceAvailabilityLapsed() public {
+        address teeId = _production();
+        vm.warp(uint256(machines.machine(teeId).availableUntil) + 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(ITeeResultVerifier.NotProductionTee.selector, extensionId, teeId)
+        );
+        verifier.verifyResult(extensionId, _example(), FCC_CORE_SIGNATURE);
+    }
+
     function test_verifyResult_revertsWhenPending() public {
         _register();
         vm.expectRevert(

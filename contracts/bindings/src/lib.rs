@@ -84,6 +84,9 @@ pub const HASH_SCHEME_CHAIN_BOUND: u8 = 1;
 pub const HASH_SCHEME_LEGACY: u8 = 0;
 /// The devnet relay's message finalization window in reward epochs (as DeployDevnet sets it).
 pub const MESSAGE_FINALIZATION_WINDOW: u64 = 2;
+/// How long a devnet machine stays available without the providers' confirmation (s; as
+/// DeployDevnet sets it).
+pub const AVAILABILITY_PERIOD: u64 = 86_400;
 
 /// A platform name as the registries store it: ASCII, right-padded to 32 bytes (`bytes32("plain")`).
 pub fn platform(name: &str) -> Result<B256> {
@@ -138,7 +141,7 @@ pub async fn deploy_devnet(provider: DynProvider, deployer: Address, policy: Opt
     let platforms = vec![platform("sev-snp")?, platform("tdx")?, platform("plain")?];
     let extensions =
         TeeExtensionRegistry::deploy(p.clone(), deployer, platforms).await.context("deploying TeeExtensionRegistry")?;
-    let machines = TeeMachineRegistry::deploy(p.clone(), *extensions.address(), *relay.address())
+    let machines = TeeMachineRegistry::deploy(p.clone(), *extensions.address(), *relay.address(), AVAILABILITY_PERIOD)
         .await
         .context("deploying TeeMachineRegistry")?;
     let verifier =

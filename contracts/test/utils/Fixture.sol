@@ -25,6 +25,8 @@ abstract contract Fixture is FccTest {
     uint24 internal constant EPOCH = 7;
     /// @dev DevRelay's message finalization window (reward epochs).
     uint256 internal constant WINDOW = 2;
+    /// @dev How long a machine stays available without confirmation.
+    uint64 internal constant PERIOD = 365 days;
 
     bytes32 internal constant SNP = "sev-snp";
     bytes32 internal constant TDX = "tdx";
@@ -48,7 +50,7 @@ abstract contract Fixture is FccTest {
         bytes32[] memory platforms = new bytes32[](3);
         (platforms[0], platforms[1], platforms[2]) = (SNP, TDX, PLAIN);
         extensions = new TeeExtensionRegistry(governance, platforms);
-        machines = new TeeMachineRegistry(extensions, relay);
+        machines = new TeeMachineRegistry(extensions, relay, PERIOD);
         verifier = new TeeResultVerifier(machines);
         sender = new TeeInstructionSender(extensions, machines, relay);
         backups = new KeyBackupRegistry(extensions, verifier);

@@ -87,6 +87,15 @@ pub enum CheckError {
     /// The statement does not decode, is not ours, or is not the reported key's or this chain's.
     #[error("the TEE's statement: {0}")]
     Statement(String),
+    /// The TEE's active policy is behind the Relay's latest (updates withheld, or a rollback to
+    /// an older sealed state): not current, so not confirmed available.
+    #[error("the TEE's active policy is epoch {active}, behind the Relay's latest {relay}")]
+    Stale {
+        /// The TEE's active epoch.
+        active: u32,
+        /// The Relay's latest.
+        relay: u32,
+    },
     /// A policy the TEE attests is not the Relay's for its epoch.
     #[error(
         "the TEE's {which} policy (epoch {epoch}, hash {reported}) is not the Relay's ({})",
@@ -316,6 +325,7 @@ alloy::sol! {
     /// The Relay's policy hash of an epoch (Flare's `IRelay`, DevRelay).
     interface IRelayPolicyHash {
         function toSigningPolicyHash(uint256 rewardEpochId) external view returns (bytes32);
+        function lastInitializedRewardEpochData() external view returns (uint32, uint32);
     }
 }
 
@@ -333,6 +343,25 @@ pub async fn relay_policy_hashes<P: alloy::providers::Provider>(
         out.insert(epoch, (h.0 != [0; 32]).then_some(h.0));
     }
     Ok(out)
+}
+
+/// The Relay's latest reward epoch (`lastInitializedRewardEpochData`).
+pub async fn relay_last_epoch<P: alloy::providers::Provider>(
+    rpc: &P,
+    relay: alloy_primitives::Address,
+) -> anyhow::Result<u32> {
+    Ok(IRelayPolicyHash::new(relay, rpc).lastInitializedRewardEpochData().call().await?._0)
+}
+
+/// The availability check: a TEE is confirmed available only while it is current — its active
+/// policy the Relay's latest (`relay_last`). One whose proxy withholds policy updates, or that
+/// was rolled back to an older sealed state, falls behind and is left to lapse.
+pub fn check_current(statement: &fcc_attest::Statement, relay_last: u32) -> Result<(), CheckError> {
+    let active = statement.last_policy.0;
+    if active < relay_last {
+        return Err(CheckError::Stale { active, relay: relay_last });
+    }
+    Ok(())
 }
 
 /// A TEE that passed the check.
