@@ -29,14 +29,10 @@ impl PlatformKind {
         }
     }
 
-    /// The platform as a `bytes32` name (the attestation statement's, and the contracts'
-    /// `platform`): `PLAIN_QEMU`, `AMD_SEV_SNP`, `INTEL_TDX`.
+    /// The platform as a `bytes32` name: [`Self::name`] right-padded — the attestation
+    /// statement's and the contracts' `platform` (`TeeExtensionRegistry`), one name for both.
     pub const fn id(self) -> [u8; 32] {
-        match self {
-            PlatformKind::Plain => crate::op::name("PLAIN_QEMU"),
-            PlatformKind::SevSnp => crate::op::name("AMD_SEV_SNP"),
-            PlatformKind::Tdx => crate::op::name("INTEL_TDX"),
-        }
+        crate::op::name(self.name())
     }
 
     /// Numeric code in the sealed state and its key derivation (0 plain, 1 SEV-SNP, 2 TDX).

@@ -377,7 +377,7 @@ fn tee_attestation_answers_the_registrys_challenge() {
                 initialTeeId: alloy_primitives::Address::ZERO,
                 url: "https://proxy.example/".into(),
                 codeHash: [0xc0; 32].into(),
-                platform: name32("AMD_SEV_SNP").into(),
+                platform: name32("sev-snp").into(),
             },
             challenge: challenge.into(),
         }

@@ -211,9 +211,9 @@ fn prefixes_and_operation_names_are_right_padded_ascii() {
         (STATE_VERSION, "FCC_STATE_V1"),
         (op::F_REG, "F_REG"),
         (op::TEE_ATTESTATION, "TEE_ATTESTATION"),
-        (fcc_core::attester::PlatformKind::Plain.id(), "PLAIN_QEMU"),
-        (fcc_core::attester::PlatformKind::SevSnp.id(), "AMD_SEV_SNP"),
-        (fcc_core::attester::PlatformKind::Tdx.id(), "INTEL_TDX"),
+        (fcc_core::attester::PlatformKind::Plain.id(), "plain"),
+        (fcc_core::attester::PlatformKind::SevSnp.id(), "sev-snp"),
+        (fcc_core::attester::PlatformKind::Tdx.id(), "tdx"),
         (PolicyHashScheme::Legacy.id(), "LEGACY"),
         (PolicyHashScheme::ChainBound { chain_id: 14 }.id(), "CHAIN_BOUND"),
         (op::F_POLICY, "F_POLICY"),
@@ -510,7 +510,7 @@ fn tee_info_decodes_with_alloy() {
     assert_eq!((a.teeTimestamp, a.machinePathListNonce, a.machinePathListHash), (0, U256::ZERO, B256::ZERO));
     assert_eq!((a.state.systemState.len(), a.state.stateVersion.0), (0, name32("FCC_STATE_V1")));
     let fcc = <FccStateAbi as SolType>::abi_decode_validate(&a.state.state).unwrap();
-    assert_eq!((fcc.platform.0, fcc.policyHashScheme.0), (name32("PLAIN_QEMU"), name32("LEGACY")));
+    assert_eq!((fcc.platform.0, fcc.policyHashScheme.0), (name32("plain"), name32("LEGACY")));
     assert_eq!(info.evidence[..32], SIMULATED_MAGIC[..]);
     assert_eq!(info.evidence[32..], alloy_report_data(a)[..]);
     assert_eq!(

@@ -190,7 +190,7 @@ pub fn tee_attestation_request_bytes(tee: &Address, url: &[u8], challenge: [u8; 
         Token::Word([0; 32]),
         Token::Bytes(url),
         Token::Word([0xc0; 32]),
-        Token::Word(op::name("AMD_SEV_SNP")),
+        Token::Word(op::name("sev-snp")),
     ];
     abi::encode_dynamic_struct(&[Token::Tuple(&machine), Token::Word(challenge)])
 }
