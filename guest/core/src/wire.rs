@@ -76,7 +76,7 @@ pub fn link_digest(challenge: &H256, hello: &Hello) -> Result<H256, Error> {
 }
 
 impl Hello {
-    /// The statement agrees with the greeting's own fields (key, chain, policies, version, a
+    /// The statement agrees with the greeting's own fields (key, chain, policies, platform, a
     /// zero challenge) and is bounded: what the evidence vouches for is what the greeting says.
     pub fn check_statement(&self) -> Result<(), Error> {
         let s = &self.statement;
@@ -89,7 +89,10 @@ impl Hello {
             && s.challenge == [0; 32]
             && s.initial_policy == self.initial_policy.unwrap_or((0, [0; 32]))
             && (s.last_policy.0 == self.active_epoch.unwrap_or(0))
-            && (self.active_epoch.is_some() || s.last_policy.1 == [0; 32]);
+            && (self.active_epoch.is_some() || s.last_policy.1 == [0; 32])
+            // Our state (`FccState`): after its offset word, the platform.
+            && s.state_version == crate::statement::STATE_VERSION
+            && s.state.get(32..64) == Some(&self.platform.id()[..]);
         if !agrees {
             return Err(Error::Malformed { what: "Hello (its statement disagrees with its fields)" });
         }

@@ -351,6 +351,7 @@ fn hello_and_tee_info_carry_the_identity_and_the_trust_root() {
         fcc_core::wire::Hello { chain_id: CHAIN + 1, ..hello.clone() },
         fcc_core::wire::Hello { active_epoch: Some(3), ..hello.clone() },
         fcc_core::wire::Hello { initial_policy: Some((100, [1; 32])), ..hello.clone() },
+        fcc_core::wire::Hello { platform: fcc_core::attester::PlatformKind::SevSnp, ..hello.clone() },
     ] {
         assert!(GuestMessage::Hello(lie).validate().is_err());
     }
