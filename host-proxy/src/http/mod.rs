@@ -231,8 +231,9 @@ async fn get_status(
     .into_response())
 }
 
-/// How long `GET /info?challenge=` waits for the guest's answer.
-pub const TEE_INFO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `GET /info?challenge=` waits for the guest's answer (under the default
+/// `request-timeout-ms`, so the answer is a 503 the client can act on, not a cut connection).
+pub const TEE_INFO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Asks the served TEE for its statement for `challenge` with fresh evidence (`F_GET/TEE_INFO`,
 /// leased to that TEE only) and waits for the signed answer; one answer per challenge.
