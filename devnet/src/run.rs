@@ -350,8 +350,8 @@ async fn providers_check<P: alloy::providers::Provider>(
 
 /// The trust-chain attack: an operator boots a fresh guest (the real ROM) behind its own proxy
 /// whose trust root is a policy of keys it controls, for the Relay's epoch. The guest's
-/// evidence is genuine and fresh, so only the providers' comparison with the Relay can refuse
-/// it — and does.
+/// evidence verifies and is fresh (on hardware it would be genuine), so only the providers'
+/// comparison with the Relay can refuse it — and does.
 async fn rogue_trust_root_refused<P: alloy::providers::Provider>(
     trace: &Trace,
     setup: &RogueSetup<'_>,
@@ -389,7 +389,8 @@ async fn rogue_trust_root_refused<P: alloy::providers::Provider>(
     match providers_check(&format!("http://{}", proxy.http), rpc, relay).await? {
         Err(e @ sim::attest::CheckError::PolicyNotRelays { .. }) => trace.step(format!(
             "attack refused: a guest (the same ROM) rooted by its operator in a policy of its own keys for epoch \
-             {EPOCH} answers the providers' challenge with genuine evidence, but they refuse it: {e}, in {:.1} ms",
+             {EPOCH} answers the providers' challenge with evidence that verifies (test mode), but they refuse it: \
+             {e}, in {:.1} ms",
             started.elapsed().as_secs_f64() * 1e3
         )),
         Err(e) => bail!("the rogue guest was refused, but not for its trust root: {e}"),
