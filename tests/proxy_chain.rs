@@ -39,30 +39,52 @@ fn start_anvil(bin: &std::path::Path) -> Result<alloy::node_bindings::AnvilInsta
     start_anvil_on(bin, CHAIN_ID)
 }
 
-async fn proxy(db: &str, anvil_url: &str, net: &Devnet, root: &std::path::Path) -> Result<fcc_proxy::Running> {
+/// A proxy on the SQLite database `db` with `config` (`proxy_config`'s, maybe adjusted).
+async fn start_proxy(db: &str, config: fcc_proxy::Config) -> Result<fcc_proxy::Running> {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).await?);
-    let config = fcc_proxy::Config {
-        http: "127.0.0.1:0".parse()?,
-        link: "127.0.0.1:0".parse()?,
-        chain_id: CHAIN_ID,
-        lease_ms: 1_000,
-        trust_root: Some(root.to_path_buf()),
-        chain: Some(fcc_proxy::config::ChainConfig {
-            rpc_url: anvil_url.to_owned(),
-            relay: net.relay.address().0.0,
-            instruction_sender: net.sender.address().0.0,
-            confirmations: 0,
-            start_block: 0,
-            poll_ms: 50,
-            rpc_timeout_ms: 10_000,
-            reorg_depth: 4096,
-            policy_hash: SCHEME,
-        }),
-        ..fcc_proxy::Config::default()
-    };
     let http = TcpListener::bind(config.http).await?;
     let link = TcpListener::bind(config.link).await?;
     fcc_proxy::start_with(config, store, http, link).await
+}
+
+/// Loopback ports of its own, the test chain, the trust root at `root`, following `chain` if any.
+fn proxy_config(root: &std::path::Path, chain: Option<fcc_proxy::config::ChainConfig>) -> fcc_proxy::Config {
+    fcc_proxy::Config {
+        http: "127.0.0.1:0".parse().expect("an address"),
+        link: "127.0.0.1:0".parse().expect("an address"),
+        chain_id: CHAIN_ID,
+        trust_root: Some(root.to_path_buf()),
+        chain,
+        ..fcc_proxy::Config::default()
+    }
+}
+
+/// Following the chain at `rpc_url` (relay, instruction sender) block by block, polling every
+/// `poll_ms`, waiting at most `rpc_timeout_ms` per request.
+fn follow(
+    rpc_url: String,
+    relay: [u8; 20],
+    sender: [u8; 20],
+    poll_ms: u64,
+    rpc_timeout_ms: u64,
+) -> fcc_proxy::config::ChainConfig {
+    fcc_proxy::config::ChainConfig {
+        rpc_url,
+        relay,
+        instruction_sender: sender,
+        confirmations: 0,
+        start_block: 0,
+        poll_ms,
+        rpc_timeout_ms,
+        reorg_depth: 4096,
+        policy_hash: SCHEME,
+    }
+}
+
+/// The proxy of the anvil tests: following `net`'s contracts, 1 s leases.
+async fn proxy(db: &str, anvil_url: &str, net: &Devnet, root: &std::path::Path) -> Result<fcc_proxy::Running> {
+    let chain = follow(anvil_url.to_owned(), net.relay.address().0.0, net.sender.address().0.0, 50, 10_000);
+    start_proxy(db, fcc_proxy::Config { lease_ms: 1_000, ..proxy_config(root, Some(chain)) }).await
 }
 
 /// Waits until the proxy's chain cursor has reached the node's head.
@@ -78,6 +100,43 @@ async fn caught_up(running: &fcc_proxy::Running, rpc: &DynProvider) -> Result<()
         ensure!(Instant::now() < deadline, "the proxy did not reach block {head}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The extension every machine test registers in.
+const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
+
+/// A custom-signature relay message over `hash` signed by every provider of `policy`.
+fn signed_by_all(ps: &[sim::Provider], policy: &SigningPolicy, hash: [u8; 32]) -> Result<Vec<u8>> {
+    use fcc_contracts::relay_message::{custom_signing_digest, encode_custom_signature, sign_as_voters};
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let sigs = sign_as_voters(sim::signers(ps, &all), &custom_signing_digest(&hash, SCHEME));
+    Ok(encode_custom_signature(policy, &hash, &sigs)?)
+}
+
+/// Extension `EXTENSION` (`name`) with a plain code version; the TEE of `public_key` registered
+/// with its proxy's `url` and moved to production by all of `ps` (the voters of `policy`).
+async fn into_production(
+    net: &Devnet,
+    ps: &[sim::Provider],
+    policy: &SigningPolicy,
+    public_key: &[u8; 64],
+    url: &str,
+    name: &str,
+) -> Result<()> {
+    use alloy::primitives::{Bytes, keccak256};
+    use fcc_contracts::platform;
+    let code_hash = keccak256((0u8..48).collect::<Vec<u8>>());
+    net.extensions.createExtension(name.into()).send().await?.get_receipt().await?;
+    let r = net.extensions.addTeeVersion(EXTENSION, "v1".into(), code_hash, vec![platform("plain")?]).send().await?;
+    ensure!(r.get_receipt().await?.status(), "addTeeVersion reverted");
+    let key = Bytes::copy_from_slice(public_key);
+    let r = net.machines.register(EXTENSION, key, code_hash, platform("plain")?, url.into());
+    ensure!(r.send().await?.get_receipt().await?.status(), "register reverted");
+    let tee_id = alloy::primitives::Address::from_slice(&fcc_core::hash::keccak256(public_key)[12..]);
+    let hash = net.machines.productionHash(tee_id).call().await?;
+    let r = net.machines.toProduction(tee_id, signed_by_all(ps, policy, hash.0)?.into()).send().await?;
+    ensure!(r.get_receipt().await?.status(), "toProduction reverted");
+    Ok(())
 }
 
 /// Polls `done` every 20 ms for up to 20 s.
@@ -100,9 +159,7 @@ async fn queued(store: &dyn Store) -> Result<Vec<Action>> {
 
 fn trust_root(dir: &std::path::Path, ps: &[sim::Provider], policy: &SigningPolicy) -> Result<std::path::PathBuf> {
     let path = dir.join("trust-root.json");
-    let keys: Vec<String> = sim::public_keys(ps).iter().map(|k| format!("0x{}", hex_of(&k.0))).collect();
-    let json = format!("{{\"policy\": \"0x{}\", \"publicKeys\": {:?}}}", hex_of(&policy.encode()), keys);
-    std::fs::write(&path, json)?;
+    std::fs::write(&path, serde_json::to_vec(&sim::trust_root_json(ps, policy))?)?;
     Ok(path)
 }
 
@@ -331,28 +388,7 @@ async fn the_proxy_holds_against_a_lying_node() -> Result<()> {
     let root = trust_root(dir.path(), &ps, &policy)?;
     let db = format!("sqlite://{}/proxy.db", dir.path().display());
     let start = async |db: &str| {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).await?);
-        let config = fcc_proxy::Config {
-            http: "127.0.0.1:0".parse()?,
-            link: "127.0.0.1:0".parse()?,
-            chain_id: CHAIN_ID,
-            trust_root: Some(root.clone()),
-            chain: Some(fcc_proxy::config::ChainConfig {
-                rpc_url: node.url(),
-                relay: RELAY.0.0,
-                instruction_sender: SENDER.0.0,
-                confirmations: 0,
-                start_block: 0,
-                poll_ms: 20,
-                rpc_timeout_ms: 500,
-                reorg_depth: 4096,
-                policy_hash: SCHEME,
-            }),
-            ..fcc_proxy::Config::default()
-        };
-        let http = TcpListener::bind(config.http).await?;
-        let link = TcpListener::bind(config.link).await?;
-        fcc_proxy::start_with(config, store, http, link).await
+        start_proxy(db, proxy_config(&root, Some(follow(node.url(), RELAY.0.0, SENDER.0.0, 20, 500)))).await
     };
 
     // A database that already holds another policy for the trust root's epoch is refused.
@@ -459,10 +495,7 @@ fn fcc_chain_parses_what_the_relay_encoder_builds() -> Result<()> {
 /// guest executes it and the result is the TEE's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn providers_following_the_chain_get_an_instruction_executed_through_the_proxy() -> Result<()> {
-    use alloy::primitives::{B256, Bytes, keccak256};
-    use fcc_contracts::platform;
-    use fcc_contracts::relay_message::{custom_signing_digest, encode_custom_signature, sign_as_voters};
-    const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
+    use alloy::primitives::B256;
     let Some(bin) = anvil_bin("providers_following_the_chain_get_an_instruction_executed_through_the_proxy") else {
         return Ok(());
     };
@@ -485,22 +518,8 @@ async fn providers_following_the_chain_get_an_instruction_executed_through_the_p
     let guest_task = fcc_proxy_testing::spawn_guest(running.link_addr, guest.clone());
 
     // The machine: an extension, a code version, registration with the proxy's URL, production.
-    let code_hash = keccak256((0u8..48).collect::<Vec<u8>>());
-    net.extensions.createExtension("follow test".into()).send().await?.get_receipt().await?;
-    let r = net.extensions.addTeeVersion(EXTENSION, "v1".into(), code_hash, vec![platform("plain")?]).send().await?;
-    ensure!(r.get_receipt().await?.status(), "addTeeVersion reverted");
     let url = format!("http://{}", running.http_addr);
-    let r = net.machines.register(EXTENSION, Bytes::copy_from_slice(&public_key), code_hash, platform("plain")?, url);
-    ensure!(r.send().await?.get_receipt().await?.status(), "register reverted");
-    let hash = net.machines.productionHash(tee_id).call().await?;
-    let digest = custom_signing_digest(&hash.0, SCHEME);
-    let all: Vec<usize> = (0..ps.len()).collect();
-    let sigs = sign_as_voters(sim::signers(&ps, &all), &digest);
-    let message = encode_custom_signature(&policy, &hash.0, &sigs)?;
-    ensure!(
-        net.machines.toProduction(tee_id, message.into()).send().await?.get_receipt().await?.status(),
-        "toProduction"
-    );
+    into_production(&net, &ps, &policy, &public_key, &url, "follow test").await?;
 
     let op = |name: &str| B256::right_padding_from(name.as_bytes());
     let request = sim::fdc2_request();
@@ -586,10 +605,6 @@ async fn reqwest_get(url: &str) -> Result<serde_json::Value> {
 /// are refused on chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tee_kept_behind_the_relay_lapses_is_paused_and_its_results_refused() -> Result<()> {
-    use alloy::primitives::{Bytes, keccak256};
-    use fcc_contracts::platform;
-    use fcc_contracts::relay_message::{custom_signing_digest, encode_custom_signature, sign_as_voters};
-    const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
     let Some(bin) = anvil_bin("a_tee_kept_behind_the_relay_lapses_is_paused_and_its_results_refused") else {
         return Ok(());
     };
@@ -602,17 +617,8 @@ async fn a_tee_kept_behind_the_relay_lapses_is_paused_and_its_results_refused() 
     // A proxy that does not follow the chain: the guest never hears of a rotation.
     let dir = tempfile::tempdir()?;
     let root = trust_root(dir.path(), &ps, &policy)?;
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&format!("sqlite://{}/proxy.db", dir.path().display())).await?);
-    let config = fcc_proxy::Config {
-        http: "127.0.0.1:0".parse()?,
-        link: "127.0.0.1:0".parse()?,
-        chain_id: CHAIN_ID,
-        trust_root: Some(root),
-        ..fcc_proxy::Config::default()
-    };
-    let (http, link) = (TcpListener::bind(config.http).await?, TcpListener::bind(config.link).await?);
-    let running = fcc_proxy::start_with(config, store, http, link).await?;
+    let running =
+        start_proxy(&format!("sqlite://{}/proxy.db", dir.path().display()), proxy_config(&root, None)).await?;
     let guest = Arc::new(Mutex::new(tee()?));
     let (tee_id, public_key) = {
         let g = guest.lock().unwrap();
@@ -627,27 +633,8 @@ async fn a_tee_kept_behind_the_relay_lapses_is_paused_and_its_results_refused() 
     }
 
     // Registration and production, signed by all providers of the current policy.
-    let custom = |policy: &SigningPolicy, hash: [u8; 32]| -> Result<Vec<u8>> {
-        let all: Vec<usize> = (0..ps.len()).collect();
-        let sigs = sign_as_voters(sim::signers(&ps, &all), &custom_signing_digest(&hash, SCHEME));
-        Ok(encode_custom_signature(policy, &hash, &sigs)?)
-    };
-    let code_hash = keccak256((0u8..48).collect::<Vec<u8>>());
-    net.extensions.createExtension("staleness".into()).send().await?.get_receipt().await?;
-    let r = net.extensions.addTeeVersion(EXTENSION, "v1".into(), code_hash, vec![platform("plain")?]).send().await?;
-    ensure!(r.get_receipt().await?.status(), "addTeeVersion reverted");
     let url = format!("http://{}", running.http_addr);
-    let r = net.machines.register(
-        EXTENSION,
-        Bytes::copy_from_slice(&public_key),
-        code_hash,
-        platform("plain")?,
-        url.clone(),
-    );
-    ensure!(r.send().await?.get_receipt().await?.status(), "register reverted");
-    let hash = net.machines.productionHash(tee_id).call().await?;
-    let r = net.machines.toProduction(tee_id, custom(&policy, hash.0)?.into()).send().await?;
-    ensure!(r.get_receipt().await?.status(), "toProduction reverted");
+    into_production(&net, &ps, &policy, &public_key, &url, "staleness").await?;
 
     // The providers' availability check: the TEE's fresh statement, its policies the Relay's,
     // its active one the Relay's latest. Current: they confirm.
@@ -666,7 +653,7 @@ async fn a_tee_kept_behind_the_relay_lapses_is_paused_and_its_results_refused() 
     };
     availability_check().await??;
     let hash = net.machines.availabilityHash(tee_id).call().await?;
-    let r = net.machines.confirmAvailability(tee_id, custom(&policy, hash.0)?.into()).send().await?;
+    let r = net.machines.confirmAvailability(tee_id, signed_by_all(&ps, &policy, hash.0)?.into()).send().await?;
     ensure!(r.get_receipt().await?.status(), "confirmAvailability reverted");
     let until = net.machines.machine(tee_id).call().await?.availableUntil;
 

@@ -256,10 +256,9 @@ fn proxy_killed_with_sigkill_mid_flight_and_restarted_loses_nothing() {
 /// INITIALIZE_POLICY id.
 fn trust_root_file(dir: &std::path::Path, ps: &[Provider], with_keys: bool) -> (std::path::PathBuf, [u8; 32]) {
     let policy = flare::policy(ps).unwrap();
-    let mut json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())) });
-    if with_keys {
-        let keys: Vec<String> = ps.iter().map(|p| format!("0x{}", hex::encode(p.key.public_key()))).collect();
-        json["publicKeys"] = keys.into();
+    let mut json = fcc_sim_providers::trust_root_json(ps, &policy);
+    if !with_keys {
+        json.as_object_mut().expect("an object").remove("publicKeys");
     }
     let path = dir.join("trust-root.json");
     std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();

@@ -261,10 +261,7 @@ contract TeeMachineRegistryTest is Fixture {
         view
         returns (bytes memory)
     {
-        bytes32 h = machines.availabilityHash(teeId);
-        return _customRelayMessage(
-            _threeVoterPolicy(epoch), h, _relaySignatures(_customDigest(h), VOTER_A, indices)
-        );
+        return _signedMessage(machines.availabilityHash(teeId), epoch, indices);
     }
 
     function test_availability_lapsesAfterThePeriod() public {

@@ -361,23 +361,8 @@ async fn rogue_trust_root_refused<P: alloy::providers::Provider>(
     let started = Instant::now();
     let operator = sim::providers("the operator's own keys", 4)?;
     let policy = sim::policy(&operator, EPOCH)?;
-    let root = setup.dir.join("rogue-trust-root.json");
-    let keys: Vec<String> = operator.iter().map(|p| format!("0x{}", hex::encode(p.key.public_key()))).collect();
-    let json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())), "publicKeys": keys });
-    std::fs::write(&root, serde_json::to_vec_pretty(&json)?)?;
-    let (http, link) = (free_port()?, free_port()?);
-    let args: Vec<String> = vec![
-        "--database".into(),
-        format!("sqlite://{}", setup.dir.join("rogue.db").display()),
-        "--http".into(),
-        format!("127.0.0.1:{http}"),
-        "--link".into(),
-        format!("127.0.0.1:{link}"),
-        "--chain-id".into(),
-        CHAIN_ID.to_string(),
-        "--trust-root".into(),
-        root.display().to_string(),
-    ];
+    let db = format!("sqlite://{}", setup.dir.join("rogue.db").display());
+    let args = proxy_args(&db, &setup.dir.join("rogue-trust-root.json"), &operator, &policy)?;
     let proxy =
         ProxyProcess::spawn(setup.proxy, &args, &[("NO_COLOR", "1".into())], &setup.dir.join("rogue-proxy.log"))?;
     let api = Api::new(proxy.http);
@@ -399,6 +384,30 @@ async fn rogue_trust_root_refused<P: alloy::providers::Provider>(
     drop(guest);
     drop(proxy);
     Ok(())
+}
+
+/// The proxy's command line on `db` (SQLite), loopback ports of its own and the devnet's chain
+/// id, rooted in `policy` (voters `ps`), whose trust-root file it writes to `root`.
+fn proxy_args(
+    db: &str,
+    root: &Path,
+    ps: &[sim::Provider],
+    policy: &fcc_core::policy::SigningPolicy,
+) -> Result<Vec<String>> {
+    std::fs::write(root, serde_json::to_vec_pretty(&sim::trust_root_json(ps, policy))?)?;
+    let (http, link) = (free_port()?, free_port()?);
+    Ok(vec![
+        "--database".into(),
+        db.into(),
+        "--http".into(),
+        format!("127.0.0.1:{http}"),
+        "--link".into(),
+        format!("127.0.0.1:{link}"),
+        "--chain-id".into(),
+        CHAIN_ID.to_string(),
+        "--trust-root".into(),
+        root.display().to_string(),
+    ])
 }
 
 /// What booting a second guest behind a second proxy needs.
@@ -551,25 +560,9 @@ pub async fn run(options: &Options) -> Result<Running> {
     let db = format!("sqlite://{}", dir.path().join("proxy.db").display());
     let proxy_cmd =
         ProxyCommand::new(std::env::current_exe().context("the devnet's own executable")?, Some(PROXY_SUBCOMMAND));
-    let (http, link) = (free_port()?, free_port()?);
-    let mut args: Vec<String> = vec![
-        "--database".into(),
-        db.clone(),
-        "--http".into(),
-        format!("127.0.0.1:{http}"),
-        "--link".into(),
-        format!("127.0.0.1:{link}"),
-        "--chain-id".into(),
-        CHAIN_ID.to_string(),
-    ];
     // The trust-root file, and the proxy follows the relay and the instruction sender.
-    let root = dir.path().join("trust-root.json");
-    let keys: Vec<String> = ps.iter().map(|p| format!("0x{}", hex::encode(p.key.public_key()))).collect();
-    let json = serde_json::json!({ "policy": format!("0x{}", hex::encode(policy.encode())), "publicKeys": keys });
-    std::fs::write(&root, serde_json::to_vec_pretty(&json)?)?;
+    let mut args = proxy_args(&db, &dir.path().join("trust-root.json"), &ps, &policy)?;
     args.extend([
-        "--trust-root".into(),
-        root.display().to_string(),
         "--chain-rpc-url".into(),
         anvil.endpoint(),
         "--chain-relay".into(),
@@ -596,7 +589,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     trace.note("it checks each guest's attestation against reproducible/MEASUREMENTS.json (test mode)");
 
     // 4. The guest.
-    let boot = fcc_qemu::BootOptions::on_host(rom.clone(), &host).network(link);
+    let boot = fcc_qemu::BootOptions::on_host(rom.clone(), &host).network(proxy.link.port());
     let mut guest = Guest::boot(&boot)?;
     let (ready, took) = tokio::task::block_in_place(|| guest.wait_for(READY_PREFIX, STEP_TIMEOUT))?;
     let tee = parse_ready(&ready)?.tee;

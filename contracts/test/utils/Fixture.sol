@@ -93,9 +93,20 @@ abstract contract Fixture is FccTest {
         view
         returns (bytes memory)
     {
-        bytes32 h = machines.productionHash(teeId);
+        return _signedMessage(machines.productionHash(teeId), epoch, indices);
+    }
+
+    /// @dev A relay message of the three-voter policy of `epoch` carrying `messageHash`, signed
+    /// by the voters at `indices` (0: A, 1: B, 2: C).
+    function _signedMessage(bytes32 messageHash, uint24 epoch, uint256[] memory indices)
+        internal
+        pure
+        returns (bytes memory)
+    {
         return _customRelayMessage(
-            _threeVoterPolicy(epoch), h, _relaySignatures(_customDigest(h), VOTER_A, indices)
+            _threeVoterPolicy(epoch),
+            messageHash,
+            _relaySignatures(_customDigest(messageHash), VOTER_A, indices)
         );
     }
 

@@ -88,6 +88,14 @@ pub fn direct(op_type: op::OpName, op_command: op::OpName, id: &str, message: Ve
     }
 }
 
+/// The trust root as the proxy's `trust-root` file holds it (`fcc_proxy::trust_root`):
+/// `{"policy": "0x…", "publicKeys": ["0x…", …]}`, every voter's key in policy order.
+pub fn trust_root_json(ps: &[Provider], policy: &SigningPolicy) -> serde_json::Value {
+    let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
+    let keys: Vec<String> = public_keys(ps).iter().map(|k| hex0x(&k.0)).collect();
+    serde_json::json!({ "policy": hex0x(&policy.encode()), "publicKeys": keys })
+}
+
 /// `F_POLICY/INITIALIZE_POLICY` with the policy and every voter's public key.
 pub fn initialize_policy(ps: &[Provider], policy: &SigningPolicy) -> Result<Action> {
     Ok(Action::initialize_policy(&InitializePolicy { policy: policy.encode(), public_keys: public_keys(ps) }))

@@ -395,15 +395,18 @@ fn policy(cli: &Cli, out: Option<&PathBuf>) -> Result<()> {
     let ps = fcc_sim_providers::providers(&cli.label, cli.count)?;
     let p = fcc_sim_providers::policy(&ps, cli.epoch)?;
     let hex0x = |b: &[u8]| format!("0x{}", hex::encode(b));
-    let v = json!({
-        "rewardEpochId": cli.epoch,
-        "policy": hex0x(&p.encode()),
-        "publicKeys": fcc_sim_providers::public_keys(&ps).iter().map(|k| hex0x(&k.0)).collect::<Vec<_>>(),
-        "hashChainBound": hex0x(&p.hash(PolicyHashScheme::ChainBound { chain_id: cli.chain_id })),
-        "hashLegacy": hex0x(&p.hash(PolicyHashScheme::Legacy)),
-        "threshold": p.threshold(),
-        "voters": p.voters().iter().map(|v| json!({ "address": hex0x(&v.address), "weight": v.weight })).collect::<Vec<_>>(),
-    });
+    // The trust-root file's two fields, and what an operator checks them against beside them.
+    let mut v = fcc_sim_providers::trust_root_json(&ps, &p);
+    v["rewardEpochId"] = cli.epoch.into();
+    v["hashChainBound"] = hex0x(&p.hash(PolicyHashScheme::ChainBound { chain_id: cli.chain_id })).into();
+    v["hashLegacy"] = hex0x(&p.hash(PolicyHashScheme::Legacy)).into();
+    v["threshold"] = p.threshold().into();
+    v["voters"] = p
+        .voters()
+        .iter()
+        .map(|v| json!({ "address": hex0x(&v.address), "weight": v.weight }))
+        .collect::<Vec<_>>()
+        .into();
     let text = serde_json::to_string_pretty(&v)?;
     match out {
         Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
