@@ -86,11 +86,17 @@ fn sealed_state_from_fw_cfg_brings_the_sealed_identity_back_and_bad_blobs_are_re
     let expected = TeeIdentity::from_secret_for_tests(&secret).unwrap().address();
     let state = SealedState { identity_secret: zeroize::Zeroizing::new(secret), trust_root: (7, [0x33; 32]), epoch: 9 };
     // The guest's defaults: chain 14, chain-bound policy hashes.
-    let config =
-        fcc_core::Config { chain_id: 14, policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 14 } };
+    let config = fcc_core::Config {
+        chain_id: 14,
+        policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 14 },
+        registration: None,
+    };
     let blob = SealingKey::simulated(&config).seal(&state);
-    let other_chain =
-        fcc_core::Config { chain_id: 19, policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 19 } };
+    let other_chain = fcc_core::Config {
+        chain_id: 19,
+        policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 19 },
+        registration: None,
+    };
     let mut tampered = blob;
     tampered[30] ^= 1;
     let cases: [(&str, Vec<u8>, Option<&str>); 5] = [

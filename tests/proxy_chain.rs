@@ -113,26 +113,42 @@ fn signed_by_all(ps: &[sim::Provider], policy: &SigningPolicy, hash: [u8; 32]) -
     Ok(encode_custom_signature(policy, &hash, &sigs)?)
 }
 
-/// Extension `EXTENSION` (`name`) with a plain code version; the TEE of `public_key` registered
-/// with its proxy's `url` and moved to production by all of `ps` (the voters of `policy`).
+/// The stand-in measurement of the machines these tests register (`plain`).
+const MEASUREMENT: [u8; 48] = {
+    let mut m = [0u8; 48];
+    let mut i = 0;
+    while i < 48 {
+        m[i] = i as u8;
+        i += 1;
+    }
+    m
+};
+
+/// Extension `EXTENSION` (`name`) with a plain code version; `tee` registered by its owner (the
+/// deployer) with the data it signed and its proxy's `url`, and moved to production by all of
+/// `ps` (the voters of `policy`).
 async fn into_production(
     net: &Devnet,
     ps: &[sim::Provider],
     policy: &SigningPolicy,
-    public_key: &[u8; 64],
+    tee: &Mutex<Tee>,
     url: &str,
     name: &str,
 ) -> Result<()> {
-    use alloy::primitives::{Bytes, keccak256};
-    use fcc_contracts::platform;
-    let code_hash = keccak256((0u8..48).collect::<Vec<u8>>());
+    use alloy::primitives::keccak256;
+    use fcc_contracts::{machine_data, platform, signature};
+    let code_hash = keccak256(MEASUREMENT);
     net.extensions.createExtension(name.into()).send().await?.get_receipt().await?;
     let r = net.extensions.addTeeVersion(EXTENSION, "v1".into(), code_hash, vec![platform("plain")?]).send().await?;
     ensure!(r.get_receipt().await?.status(), "addTeeVersion reverted");
-    let key = Bytes::copy_from_slice(public_key);
-    let r = net.machines.register(EXTENSION, key, code_hash, platform("plain")?, url.into());
+    let (data, sig, tee_id) = {
+        let t = tee.lock().unwrap();
+        let (data, sig) = t.state().machine_data(fcc_core::attester::PlatformKind::Plain, Some(&MEASUREMENT));
+        (data, sig, alloy::primitives::Address::from(t.state().identity.address()))
+    };
+    let proxy_id = alloy::primitives::Address::repeat_byte(0x9a);
+    let r = net.machines.register(machine_data(&data), signature(&sig)?, proxy_id, url.into());
     ensure!(r.send().await?.get_receipt().await?.status(), "register reverted");
-    let tee_id = alloy::primitives::Address::from_slice(&fcc_core::hash::keccak256(public_key)[12..]);
     let hash = net.machines.productionHash(tee_id).call().await?;
     let r = net.machines.toProduction(tee_id, signed_by_all(ps, policy, hash.0)?.into()).send().await?;
     ensure!(r.get_receipt().await?.status(), "toProduction reverted");
@@ -186,7 +202,14 @@ async fn rotate(
 }
 
 fn tee() -> Result<Tee> {
-    let config = TeeConfig { chain_id: CHAIN_ID, policy_hash: SCHEME };
+    let config = TeeConfig { chain_id: CHAIN_ID, policy_hash: SCHEME, registration: None };
+    Ok(Tee::new(config, &mut rand::rng(), Registry::system())?)
+}
+
+/// A TEE whose operator fixed `EXTENSION` and `owner` for its registration.
+fn tee_owned_by(owner: alloy::primitives::Address) -> Result<Tee> {
+    let registration = fcc_core::Registration { extension_id: EXTENSION.to_be_bytes(), owner: owner.0.0 };
+    let config = TeeConfig { chain_id: CHAIN_ID, policy_hash: SCHEME, registration: Some(registration) };
     Ok(Tee::new(config, &mut rand::rng(), Registry::system())?)
 }
 
@@ -510,16 +533,13 @@ async fn providers_following_the_chain_get_an_instruction_executed_through_the_p
     let db = format!("sqlite://{}/proxy.db", dir.path().display());
     let root = trust_root(dir.path(), &ps, &policy)?;
     let running = proxy(&db, &anvil.endpoint(), &net, &root).await?;
-    let guest = Arc::new(Mutex::new(tee()?));
-    let (tee_id, public_key) = {
-        let g = guest.lock().unwrap();
-        (alloy::primitives::Address::from(g.state().identity.address()), *g.state().identity.public_key())
-    };
+    let guest = Arc::new(Mutex::new(tee_owned_by(deployer)?));
+    let tee_id = alloy::primitives::Address::from(guest.lock().unwrap().state().identity.address());
     let guest_task = fcc_proxy_testing::spawn_guest(running.link_addr, guest.clone());
 
     // The machine: an extension, a code version, registration with the proxy's URL, production.
     let url = format!("http://{}", running.http_addr);
-    into_production(&net, &ps, &policy, &public_key, &url, "follow test").await?;
+    into_production(&net, &ps, &policy, &guest, &url, "follow test").await?;
 
     let op = |name: &str| B256::right_padding_from(name.as_bytes());
     let request = sim::fdc2_request();
@@ -546,14 +566,16 @@ async fn providers_following_the_chain_get_an_instruction_executed_through_the_p
     chain.confirmations = 0;
     let mut monitor = fcc_chain::Monitor::new(rpc.clone(), chain);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while sink.posted.lock().unwrap().is_empty() {
+    // The registration's F_REG/TEE_ATTESTATION comes first; the FDC2 instruction is the one here.
+    let fdc2 = |posted: &[fcc_core::instruction::InstructionData]| posted.iter().find(|d| d.op_type == fcc_core::op::F_FDC2).cloned();
+    while fdc2(&sink.posted.lock().unwrap()).is_none() {
         ensure!(Instant::now() < deadline, "the providers did not post the instruction");
         // Errors (no TEE connected yet) are retried as `Monitor::run` does.
         if monitor.step(&sink).await.is_err() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let d = sink.posted.lock().unwrap()[0].clone();
+    let d = fdc2(&sink.posted.lock().unwrap()).context("posted")?;
     let id = d.instruction_id;
     let r = loop {
         if let Some(r) = running.shared.store.result(&id).await? {
@@ -619,11 +641,8 @@ async fn a_tee_kept_behind_the_relay_lapses_is_paused_and_its_results_refused() 
     let root = trust_root(dir.path(), &ps, &policy)?;
     let running =
         start_proxy(&format!("sqlite://{}/proxy.db", dir.path().display()), proxy_config(&root, None)).await?;
-    let guest = Arc::new(Mutex::new(tee()?));
-    let (tee_id, public_key) = {
-        let g = guest.lock().unwrap();
-        (alloy::primitives::Address::from(g.state().identity.address()), *g.state().identity.public_key())
-    };
+    let guest = Arc::new(Mutex::new(tee_owned_by(anvil.addresses()[0])?));
+    let tee_id = alloy::primitives::Address::from(guest.lock().unwrap().state().identity.address());
     let _guest = fcc_proxy_testing::spawn_guest(running.link_addr, guest.clone());
     let init = fcc_core::action::initialize_policy_id(&policy.encode());
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -634,7 +653,7 @@ async fn a_tee_kept_behind_the_relay_lapses_is_paused_and_its_results_refused() 
 
     // Registration and production, signed by all providers of the current policy.
     let url = format!("http://{}", running.http_addr);
-    into_production(&net, &ps, &policy, &public_key, &url, "staleness").await?;
+    into_production(&net, &ps, &policy, &guest, &url, "staleness").await?;
 
     // The providers' availability check: the TEE's fresh statement, its policies the Relay's,
     // its active one the Relay's latest. Current: they confirm.

@@ -1,12 +1,13 @@
 //! The TEE's attestation statement as verifiers receive it: `TEE_INFO` / `TEE_ATTESTATION`
-//! result data (`abi.encode((Attestation attestation, bytes evidence))`) and a bare
-//! `abi.encode(Attestation)`, decoded with alloy's ABI decoder (not the guest's encoder, so the
-//! two check each other), and our `state` read back (`fcc_core::statement`).
+//! result data (Flare's `TeeInfoResponse`: `abi.encode((Attestation teeInfo, TeeMachineData
+//! machineData, bytes dataSignature, bytes evidence))`) and a bare `abi.encode(Attestation)`,
+//! decoded with alloy's ABI decoder (not the guest's encoder, so the two check each other), our
+//! `state` read back (`fcc_core::statement`) and the registration signature recovered with alloy.
 
 use alloy_sol_types::{SolValue, sol};
 use fcc_core::attester::PlatformKind;
 use fcc_core::policy::PolicyHashScheme;
-pub use fcc_core::statement::{FccState, STATE_VERSION, Statement};
+pub use fcc_core::statement::{FccState, MachineData, STATE_VERSION, Statement};
 
 sol! {
     /// Flare's `TeeState` inside `Attestation`.
@@ -38,9 +39,21 @@ sol! {
         bytes32 machinePathListHash;
     }
 
-    /// What `TEE_INFO` and `TEE_ATTESTATION` return.
+    /// Flare's `IMachineManager.TeeMachineData`.
+    struct AbiTeeMachineData {
+        uint256 extensionId;
+        address initialOwner;
+        bytes32 codeHash;
+        bytes32 platform;
+        AbiPublicKey publicKey;
+        bytes32 governanceHash;
+    }
+
+    /// What `TEE_INFO` and `TEE_ATTESTATION` return (Flare's `TeeInfoResponse`).
     struct AbiTeeInfo {
-        AbiAttestation attestation;
+        AbiAttestation teeInfo;
+        AbiTeeMachineData machineData;
+        bytes dataSignature;
         bytes evidence;
     }
 
@@ -110,16 +123,56 @@ pub fn decode_statement(bytes: &[u8]) -> Result<Statement, StatementError> {
     Ok(s)
 }
 
-/// `TEE_INFO` / `TEE_ATTESTATION` result data → (statement, evidence) (canonical only).
-pub fn decode_tee_info(bytes: &[u8]) -> Result<(Statement, Vec<u8>), StatementError> {
+/// A decoded `TEE_INFO` / `TEE_ATTESTATION` answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeeInfo {
+    /// What the evidence binds.
+    pub statement: Statement,
+    /// The registration data.
+    pub machine: MachineData,
+    /// The TEE's signature over it (65 bytes `r ‖ s ‖ v`), empty when it signs none.
+    pub data_signature: Vec<u8>,
+    /// The platform's evidence.
+    pub evidence: Vec<u8>,
+}
+
+impl TeeInfo {
+    /// Who signed the registration data for `chain_id` (recovered with alloy), `None` when
+    /// unsigned or not a recoverable signature.
+    pub fn registration_signer(&self, chain_id: u64) -> Option<alloy_primitives::Address> {
+        let bytes: &[u8; 65] = self.data_signature.as_slice().try_into().ok()?;
+        let signature = alloy_primitives::Signature::from_raw_array(bytes).ok()?;
+        let digest = self.machine.signing_digest(chain_id);
+        signature.recover_address_from_prehash(&digest.into()).ok()
+    }
+}
+
+/// `TEE_INFO` / `TEE_ATTESTATION` result data → [`TeeInfo`] (canonical only).
+pub fn decode_tee_info(bytes: &[u8]) -> Result<TeeInfo, StatementError> {
     let t =
         AbiTeeInfo::abi_decode(bytes).map_err(|e| StatementError::Abi { what: "TeeInfo", reason: e.to_string() })?;
-    let evidence = t.evidence.to_vec();
-    let s = from_abi(t.attestation)?;
-    if s.encode_with_evidence(&evidence) != bytes {
+    let m = &t.machineData;
+    let mut public_key = [0u8; 64];
+    public_key[..32].copy_from_slice(m.publicKey.x.as_slice());
+    public_key[32..].copy_from_slice(m.publicKey.y.as_slice());
+    let machine = MachineData {
+        extension_id: m.extensionId.to_be_bytes(),
+        initial_owner: m.initialOwner.0.0,
+        code_hash: m.codeHash.0,
+        platform: m.platform.0,
+        public_key,
+        governance_hash: m.governanceHash.0,
+    };
+    let info = TeeInfo {
+        statement: from_abi(t.teeInfo)?,
+        machine,
+        data_signature: t.dataSignature.to_vec(),
+        evidence: t.evidence.to_vec(),
+    };
+    if info.statement.encode_answer(&info.machine, &info.data_signature, &info.evidence) != bytes {
         return Err(StatementError::NotCanonical("TeeInfo"));
     }
-    Ok((s, evidence))
+    Ok(info)
 }
 
 /// Our `state` of a statement: platform, policy hash scheme, version.
@@ -162,9 +215,23 @@ mod tests {
         for scheme in [PolicyHashScheme::Legacy, PolicyHashScheme::ChainBound { chain_id: 19 }] {
             let s = statement(scheme);
             assert_eq!(decode_statement(&s.encode()).unwrap(), s);
+            let machine = MachineData {
+                extension_id: [3; 32],
+                initial_owner: [4; 20],
+                code_hash: [5; 32],
+                platform: PlatformKind::Tdx.id(),
+                public_key: [2; 64],
+                governance_hash: [0; 32],
+            };
+            let info = decode_tee_info(&s.encode_answer(&machine, &[9; 65], b"evidence")).unwrap();
             assert_eq!(
-                decode_tee_info(&s.encode_with_evidence(b"evidence")).unwrap(),
-                (s.clone(), b"evidence".to_vec())
+                info,
+                TeeInfo {
+                    statement: s.clone(),
+                    machine: machine.clone(),
+                    data_signature: vec![9; 65],
+                    evidence: b"evidence".to_vec()
+                }
             );
             assert_eq!(fcc_state(&s).unwrap().policy_hash, scheme);
             assert_eq!(fcc_state(&s).unwrap().platform, PlatformKind::Tdx);

@@ -47,6 +47,7 @@ contract DeployDevnet {
         machines = new TeeMachineRegistry(extensions, relay, AVAILABILITY_PERIOD);
         verifier = new TeeResultVerifier(machines);
         sender = new TeeInstructionSender(extensions, machines, relay);
+        machines.setInstructionSender(address(sender));
         backups = new KeyBackupRegistry(extensions, verifier);
         if (policy.length != 0) relay.setSigningPolicy(policy);
         vm.stopBroadcast();

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End to end on a real node: starts anvil (chain id 14), deploys with DeployDevnet and the
-# worked-example policy of docs/PROTOCOL.md §2, registers the example TEE (§7), moves it to
+# worked-example policy of docs/PROTOCOL.md §2, registers the example TEE (§7) with registration
+# data signed by its key (§7.2, the digest computed here with cast and compared with the
+# registry's), moves it to
 # production with a relay message signed by provider 1 (weight 600 > threshold 500), then has the
 # TeeResultVerifier accept the result that fcc-core signed (§6) — bytes from the Rust core,
 # checked by the EVM.
@@ -40,8 +42,20 @@ code_hash=$("$bin/cast" keccak "$measurement")
 plain=$("$bin/cast" format-bytes32-string plain)
 send "$extensions" 'createExtension(string)' devnet
 send "$extensions" 'addTeeVersion(uint256,string,bytes32,bytes32[])' 1 v1 "$code_hash" "[$plain]"
-tee_key=0xc6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee51ae168fea63dc339a3c58419466ceaeef7f632653266d0e1236431a950cfe52a
-send "$machines" 'register(uint256,bytes,bytes32,bytes32,string)' 1 "$tee_key" "$code_hash" "$plain" http://127.0.0.1:9000
+tee_x=0xc6047f9441ed7d6d3045406e95c07cd85c778e4b8cef3ca7abac09b95c709ee5
+tee_y=0x1ae168fea63dc339a3c58419466ceaeef7f632653266d0e1236431a950cfe52a
+data="(1,$deployer,$code_hash,$plain,($tee_x,$tee_y),0x0000000000000000000000000000000000000000000000000000000000000000)"
+data_type='(uint256,address,bytes32,bytes32,(bytes32,bytes32),bytes32)'
+data_hash=$("$bin/cast" keccak "$("$bin/cast" abi-encode "f($data_type)" "$data")")
+prefix=$("$bin/cast" format-bytes32-string TEE_MACHINE_REGISTER)
+payload=$("$bin/cast" keccak "$("$bin/cast" abi-encode 'f(bytes32,uint256,bytes32)' "$prefix" 14 "$data_hash")")
+digest=$("$bin/cast" keccak "0x19457468657265756d205369676e6564204d6573736167653a0a3332${payload#0x}")
+[ "$("$bin/cast" call --rpc-url "$rpc" "$machines" "machineDataDigest($data_type)(bytes32)" "$data")" = "$digest" ] ||
+    fail "the registry's machineDataDigest is not the one computed here"
+sig=$("$bin/cast" wallet sign --no-hash --private-key 0x0000000000000000000000000000000000000000000000000000000000000002 "$digest")
+r=${sig:2:64} s=${sig:66:64} v=$((16#${sig:130:2}))
+send "$machines" "register($data_type,(uint8,bytes32,bytes32),address,string)" "$data" "($v,0x$r,0x$s)" \
+    0x000000000000000000000000000000000000009a http://127.0.0.1:9000
 tee=0x2B5AD5c4795c026514f8317c7a215E218DcCD6cF
 # Production through Flare's relay-message layout (docs/PROTOCOL.md §16): selector, policy, the
 # custom message (1, 0, 0, productionHash), one signature (v ‖ r ‖ s ‖ index 0) by provider 1.

@@ -53,9 +53,25 @@ contract TeeInstructionSender is ITeeInstructionSender {
         if (message.length > MAX_MESSAGE_LEN) revert TooManyEntries(message.length, MAX_MESSAGE_LEN);
         _checkCosigners(cosigners, cosignersThreshold);
         TeeMachine[] memory targets = _targets(extensionId, teeIds);
+        collectedFees[extensionId] += msg.value;
+        instructionId = _emit(
+            extensionId, targets, opType, opCommand, message, cosigners, cosignersThreshold, claimBackAddress
+        );
+    }
+
+    /// @dev Numbers the instruction and emits it under the relay's latest epoch.
+    function _emit(
+        uint256 extensionId,
+        TeeMachine[] memory targets,
+        bytes32 opType,
+        bytes32 opCommand,
+        bytes calldata message,
+        address[] memory cosigners,
+        uint64 cosignersThreshold,
+        address claimBackAddress
+    ) private returns (bytes32 instructionId) {
         uint256 n = ++nonce;
         instructionId = keccak256(abi.encode(block.chainid, address(this), n));
-        collectedFees[extensionId] += msg.value;
         (uint32 rewardEpochId,) = relay.lastInitializedRewardEpochData();
         emit TeeInstructionsSent(
             extensionId,
@@ -70,6 +86,18 @@ contract TeeInstructionSender is ITeeInstructionSender {
             claimBackAddress,
             msg.value
         );
+    }
+
+    /// @inheritdoc ITeeInstructionSender
+    function sendAttestationRequest(uint256 extensionId, TeeMachine calldata target, bytes calldata message)
+        external
+        returns (bytes32 instructionId)
+    {
+        if (msg.sender != address(machines)) revert NotMachineRegistry(msg.sender);
+        TeeMachine[] memory targets = new TeeMachine[](1);
+        targets[0] = target;
+        instructionId =
+            _emit(extensionId, targets, "F_REG", "TEE_ATTESTATION", message, new address[](0), 0, address(0));
     }
 
     /// @inheritdoc ITeeInstructionSender
@@ -134,6 +162,6 @@ contract TeeInstructionSender is ITeeInstructionSender {
 
     function _target(address teeId) private view returns (TeeMachine memory) {
         ITeeMachineRegistry.Machine memory m = machines.machine(teeId);
-        return TeeMachine({teeId: teeId, teeProxyId: m.operator, url: m.proxyUrl});
+        return TeeMachine({teeId: teeId, teeProxyId: m.proxyId, url: m.proxyUrl});
     }
 }

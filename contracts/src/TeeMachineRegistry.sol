@@ -3,17 +3,27 @@ pragma solidity 0.8.30;
 
 import {IFlareRelay} from "./interfaces/IFlareRelay.sol";
 import {ITeeExtensionRegistry} from "./interfaces/ITeeExtensionRegistry.sol";
+import {ITeeInstructionSender} from "./interfaces/ITeeInstructionSender.sol";
 import {ITeeMachineRegistry} from "./interfaces/ITeeMachineRegistry.sol";
 import {FccSignatures} from "./libraries/FccSignatures.sol";
 
 /// @title TeeMachineRegistry
-/// @notice TEE machines of the extensions: registration by an operator, production by data
-/// providers' signatures (a relay message checked by the relay's `verifyCustomSignature`),
-/// availability kept by their periodic confirmations and lapsing without them, pause, ban, and
-/// random selection.
+/// @notice TEE machines of the extensions: registration signed by the TEE itself for the owner
+/// it was given, an attestation request with a challenge drawn on chain, production by data
+/// providers' signatures once they checked the answer (a relay message checked by the relay's
+/// `verifyCustomSignature`), availability kept by their periodic confirmations and lapsing
+/// without them, pause, ban, and random selection.
 contract TeeMachineRegistry is ITeeMachineRegistry {
+    /// @notice Longest proxy URL (fcc-core's `MAX_URL_LEN`: the TEE refuses an attestation request
+    /// naming a longer one).
+    uint256 public constant MAX_URL_LEN = 2048;
     /// @notice Domain of `registrationHash`.
-    bytes32 public constant REGISTRATION_DOMAIN = "FCC_TEE_REGISTRATION_V1";
+    bytes32 public constant REGISTRATION_DOMAIN = "FCC_TEE_REGISTRATION_V2";
+    /// @notice Domain of what a TEE signs to be registered (Flare's `TEE_MACHINE_REGISTER`).
+    bytes32 public constant MACHINE_REGISTER_PREFIX = "TEE_MACHINE_REGISTER";
+    /// @notice The registration's attestation instruction: F_REG/TEE_ATTESTATION.
+    bytes32 public constant REG_OP_TYPE = "F_REG";
+    bytes32 public constant TEE_ATTESTATION_COMMAND = "TEE_ATTESTATION";
     /// @notice Domain of `productionHash` (as "TEE_INSTRUCTION" for instructions).
     bytes32 public constant PRODUCTION_PREFIX = "TEE_MACHINE_PRODUCTION";
     /// @notice Domain of `availabilityHash`.
@@ -25,6 +35,12 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     IFlareRelay public immutable relay;
     /// @inheritdoc ITeeMachineRegistry
     uint64 public immutable availabilityPeriod;
+    /// @notice Who may bind the instruction sender (once).
+    address private immutable _deployer;
+    /// @notice Carries the attestation requests (`setInstructionSender`).
+    ITeeInstructionSender public instructionSender;
+    /// @dev Registrations so far: feeds the challenges.
+    uint256 private _registrations;
 
     mapping(address teeId => Machine) private _machines;
     mapping(uint256 extensionId => address[]) private _production;
@@ -35,35 +51,93 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
         extensions = extensions_;
         relay = relay_;
         availabilityPeriod = availabilityPeriod_;
+        _deployer = msg.sender;
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function setInstructionSender(address sender) external {
+        if (msg.sender != _deployer || address(instructionSender) != address(0) || sender == address(0)) {
+            revert InstructionSenderInvalid();
+        }
+        instructionSender = ITeeInstructionSender(sender);
     }
 
     /// @inheritdoc ITeeMachineRegistry
     function register(
-        uint256 extensionId,
-        bytes calldata publicKey,
-        bytes32 codeHash,
-        bytes32 platform,
+        TeeMachineData calldata data,
+        Signature calldata signature,
+        address proxyId,
         string calldata proxyUrl
     ) external returns (address teeId) {
-        if (publicKey.length != 64) revert PublicKeyInvalid();
-        if (!extensions.isCodeAllowed(extensionId, codeHash, platform)) {
-            revert CodeNotAllowed(extensionId, codeHash, platform);
+        if (msg.sender != data.initialOwner) revert NotAuthorised(msg.sender);
+        if (data.governanceHash != bytes32(0)) revert GovernanceHashInvalid(data.governanceHash);
+        if (proxyId == address(0) || bytes(proxyUrl).length == 0 || bytes(proxyUrl).length > MAX_URL_LEN) {
+            revert ProxyInvalid();
         }
+        if (address(instructionSender) == address(0)) revert InstructionSenderInvalid();
+        bytes memory publicKey = abi.encodePacked(data.publicKey.x, data.publicKey.y);
         teeId = address(uint160(uint256(keccak256(publicKey))));
+        address signer = FccSignatures.recover(machineDataDigest(data), signature.r, signature.s, signature.v);
+        if (signer != teeId) revert RegistrationSignatureInvalid(signer);
+        if (!extensions.isCodeAllowed(data.extensionId, data.codeHash, data.platform)) {
+            revert CodeNotAllowed(data.extensionId, data.codeHash, data.platform);
+        }
         Machine storage m = _machines[teeId];
         if (m.status == Status.Pending) {
-            if (m.operator != msg.sender) revert NotAuthorised(msg.sender);
+            if (m.owner != msg.sender) revert NotAuthorised(msg.sender);
         } else if (m.status != Status.None) {
             revert MachineStatusInvalid(teeId, m.status);
         }
         m.status = Status.Pending;
-        m.operator = msg.sender;
-        m.extensionId = extensionId;
-        m.codeHash = codeHash;
-        m.platform = platform;
+        m.owner = msg.sender;
+        m.proxyId = proxyId;
+        m.extensionId = data.extensionId;
+        m.codeHash = data.codeHash;
+        m.platform = data.platform;
         m.proxyUrl = proxyUrl;
         m.publicKey = publicKey;
-        emit TeeMachineRegistered(teeId, extensionId, msg.sender, codeHash, platform, proxyUrl, publicKey);
+        _requestAttestation(m, teeId);
+        emit TeeMachineRegistered(
+            teeId,
+            data.extensionId,
+            msg.sender,
+            proxyId,
+            data.codeHash,
+            data.platform,
+            proxyUrl,
+            m.challenge,
+            m.attestationInstructionId
+        );
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function machineDataDigest(TeeMachineData calldata data) public view returns (bytes32) {
+        bytes32 payload =
+            FccSignatures.payloadHash(MACHINE_REGISTER_PREFIX, block.chainid, keccak256(abi.encode(data)));
+        return FccSignatures.toEthSignedMessageHash(payload);
+    }
+
+    /// @dev Draws a challenge and sends `m` the F_REG/TEE_ATTESTATION instruction carrying it.
+    /// The challenge only has to be unknown before this block (evidence over it is fresh) and
+    /// unique (a count is in it); the proposer's influence over it gains nothing.
+    function _requestAttestation(Machine storage m, address teeId) private {
+        bytes32 challenge =
+            keccak256(abi.encode(blockhash(block.number - 1), address(this), teeId, ++_registrations));
+        TeeAttestation memory request = TeeAttestation({
+            teeMachine: TeeMachineWithAttestationData({
+                teeId: teeId,
+                initialTeeId: address(0),
+                url: m.proxyUrl,
+                codeHash: m.codeHash,
+                platform: m.platform
+            }),
+            challenge: challenge
+        });
+        ITeeInstructionSender.TeeMachine memory target =
+            ITeeInstructionSender.TeeMachine({teeId: teeId, teeProxyId: m.proxyId, url: m.proxyUrl});
+        m.challenge = challenge;
+        m.attestationInstructionId =
+            instructionSender.sendAttestationRequest(m.extensionId, target, abi.encode(request));
     }
 
     /// @inheritdoc ITeeMachineRegistry
@@ -108,10 +182,10 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     function pause(address teeId) external {
         Machine storage m = _machines[teeId];
         if (m.status != Status.Production) revert MachineStatusInvalid(teeId, m.status);
-        // Anyone may take a lapsed machine out of service; before that, only those who run it.
+        // Anyone may take a lapsed machine out of service; before that, only its owners.
         // Availability periods are hours or more: a validator's few seconds of drift do not matter.
         // forge-lint: disable-next-line(block-timestamp)
-        if (block.timestamp <= m.availableUntil && !_isOperatorOrOwner(m)) {
+        if (block.timestamp <= m.availableUntil && !_isOwner(m)) {
             revert StillAvailable(teeId, m.availableUntil);
         }
         m.status = Status.Paused;
@@ -122,7 +196,7 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     /// @inheritdoc ITeeMachineRegistry
     function resume(address teeId) external {
         Machine storage m = _machines[teeId];
-        _requireOperatorOrOwner(m);
+        if (!_isOwner(m)) revert NotAuthorised(msg.sender);
         if (m.status != Status.Paused) revert MachineStatusInvalid(teeId, m.status);
         if (!extensions.isCodeAllowed(m.extensionId, m.codeHash, m.platform)) {
             revert CodeNotAllowed(m.extensionId, m.codeHash, m.platform);
@@ -135,9 +209,12 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     /// @inheritdoc ITeeMachineRegistry
     function ban(address teeId) external {
         Machine storage m = _machines[teeId];
-        if (m.status == Status.None) revert MachineStatusInvalid(teeId, m.status);
+        // Only a machine that was in production: a pending registration proves nothing about
+        // the key (its attestation is unchecked), and banning it would block the key for good.
+        if (m.status != Status.Production && m.status != Status.Paused) {
+            revert MachineStatusInvalid(teeId, m.status);
+        }
         if (extensions.extensionOwner(m.extensionId) != msg.sender) revert NotAuthorised(msg.sender);
-        if (m.status == Status.Banned) revert MachineStatusInvalid(teeId, m.status);
         if (m.status == Status.Production) _unlist(m.extensionId, teeId);
         m.status = Status.Banned;
         emit TeeMachineBanned(teeId, msg.sender);
@@ -188,11 +265,13 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
                 block.chainid,
                 address(this),
                 teeId,
-                m.operator,
+                m.owner,
+                m.proxyId,
                 m.extensionId,
                 m.codeHash,
                 m.platform,
-                keccak256(bytes(m.proxyUrl))
+                keccak256(bytes(m.proxyUrl)),
+                m.challenge
             )
         );
     }
@@ -202,12 +281,9 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
         return FccSignatures.payloadHash(PRODUCTION_PREFIX, block.chainid, registrationHash(teeId));
     }
 
-    function _requireOperatorOrOwner(Machine storage m) private view {
-        if (!_isOperatorOrOwner(m)) revert NotAuthorised(msg.sender);
-    }
-
-    function _isOperatorOrOwner(Machine storage m) private view returns (bool) {
-        return msg.sender == m.operator || msg.sender == extensions.extensionOwner(m.extensionId);
+    /// @dev The machine's owner or its extension's owner.
+    function _isOwner(Machine storage m) private view returns (bool) {
+        return msg.sender == m.owner || msg.sender == extensions.extensionOwner(m.extensionId);
     }
 
     function _list(uint256 extensionId, address teeId) private {

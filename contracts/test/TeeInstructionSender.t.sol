@@ -33,8 +33,9 @@ contract TeeInstructionSenderTest is Fixture {
         address[] memory cosigners = new address[](1);
         cosigners[0] = address(0x3333);
         ITeeInstructionSender.TeeMachine[] memory targets = new ITeeInstructionSender.TeeMachine[](1);
-        targets[0] = ITeeInstructionSender.TeeMachine(teeId, operator, URL);
-        bytes32 expectedId = keccak256(abi.encode(uint256(14), address(sender), uint256(1)));
+        targets[0] = ITeeInstructionSender.TeeMachine(teeId, proxyId, URL);
+        // nonce 1 went to the registration's attestation request
+        bytes32 expectedId = keccak256(abi.encode(uint256(14), address(sender), uint256(2)));
         vm.expectEmit(true, true, true, true, address(sender));
         emit ITeeInstructionSender.TeeInstructionsSent(
             extensionId,
@@ -51,7 +52,7 @@ contract TeeInstructionSenderTest is Fixture {
         );
         vm.assertEq(_send(teeIds, cosigners, 1, 0.1 ether), expectedId, "id");
         vm.assertEq(sender.collectedFees(extensionId), 0.1 ether, "fees");
-        vm.assertEq(sender.nonce(), 1, "nonce");
+        vm.assertEq(sender.nonce(), 2, "nonce");
     }
 
     function test_sendInstructions_drawsMachineWhenNoneListed() public {
@@ -60,6 +61,14 @@ contract TeeInstructionSenderTest is Fixture {
         _send(none, none, 0, 0.1 ether);
         vm.assertEq(vm.getRecordedLogs().length, 1, "one event");
         vm.assertTrue(machines.isProductionTee(extensionId, teeId), "production");
+    }
+
+    function test_sendAttestationRequest_onlyByTheRegistry() public {
+        ITeeInstructionSender.TeeMachine memory target =
+            ITeeInstructionSender.TeeMachine(TEE_ADDRESS, proxyId, URL);
+        vm.expectRevert(abi.encodeWithSelector(ITeeInstructionSender.NotMachineRegistry.selector, user));
+        vm.prank(user);
+        sender.sendAttestationRequest(extensionId, target, hex"00");
     }
 
     function test_sendInstructions_revertsWhenFeeTooLow() public {

@@ -3,37 +3,177 @@ pragma solidity 0.8.30;
 
 import {DevRelay} from "../src/DevRelay.sol";
 import {TeeMachineRegistry} from "../src/TeeMachineRegistry.sol";
+import {TeeInstructionSender} from "../src/TeeInstructionSender.sol";
 import {IFlareRelay} from "../src/interfaces/IFlareRelay.sol";
+import {ITeeInstructionSender} from "../src/interfaces/ITeeInstructionSender.sol";
 import {ITeeMachineRegistry} from "../src/interfaces/ITeeMachineRegistry.sol";
+import {FccSignatures} from "../src/libraries/FccSignatures.sol";
 import {Fixture} from "./utils/Fixture.sol";
+import {Vm} from "./utils/Vm.sol";
 
 contract TeeMachineRegistryTest is Fixture {
+    /// @dev docs/PROTOCOL.md §7: the example TEE's registration data (extension 1, owner 0x0B,
+    /// the fixture's code hash, sev-snp), hashed and as signed on chain 14 — printed by fcc-core.
+    bytes32 internal constant MACHINE_DATA_HASH =
+        0x1c14fcbe41abacef22299cbc56d80c7f563df03744ccd050eab7dd79885943f2;
+    bytes32 internal constant MACHINE_DATA_DIGEST =
+        0x8889407560314ac9f5c9ac290084e7a08053e37b62b0b96c6826fb78353ee120;
+
     function test_register_pendingWithTeeIdOfKey() public {
-        vm.expectEmit(true, true, true, true, address(machines));
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        bytes32 instructionId = keccak256(abi.encode(uint256(14), address(sender), uint256(1)));
+        vm.expectEmit(true, true, true, false, address(machines));
         emit ITeeMachineRegistry.TeeMachineRegistered(
-            TEE_ADDRESS, extensionId, operator, codeHash, SNP, URL, TEE_PUBLIC_KEY
+            TEE_ADDRESS, extensionId, operator, proxyId, codeHash, SNP, URL, bytes32(0), instructionId
         );
-        address teeId = _register();
+        address teeId = _registerAs(TEE_KEY, data);
         vm.assertEq(teeId, TEE_ADDRESS, "teeId");
         ITeeMachineRegistry.Machine memory m = machines.machine(teeId);
         vm.assertTrue(m.status == ITeeMachineRegistry.Status.Pending, "pending");
-        vm.assertEq(m.operator, operator, "operator");
+        vm.assertEq(m.owner, operator, "owner");
+        vm.assertEq(m.proxyId, proxyId, "proxy id");
         vm.assertEq(m.proxyUrl, URL, "url");
         vm.assertEq(m.publicKey, TEE_PUBLIC_KEY, "key");
+        vm.assertTrue(m.challenge != bytes32(0), "challenge drawn");
+        vm.assertEq(m.attestationInstructionId, instructionId, "attestation instruction");
     }
 
-    function test_register_sameOperatorMayUpdatePending() public {
+    /// Registration sends the machine Flare's F_REG/TEE_ATTESTATION instruction with the challenge.
+    function test_register_sendsTheAttestationRequest() public {
+        vm.recordLogs();
+        address teeId = _register();
+        ITeeMachineRegistry.Machine memory m = machines.machine(teeId);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        vm.assertEq(logs.length, 2, "the instruction and the registration");
+        vm.assertEq(logs[0].emitter, address(sender), "sent by the instruction sender");
+        vm.assertEq(logs[0].topics[0], ITeeInstructionSender.TeeInstructionsSent.selector, "event");
+        vm.assertEq(logs[0].topics[2], m.attestationInstructionId, "instruction id");
+        (
+            ITeeInstructionSender.TeeMachine[] memory targets,
+            bytes32 opType,
+            bytes32 opCommand,
+            bytes memory message,
+            address[] memory cosigners,
+            uint64 threshold,,
+            uint256 fee
+        ) = abi.decode(
+            logs[0].data,
+            (ITeeInstructionSender.TeeMachine[], bytes32, bytes32, bytes, address[], uint64, address, uint256)
+        );
+        vm.assertEq(targets.length, 1, "one target");
+        vm.assertEq(targets[0].teeId, teeId, "the machine");
+        vm.assertEq(targets[0].teeProxyId, proxyId, "its proxy");
+        vm.assertEq(targets[0].url, URL, "its url");
+        vm.assertEq(opType, bytes32("F_REG"), "op type");
+        vm.assertEq(opCommand, bytes32("TEE_ATTESTATION"), "op command");
+        vm.assertEq(cosigners.length + threshold + fee, 0, "no cosigners, no fee");
+        // Flare's abi.encode(TeeAttestation), built here field by field.
+        bytes memory expected = abi.encode(
+            ITeeMachineRegistry.TeeAttestation(
+                ITeeMachineRegistry.TeeMachineWithAttestationData(teeId, address(0), URL, codeHash, SNP),
+                m.challenge
+            )
+        );
+        vm.assertEq(message, expected, "TeeAttestation message");
+    }
+
+    function test_register_sameOwnerMayUpdatePendingUnderANewChallenge() public {
         _register();
+        bytes32 first = machines.machine(TEE_ADDRESS).challenge;
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
         vm.prank(operator);
-        machines.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, "https://other");
-        vm.assertEq(machines.machine(TEE_ADDRESS).proxyUrl, "https://other", "url");
+        machines.register(data, _signData(TEE_KEY, data), proxyId, "https://other");
+        ITeeMachineRegistry.Machine memory m = machines.machine(TEE_ADDRESS);
+        vm.assertEq(m.proxyUrl, "https://other", "url");
+        vm.assertTrue(m.challenge != first, "a new challenge");
     }
 
-    function test_register_revertsWhenOtherOperatorOverwrites() public {
+    function test_register_revertsWhenOtherOwnerOverwrites() public {
         _register();
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        data.initialOwner = stranger;
+        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.NotAuthorised.selector, stranger));
+        _registerAs(TEE_KEY, data);
+    }
+
+    /// The squatting the TEE's signature stops: a key registered by someone it did not sign for.
+    function test_register_revertsWhenCallerIsNotTheSignedOwner() public {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        ITeeMachineRegistry.Signature memory sig = _signData(TEE_KEY, data);
         vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.NotAuthorised.selector, stranger));
         vm.prank(stranger);
-        machines.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
+        machines.register(data, sig, proxyId, URL);
+    }
+
+    function test_register_revertsWithoutTheTeeSignature() public {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITeeMachineRegistry.RegistrationSignatureInvalid.selector, vm.addr(TEE_KEY + 1)
+            )
+        );
+        vm.prank(operator);
+        machines.register(data, _signData(TEE_KEY + 1, data), proxyId, URL);
+    }
+
+    function test_register_revertsWhenSignedDataAltered() public {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        ITeeMachineRegistry.Signature memory sig = _signData(TEE_KEY, data);
+        data.extensionId = extensionId + 1;
+        vm.expectPartialRevert(ITeeMachineRegistry.RegistrationSignatureInvalid.selector);
+        vm.prank(operator);
+        machines.register(data, sig, proxyId, URL);
+    }
+
+    function test_register_revertsOnHighS() public {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        ITeeMachineRegistry.Signature memory sig = _signData(TEE_KEY, data);
+        sig.s = bytes32(N - uint256(sig.s));
+        sig.v = sig.v == 27 ? 28 : 27;
+        vm.expectRevert(FccSignatures.SignatureHighS.selector);
+        vm.prank(operator);
+        machines.register(data, sig, proxyId, URL);
+    }
+
+    function test_register_revertsWithGovernanceHash() public {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        data.governanceHash = bytes32(uint256(1));
+        vm.expectRevert(
+            abi.encodeWithSelector(ITeeMachineRegistry.GovernanceHashInvalid.selector, bytes32(uint256(1)))
+        );
+        _registerAs(TEE_KEY, data);
+    }
+
+    function test_register_proxyBounds() public {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        ITeeMachineRegistry.Signature memory sig = _signData(TEE_KEY, data);
+        vm.startPrank(operator);
+        vm.expectRevert(ITeeMachineRegistry.ProxyInvalid.selector);
+        machines.register(data, sig, address(0), URL);
+        vm.expectRevert(ITeeMachineRegistry.ProxyInvalid.selector);
+        machines.register(data, sig, proxyId, "");
+        vm.expectRevert(ITeeMachineRegistry.ProxyInvalid.selector);
+        machines.register(data, sig, proxyId, string(new bytes(2049)));
+        machines.register(data, sig, proxyId, string(new bytes(2048)));
+        vm.stopPrank();
+        vm.assertEq(bytes(machines.machine(TEE_ADDRESS).proxyUrl).length, 2048, "the longest URL");
+    }
+
+    function test_setInstructionSender_onceByTheDeployer() public {
+        TeeMachineRegistry registry = new TeeMachineRegistry(extensions, relay, PERIOD);
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        ITeeMachineRegistry.Signature memory sig = _signData(TEE_KEY, data);
+        vm.expectRevert(ITeeMachineRegistry.InstructionSenderInvalid.selector);
+        vm.prank(operator);
+        registry.register(data, sig, proxyId, URL);
+        vm.expectRevert(ITeeMachineRegistry.InstructionSenderInvalid.selector);
+        vm.prank(stranger);
+        registry.setInstructionSender(address(sender));
+        vm.expectRevert(ITeeMachineRegistry.InstructionSenderInvalid.selector);
+        registry.setInstructionSender(address(0));
+        registry.setInstructionSender(address(sender));
+        vm.expectRevert(ITeeMachineRegistry.InstructionSenderInvalid.selector);
+        registry.setInstructionSender(address(sender));
     }
 
     function test_register_revertsWhenInProduction() public {
@@ -45,13 +185,17 @@ contract TeeMachineRegistryTest is Fixture {
                 ITeeMachineRegistry.Status.Production
             )
         );
-        vm.prank(operator);
-        machines.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
+        _register();
     }
 
-    function test_register_revertsWhenPublicKeyInvalid() public {
-        vm.expectRevert(ITeeMachineRegistry.PublicKeyInvalid.selector);
-        machines.register(extensionId, new bytes(65), codeHash, SNP, URL);
+    /// The digest the TEE signs, as fcc-core computes it (docs/PROTOCOL.md §7 vector).
+    function test_machineDataDigest_matchesTheProtocolVector() public {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        data.extensionId = 1;
+        data.initialOwner = address(0x0B);
+        data.codeHash = keccak256(MEASUREMENT);
+        vm.assertEq(keccak256(abi.encode(data)), MACHINE_DATA_HASH, "keccak(abi.encode(TeeMachineData))");
+        vm.assertEq(machines.machineDataDigest(data), MACHINE_DATA_DIGEST, "signing digest");
     }
 
     function test_register_revertsWhenCodeVersionDisabled() public {
@@ -64,10 +208,12 @@ contract TeeMachineRegistryTest is Fixture {
     }
 
     function test_register_revertsWhenPlatformNotAllowed() public {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        data.platform = TDX;
         vm.expectRevert(
             abi.encodeWithSelector(ITeeMachineRegistry.CodeNotAllowed.selector, extensionId, codeHash, TDX)
         );
-        machines.register(extensionId, TEE_PUBLIC_KEY, codeHash, TDX, URL);
+        _registerAs(TEE_KEY, data);
     }
 
     function test_toProduction_withWeightAboveThreshold() public {
@@ -83,15 +229,17 @@ contract TeeMachineRegistryTest is Fixture {
         address teeId = _register();
         bytes32 registration = keccak256(
             abi.encode(
-                bytes32("FCC_TEE_REGISTRATION_V1"),
+                bytes32("FCC_TEE_REGISTRATION_V2"),
                 uint256(14),
                 address(machines),
                 teeId,
                 operator,
+                proxyId,
                 extensionId,
                 codeHash,
                 SNP,
-                keccak256(bytes(URL))
+                keccak256(bytes(URL)),
+                machines.machine(teeId).challenge
             )
         );
         vm.assertEq(machines.registrationHash(teeId), registration, "registration");
@@ -190,9 +338,8 @@ contract TeeMachineRegistryTest is Fixture {
 
     function test_toProduction_revertsWithoutPolicy() public {
         DevRelay empty = new DevRelay(governance, DevRelay.HashScheme.Legacy, WINDOW);
-        TeeMachineRegistry registry = new TeeMachineRegistry(extensions, empty, PERIOD);
-        vm.prank(operator);
-        registry.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
+        TeeMachineRegistry registry = _registryOn(empty);
+        _registerWith(registry);
         vm.expectRevert(ITeeMachineRegistry.NoSigningPolicy.selector);
         registry.toProduction(TEE_ADDRESS, "");
     }
@@ -201,9 +348,8 @@ contract TeeMachineRegistryTest is Fixture {
     /// is not view: the registry must call it as such (a relay that writes storage works).
     function test_toProduction_withNonViewRelay() public {
         StatefulRelay flareShaped = new StatefulRelay(relay);
-        TeeMachineRegistry registry = new TeeMachineRegistry(extensions, flareShaped, PERIOD);
-        vm.prank(operator);
-        address teeId = registry.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
+        TeeMachineRegistry registry = _registryOn(flareShaped);
+        address teeId = _registerWith(registry);
         bytes32 h = registry.productionHash(teeId);
         bytes memory m = _customRelayMessage(
             _threeVoterPolicy(EPOCH), h, _relaySignatures(relay.customSignatureDigest(h), VOTER_A, _idx(0, 2))
@@ -400,8 +546,7 @@ contract TeeMachineRegistryTest is Fixture {
                 ITeeMachineRegistry.MachineStatusInvalid.selector, teeId, ITeeMachineRegistry.Status.Banned
             )
         );
-        vm.prank(operator);
-        machines.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
+        _register();
         vm.expectRevert(
             abi.encodeWithSelector(
                 ITeeMachineRegistry.MachineStatusInvalid.selector, teeId, ITeeMachineRegistry.Status.Banned
@@ -409,6 +554,25 @@ contract TeeMachineRegistryTest is Fixture {
         );
         vm.prank(extOwner);
         machines.ban(teeId);
+    }
+
+    /// A pending registration cannot be banned (the key's honest registration would be blocked
+    /// for good, in every extension); a paused machine can.
+    function test_ban_onlyAfterProduction() public {
+        address teeId = _register();
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITeeMachineRegistry.MachineStatusInvalid.selector, teeId, ITeeMachineRegistry.Status.Pending
+            )
+        );
+        vm.prank(extOwner);
+        machines.ban(teeId);
+        machines.toProduction(teeId, _productionMessage(teeId, EPOCH, _idx(0, 2)));
+        vm.prank(operator);
+        machines.pause(teeId);
+        vm.prank(extOwner);
+        machines.ban(teeId);
+        vm.assertTrue(machines.machine(teeId).status == ITeeMachineRegistry.Status.Banned, "banned");
     }
 
     function test_ban_revertsWhenNotExtensionOwner() public {
@@ -462,13 +626,23 @@ contract TeeMachineRegistryTest is Fixture {
         machines.registrationHash(address(7));
     }
 
-    /// @dev A production machine whose "public key" is arbitrary 64 bytes (its secret key unknown).
-    function _productionOfKey(uint256 seed) internal returns (address teeId) {
-        vm.prank(operator);
-        teeId = machines.register(
-            extensionId, abi.encodePacked(keccak256(abi.encode(seed)), bytes32(seed)), codeHash, SNP, URL
-        );
+    /// @dev A production machine with secret key `key`.
+    function _productionOfKey(uint256 key) internal returns (address teeId) {
+        teeId = _registerAs(key, _machineData(key));
         machines.toProduction(teeId, _productionMessage(teeId, EPOCH, _idx(1, 2)));
+    }
+
+    /// @dev A registry on `relay_` with its own instruction sender.
+    function _registryOn(IFlareRelay relay_) internal returns (TeeMachineRegistry registry) {
+        registry = new TeeMachineRegistry(extensions, relay_, PERIOD);
+        registry.setInstructionSender(address(new TeeInstructionSender(extensions, registry, relay_)));
+    }
+
+    /// @dev The example TEE registered on `registry`.
+    function _registerWith(TeeMachineRegistry registry) internal returns (address) {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        vm.prank(operator);
+        return registry.register(data, _signData(TEE_KEY, data), proxyId, URL);
     }
 }
 

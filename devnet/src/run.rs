@@ -323,10 +323,6 @@ async fn send_prove(trace: &Trace, net: &Devnet, tee_id: Address, from: Address)
     Ok((event.instruction_id, event.reward_epoch_id))
 }
 
-/// The two attacks of the proxy's security review, run against the real proxy and refused: a
-/// stranger listing itself as an instruction's only cosigner cannot open (and so pin) an
-/// instruction id, and a link greeting as the TEE without its key — its `GET /info` fields with
-/// a signature for no challenge — is closed before it gets anything.
 /// The providers' check of the TEE behind the proxy at `url` (`fcc_sim_providers::attest`):
 /// its signed answer to a fresh challenge, the evidence against the published manifest (test
 /// mode), and its trust root and active policy against the Relay's. The outer error is the
@@ -346,6 +342,93 @@ async fn providers_check<P: alloy::providers::Provider>(
     let epochs = [checked.statement.initial_policy.0, checked.statement.last_policy.0];
     let hashes = sim::attest::relay_policy_hashes(rpc, relay, &epochs).await?;
     Ok(sim::attest::check_policies(&checked.statement, |e| hashes.get(&e).copied().flatten()).map(|()| checked))
+}
+
+/// The operator's step before `register`: the TEE's signed registration data, from its answer to
+/// a challenge (`GET /info?challenge=`; any challenge will do, the data carries none), checked:
+/// the answer and the data are the TEE's own signatures.
+async fn registration_data(
+    url: &str,
+    tee_id: Address,
+) -> Result<(
+    fcc_contracts::machine_registry::ITeeMachineRegistry::TeeMachineData,
+    fcc_contracts::machine_registry::ITeeMachineRegistry::Signature,
+)> {
+    let client = sim::client::ProxyClient::new(url, CHAIN_ID, Duration::from_secs(10))?;
+    let info = client.tee_info(&[0x5e; 32]).await?;
+    let answer = info.answer.context("the proxy gave no TEE answer")?;
+    ensure!(sim::result_signer(&answer, CHAIN_ID)? == tee_id.0.0, "the answer is not the TEE's");
+    let decoded = fcc_attest::statement::decode_tee_info(&answer.result.data)?;
+    ensure!(
+        decoded.registration_signer(CHAIN_ID) == Some(tee_id),
+        "the TEE signed no registration data (opt/fcc/extension-id and opt/fcc/owner unset?)"
+    );
+    Ok((fcc_contracts::machine_data(&decoded.machine), fcc_contracts::signature(&decoded.data_signature)?))
+}
+
+/// What the TEE's signature on its registration stops, tried on chain before the real
+/// registration: a stranger registering the key with the TEE's own signature (it is not the owner
+/// the TEE signed for), and the owner registering data the TEE did not sign (another extension).
+async fn registration_attacks_refused(
+    trace: &Trace,
+    net: &Devnet,
+    data: &fcc_contracts::machine_registry::ITeeMachineRegistry::TeeMachineData,
+    signature: &fcc_contracts::machine_registry::ITeeMachineRegistry::Signature,
+    proxy_id: Address,
+    url: &str,
+) -> Result<()> {
+    let started = Instant::now();
+    let stranger = Address::repeat_byte(0x57);
+    let call = net.machines.register(data.clone(), signature.clone(), proxy_id, url.into()).from(stranger);
+    let refused = call.call().await.expect_err("a stranger registered the TEE");
+    ensure!(refused.to_string().contains("revert"), "not a revert: {refused}");
+    let mut other = data.clone();
+    other.extensionId += U256::from(1);
+    let refused = net
+        .machines
+        .register(other, signature.clone(), proxy_id, url.into())
+        .call()
+        .await
+        .expect_err("data the TEE did not sign was registered");
+    let decoded = refused.as_decoded_error::<fcc_contracts::TeeMachineRegistry::RegistrationSignatureInvalid>();
+    ensure!(decoded.is_some(), "unexpected refusal: {refused}");
+    trace.step(format!(
+        "attacks refused: a stranger registering the TEE with its signature (not the owner it signed for), and its owner registering data it did not sign (RegistrationSignatureInvalid), in {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    ));
+    Ok(())
+}
+
+/// The providers' check of the registration of `tee_id` (`fcc_sim_providers::attest::
+/// check_registration`): the TEE's signed answer to the registry's `F_REG/TEE_ATTESTATION`
+/// (signed by the following providers, read from the proxy at `url`) against the registry's
+/// record and challenge, the published manifest (test mode) and the Relay. The outer error is the
+/// devnet's; the inner one is the providers' refusal.
+async fn registration_check<P: alloy::providers::Provider>(
+    url: &str,
+    rpc: &P,
+    net: &Devnet,
+    tee_id: Address,
+) -> Result<Result<(sim::attest::Statement, sim::attest::Verdict), sim::attest::CheckError>> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json");
+    let verifier = sim::attest::verifier(&manifest, true)?;
+    let (registered, instruction) = sim::attest::registered_machine(rpc, *net.machines.address(), tee_id.0.0).await?;
+    let client = sim::client::ProxyClient::new(url, CHAIN_ID, Duration::from_secs(10))?;
+    let answer = client.wait_result(&instruction, STEP_TIMEOUT).await?;
+    let (statement, verdict) = match sim::attest::check_registration(
+        &answer,
+        &registered,
+        &verifier,
+        &sim::attest::Collateral::default(),
+        CHAIN_ID,
+        sim::attest::unix_now(),
+    ) {
+        Ok(checked) => checked,
+        Err(e) => return Ok(Err(e)),
+    };
+    let epochs = [statement.initial_policy.0, statement.last_policy.0];
+    let hashes = sim::attest::relay_policy_hashes(rpc, *net.relay.address(), &epochs).await?;
+    Ok(sim::attest::check_policies(&statement, |e| hashes.get(&e).copied().flatten()).map(|()| (statement, verdict)))
 }
 
 /// The trust-chain attack: an operator boots a fresh guest (the real ROM) behind its own proxy
@@ -418,6 +501,10 @@ struct RogueSetup<'a> {
     host: &'a fcc_qemu::HostAccel,
 }
 
+/// The two attacks of the proxy's security review, run against the real proxy and refused: a
+/// stranger listing itself as an instruction's only cosigner cannot open (and so pin) an
+/// instruction id, and a link greeting as the TEE without its key — its `GET /info` fields with
+/// a signature for no challenge — is closed before it gets anything.
 async fn attacks_refused(trace: &Trace, api: &Api, link: std::net::SocketAddr, tee: [u8; 20]) -> Result<()> {
     use fcc_core::wire::{FrameReader, GuestMessage, Hello, ProxyMessage, decode_body, encode_frame};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -589,7 +676,11 @@ pub async fn run(options: &Options) -> Result<Running> {
     trace.note("it checks each guest's attestation against reproducible/MEASUREMENTS.json (test mode)");
 
     // 4. The guest.
-    let boot = fcc_qemu::BootOptions::on_host(rom.clone(), &host).network(proxy.link.port());
+    // The operator fixes whom the guest signs its registration for: the devnet's extension and
+    // the deployer, who registers it.
+    let boot = fcc_qemu::BootOptions::on_host(rom.clone(), &host)
+        .network(proxy.link.port())
+        .registration(EXTENSION.to::<u64>(), deployer.0.0);
     let mut guest = Guest::boot(&boot)?;
     let (ready, took) = tokio::task::block_in_place(|| guest.wait_for(READY_PREFIX, STEP_TIMEOUT))?;
     let tee = parse_ready(&ready)?.tee;
@@ -607,54 +698,10 @@ pub async fn run(options: &Options) -> Result<Running> {
         "the proxy did not verify the guest's attestation: {}",
         info["attestationError"]
     );
-    let public_key = hex::decode(info["publicKey"].as_str().context("publicKey")?.trim_start_matches("0x"))?;
     trace.step(format!("guest connected to the proxy and trusts policy epoch {EPOCH} (INITIALIZE_POLICY signed)"));
 
-    // 5. Registration (pending), then production by the providers' relay message.
-    let url = format!("http://{}", proxy.http);
-    send_ok(
-        "register",
-        net.machines.register(EXTENSION, public_key.into(), code_hash, platform("plain")?, url.clone()),
-    )
-    .await?;
-    // The providers check the TEE before voting it into production: its answer to their fresh
-    // challenge (GET /info?challenge=, the guest's TEE_INFO) against the published manifest,
-    // bound to its statement (key, their own chain id, trust root and active policy), and those
-    // policies against the Relay's. Test mode: plain QEMU's evidence is simulated, which a
-    // production check refuses.
-    let checked_at = Instant::now();
-    let checked = providers_check(&url, &provider, *net.relay.address())
-        .await?
-        .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
-    let verdict = checked.verdict;
-    let identity = verdict.identity.as_ref().context("the verdict binds no identity")?;
-    ensure!(
-        identity.address.parse::<Address>()? == tee_id,
-        "the attestation binds {}, not the registered TEE {tee_id}",
-        identity.address
-    );
-    trace.step(format!(
-        "providers checked the TEE before voting (test mode, reproducible/MEASUREMENTS.json): its signed answer to their fresh challenge, platform {}, identity {} (chain {}), trust root epoch {} and active epoch {} equal to the Relay's, in {:.1} ms",
-        verdict.platform,
-        identity.address,
-        identity.chain_id,
-        identity.initial_policy.0,
-        identity.active_policy.0,
-        checked_at.elapsed().as_secs_f64() * 1e3
-    ));
-    let rogue = RogueSetup { dir: dir.path(), proxy: &proxy_cmd, rom: &rom, host: &host };
-    rogue_trust_root_refused(&trace, &rogue, &provider, *net.relay.address()).await?;
-    let hash = net.machines.productionHash(tee_id).call().await?;
-    let all: Vec<usize> = (0..ps.len()).collect();
-    let digest = custom_signing_digest(&hash.0, scheme());
-    let message = encode_custom_signature(&policy, &hash.0, &sign_as_voters(sim::signers(&ps, &all), &digest))?;
-    send_ok("toProduction", net.machines.toProduction(tee_id, message.into())).await?;
-    ensure!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "not in production");
-    trace.step(format!(
-        "TEE {tee_id} registered (platform plain, test-mode code) and moved to production by the providers"
-    ));
-
-    // 6. The providers follow the chain and sign every instruction for this TEE.
+    // 5. The providers follow the chain and sign every instruction for this TEE — from its
+    // registration's attestation request on.
     let follower = {
         let sink = SigningSink::new(
             provider.clone(),
@@ -674,7 +721,68 @@ pub async fn run(options: &Options) -> Result<Running> {
         let mut monitor = Monitor::new(provider.clone(), config);
         tokio::spawn(async move { monitor.run(&sink, std::future::pending()).await })
     };
+    let url = format!("http://{}", proxy.http);
     trace.note(format!("{} simulated providers follow the chain, signing for the proxy at {url}", options.voters));
+
+    // 6. Registration as Flare's: the TEE's signed registration data, then the registry's
+    // attestation request with its on-chain challenge, checked by the providers before they
+    // vote the machine into production.
+    let registered_at = Instant::now();
+    let proxy_id: Address = info["proxyAddress"].as_str().context("proxyAddress")?.parse()?;
+    let (data, data_signature) = registration_data(&url, tee_id).await?;
+    registration_attacks_refused(&trace, &net, &data, &data_signature, proxy_id, &url).await?;
+    send_ok("register", net.machines.register(data, data_signature, proxy_id, url.clone())).await?;
+    let machine = net.machines.machine(tee_id).call().await?;
+    trace.step(format!(
+        "TEE {tee_id} registered by its owner with its own signature (TEE_MACHINE_REGISTER: extension {EXTENSION}, owner {deployer}, platform plain, code {}…); the registry sent F_REG/TEE_ATTESTATION {}… with challenge {}…, in {:.1} ms",
+        &format!("{}", machine.codeHash)[..10],
+        &format!("{}", machine.attestationInstructionId)[..10],
+        &format!("{}", machine.challenge)[..10],
+        registered_at.elapsed().as_secs_f64() * 1e3
+    ));
+    let checked_at = Instant::now();
+    let (statement, verdict) = registration_check(&url, &provider, &net, tee_id)
+        .await?
+        .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
+    trace.step(format!(
+        "providers checked the TEE's answer to the registry's challenge (test mode, reproducible/MEASUREMENTS.json): signed by the TEE, platform {}, measurement {} = the registered code, its signed registration data = the record, trust root epoch {} and active epoch {} equal to the Relay's, in {:.1} ms",
+        verdict.platform,
+        verdict.measurement,
+        statement.initial_policy.0,
+        statement.last_policy.0,
+        checked_at.elapsed().as_secs_f64() * 1e3
+    ));
+    // The same check on demand, as before any vote (GET /info?challenge=): a fresh challenge of
+    // the providers' own.
+    let checked_at = Instant::now();
+    let checked = providers_check(&url, &provider, *net.relay.address())
+        .await?
+        .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
+    let identity = checked.verdict.identity.as_ref().context("the verdict binds no identity")?;
+    ensure!(
+        identity.address.parse::<Address>()? == tee_id,
+        "the attestation binds {}, not the registered TEE {tee_id}",
+        identity.address
+    );
+    trace.step(format!(
+        "providers' own fresh challenge (GET /info?challenge=) answered too: identity {} (chain {}), epochs {}/{} the Relay's, in {:.1} ms",
+        identity.address,
+        identity.chain_id,
+        identity.initial_policy.0,
+        identity.active_policy.0,
+        checked_at.elapsed().as_secs_f64() * 1e3
+    ));
+    let rogue = RogueSetup { dir: dir.path(), proxy: &proxy_cmd, rom: &rom, host: &host };
+    rogue_trust_root_refused(&trace, &rogue, &provider, *net.relay.address()).await?;
+    let hash = net.machines.productionHash(tee_id).call().await?;
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let digest = custom_signing_digest(&hash.0, scheme());
+    let message = encode_custom_signature(&policy, &hash.0, &sign_as_voters(sim::signers(&ps, &all), &digest))?;
+    send_ok("toProduction", net.machines.toProduction(tee_id, message.into())).await?;
+    ensure!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "not in production");
+    trace.step(format!(
+        "TEE {tee_id} moved to production by the providers (their vote covers the registration and the challenge they checked)"
+    ));
 
     // The review's two critical attacks, refused by the running proxy.
     attacks_refused(&trace, &api, proxy.link, tee).await?;

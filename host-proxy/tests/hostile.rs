@@ -403,8 +403,11 @@ async fn a_replayed_hello_does_not_make_anyone_the_tee() {
 async fn another_tee_key_takes_nothing_from_the_served_tee() {
     use fcc_core::seal::SealingKey;
     use fcc_proxy_testing::{Mode, connect_once};
-    let tee_config =
-        fcc_core::Config { chain_id: common::CHAIN_ID, policy_hash: fcc_core::policy::PolicyHashScheme::Legacy };
+    let tee_config = fcc_core::Config {
+        chain_id: common::CHAIN_ID,
+        policy_hash: fcc_core::policy::PolicyHashScheme::Legacy,
+        registration: None,
+    };
     let sealing_tee = || {
         fcc_core::tee::Tee::new(tee_config, &mut rand::rng(), fcc_core::ops::Registry::system())
             .unwrap()

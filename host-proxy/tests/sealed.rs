@@ -29,7 +29,7 @@ async fn the_sealed_state_is_kept_and_the_resumed_tee_is_the_same_tee() {
     // Created empty at start, so QEMU's -fw_cfg file= can name it before the first boot.
     assert_eq!(std::fs::read(&sealed_file).unwrap(), b"");
 
-    let tee_config = fcc_core::Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::Legacy };
+    let tee_config = fcc_core::Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::Legacy, registration: None };
     let key = || SealingKey::simulated(&tee_config);
     let tee = Tee::new(tee_config, &mut rand::rng(), Registry::system()).unwrap().with_sealing(key());
     let tee_id = tee.state().identity.address();

@@ -28,7 +28,11 @@ pub fn run(n: usize) -> Result<()> {
     let ps = sim::providers("fcc demo provider", n)?;
     let mut platform = Simulated;
     let t = Instant::now();
-    let config = Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID } };
+    let config = Config {
+        chain_id: CHAIN_ID,
+        policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
+        registration: None,
+    };
     let mut tee = Tee::new(config, &mut rand::rng(), Registry::system())?;
     let tee_id = tee.state().identity.address();
     println!("{}  TEE booted: id 0x{}", ms(t), hex::encode(tee_id));

@@ -111,6 +111,33 @@ pub fn action_result(r: &fcc_core::result::ActionResult) -> TeeResultVerifier::A
     }
 }
 
+/// fcc-core's registration data (docs/PROTOCOL.md §7.2) in the registry's ABI shape.
+pub fn machine_data(m: &fcc_core::statement::MachineData) -> machine_registry::ITeeMachineRegistry::TeeMachineData {
+    machine_registry::ITeeMachineRegistry::TeeMachineData {
+        extensionId: U256::from_be_bytes(m.extension_id),
+        initialOwner: Address::from(m.initial_owner),
+        codeHash: B256::from(m.code_hash),
+        platform: B256::from(m.platform),
+        publicKey: machine_registry::ITeeMachineRegistry::PublicKey {
+            x: B256::from_slice(&m.public_key[..32]),
+            y: B256::from_slice(&m.public_key[32..]),
+        },
+        governanceHash: B256::from(m.governance_hash),
+    }
+}
+
+/// A 65-byte `r ‖ s ‖ v` signature (v 0/1 or 27/28, docs/PROTOCOL.md §4) as the registry's
+/// `Signature{v, r, s}`.
+pub fn signature(sig: &[u8]) -> Result<machine_registry::ITeeMachineRegistry::Signature> {
+    ensure!(sig.len() == 65, "a signature is 65 bytes, not {}", sig.len());
+    let v = if sig[64] < 27 { sig[64] + 27 } else { sig[64] };
+    Ok(machine_registry::ITeeMachineRegistry::Signature {
+        v,
+        r: B256::from_slice(&sig[..32]),
+        s: B256::from_slice(&sig[32..64]),
+    })
+}
+
 /// The devnet contract set, deployed by [`deploy_devnet`].
 #[derive(Debug, Clone)]
 pub struct Devnet {
@@ -130,7 +157,8 @@ pub struct Devnet {
 
 /// Deploys the six contracts as `script/DeployDevnet.s.sol` does (same order, chain-bound policy
 /// hashes, finalization window [`MESSAGE_FINALIZATION_WINDOW`], platforms sev-snp, tdx and plain,
-/// the deployer owning the relay and the registry)
+/// the deployer owning the relay and the registry, the machine registry's attestation requests
+/// going through the instruction sender)
 /// from `deployer`, the provider's signing account, and sets `policy` (policy bytes,
 /// docs/PROTOCOL.md §2) as the first signing policy when given.
 pub async fn deploy_devnet(provider: DynProvider, deployer: Address, policy: Option<Bytes>) -> Result<Devnet> {
@@ -149,6 +177,8 @@ pub async fn deploy_devnet(provider: DynProvider, deployer: Address, policy: Opt
     let sender = TeeInstructionSender::deploy(p.clone(), *extensions.address(), *machines.address(), *relay.address())
         .await
         .context("deploying TeeInstructionSender")?;
+    let bound = machines.setInstructionSender(*sender.address()).send().await?.get_receipt().await?;
+    ensure!(bound.status(), "TeeMachineRegistry.setInstructionSender reverted");
     let backups = KeyBackupRegistry::deploy(p.clone(), *extensions.address(), *verifier.address())
         .await
         .context("deploying KeyBackupRegistry")?;

@@ -23,12 +23,12 @@ use fcc_contracts::relay_message::{
     check_signatures, custom_signing_digest, encode_custom_signature, encode_policy_update, policy_update_digest,
     sign_as_voters,
 };
-use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
-use fcc_core::attester::Simulated;
+use fcc_contracts::{Devnet, action_result, deploy_devnet, machine_data, platform, signature};
+use fcc_core::attester::{PlatformKind, Simulated};
 use fcc_core::ops::Registry;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
 use fcc_core::result::{SignedResult, status};
-use fcc_core::{Config, Tee};
+use fcc_core::{Config, Registration, Tee};
 use fcc_sim_providers as sim;
 
 mod common;
@@ -43,6 +43,8 @@ const SCHEME: PolicyHashScheme = PolicyHashScheme::ChainBound { chain_id: CHAIN_
 
 /// The proxy URL the test TEEs register.
 const URL: &str = "http://127.0.0.1:9000";
+/// The proxy id the test TEEs register.
+const PROXY_ID: Address = Address::new([0x9a; 20]);
 
 /// The chain monitor over the devnet's relay and instruction sender, reading every block.
 fn chain_config(net: &Devnet) -> ChainConfig {
@@ -78,8 +80,14 @@ fn start_anvil() -> Result<AnvilInstance> {
 }
 
 /// A TEE engine trusting `policy` as its root.
-fn tee_with_policy(ps: &[sim::Provider], policy: &fcc_core::policy::SigningPolicy) -> Result<Tee> {
-    let config = Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID } };
+fn tee_with_policy(ps: &[sim::Provider], policy: &fcc_core::policy::SigningPolicy, owner: Address) -> Result<Tee> {
+    // Its operator fixed the extension and the owner (the deployer, who registers it).
+    let registration = Registration { extension_id: EXTENSION.to_be_bytes(), owner: owner.0.0 };
+    let config = Config {
+        chain_id: CHAIN_ID,
+        policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
+        registration: Some(registration),
+    };
     let mut tee = Tee::new(config, &mut rand::rng(), Registry::system())?;
     let r = tee.handle(&sim::initialize_policy(ps, policy)?, &mut Simulated);
     ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
@@ -108,19 +116,22 @@ fn assert_not_production(outcome: Result<Address, ContractError>, signer: Addres
     assert_eq!(decoded.signer, signer, "{what}: signer in the revert");
 }
 
-/// Registers the TEE's identity key under the test code version (pending).
-async fn register(net: &Devnet, tee: &Tee, code_hash: B256) -> Result<Address> {
-    let key = Bytes::copy_from_slice(tee.state().identity.public_key());
+/// Registers the TEE with the registration data it signed for `measurement` (pending): the
+/// caller is the deployer, the owner its operator fixed.
+async fn register(net: &Devnet, tee: &Tee, measurement: &[u8; 48]) -> Result<Address> {
+    let (data, sig) = tee.state().machine_data(PlatformKind::Plain, Some(measurement));
+    ensure!(!sig.is_empty(), "the TEE signed no registration data");
     let receipt = net
         .machines
-        .register(EXTENSION, key, code_hash, platform("plain")?, URL.into())
+        .register(machine_data(&data), signature(&sig)?, PROXY_ID, URL.into())
         .send()
         .await?
         .get_receipt()
         .await?;
     ensure!(receipt.status(), "register reverted");
     let tee_id = Address::from(tee.state().identity.address());
-    ensure!(net.machines.machine(tee_id).call().await?.publicKey.len() == 64, "machine record missing");
+    let m = net.machines.machine(tee_id).call().await?;
+    ensure!(m.publicKey.len() == 64 && m.challenge != B256::ZERO, "machine record missing");
     Ok(tee_id)
 }
 
@@ -139,9 +150,9 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     assert_eq!(relay_hash.0, policy.hash(PolicyHashScheme::ChainBound { chain_id: CHAIN_ID }), "policy hash");
 
     // An extension with one code version on `plain` (a stand-in 48-byte measurement).
-    let measurement: Vec<u8> = (0u8..48).collect();
-    let code_hash = keccak256(&measurement);
-    assert_eq!(net.extensions.codeHashOf(measurement.into()).call().await?, code_hash);
+    let measurement: [u8; 48] = core::array::from_fn(|i| i as u8);
+    let code_hash = keccak256(measurement);
+    assert_eq!(net.extensions.codeHashOf(measurement.to_vec().into()).call().await?, code_hash);
     net.extensions.createExtension("fcc-contracts test".into()).send().await?.get_receipt().await?;
     assert_eq!(net.extensions.extensionCount().call().await?, EXTENSION);
     let receipt = net
@@ -154,8 +165,8 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     ensure!(receipt.status(), "addTeeVersion reverted");
 
     // The engine's own identity key is the registered one.
-    let mut tee = tee_with_policy(&ps, &policy)?;
-    let tee_id = register(&net, &tee, code_hash).await?;
+    let mut tee = tee_with_policy(&ps, &policy, deployer)?;
+    let tee_id = register(&net, &tee, &measurement).await?;
 
     // Production: the providers sign the registry's production hash through a relay message; the
     // lightest set at or below the threshold is refused, all of them pass.
@@ -194,8 +205,8 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
     assert_not_production(verify(&net, &tampered).await, wrong_signer, "tampered result");
 
     // A second TEE, registered but still pending, signs its own result: refused.
-    let mut pending = tee_with_policy(&ps, &policy)?;
-    let pending_id = register(&net, &pending, code_hash).await?;
+    let mut pending = tee_with_policy(&ps, &policy, deployer)?;
+    let pending_id = register(&net, &pending, &measurement).await?;
     let pending_result = prove(&mut pending, &ps, "anvil fdc2 #2")?;
     assert_eq!(Address::from(pending_result.signer(CHAIN_ID)?), pending_id);
     assert_not_production(verify(&net, &pending_result).await, pending_id, "result of a pending TEE");

@@ -6,7 +6,7 @@ pragma solidity ^0.8.24;
 /// Flare's `TeeInstructionsSent` for the proxies and data providers to pick up.
 interface ITeeInstructionSender {
     /// @notice A machine addressed by an instruction (Flare's `TeeMachine`): the TEE's id, its
-    /// proxy's id (here the machine's operator) and the proxy URL.
+    /// proxy's id (its registered `proxyId`) and the proxy URL.
     struct TeeMachine {
         address teeId;
         address teeProxyId;
@@ -44,6 +44,8 @@ interface ITeeInstructionSender {
     error CosignersThresholdInvalid(uint64 threshold, uint256 cosigners);
     /// @notice opType and opCommand must be non-zero.
     error OperationInvalid();
+    /// @notice Only the machine registry sends attestation requests.
+    error NotMachineRegistry(address caller);
     /// @notice The caller is not the extension's owner.
     error NotExtensionOwner(uint256 extensionId, address caller);
     /// @notice The fee transfer failed.
@@ -65,6 +67,14 @@ interface ITeeInstructionSender {
         uint64 cosignersThreshold,
         address claimBackAddress
     ) external payable returns (bytes32 instructionId);
+
+    /// @notice Sends the machine registry's F_REG/TEE_ATTESTATION instruction to one (pending)
+    /// machine, without fee or cosigners (machine registry only).
+    /// @param message `abi.encode(ITeeMachineRegistry.TeeAttestation)`.
+    /// @return instructionId as `sendInstructions`.
+    function sendAttestationRequest(uint256 extensionId, TeeMachine calldata target, bytes calldata message)
+        external
+        returns (bytes32 instructionId);
 
     /// @notice Sets the fee of the extension's instructions (extension owner).
     function setInstructionFee(uint256 extensionId, uint256 fee) external;

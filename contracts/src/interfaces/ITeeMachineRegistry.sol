@@ -18,10 +18,55 @@ interface ITeeMachineRegistry {
         Banned
     }
 
+    /// @notice A secp256k1 public key (Flare's `PublicKey`).
+    struct PublicKey {
+        bytes32 x;
+        bytes32 y;
+    }
+
+    /// @notice An ECDSA signature (Flare's `Signature`): `v` 27/28 (or 0/1), low `s`.
+    struct Signature {
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
+    /// @notice What a TEE signs to be registered (Flare's `IMachineManager.TeeMachineData`): its
+    /// operator-fixed extension and owner, the code and platform it measured, its key. The TEE
+    /// signs `Payload{TEE_MACHINE_REGISTER, chainId, keccak(abi.encode(data))}` (EIP-191).
+    struct TeeMachineData {
+        uint256 extensionId;
+        address initialOwner;
+        bytes32 codeHash;
+        bytes32 platform;
+        PublicKey publicKey;
+        /// Zero: this registry has no extension governance (Flare's may name one).
+        bytes32 governanceHash;
+    }
+
+    /// @notice A machine as an attestation request names it (Flare's
+    /// `TeeMachineWithAttestationData`); `initialTeeId` is always zero here (no replication).
+    struct TeeMachineWithAttestationData {
+        address teeId;
+        address initialTeeId;
+        string url;
+        bytes32 codeHash;
+        bytes32 platform;
+    }
+
+    /// @notice The F_REG/TEE_ATTESTATION instruction's message (Flare's `TeeAttestation`).
+    struct TeeAttestation {
+        TeeMachineWithAttestationData teeMachine;
+        bytes32 challenge;
+    }
+
     /// @notice A registered machine. `teeId` (the map key) is the address of its public key.
     struct Machine {
         Status status;
-        address operator;
+        /// Who registered it (`initialOwner`, which the TEE signed) and may pause or resume it.
+        address owner;
+        /// Its proxy's signing address (Flare's `teeProxyId`).
+        address proxyId;
         uint256 extensionId;
         bytes32 codeHash;
         bytes32 platform;
@@ -30,17 +75,25 @@ interface ITeeMachineRegistry {
         /// Productive until then (unix seconds): set by `toProduction`, moved by
         /// `confirmAvailability`.
         uint64 availableUntil;
+        /// The challenge of the registration's F_REG/TEE_ATTESTATION instruction, drawn on chain.
+        bytes32 challenge;
+        /// That instruction's id.
+        bytes32 attestationInstructionId;
     }
 
-    /// @notice Emitted on registration (and re-registration of a pending machine).
+    /// @notice Emitted on registration (and re-registration of a pending machine); the
+    /// F_REG/TEE_ATTESTATION instruction `attestationInstructionId` asks it for evidence over
+    /// `challenge`.
     event TeeMachineRegistered(
         address indexed teeId,
         uint256 indexed extensionId,
-        address indexed operator,
+        address indexed owner,
+        address proxyId,
         bytes32 codeHash,
         bytes32 platform,
         string proxyUrl,
-        bytes publicKey
+        bytes32 challenge,
+        bytes32 attestationInstructionId
     );
     /// @notice Emitted when data providers of `rewardEpochId`'s policy move a machine to production.
     event TeeMachineToProduction(address indexed teeId, uint256 indexed extensionId, uint256 rewardEpochId);
@@ -56,8 +109,14 @@ interface ITeeMachineRegistry {
     /// @notice Emitted when a machine is banned.
     event TeeMachineBanned(address indexed teeId, address indexed by);
 
-    /// @notice The public key is not 64 bytes `x ‖ y`.
-    error PublicKeyInvalid();
+    /// @notice The registration is not signed by the TEE whose key it carries (`recovered` signed it).
+    error RegistrationSignatureInvalid(address recovered);
+    /// @notice `governanceHash` must be zero: this registry has no extension governance.
+    error GovernanceHashInvalid(bytes32 governanceHash);
+    /// @notice The proxy id must be non-zero and the URL 1 to `MAX_URL_LEN` bytes long.
+    error ProxyInvalid();
+    /// @notice The instruction sender is set once, by the deployer, before any registration.
+    error InstructionSenderInvalid();
     /// @notice The code version is not enabled for that extension and platform.
     error CodeNotAllowed(uint256 extensionId, bytes32 codeHash, bytes32 platform);
     /// @notice The machine's state does not allow the call.
@@ -73,17 +132,29 @@ interface ITeeMachineRegistry {
     /// @notice Only its operator or the extension owner may pause a machine still available.
     error StillAvailable(address teeId, uint64 availableUntil);
 
-    /// @notice Registers (or, while pending and by the same operator, re-registers) a machine.
-    /// @param publicKey the TEE identity key, 64 bytes `x ‖ y` (docs/PROTOCOL.md §7).
-    /// @param codeHash keccak256 of the machine's 48-byte measurement.
-    /// @return teeId the address of `publicKey`.
+    /// @notice Registers (or, while pending and by the same owner, re-registers) a machine, as
+    /// Flare's `MachineManagerFacet.register` does: the caller must be `data.initialOwner`, the
+    /// TEE must have signed `data` (`machineDataDigest`), the code version must be enabled for
+    /// the extension and platform. Sends the machine an F_REG/TEE_ATTESTATION instruction with a
+    /// challenge drawn on chain; the data providers check its answer before `toProduction`.
+    /// @param signature the TEE's signature over `machineDataDigest(data)`.
+    /// @param proxyId the proxy's signing address.
+    /// @param proxyUrl the proxy's public URL.
+    /// @return teeId the address of `data.publicKey`.
     function register(
-        uint256 extensionId,
-        bytes calldata publicKey,
-        bytes32 codeHash,
-        bytes32 platform,
+        TeeMachineData calldata data,
+        Signature calldata signature,
+        address proxyId,
         string calldata proxyUrl
     ) external returns (address teeId);
+
+    /// @notice What a TEE signs to be registered: EIP-191 of `keccak(abi.encode(
+    /// bytes32("TEE_MACHINE_REGISTER"), chainId, keccak(abi.encode(data))))` (docs/PROTOCOL.md §7).
+    function machineDataDigest(TeeMachineData calldata data) external view returns (bytes32);
+
+    /// @notice Binds the instruction sender that carries the registry's attestation requests
+    /// (once, by the deployer: the sender is deployed after the registry it reads).
+    function setInstructionSender(address sender) external;
 
     /// @notice Moves a pending machine to production: `relayMessage` (docs/PROTOCOL.md §16) carries
     /// `productionHash(teeId)` with data-provider signatures of weight > its policy's threshold, as
@@ -107,15 +178,17 @@ interface ITeeMachineRegistry {
     /// availability it extends.
     function availabilityHash(address teeId) external view returns (bytes32);
 
-    /// @notice Takes a production machine out of service: its operator or the extension owner at
+    /// @notice Takes a production machine out of service: its owner or the extension owner at
     /// any time, anyone once its availability lapsed.
     function pause(address teeId) external;
 
-    /// @notice Returns a paused machine to production (its operator or the extension owner); one
+    /// @notice Returns a paused machine to production (its owner or the extension owner); one
     /// whose availability lapsed stays unproductive until the providers confirm it again.
     function resume(address teeId) external;
 
-    /// @notice Bans a machine for good (the extension owner).
+    /// @notice Bans a machine that was in production for good (the extension owner). A pending
+    /// registration cannot be banned: it proves nothing about the key, so a ban would only
+    /// block the key's honest registration.
     function ban(address teeId) external;
 
     /// @notice The machine record.
@@ -133,9 +206,9 @@ interface ITeeMachineRegistry {
     /// proposer and anyone simulating the call can predict or steer it (see README).
     function selectProductionMachine(uint256 extensionId, bytes32 salt) external view returns (address teeId);
 
-    /// @notice The challenge and signed data of a registration: `keccak(abi.encode(
-    /// bytes32("FCC_TEE_REGISTRATION_V1"), chainId, registry, teeId, operator, extensionId,
-    /// codeHash, platform, keccak(proxyUrl)))`. The attestation's REPORT_DATA[32..64] must equal it.
+    /// @notice What the data providers vote on: `keccak(abi.encode(bytes32("FCC_TEE_REGISTRATION_V2"),
+    /// chainId, registry, teeId, owner, proxyId, extensionId, codeHash, platform, keccak(proxyUrl),
+    /// challenge))` — the registration and the challenge whose answer they checked.
     function registrationHash(address teeId) external view returns (bytes32);
 
     /// @notice The message hash data providers sign through the relay (docs/PROTOCOL.md §16) to move

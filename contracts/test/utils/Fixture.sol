@@ -7,17 +7,21 @@ import {TeeExtensionRegistry} from "../../src/TeeExtensionRegistry.sol";
 import {TeeInstructionSender} from "../../src/TeeInstructionSender.sol";
 import {TeeMachineRegistry} from "../../src/TeeMachineRegistry.sol";
 import {TeeResultVerifier} from "../../src/TeeResultVerifier.sol";
+import {ITeeMachineRegistry} from "../../src/interfaces/ITeeMachineRegistry.sol";
 import {ActionResult} from "../../src/types/ActionResult.sol";
 import {FccTest} from "./FccTest.sol";
+import {Vm} from "./Vm.sol";
 
 /// @notice The whole contract set deployed as on a devnet: a chain-bound DevRelay with a
 /// three-voter policy (weights 300, 200, 500; threshold 500), one extension with one SNP code
-/// version, and the TEE of docs/PROTOCOL.md §7 (secret key 2) registered by `operator`.
+/// version, and the TEE of docs/PROTOCOL.md §7 (secret key 2) registered by `operator` (its
+/// signed owner) behind the proxy `proxyId`.
 abstract contract Fixture is FccTest {
     address internal governance = address(0x60);
     address internal extOwner = address(0xE0);
     address internal operator = address(0x0B);
     address internal stranger = address(0x5742);
+    address internal proxyId = address(0x9A);
 
     uint256 internal constant VOTER_A = 101; // weight 300
     uint256 internal constant VOTER_B = 102; // weight 200
@@ -53,6 +57,7 @@ abstract contract Fixture is FccTest {
         machines = new TeeMachineRegistry(extensions, relay, PERIOD);
         verifier = new TeeResultVerifier(machines);
         sender = new TeeInstructionSender(extensions, machines, relay);
+        machines.setInstructionSender(address(sender));
         backups = new KeyBackupRegistry(extensions, verifier);
 
         vm.prank(governance);
@@ -75,9 +80,46 @@ abstract contract Fixture is FccTest {
         list[0] = p;
     }
 
-    function _register() internal returns (address teeId) {
-        vm.prank(operator);
-        teeId = machines.register(extensionId, TEE_PUBLIC_KEY, codeHash, SNP, URL);
+    /// @dev The registration data of the TEE with secret key `key`: the fixture's extension,
+    /// owner `operator`, code and platform.
+    function _machineData(uint256 key) internal returns (ITeeMachineRegistry.TeeMachineData memory) {
+        Vm.Wallet memory w = vm.createWallet(key);
+        return ITeeMachineRegistry.TeeMachineData({
+            extensionId: extensionId,
+            initialOwner: operator,
+            codeHash: codeHash,
+            platform: SNP,
+            publicKey: ITeeMachineRegistry.PublicKey(bytes32(w.publicKeyX), bytes32(w.publicKeyY)),
+            governanceHash: bytes32(0)
+        });
+    }
+
+    /// @dev The TEE's signature over `data`, computed here independently of the registry:
+    /// EIP-191(keccak(bytes32("TEE_MACHINE_REGISTER") ‖ uint256 14 ‖ keccak(abi.encode(data)))).
+    function _signData(uint256 key, ITeeMachineRegistry.TeeMachineData memory data)
+        internal
+        pure
+        returns (ITeeMachineRegistry.Signature memory)
+    {
+        bytes32 payload = keccak256(
+            abi.encode(bytes32("TEE_MACHINE_REGISTER"), uint256(14), keccak256(abi.encode(data)))
+        );
+        (uint8 v, bytes32 r, bytes32 s) =
+            vm.sign(key, keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", payload)));
+        return ITeeMachineRegistry.Signature(v, r, s);
+    }
+
+    /// @dev `data` registered by its owner with the signature of secret key `key`.
+    function _registerAs(uint256 key, ITeeMachineRegistry.TeeMachineData memory data)
+        internal
+        returns (address)
+    {
+        vm.prank(data.initialOwner);
+        return machines.register(data, _signData(key, data), proxyId, URL);
+    }
+
+    function _register() internal returns (address) {
+        return _registerAs(TEE_KEY, _machineData(TEE_KEY));
     }
 
     /// @dev Registers the example TEE and moves it to production with voters A and C (800 > 500).

@@ -9,8 +9,16 @@ interface Vm {
         address emitter;
     }
 
+    struct Wallet {
+        address addr;
+        uint256 publicKeyX;
+        uint256 publicKeyY;
+        uint256 privateKey;
+    }
+
     function addr(uint256 privateKey) external pure returns (address);
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+    function createWallet(uint256 privateKey) external returns (Wallet memory wallet);
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;
@@ -22,6 +30,7 @@ interface Vm {
     function expectRevert(bytes calldata revertData) external;
     function expectRevert(bytes4 revertData) external;
     function expectRevert() external;
+    function expectPartialRevert(bytes4 revertData) external;
     function expectEmit(bool topic1, bool topic2, bool topic3, bool data, address emitter) external;
     function recordLogs() external;
     function getRecordedLogs() external returns (Log[] memory logs);

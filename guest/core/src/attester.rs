@@ -51,13 +51,16 @@ pub trait Attester {
     fn kind(&self) -> PlatformKind;
     /// Hardware evidence (SNP report, TDX quote...) whose REPORT_DATA is `report_data`.
     fn attest(&mut self, report_data: &[u8; 64]) -> Result<Vec<u8>, Error>;
+    /// The 48-byte launch measurement the platform reports for this guest (SNP MEASUREMENT,
+    /// TDX MRTD, plain QEMU: the ROM's SHA-384 as the guest reads it), `None` when unknown.
+    fn measurement(&mut self) -> Option<[u8; 48]>;
 }
 
 /// Magic that starts every simulated attestation; no production verifier accepts it.
 pub const SIMULATED_MAGIC: &[u8; 32] = b"FCC-SIMULATED-ATTESTATION-NOT-HW";
 
 /// A platform without hardware attestation (plain QEMU, tests). Its "evidence" is the magic
-/// followed by the REPORT_DATA, and says so.
+/// followed by the REPORT_DATA, and says so; it knows no measurement.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Simulated;
 
@@ -67,11 +70,42 @@ impl Attester for Simulated {
     }
 
     fn attest(&mut self, report_data: &[u8; 64]) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(96);
-        out.extend_from_slice(SIMULATED_MAGIC);
-        out.extend_from_slice(report_data);
-        Ok(out)
+        Ok(simulated_evidence(report_data, None))
     }
+
+    fn measurement(&mut self) -> Option<[u8; 48]> {
+        None
+    }
+}
+
+/// [`Simulated`] that knows its ROM's SHA-384 (plain QEMU reads its own ROM): the evidence
+/// carries it after the REPORT_DATA, and it is the measurement. Self-reported, like all of it.
+#[derive(Debug, Clone, Copy)]
+pub struct SimulatedRom(pub [u8; 48]);
+
+impl Attester for SimulatedRom {
+    fn kind(&self) -> PlatformKind {
+        PlatformKind::Plain
+    }
+
+    fn attest(&mut self, report_data: &[u8; 64]) -> Result<Vec<u8>, Error> {
+        Ok(simulated_evidence(report_data, Some(&self.0)))
+    }
+
+    fn measurement(&mut self) -> Option<[u8; 48]> {
+        Some(self.0)
+    }
+}
+
+/// `SIMULATED_MAGIC ‖ report_data [‖ rom_sha384]` (fcc-attest's `simulated` module reads it).
+pub fn simulated_evidence(report_data: &[u8; 64], rom_sha384: Option<&[u8; 48]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(144);
+    out.extend_from_slice(SIMULATED_MAGIC);
+    out.extend_from_slice(report_data);
+    if let Some(rom) = rom_sha384 {
+        out.extend_from_slice(rom);
+    }
+    out
 }
 
 /// The last piece of hardware evidence and the statement it is over, so that a burst of

@@ -40,6 +40,6 @@ mod testing;
 pub mod verify;
 pub mod wire;
 
-pub use config::Config;
+pub use config::{Config, Registration};
 pub use error::Error;
 pub use tee::Tee;

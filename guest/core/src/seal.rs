@@ -203,7 +203,7 @@ mod tests {
     use super::*;
 
     fn config(chain_id: u64) -> Config {
-        Config { chain_id, policy_hash: PolicyHashScheme::ChainBound { chain_id } }
+        Config { chain_id, policy_hash: PolicyHashScheme::ChainBound { chain_id }, registration: None }
     }
 
     /// A Milan TCB_VERSION as the report holds it: bootloader 3, TEE 0, SNP 8, microcode 115.
@@ -244,7 +244,7 @@ mod tests {
                 &[0x5a; 32],
                 PlatformKind::SevSnp,
                 TCB,
-                &Config { chain_id: 14, policy_hash: PolicyHashScheme::Legacy },
+                &Config { chain_id: 14, policy_hash: PolicyHashScheme::Legacy, registration: None },
             ),
         ];
         for other in &others {

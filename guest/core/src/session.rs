@@ -125,7 +125,7 @@ mod tests {
     }
 
     fn tee() -> Tee {
-        let config = Config { chain_id: 14, policy_hash: PolicyHashScheme::Legacy };
+        let config = Config { chain_id: 14, policy_hash: PolicyHashScheme::Legacy, registration: None };
         Tee::new(config, &mut crate::testing::CountingRng(1), Registry::system()).unwrap()
     }
 

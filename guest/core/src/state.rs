@@ -46,4 +46,29 @@ impl TeeState {
             timestamp,
         )
     }
+
+    /// This TEE's registration data on `platform` with launch measurement `measurement`, and its
+    /// signature (`statement::MachineData::signing_digest`) — empty unless its operator fixed a
+    /// registration and the measurement is known: the TEE signs only for the owner it was given
+    /// and only the code it measured.
+    pub fn machine_data(
+        &self,
+        platform: crate::attester::PlatformKind,
+        measurement: Option<&[u8; 48]>,
+    ) -> (crate::statement::MachineData, alloc::vec::Vec<u8>) {
+        let registration = self.config.registration;
+        let data = crate::statement::MachineData {
+            extension_id: registration.map_or([0; 32], |r| r.extension_id),
+            initial_owner: registration.map_or([0; 20], |r| r.owner),
+            code_hash: measurement.map_or([0; 32], |m| crate::hash::keccak256(m)),
+            platform: platform.id(),
+            public_key: *self.identity.public_key(),
+            governance_hash: [0; 32],
+        };
+        let signature = match (registration, measurement) {
+            (Some(_), Some(_)) => self.identity.sign_digest(&data.signing_digest(self.config.chain_id)).to_vec(),
+            _ => alloc::vec::Vec::new(),
+        };
+        (data, signature)
+    }
 }

@@ -17,6 +17,16 @@
 //! ([`FccState`]; the chain id is 0 for the legacy scheme). `teeTimestamp` is the
 //! signed `timestamp` of the instruction that asked (0 when none did): the guest has no clock it
 //! can trust. The machine-path list does not exist yet: nonce 0, hash zero.
+//!
+//! The TEE also signs its registration data, [`MachineData`] (Flare's `TeeMachineData`): the
+//! extension and owner its operator fixed at boot, the code and platform it measured, its key.
+//!
+//! ```text
+//! TeeMachineData = (uint256 extensionId, address initialOwner, bytes32 codeHash, bytes32 platform,
+//!                   (bytes32 x, bytes32 y) publicKey, bytes32 governanceHash)
+//! signed: EIP-191(keccak(abi.encode(bytes32("TEE_MACHINE_REGISTER"), chainId,
+//!                                   keccak(abi.encode(TeeMachineData)))))
+//! ```
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -27,12 +37,64 @@ use crate::abi::{self, Token};
 use crate::attester::PlatformKind;
 use crate::hash::{H256, keccak256};
 use crate::op;
-use crate::policy::PolicyHashScheme;
+use crate::policy::{Address, PolicyHashScheme};
 
 /// The second half of REPORT_DATA: which statement format the first half hashes.
 pub const REPORT_DATA_DOMAIN: H256 = op::name("FCC_ATTESTATION_V1");
 /// `stateVersion` of [`FccState`].
 pub const STATE_VERSION: H256 = op::name("FCC_STATE_V1");
+/// Domain of the registration signature (Flare's `TEE_MACHINE_REGISTER`).
+pub const PREFIX_TEE_MACHINE_REGISTER: H256 = op::name("TEE_MACHINE_REGISTER");
+
+/// What the TEE signs to be registered (Flare's `IMachineManager.TeeMachineData`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineData {
+    /// The extension, as its operator fixed it (`uint256`, big-endian).
+    pub extension_id: H256,
+    /// Who may register it, as its operator fixed it (zero when unset: nothing is signed then).
+    pub initial_owner: Address,
+    /// keccak256 of the 48-byte launch measurement the platform reports (zero when unknown).
+    pub code_hash: H256,
+    /// The platform's `bytes32` name.
+    pub platform: H256,
+    /// The TEE key `x ‖ y`.
+    #[serde(with = "crate::serde_fixed")]
+    pub public_key: [u8; 64],
+    /// Always zero: no extension governance.
+    pub governance_hash: H256,
+}
+
+impl MachineData {
+    /// The seven words of `abi.encode(TeeMachineData)` (a static struct: no offset).
+    pub fn words(&self) -> [H256; 7] {
+        [
+            self.extension_id,
+            abi::address(&self.initial_owner),
+            self.code_hash,
+            self.platform,
+            self.public_key[..32].try_into().expect("32 bytes"),
+            self.public_key[32..].try_into().expect("32 bytes"),
+            self.governance_hash,
+        ]
+    }
+
+    /// `keccak256(abi.encode(TeeMachineData))`.
+    pub fn hash(&self) -> H256 {
+        let words = self.words();
+        let parts: [&[u8]; 7] = words.each_ref().map(|w| &w[..]);
+        crate::hash::keccak256_concat(&parts)
+    }
+
+    /// What the TEE signs: EIP-191 over `Payload{TEE_MACHINE_REGISTER, chainId, hash}`, as
+    /// Flare's `MachineManagerFacet.register` recovers it.
+    pub fn signing_digest(&self, chain_id: u64) -> H256 {
+        crate::hash::eip191_hash(&crate::instruction::payload_hash(
+            &PREFIX_TEE_MACHINE_REGISTER,
+            chain_id,
+            &self.hash(),
+        ))
+    }
+}
 
 /// Flare's `Attestation`, field for field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,10 +228,19 @@ impl Statement {
         keccak256(&self.public_key)[12..].try_into().expect("20 bytes")
     }
 
-    /// `abi.encode((Attestation attestation, bytes evidence))`: what `TEE_INFO` and
-    /// `TEE_ATTESTATION` return.
-    pub fn encode_with_evidence(&self, evidence: &[u8]) -> Vec<u8> {
-        self.with_tokens(|tokens| abi::encode_dynamic_struct(&[Token::Tuple(tokens), Token::Bytes(evidence)]))
+    /// `abi.encode((Attestation teeInfo, TeeMachineData machineData, bytes dataSignature, bytes
+    /// evidence))`: what `TEE_INFO` and `TEE_ATTESTATION` return (Flare's `TeeInfoResponse`, field
+    /// for field; `dataSignature` is empty when the TEE signs no registration).
+    pub fn encode_answer(&self, machine: &MachineData, data_signature: &[u8], evidence: &[u8]) -> Vec<u8> {
+        let words = machine.words();
+        self.with_tokens(|tokens| {
+            let mut answer = alloc::vec![Token::Tuple(tokens)];
+            // A static struct is encoded in place: its words.
+            answer.extend(words.iter().map(|w| Token::Word(*w)));
+            answer.push(Token::Bytes(data_signature));
+            answer.push(Token::Bytes(evidence));
+            abi::encode_dynamic_struct(&answer)
+        })
     }
 }
 

@@ -104,8 +104,12 @@ impl Net {
     }
 
     fn on_chain(chain: u64, scheme: PolicyHashScheme, seed: u64) -> Self {
-        let tee =
-            Tee::new(Config { chain_id: chain, policy_hash: scheme }, &mut TestRng(seed), Registry::system()).unwrap();
+        let tee = Tee::new(
+            Config { chain_id: chain, policy_hash: scheme, registration: None },
+            &mut TestRng(seed),
+            Registry::system(),
+        )
+        .unwrap();
         let tee_id = tee.state().identity.address();
         Self { tee, tee_id, chain, scheme, next_id: 0 }
     }
@@ -341,7 +345,7 @@ fn hello_and_tee_info_carry_the_identity_and_the_trust_root() {
     // The evidence binds the statement, and the statement is the greeting's.
     assert_eq!(
         hello.statement.encode(),
-        alloy_tee_info(&hello.statement.encode_with_evidence(&[])).attestation.abi_encode()
+        <Attestation as alloy_sol_types::SolType>::abi_decode_validate(&hello.statement.encode()).unwrap().abi_encode()
     );
     assert_eq!(hello.attestation[32..], hello.statement.report_data()[..]);
     assert_eq!((hello.statement.public_key, hello.statement.challenge), (public, [0; 32]));
@@ -397,7 +401,7 @@ fn tee_attestation_answers_the_registrys_challenge() {
     let r = net.handle(&a);
     assert_ok(&r);
     let info = alloy_tee_info(&r.result.data);
-    let s = &info.attestation;
+    let s = &info.teeInfo;
     assert_eq!(s.challenge.0, [0x5c; 32]);
     assert_eq!(s.teeTimestamp, a.instruction.timestamp, "the instruction's signed time");
     assert_eq!((s.initialSigningPolicyId, s.lastSigningPolicyId), (100, 100));
@@ -889,7 +893,7 @@ fn policy_rotation_rollback_and_the_two_epoch_window() {
 /// serving nothing until its light client is back where it was.
 #[test]
 fn sealed_state_resumes_the_same_tee_pinned_to_its_root_and_epoch() {
-    let config = Config { chain_id: CHAIN, policy_hash: CHAIN_BOUND };
+    let config = Config { chain_id: CHAIN, policy_hash: CHAIN_BOUND, registration: None };
     let mut net = Net::new(CHAIN_BOUND);
     net.tee =
         Tee::new(config, &mut TestRng(7), Registry::system()).unwrap().with_sealing(SealingKey::simulated(&config));
@@ -941,7 +945,7 @@ fn sealed_state_resumes_the_same_tee_pinned_to_its_root_and_epoch() {
     net.assert_proved(&prove);
 
     // Blobs that do not open: another chain's key, a tampered blob, garbage.
-    let other = Config { chain_id: CHAIN + 1, policy_hash: CHAIN_BOUND };
+    let other = Config { chain_id: CHAIN + 1, policy_hash: CHAIN_BOUND, registration: None };
     assert_eq!(SealingKey::simulated(&other).open(&at_102).unwrap_err().code(), 504);
     let mut bad = at_102;
     bad[40] ^= 4;

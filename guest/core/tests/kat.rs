@@ -12,7 +12,7 @@ use alloy_sol_types::{SolType, SolValue};
 
 use common::*;
 use fcc_core::action::{Action, ActionKind};
-use fcc_core::attester::{SIMULATED_MAGIC, Simulated};
+use fcc_core::attester::{SIMULATED_MAGIC, Simulated, SimulatedRom};
 use fcc_core::ecdsa::recover_address;
 use fcc_core::error::Error;
 use fcc_core::hash::{eip191_hash, keccak256 as fcc_keccak};
@@ -27,7 +27,7 @@ use fcc_core::ops::fdc2;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy, Voter, flare_threshold, policy_hash};
 use fcc_core::result::{ActionResult, SignedResult, SubmissionTag, status};
 use fcc_core::seal::{self, SealedState, SealingKey};
-use fcc_core::statement::{FccState, REPORT_DATA_DOMAIN, STATE_VERSION, Statement};
+use fcc_core::statement::{FccState, MachineData, REPORT_DATA_DOMAIN, STATE_VERSION, Statement};
 use fcc_core::verify::{SignerHint, Vote};
 use fcc_core::wire::{self, GuestMessage};
 use fcc_core::{Config, Tee};
@@ -439,6 +439,26 @@ fn alloy_statement(s: &Statement) -> Attestation {
     }
 }
 
+/// alloy's `TeeMachineData` with the fields of `m`, built field by field.
+fn alloy_machine_data(m: &MachineData) -> TeeMachineData {
+    TeeMachineData {
+        extensionId: U256::from_be_bytes(m.extension_id),
+        initialOwner: alloy_primitives::Address::from(m.initial_owner),
+        codeHash: B256::from(m.code_hash),
+        platform: B256::from(m.platform),
+        publicKey: AbiPublicKey { x: B256::from_slice(&m.public_key[..32]), y: B256::from_slice(&m.public_key[32..]) },
+        governanceHash: B256::from(m.governance_hash),
+    }
+}
+
+/// What Flare's `MachineManagerFacet.register` recovers, computed with alloy: EIP-191 over
+/// `keccak(abi.encode(bytes32("TEE_MACHINE_REGISTER"), chainId, keccak(abi.encode(data))))`.
+fn alloy_registration_digest(m: &TeeMachineData, chain_id: u64) -> [u8; 32] {
+    let payload =
+        keccak256((name32("TEE_MACHINE_REGISTER"), U256::from(chain_id), keccak256(m.abi_encode())).abi_encode());
+    alloy_primitives::eip191_hash_message(payload).0
+}
+
 #[test]
 fn statement_encoding_and_report_data_equal_alloy() {
     let mut rng = TestRng(8);
@@ -466,8 +486,27 @@ fn statement_encoding_and_report_data_equal_alloy() {
             };
             assert_eq!(fcc.policyHashChainId, U256::from(chain));
             assert_eq!(fcc.version.as_ref(), state.version.as_bytes());
-            let with_evidence = s.encode_with_evidence(&[0xee; 45]);
-            assert_eq!(alloy_tee_info(&with_evidence), TeeInfo { attestation: a, evidence: vec![0xee; 45].into() });
+            let machine = MachineData {
+                extension_id: rng.bytes(),
+                initial_owner: rng.bytes(),
+                code_hash: rng.bytes(),
+                platform: platform.id(),
+                public_key: *tee.public_key(),
+                governance_hash: [0; 32],
+            };
+            let m = alloy_machine_data(&machine);
+            assert_eq!(machine.hash(), keccak256(m.abi_encode()).0, "keccak(abi.encode(TeeMachineData))");
+            let signature = vec![0x5a; usize::from(i) * 13];
+            let answer = s.encode_answer(&machine, &signature, &[0xee; 45]);
+            assert_eq!(
+                alloy_tee_info(&answer),
+                TeeInfo {
+                    teeInfo: a,
+                    machineData: m,
+                    dataSignature: signature.into(),
+                    evidence: vec![0xee; 45].into()
+                }
+            );
         }
     }
 }
@@ -476,7 +515,7 @@ fn statement_encoding_and_report_data_equal_alloy() {
 fn tee_info_decodes_with_alloy() {
     let chain = 19;
     let mut tee = Tee::new(
-        Config { chain_id: chain, policy_hash: PolicyHashScheme::Legacy },
+        Config { chain_id: chain, policy_hash: PolicyHashScheme::Legacy, registration: None },
         &mut TestRng(10),
         fcc_core::ops::Registry::system(),
     )
@@ -500,7 +539,7 @@ fn tee_info_decodes_with_alloy() {
     let r = tee.handle(&info_action(vec![]), &mut Simulated);
     assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
     let info = alloy_tee_info(&r.result.data);
-    let a = &info.attestation;
+    let a = &info.teeInfo;
     assert_eq!(a.challenge, B256::ZERO);
     assert_eq!(a.publicKey.x.0[..], public[..32]);
     assert_eq!(a.publicKey.y.0[..], public[32..]);
@@ -517,6 +556,11 @@ fn tee_info_decodes_with_alloy() {
         alloy_recover(&r.signature, &alloy_result_digest(&r.result.data, [0x1f; 32], "submit", 1, chain)),
         Some(id)
     );
+    // No owner fixed, no measurement: registration data with zero owner and code, unsigned.
+    let m = &info.machineData;
+    assert_eq!((m.initialOwner, m.codeHash, m.extensionId), (alloy_primitives::Address::ZERO, B256::ZERO, U256::ZERO));
+    assert_eq!((m.platform.0, m.publicKey.x.0[..] == public[..32]), (name32("plain"), true));
+    assert!(info.dataSignature.is_empty(), "nothing signed without an owner");
 
     // After: the trust root and the active policy, hashed with the configured scheme.
     let policy = epoch309();
@@ -540,7 +584,7 @@ fn tee_info_decodes_with_alloy() {
     let challenge: [u8; 32] = TestRng(11).bytes();
     let r = tee.handle(&info_action(challenge.to_vec()), &mut Simulated);
     let info = alloy_tee_info(&r.result.data);
-    let a = &info.attestation;
+    let a = &info.teeInfo;
     assert_eq!(a.challenge.0, challenge);
     assert_eq!((a.initialSigningPolicyId, a.lastSigningPolicyId), (309, 309));
     assert_eq!(a.initialSigningPolicyHash.0, hex32(EPOCH309_LEGACY));
@@ -551,6 +595,52 @@ fn tee_info_decodes_with_alloy() {
     let r = tee.handle(&info_action(vec![1; 31]), &mut Simulated);
     assert_eq!(r.result.status, status::ERROR);
     assert_eq!(r.result.additional_result_status, 105u16.to_be_bytes());
+}
+
+/// With an owner fixed and a measurement known, the TEE signs its registration data as Flare's
+/// registry recovers it (alloy computes the digest, libsecp256k1 recovers); without either it
+/// signs nothing.
+#[test]
+fn tee_info_carries_the_signed_registration_data() {
+    let chain = 14;
+    let registration = fcc_core::Registration { extension_id: U256::from(7u64).to_be_bytes(), owner: [0x0b; 20] };
+    let config = |registration| Config { chain_id: chain, policy_hash: PolicyHashScheme::Legacy, registration };
+    let action = Action {
+        kind: ActionKind::Direct,
+        submission_tag: SubmissionTag::Submit,
+        instruction: InstructionData {
+            instruction_id: [0x2f; 32],
+            op_type: op::F_GET,
+            op_command: op::TEE_INFO,
+            ..Default::default()
+        },
+        votes: vec![],
+    };
+    let rom = [0x42u8; 48];
+    let mut tee = Tee::new(config(Some(registration)), &mut TestRng(12), fcc_core::ops::Registry::system()).unwrap();
+    let r = tee.handle(&action, &mut SimulatedRom(rom));
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    let info = alloy_tee_info(&r.result.data);
+    let m = &info.machineData;
+    assert_eq!(m.extensionId, U256::from(7u64));
+    assert_eq!(m.initialOwner, alloy_primitives::Address::from([0x0b; 20]));
+    assert_eq!(m.codeHash, keccak256(rom), "keccak of the 48-byte measurement");
+    assert_eq!(m.platform.0, name32("plain"));
+    assert_eq!(m.governanceHash, B256::ZERO);
+    let signature: [u8; 65] = info.dataSignature.as_ref().try_into().expect("65 bytes");
+    let digest = alloy_registration_digest(m, chain);
+    assert_eq!(secp_recover(&signature, &digest), Some(tee.state().identity.address()));
+    // The simulated evidence carries the ROM hash after the REPORT_DATA.
+    assert_eq!(info.evidence[96..], rom[..]);
+
+    // The same TEE without an owner, and with an owner but no measurement: unsigned.
+    let mut bare = Tee::new(config(None), &mut TestRng(12), fcc_core::ops::Registry::system()).unwrap();
+    let info = alloy_tee_info(&bare.handle(&action, &mut SimulatedRom(rom)).result.data);
+    assert!(info.dataSignature.is_empty());
+    assert_eq!(info.machineData.codeHash, keccak256(rom), "the code is still reported");
+    let info = alloy_tee_info(&tee.handle(&action, &mut Simulated).result.data);
+    assert!(info.dataSignature.is_empty());
+    assert_eq!(info.machineData.codeHash, B256::ZERO);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -761,11 +851,37 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     v.push(("statement.abi", statement.encode()));
     v.push(("statement.hash", statement.hash().to_vec()));
     v.push(("statement.reportData", statement.report_data().to_vec()));
+    // Its registration data: extension 1, owner 0x…0b, SEV-SNP, the code hash of the
+    // measurement 00 01 … 2f (contracts/test's fixture), and its signature on chain 14.
+    let mut owner = [0u8; 20];
+    owner[19] = 0x0b;
+    let measurement: Vec<u8> = (0u8..48).collect();
+    let machine = MachineData {
+        extension_id: U256::from(1u64).to_be_bytes(),
+        initial_owner: owner,
+        code_hash: fcc_keccak(&measurement),
+        platform: fcc_core::attester::PlatformKind::SevSnp.id(),
+        public_key: *tee.public_key(),
+        governance_hash: [0; 32],
+    };
+    let by_alloy = alloy_machine_data(&machine);
+    assert_eq!(machine.words().concat(), by_alloy.abi_encode());
+    let digest = machine.signing_digest(CHAIN_ID);
+    assert_eq!(digest, alloy_registration_digest(&by_alloy, CHAIN_ID));
+    let signature = tee.sign_digest(&digest);
+    assert_eq!(secp_recover(&signature, &digest), Some(tee.address()));
+    v.push(("machineData.abi", by_alloy.abi_encode()));
+    v.push(("machineData.hash", machine.hash().to_vec()));
+    v.push(("machineData.digest", digest.to_vec()));
+    v.push(("machineData.signature", signature.to_vec()));
 
     // Sealed state (simulated sealing, chain-bound hashes on chain 14): the TEE's secret, the
     // example policy as trust root, sealed one epoch later. Key and nonce rebuilt with alloy.
-    let config =
-        fcc_core::Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID } };
+    let config = fcc_core::Config {
+        chain_id: CHAIN_ID,
+        policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
+        registration: None,
+    };
     let mut secret = [0u8; 32];
     secret[31] = 2;
     let state =

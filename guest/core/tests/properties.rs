@@ -133,7 +133,7 @@ proptest! {
 
 fn tee() -> Tee {
     Tee::new(
-        Config { chain_id: CHAIN, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN } },
+        Config { chain_id: CHAIN, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN }, registration: None },
         &mut TestRng(3),
         Registry::system(),
     )

@@ -2,6 +2,7 @@
 //! `fcc_layout::interface`), parsed strictly: a value that does not parse stops the boot with a
 //! message instead of silently falling back to a default.
 
+use fcc_core::Registration;
 use fcc_core::policy::PolicyHashScheme;
 
 /// Why a setting was refused.
@@ -27,6 +28,37 @@ pub fn parse_chain_id(raw: &[u8]) -> Result<u64, Invalid> {
         Ok(id) => Ok(id),
         Err(_) => Err(Invalid("the chain id does not fit in 64 bits")),
     }
+}
+
+/// An extension id: a decimal number, 0 ..= 2^64 − 1, no sign, no leading zeros; as the
+/// `uint256` word the registration data carries.
+pub fn parse_extension_id(raw: &[u8]) -> Result<[u8; 32], Invalid> {
+    let s = trimmed(raw)?;
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0')) {
+        return Err(Invalid("the extension id must be a decimal number without leading zeros"));
+    }
+    let id = s.parse::<u64>().map_err(|_| Invalid("the extension id does not fit in 64 bits"))?;
+    let mut word = [0u8; 32];
+    word[24..].copy_from_slice(&id.to_be_bytes());
+    Ok(word)
+}
+
+/// An owner address: `0x` and 40 hex digits (either case), not zero.
+pub fn parse_owner(raw: &[u8]) -> Result<[u8; 20], Invalid> {
+    const FORMAT: Invalid = Invalid("the owner must be 0x and 40 hex digits");
+    let hex = trimmed(raw)?.strip_prefix("0x").ok_or(FORMAT)?.as_bytes();
+    if hex.len() != 40 {
+        return Err(FORMAT);
+    }
+    let nibble = |c: u8| (c as char).to_digit(16).map(|d| d as u8).ok_or(FORMAT);
+    let mut owner = [0u8; 20];
+    for (byte, pair) in owner.iter_mut().zip(hex.chunks_exact(2)) {
+        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    if owner == [0; 20] {
+        return Err(Invalid("the owner must not be the zero address"));
+    }
+    Ok(owner)
 }
 
 /// The policy-hash scheme: `chain-bound` (bound to `chain_id`) or `legacy`.
@@ -121,6 +153,8 @@ pub struct Settings {
     pub test_fault: Option<TestFault>,
     /// `opt/fcc/test-redact` present: diagnostics as a confidential guest prints them.
     pub test_redact: bool,
+    /// `opt/fcc/extension-id` and `opt/fcc/owner`, when both are set.
+    pub registration: Option<Registration>,
 }
 
 /// A setting that stops the boot: its fw_cfg name and why.
@@ -148,8 +182,8 @@ impl Settings {
         mut read: impl FnMut(&'static str, &mut [u8; SETTING_MAX]) -> Option<Result<usize, ()>>,
     ) -> Result<Self, SettingError> {
         use fcc_layout::interface::{
-            DEFAULT_CHAIN_ID, DEFAULT_PROXY, FW_CFG_CHAIN_ID, FW_CFG_POLICY_HASH, FW_CFG_PROXY, FW_CFG_TEST_FAULT,
-            FW_CFG_TEST_REDACT,
+            DEFAULT_CHAIN_ID, DEFAULT_PROXY, FW_CFG_CHAIN_ID, FW_CFG_EXTENSION_ID, FW_CFG_OWNER, FW_CFG_POLICY_HASH,
+            FW_CFG_PROXY, FW_CFG_TEST_FAULT, FW_CFG_TEST_REDACT,
         };
         let mut buf = [0u8; SETTING_MAX];
         let mut setting = |name: &'static str, buf: &mut [u8; SETTING_MAX]| -> Result<Option<usize>, SettingError> {
@@ -174,7 +208,25 @@ impl Settings {
         }
         .map_err(err(FW_CFG_PROXY))?;
         let test_redact = setting(FW_CFG_TEST_REDACT, &mut buf)?.is_some();
-        Ok(Self { chain_id, policy_hash, proxy, test_fault, test_redact })
+        let extension_id = match setting(FW_CFG_EXTENSION_ID, &mut buf)? {
+            Some(n) => Some(parse_extension_id(&buf[..n]).map_err(err(FW_CFG_EXTENSION_ID))?),
+            None => None,
+        };
+        let owner = match setting(FW_CFG_OWNER, &mut buf)? {
+            Some(n) => Some(parse_owner(&buf[..n]).map_err(err(FW_CFG_OWNER))?),
+            None => None,
+        };
+        let registration = match (extension_id, owner) {
+            (Some(extension_id), Some(owner)) => Some(Registration { extension_id, owner }),
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(SettingError { name: FW_CFG_EXTENSION_ID, why: "missing: the owner is set without it" });
+            }
+            (Some(_), None) => {
+                return Err(SettingError { name: FW_CFG_OWNER, why: "missing: the extension id is set without it" });
+            }
+        };
+        Ok(Self { chain_id, policy_hash, proxy, test_fault, test_redact, registration })
     }
 }
 
@@ -198,6 +250,40 @@ mod tests {
         assert_eq!(parse_policy_hash(b"chain-bound", 14), Ok(PolicyHashScheme::ChainBound { chain_id: 14 }));
         assert_eq!(parse_policy_hash(b"legacy\n", 14), Ok(PolicyHashScheme::Legacy));
         assert!(parse_policy_hash(b"Legacy", 14).is_err());
+    }
+
+    #[test]
+    fn extension_ids() {
+        let word = |id: u64| {
+            let mut w = [0u8; 32];
+            w[24..].copy_from_slice(&id.to_be_bytes());
+            w
+        };
+        assert_eq!(parse_extension_id(b"0"), Ok(word(0)));
+        assert_eq!(parse_extension_id(b"1\n"), Ok(word(1)));
+        assert_eq!(parse_extension_id(b"18446744073709551615"), Ok(word(u64::MAX)));
+        for bad in [&b""[..], b"01", b"-1", b"0x1", b"18446744073709551616", b"1 2"] {
+            assert!(parse_extension_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn owners() {
+        let mut expected = [0u8; 20];
+        expected[19] = 0x0b;
+        assert_eq!(parse_owner(b"0x000000000000000000000000000000000000000b"), Ok(expected));
+        assert_eq!(parse_owner(b"0x000000000000000000000000000000000000000B\n"), Ok(expected));
+        for bad in [
+            &b""[..],
+            b"000000000000000000000000000000000000000b",
+            b"0x00000000000000000000000000000000000000b",
+            b"0x000000000000000000000000000000000000000b0",
+            b"0x000000000000000000000000000000000000000g",
+            b"0X000000000000000000000000000000000000000b",
+            b"0x0000000000000000000000000000000000000000",
+        ] {
+            assert!(parse_owner(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -258,6 +344,29 @@ mod tests {
         assert!(std::format!("{e}").starts_with("fw_cfg opt/fcc/proxy: the proxy address must be"));
         let e = Settings::parse(files(&[(FW_CFG_CHAIN_ID, &[b'1'; 65])])).unwrap_err();
         assert_eq!(e, SettingError { name: FW_CFG_CHAIN_ID, why: "longer than 64 bytes" });
+    }
+
+    #[test]
+    fn a_registration_needs_both_the_extension_and_the_owner() {
+        use fcc_layout::interface::{FW_CFG_EXTENSION_ID, FW_CFG_OWNER};
+        let files = |entries: &'static [(&'static str, &'static [u8])]| {
+            move |name: &'static str, buf: &mut [u8; SETTING_MAX]| {
+                let (_, value) = entries.iter().find(|(n, _)| *n == name)?;
+                buf[..value.len()].copy_from_slice(value);
+                Some(Ok(value.len()))
+            }
+        };
+        assert_eq!(Settings::parse(files(&[])).unwrap().registration, None);
+        const OWNER: &[u8] = b"0x00000000000000000000000000000000000000aa";
+        let r = Settings::parse(files(&[(FW_CFG_EXTENSION_ID, b"7"), (FW_CFG_OWNER, OWNER)])).unwrap().registration;
+        let r = r.expect("both set");
+        assert_eq!((r.extension_id[31], r.owner[19]), (7, 0xaa));
+        let e = Settings::parse(files(&[(FW_CFG_OWNER, OWNER)])).unwrap_err();
+        assert_eq!(e.name, FW_CFG_EXTENSION_ID);
+        let e = Settings::parse(files(&[(FW_CFG_EXTENSION_ID, b"7")])).unwrap_err();
+        assert_eq!(e.name, FW_CFG_OWNER);
+        let e = Settings::parse(files(&[(FW_CFG_EXTENSION_ID, b"7"), (FW_CFG_OWNER, b"0xbad")])).unwrap_err();
+        assert_eq!(e.name, FW_CFG_OWNER);
     }
 
     #[test]

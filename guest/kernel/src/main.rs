@@ -117,8 +117,22 @@ mod kernel {
 
         // Entropy, then the TEE.
         let mut rng = HardwareRng::new().unwrap_or_else(|e| fatal!("entropy: {e}"));
-        let config = Config { chain_id: settings.chain_id, policy_hash: settings.policy_hash };
+        let config = Config {
+            chain_id: settings.chain_id,
+            policy_hash: settings.policy_hash,
+            registration: settings.registration,
+        };
         println!("chain {}, policy hash {:?}, entropy {}", config.chain_id, config.policy_hash, rng.source().name());
+        match config.registration {
+            Some(r) => println!(
+                "registration: extension {}, owner 0x{}",
+                u64::from_be_bytes(r.extension_id[24..].try_into().unwrap_or_default()),
+                Hex(&r.owner)
+            ),
+            None => {
+                println!("registration: none (no opt/fcc/extension-id and opt/fcc/owner: no registration data signed)")
+            }
+        }
         let mut tee = boot_tee(platform, &mut attester, config, &mut fw, &mut rng);
         let ready_tsc = tsc::now();
         println!("READY tee=0x{} platform={}", Hex(&tee.state().identity.address()), platform.kind().name());

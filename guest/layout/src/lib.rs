@@ -685,6 +685,12 @@ pub mod interface {
     pub const DEFAULT_CHAIN_ID: u64 = 14;
     /// fw_cfg file choosing the policy-hash scheme: `chain-bound` (the default) or `legacy`.
     pub const FW_CFG_POLICY_HASH: &str = "opt/fcc/policy-hash";
+    /// fw_cfg file with the extension id the TEE may be registered under, a decimal string
+    /// (0 ..= 2^64 − 1). Set together with [`FW_CFG_OWNER`] or not at all: without them the TEE
+    /// signs no registration data.
+    pub const FW_CFG_EXTENSION_ID: &str = "opt/fcc/extension-id";
+    /// fw_cfg file with the owner who may register the TEE, `0x` and 40 hex digits, non-zero.
+    pub const FW_CFG_OWNER: &str = "opt/fcc/owner";
     /// fw_cfg file (tests only): after READY, raise this fault: `ud2`, `pagefault` or
     /// `stack-overflow`; or `sign-loop`: sign digests with the identity key for ever (for an
     /// exception injected mid-signature).

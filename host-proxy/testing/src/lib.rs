@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 
 /// A fresh TEE (new identity) for `chain_id`, legacy policy hashes.
 pub fn new_tee(chain_id: u64) -> Result<Tee> {
-    let config = Config { chain_id, policy_hash: PolicyHashScheme::Legacy };
+    let config = Config { chain_id, policy_hash: PolicyHashScheme::Legacy, registration: None };
     Tee::new(config, &mut rand::rng(), Registry::system()).map_err(|e| anyhow::anyhow!("TEE: {e}"))
 }
 

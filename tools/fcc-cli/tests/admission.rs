@@ -270,7 +270,7 @@ async fn guest_proxy_and_cli_apply_the_same_fdc2_admission_rule() {
     let policy_file = policy_file.to_str().unwrap();
 
     // The guest, in-process.
-    let config = fcc_core::Config { chain_id: CHAIN, policy_hash: PolicyHashScheme::Legacy };
+    let config = fcc_core::Config { chain_id: CHAIN, policy_hash: PolicyHashScheme::Legacy, registration: None };
     let mut guest = Tee::new(config, &mut rand::rng(), fcc_core::ops::Registry::system()).unwrap();
     assert_eq!(guest.handle(&init, &mut Simulated).result.status, status::SUCCESS);
 

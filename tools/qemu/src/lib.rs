@@ -17,7 +17,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use fcc_layout::interface::{FW_CFG_PROXY, FW_CFG_SEALED_STATE, FW_CFG_TEST_EXIT, READY_PREFIX};
+use fcc_layout::interface::{
+    FW_CFG_EXTENSION_ID, FW_CFG_OWNER, FW_CFG_PROXY, FW_CFG_SEALED_STATE, FW_CFG_TEST_EXIT, READY_PREFIX,
+};
 
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
@@ -342,6 +344,13 @@ impl BootOptions {
     pub fn network(mut self, proxy_port: u16) -> Self {
         self.network = true;
         self.fw_cfg(FW_CFG_PROXY, &format!("{USER_NET_HOST}:{proxy_port}"))
+    }
+
+    /// The extension and owner the guest may sign its registration for (fw_cfg
+    /// `opt/fcc/extension-id` and `opt/fcc/owner`, docs/PROTOCOL.md §7.2).
+    pub fn registration(self, extension_id: u64, owner: [u8; 20]) -> Self {
+        self.fw_cfg(FW_CFG_EXTENSION_ID, &extension_id.to_string())
+            .fw_cfg(FW_CFG_OWNER, &format!("0x{}", hex::encode(owner)))
     }
 
     /// Puts QEMU's human monitor on the unix socket `path` ([`monitor_command`]).

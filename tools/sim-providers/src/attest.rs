@@ -10,6 +10,13 @@
 //!   rooted in a policy of the operator's keys would otherwise pass and then sign whatever those
 //!   keys ask.
 //!
+//! Registration (Flare's flow, [`check_registration`]): the registry sends the TEE an
+//! `F_REG/TEE_ATTESTATION` instruction with a challenge drawn on chain; the providers sign it like
+//! any instruction, read the TEE's signed answer from its proxy and accept only if, besides the
+//! above for the registry's challenge, the measurement's hash and the platform are the registered
+//! `codeHash` and `platform` and the TEE signed exactly the registered data (owner, extension,
+//! code, platform, key).
+//!
 //! The proxy is untrusted: whatever it reports is only believed once the TEE's signature and the
 //! evidence bind it.
 
@@ -95,6 +102,16 @@ pub enum CheckError {
         active: u32,
         /// The Relay's latest.
         relay: u32,
+    },
+    /// The TEE's answer disagrees with its on-chain registration.
+    #[error("the registered {what} is {registered}, the TEE's answer says {attested}")]
+    NotAsRegistered {
+        /// Which field.
+        what: &'static str,
+        /// The registry's.
+        registered: String,
+        /// The answer's.
+        attested: String,
     },
     /// A policy the TEE attests is not the Relay's for its epoch.
     #[error(
@@ -254,49 +271,154 @@ pub fn verify_info(
         });
     }
     let answer = info.answer.as_ref().ok_or_else(|| CheckError::Answer("the proxy gave none".into()))?;
+    let expected = Expected { public_key: &info.public_key, challenge, op_command: fcc_core::op::TEE_INFO };
+    let (answer, verdict) = verify_answer(answer, &expected, verifier, collateral, chain_id, now)?;
+    Ok((answer.statement, verdict))
+}
+
+/// What a checked answer must be: the TEE's key, the challenge it answers, the operation.
+struct Expected<'a> {
+    public_key: &'a [u8; 64],
+    challenge: &'a [u8; 32],
+    op_command: [u8; 32],
+}
+
+/// The common checks of a `TEE_INFO` or `TEE_ATTESTATION` answer: signed by the TEE for the
+/// provider's chain, a success of the expected operation, for the challenge, this key and chain,
+/// in our format, with evidence that verifies bound to the statement.
+fn verify_answer(
+    answer: &fcc_core::result::SignedResult,
+    expected: &Expected<'_>,
+    verifier: &Verifier,
+    collateral: &Collateral,
+    chain_id: u64,
+    now: u64,
+) -> Result<(fcc_attest::statement::TeeInfo, Verdict), CheckError> {
+    let tee_id = address_of(expected.public_key);
     // Over the provider's own chain id: an answer signed for another chain does not recover.
     let signer = crate::result_signer(answer, chain_id).map_err(|e| CheckError::Answer(e.to_string()))?;
-    if signer != info.tee_id {
+    if signer != tee_id {
         return Err(CheckError::Answer(format!("signed by 0x{}, not the TEE", hex::encode(signer))));
     }
     let r = &answer.result;
-    if r.status != fcc_core::result::status::SUCCESS || r.op_command != fcc_core::op::TEE_INFO {
-        return Err(CheckError::Answer(format!("not a TEE_INFO success: {}", r.log)));
+    if r.status != fcc_core::result::status::SUCCESS || r.op_command != expected.op_command {
+        return Err(CheckError::Answer(format!(
+            "not a {} success: {}",
+            String::from_utf8_lossy(&expected.op_command).trim_end_matches('\0'),
+            r.log
+        )));
     }
-    let (statement, evidence_bytes) =
-        fcc_attest::statement::decode_tee_info(&r.data).map_err(|e| CheckError::Statement(e.to_string()))?;
-    if statement.challenge != *challenge {
+    let info = fcc_attest::statement::decode_tee_info(&r.data).map_err(|e| CheckError::Statement(e.to_string()))?;
+    let statement = &info.statement;
+    if statement.challenge != *expected.challenge {
         return Err(CheckError::StaleChallenge {
-            asked: hex::encode(challenge),
+            asked: hex::encode(expected.challenge),
             found: hex::encode(statement.challenge),
         });
     }
-    if statement.public_key != info.public_key {
+    if statement.public_key != *expected.public_key {
         return Err(CheckError::Statement("it is another key's".into()));
     }
     if statement.chain_id != chain_id {
         return Err(CheckError::Statement(format!("chain {}, not {chain_id}", statement.chain_id)));
     }
-    let state = fcc_attest::statement::fcc_state(&statement).map_err(|e| CheckError::Statement(e.to_string()))?;
+    let state = fcc_attest::statement::fcc_state(statement).map_err(|e| CheckError::Statement(e.to_string()))?;
+    let evidence_bytes = &info.evidence;
     let evidence = match state.platform {
-        PlatformKind::Plain => Evidence::Simulated(&evidence_bytes),
+        PlatformKind::Plain => Evidence::Simulated(evidence_bytes),
         PlatformKind::SevSnp => {
             let c = collateral.snp.as_ref().ok_or(CheckError::MissingCollateral {
                 platform: "sev-snp",
                 what: "the VCEK/VLEK and ASK/ARK chain",
             })?;
-            Evidence::Snp { report: &evidence_bytes, vek: &c.vek, chain: &c.chain }
+            Evidence::Snp { report: evidence_bytes, vek: &c.vek, chain: &c.chain }
         }
         PlatformKind::Tdx => {
             let c = collateral
                 .tdx
                 .as_ref()
                 .ok_or(CheckError::MissingCollateral { platform: "tdx", what: "the collateral and Intel's root" })?;
-            Evidence::Tdx { quote: &evidence_bytes, collateral: &c.collateral, root_ca_der: &c.root_ca_der }
+            Evidence::Tdx { quote: evidence_bytes, collateral: &c.collateral, root_ca_der: &c.root_ca_der }
         }
     };
     let verdict = verifier.verify(&evidence, &Binding::Statement(Box::new(statement.clone())), now)?;
-    Ok((statement, verdict))
+    Ok((info, verdict))
+}
+
+/// A machine as the registry holds it (the fields [`check_registration`] compares).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    /// Its key `x ‖ y`.
+    pub public_key: [u8; 64],
+    /// The extension (`uint256`, big-endian).
+    pub extension_id: [u8; 32],
+    /// Who registered it.
+    pub owner: Address,
+    /// keccak256 of the measurement.
+    pub code_hash: [u8; 32],
+    /// The platform name.
+    pub platform: [u8; 32],
+    /// The challenge of its `F_REG/TEE_ATTESTATION`.
+    pub challenge: [u8; 32],
+}
+
+fn mismatch(what: &'static str, registered: &[u8], attested: &[u8]) -> CheckError {
+    CheckError::NotAsRegistered {
+        what,
+        registered: format!("0x{}", hex::encode(registered)),
+        attested: format!("0x{}", hex::encode(attested)),
+    }
+}
+
+/// Checks the TEE's signed answer to the registry's `F_REG/TEE_ATTESTATION` against its on-chain
+/// registration (see the module docs) at `now` for the provider's `chain_id`; returns the
+/// statement (check its policies with [`check_policies`]) and the verdict.
+pub fn check_registration(
+    answer: &fcc_core::result::SignedResult,
+    registered: &Registered,
+    verifier: &Verifier,
+    collateral: &Collateral,
+    chain_id: u64,
+    now: u64,
+) -> Result<(fcc_attest::Statement, Verdict), CheckError> {
+    let expected = Expected {
+        public_key: &registered.public_key,
+        challenge: &registered.challenge,
+        op_command: fcc_core::op::TEE_ATTESTATION,
+    };
+    let (info, verdict) = verify_answer(answer, &expected, verifier, collateral, chain_id, now)?;
+    // The code it runs and the platform: what the evidence measured is what was registered.
+    let measured = hex::decode(&verdict.measurement_hex).unwrap_or_default();
+    if measured.len() != 48 {
+        return Err(CheckError::Statement(format!("the evidence names no measurement ({})", verdict.measurement)));
+    }
+    let measured_code = keccak256(&measured);
+    if measured_code != registered.code_hash {
+        return Err(mismatch("codeHash", &registered.code_hash, &measured_code));
+    }
+    let state = fcc_attest::statement::fcc_state(&info.statement).map_err(|e| CheckError::Statement(e.to_string()))?;
+    if state.platform.id() != registered.platform {
+        return Err(mismatch("platform", &registered.platform, &state.platform.id()));
+    }
+    // What the TEE signed to be registered is the record, and it signed it.
+    let m = &info.machine;
+    for (what, registered, signed) in [
+        ("extensionId", &registered.extension_id[..], &m.extension_id[..]),
+        ("owner", &registered.owner[..], &m.initial_owner[..]),
+        ("codeHash (signed)", &registered.code_hash[..], &m.code_hash[..]),
+        ("platform (signed)", &registered.platform[..], &m.platform[..]),
+        ("publicKey (signed)", &registered.public_key[..], &m.public_key[..]),
+        ("governanceHash", &[0u8; 32][..], &m.governance_hash[..]),
+    ] {
+        if registered != signed {
+            return Err(mismatch(what, registered, signed));
+        }
+    }
+    let signer = info.registration_signer(chain_id).map(|a| a.0.0);
+    if signer != Some(address_of(&registered.public_key)) {
+        return Err(CheckError::Answer("its registration data is not signed by the TEE".into()));
+    }
+    Ok((info.statement, verdict))
 }
 
 /// The trust root and the active policy a statement attests are the Relay's: `relay_hash`
@@ -327,6 +449,49 @@ alloy::sol! {
         function toSigningPolicyHash(uint256 rewardEpochId) external view returns (bytes32);
         function lastInitializedRewardEpochData() external view returns (uint32, uint32);
     }
+
+    #[sol(rpc)]
+    /// The machine record of `TeeMachineRegistry` (contracts/src/interfaces/ITeeMachineRegistry.sol).
+    interface IRegisteredMachine {
+        struct Machine {
+            uint8 status;
+            address owner;
+            address proxyId;
+            uint256 extensionId;
+            bytes32 codeHash;
+            bytes32 platform;
+            string proxyUrl;
+            bytes publicKey;
+            uint64 availableUntil;
+            bytes32 challenge;
+            bytes32 attestationInstructionId;
+        }
+        function machine(address teeId) external view returns (Machine memory);
+    }
+}
+
+/// What the registry at `registry` holds about `tee_id`, and the id of its attestation
+/// instruction, read through `rpc`.
+pub async fn registered_machine<P: alloy::providers::Provider>(
+    rpc: &P,
+    registry: alloy_primitives::Address,
+    tee_id: Address,
+) -> anyhow::Result<(Registered, [u8; 32])> {
+    let m = IRegisteredMachine::new(registry, rpc).machine(tee_id.into()).call().await?;
+    let public_key: [u8; 64] = m
+        .publicKey
+        .as_ref()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("TEE 0x{} is not registered", hex::encode(tee_id)))?;
+    let registered = Registered {
+        public_key,
+        extension_id: m.extensionId.to_be_bytes(),
+        owner: m.owner.0.0,
+        code_hash: m.codeHash.0,
+        platform: m.platform.0,
+        challenge: m.challenge.0,
+    };
+    Ok((registered, m.attestationInstructionId.0))
 }
 
 /// The Relay's policy hash of each of `epochs` (`None` where it has none: a zero hash), read
@@ -381,6 +546,27 @@ pub fn unix_now() -> u64 {
 }
 
 impl ProxyClient {
+    /// The TEE's signed result of instruction `id` (`GET /action/result/{id}`), waiting up to
+    /// `wait` for it while the proxy has none yet.
+    pub async fn wait_result(
+        &self,
+        id: &[u8; 32],
+        wait: std::time::Duration,
+    ) -> Result<fcc_core::result::SignedResult, CheckError> {
+        let url = format!("{}/action/result/0x{}", self.base, hex::encode(id));
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let sent = self.http.get(&url).send().await;
+            match self.answer::<fcc_flare_json::ActionResponse>(url.clone(), sent).await {
+                Ok(r) => return r.signed_result().map_err(|e| CheckError::Answer(e.to_string())),
+                Err(PostError::Refused { status: 404, .. }) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     /// What the proxy reports about its TEE and the TEE's answer to `challenge`
     /// (`GET /info?challenge=`, retried like votes).
     pub async fn tee_info(&self, challenge: &[u8; 32]) -> Result<TeeInfo, CheckError> {

@@ -128,8 +128,8 @@ pub fn check_receipt(
 /// A proxy's public API.
 #[derive(Debug, Clone)]
 pub struct ProxyClient {
-    http: reqwest::Client,
-    base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
     chain_id: u64,
     retry_for: Duration,
 }
@@ -169,7 +169,7 @@ impl ProxyClient {
         self.chain_id
     }
 
-    async fn answer<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn answer<T: serde::de::DeserializeOwned>(
         &self,
         url: String,
         response: Result<reqwest::Response, reqwest::Error>,

@@ -146,6 +146,35 @@ pub fn fdc2_instruction(tee_id: [u8; 20], id: &str, epoch: u32) -> InstructionDa
     }
 }
 
+/// Flare's `abi.encode(TeeAttestation)`: the `F_REG/TEE_ATTESTATION` message the machine registry
+/// sends (`((address teeId, address initialTeeId, string url, bytes32 codeHash, bytes32 platform),
+/// bytes32 challenge)`, docs/PROTOCOL.md §8.3), with no initial TEE.
+pub fn attestation_request(tee_id: [u8; 20], url: &str, code_hash: H256, platform: H256, challenge: H256) -> Vec<u8> {
+    let machine = [
+        Token::Word(abi::address(&tee_id)),
+        Token::Word([0; 32]),
+        Token::Bytes(url.as_bytes()),
+        Token::Word(code_hash),
+        Token::Word(platform),
+    ];
+    abi::encode_dynamic_struct(&[Token::Tuple(&machine), Token::Word(challenge)])
+}
+
+/// The registry's `F_REG/TEE_ATTESTATION` instruction `id` for `tee_id` with `message` (as
+/// [`attestation_request`] makes it).
+pub fn attestation_instruction(tee_id: [u8; 20], id: &str, epoch: u32, message: Vec<u8>) -> InstructionData {
+    InstructionData {
+        instruction_id: keccak256(id.as_bytes()),
+        tee_id,
+        timestamp: 1_760_000_000,
+        reward_epoch_id: epoch,
+        op_type: op::F_REG,
+        op_command: op::TEE_ATTESTATION,
+        original_message: message,
+        ..Default::default()
+    }
+}
+
 /// A vote of the provider at `index` of the policy over `digest`, with the hint a proxy adds.
 pub fn vote(p: &Provider, index: usize, digest: &H256) -> Result<Vote> {
     let signature = p.key.sign_digest(digest);

@@ -192,3 +192,103 @@ async fn the_check_subcommand_prints_the_verdict_or_refuses() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rpc and --relay are required"));
     running.shutdown().await;
 }
+
+/// The registration check: the TEE's signed answer to the registry's `F_REG/TEE_ATTESTATION` is
+/// accepted only for the registry's challenge, with the registered code (the measurement the
+/// evidence names), platform, owner and extension, and registration data the TEE signed.
+#[test]
+fn a_registration_answer_is_accepted_only_as_registered() {
+    use fcc_core::attester::{PlatformKind, Simulated, SimulatedRom};
+    use fcc_core::hash::keccak256;
+    use fcc_core::policy::PolicyHashScheme;
+    use fcc_sim_providers::attest::{Registered, check_registration};
+
+    let manifest = Manifest::from_json(&std::fs::read(manifest_path()).unwrap()).unwrap();
+    let rom = manifest.rom_sha384.expect("the manifest publishes the ROM hash");
+    let ps = fcc_sim_providers::providers("registration check", 4).unwrap();
+    let policy = fcc_sim_providers::policy(&ps, 7).unwrap();
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let owner = [0x0b; 20];
+    let mut extension_id = [0u8; 32];
+    extension_id[31] = 1;
+    let registration = fcc_core::Registration { extension_id, owner };
+    let config = |registration| fcc_core::Config {
+        chain_id: CHAIN_ID,
+        policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
+        registration,
+    };
+    let new_tee = |registration| {
+        let mut tee =
+            fcc_core::Tee::new(config(registration), &mut rand::rng(), fcc_core::ops::Registry::system()).unwrap();
+        let init = fcc_sim_providers::initialize_policy(&ps, &policy).unwrap();
+        assert_eq!(tee.handle(&init, &mut Simulated).result.status, 1);
+        tee
+    };
+    let challenge = [0x77; 32];
+    // The registry's instruction for `tee` and its answer, as the provider reads it.
+    let answer = |tee: &mut fcc_core::Tee, attester: &mut dyn fcc_core::attester::Attester, id: &str| {
+        let tee_id = tee.state().identity.address();
+        let message = fcc_sim_providers::attestation_request(
+            tee_id,
+            "http://proxy",
+            keccak256(&rom),
+            PlatformKind::Plain.id(),
+            challenge,
+        );
+        let d = fcc_sim_providers::attestation_instruction(tee_id, id, 7, message);
+        let action = fcc_sim_providers::signed(&ps, &all, d, CHAIN_ID).unwrap();
+        tee.handle(&action, attester)
+    };
+    let mut tee = new_tee(Some(registration));
+    let registered = Registered {
+        public_key: *tee.state().identity.public_key(),
+        extension_id,
+        owner,
+        code_hash: keccak256(&rom),
+        platform: PlatformKind::Plain.id(),
+        challenge,
+    };
+    let v = verifier(true);
+    let none = Collateral::default();
+    let check = |answer: &fcc_core::result::SignedResult, registered: &Registered| {
+        check_registration(answer, registered, &v, &none, CHAIN_ID, unix_now())
+    };
+
+    let good = answer(&mut tee, &mut SimulatedRom(rom), "attest 1");
+    assert_eq!(good.result.status, 1, "{}", good.result.log);
+    let (statement, verdict) = check(&good, &registered).expect("as registered");
+    assert_eq!(statement.challenge, challenge);
+    assert_eq!(verdict.measurement_hex, hex::encode(rom));
+
+    // Another challenge (an old answer), another registered code, platform, owner or extension.
+    let e = check(&good, &Registered { challenge: [0x78; 32], ..registered.clone() }).unwrap_err();
+    assert!(matches!(e, CheckError::StaleChallenge { .. }), "{e}");
+    let e = check(&good, &Registered { code_hash: [1; 32], ..registered.clone() }).unwrap_err();
+    assert!(matches!(e, CheckError::NotAsRegistered { what: "codeHash", .. }), "{e}");
+    let e = check(&good, &Registered { platform: PlatformKind::SevSnp.id(), ..registered.clone() }).unwrap_err();
+    assert!(matches!(e, CheckError::NotAsRegistered { what: "platform", .. }), "{e}");
+    let e = check(&good, &Registered { owner: [0x0c; 20], ..registered.clone() }).unwrap_err();
+    assert!(matches!(e, CheckError::NotAsRegistered { what: "owner", .. }), "{e}");
+    let e = check(&good, &Registered { extension_id: [2; 32], ..registered.clone() }).unwrap_err();
+    assert!(matches!(e, CheckError::NotAsRegistered { what: "extensionId", .. }), "{e}");
+
+    // Evidence without a measurement; a ROM hash the manifest does not publish.
+    let bare = answer(&mut tee, &mut Simulated, "attest 2");
+    let e = check(&bare, &registered).unwrap_err();
+    assert!(matches!(e, CheckError::Statement(_)), "{e}");
+    let other = answer(&mut tee, &mut SimulatedRom([9; 48]), "attest 3");
+    let e = check(&other, &Registered { code_hash: keccak256(&[9; 48]), ..registered.clone() }).unwrap_err();
+    assert!(matches!(e, CheckError::Refused(_)), "{e}");
+
+    // A TEE whose operator fixed no owner signs nothing: its answer names owner zero.
+    let mut unowned = new_tee(None);
+    let unsigned = answer(&mut unowned, &mut SimulatedRom(rom), "attest 4");
+    let registered_unowned = Registered { public_key: *unowned.state().identity.public_key(), ..registered.clone() };
+    let e = check(&unsigned, &registered_unowned).unwrap_err();
+    assert!(matches!(e, CheckError::NotAsRegistered { what: "extensionId" | "owner", .. }), "{e}");
+
+    // A TEE_INFO answer is not a registration answer.
+    let info = tee.handle(&fcc_sim_providers::tee_info("info"), &mut SimulatedRom(rom));
+    let e = check(&info, &registered).unwrap_err();
+    assert!(matches!(e, CheckError::Answer(_)), "{e}");
+}

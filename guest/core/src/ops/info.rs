@@ -1,7 +1,10 @@
 //! What the TEE attests about itself: `F_GET/TEE_INFO` (a direct action) and
 //! `F_REG/TEE_ATTESTATION` (an instruction the machine registry sends with a challenge drawn on
-//! chain). Both answer `abi.encode((Attestation attestation, bytes evidence))`: the statement
-//! (`crate::statement`, Flare's `Attestation`) and fresh evidence whose REPORT_DATA binds it.
+//! chain). Both answer Flare's `TeeInfoResponse` ABI-encoded, `abi.encode((Attestation teeInfo,
+//! TeeMachineData machineData, bytes dataSignature, bytes evidence))`: the statement
+//! (`crate::statement`, Flare's `Attestation`), the registration data and the TEE's signature
+//! over it (empty when its operator fixed no owner), and fresh evidence whose REPORT_DATA binds
+//! the statement.
 //!
 //! `TEE_INFO` message: empty, or a 32-byte challenge; `teeTimestamp` 0 (nobody signed a time).
 //! `TEE_ATTESTATION` message: Flare's `abi.encode(TeeAttestation)`,
@@ -20,14 +23,17 @@ use crate::limits::{MAX_ATTESTATION_LEN, MAX_URL_LEN};
 use crate::policy::Address;
 use crate::state::TeeState;
 
-/// The statement of `state` for `challenge` at `timestamp`, with evidence binding it.
+/// The statement of `state` for `challenge` at `timestamp`, with evidence binding it and the
+/// signed registration data.
 fn attest(state: &TeeState, attester: &mut dyn Attester, challenge: &H256, timestamp: u64) -> Result<Vec<u8>, Error> {
     let statement = state.statement(attester.kind(), challenge, timestamp);
     let evidence = attester.attest(&statement.report_data())?;
     if evidence.len() > MAX_ATTESTATION_LEN {
         return Err(Error::TooLarge { what: "attestation", len: evidence.len(), max: MAX_ATTESTATION_LEN });
     }
-    Ok(statement.encode_with_evidence(&evidence))
+    let measurement = attester.measurement();
+    let (machine, signature) = state.machine_data(attester.kind(), measurement.as_ref());
+    Ok(statement.encode_answer(&machine, &signature, &evidence))
 }
 
 /// `TEE_INFO`.

@@ -107,10 +107,24 @@ sol! {
         bytes32 machinePathListHash;
     }
 
-    /// The result data of `F_GET`/`TEE_INFO` and `F_REG`/`TEE_ATTESTATION`.
+    /// Flare's `IMachineManager.TeeMachineData`.
+    #[derive(Debug, PartialEq, Eq)]
+    struct TeeMachineData {
+        uint256 extensionId;
+        address initialOwner;
+        bytes32 codeHash;
+        bytes32 platform;
+        AbiPublicKey publicKey;
+        bytes32 governanceHash;
+    }
+
+    /// The result data of `F_GET`/`TEE_INFO` and `F_REG`/`TEE_ATTESTATION` (Flare's
+    /// `TeeInfoResponse`).
     #[derive(Debug, PartialEq, Eq)]
     struct TeeInfo {
-        Attestation attestation;
+        Attestation teeInfo;
+        TeeMachineData machineData;
+        bytes dataSignature;
         bytes evidence;
     }
 

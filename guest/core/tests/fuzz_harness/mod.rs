@@ -33,7 +33,7 @@ use fcc_core::{Config, Tee, op};
 pub const CHAIN_ID: u64 = 14;
 /// The harness TEE's configuration.
 pub const CONFIG: Config =
-    Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID } };
+    Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID }, registration: None };
 /// Reward epoch of the harness trust root.
 pub const EPOCH: u32 = 42;
 

@@ -247,12 +247,17 @@ impl Platform {
     /// the secrets page into it). Needs the shared region ([`Platform::share_dma_region`]).
     pub fn attester(self) -> Attester {
         let taken = match self {
-            Platform::Plain => Some(Source::Simulated(Simulated)),
+            Platform::Plain => Some(Source::Plain),
             Platform::SevSnp(_) => snp::attester().map(Source::SevSnp),
             Platform::Tdx(_) => tdx::attester().map(Source::Tdx),
         };
         // A second call finds the key gone: it gets evidence that verifies nowhere.
-        Attester { source: taken.unwrap_or(Source::Simulated(Simulated)), platform: self, cache: EvidenceCache::new() }
+        Attester {
+            source: taken.unwrap_or(Source::Simulated(Simulated)),
+            platform: self,
+            cache: EvidenceCache::new(),
+            measured: None,
+        }
     }
 
     /// The keys sealed state uses this boot, bound to `config` (`fcc_core::seal`): SEV-SNP's
@@ -350,11 +355,15 @@ pub struct Attester {
     /// For the TSC frequency, asked only when the cache needs it.
     platform: Platform,
     cache: EvidenceCache,
+    /// The launch measurement, once read.
+    measured: Option<[u8; 48]>,
 }
 
 /// Where the evidence comes from.
 enum Source {
-    /// Plain QEMU (or an attester asked for twice).
+    /// Plain QEMU: the labelled simulation, with the ROM's SHA-384 as the guest reads it.
+    Plain,
+    /// An attester asked for twice: the simulation without a measurement.
     Simulated(Simulated),
     /// MSG_REPORT_REQ under VMPCK0.
     SevSnp(snp::Attester),
@@ -365,6 +374,7 @@ enum Source {
 impl fcc_core::attester::Attester for Attester {
     fn kind(&self) -> PlatformKind {
         match &self.source {
+            Source::Plain => PlatformKind::Plain,
             Source::Simulated(s) => s.kind(),
             Source::SevSnp(_) => PlatformKind::SevSnp,
             Source::Tdx(_) => PlatformKind::Tdx,
@@ -372,8 +382,10 @@ impl fcc_core::attester::Attester for Attester {
     }
 
     fn attest(&mut self, report_data: &[u8; 64]) -> Result<Vec<u8>, fcc_core::Error> {
-        if let Source::Simulated(s) = &mut self.source {
-            return s.attest(report_data);
+        if matches!(self.source, Source::Plain | Source::Simulated(_)) {
+            // The labelled simulation (with the ROM's hash on plain QEMU): nothing to cache.
+            let rom = self.measurement();
+            return Ok(fcc_core::attester::simulated_evidence(report_data, rom.as_ref()));
         }
         // Without a TSC frequency nothing is cached (no age could be told).
         let max_age = self.platform.tsc_frequency_hz().map_or(0, |hz| EVIDENCE_FRESH_S.saturating_mul(hz));
@@ -381,7 +393,9 @@ impl fcc_core::attester::Attester for Attester {
             return Ok(evidence.to_vec());
         }
         let evidence = match &mut self.source {
-            Source::Simulated(s) => s.attest(report_data)?,
+            Source::Plain | Source::Simulated(_) => {
+                return Err(fcc_core::Error::OperationFailed { reason: "no hardware attester" });
+            }
             Source::SevSnp(a) => a.report(report_data).map_err(|e| {
                 println!("SEV-SNP attestation failed: {e}");
                 fcc_core::Error::OperationFailed { reason: "SEV-SNP attestation report request failed" }
@@ -393,5 +407,17 @@ impl fcc_core::attester::Attester for Attester {
         };
         self.cache.put(report_data, &evidence, tsc::now());
         Ok(evidence)
+    }
+
+    fn measurement(&mut self) -> Option<[u8; 48]> {
+        if self.measured.is_none() {
+            self.measured = match &mut self.source {
+                Source::Plain => Some(plain::rom_sha384()),
+                Source::Simulated(_) => None,
+                Source::SevSnp(a) => a.measurement().map_err(|e| println!("SEV-SNP measurement: {e}")).ok(),
+                Source::Tdx(_) => tdx::mrtd().map_err(|e| println!("TDX measurement: {e}")).ok(),
+            };
+        }
+        self.measured
     }
 }

@@ -610,6 +610,15 @@ impl Attester {
         Ok(out)
     }
 
+    /// The launch MEASUREMENT from a report of this guest (MSG_REPORT_REQ with zero REPORT_DATA,
+    /// encrypted under VMPCK0: the host can neither read nor change it).
+    pub fn measurement(&mut self) -> Result<[u8; 48], AttestError> {
+        let report = self.report(&[0; 64])?;
+        let view = fcc_cvm_abi::snp::report::Report::new_checked(&report[..])
+            .map_err(|_| AttestError::Message(fcc_cvm_abi::snp::msg::MsgError::Truncated))?;
+        Ok(*view.measurement())
+    }
+
     /// COMMITTED_TCB from a report of this guest (MSG_REPORT_REQ with zero REPORT_DATA; the
     /// report comes back encrypted under VMPCK0, so the host can neither read nor change it).
     pub fn committed_tcb(&mut self) -> Result<[u8; 8], AttestError> {

@@ -488,6 +488,14 @@ pub fn tdreport(report_data: &[u8; 64]) -> Result<alloc::boxed::Box<[u8; tdx::TD
     Ok(alloc::boxed::Box::new(report.0))
 }
 
+/// MRTD, from a TDREPORT of this TD (TDG.MR.REPORT with zero REPORTDATA).
+pub fn mrtd() -> Result<[u8; 48], TdxError> {
+    let report = tdreport(&[0; 64])?;
+    let view = fcc_cvm_abi::tdx::TdReport::new(&report[..])
+        .ok_or(TdxError::Quote(ResponseError::Length(report.len() as u64)))?;
+    view.mrtd().try_into().map_err(|_| TdxError::Quote(ResponseError::Length(report.len() as u64)))
+}
+
 impl Attester {
     /// A quote for `report_data`: TDREPORT, then GetQuote through the shared buffer.
     ///
