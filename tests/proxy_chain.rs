@@ -567,7 +567,9 @@ async fn providers_following_the_chain_get_an_instruction_executed_through_the_p
     let mut monitor = fcc_chain::Monitor::new(rpc.clone(), chain);
     let deadline = Instant::now() + Duration::from_secs(60);
     // The registration's F_REG/TEE_ATTESTATION comes first; the FDC2 instruction is the one here.
-    let fdc2 = |posted: &[fcc_core::instruction::InstructionData]| posted.iter().find(|d| d.op_type == fcc_core::op::F_FDC2).cloned();
+    let fdc2 = |posted: &[fcc_core::instruction::InstructionData]| {
+        posted.iter().find(|d| d.op_type == fcc_core::op::F_FDC2).cloned()
+    };
     while fdc2(&sink.posted.lock().unwrap()).is_none() {
         ensure!(Instant::now() < deadline, "the providers did not post the instruction");
         // Errors (no TEE connected yet) are retried as `Monitor::run` does.

@@ -822,7 +822,32 @@ pub async fn run(options: &Options) -> Result<Running> {
         EPOCH + 1
     ));
 
-    // 9. An FDC2 proof under the new policy.
+    // 9. The providers' availability check under the new policy: the TEE answers their fresh
+    // challenge, its policies are the Relay's and its active one the Relay's latest, so they
+    // confirm it available for another period.
+    let checked_at = Instant::now();
+    let checked = providers_check(&url, &provider, *net.relay.address())
+        .await?
+        .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
+    let latest = sim::attest::relay_last_epoch(&provider, *net.relay.address()).await?;
+    sim::attest::check_current(&checked.statement, latest)
+        .map_err(|e| anyhow::anyhow!("the providers do not confirm TEE {tee_id}: {e}"))?;
+    let before = net.machines.machine(tee_id).call().await?.availableUntil;
+    let hash = net.machines.availabilityHash(tee_id).call().await?;
+    let digest = custom_signing_digest(&hash.0, scheme());
+    let message = encode_custom_signature(&next, &hash.0, &sign_as_voters(sim::signers(&next_ps, &all), &digest))?;
+    send_ok("confirmAvailability", net.machines.confirmAvailability(tee_id, message.into())).await?;
+    let after = net.machines.machine(tee_id).call().await?.availableUntil;
+    ensure!(after >= before, "availability did not move: {before} → {after}");
+    trace.step(format!(
+        "availability confirmed by epoch {}'s voters: the TEE answered their fresh challenge and is current (active epoch {} = the Relay's latest); available until {after} (was {before}, period {} s), in {:.1} ms",
+        EPOCH + 1,
+        checked.statement.last_policy.0,
+        fcc_contracts::AVAILABILITY_PERIOD,
+        checked_at.elapsed().as_secs_f64() * 1e3
+    ));
+
+    // 10. An FDC2 proof under the new policy.
     let (id, epoch) = send_prove(&trace, &net, tee_id, deployer).await?;
     ensure!(epoch == EPOCH + 1, "the instruction cites epoch {epoch}, not {}", EPOCH + 1);
     follow_instruction(&trace, &api, &net, tee_id, id, epoch).await?;

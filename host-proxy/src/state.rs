@@ -70,7 +70,14 @@ pub struct Shared {
     /// Slots for `GET /info?challenge=` asking the guest for fresh evidence (each costs it an
     /// attestation): at most [`TEE_INFO_IN_FLIGHT`] at once.
     pub(crate) tee_info_slots: tokio::sync::Semaphore,
+    /// The last [`TEE_INFO_KEPT`] answers to `GET /info?challenge=`, newest last: served again
+    /// for the same challenge without a new attestation, and kept only here (the store forgets
+    /// them, so challenges cannot grow the database).
+    pub(crate) tee_info_answers: std::sync::Mutex<std::collections::VecDeque<fcc_core::result::SignedResult>>,
 }
+
+/// `GET /info?challenge=` answers kept in memory.
+pub const TEE_INFO_KEPT: usize = 64;
 
 /// Fresh `TEE_INFO`s waiting for the guest at most.
 pub const TEE_INFO_IN_FLIGHT: usize = 4;
@@ -105,6 +112,7 @@ impl Shared {
             votes,
             instance: hex::encode(instance),
             tee_info_slots: tokio::sync::Semaphore::new(TEE_INFO_IN_FLIGHT),
+            tee_info_answers: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(TEE_INFO_KEPT)),
         }
     }
 

@@ -94,6 +94,21 @@ async fn a_100_voter_instruction_is_aggregated_executed_and_served() {
         recover_address(&info_sig, &fcc_flare_json::proxy_tee_info_digest(&statement)).unwrap(),
         s.running.shared.proxy_address
     );
+    // Fresh answers to verifiers' challenges: the same answer for the same challenge, and none of
+    // them left in the database (challenges cannot grow it).
+    let results_before = s.running.shared.store.counts().await.unwrap().results;
+    for i in 0..3u8 {
+        let challenge = [i; 32];
+        let url = format!("{base}/info?challenge=0x{}", hex::encode(challenge));
+        let first: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        let again: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(first["teeInfo"], again["teeInfo"]);
+        assert!(first["teeInfo"]["result"]["data"].as_str().is_some_and(|d| d.len() > 2), "{first}");
+        let id = fcc_core::action::Action::tee_info(&s.tee_id, &challenge).instruction.instruction_id;
+        let store = &s.running.shared.store;
+        assert_eq!((store.result(&id).await.unwrap(), store.action(&id).await.unwrap()), (None, None));
+    }
+    assert_eq!(s.running.shared.store.counts().await.unwrap().results, results_before);
     assert_eq!(client.get(format!("{base}/ready")).send().await.unwrap().status(), 200);
     assert_eq!(client.get(format!("{base}/healthy")).send().await.unwrap().status(), 200);
 

@@ -282,6 +282,30 @@ async fn direct_actions_policies_tee_and_cursors_round_trip(s: Arc<dyn Store>) {
     s.ping().await.unwrap();
 }
 
+/// A forgotten direct action leaves nothing behind: not its row, not its result, and a late
+/// answer to it is not stored (a result for an id never queued neither).
+async fn forgotten_actions_leave_nothing(s: Arc<dyn Store>) {
+    let info = fcc_sim_providers::tee_info("info 2");
+    let id = info.instruction.instruction_id;
+    assert!(s.enqueue_direct(&info, 0).await.unwrap());
+    assert_eq!(s.lease("o", &TEE, 4, 0, 1000).await.unwrap().len(), 1);
+    assert_eq!(s.store_results(&[result(id, 1)], 5).await.unwrap(), vec![true]);
+    s.forget(&id).await.unwrap();
+    assert_eq!((s.result(&id).await.unwrap(), s.action(&id).await.unwrap()), (None, None));
+    assert_eq!(s.store_results(&[result(id, 2)], 6).await.unwrap(), vec![false], "a late answer");
+    assert_eq!(s.result(&id).await.unwrap(), None);
+    // Forgotten before its answer (the HTTP caller gave up): not leased, and the answer dropped.
+    let info = fcc_sim_providers::tee_info("info 3");
+    let id = info.instruction.instruction_id;
+    assert!(s.enqueue_direct(&info, 0).await.unwrap());
+    s.forget(&id).await.unwrap();
+    assert_eq!(s.lease("o", &TEE, 4, 0, 1000).await.unwrap(), vec![]);
+    assert_eq!(s.store_results(&[result(id, 1)], 7).await.unwrap(), vec![false]);
+    assert_eq!(s.store_results(&[result([0x42; 32], 1)], 7).await.unwrap(), vec![false], "never queued");
+    assert_eq!(s.counts().await.unwrap().results, 0);
+    s.forget(&[0x43; 32]).await.unwrap();
+}
+
 /// A chain range's policies, actions and instructions land with the cursor and its checkpoint in
 /// one transaction; reading the range again (a rewind, a restart before the next range) changes
 /// nothing; other bytes for a known epoch's policy apply nothing of their range; a rewind
@@ -383,6 +407,7 @@ suite!(
     open_instructions_expire_by_epoch_and_age,
     actions_go_only_to_their_tee,
     direct_actions_policies_tee_and_cursors_round_trip,
+    forgotten_actions_leave_nothing,
     chain_ranges_commit_once_with_their_cursor,
 );
 

@@ -236,11 +236,13 @@ async fn get_status(
 pub const TEE_INFO_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Asks the served TEE for its statement for `challenge` with fresh evidence (`F_GET/TEE_INFO`,
-/// leased to that TEE only) and waits for the signed answer; one answer per challenge.
+/// leased to that TEE only) and waits for the signed answer; one answer per challenge while it is
+/// among the last [`crate::state::TEE_INFO_KEPT`] (in memory: the store forgets each once read,
+/// or once given up on).
 async fn fresh_tee_info(state: &AppState, tee: &Address, challenge: &H256) -> Result<SignedResult, ApiError> {
     let action = Action::tee_info(tee, challenge);
     let id = action.instruction.instruction_id;
-    if let Some(r) = state.shared.store.result(&id).await? {
+    if let Some(r) = kept_tee_info(state, &id).await? {
         return Ok(r);
     }
     let _slot = state.shared.tee_info_slots.try_acquire().map_err(|_| {
@@ -253,10 +255,12 @@ async fn fresh_tee_info(state: &AppState, tee: &Address, challenge: &H256) -> Re
     state.shared.work.notify_waiters();
     let deadline = tokio::time::Instant::now() + TEE_INFO_TIMEOUT;
     loop {
-        if let Some(r) = state.shared.store.result(&id).await? {
+        if let Some(r) = kept_tee_info(state, &id).await? {
             return Ok(r);
         }
         if tokio::time::Instant::now() >= deadline {
+            // Not left queued: a guest answering after this is not stored either.
+            state.shared.store.forget(&id).await?;
             return Err(ApiError::Unavailable(
                 "tee_info_timeout",
                 format!(
@@ -266,6 +270,30 @@ async fn fresh_tee_info(state: &AppState, tee: &Address, challenge: &H256) -> Re
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The answer `id` if kept in memory, or newly in the store (then moved to memory and forgotten
+/// by the store).
+async fn kept_tee_info(state: &AppState, id: &H256) -> Result<Option<SignedResult>, ApiError> {
+    let kept = |id: &H256| {
+        let answers = state.shared.tee_info_answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        answers.iter().find(|r| r.result.id == *id).cloned()
+    };
+    if let Some(r) = kept(id) {
+        return Ok(Some(r));
+    }
+    let Some(r) = state.shared.store.result(id).await? else { return Ok(None) };
+    {
+        let mut answers = state.shared.tee_info_answers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !answers.iter().any(|a| a.result.id == *id) {
+            if answers.len() == crate::state::TEE_INFO_KEPT {
+                answers.pop_front();
+            }
+            answers.push_back(r.clone());
+        }
+    }
+    state.shared.store.forget(id).await?;
+    Ok(Some(r))
 }
 
 async fn get_info(

@@ -205,6 +205,10 @@ pub trait Store: Send + Sync + 'static {
     /// Stores results; the first result for an id wins, later ones are dropped. Returns, per
     /// result, whether it was the one stored. Answered actions leave the queue.
     async fn store_results(&self, results: &[SignedResult], now_ms: i64) -> StoreResult<Vec<bool>>;
+    /// Deletes the action `id` and its result: a direct action whose answer nobody keeps (the
+    /// guest's `TEE_INFO` for a verifier's challenge, served once and cached in memory), so
+    /// challenges cannot grow the database.
+    async fn forget(&self, id: &H256) -> StoreResult<()>;
     /// The stored result for `id`.
     async fn result(&self, id: &H256) -> StoreResult<Option<SignedResult>>;
     /// The queued action `id`, answered or not (a rebooted guest's policy bring-up replays

@@ -644,9 +644,12 @@ macro_rules! sql_store {
                 let mut stored = Vec::with_capacity(results.len());
                 for r in results {
                     let id = r.result.id.to_vec();
-                    let n = sqlx::query(
-                        "INSERT INTO results (id, body, status, stored_ms) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-                    )
+                    // Only for an action still queued: a late answer to a forgotten one (`forget`)
+                    // is not kept.
+                    let n = sqlx::query(concat!(
+                        "INSERT INTO results (id, body, status, stored_ms) SELECT $1, $2, $3, $4 ",
+                        "WHERE EXISTS (SELECT 1 FROM actions WHERE id = $1) ON CONFLICT (id) DO NOTHING"
+                    ))
                     .bind(&id)
                     .bind(postcard::to_stdvec(r)?)
                     .bind(i64::from(r.result.status))
@@ -674,6 +677,14 @@ macro_rules! sql_store {
                 }
                 tx.commit().await?;
                 Ok(stored)
+            }
+
+            async fn forget(&self, id: &H256) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM results WHERE id = $1").bind(id.to_vec()).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM actions WHERE id = $1").bind(id.to_vec()).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn result(&self, id: &H256) -> StoreResult<Option<SignedResult>> {
