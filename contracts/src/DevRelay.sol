@@ -6,7 +6,8 @@ import {FccSignatures} from "./libraries/FccSignatures.sol";
 import {SigningPolicies, SigningPolicy} from "./libraries/SigningPolicies.sol";
 
 /// @title DevRelay
-/// @notice Flare's Relay for devnets. It stores the hash of each reward epoch's signing policy and
+/// @notice Flare's Relay for devnets only: one `signingPolicySetter` may store any policy, so
+/// whoever holds its key controls every registry built on it. It stores the hash of each reward epoch's signing policy and
 /// checks relay messages in Flare's byte layout (docs/PROTOCOL.md §16): `verifyCustomSignature`
 /// for a message signed by a stored policy, `relay()` for the next epoch's policy signed by the
 /// current voters (Flare's policy relay). The setter (standing in for FlareSystemsManager) may also
@@ -71,7 +72,7 @@ contract DevRelay is IFlareRelay {
 
     /// @notice The hash scheme fixed at deployment.
     HashScheme public immutable hashScheme;
-    /// @notice Who may store policies directly.
+    /// @notice Who may store policies directly (a single key: devnets only).
     address public immutable signingPolicySetter;
     /// @notice How many epochs a policy may lag the latest one and still sign custom messages.
     uint256 public immutable messageFinalizationWindow;

@@ -19,7 +19,6 @@ contract TeeInstructionSender is ITeeInstructionSender {
 
     ITeeExtensionRegistry public immutable extensions;
     ITeeMachineRegistry public immutable machines;
-    IFlareRelay public immutable relay;
 
     /// @notice Instructions sent so far (feeds the instruction ids).
     uint256 public nonce;
@@ -29,11 +28,21 @@ contract TeeInstructionSender is ITeeInstructionSender {
 
     /// @notice A list or the message is longer than the limit.
     error TooManyEntries(uint256 count, uint256 maximum);
+    /// @notice The relay given is not the machine registry's.
+    error RelayMismatch(address relay, address machinesRelay);
 
+    /// @param relay_ must be `machines_.relay()`: the sender follows the registry's relay (kept
+    /// as a parameter so a deployment states which relay it expects).
     constructor(ITeeExtensionRegistry extensions_, ITeeMachineRegistry machines_, IFlareRelay relay_) {
+        if (relay_ != machines_.relay()) revert RelayMismatch(address(relay_), address(machines_.relay()));
         extensions = extensions_;
         machines = machines_;
-        relay = relay_;
+    }
+
+    /// @notice The relay whose latest epoch instructions are sent under: the machine registry's,
+    /// so both follow a redeployed relay together (`ITeeMachineRegistry.setRelay`).
+    function relay() public view returns (IFlareRelay) {
+        return machines.relay();
     }
 
     /// @inheritdoc ITeeInstructionSender
@@ -72,7 +81,7 @@ contract TeeInstructionSender is ITeeInstructionSender {
     ) private returns (bytes32 instructionId) {
         uint256 n = ++nonce;
         instructionId = keccak256(abi.encode(block.chainid, address(this), n));
-        (uint32 rewardEpochId,) = relay.lastInitializedRewardEpochData();
+        (uint32 rewardEpochId,) = relay().lastInitializedRewardEpochData();
         emit TeeInstructionsSent(
             extensionId,
             instructionId,

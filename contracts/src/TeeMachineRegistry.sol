@@ -28,11 +28,13 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     bytes32 public constant PRODUCTION_PREFIX = "TEE_MACHINE_PRODUCTION";
     /// @notice Domain of `availabilityHash`.
     bytes32 public constant AVAILABILITY_PREFIX = "TEE_MACHINE_AVAILABLE";
+    /// @notice Domain of `relayChangeHash`.
+    bytes32 public constant RELAY_CHANGE_PREFIX = "FCC_RELAY_CHANGE";
 
     /// @notice The extension and code-version registry.
     ITeeExtensionRegistry public immutable extensions;
-    /// @notice The signing-policy source: DevRelay or Flare's Relay.
-    IFlareRelay public immutable relay;
+    /// @inheritdoc ITeeMachineRegistry
+    IFlareRelay public relay;
     /// @inheritdoc ITeeMachineRegistry
     uint64 public immutable availabilityPeriod;
     /// @notice Who may bind the instruction sender (once).
@@ -46,6 +48,8 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     mapping(uint256 extensionId => address[]) private _production;
     /// @dev position + 1 of a machine in its extension's `_production` list (0: not listed).
     mapping(address teeId => uint256) private _productionIndex;
+    /// @dev Who paused a paused machine (only that role resumes it).
+    mapping(address teeId => PauseRole) private _pauseRoles;
 
     constructor(ITeeExtensionRegistry extensions_, IFlareRelay relay_, uint64 availabilityPeriod_) {
         extensions = extensions_;
@@ -118,8 +122,9 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     }
 
     /// @dev Draws a challenge and sends `m` the F_REG/TEE_ATTESTATION instruction carrying it.
-    /// The challenge only has to be unknown before this block (evidence over it is fresh) and
-    /// unique (a count is in it); the proposer's influence over it gains nothing.
+    /// The challenge only has to be unknown before the previous block (evidence over it was made
+    /// after that) and unique (a count is in it); a proposer's influence over it gains nothing.
+    /// Only the owner can ask again, by registering again while pending.
     function _requestAttestation(Machine storage m, address teeId) private {
         bytes32 challenge =
             keccak256(abi.encode(blockhash(block.number - 1), address(this), teeId, ++_registrations));
@@ -179,16 +184,36 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     }
 
     /// @inheritdoc ITeeMachineRegistry
+    function setRelay(IFlareRelay newRelay, bytes calldata relayMessage) external {
+        IFlareRelay old = relay;
+        if (address(newRelay) == address(0) || newRelay == old) revert RelayInvalid(address(newRelay));
+        // The voters the registry trusts now elect their successor source: no new trust, and a
+        // relay that stopped advancing can be left by the last voters it knows.
+        uint256 epoch = _verifyRecent(relayMessage, relayChangeHash(newRelay));
+        (uint256 oldLast,) = old.lastInitializedRewardEpochData();
+        (uint256 newLast,) = newRelay.lastInitializedRewardEpochData();
+        if (newLast < oldLast) revert RelayBehind(newLast, oldLast);
+        relay = newRelay;
+        emit RelayChanged(address(old), address(newRelay), epoch);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function relayChangeHash(IFlareRelay newRelay) public view returns (bytes32) {
+        bytes32 data = keccak256(abi.encode(address(this), address(relay), address(newRelay)));
+        return FccSignatures.payloadHash(RELAY_CHANGE_PREFIX, block.chainid, data);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
     function pause(address teeId) external {
         Machine storage m = _machines[teeId];
         if (m.status != Status.Production) revert MachineStatusInvalid(teeId, m.status);
-        // Anyone may take a lapsed machine out of service; before that, only its owners.
-        // Availability periods are hours or more: a validator's few seconds of drift do not matter.
-        // forge-lint: disable-next-line(block-timestamp)
-        if (block.timestamp <= m.availableUntil && !_isOwner(m)) {
-            revert StillAvailable(teeId, m.availableUntil);
-        }
+        PauseRole role = _roleOf(m);
+        // Anyone may take an unproductive machine (availability lapsed or code version disabled)
+        // out of service and out of the production list, which selection walks; a productive
+        // one only its owners.
+        if (role == PauseRole.Anyone && _productive(m)) revert StillAvailable(teeId, m.availableUntil);
         m.status = Status.Paused;
+        _pauseRoles[teeId] = role;
         _unlist(m.extensionId, teeId);
         emit TeeMachinePaused(teeId, msg.sender);
     }
@@ -196,14 +221,28 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     /// @inheritdoc ITeeMachineRegistry
     function resume(address teeId) external {
         Machine storage m = _machines[teeId];
-        if (!_isOwner(m)) revert NotAuthorised(msg.sender);
         if (m.status != Status.Paused) revert MachineStatusInvalid(teeId, m.status);
+        PauseRole pausedBy = _pauseRoles[teeId];
+        bool isOwner = msg.sender == m.owner;
+        bool isExtensionOwner = msg.sender == extensions.extensionOwner(m.extensionId);
+        // Only the pausing role resumes: the operator cannot undo the extension owner's pause,
+        // nor the extension owner the operator's; a pause by anyone, either of them.
+        bool allowed = pausedBy == PauseRole.ExtensionOwner
+            ? isExtensionOwner
+            : pausedBy == PauseRole.Owner ? isOwner : isOwner || isExtensionOwner;
+        if (!allowed) revert NotAuthorised(msg.sender);
         if (!extensions.isCodeAllowed(m.extensionId, m.codeHash, m.platform)) {
             revert CodeNotAllowed(m.extensionId, m.codeHash, m.platform);
         }
         m.status = Status.Production;
+        delete _pauseRoles[teeId];
         _list(m.extensionId, teeId);
         emit TeeMachineResumed(teeId, msg.sender);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function pauseRole(address teeId) external view returns (PauseRole) {
+        return _pauseRoles[teeId];
     }
 
     /// @inheritdoc ITeeMachineRegistry
@@ -217,6 +256,7 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
         if (extensions.extensionOwner(m.extensionId) != msg.sender) revert NotAuthorised(msg.sender);
         if (m.status == Status.Production) _unlist(m.extensionId, teeId);
         m.status = Status.Banned;
+        delete _pauseRoles[teeId];
         emit TeeMachineBanned(teeId, msg.sender);
     }
 
@@ -228,11 +268,12 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     /// @inheritdoc ITeeMachineRegistry
     function isProductionTee(uint256 extensionId, address teeId) public view returns (bool) {
         Machine storage m = _machines[teeId];
-        // As in `pause`: the period dwarfs a validator's drift.
-        // forge-lint: disable-next-line(block-timestamp)
-        bool available = block.timestamp <= m.availableUntil;
-        return m.status == Status.Production && m.extensionId == extensionId && available
-            && extensions.isCodeAllowed(extensionId, m.codeHash, m.platform);
+        return m.status == Status.Production && m.extensionId == extensionId && _productive(m);
+    }
+
+    /// @inheritdoc ITeeMachineRegistry
+    function productionIndex(address teeId) external view returns (uint256) {
+        return _productionIndex[teeId];
     }
 
     /// @inheritdoc ITeeMachineRegistry
@@ -281,9 +322,19 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
         return FccSignatures.payloadHash(PRODUCTION_PREFIX, block.chainid, registrationHash(teeId));
     }
 
-    /// @dev The machine's owner or its extension's owner.
-    function _isOwner(Machine storage m) private view returns (bool) {
-        return msg.sender == m.owner || msg.sender == extensions.extensionOwner(m.extensionId);
+    /// @dev Available (not lapsed) and on a code version still enabled.
+    function _productive(Machine storage m) private view returns (bool) {
+        // Availability periods are hours or more: a validator's few seconds of drift do not matter.
+        // forge-lint: disable-next-line(block-timestamp)
+        return block.timestamp <= m.availableUntil
+            && extensions.isCodeAllowed(m.extensionId, m.codeHash, m.platform);
+    }
+
+    /// @dev The caller's role over `m`: its extension's owner before its owner (one address may
+    /// be both), anyone else.
+    function _roleOf(Machine storage m) private view returns (PauseRole) {
+        if (msg.sender == extensions.extensionOwner(m.extensionId)) return PauseRole.ExtensionOwner;
+        return msg.sender == m.owner ? PauseRole.Owner : PauseRole.Anyone;
     }
 
     function _list(uint256 extensionId, address teeId) private {

@@ -435,6 +435,69 @@ contract DevRelayTest is Fixture {
         vm.assertEq(relay.verifyCustomSignature(_message(_idx(0, 2)), HASH), EPOCH, "old policy signs");
     }
 
+    /// Under the legacy scheme the voters sign EIP-191 of the new policy's legacy hash (not
+    /// chain-bound), and that is what the relay stores.
+    function test_relay_rotatesPolicyUnderLegacyScheme() public {
+        DevRelay r = new DevRelay(governance, DevRelay.HashScheme.Legacy, WINDOW);
+        vm.prank(governance);
+        r.setSigningPolicy(_threeVoterPolicy(EPOCH));
+        bytes memory next = _threeVoterPolicy(EPOCH + 1);
+        bytes32 legacy = SigningPolicies.legacyHash(next);
+        // a chain-bound signature does not count here
+        bytes memory wrong = _policyRelayMessage(
+            _threeVoterPolicy(EPOCH), next, _relaySignatures(_rotationDigest(next), VOTER_A, _idx(0, 2))
+        );
+        (bool ok,) = address(r).call(wrong);
+        vm.assertFalse(ok, "chain-bound signatures refused");
+        bytes memory m = _policyRelayMessage(
+            _threeVoterPolicy(EPOCH),
+            next,
+            _relaySignatures(FccSignatures.toEthSignedMessageHash(legacy), VOTER_A, _idx(0, 2))
+        );
+        (ok,) = address(r).call(m);
+        vm.assertTrue(ok, "relayed");
+        vm.assertEq(r.toSigningPolicyHash(EPOCH + 1), legacy, "legacy hash stored");
+        (uint32 last,) = r.lastInitializedRewardEpochData();
+        vm.assertEq(last, EPOCH + 1, "epoch");
+    }
+
+    /// Flare's largest policy: 300 voters, weights summing to 65535, threshold 32768 (50%); the
+    /// rotation passes with 151 signers (32918) and not with 150 (32700).
+    function test_relay_rotates300VotersAtMaxWeight() public {
+        uint16[] memory w = new uint16[](300);
+        for (uint256 i; i < 299; ++i) {
+            w[i] = 218;
+        }
+        w[299] = 65_535 - 299 * 218;
+        DevRelay r = new DevRelay(governance, DevRelay.HashScheme.ChainBound, WINDOW);
+        bytes memory policy = _policy(42, 32_768, 7001, w);
+        vm.prank(governance);
+        r.setSigningPolicy(policy);
+        bytes memory next = _policy(43, 32_768, 7001, w);
+        uint256[] memory signers = new uint256[](151);
+        for (uint256 i; i < 151; ++i) {
+            signers[i] = i;
+        }
+        bytes32 digest = _rotationDigest(next);
+        assembly {
+            mstore(signers, 150)
+        }
+        (bool ok, bytes memory err) =
+            address(r).call(_policyRelayMessage(policy, next, _relaySignatures(digest, 7001, signers)));
+        vm.assertFalse(ok, "150 signers refused");
+        vm.assertEq(
+            err,
+            abi.encodeWithSelector(DevRelay.ThresholdNotReached.selector, uint256(32_700), uint256(32_768)),
+            "threshold"
+        );
+        assembly {
+            mstore(signers, 151)
+        }
+        (ok,) = address(r).call(_policyRelayMessage(policy, next, _relaySignatures(digest, 7001, signers)));
+        vm.assertTrue(ok, "151 signers relay it");
+        vm.assertEq(r.toSigningPolicyHash(43), keccak256(abi.encodePacked(uint256(14), next)), "stored");
+    }
+
     function test_relay_emitsFlareEventWithPolicy() public {
         bytes memory next = _threeVoterPolicy(EPOCH + 1);
         vm.recordLogs();

@@ -8,94 +8,265 @@ import {Fixture} from "./utils/Fixture.sol";
 
 contract KeyBackupRegistryTest is Fixture {
     bytes32 internal constant WALLET = keccak256("wallet 1");
-    address internal admin;
     address internal recovery = address(0x2EC);
     uint64 internal constant SILENCE = 1 days;
+    uint256 internal constant T0 = 1_000_000;
+    uint256 internal constant B0 = 5000;
 
     function setUp() public override {
         super.setUp();
-        admin = extOwner;
         _production();
-        vm.prank(admin);
-        backups.registerWallet(WALLET, extensionId, recovery, SILENCE);
-        vm.warp(1_000_000);
+        vm.prank(extOwner);
+        backups.registerWallet(extensionId, WALLET, recovery, SILENCE);
+        vm.warp(T0);
+        vm.roll(B0);
     }
 
-    function _backup(uint64 sequence, uint256 key)
+    /// @dev Gives block `n` a hash (forge's default would do; explicit keeps the test readable).
+    function _hashOf(uint256 n) internal returns (bytes32 h) {
+        h = keccak256(abi.encode("block", n));
+        vm.setBlockhash(n, h);
+    }
+
+    /// @dev The id a backup must carry, computed here independently of the registry.
+    function _id(uint256 ext, bytes32 walletId, uint64 sequence) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(bytes32("FCC_KEY_BACKUP_V2"), uint256(14), address(backups), ext, walletId, sequence)
+        );
+    }
+
+    /// @dev A backup of WALLET referencing block `ref` (with hash `refHash`), signed by `key`.
+    function _backupAt(uint64 sequence, uint64 ref, bytes32 refHash, uint256 key)
         internal
         view
         returns (ActionResult memory r, bytes memory sig)
     {
         r = _result(
-            bytes32(uint256(sequence)),
-            abi.encode(bytes32("FCC_KEY_BACKUP_V1"), address(backups), WALLET, sequence, hex"c1c2c3")
+            _id(extensionId, WALLET, sequence),
+            abi.encode(
+                bytes32("FCC_KEY_BACKUP_V2"),
+                address(backups),
+                extensionId,
+                WALLET,
+                sequence,
+                ref,
+                refHash,
+                bytes(hex"c1c2c3")
+            )
         );
+        r.submissionTag = "key-backup";
         sig = _signResult(key, r);
     }
 
+    /// @dev A backup referencing the previous block, as a live TEE would sign it now.
+    function _backup(uint64 sequence, uint256 key) internal returns (ActionResult memory, bytes memory) {
+        uint64 ref = uint64(block.number - 1);
+        return _backupAt(sequence, ref, _hashOf(ref), key);
+    }
+
+    /// @dev One block later, the TEE's backup `sequence` relayed.
     function _submit(uint64 sequence) internal {
+        vm.roll(block.number + 1);
         (ActionResult memory r, bytes memory sig) = _backup(sequence, TEE_KEY);
         backups.submitBackup(r, sig);
     }
 
-    function test_registerWallet_recordsConfig() public view {
-        IKeyBackupRegistry.Wallet memory w = backups.wallet(WALLET);
-        vm.assertEq(w.admin, admin, "admin");
+    function _wallet() internal view returns (IKeyBackupRegistry.Wallet memory) {
+        return backups.wallet(extensionId, WALLET);
+    }
+
+    // ---- registration and the extension owner ----
+
+    function test_registerWallet_recordsConfig() public {
+        vm.expectEmit(true, true, true, true, address(backups));
+        emit IKeyBackupRegistry.WalletRegistered(extensionId, bytes32(0), recovery, SILENCE);
+        vm.prank(extOwner);
+        backups.registerWallet(extensionId, bytes32(0), recovery, SILENCE);
+        IKeyBackupRegistry.Wallet memory w = _wallet();
         vm.assertEq(w.recovery, recovery, "recovery");
         vm.assertEq(uint256(w.maxSilence), SILENCE, "silence");
+        vm.assertEq(uint256(w.pendingFrom), 0, "nothing pending");
     }
 
     function test_registerWallet_revertsWhenExistsOrInvalid() public {
-        vm.startPrank(admin);
-        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.WalletExists.selector, WALLET));
-        backups.registerWallet(WALLET, extensionId, recovery, SILENCE);
+        vm.startPrank(extOwner);
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.WalletExists.selector, extensionId, WALLET));
+        backups.registerWallet(extensionId, WALLET, recovery, SILENCE);
         vm.expectRevert(IKeyBackupRegistry.ZeroAddress.selector);
-        backups.registerWallet(bytes32(0), extensionId, address(0), SILENCE);
+        backups.registerWallet(extensionId, bytes32(0), address(0), SILENCE);
+        vm.stopPrank();
+    }
+
+    /// maxSilence within [1 hour, 365 days], both ends included.
+    function test_registerWallet_silenceBounds() public {
+        vm.startPrank(extOwner);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IKeyBackupRegistry.MaxSilenceTooShort.selector, uint64(59), uint64(1 hours)
+                IKeyBackupRegistry.MaxSilenceTooShort.selector, uint64(1 hours - 1), uint64(1 hours)
             )
         );
-        backups.registerWallet(bytes32(0), extensionId, recovery, 59);
+        backups.registerWallet(extensionId, bytes32(0), recovery, 1 hours - 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.MaxSilenceTooLong.selector, uint64(365 days + 1), uint64(365 days)
+            )
+        );
+        backups.registerWallet(extensionId, bytes32(0), recovery, 365 days + 1);
+        backups.registerWallet(extensionId, bytes32(uint256(1)), recovery, 1 hours);
+        backups.registerWallet(extensionId, bytes32(uint256(2)), recovery, 365 days);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.MaxSilenceTooLong.selector, uint64(365 days + 1), uint64(365 days)
+            )
+        );
+        backups.configureRecovery(extensionId, WALLET, recovery, 365 days + 1);
         vm.stopPrank();
     }
 
     function test_registerWallet_revertsWhenNotExtensionOwner() public {
         vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, stranger));
         vm.prank(stranger);
-        backups.registerWallet(bytes32(0), extensionId, recovery, SILENCE);
-        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, admin));
-        vm.prank(admin);
-        backups.registerWallet(bytes32(0), extensionId + 1, recovery, SILENCE);
+        backups.registerWallet(extensionId, bytes32(0), recovery, SILENCE);
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, extOwner));
+        vm.prank(extOwner);
+        backups.registerWallet(extensionId + 1, bytes32(0), recovery, SILENCE);
     }
 
-    function test_configureRecovery_byAdmin() public {
-        vm.prank(admin);
-        backups.configureRecovery(WALLET, stranger, 2 days);
-        vm.assertEq(backups.wallet(WALLET).recovery, stranger, "recovery");
+    /// Review item 2: wallet ids are per extension, so a squatter's own extension claiming an id
+    /// first takes nothing from the service that uses it.
+    function test_registerWallet_idSquattedInAnotherExtensionStaysFree() public {
+        bytes32 id = keccak256("service wallet");
+        vm.startPrank(stranger);
+        uint256 squat = extensions.createExtension("squat");
+        backups.registerWallet(squat, id, stranger, 1 hours);
+        vm.stopPrank();
+        vm.prank(extOwner);
+        backups.registerWallet(extensionId, id, recovery, SILENCE);
+        vm.assertEq(backups.wallet(extensionId, id).recovery, recovery, "the service's wallet");
+        vm.assertEq(backups.wallet(squat, id).recovery, stranger, "the squatter's own, apart");
+        // a backup names its extension: the service's TEE signs for the service's wallet only
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.UnknownWallet.selector, squat + 1, id));
+        backups.openRecovery(squat + 1, id);
+    }
+
+    /// Review item 3: the wallet admin is the extension's current owner.
+    function test_walletAdmin_followsExtensionOwnership() public {
+        address newOwner = address(0xBEEF);
+        vm.prank(extOwner);
+        extensions.transferExtensionOwnership(extensionId, newOwner);
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, extOwner));
+        vm.prank(extOwner);
+        backups.configureRecovery(extensionId, WALLET, extOwner, SILENCE);
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, extOwner));
+        vm.prank(extOwner);
+        backups.registerWallet(extensionId, bytes32(0), extOwner, SILENCE);
+        vm.startPrank(newOwner);
+        backups.configureRecovery(extensionId, WALLET, newOwner, SILENCE);
+        backups.registerWallet(extensionId, bytes32(0), newOwner, SILENCE);
+        vm.stopPrank();
+        vm.assertEq(_wallet().pendingRecovery, newOwner, "the new owner configures");
+    }
+
+    // ---- recovery settings: delayed by the silence in force ----
+
+    /// Review item 6: a change cannot shorten a silence under way or hand recovery over early.
+    function test_configureRecovery_takesEffectAfterTheOldSilence() public {
+        _submit(1);
+        uint64 from = uint64(T0) + SILENCE;
+        vm.expectEmit(true, true, true, true, address(backups));
+        emit IKeyBackupRegistry.RecoveryConfigured(extensionId, WALLET, stranger, 1 hours, from);
+        vm.prank(extOwner);
+        backups.configureRecovery(extensionId, WALLET, stranger, 1 hours);
+        IKeyBackupRegistry.Wallet memory w = _wallet();
+        vm.assertEq(w.recovery, recovery, "old recovery in force");
+        vm.assertEq(w.pendingRecovery, stranger, "pending");
+        vm.assertEq(uint256(w.pendingFrom), from, "from");
+        // the new, shorter silence has passed, but the change is not in force
+        vm.warp(T0 + 1 hours + 1);
         vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, stranger));
         vm.prank(stranger);
-        backups.configureRecovery(WALLET, stranger, 2 days);
-        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.UnknownWallet.selector, bytes32(0)));
-        backups.configureRecovery(bytes32(0), stranger, 2 days);
+        backups.openRecovery(extensionId, WALLET);
+        vm.warp(from - 1);
+        vm.assertEq(_wallet().recovery, recovery, "a second before: old");
+        vm.warp(from);
+        w = _wallet();
+        vm.assertEq(w.recovery, stranger, "at `from`: new");
+        vm.assertEq(uint256(w.maxSilence), 1 hours, "new silence");
+        vm.assertEq(uint256(w.pendingFrom), 0, "applied");
+        vm.prank(stranger);
+        backups.openRecovery(extensionId, WALLET);
+        vm.assertEq(_wallet().custodian, stranger, "the new recovery address");
     }
 
+    function test_configureRecovery_replacesPendingAndIsUnauthorisedOtherwise() public {
+        vm.startPrank(extOwner);
+        backups.configureRecovery(extensionId, WALLET, stranger, 2 days);
+        vm.warp(T0 + 10);
+        backups.configureRecovery(extensionId, WALLET, address(0x77), 3 days);
+        vm.stopPrank();
+        IKeyBackupRegistry.Wallet memory w = _wallet();
+        vm.assertEq(w.pendingRecovery, address(0x77), "replaced");
+        vm.assertEq(uint256(w.pendingMaxSilence), 3 days, "replaced silence");
+        vm.assertEq(uint256(w.pendingFrom), T0 + 10 + SILENCE, "delayed by the silence in force");
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, stranger));
+        vm.prank(stranger);
+        backups.configureRecovery(extensionId, WALLET, stranger, 2 days);
+        vm.expectRevert(
+            abi.encodeWithSelector(IKeyBackupRegistry.UnknownWallet.selector, extensionId, bytes32(0))
+        );
+        vm.prank(extOwner);
+        backups.configureRecovery(extensionId, bytes32(0), stranger, 2 days);
+    }
+
+    /// A change in force is the base of the next one's delay.
+    function test_configureRecovery_nextDelayIsTheNewSilence() public {
+        vm.startPrank(extOwner);
+        backups.configureRecovery(extensionId, WALLET, stranger, 2 hours);
+        vm.warp(T0 + SILENCE);
+        backups.configureRecovery(extensionId, WALLET, recovery, 3 days);
+        vm.stopPrank();
+        IKeyBackupRegistry.Wallet memory w = _wallet();
+        vm.assertEq(w.recovery, stranger, "first change in force");
+        vm.assertEq(uint256(w.pendingFrom), T0 + SILENCE + 2 hours, "delayed by 2 hours");
+    }
+
+    function test_configureRecovery_revertsInRecovery() public {
+        _submit(1);
+        vm.warp(T0 + SILENCE + 1);
+        vm.prank(recovery);
+        backups.openRecovery(extensionId, WALLET);
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.InRecovery.selector, extensionId, WALLET));
+        vm.prank(extOwner);
+        backups.configureRecovery(extensionId, WALLET, stranger, SILENCE);
+    }
+
+    // ---- backups ----
+
     function test_submitBackup_heartbeatAndFirstHandover() public {
+        vm.roll(B0 + 1);
         (ActionResult memory r, bytes memory sig) = _backup(1, TEE_KEY);
         vm.expectEmit(true, true, true, true, address(backups));
-        emit IKeyBackupRegistry.KeyHandover(WALLET, address(0), TEE_ADDRESS, IKeyBackupRegistry.Custody.Tee);
+        emit IKeyBackupRegistry.KeyHandover(
+            extensionId, WALLET, TEE_ADDRESS, address(0), IKeyBackupRegistry.Custody.Tee
+        );
         vm.expectEmit(true, true, true, true, address(backups));
-        emit IKeyBackupRegistry.BackupSubmitted(WALLET, TEE_ADDRESS, 1, hex"c1c2c3");
+        emit IKeyBackupRegistry.BackupSubmitted(extensionId, WALLET, TEE_ADDRESS, 1, uint64(B0), hex"c1c2c3");
         vm.prank(stranger); // anyone may relay
         backups.submitBackup(r, sig);
-        IKeyBackupRegistry.Wallet memory w = backups.wallet(WALLET);
-        vm.assertEq(uint256(w.lastHeartbeat), 1_000_000, "heartbeat");
+        IKeyBackupRegistry.Wallet memory w = _wallet();
+        vm.assertEq(uint256(w.lastHeartbeat), T0, "heartbeat");
+        vm.assertEq(uint256(w.referenceBlock), B0, "reference block");
         vm.assertEq(w.custodian, TEE_ADDRESS, "custodian");
         vm.assertEq(w.backupHash, keccak256(hex"c1c2c3"), "hash");
     }
 
+    function test_backupId_layout() public view {
+        vm.assertEq(backups.backupId(extensionId, WALLET, 7), _id(extensionId, WALLET, 7), "backupId");
+    }
+
     function test_submitBackup_revertsWhenStale() public {
         _submit(2);
+        vm.roll(block.number + 1);
         (ActionResult memory r, bytes memory sig) = _backup(2, TEE_KEY);
         vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.StaleBackup.selector, uint64(2), uint64(2)));
         backups.submitBackup(r, sig);
@@ -109,79 +280,219 @@ contract KeyBackupRegistryTest is Fixture {
         backups.submitBackup(r, sig);
     }
 
+    /// Review item 8: the signed fields bind the operation — status, tag and id, not only the
+    /// data's first word (another operation's result could carry such data).
     function test_submitBackup_revertsWhenResultNotABackup() public {
-        (ActionResult memory r, bytes memory sig) = _backup(1, TEE_KEY);
+        (ActionResult memory good,) = _backup(1, TEE_KEY);
+        ActionResult memory r = _copy(good);
         r.status = 0;
-        vm.expectRevert(IKeyBackupRegistry.BackupResultInvalid.selector);
-        backups.submitBackup(r, sig);
-        r = _result(bytes32(0), abi.encode(bytes32("OTHER"), address(backups), WALLET, uint64(1), hex""));
-        vm.expectRevert(IKeyBackupRegistry.BackupResultInvalid.selector);
-        backups.submitBackup(r, _signResult(TEE_KEY, r));
-        r = _result(
-            bytes32(0), abi.encode(bytes32("FCC_KEY_BACKUP_V1"), address(1), WALLET, uint64(1), hex"")
+        _expectInvalid(r);
+        r = _copy(good);
+        r.submissionTag = "threshold";
+        _expectInvalid(r);
+        r = _copy(good);
+        r.id = keccak256(abi.encode(uint256(14), address(sender), uint256(1))); // an instruction's id
+        _expectInvalid(r);
+        r = _copy(good);
+        r.id = _id(extensionId, WALLET, 2); // another sequence's id
+        _expectInvalid(r);
+        r = _copy(good);
+        r.data = abi.encode(
+            bytes32("OTHER"), address(backups), extensionId, WALLET, uint64(1), uint64(0), bytes32(0), hex""
         );
-        vm.expectRevert(IKeyBackupRegistry.BackupResultInvalid.selector);
+        _expectInvalid(r);
+        r = _copy(good);
+        r.data = abi.encode(
+            bytes32("FCC_KEY_BACKUP_V2"),
+            address(1),
+            extensionId,
+            WALLET,
+            uint64(1),
+            uint64(0),
+            bytes32(0),
+            hex""
+        );
+        _expectInvalid(r);
+        // the unsigned fields do not matter
+        r = _copy(good);
+        r.opType = "ANYTHING";
         backups.submitBackup(r, _signResult(TEE_KEY, r));
     }
 
+    function _copy(ActionResult memory r) internal pure returns (ActionResult memory c) {
+        c = abi.decode(abi.encode(r), (ActionResult));
+    }
+
+    function _expectInvalid(ActionResult memory r) internal {
+        bytes memory sig = _signResult(TEE_KEY, r);
+        vm.expectRevert(IKeyBackupRegistry.BackupResultInvalid.selector);
+        backups.submitBackup(r, sig);
+    }
+
+    /// Review item 4: a backup the TEE signed before dying, hoarded and relayed after its
+    /// reference block left the 256-block window, does not keep the wallet alive.
+    function test_submitBackup_hoardedBackupCannotPostponeRecovery() public {
+        _submit(1);
+        uint64 ref = uint64(block.number);
+        (ActionResult memory hoarded, bytes memory sig) = _backupAt(2, ref, _hashOf(ref), TEE_KEY);
+        // the TEE dies; the holder waits for the deadline
+        vm.warp(T0 + SILENCE);
+        vm.roll(ref + 257);
+        vm.expectRevert(
+            abi.encodeWithSelector(IKeyBackupRegistry.BackupReferenceInvalid.selector, ref, _hashOf(ref))
+        );
+        backups.submitBackup(hoarded, sig);
+        vm.warp(T0 + SILENCE + 1);
+        vm.prank(recovery);
+        backups.openRecovery(extensionId, WALLET);
+        vm.assertTrue(_wallet().custody == IKeyBackupRegistry.Custody.Recovery, "recovered");
+    }
+
+    /// The reference may be up to 256 blocks old (blockhash's window), not 257.
+    function test_submitBackup_referenceWindowEdges() public {
+        uint64 ref = uint64(B0);
+        bytes32 h = _hashOf(ref);
+        (ActionResult memory r, bytes memory sig) = _backupAt(1, ref, h, TEE_KEY);
+        vm.roll(ref + 257);
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.BackupReferenceInvalid.selector, ref, h));
+        backups.submitBackup(r, sig);
+        vm.roll(ref + 256);
+        vm.setBlockhash(ref, h);
+        backups.submitBackup(r, sig);
+        vm.assertEq(uint256(_wallet().referenceBlock), ref, "oldest block accepted");
+    }
+
+    function test_submitBackup_revertsWhenReferenceUnknown() public {
+        uint64 ref = uint64(B0 - 1);
+        _hashOf(ref);
+        // a hash that is not the block's
+        (ActionResult memory r, bytes memory sig) = _backupAt(1, ref, keccak256("forged"), TEE_KEY);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.BackupReferenceInvalid.selector, ref, keccak256("forged")
+            )
+        );
+        backups.submitBackup(r, sig);
+        // the current block (its hash is not known yet) and a future one with a zero hash
+        (r, sig) = _backupAt(1, uint64(B0), keccak256("guess"), TEE_KEY);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.BackupReferenceInvalid.selector, uint64(B0), keccak256("guess")
+            )
+        );
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupAt(1, uint64(B0 + 10), bytes32(0), TEE_KEY);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.BackupReferenceInvalid.selector, uint64(B0 + 10), bytes32(0)
+            )
+        );
+        backups.submitBackup(r, sig);
+    }
+
+    function test_submitBackup_revertsWhenReferenceNotNewer() public {
+        _submit(1);
+        uint64 last = uint64(block.number - 1);
+        vm.roll(block.number + 5);
+        (ActionResult memory r, bytes memory sig) = _backupAt(2, last, _hashOf(last), TEE_KEY);
+        vm.expectRevert(
+            abi.encodeWithSelector(IKeyBackupRegistry.BackupReferenceNotNewer.selector, last, last)
+        );
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupAt(2, last - 1, _hashOf(last - 1), TEE_KEY);
+        vm.expectRevert(
+            abi.encodeWithSelector(IKeyBackupRegistry.BackupReferenceNotNewer.selector, last - 1, last)
+        );
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupAt(2, last + 1, _hashOf(last + 1), TEE_KEY);
+        backups.submitBackup(r, sig);
+        vm.assertEq(uint256(_wallet().referenceBlock), last + 1, "the next block");
+    }
+
+    // ---- recovery ----
+
     function test_openRecovery_afterSilence() public {
         _submit(1);
-        vm.warp(1_000_000 + SILENCE + 1);
+        vm.warp(T0 + SILENCE + 1);
         vm.expectEmit(true, true, true, true, address(backups));
         emit IKeyBackupRegistry.KeyHandover(
-            WALLET, TEE_ADDRESS, recovery, IKeyBackupRegistry.Custody.Recovery
+            extensionId, WALLET, recovery, TEE_ADDRESS, IKeyBackupRegistry.Custody.Recovery
         );
         vm.prank(recovery);
-        backups.openRecovery(WALLET);
-        vm.assertTrue(backups.wallet(WALLET).custody == IKeyBackupRegistry.Custody.Recovery, "recovery");
+        backups.openRecovery(extensionId, WALLET);
+        vm.assertTrue(_wallet().custody == IKeyBackupRegistry.Custody.Recovery, "recovery");
         // backups wait until recovery is closed
+        vm.roll(block.number + 1);
         (ActionResult memory r, bytes memory sig) = _backup(2, TEE_KEY);
-        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.InRecovery.selector, WALLET));
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.InRecovery.selector, extensionId, WALLET));
         backups.submitBackup(r, sig);
     }
 
     function test_openRecovery_revertsWhenHeartbeatFresh() public {
         _submit(1);
-        vm.warp(1_000_000 + SILENCE); // exactly maxSilence: still fresh
+        vm.warp(T0 + SILENCE); // exactly maxSilence: still fresh
         vm.expectRevert(
-            abi.encodeWithSelector(IKeyBackupRegistry.HeartbeatNotStale.selector, uint64(1_000_000), SILENCE)
+            abi.encodeWithSelector(IKeyBackupRegistry.HeartbeatNotStale.selector, uint64(T0), SILENCE)
         );
         vm.prank(recovery);
-        backups.openRecovery(WALLET);
+        backups.openRecovery(extensionId, WALLET);
     }
 
     function test_openRecovery_revertsWhenUnauthorised() public {
         _submit(1);
-        vm.warp(1_000_000 + SILENCE + 1);
-        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, admin));
-        vm.prank(admin);
-        backups.openRecovery(WALLET);
+        vm.warp(T0 + SILENCE + 1);
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, extOwner));
+        vm.prank(extOwner);
+        backups.openRecovery(extensionId, WALLET);
     }
 
     function test_openRecovery_revertsBeforeFirstBackup() public {
-        vm.warp(1_000_000 + SILENCE + 1);
+        vm.warp(T0 + SILENCE + 1);
         vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, recovery));
         vm.prank(recovery);
-        backups.openRecovery(WALLET);
+        backups.openRecovery(extensionId, WALLET);
     }
 
     function test_closeRecovery_nextBackupHandsBackToTee() public {
         _submit(1);
-        vm.warp(1_000_000 + SILENCE + 1);
-        vm.startPrank(recovery);
-        backups.openRecovery(WALLET);
-        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, admin));
-        vm.stopPrank();
-        vm.prank(admin);
-        backups.closeRecovery(WALLET);
+        vm.warp(T0 + SILENCE + 1);
         vm.prank(recovery);
-        backups.closeRecovery(WALLET);
-        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotInRecovery.selector, WALLET));
+        backups.openRecovery(extensionId, WALLET);
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, extOwner));
+        vm.prank(extOwner);
+        backups.closeRecovery(extensionId, WALLET);
         vm.prank(recovery);
-        backups.closeRecovery(WALLET);
+        backups.closeRecovery(extensionId, WALLET);
+        vm.expectRevert(
+            abi.encodeWithSelector(IKeyBackupRegistry.NotInRecovery.selector, extensionId, WALLET)
+        );
+        vm.prank(recovery);
+        backups.closeRecovery(extensionId, WALLET);
+        vm.roll(block.number + 1);
         (ActionResult memory r, bytes memory sig) = _backup(2, TEE_KEY);
         vm.expectEmit(true, true, true, true, address(backups));
-        emit IKeyBackupRegistry.KeyHandover(WALLET, recovery, TEE_ADDRESS, IKeyBackupRegistry.Custody.Tee);
+        emit IKeyBackupRegistry.KeyHandover(
+            extensionId, WALLET, TEE_ADDRESS, recovery, IKeyBackupRegistry.Custody.Tee
+        );
         backups.submitBackup(r, sig);
+    }
+
+    /// A change of recovery address that comes into force during recovery does not take the
+    /// key from the custodian who opened it.
+    function test_closeRecovery_byTheCustodianAfterARecoveryChange() public {
+        _submit(1);
+        vm.warp(T0 + 10);
+        vm.prank(extOwner);
+        backups.configureRecovery(extensionId, WALLET, stranger, SILENCE); // in force at T0 + 10 + SILENCE
+        vm.warp(T0 + SILENCE + 1);
+        vm.prank(recovery);
+        backups.openRecovery(extensionId, WALLET);
+        vm.warp(T0 + SILENCE + 10);
+        vm.assertEq(_wallet().recovery, stranger, "the change is in force");
+        vm.expectRevert(abi.encodeWithSelector(IKeyBackupRegistry.NotAuthorised.selector, stranger));
+        vm.prank(stranger);
+        backups.closeRecovery(extensionId, WALLET);
+        vm.prank(recovery);
+        backups.closeRecovery(extensionId, WALLET);
     }
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {DevRelay} from "../src/DevRelay.sol";
+import {TeeInstructionSender} from "../src/TeeInstructionSender.sol";
 import {ITeeInstructionSender} from "../src/interfaces/ITeeInstructionSender.sol";
 import {ITeeMachineRegistry} from "../src/interfaces/ITeeMachineRegistry.sol";
 import {Fixture} from "./utils/Fixture.sol";
@@ -53,6 +55,18 @@ contract TeeInstructionSenderTest is Fixture {
         vm.assertEq(_send(teeIds, cosigners, 1, 0.1 ether), expectedId, "id");
         vm.assertEq(sender.collectedFees(extensionId), 0.1 ether, "fees");
         vm.assertEq(sender.nonce(), 2, "nonce");
+    }
+
+    /// The sender states the relay it expects, and it must be the machine registry's.
+    function test_constructor_revertsOnRelayMismatch() public {
+        DevRelay other = new DevRelay(governance, DevRelay.HashScheme.ChainBound, WINDOW);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                TeeInstructionSender.RelayMismatch.selector, address(other), address(relay)
+            )
+        );
+        new TeeInstructionSender(extensions, machines, other);
+        vm.assertEq(address(sender.relay()), address(relay), "the registry's relay");
     }
 
     function test_sendInstructions_drawsMachineWhenNoneListed() public {

@@ -105,6 +105,28 @@ contract TeeMachineRegistryTest is Fixture {
         machines.register(data, sig, proxyId, URL);
     }
 
+    /// Review item 1: the TEE's signed data cannot be registered under another extension (nor
+    /// for another owner) — what a squatter would need to ban the key from there.
+    function test_register_revertsWhenSignedDataMovedToAnotherExtension() public {
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
+        ITeeMachineRegistry.Signature memory sig = _signData(TEE_KEY, data);
+        vm.startPrank(stranger);
+        uint256 squat = extensions.createExtension("squat");
+        extensions.addTeeVersion(squat, "v1", codeHash, _platforms(SNP));
+        data.extensionId = squat;
+        data.initialOwner = stranger;
+        vm.expectPartialRevert(ITeeMachineRegistry.RegistrationSignatureInvalid.selector);
+        machines.register(data, sig, proxyId, URL);
+        vm.stopPrank();
+        // nor by the operator the TEE signed for, under an extension it did not sign
+        data.initialOwner = operator;
+        vm.expectPartialRevert(ITeeMachineRegistry.RegistrationSignatureInvalid.selector);
+        vm.prank(operator);
+        machines.register(data, sig, proxyId, URL);
+        // the honest registration is untouched
+        vm.assertEq(_register(), TEE_ADDRESS, "registered by its operator");
+    }
+
     function test_register_revertsWithoutTheTeeSignature() public {
         ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
         vm.expectRevert(
@@ -386,9 +408,71 @@ contract TeeMachineRegistryTest is Fixture {
         machines.pause(teeId);
         vm.assertFalse(machines.isProductionTee(extensionId, teeId), "paused");
         vm.assertEq(machines.productionMachines(extensionId).length, 0, "unlisted");
-        vm.prank(extOwner);
+        vm.assertTrue(machines.pauseRole(teeId) == ITeeMachineRegistry.PauseRole.Owner, "paused by its owner");
+        vm.prank(operator);
         machines.resume(teeId);
         vm.assertTrue(machines.isProductionTee(extensionId, teeId), "resumed");
+        vm.assertTrue(machines.pauseRole(teeId) == ITeeMachineRegistry.PauseRole.None, "role cleared");
+    }
+
+    /// Review item 7: only the role that paused a machine resumes it.
+    function test_resume_onlyByThePausingRole() public {
+        address teeId = _production();
+        vm.prank(extOwner);
+        machines.pause(teeId);
+        vm.assertTrue(
+            machines.pauseRole(teeId) == ITeeMachineRegistry.PauseRole.ExtensionOwner,
+            "extension owner's pause"
+        );
+        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.NotAuthorised.selector, operator));
+        vm.prank(operator);
+        machines.resume(teeId);
+        vm.prank(extOwner);
+        machines.resume(teeId);
+        // and the other way round: the extension owner does not undo the operator's pause
+        vm.prank(operator);
+        machines.pause(teeId);
+        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.NotAuthorised.selector, extOwner));
+        vm.prank(extOwner);
+        machines.resume(teeId);
+        vm.prank(operator);
+        machines.resume(teeId);
+        vm.assertTrue(machines.isProductionTee(extensionId, teeId), "resumed");
+    }
+
+    /// A new extension owner inherits the extension owner's pause.
+    function test_resume_extensionOwnerPauseFollowsOwnership() public {
+        address teeId = _production();
+        vm.startPrank(extOwner);
+        machines.pause(teeId);
+        extensions.transferExtensionOwnership(extensionId, address(0xBEEF));
+        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.NotAuthorised.selector, extOwner));
+        machines.resume(teeId);
+        vm.stopPrank();
+        vm.prank(address(0xBEEF));
+        machines.resume(teeId);
+    }
+
+    /// A machine paused by a third party (it was not productive) is resumed by either owner.
+    function test_resume_afterAPauseByAnyone() public {
+        address teeId = _production();
+        vm.warp(uint256(machines.machine(teeId).availableUntil) + 1);
+        vm.prank(stranger);
+        machines.pause(teeId);
+        vm.assertTrue(machines.pauseRole(teeId) == ITeeMachineRegistry.PauseRole.Anyone, "anyone's pause");
+        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.NotAuthorised.selector, stranger));
+        vm.prank(stranger);
+        machines.resume(teeId);
+        vm.prank(extOwner);
+        machines.resume(teeId);
+        vm.prank(extOwner);
+        machines.pause(teeId);
+        vm.prank(extOwner);
+        machines.resume(teeId);
+        vm.prank(operator);
+        machines.pause(teeId);
+        vm.prank(operator);
+        machines.resume(teeId);
     }
 
     function test_pause_revertsWhenUnauthorised() public {
@@ -432,6 +516,77 @@ contract TeeMachineRegistryTest is Fixture {
         machines.pause(teeId);
         vm.assertTrue(machines.machine(teeId).status == ITeeMachineRegistry.Status.Paused, "paused");
         vm.assertEq(machines.productionMachines(extensionId).length, 0, "unlisted");
+    }
+
+    /// Review item 9: anyone may take a machine whose code version was disabled out of the
+    /// production list (the permissionless prune); a productive one stays the owners' to pause.
+    function test_pause_byAnyoneOnceCodeDisabled() public {
+        address teeId = _production();
+        vm.prank(extOwner);
+        extensions.disableTeeVersion(extensionId, codeHash);
+        vm.prank(stranger);
+        machines.pause(teeId);
+        vm.assertEq(machines.productionMachines(extensionId).length, 0, "pruned");
+        vm.assertEq(machines.productionIndex(teeId), 0, "index cleared");
+        vm.assertTrue(machines.pauseRole(teeId) == ITeeMachineRegistry.PauseRole.Anyone, "by anyone");
+    }
+
+    /// Selection walks the list: many machines on a disabled version cost gas on every draw
+    /// until someone prunes them (each skipped one is a registry lookup and a call).
+    function test_selectProductionMachine_gasWithManyDisabledMachines() public {
+        uint256 n = 60;
+        address[] memory stale = new address[](n);
+        for (uint256 k; k < n; ++k) {
+            stale[k] = _productionOfKey(2000 + k);
+        }
+        bytes32 v2 = keccak256("v2");
+        vm.startPrank(extOwner);
+        extensions.addTeeVersion(extensionId, "v2", v2, _platforms(SNP));
+        extensions.disableTeeVersion(extensionId, codeHash);
+        vm.stopPrank();
+        ITeeMachineRegistry.TeeMachineData memory data = _machineData(3000);
+        data.codeHash = v2;
+        address live = _registerAs(3000, data);
+        machines.toProduction(live, _productionMessage(live, EPOCH, _idx(0, 2)));
+        // the worst draw: every stale machine before the live one
+        uint256 unpruned = _worstDrawGas(live);
+        vm.startPrank(stranger);
+        for (uint256 k; k < n; ++k) {
+            machines.pause(stale[k]);
+        }
+        vm.stopPrank();
+        vm.assertEq(machines.productionMachines(extensionId).length, 1, "only the live one listed");
+        uint256 pruned = _worstDrawGas(live);
+        // warm in one test transaction (157 k gas here, about 2.6 k per stale machine; more when
+        // cold), against 4.3 k once pruned
+        vm.assertTrue(unpruned > n * 2000, "unpruned: a lookup per stale machine");
+        vm.assertTrue(pruned < 10_000, "pruned: one lookup");
+    }
+
+    /// @dev Gas of the draw that reaches `live` last (its salt found by trying).
+    function _worstDrawGas(address live) internal view returns (uint256 worst) {
+        for (uint256 salt; salt < 200; ++salt) {
+            uint256 before = gasleft();
+            address chosen = machines.selectProductionMachine(extensionId, bytes32(salt));
+            uint256 used = before - gasleft();
+            vm.assertEq(chosen, live, "the live one");
+            if (used > worst) worst = used;
+        }
+    }
+
+    function test_productionIndex_positionPlusOne() public {
+        address a = _productionOfKey(1000);
+        address b = _productionOfKey(1001);
+        address c = _productionOfKey(1002);
+        vm.assertEq(machines.productionIndex(a), 1, "a");
+        vm.assertEq(machines.productionIndex(c), 3, "c");
+        vm.prank(operator);
+        machines.pause(a);
+        // the last one moved into the gap
+        vm.assertEq(machines.productionIndex(a), 0, "a unlisted");
+        vm.assertEq(machines.productionIndex(c), 1, "c moved");
+        vm.assertEq(machines.productionIndex(b), 2, "b stays");
+        vm.assertEq(machines.productionMachines(extensionId)[0], c, "list");
     }
 
     function test_confirmAvailability_extendsOnce() public {
@@ -575,6 +730,23 @@ contract TeeMachineRegistryTest is Fixture {
         vm.assertTrue(machines.machine(teeId).status == ITeeMachineRegistry.Status.Banned, "banned");
     }
 
+    /// Neither its extension's owner nor another extension's can ban a pending record, which
+    /// would block the key in every extension; the key still reaches production.
+    function test_ban_pendingRefusedLeavesTheKeyFree() public {
+        address teeId = _register();
+        vm.prank(stranger);
+        extensions.createExtension("other");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITeeMachineRegistry.MachineStatusInvalid.selector, teeId, ITeeMachineRegistry.Status.Pending
+            )
+        );
+        vm.prank(stranger);
+        machines.ban(teeId);
+        machines.toProduction(teeId, _productionMessage(teeId, EPOCH, _idx(0, 2)));
+        vm.assertTrue(machines.isProductionTee(extensionId, teeId), "production");
+    }
+
     function test_ban_revertsWhenNotExtensionOwner() public {
         address teeId = _production();
         vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.NotAuthorised.selector, operator));
@@ -624,6 +796,80 @@ contract TeeMachineRegistryTest is Fixture {
             )
         );
         machines.registrationHash(address(7));
+    }
+
+    // ---- following a redeployed relay ----
+
+    /// @dev A chain-bound DevRelay with the three-voter policy of `epochs[0..]` stored.
+    function _newRelay(uint24 firstEpoch, uint24 lastEpoch) internal returns (DevRelay r) {
+        r = new DevRelay(governance, DevRelay.HashScheme.ChainBound, WINDOW);
+        vm.startPrank(governance);
+        for (uint24 e = firstEpoch; e <= lastEpoch; ++e) {
+            r.setSigningPolicy(_threeVoterPolicy(e));
+        }
+        vm.stopPrank();
+    }
+
+    /// Review item 10: the voters of the current relay move the registry (and the sender) to a
+    /// redeployed one; machines then go to production with the new relay's policies.
+    function test_setRelay_followsARedeployedRelay() public {
+        DevRelay next = _newRelay(EPOCH, EPOCH + 1);
+        bytes32 h = machines.relayChangeHash(next);
+        vm.assertEq(
+            h,
+            keccak256(
+                abi.encode(
+                    bytes32("FCC_RELAY_CHANGE"),
+                    uint256(14),
+                    keccak256(abi.encode(address(machines), address(relay), address(next)))
+                )
+            ),
+            "relayChangeHash layout"
+        );
+        vm.expectEmit(true, true, true, true, address(machines));
+        emit ITeeMachineRegistry.RelayChanged(address(relay), address(next), EPOCH);
+        vm.prank(stranger); // anyone may submit the voters' decision
+        machines.setRelay(next, _signedMessage(h, EPOCH, _idx(0, 2)));
+        vm.assertEq(address(machines.relay()), address(next), "registry follows");
+        vm.assertEq(address(sender.relay()), address(next), "sender follows");
+        // the old relay's epoch no longer counts: EPOCH + 1 exists only on the new one
+        address teeId = _register();
+        machines.toProduction(teeId, _productionMessage(teeId, EPOCH + 1, _idx(0, 2)));
+        vm.assertTrue(machines.isProductionTee(extensionId, teeId), "production through the new relay");
+    }
+
+    function test_setRelay_revertsWhenNotSignedOrInvalid() public {
+        DevRelay next = _newRelay(EPOCH, EPOCH);
+        bytes32 h = machines.relayChangeHash(next);
+        vm.expectRevert(
+            abi.encodeWithSelector(DevRelay.ThresholdNotReached.selector, uint256(500), uint256(500))
+        );
+        machines.setRelay(next, _signedMessage(h, EPOCH, _idx(0, 1)));
+        // signed for another relay
+        DevRelay other = _newRelay(EPOCH, EPOCH);
+        bytes32 otherHash = machines.relayChangeHash(other);
+        bytes memory forOther = _signedMessage(otherHash, EPOCH, _idx(0, 2));
+        vm.expectRevert(abi.encodeWithSelector(DevRelay.MessageHashMismatch.selector, otherHash, h));
+        machines.setRelay(next, forOther);
+        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.RelayInvalid.selector, address(0)));
+        machines.setRelay(DevRelay(address(0)), "");
+        vm.expectRevert(abi.encodeWithSelector(ITeeMachineRegistry.RelayInvalid.selector, address(relay)));
+        machines.setRelay(relay, "");
+    }
+
+    /// The new relay must not be behind the current one: its latest epoch equal is the edge.
+    function test_setRelay_revertsWhenBehind() public {
+        DevRelay behind = _newRelay(EPOCH - 1, EPOCH - 1);
+        bytes32 h = machines.relayChangeHash(behind);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITeeMachineRegistry.RelayBehind.selector, uint256(EPOCH - 1), uint256(EPOCH)
+            )
+        );
+        machines.setRelay(behind, _signedMessage(h, EPOCH, _idx(0, 2)));
+        DevRelay level = _newRelay(EPOCH, EPOCH);
+        machines.setRelay(level, _signedMessage(machines.relayChangeHash(level), EPOCH, _idx(0, 2)));
+        vm.assertEq(address(machines.relay()), address(level), "same epoch accepted");
     }
 
     /// @dev A production machine with secret key `key`.

@@ -46,6 +46,33 @@ contract TeeResultVerifierTest is Fixture {
         verifier.verifyResult(extensionId, _example(), FCC_CORE_SIGNATURE);
     }
 
+    function test_verifyResult_revertsWhenPausedUntilResumed() public {
+        address teeId = _production();
+        vm.prank(operator);
+        machines.pause(teeId);
+        vm.expectRevert(
+            abi.encodeWithSelector(ITeeResultVerifier.NotProductionTee.selector, extensionId, teeId)
+        );
+        verifier.verifyResult(extensionId, _example(), FCC_CORE_SIGNATURE);
+        vm.prank(operator);
+        machines.resume(teeId);
+        vm.assertEq(verifier.verifyResult(extensionId, _example(), FCC_CORE_SIGNATURE), teeId, "resumed");
+    }
+
+    function test_verifyResult_revertsWhenBanned() public {
+        address teeId = _production();
+        vm.prank(extOwner);
+        machines.ban(teeId);
+        vm.expectRevert(
+            abi.encodeWithSelector(ITeeResultVerifier.NotProductionTee.selector, extensionId, teeId)
+        );
+        verifier.verifyResult(extensionId, _example(), FCC_CORE_SIGNATURE);
+        vm.expectRevert(
+            abi.encodeWithSelector(ITeeResultVerifier.NotProductionTee.selector, extensionId, teeId)
+        );
+        verifier.verifyResultHash(extensionId, ActionResults.hash(_example()), FCC_CORE_SIGNATURE);
+    }
+
     function test_verifyResult_revertsWhenCodeVersionDisabled() public {
         _production();
         vm.prank(extOwner);

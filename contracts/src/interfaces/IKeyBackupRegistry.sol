@@ -8,7 +8,8 @@ import {ActionResult} from "../types/ActionResult.sol";
 /// wallet's extension submits an encrypted backup of the key periodically, as a heartbeat; after
 /// `maxSilence` seconds without one, the wallet's recovery address may open recovery. Every
 /// change of who holds the key (TEE to TEE, TEE to recovery, recovery back to a TEE) emits
-/// `KeyHandover`, so the custody history is on chain.
+/// `KeyHandover`, so the custody history is on chain. Wallets are named per extension
+/// (`extensionId`, `walletId`) and managed by the extension's current owner.
 interface IKeyBackupRegistry {
     /// @notice Where a wallet's key is held.
     enum Custody {
@@ -17,76 +18,118 @@ interface IKeyBackupRegistry {
         Recovery
     }
 
-    /// @notice A wallet's record.
+    /// @notice A wallet's record (as `wallet` returns it: pending settings whose time has come
+    /// already applied).
     struct Wallet {
-        address admin;
-        uint256 extensionId;
+        /// Who may open recovery after `maxSilence` (zero: no such wallet).
         address recovery;
         uint64 maxSilence;
+        /// When the last backup was accepted (unix seconds).
         uint64 lastHeartbeat;
         uint64 sequence;
+        /// The reference block of the last backup (a block the TEE saw before signing it).
+        uint64 referenceBlock;
         Custody custody;
         address custodian;
         bytes32 backupHash;
+        /// Settings configured but not in force yet (`pendingFrom` zero: none).
+        address pendingRecovery;
+        uint64 pendingMaxSilence;
+        /// When the pending settings take effect.
+        uint64 pendingFrom;
     }
 
     /// @notice Emitted when a wallet is registered.
     event WalletRegistered(
-        bytes32 indexed walletId,
-        uint256 indexed extensionId,
-        address indexed admin,
-        address recovery,
-        uint64 maxSilence
+        uint256 indexed extensionId, bytes32 indexed walletId, address recovery, uint64 maxSilence
     );
-    /// @notice Emitted when the admin changes the recovery address or the silence period.
-    event RecoveryConfigured(bytes32 indexed walletId, address recovery, uint64 maxSilence);
+    /// @notice Emitted when the extension owner configures new recovery settings, in force from
+    /// `effectiveFrom`.
+    event RecoveryConfigured(
+        uint256 indexed extensionId,
+        bytes32 indexed walletId,
+        address recovery,
+        uint64 maxSilence,
+        uint64 effectiveFrom
+    );
     /// @notice Emitted for every accepted backup (the heartbeat); `encryptedBackup` lives in the log only.
     event BackupSubmitted(
-        bytes32 indexed walletId, address indexed teeId, uint64 indexed sequence, bytes encryptedBackup
+        uint256 indexed extensionId,
+        bytes32 indexed walletId,
+        address indexed teeId,
+        uint64 sequence,
+        uint64 referenceBlock,
+        bytes encryptedBackup
     );
     /// @notice Emitted whenever custody of the key changes hands.
-    event KeyHandover(bytes32 indexed walletId, address indexed from, address indexed to, Custody custody);
+    event KeyHandover(
+        uint256 indexed extensionId,
+        bytes32 indexed walletId,
+        address indexed to,
+        address from,
+        Custody custody
+    );
 
-    /// @notice The wallet id is taken.
-    error WalletExists(bytes32 walletId);
-    /// @notice No wallet has this id.
-    error UnknownWallet(bytes32 walletId);
+    /// @notice The wallet id is taken in this extension.
+    error WalletExists(uint256 extensionId, bytes32 walletId);
+    /// @notice The extension has no wallet with this id.
+    error UnknownWallet(uint256 extensionId, bytes32 walletId);
     /// @notice The caller may not do this for the wallet.
     error NotAuthorised(address caller);
     /// @notice The silence period is below the minimum.
     error MaxSilenceTooShort(uint64 maxSilence, uint64 minimum);
-    /// @notice The result is not a successful key-backup result for this registry and wallet.
+    /// @notice The silence period is above the maximum.
+    error MaxSilenceTooLong(uint64 maxSilence, uint64 maximum);
+    /// @notice The result is not a successful key-backup result for this registry and wallet:
+    /// status, submission tag, id (`backupId`) or the data's domain and registry are wrong.
     error BackupResultInvalid();
     /// @notice The backup's sequence number is not above the last one (a replayed or stale backup).
     error StaleBackup(uint64 sequence, uint64 lastSequence);
+    /// @notice The backup's reference block is not one of the last 256 blocks with that hash
+    /// (too old, in the future, or not on this chain).
+    error BackupReferenceInvalid(uint64 referenceBlock, bytes32 referenceHash);
+    /// @notice The backup's reference block is not after the last accepted backup's.
+    error BackupReferenceNotNewer(uint64 referenceBlock, uint64 lastReferenceBlock);
     /// @notice The TEE has sent a heartbeat within `maxSilence`: recovery may not open yet.
     error HeartbeatNotStale(uint64 lastHeartbeat, uint64 maxSilence);
     /// @notice The wallet is in recovery; backups wait for `closeRecovery`.
-    error InRecovery(bytes32 walletId);
+    error InRecovery(uint256 extensionId, bytes32 walletId);
     /// @notice The wallet is not in recovery.
-    error NotInRecovery(bytes32 walletId);
+    error NotInRecovery(uint256 extensionId, bytes32 walletId);
     /// @notice The zero address is not allowed here.
     error ZeroAddress();
 
     /// @notice Registers a wallet whose key TEEs of `extensionId` hold (the extension owner only;
-    /// it becomes the wallet's admin).
-    function registerWallet(bytes32 walletId, uint256 extensionId, address recovery, uint64 maxSilence)
+    /// whoever owns the extension manages its wallets). Its settings are in force at once.
+    function registerWallet(uint256 extensionId, bytes32 walletId, address recovery, uint64 maxSilence)
         external;
 
-    /// @notice Changes the recovery address and silence period (admin only).
-    function configureRecovery(bytes32 walletId, address recovery, uint64 maxSilence) external;
+    /// @notice Schedules new recovery settings (the extension's current owner only). They take
+    /// effect `maxSilence` (the current one) seconds from now, so a change cannot shorten a silence
+    /// already under way or hand recovery to someone else sooner than the old settings allow;
+    /// a later call replaces a pending change.
+    function configureRecovery(uint256 extensionId, bytes32 walletId, address recovery, uint64 maxSilence)
+        external;
 
     /// @notice Records a backup: `result` must be a successful ActionResult signed by a production
-    /// TEE of the wallet's extension, with `data = abi.encode(bytes32("FCC_KEY_BACKUP_V1"),
-    /// address(this), walletId, uint64 sequence, bytes encryptedBackup)`; anyone may relay it.
+    /// TEE of the wallet's extension, with submission tag `BACKUP_SUBMISSION_TAG`, id
+    /// `backupId(extensionId, walletId, sequence)` and `data = abi.encode(bytes32("FCC_KEY_BACKUP_V2"),
+    /// address(this), uint256 extensionId, bytes32 walletId, uint64 sequence, uint64 referenceBlock,
+    /// bytes32 referenceHash, bytes encryptedBackup)`, where `referenceBlock` is one of the last 256
+    /// blocks, after the last backup's, and `referenceHash` its hash; anyone may relay it.
     function submitBackup(ActionResult calldata result, bytes calldata signature) external;
 
+    /// @notice The id a backup result must carry: `keccak256(abi.encode(bytes32("FCC_KEY_BACKUP_V2"),
+    /// chainId, address(this), extensionId, walletId, sequence))`.
+    function backupId(uint256 extensionId, bytes32 walletId, uint64 sequence) external view returns (bytes32);
+
     /// @notice Opens recovery after `maxSilence` seconds without a backup (recovery address only).
-    function openRecovery(bytes32 walletId) external;
+    function openRecovery(uint256 extensionId, bytes32 walletId) external;
 
-    /// @notice Ends recovery (recovery address only): the next valid backup hands the key back to a TEE.
-    function closeRecovery(bytes32 walletId) external;
+    /// @notice Ends recovery (the recovery custodian, who opened it): the next valid backup hands
+    /// the key back to a TEE.
+    function closeRecovery(uint256 extensionId, bytes32 walletId) external;
 
-    /// @notice The wallet's record.
-    function wallet(bytes32 walletId) external view returns (Wallet memory);
+    /// @notice The wallet's record, pending settings applied once in force.
+    function wallet(uint256 extensionId, bytes32 walletId) external view returns (Wallet memory);
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IFlareRelay} from "./IFlareRelay.sol";
+
 /// @title ITeeMachineRegistry
 /// @notice TEE machines: registered by their operator (pending), moved to production by data
 /// providers' signatures over the registration (they check the hardware attestation off-chain),
@@ -16,6 +18,15 @@ interface ITeeMachineRegistry {
         Production,
         Paused,
         Banned
+    }
+
+    /// @notice Who paused a paused machine: only that role may resume it (`Anyone`: a machine
+    /// that was not productive, paused by a third party; its owner or extension owner resumes).
+    enum PauseRole {
+        None,
+        Anyone,
+        Owner,
+        ExtensionOwner
     }
 
     /// @notice A secp256k1 public key (Flare's `PublicKey`).
@@ -108,6 +119,9 @@ interface ITeeMachineRegistry {
     event TeeMachineResumed(address indexed teeId, address indexed by);
     /// @notice Emitted when a machine is banned.
     event TeeMachineBanned(address indexed teeId, address indexed by);
+    /// @notice Emitted when the registry follows a new relay, as voters of `rewardEpochId`'s
+    /// policy on the old one decided.
+    event RelayChanged(address indexed oldRelay, address indexed newRelay, uint256 rewardEpochId);
 
     /// @notice The registration is not signed by the TEE whose key it carries (`recovered` signed it).
     error RegistrationSignatureInvalid(address recovered);
@@ -129,8 +143,13 @@ interface ITeeMachineRegistry {
     error SigningPolicyTooOld(uint256 rewardEpochId, uint256 lastInitializedRewardEpoch);
     /// @notice The extension has no production machine running an allowed code version.
     error NoProductionMachine(uint256 extensionId);
-    /// @notice Only its operator or the extension owner may pause a machine still available.
+    /// @notice Only its operator or the extension owner may pause a machine still productive
+    /// (available, on an enabled code version).
     error StillAvailable(address teeId, uint64 availableUntil);
+    /// @notice The new relay is zero or the current one.
+    error RelayInvalid(address newRelay);
+    /// @notice The new relay's latest reward epoch is before the current relay's.
+    error RelayBehind(uint256 newLastEpoch, uint256 lastEpoch);
 
     /// @notice Registers (or, while pending and by the same owner, re-registers) a machine, as
     /// Flare's `MachineManagerFacet.register` does: the caller must be `data.initialOwner`, the
@@ -178,13 +197,30 @@ interface ITeeMachineRegistry {
     /// availability it extends.
     function availabilityHash(address teeId) external view returns (bytes32);
 
-    /// @notice Takes a production machine out of service: its owner or the extension owner at
-    /// any time, anyone once its availability lapsed.
+    /// @notice Takes a production machine out of service and out of the production list: its
+    /// owner or the extension owner at any time, anyone once it is not productive (availability
+    /// lapsed or code version disabled) — the permissionless prune of the list selection walks.
     function pause(address teeId) external;
 
-    /// @notice Returns a paused machine to production (its owner or the extension owner); one
-    /// whose availability lapsed stays unproductive until the providers confirm it again.
+    /// @notice Returns a paused machine to production: only the role that paused it (`pauseRole`;
+    /// a pause by anyone, its owner or the extension owner). One whose availability lapsed stays
+    /// unproductive until the providers confirm it again.
     function resume(address teeId) external;
+
+    /// @notice Who paused `teeId` (`None` unless it is paused).
+    function pauseRole(address teeId) external view returns (PauseRole);
+
+    /// @notice The signing-policy source: DevRelay or Flare's Relay (`setRelay` follows a new one).
+    function relay() external view returns (IFlareRelay);
+
+    /// @notice Follows a redeployed relay: `relayMessage` carries `relayChangeHash(newRelay)`
+    /// signed through the current relay by its latest or previous policy (as for `toProduction`),
+    /// and `newRelay`'s latest reward epoch is not before the current relay's. Anyone may submit it.
+    function setRelay(IFlareRelay newRelay, bytes calldata relayMessage) external;
+
+    /// @notice What voters sign to move the registry to `newRelay`: `keccak(abi.encode(
+    /// bytes32("FCC_RELAY_CHANGE"), chainId, keccak(abi.encode(registry, relay, newRelay))))`.
+    function relayChangeHash(IFlareRelay newRelay) external view returns (bytes32);
 
     /// @notice Bans a machine that was in production for good (the extension owner). A pending
     /// registration cannot be banned: it proves nothing about the key, so a ban would only
@@ -198,8 +234,12 @@ interface ITeeMachineRegistry {
     /// still enabled and whose availability has not lapsed.
     function isProductionTee(uint256 extensionId, address teeId) external view returns (bool);
 
-    /// @notice The extension's production machines (including any whose code was disabled since).
+    /// @notice The extension's production machines (including any whose code was disabled or
+    /// whose availability lapsed since, until someone pauses them).
     function productionMachines(uint256 extensionId) external view returns (address[] memory);
+
+    /// @notice Position + 1 of `teeId` in its extension's `productionMachines` (0: not listed).
+    function productionIndex(address teeId) external view returns (uint256);
 
     /// @notice A productive machine of the extension (`isProductionTee`), drawn from
     /// `keccak(blockhash(block.number - 1), extensionId, salt)`. Not secure randomness: the block

@@ -3,6 +3,14 @@ pragma solidity ^0.8.24;
 
 /// @notice The forge cheatcodes the tests and scripts use (declared here: no forge-std offline).
 interface Vm {
+    enum CallerMode {
+        None,
+        Broadcast,
+        RecurrentBroadcast,
+        Prank,
+        RecurrentPrank
+    }
+
     struct Log {
         bytes32[] topics;
         bytes data;
@@ -38,6 +46,10 @@ interface Vm {
     function parseBytes(string calldata value) external pure returns (bytes memory);
     function trim(string calldata input) external pure returns (string memory);
     function startBroadcast(uint256 privateKey) external;
+    function startBroadcast() external;
+    function rememberKey(uint256 privateKey) external returns (address keyAddr);
+    function readCallers() external returns (CallerMode callerMode, address msgSender, address txOrigin);
+    function setBlockhash(uint256 blockNumber, bytes32 blockHash) external;
     function stopBroadcast() external;
     function envOr(string calldata name, uint256 defaultValue) external view returns (uint256);
     function envOr(string calldata name, bytes calldata defaultValue) external view returns (bytes memory);
