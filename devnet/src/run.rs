@@ -412,7 +412,16 @@ async fn registration_check<P: alloy::providers::Provider>(
 ) -> Result<Result<(sim::attest::Statement, sim::attest::Verdict), sim::attest::CheckError>> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json");
     let verifier = sim::attest::verifier(&manifest, true)?;
-    let (registered, instruction) = sim::attest::registered_machine(rpc, *net.machines.address(), tee_id.0.0).await?;
+    let m = net.machines.machine(tee_id).call().await?;
+    let registered = sim::attest::Registered {
+        public_key: m.publicKey.as_ref().try_into().context("the machine is not registered")?,
+        extension_id: m.extensionId.to_be_bytes(),
+        owner: m.owner.0.0,
+        code_hash: m.codeHash.0,
+        platform: m.platform.0,
+        challenge: m.challenge.0,
+    };
+    let instruction = m.attestationInstructionId.0;
     let client = sim::client::ProxyClient::new(url, CHAIN_ID, Duration::from_secs(10))?;
     let answer = client.wait_result(&instruction, STEP_TIMEOUT).await?;
     let (statement, verdict) = match sim::attest::check_registration(

@@ -449,49 +449,6 @@ alloy::sol! {
         function toSigningPolicyHash(uint256 rewardEpochId) external view returns (bytes32);
         function lastInitializedRewardEpochData() external view returns (uint32, uint32);
     }
-
-    #[sol(rpc)]
-    /// The machine record of `TeeMachineRegistry` (contracts/src/interfaces/ITeeMachineRegistry.sol).
-    interface IRegisteredMachine {
-        struct Machine {
-            uint8 status;
-            address owner;
-            address proxyId;
-            uint256 extensionId;
-            bytes32 codeHash;
-            bytes32 platform;
-            string proxyUrl;
-            bytes publicKey;
-            uint64 availableUntil;
-            bytes32 challenge;
-            bytes32 attestationInstructionId;
-        }
-        function machine(address teeId) external view returns (Machine memory);
-    }
-}
-
-/// What the registry at `registry` holds about `tee_id`, and the id of its attestation
-/// instruction, read through `rpc`.
-pub async fn registered_machine<P: alloy::providers::Provider>(
-    rpc: &P,
-    registry: alloy_primitives::Address,
-    tee_id: Address,
-) -> anyhow::Result<(Registered, [u8; 32])> {
-    let m = IRegisteredMachine::new(registry, rpc).machine(tee_id.into()).call().await?;
-    let public_key: [u8; 64] = m
-        .publicKey
-        .as_ref()
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("TEE 0x{} is not registered", hex::encode(tee_id)))?;
-    let registered = Registered {
-        public_key,
-        extension_id: m.extensionId.to_be_bytes(),
-        owner: m.owner.0.0,
-        code_hash: m.codeHash.0,
-        platform: m.platform.0,
-        challenge: m.challenge.0,
-    };
-    Ok((registered, m.attestationInstructionId.0))
 }
 
 /// The Relay's policy hash of each of `epochs` (`None` where it has none: a zero hash), read
