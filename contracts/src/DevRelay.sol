@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-pragma solidity 0.8.30;
+pragma solidity 0.8.37;
 
 import {IFlareRelay} from "./interfaces/IFlareRelay.sol";
 import {FccSignatures} from "./libraries/FccSignatures.sol";
@@ -213,13 +213,13 @@ contract DevRelay is IFlareRelay {
         uint256 weight;
         uint256 nextIndex;
         for (uint256 i; i < count; ++i) {
-            uint256 at = p + SIGNATURE_LENGTH * i;
+            uint256 pos = p + SIGNATURE_LENGTH * i;
             // v is the signature's first byte
             // forge-lint: disable-next-line(unsafe-typecast)
-            uint8 v = uint8(_word(m, at) >> 248);
-            bytes32 r = bytes32(_word(m, at + 1));
-            bytes32 s = bytes32(_word(m, at + 33));
-            uint256 index = _word(m, at + 65) >> 240;
+            uint8 v = uint8(_word(m, pos) >> 248);
+            bytes32 r = bytes32(_word(m, pos + 1));
+            bytes32 s = bytes32(_word(m, pos + 33));
+            uint256 index = _word(m, pos + 65) >> 240;
             if (index >= voterCount) revert IndexOutOfRange(index, voterCount);
             if (index < nextIndex) revert IndexOutOfOrder(index, nextIndex);
             nextIndex = index + 1;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-pragma solidity 0.8.30;
+pragma solidity 0.8.37;
 
 import {IFlareRelay} from "./interfaces/IFlareRelay.sol";
 import {ITeeExtensionRegistry} from "./interfaces/ITeeExtensionRegistry.sol";
@@ -34,7 +34,9 @@ contract TeeInstructionSender is ITeeInstructionSender {
     /// @param relay_ must be `machines_.relay()`: the sender follows the registry's relay (kept
     /// as a parameter so a deployment states which relay it expects).
     constructor(ITeeExtensionRegistry extensions_, ITeeMachineRegistry machines_, IFlareRelay relay_) {
-        if (relay_ != machines_.relay()) revert RelayMismatch(address(relay_), address(machines_.relay()));
+        if (address(relay_) != address(machines_.relay())) {
+            revert RelayMismatch(address(relay_), address(machines_.relay()));
+        }
         extensions = extensions_;
         machines = machines_;
     }

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-pragma solidity 0.8.30;
+pragma solidity 0.8.37;
 
 import {IFlareRelay} from "./interfaces/IFlareRelay.sol";
 import {ITeeExtensionRegistry} from "./interfaces/ITeeExtensionRegistry.sol";
@@ -186,7 +186,9 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
     /// @inheritdoc ITeeMachineRegistry
     function setRelay(IFlareRelay newRelay, bytes calldata relayMessage) external {
         IFlareRelay old = relay;
-        if (address(newRelay) == address(0) || newRelay == old) revert RelayInvalid(address(newRelay));
+        if (address(newRelay) == address(0) || address(newRelay) == address(old)) {
+            revert RelayInvalid(address(newRelay));
+        }
         // The voters the registry trusts now elect their successor source: no new trust, and a
         // relay that stopped advancing can be left by the last voters it knows.
         uint256 epoch = _verifyRecent(relayMessage, relayChangeHash(newRelay));

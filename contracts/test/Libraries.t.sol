@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-pragma solidity 0.8.30;
+pragma solidity 0.8.37;
 
 import {ActionResults} from "../src/libraries/ActionResults.sol";
 import {FccSignatures} from "../src/libraries/FccSignatures.sol";
