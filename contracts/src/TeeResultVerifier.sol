@@ -14,6 +14,8 @@ import {ActionResult} from "./types/ActionResult.sol";
 contract TeeResultVerifier is ITeeResultVerifier {
     /// @notice Where production machines are looked up.
     ITeeMachineRegistry public immutable machines;
+    /// @dev keccak256("refused"): the submission tag of a refusal (docs/PROTOCOL.md §6).
+    bytes32 private constant REFUSED_TAG_HASH = keccak256("refused");
 
     constructor(ITeeMachineRegistry machines_) {
         machines = machines_;
@@ -25,6 +27,7 @@ contract TeeResultVerifier is ITeeResultVerifier {
         view
         returns (address teeId)
     {
+        if (keccak256(bytes(result.submissionTag)) == REFUSED_TAG_HASH) revert RefusalNotResult(result.id);
         return _verify(extensionId, ActionResults.hash(result), signature);
     }
 

@@ -12,6 +12,10 @@ contract TeeResultVerifierTest is Fixture {
     bytes internal constant FCC_CORE_SIGNATURE =
         hex"af1d1019a4cfec16f73bc23d63fdae75fbe604a4969ebd3bfe59d1c468f675cd7fc03b3676d946b4a648e42068a54a25901fb6aa07d4875132d521b5975d660100";
 
+    /// fcc-core's refusal of the same id (tag "refused", status 0, no data; PROTOCOL §6).
+    bytes internal constant FCC_CORE_REFUSAL_SIGNATURE =
+        hex"7ba9afc061b059a3947be3113a193f8d9ad62677946eba187d4beb5dd91522532375b91b1452c8b9ea5480c2d7a19234805035d99f09b86e53cf1c25159d513301";
+
     function _example() internal pure returns (ActionResult memory) {
         return
             _result(
@@ -118,5 +122,28 @@ contract TeeResultVerifierTest is Fixture {
         ActionResult memory r = _result(id, data);
         r.status = status;
         vm.assertEq(verifier.verifyResult(extensionId, r, _signResult(TEE_KEY, r)), TEE_ADDRESS, "TEE");
+    }
+
+    /// Issue 21 item 5: a refusal is no result. fcc-core's refusal of the §6 example id
+    /// (PROTOCOL §6 `refusal.signature`, signed under TEE_ACTION_REFUSAL) is refused for its tag;
+    /// signed under the result domain by the TEE key it is refused all the same; and through the
+    /// hash path its signature recovers to no production TEE.
+    function test_verifyResult_revertsOnRefusal() public {
+        _production();
+        ActionResult memory r = _example();
+        r.submissionTag = "refused";
+        r.status = 0;
+        r.data = "";
+        vm.expectRevert(abi.encodeWithSelector(ITeeResultVerifier.RefusalNotResult.selector, r.id));
+        verifier.verifyResult(extensionId, r, FCC_CORE_REFUSAL_SIGNATURE);
+        bytes memory asResult = _signResult(TEE_KEY, r);
+        vm.expectRevert(abi.encodeWithSelector(ITeeResultVerifier.RefusalNotResult.selector, r.id));
+        verifier.verifyResult(extensionId, r, asResult);
+        vm.expectPartialRevert(ITeeResultVerifier.NotProductionTee.selector);
+        verifier.verifyResultHash(extensionId, ActionResults.hash(r), FCC_CORE_REFUSAL_SIGNATURE);
+        // The same fields under the threshold tag are a different hash, which the TEE never signed.
+        r.submissionTag = "threshold";
+        vm.expectPartialRevert(ITeeResultVerifier.NotProductionTee.selector);
+        verifier.verifyResult(extensionId, r, FCC_CORE_REFUSAL_SIGNATURE);
     }
 }

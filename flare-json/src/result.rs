@@ -43,6 +43,8 @@ pub enum Tag {
     End,
     /// `submit`.
     Submit,
+    /// `refused`: not a result (docs/PROTOCOL.md §6).
+    Refused,
 }
 
 impl From<SubmissionTag> for Tag {
@@ -51,6 +53,7 @@ impl From<SubmissionTag> for Tag {
             SubmissionTag::Threshold => Tag::Threshold,
             SubmissionTag::End => Tag::End,
             SubmissionTag::Submit => Tag::Submit,
+            SubmissionTag::Refused => Tag::Refused,
         }
     }
 }
@@ -61,6 +64,7 @@ impl From<Tag> for SubmissionTag {
             Tag::Threshold => SubmissionTag::Threshold,
             Tag::End => SubmissionTag::End,
             Tag::Submit => SubmissionTag::Submit,
+            Tag::Refused => SubmissionTag::Refused,
         }
     }
 }

@@ -99,6 +99,11 @@ mod tests {
     fn the_bar_is_strictly_above_the_rounded_up_share() {
         assert_eq!(weight_threshold(100, 5000), 50);
         assert_eq!(weight_threshold(101, 5000), 51);
+        // The largest total weight at the largest bips below 100%: no overflow, rounded up.
+        assert_eq!(weight_threshold(65_535, 9999), 65_529);
+        let r = Requirement { threshold_bips: 9999, weight_above: weight_threshold(65_535, 9999), cosigners: 0 };
+        assert!(!r.is_met(65_529, 0) && r.is_met(65_530, 0) && r.is_met(65_535, 0));
+        assert_eq!(weight_threshold(65_535, 10_000), 65_535, "100% cannot be exceeded");
         assert_eq!(weight_threshold(3, 6667), 3);
         assert_eq!(weight_threshold(u32::MAX, 10_000), u32::MAX);
         let r = Rule { threshold_bips: 5000, cosigners: 1 }.requirement(100);

@@ -322,6 +322,7 @@ mod tests {
     use crate::hash::keccak256;
     use k256::ecdsa::SigningKey;
     use k256::elliptic_curve::point::DecompressPoint;
+    use k256::elliptic_curve::scalar::IsHigh;
 
     #[test]
     fn lambda_matches_the_endomorphism() {
@@ -412,5 +413,169 @@ mod tests {
         assert!(verify_batch(&[], &g, &secret));
         it[4].digest = keccak256(b"other");
         assert!(!verify_batch(&it, &g, &secret));
+    }
+
+    // --- Issue 21 item 6: the edge cases a reviewer found missing. ---
+
+    fn scalar(bytes: &[u8; 32]) -> Scalar {
+        <Scalar as Reduce<k256::U256>>::reduce(&k256::U256::from_be_slice(bytes))
+    }
+
+    /// An ECDSA signature by `d` over `z` with the chosen nonce `k` (low S, `v` = R's parity as
+    /// signed), and its `R` as the verifier rebuilds it from `r` and `v`.
+    fn sign_with_nonce(d: &Scalar, k: &Scalar, z: &H256) -> (ParsedSignature, AffinePoint) {
+        let big_r = (ProjectivePoint::GENERATOR * k).to_affine();
+        let enc = big_r.to_sec1_point_compressed();
+        let x: [u8; 32] = enc.as_ref()[1..33].try_into().unwrap();
+        let r = scalar(&x);
+        let mut s = k.invert().unwrap() * (scalar(z) + r * d);
+        let mut odd = enc.as_ref()[0] == 3;
+        if bool::from(s.is_high()) {
+            s = -s;
+            odd = !odd;
+        }
+        let mut raw = [0u8; 65];
+        raw[..32].copy_from_slice(&r.to_bytes());
+        raw[32..64].copy_from_slice(&s.to_bytes());
+        raw[64] = u8::from(odd);
+        let p = ParsedSignature::parse(&raw, 0).unwrap();
+        let rebuilt = AffinePoint::decompress(&r.to_bytes(), u8::from(odd).into()).unwrap();
+        (p, rebuilt)
+    }
+
+    fn secret(i: u8) -> Scalar {
+        let mut b = [0x22u8; 32];
+        b[31] = i;
+        scalar(&b)
+    }
+
+    fn key_of(d: &Scalar) -> AffinePoint {
+        (ProjectivePoint::GENERATOR * d).to_affine()
+    }
+
+    /// Nonces that make the batch's internal additions meet their special cases — `R = G`
+    /// (k = 1), `R = Q_j` (k = another signer's key), `R_i = −R_j` (k and n − k), `R_i = R_j`
+    /// (one nonce twice) — are all valid signatures: accepted each alone, all together, and the
+    /// batch still refuses any one of them forged.
+    #[test]
+    fn nonces_at_the_special_points_are_accepted_and_forgeries_among_them_refused() {
+        let g = generator_table();
+        let z = keccak256(b"special nonces");
+        let ds: Vec<Scalar> = (1..=6).map(secret).collect();
+        let qs: Vec<AffinePoint> = ds.iter().map(key_of).collect();
+        let tables: Vec<KeyTable> = qs.iter().map(KeyTable::new).collect();
+        let k7 = secret(7);
+        let nonces = [Scalar::ONE, ds[0], k7, -k7, secret(9), secret(9)];
+        let signed: Vec<(ParsedSignature, AffinePoint)> =
+            ds.iter().zip(nonces.iter()).map(|(d, k)| sign_with_nonce(d, k, &z)).collect();
+        // Each is a valid `ecrecover` signature for its key.
+        for (i, (sig, _)) in signed.iter().enumerate() {
+            assert_eq!(sig.recover(&z, 0).unwrap().as_affine(), &qs[i], "signature {i}");
+        }
+        assert!(signed[0].1 == AffinePoint::GENERATOR || signed[0].1 == -AffinePoint::GENERATOR);
+        assert!(signed[1].1 == qs[0] || signed[1].1 == -qs[0]);
+        assert!(signed[2].1 == -signed[3].1 || signed[2].1 == signed[3].1);
+        // `key_at(i)` is the table signature i is checked against.
+        let batch = |key_at: &dyn Fn(usize) -> usize| -> Vec<BatchItem<'_>> {
+            signed
+                .iter()
+                .enumerate()
+                .map(|(i, (sig, r))| BatchItem { sig: *sig, r_point: *r, key: &tables[key_at(i)], digest: z })
+                .collect()
+        };
+        let items = batch(&|i| i);
+        let secret_key = [3u8; 32];
+        for one in items.chunks(1) {
+            assert!(verify_batch(one, &g, &secret_key));
+        }
+        assert!(verify_batch(&items, &g, &secret_key));
+        for forged in 0..items.len() {
+            let bad = batch(&|i| if i == forged { (i + 1) % tables.len() } else { i });
+            assert!(!verify_batch(&bad, &g, &secret_key), "forgery at {forged} accepted");
+        }
+    }
+
+    /// Two forgeries whose errors cancel — `R_1 + D` and `R_2 − D` — pass a sum with equal
+    /// coefficients; with the batch's secret distinct coefficients they are refused.
+    #[test]
+    fn correlated_forgeries_that_cancel_under_equal_coefficients_are_refused() {
+        let g = generator_table();
+        let z = keccak256(b"correlated");
+        let (d1, d2) = (secret(1), secret(2));
+        let (t1, t2) = (KeyTable::new(&key_of(&d1)), KeyTable::new(&key_of(&d2)));
+        let (s1, r1) = sign_with_nonce(&d1, &secret(11), &z);
+        let (s2, r2) = sign_with_nonce(&d2, &secret(12), &z);
+        let shift = ProjectivePoint::GENERATOR * secret(13);
+        let f1 = (ProjectivePoint::from(r1) + shift).to_affine();
+        let f2 = (ProjectivePoint::from(r2) - shift).to_affine();
+        // The forged equations cancel in an unweighted sum ...
+        let sum = |a: AffinePoint, b: AffinePoint| ProjectivePoint::from(a) + ProjectivePoint::from(b);
+        assert_eq!(sum(f1, f2), sum(r1, r2));
+        // ... but not in the batch.
+        let items = [
+            BatchItem { sig: s1, r_point: f1, key: &t1, digest: z },
+            BatchItem { sig: s2, r_point: f2, key: &t2, digest: z },
+        ];
+        for secret_key in [[0u8; 32], [1; 32], [0xff; 32]] {
+            assert!(!verify_batch(&items, &g, &secret_key));
+        }
+        let honest = [
+            BatchItem { sig: s1, r_point: r1, key: &t1, digest: z },
+            BatchItem { sig: s2, r_point: r2, key: &t2, digest: z },
+        ];
+        assert!(verify_batch(&honest, &g, &[0; 32]));
+    }
+
+    /// A signature whose real `R` has x in [n, p) (so `r = x − n`) is valid ECDSA for the key
+    /// recovered from it, but `ecrecover` (v ∈ {0, 1}) rebuilds `R` from x = r and finds another
+    /// key; the batch, given the `R` the verifier rebuilds from `r`, refuses it too.
+    #[test]
+    fn an_r_whose_point_has_x_at_or_above_the_order_is_refused() {
+        let g = generator_table();
+        let z = keccak256(b"x above n");
+        // The first t with both n + t (< p) and t x-coordinates of curve points.
+        let n: [u8; 32] = hex::decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let plus = |t: u64| -> [u8; 32] {
+            let mut out = n;
+            let mut carry = u16::from(0u8);
+            for (i, b) in out.iter_mut().rev().enumerate() {
+                let add = if i < 8 { (t >> (8 * i)) as u8 } else { 0 };
+                let v = u16::from(*b) + u16::from(add) + carry;
+                *b = v as u8;
+                carry = v >> 8;
+            }
+            out
+        };
+        let point = |x: [u8; 32]| Option::<AffinePoint>::from(AffinePoint::decompress(&x.into(), 0u8.into()));
+        let small = |t: u64| {
+            let mut x = [0u8; 32];
+            x[24..].copy_from_slice(&t.to_be_bytes());
+            x
+        };
+        let mut t = 1u64;
+        while point(plus(t)).is_none() || point(small(t)).is_none() {
+            t += 1;
+        }
+        let true_r = point(plus(t)).unwrap();
+        let r = Scalar::from(t);
+        let s = secret(21);
+        let s = if bool::from(s.is_high()) { -s } else { s };
+        // The key for which (r, s) is valid with the true R: Q = r⁻¹·(s·R − z·G).
+        let q = ((ProjectivePoint::from(true_r) * s - ProjectivePoint::GENERATOR * scalar(&z)) * r.invert().unwrap())
+            .to_affine();
+        let table = KeyTable::new(&q);
+        let mut raw = [0u8; 65];
+        raw[..32].copy_from_slice(&r.to_bytes());
+        raw[32..64].copy_from_slice(&s.to_bytes());
+        let sig = ParsedSignature::parse(&raw, 0).unwrap();
+        let rebuilt = point(small(t)).unwrap();
+        assert_ne!(rebuilt, true_r);
+        assert_ne!(sig.recover(&z, 0).map(|k| *k.as_affine()).ok(), Some(q), "ecrecover finds another key");
+        let g_ok = verify_batch(&[BatchItem { sig, r_point: true_r, key: &table, digest: z }], &g, &[5; 32]);
+        assert!(g_ok, "the equation holds for the true R (the test is about which R is used)");
+        assert!(!verify_batch(&[BatchItem { sig, r_point: rebuilt, key: &table, digest: z }], &g, &[5; 32]));
     }
 }

@@ -158,4 +158,22 @@ mod tests {
         big_s[32..64].fill(0xff);
         assert!(ParsedSignature::parse(&big_s, 2).is_err());
     }
+
+    /// Issue 21 item 6: the low-S bound at its edge — s = (n − 1)/2 is the largest accepted,
+    /// s = (n + 1)/2 the smallest refused (as `ecrecover` callers and Flare's Go code decide).
+    #[test]
+    fn low_s_edge_is_exact() {
+        let half_below: [u8; 32] = hex("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0");
+        let half_above: [u8; 32] = hex("7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a1");
+        let mut sig = [0u8; 65];
+        sig[31] = 1;
+        sig[32..64].copy_from_slice(&half_below);
+        assert!(ParsedSignature::parse(&sig, 0).is_ok(), "(n - 1)/2 is low");
+        sig[32..64].copy_from_slice(&half_above);
+        assert_eq!(ParsedSignature::parse(&sig, 7).unwrap_err(), Error::SignatureHighS { index: 7 });
+    }
+
+    fn hex(h: &str) -> [u8; 32] {
+        ::hex::decode(h).unwrap().try_into().unwrap()
+    }
 }

@@ -79,6 +79,9 @@ pub enum Error {
     UnknownOperation { op_type: [u8; 32], op_command: [u8; 32] },
     /// A handler refused its input.
     OperationFailed { reason: &'static str },
+    /// The replay memory holds `REPLAY_CAPACITY` ids of the current window: new instructions wait
+    /// until a policy rotation frees the oldest epoch's.
+    ReplayFull { capacity: usize },
 
     // --- Platform and link (5xx) ---
     /// The entropy source failed; the core fails closed.
@@ -96,7 +99,7 @@ pub enum Error {
 /// up, a trust root still to come, an entropy source recovering). The proxy delivers such an
 /// action again instead of keeping the refusal as its result.
 pub const fn retryable(code: u16) -> bool {
-    matches!(code, 206 | 211 | 212 | 213 | 501)
+    matches!(code, 206 | 211 | 212 | 213 | 405 | 501)
 }
 
 impl Error {
@@ -139,6 +142,7 @@ impl Error {
             Error::Replayed => 402,
             Error::UnknownOperation { .. } => 403,
             Error::OperationFailed { .. } => 404,
+            Error::ReplayFull { .. } => 405,
             Error::EntropyUnavailable => 501,
             Error::UnsupportedVersion { .. } => 502,
             Error::UnexpectedMessage => 503,
@@ -215,6 +219,9 @@ impl fmt::Display for Error {
                 write!(f, "no handler for operation {}/{}", Padded(op_type), Padded(op_command))
             }
             Error::OperationFailed { reason } => write!(f, "operation failed: {reason}"),
+            Error::ReplayFull { capacity } => {
+                write!(f, "replay memory full ({capacity} ids in the window): retry after the next policy rotation")
+            }
             Error::EntropyUnavailable => f.write_str("entropy source failed"),
             Error::UnsupportedVersion { got } => write!(f, "unsupported link protocol version {got}"),
             Error::UnexpectedMessage => f.write_str("unexpected message"),

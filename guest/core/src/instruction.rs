@@ -22,6 +22,9 @@ use crate::policy::Address;
 pub const PREFIX_TEE_INSTRUCTION: [u8; 32] = op::name("TEE_INSTRUCTION");
 /// Domain prefix of result signatures.
 pub const PREFIX_TEE_ACTION_RESULT: [u8; 32] = op::name("TEE_ACTION_RESULT");
+/// Domain prefix of refusal signatures (`SubmissionTag::Refused`): a refusal's signature never
+/// verifies as a result's.
+pub const PREFIX_TEE_ACTION_REFUSAL: [u8; 32] = op::name("TEE_ACTION_REFUSAL");
 /// Domain prefix of FDC2 attestation signatures.
 pub const PREFIX_FDC2: [u8; 32] = op::name("FDC2");
 

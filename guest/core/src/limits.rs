@@ -35,6 +35,13 @@ pub const MAX_URL_LEN: usize = 2048;
 
 /// Largest frame body on the guest <-> proxy link (everything after the 4-byte length prefix).
 pub const MAX_FRAME_LEN: usize = 512 * 1024;
+/// Largest `Result` frame, prefix included: the data and the three bounded strings, three
+/// 32-byte words (id, op type, op command), the signature, and 64 bytes for the frame header,
+/// enum tags and postcard's length varints (≤ 3 bytes each below 2^21). A test encodes a
+/// result at every bound and checks it.
+pub const MAX_RESULT_FRAME_LEN: usize = MAX_RESULT_DATA_LEN + 3 * MAX_REASON_LEN + 3 * 32 + 65 + 64;
+/// Largest `Sealed` frame, prefix included (the 114-byte blob and the frame header).
+pub const MAX_SEALED_FRAME_LEN: usize = 128;
 /// Most actions the proxy may hand over in one reply to a pull.
 pub const MAX_ACTIONS_PER_PULL: usize = 4;
 
@@ -43,3 +50,4 @@ pub const REPLAY_CAPACITY: usize = 65_536;
 
 const _: () = assert!(MAX_POLICY_LEN == 6643);
 const _: () = assert!(MAX_SIGNATURES <= u16::MAX as usize);
+const _: () = assert!(MAX_RESULT_FRAME_LEN <= MAX_FRAME_LEN);

@@ -3,8 +3,10 @@
 //! Window: instructions may only cite the active or the previous reward epoch (the light client
 //! refuses the rest), so the guard only has to remember ids of those two epochs. Entries of
 //! older epochs are dropped when the policy rotates. Memory is bounded by `REPLAY_CAPACITY`
-//! entries; if that many instructions arrive within two epochs the guard fails closed
-//! (refuses new ids with an error) rather than forget one it has executed.
+//! entries; if that many instructions arrive within two epochs the guard fails closed rather
+//! than forget one it has executed: new ids are refused with `ReplayFull`, a retryable refusal,
+//! so the proxy keeps them and delivers them again after the next rotation has freed the oldest
+//! epoch's ids.
 
 use alloc::collections::BTreeSet;
 
@@ -32,11 +34,7 @@ impl ReplayGuard {
             return Err(Error::Replayed);
         }
         if self.ids.len() >= REPLAY_CAPACITY {
-            return Err(Error::TooMany {
-                what: "executed instructions in the replay window",
-                count: self.ids.len(),
-                max: REPLAY_CAPACITY,
-            });
+            return Err(Error::ReplayFull { capacity: REPLAY_CAPACITY });
         }
         Ok(())
     }
@@ -87,5 +85,31 @@ mod tests {
         assert_eq!(g.len(), 1);
         g.check(&[1; 32]).unwrap();
         assert_eq!(g.check(&[2; 32]), Err(Error::Replayed));
+    }
+
+    /// Issue 21 item 2: at capacity new ids are refused with a retryable `ReplayFull` (the proxy
+    /// keeps the instruction and delivers it again) while executed ids stay refused as replays;
+    /// the rotation that forgets the oldest epoch makes room again.
+    #[test]
+    fn a_full_window_defers_new_ids_until_a_rotation() {
+        let mut g = ReplayGuard::new();
+        let id = |i: usize| {
+            let mut h = [0u8; 32];
+            h[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            h
+        };
+        for i in 0..REPLAY_CAPACITY {
+            g.check(&id(i)).unwrap();
+            g.record(if i < REPLAY_CAPACITY / 2 { 7 } else { 8 }, id(i));
+        }
+        assert_eq!(g.len(), REPLAY_CAPACITY);
+        let err = g.check(&id(REPLAY_CAPACITY)).unwrap_err();
+        assert_eq!(err, Error::ReplayFull { capacity: REPLAY_CAPACITY });
+        assert!(err.is_retryable(), "the proxy must keep and redeliver, not finalise, the refusal");
+        assert_eq!(g.check(&id(0)), Err(Error::Replayed), "executed ids are still remembered");
+        g.prune(8);
+        assert_eq!(g.len(), REPLAY_CAPACITY / 2);
+        g.check(&id(REPLAY_CAPACITY)).unwrap();
+        assert_eq!(g.check(&id(REPLAY_CAPACITY - 1)), Err(Error::Replayed));
     }
 }

@@ -4,6 +4,9 @@
 //! resultHash = keccak(keccak(data) ‖ id ‖ keccak(submissionTag) ‖ uint8 status)
 //! signed     = EIP-191( keccak(bytes32("TEE_ACTION_RESULT") ‖ uint256 chainId ‖ resultHash) )
 //! ```
+//! A *refusal* — the TEE did nothing with the action: not authorised, malformed, replayed — is
+//! tagged `refused` and signed under `TEE_ACTION_REFUSAL` instead, so it can never pass for the
+//! instruction's result (which a later, genuine delivery may still produce).
 //! Signatures are 65 bytes `r ‖ s ‖ v` with v ∈ {0, 1} as Flare's Go code produces; Solidity's
 //! `ecrecover` wants v + 27 (our contracts normalise both).
 
@@ -15,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::ecdsa::{ParsedSignature, SIGNATURE_LEN, address_of};
 use crate::error::Error;
 use crate::hash::{H256, eip191_hash, keccak256, keccak256_concat};
-use crate::instruction::{PREFIX_TEE_ACTION_RESULT, payload_hash};
+use crate::instruction::{PREFIX_TEE_ACTION_REFUSAL, PREFIX_TEE_ACTION_RESULT, payload_hash};
 use crate::limits::{MAX_REASON_LEN, MAX_RESULT_DATA_LEN};
 use crate::op::OpName;
 use crate::policy::Address;
@@ -29,6 +32,9 @@ pub enum SubmissionTag {
     End,
     /// A direct submission.
     Submit,
+    /// Not a result: the TEE refused the action and nothing was executed (signed under
+    /// `PREFIX_TEE_ACTION_REFUSAL`).
+    Refused,
 }
 
 impl SubmissionTag {
@@ -38,6 +44,7 @@ impl SubmissionTag {
             SubmissionTag::Threshold => "threshold",
             SubmissionTag::End => "end",
             SubmissionTag::Submit => "submit",
+            SubmissionTag::Refused => "refused",
         }
     }
 }
@@ -102,9 +109,16 @@ impl ActionResult {
         ])
     }
 
-    /// The digest the TEE signs for `chain_id`.
+    /// Whether this is a refusal, not a result (`SubmissionTag::Refused`).
+    pub fn is_refusal(&self) -> bool {
+        self.submission_tag == SubmissionTag::Refused
+    }
+
+    /// The digest the TEE signs for `chain_id`: under `TEE_ACTION_RESULT`, or under
+    /// `TEE_ACTION_REFUSAL` for a refusal.
     pub fn signing_digest(&self, chain_id: u64) -> H256 {
-        eip191_hash(&payload_hash(&PREFIX_TEE_ACTION_RESULT, chain_id, &self.hash()))
+        let prefix = if self.is_refusal() { &PREFIX_TEE_ACTION_REFUSAL } else { &PREFIX_TEE_ACTION_RESULT };
+        eip191_hash(&payload_hash(prefix, chain_id, &self.hash()))
     }
 }
 

@@ -7,14 +7,26 @@
 //! is rare); the guest answers every action with a `Result` and pulls again; the proxy acks each
 //! stored result. Any malformed frame, unexpected message or oversized input ends the session
 //! with an error: the caller closes the connection and reconnects with backoff.
+//!
+//! Backpressure: `Actions` are accepted only in answer to the one outstanding `Pull`, and the
+//! next `Pull` is sent only once the unsent output is down to `OUTPUT_LOW_WATER`; a proxy that
+//! stops reading stops getting pulls, so the output never exceeds `MAX_OUTPUT`.
 
 use alloc::vec::Vec;
 
 use crate::attester::Attester;
 use crate::error::Error;
-use crate::limits::MAX_ACTIONS_PER_PULL;
+use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_RESULT_FRAME_LEN, MAX_SEALED_FRAME_LEN};
 use crate::tee::Tee;
 use crate::wire::{FrameReader, GuestMessage, ProxyMessage, decode_body, encode_frame};
+
+/// Unsent output at or below which the guest pulls more actions.
+pub const OUTPUT_LOW_WATER: usize = 64 * 1024;
+/// Most unsent output a session holds: the low-water mark, a pull, then one pull's worth of
+/// results, each followed by at most one sealed blob.
+pub const MAX_OUTPUT: usize =
+    OUTPUT_LOW_WATER + 16 + MAX_ACTIONS_PER_PULL * (MAX_RESULT_FRAME_LEN + MAX_SEALED_FRAME_LEN);
+const _: () = assert!(MAX_OUTPUT == 332_180, "docs/PROTOCOL.md §9 states it");
 
 /// One connection's worth of protocol state.
 #[derive(Debug)]
@@ -23,6 +35,10 @@ pub struct Session {
     out: Vec<u8>,
     /// The proxy's challenge has been answered (`Hello` sent).
     greeted: bool,
+    /// A `Pull` is outstanding: the proxy may answer it with one `Actions`.
+    pulled: bool,
+    /// A `Pull` waits for the output to drain to `OUTPUT_LOW_WATER`.
+    pull_due: bool,
     /// Actions handled in this session.
     pub handled: u64,
 }
@@ -30,7 +46,7 @@ pub struct Session {
 impl Session {
     /// Starts a session: nothing to send until the proxy's `Challenge` arrives.
     pub fn start() -> Self {
-        Self { reader: FrameReader::new(), out: Vec::new(), greeted: false, handled: 0 }
+        Self { reader: FrameReader::new(), out: Vec::new(), greeted: false, pulled: false, pull_due: false, handled: 0 }
     }
 
     fn queue(&mut self, msg: &GuestMessage) -> Result<(), Error> {
@@ -38,10 +54,17 @@ impl Session {
         Ok(())
     }
 
-    /// Exactly one pull is outstanding at any time: every `Actions` answers it and is followed
-    /// by the next one.
+    /// At most one pull is outstanding: every `Actions` answers it and is followed by the next
+    /// one, as soon as the unsent output is down to `OUTPUT_LOW_WATER`.
     fn pull(&mut self) -> Result<(), Error> {
-        self.queue(&GuestMessage::Pull { max_actions: MAX_ACTIONS_PER_PULL as u8 })
+        if self.out.len() > OUTPUT_LOW_WATER {
+            self.pull_due = true;
+            return Ok(());
+        }
+        self.queue(&GuestMessage::Pull { max_actions: MAX_ACTIONS_PER_PULL as u8 })?;
+        self.pull_due = false;
+        self.pulled = true;
+        Ok(())
     }
 
     /// How many bytes the caller may read from the socket and pass to `receive` at most now.
@@ -54,9 +77,10 @@ impl Session {
         &self.out
     }
 
-    /// Marks `n` bytes of `output()` as sent.
-    pub fn consume(&mut self, n: usize) {
+    /// Marks `n` bytes of `output()` as sent, and pulls again once enough of it has gone.
+    pub fn consume(&mut self, n: usize) -> Result<(), Error> {
         self.out.drain(..n.min(self.out.len()));
+        if self.pull_due { self.pull() } else { Ok(()) }
     }
 
     /// Feeds bytes received from the proxy: answers the challenge with the signed `Hello` and
@@ -74,7 +98,10 @@ impl Session {
                 // A second challenge, or anything before the first.
                 ProxyMessage::Challenge { .. } => return Err(Error::UnexpectedMessage),
                 _ if !self.greeted => return Err(Error::UnexpectedMessage),
+                // Actions nobody pulled for: a proxy flooding the guest past its backpressure.
+                ProxyMessage::Actions(_) if !self.pulled => return Err(Error::UnexpectedMessage),
                 ProxyMessage::Actions(actions) => {
+                    self.pulled = false;
                     if actions.len() > MAX_ACTIONS_PER_PULL {
                         return Err(Error::TooMany {
                             what: "actions",
@@ -144,7 +171,7 @@ mod tests {
         let mut s = Session::start();
         let challenge = encode_frame(&ProxyMessage::Challenge { nonce: [0x42; 32] }).unwrap();
         s.receive(&challenge, tee, &mut Simulated).unwrap();
-        s.consume(s.output().len());
+        s.consume(s.output().len()).unwrap();
         s
     }
 
@@ -221,5 +248,77 @@ mod tests {
         let flood = encode_frame(&ProxyMessage::Actions(alloc::vec![tee_info(); MAX_ACTIONS_PER_PULL + 1])).unwrap();
         let mut s = greeted(&mut tee);
         assert!(matches!(s.receive(&flood, &mut tee, &mut Simulated), Err(Error::TooMany { .. })));
+    }
+
+    /// Issue 21 item 3: a proxy that answers every pull but never reads gets no more pulls once
+    /// the unsent output passes the low-water mark, and actions it sends anyway end the session;
+    /// the output stays under `MAX_OUTPUT` throughout. Once the output drains, the guest pulls.
+    #[test]
+    fn a_proxy_that_stops_reading_stops_getting_pulls() {
+        let mut tee = tee();
+        let me = tee.state().identity.address();
+        let mut s = greeted(&mut tee);
+        let pulls = |s: &Session| frames(s.output()).iter().filter(|m| matches!(m, GuestMessage::Pull { .. })).count();
+        let mut n = 0u8;
+        let mut batch = || {
+            n = n.wrapping_add(1);
+            let actions = (0..MAX_ACTIONS_PER_PULL).map(|i| Action::tee_info(&me, &[n ^ i as u8; 32])).collect();
+            encode_frame(&ProxyMessage::Actions(actions)).unwrap()
+        };
+        let mut rounds = 0;
+        while s.output().len() <= OUTPUT_LOW_WATER {
+            let before = pulls(&s);
+            s.receive(&batch(), &mut tee, &mut Simulated).unwrap();
+            let pulled = usize::from(s.output().len() <= OUTPUT_LOW_WATER);
+            assert_eq!(pulls(&s), before + pulled, "a pull exactly while under the low-water mark");
+            rounds += 1;
+            assert!(rounds < 1000, "TEE_INFO answers must fill the output");
+        }
+        // Over the mark: the last batch was answered, but no pull followed it.
+        assert!(matches!(frames(s.output()).last(), Some(GuestMessage::Result(_))));
+        assert!(s.output().len() <= MAX_OUTPUT);
+        let unsent = s.output().len();
+        assert_eq!(s.receive(&batch(), &mut tee, &mut Simulated), Err(Error::UnexpectedMessage));
+        assert_eq!(s.output().len(), unsent, "nothing answered for an unpulled batch");
+
+        // Another session in the same state drains: the pull comes once at most the mark is left.
+        let mut s = greeted(&mut tee);
+        while s.pulled || s.output().len() <= OUTPUT_LOW_WATER {
+            s.receive(&batch(), &mut tee, &mut Simulated).unwrap();
+        }
+        let over = s.output().len() - OUTPUT_LOW_WATER;
+        s.consume(over - 1).unwrap();
+        assert!(!s.pulled, "one byte over the mark: no pull yet");
+        s.consume(1).unwrap();
+        // (The output now starts mid-frame: compare bytes.)
+        let pull = encode_frame(&GuestMessage::Pull { max_actions: MAX_ACTIONS_PER_PULL as u8 }).unwrap();
+        assert!(s.pulled && s.output().ends_with(&pull));
+        s.receive(&batch(), &mut tee, &mut Simulated).unwrap();
+    }
+
+    /// Issue 21 item 1: a `Result` frame at every bound fits `MAX_RESULT_FRAME_LEN` (and so the
+    /// frame bound), and a `Sealed` frame fits `MAX_SEALED_FRAME_LEN`.
+    #[test]
+    fn the_largest_result_and_sealed_frames_fit_their_bounds() {
+        use crate::limits::{MAX_REASON_LEN, MAX_RESULT_DATA_LEN};
+        use crate::result::{ActionResult, SignedResult};
+        use alloc::string::String;
+        let long = String::from_utf8(alloc::vec![b'x'; MAX_REASON_LEN]).unwrap();
+        let result = ActionResult {
+            id: [0xff; 32],
+            submission_tag: SubmissionTag::Refused,
+            status: 0xff,
+            log: long.clone(),
+            op_type: [0xff; 32],
+            op_command: [0xff; 32],
+            additional_result_status: alloc::vec![0xff; MAX_REASON_LEN],
+            version: long,
+            data: alloc::vec![0xff; MAX_RESULT_DATA_LEN],
+        };
+        result.validate().unwrap();
+        let frame = encode_frame(&GuestMessage::Result(SignedResult { result, signature: [0xff; 65] })).unwrap();
+        assert!(frame.len() <= MAX_RESULT_FRAME_LEN, "{} > {MAX_RESULT_FRAME_LEN}", frame.len());
+        let sealed = encode_frame(&GuestMessage::Sealed([0xff; crate::seal::SEALED_LEN])).unwrap();
+        assert!(sealed.len() <= MAX_SEALED_FRAME_LEN, "{} > {MAX_SEALED_FRAME_LEN}", sealed.len());
     }
 }

@@ -17,6 +17,7 @@ use crate::hash::H256;
 use crate::identity::{TeeIdentity, draw32};
 use crate::instruction::InstructionData;
 use crate::light_client::{PolicyStore, PublicKey};
+use crate::limits::MAX_RESULT_DATA_LEN;
 use crate::ops::Registry;
 use crate::replay::ReplayGuard;
 use crate::result::{ActionResult, SignedResult, SubmissionTag, bounded_log, status};
@@ -154,6 +155,11 @@ impl Tee {
 
     /// Handles one action and returns its signed result: success with the operation's data, or
     /// an error status whose log and additional status (the error code, u16 big-endian) say why.
+    /// An error is the instruction's result only when the instruction was authorised and
+    /// recorded now (its operation failed); every other error is a refusal — nothing was
+    /// executed — tagged `Refused` and signed under its own domain, so it cannot stand in for the
+    /// result a genuine delivery of the same id may still produce. Data over
+    /// `MAX_RESULT_DATA_LEN` becomes an error: every result fits its bounds and its frame.
     ///
     /// An instruction executed before whose result is still among the recent ones gets that same
     /// signed result again (nothing is executed twice).
@@ -165,13 +171,22 @@ impl Tee {
         }
         let executed_before = self.state.replay.contains(&d.instruction_id);
         let light_client_before = (self.state.policies.initial(), self.state.policies.accepted_epochs());
-        let (status, data, log, code) = match self.execute(action, attester) {
+        let outcome = self.execute(action, attester).and_then(|data| {
+            if data.len() > MAX_RESULT_DATA_LEN {
+                return Err(Error::TooLarge { what: "result data", len: data.len(), max: MAX_RESULT_DATA_LEN });
+            }
+            Ok(data)
+        });
+        let executed_now = is_instruction && !executed_before && self.state.replay.contains(&d.instruction_id);
+        let (status, data, log, code) = match outcome {
             Ok(data) => (status::SUCCESS, data, String::new(), Vec::new()),
             Err(e) => (status::ERROR, Vec::new(), bounded_log(e.to_string()), e.code().to_be_bytes().to_vec()),
         };
+        let submission_tag =
+            if status == status::ERROR && !executed_now { SubmissionTag::Refused } else { action.submission_tag };
         let result = ActionResult {
             id: d.instruction_id,
-            submission_tag: action.submission_tag,
+            submission_tag,
             status,
             log,
             op_type: d.op_type,
@@ -185,7 +200,7 @@ impl Tee {
         if light_client_before != (self.state.policies.initial(), self.state.policies.accepted_epochs()) {
             self.reseal();
         }
-        if is_instruction && !executed_before && self.state.replay.contains(&d.instruction_id) {
+        if executed_now {
             if self.recent.len() == RECENT_RESULTS {
                 self.recent.pop_front();
             }

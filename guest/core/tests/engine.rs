@@ -131,9 +131,14 @@ impl Net {
             SubmissionTag::Threshold => "threshold",
             SubmissionTag::End => "end",
             SubmissionTag::Submit => "submit",
+            SubmissionTag::Refused => "refused",
         };
         assert_eq!(r.result.id, action.instruction.instruction_id);
-        assert_eq!(r.result.submission_tag, action.submission_tag);
+        if r.result.is_refusal() {
+            assert_eq!(r.result.status, status::ERROR, "only errors are refusals");
+        } else {
+            assert_eq!(r.result.submission_tag, action.submission_tag);
+        }
         assert_eq!(
             (r.result.op_type, r.result.op_command),
             (action.instruction.op_type, action.instruction.op_command)
@@ -1284,5 +1289,73 @@ fn update_with_bad_keys_changes_nothing() {
     let a = net.update_action(&c101, &c100, &[0, 2, 3], Hints::IndexRy, true);
     assert_ok(&net.handle(&a));
     let a = net.prove(&c101, &[0, 1, 2], Hints::IndexRy);
+    net.assert_proved(&a);
+}
+
+/// Issue 21 item 5: a proxy that strips a pending instruction's votes gets a refusal, tagged
+/// `refused` and signed under `TEE_ACTION_REFUSAL`: under the result domain contracts check
+/// (`TEE_ACTION_RESULT`) its signature is nobody's, with either tag. The genuine delivery then
+/// gets the id's one result.
+#[test]
+fn a_refusal_cannot_pass_for_the_instructions_result() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let genuine = net.prove(&c, &[0, 2, 3], Hints::None);
+    let stripped = Action { votes: vec![], ..genuine.clone() };
+    let refusal = net.handle(&stripped);
+    assert_refused(&refusal, Error::InsufficientWeight { weight: 0, threshold: 50 });
+    assert_eq!(refusal.result.submission_tag, SubmissionTag::Refused);
+    let id = genuine.instruction.instruction_id;
+    for tag in ["threshold", "refused"] {
+        let as_result = eip191_hash_message(alloy_payload_hash(
+            "TEE_ACTION_RESULT",
+            CHAIN,
+            alloy_result_hash(&[], id, tag, status::ERROR),
+        ))
+        .0;
+        assert_ne!(alloy_recover(&refusal.signature, &as_result), Some(net.tee_id), "{tag} as a result");
+    }
+    let result = net.handle(&genuine);
+    assert_ok(&result);
+    assert_eq!(result.result.submission_tag, SubmissionTag::Threshold);
+    // Direct actions refused are refusals too; an unknown operation executes nothing.
+    let mut unknown = net.direct(op::name("NOPE"), op::name("NOPE"), vec![]);
+    unknown.instruction.tee_id = net.tee_id;
+    let r = net.handle(&unknown);
+    assert_eq!((r.result.status, r.result.submission_tag), (status::ERROR, SubmissionTag::Refused));
+}
+
+/// Issue 21 item 1: `PROVE` at its largest input — every message at `MAX_MESSAGE_LEN` — would
+/// answer more than `MAX_RESULT_DATA_LEN`; the executed instruction's result is then a bounded
+/// error (the id's one result, tagged as executed), which fits a frame and the proxy's bounds,
+/// and a re-delivery gets it again instead of wedging the queue.
+#[test]
+fn the_largest_prove_gets_a_bounded_result() {
+    use fcc_core::limits::{MAX_RESULT_DATA_LEN, MAX_RESULT_FRAME_LEN};
+    let mut net = Net::new(CHAIN_BOUND);
+    let c = c100();
+    net.init(&c, true);
+    let mut d = net.prove_data(100, 0, vec![], 0);
+    d.additional_fixed_message = vec![0x5a; MAX_MESSAGE_LEN];
+    let votes = [0, 2, 3].iter().map(|&p| vote(&d, CHAIN, c.signer(p), p as u16, Hints::None)).collect();
+    let a = instruction(d, votes);
+    let r = net.handle(&a);
+    let err = r.result.additional_result_status.clone();
+    assert_eq!(r.result.status, status::ERROR);
+    assert_eq!(err, 103u16.to_be_bytes(), "TooLarge: {}", r.result.log);
+    assert!(r.result.log.contains("result data"), "{}", r.result.log);
+    assert_eq!(r.result.submission_tag, SubmissionTag::Threshold, "executed: this is the id's result");
+    r.result.validate().unwrap();
+    assert!(r.result.data.len() <= MAX_RESULT_DATA_LEN);
+    let frame = wire::encode_frame(&GuestMessage::Result(r.clone())).unwrap();
+    assert!(frame.len() <= MAX_RESULT_FRAME_LEN);
+    assert_eq!(net.handle(&a), r, "re-delivered: the same bounded result");
+    // A response body that leaves room for the header, request and signature is proved.
+    let fits = MAX_RESULT_DATA_LEN - 4096;
+    let mut d = net.prove_data(100, 0, vec![], 0);
+    d.additional_fixed_message = vec![0x5a; fits];
+    let votes = [0, 2, 3].iter().map(|&p| vote(&d, CHAIN, c.signer(p), p as u16, Hints::None)).collect();
+    let a = instruction(d, votes);
     net.assert_proved(&a);
 }

@@ -18,7 +18,8 @@ use fcc_core::error::Error;
 use fcc_core::hash::{eip191_hash, keccak256 as fcc_keccak};
 use fcc_core::identity::TeeIdentity;
 use fcc_core::instruction::{
-    InstructionData, PREFIX_FDC2, PREFIX_TEE_ACTION_RESULT, PREFIX_TEE_INSTRUCTION, payload_hash,
+    InstructionData, PREFIX_FDC2, PREFIX_TEE_ACTION_REFUSAL, PREFIX_TEE_ACTION_RESULT, PREFIX_TEE_INSTRUCTION,
+    payload_hash,
 };
 use fcc_core::light_client::{InitializePolicy, PublicKey};
 use fcc_core::limits;
@@ -206,6 +207,7 @@ fn prefixes_and_operation_names_are_right_padded_ascii() {
     for (ours, s) in [
         (PREFIX_TEE_INSTRUCTION, "TEE_INSTRUCTION"),
         (PREFIX_TEE_ACTION_RESULT, "TEE_ACTION_RESULT"),
+        (PREFIX_TEE_ACTION_REFUSAL, "TEE_ACTION_REFUSAL"),
         (PREFIX_FDC2, "FDC2"),
         (REPORT_DATA_DOMAIN, "FCC_ATTESTATION_V1"),
         (STATE_VERSION, "FCC_STATE_V1"),
@@ -313,6 +315,7 @@ fn tag_str(t: SubmissionTag) -> &'static str {
         SubmissionTag::Threshold => "threshold",
         SubmissionTag::End => "end",
         SubmissionTag::Submit => "submit",
+        SubmissionTag::Refused => "refused",
     }
 }
 
@@ -320,7 +323,7 @@ fn tag_str(t: SubmissionTag) -> &'static str {
 fn action_result_hash_and_signing_digest_equal_alloy() {
     let mut rng = TestRng(6);
     let tee = TeeIdentity::from_secret_for_tests(&[9; 32]).unwrap();
-    for tag in [SubmissionTag::Threshold, SubmissionTag::End, SubmissionTag::Submit] {
+    for tag in [SubmissionTag::Threshold, SubmissionTag::End, SubmissionTag::Submit, SubmissionTag::Refused] {
         for len in [0usize, 1, 32, 100] {
             for st in [status::ERROR, status::SUCCESS, 2, 255] {
                 let r = ActionResult {
@@ -945,7 +948,9 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     v.push(("fdc2.teeSignature", tee_sig.to_vec()));
 
     // Results.
-    for (name, tag) in [("tag.threshold", "threshold"), ("tag.end", "end"), ("tag.submit", "submit")] {
+    for (name, tag) in
+        [("tag.threshold", "threshold"), ("tag.end", "end"), ("tag.submit", "submit"), ("tag.refused", "refused")]
+    {
         v.push((name, keccak256(tag).to_vec()));
     }
     let res = result();
@@ -959,6 +964,27 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     let res_sig = tee.sign_digest(&res_digest);
     assert_eq!(secp_recover(&res_sig, &res_digest), Some(tee.address()));
     v.push(("result.signature", res_sig.to_vec()));
+    // The same id refused (InsufficientWeight, code 307): tag `refused`, status 0, no data,
+    // signed under TEE_ACTION_REFUSAL.
+    let refusal = ActionResult {
+        submission_tag: SubmissionTag::Refused,
+        status: 0,
+        data: vec![],
+        log: "not signed".into(),
+        additional_result_status: 307u16.to_be_bytes().to_vec(),
+        ..res.clone()
+    };
+    assert_eq!(refusal.hash(), alloy_result_hash(&[], res.id, "refused", 0));
+    v.push(("refusal.hash", refusal.hash().to_vec()));
+    let refusal_payload = payload_hash(&PREFIX_TEE_ACTION_REFUSAL, CHAIN_ID, &refusal.hash());
+    assert_eq!(refusal_payload, alloy_payload_hash("TEE_ACTION_REFUSAL", CHAIN_ID, refusal.hash()));
+    v.push(("refusal.hashForSigning", refusal_payload.to_vec()));
+    let refusal_digest = refusal.signing_digest(CHAIN_ID);
+    assert_eq!(refusal_digest, alloy_result_digest(&[], res.id, "refused", 0, CHAIN_ID));
+    v.push(("refusal.digest", refusal_digest.to_vec()));
+    let refusal_sig = tee.sign_digest(&refusal_digest);
+    assert_eq!(secp_recover(&refusal_sig, &refusal_digest), Some(tee.address()));
+    v.push(("refusal.signature", refusal_sig.to_vec()));
 
     // Frames.
     let pull = wire::encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap();
@@ -1074,7 +1100,7 @@ fn protocol_md_vectors_match_the_code() {
     assert_eq!(hex::encode(&doc["provider1.address"]), "7e5f4552091a69125d5dfcb7b8c2659029395bdf");
     assert_eq!(hex::encode(&doc["tee.address"]), "2b5ad5c4795c026514f8317c7a215e218dccd6cf");
     assert_eq!(hex::encode(&doc["provider2.address"]), "6813eb9362372eef6200f3b1dbc3f819671cba69");
-    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003040101");
+    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003050101");
 }
 
 /// Every error variant, as listed in PROTOCOL.md's error table.
@@ -1111,6 +1137,7 @@ fn all_errors() -> Vec<Error> {
         Error::Replayed,
         Error::UnknownOperation { op_type: [0; 32], op_command: [0; 32] },
         Error::OperationFailed { reason: "" },
+        Error::ReplayFull { capacity: 0 },
         Error::EntropyUnavailable,
         Error::UnsupportedVersion { got: 0 },
         Error::UnexpectedMessage,
@@ -1177,6 +1204,8 @@ fn protocol_md_limits_match_the_code() {
         ("MAX_STATE_LEN", limits::MAX_STATE_LEN),
         ("MAX_URL_LEN", limits::MAX_URL_LEN),
         ("MAX_FRAME_LEN", limits::MAX_FRAME_LEN),
+        ("MAX_RESULT_FRAME_LEN", limits::MAX_RESULT_FRAME_LEN),
+        ("MAX_SEALED_FRAME_LEN", limits::MAX_SEALED_FRAME_LEN),
         ("MAX_ACTIONS_PER_PULL", limits::MAX_ACTIONS_PER_PULL),
         ("REPLAY_CAPACITY", limits::REPLAY_CAPACITY),
     ]

@@ -290,7 +290,11 @@ impl Link {
         while !session.output().is_empty() && socket.can_send() {
             match socket.send_slice(session.output()) {
                 Ok(0) => break,
-                Ok(n) => session.consume(n),
+                Ok(n) => {
+                    if let Err(e) = session.consume(n) {
+                        return self.close(socket, &format!("{e}"), now);
+                    }
+                }
                 Err(e) => return self.close(socket, &format!("send: {e}"), now),
             }
         }

@@ -157,14 +157,15 @@ async fn get_result(
     let Query(query) = query.map_err(|e| ApiError::BadRequest("invalid_parameter", e.body_text()))?;
     for (k, v) in &query {
         match (k.as_str(), v.as_str()) {
-            ("submissionTag", "threshold" | "submit") => {}
+            // The id's stored answer whatever it is: a result, or a refusal (tag `refused`).
+            ("submissionTag", "threshold" | "submit" | "refused") => {}
             ("submissionTag", "end") => {
                 return Err(ApiError::NotFound("no_result", "`end` results are not produced by this proxy".into()));
             }
             ("submissionTag", _) => {
                 return Err(ApiError::BadRequest(
                     "invalid_parameter",
-                    "submissionTag must be threshold, end or submit".into(),
+                    "submissionTag must be threshold, end, submit or refused".into(),
                 ));
             }
             (other, _) => {

@@ -67,10 +67,11 @@ pub async fn connect_once(addr: SocketAddr, tee: &Mutex<Tee>, mode: Mode) -> Res
     let mut watch = FrameReader::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        if !session.output().is_empty() {
+        // Consuming may queue the next pull (backpressure): write until nothing is left.
+        while !session.output().is_empty() {
             stream.write_all(session.output()).await?;
             let n = session.output().len();
-            session.consume(n);
+            session.consume(n).map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         let room = session.room().min(buf.len());
         let n = stream.read(&mut buf[..room]).await?;

@@ -450,8 +450,10 @@ pub fn alloy_result_hash(data: &[u8], id: [u8; 32], tag: &str, status: u8) -> [u
 }
 
 /// The digest the TEE signs for a result.
+/// A refusal (tag `refused`) is signed under `TEE_ACTION_REFUSAL` instead (PROTOCOL §6).
 pub fn alloy_result_digest(data: &[u8], id: [u8; 32], tag: &str, status: u8, chain_id: u64) -> [u8; 32] {
-    eip191_hash_message(alloy_payload_hash("TEE_ACTION_RESULT", chain_id, alloy_result_hash(data, id, tag, status))).0
+    let prefix = if tag == "refused" { "TEE_ACTION_REFUSAL" } else { "TEE_ACTION_RESULT" };
+    eip191_hash_message(alloy_payload_hash(prefix, chain_id, alloy_result_hash(data, id, tag, status))).0
 }
 
 /// `keccak(abi.encode(Attestation)) ‖ bytes32("FCC_ATTESTATION_V1")`, by alloy.

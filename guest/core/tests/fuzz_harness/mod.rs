@@ -486,7 +486,16 @@ pub fn tee_id() -> Address {
 fn check_result(tee: &Tee, action: &Action, r: &SignedResult) {
     let res = &r.result;
     assert_eq!(res.id, action.instruction.instruction_id);
-    assert_eq!(res.submission_tag, action.submission_tag);
+    // A refusal is an error; any other answer keeps the action's tag, and an error that is not a
+    // refusal is an executed instruction's failure.
+    if res.is_refusal() {
+        assert_eq!(res.status, status::ERROR, "only errors are refusals");
+    } else {
+        assert_eq!(res.submission_tag, action.submission_tag);
+        if res.status == status::ERROR {
+            assert_eq!(action.kind, fcc_core::action::ActionKind::Instruction, "direct actions execute or refuse");
+        }
+    }
     assert_eq!((res.op_type, res.op_command), (action.instruction.op_type, action.instruction.op_command));
     res.validate().expect("results the engine signs are within bounds");
     assert!(res.log.len() <= MAX_REASON_LEN);
