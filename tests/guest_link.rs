@@ -142,3 +142,20 @@ fn redelivery_after_a_dropped_connection_gets_the_same_signed_result() {
         Ok(())
     });
 }
+
+/// Issue 21 item 7: a short fixed-seed run of the link fuzzer (`fcc_e2e::link_fuzz`) against the
+/// real ROM: hostile bursts of every kind, a valid action checked before each, no restart and no
+/// wrong answer. Longer runs: `cargo run -p fcc-e2e --bin fcc-link-fuzz -- --bursts 1000 --seed N`.
+#[test]
+fn the_link_fuzzer_neither_restarts_nor_confuses_the_guest() {
+    let proxy = TestProxy::bind().unwrap();
+    let (mut guest, tee) = boot_networked(proxy.port);
+    run_checked(&mut guest, |guest| {
+        // Four bursts of each of the 13 kinds.
+        let report = fcc_e2e::link_fuzz::run(&proxy, guest, tee, 0x21, 52)?;
+        eprintln!("{report}");
+        ensure!(report.passed(), "{report}");
+        ensure!(report.reconnects == 52 && report.per_kind.iter().all(|&(_, n)| n == 4), "{report}");
+        Ok(())
+    });
+}
