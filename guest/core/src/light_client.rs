@@ -141,12 +141,12 @@ impl PolicyStore {
         if !active.is_satisfied_by(weight) {
             return Err(Error::InsufficientWeight { weight, threshold: u32::from(active.threshold()) });
         }
-        // Pin the new voters before learning their keys (see `initialize`), keeping every policy
-        // still trusted should the keys be refused; then drop the retired policy's voters.
-        let still_kept = self.previous.iter().chain([active]).flat_map(SigningPolicy::voters);
-        verifier.pin(still_kept.chain(policy.voters()).map(|v| v.address));
-        learn_keys(verifier, &policy, &msg.public_keys)?;
+        // Pin the voters of the policies kept after the update before learning the new keys (see
+        // `initialize`): the retired policy's tables go first, so at most two policies' tables
+        // (`MAX_CACHED_KEYS`) are ever held. Should the keys be refused, the previous policy is
+        // still trusted, its keys relearned by recovery when used.
         verifier.pin(active.voters().iter().chain(policy.voters()).map(|v| v.address));
+        learn_keys(verifier, &policy, &msg.public_keys)?;
         self.previous = self.active.replace(policy);
         Ok(self.active.as_ref().expect("just set"))
     }

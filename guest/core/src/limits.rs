@@ -48,6 +48,11 @@ pub const MAX_ACTIONS_PER_PULL: usize = 4;
 /// How many executed instruction ids the replay guard remembers (see `replay`).
 pub const REPLAY_CAPACITY: usize = 65_536;
 
+/// The most heap the core may hold at once, every structure at its bound (measured by
+/// `tests/memory_budget.rs`; the table is in docs/PROTOCOL.md §12). The kernel's heap must exceed
+/// it, with the kernel's own buffers, by a fifth (a compile-time check in the kernel).
+pub const HEAP_BUDGET: usize = 25 * 1024 * 1024;
+
 const _: () = assert!(MAX_POLICY_LEN == 6643);
 const _: () = assert!(MAX_SIGNATURES <= u16::MAX as usize);
 const _: () = assert!(MAX_RESULT_FRAME_LEN <= MAX_FRAME_LEN);

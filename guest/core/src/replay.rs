@@ -8,17 +8,18 @@
 //! so the proxy keeps them and delivers them again after the next rotation has freed the oldest
 //! epoch's ids.
 
-use alloc::collections::BTreeSet;
+use alloc::collections::BTreeMap;
 
 use crate::error::Error;
 use crate::hash::H256;
 use crate::limits::REPLAY_CAPACITY;
 
-/// Remembers executed (reward epoch, instruction id) pairs.
+/// Remembers executed (reward epoch, instruction id) pairs: one map from id to epoch, the
+/// smallest of the guest's memory budget's choices (about 53 bytes an id; a second index by
+/// epoch would double it for a pruning that happens once a policy rotation).
 #[derive(Debug, Clone, Default)]
 pub struct ReplayGuard {
-    ids: BTreeSet<H256>,
-    by_epoch: BTreeSet<(u32, H256)>,
+    ids: BTreeMap<H256, u32>,
 }
 
 impl ReplayGuard {
@@ -30,7 +31,7 @@ impl ReplayGuard {
     /// Fails with `Replayed` if `id` was executed already (in any remembered epoch), or if the
     /// guard is full.
     pub fn check(&self, id: &H256) -> Result<(), Error> {
-        if self.ids.contains(id) {
+        if self.ids.contains_key(id) {
             return Err(Error::Replayed);
         }
         if self.ids.len() >= REPLAY_CAPACITY {
@@ -41,22 +42,17 @@ impl ReplayGuard {
 
     /// Whether `id` is remembered as executed.
     pub fn contains(&self, id: &H256) -> bool {
-        self.ids.contains(id)
+        self.ids.contains_key(id)
     }
 
-    /// Records `id` as executed under `epoch`.
+    /// Records `id` as executed under `epoch` (the first record of an id stands).
     pub fn record(&mut self, epoch: u32, id: H256) {
-        if self.ids.insert(id) {
-            self.by_epoch.insert((epoch, id));
-        }
+        self.ids.entry(id).or_insert(epoch);
     }
 
-    /// Forgets ids of epochs before `oldest_kept`.
+    /// Forgets ids of epochs before `oldest_kept` (one pass over the map, once per rotation).
     pub fn prune(&mut self, oldest_kept: u32) {
-        let kept = self.by_epoch.split_off(&(oldest_kept, [0; 32]));
-        for (_, id) in core::mem::replace(&mut self.by_epoch, kept) {
-            self.ids.remove(&id);
-        }
+        self.ids.retain(|_, epoch| *epoch >= oldest_kept);
     }
 
     /// Number of remembered ids.

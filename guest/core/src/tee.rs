@@ -26,8 +26,11 @@ use crate::state::TeeState;
 use crate::verify::{Candidates, Tally, Verifier, tally};
 use crate::wire::Hello;
 
-/// How many signed results of executed instructions the TEE keeps to answer re-deliveries.
-pub const RECENT_RESULTS: usize = 64;
+/// How many signed results of executed instructions the TEE keeps to answer re-deliveries. A
+/// proxy leases at most `MAX_ACTIONS_PER_PULL` actions to a connection, so only those can be in
+/// flight when a link drops; 32 covers eight such drops in a row at 2 MiB of the memory budget
+/// (results of up to 64 KiB).
+pub const RECENT_RESULTS: usize = 32;
 
 /// A TEE: state plus operations.
 pub struct Tee {

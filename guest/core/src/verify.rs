@@ -18,7 +18,7 @@ use crate::batch::{BatchItem, KeyTable, generator_table, verify_batch};
 use crate::ecdsa::{ParsedSignature, SIGNATURE_LEN, address_of, verify_exact};
 use crate::error::Error;
 use crate::hash::H256;
-use crate::limits::{MAX_COSIGNERS, MAX_MESSAGE_LEN, MAX_SIGNATURES};
+use crate::limits::{MAX_COSIGNERS, MAX_MESSAGE_LEN, MAX_SIGNATURES, MAX_VOTERS};
 use crate::policy::{Address, SigningPolicy, Voter};
 
 /// The proxy's untrusted hint for one signature.
@@ -103,8 +103,12 @@ pub struct Tally {
     pub cosigners: u16,
 }
 
-/// Most cached keys of signers who are not voters of a kept policy (cosigners).
-const MAX_EXTRA_KEYS: usize = 4 * MAX_COSIGNERS;
+/// Most cached keys of signers who are not voters of a kept policy (cosigners): one
+/// instruction's worth.
+const MAX_EXTRA_KEYS: usize = MAX_COSIGNERS;
+/// Most keys the verifier caches: the voters of the two kept policies (active and previous) and
+/// `MAX_EXTRA_KEYS` others. Part of the guest's memory budget (`limits::HEAP_BUDGET`).
+pub const MAX_CACHED_KEYS: usize = 2 * MAX_VOTERS + MAX_EXTRA_KEYS;
 
 /// Verifies signatures; owns the key cache and the batch secret.
 pub struct Verifier {
@@ -339,4 +343,26 @@ pub fn tally(signers: &[Address], candidates: Candidates<'_>) -> Result<Tally, E
         }
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k256::ProjectivePoint;
+
+    /// The key cache's bound at its edge: with two policies' voters pinned it holds
+    /// `MAX_CACHED_KEYS` tables, and the next unpinned key evicts the unpinned ones first.
+    #[test]
+    fn the_key_cache_stops_at_max_cached_keys() {
+        let point = |i: u64| (ProjectivePoint::GENERATOR * k256::Scalar::from(i + 1)).to_affine();
+        let mut v = Verifier::new([1; 32]);
+        v.pin((0..2 * MAX_VOTERS as u64).map(|i| address_of(&point(i))));
+        for i in 0..MAX_CACHED_KEYS as u64 {
+            v.learn(&point(i));
+        }
+        assert_eq!(v.cached_keys(), MAX_CACHED_KEYS);
+        v.learn(&point(MAX_CACHED_KEYS as u64));
+        assert_eq!(v.cached_keys(), 2 * MAX_VOTERS + 1, "the unpinned keys went, the new one came");
+        assert!(v.knows(&address_of(&point(0))), "pinned voters stay");
+    }
 }

@@ -53,6 +53,18 @@ pub fn first_missing_ram(raw: &[u8]) -> Option<&'static Entry> {
 #[cfg(target_os = "none")]
 pub use heap::init_heap;
 
+/// What the kernel itself keeps on the heap — the link's two 64 KiB TCP buffers, smoltcp's
+/// tables, the sealed blob — with room to spare.
+const KERNEL_HEAP_RESERVE: u64 = 1024 * 1024;
+
+// The heap holds the core's worst case (`HEAP_BUDGET`, measured with every structure at its
+// bound) and the kernel's own use with a fifth to spare for the allocator's overhead and
+// fragmentation: an allocation failure would halt the guest.
+const _: () = assert!(
+    fcc_layout::HEAP.size() >= (fcc_core::limits::HEAP_BUDGET as u64 + KERNEL_HEAP_RESERVE) * 6 / 5,
+    "the heap is smaller than the core's memory budget allows"
+);
+
 #[cfg(target_os = "none")]
 mod heap {
     use fcc_layout::HEAP;
