@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result};
 use fcc_core::hash::H256;
 use fcc_core::limits::MAX_ACTIONS_PER_PULL;
 use fcc_core::result::SignedResult;
@@ -33,6 +33,59 @@ const POLL: Duration = Duration::from_millis(250);
 /// Most guest connections at once (a TEE machine has one guest; the rest are reconnects whose
 /// old connection has not been noticed dead yet).
 const MAX_LINKS: usize = 64;
+
+/// Why a guest link was closed, as the `links_closed{reason}` metric counts it. Whatever the
+/// reason, nothing the guest sent on the link after its last acked result is stored, and the
+/// actions it held go back to the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkFault {
+    /// A frame over the bound, of another version, that does not decode or breaks a bound.
+    #[error("guest frame: {0}")]
+    Frame(String),
+    /// The guest closed the connection.
+    #[error("the guest closed the connection{0}")]
+    Closed(&'static str),
+    /// A valid frame out of turn.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// A result for an action this connection was not given.
+    #[error("a result for 0x{}, which this connection was not given", hex::encode(.0))]
+    ForeignResult(H256),
+    /// A result not signed by the connected TEE (or whose signature does not recover).
+    #[error("a result not signed by the connected TEE ({0})")]
+    WrongSigner(String),
+    /// The guest took too long (to greet, or to answer within the lease).
+    #[error("timed out {0}")]
+    Timeout(String),
+    /// The guest is not one this proxy serves: its Hello is not signed for this link, names
+    /// another pinned TEE or chain, or its attestation does not verify.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The proxy is shutting down.
+    #[error("the proxy is shutting down")]
+    ShuttingDown,
+}
+
+impl LinkFault {
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            LinkFault::Frame(_) => "bad_frame",
+            LinkFault::Closed(_) => "guest_closed",
+            LinkFault::Protocol(_) => "protocol",
+            LinkFault::ForeignResult(_) => "foreign_result",
+            LinkFault::WrongSigner(_) => "wrong_signer",
+            LinkFault::Timeout(_) => "timeout",
+            LinkFault::Refused(_) => "refused",
+            LinkFault::ShuttingDown => "shutdown",
+        }
+    }
+}
+
+/// The reason label of a link's end: its `LinkFault`, or `error` (the store, the socket).
+fn close_reason(e: &anyhow::Error) -> &'static str {
+    e.downcast_ref::<LinkFault>().map_or("error", LinkFault::label)
+}
 
 /// Accepts guests until `stop` turns true, then closes every link and returns once they are
 /// closed (their leases given back).
@@ -76,7 +129,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Rece
                     // given back with the leases, and the guest reconnects to the next proxy.
                     let outcome = tokio::select! {
                         r = conn.run(&shared, &owner) => r,
-                        _ = crate::shutdown::until_stopped(stop) => Err(anyhow::anyhow!("the proxy is shutting down")),
+                        _ = crate::shutdown::until_stopped(stop) => Err(LinkFault::ShuttingDown.into()),
                     };
                     let unanswered: Vec<H256> = conn.leased.drain().collect();
                     if !unanswered.is_empty()
@@ -87,9 +140,11 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Rece
                     if conn.counted {
                         shared.sessions.link_closed();
                     }
+                    let reason = outcome.as_ref().err().map_or("ok", close_reason);
+                    shared.metrics.links_closed.get_or_create(&vec![("reason".into(), reason.into())]).inc();
                     match outcome {
                         Ok(()) => tracing::info!(%peer, "guest link closed"),
-                        Err(e) => tracing::warn!(%peer, "guest link closed: {e:#}"),
+                        Err(e) => tracing::warn!(%peer, reason, "guest link closed: {e:#}"),
                     }
                 });
             }
@@ -120,17 +175,18 @@ struct Conn {
 impl Conn {
     async fn read(&mut self) -> Result<GuestMessage> {
         loop {
-            if let Some(body) = self.reader.next_body().map_err(|e| anyhow::anyhow!("guest frame: {e}"))? {
-                let msg: GuestMessage = decode_body(&body).map_err(|e| anyhow::anyhow!("guest frame: {e}"))?;
-                msg.validate().map_err(|e| anyhow::anyhow!("guest frame: {e}"))?;
+            let frame = |e: fcc_core::Error| LinkFault::Frame(e.to_string());
+            if let Some(body) = self.reader.next_body().map_err(frame)? {
+                let msg: GuestMessage = decode_body(&body).map_err(frame)?;
+                msg.validate().map_err(frame)?;
                 return Ok(msg);
             }
             let mut buf = vec![0u8; self.reader.room().min(64 * 1024)];
             let n = self.stream.read(&mut buf).await.context("reading from the guest")?;
             if n == 0 {
-                bail!("the guest closed the connection");
+                return Err(LinkFault::Closed("").into());
             }
-            self.reader.push(&buf[..n]).map_err(|e| anyhow::anyhow!("guest frame: {e}"))?;
+            self.reader.push(&buf[..n]).map_err(frame)?;
         }
     }
 
@@ -142,7 +198,7 @@ impl Conn {
     async fn expect_pull(&mut self) -> Result<usize> {
         match self.read().await? {
             GuestMessage::Pull { max_actions } => Ok(usize::from(max_actions).clamp(1, MAX_ACTIONS_PER_PULL)),
-            other => bail!("expected Pull, got {}", kind(&other)),
+            other => Err(LinkFault::Protocol(format!("expected Pull, got {}", kind(&other))).into()),
         }
     }
 
@@ -153,37 +209,46 @@ impl Conn {
         // earlier connection does not verify).
         let nonce: [u8; 32] = rand::random();
         self.send(&ProxyMessage::Challenge { nonce }).await?;
-        let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.read()).await.context("waiting for Hello")?? {
+        let hello = match tokio::time::timeout(HELLO_TIMEOUT, self.read())
+            .await
+            .map_err(|_| LinkFault::Timeout(format!("waiting for Hello ({HELLO_TIMEOUT:?})")))??
+        {
             GuestMessage::Hello(h) => h,
-            other => bail!("the guest's first message is {}, not Hello", kind(&other)),
+            other => {
+                return Err(LinkFault::Protocol(format!("the first message is {}, not Hello", kind(&other))).into());
+            }
         };
         if let Err(e) = hello.verify_link(&nonce) {
             shared.metrics.links_refused.inc();
-            bail!("the Hello is not signed by its TEE key for this connection ({e})");
+            return Err(
+                LinkFault::Refused(format!("the Hello is not signed by its TEE key for this link ({e})")).into()
+            );
         }
         if let Some(pin) = shared.config.tee_id
             && hello.tee_id != pin
         {
             shared.metrics.links_refused.inc();
-            bail!(
+            return Err(LinkFault::Refused(format!(
                 "TEE 0x{} is not the one this proxy serves (tee-id 0x{})",
                 hex::encode(hello.tee_id),
                 hex::encode(pin)
-            );
+            ))
+            .into());
         }
-        ensure!(
-            hello.chain_id == shared.config.chain_id,
-            "the guest serves chain {} but this proxy chain {}",
-            hello.chain_id,
-            shared.config.chain_id
-        );
+        if hello.chain_id != shared.config.chain_id {
+            return Err(LinkFault::Refused(format!(
+                "the guest serves chain {} but this proxy chain {}",
+                hello.chain_id, shared.config.chain_id
+            ))
+            .into());
+        }
         let tee = hello.tee_id;
         let chain_id = hello.chain_id;
         log_hello(&hello);
         // Before the guest becomes the served TEE or gets any action.
         if let Err(refusal) = shared.sessions.check_attestation(&hello, shared.config.chain_id).await {
             tracing::error!(tee = %hex::encode(tee), reason = %refusal, "guest refused: its attestation does not verify");
-            bail!("attestation refused: {refusal}");
+            return Err(LinkFault::Refused(format!("attestation: {refusal}")).into());
         }
         shared.sessions.link_opened();
         self.counted = true;
@@ -196,8 +261,9 @@ impl Conn {
             );
         }
         shared.sessions.set_tee(hello, now_ms()).await?;
-        let mut max =
-            tokio::time::timeout(HELLO_TIMEOUT, self.expect_pull()).await.context("waiting for the first Pull")??;
+        let mut max = tokio::time::timeout(HELLO_TIMEOUT, self.expect_pull())
+            .await
+            .map_err(|_| LinkFault::Timeout(format!("waiting for the first Pull ({HELLO_TIMEOUT:?})")))??;
         if !bring_up.is_empty() {
             tracing::info!(
                 actions = bring_up.len(),
@@ -285,7 +351,7 @@ impl Conn {
         let due = Duration::from_millis(self.lease_ms);
         tokio::time::timeout(due, self.answers(expected, tee, chain_id))
             .await
-            .with_context(|| format!("no answer to {expected} actions within the lease ({due:?})"))?
+            .map_err(|_| LinkFault::Timeout(format!("for the answer to {expected} actions (lease {due:?})")))?
     }
 
     /// Reads one result per action given (`expected`) and the next `Pull`.
@@ -299,26 +365,32 @@ impl Conn {
         let max = loop {
             match self.read().await? {
                 GuestMessage::Result(r) => {
-                    ensure!(
-                        self.leased.contains(&r.result.id),
-                        "a result for 0x{}, which this connection was not given",
-                        hex::encode(r.result.id)
-                    );
-                    let signer = r.signer(chain_id).map_err(|e| anyhow::anyhow!("result signature: {e}"))?;
-                    ensure!(signer == tee, "a result not signed by the connected TEE");
+                    if !self.leased.contains(&r.result.id) {
+                        return Err(LinkFault::ForeignResult(r.result.id).into());
+                    }
+                    let signer = r.signer(chain_id).map_err(|e| LinkFault::WrongSigner(e.to_string()))?;
+                    if signer != tee {
+                        return Err(LinkFault::WrongSigner(format!("signed by 0x{}", hex::encode(signer))).into());
+                    }
                     results.push(r);
                 }
                 // The guest seals after the result of a policy action (PROTOCOL.md §7.1); only the
                 // latest matters.
                 GuestMessage::Sealed(blob) => {
-                    ensure!(!results.is_empty(), "sealed state before any result of this exchange");
+                    if results.is_empty() {
+                        return Err(
+                            LinkFault::Protocol("sealed state before any result of this exchange".into()).into()
+                        );
+                    }
                     self.sealed = Some(blob.to_vec());
                 }
                 GuestMessage::Pull { max_actions } => break usize::from(max_actions).clamp(1, MAX_ACTIONS_PER_PULL),
-                GuestMessage::Hello(_) => bail!("a second Hello"),
+                GuestMessage::Hello(_) => return Err(LinkFault::Protocol("a second Hello".into()).into()),
             }
         };
-        ensure!(results.len() == expected, "{} results for {expected} actions", results.len());
+        if results.len() != expected {
+            return Err(LinkFault::Protocol(format!("{} results for {expected} actions", results.len())).into());
+        }
         Ok((results, max))
     }
 
@@ -352,8 +424,8 @@ impl Conn {
                 // The guest must not speak while its pull is held; EOF means it is gone.
                 r = self.stream.peek(&mut probe) => {
                     match r {
-                        Ok(0) | Err(_) => bail!("the guest closed the connection while waiting for work"),
-                        Ok(_) => bail!("the guest sent a frame while its pull was outstanding"),
+                        Ok(0) | Err(_) => return Err(LinkFault::Closed(" while waiting for work").into()),
+                        Ok(_) => return Err(LinkFault::Protocol("a frame while its pull was outstanding".into()).into()),
                     }
                 }
             }

@@ -41,6 +41,8 @@ pub struct Metrics {
     pub attestations_refused: Counter,
     /// Guest links refused: the Hello was not signed for the link's challenge by its TEE key.
     pub links_refused: Counter,
+    /// Guest links closed, by reason (`link::LinkFault::label`, `error`, `ok`).
+    pub links_closed: Family<Vec<(String, String)>, Counter>,
     /// Guests connected now.
     pub guests: Gauge,
     /// Instructions open (set from the database when scraped).
@@ -85,6 +87,7 @@ impl Metrics {
             attestations_verified: Counter::default(),
             attestations_refused: Counter::default(),
             links_refused: Counter::default(),
+            links_closed: Family::default(),
             guests: Gauge::default(),
             open: Gauge::default(),
             pending: Gauge::default(),
@@ -131,6 +134,12 @@ impl Metrics {
             "links_refused",
             "Guest links refused: the Hello was not signed for the link's challenge by its TEE key",
             m.links_refused.clone(),
+        );
+        registry.register(
+            "links_closed",
+            "Guest links closed, by reason: bad_frame, guest_closed, protocol, foreign_result, wrong_signer, \
+             timeout, refused, shutdown, error",
+            m.links_closed.clone(),
         );
         registry.register("guests_connected", "Guests connected now", m.guests.clone());
         registry.register("open_instructions", "Instructions collecting votes or awaiting a result", m.open.clone());

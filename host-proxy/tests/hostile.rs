@@ -482,3 +482,83 @@ async fn another_tee_key_takes_nothing_from_the_served_tee() {
         running.shutdown().await;
     }
 }
+
+/// Issue 21 item 8: a malicious guest on the link — an oversized frame, a result for an id it was
+/// not given, a result for its action signed by another key — has its link closed with a typed
+/// reason (`links_closed{reason}`), nothing it sent is stored, and the action it held goes back
+/// to the queue: the honest guest answers it next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malicious_guest_is_cut_off_and_nothing_it_sends_is_stored() {
+    use fcc_core::result::SignedResult;
+    use fcc_core::wire::{GuestMessage, ProxyMessage, encode_frame};
+    use fcc_proxy_testing::{Mode, connect_once};
+    use tokio::io::AsyncWriteExt;
+    for (label, attack) in [("bad_frame", 0), ("foreign_result", 1), ("wrong_signer", 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite(&dir).await;
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let running = fcc_proxy::start_with(config(), store.clone(), http, link).await.unwrap();
+        let providers = common::Providers::new(4);
+        running.shared.add_policy(&providers.policy.encode()).await.unwrap();
+        let tee = Arc::new(std::sync::Mutex::new(fcc_proxy_testing::new_tee(common::CHAIN_ID).unwrap()));
+        let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
+        let id = init.instruction.instruction_id;
+        running.shared.enqueue_direct(&init).await.unwrap();
+
+        // The malicious guest holds the TEE's key (its Hello is genuine) but lies afterwards.
+        let mut s = tokio::net::TcpStream::connect(running.link_addr).await.unwrap();
+        let mut reader = fcc_core::wire::FrameReader::new();
+        let Some(ProxyMessage::Challenge { nonce }) = next_proxy_message(&mut s, &mut reader).await else {
+            panic!("the proxy speaks first with a challenge")
+        };
+        let hello = tee.lock().unwrap().hello(&mut fcc_core::attester::Simulated, &nonce).unwrap();
+        s.write_all(&encode_frame(&GuestMessage::Hello(hello)).unwrap()).await.unwrap();
+        s.write_all(&encode_frame(&GuestMessage::Pull { max_actions: 4 }).unwrap()).await.unwrap();
+        let Some(ProxyMessage::Actions(actions)) = next_proxy_message(&mut s, &mut reader).await else {
+            panic!("the queued action is delivered")
+        };
+        assert_eq!(actions[0].instruction.instruction_id, id);
+        let honest: SignedResult = tee.lock().unwrap().handle(&actions[0], &mut fcc_core::attester::Simulated);
+        let lie = match attack {
+            0 => (fcc_core::limits::MAX_FRAME_LEN as u32 + 1).to_be_bytes().to_vec(),
+            1 => {
+                // Signed by the TEE, for another id.
+                let mut other = actions[0].clone();
+                other.instruction.instruction_id = [0xee; 32];
+                let r = tee.lock().unwrap().handle(&other, &mut fcc_core::attester::Simulated);
+                encode_frame(&GuestMessage::Result(r)).unwrap()
+            }
+            _ => {
+                // The honest result's fields, signed by another key.
+                let stranger = fcc_core::identity::TeeIdentity::from_secret_for_tests(&[0x42; 32]).unwrap();
+                let mut r = honest.clone();
+                r.signature = stranger.sign_digest(&r.result.signing_digest(common::CHAIN_ID));
+                encode_frame(&GuestMessage::Result(r)).unwrap()
+            }
+        };
+        s.write_all(&lie).await.unwrap();
+        assert_eq!(next_proxy_message(&mut s, &mut reader).await, None, "{label}: the link is closed");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let closed =
+            |r: &str| running.shared.metrics.links_closed.get_or_create(&vec![("reason".into(), r.into())]).get();
+        while closed(label) == 0 {
+            assert!(std::time::Instant::now() < deadline, "{label}: not counted");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(store.result(&id).await.unwrap().is_none(), "{label}: nothing stored");
+        assert!(store.result(&[0xee; 32]).await.unwrap().is_none(), "{label}: nothing stored for the foreign id");
+        let metrics =
+            reqwest::get(format!("http://{}/metrics", running.http_addr)).await.unwrap().text().await.unwrap();
+        assert!(metrics.contains(&format!("links_closed_total{{reason=\"{label}\"}} 1")), "{metrics}");
+
+        // The action went back to the queue: the honest guest (a fresh TEE) answers it.
+        let fresh = Arc::new(std::sync::Mutex::new(fcc_proxy_testing::new_tee(common::CHAIN_ID).unwrap()));
+        let link_addr = running.link_addr;
+        let guest = tokio::spawn(async move { connect_once(link_addr, &fresh, Mode::Serve).await });
+        let r = wait_result(store.as_ref(), &id, Duration::from_secs(20)).await.unwrap();
+        assert_eq!(r.result.status, fcc_core::result::status::SUCCESS, "{label}: {}", r.result.log);
+        running.shutdown().await;
+        guest.abort();
+    }
+}
