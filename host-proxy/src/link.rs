@@ -298,10 +298,14 @@ impl Conn {
             // action is delivered again later, until it has been delivered too often.
             let mut kept = Vec::with_capacity(results.len());
             for r in results {
-                if retryable_refusal(&r) {
+                if let Some(code) = retryable_refusal(&r) {
                     let id = r.result.id;
                     let until = now_ms() + shared.config.retry_ms as i64;
-                    if shared.store.defer(owner, &id, until, shared.config.max_deliveries).await? {
+                    // A full replay memory frees only at the guest's next policy rotation, which
+                    // may be days away: such an instruction waits however many deliveries it
+                    // takes (once its epoch leaves the guest's window it gets a final refusal).
+                    let max = if code == REPLAY_FULL { u64::MAX } else { shared.config.max_deliveries };
+                    if shared.store.defer(owner, &id, until, max).await? {
                         tracing::info!(id = %hex::encode(id), log = %r.result.log, "refused for now: delivered again later");
                         shared.metrics.deferred.inc();
                         self.leased.remove(&id);
@@ -434,13 +438,17 @@ impl Conn {
 }
 
 /// A refusal the same action may not meet when delivered again (`fcc_core::error::retryable`).
-fn retryable_refusal(r: &SignedResult) -> bool {
+/// Its error code when it is one.
+fn retryable_refusal(r: &SignedResult) -> Option<u16> {
     let code = match r.result.additional_result_status[..] {
         [hi, lo] => u16::from_be_bytes([hi, lo]),
-        _ => return false,
+        _ => return None,
     };
-    r.result.status == fcc_core::result::status::ERROR && fcc_core::error::retryable(code)
+    (r.result.status == fcc_core::result::status::ERROR && fcc_core::error::retryable(code)).then_some(code)
 }
+
+/// The code of the guest's `ReplayFull` refusal.
+const REPLAY_FULL: u16 = fcc_core::Error::ReplayFull { capacity: 0 }.code();
 
 fn kind(m: &GuestMessage) -> &'static str {
     match m {

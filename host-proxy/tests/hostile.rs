@@ -562,3 +562,86 @@ async fn a_malicious_guest_is_cut_off_and_nothing_it_sends_is_stored() {
         guest.abort();
     }
 }
+
+/// Issue 21 item 2, the proxy's side: a guest whose replay memory is full refuses new
+/// instructions with `ReplayFull` (retryable) until a policy rotation frees room — possibly days.
+/// The proxy keeps such an instruction however many deliveries it takes (here five, with
+/// `max-deliveries` 2), and stores the result once the guest executes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instruction_refused_for_a_full_replay_memory_is_kept_until_executed() {
+    use fcc_core::result::{ActionResult, SignedResult, SubmissionTag, status};
+    use fcc_core::wire::{GuestMessage, ProxyMessage, encode_frame};
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir).await;
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = fcc_proxy::Config { retry_ms: 50, max_deliveries: 2, ..config() };
+    let running = fcc_proxy::start_with(config, store.clone(), http, link).await.unwrap();
+    let providers = common::Providers::new(4);
+    running.shared.add_policy(&providers.policy.encode()).await.unwrap();
+    let mut tee = fcc_proxy_testing::new_tee(common::CHAIN_ID).unwrap();
+    let tee_id = tee.state().identity.address();
+    let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
+    running.shared.enqueue_direct(&init).await.unwrap();
+
+    let mut s = tokio::net::TcpStream::connect(running.link_addr).await.unwrap();
+    let mut reader = fcc_core::wire::FrameReader::new();
+    let Some(ProxyMessage::Challenge { nonce }) = next_proxy_message(&mut s, &mut reader).await else {
+        panic!("the proxy speaks first with a challenge")
+    };
+    let hello = tee.hello(&mut fcc_core::attester::Simulated, &nonce).unwrap();
+    s.write_all(&encode_frame(&GuestMessage::Hello(hello)).unwrap()).await.unwrap();
+    let answer = |r: SignedResult| {
+        let mut bytes = encode_frame(&GuestMessage::Result(r)).unwrap();
+        bytes.extend(encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap());
+        bytes
+    };
+    s.write_all(&encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap()).await.unwrap();
+    let mut next_actions = async |s: &mut tokio::net::TcpStream| loop {
+        match next_proxy_message(s, &mut reader).await {
+            Some(ProxyMessage::Actions(a)) if !a.is_empty() => return a,
+            Some(_) => {}
+            None => panic!("the proxy closed the link"),
+        }
+    };
+    let a = next_actions(&mut s).await;
+    let r = tee.handle(&a[0], &mut fcc_core::attester::Simulated);
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    s.write_all(&answer(r)).await.unwrap();
+
+    let d = fcc_sim_providers::fdc2_instruction(tee_id, "waits for room", EPOCH);
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", running.http_addr);
+    for p in &providers.ps {
+        assert_eq!(post(&client, &base, &vote_json(p, &d)).await.0, 200);
+    }
+    let full = fcc_core::Error::ReplayFull { capacity: fcc_core::limits::REPLAY_CAPACITY };
+    for _ in 0..5 {
+        let a = next_actions(&mut s).await;
+        assert_eq!(a[0].instruction.instruction_id, d.instruction_id, "delivered again");
+        let mut refusal = ActionResult {
+            id: d.instruction_id,
+            submission_tag: SubmissionTag::Refused,
+            status: status::ERROR,
+            log: full.to_string(),
+            op_type: d.op_type,
+            op_command: d.op_command,
+            additional_result_status: full.code().to_be_bytes().to_vec(),
+            version: "test".into(),
+            data: vec![],
+        };
+        refusal.log.truncate(fcc_core::limits::MAX_REASON_LEN);
+        let signature = tee.state().identity.sign_digest(&refusal.signing_digest(common::CHAIN_ID));
+        s.write_all(&answer(SignedResult { result: refusal, signature })).await.unwrap();
+    }
+    assert!(store.result(&d.instruction_id).await.unwrap().is_none(), "a refusal for now is no result");
+    // Room again: the guest executes it.
+    let a = next_actions(&mut s).await;
+    let r = tee.handle(&a[0], &mut fcc_core::attester::Simulated);
+    s.write_all(&answer(r)).await.unwrap();
+    let stored = wait_result(store.as_ref(), &d.instruction_id, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(stored.result.status, status::SUCCESS, "{}", stored.result.log);
+    assert!(running.shared.metrics.deferred.get() >= 5);
+    running.shutdown().await;
+}
