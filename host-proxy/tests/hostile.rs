@@ -15,6 +15,15 @@ async fn sqlite(dir: &tempfile::TempDir) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(&format!("sqlite://{}/proxy.db", dir.path().display())).await.unwrap())
 }
 
+/// The proxy on loopback over a SQLite store in `dir` (its store returned beside it for checks).
+async fn start(dir: &tempfile::TempDir, config: fcc_proxy::Config) -> (Arc<dyn Store>, fcc_proxy::Running) {
+    let store = sqlite(dir).await;
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = fcc_proxy::start_with(config, store.clone(), http, link).await.unwrap();
+    (store, running)
+}
+
 /// A well-formed FDC2 request other than the simulated providers' one.
 fn other_request() -> Vec<u8> {
     let mut r = fcc_sim_providers::fdc2_request();
@@ -273,12 +282,7 @@ async fn forwarded_clients_are_rate_limited_apart_only_behind_a_trusted_proxy() 
 async fn a_link_that_never_answers_is_closed_when_its_lease_is_up() {
     use fcc_proxy_testing::{Mode, connect_once};
     let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir).await;
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let running = fcc_proxy::start_with(fcc_proxy::Config { lease_ms: 500, ..config() }, store.clone(), http, link)
-        .await
-        .unwrap();
+    let (store, running) = start(&dir, fcc_proxy::Config { lease_ms: 500, ..config() }).await;
     let providers = common::Providers::new(10);
     running.shared.add_policy(&providers.policy.encode()).await.unwrap();
     let tee = Arc::new(std::sync::Mutex::new(fcc_proxy_testing::new_tee(common::CHAIN_ID).unwrap()));
@@ -424,10 +428,7 @@ async fn another_tee_key_takes_nothing_from_the_served_tee() {
             sealed_state: Some(sealed_file.clone()),
             ..config()
         };
-        let store = sqlite(&dir).await;
-        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let running = fcc_proxy::start_with(config, store.clone(), http, link).await.unwrap();
+        let (store, running) = start(&dir, config).await;
         running.shared.add_policy(&providers.policy.encode()).await.unwrap();
         let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
         running.shared.enqueue_direct(&init).await.unwrap();
@@ -495,10 +496,7 @@ async fn a_malicious_guest_is_cut_off_and_nothing_it_sends_is_stored() {
     use tokio::io::AsyncWriteExt;
     for (label, attack) in [("bad_frame", 0), ("foreign_result", 1), ("wrong_signer", 2)] {
         let dir = tempfile::tempdir().unwrap();
-        let store = sqlite(&dir).await;
-        let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let running = fcc_proxy::start_with(config(), store.clone(), http, link).await.unwrap();
+        let (store, running) = start(&dir, config()).await;
         let providers = common::Providers::new(4);
         running.shared.add_policy(&providers.policy.encode()).await.unwrap();
         let tee = Arc::new(std::sync::Mutex::new(fcc_proxy_testing::new_tee(common::CHAIN_ID).unwrap()));
@@ -573,11 +571,7 @@ async fn an_instruction_refused_for_a_full_replay_memory_is_kept_until_executed(
     use fcc_core::wire::{GuestMessage, ProxyMessage, encode_frame};
     use tokio::io::AsyncWriteExt;
     let dir = tempfile::tempdir().unwrap();
-    let store = sqlite(&dir).await;
-    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let link = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = fcc_proxy::Config { retry_ms: 50, max_deliveries: 2, ..config() };
-    let running = fcc_proxy::start_with(config, store.clone(), http, link).await.unwrap();
+    let (store, running) = start(&dir, fcc_proxy::Config { retry_ms: 50, max_deliveries: 2, ..config() }).await;
     let providers = common::Providers::new(4);
     running.shared.add_policy(&providers.policy.encode()).await.unwrap();
     let mut tee = fcc_proxy_testing::new_tee(common::CHAIN_ID).unwrap();
