@@ -293,7 +293,10 @@ pub async fn run(shared: Arc<Shared>, stop: tokio::sync::watch::Receiver<bool>) 
     let url = match c.rpc_url.parse() {
         Ok(u) => u,
         Err(e) => {
-            tracing::error!("chain rpc-url {:?} is not a URL: {e}; not following the chain", c.rpc_url);
+            tracing::error!(
+                "chain rpc-url {} is not a URL: {e}; not following the chain",
+                crate::redact::url(&c.rpc_url)
+            );
             return;
         }
     };
@@ -304,7 +307,7 @@ pub async fn run(shared: Arc<Shared>, stop: tokio::sync::watch::Receiver<bool>) 
     config.poll_interval = Duration::from_millis(c.poll_ms);
     config.request_timeout = Duration::from_millis(c.rpc_timeout_ms);
     config.reorg_depth = c.reorg_depth;
-    tracing::info!(rpc = %c.rpc_url, relay = %config.relay, sender = %config.instruction_sender, "following the chain");
+    tracing::info!(rpc = %crate::redact::url(&c.rpc_url), relay = %config.relay, sender = %config.instruction_sender, "following the chain");
     let sink = ChainSink::new(shared, rpc.clone(), c.policy_hash, config.request_timeout);
     fcc_chain::Monitor::new(rpc, config).run(&sink, crate::shutdown::until_stopped(stop)).await;
 }

@@ -15,13 +15,29 @@ use crate::config::Settings;
 /// listeners are bound, for supervisors and tests that bind port 0.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
     let settings = Settings::parse_from(args);
+    // The URLs' secrets are known before anything is logged, and never printed (`redact`): those
+    // given on the command line or in the environment, then those of the resolved configuration
+    // (its file's included).
+    for url in [&settings.database].into_iter().flatten().chain(settings.chain.rpc_url.as_ref()) {
+        crate::redact::register_url(url);
+    }
+    let config = settings.resolve();
+    if let Ok(c) = &config {
+        crate::redact::register_url(&c.database);
+        if let Some(chain) = &c.chain {
+            crate::redact::register_url(&chain.rpc_url);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
+        .with_writer(crate::redact::Stderr)
         .init();
-    let config = settings.resolve()?;
+    config.and_then(serve).map_err(|e| anyhow::anyhow!("{}", crate::redact::scrub(&format!("{e:#}"))))
+}
+
+fn serve(config: crate::config::Config) -> Result<()> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async {
-        tracing::info!(?config, "starting");
+        tracing::info!("starting: {config}");
         let running = crate::start(config).await?;
         println!("LISTENING http={} link={}", running.http_addr, running.link_addr);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -269,8 +269,8 @@ impl ChainSettings {
     }
 }
 
-/// The chain monitor's effective settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The chain monitor's effective settings (`Debug` masks the RPC URL's secrets).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ChainConfig {
     /// JSON-RPC URL.
     pub rpc_url: String,
@@ -309,8 +309,9 @@ pub struct AttestationConfig {
     pub tdx_root: Option<PathBuf>,
 }
 
-/// The effective configuration.
-#[derive(Debug, Clone)]
+/// The effective configuration. `Display` and `Debug` print it readably with its secrets masked
+/// (`redact`): addresses as hex, URLs without passwords, keys or queries, the signing key never.
+#[derive(Clone)]
 pub struct Config {
     /// HTTP API address.
     pub http: SocketAddr,
@@ -360,6 +361,80 @@ pub struct Config {
     pub chain: Option<ChainConfig>,
     /// The guests' attestation check, if on.
     pub attestation: Option<AttestationConfig>,
+}
+
+fn hex_address(a: &[u8; 20]) -> String {
+    format!("0x{}", hex::encode(a))
+}
+
+impl std::fmt::Display for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = |p: &Option<PathBuf>| p.as_ref().map_or_else(|| "none".to_string(), |p| p.display().to_string());
+        write!(
+            f,
+            "http={} link={} database={} chain-id={} key={} tee-id={} lease-ms={} long-poll-ms={} retry-ms={} \
+             max-deliveries={} max-body={} max-open={} max-open-per-signer={} open-ttl-ms={} rate-per-second={} \
+             rate-burst={} header-timeout-ms={} request-timeout-ms={} max-connections-per-client={} \
+             trusted-proxies={:?} trust-root={} sealed-state={}",
+            self.http,
+            self.link,
+            crate::redact::url(&self.database),
+            self.chain_id,
+            if self.key.is_some() { "set" } else { "none (an ephemeral key)" },
+            self.tee_id.as_ref().map_or_else(|| "none".to_string(), hex_address),
+            self.lease_ms,
+            self.long_poll_ms,
+            self.retry_ms,
+            self.max_deliveries,
+            self.max_body,
+            self.max_open,
+            self.max_open_per_signer,
+            self.open_ttl_ms,
+            self.rate_per_second,
+            self.rate_burst,
+            self.header_timeout_ms,
+            self.request_timeout_ms,
+            self.max_connections_per_client,
+            self.trusted_proxies,
+            path(&self.trust_root),
+            path(&self.sealed_state),
+        )?;
+        match &self.chain {
+            Some(c) => write!(f, " chain=[{c:?}]")?,
+            None => f.write_str(" chain=off")?,
+        }
+        match &self.attestation {
+            Some(a) => {
+                write!(f, " attestation-manifest={} allow-simulated={}", a.manifest.display(), a.allow_simulated)
+            }
+            None => f.write_str(" attestation=off"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Config({self})")
+    }
+}
+
+impl std::fmt::Debug for ChainConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rpc-url={} relay={} instruction-sender={} confirmations={} start-block={} poll-ms={} rpc-timeout-ms={} \
+             reorg-depth={} policy-hash={:?}",
+            crate::redact::url(&self.rpc_url),
+            hex_address(&self.relay),
+            hex_address(&self.instruction_sender),
+            self.confirmations,
+            self.start_block,
+            self.poll_ms,
+            self.rpc_timeout_ms,
+            self.reorg_depth,
+            self.policy_hash,
+        )
+    }
 }
 
 impl Default for Config {

@@ -31,6 +31,7 @@ pub mod link;
 pub mod metrics;
 pub mod peer;
 pub mod receipt;
+pub mod redact;
 pub mod session;
 pub mod shutdown;
 pub mod state;
