@@ -15,7 +15,7 @@ use crate::hash::H256;
 use crate::limits::REPLAY_CAPACITY;
 
 /// Remembers executed (reward epoch, instruction id) pairs: one map from id to epoch, the
-/// smallest of the guest's memory budget's choices (about 53 bytes an id; a second index by
+/// smallest of the guest's memory budget's choices (about 56 bytes an id; a second index by
 /// epoch would double it for a pruning that happens once a policy rotation).
 #[derive(Debug, Clone, Default)]
 pub struct ReplayGuard {
