@@ -714,4 +714,71 @@ mod tests {
         let s = Settings { lease_ms: Some(1), ..Default::default() };
         assert!(s.resolve().is_err());
     }
+
+    /// The example configuration (deploy/fcc-proxy.example.toml) parses and names every setting:
+    /// each flag but `--config` and `--key` (a secret stays out of a shared file; `key-file` is
+    /// there) is a key of it, `chain-*` ones under `[chain]`.
+    #[test]
+    fn the_example_configuration_covers_every_setting() {
+        use clap::CommandFactory;
+        let text = include_str!("../deploy/fcc-proxy.example.toml");
+        Settings::from_toml(text).unwrap();
+        let table: toml::Table = toml::from_str(text).unwrap();
+        let chain = table["chain"].as_table().unwrap();
+        let mut checked = 0;
+        for arg in Settings::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if matches!(long, "config" | "key" | "help" | "version") {
+                continue;
+            }
+            let present = match long.strip_prefix("chain-") {
+                Some(key) if key != "id" => chain.contains_key(key),
+                _ => table.contains_key(long),
+            };
+            assert!(present, "--{long} is missing from deploy/fcc-proxy.example.toml");
+            checked += 1;
+        }
+        assert!(checked >= 35, "{checked} settings");
+    }
+
+    /// The systemd unit (deploy/fcc-proxy.service) starts the proxy with flags it accepts, sets
+    /// only environment variables it reads, hands it the key as a credential file, and keeps the
+    /// hardening an operator expects.
+    #[test]
+    fn the_systemd_unit_runs_the_proxy_with_what_it_accepts() {
+        use clap::CommandFactory;
+        let unit = include_str!("../deploy/fcc-proxy.service");
+        fn value<'u>(unit: &'u str, key: &'static str) -> impl Iterator<Item = &'u str> {
+            unit.lines().filter_map(move |l| l.strip_prefix(key)?.strip_prefix('='))
+        }
+        let exec: Vec<&str> = value(unit, "ExecStart").next().unwrap().split_whitespace().collect();
+        assert_eq!(exec[0], "/usr/local/bin/fcc-proxy");
+        let settings = Settings::try_parse_from(&exec).unwrap();
+        assert!(settings.config.is_some());
+        let envs: Vec<String> = Settings::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect();
+        for assignment in value(unit, "Environment") {
+            let name = assignment.split('=').next().unwrap();
+            assert!(name == "RUST_LOG" || envs.iter().any(|e| e == name), "the proxy reads no {name}");
+        }
+        assert!(unit.contains("Environment=FCC_PROXY_KEY_FILE=%d/receipt.key"));
+        assert!(value(unit, "LoadCredential").any(|c| c.starts_with("receipt.key:")));
+        for hardening in [
+            "DynamicUser=yes",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "ProtectHome=yes",
+            "PrivateTmp=yes",
+            "PrivateDevices=yes",
+            "CapabilityBoundingSet=\n",
+            "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+            "MemoryDenyWriteExecute=yes",
+            "SystemCallFilter=@system-service",
+            "UMask=0077",
+        ] {
+            assert!(unit.contains(hardening), "{hardening:?} missing from the unit");
+        }
+    }
 }
