@@ -28,10 +28,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
             crate::redact::register_url(&chain.rpc_url);
         }
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(crate::redact::Stderr)
-        .init();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(crate::redact::Stderr);
+    match config.as_ref().map_or(crate::config::LogFormat::Text, |c| c.log_format) {
+        crate::config::LogFormat::Text => logs.init(),
+        crate::config::LogFormat::Json => logs.json().init(),
+    }
     config.and_then(serve).map_err(|e| anyhow::anyhow!("{}", crate::redact::scrub(&format!("{e:#}"))))
 }
 

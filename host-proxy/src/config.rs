@@ -147,6 +147,9 @@ pub struct Settings {
     /// from anyone else the header is ignored.
     #[arg(long, env = "FCC_PROXY_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<IpAddr>>,
+    /// Log lines as `text` (for people) or `json` (one object a line, for log collectors).
+    #[arg(long, env = "FCC_PROXY_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
     /// The operator's trust root: a JSON file `{"policy": "0x…", "publicKeys": ["0x…", …]}`
     /// (`sim-providers policy` writes one). At start the proxy learns the policy and queues
     /// `INITIALIZE_POLICY` for the guest (once: the action id derives from the policy bytes).
@@ -309,6 +312,17 @@ pub struct AttestationConfig {
     pub tdx_root: Option<PathBuf>,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object a line (timestamp, level, target, fields).
+    Json,
+}
+
 /// The effective configuration. `Display` and `Debug` print it readably with its secrets masked
 /// (`redact`): addresses as hex, URLs without passwords, keys or queries, the signing key never.
 #[derive(Clone)]
@@ -353,6 +367,8 @@ pub struct Config {
     pub max_connections_per_client: usize,
     /// Reverse proxies trusted for `X-Forwarded-For`.
     pub trusted_proxies: Vec<IpAddr>,
+    /// The log format.
+    pub log_format: LogFormat,
     /// The trust root file, if any.
     pub trust_root: Option<PathBuf>,
     /// The sealed-state file, if any.
@@ -375,7 +391,7 @@ impl std::fmt::Display for Config {
             "http={} link={} database={} chain-id={} key={} tee-id={} lease-ms={} long-poll-ms={} retry-ms={} \
              max-deliveries={} max-body={} max-open={} max-open-per-signer={} open-ttl-ms={} rate-per-second={} \
              rate-burst={} header-timeout-ms={} request-timeout-ms={} max-connections-per-client={} \
-             trusted-proxies={:?} trust-root={} sealed-state={}",
+             trusted-proxies={:?} trust-root={} sealed-state={} log-format={:?}",
             self.http,
             self.link,
             crate::redact::url(&self.database),
@@ -398,6 +414,7 @@ impl std::fmt::Display for Config {
             self.trusted_proxies,
             path(&self.trust_root),
             path(&self.sealed_state),
+            self.log_format,
         )?;
         match &self.chain {
             Some(c) => write!(f, " chain=[{c:?}]")?,
@@ -465,6 +482,7 @@ impl Default for Config {
             request_timeout_ms: 30_000,
             max_connections_per_client: 64,
             trusted_proxies: Vec::new(),
+            log_format: LogFormat::Text,
             trust_root: None,
             sealed_state: None,
             chain: None,
@@ -499,6 +517,7 @@ impl Settings {
             request_timeout_ms: self.request_timeout_ms.or(other.request_timeout_ms),
             max_connections_per_client: self.max_connections_per_client.or(other.max_connections_per_client),
             trusted_proxies: self.trusted_proxies.or(other.trusted_proxies),
+            log_format: self.log_format.or(other.log_format),
             trust_root: self.trust_root.or(other.trust_root),
             sealed_state: self.sealed_state.or(other.sealed_state),
             attestation_manifest: self.attestation_manifest.or(other.attestation_manifest),
@@ -582,6 +601,7 @@ impl Settings {
             request_timeout_ms: s.request_timeout_ms.unwrap_or(d.request_timeout_ms),
             max_connections_per_client: s.max_connections_per_client.unwrap_or(d.max_connections_per_client),
             trusted_proxies: s.trusted_proxies.unwrap_or(d.trusted_proxies),
+            log_format: s.log_format.unwrap_or(d.log_format),
             trust_root: s.trust_root,
             sealed_state: s.sealed_state,
             chain: s.chain.resolve(chain_id)?,

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub links_refused: Counter,
     /// Guest links closed, by reason (`link::LinkFault::label`, `error`, `ok`).
     pub links_closed: Family<Vec<(String, String)>, Counter>,
+    /// 1, labelled with the proxy's version and the guest core version it speaks to.
+    pub build_info: Family<Vec<(String, String)>, Gauge>,
     /// Guests connected now.
     pub guests: Gauge,
     /// Instructions open (set from the database when scraped).
@@ -88,6 +90,7 @@ impl Metrics {
             attestations_refused: Counter::default(),
             links_refused: Counter::default(),
             links_closed: Family::default(),
+            build_info: Family::default(),
             guests: Gauge::default(),
             open: Gauge::default(),
             pending: Gauge::default(),
@@ -99,6 +102,17 @@ impl Metrics {
             chain_reorgs: Counter::default(),
             registry: Registry::default(),
         };
+        let build = vec![
+            ("version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            ("core".to_string(), fcc_core::config::VERSION.to_string()),
+            ("link_protocol".to_string(), fcc_core::wire::PROTOCOL_VERSION.to_string()),
+        ];
+        m.build_info.get_or_create(&build).set(1);
+        registry.register(
+            "build_info",
+            "The proxy's version, its fcc-core and link protocol (always 1)",
+            m.build_info.clone(),
+        );
         registry.register("http_responses", "HTTP responses by status", m.responses.clone());
         registry.register("votes_accepted", "Votes accepted", m.votes.clone());
         registry.register("actions_queued", "Actions queued for the guest", m.queued.clone());

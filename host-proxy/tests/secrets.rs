@@ -80,3 +80,42 @@ fn an_unreachable_database_is_reported_without_its_password() {
     assert_clean("the exit error", &stderr);
     assert!(stderr.contains("database"), "{stderr}");
 }
+
+/// Issue 22 item 3 (part): `--log-format json` writes one JSON object a line — scrubbed the same
+/// way — and `/metrics` names the build.
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_and_metrics_name_the_build() {
+    let rpc = format!("http://fcc:{RPC_PASSWORD}@127.0.0.1:{}/v3/{RPC_PATH_KEY}", closed_port());
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/proxy.db", dir.path().display());
+    let mut child = proxy(&db, &rpc).args(["--log-format", "json"]).env("RUST_LOG", "info").spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let http = line.split_whitespace().find_map(|w| w.strip_prefix("http=")).expect("LISTENING http=…").to_string();
+    let metrics = reqwest::get(format!("http://{http}/metrics")).await.unwrap().text().await.unwrap();
+    let build = format!(
+        "fcc_proxy_build_info{{version=\"{}\",core=\"{}\",link_protocol=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION"),
+        fcc_core::config::VERSION,
+        fcc_core::wire::PROTOCOL_VERSION
+    );
+    assert!(metrics.contains(&build), "{build} not in\n{metrics}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log.join().unwrap();
+    assert_clean("the JSON log", &log);
+    let mut lines = 0;
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+        lines += 1;
+    }
+    assert!(lines >= 2 && log.contains("starting: http="), "{log}");
+}
