@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DB_PASSWORD: &str = "db-pass-5e1d7c";
 const RPC_PASSWORD: &str = "rpc-pass-9f3a21";
@@ -38,31 +38,48 @@ fn proxy(database: &str, rpc: &str) -> Command {
     c
 }
 
+/// A running proxy: its process, its log read to the end in the background, its HTTP address.
+struct Running {
+    child: std::process::Child,
+    log: std::thread::JoinHandle<String>,
+    http: String,
+}
+
+impl Running {
+    /// Spawns `command` and waits for its LISTENING line.
+    fn start(mut command: Command) -> Self {
+        let mut child = command.spawn().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let log = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let http = line.split_whitespace().find_map(|w| w.strip_prefix("http=")).expect("LISTENING http=…").to_string();
+        Self { child, log, http }
+    }
+
+    /// Kills it and returns its whole log.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log.join().unwrap()
+    }
+}
+
 #[tokio::test]
 async fn a_run_configured_with_secrets_logs_none_of_them() {
     let rpc = format!("http://fcc:{RPC_PASSWORD}@127.0.0.1:{}/v3/{RPC_PATH_KEY}?apikey={RPC_QUERY_KEY}", closed_port());
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/proxy.db", dir.path().display());
-    let mut child = proxy(&db, &rpc).spawn().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let http = line.split_whitespace().find_map(|w| w.strip_prefix("http=")).expect("LISTENING http=…").to_string();
-    let info = reqwest::get(format!("http://{http}/info")).await.unwrap().text().await.unwrap();
+    let proxy = Running::start(proxy(&db, &rpc));
+    let info = reqwest::get(format!("http://{}/info", proxy.http)).await.unwrap().text().await.unwrap();
     assert_clean("GET /info", &info);
     // Let the follower fail against the closed port a few times.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = log.join().unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = proxy.stop();
     assert_clean("the log", &log);
     assert!(log.contains("starting: http=127.0.0.1:0 link=127.0.0.1:0 database=sqlite://"), "{log}");
     assert!(log.contains("relay=0x1111111111111111111111111111111111111111"), "addresses as hex: {log}");
@@ -88,17 +105,10 @@ async fn json_logs_are_one_object_a_line_and_metrics_name_the_build() {
     let rpc = format!("http://fcc:{RPC_PASSWORD}@127.0.0.1:{}/v3/{RPC_PATH_KEY}", closed_port());
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/proxy.db", dir.path().display());
-    let mut child = proxy(&db, &rpc).args(["--log-format", "json"]).env("RUST_LOG", "info").spawn().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let http = line.split_whitespace().find_map(|w| w.strip_prefix("http=")).expect("LISTENING http=…").to_string();
-    let metrics = reqwest::get(format!("http://{http}/metrics")).await.unwrap().text().await.unwrap();
+    let mut command = proxy(&db, &rpc);
+    command.args(["--log-format", "json"]).env("RUST_LOG", "info");
+    let proxy = Running::start(command);
+    let metrics = reqwest::get(format!("http://{}/metrics", proxy.http)).await.unwrap().text().await.unwrap();
     let build = format!(
         "fcc_proxy_build_info{{version=\"{}\",core=\"{}\",link_protocol=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION"),
@@ -107,9 +117,7 @@ async fn json_logs_are_one_object_a_line_and_metrics_name_the_build() {
     );
     assert!(metrics.contains(&build), "{build} not in\n{metrics}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let log = log.join().unwrap();
+    let log = proxy.stop();
     assert_clean("the JSON log", &log);
     let mut lines = 0;
     for line in log.lines() {
