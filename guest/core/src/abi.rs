@@ -24,6 +24,10 @@ pub enum Token<'a> {
     Addresses(&'a [Address]),
     /// A tuple with at least one dynamic member (encoded in the tail, an offset in the head).
     Tuple(&'a [Token<'a>]),
+    /// A static tuple: its words in line in the head (`bytes` of a multiple of 32).
+    Inline(&'a [u8]),
+    /// `(bytes32 x, bytes32 y)[]`: public keys as `x ‖ y`.
+    PublicKeys(&'a [[u8; 64]]),
 }
 
 /// Left-pads an unsigned integer to a word.
@@ -45,9 +49,17 @@ fn padded_len(n: usize) -> usize {
 }
 
 impl Token<'_> {
+    fn head_len(&self) -> usize {
+        match self {
+            Token::Inline(words) => words.len(),
+            _ => 32,
+        }
+    }
+
     fn tail_len(&self) -> usize {
         match self {
-            Token::Word(_) => 0,
+            Token::Word(_) | Token::Inline(_) => 0,
+            Token::PublicKeys(k) => 32 + 64 * k.len(),
             Token::Bytes(b) => 32 + padded_len(b.len()),
             Token::Addresses(a) => 32 + 32 * a.len(),
             Token::Tuple(t) => tuple_len(t),
@@ -56,18 +68,22 @@ impl Token<'_> {
 }
 
 fn tuple_len(tokens: &[Token<'_>]) -> usize {
-    32 * tokens.len() + tokens.iter().map(Token::tail_len).sum::<usize>()
+    tokens.iter().map(|t| t.head_len() + t.tail_len()).sum::<usize>()
 }
 
 /// Encodes `tokens` as a tuple: heads (words or offsets), then tails.
 pub fn encode_tuple(tokens: &[Token<'_>]) -> Vec<u8> {
-    let head_len = 32 * tokens.len();
+    let head_len = tokens.iter().map(Token::head_len).sum::<usize>();
     let total = tuple_len(tokens);
     let mut out = Vec::with_capacity(total);
     let mut offset = head_len;
     for t in tokens {
         match t {
             Token::Word(w) => out.extend_from_slice(w),
+            Token::Inline(words) => {
+                debug_assert_eq!(words.len() % 32, 0);
+                out.extend_from_slice(words)
+            }
             _ => {
                 out.extend_from_slice(&uint(offset as u64));
                 offset += t.tail_len();
@@ -76,7 +92,13 @@ pub fn encode_tuple(tokens: &[Token<'_>]) -> Vec<u8> {
     }
     for t in tokens {
         match t {
-            Token::Word(_) => {}
+            Token::Word(_) | Token::Inline(_) => {}
+            Token::PublicKeys(keys) => {
+                out.extend_from_slice(&uint(keys.len() as u64));
+                for k in *keys {
+                    out.extend_from_slice(k);
+                }
+            }
             Token::Bytes(b) => {
                 out.extend_from_slice(&uint(b.len() as u64));
                 out.extend_from_slice(b);
@@ -168,6 +190,69 @@ impl<'a> Reader<'a> {
             return Err(Error::Malformed { what: self.what });
         }
         Ok((&padded[..len], end))
+    }
+
+    /// An offset word at `at` pointing into the data (relative to `base`): the absolute position.
+    pub fn offset(&self, base: usize, at: usize) -> Result<usize, Error> {
+        let pos = base.checked_add(self.uint(at, 32)? as usize).ok_or(Error::Malformed { what: self.what })?;
+        if pos >= self.data.len() {
+            return Err(Error::Truncated { what: self.what, need: pos + 32, got: self.data.len() });
+        }
+        Ok(pos)
+    }
+
+    /// The length-prefixed `bytes` (or `string`) starting at `at`, at most `max` long.
+    pub fn bytes_at(&self, at: usize, max: usize) -> Result<&'a [u8], Error> {
+        let len = self.uint(at, 32)? as usize;
+        if len > max {
+            return Err(Error::TooLarge { what: self.what, len, max });
+        }
+        let start = at + 32;
+        self.data.get(start..start + len).ok_or(Error::Truncated {
+            what: self.what,
+            need: start + len,
+            got: self.data.len(),
+        })
+    }
+
+    /// The length-prefixed `address[]` starting at `at`, at most `max` elements.
+    pub fn addresses_at(&self, at: usize, max: usize) -> Result<Vec<Address>, Error> {
+        let count = self.uint(at, 32)? as usize;
+        if count > max {
+            return Err(Error::TooMany { what: self.what, count, max });
+        }
+        (0..count).map(|i| self.address(at + 32 + 32 * i)).collect()
+    }
+
+    /// The length-prefixed `(bytes32, bytes32)[]` starting at `at`, at most `max` elements.
+    pub fn public_keys_at(&self, at: usize, max: usize) -> Result<Vec<[u8; 64]>, Error> {
+        let count = self.uint(at, 32)? as usize;
+        if count > max {
+            return Err(Error::TooMany { what: self.what, count, max });
+        }
+        (0..count)
+            .map(|i| {
+                let mut k = [0u8; 64];
+                k[..32].copy_from_slice(self.word(at + 32 + 64 * i)?);
+                k[32..].copy_from_slice(self.word(at + 64 + 64 * i)?);
+                Ok(k)
+            })
+            .collect()
+    }
+
+    /// The data read, for a decoder that checks canonical form by encoding its result again and
+    /// comparing.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// Fails unless `reencoded` is exactly the data read: the one canonical encoding of what was
+    /// decoded (offsets, padding, no trailing bytes).
+    pub fn canonical(&self, reencoded: &[u8]) -> Result<(), Error> {
+        if reencoded != self.data {
+            return Err(Error::Malformed { what: self.what });
+        }
+        Ok(())
     }
 
     /// Fails unless the data ends exactly at `end`.

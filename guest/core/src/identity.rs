@@ -76,6 +76,11 @@ impl TeeIdentity {
         zeroize::Zeroizing::new(self.key.to_bytes().into())
     }
 
+    /// Runs `f` with the secret scalar (ECIES decryption of what was encrypted to this TEE).
+    pub(crate) fn with_secret<R>(&self, f: impl FnOnce(&k256::NonZeroScalar) -> R) -> R {
+        f(self.key.as_nonzero_scalar())
+    }
+
     /// The uncompressed public key `x ‖ y`.
     pub fn public_key(&self) -> &[u8; 64] {
         &self.public

@@ -38,6 +38,7 @@ pub mod tee;
 #[cfg(test)]
 mod testing;
 pub mod verify;
+pub mod wallet;
 pub mod wire;
 
 pub use config::{Config, Registration};

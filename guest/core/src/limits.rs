@@ -45,6 +45,17 @@ pub const MAX_SEALED_FRAME_LEN: usize = 128;
 /// Most actions the proxy may hand over in one reply to a pull.
 pub const MAX_ACTIONS_PER_PULL: usize = 4;
 
+/// Most wallet keys a TEE holds at once.
+pub const MAX_WALLET_KEYS: usize = 128;
+/// Most (walletId, keyId) records a TEE keeps: every pair that ever existed, with its nonce, so
+/// deleted keys stay deleted.
+pub const MAX_WALLET_RECORDS: usize = 4096;
+/// Most admins of one wallet key.
+pub const MAX_WALLET_ADMINS: usize = 32;
+/// Most (walletId, keyId) pairs one `KEY_PROOF` asks for: six proofs of keys at their bounds
+/// (32 admins, 64 cosigners: 9.9 KB of JSON each) fit one result.
+pub const MAX_KEY_PROOFS: usize = 6;
+
 /// How many executed instruction ids the replay guard remembers (see `replay`).
 pub const REPLAY_CAPACITY: usize = 65_536;
 

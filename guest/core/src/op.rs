@@ -36,6 +36,29 @@ pub const F_REG: OpName = name("F_REG");
 /// Attest the TEE's state to the registry's challenge.
 pub const TEE_ATTESTATION: OpName = name("TEE_ATTESTATION");
 
+/// Wallet keys (instructions).
+pub const F_WALLET: OpName = name("F_WALLET");
+/// Generate a wallet key.
+pub const KEY_GENERATE: OpName = name("KEY_GENERATE");
+/// Delete a wallet key.
+pub const KEY_DELETE: OpName = name("KEY_DELETE");
+/// Rebuild a wallet key from the providers' and admins' splits.
+pub const KEY_DATA_PROVIDER_RESTORE: OpName = name("KEY_DATA_PROVIDER_RESTORE");
+/// Encrypt a wallet key to another TEE on a governance-approved path.
+pub const KEY_DIRECT_BACKUP: OpName = name("KEY_DIRECT_BACKUP");
+/// Take in a wallet key another TEE encrypted to this one.
+pub const KEY_DIRECT_RESTORE: OpName = name("KEY_DIRECT_RESTORE");
+/// A TEE's wallet keys (query).
+pub const KEY_INFO: OpName = name("KEY_INFO");
+/// A wallet key's existence proof (query).
+pub const KEY_PROOF: OpName = name("KEY_PROOF");
+/// A wallet key's backup (query).
+pub const TEE_BACKUP: OpName = name("TEE_BACKUP");
+/// Governance settings.
+pub const F_GOVERNANCE: OpName = name("F_GOVERNANCE");
+/// Which TEEs may move keys to which.
+pub const SET_MACHINE_PATH_LIST: OpName = name("SET_MACHINE_PATH_LIST");
+
 /// Whether `op_type` is one of Flare's system types (prefix `F_`), which extensions may not use.
 pub fn is_system(op_type: &OpName) -> bool {
     op_type.starts_with(b"F_")

@@ -1,5 +1,6 @@
 //! A TEE's state — everything an operation handler may touch: configuration, identity key,
-//! trusted policies, the signature key cache and the replay guard.
+//! trusted policies, the signature key cache, the replay guard, wallet keys and the random
+//! generator keys are drawn from.
 
 use crate::config::Config;
 use crate::identity::TeeIdentity;
@@ -19,6 +20,11 @@ pub struct TeeState {
     pub verifier: Verifier,
     /// Executed instruction ids.
     pub replay: ReplayGuard,
+    /// Random bits for wallet keys, splits and encryption: ChaCha20 seeded at boot with 32
+    /// bytes of the platform's entropy (wiped when dropped).
+    pub rng: chacha20::ChaCha20Rng,
+    /// Wallet keys and their records.
+    pub wallets: crate::wallet::WalletStore,
 }
 
 impl TeeState {

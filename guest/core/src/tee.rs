@@ -17,8 +17,8 @@ use crate::hash::H256;
 use crate::identity::{TeeIdentity, draw32};
 use crate::instruction::InstructionData;
 use crate::light_client::{PolicyStore, PublicKey};
-use crate::limits::MAX_RESULT_DATA_LEN;
-use crate::ops::Registry;
+use crate::limits::{MAX_REASON_LEN, MAX_RESULT_DATA_LEN};
+use crate::ops::{Output, Registry};
 use crate::replay::ReplayGuard;
 use crate::result::{ActionResult, SignedResult, SubmissionTag, bounded_log, status};
 use crate::seal::{SEALED_LEN, SealedState, SealingKey};
@@ -90,6 +90,7 @@ impl Tee {
         registry: Registry,
     ) -> Result<Self, Error> {
         let batch_secret = draw32(rng)?;
+        let seed = zeroize::Zeroizing::new(draw32(rng)?);
         Ok(Self {
             state: TeeState {
                 config,
@@ -97,6 +98,8 @@ impl Tee {
                 policies,
                 verifier: Verifier::new(batch_secret),
                 replay: ReplayGuard::new(),
+                rng: rand_core::SeedableRng::from_seed(*seed),
+                wallets: crate::wallet::WalletStore::new(),
             },
             registry,
             recent: VecDeque::with_capacity(RECENT_RESULTS),
@@ -174,15 +177,22 @@ impl Tee {
         }
         let executed_before = self.state.replay.contains(&d.instruction_id);
         let light_client_before = (self.state.policies.initial(), self.state.policies.accepted_epochs());
-        let outcome = self.execute(action, attester).and_then(|data| {
-            if data.len() > MAX_RESULT_DATA_LEN {
-                return Err(Error::TooLarge { what: "result data", len: data.len(), max: MAX_RESULT_DATA_LEN });
+        let outcome = self.execute(action, attester).and_then(|out| {
+            if out.data.len() > MAX_RESULT_DATA_LEN {
+                return Err(Error::TooLarge { what: "result data", len: out.data.len(), max: MAX_RESULT_DATA_LEN });
             }
-            Ok(data)
+            if out.status.len() > MAX_REASON_LEN {
+                return Err(Error::TooLarge {
+                    what: "additional result status",
+                    len: out.status.len(),
+                    max: MAX_REASON_LEN,
+                });
+            }
+            Ok(out)
         });
         let executed_now = is_instruction && !executed_before && self.state.replay.contains(&d.instruction_id);
         let (status, data, log, code) = match outcome {
-            Ok(data) => (status::SUCCESS, data, String::new(), Vec::new()),
+            Ok(out) => (status::SUCCESS, out.data, String::new(), out.status),
             Err(e) => (status::ERROR, Vec::new(), bounded_log(e.to_string()), e.code().to_be_bytes().to_vec()),
         };
         let submission_tag =
@@ -212,7 +222,7 @@ impl Tee {
         signed
     }
 
-    fn execute(&mut self, action: &Action, attester: &mut dyn Attester) -> Result<Vec<u8>, Error> {
+    fn execute(&mut self, action: &Action, attester: &mut dyn Attester) -> Result<Output, Error> {
         action.validate()?;
         let d = &action.instruction;
         let handler = *self

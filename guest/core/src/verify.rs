@@ -141,6 +141,13 @@ impl Verifier {
         self.keys.contains_key(address)
     }
 
+    /// The cached public key `x ‖ y` of `address`.
+    pub fn public_key(&self, address: &Address) -> Option<[u8; 64]> {
+        use k256::elliptic_curve::sec1::ToSec1Point;
+        let p = self.keys.get(address)?.key().to_sec1_point(false);
+        p.as_bytes()[1..].try_into().ok()
+    }
+
     /// Caches `key` and its tables; returns its address.
     pub fn learn(&mut self, key: &AffinePoint) -> Address {
         let address = address_of(key);

@@ -1359,3 +1359,314 @@ fn the_largest_prove_gets_a_bounded_result() {
     let a = instruction(d, votes);
     net.assert_proved(&a);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Wallet keys: generate, query, delete, back up, restore in another TEE.
+
+mod wallets {
+    use super::*;
+    use alloy_sol_types::sol;
+    use fcc_core::wallet::backup::Metadata;
+    use fcc_core::wallet::{EVM_SIGN_ALGO, KEY_TYPE_EVM, VRF_ALGO, ecies};
+    use k256::NonZeroScalar;
+
+    sol! {
+        #[derive(Debug, PartialEq)]
+        struct KeyConfigConstants { PubKey[] adminsPublicKeys; uint64 adminsThreshold; address[] cosigners; uint64 cosignersThreshold; }
+        #[derive(Debug, PartialEq)]
+        struct PubKey { bytes32 x; bytes32 y; }
+        struct KeyGenerate { address teeId; bytes32 walletId; uint64 keyId; bytes32 keyType; bytes32 signingAlgo; KeyConfigConstants configConstants; }
+        struct KeyDelete { address teeId; bytes32 walletId; uint64 keyId; uint256 nonce; }
+        struct KeyExistence { address teeId; bytes32 walletId; uint64 keyId; bytes32 keyType; bytes32 signingAlgo; bytes publicKey; uint256 nonce; bool restored; KeyConfigConstants configConstants; bytes32 settingsVersion; bytes settings; }
+        struct BackupId { address teeId; bytes32 walletId; uint64 keyId; bytes32 keyType; bytes32 signingAlgo; bytes publicKey; uint32 rewardEpochId; bytes32 randomNonce; }
+        struct KeyDataProviderRestore { PubKey teePublicKey; BackupId backupId; string backupUrl; uint256 nonce; }
+    }
+
+    const WALLET: [u8; 32] = [0x22; 32];
+
+    fn pubkey(k: &[u8; 64]) -> PubKey {
+        PubKey { x: k[..32].try_into().unwrap(), y: k[32..].try_into().unwrap() }
+    }
+
+    /// Admins: pool keys 20, 21, 22 (2 of 3).
+    fn admins() -> Vec<&'static Signer> {
+        (20..23).map(|i| &pool()[i]).collect()
+    }
+
+    fn config() -> KeyConfigConstants {
+        KeyConfigConstants {
+            adminsPublicKeys: admins().iter().map(|a| pubkey(&a.public)).collect(),
+            adminsThreshold: 2,
+            cosigners: vec![],
+            cosignersThreshold: 0,
+        }
+    }
+
+    /// An instruction of `op_command` with `message` (and `afm`) for `net`'s TEE, signed by all
+    /// of `c` and by `extra` cosigners with the given variable messages.
+    fn wallet_instruction(
+        net: &mut Net,
+        c: &Committee,
+        op_command: OpName,
+        message: Vec<u8>,
+        afm: Vec<u8>,
+        cosigners: (&[&Signer], u64),
+        avms: &dyn Fn(&Signer) -> Vec<u8>,
+    ) -> Action {
+        let id = net.fresh_id();
+        let d = InstructionData {
+            instruction_id: id,
+            tee_id: net.tee_id,
+            timestamp: 1_700_000_000,
+            reward_epoch_id: c.epoch,
+            op_type: op::F_WALLET,
+            op_command,
+            cosigners: cosigners.0.iter().map(|s| s.address).collect(),
+            cosigners_threshold: cosigners.1,
+            original_message: message,
+            additional_fixed_message: afm,
+        };
+        let signers: Vec<&Signer> =
+            (0..c.members.len()).map(|p| c.signer(p)).chain(cosigners.0.iter().copied()).collect();
+        let votes = signers
+            .iter()
+            .map(|s| {
+                let avm = avms(s);
+                let sig = s.sign(&alloy_signing_digest(&d, net.chain, &avm));
+                Vote { signature: sig, additional_variable_message: avm, hint: None }
+            })
+            .collect();
+        instruction(d, votes)
+    }
+
+    fn generate(net: &mut Net, c: &Committee, key_id: u64, algo: [u8; 32]) -> SignedResult {
+        let msg = KeyGenerate {
+            teeId: net.tee_id.into(),
+            walletId: WALLET.into(),
+            keyId: key_id,
+            keyType: KEY_TYPE_EVM.into(),
+            signingAlgo: algo.into(),
+            configConstants: config(),
+        }
+        .abi_encode();
+        let a = wallet_instruction(net, c, op::KEY_GENERATE, msg, vec![], (&[], 0), &|_| vec![]);
+        net.handle(&a)
+    }
+
+    /// Checks a `{"keyExistence","signature"}` proof with alloy and returns the decoded struct.
+    fn check_proof(net: &Net, proof: &serde_json::Value) -> KeyExistence {
+        let bytes = hex::decode(proof["keyExistence"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+        let ke = <KeyExistence as SolType>::abi_decode_validate(&bytes).unwrap();
+        let sig: [u8; 65] =
+            hex::decode(proof["signature"].as_str().unwrap().trim_start_matches("0x")).unwrap().try_into().unwrap();
+        let digest = eip191_hash_message(alloy_payload_hash(
+            "TEE_KEY_EXISTENCE",
+            net.chain,
+            alloy_primitives::keccak256(&bytes).0,
+        ))
+        .0;
+        assert_eq!(secp_recover(&sig, &digest), Some(net.tee_id), "existence proof signed by the TEE");
+        ke
+    }
+
+    fn json(r: &SignedResult) -> serde_json::Value {
+        serde_json::from_slice(&r.result.data).unwrap()
+    }
+
+    #[test]
+    fn generate_query_and_delete() {
+        let c = c100();
+        let mut net = Net::new(CHAIN_BOUND);
+        net.init(&c, true);
+        let r = generate(&mut net, &c, 7, EVM_SIGN_ALGO);
+        assert_ok(&r);
+        let ke = check_proof(&net, &json(&r));
+        assert_eq!((ke.teeId.0.0, ke.walletId.0, ke.keyId, ke.restored), (net.tee_id, WALLET, 7, false));
+        assert_eq!(ke.nonce, U256::ZERO);
+        assert_eq!(ke.configConstants, config());
+        let public: [u8; 64] = ke.publicKey.to_vec().try_into().unwrap();
+        assert_ne!(public, [0; 64]);
+        // The same pair again, and an unsupported algorithm, are refused (executed: errors).
+        let again = generate(&mut net, &c, 7, EVM_SIGN_ALGO);
+        assert_eq!(again.result.log, "operation failed: a permanent record of the wallet already exists");
+        let vrf = generate(&mut net, &c, 8, VRF_ALGO);
+        assert_eq!(vrf.result.log, "operation failed: signing algorithm not supported");
+        assert_ok(&generate(&mut net, &c, 9, EVM_SIGN_ALGO));
+
+        // KEY_INFO lists both; KEY_PROOF proves the one asked for.
+        let a = net.direct(op::F_GET, op::KEY_INFO, vec![]);
+        let info = net.handle(&a);
+        let w = format!("0x{}", hex::encode(WALLET));
+        assert_eq!(
+            json(&info),
+            serde_json::json!([{"walletId": w, "keyId": 7, "nonce": 0}, {"walletId": w, "keyId": 9, "nonce": 0}])
+        );
+        let a = net.direct(op::F_GET, op::KEY_PROOF, format!(r#"[{{"walletId":"{w}","keyId":9}}]"#).into_bytes());
+        let proofs = json(&net.handle(&a));
+        assert_eq!(check_proof(&net, &proofs[0]).keyId, 9);
+
+        // Delete: the nonce must rise; the record stays, so the pair cannot be generated again.
+        let delete = |net: &mut Net, key_id: u64, nonce: u64| {
+            let msg = KeyDelete {
+                teeId: net.tee_id.into(),
+                walletId: WALLET.into(),
+                keyId: key_id,
+                nonce: U256::from(nonce),
+            }
+            .abi_encode();
+            let a = wallet_instruction(net, &c, op::KEY_DELETE, msg, vec![], (&[], 0), &|_| vec![]);
+            net.handle(&a)
+        };
+        let r = delete(&mut net, 7, 5);
+        assert_ok(&r);
+        assert_eq!(json(&r), serde_json::json!({"walletId": w, "keyId": 7}));
+        assert_eq!(delete(&mut net, 7, 5).result.log, "operation failed: nonce not above the stored one");
+        let r = delete(&mut net, 7, 6);
+        assert_eq!(r.result.additional_result_status, b"key not stored");
+        assert_eq!(delete(&mut net, 8, 1).result.log, "operation failed: wallet never existed");
+        assert_eq!(
+            generate(&mut net, &c, 7, EVM_SIGN_ALGO).result.log,
+            "operation failed: a permanent record of the wallet already exists"
+        );
+        let a = net.direct(op::F_GET, op::KEY_INFO, vec![]);
+        assert_eq!(json(&net.handle(&a)), serde_json::json!([{"walletId": w, "keyId": 9, "nonce": 0}]));
+    }
+
+    fn nz(s: &Signer) -> NonZeroScalar {
+        NonZeroScalar::from_repr(s.secret.to_secret_bytes().into()).unwrap()
+    }
+
+    #[test]
+    fn backup_then_restore_in_another_tee() {
+        let c = c101();
+        let mut a = Net::on_chain(CHAIN, CHAIN_BOUND, 11);
+        a.init(&c, true);
+        let r = generate(&mut a, &c, 1, EVM_SIGN_ALGO);
+        let key = check_proof(&a, &json(&r));
+        // The backup as TEE_BACKUP makes it (its ~190 KB exceed a result frame: the operation
+        // waits for the large-result path, so the test calls the function it runs).
+        let providers: Vec<[u8; 64]> = c.keys().iter().map(|k| k.0).collect();
+        let state = a.tee.state();
+        let wallet = state.wallets.iter().next().unwrap();
+        let made = fcc_core::wallet::backup::backup_wallet(
+            wallet,
+            &providers,
+            &c.weights,
+            c.epoch,
+            &state.identity,
+            CHAIN,
+            &mut TestRng(5),
+        )
+        .unwrap();
+        let response: serde_json::Value = serde_json::from_str(&made.response_json()).unwrap();
+        let backup_bytes = base64_decode(response["walletBackup"].as_str().unwrap());
+        let backup: serde_json::Value = serde_json::from_slice(&backup_bytes).unwrap();
+        // Five equal voters: 200 shares each; three admins: one each.
+        assert_eq!(backup["ProviderEncryptedParts"]["Weights"], serde_json::json!([200, 200, 200, 200, 200]));
+        assert_eq!(backup["AdminEncryptedParts"]["Weights"], serde_json::json!([1, 1, 1]));
+        assert_eq!(backup["ProvidersThreshold"], 666);
+        assert_eq!(backup["publicKey"].as_str().unwrap(), format!("0x{}", hex::encode(&key.publicKey)));
+        assert_eq!(response["backupId"]["randomNonce"], backup["randomNonce"]);
+
+        // TEE B restores: each provider/admin decrypts its split and re-encrypts it to B.
+        let mut b = Net::on_chain(CHAIN, CHAIN_BOUND, 12);
+        b.init(&c, true);
+        let b_public = *b.tee.state().identity.public_key();
+        let splits = |part: &str| -> Vec<String> {
+            backup[part]["Splits"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+        };
+        let (provider_splits, admin_splits) = (splits("ProviderEncryptedParts"), splits("AdminEncryptedParts"));
+        let mut rng = TestRng(99);
+        let reencrypt = |owner: &Signer, split_hex: &str, rng: &mut TestRng| -> Vec<u8> {
+            let ct = hex::decode(split_hex.trim_start_matches("0x")).unwrap();
+            let plain = ecies::decrypt(&nz(owner), &ct, &[], &[]).unwrap();
+            ecies::encrypt(rng, &b_public, &plain, &[], &[]).unwrap()
+        };
+        let mut avm: std::collections::HashMap<[u8; 20], Vec<u8>> = Default::default();
+        for (p, s) in provider_splits.iter().enumerate() {
+            avm.insert(c.signer(p).address, reencrypt(c.signer(p), s, &mut rng));
+        }
+        for (i, s) in admin_splits.iter().enumerate() {
+            avm.insert(admins()[i].address, reencrypt(admins()[i], s, &mut rng));
+        }
+        // Provider 0's split is tampered with: skipped, and 800 shares still suffice.
+        avm.get_mut(&c.signer(0).address).unwrap()[100] ^= 1;
+        let metadata = {
+            let mut m = backup.clone();
+            let o = m.as_object_mut().unwrap();
+            for k in ["AdminEncryptedParts", "ProviderEncryptedParts", "Signature", "TEESignature"] {
+                o.remove(k);
+            }
+            m
+        };
+        let afm = Metadata::parse(&serde_json::to_vec(&metadata).unwrap()).unwrap().to_json().into_bytes();
+        let backup_id: BackupId = {
+            let bid = &response["backupId"];
+            let h = |k: &str| hex::decode(bid[k].as_str().unwrap().trim_start_matches("0x")).unwrap();
+            BackupId {
+                teeId: <[u8; 20]>::try_from(h("teeId")).unwrap().into(),
+                walletId: <[u8; 32]>::try_from(h("walletId")).unwrap().into(),
+                keyId: bid["keyId"].as_u64().unwrap(),
+                keyType: <[u8; 32]>::try_from(h("keyType")).unwrap().into(),
+                signingAlgo: <[u8; 32]>::try_from(h("signingAlgo")).unwrap().into(),
+                publicKey: h("publicKey").into(),
+                rewardEpochId: bid["rewardEpochId"].as_u64().unwrap() as u32,
+                randomNonce: <[u8; 32]>::try_from(h("randomNonce")).unwrap().into(),
+            }
+        };
+        let restore_msg = |nonce: u64| {
+            KeyDataProviderRestore {
+                teePublicKey: pubkey(&b_public),
+                backupId: backup_id.clone(),
+                backupUrl: "http://proxy-a/backup".into(),
+                nonce: U256::from(nonce),
+            }
+            .abi_encode()
+        };
+        let admin_refs = admins();
+        let restore = |net: &mut Net, nonce: u64, avm: &dyn Fn(&Signer) -> Vec<u8>| {
+            let msg = restore_msg(nonce);
+            let action =
+                wallet_instruction(net, &c, op::KEY_DATA_PROVIDER_RESTORE, msg, afm.clone(), (&admin_refs, 2), avm);
+            net.handle(&action)
+        };
+        // Below the provider threshold (providers 3 and 4 only: 400 < 666 shares) the restore
+        // fails cleanly and stores nothing.
+        let short = restore(&mut b, 3, &|s: &Signer| {
+            let skip = [c.signer(1).address, c.signer(2).address];
+            if skip.contains(&s.address) { vec![] } else { avm.get(&s.address).cloned().unwrap_or_default() }
+        });
+        assert_eq!(short.result.status, status::ERROR);
+        assert_eq!(short.result.log, "operation failed: not enough provider shares");
+        // Admins below their threshold (one of two) fail too.
+        let one_admin = restore(&mut b, 3, &|s: &Signer| {
+            if s.address == admins()[0].address || s.address == admins()[1].address {
+                vec![]
+            } else {
+                avm.get(&s.address).cloned().unwrap_or_default()
+            }
+        });
+        assert_eq!(one_admin.result.log, "operation failed: not enough admin shares");
+
+        let r = restore(&mut b, 3, &|s: &Signer| avm.get(&s.address).cloned().unwrap_or_default());
+        assert_ok_with_status(&r);
+        let restored = check_proof(&b, &json(&r));
+        assert_eq!(restored.publicKey, key.publicKey, "the same key");
+        assert!(restored.restored);
+        assert_eq!(restored.nonce, U256::from(3));
+        let status: serde_json::Value = serde_json::from_slice(&r.result.additional_result_status).unwrap();
+        assert_eq!(status["ErrorPositions"], serde_json::json!([0]), "the tampered split was skipped");
+        // Restoring the same key again is refused.
+        let again = restore(&mut b, 4, &|s: &Signer| avm.get(&s.address).cloned().unwrap_or_default());
+        assert_eq!(again.result.log, "operation failed: wallet with given wallet-key id already exists");
+    }
+
+    fn assert_ok_with_status(r: &SignedResult) {
+        assert_eq!(r.result.status, status::SUCCESS, "refused: {}", r.result.log);
+    }
+
+    fn base64_decode(s: &str) -> Vec<u8> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+    }
+}

@@ -37,14 +37,14 @@ fn attest(state: &TeeState, attester: &mut dyn Attester, challenge: &H256, times
 }
 
 /// `TEE_INFO`.
-pub fn tee_info(state: &mut TeeState, action: &Action, attester: &mut dyn Attester) -> Result<Vec<u8>, Error> {
+pub fn tee_info(state: &mut TeeState, action: &Action, attester: &mut dyn Attester) -> Result<super::Output, Error> {
     let msg = &action.instruction.original_message;
     let challenge: [u8; 32] = match msg.len() {
         0 => [0; 32],
         32 => msg[..].try_into().expect("32 bytes"),
         _ => return Err(Error::Malformed { what: "TEE_INFO challenge (0 or 32 bytes)" }),
     };
-    attest(state, attester, &challenge, 0)
+    attest(state, attester, &challenge, 0).map(Into::into)
 }
 
 /// Flare's `TeeAttestation` request, as far as the TEE reads it.
@@ -89,7 +89,11 @@ pub fn decode_attestation_request(bytes: &[u8]) -> Result<AttestationRequest<'_>
 }
 
 /// `TEE_ATTESTATION`.
-pub fn tee_attestation(state: &mut TeeState, action: &Action, attester: &mut dyn Attester) -> Result<Vec<u8>, Error> {
+pub fn tee_attestation(
+    state: &mut TeeState,
+    action: &Action,
+    attester: &mut dyn Attester,
+) -> Result<super::Output, Error> {
     let d = &action.instruction;
     let request = decode_attestation_request(&d.original_message)?;
     if request.tee_id != state.identity.address() {
@@ -98,5 +102,5 @@ pub fn tee_attestation(state: &mut TeeState, action: &Action, attester: &mut dyn
     if request.challenge == [0; 32] {
         return Err(Error::Malformed { what: "TEE_ATTESTATION challenge (zero)" });
     }
-    attest(state, attester, &request.challenge, d.timestamp)
+    attest(state, attester, &request.challenge, d.timestamp).map(Into::into)
 }

@@ -13,9 +13,26 @@ use crate::state::TeeState;
 pub mod fdc2;
 pub mod info;
 pub mod policy;
+pub mod wallet;
 
-/// Runs an operation whose authorisation has been checked; returns the result data.
-pub type Execute = fn(&mut TeeState, &Action, &mut dyn Attester) -> Result<Vec<u8>, Error>;
+/// What an operation produced: the result's data and its additional status (Flare's
+/// `additionalResultStatus`: operation-specific detail, unsigned; at most `MAX_REASON_LEN`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    /// The result data.
+    pub data: Vec<u8>,
+    /// The additional status.
+    pub status: Vec<u8>,
+}
+
+impl From<Vec<u8>> for Output {
+    fn from(data: Vec<u8>) -> Self {
+        Self { data, status: Vec::new() }
+    }
+}
+
+/// Runs an operation whose authorisation has been checked.
+pub type Execute = fn(&mut TeeState, &Action, &mut dyn Attester) -> Result<Output, Error>;
 
 /// The data-provider threshold an instruction must pass, in basis points of the policy's total
 /// weight (weight must be strictly greater than `ceil(total · bips / 10000)`; `admission`).
@@ -67,7 +84,8 @@ impl Registry {
         Self::default()
     }
 
-    /// The system operations: policy management, FDC2 proofs, TEE info and attestation.
+    /// The system operations: policy management, FDC2 proofs, TEE info and attestation, and
+    /// (feature `wallets`) wallet keys.
     pub fn system() -> Self {
         let mut r = Self::empty();
         for h in [
@@ -76,6 +94,16 @@ impl Registry {
             Handler::direct(op::F_GET, op::TEE_INFO, info::tee_info),
             Handler::instruction(op::F_REG, op::TEE_ATTESTATION, info::tee_attestation),
             Handler { threshold: fdc2::threshold_bips, ..Handler::instruction(op::F_FDC2, op::PROVE, fdc2::prove) },
+        ] {
+            r.register(h).expect("system operations are distinct");
+        }
+        #[cfg(feature = "wallets")]
+        for h in [
+            Handler::instruction(op::F_WALLET, op::KEY_GENERATE, wallet::key_generate),
+            Handler::instruction(op::F_WALLET, op::KEY_DELETE, wallet::key_delete),
+            Handler::instruction(op::F_WALLET, op::KEY_DATA_PROVIDER_RESTORE, wallet::key_restore),
+            Handler::direct(op::F_GET, op::KEY_INFO, wallet::key_info),
+            Handler::direct(op::F_GET, op::KEY_PROOF, wallet::key_proof),
         ] {
             r.register(h).expect("system operations are distinct");
         }

@@ -28,19 +28,19 @@ fn summary(state: &TeeState, p: &SigningPolicy) -> Vec<u8> {
 }
 
 /// `INITIALIZE_POLICY`.
-pub fn initialize(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Vec<u8>, Error> {
+pub fn initialize(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<super::Output, Error> {
     let msg: InitializePolicy = decode(&action.instruction.original_message, "INITIALIZE_POLICY message")?;
     let epoch = state.policies.initialize(&msg, &mut state.verifier)?.reward_epoch_id();
     state.replay.prune(epoch.saturating_sub(1));
     let active = state.policies.active().expect("just initialised");
-    Ok(summary(state, active))
+    Ok(summary(state, active).into())
 }
 
 /// `UPDATE_POLICY`.
-pub fn update(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Vec<u8>, Error> {
+pub fn update(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<super::Output, Error> {
     let msg: UpdatePolicy = decode(&action.instruction.original_message, "UPDATE_POLICY message")?;
     let epoch = state.policies.update(&msg, &mut state.verifier)?.reward_epoch_id();
     state.replay.prune(epoch.saturating_sub(1));
     let active = state.policies.active().expect("just updated");
-    Ok(summary(state, active))
+    Ok(summary(state, active).into())
 }

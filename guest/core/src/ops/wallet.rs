@@ -1,0 +1,225 @@
+//! `F_WALLET` and the wallet queries of `F_GET`, as tee-node serves them:
+//!
+//! - `KEY_GENERATE` (instruction, `abi.encode(KeyGenerate)`): a fresh key; → the signed
+//!   existence proof `{"keyExistence":"0x<abi.encode(KeyExistence)>","signature":"0x…"}`, the
+//!   TEE's EIP-191 signature over `Payload{TEE_KEY_EXISTENCE, chainId, keccak(keyExistence)}`.
+//! - `KEY_DELETE` (instruction, `abi.encode(KeyDelete)`): nonce above the record's; →
+//!   `{"walletId":"0x…","keyId":n}`, additional status `key not stored` when only the record was.
+//! - `KEY_DATA_PROVIDER_RESTORE` (instruction, `abi.encode(KeyDataProviderRestore)`, AFM = the
+//!   backup's metadata JSON, each AVM = that signer's split(s) ECIES-encrypted to this TEE; the
+//!   cosigners must be exactly the backup's admins, with its admin threshold): → the restored
+//!   key's existence proof; additional status `{"ErrorPositions":[…],"ErrorLogs":[…]}` (skipped
+//!   messages, as many as fit `MAX_REASON_LEN`).
+//! - `F_GET/KEY_INFO` (direct): `[{"walletId":"0x…","keyId":n,"nonce":n}, …]` in (walletId,
+//!   keyId) order. `F_GET/KEY_PROOF` (direct, JSON `[{"walletId":…,"keyId":…}, …]`): one signed
+//!   existence proof per pair. `F_GET/TEE_BACKUP` (direct, JSON `{"walletId":…,"keyId":…}`): the
+//!   backup (`wallet::backup`), as `{"backupId":{…},"walletBackup":"<base64 JSON>"}` — not yet
+//!   served (see [`tee_backup`]).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use serde::Deserialize;
+
+use super::Output;
+use crate::action::Action;
+use crate::attester::Attester;
+use crate::error::Error;
+use crate::hash::{eip191_hash, keccak256};
+use crate::instruction::payload_hash;
+use crate::limits::{MAX_KEY_PROOFS, MAX_REASON_LEN};
+use crate::op;
+use crate::state::TeeState;
+use crate::wallet::backup::{self, Metadata};
+use crate::wallet::codec::{self, KeyDelete, KeyGenerate};
+use crate::wallet::json::{self, Hex};
+use crate::wallet::{KeyIdPair, Wallet, supported_algo};
+
+/// Prefix of a key existence proof.
+pub const PREFIX_TEE_KEY_EXISTENCE: [u8; 32] = op::name("TEE_KEY_EXISTENCE");
+
+/// The signed existence proof of `id` as JSON.
+fn existence_proof(state: &TeeState, id: &KeyIdPair) -> Result<String, Error> {
+    let wallet = state.wallets.get(id).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
+    let nonce = state.wallets.nonce(id).unwrap_or(0);
+    let proof = codec::key_existence(&state.identity.address(), wallet, nonce);
+    let hash = payload_hash(&PREFIX_TEE_KEY_EXISTENCE, state.config.chain_id, &keccak256(&proof));
+    let signature = state.identity.sign_digest(&eip191_hash(&hash));
+    let mut out = String::from("{\"keyExistence\":");
+    json::hex(&mut out, &proof);
+    out.push_str(",\"signature\":");
+    json::hex(&mut out, &signature);
+    out.push('}');
+    Ok(out)
+}
+
+/// `KEY_GENERATE`.
+pub fn key_generate(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    let req = KeyGenerate::decode(&action.instruction.original_message)?;
+    if req.tee_id != state.identity.address() {
+        return Err(Error::OperationFailed { reason: "requested teeID does not match required" });
+    }
+    req.config.check()?;
+    if !supported_algo(&req.signing_algo) {
+        return Err(Error::OperationFailed { reason: "signing algorithm not supported" });
+    }
+    if state.wallets.ever_existed(&req.id) {
+        return Err(Error::OperationFailed { reason: "a permanent record of the wallet already exists" });
+    }
+    state.wallets.check_insert(&req.id)?;
+    let wallet = Wallet::generate(req.id, req.key_type, req.signing_algo, req.config, &mut state.rng)?;
+    state.wallets.insert(wallet, 0)?;
+    Ok(existence_proof(state, &req.id)?.into_bytes().into())
+}
+
+fn key_id_json(id: &KeyIdPair) -> String {
+    let mut out = String::from("{\"walletId\":");
+    json::hex(&mut out, &id.wallet_id);
+    out.push_str(",\"keyId\":");
+    json::uint(&mut out, id.key_id);
+    out.push('}');
+    out
+}
+
+/// `KEY_DELETE`.
+pub fn key_delete(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    let req = KeyDelete::decode(&action.instruction.original_message)?;
+    let was_stored = state.wallets.delete(&req.id, req.nonce)?;
+    let status = if was_stored { Vec::new() } else { b"key not stored".to_vec() };
+    Ok(Output { data: key_id_json(&req.id).into_bytes(), status })
+}
+
+/// `KEY_INFO`.
+pub fn key_info(state: &mut TeeState, _: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    let wallets: Vec<&Wallet> = state.wallets.iter().collect();
+    let mut out = String::new();
+    json::array(&mut out, &wallets, |o, w| {
+        o.push_str("{\"walletId\":");
+        json::hex(o, &w.id.wallet_id);
+        o.push_str(",\"keyId\":");
+        json::uint(o, w.id.key_id);
+        o.push_str(",\"nonce\":");
+        json::uint(o, state.wallets.nonce(&w.id).unwrap_or(0));
+        o.push('}');
+    });
+    Ok(out.into_bytes().into())
+}
+
+#[derive(Deserialize)]
+struct KeyIdJson {
+    #[serde(rename = "walletId")]
+    wallet_id: Hex<32>,
+    #[serde(rename = "keyId")]
+    key_id: u64,
+}
+
+impl KeyIdJson {
+    fn id(&self) -> KeyIdPair {
+        KeyIdPair { wallet_id: self.wallet_id.0, key_id: self.key_id }
+    }
+}
+
+/// `KEY_PROOF`.
+pub fn key_proof(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    let ids: Vec<KeyIdJson> = json::parse(&action.instruction.original_message, "KEY_PROOF request")?;
+    if ids.len() > MAX_KEY_PROOFS {
+        return Err(Error::TooMany { what: "KEY_PROOF pairs", count: ids.len(), max: MAX_KEY_PROOFS });
+    }
+    let proofs = ids.iter().map(|id| existence_proof(state, &id.id())).collect::<Result<Vec<_>, _>>()?;
+    let mut out = String::new();
+    json::array(&mut out, &proofs, |o, p| o.push_str(p));
+    Ok(out.into_bytes().into())
+}
+
+/// `TEE_BACKUP`. Not registered yet: a backup is 190 KB–1.8 MB (1,000 provider shares in
+/// Flare's JSON, hex and base64), beyond a result frame; it waits for the large-result path.
+pub fn tee_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    let id: KeyIdJson = json::parse(&action.instruction.original_message, "TEE_BACKUP request")?;
+    let wallet = state.wallets.get(&id.id()).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
+    let policy = state.policies.active().ok_or(Error::PolicyNotInitialized)?;
+    let mut providers = Vec::with_capacity(policy.voters().len());
+    let mut weights = Vec::with_capacity(policy.voters().len());
+    for v in policy.voters() {
+        let key = state
+            .verifier
+            .public_key(&v.address)
+            .ok_or(Error::OperationFailed { reason: "a provider's public key is unknown (offer the policy's keys)" })?;
+        providers.push(key);
+        weights.push(v.weight);
+    }
+    let b = backup::backup_wallet(
+        wallet,
+        &providers,
+        &weights,
+        policy.reward_epoch_id(),
+        &state.identity,
+        state.config.chain_id,
+        &mut state.rng,
+    )?;
+    Ok(b.response_json().into_bytes().into())
+}
+
+/// `KEY_DATA_PROVIDER_RESTORE`.
+pub fn key_restore(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    let d = &action.instruction;
+    let req = codec::decode_restore(&d.original_message)?;
+    if crate::wallet::address_of_xy(&req.tee_public_key) != state.identity.address()
+        || req.tee_public_key != *state.identity.public_key()
+    {
+        return Err(Error::OperationFailed { reason: "restore is for another TEE" });
+    }
+    if !supported_algo(&req.backup_id.signing_algo) {
+        return Err(Error::OperationFailed { reason: "signing algorithm not supported" });
+    }
+    let metadata = Metadata::parse(&d.additional_fixed_message)?;
+    if metadata.backup_id.encode() != req.backup_id.encode() {
+        return Err(Error::OperationFailed { reason: "backup metadata is of another backup" });
+    }
+    if u64::from(metadata.backup_id.reward_epoch_id) > u64::from(d.reward_epoch_id) + 1 {
+        return Err(Error::OperationFailed { reason: "backup from a future reward epoch" });
+    }
+    // The admins are the instruction's cosigners: exactly them, with the backup's threshold.
+    let mut admins = metadata.admins.iter().map(crate::wallet::address_of_xy).collect::<Vec<_>>();
+    admins.sort_unstable();
+    let before = admins.len();
+    admins.dedup();
+    let mut cosigners = d.cosigners.clone();
+    cosigners.sort_unstable();
+    if admins.len() != before || admins != cosigners || d.cosigners_threshold != metadata.admins_threshold {
+        return Err(Error::OperationFailed {
+            reason: "cosigners must be the backup's admins with its admin threshold",
+        });
+    }
+    let id = req.backup_id.id;
+    if state.wallets.exists(&id) {
+        return Err(Error::OperationFailed { reason: "wallet with given wallet-key id already exists" });
+    }
+    state.wallets.check_nonce(&id, req.nonce)?;
+    state.wallets.check_insert(&id)?;
+    let messages: Vec<&[u8]> = action.votes.iter().map(|v| v.additional_variable_message.as_slice()).collect();
+    let restored =
+        state.identity.with_secret(|secret| backup::restore(&metadata, &messages, secret, state.config.chain_id))?;
+    let config = crate::wallet::ConfigConstants {
+        admins: metadata.admins.clone(),
+        admins_threshold: metadata.admins_threshold,
+        cosigners: metadata.cosigners.clone(),
+        cosigners_threshold: metadata.cosigners_threshold,
+    };
+    let b = &metadata.backup_id;
+    let wallet = Wallet::new(id, b.key_type, b.signing_algo, restored.secret, true, config);
+    state.wallets.insert(wallet, req.nonce)?;
+    let data = existence_proof(state, &id)?.into_bytes();
+    Ok(Output { data, status: bounded_status(&restored.errors) })
+}
+
+/// The restore status JSON with as many of the skipped messages as fit `MAX_REASON_LEN`.
+fn bounded_status(errors: &[(usize, &'static str)]) -> Vec<u8> {
+    let mut n = errors.len();
+    loop {
+        let s = backup::restore_status_json(&errors[..n]);
+        if s.len() <= MAX_REASON_LEN || n == 0 {
+            return s.into_bytes();
+        }
+        n -= 1;
+    }
+}

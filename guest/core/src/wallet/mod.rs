@@ -1,0 +1,323 @@
+//! Wallet keys: secp256k1 keys generated in the TEE that never leave it in the clear, backed up
+//! to the data providers and admins as encrypted Shamir splits (`backup`) and restored in other
+//! TEEs — Flare's PMW wallet operations, byte for byte (tee-node `pkg/wallets`,
+//! go-flare-common `pkg/tee/structs/wallet`; `docs/PROTOCOL.md` §13).
+//!
+//! A key is named by (walletId, keyId). The store keeps the live keys and, for every pair that
+//! ever existed, a permanent record with its nonce: a deleted pair can never be generated again
+//! (only restored, with a higher nonce), and a delete cannot be replayed.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use k256::elliptic_curve::sec1::ToSec1Point;
+use k256::{NonZeroScalar, SecretKey};
+use rand_core::TryCryptoRng;
+
+use crate::ecdsa::SIGNATURE_LEN;
+use crate::error::Error;
+use crate::hash::{H256, keccak256};
+use crate::limits::{MAX_WALLET_ADMINS, MAX_WALLET_KEYS, MAX_WALLET_RECORDS};
+use crate::op;
+use crate::policy::Address;
+
+pub mod backup;
+pub mod codec;
+pub mod ecies;
+pub mod json;
+pub mod shamir;
+
+/// Signing algorithm: Ethereum ECDSA (keccak256 of the message).
+pub const EVM_SIGN_ALGO: H256 = op::name("keccak256-secp256k1-ecdsa");
+/// Signing algorithm: XRPL ECDSA (SHA-512-Half of the message).
+pub const XRP_SIGN_ALGO: H256 = op::name("sha512half-secp256k1-ecdsa");
+/// Signing algorithm: Flare's VRF over secp256k1 (not served here yet: refused).
+pub const VRF_ALGO: H256 = op::name("keccak256-secp256k1-vrf");
+/// Key type of EVM keys.
+pub const KEY_TYPE_EVM: H256 = op::name("EVM");
+/// Key type of XRPL keys.
+pub const KEY_TYPE_XRP: H256 = op::name("XRP");
+
+/// A key's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyIdPair {
+    /// The wallet.
+    pub wallet_id: H256,
+    /// The key within it.
+    pub key_id: u64,
+}
+
+/// Who administers a key and who must co-sign its instructions (`KeyConfigConstants`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigConstants {
+    /// The admins' public keys `x ‖ y`, in their order (admin i holds Shamir share x = i + 1).
+    pub admins: Vec<[u8; 64]>,
+    /// Admin shares needed to rebuild the admin part.
+    pub admins_threshold: u64,
+    /// Cosigners of the wallet's instructions.
+    pub cosigners: Vec<Address>,
+    /// Cosigner signatures needed.
+    pub cosigners_threshold: u64,
+}
+
+impl ConfigConstants {
+    /// tee-node's `CheckKeyGenerate` rules: at least one admin, every admin a curve point and
+    /// listed once, thresholds within their lists, cosigners distinct — and our bounds.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.admins.is_empty() {
+            return Err(Error::OperationFailed { reason: "no admin public keys" });
+        }
+        if self.admins.len() > MAX_WALLET_ADMINS {
+            return Err(Error::TooMany { what: "wallet admins", count: self.admins.len(), max: MAX_WALLET_ADMINS });
+        }
+        if self.admins_threshold == 0 || self.admins_threshold > self.admins.len() as u64 {
+            return Err(Error::OperationFailed { reason: "admins threshold must be in 1..=admins" });
+        }
+        if self.admins.iter().any(|k| ecies::point(k).is_none()) {
+            return Err(Error::Malformed { what: "admin public key (not on secp256k1)" });
+        }
+        if has_duplicates(&self.admins) {
+            return Err(Error::OperationFailed { reason: "admin public key list contains duplicate keys" });
+        }
+        if self.cosigners_threshold > self.cosigners.len() as u64 {
+            return Err(Error::OperationFailed {
+                reason: "cosigners threshold cannot be greater than the number of cosigners",
+            });
+        }
+        if has_duplicates(&self.cosigners) {
+            return Err(Error::OperationFailed { reason: "cosigner list contains duplicate addresses" });
+        }
+        Ok(())
+    }
+
+    /// The admins' addresses, in order.
+    pub fn admin_addresses(&self) -> Vec<Address> {
+        self.admins.iter().map(address_of_xy).collect()
+    }
+}
+
+fn has_duplicates<T: Ord + Clone>(items: &[T]) -> bool {
+    let mut sorted = items.to_vec();
+    sorted.sort_unstable();
+    sorted.windows(2).any(|w| w[0] == w[1])
+}
+
+/// The Ethereum address of `x ‖ y`.
+pub fn address_of_xy(xy: &[u8; 64]) -> Address {
+    keccak256(xy)[12..].try_into().expect("20 bytes")
+}
+
+/// One wallet key and what it was generated (or restored) with.
+pub struct Wallet {
+    /// Its name.
+    pub id: KeyIdPair,
+    /// `EVM`, `XRP`, … (stored as given).
+    pub key_type: H256,
+    /// One of the supported signing algorithms.
+    pub signing_algo: H256,
+    secret: SecretKey,
+    /// `x ‖ y`.
+    pub public: [u8; 64],
+    /// Whether it came from a backup rather than from this TEE's generator.
+    pub restored: bool,
+    /// Admins and cosigners.
+    pub config: ConfigConstants,
+    /// Settings version (zero: none yet).
+    pub settings_version: H256,
+    /// Settings (empty: none yet).
+    pub settings: Vec<u8>,
+}
+
+impl core::fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("Wallet").field("id", &self.id).field("public", &self.public).finish_non_exhaustive()
+    }
+}
+
+impl Wallet {
+    /// A wallet around `secret`.
+    pub fn new(
+        id: KeyIdPair,
+        key_type: H256,
+        signing_algo: H256,
+        secret: SecretKey,
+        restored: bool,
+        config: ConfigConstants,
+    ) -> Self {
+        let public = public_xy(&secret);
+        Self {
+            id,
+            key_type,
+            signing_algo,
+            secret,
+            public,
+            restored,
+            config,
+            settings_version: [0; 32],
+            settings: Vec::new(),
+        }
+    }
+
+    /// A fresh key from `rng`.
+    pub fn generate(
+        id: KeyIdPair,
+        key_type: H256,
+        signing_algo: H256,
+        config: ConfigConstants,
+        rng: &mut impl TryCryptoRng,
+    ) -> Result<Self, Error> {
+        let scalar = shamir::random_scalar(rng)?;
+        let secret = Option::<NonZeroScalar>::from(NonZeroScalar::new(scalar))
+            .map(SecretKey::from)
+            .ok_or(Error::EntropyUnavailable)?;
+        Ok(Self::new(id, key_type, signing_algo, secret, false, config))
+    }
+
+    /// The secret scalar (for splitting and transfer only).
+    pub(crate) fn secret_scalar(&self) -> NonZeroScalar {
+        self.secret.to_nonzero_scalar()
+    }
+
+    /// The key's address.
+    pub fn address(&self) -> Address {
+        address_of_xy(&self.public)
+    }
+
+    /// tee-node's `Wallet.Sign(msg)`: ECDSA over keccak256(msg) (EVM) or SHA-512-Half(msg)
+    /// (XRP) — no EIP-191 prefix; `r ‖ s ‖ v`, low S, v ∈ {0, 1}.
+    pub fn sign(&self, msg: &[u8]) -> Result<[u8; SIGNATURE_LEN], Error> {
+        let digest = message_digest(&self.signing_algo, msg)?;
+        let (sig, recid) = k256::ecdsa::SigningKey::from(&self.secret).sign_prehash_recoverable(&digest);
+        let mut out = [0u8; SIGNATURE_LEN];
+        out[..64].copy_from_slice(&sig.to_bytes());
+        out[64] = recid.to_byte() & 1;
+        Ok(out)
+    }
+}
+
+/// The digest a wallet key of `algo` signs for `msg`.
+pub fn message_digest(algo: &H256, msg: &[u8]) -> Result<H256, Error> {
+    use k256::sha2::{Digest, Sha512};
+    match *algo {
+        EVM_SIGN_ALGO => Ok(keccak256(msg)),
+        XRP_SIGN_ALGO => Ok(Sha512::digest(msg)[..32].try_into().expect("32 bytes")),
+        _ => Err(Error::OperationFailed { reason: "signing algorithm not supported" }),
+    }
+}
+
+/// Checks a wallet-key signature of `algo` over `msg` against `public`.
+pub fn verify_wallet_signature(algo: &H256, public: &[u8; 64], msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+    let sig: &[u8; SIGNATURE_LEN] =
+        sig.try_into().map_err(|_| Error::Malformed { what: "wallet signature (65 bytes expected)" })?;
+    let digest = message_digest(algo, msg)?;
+    if crate::ecdsa::recover_address(sig, &digest)? != address_of_xy(public) {
+        return Err(Error::SignatureInvalid { index: 0 });
+    }
+    Ok(())
+}
+
+fn public_xy(secret: &SecretKey) -> [u8; 64] {
+    let point = secret.public_key().as_affine().to_sec1_point(false);
+    point.as_bytes()[1..].try_into().expect("64 bytes")
+}
+
+/// Whether `algo` is one this TEE can generate keys for.
+pub fn supported_algo(algo: &H256) -> bool {
+    *algo == EVM_SIGN_ALGO || *algo == XRP_SIGN_ALGO
+}
+
+/// The wallet keys of a TEE, and the permanent record (nonce) of every pair that ever existed.
+#[derive(Debug, Default)]
+pub struct WalletStore {
+    wallets: BTreeMap<KeyIdPair, Wallet>,
+    nonces: BTreeMap<KeyIdPair, u64>,
+}
+
+impl WalletStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The live key of `id`.
+    pub fn get(&self, id: &KeyIdPair) -> Option<&Wallet> {
+        self.wallets.get(id)
+    }
+
+    /// Whether a key of `id` is stored now.
+    pub fn exists(&self, id: &KeyIdPair) -> bool {
+        self.wallets.contains_key(id)
+    }
+
+    /// Whether `id` ever existed here (a permanent record).
+    pub fn ever_existed(&self, id: &KeyIdPair) -> bool {
+        self.nonces.contains_key(id)
+    }
+
+    /// The recorded nonce of `id`.
+    pub fn nonce(&self, id: &KeyIdPair) -> Option<u64> {
+        self.nonces.get(id).copied()
+    }
+
+    /// Live keys in (walletId, keyId) order.
+    pub fn iter(&self) -> impl Iterator<Item = &Wallet> {
+        self.wallets.values()
+    }
+
+    /// Live keys.
+    pub fn len(&self) -> usize {
+        self.wallets.len()
+    }
+
+    /// No live keys.
+    pub fn is_empty(&self) -> bool {
+        self.wallets.is_empty()
+    }
+
+    /// Fails unless `nonce` is above the recorded one (tee-node `CheckNonce`: strictly).
+    pub fn check_nonce(&self, id: &KeyIdPair, nonce: u64) -> Result<(), Error> {
+        match self.nonces.get(id) {
+            Some(&stored) if nonce <= stored => {
+                Err(Error::OperationFailed { reason: "nonce not above the stored one" })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `wallet` could be stored now with `nonce` (bounds; not present).
+    pub fn check_insert(&self, id: &KeyIdPair) -> Result<(), Error> {
+        if self.wallets.contains_key(id) {
+            return Err(Error::OperationFailed { reason: "wallet with given wallet-key id already exists" });
+        }
+        if self.wallets.len() >= MAX_WALLET_KEYS {
+            return Err(Error::TooMany { what: "wallet keys", count: self.wallets.len() + 1, max: MAX_WALLET_KEYS });
+        }
+        if !self.nonces.contains_key(id) && self.nonces.len() >= MAX_WALLET_RECORDS {
+            return Err(Error::TooMany {
+                what: "wallet records",
+                count: self.nonces.len() + 1,
+                max: MAX_WALLET_RECORDS,
+            });
+        }
+        Ok(())
+    }
+
+    /// Stores `wallet` with `nonce` as its record's nonce.
+    pub fn insert(&mut self, wallet: Wallet, nonce: u64) -> Result<(), Error> {
+        self.check_insert(&wallet.id)?;
+        self.nonces.insert(wallet.id, nonce);
+        self.wallets.insert(wallet.id, wallet);
+        Ok(())
+    }
+
+    /// Deletes the key of `id` (if stored) and records `nonce`; whether a key was stored.
+    pub fn delete(&mut self, id: &KeyIdPair, nonce: u64) -> Result<bool, Error> {
+        if !self.nonces.contains_key(id) {
+            return Err(Error::OperationFailed { reason: "wallet never existed" });
+        }
+        self.check_nonce(id, nonce)?;
+        self.nonces.insert(*id, nonce);
+        Ok(self.wallets.remove(id).is_some())
+    }
+}
