@@ -135,7 +135,7 @@ fn ud2_prints_the_invalid_opcode_diagnostic() {
     let rest = line.strip_prefix("EXCEPTION vector=6 rip=0x").unwrap_or_else(|| panic!("not #UD: {line}"));
     let (rip, rest) = rest.split_once(' ').unwrap();
     let rip = u64::from_str_radix(rip, 16).unwrap();
-    // The kernel runs from the ROM through the high alias: −512 KiB .. 0.
+    // The kernel runs from the ROM through the high alias: −ROM_SIZE .. 0.
     assert!(rip >= fcc_layout::ROM_VIRT_BASE, "rip {rip:#x} not in the ROM");
     assert!(rest.starts_with("error=0x0 "), "{line}");
     assert_exit(&mut guest, EXIT_FAILURE);

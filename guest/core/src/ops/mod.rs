@@ -84,8 +84,8 @@ impl Registry {
         Self::default()
     }
 
-    /// The system operations: policy management, FDC2 proofs, TEE info and attestation, and
-    /// (feature `wallets`) wallet keys.
+    /// The system operations: policy management, FDC2 proofs, TEE info and attestation, wallet
+    /// keys.
     pub fn system() -> Self {
         let mut r = Self::empty();
         for h in [
@@ -94,11 +94,6 @@ impl Registry {
             Handler::direct(op::F_GET, op::TEE_INFO, info::tee_info),
             Handler::instruction(op::F_REG, op::TEE_ATTESTATION, info::tee_attestation),
             Handler { threshold: fdc2::threshold_bips, ..Handler::instruction(op::F_FDC2, op::PROVE, fdc2::prove) },
-        ] {
-            r.register(h).expect("system operations are distinct");
-        }
-        #[cfg(feature = "wallets")]
-        for h in [
             Handler::instruction(op::F_WALLET, op::KEY_GENERATE, wallet::key_generate),
             Handler::instruction(op::F_WALLET, op::KEY_DELETE, wallet::key_delete),
             Handler::instruction(op::F_WALLET, op::KEY_DATA_PROVIDER_RESTORE, wallet::key_restore),

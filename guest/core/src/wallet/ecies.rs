@@ -205,6 +205,26 @@ mod tests {
         assert!(encrypt(&mut rng, &[1; 64], b"m", &[], &[]).is_err());
     }
 
+    /// Encryption with a fixed ephemeral key and IV against a vector computed independently in
+    /// Python (coincurve ECDH, pycryptodome AES-CTR/HMAC) from go-ethereum's definition; its
+    /// recipient and ephemeral keys are go-ethereum's `TestSharedKeyPadding` keys.
+    #[test]
+    fn encrypts_as_the_independent_vector() {
+        let recipient = scalar("1adf5c18167d96a1f9a0b1ef63be8aa27eaf6032c233b2b38f7850cf5b859fd9");
+        let ephemeral = scalar("0097a076fc7fcd9208240668e31c9abee952cbb6e375d1b8febc7499d6e16f1a");
+        let iv: [u8; 16] = core::array::from_fn(|i| i as u8);
+        let to = point(&public(&recipient)).unwrap();
+        let ct = encrypt_with(&ephemeral, &iv, &to, b"hello flare", &[], &[]);
+        assert_eq!(hex::encode(&ct), PY_CIPHERTEXT);
+        assert_eq!(&*decrypt(&recipient, &ct, &[], &[]).unwrap(), b"hello flare");
+        // go-ethereum's TestSharedKeyStatic: the shared x of two fixed keys.
+        let a = scalar("7ebbc6a8358bc76dd73ebc557056702c8cfc34e5cfcd90eb83af0347575fd2ad");
+        let b = scalar("6a3d6396903245bba5837752b9e0348874e72db0c4e11e9c485a81b4ea4353b9");
+        let shared = shared_x(&a, &point(&public(&b)).unwrap());
+        assert_eq!(hex::encode(*shared), "167ccc13ac5e8a26b131c3446030c60fbfac6aa8e31149d0869f93626a4cdf62");
+    }
+
+    const PY_CIPHERTEXT: &str = "046ab3ac374251f638d0abb3ef596d1dc67955b507c104e5f2009724812dc027b88ad915f2b503a8be6facab6588731fefeb584fd2dfa9a77a5e0bba1ec439e4fa000102030405060708090a0b0c0d0e0ff6ddac8c80d5a61dcf5e689457d66829a1e1f1cb5110a30e21ae6b02d61d6a37dd6b0a292b98a3552b7cc9";
     const GO_AUTH_PLAINTEXT: &str = "884c36f7ae6b406637c1f61b2f57e1d2cab813d24c6559aaf843c3f48962f32f46662c066d39669b7b2e3ba14781477417600e7728399278b1b5d801a519aa570034fdb5419558137e0d44cd13d319afe5629eeccb47fd9dfe55cc6089426e46cc762dd8a0636e07a54b31169eba0c7a20a1ac1ef68596f1f283b5c676bae4064abfcce24799d09f67e392632d3ffdc12e3d6430dcb0ea19c318343ffa7aae74d4cd26fecb93657d1cd9e9eaf4f8be720b56dd1d39f190c4e1c6b7ec66f077bb1100";
     const GO_AUTH_CIPHERTEXT: &str = "04a0274c5951e32132e7f088c9bdfdc76c9d91f0dc6078e848f8e3361193dbdc43b94351ea3d89e4ff33ddcefbc80070498824857f499656c4f79bbd97b6c51a514251d69fd1785ef8764bd1d262a883f780964cce6a14ff206daf1206aa073a2d35ce2697ebf3514225bef186631b2fd2316a4b7bcdefec8d75a1025ba2c5404a34e7795e1dd4bc01c6113ece07b0df13b69d3ba654a36e35e69ff9d482d88d2f0228e7d96fe11dccbb465a1831c7d4ad3a026924b182fc2bdfe016a6944312021da5cc459713b13b86a686cf34d6fe6615020e4acf26bf0d5b7579ba813e7723eb95b3cef9942f01a58bd61baee7c9bdd438956b426a4ffe238e61746a8c93d5e10680617c82e48d706ac4953f5e1c4c4f7d013c87d34a06626f498f34576dc017fdd3d581e83cfd26cf125b6d2bda1f1d56";
 }
