@@ -1021,7 +1021,122 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     v.push(("link.signature", link_signature.to_vec()));
     let challenge_frame = wire::encode_frame(&wire::ProxyMessage::Challenge { nonce: challenge() }).unwrap();
     v.push(("frame.challenge", challenge_frame));
+    wallet_vectors(&mut v);
     v
+}
+
+alloy_sol_types::sol! {
+    struct WPubKey { bytes32 x; bytes32 y; }
+    struct WKeyConfigConstants { WPubKey[] adminsPublicKeys; uint64 adminsThreshold; address[] cosigners; uint64 cosignersThreshold; }
+    struct WKeyGenerate { address teeId; bytes32 walletId; uint64 keyId; bytes32 keyType; bytes32 signingAlgo; WKeyConfigConstants configConstants; }
+    struct WKeyDelete { address teeId; bytes32 walletId; uint64 keyId; uint256 nonce; }
+    struct WKeyExistence { address teeId; bytes32 walletId; uint64 keyId; bytes32 keyType; bytes32 signingAlgo; bytes publicKey; uint256 nonce; bool restored; WKeyConfigConstants configConstants; bytes32 settingsVersion; bytes settings; }
+}
+
+/// §8.4: the example TEE's wallet key 7 of wallet 0x22…22 (secret key 4), administered by the
+/// two example providers (2 of 2), co-signed by provider 2.
+fn wallet_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
+    use example::*;
+    use fcc_core::wallet::backup::KeySplitData;
+    use fcc_core::wallet::codec::{self, BackupId, KeyDelete, KeyGenerate};
+    use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair, Wallet};
+    let tee = tee();
+    let (p1, p2) = (provider(), provider2());
+    let config = ConfigConstants {
+        admins: vec![p1.public, p2.public],
+        admins_threshold: 2,
+        cosigners: vec![p2.address],
+        cosigners_threshold: 1,
+    };
+    let pk = |k: &[u8; 64]| WPubKey { x: B256::from_slice(&k[..32]), y: B256::from_slice(&k[32..]) };
+    let alloy_config = WKeyConfigConstants {
+        adminsPublicKeys: vec![pk(&p1.public), pk(&p2.public)],
+        adminsThreshold: 2,
+        cosigners: vec![Address::from(p2.address)],
+        cosignersThreshold: 1,
+    };
+    let id = KeyIdPair { wallet_id: [0x22; 32], key_id: 7 };
+    let generate = KeyGenerate {
+        tee_id: tee.address(),
+        id,
+        key_type: KEY_TYPE_EVM,
+        signing_algo: EVM_SIGN_ALGO,
+        config: config.clone(),
+    };
+    let by_alloy = WKeyGenerate {
+        teeId: Address::from(tee.address()),
+        walletId: B256::from([0x22; 32]),
+        keyId: 7,
+        keyType: B256::from(KEY_TYPE_EVM),
+        signingAlgo: B256::from(EVM_SIGN_ALGO),
+        configConstants: alloy_config.clone(),
+    }
+    .abi_encode();
+    assert_eq!(generate.encode(), by_alloy);
+    v.push(("wallet.keyGenerate", by_alloy));
+    let delete = KeyDelete { tee_id: tee.address(), id, nonce: 5 };
+    let by_alloy = WKeyDelete {
+        teeId: Address::from(tee.address()),
+        walletId: B256::from([0x22; 32]),
+        keyId: 7,
+        nonce: U256::from(5),
+    }
+    .abi_encode();
+    assert_eq!(delete.encode(), by_alloy);
+    v.push(("wallet.keyDelete", by_alloy));
+
+    let mut four = [0u8; 32];
+    four[31] = 4;
+    let secret = k256::SecretKey::from_bytes(&four.into()).unwrap();
+    let wallet = Wallet::new(id, KEY_TYPE_EVM, EVM_SIGN_ALGO, secret, false, config);
+    let existence = codec::key_existence(&tee.address(), &wallet, 0);
+    let by_alloy = WKeyExistence {
+        teeId: Address::from(tee.address()),
+        walletId: B256::from([0x22; 32]),
+        keyId: 7,
+        keyType: B256::from(KEY_TYPE_EVM),
+        signingAlgo: B256::from(EVM_SIGN_ALGO),
+        publicKey: wallet.public.to_vec().into(),
+        nonce: U256::ZERO,
+        restored: false,
+        configConstants: alloy_config,
+        settingsVersion: B256::ZERO,
+        settings: Default::default(),
+    }
+    .abi_encode();
+    assert_eq!(existence, by_alloy);
+    v.push(("wallet.keyExistence", existence.clone()));
+    let digest = eip191_hash_message(alloy_payload_hash("TEE_KEY_EXISTENCE", CHAIN_ID, keccak256(&existence).0)).0;
+    let signature = tee.sign_digest(&digest);
+    assert_eq!(secp_recover(&signature, &digest), Some(tee.address()));
+    v.push(("wallet.keyExistence.digest", digest.to_vec()));
+    v.push(("wallet.keyExistence.signature", signature.to_vec()));
+
+    // A key split: provider 1's (not an admin part) two shares of a backup made at epoch 9.
+    let backup_id = BackupId {
+        tee_id: tee.address(),
+        id,
+        public_key: wallet.public,
+        key_type: KEY_TYPE_EVM,
+        signing_algo: EVM_SIGN_ALGO,
+        reward_epoch_id: 9,
+        random_nonce: [0x55; 32],
+    };
+    let split = KeySplitData {
+        shares: Some(vec![(1, [0x0a; 32]), (2, [0x0b; 32])]),
+        backup_id,
+        is_admin: false,
+        owner: p1.public,
+    };
+    let json = split.to_json();
+    let hash = alloy_payload_hash("PMW_KEY_SPLIT", CHAIN_ID, keccak256(json.as_bytes()).0);
+    assert_eq!(split.sign_hash(CHAIN_ID), hash);
+    let signature = wallet.sign(&hash).unwrap();
+    // The wallet key signs keccak256(payload hash), no EIP-191 prefix.
+    assert_eq!(secp_recover(&signature, &keccak256(hash).0), Some(wallet.address()));
+    v.push(("wallet.keySplitData.json", json.as_bytes().to_vec()));
+    v.push(("wallet.keySplit.signHash", hash.to_vec()));
+    v.push(("wallet.keySplit.signature", signature.to_vec()));
 }
 
 /// Reads the ```` ```vectors ```` blocks of PROTOCOL.md: `name = 0xHEX`, with the hex possibly
@@ -1198,6 +1313,10 @@ fn protocol_md_limits_match_the_code() {
         ("MAX_COSIGNERS", limits::MAX_COSIGNERS),
         ("MAX_SIGNATURES", limits::MAX_SIGNATURES),
         ("MAX_MESSAGE_LEN", limits::MAX_MESSAGE_LEN),
+        ("MAX_WALLET_KEYS", limits::MAX_WALLET_KEYS),
+        ("MAX_WALLET_RECORDS", limits::MAX_WALLET_RECORDS),
+        ("MAX_WALLET_ADMINS", limits::MAX_WALLET_ADMINS),
+        ("MAX_KEY_PROOFS", limits::MAX_KEY_PROOFS),
         ("MAX_RESULT_DATA_LEN", limits::MAX_RESULT_DATA_LEN),
         ("MAX_ATTESTATION_LEN", limits::MAX_ATTESTATION_LEN),
         ("MAX_REASON_LEN", limits::MAX_REASON_LEN),
