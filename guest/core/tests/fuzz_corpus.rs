@@ -73,6 +73,11 @@ fn corpus_engine_action() {
 }
 
 #[test]
+fn corpus_wallet_messages() {
+    replay("wallet_messages", fuzz_harness::wallet_messages);
+}
+
+#[test]
 fn corpus_session_stream() {
     replay("session_stream", fuzz_harness::session_stream);
 }
@@ -89,6 +94,7 @@ fn seeds_reach_their_paths() {
             "tee_attestation_request" => fuzz_harness::tee_attestation_request(&data),
             "abi_reader" => fuzz_harness::abi_reader(&data),
             "session_stream" => fuzz_harness::session_stream(&data),
+            "wallet_messages" => fuzz_harness::wallet_messages(&data),
             "engine_action" => {
                 let results = fuzz_harness::engine_action(&data);
                 assert!(!results.is_empty(), "{name}: no action ran");
@@ -118,6 +124,20 @@ fn seeds_decode() {
             "fdc2_request" => assert!(fcc_core::ops::fdc2::decode_request(&data).is_ok(), "{name}"),
             "tee_attestation_request" => {
                 assert!(fcc_core::ops::info::decode_attestation_request(&data).is_ok(), "{name}")
+            }
+            "wallet_messages" => {
+                use fcc_core::wallet::{backup, codec, ecies};
+                let (which, rest) = data.split_first().unwrap();
+                let ok = match which {
+                    0 => codec::KeyGenerate::decode(rest).is_ok(),
+                    1 => codec::KeyDelete::decode(rest).is_ok(),
+                    2 => codec::decode_restore(rest).is_ok(),
+                    3 => backup::Metadata::parse(rest).is_ok(),
+                    4 => backup::parse_splits(rest).is_ok(),
+                    5 => ecies::decrypt(&fuzz_harness::wallet_secret(), rest, &[], &[]).is_ok(),
+                    _ => true,
+                };
+                assert!(ok, "{name}");
             }
             _ => {}
         }

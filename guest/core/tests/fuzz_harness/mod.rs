@@ -6,8 +6,8 @@
 //! that hold whenever decoding succeeds (round trips, bounds, signed results that recover to the
 //! TEE). A panic is a bug: either in the core or in an invariant stated here.
 //!
-//! Only `fcc_core`, `postcard`, `rand_core` and `std` are used: the fuzz package depends on
-//! exactly those.
+//! Only `fcc_core`, `k256`, `postcard`, `rand_core` and `std` are used: the fuzz package depends
+//! on exactly those.
 #![allow(dead_code)]
 
 use std::sync::OnceLock;
@@ -692,7 +692,7 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         stream.extend_from_slice(f);
     }
 
-    vec![
+    let mut seeds = vec![
         ("policy_decode", "seed-harness-policy", trust_root().encode()),
         ("policy_decode", "seed-flare-epoch-309", flare_policy_309()),
         ("frame_proxy", "seed-stream-actions-ack-pull", stream),
@@ -739,5 +739,148 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
                 .expect("encodes"),
             ),
         ),
+    ];
+    seeds.extend(wallet_seeds().into_iter().map(|(name, data)| ("wallet_messages", name, data)));
+    seeds
+}
+
+// ---------------------------------------------------------------------------------------------
+// wallet_messages
+
+/// The wallet recipient key of the harness (secret 0x11…11): restore messages and splits are
+/// ECIES-encrypted to it.
+pub fn wallet_secret() -> k256::NonZeroScalar {
+    k256::NonZeroScalar::from_repr([0x11; 32].into()).expect("valid scalar")
+}
+
+/// The first byte picks a wallet decoder, the rest is its input:
+/// 0 `KeyGenerate`, 1 `KeyDelete`, 2 `KeyDataProviderRestore` (each strict: whatever decodes is
+/// the canonical encoding), 3 backup metadata JSON (re-marshals to what parses back equal),
+/// 4 key splits JSON (each split's data re-marshals stably), 5 an ECIES ciphertext for the
+/// harness key, 6 a restore of a fixed backup from messages cut from the input.
+pub fn wallet_messages(data: &[u8]) {
+    use fcc_core::wallet::backup::{self, Metadata};
+    use fcc_core::wallet::codec::{self, KeyDelete, KeyGenerate};
+    use fcc_core::wallet::ecies;
+    let Some((&which, rest)) = data.split_first() else { return };
+    match which % 7 {
+        0 => {
+            if let Ok(v) = KeyGenerate::decode(rest) {
+                assert_eq!(v.encode(), rest, "decoded a non-canonical KeyGenerate");
+                assert!(v.config.admins.len() <= fcc_core::limits::MAX_WALLET_ADMINS);
+                let _ = v.config.check();
+            }
+        }
+        1 => {
+            if let Ok(v) = KeyDelete::decode(rest) {
+                assert_eq!(v.encode(), rest, "decoded a non-canonical KeyDelete");
+            }
+        }
+        2 => {
+            if let Ok(v) = codec::decode_restore(rest) {
+                assert_eq!(v.encode(), rest, "decoded a non-canonical KeyDataProviderRestore");
+                assert!(v.backup_url.len() <= fcc_core::limits::MAX_URL_LEN);
+            }
+        }
+        3 => {
+            if let Ok(m) = Metadata::parse(rest) {
+                let json = m.to_json();
+                assert_eq!(Metadata::parse(json.as_bytes()).expect("own JSON parses"), m);
+            }
+        }
+        4 => {
+            if let Ok(splits) = backup::parse_splits(rest) {
+                assert!((1..=backup::MAX_SPLITS_PER_MESSAGE).contains(&splits.len()));
+                for s in &splits {
+                    let json = s.data.split_json(&s.signature);
+                    let again = backup::parse_splits(json.as_bytes()).expect("own JSON parses");
+                    assert_eq!(again[0].data, s.data);
+                    let _ = s.verify(&s.data.backup_id, CHAIN_ID);
+                }
+            }
+        }
+        5 => {
+            if let Ok(m) = ecies::decrypt(&wallet_secret(), rest, &[], &[]) {
+                assert_eq!(m.len() + ecies::OVERHEAD, rest.len());
+            }
+        }
+        _ => {
+            let metadata = harness_metadata();
+            let messages: Vec<&[u8]> = rest.chunks(256).collect();
+            if let Ok(r) = backup::restore(&metadata, &messages, &wallet_secret(), CHAIN_ID) {
+                panic!("restored a key from fuzz input: {r:?}");
+            }
+        }
+    }
+}
+
+/// A backup id and metadata no fuzz input can complete (its key is unknown to everyone).
+fn harness_metadata() -> fcc_core::wallet::backup::Metadata {
+    use fcc_core::wallet::codec::BackupId;
+    use fcc_core::wallet::{EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair};
+    let key = voters()[0].public_key();
+    fcc_core::wallet::backup::Metadata {
+        backup_id: BackupId {
+            tee_id: [0x33; 20],
+            id: KeyIdPair { wallet_id: [0x22; 32], key_id: 1 },
+            public_key: *key,
+            key_type: KEY_TYPE_EVM,
+            signing_algo: EVM_SIGN_ALGO,
+            reward_epoch_id: EPOCH,
+            random_nonce: [0x55; 32],
+        },
+        field_id: fcc_core::wallet::backup::FIELD_SECP256K1_ORDER,
+        admins: vec![*voters()[1].public_key()],
+        admins_threshold: 1,
+        providers_threshold: fcc_core::wallet::backup::PROVIDERS_THRESHOLD,
+        cosigners: vec![],
+        cosigners_threshold: 0,
+    }
+}
+
+/// Seeds of `wallet_messages`: a valid input for each decoder.
+pub fn wallet_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use fcc_core::wallet::backup::KeySplitData;
+    use fcc_core::wallet::codec::{BackupId, KeyDataProviderRestore, KeyDelete, KeyGenerate};
+    use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair, ecies};
+    let id = KeyIdPair { wallet_id: [0x22; 32], key_id: 7 };
+    let config = ConfigConstants {
+        admins: vec![*voters()[0].public_key(), *voters()[1].public_key()],
+        admins_threshold: 2,
+        cosigners: vec![[0x11; 20]],
+        cosigners_threshold: 1,
+    };
+    let generate = KeyGenerate { tee_id: [0x33; 20], id, key_type: KEY_TYPE_EVM, signing_algo: EVM_SIGN_ALGO, config };
+    let delete = KeyDelete { tee_id: [0x33; 20], id, nonce: 5 };
+    let metadata = harness_metadata();
+    let restore = KeyDataProviderRestore {
+        tee_public_key: *voters()[2].public_key(),
+        backup_id: metadata.backup_id.clone(),
+        backup_url: b"https://proxy.example/backup",
+        nonce: 3,
+    };
+    let split = KeySplitData {
+        shares: Some(vec![(1, [0x0a; 32]), (2, [0x0b; 32])]),
+        backup_id: BackupId { ..metadata.backup_id.clone() },
+        is_admin: false,
+        owner: *voters()[1].public_key(),
+    };
+    let split_json = split.split_json(&[0x44; 65]).as_bytes().to_vec();
+    let public = {
+        use k256::elliptic_curve::sec1::ToSec1Point;
+        let p = (k256::ProjectivePoint::GENERATOR * *wallet_secret()).to_affine();
+        <[u8; 64]>::try_from(&p.to_sec1_point(false).as_bytes()[1..]).expect("64 bytes")
+    };
+    let ciphertext = ecies::encrypt(&mut FixedRng::new([0x77; 32]), &public, &split_json, &[], &[]).expect("encrypts");
+    let with = |b: u8, d: &[u8]| [&[b][..], d].concat();
+    vec![
+        ("seed-key-generate", with(0, &generate.encode())),
+        ("seed-key-delete", with(1, &delete.encode())),
+        ("seed-key-restore", with(2, &restore.encode())),
+        ("seed-metadata-json", with(3, metadata.to_json().as_bytes())),
+        ("seed-key-split-json", with(4, &split_json)),
+        ("seed-key-splits-array", with(4, format!("[{}]", String::from_utf8_lossy(&split_json)).as_bytes())),
+        ("seed-ecies", with(5, &ciphertext)),
+        ("seed-restore-one-message", with(6, &ciphertext[..ciphertext.len().min(256)])),
     ]
 }
