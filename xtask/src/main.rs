@@ -96,24 +96,30 @@ fn ensure_toolchain() -> Result<()> {
     Ok(())
 }
 
-/// The independent SEV-SNP launch-digest tool the image tests compare with (PyPI, pinned).
-fn ensure_sev_snp_measure() -> Result<()> {
+/// The Python judges (PyPI, pinned): sev-snp-measure, the independent SEV-SNP launch-digest
+/// tool the image tests compare with, and pycryptodome (keccak) for the wallet-backup judge of
+/// fcc-core's tests (with `cryptography`, which sev-snp-measure brings).
+fn ensure_python_judges() -> Result<()> {
+    const PACKAGES: [&str; 2] = ["sev-snp-measure==0.0.13", "pycryptodome==3.23.0"];
     let on_path = |name: &str| {
         std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
     };
-    if on_path("sev-snp-measure") {
+    let has_keccak =
+        || Command::new("python3").args(["-c", "import Crypto.Hash.keccak"]).status().is_ok_and(|s| s.success());
+    if on_path("sev-snp-measure") && has_keccak() {
         return Ok(());
     }
     let pip = |extra: &[&str]| {
-        eprintln!("$ python3 -m pip install sev-snp-measure==0.0.13 {}", extra.join(" "));
+        eprintln!("$ python3 -m pip install {} {}", PACKAGES.join(" "), extra.join(" "));
         Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "sev-snp-measure==0.0.13"])
+            .args(["-m", "pip", "install", "--quiet"])
+            .args(PACKAGES)
             .args(extra)
             .status()
             .is_ok_and(|s| s.success())
     };
     // Debian's own python refuses system-wide installs (PEP 668) unless told otherwise.
-    ensure!(pip(&[]) || pip(&["--break-system-packages"]), "installing sev-snp-measure with pip failed");
+    ensure!(pip(&[]) || pip(&["--break-system-packages"]), "installing the Python judges with pip failed");
     if on_path("pyenv") {
         let _ = Command::new("pyenv").arg("rehash").status();
     }
@@ -274,7 +280,7 @@ fn main() -> Result<()> {
         Cmd::Demo { voters } => demo::run(voters),
         Cmd::Test => {
             ensure_toolchain()?;
-            ensure_sev_snp_measure()?;
+            ensure_python_judges()?;
             // The guest end-to-end tests and the devnet boot the ROM in QEMU.
             ensure_qemu()?;
             // First: the contract bindings (fcc-contracts) need the forge artifacts to compile.

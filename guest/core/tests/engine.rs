@@ -1661,6 +1661,63 @@ mod wallets {
         assert_eq!(again.result.log, "operation failed: wallet with given wallet-key id already exists");
     }
 
+    /// A backup judged by an implementation that is not ours: `tests/judge/wallet_backup.py`
+    /// (Python `cryptography` + pycryptodome's keccak; `.ci/run` and `cargo xtask test` install
+    /// them) decrypts every split with its owner's key, checks every signature over Go's JSON and
+    /// rebuilds the key from exactly 666 provider shares taken out of order.
+    #[test]
+    fn backup_checked_by_an_independent_judge() {
+        let c = c100();
+        let mut a = Net::on_chain(CHAIN, CHAIN_BOUND, 21);
+        a.init(&c, true);
+        assert_ok(&generate(&mut a, &c, 3, EVM_SIGN_ALGO));
+        let state = a.tee.state();
+        let providers: Vec<[u8; 64]> = c.keys().iter().map(|k| k.0).collect();
+        let wallet = state.wallets.iter().next().unwrap();
+        let made = fcc_core::wallet::backup::backup_wallet(
+            wallet,
+            &providers,
+            &c.weights,
+            c.epoch,
+            &state.identity,
+            CHAIN,
+            &mut TestRng(8),
+        )
+        .unwrap();
+        let secret = |s: &Signer| hex::encode(s.secret.to_secret_bytes());
+        let case = serde_json::json!({
+            "response": made.response_json(),
+            "chainId": CHAIN,
+            "teePublicKey": hex::encode(state.identity.public_key()),
+            "providers": (0..c.members.len()).map(|p| secret(c.signer(p))).collect::<Vec<_>>(),
+            "admins": admins().iter().map(|a| secret(a)).collect::<Vec<_>>(),
+            "weights": c.weights,
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("case.json");
+        std::fs::write(&path, case.to_string()).unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/judge/wallet_backup.py");
+        let out = std::process::Command::new("python3").arg(script).arg(&path).output().unwrap_or_else(|e| {
+            panic!("python3 is needed for the independent judge ({e}); `cargo xtask test` installs its modules")
+        });
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "the judge refused the backup:\n{stdout}{}\n(needs pip packages cryptography and pycryptodome==3.23.0)",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.starts_with("OK: 3 admin and 1000 provider shares"), "{stdout}");
+        eprintln!("{stdout}");
+        // The judge can say no: the same backup with one provider split cut short is refused.
+        let mut bad = made.clone();
+        bad.provider.splits[1].truncate(200);
+        let mut case = case;
+        case["response"] = serde_json::Value::String(bad.response_json());
+        std::fs::write(&path, case.to_string()).unwrap();
+        let out = std::process::Command::new("python3").arg(script).arg(&path).output().unwrap();
+        assert!(!out.status.success(), "the judge accepted a damaged backup");
+    }
+
     fn assert_ok_with_status(r: &SignedResult) {
         assert_eq!(r.result.status, status::SUCCESS, "refused: {}", r.result.log);
     }
