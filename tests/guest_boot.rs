@@ -249,7 +249,7 @@ fn too_little_ram_stops_with_a_message() {
     let mut guest = boot(&opts);
     let (line, _) = guest.wait_for(FATAL_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
     assert!(line.starts_with("FATAL: RAM too small: heap"), "{line}");
-    assert!(line.contains("-m 48M"), "{line}");
+    assert!(line.contains("-m 64M"), "{line}");
     assert_exit(&mut guest, EXIT_FAILURE);
     assert!(!guest.output().contains(READY_PREFIX));
 }

@@ -62,7 +62,7 @@ pub const REPLAY_CAPACITY: usize = 65_536;
 /// The most heap the core may hold at once, every structure at its bound (measured by
 /// `tests/memory_budget.rs`; the table is in docs/PROTOCOL.md §12). The kernel's heap must exceed
 /// it, with the kernel's own buffers, by a fifth (a compile-time check in the kernel).
-pub const HEAP_BUDGET: usize = 25 * 1024 * 1024;
+pub const HEAP_BUDGET: usize = 32 * 1024 * 1024;
 
 const _: () = assert!(MAX_POLICY_LEN == 6643);
 const _: () = assert!(MAX_SIGNATURES <= u16::MAX as usize);

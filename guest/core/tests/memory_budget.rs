@@ -16,8 +16,8 @@ use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::light_client::{InitializePolicy, PublicKey, UpdatePolicy};
 use fcc_core::limits::{
-    HEAP_BUDGET, MAX_ACTIONS_PER_PULL, MAX_FRAME_LEN, MAX_MESSAGE_LEN, MAX_REASON_LEN, MAX_RESULT_DATA_LEN,
-    REPLAY_CAPACITY,
+    HEAP_BUDGET, MAX_ACTIONS_PER_PULL, MAX_COSIGNERS, MAX_FRAME_LEN, MAX_MESSAGE_LEN, MAX_REASON_LEN,
+    MAX_RESULT_DATA_LEN, MAX_WALLET_ADMINS, MAX_WALLET_KEYS, MAX_WALLET_RECORDS, REPLAY_CAPACITY,
 };
 use fcc_core::op;
 use fcc_core::ops::Registry;
@@ -165,6 +165,34 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
     });
     rows.push(("link (a full frame buffer, a decoded maximal frame, MAX_OUTPUT unsent)", bytes));
 
+    // Wallet keys: MAX_WALLET_KEYS live keys with MAX_WALLET_ADMINS admins and MAX_COSIGNERS
+    // cosigners each, and MAX_WALLET_RECORDS records (deleted keys) in all.
+    let (wallets, bytes) = measured(|| {
+        use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair, Wallet, WalletStore};
+        let admin = Signer::derive(40_000).public;
+        let full = ConfigConstants {
+            admins: (0..MAX_WALLET_ADMINS as u32).map(|i| Signer::derive(40_000 + i).public).collect(),
+            admins_threshold: 1,
+            cosigners: (0..MAX_COSIGNERS).map(|i| [i as u8; 20]).collect(),
+            cosigners_threshold: 0,
+        };
+        let small = ConfigConstants { admins: vec![admin], admins_threshold: 1, ..Default::default() };
+        let mut store = WalletStore::new();
+        let mut rng = rand::rng();
+        for i in 0..MAX_WALLET_RECORDS as u64 {
+            let id = KeyIdPair { wallet_id: [1; 32], key_id: i };
+            let live = i >= (MAX_WALLET_RECORDS - MAX_WALLET_KEYS) as u64;
+            let config = if live { full.clone() } else { small.clone() };
+            store.insert(Wallet::generate(id, KEY_TYPE_EVM, EVM_SIGN_ALGO, config, &mut rng).unwrap(), 0).unwrap();
+            if !live {
+                store.delete(&id, 1).unwrap();
+            }
+        }
+        assert_eq!(store.len(), MAX_WALLET_KEYS);
+        store
+    });
+    rows.push(("wallet keys (MAX_WALLET_KEYS, maximal configs; MAX_WALLET_RECORDS records)", bytes));
+
     // With all of that held, the TEE still serves the largest PROVE its 300 voters sign.
     let before = heap();
     let d = InstructionData {
@@ -198,7 +226,7 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
     }
     eprintln!("  {live:>10}  held at once\n  {peak:>10}  peak (dhat)\n  {HEAP_BUDGET:>10}  HEAP_BUDGET");
     assert!(peak <= HEAP_BUDGET, "peak {peak} over the budget {HEAP_BUDGET}");
-    drop((extra, replay, recent, link, tee));
+    drop((extra, replay, recent, link, tee, wallets));
 }
 
 /// An FDC2 request exactly as large as the message bound allows.

@@ -299,7 +299,7 @@ pub const PCI_ECAM: Region = Region::new(0xB000_0000, 256 * MIB);
 pub const PLATFORM_MMIO: Region = Region { start: 0xFEC0_0000, end: 0xFF00_0000 };
 
 /// The heap (the allocator takes all of it at boot).
-pub const HEAP: Region = Region { start: 16 * MIB, end: 48 * MIB };
+pub const HEAP: Region = Region { start: 16 * MIB, end: 64 * MIB };
 
 /// The least RAM the guest needs: memory below this must be RAM (except the legacy hole).
 pub const MIN_RAM_END: u64 = HEAP.end;
