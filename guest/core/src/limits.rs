@@ -23,6 +23,10 @@ pub const MAX_SIGNATURES: usize = MAX_VOTERS + MAX_COSIGNERS;
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
 /// Largest result `data` a handler may produce.
 pub const MAX_RESULT_DATA_LEN: usize = 64 * 1024;
+/// Largest result `data` of `F_GET/TEE_BACKUP`: a wallet backup for 300 providers and 32 admins
+/// (its 1,000 provider shares and 332 encrypted key splits, ~400 KB; a test makes one at the
+/// bounds). A direct action's result, never kept among the recent results.
+pub const MAX_BACKUP_DATA_LEN: usize = 448 * 1024;
 /// Largest attestation evidence (SNP report + certificates, or a TDX quote) carried in a frame.
 pub const MAX_ATTESTATION_LEN: usize = 16 * 1024;
 /// Longest human-readable rejection reason carried in a result or frame.
@@ -40,6 +44,8 @@ pub const MAX_FRAME_LEN: usize = 512 * 1024;
 /// enum tags and postcard's length varints (≤ 3 bytes each below 2^21). A test encodes a
 /// result at every bound and checks it.
 pub const MAX_RESULT_FRAME_LEN: usize = MAX_RESULT_DATA_LEN + 3 * MAX_REASON_LEN + 3 * 32 + 65 + 64;
+/// Largest `Result` frame of a backup (as `MAX_RESULT_FRAME_LEN`, with `MAX_BACKUP_DATA_LEN`).
+pub const MAX_BACKUP_FRAME_LEN: usize = MAX_BACKUP_DATA_LEN + 3 * MAX_REASON_LEN + 3 * 32 + 65 + 64;
 /// Largest `Sealed` frame, prefix included (the 114-byte blob and the frame header).
 pub const MAX_SEALED_FRAME_LEN: usize = 128;
 /// Most actions the proxy may hand over in one reply to a pull.
@@ -67,3 +73,14 @@ pub const HEAP_BUDGET: usize = 32 * 1024 * 1024;
 const _: () = assert!(MAX_POLICY_LEN == 6643);
 const _: () = assert!(MAX_SIGNATURES <= u16::MAX as usize);
 const _: () = assert!(MAX_RESULT_FRAME_LEN <= MAX_FRAME_LEN);
+const _: () = assert!(MAX_BACKUP_FRAME_LEN <= MAX_FRAME_LEN);
+
+/// The largest result `data` the operation (`op_type`, `op_command`) may produce: one rule for
+/// the engine that makes results and the proxy that checks them.
+pub fn max_result_data_len(op_type: &[u8; 32], op_command: &[u8; 32]) -> usize {
+    if *op_type == crate::op::F_GET && *op_command == crate::op::TEE_BACKUP {
+        MAX_BACKUP_DATA_LEN
+    } else {
+        MAX_RESULT_DATA_LEN
+    }
+}

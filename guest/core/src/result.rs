@@ -19,7 +19,7 @@ use crate::ecdsa::{ParsedSignature, SIGNATURE_LEN, address_of};
 use crate::error::Error;
 use crate::hash::{H256, eip191_hash, keccak256, keccak256_concat};
 use crate::instruction::{PREFIX_TEE_ACTION_REFUSAL, PREFIX_TEE_ACTION_RESULT, payload_hash};
-use crate::limits::{MAX_REASON_LEN, MAX_RESULT_DATA_LEN};
+use crate::limits::{MAX_REASON_LEN, max_result_data_len};
 use crate::op::OpName;
 use crate::policy::Address;
 
@@ -84,8 +84,9 @@ pub struct ActionResult {
 impl ActionResult {
     /// Checks the size bounds (the proxy decodes results from the guest with this).
     pub fn validate(&self) -> Result<(), Error> {
-        if self.data.len() > MAX_RESULT_DATA_LEN {
-            return Err(Error::TooLarge { what: "result data", len: self.data.len(), max: MAX_RESULT_DATA_LEN });
+        let max = max_result_data_len(&self.op_type, &self.op_command);
+        if self.data.len() > max {
+            return Err(Error::TooLarge { what: "result data", len: self.data.len(), max });
         }
         for (what, len) in [
             ("result log", self.log.len()),

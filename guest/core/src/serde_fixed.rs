@@ -43,3 +43,24 @@ pub mod option {
         Ok(Option::<Wrap<N>>::deserialize(d)?.map(|w| w.0))
     }
 }
+
+/// The same for `Vec<[u8; N]>`.
+pub mod vec {
+    use alloc::vec::Vec;
+
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    struct Wrap<const N: usize>(#[serde(with = "super")] [u8; N]);
+
+    /// Serializes `Vec<[u8; N]>`.
+    pub fn serialize<S: Serializer, const N: usize>(v: &[[u8; N]], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|x| Wrap(*x)))
+    }
+
+    /// Deserializes `Vec<[u8; N]>`.
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<Vec<[u8; N]>, D::Error> {
+        Ok(Vec::<Wrap<N>>::deserialize(d)?.into_iter().map(|w| w.0).collect())
+    }
+}

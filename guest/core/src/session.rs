@@ -16,17 +16,17 @@ use alloc::vec::Vec;
 
 use crate::attester::Attester;
 use crate::error::Error;
-use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_RESULT_FRAME_LEN, MAX_SEALED_FRAME_LEN};
+use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_BACKUP_FRAME_LEN, MAX_SEALED_FRAME_LEN};
 use crate::tee::Tee;
 use crate::wire::{FrameReader, GuestMessage, ProxyMessage, decode_body, encode_frame};
 
 /// Unsent output at or below which the guest pulls more actions.
 pub const OUTPUT_LOW_WATER: usize = 64 * 1024;
 /// Most unsent output a session holds: the low-water mark, a pull, then one pull's worth of
-/// results, each followed by at most one sealed blob.
+/// results (each at most a backup's), each followed by at most one sealed blob.
 pub const MAX_OUTPUT: usize =
-    OUTPUT_LOW_WATER + 16 + MAX_ACTIONS_PER_PULL * (MAX_RESULT_FRAME_LEN + MAX_SEALED_FRAME_LEN);
-const _: () = assert!(MAX_OUTPUT == 332_180, "docs/PROTOCOL.md §9 states it");
+    OUTPUT_LOW_WATER + 16 + MAX_ACTIONS_PER_PULL * (MAX_BACKUP_FRAME_LEN + MAX_SEALED_FRAME_LEN);
+const _: () = assert!(MAX_OUTPUT == 1_905_044, "docs/PROTOCOL.md §9 states it");
 
 /// One connection's worth of protocol state.
 #[derive(Debug)]
@@ -300,7 +300,7 @@ mod tests {
     /// frame bound), and a `Sealed` frame fits `MAX_SEALED_FRAME_LEN`.
     #[test]
     fn the_largest_result_and_sealed_frames_fit_their_bounds() {
-        use crate::limits::{MAX_REASON_LEN, MAX_RESULT_DATA_LEN};
+        use crate::limits::{MAX_REASON_LEN, MAX_RESULT_DATA_LEN, MAX_RESULT_FRAME_LEN};
         use crate::result::{ActionResult, SignedResult};
         use alloc::string::String;
         let long = String::from_utf8(alloc::vec![b'x'; MAX_REASON_LEN]).unwrap();

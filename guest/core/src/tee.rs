@@ -17,7 +17,7 @@ use crate::hash::H256;
 use crate::identity::{TeeIdentity, draw32};
 use crate::instruction::InstructionData;
 use crate::light_client::{PolicyStore, PublicKey};
-use crate::limits::{MAX_REASON_LEN, MAX_RESULT_DATA_LEN};
+use crate::limits::{MAX_REASON_LEN, max_result_data_len};
 use crate::ops::{Output, Registry};
 use crate::replay::ReplayGuard;
 use crate::result::{ActionResult, SignedResult, SubmissionTag, bounded_log, status};
@@ -165,7 +165,8 @@ impl Tee {
     /// recorded now (its operation failed); every other error is a refusal — nothing was
     /// executed — tagged `Refused` and signed under its own domain, so it cannot stand in for the
     /// result a genuine delivery of the same id may still produce. Data over
-    /// `MAX_RESULT_DATA_LEN` becomes an error: every result fits its bounds and its frame.
+    /// its operation's bound (`limits::max_result_data_len`) becomes an error: every result fits
+    /// its bounds and its frame.
     ///
     /// An instruction executed before whose result is still among the recent ones gets that same
     /// signed result again (nothing is executed twice).
@@ -178,8 +179,9 @@ impl Tee {
         let executed_before = self.state.replay.contains(&d.instruction_id);
         let light_client_before = (self.state.policies.initial(), self.state.policies.accepted_epochs());
         let outcome = self.execute(action, attester).and_then(|out| {
-            if out.data.len() > MAX_RESULT_DATA_LEN {
-                return Err(Error::TooLarge { what: "result data", len: out.data.len(), max: MAX_RESULT_DATA_LEN });
+            let max = max_result_data_len(&d.op_type, &d.op_command);
+            if out.data.len() > max {
+                return Err(Error::TooLarge { what: "result data", len: out.data.len(), max });
             }
             if out.status.len() > MAX_REASON_LEN {
                 return Err(Error::TooLarge {

@@ -1543,21 +1543,16 @@ mod wallets {
         a.init(&c, true);
         let r = generate(&mut a, &c, 1, EVM_SIGN_ALGO);
         let key = check_proof(&a, &json(&r));
-        // The backup as TEE_BACKUP makes it (its ~190 KB exceed a result frame: the operation
-        // waits for the large-result path, so the test calls the function it runs).
-        let providers: Vec<[u8; 64]> = c.keys().iter().map(|k| k.0).collect();
-        let state = a.tee.state();
-        let wallet = state.wallets.iter().next().unwrap();
-        let made = fcc_core::wallet::backup::backup_wallet(
-            wallet,
-            &providers,
-            &c.weights,
-            c.epoch,
-            &state.identity,
-            CHAIN,
-            &mut TestRng(5),
-        )
-        .unwrap();
+        let w = format!("0x{}", hex::encode(WALLET));
+        let action = a.direct(op::F_GET, op::TEE_BACKUP, format!(r#"{{"walletId":"{w}","keyId":1}}"#).into_bytes());
+        let r = a.handle(&action);
+        assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+        r.result.validate().unwrap();
+        let made = fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN, &a.tee_id).unwrap();
+        assert!(
+            fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN, &[1; 20]).is_err(),
+            "the blob is checked against the TEE that signed it"
+        );
         let response: serde_json::Value = serde_json::from_str(&made.response_json()).unwrap();
         let backup_bytes = base64_decode(response["walletBackup"].as_str().unwrap());
         let backup: serde_json::Value = serde_json::from_slice(&backup_bytes).unwrap();
@@ -1716,6 +1711,35 @@ mod wallets {
         std::fs::write(&path, case.to_string()).unwrap();
         let out = std::process::Command::new("python3").arg(script).arg(&path).output().unwrap();
         assert!(!out.status.success(), "the judge accepted a damaged backup");
+    }
+
+    /// Backup sizes: Flare's example (100 providers, 3 admins) and our bound (300 providers, 32
+    /// admins), which must fit `MAX_BACKUP_DATA_LEN`.
+    #[test]
+    fn backup_sizes_at_the_bounds() {
+        use fcc_core::limits::{MAX_BACKUP_DATA_LEN, MAX_VOTERS, MAX_WALLET_ADMINS};
+        use fcc_core::wallet::{ConfigConstants, KeyIdPair, Wallet};
+        let tee = fcc_core::identity::TeeIdentity::from_secret_for_tests(&[0x44; 32]).unwrap();
+        for (providers, admins) in [(100usize, 3usize), (MAX_VOTERS, MAX_WALLET_ADMINS)] {
+            let keys: Vec<[u8; 64]> = (0..providers as u32).map(|i| Signer::derive(50_000 + i).public).collect();
+            let config = ConfigConstants {
+                admins: (0..admins as u32).map(|i| Signer::derive(60_000 + i).public).collect(),
+                admins_threshold: admins as u64 / 2 + 1,
+                cosigners: vec![],
+                cosigners_threshold: 0,
+            };
+            let mut rng = TestRng(3);
+            let id = KeyIdPair { wallet_id: WALLET, key_id: 1 };
+            let wallet = Wallet::generate(id, KEY_TYPE_EVM, EVM_SIGN_ALGO, config, &mut rng).unwrap();
+            let weights: Vec<u16> = (0..providers).map(|i| 100 + (i % 7) as u16).collect();
+            let started = std::time::Instant::now();
+            let b =
+                fcc_core::wallet::backup::backup_wallet(&wallet, &keys, &weights, 5, &tee, CHAIN, &mut rng).unwrap();
+            let took = started.elapsed();
+            let (blob, json) = (b.to_blob().len(), b.response_json().len());
+            eprintln!("backup, {providers} providers + {admins} admins: blob {blob} B, Flare JSON {json} B ({took:?})");
+            assert!(blob <= MAX_BACKUP_DATA_LEN, "{blob} > {MAX_BACKUP_DATA_LEN}");
+        }
     }
 
     fn assert_ok_with_status(r: &SignedResult) {

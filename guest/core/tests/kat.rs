@@ -1215,7 +1215,7 @@ fn protocol_md_vectors_match_the_code() {
     assert_eq!(hex::encode(&doc["provider1.address"]), "7e5f4552091a69125d5dfcb7b8c2659029395bdf");
     assert_eq!(hex::encode(&doc["tee.address"]), "2b5ad5c4795c026514f8317c7a215e218dccd6cf");
     assert_eq!(hex::encode(&doc["provider2.address"]), "6813eb9362372eef6200f3b1dbc3f819671cba69");
-    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003050101");
+    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003060101");
 }
 
 /// Every error variant, as listed in PROTOCOL.md's error table.
@@ -1324,6 +1324,8 @@ fn protocol_md_limits_match_the_code() {
         ("MAX_URL_LEN", limits::MAX_URL_LEN),
         ("MAX_FRAME_LEN", limits::MAX_FRAME_LEN),
         ("MAX_RESULT_FRAME_LEN", limits::MAX_RESULT_FRAME_LEN),
+        ("MAX_BACKUP_DATA_LEN", limits::MAX_BACKUP_DATA_LEN),
+        ("MAX_BACKUP_FRAME_LEN", limits::MAX_BACKUP_FRAME_LEN),
         ("MAX_SEALED_FRAME_LEN", limits::MAX_SEALED_FRAME_LEN),
         ("MAX_ACTIONS_PER_PULL", limits::MAX_ACTIONS_PER_PULL),
         ("REPLAY_CAPACITY", limits::REPLAY_CAPACITY),

@@ -218,6 +218,64 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
     drop(prove);
     rows.push(("…and its largest PROVE handled (what it keeps)", heap().saturating_sub(before)));
 
+    // …and a backup at the bounds: a key with MAX_WALLET_ADMINS admins, split among the 300
+    // voters (its result, up to MAX_BACKUP_DATA_LEN, is what the link row holds four of).
+    let before = heap();
+    let generate = {
+        use fcc_core::wallet::codec::KeyGenerate;
+        use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair};
+        let config = ConfigConstants {
+            admins: (0..MAX_WALLET_ADMINS as u32).map(|i| Signer::derive(41_000 + i).public).collect(),
+            admins_threshold: 17,
+            cosigners: vec![],
+            cosigners_threshold: 0,
+        };
+        let id = KeyIdPair { wallet_id: [3; 32], key_id: 1 };
+        let msg = KeyGenerate {
+            tee_id: tee.state().identity.address(),
+            id,
+            key_type: KEY_TYPE_EVM,
+            signing_algo: EVM_SIGN_ALGO,
+            config,
+        };
+        let d = InstructionData {
+            instruction_id: [10; 32],
+            tee_id: tee.state().identity.address(),
+            reward_epoch_id: 2,
+            op_type: op::F_WALLET,
+            op_command: op::KEY_GENERATE,
+            original_message: msg.encode(),
+            ..Default::default()
+        };
+        let digest = d.signing_digest(CHAIN, &[]);
+        Action {
+            kind: ActionKind::Instruction,
+            submission_tag: SubmissionTag::Threshold,
+            votes: votes(&second, &digest),
+            instruction: d,
+        }
+    };
+    let r = tee.handle(&generate, &mut Simulated);
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    drop((generate, r));
+    let backup = Action {
+        kind: ActionKind::Direct,
+        submission_tag: SubmissionTag::Submit,
+        instruction: InstructionData {
+            instruction_id: [11; 32],
+            op_type: op::F_GET,
+            op_command: op::TEE_BACKUP,
+            original_message: format!(r#"{{"walletId":"0x{}","keyId":1}}"#, "03".repeat(32)).into_bytes(),
+            ..Default::default()
+        },
+        votes: vec![],
+    };
+    let r = tee.handle(&backup, &mut Simulated);
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    eprintln!("  (a backup for 300 providers and {MAX_WALLET_ADMINS} admins: {} bytes)", r.result.data.len());
+    drop((backup, r));
+    rows.push(("…and a backup at the bounds made (what it keeps: the key)", heap().saturating_sub(before)));
+
     let live: usize = rows.iter().map(|(_, b)| b).sum();
     let peak = dhat::HeapStats::get().max_bytes;
     eprintln!("memory budget (bytes):");

@@ -99,6 +99,7 @@ impl Registry {
             Handler::instruction(op::F_WALLET, op::KEY_DATA_PROVIDER_RESTORE, wallet::key_restore),
             Handler::direct(op::F_GET, op::KEY_INFO, wallet::key_info),
             Handler::direct(op::F_GET, op::KEY_PROOF, wallet::key_proof),
+            Handler::direct(op::F_GET, op::TEE_BACKUP, wallet::tee_backup),
         ] {
             r.register(h).expect("system operations are distinct");
         }

@@ -12,9 +12,9 @@
 //!   messages, as many as fit `MAX_REASON_LEN`).
 //! - `F_GET/KEY_INFO` (direct): `[{"walletId":"0x…","keyId":n,"nonce":n}, …]` in (walletId,
 //!   keyId) order. `F_GET/KEY_PROOF` (direct, JSON `[{"walletId":…,"keyId":…}, …]`): one signed
-//!   existence proof per pair. `F_GET/TEE_BACKUP` (direct, JSON `{"walletId":…,"keyId":…}`): the
-//!   backup (`wallet::backup`), as `{"backupId":{…},"walletBackup":"<base64 JSON>"}` — not yet
-//!   served (see [`tee_backup`]).
+//!   existence proof per pair. `F_GET/TEE_BACKUP` (direct, JSON `{"walletId":…,"keyId":…}`): a
+//!   fresh backup (`wallet::backup`), postcard-encoded; the proxy renders Flare's
+//!   `{"backupId":{…},"walletBackup":"<base64 JSON>"}` from it.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -131,8 +131,8 @@ pub fn key_proof(state: &mut TeeState, action: &Action, _: &mut dyn Attester) ->
     Ok(out.into_bytes().into())
 }
 
-/// `TEE_BACKUP`. Not registered yet: a backup is 190 KB–1.8 MB (1,000 provider shares in
-/// Flare's JSON, hex and base64), beyond a result frame; it waits for the large-result path.
+/// `TEE_BACKUP`: a fresh backup of the key, as [`backup::WalletBackup::to_blob`] (at most
+/// `MAX_BACKUP_DATA_LEN`); the proxy renders Flare's JSON from it.
 pub fn tee_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
     let id: KeyIdJson = json::parse(&action.instruction.original_message, "TEE_BACKUP request")?;
     let wallet = state.wallets.get(&id.id()).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
@@ -156,7 +156,7 @@ pub fn tee_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -
         state.config.chain_id,
         &mut state.rng,
     )?;
-    Ok(b.response_json().into_bytes().into())
+    Ok(b.to_blob().into())
 }
 
 /// `KEY_DATA_PROVIDER_RESTORE`.

@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 use k256::elliptic_curve::PrimeField;
 use k256::{NonZeroScalar, Scalar, SecretKey};
 use rand_core::TryCryptoRng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::codec::BackupId;
@@ -102,13 +102,14 @@ pub fn backup_id_json(id: &BackupId) -> String {
 
 /// `WalletBackupMetaData`: what a backup is of and how it was shared — the restore
 /// instruction's additional fixed message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Metadata {
     /// The backup.
     pub backup_id: BackupId,
     /// The field the parts were shared over.
     pub field_id: H256,
     /// The admins, in share order.
+    #[serde(with = "crate::serde_fixed::vec")]
     pub admins: Vec<[u8; 64]>,
     /// Admin shares needed.
     pub admins_threshold: u64,
@@ -412,11 +413,12 @@ impl KeySplit {
 }
 
 /// `EncryptedShares`: one part's splits, each encrypted to its owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncryptedShares {
     /// ECIES ciphertexts, one per owner.
     pub splits: Vec<Vec<u8>>,
     /// The owners.
+    #[serde(with = "crate::serde_fixed::vec")]
     pub owners: Vec<[u8; 64]>,
     /// Shares needed.
     pub threshold: u64,
@@ -439,8 +441,12 @@ impl EncryptedShares {
     }
 }
 
-/// A wallet backup.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A wallet backup. `F_GET/TEE_BACKUP` answers it postcard-encoded ([`WalletBackup::to_blob`]:
+/// the ciphertexts as bytes, half the size of Flare's JSON with its hex and base64, so a backup
+/// for 300 providers fits a frame); the proxy renders Flare's JSON from it
+/// ([`WalletBackup::response_json`]) — deterministic, and covered by both signatures, so a proxy
+/// that renders anything else is caught by every provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WalletBackup {
     /// What it is of.
     pub metadata: Metadata,
@@ -449,8 +455,10 @@ pub struct WalletBackup {
     /// The provider part.
     pub provider: EncryptedShares,
     /// The wallet key's signature.
+    #[serde(with = "crate::serde_fixed")]
     pub signature: [u8; SIGNATURE_LEN],
     /// The TEE's signature.
+    #[serde(with = "crate::serde_fixed")]
     pub tee_signature: [u8; SIGNATURE_LEN],
 }
 
@@ -483,8 +491,28 @@ impl WalletBackup {
         out
     }
 
+    /// The postcard encoding `F_GET/TEE_BACKUP` answers.
+    pub fn to_blob(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("encoding into a Vec cannot fail")
+    }
+
+    /// Decodes [`WalletBackup::to_blob`]'s bytes (all of them) and checks the TEE's signature
+    /// (`tee_address`) over the content — what a proxy does before it serves the JSON.
+    pub fn from_blob(bytes: &[u8], chain_id: u64, tee_address: &Address) -> Result<Self, Error> {
+        let b: Self = match postcard::take_from_bytes(bytes) {
+            Ok((b, [])) => b,
+            Ok((_, rest)) => return Err(Error::TrailingBytes { what: "wallet backup", extra: rest.len() }),
+            Err(_) => return Err(Error::Malformed { what: "wallet backup" }),
+        };
+        let digest = eip191_hash(&payload_hash(&PREFIX_TEE_WALLET_BACKUP, chain_id, &b.content_hash()));
+        if crate::ecdsa::recover_address(&b.tee_signature, &digest)? != *tee_address {
+            return Err(Error::SignatureInvalid { index: 0 });
+        }
+        Ok(b)
+    }
+
     /// `json.Marshal(TEEBackupResponse)`: the backup id and the backup's JSON in base64 — what
-    /// `F_GET/TEE_BACKUP` returns and the providers fetch.
+    /// the providers fetch.
     pub fn response_json(&self) -> String {
         let mut out = String::from("{\"backupId\":");
         out.push_str(&backup_id_json(&self.metadata.backup_id));

@@ -148,13 +148,14 @@ pub fn key_existence(tee_id: &Address, wallet: &Wallet, nonce: u64) -> Vec<u8> {
 }
 
 /// `WalletBackupID` / the ABI `BackupId`: which backup of which key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BackupId {
     /// The TEE that made the backup.
     pub tee_id: Address,
     /// The key.
     pub id: KeyIdPair,
     /// `x ‖ y` of the key.
+    #[serde(with = "crate::serde_fixed")]
     pub public_key: [u8; 64],
     /// Key type.
     pub key_type: H256,

@@ -39,7 +39,7 @@ pub const KEY_TYPE_EVM: H256 = op::name("EVM");
 pub const KEY_TYPE_XRP: H256 = op::name("XRP");
 
 /// A key's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct KeyIdPair {
     /// The wallet.
     pub wallet_id: H256,
