@@ -69,6 +69,13 @@ pub fn tee_info_id(tee: &crate::policy::Address, challenge: &H256) -> H256 {
     keccak256_concat(&[b"TEE_INFO".as_slice(), tee, challenge])
 }
 
+/// The id of the `TEE_BACKUP` action asking `tee` for a backup of `key`: `keccak256("TEE_BACKUP"
+/// ‖ tee ‖ walletId ‖ uint64 keyId ‖ nonce)`, `nonce` fresh per request (each backup is a new
+/// one, with its own random nonce and shares).
+pub fn tee_backup_id(tee: &crate::policy::Address, key: &crate::wallet::KeyIdPair, nonce: &H256) -> H256 {
+    keccak256_concat(&[b"TEE_BACKUP".as_slice(), tee, &key.wallet_id, &key.key_id.to_be_bytes(), nonce])
+}
+
 /// A direct `F_POLICY` action: `command` with the postcard encoding of `message`.
 fn policy_action(id: H256, command: op::OpName, message: Vec<u8>) -> Action {
     Action {
@@ -104,6 +111,29 @@ impl Action {
                 op_type: op::F_GET,
                 op_command: op::TEE_INFO,
                 original_message: challenge.to_vec(),
+                ..Default::default()
+            },
+            votes: Vec::new(),
+        }
+    }
+
+    /// The direct `F_GET/TEE_BACKUP` action asking `tee` (only it may take it) for a backup of
+    /// `key` (`ops::wallet`), `nonce` making the request unique.
+    pub fn tee_backup(tee: &crate::policy::Address, key: &crate::wallet::KeyIdPair, nonce: &H256) -> Self {
+        let mut message = alloc::string::String::from("{\"walletId\":");
+        crate::wallet::json::hex(&mut message, &key.wallet_id);
+        message.push_str(",\"keyId\":");
+        crate::wallet::json::uint(&mut message, key.key_id);
+        message.push('}');
+        Action {
+            kind: ActionKind::Direct,
+            submission_tag: SubmissionTag::Submit,
+            instruction: InstructionData {
+                instruction_id: tee_backup_id(tee, key, nonce),
+                tee_id: *tee,
+                op_type: op::F_GET,
+                op_command: op::TEE_BACKUP,
+                original_message: message.into_bytes(),
                 ..Default::default()
             },
             votes: Vec::new(),

@@ -76,6 +76,12 @@ impl TeeIdentity {
         zeroize::Zeroizing::new(self.key.to_bytes().into())
     }
 
+    /// Decrypts what was ECIES-encrypted to this key (go-ethereum's ECIES, no shared infos:
+    /// key splits, restore messages).
+    pub fn decrypt(&self, ciphertext: &[u8]) -> Result<zeroize::Zeroizing<alloc::vec::Vec<u8>>, Error> {
+        crate::wallet::ecies::decrypt(self.key.as_nonzero_scalar(), ciphertext, &[], &[])
+    }
+
     /// Runs `f` with the secret scalar (ECIES decryption of what was encrypted to this TEE).
     pub(crate) fn with_secret<R>(&self, f: impl FnOnce(&k256::NonZeroScalar) -> R) -> R {
         f(self.key.as_nonzero_scalar())

@@ -1548,11 +1548,15 @@ mod wallets {
         let r = a.handle(&action);
         assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
         r.result.validate().unwrap();
-        let made = fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN, &a.tee_id).unwrap();
+        let made = fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN).unwrap();
+        assert_eq!(made.metadata.backup_id.tee_id, a.tee_id);
+        let mut forged = made.clone();
+        forged.metadata.backup_id.tee_id = [1; 20];
         assert!(
-            fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN, &[1; 20]).is_err(),
-            "the blob is checked against the TEE that signed it"
+            fcc_core::wallet::backup::WalletBackup::from_blob(&forged.to_blob(), CHAIN).is_err(),
+            "the blob is checked against the TEE it names"
         );
+        assert!(fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN + 1).is_err(), "and its chain");
         let response: serde_json::Value = serde_json::from_str(&made.response_json()).unwrap();
         let backup_bytes = base64_decode(response["walletBackup"].as_str().unwrap());
         let backup: serde_json::Value = serde_json::from_slice(&backup_bytes).unwrap();

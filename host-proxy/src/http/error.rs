@@ -34,6 +34,8 @@ pub enum ApiError {
     Gone(&'static str, String),
     /// 425: too early to take this; the same request may succeed later.
     TooEarly(&'static str, String),
+    /// 422: the TEE refused the request (its signed reason in the message).
+    Unprocessable(&'static str, String),
     /// 408: the request took longer than `request-timeout-ms` (its body was sent too slowly).
     RequestTimeout,
     /// 413: the body exceeds the bound.
@@ -65,6 +67,7 @@ impl ApiError {
             ApiError::Conflict(c, m) => (StatusCode::CONFLICT, c, m.clone()),
             ApiError::Gone(c, m) => (StatusCode::GONE, c, m.clone()),
             ApiError::TooEarly(c, m) => (StatusCode::TOO_EARLY, c, m.clone()),
+            ApiError::Unprocessable(c, m) => (StatusCode::UNPROCESSABLE_ENTITY, c, m.clone()),
             ApiError::RequestTimeout => {
                 (StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long; send it faster".into())
             }

@@ -43,6 +43,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/action/result/{id}"),
     ("get", "/action/status/{rewardEpochId}/{instructionId}"),
     ("get", "/info"),
+    ("post", "/wallet/backup"),
+    ("get", "/wallet/backup/{id}"),
     ("get", "/healthy"),
     ("get", "/ready"),
     ("get", "/metrics"),
@@ -73,6 +75,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/action/result/{id}", get(get_result))
         .route("/action/status/{epoch}/{id}", get(get_status))
         .route("/info", get(get_info))
+        .route("/wallet/backup", post(post_wallet_backup))
+        .route("/wallet/backup/{id}", get(get_wallet_backup))
         .route("/healthy", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(get_ready))
         .route("/metrics", get(get_metrics))
@@ -295,6 +299,98 @@ async fn kept_tee_info(state: &AppState, id: &H256) -> Result<Option<SignedResul
     }
     state.shared.store.forget(id).await?;
     Ok(Some(r))
+}
+
+/// How long `POST /wallet/backup` waits for the guest's backup (a backup for 300 providers is
+/// ~0.2 s of host CPU; under emulation several seconds).
+pub const BACKUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupRequest {
+    #[serde(rename = "walletId")]
+    wallet_id: String,
+    #[serde(rename = "keyId")]
+    key_id: u64,
+}
+
+/// `POST /wallet/backup` `{"walletId":"0x…","keyId":n}`: the served TEE makes a fresh backup of
+/// that key (`F_GET/TEE_BACKUP`, leased to it only); it is kept with the results (durable: the
+/// providers restore from it long after) and answered with its id, its `backupId` and the path
+/// the providers fetch it from.
+async fn post_wallet_backup(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(&state, body, 1024).await?;
+    let req: BackupRequest =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest("invalid_body", e.to_string()))?;
+    let key = fcc_core::wallet::KeyIdPair { wallet_id: hash_param("walletId", &req.wallet_id)?, key_id: req.key_id };
+    let Some(tee) = state.shared.sessions.tee().await else {
+        return Err(ApiError::Unavailable("no_tee", "no TEE has connected to this proxy yet".into()));
+    };
+    let _slot = state.shared.tee_info_slots.try_acquire().map_err(|_| {
+        ApiError::Unavailable(
+            "guest_busy",
+            format!("{} direct requests are already waiting for the guest", crate::state::TEE_INFO_IN_FLIGHT),
+        )
+    })?;
+    let action = Action::tee_backup(&tee.tee_id, &key, &rand::random());
+    let id = action.instruction.instruction_id;
+    state.shared.store.enqueue_direct(&action, crate::state::now_ms()).await?;
+    state.shared.work.notify_waiters();
+    let deadline = tokio::time::Instant::now() + BACKUP_TIMEOUT;
+    let r = loop {
+        if let Some(r) = state.shared.store.result(&id).await? {
+            break r;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            state.shared.store.forget(&id).await?;
+            return Err(ApiError::Unavailable(
+                "backup_timeout",
+                format!("the guest did not answer TEE_BACKUP within {BACKUP_TIMEOUT:?}; ask again"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let backup = stored_backup(&state, &r)?;
+    Ok(Json(json!({
+        "id": Bytes::from(id.to_vec()),
+        "backupId": serde_json::from_str::<Value>(&fcc_core::wallet::backup::backup_id_json(&backup.metadata.backup_id))
+            .unwrap_or(Value::Null),
+        "path": format!("/wallet/backup/0x{}", hex::encode(id)),
+    }))
+    .into_response())
+}
+
+/// The backup in result `r`, its TEE signature checked; a refusal is the TEE's reason.
+fn stored_backup(state: &AppState, r: &SignedResult) -> Result<fcc_core::wallet::backup::WalletBackup, ApiError> {
+    let x = &r.result;
+    if (x.op_type, x.op_command) != (fcc_core::op::F_GET, fcc_core::op::TEE_BACKUP) {
+        return Err(ApiError::NotFound("no_backup", "that result is not a wallet backup".into()));
+    }
+    if x.status != fcc_core::result::status::SUCCESS {
+        return Err(ApiError::Unprocessable("backup_refused", format!("the TEE refused the backup: {}", x.log)));
+    }
+    fcc_core::wallet::backup::WalletBackup::from_blob(&x.data, state.shared.config.chain_id).map_err(|e| {
+        ApiError::Internal {
+            code: "invalid_backup",
+            message: "the stored backup does not verify",
+            cause: format!("TEE_BACKUP result 0x{}: {e}", hex::encode(x.id)).into(),
+        }
+    })
+}
+
+/// `GET /wallet/backup/{id}`: the backup made by `POST /wallet/backup` as Flare's
+/// `TEEBackupResponse` (`{"backupId":{…},"walletBackup":"<base64 of the backup JSON>"}`), what
+/// the providers fetch to restore the key (docs/PROTOCOL.md §8.4).
+async fn get_wallet_backup(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id = hash_param("id", &id)?;
+    let r = state
+        .shared
+        .store
+        .result(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("no_backup", format!("no backup stored under 0x{}", hex::encode(id))))?;
+    let backup = stored_backup(&state, &r)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], backup.response_json()).into_response())
 }
 
 async fn get_info(

@@ -146,6 +146,41 @@ pub fn fdc2_instruction(tee_id: [u8; 20], id: &str, epoch: u32) -> InstructionDa
     }
 }
 
+/// A `F_WALLET/KEY_GENERATE` instruction (`id` names it) asking `tee_id` for key `key_id` of
+/// wallet `wallet_id`, administered by `admins` (all of them needed) with no cosigners.
+pub fn key_generate_instruction(
+    tee_id: [u8; 20],
+    id: &str,
+    epoch: u32,
+    wallet_id: H256,
+    key_id: u64,
+    admins: &[[u8; 64]],
+) -> InstructionData {
+    use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair, codec::KeyGenerate};
+    let msg = KeyGenerate {
+        tee_id,
+        id: KeyIdPair { wallet_id, key_id },
+        key_type: KEY_TYPE_EVM,
+        signing_algo: EVM_SIGN_ALGO,
+        config: ConfigConstants {
+            admins: admins.to_vec(),
+            admins_threshold: admins.len() as u64,
+            cosigners: vec![],
+            cosigners_threshold: 0,
+        },
+    };
+    InstructionData {
+        instruction_id: keccak256(id.as_bytes()),
+        tee_id,
+        timestamp: 1_760_000_000,
+        reward_epoch_id: epoch,
+        op_type: op::F_WALLET,
+        op_command: op::KEY_GENERATE,
+        original_message: msg.encode(),
+        ..Default::default()
+    }
+}
+
 /// Flare's `abi.encode(TeeAttestation)`: the `F_REG/TEE_ATTESTATION` message the machine registry
 /// sends (`((address teeId, address initialTeeId, string url, bytes32 codeHash, bytes32 platform),
 /// bytes32 challenge)`, docs/PROTOCOL.md §8.3), with no initial TEE.

@@ -496,16 +496,17 @@ impl WalletBackup {
         postcard::to_allocvec(self).expect("encoding into a Vec cannot fail")
     }
 
-    /// Decodes [`WalletBackup::to_blob`]'s bytes (all of them) and checks the TEE's signature
-    /// (`tee_address`) over the content — what a proxy does before it serves the JSON.
-    pub fn from_blob(bytes: &[u8], chain_id: u64, tee_address: &Address) -> Result<Self, Error> {
+    /// Decodes [`WalletBackup::to_blob`]'s bytes (all of them) and checks the TEE signature over
+    /// the content against the backup's `teeId` — what a proxy does before it serves the JSON
+    /// (and what every provider does again).
+    pub fn from_blob(bytes: &[u8], chain_id: u64) -> Result<Self, Error> {
         let b: Self = match postcard::take_from_bytes(bytes) {
             Ok((b, [])) => b,
             Ok((_, rest)) => return Err(Error::TrailingBytes { what: "wallet backup", extra: rest.len() }),
             Err(_) => return Err(Error::Malformed { what: "wallet backup" }),
         };
         let digest = eip191_hash(&payload_hash(&PREFIX_TEE_WALLET_BACKUP, chain_id, &b.content_hash()));
-        if crate::ecdsa::recover_address(&b.tee_signature, &digest)? != *tee_address {
+        if crate::ecdsa::recover_address(&b.tee_signature, &digest)? != b.metadata.backup_id.tee_id {
             return Err(Error::SignatureInvalid { index: 0 });
         }
         Ok(b)
