@@ -280,7 +280,7 @@ async fn a_wallet_key_is_backed_up_and_served_in_flares_form() {
     let admins: Vec<fcc_core::identity::TeeIdentity> =
         (1..=3u8).map(|i| fcc_core::identity::TeeIdentity::from_secret_for_tests(&[0x60 + i; 32]).unwrap()).collect();
     let admin_keys: Vec<[u8; 64]> = admins.iter().map(|a| *a.public_key()).collect();
-    let d = fcc_sim_providers::key_generate_instruction(s.tee_id, "wallet key", EPOCH, [0x22; 32], 1, &admin_keys);
+    let d = fcc_sim_providers::key_generate_instruction(s.tee_id, "wallet key", EPOCH, ([0x22; 32], 1), &admin_keys, 3);
     for p in &s.providers.ps {
         let r = client.post(format!("{base}/instruction")).json(&vote_json(p, &d)).send().await.unwrap();
         assert_eq!(r.status(), 200);

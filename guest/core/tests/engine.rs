@@ -1558,6 +1558,17 @@ mod wallets {
         );
         assert!(fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN + 1).is_err(), "and its chain");
         let response: serde_json::Value = serde_json::from_str(&made.response_json()).unwrap();
+        // What a provider parses back from Flare's JSON is the backup, its two signatures checked.
+        let parsed = fcc_core::wallet::backup::WalletBackup::from_response_json(made.response_json().as_bytes(), CHAIN);
+        assert_eq!(parsed.as_ref(), Ok(&made));
+        let mut bad = made.clone();
+        bad.provider.weights[0] += 1;
+        bad.provider.weights[1] -= 1;
+        assert_eq!(
+            fcc_core::wallet::backup::WalletBackup::from_response_json(bad.response_json().as_bytes(), CHAIN),
+            Err(Error::SignatureInvalid { index: 0 }),
+            "a backup changed after signing"
+        );
         let backup_bytes = base64_decode(response["walletBackup"].as_str().unwrap());
         let backup: serde_json::Value = serde_json::from_slice(&backup_bytes).unwrap();
         // Five equal voters: 200 shares each; three admins: one each.

@@ -77,8 +77,13 @@ impl PostError {
 /// Flare's `POST /instruction` body (go-flare-common `instruction.Instruction`) for `d` signed by
 /// `p` for `chain_id`, with an empty additional variable message.
 pub fn vote_json(p: &Provider, d: &InstructionData, chain_id: u64) -> Value {
-    let signature = p.key.sign_digest(&d.signing_digest(chain_id, &[]));
-    serde_json::to_value(Instruction::new(d, &[], &signature)).expect("an Instruction serialises")
+    vote_json_with(p, d, &[], chain_id)
+}
+
+/// The same with `p`'s additional variable message `avm` (part of what it signs).
+pub fn vote_json_with(p: &Provider, d: &InstructionData, avm: &[u8], chain_id: u64) -> Value {
+    let signature = p.key.sign_digest(&d.signing_digest(chain_id, avm));
+    serde_json::to_value(Instruction::new(d, avm, &signature)).expect("an Instruction serialises")
 }
 
 /// `GET /action/status` answer (the fields this client reports).
@@ -106,12 +111,25 @@ pub fn check_receipt(
     chain_id: u64,
     proxy: Option<Address>,
 ) -> Result<Address, PostError> {
+    check_receipt_with(index, d, &[], signature, r, chain_id, proxy)
+}
+
+/// [`check_receipt`] for a vote with the additional variable message `avm`.
+pub fn check_receipt_with(
+    index: usize,
+    d: &InstructionData,
+    avm: &[u8],
+    signature: &[u8],
+    r: &SignedReceipt,
+    chain_id: u64,
+    proxy: Option<Address>,
+) -> Result<Address, PostError> {
     let bad = |reason: String| PostError::BadReceipt { provider: index, reason };
     if r.receipt.instruction_hash.0 != d.hash_fixed() {
         return Err(bad(format!("instructionHash {} is not the vote's hashFixed", r.receipt.instruction_hash)));
     }
-    if r.receipt.additional_variable_message_hash.0 != keccak256(&[]) {
-        return Err(bad("additionalVariableMessageHash is not keccak of the empty message".into()));
+    if r.receipt.additional_variable_message_hash.0 != keccak256(avm) {
+        return Err(bad("additionalVariableMessageHash is not keccak of the vote's message".into()));
     }
     if r.receipt.signature.as_ref() != signature {
         return Err(bad("the receipt echoes another signature than the vote's".into()));
@@ -235,16 +253,29 @@ impl ProxyClient {
         d: &InstructionData,
         proxy: Option<Address>,
     ) -> Result<SignedReceipt, PostError> {
+        self.post_vote_with(index, p, d, &[], proxy).await
+    }
+
+    /// [`ProxyClient::post_vote`] with `p`'s additional variable message `avm` (a restore's
+    /// encrypted key split).
+    pub async fn post_vote_with(
+        &self,
+        index: usize,
+        p: &Provider,
+        d: &InstructionData,
+        avm: &[u8],
+        proxy: Option<Address>,
+    ) -> Result<SignedReceipt, PostError> {
         let url = format!("{}/instruction", self.base);
-        let body = vote_json(p, d, self.chain_id);
-        let signature = p.key.sign_digest(&d.signing_digest(self.chain_id, &[]));
+        let body = vote_json_with(p, d, avm, self.chain_id);
+        let signature = p.key.sign_digest(&d.signing_digest(self.chain_id, avm));
         let deadline = std::time::Instant::now() + self.retry_for;
         let mut pause = Duration::from_millis(100);
         loop {
             let sent = self.http.post(&url).json(&body).send().await;
             match self.answer::<SignedReceipt>(url.clone(), sent).await {
                 Ok(r) => {
-                    check_receipt(index, d, &signature, &r, self.chain_id, proxy)?;
+                    check_receipt_with(index, d, avm, &signature, &r, self.chain_id, proxy)?;
                     return Ok(r);
                 }
                 Err(e) if e.retryable() && std::time::Instant::now() + pause < deadline => {

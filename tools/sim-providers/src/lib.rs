@@ -14,6 +14,7 @@ pub mod attest;
 pub mod client;
 #[cfg(feature = "net")]
 pub mod follow;
+pub mod wallet;
 
 #[cfg(feature = "net")]
 pub use client::vote_json;
@@ -146,15 +147,16 @@ pub fn fdc2_instruction(tee_id: [u8; 20], id: &str, epoch: u32) -> InstructionDa
     }
 }
 
-/// A `F_WALLET/KEY_GENERATE` instruction (`id` names it) asking `tee_id` for key `key_id` of
-/// wallet `wallet_id`, administered by `admins` (all of them needed) with no cosigners.
+/// A `F_WALLET/KEY_GENERATE` instruction (`id` names it) asking `tee_id` for an EVM key `key_id`
+/// of wallet `wallet_id`, administered by `admins` (`admins_threshold` of them rebuild its
+/// admin part) with no cosigners.
 pub fn key_generate_instruction(
     tee_id: [u8; 20],
     id: &str,
     epoch: u32,
-    wallet_id: H256,
-    key_id: u64,
+    (wallet_id, key_id): (H256, u64),
     admins: &[[u8; 64]],
+    admins_threshold: u64,
 ) -> InstructionData {
     use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair, codec::KeyGenerate};
     let msg = KeyGenerate {
@@ -164,7 +166,7 @@ pub fn key_generate_instruction(
         signing_algo: EVM_SIGN_ALGO,
         config: ConfigConstants {
             admins: admins.to_vec(),
-            admins_threshold: admins.len() as u64,
+            admins_threshold,
             cosigners: vec![],
             cosigners_threshold: 0,
         },

@@ -524,6 +524,109 @@ impl WalletBackup {
     }
 }
 
+with_backup_id! {
+#[derive(Deserialize)]
+struct WalletBackupJson {
+    #[serde(rename = "FieldID")]
+    field_id: Hex<32>,
+    #[serde(rename = "AdminsPublicKeys")]
+    admins_public_keys: Vec<PublicKeyJson>,
+    #[serde(rename = "AdminsThreshold")]
+    admins_threshold: u64,
+    #[serde(rename = "ProvidersThreshold")]
+    providers_threshold: u64,
+    #[serde(rename = "Cosigners")]
+    cosigners: Vec<Hex<20>>,
+    #[serde(rename = "CosignersThreshold")]
+    cosigners_threshold: u64,
+    #[serde(rename = "AdminEncryptedParts")]
+    admin: EncryptedSharesJson,
+    #[serde(rename = "ProviderEncryptedParts")]
+    provider: EncryptedSharesJson,
+    #[serde(rename = "Signature")]
+    signature: Hex<65>,
+    #[serde(rename = "TEESignature")]
+    tee_signature: Hex<65>,
+}
+}
+
+#[derive(Deserialize)]
+struct EncryptedSharesJson {
+    #[serde(rename = "Splits")]
+    splits: Vec<HexBytes>,
+    #[serde(rename = "OwnersPublicKeys")]
+    owners: Vec<PublicKeyJson>,
+    #[serde(rename = "Threshold")]
+    threshold: u64,
+    #[serde(rename = "Weights")]
+    weights: Vec<u16>,
+}
+
+impl EncryptedSharesJson {
+    fn shares(self) -> EncryptedShares {
+        EncryptedShares {
+            splits: self.splits.into_iter().map(|s| s.0).collect(),
+            owners: self.owners.iter().map(PublicKeyJson::xy).collect(),
+            threshold: self.threshold,
+            weights: self.weights,
+        }
+    }
+}
+
+impl WalletBackup {
+    /// Parses Flare's `TEEBackupResponse` (`{"backupId":{…},"walletBackup":"<base64>"}`) and
+    /// checks it as a provider's relay does before it helps restore: the id is the backup's, the
+    /// TEE named in it signed the backup (`TEE_WALLET_BACKUP`) and so did the wallet key
+    /// (`PMW_WALLET_BACKUP`), both over the backup's JSON as Go marshals it.
+    pub fn from_response_json(bytes: &[u8], chain_id: u64) -> Result<Self, Error> {
+        #[derive(Deserialize)]
+        struct Response {
+            #[serde(rename = "walletBackup")]
+            wallet_backup: Base64,
+            #[serde(rename = "backupId")]
+            backup_id: BackupIdOnly,
+        }
+        let r: Response = json::parse(bytes, "TEEBackupResponse")?;
+        let b: WalletBackupJson = json::parse(&r.wallet_backup.0, "wallet backup")?;
+        let backup = WalletBackup {
+            metadata: Metadata {
+                backup_id: b.backup_id()?,
+                field_id: b.field_id.0,
+                admins: b.admins_public_keys.iter().map(PublicKeyJson::xy).collect(),
+                admins_threshold: b.admins_threshold,
+                providers_threshold: b.providers_threshold,
+                cosigners: b.cosigners.iter().map(|a| a.0).collect(),
+                cosigners_threshold: b.cosigners_threshold,
+            },
+            admin: b.admin.shares(),
+            provider: b.provider.shares(),
+            signature: b.signature.0,
+            tee_signature: b.tee_signature.0,
+        };
+        if r.backup_id.backup_id()?.encode() != backup.metadata.backup_id.encode() {
+            return Err(Error::OperationFailed { reason: "backupId is not the backup's" });
+        }
+        let content = backup.content_hash();
+        let tee = eip191_hash(&payload_hash(&PREFIX_TEE_WALLET_BACKUP, chain_id, &content));
+        if crate::ecdsa::recover_address(&backup.tee_signature, &tee)? != backup.metadata.backup_id.tee_id {
+            return Err(Error::SignatureInvalid { index: 0 });
+        }
+        let id = &backup.metadata.backup_id;
+        verify_wallet_signature(
+            &id.signing_algo,
+            &id.public_key,
+            &payload_hash(&PREFIX_PMW_WALLET_BACKUP, chain_id, &content),
+            &backup.signature,
+        )?;
+        Ok(backup)
+    }
+}
+
+with_backup_id! {
+#[derive(Deserialize)]
+struct BackupIdOnly {}
+}
+
 fn scalar_bytes(s: &Scalar) -> [u8; 32] {
     s.to_repr().into()
 }
