@@ -84,30 +84,35 @@ fn sealed_state_from_fw_cfg_brings_the_sealed_identity_back_and_bad_blobs_are_re
     let dir = tempfile::tempdir().unwrap();
     let secret = [0x42u8; 32];
     let expected = TeeIdentity::from_secret_for_tests(&secret).unwrap().address();
-    let state = SealedState { identity_secret: zeroize::Zeroizing::new(secret), trust_root: (7, [0x33; 32]), epoch: 9 };
+    let state = SealedState {
+        identity_secret: zeroize::Zeroizing::new(secret),
+        trust_root: (7, [0x33; 32]),
+        epoch: 9,
+        wallets: Default::default(),
+    };
     // The guest's defaults: chain 14, chain-bound policy hashes.
     let config = fcc_core::Config {
         chain_id: 14,
         policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 14 },
         registration: None,
     };
-    let blob = SealingKey::simulated(&config).seal(&state);
+    let blob = SealingKey::simulated(&config).seal(&state).unwrap();
     let other_chain = fcc_core::Config {
         chain_id: 19,
         policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: 19 },
         registration: None,
     };
-    let mut tampered = blob;
+    let mut tampered = blob.clone();
     tampered[30] ^= 1;
     let cases: [(&str, Vec<u8>, Option<&str>); 5] = [
         ("good", blob.to_vec(), Some("SEALED resumed: trust root epoch 7, sealed epoch 9 (SIMULATED")),
         ("tampered", tampered.to_vec(), Some("SEALED refused (sealed state refused: authentication")),
         (
             "other-chain",
-            SealingKey::simulated(&other_chain).seal(&state).to_vec(),
+            SealingKey::simulated(&other_chain).seal(&state).unwrap(),
             Some("SEALED refused (sealed state refused: authentication"),
         ),
-        ("oversized", vec![0; 1000], Some("SEALED refused (the file is longer than")),
+        ("oversized", vec![0; fcc_core::limits::MAX_SEALED_LEN + 1], Some("SEALED refused (the file is longer than")),
         ("empty", Vec::new(), None),
     ];
     for (name, bytes, line) in cases {

@@ -228,3 +228,78 @@ fn vrf_key(msg: &[u8]) -> Vec<u8> {
     m[5 * 32..6 * 32].copy_from_slice(&fcc_core::wallet::VRF_ALGO);
     m
 }
+
+/// On a platform that seals (plain QEMU's simulated sealing stands in for SEV-SNP's), a wallet
+/// key survives a reboot: the guest sends its sealed state ahead of the key's existence proof,
+/// the proxy keeps it, and the guest booted again from it is the same TEE with the same key —
+/// its next backup carries that key's signature.
+#[test]
+fn a_wallet_key_survives_a_reboot_in_the_sealed_state() {
+    let ps = flare::providers(PROVIDERS).unwrap();
+    let admin_keys: Vec<[u8; 64]> = admins().iter().map(|a| *a.key.public_key()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (root, init_id) = flare::trust_root_file(dir.path(), &ps, true);
+    let sealed = dir.path().join("sealed-state.bin");
+    let proxy = InProcess::start(fcc_proxy::Config {
+        trust_root: Some(root),
+        sealed_state: Some(sealed.clone()),
+        ..test_config(CHAIN_ID)
+    })
+    .unwrap();
+    let api = proxy.api.clone();
+    let options = fcc_e2e::options().network(proxy.link_port()).sealed_state(&sealed);
+    let (mut first, tee) = fcc_e2e::boot_ready(&options);
+    let mut key = None;
+    run_checked(&mut first, |_| {
+        proxy.block_on(async {
+            api.wait_result(&init_id, RESULT_TIMEOUT).await?;
+            let voters: Vec<(&Provider, Vec<u8>)> = ps.iter().map(|p| (p, vec![])).collect();
+            let d = fcc_sim_providers::key_generate_instruction(tee, "sealed key", EPOCH, (WALLET, 1), &admin_keys, 2);
+            vote(&api, &voters, &[], &d).await?;
+            key = Some(proven_key(&result(&api, &d).await?)?.0);
+            Ok(())
+        })
+    });
+    // The proof was stored after the state that holds the key was kept: kill the guest now.
+    let blob = std::fs::read(&sealed).unwrap();
+    drop(first);
+    let key = key.unwrap();
+    let config = fcc_core::Config {
+        chain_id: CHAIN_ID,
+        policy_hash: fcc_core::policy::PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
+        registration: None,
+    };
+    let state = fcc_core::seal::SealingKey::simulated(&config).open(&blob).expect("the kept state opens");
+    let store = fcc_core::wallet::WalletStore::from_snapshot(&state.wallets).unwrap();
+    let kept = fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 1 };
+    assert_eq!(store.get(&kept).map(|w| w.public), Some(key), "the kept state holds the key");
+
+    let (mut second, again) = fcc_e2e::boot_ready(&options);
+    assert_eq!(again, tee, "the same TEE");
+    assert!(second.console().contains("SEALED resumed"), "{}", second.console());
+    run_checked(&mut second, |_| {
+        proxy.block_on(async {
+            // The proxy replays the trust root (with the providers' keys) to the resumed guest;
+            // a backup needs them, so it is asked for until the guest has them again.
+            let deadline = std::time::Instant::now() + RESULT_TIMEOUT;
+            let body = loop {
+                match backup_of(&api).await {
+                    Ok((_, body)) => break body,
+                    Err(e) if std::time::Instant::now() < deadline => {
+                        eprintln!("backup not yet: {e:#}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            let backup = WalletBackup::from_response_json(body.as_bytes(), CHAIN_ID)?;
+            ensure!(backup.metadata.backup_id.public_key == key, "another key after the reboot");
+            ensure!(wallet_signer(&backup)? == fcc_core::wallet::address_of_xy(&key), "not signed by the key");
+            eprintln!(
+                "after the reboot the TEE still signs with 0x{}",
+                hex::encode(fcc_core::wallet::address_of_xy(&key))
+            );
+            Ok(())
+        })
+    });
+}

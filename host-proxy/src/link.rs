@@ -275,6 +275,10 @@ impl Conn {
             let batch: Vec<_> = bring_up.drain(..max.min(bring_up.len())).collect();
             let (results, next) = self.exchange(batch, tee, chain_id).await?;
             max = next;
+            // The state these results depend on is kept before anything is acked.
+            if let Some(blob) = self.sealed.take() {
+                shared.sessions.keep_sealed(tee, blob, shared.config.tee_id).await;
+            }
             for r in &results {
                 if r.result.status != fcc_core::result::status::SUCCESS {
                     tracing::warn!(id = %hex::encode(r.result.id), log = %r.result.log, "the guest refused a policy action");
@@ -282,15 +286,17 @@ impl Conn {
                 self.leased.remove(&r.result.id);
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
             }
-            if let Some(blob) = self.sealed.take() {
-                shared.sessions.keep_sealed(tee, blob, shared.config.tee_id).await;
-            }
         }
         loop {
             let actions = self.wait_for_work(shared, owner, &tee, max).await?;
             shared.metrics.delivered.inc_by(actions.len() as u64);
             let (results, next) = self.exchange(actions, tee, chain_id).await?;
             max = next;
+            // The state the results depend on (the guest sealed it before sending them) is kept
+            // before any of them is stored or acked.
+            if let Some(blob) = self.sealed.take() {
+                shared.sessions.keep_sealed(tee, blob, shared.config.tee_id).await;
+            }
             if results.is_empty() {
                 continue;
             }
@@ -328,9 +334,6 @@ impl Conn {
                     shared.metrics.duplicate_results.inc();
                 }
                 self.leased.remove(&r.result.id);
-            }
-            if let Some(blob) = self.sealed.take() {
-                shared.sessions.keep_sealed(tee, blob, shared.config.tee_id).await;
             }
             for r in &results {
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
@@ -378,15 +381,16 @@ impl Conn {
                     }
                     results.push(r);
                 }
-                // The guest seals after the result of a policy action (PROTOCOL.md §7.1); only the
-                // latest matters.
+                // The guest seals the state a batch left once, before the batch's results
+                // (PROTOCOL.md §7.1, §9).
                 GuestMessage::Sealed(blob) => {
-                    if results.is_empty() {
-                        return Err(
-                            LinkFault::Protocol("sealed state before any result of this exchange".into()).into()
-                        );
+                    if !results.is_empty() || self.sealed.is_some() || expected == 0 {
+                        return Err(LinkFault::Protocol(
+                            "a sealed state after a result, twice, or without actions".into(),
+                        )
+                        .into());
                     }
-                    self.sealed = Some(blob.to_vec());
+                    self.sealed = Some(blob);
                 }
                 GuestMessage::Pull { max_actions } => break usize::from(max_actions).clamp(1, MAX_ACTIONS_PER_PULL),
                 GuestMessage::Hello(_) => return Err(LinkFault::Protocol("a second Hello".into()).into()),

@@ -38,3 +38,17 @@ pub fn signed(ps: &[Provider], signers: &[usize], instruction: InstructionData) 
 pub fn result_signer(r: &SignedResult) -> Result<[u8; 20]> {
     fcc_sim_providers::result_signer(r, CHAIN_ID)
 }
+
+/// The operator's trust root as a file, as in production (`--trust-root`): the providers'
+/// policy, with their public keys when `with_keys`. Returns the file and the policy's
+/// INITIALIZE_POLICY id.
+pub fn trust_root_file(dir: &std::path::Path, ps: &[Provider], with_keys: bool) -> (std::path::PathBuf, [u8; 32]) {
+    let policy = policy(ps).unwrap();
+    let mut json = fcc_sim_providers::trust_root_json(ps, &policy);
+    if !with_keys {
+        json.as_object_mut().expect("an object").remove("publicKeys");
+    }
+    let path = dir.join("trust-root.json");
+    std::fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+    (path, fcc_core::action::initialize_policy_id(&policy.encode()))
+}

@@ -23,9 +23,9 @@ pub const MAX_SIGNATURES: usize = MAX_VOTERS + MAX_COSIGNERS;
 pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
 /// Largest result `data` a handler may produce.
 pub const MAX_RESULT_DATA_LEN: usize = 64 * 1024;
-/// Largest result `data` of `F_GET/TEE_BACKUP`: a wallet backup for 300 providers and 32 admins
-/// (its 1,000 provider shares and 332 encrypted key splits, ~400 KB; a test makes one at the
-/// bounds). A direct action's result, never kept among the recent results.
+/// Largest result `data` of `F_GET/TEE_BACKUP`: a wallet backup for 300 providers and 16 admins
+/// (its 1,000 provider shares and 316 encrypted key splits, 388,113 bytes; a test makes one at
+/// the bounds). A direct action's result, never kept among the recent results.
 pub const MAX_BACKUP_DATA_LEN: usize = 448 * 1024;
 /// Largest attestation evidence (SNP report + certificates, or a TDX quote) carried in a frame.
 pub const MAX_ATTESTATION_LEN: usize = 16 * 1024;
@@ -46,8 +46,8 @@ pub const MAX_FRAME_LEN: usize = 512 * 1024;
 pub const MAX_RESULT_FRAME_LEN: usize = MAX_RESULT_DATA_LEN + 3 * MAX_REASON_LEN + 3 * 32 + 65 + 64;
 /// Largest `Result` frame of a backup (as `MAX_RESULT_FRAME_LEN`, with `MAX_BACKUP_DATA_LEN`).
 pub const MAX_BACKUP_FRAME_LEN: usize = MAX_BACKUP_DATA_LEN + 3 * MAX_REASON_LEN + 3 * 32 + 65 + 64;
-/// Largest `Sealed` frame, prefix included (the 114-byte blob and the frame header).
-pub const MAX_SEALED_FRAME_LEN: usize = 128;
+/// Largest `Sealed` frame, prefix included (the blob, its length varint and the frame header).
+pub const MAX_SEALED_FRAME_LEN: usize = MAX_SEALED_LEN + 16;
 /// Most actions the proxy may hand over in one reply to a pull.
 pub const MAX_ACTIONS_PER_PULL: usize = 4;
 
@@ -55,11 +55,17 @@ pub const MAX_ACTIONS_PER_PULL: usize = 4;
 pub const MAX_WALLET_KEYS: usize = 128;
 /// Most (walletId, keyId) records a TEE keeps: every pair that ever existed, with its nonce, so
 /// deleted keys stay deleted.
-pub const MAX_WALLET_RECORDS: usize = 4096;
+pub const MAX_WALLET_RECORDS: usize = 1024;
 /// Most admins of one wallet key.
-pub const MAX_WALLET_ADMINS: usize = 32;
+pub const MAX_WALLET_ADMINS: usize = 16;
+/// Most cosigners of one wallet key (an XRPL signer list holds at most 32).
+pub const MAX_WALLET_COSIGNERS: usize = 32;
+/// Largest sealed-state blob: the identity, the light client and the wallet store at its bounds
+/// (`MAX_WALLET_KEYS` keys with `MAX_WALLET_ADMINS` admins and `MAX_WALLET_COSIGNERS`
+/// cosigners, `MAX_WALLET_RECORDS` records; a test seals one).
+pub const MAX_SEALED_LEN: usize = 320 * 1024;
 /// Most (walletId, keyId) pairs one `KEY_PROOF` asks for: six proofs of keys at their bounds
-/// (32 admins, 64 cosigners: 9.9 KB of JSON each) fit one result.
+/// (16 admins, 32 cosigners: 5 KB of JSON each) fit one result.
 pub const MAX_KEY_PROOFS: usize = 6;
 
 /// How many executed instruction ids the replay guard remembers (see `replay`).

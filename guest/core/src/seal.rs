@@ -1,12 +1,14 @@
 //! Sealed state: what a TEE needs to come back after a reboot as the same TEE — its identity
-//! key, its trust root and how far its light client had got — encrypted under a key only the
-//! same measured image on the same platform can derive (SEV-SNP: MSG_KEY_REQ bound to the launch
-//! measurement and guest policy). The host keeps the blob and hands it back at boot; it can
-//! withhold it (the guest then starts with a fresh identity) but can neither read nor alter it.
+//! key, its trust root, how far its light client had got, and its wallet keys with their
+//! records — encrypted under a key only the same measured image on the same platform can derive
+//! (SEV-SNP: MSG_KEY_REQ bound to the launch measurement and guest policy). The host keeps the
+//! blob and hands it back at boot; it can withhold it (the guest then starts with a fresh
+//! identity) but can neither read nor alter it.
 //!
 //! ```text
-//! blob  = "FCCS" ‖ version u8 (2) ‖ platform u8 ‖ root version[8] ‖ nonce[12] ‖ ciphertext[72] ‖ tag[16]   (114 bytes)
+//! blob  = "FCCS" ‖ version u8 (3) ‖ platform u8 ‖ root version[8] ‖ nonce[12] ‖ ciphertext[n] ‖ tag[16]   (≤ MAX_SEALED_LEN)
 //! plain = identity secret[32] ‖ trust-root epoch u32 ‖ trust-root hash[32] ‖ sealed epoch u32  (BE)
+//!         ‖ postcard(wallet::StoreSnapshot)
 //! key   = keccak256(bytes32("FCC_SEALING_KEY_V2") ‖ root key[32] ‖ uint256 platform ‖ root version[8] ‖ uint256 chainId ‖ uint256 scheme)
 //! nonce = keccak256(bytes32("FCC_SEALING_NONCE_V1") ‖ key ‖ plain)[0..12]
 //! AES-256-GCM(key, nonce, aad = blob[0..14], plain)
@@ -27,27 +29,30 @@
 //! blobs are readable and forgeable by anyone — the platform byte says so and no other platform
 //! opens them.
 
+use alloc::vec::Vec;
+
 use zeroize::Zeroizing;
 
 use crate::attester::PlatformKind;
 use crate::config::Config;
 use crate::error::Error;
 use crate::hash::{H256, keccak256_concat};
+use crate::limits::MAX_SEALED_LEN;
 use crate::op;
 use crate::policy::PolicyHashScheme;
 use crate::{abi, aead};
 
 /// First bytes of every sealed blob.
 pub const MAGIC: &[u8; 4] = b"FCCS";
-/// Format version.
-pub const VERSION: u8 = 2;
-/// Bytes of the plaintext.
-pub const PLAIN_LEN: usize = 32 + 4 + 32 + 4;
+/// Format version (3: the wallet store; 2 had a fixed 114-byte blob).
+pub const VERSION: u8 = 3;
+/// Bytes of the fixed part of the plaintext.
+pub const FIXED_PLAIN_LEN: usize = 32 + 4 + 32 + 4;
 /// Bytes of the authenticated header (magic, version, platform, root version).
 pub const HEADER_LEN: usize = 14;
-/// Bytes of a sealed blob.
-pub const SEALED_LEN: usize = HEADER_LEN + 12 + PLAIN_LEN + 16;
-const _: () = assert!(SEALED_LEN == 114);
+/// Bytes of the smallest blob (no wallet keys, no records).
+pub const MIN_SEALED_LEN: usize = HEADER_LEN + 12 + FIXED_PLAIN_LEN + 2 + 16;
+const _: () = assert!(MIN_SEALED_LEN == 116);
 /// Domain of the key derivation.
 pub const KEY_DOMAIN: [u8; 32] = op::name("FCC_SEALING_KEY_V2");
 /// Domain of the synthetic nonce.
@@ -64,6 +69,8 @@ pub struct SealedState {
     pub trust_root: (u32, H256),
     /// The active policy's epoch when sealed.
     pub epoch: u32,
+    /// The wallet keys and records.
+    pub wallets: crate::wallet::StoreSnapshot,
 }
 
 impl core::fmt::Debug for SealedState {
@@ -72,6 +79,7 @@ impl core::fmt::Debug for SealedState {
         f.debug_struct("SealedState")
             .field("trust_root", &self.trust_root)
             .field("epoch", &self.epoch)
+            .field("wallets", &self.wallets)
             .finish_non_exhaustive()
     }
 }
@@ -81,7 +89,7 @@ impl core::fmt::Debug for SealedState {
 /// the platform for; [`SealingKey::open`] then authenticates it. `None`: not a blob of this
 /// format.
 pub fn root_version(blob: &[u8]) -> Option<[u8; 8]> {
-    (blob.len() == SEALED_LEN && &blob[..4] == MAGIC && blob[4] == VERSION)
+    ((MIN_SEALED_LEN..=MAX_SEALED_LEN).contains(&blob.len()) && &blob[..4] == MAGIC && blob[4] == VERSION)
         .then(|| blob[6..HEADER_LEN].try_into().expect("8 bytes"))
 }
 
@@ -137,35 +145,47 @@ impl SealingKey {
         self.root_version
     }
 
-    /// Seals `state` (deterministic: see the module documentation).
-    pub fn seal(&self, state: &SealedState) -> [u8; SEALED_LEN] {
-        let mut plain = Zeroizing::new([0u8; PLAIN_LEN]);
-        plain[..32].copy_from_slice(&*state.identity_secret);
-        plain[32..36].copy_from_slice(&state.trust_root.0.to_be_bytes());
-        plain[36..68].copy_from_slice(&state.trust_root.1);
-        plain[68..72].copy_from_slice(&state.epoch.to_be_bytes());
-        let nonce = keccak256_concat(&[&NONCE_DOMAIN, &*self.key, &*plain]);
-        let mut out = [0u8; SEALED_LEN];
-        out[..4].copy_from_slice(MAGIC);
-        out[4] = VERSION;
-        out[5] = self.platform.code();
-        out[6..HEADER_LEN].copy_from_slice(&self.root_version);
+    /// Seals `state` (deterministic: see the module documentation). Fails only if the state
+    /// would exceed `MAX_SEALED_LEN` (the wallet store's bounds keep it within).
+    pub fn seal(&self, state: &SealedState) -> Result<Vec<u8>, Error> {
+        let mut plain = Zeroizing::new(Vec::with_capacity(FIXED_PLAIN_LEN + 64));
+        plain.extend_from_slice(&*state.identity_secret);
+        plain.extend_from_slice(&state.trust_root.0.to_be_bytes());
+        plain.extend_from_slice(&state.trust_root.1);
+        plain.extend_from_slice(&state.epoch.to_be_bytes());
+        let wallets = Zeroizing::new(
+            postcard::to_allocvec(&state.wallets).map_err(|_| Error::Malformed { what: "wallet store" })?,
+        );
+        plain.extend_from_slice(&wallets);
+        let len = HEADER_LEN + 12 + plain.len() + 16;
+        if len > MAX_SEALED_LEN {
+            return Err(Error::TooLarge { what: "sealed state", len, max: MAX_SEALED_LEN });
+        }
+        let nonce = keccak256_concat(&[&NONCE_DOMAIN, &*self.key, &plain]);
         let nonce: [u8; 12] = nonce[..12].try_into().expect("12 bytes");
-        out[HEADER_LEN..HEADER_LEN + 12].copy_from_slice(&nonce);
+        let mut out = Vec::with_capacity(len);
+        out.extend_from_slice(MAGIC);
+        out.push(VERSION);
+        out.push(self.platform.code());
+        out.extend_from_slice(&self.root_version);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&plain);
         let (header, rest) = out.split_at_mut(HEADER_LEN);
-        let (body, tag) = rest[12..].split_at_mut(PLAIN_LEN);
-        body.copy_from_slice(&*plain);
-        let t = aead::encrypt(&self.key, &nonce, header, body).expect("72 bytes are within AES-GCM's limits");
-        tag.copy_from_slice(&t);
-        out
+        let tag = aead::encrypt(&self.key, &nonce, header, &mut rest[12..]).map_err(|_| Error::TooLarge {
+            what: "sealed state",
+            len,
+            max: MAX_SEALED_LEN,
+        })?;
+        out.extend_from_slice(&tag);
+        Ok(out)
     }
 
     /// Opens a blob sealed by this key. Every failure is [`Error::SealedStateInvalid`] naming
     /// what was wrong; nothing of a blob that fails is used.
     pub fn open(&self, blob: &[u8]) -> Result<SealedState, Error> {
         let invalid = |what| Error::SealedStateInvalid { what };
-        if blob.len() != SEALED_LEN {
-            return Err(invalid("length (114 bytes expected)"));
+        if !(MIN_SEALED_LEN..=MAX_SEALED_LEN).contains(&blob.len()) {
+            return Err(invalid("length"));
         }
         if &blob[..4] != MAGIC || blob[4] != VERSION {
             return Err(invalid("magic or version"));
@@ -178,13 +198,12 @@ impl SealingKey {
         }
         let (header, rest) = blob.split_at(HEADER_LEN);
         let (nonce, rest) = rest.split_at(12);
-        let (body, tag) = rest.split_at(PLAIN_LEN);
+        let (body, tag) = rest.split_at(rest.len() - 16);
         let nonce: [u8; 12] = nonce.try_into().expect("12 bytes");
         let tag: [u8; 16] = tag.try_into().expect("16 bytes");
-        let mut plain = Zeroizing::new([0u8; PLAIN_LEN]);
-        plain.copy_from_slice(body);
+        let mut plain = Zeroizing::new(body.to_vec());
         // On failure nothing of the unauthenticated bytes is used (`plain` is wiped when dropped).
-        aead::decrypt(&self.key, &nonce, header, &mut *plain, &tag)
+        aead::decrypt(&self.key, &nonce, header, &mut plain, &tag)
             .map_err(|_| invalid("authentication (another image, platform, chain or a tampered blob)"))?;
         let mut secret = Zeroizing::new([0u8; 32]);
         secret.copy_from_slice(&plain[..32]);
@@ -194,7 +213,11 @@ impl SealingKey {
         if epoch < root_epoch {
             return Err(invalid("epoch before the trust root"));
         }
-        Ok(SealedState { identity_secret: secret, trust_root: (root_epoch, root_hash), epoch })
+        let wallets = match postcard::take_from_bytes(&plain[FIXED_PLAIN_LEN..]) {
+            Ok((w, [])) => w,
+            _ => return Err(invalid("wallet store")),
+        };
+        Ok(SealedState { identity_secret: secret, trust_root: (root_epoch, root_hash), epoch, wallets })
     }
 }
 
@@ -210,33 +233,40 @@ mod tests {
     const TCB: [u8; 8] = [3, 0, 0, 0, 0, 0, 8, 115];
 
     fn state() -> SealedState {
-        SealedState { identity_secret: Zeroizing::new([0x11; 32]), trust_root: (7, [0x22; 32]), epoch: 9 }
+        SealedState {
+            identity_secret: Zeroizing::new([0x11; 32]),
+            trust_root: (7, [0x22; 32]),
+            epoch: 9,
+            wallets: Default::default(),
+        }
     }
 
     #[test]
     fn seals_deterministically_and_opens() {
         let key = SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, TCB, &config(14));
-        let blob = key.seal(&state());
-        assert_eq!(blob, key.seal(&state()));
-        assert_eq!(&blob[..6], b"FCCS\x02\x01");
+        let blob = key.seal(&state()).unwrap();
+        assert_eq!(blob, key.seal(&state()).unwrap());
+        assert_eq!(blob.len(), MIN_SEALED_LEN);
+        assert_eq!(&blob[..6], b"FCCS\x03\x01");
         assert_eq!((root_version(&blob), key.root_version()), (Some(TCB), TCB));
         assert_eq!(key.open(&blob).unwrap(), state());
         let mut later = state();
         later.epoch = 10;
         // Another plaintext, another nonce.
-        assert_ne!(key.seal(&later)[6..18], blob[6..18]);
+        assert_ne!(key.seal(&later).unwrap()[14..26], blob[14..26]);
     }
 
     #[test]
     fn every_tampering_and_every_other_key_is_refused() {
         let key = SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, TCB, &config(14));
-        let blob = key.seal(&state());
-        for i in 0..SEALED_LEN {
-            let mut bad = blob;
+        let blob = key.seal(&state()).unwrap();
+        for i in 0..blob.len() {
+            let mut bad = blob.clone();
             bad[i] ^= 0x01;
             assert!(matches!(key.open(&bad), Err(Error::SealedStateInvalid { .. })), "byte {i}");
         }
-        assert!(key.open(&blob[..SEALED_LEN - 1]).is_err());
+        assert!(key.open(&blob[..blob.len() - 1]).is_err());
+        assert!(key.open(&[blob.as_slice(), &[0]].concat()).is_err());
         let others = [
             SealingKey::derive(&[0x5b; 32], PlatformKind::SevSnp, TCB, &config(14)),
             SealingKey::derive(&[0x5a; 32], PlatformKind::SevSnp, TCB, &config(19)),
@@ -262,7 +292,7 @@ mod tests {
             Error::SealedStateInvalid { what: "root version (sealed under another root key)" }
         );
         // Simulated blobs never open on a hardware platform, whatever the root.
-        let simulated = SealingKey::simulated(&config(14)).seal(&state());
+        let simulated = SealingKey::simulated(&config(14)).seal(&state()).unwrap();
         assert_eq!(
             key.open(&simulated).unwrap_err(),
             Error::SealedStateInvalid { what: "platform (sealed on another platform)" }
@@ -271,14 +301,14 @@ mod tests {
 
     #[test]
     fn the_root_version_is_read_only_from_blobs_of_this_format() {
-        let blob = SealingKey::derive(&[1; 32], PlatformKind::SevSnp, TCB, &config(14)).seal(&state());
+        let blob = SealingKey::derive(&[1; 32], PlatformKind::SevSnp, TCB, &config(14)).seal(&state()).unwrap();
         assert_eq!(root_version(&blob), Some(TCB));
-        assert_eq!(root_version(&blob[..SEALED_LEN - 1]), None);
-        assert_eq!(root_version(&[blob.as_slice(), &[0]].concat()), None);
-        let mut v1 = blob;
-        v1[4] = 1;
-        assert_eq!(root_version(&v1), None, "a version 1 blob");
-        assert_eq!(root_version(&[0; SEALED_LEN]), None);
+        assert_eq!(root_version(&blob[..MIN_SEALED_LEN - 1]), None);
+        assert_eq!(root_version(&[blob.as_slice(), &[0; MAX_SEALED_LEN]].concat()), None);
+        let mut v2 = blob.clone();
+        v2[4] = 2;
+        assert_eq!(root_version(&v2), None, "a version 2 blob");
+        assert_eq!(root_version(&[0; MIN_SEALED_LEN]), None);
     }
 
     #[test]
@@ -287,7 +317,7 @@ mod tests {
         let mut s = state();
         s.epoch = 6;
         assert!(matches!(
-            key.open(&key.seal(&s)),
+            key.open(&key.seal(&s).unwrap()),
             Err(Error::SealedStateInvalid { what: "epoch before the trust root" })
         ));
     }

@@ -23,10 +23,10 @@ use crate::wire::{FrameReader, GuestMessage, ProxyMessage, decode_body, encode_f
 /// Unsent output at or below which the guest pulls more actions.
 pub const OUTPUT_LOW_WATER: usize = 64 * 1024;
 /// Most unsent output a session holds: the low-water mark, a pull, then one pull's worth of
-/// results (each at most a backup's), each followed by at most one sealed blob.
+/// results (each at most a backup's) after at most one sealed blob.
 pub const MAX_OUTPUT: usize =
-    OUTPUT_LOW_WATER + 16 + MAX_ACTIONS_PER_PULL * (MAX_BACKUP_FRAME_LEN + MAX_SEALED_FRAME_LEN);
-const _: () = assert!(MAX_OUTPUT == 1_905_044, "docs/PROTOCOL.md §9 states it");
+    OUTPUT_LOW_WATER + 16 + MAX_ACTIONS_PER_PULL * MAX_BACKUP_FRAME_LEN + MAX_SEALED_FRAME_LEN;
+const _: () = assert!(MAX_OUTPUT == 2_232_228, "docs/PROTOCOL.md §9 states it");
 
 /// One connection's worth of protocol state.
 #[derive(Debug)]
@@ -109,13 +109,16 @@ impl Session {
                             max: MAX_ACTIONS_PER_PULL,
                         });
                     }
-                    // Each action is validated by `handle`: a bad one gets a signed refusal.
-                    for action in &actions {
-                        let result = tee.handle(action, attester);
+                    // Each action is validated by `handle`: a bad one gets a signed refusal. The
+                    // state the actions left is sealed before any of their results goes out: a
+                    // result is never released ahead of the state it depends on (the proxy keeps
+                    // the blob before it reads on), and one blob (the latest) serves the batch.
+                    let results: Vec<_> = actions.iter().map(|a| tee.handle(a, attester)).collect();
+                    if let Some(sealed) = tee.take_sealed() {
+                        self.queue(&GuestMessage::Sealed(sealed))?;
+                    }
+                    for result in results {
                         self.queue(&GuestMessage::Result(result))?;
-                        if let Some(sealed) = tee.take_sealed() {
-                            self.queue(&GuestMessage::Sealed(sealed))?;
-                        }
                         self.handled += 1;
                     }
                     self.pull()?;
@@ -316,9 +319,19 @@ mod tests {
             data: alloc::vec![0xff; MAX_RESULT_DATA_LEN],
         };
         result.validate().unwrap();
-        let frame = encode_frame(&GuestMessage::Result(SignedResult { result, signature: [0xff; 65] })).unwrap();
+        let frame = encode_frame(&GuestMessage::Result(SignedResult { result: result.clone(), signature: [0xff; 65] }))
+            .unwrap();
         assert!(frame.len() <= MAX_RESULT_FRAME_LEN, "{} > {MAX_RESULT_FRAME_LEN}", frame.len());
-        let sealed = encode_frame(&GuestMessage::Sealed([0xff; crate::seal::SEALED_LEN])).unwrap();
+        // A backup's result at its own bound fits its frame bound; one byte more is refused.
+        let mut backup = ActionResult { op_type: op::F_GET, op_command: op::TEE_BACKUP, ..result };
+        backup.data = alloc::vec![0xff; crate::limits::MAX_BACKUP_DATA_LEN];
+        backup.validate().unwrap();
+        let frame = encode_frame(&GuestMessage::Result(SignedResult { result: backup.clone(), signature: [0xff; 65] }))
+            .unwrap();
+        assert!(frame.len() <= MAX_BACKUP_FRAME_LEN, "{} > {MAX_BACKUP_FRAME_LEN}", frame.len());
+        backup.data.push(0);
+        assert!(backup.validate().is_err());
+        let sealed = encode_frame(&GuestMessage::Sealed(alloc::vec![0xff; crate::limits::MAX_SEALED_LEN])).unwrap();
         assert!(sealed.len() <= MAX_SEALED_FRAME_LEN, "{} > {MAX_SEALED_FRAME_LEN}", sealed.len());
     }
 }

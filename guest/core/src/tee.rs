@@ -21,7 +21,7 @@ use crate::limits::{MAX_REASON_LEN, max_result_data_len};
 use crate::ops::{Output, Registry};
 use crate::replay::ReplayGuard;
 use crate::result::{ActionResult, SignedResult, SubmissionTag, bounded_log, status};
-use crate::seal::{SEALED_LEN, SealedState, SealingKey};
+use crate::seal::{SealedState, SealingKey};
 use crate::state::TeeState;
 use crate::verify::{Candidates, Tally, Verifier, tally};
 use crate::wire::Hello;
@@ -42,7 +42,7 @@ pub struct Tee {
     recent: VecDeque<SignedResult>,
     /// Where the platform can seal: the key, and a freshly sealed state not yet sent.
     sealing: Option<SealingKey>,
-    sealed_out: Option<[u8; SEALED_LEN]>,
+    sealed_out: Option<Vec<u8>>,
 }
 
 impl core::fmt::Debug for Tee {
@@ -71,12 +71,14 @@ impl Tee {
         let identity = TeeIdentity::from_secret(&sealed.identity_secret)?;
         let policies = PolicyStore::resumed(config.policy_hash, sealed.trust_root, sealed.epoch);
         let mut tee = Self::assemble(config, identity, policies, rng, registry)?;
+        tee.state.wallets = crate::wallet::WalletStore::from_snapshot(&sealed.wallets)?;
         tee.sealing = Some(key);
         Ok(tee)
     }
 
-    /// Seals the identity and light-client state under `key` whenever the trust root is set or
-    /// the policy moves on; [`Tee::take_sealed`] hands each blob out once.
+    /// Seals the identity, the light-client state and the wallet store under `key` whenever the
+    /// trust root is set, the policy moves on or a wallet key or record changes;
+    /// [`Tee::take_sealed`] hands the latest blob out once.
     pub fn with_sealing(mut self, key: SealingKey) -> Self {
         self.sealing = Some(key);
         self
@@ -108,8 +110,8 @@ impl Tee {
         })
     }
 
-    /// The state sealed since the last call, for the host to keep (opaque to it).
-    pub fn take_sealed(&mut self) -> Option<[u8; SEALED_LEN]> {
+    /// The state sealed since the last call (the latest), for the host to keep (opaque to it).
+    pub fn take_sealed(&mut self) -> Option<Vec<u8>> {
         self.sealed_out.take()
     }
 
@@ -127,8 +129,13 @@ impl Tee {
             identity_secret: self.state.identity.secret(),
             trust_root,
             epoch: active.reward_epoch_id().max(floor),
+            wallets: self.state.wallets.snapshot(),
         };
-        self.sealed_out = Some(key.seal(&state));
+        // The store's bounds keep the state within MAX_SEALED_LEN (a test seals one at its
+        // bounds); should that ever fail, the previous blob stands rather than none.
+        if let Ok(blob) = key.seal(&state) {
+            self.sealed_out = Some(blob);
+        }
     }
 
     /// The state (read-only).
@@ -178,6 +185,7 @@ impl Tee {
         }
         let executed_before = self.state.replay.contains(&d.instruction_id);
         let light_client_before = (self.state.policies.initial(), self.state.policies.accepted_epochs());
+        let wallets_before = self.state.wallets.changes();
         let outcome = self.execute(action, attester).and_then(|out| {
             let max = max_result_data_len(&d.op_type, &d.op_command);
             if out.data.len() > max {
@@ -212,7 +220,9 @@ impl Tee {
         };
         let signature = self.state.identity.sign_digest(&result.signing_digest(self.state.config.chain_id));
         let signed = SignedResult { result, signature };
-        if light_client_before != (self.state.policies.initial(), self.state.policies.accepted_epochs()) {
+        if light_client_before != (self.state.policies.initial(), self.state.policies.accepted_epochs())
+            || wallets_before != self.state.wallets.changes()
+        {
             self.reseal();
         }
         if executed_now {

@@ -129,7 +129,7 @@ pub enum GuestMessage {
     Result(SignedResult),
     /// The TEE's state sealed for the next boot (`seal`): opaque to the proxy, which keeps the
     /// latest one per TEE for the operator to hand back (`opt/fcc/sealed-state`).
-    Sealed(#[serde(with = "crate::serde_fixed")] [u8; crate::seal::SEALED_LEN]),
+    Sealed(Vec<u8>),
 }
 
 impl GuestMessage {
@@ -149,7 +149,11 @@ impl GuestMessage {
                 }
                 h.check_statement()
             }
-            GuestMessage::Pull { .. } | GuestMessage::Sealed(_) => Ok(()),
+            GuestMessage::Pull { .. } => Ok(()),
+            GuestMessage::Sealed(blob) if blob.len() > crate::limits::MAX_SEALED_LEN => {
+                Err(Error::TooLarge { what: "sealed state", len: blob.len(), max: crate::limits::MAX_SEALED_LEN })
+            }
+            GuestMessage::Sealed(_) => Ok(()),
             GuestMessage::Result(r) => r.result.validate(),
         }
     }

@@ -952,7 +952,7 @@ fn sealed_state_resumes_the_same_tee_pinned_to_its_root_and_epoch() {
     // Blobs that do not open: another chain's key, a tampered blob, garbage.
     let other = Config { chain_id: CHAIN + 1, policy_hash: CHAIN_BOUND, registration: None };
     assert_eq!(SealingKey::simulated(&other).open(&at_102).unwrap_err().code(), 504);
-    let mut bad = at_102;
+    let mut bad = at_102.clone();
     bad[40] ^= 4;
     assert!(matches!(resume(&bad), Err(Error::SealedStateInvalid { .. })));
     assert!(matches!(resume(&[0; 3]), Err(Error::SealedStateInvalid { .. })));
@@ -1755,6 +1755,57 @@ mod wallets {
             eprintln!("backup, {providers} providers + {admins} admins: blob {blob} B, Flare JSON {json} B ({took:?})");
             assert!(blob <= MAX_BACKUP_DATA_LEN, "{blob} > {MAX_BACKUP_DATA_LEN}");
         }
+    }
+
+    /// Wallet keys and their records are sealed with every change, before the result goes out:
+    /// a TEE resumed from the blob holds the same key (same proof), a deleted key stays deleted
+    /// and its pair can never be generated again.
+    #[test]
+    fn wallet_keys_and_records_survive_a_reboot_in_the_sealed_state() {
+        let c = c100();
+        let config = Config { chain_id: CHAIN, policy_hash: CHAIN_BOUND, registration: None };
+        let mut net = Net::new(CHAIN_BOUND);
+        net.tee =
+            Tee::new(config, &mut TestRng(7), Registry::system()).unwrap().with_sealing(SealingKey::simulated(&config));
+        net.init(&c, true);
+        let _ = net.tee.take_sealed();
+        let made = generate(&mut net, &c, 5, EVM_SIGN_ALGO);
+        assert_ok(&made);
+        let after_generate = net.tee.take_sealed().expect("a new key is sealed");
+        assert_ok(&generate(&mut net, &c, 6, EVM_SIGN_ALGO));
+        let msg = KeyDelete { teeId: net.tee_id.into(), walletId: WALLET.into(), keyId: 6, nonce: U256::from(3) }
+            .abi_encode();
+        let a = wallet_instruction(&mut net, &c, op::KEY_DELETE, msg, vec![], (&[], 0), &|_| vec![]);
+        assert_ok(&net.handle(&a));
+        let after_delete = net.tee.take_sealed().expect("a delete is sealed");
+        // Queries change nothing sealed.
+        let q = net.direct(op::F_GET, op::KEY_INFO, vec![]);
+        let _ = net.handle(&q);
+        assert_eq!(net.tee.take_sealed(), None);
+
+        let resume = |blob: &[u8]| {
+            let sealed = SealingKey::simulated(&config).open(blob).unwrap();
+            Tee::resume(config, SealingKey::simulated(&config), &sealed, &mut TestRng(99), Registry::system()).unwrap()
+        };
+        net.tee = resume(&after_delete);
+        let init = net.init_action(&c, true);
+        assert_ok(&net.handle(&init));
+        let w = format!("0x{}", hex::encode(WALLET));
+        let a = net.direct(op::F_GET, op::KEY_INFO, vec![]);
+        assert_eq!(json(&net.handle(&a)), serde_json::json!([{"walletId": w, "keyId": 5, "nonce": 0}]));
+        let a = net.direct(op::F_GET, op::KEY_PROOF, format!(r#"[{{"walletId":"{w}","keyId":5}}]"#).into_bytes());
+        let proof = json(&net.handle(&a));
+        assert_eq!(proof[0], json(&made), "the same key, the same proof");
+        assert_eq!(
+            generate(&mut net, &c, 6, EVM_SIGN_ALGO).result.log,
+            "operation failed: a permanent record of the wallet already exists",
+            "the deleted pair's record came back with the key"
+        );
+        // An older blob knows nothing of what came after it (key 6 and its delete): sealing
+        // cannot stop a host handing back an older state (docs/PROTOCOL.md §7.1).
+        net.tee = resume(&after_generate);
+        assert_eq!(net.tee.state().wallets.len(), 1, "only key 5 existed then");
+        assert!(!net.tee.state().wallets.ever_existed(&fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 6 }));
     }
 
     fn assert_ok_with_status(r: &SignedResult) {

@@ -879,7 +879,8 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     v.push(("machineData.signature", signature.to_vec()));
 
     // Sealed state (simulated sealing, chain-bound hashes on chain 14): the TEE's secret, the
-    // example policy as trust root, sealed one epoch later. Key and nonce rebuilt with alloy.
+    // example policy as trust root, sealed one epoch later, no wallet keys (the store's postcard:
+    // two empty lists, 0x00 0x00). Key and nonce rebuilt with alloy.
     let config = fcc_core::Config {
         chain_id: CHAIN_ID,
         policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
@@ -887,8 +888,12 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     };
     let mut secret = [0u8; 32];
     secret[31] = 2;
-    let state =
-        SealedState { identity_secret: zeroize::Zeroizing::new(secret), trust_root: (EPOCH, bound), epoch: EPOCH + 1 };
+    let state = SealedState {
+        identity_secret: zeroize::Zeroizing::new(secret),
+        trust_root: (EPOCH, bound),
+        epoch: EPOCH + 1,
+        wallets: Default::default(),
+    };
     let word = |x: u64| U256::from(x).to_be_bytes::<32>();
     let key = alloy_primitives::keccak256(
         [&seal::KEY_DOMAIN[..], &seal::SIMULATED_ROOT, &word(0), &[0u8; 8], &word(CHAIN_ID), &word(1)].concat(),
@@ -897,9 +902,10 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     plain.extend_from_slice(&EPOCH.to_be_bytes());
     plain.extend_from_slice(&bound);
     plain.extend_from_slice(&(EPOCH + 1).to_be_bytes());
+    plain.extend_from_slice(&[0, 0]);
     let nonce = alloy_primitives::keccak256([&seal::NONCE_DOMAIN[..], &key[..], &plain].concat());
-    let blob = SealingKey::simulated(&config).seal(&state);
-    assert_eq!(&blob[..14], b"FCCS\x02\x00\0\0\0\0\0\0\0\0");
+    let blob = SealingKey::simulated(&config).seal(&state).unwrap();
+    assert_eq!(&blob[..14], b"FCCS\x03\x00\0\0\0\0\0\0\0\0");
     assert_eq!(blob[14..26], nonce[..12]);
     let tag = fcc_core::aead::encrypt(&key.0, &nonce[..12].try_into().unwrap(), &blob[..14], &mut plain).unwrap();
     assert_eq!([&blob[..26], &plain[..], &tag[..]].concat(), blob.to_vec(), "layout as documented");
@@ -913,13 +919,14 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
         [&seal::KEY_DOMAIN[..], &[0x11; 32], &word(1), &tcb, &word(CHAIN_ID), &word(1)].concat(),
     );
     let snp = SealingKey::derive(&[0x11; 32], fcc_core::attester::PlatformKind::SevSnp, tcb, &config);
-    let snp_blob = snp.seal(&state);
-    assert_eq!(&snp_blob[..14], [&b"FCCS\x02\x01"[..], &tcb].concat());
+    let snp_blob = snp.seal(&state).unwrap();
+    assert_eq!(&snp_blob[..14], [&b"FCCS\x03\x01"[..], &tcb].concat());
     assert_eq!(seal::root_version(&snp_blob), Some(tcb));
     let mut plain = secret.to_vec();
     plain.extend_from_slice(&EPOCH.to_be_bytes());
     plain.extend_from_slice(&bound);
     plain.extend_from_slice(&(EPOCH + 1).to_be_bytes());
+    plain.extend_from_slice(&[0, 0]);
     let nonce = alloy_primitives::keccak256([&seal::NONCE_DOMAIN[..], &snp_key[..], &plain].concat());
     let tag =
         fcc_core::aead::encrypt(&snp_key.0, &nonce[..12].try_into().unwrap(), &snp_blob[..14], &mut plain).unwrap();
@@ -1316,6 +1323,8 @@ fn protocol_md_limits_match_the_code() {
         ("MAX_WALLET_KEYS", limits::MAX_WALLET_KEYS),
         ("MAX_WALLET_RECORDS", limits::MAX_WALLET_RECORDS),
         ("MAX_WALLET_ADMINS", limits::MAX_WALLET_ADMINS),
+        ("MAX_WALLET_COSIGNERS", limits::MAX_WALLET_COSIGNERS),
+        ("MAX_SEALED_LEN", limits::MAX_SEALED_LEN),
         ("MAX_KEY_PROOFS", limits::MAX_KEY_PROOFS),
         ("MAX_RESULT_DATA_LEN", limits::MAX_RESULT_DATA_LEN),
         ("MAX_ATTESTATION_LEN", limits::MAX_ATTESTATION_LEN),

@@ -16,8 +16,8 @@ use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::light_client::{InitializePolicy, PublicKey, UpdatePolicy};
 use fcc_core::limits::{
-    HEAP_BUDGET, MAX_ACTIONS_PER_PULL, MAX_COSIGNERS, MAX_FRAME_LEN, MAX_MESSAGE_LEN, MAX_REASON_LEN,
-    MAX_RESULT_DATA_LEN, MAX_WALLET_ADMINS, MAX_WALLET_KEYS, MAX_WALLET_RECORDS, REPLAY_CAPACITY,
+    HEAP_BUDGET, MAX_ACTIONS_PER_PULL, MAX_FRAME_LEN, MAX_MESSAGE_LEN, MAX_REASON_LEN, MAX_RESULT_DATA_LEN,
+    MAX_SEALED_LEN, MAX_WALLET_ADMINS, MAX_WALLET_COSIGNERS, MAX_WALLET_KEYS, MAX_WALLET_RECORDS, REPLAY_CAPACITY,
 };
 use fcc_core::op;
 use fcc_core::ops::Registry;
@@ -165,7 +165,7 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
     });
     rows.push(("link (a full frame buffer, a decoded maximal frame, MAX_OUTPUT unsent)", bytes));
 
-    // Wallet keys: MAX_WALLET_KEYS live keys with MAX_WALLET_ADMINS admins and MAX_COSIGNERS
+    // Wallet keys: MAX_WALLET_KEYS live keys with MAX_WALLET_ADMINS admins and MAX_WALLET_COSIGNERS
     // cosigners each, and MAX_WALLET_RECORDS records (deleted keys) in all.
     let (wallets, bytes) = measured(|| {
         use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair, Wallet, WalletStore};
@@ -173,7 +173,7 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
         let full = ConfigConstants {
             admins: (0..MAX_WALLET_ADMINS as u32).map(|i| Signer::derive(40_000 + i).public).collect(),
             admins_threshold: 1,
-            cosigners: (0..MAX_COSIGNERS).map(|i| [i as u8; 20]).collect(),
+            cosigners: (0..MAX_WALLET_COSIGNERS).map(|i| [i as u8; 20]).collect(),
             cosigners_threshold: 0,
         };
         let small = ConfigConstants { admins: vec![admin], admins_threshold: 1, ..Default::default() };
@@ -192,6 +192,22 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
         store
     });
     rows.push(("wallet keys (MAX_WALLET_KEYS, maximal configs; MAX_WALLET_RECORDS records)", bytes));
+    // …sealed: the largest sealed state fits MAX_SEALED_LEN (and is dropped again).
+    {
+        let state = fcc_core::seal::SealedState {
+            identity_secret: zeroize::Zeroizing::new([7; 32]),
+            trust_root: (1, [1; 32]),
+            epoch: 2,
+            wallets: wallets.snapshot(),
+        };
+        let config = Config { chain_id: CHAIN, policy_hash: scheme, registration: None };
+        let blob = fcc_core::seal::SealingKey::simulated(&config).seal(&state).unwrap();
+        eprintln!(
+            "  (the wallet store at its bounds seals to {} bytes of MAX_SEALED_LEN {MAX_SEALED_LEN})",
+            blob.len()
+        );
+        assert!(blob.len() <= MAX_SEALED_LEN);
+    }
 
     // With all of that held, the TEE still serves the largest PROVE its 300 voters sign.
     let before = heap();
@@ -226,7 +242,7 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
         use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair};
         let config = ConfigConstants {
             admins: (0..MAX_WALLET_ADMINS as u32).map(|i| Signer::derive(41_000 + i).public).collect(),
-            admins_threshold: 17,
+            admins_threshold: 9,
             cosigners: vec![],
             cosigners_threshold: 0,
         };

@@ -50,8 +50,9 @@ fn main() {
 mod kernel {
     use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+    use fcc_core::limits::MAX_SEALED_LEN;
     use fcc_core::ops::Registry;
-    use fcc_core::seal::{SEALED_LEN, SealingKey};
+    use fcc_core::seal::SealingKey;
     use fcc_core::{Config, Tee};
     use fcc_layout::interface::{FW_CFG_SEALED_STATE, FW_CFG_TEST_EXIT};
     use fcc_layout::{MIB, MIN_RAM_END};
@@ -191,9 +192,8 @@ mod kernel {
         .unwrap_or_else(|e| fatal!("{e}"))
     }
 
-    /// Largest sealed-state file read from fw_cfg (a blob is `SEALED_LEN` bytes; anything
-    /// longer is refused unread).
-    const SEALED_BLOB_MAX: usize = 2 * SEALED_LEN;
+    /// Largest sealed-state file read from fw_cfg (anything longer is refused unread).
+    const SEALED_BLOB_MAX: usize = MAX_SEALED_LEN;
 
     /// The TEE: resumed from sealed state when the host hands back a blob that opens under this
     /// platform's sealing key, else with a fresh identity (sealed from then on where the
@@ -205,7 +205,7 @@ mod kernel {
         fw: &mut FwCfg,
         rng: &mut HardwareRng,
     ) -> Tee {
-        let mut buf = [0u8; SEALED_BLOB_MAX];
+        let mut buf = alloc::vec![0u8; SEALED_BLOB_MAX];
         let blob = match fw.find(FW_CFG_SEALED_STATE) {
             Some(file) => match fw.read(file, &mut buf) {
                 Ok(b) => (!b.is_empty()).then_some(b),

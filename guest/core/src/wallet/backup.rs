@@ -31,7 +31,7 @@ use crate::error::Error;
 use crate::hash::{H256, eip191_hash, keccak256};
 use crate::identity::TeeIdentity;
 use crate::instruction::payload_hash;
-use crate::limits::{MAX_COSIGNERS, MAX_WALLET_ADMINS};
+use crate::limits::{MAX_WALLET_ADMINS, MAX_WALLET_COSIGNERS};
 use crate::op;
 use crate::policy::Address;
 
@@ -156,8 +156,12 @@ impl Metadata {
                 max: MAX_WALLET_ADMINS,
             });
         }
-        if m.cosigners.len() > MAX_COSIGNERS {
-            return Err(Error::TooMany { what: "backup cosigners", count: m.cosigners.len(), max: MAX_COSIGNERS });
+        if m.cosigners.len() > MAX_WALLET_COSIGNERS {
+            return Err(Error::TooMany {
+                what: "backup cosigners",
+                count: m.cosigners.len(),
+                max: MAX_WALLET_COSIGNERS,
+            });
         }
         Ok(Self {
             backup_id: m.backup_id()?,

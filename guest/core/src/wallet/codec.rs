@@ -23,7 +23,7 @@ use super::{ConfigConstants, KeyIdPair, Wallet};
 use crate::abi::{self, Reader, Token, Word};
 use crate::error::Error;
 use crate::hash::H256;
-use crate::limits::{MAX_COSIGNERS, MAX_URL_LEN, MAX_WALLET_ADMINS};
+use crate::limits::{MAX_URL_LEN, MAX_WALLET_ADMINS, MAX_WALLET_COSIGNERS};
 use crate::policy::Address;
 
 /// `KeyGenerate`.
@@ -54,7 +54,7 @@ fn read_config(r: &Reader<'_>, at: usize) -> Result<ConfigConstants, Error> {
     Ok(ConfigConstants {
         admins: r.public_keys_at(r.offset(at, at)?, MAX_WALLET_ADMINS)?,
         admins_threshold: r.uint(at + 32, 64)?,
-        cosigners: r.addresses_at(r.offset(at, at + 64)?, MAX_COSIGNERS)?,
+        cosigners: r.addresses_at(r.offset(at, at + 64)?, MAX_WALLET_COSIGNERS)?,
         cosigners_threshold: r.uint(at + 96, 64)?,
     })
 }

@@ -17,7 +17,7 @@ use rand_core::TryCryptoRng;
 use crate::ecdsa::SIGNATURE_LEN;
 use crate::error::Error;
 use crate::hash::{H256, keccak256};
-use crate::limits::{MAX_WALLET_ADMINS, MAX_WALLET_KEYS, MAX_WALLET_RECORDS};
+use crate::limits::{MAX_WALLET_ADMINS, MAX_WALLET_COSIGNERS, MAX_WALLET_KEYS, MAX_WALLET_RECORDS};
 use crate::op;
 use crate::policy::Address;
 
@@ -48,9 +48,10 @@ pub struct KeyIdPair {
 }
 
 /// Who administers a key and who must co-sign its instructions (`KeyConfigConstants`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ConfigConstants {
     /// The admins' public keys `x ‖ y`, in their order (admin i holds Shamir share x = i + 1).
+    #[serde(with = "crate::serde_fixed::vec")]
     pub admins: Vec<[u8; 64]>,
     /// Admin shares needed to rebuild the admin part.
     pub admins_threshold: u64,
@@ -78,6 +79,13 @@ impl ConfigConstants {
         }
         if has_duplicates(&self.admins) {
             return Err(Error::OperationFailed { reason: "admin public key list contains duplicate keys" });
+        }
+        if self.cosigners.len() > MAX_WALLET_COSIGNERS {
+            return Err(Error::TooMany {
+                what: "wallet cosigners",
+                count: self.cosigners.len(),
+                max: MAX_WALLET_COSIGNERS,
+            });
         }
         if self.cosigners_threshold > self.cosigners.len() as u64 {
             return Err(Error::OperationFailed {
@@ -232,6 +240,59 @@ pub fn supported_algo(algo: &H256) -> bool {
 pub struct WalletStore {
     wallets: BTreeMap<KeyIdPair, Wallet>,
     nonces: BTreeMap<KeyIdPair, u64>,
+    /// Counts changes, so the engine knows when to seal again.
+    changes: u64,
+}
+
+/// A wallet key as the sealed state carries it, its secret included (nowhere else).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SealedWallet {
+    id: KeyIdPair,
+    key_type: H256,
+    signing_algo: H256,
+    secret: [u8; 32],
+    restored: bool,
+    config: ConfigConstants,
+    settings_version: H256,
+    settings: Vec<u8>,
+}
+
+impl Drop for SealedWallet {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
+/// The whole store as sealed: the live keys and every record.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct StoreSnapshot {
+    wallets: Vec<SealedWallet>,
+    records: Vec<(KeyIdPair, u64)>,
+}
+
+impl core::fmt::Debug for StoreSnapshot {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Never print a secret.
+        f.debug_struct("StoreSnapshot")
+            .field("wallets", &self.wallets.len())
+            .field("records", &self.records.len())
+            .finish()
+    }
+}
+
+impl PartialEq for StoreSnapshot {
+    fn eq(&self, other: &Self) -> bool {
+        // Compared by their encoding (tests); secrets included.
+        postcard::to_allocvec(self).ok() == postcard::to_allocvec(other).ok()
+    }
+}
+
+impl Eq for StoreSnapshot {}
+
+impl Clone for StoreSnapshot {
+    fn clone(&self) -> Self {
+        postcard::from_bytes(&postcard::to_allocvec(self).expect("encodes")).expect("decodes")
+    }
 }
 
 impl WalletStore {
@@ -308,7 +369,57 @@ impl WalletStore {
         self.check_insert(&wallet.id)?;
         self.nonces.insert(wallet.id, nonce);
         self.wallets.insert(wallet.id, wallet);
+        self.changes += 1;
         Ok(())
+    }
+
+    /// How many changes the store has seen (the engine seals again when this moves).
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    /// Everything, secrets included, for the sealed state.
+    pub fn snapshot(&self) -> StoreSnapshot {
+        StoreSnapshot {
+            wallets: self
+                .wallets
+                .values()
+                .map(|w| SealedWallet {
+                    id: w.id,
+                    key_type: w.key_type,
+                    signing_algo: w.signing_algo,
+                    secret: w.secret.to_bytes().into(),
+                    restored: w.restored,
+                    config: w.config.clone(),
+                    settings_version: w.settings_version,
+                    settings: w.settings.clone(),
+                })
+                .collect(),
+            records: self.nonces.iter().map(|(k, n)| (*k, *n)).collect(),
+        }
+    }
+
+    /// The store back from its sealed snapshot (bounds and every key checked).
+    pub fn from_snapshot(snapshot: &StoreSnapshot) -> Result<Self, Error> {
+        let bad = |what| Error::SealedStateInvalid { what };
+        if snapshot.wallets.len() > MAX_WALLET_KEYS || snapshot.records.len() > MAX_WALLET_RECORDS {
+            return Err(bad("wallet store beyond its bounds"));
+        }
+        let mut store = Self::new();
+        for (id, nonce) in &snapshot.records {
+            store.nonces.insert(*id, *nonce);
+        }
+        for w in &snapshot.wallets {
+            let secret = SecretKey::from_bytes(&w.secret.into()).map_err(|_| bad("wallet secret"))?;
+            if !store.nonces.contains_key(&w.id) || store.wallets.contains_key(&w.id) {
+                return Err(bad("wallet without its record, or twice"));
+            }
+            let mut wallet = Wallet::new(w.id, w.key_type, w.signing_algo, secret, w.restored, w.config.clone());
+            wallet.settings_version = w.settings_version;
+            wallet.settings = w.settings.clone();
+            store.wallets.insert(w.id, wallet);
+        }
+        Ok(store)
     }
 
     /// Deletes the key of `id` (if stored) and records `nonce`; whether a key was stored.
@@ -318,6 +429,7 @@ impl WalletStore {
         }
         self.check_nonce(id, nonce)?;
         self.nonces.insert(*id, nonce);
+        self.changes += 1;
         Ok(self.wallets.remove(id).is_some())
     }
 }

@@ -586,9 +586,10 @@ pub fn session_stream(data: &[u8]) {
                 assert_eq!(r.signer(CHAIN_ID), Ok(tee.state().identity.address()));
                 results += 1;
             }
-            // Sealed only after a result that moved the light client, and it opens.
+            // Sealed once per batch, before its results (after the pull that asked for it), and it
+            // opens.
             GuestMessage::Sealed(blob) => {
-                assert!(i > 0 && matches!(last, Some(GuestMessage::Result(_))), "sealed state follows a result");
+                assert!(i > 0 && matches!(last, Some(GuestMessage::Pull { .. })), "sealed state leads a batch");
                 let sealed = SealingKey::simulated(&CONFIG).open(&blob).expect("the guest's sealed state opens");
                 assert_eq!(Some(sealed.trust_root), tee.state().policies.initial());
             }
