@@ -89,6 +89,7 @@ fn sealed_state_from_fw_cfg_brings_the_sealed_identity_back_and_bad_blobs_are_re
         trust_root: (7, [0x33; 32]),
         epoch: 9,
         wallets: Default::default(),
+        paths: Default::default(),
     };
     // The guest's defaults: chain 14, chain-bound policy hashes.
     let config = fcc_core::Config {

@@ -208,7 +208,11 @@ fn tee() -> Result<Tee> {
 
 /// A TEE whose operator fixed `EXTENSION` and `owner` for its registration.
 fn tee_owned_by(owner: alloy::primitives::Address) -> Result<Tee> {
-    let registration = fcc_core::Registration { extension_id: EXTENSION.to_be_bytes(), owner: owner.0.0 };
+    let registration = fcc_core::Registration {
+        extension_id: EXTENSION.to_be_bytes(),
+        owner: owner.0.0,
+        governance: fcc_core::config::Governance::NONE,
+    };
     let config = TeeConfig { chain_id: CHAIN_ID, policy_hash: SCHEME, registration: Some(registration) };
     Ok(Tee::new(config, &mut rand::rng(), Registry::system())?)
 }

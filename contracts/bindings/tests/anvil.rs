@@ -82,7 +82,11 @@ fn start_anvil() -> Result<AnvilInstance> {
 /// A TEE engine trusting `policy` as its root.
 fn tee_with_policy(ps: &[sim::Provider], policy: &fcc_core::policy::SigningPolicy, owner: Address) -> Result<Tee> {
     // Its operator fixed the extension and the owner (the deployer, who registers it).
-    let registration = Registration { extension_id: EXTENSION.to_be_bytes(), owner: owner.0.0 };
+    let registration = Registration {
+        extension_id: EXTENSION.to_be_bytes(),
+        owner: owner.0.0,
+        governance: fcc_core::config::Governance::NONE,
+    };
     let config = Config {
         chain_id: CHAIN_ID,
         policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },

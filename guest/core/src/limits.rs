@@ -60,6 +60,12 @@ pub const MAX_WALLET_RECORDS: usize = 1024;
 pub const MAX_WALLET_ADMINS: usize = 16;
 /// Most cosigners of one wallet key (an XRPL signer list holds at most 32).
 pub const MAX_WALLET_COSIGNERS: usize = 32;
+/// Most governance signers (`config::Governance`).
+pub const MAX_GOVERNANCE_SIGNERS: usize = 16;
+/// Most paths in a machine path list.
+pub const MAX_MACHINE_PATHS: usize = 16;
+/// Most TEEs on either side of one machine path.
+pub const MAX_PATH_TEES: usize = 16;
 /// Largest sealed-state blob: the identity, the light client and the wallet store at its bounds
 /// (`MAX_WALLET_KEYS` keys with `MAX_WALLET_ADMINS` admins and `MAX_WALLET_COSIGNERS`
 /// cosigners, `MAX_WALLET_RECORDS` records; a test seals one).

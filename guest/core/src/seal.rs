@@ -8,7 +8,7 @@
 //! ```text
 //! blob  = "FCCS" ‖ version u8 (3) ‖ platform u8 ‖ root version[8] ‖ nonce[12] ‖ ciphertext[n] ‖ tag[16]   (≤ MAX_SEALED_LEN)
 //! plain = identity secret[32] ‖ trust-root epoch u32 ‖ trust-root hash[32] ‖ sealed epoch u32  (BE)
-//!         ‖ postcard(wallet::StoreSnapshot)
+//!         ‖ postcard((wallet::StoreSnapshot, wallet::direct::MachinePaths))
 //! key   = keccak256(bytes32("FCC_SEALING_KEY_V2") ‖ root key[32] ‖ uint256 platform ‖ root version[8] ‖ uint256 chainId ‖ uint256 scheme)
 //! nonce = keccak256(bytes32("FCC_SEALING_NONCE_V1") ‖ key ‖ plain)[0..12]
 //! AES-256-GCM(key, nonce, aad = blob[0..14], plain)
@@ -50,9 +50,10 @@ pub const VERSION: u8 = 3;
 pub const FIXED_PLAIN_LEN: usize = 32 + 4 + 32 + 4;
 /// Bytes of the authenticated header (magic, version, platform, root version).
 pub const HEADER_LEN: usize = 14;
-/// Bytes of the smallest blob (no wallet keys, no records).
-pub const MIN_SEALED_LEN: usize = HEADER_LEN + 12 + FIXED_PLAIN_LEN + 2 + 16;
-const _: () = assert!(MIN_SEALED_LEN == 116);
+/// Bytes of the smallest blob: no wallet keys or records (two empty lists), no machine paths (an
+/// empty list, nonce 0, a zero hash).
+pub const MIN_SEALED_LEN: usize = HEADER_LEN + 12 + FIXED_PLAIN_LEN + 2 + (1 + 1 + 32) + 16;
+const _: () = assert!(MIN_SEALED_LEN == 150);
 /// Domain of the key derivation.
 pub const KEY_DOMAIN: [u8; 32] = op::name("FCC_SEALING_KEY_V2");
 /// Domain of the synthetic nonce.
@@ -71,6 +72,8 @@ pub struct SealedState {
     pub epoch: u32,
     /// The wallet keys and records.
     pub wallets: crate::wallet::StoreSnapshot,
+    /// The governance-signed machine paths (a reboot must not reset their nonce).
+    pub paths: crate::wallet::direct::MachinePaths,
 }
 
 impl core::fmt::Debug for SealedState {
@@ -80,6 +83,7 @@ impl core::fmt::Debug for SealedState {
             .field("trust_root", &self.trust_root)
             .field("epoch", &self.epoch)
             .field("wallets", &self.wallets)
+            .field("paths", &self.paths.nonce())
             .finish_non_exhaustive()
     }
 }
@@ -154,7 +158,8 @@ impl SealingKey {
         plain.extend_from_slice(&state.trust_root.1);
         plain.extend_from_slice(&state.epoch.to_be_bytes());
         let wallets = Zeroizing::new(
-            postcard::to_allocvec(&state.wallets).map_err(|_| Error::Malformed { what: "wallet store" })?,
+            postcard::to_allocvec(&(&state.wallets, &state.paths))
+                .map_err(|_| Error::Malformed { what: "wallet store" })?,
         );
         plain.extend_from_slice(&wallets);
         let len = HEADER_LEN + 12 + plain.len() + 16;
@@ -213,11 +218,11 @@ impl SealingKey {
         if epoch < root_epoch {
             return Err(invalid("epoch before the trust root"));
         }
-        let wallets = match postcard::take_from_bytes(&plain[FIXED_PLAIN_LEN..]) {
+        let (wallets, paths) = match postcard::take_from_bytes(&plain[FIXED_PLAIN_LEN..]) {
             Ok((w, [])) => w,
             _ => return Err(invalid("wallet store")),
         };
-        Ok(SealedState { identity_secret: secret, trust_root: (root_epoch, root_hash), epoch, wallets })
+        Ok(SealedState { identity_secret: secret, trust_root: (root_epoch, root_hash), epoch, wallets, paths })
     }
 }
 
@@ -238,6 +243,7 @@ mod tests {
             trust_root: (7, [0x22; 32]),
             epoch: 9,
             wallets: Default::default(),
+            paths: Default::default(),
         }
     }
 

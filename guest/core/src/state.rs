@@ -25,6 +25,8 @@ pub struct TeeState {
     pub rng: chacha20::ChaCha20Rng,
     /// Wallet keys and their records.
     pub wallets: crate::wallet::WalletStore,
+    /// The governance-signed machine paths wallet keys may move along.
+    pub paths: crate::wallet::direct::MachinePaths,
 }
 
 impl TeeState {
@@ -42,7 +44,7 @@ impl TeeState {
             version: alloc::string::String::from(crate::config::VERSION),
         };
         let active = self.policies.active().map(|p| (p.reward_epoch_id(), p.hash(self.policies.scheme())));
-        crate::statement::Statement::new(
+        let mut statement = crate::statement::Statement::new(
             self.config.chain_id,
             *challenge,
             *self.identity.public_key(),
@@ -50,7 +52,10 @@ impl TeeState {
             active,
             &state,
             timestamp,
-        )
+        );
+        statement.machine_path_list_nonce = self.paths.nonce();
+        statement.machine_path_list_hash = self.paths.hash();
+        statement
     }
 
     /// This TEE's registration data on `platform` with launch measurement `measurement`, and its
@@ -69,7 +74,7 @@ impl TeeState {
             code_hash: measurement.map_or([0; 32], |m| crate::hash::keccak256(m)),
             platform: platform.id(),
             public_key: *self.identity.public_key(),
-            governance_hash: [0; 32],
+            governance_hash: registration.map_or([0; 32], |r| r.governance.hash()),
         };
         let signature = match (registration, measurement) {
             (Some(_), Some(_)) => self.identity.sign_digest(&data.signing_digest(self.config.chain_id)).to_vec(),

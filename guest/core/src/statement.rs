@@ -60,7 +60,7 @@ pub struct MachineData {
     /// The TEE key `x ‖ y`.
     #[serde(with = "crate::serde_fixed")]
     pub public_key: [u8; 64],
-    /// Always zero: no extension governance.
+    /// The governance the TEE's operator fixed (`config::Governance::hash`; zero: none).
     pub governance_hash: H256,
 }
 

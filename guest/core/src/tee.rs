@@ -72,6 +72,7 @@ impl Tee {
         let policies = PolicyStore::resumed(config.policy_hash, sealed.trust_root, sealed.epoch);
         let mut tee = Self::assemble(config, identity, policies, rng, registry)?;
         tee.state.wallets = crate::wallet::WalletStore::from_snapshot(&sealed.wallets)?;
+        tee.state.paths = sealed.paths.clone();
         tee.sealing = Some(key);
         Ok(tee)
     }
@@ -102,6 +103,7 @@ impl Tee {
                 replay: ReplayGuard::new(),
                 rng: rand_core::SeedableRng::from_seed(*seed),
                 wallets: crate::wallet::WalletStore::new(),
+                paths: Default::default(),
             },
             registry,
             recent: VecDeque::with_capacity(RECENT_RESULTS),
@@ -130,6 +132,7 @@ impl Tee {
             trust_root,
             epoch: active.reward_epoch_id().max(floor),
             wallets: self.state.wallets.snapshot(),
+            paths: self.state.paths.clone(),
         };
         // The store's bounds keep the state within MAX_SEALED_LEN (a test seals one at its
         // bounds); should that ever fail, the previous blob stands rather than none.
@@ -185,7 +188,7 @@ impl Tee {
         }
         let executed_before = self.state.replay.contains(&d.instruction_id);
         let light_client_before = (self.state.policies.initial(), self.state.policies.accepted_epochs());
-        let wallets_before = self.state.wallets.changes();
+        let wallets_before = (self.state.wallets.changes(), self.state.paths.nonce());
         let outcome = self.execute(action, attester).and_then(|out| {
             let max = max_result_data_len(&d.op_type, &d.op_command);
             if out.data.len() > max {
@@ -221,7 +224,7 @@ impl Tee {
         let signature = self.state.identity.sign_digest(&result.signing_digest(self.state.config.chain_id));
         let signed = SignedResult { result, signature };
         if light_client_before != (self.state.policies.initial(), self.state.policies.accepted_epochs())
-            || wallets_before != self.state.wallets.changes()
+            || wallets_before != (self.state.wallets.changes(), self.state.paths.nonce())
         {
             self.reseal();
         }

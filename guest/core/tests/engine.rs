@@ -1808,6 +1808,180 @@ mod wallets {
         assert!(!net.tee.state().wallets.ever_existed(&fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 6 }));
     }
 
+    /// The machine-path hash against the vector computed independently (eth-abi) from
+    /// tee-node's `MachinePathListDataHash`.
+    #[test]
+    fn machine_path_list_hash_matches_the_independent_vector() {
+        use fcc_core::wallet::direct::{MachinePath, encode_path_list, path_list_hash};
+        let mut ext = [0u8; 32];
+        ext[31] = 1;
+        let paths = [MachinePath { sources: vec![[0xaa; 20]], destinations: vec![[0xbb; 20], [0xcc; 20]] }];
+        // alloy's abi.encode of the three parameters.
+        use alloy_primitives::Address as A;
+        let by_alloy = (
+            U256::from(1),
+            U256::from(3),
+            vec![(vec![A::from([0xaa; 20])], vec![A::from([0xbb; 20]), A::from([0xcc; 20])])],
+        )
+            .abi_encode_params();
+        assert_eq!(encode_path_list(&ext, 3, &paths), by_alloy);
+        assert_eq!(
+            hex::encode(alloy_primitives::keccak256(encode_path_list(&ext, 3, &paths))),
+            "1d37ad9d906357f83994abd9a7497975b2945636d3e9769ba4126e1471e9c3c0"
+        );
+        assert_eq!(
+            hex::encode(path_list_hash(14, &ext, 3, &paths)),
+            "f3687437c02d6f8309536db8927dfca0ffa0861b4a210ff36c3144d47aef9cf8"
+        );
+    }
+
+    const EXTENSION: [u8; 32] = {
+        let mut e = [0u8; 32];
+        e[31] = 7;
+        e
+    };
+
+    /// Governance: pool keys 25, 26, 27, two of them needed.
+    fn governance() -> fcc_core::config::Governance {
+        let signers: Vec<[u8; 20]> = (25..28).map(|i| pool()[i].address).collect();
+        fcc_core::config::Governance::new(&signers, 2).unwrap()
+    }
+
+    fn governed(seed: u64, c: &Committee) -> Net {
+        let registration =
+            fcc_core::Registration { extension_id: EXTENSION, owner: [0x0b; 20], governance: governance() };
+        let config = Config { chain_id: CHAIN, policy_hash: CHAIN_BOUND, registration: Some(registration) };
+        let mut net = Net::on_chain(CHAIN, CHAIN_BOUND, seed);
+        net.tee = Tee::new(config, &mut TestRng(seed), Registry::system()).unwrap();
+        net.tee_id = net.tee.state().identity.address();
+        net.init(c, true);
+        net
+    }
+
+    /// Flare's SET_MACHINE_PATH_LIST request: one path `sources` → `destinations` at `nonce`,
+    /// signed by the pool keys `signers`.
+    fn path_list(sources: &[[u8; 20]], destinations: &[[u8; 20]], nonce: u64, signers: &[usize]) -> Vec<u8> {
+        use base64::Engine;
+        use fcc_core::wallet::direct::{MachinePath, path_list_hash};
+        let paths = [MachinePath { sources: sources.to_vec(), destinations: destinations.to_vec() }];
+        let digest = eip191_hash_message(path_list_hash(CHAIN, &EXTENSION, nonce, &paths)).0;
+        let sigs: Vec<String> = signers
+            .iter()
+            .map(|&i| base64::engine::general_purpose::STANDARD.encode(pool()[i].sign(&digest)))
+            .collect();
+        let hexes = |a: &[[u8; 20]]| a.iter().map(|x| format!("0x{}", hex::encode(x))).collect::<Vec<_>>();
+        serde_json::to_vec(&serde_json::json!({
+            "Paths": [{"SourceTeeIds": hexes(sources), "DestinationTeeIds": hexes(destinations)}],
+            "Nonce": nonce,
+            "Signatures": sigs,
+        }))
+        .unwrap()
+    }
+
+    /// Governance lets keys move A → C only: A's key reaches C, which then holds the same key;
+    /// D (not on the path), a stale path nonce and short or foreign governance signatures are
+    /// refused.
+    #[test]
+    fn a_key_moves_directly_only_along_a_governance_path() {
+        use fcc_core::wallet::direct::KeyDirectBackup;
+        let c = c100();
+        let (mut a, mut cc, mut d) = (governed(31, &c), governed(32, &c), governed(33, &c));
+        let list = path_list(&[a.tee_id], &[cc.tee_id], 1, &[25, 27]);
+        for net in [&mut a, &mut cc, &mut d] {
+            let set = net.direct(op::F_GOVERNANCE, op::SET_MACHINE_PATH_LIST, list.clone());
+            let r = net.handle(&set);
+            assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+            assert!(r.result.data.is_empty());
+            assert_eq!(net.tee.state().paths.nonce(), 1);
+        }
+        // Replayed, one signature short, a stranger's signature: refused.
+        let replay = a.direct(op::F_GOVERNANCE, op::SET_MACHINE_PATH_LIST, list.clone());
+        assert!(a.handle(&replay).result.log.contains("nonce not higher"));
+        let short =
+            a.direct(op::F_GOVERNANCE, op::SET_MACHINE_PATH_LIST, path_list(&[a.tee_id], &[d.tee_id], 2, &[26]));
+        assert!(a.handle(&short).result.log.contains("governance threshold not reached"));
+        let stranger =
+            a.direct(op::F_GOVERNANCE, op::SET_MACHINE_PATH_LIST, path_list(&[a.tee_id], &[d.tee_id], 2, &[25, 3]));
+        assert_eq!(a.handle(&stranger).result.additional_result_status, 304u16.to_be_bytes(), "UnknownSigner");
+        // The statement reports the list.
+        let statement = a.tee.state().statement(fcc_core::attester::PlatformKind::Plain, &[0; 32], 0);
+        assert_eq!(statement.machine_path_list_nonce, 1);
+
+        let made = generate(&mut a, &c, 4, EVM_SIGN_ALGO);
+        let key = check_proof(&a, &json(&made));
+        let move_to = |net: &mut Net, to: &Net, path_nonce: u64| {
+            let msg = KeyDirectBackup {
+                source: net.tee_id,
+                id: fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 4 },
+                destination: *to.tee.state().identity.public_key(),
+                path_nonce,
+            };
+            let action =
+                wallet_instruction(net, &c, op::KEY_DIRECT_BACKUP, msg.encode(), vec![], (&[], 0), &|_| vec![]);
+            net.handle(&action)
+        };
+        assert!(move_to(&mut a, &d, 1).result.log.contains("no machine path from this TEE"));
+        assert!(move_to(&mut a, &cc, 0).result.log.contains("not the current one"));
+        let r = move_to(&mut a, &cc, 1);
+        assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+        let envelope = json(&r);
+        let payload = hex::decode(envelope["payload"].as_str().unwrap().trim_start_matches("0x")).unwrap();
+        // The source TEE's signature, checked with alloy and libsecp256k1.
+        let digest = eip191_hash_message(alloy_payload_hash(
+            "TEE_KEY_DIRECT_BACKUP",
+            CHAIN,
+            alloy_primitives::keccak256(&payload).0,
+        ))
+        .0;
+        let sig: [u8; 65] = hex::decode(envelope["teeSignature"].as_str().unwrap().trim_start_matches("0x"))
+            .unwrap()
+            .try_into()
+            .unwrap();
+        assert_eq!(secp_recover(&sig, &digest), Some(a.tee_id));
+        let p: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(p["backupId"]["teeId"], format!("0x{}", hex::encode(a.tee_id)));
+        assert_eq!(p["cosigners"], serde_json::Value::Null, "Go's nil slice");
+        assert_eq!(
+            p["status"],
+            serde_json::json!({"Nonce": 0, "PausingNonce": format!("0x{}", "00".repeat(32)), "StatusCode": 0})
+        );
+
+        // C restores it; D (no path A → D) cannot.
+        let backup_id = fcc_core::wallet::codec::BackupId {
+            tee_id: a.tee_id,
+            id: fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 4 },
+            public_key: key.publicKey.to_vec().try_into().unwrap(),
+            key_type: KEY_TYPE_EVM,
+            signing_algo: EVM_SIGN_ALGO,
+            reward_epoch_id: c.epoch,
+            random_nonce: hex::decode(p["backupId"]["randomNonce"].as_str().unwrap().trim_start_matches("0x"))
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        };
+        let restore = |net: &mut Net, path_nonce: u64| {
+            let msg = fcc_core::wallet::direct::KeyDirectRestore {
+                source: a.tee_id,
+                source_proxy_url: b"http://proxy-a",
+                backup_id: backup_id.clone(),
+                backup_instruction_id: r.result.id,
+                destination_nonce: 1,
+                path_nonce,
+            };
+            let env = serde_json::to_vec(&envelope).unwrap();
+            let action = wallet_instruction(net, &c, op::KEY_DIRECT_RESTORE, msg.encode(), env, (&[], 0), &|_| vec![]);
+            net.handle(&action)
+        };
+        assert!(restore(&mut d, 1).result.log.contains("no machine path from the source TEE"));
+        assert!(restore(&mut cc, 2).result.log.contains("stale node state"));
+        let done = restore(&mut cc, 1);
+        let restored = check_proof(&cc, &json(&done));
+        assert_eq!((restored.publicKey, restored.restored, restored.nonce), (key.publicKey, true, U256::from(1)));
+        assert!(restore(&mut cc, 1).result.log.contains("already exists"), "once");
+        // The key stays at A too (tee-node does not delete it).
+        assert!(a.tee.state().wallets.exists(&fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 4 }));
+    }
+
     fn assert_ok_with_status(r: &SignedResult) {
         assert_eq!(r.result.status, status::SUCCESS, "refused: {}", r.result.log);
     }

@@ -135,6 +135,8 @@ fn seeds_decode() {
                     3 => backup::Metadata::parse(rest).is_ok(),
                     4 => backup::parse_splits(rest).is_ok(),
                     5 => ecies::decrypt(&fuzz_harness::wallet_secret(), rest, &[], &[]).is_ok(),
+                    7 => fcc_core::wallet::direct::KeyDirectBackup::decode(rest).is_ok(),
+                    8 => fcc_core::wallet::direct::decode_direct_restore(rest).is_ok(),
                     _ => true,
                 };
                 assert!(ok, "{name}");

@@ -606,7 +606,11 @@ fn tee_info_decodes_with_alloy() {
 #[test]
 fn tee_info_carries_the_signed_registration_data() {
     let chain = 14;
-    let registration = fcc_core::Registration { extension_id: U256::from(7u64).to_be_bytes(), owner: [0x0b; 20] };
+    let registration = fcc_core::Registration {
+        extension_id: U256::from(7u64).to_be_bytes(),
+        owner: [0x0b; 20],
+        governance: fcc_core::config::Governance::NONE,
+    };
     let config = |registration| Config { chain_id: chain, policy_hash: PolicyHashScheme::Legacy, registration };
     let action = Action {
         kind: ActionKind::Direct,
@@ -879,8 +883,9 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     v.push(("machineData.signature", signature.to_vec()));
 
     // Sealed state (simulated sealing, chain-bound hashes on chain 14): the TEE's secret, the
-    // example policy as trust root, sealed one epoch later, no wallet keys (the store's postcard:
-    // two empty lists, 0x00 0x00). Key and nonce rebuilt with alloy.
+    // example policy as trust root, sealed one epoch later, no wallet keys and no machine paths
+    // (their postcard: two empty lists, then an empty list, nonce 0 and a zero hash: 36 zero
+    // bytes). Key and nonce rebuilt with alloy.
     let config = fcc_core::Config {
         chain_id: CHAIN_ID,
         policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
@@ -893,6 +898,7 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
         trust_root: (EPOCH, bound),
         epoch: EPOCH + 1,
         wallets: Default::default(),
+        paths: Default::default(),
     };
     let word = |x: u64| U256::from(x).to_be_bytes::<32>();
     let key = alloy_primitives::keccak256(
@@ -902,7 +908,7 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     plain.extend_from_slice(&EPOCH.to_be_bytes());
     plain.extend_from_slice(&bound);
     plain.extend_from_slice(&(EPOCH + 1).to_be_bytes());
-    plain.extend_from_slice(&[0, 0]);
+    plain.extend_from_slice(&[0; 2 + 34]);
     let nonce = alloy_primitives::keccak256([&seal::NONCE_DOMAIN[..], &key[..], &plain].concat());
     let blob = SealingKey::simulated(&config).seal(&state).unwrap();
     assert_eq!(&blob[..14], b"FCCS\x03\x00\0\0\0\0\0\0\0\0");
@@ -926,7 +932,7 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     plain.extend_from_slice(&EPOCH.to_be_bytes());
     plain.extend_from_slice(&bound);
     plain.extend_from_slice(&(EPOCH + 1).to_be_bytes());
-    plain.extend_from_slice(&[0, 0]);
+    plain.extend_from_slice(&[0; 2 + 34]);
     let nonce = alloy_primitives::keccak256([&seal::NONCE_DOMAIN[..], &snp_key[..], &plain].concat());
     let tag =
         fcc_core::aead::encrypt(&snp_key.0, &nonce[..12].try_into().unwrap(), &snp_blob[..14], &mut plain).unwrap();
@@ -1325,6 +1331,9 @@ fn protocol_md_limits_match_the_code() {
         ("MAX_WALLET_ADMINS", limits::MAX_WALLET_ADMINS),
         ("MAX_WALLET_COSIGNERS", limits::MAX_WALLET_COSIGNERS),
         ("MAX_SEALED_LEN", limits::MAX_SEALED_LEN),
+        ("MAX_GOVERNANCE_SIGNERS", limits::MAX_GOVERNANCE_SIGNERS),
+        ("MAX_MACHINE_PATHS", limits::MAX_MACHINE_PATHS),
+        ("MAX_PATH_TEES", limits::MAX_PATH_TEES),
         ("MAX_KEY_PROOFS", limits::MAX_KEY_PROOFS),
         ("MAX_RESULT_DATA_LEN", limits::MAX_RESULT_DATA_LEN),
         ("MAX_ATTESTATION_LEN", limits::MAX_ATTESTATION_LEN),

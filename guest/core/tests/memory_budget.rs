@@ -199,6 +199,7 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
             trust_root: (1, [1; 32]),
             epoch: 2,
             wallets: wallets.snapshot(),
+            paths: Default::default(),
         };
         let config = Config { chain_id: CHAIN, policy_hash: scheme, registration: None };
         let blob = fcc_core::seal::SealingKey::simulated(&config).seal(&state).unwrap();

@@ -3,6 +3,7 @@
 //! message instead of silently falling back to a default.
 
 use fcc_core::Registration;
+use fcc_core::config::Governance;
 use fcc_core::policy::PolicyHashScheme;
 
 /// Why a setting was refused.
@@ -41,6 +42,32 @@ pub fn parse_extension_id(raw: &[u8]) -> Result<[u8; 32], Invalid> {
     let mut word = [0u8; 32];
     word[24..].copy_from_slice(&id.to_be_bytes());
     Ok(word)
+}
+
+/// Bytes reserved for `opt/fcc/governance` (a threshold and 16 addresses fit).
+pub const GOVERNANCE_MAX: usize = 1024;
+
+/// The governance: `<threshold>:<0x address>[,<0x address>…]` — a decimal threshold (1 ..=
+/// signers), then distinct, non-zero addresses (at most 16).
+pub fn parse_governance(raw: &[u8]) -> Result<Governance, Invalid> {
+    const FORMAT: Invalid = Invalid("the governance must be <threshold>:<0x address>[,<0x address>...]");
+    let s = trimmed(raw)?;
+    let (threshold, list) = s.split_once(':').ok_or(FORMAT)?;
+    if threshold.is_empty() || threshold.len() > 2 || !threshold.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FORMAT);
+    }
+    let threshold: u8 = threshold.parse().map_err(|_| FORMAT)?;
+    let mut signers = [[0u8; 20]; fcc_core::config::MAX_GOVERNANCE_SIGNERS];
+    let mut n = 0;
+    for a in list.split(',') {
+        if n == signers.len() {
+            return Err(Invalid("more than 16 governance signers"));
+        }
+        signers[n] = parse_owner(a.trim().as_bytes()).map_err(|_| FORMAT)?;
+        n += 1;
+    }
+    Governance::new(&signers[..n], threshold)
+        .map_err(|_| Invalid("the governance needs a threshold in 1..=signers and distinct, non-zero signers"))
 }
 
 /// An owner address: `0x` and 40 hex digits (either case), not zero.
@@ -217,7 +244,9 @@ impl Settings {
             None => None,
         };
         let registration = match (extension_id, owner) {
-            (Some(extension_id), Some(owner)) => Some(Registration { extension_id, owner }),
+            (Some(extension_id), Some(owner)) => {
+                Some(Registration { extension_id, owner, governance: Governance::NONE })
+            }
             (None, None) => None,
             (None, Some(_)) => {
                 return Err(SettingError { name: FW_CFG_EXTENSION_ID, why: "missing: the owner is set without it" });
@@ -265,6 +294,32 @@ mod tests {
         for bad in [&b""[..], b"01", b"-1", b"0x1", b"18446744073709551616", b"1 2"] {
             assert!(parse_extension_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn governance() {
+        let a = "0x000000000000000000000000000000000000000a";
+        let b = "0x000000000000000000000000000000000000000B";
+        let g = parse_governance(format!("2:{a},{b}\n").as_bytes()).unwrap();
+        assert_eq!((g.threshold(), g.signers().len()), (2, 2));
+        assert_eq!(g.signers()[1][19], 0x0b);
+        assert!(parse_governance(format!("1: {a} , {b}").as_bytes()).is_ok(), "spaces around addresses");
+        for bad in [
+            format!("3:{a},{b}"),
+            format!("0:{a}"),
+            format!("1:{a},{a}"),
+            a.to_string(),
+            format!("1:{a},"),
+            "1:0x0000000000000000000000000000000000000000".to_string(),
+            format!("x:{a}"),
+            format!("100:{a}"),
+        ] {
+            assert!(parse_governance(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let seventeen: Vec<String> = (1..=17).map(|i| format!("0x{i:040x}")).collect();
+        assert!(parse_governance(format!("1:{}", seventeen[..16].join(",")).as_bytes()).is_ok());
+        assert!(parse_governance(format!("1:{}", seventeen.join(",")).as_bytes()).is_err(), "17 signers");
+        assert!(format!("16:{}", seventeen[..16].join(",")).len() <= GOVERNANCE_MAX);
     }
 
     #[test]

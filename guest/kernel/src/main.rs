@@ -121,14 +121,18 @@ mod kernel {
         let config = Config {
             chain_id: settings.chain_id,
             policy_hash: settings.policy_hash,
-            registration: settings.registration,
+            registration: with_governance(settings.registration, &mut fw),
         };
         println!("chain {}, policy hash {:?}, entropy {}", config.chain_id, config.policy_hash, rng.source().name());
         match config.registration {
             Some(r) => println!(
-                "registration: extension {}, owner 0x{}",
+                "registration: extension {}, owner 0x{}, governance {}",
                 u64::from_be_bytes(r.extension_id[24..].try_into().unwrap_or_default()),
-                Hex(&r.owner)
+                Hex(&r.owner),
+                match r.governance.is_set() {
+                    true => alloc::format!("{} of {} signers", r.governance.threshold(), r.governance.signers().len()),
+                    false => alloc::string::String::from("none"),
+                }
             ),
             None => {
                 println!("registration: none (no opt/fcc/extension-id and opt/fcc/owner: no registration data signed)")
@@ -190,6 +194,22 @@ mod kernel {
             Some(fw.read(file, buf).map(<[u8]>::len).map_err(|_| ()))
         })
         .unwrap_or_else(|e| fatal!("{e}"))
+    }
+
+    /// `registration` with the governance of `opt/fcc/governance`, if given (which needs the
+    /// registration settings).
+    fn with_governance(registration: Option<fcc_core::Registration>, fw: &mut FwCfg) -> Option<fcc_core::Registration> {
+        use fcc_layout::interface::FW_CFG_GOVERNANCE;
+        let file = fw.find(FW_CFG_GOVERNANCE)?;
+        let mut buf = [0u8; crate::config::GOVERNANCE_MAX];
+        let raw =
+            fw.read(file, &mut buf).unwrap_or_else(|_| fatal!("fw_cfg {FW_CFG_GOVERNANCE}: longer than 1024 bytes"));
+        let governance = crate::config::parse_governance(raw)
+            .unwrap_or_else(|crate::config::Invalid(why)| fatal!("fw_cfg {FW_CFG_GOVERNANCE}: {why}"));
+        let Some(r) = registration else {
+            fatal!("fw_cfg {FW_CFG_GOVERNANCE}: needs opt/fcc/extension-id and opt/fcc/owner")
+        };
+        Some(fcc_core::Registration { governance, ..r })
     }
 
     /// Largest sealed-state file read from fw_cfg (anything longer is refused unread).

@@ -693,6 +693,10 @@ pub mod interface {
     pub const FW_CFG_EXTENSION_ID: &str = "opt/fcc/extension-id";
     /// fw_cfg file with the owner who may register the TEE, `0x` and 40 hex digits, non-zero.
     pub const FW_CFG_OWNER: &str = "opt/fcc/owner";
+    /// fw_cfg file with the extension's governance (who may set the machine paths wallet keys
+    /// move along): `<threshold>:<0x address>[,<0x address>…]`, at most 16 distinct signers.
+    /// Needs the registration settings; committed in the registration data as `governanceHash`.
+    pub const FW_CFG_GOVERNANCE: &str = "opt/fcc/governance";
     /// fw_cfg file (tests only): after READY, raise this fault: `ud2`, `pagefault` or
     /// `stack-overflow`; or `sign-loop`: sign digests with the identity key for ever (for an
     /// exception injected mid-signature).

@@ -211,7 +211,7 @@ fn a_registration_answer_is_accepted_only_as_registered() {
     let owner = [0x0b; 20];
     let mut extension_id = [0u8; 32];
     extension_id[31] = 1;
-    let registration = fcc_core::Registration { extension_id, owner };
+    let registration = fcc_core::Registration { extension_id, owner, governance: fcc_core::config::Governance::NONE };
     let config = |registration| fcc_core::Config {
         chain_id: CHAIN_ID,
         policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },

@@ -100,6 +100,9 @@ impl Registry {
             Handler::direct(op::F_GET, op::KEY_INFO, wallet::key_info),
             Handler::direct(op::F_GET, op::KEY_PROOF, wallet::key_proof),
             Handler::direct(op::F_GET, op::TEE_BACKUP, wallet::tee_backup),
+            Handler::direct(op::F_GOVERNANCE, op::SET_MACHINE_PATH_LIST, wallet::set_machine_path_list),
+            Handler::instruction(op::F_WALLET, op::KEY_DIRECT_BACKUP, wallet::key_direct_backup),
+            Handler::instruction(op::F_WALLET, op::KEY_DIRECT_RESTORE, wallet::key_direct_restore),
         ] {
             r.register(h).expect("system operations are distinct");
         }

@@ -223,3 +223,103 @@ fn bounded_status(errors: &[(usize, &'static str)]) -> Vec<u8> {
         n -= 1;
     }
 }
+
+/// `F_GOVERNANCE/SET_MACHINE_PATH_LIST` (direct): the governance-signed machine paths
+/// (`wallet::direct`); result data empty.
+pub fn set_machine_path_list(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    let r =
+        state.config.registration.ok_or(Error::OperationFailed { reason: "no governance configured for this TEE" })?;
+    state.paths.set(&action.instruction.original_message, &r.governance, &r.extension_id, state.config.chain_id)?;
+    Ok(Output::default())
+}
+
+/// `KEY_DIRECT_BACKUP`: this TEE's key, encrypted to a destination TEE a governance path allows,
+/// as the signed envelope `{"payload":"0x…","teeSignature":"0x…"}`. The key stays here.
+pub fn key_direct_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    use crate::wallet::direct::{self, KeyDirectBackup};
+    let req = KeyDirectBackup::decode(&action.instruction.original_message)?;
+    let me = state.identity.address();
+    if req.source != me {
+        return Err(Error::OperationFailed { reason: "KEY_DIRECT_BACKUP is for another source TEE" });
+    }
+    if req.path_nonce != state.paths.nonce() {
+        return Err(Error::OperationFailed { reason: "machine-path-list nonce is not the current one" });
+    }
+    let destination = direct::destination_id(&req.destination)?;
+    if !state.paths.authorizes(&me, &destination) {
+        return Err(Error::OperationFailed { reason: "no machine path from this TEE to the destination" });
+    }
+    let wallet = state.wallets.get(&req.id).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
+    let epoch = state.policies.active().ok_or(Error::PolicyNotInitialized)?.reward_epoch_id();
+    let mut random_nonce = [0u8; 32];
+    rand_core::TryRng::try_fill_bytes(&mut state.rng, &mut random_nonce).map_err(|_| Error::EntropyUnavailable)?;
+    let backup_id = crate::wallet::codec::BackupId {
+        tee_id: me,
+        id: wallet.id,
+        public_key: wallet.public,
+        key_type: wallet.key_type,
+        signing_algo: wallet.signing_algo,
+        reward_epoch_id: epoch,
+        random_nonce,
+    };
+    let secret = zeroize::Zeroizing::new(<[u8; 32]>::from(wallet.secret_scalar().to_bytes()));
+    let encrypted = crate::wallet::ecies::encrypt(&mut state.rng, &req.destination, &*secret, &[], &[])?;
+    let nonce = state.wallets.nonce(&req.id).unwrap_or(0);
+    let payload = direct::payload_json(&backup_id, &encrypted, wallet, nonce);
+    let signature = state.identity.sign_digest(&direct::envelope_digest(state.config.chain_id, payload.as_bytes()));
+    Ok(direct::envelope_json(payload.as_bytes(), &signature).into_bytes().into())
+}
+
+/// `KEY_DIRECT_RESTORE`: the key a source TEE encrypted to this one (the envelope is the
+/// additional fixed message), along a governance path; → its existence proof.
+pub fn key_direct_restore(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    use crate::wallet::direct;
+    let d = &action.instruction;
+    let req = direct::decode_direct_restore(&d.original_message)?;
+    let me = state.identity.address();
+    if req.backup_id.tee_id != req.source {
+        return Err(Error::OperationFailed { reason: "the backup is not of the source TEE" });
+    }
+    if req.path_nonce > state.paths.nonce() {
+        return Err(Error::OperationFailed {
+            reason: "machine-path-list nonce ahead of this TEE's (stale node state)",
+        });
+    }
+    if !state.paths.authorizes(&req.source, &me) {
+        return Err(Error::OperationFailed { reason: "no machine path from the source TEE to this one" });
+    }
+    if !supported_algo(&req.backup_id.signing_algo) {
+        return Err(Error::OperationFailed { reason: "signing algorithm not supported" });
+    }
+    let opened = direct::open_envelope(&d.additional_fixed_message, &req.source, state.config.chain_id)?;
+    if opened.backup_id.encode() != req.backup_id.encode() {
+        return Err(Error::OperationFailed { reason: "the envelope is of another backup" });
+    }
+    let epoch = state.policies.active().ok_or(Error::PolicyNotInitialized)?.reward_epoch_id();
+    let b = opened.backup_id.reward_epoch_id;
+    if epoch != b && u64::from(epoch) != u64::from(b) + 1 {
+        return Err(Error::OperationFailed { reason: "the direct backup is not from this or the previous epoch" });
+    }
+    opened.config.check()?;
+    let id = req.backup_id.id;
+    if state.wallets.exists(&id) {
+        return Err(Error::OperationFailed { reason: "wallet with given wallet-key id already exists" });
+    }
+    state.wallets.check_nonce(&id, req.destination_nonce)?;
+    state.wallets.check_insert(&id)?;
+    let plain = state.identity.decrypt(&opened.encrypted)?;
+    let secret: [u8; 32] = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| Error::OperationFailed { reason: "the encrypted key is not 32 bytes" })?;
+    let secret = k256::SecretKey::from_bytes(&secret.into())
+        .map_err(|_| Error::OperationFailed { reason: "the encrypted key is not a valid secret" })?;
+    let b = &opened.backup_id;
+    let mut wallet = Wallet::new(id, b.key_type, b.signing_algo, secret, true, opened.config);
+    if wallet.public != b.public_key {
+        return Err(Error::OperationFailed { reason: "the decrypted key is not the backed-up one" });
+    }
+    (wallet.settings_version, wallet.settings) = opened.settings;
+    state.wallets.insert(wallet, req.destination_nonce)?;
+    Ok(existence_proof(state, &id)?.into_bytes().into())
+}

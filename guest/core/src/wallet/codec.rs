@@ -173,7 +173,7 @@ impl BackupId {
     }
 
     /// The tuple's tokens (ABI order: the public key after the signing algorithm).
-    fn with_tokens<R>(&self, f: impl FnOnce(&[Token<'_>]) -> R) -> R {
+    pub(crate) fn with_tokens<R>(&self, f: impl FnOnce(&[Token<'_>]) -> R) -> R {
         let w = self.words();
         f(&[
             Token::Word(w[0]),
@@ -192,7 +192,7 @@ impl BackupId {
         self.with_tokens(abi::encode_dynamic_struct)
     }
 
-    fn read(r: &Reader<'_>, at: usize) -> Result<Self, Error> {
+    pub(crate) fn read(r: &Reader<'_>, at: usize) -> Result<Self, Error> {
         let public = r.bytes_at(r.offset(at, at + 160)?, 64)?;
         Ok(Self {
             tee_id: r.address(at)?,

@@ -23,6 +23,7 @@ use crate::policy::Address;
 
 pub mod backup;
 pub mod codec;
+pub mod direct;
 pub mod ecies;
 pub mod json;
 pub mod shamir;

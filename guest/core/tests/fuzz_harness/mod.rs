@@ -758,13 +758,16 @@ pub fn wallet_secret() -> k256::NonZeroScalar {
 /// 0 `KeyGenerate`, 1 `KeyDelete`, 2 `KeyDataProviderRestore` (each strict: whatever decodes is
 /// the canonical encoding), 3 backup metadata JSON (re-marshals to what parses back equal),
 /// 4 key splits JSON (each split's data re-marshals stably), 5 an ECIES ciphertext for the
-/// harness key, 6 a restore of a fixed backup from messages cut from the input.
+/// harness key, 6 a restore of a fixed backup from messages cut from the input, 7
+/// `KeyDirectBackup`, 8 `KeyDirectRestore` (strict), 9 a direct-backup envelope (never opens:
+/// no source key signs fuzz input), 10 a machine path list request (never accepted: no
+/// governance key signs fuzz input).
 pub fn wallet_messages(data: &[u8]) {
     use fcc_core::wallet::backup::{self, Metadata};
     use fcc_core::wallet::codec::{self, KeyDelete, KeyGenerate};
     use fcc_core::wallet::ecies;
     let Some((&which, rest)) = data.split_first() else { return };
-    match which % 7 {
+    match which % 11 {
         0 => {
             if let Ok(v) = KeyGenerate::decode(rest) {
                 assert_eq!(v.encode(), rest, "decoded a non-canonical KeyGenerate");
@@ -805,12 +808,31 @@ pub fn wallet_messages(data: &[u8]) {
                 assert_eq!(m.len() + ecies::OVERHEAD, rest.len());
             }
         }
-        _ => {
+        6 => {
             let metadata = harness_metadata();
             let messages: Vec<&[u8]> = rest.chunks(256).collect();
             if let Ok(r) = backup::restore(&metadata, &messages, &wallet_secret(), CHAIN_ID) {
                 panic!("restored a key from fuzz input: {r:?}");
             }
+        }
+        7 => {
+            if let Ok(v) = fcc_core::wallet::direct::KeyDirectBackup::decode(rest) {
+                assert_eq!(v.encode(), rest, "decoded a non-canonical KeyDirectBackup");
+            }
+        }
+        8 => {
+            if let Ok(v) = fcc_core::wallet::direct::decode_direct_restore(rest) {
+                assert_eq!(v.encode(), rest, "decoded a non-canonical KeyDirectRestore");
+            }
+        }
+        9 => {
+            assert!(fcc_core::wallet::direct::open_envelope(rest, &[0x33; 20], CHAIN_ID).is_err(), "opened fuzz input");
+        }
+        _ => {
+            let governance = fcc_core::config::Governance::new(&[[0x44; 20], [0x45; 20]], 1).expect("governance");
+            let mut paths = fcc_core::wallet::direct::MachinePaths::default();
+            assert!(paths.set(rest, &governance, &[7; 32], CHAIN_ID).is_err(), "a path list accepted from fuzz input");
+            assert_eq!(paths.nonce(), 0);
         }
     }
 }
@@ -883,5 +905,44 @@ pub fn wallet_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("seed-key-splits-array", with(4, format!("[{}]", String::from_utf8_lossy(&split_json)).as_bytes())),
         ("seed-ecies", with(5, &ciphertext)),
         ("seed-restore-one-message", with(6, &ciphertext[..ciphertext.len().min(256)])),
+        (
+            "seed-key-direct-backup",
+            with(
+                7,
+                &fcc_core::wallet::direct::KeyDirectBackup {
+                    source: [0x33; 20],
+                    id,
+                    destination: *voters()[2].public_key(),
+                    path_nonce: 1,
+                }
+                .encode(),
+            ),
+        ),
+        (
+            "seed-key-direct-restore",
+            with(
+                8,
+                &fcc_core::wallet::direct::KeyDirectRestore {
+                    source: [0x33; 20],
+                    source_proxy_url: b"http://proxy-a",
+                    backup_id: metadata.backup_id.clone(),
+                    backup_instruction_id: [9; 32],
+                    destination_nonce: 1,
+                    path_nonce: 1,
+                }
+                .encode(),
+            ),
+        ),
+        (
+            "seed-direct-envelope",
+            with(9, br#"{"payload":"0x7b7d","teeSignature":"0x0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"}"#),
+        ),
+        (
+            "seed-machine-path-list",
+            with(
+                10,
+                br#"{"Paths":[{"SourceTeeIds":["0x3333333333333333333333333333333333333333"],"DestinationTeeIds":["0x4444444444444444444444444444444444444444"]}],"Nonce":1,"Signatures":["AAAA"]}"#,
+            ),
+        ),
     ]
 }
