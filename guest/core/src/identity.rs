@@ -8,20 +8,10 @@ use rand_core::TryCryptoRng;
 use zeroize::Zeroize;
 
 use crate::ecdsa::{SIGNATURE_LEN, address_of};
+use crate::entropy::draw32;
 use crate::error::Error;
 use crate::hash::H256;
 use crate::policy::Address;
-
-/// Draws 32 bytes, refusing obviously broken sources (a constant fill).
-pub fn draw32(rng: &mut impl TryCryptoRng) -> Result<[u8; 32], Error> {
-    let mut b = [0u8; 32];
-    rng.try_fill_bytes(&mut b).map_err(|_| Error::EntropyUnavailable)?;
-    if b.iter().all(|&x| x == b[0]) {
-        b.zeroize();
-        return Err(Error::EntropyUnavailable);
-    }
-    Ok(b)
-}
 
 /// The TEE identity key.
 pub struct TeeIdentity {

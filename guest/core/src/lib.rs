@@ -17,6 +17,7 @@ pub mod attester;
 pub mod batch;
 pub mod config;
 pub mod ecdsa;
+pub mod entropy;
 pub mod error;
 pub mod hash;
 pub mod identity;

@@ -58,6 +58,22 @@ pub mod status {
     pub const SUCCESS: u8 = 1;
 }
 
+/// What an operation produced: the result's data and its additional status (Flare's
+/// `additionalResultStatus`: operation-specific detail, unsigned; at most `MAX_REASON_LEN`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Output {
+    /// The result data.
+    pub data: Vec<u8>,
+    /// The additional status.
+    pub status: Vec<u8>,
+}
+
+impl From<Vec<u8>> for Output {
+    fn from(data: Vec<u8>) -> Self {
+        Self { data, status: Vec::new() }
+    }
+}
+
 /// A result, as Flare's `ActionResult`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {

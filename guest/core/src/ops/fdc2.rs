@@ -95,7 +95,7 @@ pub fn message_hash(chain_id: u64, req: &Request<'_>, d: &crate::instruction::In
 }
 
 /// `PROVE`.
-pub fn prove(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<super::Output, Error> {
+pub fn prove(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<crate::result::Output, Error> {
     let d = &action.instruction;
     let req = decode_request(&d.original_message)?;
     let (hash, header) = message_hash(state.config.chain_id, &req, d);

@@ -37,7 +37,11 @@ fn attest(state: &TeeState, attester: &mut dyn Attester, challenge: &H256, times
 }
 
 /// `TEE_INFO`.
-pub fn tee_info(state: &mut TeeState, action: &Action, attester: &mut dyn Attester) -> Result<super::Output, Error> {
+pub fn tee_info(
+    state: &mut TeeState,
+    action: &Action,
+    attester: &mut dyn Attester,
+) -> Result<crate::result::Output, Error> {
     let msg = &action.instruction.original_message;
     let challenge: [u8; 32] = match msg.len() {
         0 => [0; 32],
@@ -93,7 +97,7 @@ pub fn tee_attestation(
     state: &mut TeeState,
     action: &Action,
     attester: &mut dyn Attester,
-) -> Result<super::Output, Error> {
+) -> Result<crate::result::Output, Error> {
     let d = &action.instruction;
     let request = decode_attestation_request(&d.original_message)?;
     if request.tee_id != state.identity.address() {

@@ -15,24 +15,8 @@ pub mod info;
 pub mod policy;
 pub mod wallet;
 
-/// What an operation produced: the result's data and its additional status (Flare's
-/// `additionalResultStatus`: operation-specific detail, unsigned; at most `MAX_REASON_LEN`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Output {
-    /// The result data.
-    pub data: Vec<u8>,
-    /// The additional status.
-    pub status: Vec<u8>,
-}
-
-impl From<Vec<u8>> for Output {
-    fn from(data: Vec<u8>) -> Self {
-        Self { data, status: Vec::new() }
-    }
-}
-
 /// Runs an operation whose authorisation has been checked.
-pub type Execute = fn(&mut TeeState, &Action, &mut dyn Attester) -> Result<Output, Error>;
+pub type Execute = fn(&mut TeeState, &Action, &mut dyn Attester) -> Result<crate::result::Output, Error>;
 
 /// The data-provider threshold an instruction must pass, in basis points of the policy's total
 /// weight (weight must be strictly greater than `ceil(total · bips / 10000)`; `admission`).

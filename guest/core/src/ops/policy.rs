@@ -28,7 +28,7 @@ fn summary(state: &TeeState, p: &SigningPolicy) -> Vec<u8> {
 }
 
 /// `INITIALIZE_POLICY`.
-pub fn initialize(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<super::Output, Error> {
+pub fn initialize(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<crate::result::Output, Error> {
     let msg: InitializePolicy = decode(&action.instruction.original_message, "INITIALIZE_POLICY message")?;
     let epoch = state.policies.initialize(&msg, &mut state.verifier)?.reward_epoch_id();
     state.replay.prune(epoch.saturating_sub(1));
@@ -37,7 +37,7 @@ pub fn initialize(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -
 }
 
 /// `UPDATE_POLICY`.
-pub fn update(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<super::Output, Error> {
+pub fn update(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<crate::result::Output, Error> {
     let msg: UpdatePolicy = decode(&action.instruction.original_message, "UPDATE_POLICY message")?;
     let epoch = state.policies.update(&msg, &mut state.verifier)?.reward_epoch_id();
     state.replay.prune(epoch.saturating_sub(1));

@@ -21,7 +21,6 @@ use alloc::vec::Vec;
 
 use serde::Deserialize;
 
-use super::Output;
 use crate::action::Action;
 use crate::attester::Attester;
 use crate::error::Error;
@@ -29,6 +28,7 @@ use crate::hash::{eip191_hash, keccak256};
 use crate::instruction::payload_hash;
 use crate::limits::{MAX_KEY_PROOFS, MAX_REASON_LEN};
 use crate::op;
+use crate::result::Output;
 use crate::state::TeeState;
 use crate::wallet::backup::{self, Metadata};
 use crate::wallet::codec::{self, KeyDelete, KeyGenerate};

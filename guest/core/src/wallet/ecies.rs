@@ -23,8 +23,8 @@ use k256::{AffinePoint, NonZeroScalar, ProjectivePoint};
 use rand_core::TryCryptoRng;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::entropy::draw32;
 use crate::error::Error;
-use crate::identity::draw32;
 
 type Aes128Ctr = ctr::Ctr128BE<aes::Aes128>;
 type HmacSha256 = hmac::Hmac<Sha256>;

@@ -13,8 +13,8 @@ use k256::elliptic_curve::PrimeField;
 use rand_core::TryCryptoRng;
 use zeroize::Zeroizing;
 
+use crate::entropy::draw32;
 use crate::error::Error;
-use crate::identity::draw32;
 
 /// One share: the polynomial's value at `x`.
 #[derive(Clone, PartialEq, Eq)]
