@@ -178,9 +178,9 @@ impl Metadata {
 /// The backup id's fields in line (Go flattens the embedded struct; serde's `flatten` would
 /// cost the guest ~tens of KiB of buffering code).
 macro_rules! with_backup_id {
-    ($(#[$m:meta])* struct $name:ident { $($body:tt)* }) => {
+    ($(#[$m:meta])* $vis:vis struct $name:ident { $($body:tt)* }) => {
         $(#[$m])*
-        struct $name {
+        $vis struct $name {
             #[serde(rename = "teeId")]
             tee_id: Hex<20>,
             #[serde(rename = "walletId")]
@@ -201,7 +201,7 @@ macro_rules! with_backup_id {
         }
 
         impl $name {
-            fn backup_id(&self) -> Result<BackupId, Error> {
+            $vis fn backup_id(&self) -> Result<BackupId, Error> {
                 backup_id_of(
                     &self.tee_id,
                     &self.wallet_id,
@@ -528,21 +528,9 @@ impl WalletBackup {
     }
 }
 
-with_backup_id! {
+/// The parts and signatures of a backup's JSON (its metadata is read by [`Metadata::parse`]).
 #[derive(Deserialize)]
-struct WalletBackupJson {
-    #[serde(rename = "FieldID")]
-    field_id: Hex<32>,
-    #[serde(rename = "AdminsPublicKeys")]
-    admins_public_keys: Vec<PublicKeyJson>,
-    #[serde(rename = "AdminsThreshold")]
-    admins_threshold: u64,
-    #[serde(rename = "ProvidersThreshold")]
-    providers_threshold: u64,
-    #[serde(rename = "Cosigners")]
-    cosigners: Vec<Hex<20>>,
-    #[serde(rename = "CosignersThreshold")]
-    cosigners_threshold: u64,
+struct PartsJson {
     #[serde(rename = "AdminEncryptedParts")]
     admin: EncryptedSharesJson,
     #[serde(rename = "ProviderEncryptedParts")]
@@ -551,7 +539,6 @@ struct WalletBackupJson {
     signature: Hex<65>,
     #[serde(rename = "TEESignature")]
     tee_signature: Hex<65>,
-}
 }
 
 #[derive(Deserialize)]
@@ -591,21 +578,14 @@ impl WalletBackup {
             backup_id: BackupIdOnly,
         }
         let r: Response = json::parse(bytes, "TEEBackupResponse")?;
-        let b: WalletBackupJson = json::parse(&r.wallet_backup.0, "wallet backup")?;
+        // The backup's JSON read twice: its metadata, then its parts (each ignores the other's keys).
+        let parts: PartsJson = json::parse(&r.wallet_backup.0, "wallet backup")?;
         let backup = WalletBackup {
-            metadata: Metadata {
-                backup_id: b.backup_id()?,
-                field_id: b.field_id.0,
-                admins: b.admins_public_keys.iter().map(PublicKeyJson::xy).collect(),
-                admins_threshold: b.admins_threshold,
-                providers_threshold: b.providers_threshold,
-                cosigners: b.cosigners.iter().map(|a| a.0).collect(),
-                cosigners_threshold: b.cosigners_threshold,
-            },
-            admin: b.admin.shares(),
-            provider: b.provider.shares(),
-            signature: b.signature.0,
-            tee_signature: b.tee_signature.0,
+            metadata: Metadata::parse(&r.wallet_backup.0)?,
+            admin: parts.admin.shares(),
+            provider: parts.provider.shares(),
+            signature: parts.signature.0,
+            tee_signature: parts.tee_signature.0,
         };
         if r.backup_id.backup_id()?.encode() != backup.metadata.backup_id.encode() {
             return Err(Error::OperationFailed { reason: "backupId is not the backup's" });
@@ -627,8 +607,9 @@ impl WalletBackup {
 }
 
 with_backup_id! {
+/// A `WalletBackupID` as parsed (Go's JSON order).
 #[derive(Deserialize)]
-struct BackupIdOnly {}
+pub(crate) struct BackupIdOnly {}
 }
 
 fn scalar_bytes(s: &Scalar) -> [u8; 32] {

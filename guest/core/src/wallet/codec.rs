@@ -89,6 +89,15 @@ impl KeyGenerate {
     }
 }
 
+/// A `uint256` nonce at `at` that must fit 64 bits: tee-node decodes the word and refuses a
+/// larger value as an operation error (`reason`), not as malformed input.
+pub(crate) fn nonce_u64(r: &Reader<'_>, at: usize, reason: &'static str) -> Result<u64, Error> {
+    if r.word(at)?[..24].iter().any(|&b| b != 0) {
+        return Err(Error::OperationFailed { reason });
+    }
+    r.uint(at, 64)
+}
+
 /// `KeyDelete`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyDelete {
@@ -114,14 +123,10 @@ impl KeyDelete {
     /// Decodes `abi.encode(KeyDelete)` strictly.
     pub fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let r = Reader::new(bytes, "KeyDelete");
-        let nonce_word = r.word(96)?;
-        if nonce_word[..24].iter().any(|&b| b != 0) {
-            return Err(Error::OperationFailed { reason: "nonce too large" });
-        }
         let v = Self {
             tee_id: r.address(0)?,
             id: KeyIdPair { wallet_id: *r.word(32)?, key_id: r.uint(64, 64)? },
-            nonce: r.uint(96, 64)?,
+            nonce: nonce_u64(&r, 96, "nonce too large")?,
         };
         r.canonical(&v.encode())?;
         Ok(v)
@@ -243,15 +248,11 @@ pub fn decode_restore(bytes: &[u8]) -> Result<KeyDataProviderRestore<'_>, Error>
     let mut tee_public_key = [0u8; 64];
     tee_public_key[..32].copy_from_slice(r.word(base)?);
     tee_public_key[32..].copy_from_slice(r.word(base + 32)?);
-    let nonce_word = r.word(base + 128)?;
-    if nonce_word[..24].iter().any(|&b| b != 0) {
-        return Err(Error::OperationFailed { reason: "nonce too large" });
-    }
     let v = KeyDataProviderRestore {
         tee_public_key,
         backup_id: BackupId::read(&r, r.offset(base, base + 64)?)?,
         backup_url: r.bytes_at(r.offset(base, base + 96)?, MAX_URL_LEN)?,
-        nonce: r.uint(base + 128, 64)?,
+        nonce: nonce_u64(&r, base + 128, "nonce too large")?,
     };
     r.canonical(&v.encode())?;
     Ok(v)

@@ -192,13 +192,6 @@ pub struct KeyDirectBackup {
     pub path_nonce: u64,
 }
 
-fn u64_word(r: &Reader<'_>, at: usize, what: &'static str) -> Result<u64, Error> {
-    if r.word(at)?[..24].iter().any(|&b| b != 0) {
-        return Err(Error::OperationFailed { reason: what });
-    }
-    r.uint(at, 64)
-}
-
 impl KeyDirectBackup {
     /// `abi.encode(KeyDirectBackup)` (static: six words).
     pub fn encode(&self) -> Vec<u8> {
@@ -221,7 +214,7 @@ impl KeyDirectBackup {
             source: r.address(0)?,
             id: KeyIdPair { wallet_id: *r.word(32)?, key_id: r.uint(64, 64)? },
             destination,
-            path_nonce: u64_word(&r, 160, "machine-path-list nonce too large")?,
+            path_nonce: super::codec::nonce_u64(&r, 160, "machine-path-list nonce too large")?,
         };
         r.canonical(&v.encode())?;
         Ok(v)
@@ -270,8 +263,8 @@ pub fn decode_direct_restore(bytes: &[u8]) -> Result<KeyDirectRestore<'_>, Error
         source_proxy_url: r.bytes_at(r.offset(base, base + 32)?, MAX_URL_LEN)?,
         backup_id: BackupId::read(&r, r.offset(base, base + 64)?)?,
         backup_instruction_id: *r.word(base + 96)?,
-        destination_nonce: u64_word(&r, base + 128, "destination nonce too large")?,
-        path_nonce: u64_word(&r, base + 160, "machine-path-list nonce too large")?,
+        destination_nonce: super::codec::nonce_u64(&r, base + 128, "destination nonce too large")?,
+        path_nonce: super::codec::nonce_u64(&r, base + 160, "machine-path-list nonce too large")?,
     };
     r.canonical(&v.encode())?;
     Ok(v)
@@ -334,29 +327,9 @@ struct EnvelopeJson {
 }
 
 #[derive(Deserialize)]
-struct BackupIdJson {
-    #[serde(rename = "teeId")]
-    tee_id: Hex<20>,
-    #[serde(rename = "walletId")]
-    wallet_id: Hex<32>,
-    #[serde(rename = "keyId")]
-    key_id: u64,
-    #[serde(rename = "publicKey")]
-    public_key: HexBytes,
-    #[serde(rename = "keyType")]
-    key_type: Hex<32>,
-    #[serde(rename = "signingAlgo")]
-    signing_algo: Hex<32>,
-    #[serde(rename = "rewardEpochId")]
-    reward_epoch_id: u32,
-    #[serde(rename = "randomNonce")]
-    random_nonce: Hex<32>,
-}
-
-#[derive(Deserialize)]
 struct PayloadJson {
     #[serde(rename = "backupId")]
-    backup_id: BackupIdJson,
+    backup_id: super::backup::BackupIdOnly,
     #[serde(rename = "encryptedPrivateKey")]
     encrypted: HexBytes,
     #[serde(rename = "adminPublicKeys")]
@@ -398,22 +371,8 @@ pub fn open_envelope(envelope: &[u8], source: &Address, chain_id: u64) -> Result
             max: MAX_WALLET_ADMINS,
         });
     }
-    let b = &p.backup_id;
     Ok(Opened {
-        backup_id: BackupId {
-            tee_id: b.tee_id.0,
-            id: KeyIdPair { wallet_id: b.wallet_id.0, key_id: b.key_id },
-            public_key: b
-                .public_key
-                .0
-                .as_slice()
-                .try_into()
-                .map_err(|_| Error::OperationFailed { reason: "unsupported public key format" })?,
-            key_type: b.key_type.0,
-            signing_algo: b.signing_algo.0,
-            reward_epoch_id: b.reward_epoch_id,
-            random_nonce: b.random_nonce.0,
-        },
+        backup_id: p.backup_id.backup_id()?,
         encrypted: p.encrypted.0,
         config: ConfigConstants {
             admins: p.admins.iter().map(PublicKeyJson::xy).collect(),
