@@ -303,3 +303,183 @@ fn a_wallet_key_survives_a_reboot_in_the_sealed_state() {
         })
     });
 }
+
+/// The governance of the direct-transfer test: three keys, two of them needed.
+fn governors() -> Vec<TeeIdentity> {
+    (1..=3u8).map(|i| TeeIdentity::from_secret_for_tests(&[0xc0 + i; 32]).unwrap()).collect()
+}
+
+const EXTENSION: u64 = 7;
+
+/// Flare's `SET_MACHINE_PATH_LIST` request: one path `sources` → `destinations` at `nonce`,
+/// signed by governors 0 and 2.
+fn path_list(sources: &[[u8; 20]], destinations: &[[u8; 20]], nonce: u64) -> Vec<u8> {
+    use base64::Engine;
+    use fcc_core::wallet::direct::{MachinePath, path_list_hash};
+    let mut ext = [0u8; 32];
+    ext[24..].copy_from_slice(&EXTENSION.to_be_bytes());
+    let paths = [MachinePath { sources: sources.to_vec(), destinations: destinations.to_vec() }];
+    let digest = fcc_core::hash::eip191_hash(&path_list_hash(CHAIN_ID, &ext, nonce, &paths));
+    let g = governors();
+    let signatures: Vec<String> = [&g[0], &g[2]]
+        .iter()
+        .map(|k| base64::engine::general_purpose::STANDARD.encode(k.sign_digest(&digest)))
+        .collect();
+    let hexes = |a: &[[u8; 20]]| a.iter().map(|x| format!("0x{}", hex::encode(x))).collect::<Vec<_>>();
+    serde_json::to_vec(&serde_json::json!({
+        "Paths": [{"SourceTeeIds": hexes(sources), "DestinationTeeIds": hexes(destinations)}],
+        "Nonce": nonce,
+        "Signatures": signatures,
+    }))
+    .unwrap()
+}
+
+/// Governance lets keys move from A to C only. A's key reaches C (encrypted to C's attested
+/// key, in A's signed envelope), which signs with it; a move to D — a machine of the same
+/// extension, not on the path — and one with a stale path nonce are refused.
+#[test]
+fn a_key_moves_directly_only_along_the_governance_path() {
+    use fcc_core::wallet::KeyIdPair;
+    use fcc_core::wallet::direct::{KeyDirectBackup, KeyDirectRestore};
+    let ps = flare::providers(PROVIDERS).unwrap();
+    let voters: Vec<(&Provider, Vec<u8>)> = ps.iter().map(|p| (p, vec![])).collect();
+    let g = governors();
+    let governance =
+        format!("2:{}", g.iter().map(|k| format!("0x{}", hex::encode(k.address()))).collect::<Vec<_>>().join(","));
+    let machine = |label: &str| {
+        let (proxy, init) = proxy(&ps, label);
+        let options = fcc_e2e::options()
+            .network(proxy.link_port())
+            .fw_cfg(fcc_layout::interface::FW_CFG_EXTENSION_ID, &EXTENSION.to_string())
+            .fw_cfg(fcc_layout::interface::FW_CFG_OWNER, "0x00000000000000000000000000000000000000b0")
+            .fw_cfg(fcc_layout::interface::FW_CFG_GOVERNANCE, &governance);
+        let (mut guest, tee) = fcc_e2e::boot_ready(&options);
+        let console = guest.console();
+        assert!(console.contains("governance 2 of 3 signers"), "{console}");
+        proxy.block_on(proxy.api.wait_result(&init, RESULT_TIMEOUT)).unwrap();
+        (proxy, guest, tee)
+    };
+    let (proxy_a, mut guest_a, tee_a) = machine("direct A");
+    let (proxy_c, mut guest_c, tee_c) = machine("direct C");
+    let (proxy_d, mut guest_d, tee_d) = machine("direct D");
+    let public = |proxy: &InProcess| -> [u8; 64] {
+        let info = proxy.block_on(proxy.api.wait_info(TIMEOUT)).unwrap();
+        hex::decode(info["publicKey"].as_str().unwrap().trim_start_matches("0x")).unwrap().try_into().unwrap()
+    };
+    let (c_public, d_public) = (public(&proxy_c), public(&proxy_d));
+    let list = path_list(&[tee_a], &[tee_c], 1);
+    let post_list = |p: &InProcess| {
+        p.block_on(async {
+            let r = reqwest::Client::new()
+                .post(format!("{}/governance/machine-paths", p.api.base))
+                .body(list.clone())
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    for p in [&proxy_a, &proxy_c, &proxy_d] {
+        let (code, body) = post_list(p);
+        assert_eq!(code, 200, "{body}");
+    }
+    // The same body again: the stored answer, not a second (refused) action.
+    assert_eq!(post_list(&proxy_a).0, 200);
+
+    let key = KeyIdPair { wallet_id: WALLET, key_id: 1 };
+    let mut envelope = Vec::new();
+    let mut backup_id = None;
+    let mut key_public = [0u8; 64];
+    let mut move_id = [0u8; 32];
+    run_checked(&mut guest_a, |_| {
+        proxy_a.block_on(async {
+            let api = &proxy_a.api;
+            let d = fcc_sim_providers::key_generate_instruction(
+                tee_a,
+                "direct key",
+                EPOCH,
+                (WALLET, 1),
+                &[*g[0].public_key()],
+                1,
+            );
+            vote(api, &voters, &[], &d).await?;
+            key_public = proven_key(&result(api, &d).await?)?.0;
+            let move_to = |to: [u8; 64], nonce: u64, label: &str| {
+                let mut d = fcc_sim_providers::key_generate_instruction(tee_a, label, EPOCH, (WALLET, 1), &[], 0);
+                d.op_command = fcc_core::op::KEY_DIRECT_BACKUP;
+                d.original_message =
+                    KeyDirectBackup { source: tee_a, id: key, destination: to, path_nonce: nonce }.encode();
+                d
+            };
+            for (d, why) in [
+                (move_to(d_public, 1, "to D"), "no machine path from this TEE"),
+                (move_to(c_public, 0, "stale nonce"), "not the current one"),
+            ] {
+                vote(api, &voters, &[], &d).await?;
+                let r = result(api, &d).await?;
+                ensure!(r.result.status == status::ERROR && r.result.log.contains(why), "{why}: {}", r.result.log);
+            }
+            let d = move_to(c_public, 1, "to C");
+            vote(api, &voters, &[], &d).await?;
+            let r = result(api, &d).await?;
+            ensure!(r.result.status == status::SUCCESS, "{}", r.result.log);
+            envelope = r.result.data.clone();
+            move_id = d.instruction_id;
+            let e: Value = serde_json::from_slice(&envelope)?;
+            let payload = hex::decode(e["payload"].as_str().context("payload")?.trim_start_matches("0x"))?;
+            let p: Value = serde_json::from_slice(&payload)?;
+            backup_id = Some(p["backupId"].clone());
+            Ok(())
+        })
+    });
+    let b = backup_id.unwrap();
+    let h = |k: &str| hex::decode(b[k].as_str().unwrap().trim_start_matches("0x")).unwrap();
+    let id = fcc_core::wallet::codec::BackupId {
+        tee_id: tee_a,
+        id: key,
+        public_key: key_public,
+        key_type: fcc_core::wallet::KEY_TYPE_EVM,
+        signing_algo: fcc_core::wallet::EVM_SIGN_ALGO,
+        reward_epoch_id: b["rewardEpochId"].as_u64().unwrap() as u32,
+        random_nonce: h("randomNonce").try_into().unwrap(),
+    };
+    let restore = |tee: [u8; 20], label: &str| {
+        let mut d = fcc_sim_providers::key_generate_instruction(tee, label, EPOCH, (WALLET, 1), &[], 0);
+        d.op_command = fcc_core::op::KEY_DIRECT_RESTORE;
+        d.original_message = KeyDirectRestore {
+            source: tee_a,
+            source_proxy_url: proxy_a.api.base.as_bytes(),
+            backup_id: id.clone(),
+            backup_instruction_id: move_id,
+            destination_nonce: 1,
+            path_nonce: 1,
+        }
+        .encode();
+        d.additional_fixed_message = envelope.clone();
+        d
+    };
+    run_checked(&mut guest_d, |_| {
+        proxy_d.block_on(async {
+            let d = restore(tee_d, "restore at D");
+            vote(&proxy_d.api, &voters, &[], &d).await?;
+            let r = result(&proxy_d.api, &d).await?;
+            ensure!(r.result.log.contains("no machine path from the source TEE"), "D: {}", r.result.log);
+            Ok(())
+        })
+    });
+    run_checked(&mut guest_c, |_| {
+        proxy_c.block_on(async {
+            let api = &proxy_c.api;
+            let d = restore(tee_c, "restore at C");
+            vote(api, &voters, &[], &d).await?;
+            let (restored, was_restored) = proven_key(&result(api, &d).await?)?;
+            ensure!(restored == key_public && was_restored, "C holds another key");
+            // C signs with it: its backup's wallet signature (alloy ecrecover).
+            let (_, body) = backup_of(api).await?;
+            let backup = WalletBackup::from_response_json(body.as_bytes(), CHAIN_ID)?;
+            ensure!(wallet_signer(&backup)? == fcc_core::wallet::address_of_xy(&key_public), "not signed by the key");
+            eprintln!("A's key moved to C along the governance path; C signs with it");
+            Ok(())
+        })
+    });
+}

@@ -140,6 +140,29 @@ impl Action {
         }
     }
 
+    /// The direct `F_GOVERNANCE/SET_MACHINE_PATH_LIST` action giving `tee` the governance's signed
+    /// `request` (Flare's JSON, `wallet::direct`); id `keccak256("SET_MACHINE_PATH_LIST" ‖ tee ‖
+    /// keccak256(request))`.
+    pub fn set_machine_path_list(tee: &crate::policy::Address, request: &[u8]) -> Self {
+        Action {
+            kind: ActionKind::Direct,
+            submission_tag: SubmissionTag::Submit,
+            instruction: InstructionData {
+                instruction_id: keccak256_concat(&[
+                    b"SET_MACHINE_PATH_LIST".as_slice(),
+                    tee,
+                    &crate::hash::keccak256(request),
+                ]),
+                tee_id: *tee,
+                op_type: op::F_GOVERNANCE,
+                op_command: op::SET_MACHINE_PATH_LIST,
+                original_message: request.to_vec(),
+                ..Default::default()
+            },
+            votes: Vec::new(),
+        }
+    }
+
     /// The `F_POLICY/UPDATE_POLICY` action that moves to `update`'s policy.
     pub fn update_policy(update: &UpdatePolicy) -> Self {
         let message = postcard::to_allocvec(update).expect("serialising to a Vec cannot fail");

@@ -45,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/info"),
     ("post", "/wallet/backup"),
     ("get", "/wallet/backup/{id}"),
+    ("post", "/governance/machine-paths"),
     ("get", "/healthy"),
     ("get", "/ready"),
     ("get", "/metrics"),
@@ -77,6 +78,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/info", get(get_info))
         .route("/wallet/backup", post(post_wallet_backup))
         .route("/wallet/backup/{id}", get(get_wallet_backup))
+        .route("/governance/machine-paths", post(post_machine_paths))
         .route("/healthy", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(get_ready))
         .route("/metrics", get(get_metrics))
@@ -323,33 +325,10 @@ async fn post_wallet_backup(State(state): State<AppState>, body: Body) -> Result
     let req: BackupRequest =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest("invalid_body", e.to_string()))?;
     let key = fcc_core::wallet::KeyIdPair { wallet_id: hash_param("walletId", &req.wallet_id)?, key_id: req.key_id };
-    let Some(tee) = state.shared.sessions.tee().await else {
-        return Err(ApiError::Unavailable("no_tee", "no TEE has connected to this proxy yet".into()));
-    };
-    let _slot = state.shared.tee_info_slots.try_acquire().map_err(|_| {
-        ApiError::Unavailable(
-            "guest_busy",
-            format!("{} direct requests are already waiting for the guest", crate::state::TEE_INFO_IN_FLIGHT),
-        )
-    })?;
-    let action = Action::tee_backup(&tee.tee_id, &key, &rand::random());
+    let tee = served_tee(&state).await?;
+    let action = Action::tee_backup(&tee, &key, &rand::random());
     let id = action.instruction.instruction_id;
-    state.shared.store.enqueue_direct(&action, crate::state::now_ms()).await?;
-    state.shared.work.notify_waiters();
-    let deadline = tokio::time::Instant::now() + BACKUP_TIMEOUT;
-    let r = loop {
-        if let Some(r) = state.shared.store.result(&id).await? {
-            break r;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            state.shared.store.forget(&id).await?;
-            return Err(ApiError::Unavailable(
-                "backup_timeout",
-                format!("the guest did not answer TEE_BACKUP within {BACKUP_TIMEOUT:?}; ask again"),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let r = direct_action(&state, action, "TEE_BACKUP").await?;
     let backup = stored_backup(&state, &r)?;
     Ok(Json(json!({
         "id": Bytes::from(id.to_vec()),
@@ -358,6 +337,68 @@ async fn post_wallet_backup(State(state): State<AppState>, body: Body) -> Result
         "path": format!("/wallet/backup/0x{}", hex::encode(id)),
     }))
     .into_response())
+}
+
+/// The served TEE's id (503 `no_tee` before one connected).
+async fn served_tee(state: &AppState) -> Result<fcc_core::policy::Address, ApiError> {
+    match state.shared.sessions.tee().await {
+        Some(tee) => Ok(tee.tee_id),
+        None => Err(ApiError::Unavailable("no_tee", "no TEE has connected to this proxy yet".into())),
+    }
+}
+
+/// Queues the direct `action` for the served TEE (one of [`crate::state::TEE_INFO_IN_FLIGHT`]
+/// at once) and waits up to [`BACKUP_TIMEOUT`] for its stored result; `what` names it in
+/// errors. A result already stored under its id is answered at once.
+async fn direct_action(state: &AppState, action: Action, what: &str) -> Result<SignedResult, ApiError> {
+    let id = action.instruction.instruction_id;
+    if let Some(r) = state.shared.store.result(&id).await? {
+        return Ok(r);
+    }
+    let _slot = state.shared.tee_info_slots.try_acquire().map_err(|_| {
+        ApiError::Unavailable(
+            "guest_busy",
+            format!("{} direct requests are already waiting for the guest", crate::state::TEE_INFO_IN_FLIGHT),
+        )
+    })?;
+    state.shared.store.enqueue_direct(&action, crate::state::now_ms()).await?;
+    state.shared.work.notify_waiters();
+    let deadline = tokio::time::Instant::now() + BACKUP_TIMEOUT;
+    loop {
+        if let Some(r) = state.shared.store.result(&id).await? {
+            return Ok(r);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            state.shared.store.forget(&id).await?;
+            return Err(ApiError::Unavailable(
+                "guest_timeout",
+                format!("the guest did not answer {what} within {BACKUP_TIMEOUT:?}; ask again"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Most bytes of a machine path list request (16 paths of 16 + 16 TEEs and 16 signatures).
+pub const MAX_PATH_LIST_BODY: usize = 32 * 1024;
+
+/// `POST /governance/machine-paths`: Flare's `SET_MACHINE_PATH_LIST` request (the governance's
+/// signed JSON, passed through as the action's message) for the served TEE. The same body is
+/// one action (id `keccak256("SET_MACHINE_PATH_LIST" ‖ tee ‖ keccak256(body))`): sent again, it
+/// gets the answer stored for it.
+async fn post_machine_paths(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(&state, body, MAX_PATH_LIST_BODY).await?;
+    let tee = served_tee(&state).await?;
+    let action = Action::set_machine_path_list(&tee, &bytes);
+    let id = action.instruction.instruction_id;
+    let r = direct_action(&state, action, "SET_MACHINE_PATH_LIST").await?;
+    if r.result.status != fcc_core::result::status::SUCCESS {
+        return Err(ApiError::Unprocessable(
+            "paths_refused",
+            format!("the TEE refused the path list: {}", r.result.log),
+        ));
+    }
+    Ok(Json(json!({ "id": Bytes::from(id.to_vec()) })).into_response())
 }
 
 /// The backup in result `r`, its TEE signature checked; a refusal is the TEE's reason.

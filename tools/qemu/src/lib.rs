@@ -333,7 +333,7 @@ impl BootOptions {
         self.fw_cfg_file(FW_CFG_SEALED_STATE, path)
     }
 
-    /// Adds a `-fw_cfg name=…,string=…` item.
+    /// Adds a `-fw_cfg name=…,string=…` item (commas in `value` are doubled, as QEMU wants).
     pub fn fw_cfg(mut self, name: &str, value: &str) -> Self {
         self.fw_cfg.push((name.into(), value.into()));
         self
@@ -425,7 +425,8 @@ impl BootOptions {
         }
         for (name, value) in &self.fw_cfg {
             args.push("-fw_cfg".into());
-            args.push(format!("name={name},string={value}"));
+            // QEMU's option syntax: a comma inside a value is written twice.
+            args.push(format!("name={name},string={}", value.replace(',', ",,")));
         }
         for (name, path) in &self.fw_cfg_files {
             args.push("-fw_cfg".into());
@@ -684,6 +685,9 @@ mod tests {
         let cmd = opts.command_line();
         assert!(cmd.starts_with("qemu-system-x86_64 -machine q35 -cpu max -bios target/fcc-guest.rom -m 256M"));
         assert!(cmd.ends_with("-accel tcg -fw_cfg name=opt/fcc/test-exit,string=1"));
+        // A comma inside a value is doubled (QEMU's option syntax).
+        let cmd = BootOptions::new("r.rom", Accel::Tcg).fw_cfg("opt/fcc/governance", "1:0xa,0xb").command_line();
+        assert!(cmd.ends_with("-fw_cfg name=opt/fcc/governance,string=1:0xa,,0xb"), "{cmd}");
     }
 
     /// The `sh` block after `heading` in docs/PLATFORMS.md, split like a shell would (line
