@@ -301,10 +301,7 @@ impl Fuzzer<'_> {
                     conn.send_raw(&bytes[at..at + n])?;
                     at += n;
                 }
-                let r = match conn.read()? {
-                    GuestMessage::Result(r) => r,
-                    other => anyhow::bail!("expected a Result, got {other:?}"),
-                };
+                let r = conn.read_result()?;
                 self.check(&action, &r, "an action written a few bytes at a time");
             }
         }

@@ -115,24 +115,27 @@ impl Connection {
         Ok(())
     }
 
+    /// Reads the next `Result`; a guest that can seal sends the state a batch left before its
+    /// results, which is kept ([`Connection::take_sealed`]).
+    pub fn read_result(&mut self) -> Result<SignedResult> {
+        let mut msg = self.read()?;
+        if let GuestMessage::Sealed(blob) = msg {
+            self.sealed = Some(blob);
+            msg = self.read()?;
+        }
+        match msg {
+            GuestMessage::Result(r) => Ok(r),
+            other => bail!("expected a Result, got {other:?}"),
+        }
+    }
+
     /// Delivers `action` (answering the outstanding pull), reads its result, acks it and reads
     /// the next pull.
     pub fn run(&mut self, action: &Action) -> Result<SignedResult> {
         self.send(&ProxyMessage::Actions(vec![action.clone()]))?;
-        let result = match self.read()? {
-            GuestMessage::Result(r) => r,
-            other => bail!("expected a Result, got {other:?}"),
-        };
+        let result = self.read_result()?;
         self.send(&ProxyMessage::Ack { id: result.result.id })?;
-        // A guest that can seal sends its sealed state after a policy action's result.
-        match self.read()? {
-            GuestMessage::Pull { max_actions } if max_actions >= 1 => {}
-            GuestMessage::Sealed(blob) => {
-                self.sealed = Some(blob.to_vec());
-                self.expect_pull()?;
-            }
-            other => bail!("expected Pull or Sealed, got {other:?}"),
-        }
+        self.expect_pull()?;
         Ok(result)
     }
 
