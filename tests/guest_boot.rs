@@ -37,6 +37,35 @@ fn boots_to_ready() {
     assert!(console.contains("chain 14,"), "default chain id 14:\n{console}");
 }
 
+/// The registration settings reach the TEE with or without a governance (which needs them);
+/// a governance without them stops the boot.
+#[test]
+fn registration_and_governance_settings_are_taken() {
+    let owner = [0x0b; 20];
+    let line = |options: fcc_qemu::BootOptions| {
+        let mut guest = boot(&options);
+        ready(&mut guest);
+        assert_exit(&mut guest, EXIT_SUCCESS);
+        guest.output().lines().find(|l| l.starts_with("registration:")).unwrap_or_default().to_string()
+    };
+    let plain = line(options().registration(7, owner));
+    assert!(
+        plain.starts_with(&format!("registration: extension 7, owner 0x{}, governance none", hex::encode(owner))),
+        "{plain}"
+    );
+    let governed = line(options().registration(7, owner).fw_cfg(
+        fcc_layout::interface::FW_CFG_GOVERNANCE,
+        "1:0x00000000000000000000000000000000000000c1,0x00000000000000000000000000000000000000c2",
+    ));
+    assert!(governed.ends_with("governance 1 of 2 signers"), "{governed}");
+    let mut alone = boot(
+        &options().fw_cfg(fcc_layout::interface::FW_CFG_GOVERNANCE, "1:0x00000000000000000000000000000000000000c1"),
+    );
+    let (fatal, _) = alone.wait_for(FATAL_PREFIX, TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(fatal.contains("needs opt/fcc/extension-id and opt/fcc/owner"), "{fatal}");
+    assert_exit(&mut alone, EXIT_FAILURE);
+}
+
 /// The boot under KVM itself, whatever the default accelerator, with the best CPU model QEMU
 /// starts with under this host's KVM (`fcc_qemu::probe_kvm`). Ignored by default: `cargo xtask
 /// test` runs it where QEMU starts under KVM and prints SKIPPED with QEMU's reason where it does

@@ -200,7 +200,7 @@ mod kernel {
     /// registration settings).
     fn with_governance(registration: Option<fcc_core::Registration>, fw: &mut FwCfg) -> Option<fcc_core::Registration> {
         use fcc_layout::interface::FW_CFG_GOVERNANCE;
-        let file = fw.find(FW_CFG_GOVERNANCE)?;
+        let Some(file) = fw.find(FW_CFG_GOVERNANCE) else { return registration };
         let mut buf = [0u8; crate::config::GOVERNANCE_MAX];
         let raw =
             fw.read(file, &mut buf).unwrap_or_else(|_| fatal!("fw_cfg {FW_CFG_GOVERNANCE}: longer than 1024 bytes"));
