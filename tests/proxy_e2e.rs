@@ -350,14 +350,7 @@ fn guest_killed_mid_action_reboots_from_its_sealed_state_as_the_same_tee_and_exe
     // registered, and the interrupted action, delivered again, is executed.
     let ps = flare::providers(100).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (root, init_id) = flare::trust_root_file(dir.path(), &ps, false);
-    let sealed = dir.path().join("sealed-state.bin");
-    let proxy = InProcess::start(fcc_proxy::Config {
-        trust_root: Some(root),
-        sealed_state: Some(sealed.clone()),
-        ..test_config(CHAIN_ID)
-    })
-    .unwrap();
+    let (proxy, init_id, sealed) = InProcess::with_sealed_state(dir.path(), &ps, false).unwrap();
     let shared = proxy.running().shared.clone();
     let api = proxy.api.clone();
     let options = fcc_e2e::options().network(proxy.link_port()).sealed_state(&sealed);

@@ -238,14 +238,7 @@ fn a_wallet_key_survives_a_reboot_in_the_sealed_state() {
     let ps = flare::providers(PROVIDERS).unwrap();
     let admin_keys: Vec<[u8; 64]> = admins().iter().map(|a| *a.key.public_key()).collect();
     let dir = tempfile::tempdir().unwrap();
-    let (root, init_id) = flare::trust_root_file(dir.path(), &ps, true);
-    let sealed = dir.path().join("sealed-state.bin");
-    let proxy = InProcess::start(fcc_proxy::Config {
-        trust_root: Some(root),
-        sealed_state: Some(sealed.clone()),
-        ..test_config(CHAIN_ID)
-    })
-    .unwrap();
+    let (proxy, init_id, sealed) = InProcess::with_sealed_state(dir.path(), &ps, true).unwrap();
     let api = proxy.api.clone();
     let options = fcc_e2e::options().network(proxy.link_port()).sealed_state(&sealed);
     let (mut first, tee) = fcc_e2e::boot_ready(&options);

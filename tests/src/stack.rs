@@ -53,6 +53,24 @@ impl InProcess {
         Ok(Self { rt, running: Some(running), api, dir })
     }
 
+    /// The proxy as an operator runs it on a sealing platform: its trust root (the providers'
+    /// policy, with their keys when `with_keys`) and its sealed-state file in `dir`. Returns it,
+    /// the trust root's `INITIALIZE_POLICY` id and the sealed-state file (for QEMU as well).
+    pub fn with_sealed_state(
+        dir: &std::path::Path,
+        ps: &[fcc_sim_providers::Provider],
+        with_keys: bool,
+    ) -> Result<(Self, [u8; 32], std::path::PathBuf)> {
+        let (root, init_id) = crate::flare::trust_root_file(dir, ps, with_keys);
+        let sealed = dir.join("sealed-state.bin");
+        let config = fcc_proxy::Config {
+            trust_root: Some(root),
+            sealed_state: Some(sealed.clone()),
+            ..test_config(crate::flare::CHAIN_ID)
+        };
+        Ok((Self::start(config)?, init_id, sealed))
+    }
+
     /// The running proxy.
     pub fn running(&self) -> &fcc_proxy::Running {
         self.running.as_ref().expect("running until dropped")

@@ -247,33 +247,74 @@ pub const TEE_INFO_TIMEOUT: Duration = Duration::from_secs(20);
 /// among the last [`crate::state::TEE_INFO_KEPT`] (in memory: the store forgets each once read,
 /// or once given up on).
 async fn fresh_tee_info(state: &AppState, tee: &Address, challenge: &H256) -> Result<SignedResult, ApiError> {
-    let action = Action::tee_info(tee, challenge);
-    let id = action.instruction.instruction_id;
-    if let Some(r) = kept_tee_info(state, &id).await? {
-        return Ok(r);
-    }
-    let _slot = state.shared.tee_info_slots.try_acquire().map_err(|_| {
-        ApiError::Unavailable(
-            "tee_info_busy",
-            format!("{} fresh attestations are already waiting for the guest", crate::state::TEE_INFO_IN_FLIGHT),
-        )
-    })?;
-    state.shared.store.enqueue_direct(&action, crate::state::now_ms()).await?;
-    state.shared.work.notify_waiters();
-    let deadline = tokio::time::Instant::now() + TEE_INFO_TIMEOUT;
-    loop {
-        if let Some(r) = kept_tee_info(state, &id).await? {
-            return Ok(r);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            // Not left queued: a guest answering after this is not stored either.
-            state.shared.store.forget(&id).await?;
-            return Err(ApiError::Unavailable(
+    queue_and_wait(
+        state,
+        Action::tee_info(tee, challenge),
+        TEE_INFO_TIMEOUT,
+        || {
+            ApiError::Unavailable(
+                "tee_info_busy",
+                format!("{} fresh attestations are already waiting for the guest", crate::state::TEE_INFO_IN_FLIGHT),
+            )
+        },
+        || {
+            ApiError::Unavailable(
                 "tee_info_timeout",
                 format!(
                     "the guest did not answer TEE_INFO within {TEE_INFO_TIMEOUT:?}; ask again with the same challenge"
                 ),
-            ));
+            )
+        },
+        Answer::KeptTeeInfo,
+    )
+    .await
+}
+
+/// Where a direct action's answer is looked for.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// The results table (kept there).
+    Stored,
+    /// The answers kept in memory ([`kept_tee_info`]: moved there from the store).
+    KeptTeeInfo,
+}
+
+impl Answer {
+    async fn find(self, state: &AppState, id: &H256) -> Result<Option<SignedResult>, ApiError> {
+        match self {
+            Answer::Stored => Ok(state.shared.store.result(id).await?),
+            Answer::KeptTeeInfo => kept_tee_info(state, id).await,
+        }
+    }
+}
+
+/// Queues the direct `action` for the served TEE — one of [`crate::state::TEE_INFO_IN_FLIGHT`]
+/// at once, else `busy` — and waits up to `timeout` until its answer is found (one already there
+/// is taken at once). On timeout the action is not left queued (a guest answering after this is
+/// not stored either): `timed_out`.
+async fn queue_and_wait(
+    state: &AppState,
+    action: Action,
+    timeout: Duration,
+    busy: impl FnOnce() -> ApiError,
+    timed_out: impl FnOnce() -> ApiError,
+    answer: Answer,
+) -> Result<SignedResult, ApiError> {
+    let id = action.instruction.instruction_id;
+    if let Some(r) = answer.find(state, &id).await? {
+        return Ok(r);
+    }
+    let _slot = state.shared.tee_info_slots.try_acquire().map_err(|_| busy())?;
+    state.shared.store.enqueue_direct(&action, crate::state::now_ms()).await?;
+    state.shared.work.notify_waiters();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(r) = answer.find(state, &id).await? {
+            return Ok(r);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            state.shared.store.forget(&id).await?;
+            return Err(timed_out());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -347,36 +388,28 @@ async fn served_tee(state: &AppState) -> Result<fcc_core::policy::Address, ApiEr
     }
 }
 
-/// Queues the direct `action` for the served TEE (one of [`crate::state::TEE_INFO_IN_FLIGHT`]
-/// at once) and waits up to [`BACKUP_TIMEOUT`] for its stored result; `what` names it in
-/// errors. A result already stored under its id is answered at once.
+/// Queues the direct `action` for the served TEE and waits up to [`BACKUP_TIMEOUT`] for its
+/// stored result ([`queue_and_wait`]); `what` names it in errors.
 async fn direct_action(state: &AppState, action: Action, what: &str) -> Result<SignedResult, ApiError> {
-    let id = action.instruction.instruction_id;
-    if let Some(r) = state.shared.store.result(&id).await? {
-        return Ok(r);
-    }
-    let _slot = state.shared.tee_info_slots.try_acquire().map_err(|_| {
-        ApiError::Unavailable(
-            "guest_busy",
-            format!("{} direct requests are already waiting for the guest", crate::state::TEE_INFO_IN_FLIGHT),
-        )
-    })?;
-    state.shared.store.enqueue_direct(&action, crate::state::now_ms()).await?;
-    state.shared.work.notify_waiters();
-    let deadline = tokio::time::Instant::now() + BACKUP_TIMEOUT;
-    loop {
-        if let Some(r) = state.shared.store.result(&id).await? {
-            return Ok(r);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            state.shared.store.forget(&id).await?;
-            return Err(ApiError::Unavailable(
+    queue_and_wait(
+        state,
+        action,
+        BACKUP_TIMEOUT,
+        || {
+            ApiError::Unavailable(
+                "guest_busy",
+                format!("{} direct requests are already waiting for the guest", crate::state::TEE_INFO_IN_FLIGHT),
+            )
+        },
+        || {
+            ApiError::Unavailable(
                 "guest_timeout",
                 format!("the guest did not answer {what} within {BACKUP_TIMEOUT:?}; ask again"),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            )
+        },
+        Answer::Stored,
+    )
+    .await
 }
 
 /// Most bytes of a machine path list request (16 paths of 16 + 16 TEEs and 16 signatures).

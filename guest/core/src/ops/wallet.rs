@@ -163,9 +163,7 @@ pub fn tee_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -
 pub fn key_restore(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
     let d = &action.instruction;
     let req = codec::decode_restore(&d.original_message)?;
-    if crate::wallet::address_of_xy(&req.tee_public_key) != state.identity.address()
-        || req.tee_public_key != *state.identity.public_key()
-    {
+    if req.tee_public_key != *state.identity.public_key() {
         return Err(Error::OperationFailed { reason: "restore is for another TEE" });
     }
     if !supported_algo(&req.backup_id.signing_algo) {

@@ -98,11 +98,6 @@ impl ConfigConstants {
         }
         Ok(())
     }
-
-    /// The admins' addresses, in order.
-    pub fn admin_addresses(&self) -> Vec<Address> {
-        self.admins.iter().map(address_of_xy).collect()
-    }
 }
 
 fn has_duplicates<T: Ord + Clone>(items: &[T]) -> bool {
