@@ -140,6 +140,28 @@ impl Action {
         }
     }
 
+    /// The direct `F_GET/KEY_BACKUP_HEARTBEAT` action asking `tee` for the heartbeat `h`
+    /// (`wallet::heartbeat`), under the registry's `backupId` and the `key-backup` tag.
+    pub fn key_backup_heartbeat(
+        tee: &crate::policy::Address,
+        h: &crate::wallet::heartbeat::Heartbeat,
+        chain_id: u64,
+    ) -> Self {
+        Action {
+            kind: ActionKind::Direct,
+            submission_tag: SubmissionTag::KeyBackup,
+            instruction: InstructionData {
+                instruction_id: h.backup_id(chain_id),
+                tee_id: *tee,
+                op_type: op::F_GET,
+                op_command: op::KEY_BACKUP_HEARTBEAT,
+                original_message: h.request_json().into_bytes(),
+                ..Default::default()
+            },
+            votes: Vec::new(),
+        }
+    }
+
     /// The direct `F_GOVERNANCE/SET_MACHINE_PATH_LIST` action giving `tee` the governance's signed
     /// `request` (Flare's JSON, `wallet::direct`); id `keccak256("SET_MACHINE_PATH_LIST" ‖ tee ‖
     /// keccak256(request))`.

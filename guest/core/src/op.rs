@@ -54,6 +54,8 @@ pub const KEY_INFO: OpName = name("KEY_INFO");
 pub const KEY_PROOF: OpName = name("KEY_PROOF");
 /// A wallet key's backup (query).
 pub const TEE_BACKUP: OpName = name("TEE_BACKUP");
+/// A wallet key's backup heartbeat for `KeyBackupRegistry` (direct; ours, not Flare's).
+pub const KEY_BACKUP_HEARTBEAT: OpName = name("KEY_BACKUP_HEARTBEAT");
 /// Governance settings.
 pub const F_GOVERNANCE: OpName = name("F_GOVERNANCE");
 /// Which TEEs may move keys to which.

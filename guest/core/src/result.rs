@@ -35,6 +35,9 @@ pub enum SubmissionTag {
     /// Not a result: the TEE refused the action and nothing was executed (signed under
     /// `PREFIX_TEE_ACTION_REFUSAL`).
     Refused,
+    /// A wallet key's backup heartbeat for `KeyBackupRegistry` (`F_GET/KEY_BACKUP_HEARTBEAT`
+    /// only): the registry accepts no other tag, so no other result can stand in for one.
+    KeyBackup,
 }
 
 impl SubmissionTag {
@@ -45,6 +48,7 @@ impl SubmissionTag {
             SubmissionTag::End => "end",
             SubmissionTag::Submit => "submit",
             SubmissionTag::Refused => "refused",
+            SubmissionTag::KeyBackup => "key-backup",
         }
     }
 }

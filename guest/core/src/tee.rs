@@ -248,21 +248,14 @@ impl Tee {
         if handler.kind != action.kind {
             return Err(Error::Malformed { what: "action kind (instruction vs direct) for this operation" });
         }
-        match action.kind {
-            ActionKind::Direct => {
-                if action.submission_tag != SubmissionTag::Submit {
-                    return Err(Error::Malformed { what: "submission tag (direct actions use `submit`)" });
-                }
-            }
-            ActionKind::Instruction => {
-                if action.submission_tag != SubmissionTag::Threshold {
-                    return Err(Error::Malformed { what: "submission tag (instructions execute on `threshold`)" });
-                }
-                let rule = Rule::of(&handler, d)?;
-                self.authorise_under(action, &rule)?;
-                // Recorded before executing: an instruction's effects happen at most once.
-                self.state.replay.record(d.reward_epoch_id, d.instruction_id);
-            }
+        if action.submission_tag != handler.tag {
+            return Err(Error::Malformed { what: "submission tag (not the one this operation's actions carry)" });
+        }
+        if action.kind == ActionKind::Instruction {
+            let rule = Rule::of(&handler, d)?;
+            self.authorise_under(action, &rule)?;
+            // Recorded before executing: an instruction's effects happen at most once.
+            self.state.replay.record(d.reward_epoch_id, d.instruction_id);
         }
         (handler.execute)(&mut self.state, action, attester)
     }

@@ -30,8 +30,8 @@ use crate::statement::Statement;
 /// The link protocol version this code speaks (3: the proxy challenges, the guest signs its
 /// `Hello`; 4: the `Hello` carries its statement; 5: refusals are tagged `Refused`, and `Actions`
 /// only answer an outstanding `Pull`; 6: wallet operations, a backup's result up to
-/// `MAX_BACKUP_DATA_LEN`).
-pub const PROTOCOL_VERSION: u8 = 6;
+/// `MAX_BACKUP_DATA_LEN`; 7: the `key-backup` submission tag).
+pub const PROTOCOL_VERSION: u8 = 7;
 /// Domain of the link signature ([`link_digest`]).
 pub const LINK_DOMAIN: [u8; 32] = crate::op::name("FCC_LINK_HELLO_V1");
 /// Bytes of the length prefix.

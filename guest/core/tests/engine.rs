@@ -132,6 +132,7 @@ impl Net {
             SubmissionTag::End => "end",
             SubmissionTag::Submit => "submit",
             SubmissionTag::Refused => "refused",
+            SubmissionTag::KeyBackup => "key-backup",
         };
         assert_eq!(r.result.id, action.instruction.instruction_id);
         if r.result.is_refusal() {
@@ -1989,5 +1990,109 @@ mod wallets {
     fn base64_decode(s: &str) -> Vec<u8> {
         use base64::Engine;
         base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+    }
+
+    /// The `KeyBackupRegistry` heartbeat: only for a key backed up since boot, for this TEE's
+    /// extension, under the registry's `backupId` and the `key-backup` tag; id, data and record
+    /// decoded by alloy as the contract does (`abi.decode`), the record naming the key's address
+    /// and the backup's content hash.
+    #[test]
+    fn heartbeat_names_the_latest_backup_for_the_registry() {
+        use fcc_core::wallet::heartbeat::Heartbeat;
+        use fcc_core::wallet::{KeyIdPair, address_of_xy};
+        sol! {
+            struct BackupData { bytes32 domain; address registry; uint256 extensionId; bytes32 walletId; uint64 sequence; uint64 referenceBlock; bytes32 referenceHash; bytes record; }
+            struct Record { uint64 keyId; address keyAddress; bytes32 backupHash; }
+        }
+        let c = c101();
+        let mut net = governed(31, &c);
+        let proof = json(&generate(&mut net, &c, 1, EVM_SIGN_ALGO));
+        let key = check_proof(&net, &proof).publicKey.to_vec();
+        let h = Heartbeat {
+            id: KeyIdPair { wallet_id: WALLET, key_id: 1 },
+            registry: [0x4b; 20],
+            extension_id: EXTENSION,
+            reference_block: 5_000,
+            reference_hash: [0x99; 32],
+        };
+        let heartbeat = |net: &mut Net, h: &Heartbeat| net.handle(&Action::key_backup_heartbeat(&net.tee_id, h, CHAIN));
+        assert_eq!(
+            heartbeat(&mut net, &h).result.log,
+            "operation failed: no backup of this key since boot (ask F_GET/TEE_BACKUP first)"
+        );
+        let w = format!("0x{}", hex::encode(WALLET));
+        let mut latest = None;
+        for _ in 0..2 {
+            let action =
+                net.direct(op::F_GET, op::TEE_BACKUP, format!(r#"{{"walletId":"{w}","keyId":1}}"#).into_bytes());
+            let r = net.handle(&action);
+            latest = Some(fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN).unwrap());
+        }
+        let latest = latest.unwrap();
+
+        let r = heartbeat(&mut net, &h);
+        assert_ok(&r);
+        assert_eq!(r.result.submission_tag, SubmissionTag::KeyBackup);
+        let id = alloy_primitives::keccak256(
+            (
+                alloy_primitives::B256::from(op::name("FCC_KEY_BACKUP_V2")),
+                U256::from(CHAIN),
+                alloy_primitives::Address::from(h.registry),
+                U256::from_be_bytes(EXTENSION),
+                alloy_primitives::B256::from(WALLET),
+                5_000u64,
+            )
+                .abi_encode_params(),
+        );
+        assert_eq!(r.result.id, id.0, "the registry's backupId");
+        let data = <BackupData as SolType>::abi_decode_params_validate(&r.result.data).unwrap();
+        assert_eq!(data.domain.0, op::name("FCC_KEY_BACKUP_V2"));
+        assert_eq!(
+            (data.registry.0.0, data.extensionId, data.walletId.0),
+            (h.registry, U256::from_be_bytes(EXTENSION), WALLET)
+        );
+        assert_eq!((data.sequence, data.referenceBlock, data.referenceHash.0), (5_000, 5_000, [0x99; 32]));
+        let record = <Record as SolType>::abi_decode_params_validate(&data.record).unwrap();
+        assert_eq!(record.keyId, 1);
+        assert_eq!(record.keyAddress, alloy_primitives::Address::from_raw_public_key(&key));
+        assert_eq!(record.keyAddress.0.0, address_of_xy(&latest.metadata.backup_id.public_key));
+        assert_eq!(record.backupHash.0, latest.content_hash(), "the latest backup, not the first");
+
+        // What the TEE refuses: another extension, a key it does not hold, an id that is not the
+        // registry's, the wrong tag, a zero reference hash, an unknown field.
+        let refused = |r: SignedResult, why: &str| {
+            assert!(r.result.is_refusal() && r.result.log.contains(why), "{why}: {}", r.result.log);
+        };
+        refused(
+            heartbeat(&mut net, &Heartbeat { extension_id: [7; 32], ..h.clone() }),
+            "extension id is not this TEE's",
+        );
+        refused(
+            heartbeat(&mut net, &Heartbeat { id: KeyIdPair { wallet_id: WALLET, key_id: 2 }, ..h.clone() }),
+            "wallet key not stored",
+        );
+        let mut a = Action::key_backup_heartbeat(&net.tee_id, &h, CHAIN);
+        a.instruction.instruction_id[0] ^= 1;
+        refused(net.handle(&a), "not the registry's backupId");
+        let mut a = Action::key_backup_heartbeat(&net.tee_id, &h, CHAIN + 1);
+        refused(net.handle(&a), "not the registry's backupId");
+        a = Action::key_backup_heartbeat(&net.tee_id, &h, CHAIN);
+        a.submission_tag = SubmissionTag::Submit;
+        refused(net.handle(&a), "submission tag");
+        // ...and no other operation takes the registry's tag.
+        let mut other = net.direct(op::F_GET, op::KEY_INFO, vec![]);
+        other.submission_tag = SubmissionTag::KeyBackup;
+        refused(net.handle(&other), "submission tag");
+        refused(heartbeat(&mut net, &Heartbeat { reference_hash: [0; 32], ..h.clone() }), "referenceHash");
+        let mut a = Action::key_backup_heartbeat(&net.tee_id, &h, CHAIN);
+        let mut json: serde_json::Value = serde_json::from_slice(&a.instruction.original_message).unwrap();
+        json["extra"] = 1.into();
+        a.instruction.original_message = json.to_string().into_bytes();
+        refused(net.handle(&a), "KEY_BACKUP_HEARTBEAT request");
+
+        // A TEE without a registration serves no heartbeat.
+        let mut plain = Net::on_chain(CHAIN, CHAIN_BOUND, 32);
+        plain.init(&c, true);
+        refused(heartbeat(&mut plain, &Heartbeat { extension_id: EXTENSION, ..h }), "no registration configured");
     }
 }

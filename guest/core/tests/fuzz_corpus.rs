@@ -137,6 +137,7 @@ fn seeds_decode() {
                     5 => ecies::decrypt(&fuzz_harness::wallet_secret(), rest, &[], &[]).is_ok(),
                     7 => fcc_core::wallet::direct::KeyDirectBackup::decode(rest).is_ok(),
                     8 => fcc_core::wallet::direct::decode_direct_restore(rest).is_ok(),
+                    11 => fcc_core::wallet::heartbeat::Heartbeat::parse(rest).is_ok(),
                     _ => true,
                 };
                 assert!(ok, "{name}");

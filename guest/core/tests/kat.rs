@@ -316,6 +316,7 @@ fn tag_str(t: SubmissionTag) -> &'static str {
         SubmissionTag::End => "end",
         SubmissionTag::Submit => "submit",
         SubmissionTag::Refused => "refused",
+        SubmissionTag::KeyBackup => "key-backup",
     }
 }
 
@@ -1150,6 +1151,38 @@ fn wallet_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
     v.push(("wallet.keySplitData.json", json.as_bytes().to_vec()));
     v.push(("wallet.keySplit.signHash", hash.to_vec()));
     v.push(("wallet.keySplit.signature", signature.to_vec()));
+
+    // The KeyBackupRegistry heartbeat of key (0x22…, 7) = secret 4, registry 0x4b…, extension
+    // 1, reference block 5000 with hash 0x99…, latest backup hash 0x33…: id and data as the
+    // contract computes and decodes them (alloy's `abi.encode`).
+    let h = fcc_core::wallet::heartbeat::Heartbeat {
+        id,
+        registry: [0x4b; 20],
+        extension_id: U256::from(1).to_be_bytes(),
+        reference_block: 5_000,
+        reference_hash: [0x99; 32],
+    };
+    let domain = B256::from(fcc_core::op::name("FCC_KEY_BACKUP_V2"));
+    let registry = Address::from([0x4b; 20]);
+    let by_alloy = keccak256(
+        (domain, U256::from(CHAIN_ID), registry, U256::from(1), B256::from([0x22; 32]), 5_000u64).abi_encode_params(),
+    );
+    assert_eq!(h.backup_id(CHAIN_ID), by_alloy.0);
+    v.push(("wallet.heartbeat.id", by_alloy.to_vec()));
+    let record = (7u64, Address::from(wallet.address()), B256::from([0x33; 32])).abi_encode_params();
+    let by_alloy = (
+        domain,
+        registry,
+        U256::from(1),
+        B256::from([0x22; 32]),
+        5_000u64,
+        5_000u64,
+        B256::from([0x99; 32]),
+        alloy_primitives::Bytes::from(record),
+    )
+        .abi_encode_params();
+    assert_eq!(h.data(&wallet.address(), &[0x33; 32]), by_alloy);
+    v.push(("wallet.heartbeat.data", by_alloy));
 }
 
 /// Reads the ```` ```vectors ```` blocks of PROTOCOL.md: `name = 0xHEX`, with the hex possibly
@@ -1228,7 +1261,7 @@ fn protocol_md_vectors_match_the_code() {
     assert_eq!(hex::encode(&doc["provider1.address"]), "7e5f4552091a69125d5dfcb7b8c2659029395bdf");
     assert_eq!(hex::encode(&doc["tee.address"]), "2b5ad5c4795c026514f8317c7a215e218dccd6cf");
     assert_eq!(hex::encode(&doc["provider2.address"]), "6813eb9362372eef6200f3b1dbc3f819671cba69");
-    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003060101");
+    assert_eq!(hex::encode(&doc["frame.pull"]), "00000003070101");
 }
 
 /// Every error variant, as listed in PROTOCOL.md's error table.

@@ -8,6 +8,7 @@ use crate::attester::Attester;
 use crate::error::Error;
 use crate::instruction::InstructionData;
 use crate::op::{self, OpName};
+use crate::result::SubmissionTag;
 use crate::state::TeeState;
 
 pub mod fdc2;
@@ -40,6 +41,9 @@ pub struct Handler {
     pub kind: ActionKind,
     /// The threshold rule (instructions only).
     pub threshold: Threshold,
+    /// The submission tag its actions carry, and so its result: `threshold` for instructions,
+    /// `submit` for direct actions unless the result is for one contract only.
+    pub tag: SubmissionTag,
     /// The work.
     pub execute: Execute,
 }
@@ -47,12 +51,26 @@ pub struct Handler {
 impl Handler {
     /// An instruction handler with Flare's default threshold.
     pub const fn instruction(op_type: OpName, op_command: OpName, execute: Execute) -> Self {
-        Self { op_type, op_command, kind: ActionKind::Instruction, threshold: default_threshold, execute }
+        Self {
+            op_type,
+            op_command,
+            kind: ActionKind::Instruction,
+            threshold: default_threshold,
+            tag: SubmissionTag::Threshold,
+            execute,
+        }
     }
 
     /// A direct-action handler.
     pub const fn direct(op_type: OpName, op_command: OpName, execute: Execute) -> Self {
-        Self { op_type, op_command, kind: ActionKind::Direct, threshold: default_threshold, execute }
+        Self {
+            op_type,
+            op_command,
+            kind: ActionKind::Direct,
+            threshold: default_threshold,
+            tag: SubmissionTag::Submit,
+            execute,
+        }
     }
 }
 
@@ -84,6 +102,10 @@ impl Registry {
             Handler::direct(op::F_GET, op::KEY_INFO, wallet::key_info),
             Handler::direct(op::F_GET, op::KEY_PROOF, wallet::key_proof),
             Handler::direct(op::F_GET, op::TEE_BACKUP, wallet::tee_backup),
+            Handler {
+                tag: SubmissionTag::KeyBackup,
+                ..Handler::direct(op::F_GET, op::KEY_BACKUP_HEARTBEAT, wallet::key_backup_heartbeat)
+            },
             Handler::direct(op::F_GOVERNANCE, op::SET_MACHINE_PATH_LIST, wallet::set_machine_path_list),
             Handler::instruction(op::F_WALLET, op::KEY_DIRECT_BACKUP, wallet::key_direct_backup),
             Handler::instruction(op::F_WALLET, op::KEY_DIRECT_RESTORE, wallet::key_direct_restore),

@@ -15,6 +15,8 @@
 //!   existence proof per pair. `F_GET/TEE_BACKUP` (direct, JSON `{"walletId":…,"keyId":…}`): a
 //!   fresh backup (`wallet::backup`), postcard-encoded; the proxy renders Flare's
 //!   `{"backupId":{…},"walletBackup":"<base64 JSON>"}` from it.
+//! - `F_GET/KEY_BACKUP_HEARTBEAT` (direct, ours, tag `key-backup`): the `KeyBackupRegistry`
+//!   heartbeat naming the key's latest backup (`wallet::heartbeat`).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -32,6 +34,7 @@ use crate::result::Output;
 use crate::state::TeeState;
 use crate::wallet::backup::{self, Metadata};
 use crate::wallet::codec::{self, KeyDelete, KeyGenerate};
+use crate::wallet::heartbeat::Heartbeat;
 use crate::wallet::json::{self, Hex};
 use crate::wallet::{KeyIdPair, Wallet, supported_algo};
 
@@ -135,7 +138,8 @@ pub fn key_proof(state: &mut TeeState, action: &Action, _: &mut dyn Attester) ->
 /// `MAX_BACKUP_DATA_LEN`); the proxy renders Flare's JSON from it.
 pub fn tee_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
     let id: KeyIdJson = json::parse(&action.instruction.original_message, "TEE_BACKUP request")?;
-    let wallet = state.wallets.get(&id.id()).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
+    let wallet_id = id.id();
+    let wallet = state.wallets.get(&wallet_id).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
     let policy = state.policies.active().ok_or(Error::PolicyNotInitialized)?;
     let mut providers = Vec::with_capacity(policy.voters().len());
     let mut weights = Vec::with_capacity(policy.voters().len());
@@ -156,7 +160,27 @@ pub fn tee_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -
         state.config.chain_id,
         &mut state.rng,
     )?;
+    state.wallets.note_backup(&wallet_id, b.content_hash());
     Ok(b.to_blob().into())
+}
+
+/// `KEY_BACKUP_HEARTBEAT`: the registry's heartbeat for a key this TEE holds and has backed up
+/// since it booted, for its own extension; the action's id must be the registry's `backupId`.
+pub fn key_backup_heartbeat(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
+    let d = &action.instruction;
+    let h = Heartbeat::parse(&d.original_message)?;
+    let r = state.config.registration.ok_or(Error::OperationFailed { reason: "no registration configured" })?;
+    if h.extension_id != r.extension_id {
+        return Err(Error::OperationFailed { reason: "extension id is not this TEE's" });
+    }
+    if d.instruction_id != h.backup_id(state.config.chain_id) {
+        return Err(Error::Malformed { what: "instruction id (not the registry's backupId)" });
+    }
+    let wallet = state.wallets.get(&h.id).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
+    let latest = wallet
+        .latest_backup
+        .ok_or(Error::OperationFailed { reason: "no backup of this key since boot (ask F_GET/TEE_BACKUP first)" })?;
+    Ok(h.data(&wallet.address(), &latest).into())
 }
 
 /// `KEY_DATA_PROVIDER_RESTORE`.

@@ -25,6 +25,7 @@ pub mod backup;
 pub mod codec;
 pub mod direct;
 pub mod ecies;
+pub mod heartbeat;
 pub mod json;
 pub mod shamir;
 
@@ -130,6 +131,9 @@ pub struct Wallet {
     pub settings_version: H256,
     /// Settings (empty: none yet).
     pub settings: Vec<u8>,
+    /// The content hash of the latest backup this TEE made of the key since it booted (not
+    /// sealed: a heartbeat names only a backup whose blob this boot's proxy received).
+    pub latest_backup: Option<H256>,
 }
 
 impl core::fmt::Debug for Wallet {
@@ -160,6 +164,7 @@ impl Wallet {
             config,
             settings_version: [0; 32],
             settings: Vec::new(),
+            latest_backup: None,
         }
     }
 
@@ -367,6 +372,13 @@ impl WalletStore {
         self.wallets.insert(wallet.id, wallet);
         self.changes += 1;
         Ok(())
+    }
+
+    /// Notes `hash` as the latest backup of `id`'s key (no change to seal: it is not sealed).
+    pub fn note_backup(&mut self, id: &KeyIdPair, hash: H256) {
+        if let Some(w) = self.wallets.get_mut(id) {
+            w.latest_backup = Some(hash);
+        }
     }
 
     /// How many changes the store has seen (the engine seals again when this moves).

@@ -767,7 +767,7 @@ pub fn wallet_messages(data: &[u8]) {
     use fcc_core::wallet::codec::{self, KeyDelete, KeyGenerate};
     use fcc_core::wallet::ecies;
     let Some((&which, rest)) = data.split_first() else { return };
-    match which % 11 {
+    match which % 12 {
         0 => {
             if let Ok(v) = KeyGenerate::decode(rest) {
                 assert_eq!(v.encode(), rest, "decoded a non-canonical KeyGenerate");
@@ -828,11 +828,20 @@ pub fn wallet_messages(data: &[u8]) {
         9 => {
             assert!(fcc_core::wallet::direct::open_envelope(rest, &[0x33; 20], CHAIN_ID).is_err(), "opened fuzz input");
         }
-        _ => {
+        10 => {
             let governance = fcc_core::config::Governance::new(&[[0x44; 20], [0x45; 20]], 1).expect("governance");
             let mut paths = fcc_core::wallet::direct::MachinePaths::default();
             assert!(paths.set(rest, &governance, &[7; 32], CHAIN_ID).is_err(), "a path list accepted from fuzz input");
             assert_eq!(paths.nonce(), 0);
+        }
+        _ => {
+            use fcc_core::wallet::heartbeat::Heartbeat;
+            if let Ok(h) = Heartbeat::parse(rest) {
+                assert_ne!(h.reference_hash, [0; 32]);
+                assert_eq!(Heartbeat::parse(h.request_json().as_bytes()).as_ref(), Ok(&h), "own JSON parses back");
+                let data = h.data(&[0x55; 20], &[0x66; 32]);
+                assert_eq!(data.len(), 12 * 32, "eight head words, the record's length and three words");
+            }
         }
     }
 }
@@ -904,6 +913,21 @@ pub fn wallet_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("seed-key-split-json", with(4, &split_json)),
         ("seed-key-splits-array", with(4, format!("[{}]", String::from_utf8_lossy(&split_json)).as_bytes())),
         ("seed-ecies", with(5, &ciphertext)),
+        (
+            "seed-key-backup-heartbeat",
+            with(
+                11,
+                fcc_core::wallet::heartbeat::Heartbeat {
+                    id,
+                    registry: [0x4b; 20],
+                    extension_id: [1; 32],
+                    reference_block: 5_000,
+                    reference_hash: [0x99; 32],
+                }
+                .request_json()
+                .as_bytes(),
+            ),
+        ),
         ("seed-restore-one-message", with(6, &ciphertext[..ciphertext.len().min(256)])),
         (
             "seed-key-direct-backup",
