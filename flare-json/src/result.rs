@@ -45,6 +45,9 @@ pub enum Tag {
     Submit,
     /// `refused`: not a result (docs/PROTOCOL.md §6).
     Refused,
+    /// `key-backup`: a `KeyBackupRegistry` heartbeat (docs/PROTOCOL.md §8.4).
+    #[serde(rename = "key-backup")]
+    KeyBackup,
 }
 
 impl From<SubmissionTag> for Tag {
@@ -54,6 +57,7 @@ impl From<SubmissionTag> for Tag {
             SubmissionTag::End => Tag::End,
             SubmissionTag::Submit => Tag::Submit,
             SubmissionTag::Refused => Tag::Refused,
+            SubmissionTag::KeyBackup => Tag::KeyBackup,
         }
     }
 }
@@ -65,6 +69,7 @@ impl From<Tag> for SubmissionTag {
             Tag::End => SubmissionTag::End,
             Tag::Submit => SubmissionTag::Submit,
             Tag::Refused => SubmissionTag::Refused,
+            Tag::KeyBackup => SubmissionTag::KeyBackup,
         }
     }
 }

@@ -326,6 +326,24 @@ async fn a_wallet_key_is_backed_up_and_served_in_flares_form() {
     let (code, body) =
         call_json(&client, &format!("{base}/wallet/backup"), json!({"walletId": "0x12", "keyId": 1})).await;
     assert_eq!(code, 400, "{body}");
+
+    // The heartbeat (its success on chain is the devnet's): this test TEE has no registration,
+    // so it signs none; a request the TEE would not read is 400 before it reaches the guest.
+    let heartbeat = json!({
+        "walletId": wallet, "keyId": 1, "registry": format!("0x{}", "4b".repeat(20)),
+        "extensionId": format!("0x{}", "00".repeat(31) + "01"), "referenceBlock": 9, "referenceHash": format!("0x{}", "99".repeat(32)),
+    });
+    let (code, body) = call_json(&client, &format!("{base}/wallet/heartbeat"), heartbeat.clone()).await;
+    assert_eq!((code, body["error"].as_str()), (422, Some("heartbeat_refused")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("no registration configured"), "{body}");
+    for bad in [
+        json!({"walletId": wallet, "keyId": 1}),
+        json!({"extra": 1, "walletId": wallet, "keyId": 1, "registry": heartbeat["registry"], "extensionId": heartbeat["extensionId"], "referenceBlock": 9, "referenceHash": heartbeat["referenceHash"]}),
+        json!({"walletId": wallet, "keyId": 1, "registry": heartbeat["registry"], "extensionId": heartbeat["extensionId"], "referenceBlock": 9, "referenceHash": format!("0x{}", "00".repeat(32))}),
+    ] {
+        let (code, body) = call_json(&client, &format!("{base}/wallet/heartbeat"), bad).await;
+        assert_eq!((code, body["error"].as_str()), (400, Some("invalid_body")), "{body}");
+    }
     s.running.shutdown().await;
 }
 

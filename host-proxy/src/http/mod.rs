@@ -45,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/info"),
     ("post", "/wallet/backup"),
     ("get", "/wallet/backup/{id}"),
+    ("post", "/wallet/heartbeat"),
     ("post", "/governance/machine-paths"),
     ("get", "/healthy"),
     ("get", "/ready"),
@@ -78,6 +79,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/info", get(get_info))
         .route("/wallet/backup", post(post_wallet_backup))
         .route("/wallet/backup/{id}", get(get_wallet_backup))
+        .route("/wallet/heartbeat", post(post_wallet_heartbeat))
         .route("/governance/machine-paths", post(post_machine_paths))
         .route("/healthy", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(get_ready))
@@ -164,14 +166,14 @@ async fn get_result(
     for (k, v) in &query {
         match (k.as_str(), v.as_str()) {
             // The id's stored answer whatever it is: a result, or a refusal (tag `refused`).
-            ("submissionTag", "threshold" | "submit" | "refused") => {}
+            ("submissionTag", "threshold" | "submit" | "key-backup" | "refused") => {}
             ("submissionTag", "end") => {
                 return Err(ApiError::NotFound("no_result", "`end` results are not produced by this proxy".into()));
             }
             ("submissionTag", _) => {
                 return Err(ApiError::BadRequest(
                     "invalid_parameter",
-                    "submissionTag must be threshold, end, submit or refused".into(),
+                    "submissionTag must be threshold, end, submit, key-backup or refused".into(),
                 ));
             }
             (other, _) => {
@@ -410,6 +412,28 @@ async fn direct_action(state: &AppState, action: Action, what: &str) -> Result<S
         Answer::Stored,
     )
     .await
+}
+
+/// `POST /wallet/heartbeat` `{"walletId","keyId","registry","extensionId","referenceBlock",
+/// "referenceHash"}` (the `F_GET/KEY_BACKUP_HEARTBEAT` request, docs/PROTOCOL.md §8.4): the
+/// served TEE's signed heartbeat for `KeyBackupRegistry.submitBackup`, naming the key's latest
+/// backup made through `POST /wallet/backup`; answered as `GET /action/result/{id}` is. The
+/// same request is one action (id = the registry's `backupId`): asked again, the stored answer.
+async fn post_wallet_heartbeat(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(&state, body, 1024).await?;
+    let h = fcc_core::wallet::heartbeat::Heartbeat::parse(&bytes)
+        .map_err(|e| ApiError::BadRequest("invalid_body", e.to_string()))?;
+    let tee = served_tee(&state).await?;
+    let action = Action::key_backup_heartbeat(&tee, &h, state.shared.config.chain_id);
+    let r = direct_action(&state, action, "KEY_BACKUP_HEARTBEAT").await?;
+    if r.result.status != fcc_core::result::status::SUCCESS {
+        return Err(ApiError::Unprocessable(
+            "heartbeat_refused",
+            format!("the TEE refused the heartbeat: {}", r.result.log),
+        ));
+    }
+    let proxy_signature = state.shared.key.sign_digest(&proxy_result_digest(&r.result, state.shared.config.chain_id));
+    Ok(Json(ActionResponse::new(&r, Some(&proxy_signature))).into_response())
 }
 
 /// Most bytes of a machine path list request (16 paths of 16 + 16 TEEs and 16 signatures).
