@@ -8,9 +8,11 @@ import {ActionResults} from "./libraries/ActionResults.sol";
 import {ActionResult} from "./types/ActionResult.sol";
 
 /// @title KeyBackupRegistry
-/// @notice Encrypted key backups as a heartbeat, and recovery after silence (seed 001). The TEE
-/// signs backups as ordinary ActionResults, so no signing format beyond docs/PROTOCOL.md §6 exists.
-/// Wallets are keyed by (extension, wallet id) and managed by the extension's current owner.
+/// @notice Key backups as a heartbeat, and recovery after silence (seed 001). The TEE signs
+/// backups as ordinary ActionResults, so no signing format beyond docs/PROTOCOL.md §6 exists.
+/// The backup itself stays off chain (the TEE's proxy and the data providers hold it); the chain
+/// records its hash and which key it is of. Wallets are keyed by (extension, wallet id) and
+/// managed by the extension's current owner.
 contract KeyBackupRegistry is IKeyBackupRegistry {
     /// @notice First word of a backup result's `data`, and the domain of `backupId`.
     bytes32 public constant BACKUP_DOMAIN = "FCC_KEY_BACKUP_V2";
@@ -77,15 +79,18 @@ contract KeyBackupRegistry is IKeyBackupRegistry {
             uint64 sequence,
             uint64 referenceBlock,
             bytes32 referenceHash,
-            bytes memory backup
+            bytes memory record
         ) = abi.decode(result.data, (bytes32, address, uint256, bytes32, uint64, uint64, bytes32, bytes));
+        (uint64 keyId, address keyAddress, bytes32 backupHash) =
+            abi.decode(record, (uint64, address, bytes32));
         // Only the signed fields bind: status, tag and id say the TEE signed a backup of this
         // wallet, not another operation's result whose data happens to decode as one.
         if (
             result.status != ActionResults.STATUS_SUCCESS || domain != BACKUP_DOMAIN
                 || registry != address(this)
                 || keccak256(bytes(result.submissionTag)) != keccak256(bytes(BACKUP_SUBMISSION_TAG))
-                || result.id != backupId(extensionId, walletId, sequence)
+                || result.id != backupId(extensionId, walletId, sequence) || keyAddress == address(0)
+                || backupHash == bytes32(0)
         ) revert BackupResultInvalid();
         Wallet storage w = _existing(extensionId, walletId);
         if (w.custody == Custody.Recovery) revert InRecovery(extensionId, walletId);
@@ -100,6 +105,14 @@ contract KeyBackupRegistry is IKeyBackupRegistry {
             revert BackupReferenceNotNewer(referenceBlock, w.referenceBlock);
         }
         address teeId = verifier.verifyResult(extensionId, result, signature);
+        // The wallet's key is fixed by its first backup, so custody (after a recovery too) only
+        // ever passes to a TEE holding that same key, never to one that made up another.
+        if (w.keyAddress == address(0)) {
+            (w.keyId, w.keyAddress) = (keyId, keyAddress);
+            emit KeyRecorded(extensionId, walletId, keyId, keyAddress);
+        } else if (keyId != w.keyId || keyAddress != w.keyAddress) {
+            revert KeyMismatch(keyId, keyAddress, w.keyId, w.keyAddress);
+        }
         if (w.custodian != teeId) {
             emit KeyHandover(extensionId, walletId, teeId, w.custodian, Custody.Tee);
             w.custodian = teeId;
@@ -108,8 +121,10 @@ contract KeyBackupRegistry is IKeyBackupRegistry {
         w.sequence = sequence;
         w.referenceBlock = referenceBlock;
         w.lastHeartbeat = uint64(block.timestamp);
-        w.backupHash = keccak256(backup);
-        emit BackupSubmitted(extensionId, walletId, teeId, sequence, referenceBlock, backup);
+        w.backupHash = backupHash;
+        emit BackupSubmitted(
+            extensionId, walletId, teeId, sequence, referenceBlock, keyId, keyAddress, backupHash
+        );
     }
 
     /// @inheritdoc IKeyBackupRegistry

@@ -5,6 +5,7 @@ import {IKeyBackupRegistry} from "../src/interfaces/IKeyBackupRegistry.sol";
 import {ITeeResultVerifier} from "../src/interfaces/ITeeResultVerifier.sol";
 import {ActionResult} from "../src/types/ActionResult.sol";
 import {Fixture} from "./utils/Fixture.sol";
+import {Vm} from "./utils/Vm.sol";
 
 contract KeyBackupRegistryTest is Fixture {
     bytes32 internal constant WALLET = keccak256("wallet 1");
@@ -12,6 +13,11 @@ contract KeyBackupRegistryTest is Fixture {
     uint64 internal constant SILENCE = 1 days;
     uint256 internal constant T0 = 1_000_000;
     uint256 internal constant B0 = 5000;
+    /// @dev The wallet's Flare key (WALLET, KEY_ID) and the address of its public key.
+    uint64 internal constant KEY_ID = 1;
+    address internal constant KEY_ADDRESS = address(0x4B1D);
+    /// @dev A second production TEE of the extension (a restore target after recovery).
+    uint256 internal constant TEE2_KEY = 5;
 
     function setUp() public override {
         super.setUp();
@@ -35,8 +41,23 @@ contract KeyBackupRegistryTest is Fixture {
         );
     }
 
-    /// @dev A backup of WALLET referencing block `ref` (with hash `refHash`), signed by `key`.
-    function _backupAt(uint64 sequence, uint64 ref, bytes32 refHash, uint256 key)
+    /// @dev The content hash of the TEE's backup at `sequence` (a new backup per heartbeat).
+    function _backupHash(uint64 sequence) internal pure returns (bytes32) {
+        return keccak256(abi.encode("backup", sequence));
+    }
+
+    /// @dev A backup's record: the key (walletId, `keyId`), its address and the backup's hash.
+    function _record(uint64 keyId, address keyAddress, bytes32 backupHash)
+        internal
+        pure
+        returns (bytes memory)
+    {
+        return abi.encode(keyId, keyAddress, backupHash);
+    }
+
+    /// @dev A backup of WALLET with `record`, referencing block `ref` (with hash `refHash`),
+    /// signed by `key`.
+    function _backupOf(uint64 sequence, uint64 ref, bytes32 refHash, uint256 key, bytes memory record)
         internal
         view
         returns (ActionResult memory r, bytes memory sig)
@@ -51,17 +72,49 @@ contract KeyBackupRegistryTest is Fixture {
                 sequence,
                 ref,
                 refHash,
-                bytes(hex"c1c2c3")
+                record
             )
         );
         r.submissionTag = "key-backup";
         sig = _signResult(key, r);
     }
 
-    /// @dev A backup referencing the previous block, as a live TEE would sign it now.
-    function _backup(uint64 sequence, uint256 key) internal returns (ActionResult memory, bytes memory) {
+    /// @dev A backup of the wallet's key, referencing block `ref` (with hash `refHash`), signed by `key`.
+    function _backupAt(uint64 sequence, uint64 ref, bytes32 refHash, uint256 key)
+        internal
+        view
+        returns (ActionResult memory r, bytes memory sig)
+    {
+        return _backupOf(sequence, ref, refHash, key, _record(KEY_ID, KEY_ADDRESS, _backupHash(sequence)));
+    }
+
+    /// @dev A backup with `record` referencing the previous block, as a live TEE would sign it now.
+    function _backupWith(uint64 sequence, uint256 key, bytes memory record)
+        internal
+        returns (ActionResult memory, bytes memory)
+    {
         uint64 ref = uint64(block.number - 1);
-        return _backupAt(sequence, ref, _hashOf(ref), key);
+        return _backupOf(sequence, ref, _hashOf(ref), key, record);
+    }
+
+    /// @dev A backup of the wallet's key referencing the previous block, as a live TEE would sign it now.
+    function _backup(uint64 sequence, uint256 key) internal returns (ActionResult memory, bytes memory) {
+        return _backupWith(sequence, key, _record(KEY_ID, KEY_ADDRESS, _backupHash(sequence)));
+    }
+
+    /// @dev Registers the TEE with secret key TEE2_KEY and moves it to production (voters A and C).
+    function _secondTee() internal returns (address teeId) {
+        teeId = _registerAs(TEE2_KEY, _machineData(TEE2_KEY));
+        machines.toProduction(teeId, _productionMessage(teeId, EPOCH, _idx(0, 2)));
+    }
+
+    /// @dev Recovery opened after the silence following backup 1, and closed again.
+    function _recoverAndClose() internal {
+        vm.warp(block.timestamp + SILENCE + 1);
+        vm.startPrank(recovery);
+        backups.openRecovery(extensionId, WALLET);
+        backups.closeRecovery(extensionId, WALLET);
+        vm.stopPrank();
     }
 
     /// @dev One block later, the TEE's backup `sequence` relayed.
@@ -246,18 +299,182 @@ contract KeyBackupRegistryTest is Fixture {
         vm.roll(B0 + 1);
         (ActionResult memory r, bytes memory sig) = _backup(1, TEE_KEY);
         vm.expectEmit(true, true, true, true, address(backups));
+        emit IKeyBackupRegistry.KeyRecorded(extensionId, WALLET, KEY_ID, KEY_ADDRESS);
+        vm.expectEmit(true, true, true, true, address(backups));
         emit IKeyBackupRegistry.KeyHandover(
             extensionId, WALLET, TEE_ADDRESS, address(0), IKeyBackupRegistry.Custody.Tee
         );
         vm.expectEmit(true, true, true, true, address(backups));
-        emit IKeyBackupRegistry.BackupSubmitted(extensionId, WALLET, TEE_ADDRESS, 1, uint64(B0), hex"c1c2c3");
+        emit IKeyBackupRegistry.BackupSubmitted(
+            extensionId, WALLET, TEE_ADDRESS, 1, uint64(B0), KEY_ID, KEY_ADDRESS, _backupHash(1)
+        );
         vm.prank(stranger); // anyone may relay
         backups.submitBackup(r, sig);
         IKeyBackupRegistry.Wallet memory w = _wallet();
         vm.assertEq(uint256(w.lastHeartbeat), T0, "heartbeat");
         vm.assertEq(uint256(w.referenceBlock), B0, "reference block");
         vm.assertEq(w.custodian, TEE_ADDRESS, "custodian");
-        vm.assertEq(w.backupHash, keccak256(hex"c1c2c3"), "hash");
+        vm.assertEq(uint256(w.keyId), KEY_ID, "key id");
+        vm.assertEq(w.keyAddress, KEY_ADDRESS, "key address");
+        vm.assertEq(w.backupHash, _backupHash(1), "the record's backup hash");
+    }
+
+    /// The first backup records the key, once: later backups of the same key only renew the hash.
+    function test_submitBackup_recordsTheKeyOnce() public {
+        IKeyBackupRegistry.Wallet memory w = _wallet();
+        vm.assertEq(w.keyAddress, address(0), "no key before the first backup");
+        vm.assertEq(uint256(w.keyId), 0, "no key id");
+        _submit(1);
+        vm.roll(block.number + 1);
+        (ActionResult memory r, bytes memory sig) = _backup(2, TEE_KEY);
+        vm.recordLogs();
+        backups.submitBackup(r, sig);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        vm.assertEq(logs.length, 1, "only BackupSubmitted");
+        vm.assertEq(logs[0].topics[0], IKeyBackupRegistry.BackupSubmitted.selector, "the heartbeat");
+        vm.assertEq(
+            logs[0].data,
+            abi.encode(uint64(2), uint64(block.number - 1), KEY_ID, KEY_ADDRESS, _backupHash(2)),
+            "its record"
+        );
+        w = _wallet();
+        vm.assertEq(uint256(w.keyId), KEY_ID, "key id kept");
+        vm.assertEq(w.keyAddress, KEY_ADDRESS, "key address kept");
+        vm.assertEq(w.backupHash, _backupHash(2), "the latest backup's hash");
+    }
+
+    /// A backup of another key (another address, or another key id of the wallet) is refused,
+    /// and changes nothing.
+    function test_submitBackup_revertsOnAnotherKey() public {
+        _submit(1);
+        vm.roll(block.number + 1);
+        address other = address(0xBAD);
+        (ActionResult memory r, bytes memory sig) =
+            _backupWith(2, TEE_KEY, _record(KEY_ID, other, _backupHash(2)));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID, other, KEY_ID, KEY_ADDRESS
+            )
+        );
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupWith(2, TEE_KEY, _record(KEY_ID + 1, KEY_ADDRESS, _backupHash(2)));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID + 1, KEY_ADDRESS, KEY_ID, KEY_ADDRESS
+            )
+        );
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupWith(2, TEE_KEY, _record(KEY_ID + 1, other, _backupHash(2)));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID + 1, other, KEY_ID, KEY_ADDRESS
+            )
+        );
+        backups.submitBackup(r, sig);
+        IKeyBackupRegistry.Wallet memory w = _wallet();
+        vm.assertEq(uint256(w.sequence), 1, "sequence unchanged");
+        vm.assertEq(w.backupHash, _backupHash(1), "hash unchanged");
+        (r, sig) = _backup(2, TEE_KEY);
+        backups.submitBackup(r, sig);
+        vm.assertEq(uint256(_wallet().sequence), 2, "the same key's backup is accepted");
+    }
+
+    /// After recovery, another production TEE takes custody with a backup of the same key; one
+    /// holding another key does not (recovery cannot be used to swap the wallet's key).
+    function test_closeRecovery_newTeeTakesCustodyOnlyWithTheSameKey() public {
+        address tee2 = _secondTee();
+        _submit(1);
+        _recoverAndClose();
+        vm.roll(block.number + 1);
+        (ActionResult memory r, bytes memory sig) =
+            _backupWith(2, TEE2_KEY, _record(KEY_ID, address(0xBAD), _backupHash(2)));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID, address(0xBAD), KEY_ID, KEY_ADDRESS
+            )
+        );
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupWith(2, TEE2_KEY, _record(KEY_ID + 1, KEY_ADDRESS, _backupHash(2)));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID + 1, KEY_ADDRESS, KEY_ID, KEY_ADDRESS
+            )
+        );
+        backups.submitBackup(r, sig);
+        IKeyBackupRegistry.Wallet memory w = _wallet();
+        vm.assertTrue(w.custody == IKeyBackupRegistry.Custody.None, "nobody holds it yet");
+        vm.assertEq(w.custodian, recovery, "custodian unchanged");
+        (r, sig) = _backup(2, TEE2_KEY);
+        vm.expectEmit(true, true, true, true, address(backups));
+        emit IKeyBackupRegistry.KeyHandover(
+            extensionId, WALLET, tee2, recovery, IKeyBackupRegistry.Custody.Tee
+        );
+        vm.expectEmit(true, true, true, true, address(backups));
+        emit IKeyBackupRegistry.BackupSubmitted(
+            extensionId, WALLET, tee2, 2, uint64(block.number - 1), KEY_ID, KEY_ADDRESS, _backupHash(2)
+        );
+        backups.submitBackup(r, sig);
+        w = _wallet();
+        vm.assertTrue(w.custody == IKeyBackupRegistry.Custody.Tee, "a TEE holds it");
+        vm.assertEq(w.custodian, tee2, "the new TEE");
+        vm.assertEq(w.keyAddress, KEY_ADDRESS, "the same key");
+    }
+
+    /// Without recovery too: a second production TEE's backup of another key does not take custody.
+    function test_submitBackup_anotherTeeWithAnotherKeyKeepsCustody() public {
+        _secondTee();
+        _submit(1);
+        vm.roll(block.number + 1);
+        (ActionResult memory r, bytes memory sig) =
+            _backupWith(2, TEE2_KEY, _record(KEY_ID, address(0xBAD), _backupHash(2)));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID, address(0xBAD), KEY_ID, KEY_ADDRESS
+            )
+        );
+        backups.submitBackup(r, sig);
+        vm.assertEq(_wallet().custodian, TEE_ADDRESS, "custody stays");
+    }
+
+    /// A record with no key address or no backup hash is not a backup record.
+    function test_submitBackup_revertsOnZeroKeyAddressOrHash() public {
+        vm.roll(block.number + 1);
+        (ActionResult memory r, bytes memory sig) =
+            _backupWith(1, TEE_KEY, _record(KEY_ID, address(0), _backupHash(1)));
+        vm.expectRevert(IKeyBackupRegistry.BackupResultInvalid.selector);
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupWith(1, TEE_KEY, _record(KEY_ID, KEY_ADDRESS, bytes32(0)));
+        vm.expectRevert(IKeyBackupRegistry.BackupResultInvalid.selector);
+        backups.submitBackup(r, sig);
+        vm.assertEq(_wallet().keyAddress, address(0), "no key recorded");
+        // key id zero is a key id like any other
+        (r, sig) = _backupWith(1, TEE_KEY, _record(0, KEY_ADDRESS, _backupHash(1)));
+        backups.submitBackup(r, sig);
+        vm.assertEq(_wallet().keyAddress, KEY_ADDRESS, "recorded");
+    }
+
+    /// A record that does not decode as (uint64, address, bytes32) reverts: too short, or a
+    /// key id or address out of range.
+    function test_submitBackup_revertsOnMalformedRecord() public {
+        vm.roll(block.number + 1);
+        bytes memory full = _record(KEY_ID, KEY_ADDRESS, _backupHash(1));
+        bytes memory short = new bytes(95);
+        for (uint256 i; i < short.length; ++i) {
+            short[i] = full[i];
+        }
+        (ActionResult memory r, bytes memory sig) = _backupWith(1, TEE_KEY, short);
+        vm.expectRevert();
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupWith(1, TEE_KEY, hex"c1c2c3");
+        vm.expectRevert();
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupWith(1, TEE_KEY, abi.encode(uint256(1) << 64, KEY_ADDRESS, _backupHash(1)));
+        vm.expectRevert();
+        backups.submitBackup(r, sig);
+        (r, sig) = _backupWith(1, TEE_KEY, abi.encode(KEY_ID, uint256(1) << 160, _backupHash(1)));
+        vm.expectRevert();
+        backups.submitBackup(r, sig);
+        vm.assertEq(uint256(_wallet().sequence), 0, "nothing accepted");
     }
 
     function test_backupId_layout() public view {
@@ -298,7 +515,14 @@ contract KeyBackupRegistryTest is Fixture {
         _expectInvalid(r);
         r = _copy(good);
         r.data = abi.encode(
-            bytes32("OTHER"), address(backups), extensionId, WALLET, uint64(1), uint64(0), bytes32(0), hex""
+            bytes32("OTHER"),
+            address(backups),
+            extensionId,
+            WALLET,
+            uint64(1),
+            uint64(0),
+            bytes32(0),
+            _record(KEY_ID, KEY_ADDRESS, _backupHash(1))
         );
         _expectInvalid(r);
         r = _copy(good);
@@ -310,7 +534,7 @@ contract KeyBackupRegistryTest is Fixture {
             uint64(1),
             uint64(0),
             bytes32(0),
-            hex""
+            _record(KEY_ID, KEY_ADDRESS, _backupHash(1))
         );
         _expectInvalid(r);
         // the unsigned fields do not matter
