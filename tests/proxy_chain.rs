@@ -564,6 +564,7 @@ async fn providers_following_the_chain_get_an_instruction_executed_through_the_p
         additional_fixed_message: b"response body: 12 confirmations".to_vec(),
         signers: vec![],
         timeout: Duration::from_secs(10),
+        restore_check: None,
     };
     let sink = fcc_sim_providers::follow::SigningSink::new(rpc.clone(), ps, follow);
     let mut chain = fcc_chain::Config::new(*net.relay.address(), *net.sender.address());

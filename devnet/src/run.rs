@@ -722,6 +722,7 @@ pub async fn run(options: &Options) -> Result<Running> {
                 additional_fixed_message: Vec::new(),
                 signers: Vec::new(),
                 timeout: Duration::from_secs(30),
+                restore_check: None,
             },
         );
         let mut config = ChainConfig::new(*net.relay.address(), *net.sender.address());

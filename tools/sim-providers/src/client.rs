@@ -303,6 +303,19 @@ impl ProxyClient {
         signers: &[usize],
         d: &InstructionData,
         proxy: Option<Address>,
+        progress: impl FnMut(&Posted),
+    ) -> Result<Vec<Posted>, PostError> {
+        self.sign_all_with(ps, signers, d, proxy, |_| Vec::new(), progress).await
+    }
+
+    /// [`ProxyClient::sign_all`] with provider `i`'s additional variable message `avm(i)`.
+    pub async fn sign_all_with(
+        &self,
+        ps: &[Provider],
+        signers: &[usize],
+        d: &InstructionData,
+        proxy: Option<Address>,
+        avm: impl Fn(usize) -> Vec<u8>,
         mut progress: impl FnMut(&Posted),
     ) -> Result<Vec<Posted>, PostError> {
         let mut out: Vec<Posted> = Vec::with_capacity(signers.len());
@@ -311,7 +324,7 @@ impl ProxyClient {
                 provider: i,
                 reason: format!("no provider {i} (there are {})", ps.len()),
             })?;
-            let receipt = self.post_vote(i, p, d, proxy).await?;
+            let receipt = self.post_vote_with(i, p, d, &avm(i), proxy).await?;
             if let Some(last) = out.last()
                 && receipt.receipt.sequence <= last.receipt.receipt.sequence
                 && out.iter().all(|o| o.provider != i)

@@ -329,6 +329,7 @@ async fn follow(cli: &Cli, args: &FollowArgs) -> Result<()> {
         additional_fixed_message: hex_bytes("--additional-fixed-message", &args.common.additional_fixed_message)?,
         signers: signers(&args.common, ps.len())?,
         timeout: Duration::from_millis(cli.timeout_ms),
+        restore_check: None,
     };
     let sink = SigningSink::new(rpc.clone(), ps, config);
     let mut chain = fcc_chain::Config::new(relay, sender);
