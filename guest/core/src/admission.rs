@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! rule        = the operation's threshold in bips (Flare's default 5000; F_FDC2: the request's
-//!               thresholdBIPS, see ops::fdc2) and the instruction's cosignersThreshold
+//!               thresholdBIPS, see ops::fdc2; a wallet restore: 7000, see ops::wallet) and the
+//!               instruction's cosignersThreshold
 //! requirement = voters' weight > ceil(totalWeight · bips / 10000), and ≥ cosignersThreshold
 //!               listed cosigners signed
 //! ```
@@ -111,6 +112,21 @@ mod tests {
         assert!(!r.is_met(50, 1) && r.is_met(51, 1) && !r.is_met(51, 0));
         assert_eq!(r.check(50, 1), Err(Error::InsufficientWeight { weight: 50, threshold: 50 }));
         assert_eq!(r.check(51, 0), Err(Error::InsufficientCosigners { count: 0, required: 1 }));
+    }
+
+    #[test]
+    fn a_restore_needs_more_than_seventy_percent_and_its_admins() {
+        let d = InstructionData {
+            op_type: op::F_WALLET,
+            op_command: op::KEY_DATA_PROVIDER_RESTORE,
+            cosigners_threshold: 2,
+            ..Default::default()
+        };
+        let r = rule(&Registry::system(), &d).unwrap().requirement(1000);
+        assert_eq!((r.threshold_bips, r.weight_above), (7000, 700));
+        assert!(!r.is_met(700, 2) && r.is_met(701, 2) && !r.is_met(701, 1));
+        let generate = InstructionData { op_command: op::KEY_GENERATE, ..d };
+        assert_eq!(rule(&Registry::system(), &generate).unwrap().threshold_bips, 5000);
     }
 
     #[test]

@@ -1055,10 +1055,10 @@ fn unknown_operations_and_wrong_action_kinds_yield_error_results() {
     // Wrong submission tags.
     let mut a = net.prove(&c, &[0, 2, 3], Hints::None);
     a.submission_tag = SubmissionTag::End;
-    net.refused(&a, Error::Malformed { what: "submission tag (instructions execute on `threshold`)" });
+    net.refused(&a, Error::Malformed { what: "submission tag (not the one this operation's actions carry)" });
     let mut a = net.direct(op::F_GET, op::TEE_INFO, vec![]);
     a.submission_tag = SubmissionTag::Threshold;
-    net.refused(&a, Error::Malformed { what: "submission tag (direct actions use `submit`)" });
+    net.refused(&a, Error::Malformed { what: "submission tag (not the one this operation's actions carry)" });
     // A PROVE whose request does not decode is refused before signatures are looked at.
     let mut d = net.prove_data(100, 0, vec![], 0);
     d.original_message = vec![0; 100];

@@ -98,7 +98,10 @@ impl Registry {
             Handler { threshold: fdc2::threshold_bips, ..Handler::instruction(op::F_FDC2, op::PROVE, fdc2::prove) },
             Handler::instruction(op::F_WALLET, op::KEY_GENERATE, wallet::key_generate),
             Handler::instruction(op::F_WALLET, op::KEY_DELETE, wallet::key_delete),
-            Handler::instruction(op::F_WALLET, op::KEY_DATA_PROVIDER_RESTORE, wallet::key_restore),
+            Handler {
+                threshold: wallet::restore_threshold,
+                ..Handler::instruction(op::F_WALLET, op::KEY_DATA_PROVIDER_RESTORE, wallet::key_restore)
+            },
             Handler::direct(op::F_GET, op::KEY_INFO, wallet::key_info),
             Handler::direct(op::F_GET, op::KEY_PROOF, wallet::key_proof),
             Handler::direct(op::F_GET, op::TEE_BACKUP, wallet::tee_backup),

@@ -183,6 +183,18 @@ pub fn key_backup_heartbeat(state: &mut TeeState, action: &Action, _: &mut dyn A
     Ok(h.data(&wallet.address(), &latest).into())
 }
 
+/// A restore's provider threshold in bips: more than 70 % of the weight. Flare's is zero (the
+/// Shamir threshold of 666 of 1,000 shares decides at the end of voting); ours executes at the
+/// threshold, so it waits until the voters hold two thirds of the weight with a margin for the
+/// rounding of the normalised shares — at the default rule's 50 % it would run, and fail, before
+/// enough splits could have arrived.
+pub const RESTORE_THRESHOLD_BIPS: u16 = 7000;
+
+/// [`RESTORE_THRESHOLD_BIPS`] as the operation's threshold rule.
+pub fn restore_threshold(_: &crate::instruction::InstructionData) -> Result<u16, Error> {
+    Ok(RESTORE_THRESHOLD_BIPS)
+}
+
 /// `KEY_DATA_PROVIDER_RESTORE`.
 pub fn key_restore(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
     let d = &action.instruction;
