@@ -80,18 +80,7 @@ fn proven_key(r: &SignedResult) -> Result<([u8; 64], bool)> {
 }
 
 async fn backup_of(api: &Api) -> Result<(String, String)> {
-    let http = reqwest::Client::new();
-    let wallet = format!("0x{}", hex::encode(WALLET));
-    let made: Value = http
-        .post(format!("{}/wallet/backup", api.base))
-        .json(&serde_json::json!({"walletId": wallet, "keyId": 1}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let url = format!("{}{}", api.base, made["path"].as_str().with_context(|| format!("{made}"))?);
-    let body = http.get(&url).send().await?.text().await?;
-    Ok((url, body))
+    api.wallet_backup(&fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 1 }).await
 }
 
 #[test]
@@ -200,26 +189,13 @@ fn a_key_backed_up_by_a_dead_tee_is_restored_in_another_that_signs_with_it() {
             let (_, body) = backup_of(api).await?;
             let again = WalletBackup::from_response_json(body.as_bytes(), CHAIN_ID)?;
             ensure!(again.metadata.backup_id.tee_id == tee_b);
-            let signer = wallet_signer(&again)?;
+            let signer = fcc_sim_providers::wallet::backup_signer(&again, CHAIN_ID)?;
             let address = fcc_core::wallet::address_of_xy(&key);
             ensure!(signer == address, "B's wallet signature recovers to 0x{}", hex::encode(signer));
             eprintln!("TEE B signed with the restored key 0x{} (alloy ecrecover)", hex::encode(address));
             Ok(())
         })
     });
-}
-
-/// The address alloy recovers from the backup's wallet signature over keccak256(Payload{
-/// PMW_WALLET_BACKUP, chainId, keccak256(backup JSON without its signatures)}).
-fn wallet_signer(b: &WalletBackup) -> Result<[u8; 20]> {
-    use alloy::primitives::{B256, U256, keccak256};
-    let mut payload = [0u8; 96];
-    payload[..17].copy_from_slice(b"PMW_WALLET_BACKUP");
-    payload[32..64].copy_from_slice(&U256::from(CHAIN_ID).to_be_bytes::<32>());
-    payload[64..].copy_from_slice(&b.content_hash());
-    let digest = keccak256(keccak256(payload));
-    let sig = alloy::primitives::Signature::from_raw(&b.signature)?;
-    Ok(sig.recover_address_from_prehash(&B256::from(digest))?.into_array())
 }
 
 /// The same `KeyGenerate` asking for a VRF key (`signingAlgo`, word 5 after the head).
@@ -287,7 +263,10 @@ fn a_wallet_key_survives_a_reboot_in_the_sealed_state() {
             };
             let backup = WalletBackup::from_response_json(body.as_bytes(), CHAIN_ID)?;
             ensure!(backup.metadata.backup_id.public_key == key, "another key after the reboot");
-            ensure!(wallet_signer(&backup)? == fcc_core::wallet::address_of_xy(&key), "not signed by the key");
+            ensure!(
+                fcc_sim_providers::wallet::backup_signer(&backup, CHAIN_ID)? == fcc_core::wallet::address_of_xy(&key),
+                "not signed by the key"
+            );
             eprintln!(
                 "after the reboot the TEE still signs with 0x{}",
                 hex::encode(fcc_core::wallet::address_of_xy(&key))
@@ -470,7 +449,11 @@ fn a_key_moves_directly_only_along_the_governance_path() {
             // C signs with it: its backup's wallet signature (alloy ecrecover).
             let (_, body) = backup_of(api).await?;
             let backup = WalletBackup::from_response_json(body.as_bytes(), CHAIN_ID)?;
-            ensure!(wallet_signer(&backup)? == fcc_core::wallet::address_of_xy(&key_public), "not signed by the key");
+            ensure!(
+                fcc_sim_providers::wallet::backup_signer(&backup, CHAIN_ID)?
+                    == fcc_core::wallet::address_of_xy(&key_public),
+                "not signed by the key"
+            );
             eprintln!("A's key moved to C along the governance path; C signs with it");
             Ok(())
         })

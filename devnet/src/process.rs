@@ -91,6 +91,38 @@ impl Api {
     pub async fn metrics(&self) -> Result<String> {
         Ok(self.client.get(format!("{}/metrics", self.base)).send().await?.text().await?)
     }
+
+    /// `POST /wallet/backup` for `key`, then the backup it made (Flare's `TEEBackupResponse`
+    /// JSON) from where the providers fetch it: `(url, body)`.
+    pub async fn wallet_backup(&self, key: &fcc_core::wallet::KeyIdPair) -> Result<(String, String)> {
+        let r = self
+            .client
+            .post(format!("{}/wallet/backup", self.base))
+            .json(&serde_json::json!({"walletId": hex0x(&key.wallet_id), "keyId": key.key_id}))
+            .send()
+            .await?;
+        let code = r.status().as_u16();
+        let made: Value = r.json().await?;
+        ensure!(code == 200, "POST /wallet/backup: {code} {made}");
+        let url = format!("{}{}", self.base, made["path"].as_str().with_context(|| format!("no path in {made}"))?);
+        let body = self.client.get(&url).send().await?.error_for_status()?.text().await?;
+        Ok((url, body))
+    }
+
+    /// `POST /wallet/heartbeat`: the TEE's signed `KeyBackupRegistry` heartbeat `h`.
+    pub async fn wallet_heartbeat(&self, h: &fcc_core::wallet::heartbeat::Heartbeat) -> Result<SignedResult> {
+        let r = self
+            .client
+            .post(format!("{}/wallet/heartbeat", self.base))
+            .header("content-type", "application/json")
+            .body(h.request_json())
+            .send()
+            .await?;
+        let code = r.status().as_u16();
+        let body: Value = r.json().await?;
+        ensure!(code == 200, "POST /wallet/heartbeat: {code} {body}");
+        parse_result(&body)
+    }
 }
 
 /// The proxy's result JSON (`{result, signature, proxySignature}`, `fcc_flare_json`) as

@@ -26,10 +26,14 @@ use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
 use fcc_core::hash::{H256, keccak256};
 use fcc_core::policy::PolicyHashScheme;
 use fcc_core::result::status;
+use fcc_core::wallet::backup::WalletBackup;
+use fcc_core::wallet::codec::KeyDataProviderRestore;
+use fcc_core::wallet::heartbeat::Heartbeat;
+use fcc_core::wallet::{KeyIdPair, address_of_xy};
 use fcc_layout::interface::READY_PREFIX;
 use fcc_qemu::{Guest, parse_ready};
 use fcc_sim_providers as sim;
-use fcc_sim_providers::follow::{FollowConfig, SigningSink};
+use fcc_sim_providers::follow::{FollowConfig, RestoreCheck, SigningSink};
 use sha2::{Digest, Sha384};
 
 use crate::PROXY_SUBCOMMAND;
@@ -48,6 +52,12 @@ pub const TEST_MODE_VERSION: &str = "TEST-MODE plain QEMU, unattested (devnet on
 const PROVIDERS: &str = "fcc devnet provider";
 /// How long the devnet waits for one step before it gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(180);
+/// The wallet the devnet's TEE keeps a key of (key id 1), registered in `KeyBackupRegistry`.
+pub const WALLET: [u8; 32] = *b"fcc devnet wallet\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+/// Its silence period: the registry's minimum (the devnet moves anvil's clock past it).
+const SILENCE: u64 = 3600;
+/// Label of the wallet's admins' keys (two of three rebuild the admin part).
+const ADMINS: &str = "fcc devnet wallet admin";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -134,25 +144,29 @@ impl Drop for GuestHandle {
 
 /// Everything the devnet started, stopped in reverse order when dropped.
 pub struct Running {
-    /// The guest (dropped first: its proxy link just closes).
+    /// The live guest, TEE B (dropped first: its proxy link just closes). TEE A was killed.
     pub guest: GuestHandle,
     /// The providers' chain follower.
     pub follower: tokio::task::JoinHandle<()>,
-    /// The proxy process.
+    /// TEE A's proxy (it still serves A's wallet backup).
     pub proxy: ProxyProcess,
+    /// TEE B's proxy.
+    pub proxy_b: ProxyProcess,
     /// The chain.
     pub anvil: AnvilInstance,
     /// The deployed contracts.
     pub net: Devnet,
-    /// The TEE id.
-    pub tee_id: Address,
+    /// TEE A's id (killed in the wallet stage).
+    pub tee_a: Address,
+    /// TEE B's id (it holds the wallet key now).
+    pub tee_b: Address,
     /// Working directory (kept if it was given, removed otherwise).
     pub dir: WorkDir,
 }
 
 impl std::fmt::Debug for Running {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Running").field("tee_id", &self.tee_id).finish_non_exhaustive()
+        f.debug_struct("Running").field("tee_a", &self.tee_a).field("tee_b", &self.tee_b).finish_non_exhaustive()
     }
 }
 
@@ -167,21 +181,23 @@ impl Running {
     pub fn endpoints(&self) -> String {
         let n = &self.net;
         format!(
-            "proxy HTTP      http://{}  (GET /info, /metrics, /action/result/<id>, POST /instruction)\n\
-             proxy link      {} (the guest connects here)\n\
-             anvil RPC       {}  (chain {CHAIN_ID}; deployer = anvil account 0)\n\
+            "TEE B's proxy   http://{}  (GET /info, /metrics, /action/result/<id>, POST /instruction, /wallet/backup)\n\
+             TEE B's link    {} (the live guest connects here)\n\
+             TEE A's proxy   http://{}  (A was killed; its proxy still serves A's wallet backup)\n\
+             anvil RPC       {}  (chain {CHAIN_ID}; deployer = anvil account 0, wallet recovery = account 1)\n\
              DevRelay              {}\n\
              TeeExtensionRegistry  {}  (extension {EXTENSION})\n\
              TeeMachineRegistry    {}\n\
              TeeResultVerifier     {}\n\
              TeeInstructionSender  {}\n\
-             KeyBackupRegistry     {}\n\
-             TEE id          {}\n\
+             KeyBackupRegistry     {}  (wallet 0x{})\n\
+             TEE ids         A {} (killed), B {}\n\
              guest console   {}\n\
-             proxy log       {}\n\
+             proxy logs      {}, {}\n\
              work dir        {}",
+            self.proxy_b.http,
+            self.proxy_b.link,
             self.proxy.http,
-            self.proxy.link,
             self.anvil.endpoint(),
             n.relay.address(),
             n.extensions.address(),
@@ -189,9 +205,12 @@ impl Running {
             n.verifier.address(),
             n.sender.address(),
             n.backups.address(),
-            self.tee_id,
+            hex::encode(WALLET),
+            self.tee_a,
+            self.tee_b,
             self.guest.console.display(),
             self.proxy.log.display(),
+            self.proxy_b.log.display(),
             self.dir.path().display(),
         )
     }
@@ -291,18 +310,30 @@ async fn follow_instruction(
     Ok(())
 }
 
-/// Sends an `F_FDC2/PROVE` through the instruction contract; returns its id and epoch.
-async fn send_prove(trace: &Trace, net: &Devnet, tee_id: Address, from: Address) -> Result<(B256, u32)> {
-    let call = net.sender.sendInstructions(
-        EXTENSION,
-        vec![tee_id],
-        op("F_FDC2"),
-        op("PROVE"),
-        sim::fdc2_request().into(),
-        vec![],
-        0,
-        from,
-    );
+/// Sends `op_type/op_command` with `message` (and `cosigners` with their threshold) for `tee_id`
+/// through the instruction contract from `from`; returns the event it emitted.
+async fn send_instruction(
+    trace: &Trace,
+    net: &Devnet,
+    tee_id: Address,
+    from: Address,
+    (op_type, op_command): (&str, &str),
+    message: Vec<u8>,
+    (cosigners, threshold): (Vec<Address>, u64),
+) -> Result<fcc_chain::InstructionEvent> {
+    let call = net
+        .sender
+        .sendInstructions(
+            EXTENSION,
+            vec![tee_id],
+            op(op_type),
+            op(op_command),
+            message.into(),
+            cosigners,
+            threshold,
+            from,
+        )
+        .from(from);
     let receipt = call.send().await.context("sendInstructions")?.get_receipt().await?;
     ensure!(receipt.status(), "sendInstructions reverted");
     let config = ChainConfig::new(*net.relay.address(), *net.sender.address());
@@ -315,12 +346,18 @@ async fn send_prove(trace: &Trace, net: &Devnet, tee_id: Address, from: Address)
         })
         .context("no TeeInstructionsSent in the receipt")?;
     trace.step(format!(
-        "event: TeeInstructionsSent F_FDC2/PROVE id {} epoch {} (block {})",
+        "event: TeeInstructionsSent {op_type}/{op_command} id {} epoch {} (block {})",
         event.instruction_id,
         event.reward_epoch_id,
         receipt.block_number.unwrap_or_default()
     ));
-    Ok((event.instruction_id, event.reward_epoch_id))
+    Ok(*event)
+}
+
+/// Sends an `F_FDC2/PROVE` through the instruction contract; returns its id and epoch.
+async fn send_prove(trace: &Trace, net: &Devnet, tee_id: Address, from: Address) -> Result<(B256, u32)> {
+    let e = send_instruction(trace, net, tee_id, from, ("F_FDC2", "PROVE"), sim::fdc2_request(), (vec![], 0)).await?;
+    Ok((e.instruction_id, e.reward_epoch_id))
 }
 
 /// The providers' check of the TEE behind the proxy at `url` (`fcc_sim_providers::attest`):
@@ -502,6 +539,27 @@ fn proxy_args(
     ])
 }
 
+/// The proxy's arguments for following the devnet's chain (relay, instruction sender) and
+/// checking its guest's `Hello` against the published manifest (test mode: plain QEMU's evidence
+/// is simulated).
+fn chain_args(rpc: &str, net: &Devnet) -> Vec<String> {
+    vec![
+        "--chain-rpc-url".into(),
+        rpc.into(),
+        "--chain-relay".into(),
+        net.relay.address().to_string(),
+        "--chain-instruction-sender".into(),
+        net.sender.address().to_string(),
+        "--chain-confirmations".into(),
+        "0".into(),
+        "--chain-poll-ms".into(),
+        "100".into(),
+        "--attestation-manifest".into(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json").display().to_string(),
+        "--attestation-allow-simulated".into(),
+    ]
+}
+
 /// What booting a second guest behind a second proxy needs.
 struct RogueSetup<'a> {
     dir: &'a Path,
@@ -591,6 +649,263 @@ async fn links_refused(api: &Api) -> Result<u64> {
     Ok(line.rsplit(' ').next().unwrap_or_default().parse()?)
 }
 
+/// The providers' rule for restoring a wallet key (`sim::follow::RestoreCheck`): the registry
+/// has the wallet in recovery, and the backup is of the key, and is the backup, it recorded.
+#[derive(Debug)]
+struct RegistryRecovery {
+    backups: fcc_contracts::KeyBackupRegistry::KeyBackupRegistryInstance<DynProvider>,
+}
+
+#[async_trait::async_trait]
+impl RestoreCheck for RegistryRecovery {
+    async fn allow(&self, extension_id: U256, backup: &WalletBackup) -> Result<()> {
+        let b = &backup.metadata.backup_id;
+        let w = self.backups.wallet(extension_id, b.id.wallet_id.into()).call().await?;
+        ensure!(w.custody == CUSTODY_RECOVERY, "KeyBackupRegistry: the wallet is not in recovery");
+        ensure!(
+            w.keyId == b.id.key_id && w.keyAddress == Address::from(address_of_xy(&b.public_key)),
+            "KeyBackupRegistry recorded another key"
+        );
+        ensure!(w.backupHash.0 == backup.content_hash(), "KeyBackupRegistry recorded another backup");
+        Ok(())
+    }
+}
+
+/// `IKeyBackupRegistry.Custody`.
+const CUSTODY_TEE: u8 = 1;
+const CUSTODY_RECOVERY: u8 = 2;
+
+/// The public key `x ‖ y` in a signed existence proof (`keyExistence` word 13 on), and whether it
+/// says restored (word 8).
+fn proven_key(r: &fcc_core::result::SignedResult) -> Result<([u8; 64], bool)> {
+    ensure!(r.result.status == status::SUCCESS, "refused: {}", r.result.log);
+    let proof: serde_json::Value = serde_json::from_slice(&r.result.data)?;
+    let abi = hex::decode(proof["keyExistence"].as_str().context("keyExistence")?.trim_start_matches("0x"))?;
+    ensure!(abi.len() >= 15 * 32, "keyExistence too short");
+    Ok((abi[13 * 32..15 * 32].try_into()?, abi[8 * 32 + 31] == 1))
+}
+
+/// The TEE behind `api` signs a heartbeat for its backup of `key` after the latest block, and it
+/// is relayed to `KeyBackupRegistry.submitBackup`; returns the wallet's record then.
+async fn heartbeat(
+    net: &Devnet,
+    rpc: &DynProvider,
+    api: &Api,
+    key: &KeyIdPair,
+) -> Result<fcc_contracts::key_backup::IKeyBackupRegistry::Wallet> {
+    use alloy::providers::Provider;
+    let block = rpc.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?.context("no latest block")?;
+    let h = Heartbeat {
+        id: *key,
+        registry: net.backups.address().0.0,
+        extension_id: EXTENSION.to_be_bytes(),
+        reference_block: block.header.number,
+        reference_hash: block.header.hash.0,
+    };
+    let r = api.wallet_heartbeat(&h).await?;
+    send_ok(
+        "submitBackup",
+        net.backups.submitBackup(fcc_contracts::backup_result(&r.result), Bytes::copy_from_slice(&r.signature)),
+    )
+    .await?;
+    Ok(net.backups.wallet(EXTENSION, key.wallet_id.into()).call().await?)
+}
+
+/// A second machine: the ROM booted behind a proxy of its own (rooted in the current `policy`
+/// of voters `ps`), registered by the deployer and voted into production by the providers after
+/// their check of its attestation, like the first.
+async fn second_machine(
+    s: &WalletSetup<'_>,
+    ps: &[sim::Provider],
+    policy: &fcc_core::policy::SigningPolicy,
+) -> Result<(GuestHandle, ProxyProcess, Api, Address, [u8; 64])> {
+    let (trace, net, dir) = (s.trace, s.net, s.dir);
+    let db = format!("sqlite://{}", dir.join("proxy-b.db").display());
+    let mut args = proxy_args(&db, &dir.join("trust-root-b.json"), ps, policy)?;
+    args.extend(chain_args(&s.rpc_url, net));
+    let proxy = ProxyProcess::spawn(s.proxy, &args, &[("NO_COLOR", "1".into())], &dir.join("proxy-b.log"))?;
+    let api = Api::new(proxy.http);
+    let boot = fcc_qemu::BootOptions::on_host(s.rom.to_path_buf(), s.host)
+        .network(proxy.link.port())
+        .registration(EXTENSION.to::<u64>(), s.deployer.0.0);
+    let mut guest = Guest::boot(&boot)?;
+    let (ready, took) = tokio::task::block_in_place(|| guest.wait_for(READY_PREFIX, STEP_TIMEOUT))?;
+    let tee_id = Address::from(parse_ready(&ready)?.tee);
+    let first_lines = guest.console();
+    let guest = GuestHandle::new(guest, &first_lines, &dir.join("guest-b-console.log"))?;
+    let (r, _) = api.wait_result(&fcc_core::action::initialize_policy_id(&policy.encode()), STEP_TIMEOUT).await?;
+    ensure!(r.result.status == status::SUCCESS, "B's INITIALIZE_POLICY refused: {}", r.result.log);
+    let info = api.wait_info(STEP_TIMEOUT).await?;
+    let public: [u8; 64] = hex::decode(info["publicKey"].as_str().context("publicKey")?.trim_start_matches("0x"))?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("publicKey is not 64 bytes"))?;
+    let url = format!("http://{}", proxy.http);
+    let proxy_id: Address = info["proxyAddress"].as_str().context("proxyAddress")?.parse()?;
+    let (data, data_signature) = registration_data(&url, tee_id).await?;
+    send_ok("register B", net.machines.register(data, data_signature, proxy_id, url.clone())).await?;
+    registration_check(&url, s.rpc, net, tee_id)
+        .await?
+        .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let hash = net.machines.productionHash(tee_id).call().await?;
+    let digest = custom_signing_digest(&hash.0, scheme());
+    let message = encode_custom_signature(policy, &hash.0, &sign_as_voters(sim::signers(ps, &all), &digest))?;
+    send_ok("toProduction B", net.machines.toProduction(tee_id, message.into())).await?;
+    ensure!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "B not in production");
+    trace.step(format!(
+        "TEE B {tee_id}: a fresh guest (booted in {} ms) behind its own proxy, registered, its attestation checked by the providers, moved to production",
+        took.as_millis()
+    ));
+    Ok((guest, proxy, api, tee_id, public))
+}
+
+/// What the wallet stage needs beyond the first machine.
+struct WalletSetup<'a> {
+    trace: &'a Trace,
+    net: &'a Devnet,
+    rpc: &'a DynProvider,
+    rpc_url: String,
+    deployer: Address,
+    /// The wallet's recovery address (an anvil account).
+    recovery: Address,
+    dir: &'a Path,
+    proxy: &'a ProxyCommand,
+    rom: &'a Path,
+    host: &'a fcc_qemu::HostAccel,
+}
+
+/// Seed 001's dead-man's switch, end to end: TEE A generates a wallet key on the providers'
+/// votes; its backup is made and its heartbeat records the key's address in `KeyBackupRegistry`;
+/// A is killed for good; after the silence the recovery address opens recovery; TEE B, a fresh
+/// registered machine, restores the key from the providers' and admins' splits (the providers
+/// vote only because the registry is in recovery for that key and backup); recovery closes and
+/// B's heartbeat takes custody with the same key, which B signs with. Returns B's guest and proxy.
+async fn wallet_recovery(
+    s: &WalletSetup<'_>,
+    first: (GuestHandle, &Api, Address),
+    voters: (&[sim::Provider], &fcc_core::policy::SigningPolicy),
+) -> Result<(GuestHandle, ProxyProcess, Address)> {
+    let (trace, net) = (s.trace, s.net);
+    let (guest_a, api_a, tee_a) = first;
+    let key = KeyIdPair { wallet_id: WALLET, key_id: 1 };
+    send_ok("registerWallet", net.backups.registerWallet(EXTENSION, WALLET.into(), s.recovery, SILENCE)).await?;
+    trace.step(format!(
+        "wallet \"fcc devnet wallet\" registered in KeyBackupRegistry by the extension owner: recovery {}, silence {SILENCE} s",
+        s.recovery
+    ));
+
+    // 1. The key, generated by A on the providers' votes; the existence proof is verified on chain.
+    let admins = sim::providers(ADMINS, 3)?;
+    let admin_keys: Vec<[u8; 64]> = admins.iter().map(|a| *a.key.public_key()).collect();
+    let generate = sim::key_generate_instruction(tee_a.0.0, "", 0, (WALLET, 1), &admin_keys, 2).original_message;
+    let e =
+        send_instruction(trace, net, tee_a, s.deployer, ("F_WALLET", "KEY_GENERATE"), generate, (vec![], 0)).await?;
+    follow_instruction(trace, api_a, net, tee_a, e.instruction_id, e.reward_epoch_id).await?;
+    let (public, _) = proven_key(&api_a.wait_result(&e.instruction_id.0, STEP_TIMEOUT).await?.0)?;
+    let address = Address::from(address_of_xy(&public));
+    trace.step(format!("TEE A holds wallet key (wallet, 1): address {address}; the key never left the guest"));
+
+    // 2. A's backup and its heartbeat: the registry records the key.
+    let (url, body) = api_a.wallet_backup(&key).await?;
+    let backup = WalletBackup::from_response_json(body.as_bytes(), CHAIN_ID)?;
+    let w = heartbeat(net, s.rpc, api_a, &key).await?;
+    ensure!(
+        (w.custody, w.custodian, w.keyId, w.keyAddress) == (CUSTODY_TEE, tee_a, 1, address),
+        "the registry did not record A's key: {w:?}"
+    );
+    ensure!(w.backupHash.0 == backup.content_hash(), "the registry recorded another backup");
+    trace.step(format!(
+        "A's backup ({} bytes of Flare's JSON, {} provider and {} admin splits) kept by its proxy at {url}; A's signed heartbeat relayed: KeyBackupRegistry recorded key {address}, backup hash {}…, custodian A (KeyRecorded, KeyHandover)",
+        body.len(),
+        backup.provider.splits.len(),
+        backup.admin.splits.len(),
+        &w.backupHash.to_string()[..10]
+    ));
+
+    // 3. A dies; recovery opens only after the silence.
+    let early = net.backups.openRecovery(EXTENSION, WALLET.into()).from(s.recovery).call().await;
+    let refused = early.err().context("recovery opened while A was alive")?;
+    ensure!(
+        refused.as_decoded_error::<fcc_contracts::KeyBackupRegistry::HeartbeatNotStale>().is_some(),
+        "unexpected refusal: {refused}"
+    );
+    let providers_rule = RegistryRecovery { backups: net.backups.clone() };
+    let early = providers_rule.allow(EXTENSION, &backup).await;
+    ensure!(early.is_err(), "the providers would help restore the key of a live TEE");
+    drop(guest_a); // killed for good: its memory, and the key in it, are gone
+    {
+        use alloy::providers::Provider;
+        s.rpc.raw_request::<_, serde_json::Value>("evm_increaseTime".into(), (SILENCE + 1,)).await?;
+        s.rpc.raw_request::<_, serde_json::Value>("evm_mine".into(), ()).await?;
+    }
+    send_ok("openRecovery", net.backups.openRecovery(EXTENSION, WALLET.into()).from(s.recovery)).await?;
+    trace.step(format!(
+        "TEE A killed for good (while it was alive, recovery was refused — HeartbeatNotStale — and so was the providers' help to restore: {}); anvil's clock moved {} s: the recovery address opened recovery",
+        early.err().map(|e| e.to_string()).unwrap_or_default(),
+        SILENCE + 1
+    ));
+
+    // 4. B restores the key from the splits.
+    let (guest_b, proxy_b, api_b, tee_b, public_b) = second_machine(s, voters.0, voters.1).await?;
+    let restore = KeyDataProviderRestore {
+        tee_public_key: public_b,
+        backup_id: backup.metadata.backup_id.clone(),
+        backup_url: url.as_bytes(),
+        nonce: 1,
+    }
+    .encode();
+    let admin_ids: Vec<Address> = admins.iter().map(|a| Address::from(a.key.address())).collect();
+    let e = send_instruction(
+        trace,
+        net,
+        tee_b,
+        s.recovery,
+        ("F_WALLET", "KEY_DATA_PROVIDER_RESTORE"),
+        restore,
+        (admin_ids, 2),
+    )
+    .await?;
+    // Two admins vote too (cosigners), each with its own split, once a provider opened it.
+    until("the first provider's split", || async {
+        Ok(api_b.status(e.reward_epoch_id, &e.instruction_id.0).await?.filter(|st| st["votes"].as_u64() > Some(0)))
+    })
+    .await?;
+    let timestamp = {
+        use alloy::providers::Provider;
+        s.rpc.get_block_by_hash(e.origin.block_hash).await?.context("the event's block")?.header.timestamp
+    };
+    let d = sim::follow::instruction_of(&e, tee_b.0.0, timestamp, backup.metadata.to_json().as_bytes());
+    let client = sim::client::ProxyClient::new(&api_b.base, CHAIN_ID, Duration::from_secs(30))?;
+    let mut rng = rand::rng();
+    for (i, admin) in admins.iter().take(2).enumerate() {
+        let avm = sim::wallet::restore_message(&backup, &admin.key, &public_b, CHAIN_ID, &mut rng)?
+            .context("the admin holds no split")?;
+        client.post_vote_with(i, admin, &d, &avm, None).await?;
+    }
+    follow_instruction(trace, &api_b, net, tee_b, e.instruction_id, e.reward_epoch_id).await?;
+    let (restored_key, restored) = proven_key(&api_b.wait_result(&e.instruction_id.0, STEP_TIMEOUT).await?.0)?;
+    ensure!(restored_key == public && restored, "TEE B holds another key");
+    trace.step(format!(
+        "TEE B restored key {address} from the splits: the providers fetched A's backup, saw the registry in recovery for that key and backup, and each re-encrypted its split to B in its vote; two admins did the same"
+    ));
+
+    // 5. Recovery closes; B's heartbeat takes custody with the same key, and B signs with it.
+    send_ok("closeRecovery", net.backups.closeRecovery(EXTENSION, WALLET.into()).from(s.recovery)).await?;
+    let (_, body_b) = api_b.wallet_backup(&key).await?;
+    let backup_b = WalletBackup::from_response_json(body_b.as_bytes(), CHAIN_ID)?;
+    let signer = Address::from(sim::wallet::backup_signer(&backup_b, CHAIN_ID)?);
+    ensure!(signer == address, "B's wallet signature recovers to {signer}, not {address}");
+    let w = heartbeat(net, s.rpc, &api_b, &key).await?;
+    ensure!(
+        (w.custody, w.custodian, w.keyAddress) == (CUSTODY_TEE, tee_b, address),
+        "B did not take custody of the key: {w:?}"
+    );
+    trace.step(format!(
+        "recovery closed; B's heartbeat accepted: custody handed to B (KeyHandover), key {address} unchanged; B signs with it (its backup's wallet signature recovers to {signer}, alloy)"
+    ));
+    Ok((guest_b, proxy_b, tee_b))
+}
+
 /// Starts everything, runs the instructions and prints the trace; returns what is running.
 pub async fn run(options: &Options) -> Result<Running> {
     ensure!((3..=300).contains(&options.voters), "--voters must be in 3..=300");
@@ -658,22 +973,7 @@ pub async fn run(options: &Options) -> Result<Running> {
         ProxyCommand::new(std::env::current_exe().context("the devnet's own executable")?, Some(PROXY_SUBCOMMAND));
     // The trust-root file, and the proxy follows the relay and the instruction sender.
     let mut args = proxy_args(&db, &dir.path().join("trust-root.json"), &ps, &policy)?;
-    args.extend([
-        "--chain-rpc-url".into(),
-        anvil.endpoint(),
-        "--chain-relay".into(),
-        net.relay.address().to_string(),
-        "--chain-instruction-sender".into(),
-        net.sender.address().to_string(),
-        "--chain-confirmations".into(),
-        "0".into(),
-        "--chain-poll-ms".into(),
-        "100".into(),
-        // The proxy checks the guest's Hello too (test mode: plain QEMU's evidence is simulated).
-        "--attestation-manifest".into(),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json").display().to_string(),
-        "--attestation-allow-simulated".into(),
-    ]);
+    args.extend(chain_args(&anvil.endpoint(), &net));
     let init_id = fcc_core::action::initialize_policy_id(&policy.encode());
     let proxy_key = format!("0x{}", hex::encode(keccak256(b"fcc devnet proxy key")));
     let log = dir.path().join("proxy.log");
@@ -717,12 +1017,12 @@ pub async fn run(options: &Options) -> Result<Running> {
             sim::providers(PROVIDERS, options.voters)?,
             FollowConfig {
                 proxy: None,
-                tee_id: Some(tee),
+                tee_id: None,
                 chain_id: CHAIN_ID,
                 additional_fixed_message: Vec::new(),
                 signers: Vec::new(),
                 timeout: Duration::from_secs(30),
-                restore_check: None,
+                restore_check: Some(Arc::new(RegistryRecovery { backups: net.backups.clone() })),
             },
         );
         let mut config = ChainConfig::new(*net.relay.address(), *net.sender.address());
@@ -732,7 +1032,10 @@ pub async fn run(options: &Options) -> Result<Running> {
         tokio::spawn(async move { monitor.run(&sink, std::future::pending()).await })
     };
     let url = format!("http://{}", proxy.http);
-    trace.note(format!("{} simulated providers follow the chain, signing for the proxy at {url}", options.voters));
+    trace.note(format!(
+        "{} simulated providers follow the chain, signing each instruction at its machine's registered proxy",
+        options.voters
+    ));
 
     // 6. Registration as Flare's: the TEE's signed registration data, then the registry's
     // attestation request with its on-chain challenge, checked by the providers before they
@@ -861,6 +1164,21 @@ pub async fn run(options: &Options) -> Result<Running> {
     let (id, epoch) = send_prove(&trace, &net, tee_id, deployer).await?;
     ensure!(epoch == EPOCH + 1, "the instruction cites epoch {epoch}, not {}", EPOCH + 1);
     follow_instruction(&trace, &api, &net, tee_id, id, epoch).await?;
+
+    // 11. A wallet key that outlives its TEE (seed 001's dead-man's switch).
+    let setup = WalletSetup {
+        trace: &trace,
+        net: &net,
+        rpc: &provider,
+        rpc_url: anvil.endpoint(),
+        deployer,
+        recovery: anvil.addresses()[1],
+        dir: dir.path(),
+        proxy: &proxy_cmd,
+        rom: &rom,
+        host: &host,
+    };
+    let (guest_b, proxy_b, tee_b) = wallet_recovery(&setup, (guest, &api, tee_id), (&next_ps, &next)).await?;
     println!("devnet run passed");
-    Ok(Running { guest, follower, proxy, anvil, net, tee_id, dir })
+    Ok(Running { guest: guest_b, follower, proxy, proxy_b, anvil, net, tee_a: tee_id, tee_b, dir })
 }

@@ -72,7 +72,7 @@ bind!(
     "../out/TeeInstructionSender.sol/TeeInstructionSender.json"
 );
 bind!(
-    /// `KeyBackupRegistry`: encrypted key backups as heartbeats, recovery.
+    /// `KeyBackupRegistry`: backup records as heartbeats (the key, the backup's hash), recovery.
     key_backup,
     KeyBackupRegistry,
     "../out/KeyBackupRegistry.sol/KeyBackupRegistry.json"
@@ -108,6 +108,22 @@ pub fn action_result(r: &fcc_core::result::ActionResult) -> TeeResultVerifier::A
         additionalResultStatus: Bytes::copy_from_slice(&r.additional_result_status),
         version: r.version.clone(),
         data: Bytes::copy_from_slice(&r.data),
+    }
+}
+
+/// [`action_result`] in `KeyBackupRegistry`'s binding of the same struct (`submitBackup`).
+pub fn backup_result(r: &fcc_core::result::ActionResult) -> KeyBackupRegistry::ActionResult {
+    let a = action_result(r);
+    KeyBackupRegistry::ActionResult {
+        id: a.id,
+        submissionTag: a.submissionTag,
+        status: a.status,
+        log: a.log,
+        opType: a.opType,
+        opCommand: a.opCommand,
+        additionalResultStatus: a.additionalResultStatus,
+        version: a.version,
+        data: a.data,
     }
 }
 

@@ -72,3 +72,17 @@ pub fn restore_instruction(
         additional_fixed_message: backup.metadata.to_json().into_bytes(),
     }
 }
+
+/// The address that signed `backup` as its wallet key: recovered (alloy, not fcc-core) from its
+/// wallet signature over `keccak256(Payload{PMW_WALLET_BACKUP, chainId, content hash})`, the
+/// backup's own proof that its TEE holds the key.
+pub fn backup_signer(backup: &WalletBackup, chain_id: u64) -> Result<[u8; 20]> {
+    use alloy_primitives::{B256, U256, keccak256};
+    let mut payload = [0u8; 96];
+    payload[..17].copy_from_slice(b"PMW_WALLET_BACKUP");
+    payload[32..64].copy_from_slice(&U256::from(chain_id).to_be_bytes::<32>());
+    payload[64..].copy_from_slice(&backup.content_hash());
+    let digest = keccak256(keccak256(payload));
+    let sig = alloy_primitives::Signature::from_raw(&backup.signature)?;
+    Ok(sig.recover_address_from_prehash(&B256::from(digest))?.into_array())
+}
