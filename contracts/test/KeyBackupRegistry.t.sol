@@ -124,6 +124,19 @@ contract KeyBackupRegistryTest is Fixture {
         backups.submitBackup(r, sig);
     }
 
+    /// @dev Backup 2 by `teeKey` of key (`keyId`, `keyAddress`) is refused: the wallet holds
+    /// (KEY_ID, KEY_ADDRESS).
+    function _refusedAsAnotherKey(uint256 teeKey, uint64 keyId, address keyAddress) internal {
+        (ActionResult memory r, bytes memory sig) =
+            _backupWith(2, teeKey, _record(keyId, keyAddress, _backupHash(2)));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IKeyBackupRegistry.KeyMismatch.selector, keyId, keyAddress, KEY_ID, KEY_ADDRESS
+            )
+        );
+        backups.submitBackup(r, sig);
+    }
+
     function _wallet() internal view returns (IKeyBackupRegistry.Wallet memory) {
         return backups.wallet(extensionId, WALLET);
     }
@@ -349,32 +362,13 @@ contract KeyBackupRegistryTest is Fixture {
         _submit(1);
         vm.roll(block.number + 1);
         address other = address(0xBAD);
-        (ActionResult memory r, bytes memory sig) =
-            _backupWith(2, TEE_KEY, _record(KEY_ID, other, _backupHash(2)));
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID, other, KEY_ID, KEY_ADDRESS
-            )
-        );
-        backups.submitBackup(r, sig);
-        (r, sig) = _backupWith(2, TEE_KEY, _record(KEY_ID + 1, KEY_ADDRESS, _backupHash(2)));
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID + 1, KEY_ADDRESS, KEY_ID, KEY_ADDRESS
-            )
-        );
-        backups.submitBackup(r, sig);
-        (r, sig) = _backupWith(2, TEE_KEY, _record(KEY_ID + 1, other, _backupHash(2)));
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID + 1, other, KEY_ID, KEY_ADDRESS
-            )
-        );
-        backups.submitBackup(r, sig);
+        _refusedAsAnotherKey(TEE_KEY, KEY_ID, other);
+        _refusedAsAnotherKey(TEE_KEY, KEY_ID + 1, KEY_ADDRESS);
+        _refusedAsAnotherKey(TEE_KEY, KEY_ID + 1, other);
         IKeyBackupRegistry.Wallet memory w = _wallet();
         vm.assertEq(uint256(w.sequence), 1, "sequence unchanged");
         vm.assertEq(w.backupHash, _backupHash(1), "hash unchanged");
-        (r, sig) = _backup(2, TEE_KEY);
+        (ActionResult memory r, bytes memory sig) = _backup(2, TEE_KEY);
         backups.submitBackup(r, sig);
         vm.assertEq(uint256(_wallet().sequence), 2, "the same key's backup is accepted");
     }
@@ -386,25 +380,12 @@ contract KeyBackupRegistryTest is Fixture {
         _submit(1);
         _recoverAndClose();
         vm.roll(block.number + 1);
-        (ActionResult memory r, bytes memory sig) =
-            _backupWith(2, TEE2_KEY, _record(KEY_ID, address(0xBAD), _backupHash(2)));
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID, address(0xBAD), KEY_ID, KEY_ADDRESS
-            )
-        );
-        backups.submitBackup(r, sig);
-        (r, sig) = _backupWith(2, TEE2_KEY, _record(KEY_ID + 1, KEY_ADDRESS, _backupHash(2)));
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID + 1, KEY_ADDRESS, KEY_ID, KEY_ADDRESS
-            )
-        );
-        backups.submitBackup(r, sig);
+        _refusedAsAnotherKey(TEE2_KEY, KEY_ID, address(0xBAD));
+        _refusedAsAnotherKey(TEE2_KEY, KEY_ID + 1, KEY_ADDRESS);
         IKeyBackupRegistry.Wallet memory w = _wallet();
         vm.assertTrue(w.custody == IKeyBackupRegistry.Custody.None, "nobody holds it yet");
         vm.assertEq(w.custodian, recovery, "custodian unchanged");
-        (r, sig) = _backup(2, TEE2_KEY);
+        (ActionResult memory r, bytes memory sig) = _backup(2, TEE2_KEY);
         vm.expectEmit(true, true, true, true, address(backups));
         emit IKeyBackupRegistry.KeyHandover(
             extensionId, WALLET, tee2, recovery, IKeyBackupRegistry.Custody.Tee
@@ -425,14 +406,7 @@ contract KeyBackupRegistryTest is Fixture {
         _secondTee();
         _submit(1);
         vm.roll(block.number + 1);
-        (ActionResult memory r, bytes memory sig) =
-            _backupWith(2, TEE2_KEY, _record(KEY_ID, address(0xBAD), _backupHash(2)));
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IKeyBackupRegistry.KeyMismatch.selector, KEY_ID, address(0xBAD), KEY_ID, KEY_ADDRESS
-            )
-        );
-        backups.submitBackup(r, sig);
+        _refusedAsAnotherKey(TEE2_KEY, KEY_ID, address(0xBAD));
         vm.assertEq(_wallet().custodian, TEE_ADDRESS, "custody stays");
     }
 
@@ -514,33 +488,29 @@ contract KeyBackupRegistryTest is Fixture {
         r.id = _id(extensionId, WALLET, 2); // another sequence's id
         _expectInvalid(r);
         r = _copy(good);
-        r.data = abi.encode(
-            bytes32("OTHER"),
-            address(backups),
-            extensionId,
-            WALLET,
-            uint64(1),
-            uint64(0),
-            bytes32(0),
-            _record(KEY_ID, KEY_ADDRESS, _backupHash(1))
-        );
+        r.data = _dataOf(bytes32("OTHER"), address(backups));
         _expectInvalid(r);
         r = _copy(good);
-        r.data = abi.encode(
-            bytes32("FCC_KEY_BACKUP_V2"),
-            address(1),
-            extensionId,
-            WALLET,
-            uint64(1),
-            uint64(0),
-            bytes32(0),
-            _record(KEY_ID, KEY_ADDRESS, _backupHash(1))
-        );
+        r.data = _dataOf(bytes32("FCC_KEY_BACKUP_V2"), address(1));
         _expectInvalid(r);
         // the unsigned fields do not matter
         r = _copy(good);
         r.opType = "ANYTHING";
         backups.submitBackup(r, _signResult(TEE_KEY, r));
+    }
+
+    /// @dev Backup 1's data with `domain` and `registry` in place of the real ones.
+    function _dataOf(bytes32 domain, address registry) internal view returns (bytes memory) {
+        return abi.encode(
+            domain,
+            registry,
+            extensionId,
+            WALLET,
+            uint64(1),
+            uint64(0),
+            bytes32(0),
+            _record(KEY_ID, KEY_ADDRESS, _backupHash(1))
+        );
     }
 
     function _copy(ActionResult memory r) internal pure returns (ActionResult memory c) {
