@@ -1,5 +1,5 @@
 //! The key-backup heartbeat (ours, not Flare's: `contracts/src/KeyBackupRegistry.sol`,
-//! `docs/PROTOCOL.md` §13.9): a result the TEE signs to say "at a block after `referenceBlock`
+//! `docs/PROTOCOL.md` §8.4): a result the TEE signs to say "at a block after `referenceBlock`
 //! I hold key (walletId, keyId), whose latest backup has content hash `backupHash`". The registry
 //! records the key's address on the first one and refuses another key later; when heartbeats
 //! stop, the wallet's recovery address may have the key restored elsewhere.
