@@ -80,7 +80,8 @@ fn proven_key(r: &SignedResult) -> Result<([u8; 64], bool)> {
 }
 
 async fn backup_of(api: &Api) -> Result<(String, String)> {
-    api.wallet_backup(&fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 1 }).await
+    let made = api.wallet_backup(&fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 1 }).await?;
+    Ok((made.url, made.json))
 }
 
 #[test]

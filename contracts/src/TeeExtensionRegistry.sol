@@ -5,7 +5,8 @@ import {ITeeExtensionRegistry} from "./interfaces/ITeeExtensionRegistry.sol";
 
 /// @title TeeExtensionRegistry
 /// @notice Extensions, their owners and the code versions (measurements) their TEE machines may
-/// run, per platform. The registry owner only curates the list of platform names.
+/// run, per platform, and their governance (who directs where wallet keys move between their
+/// TEEs). The registry owner only curates the list of platform names.
 contract TeeExtensionRegistry is ITeeExtensionRegistry {
     /// @notice Platform name of AMD SEV-SNP machines (codeHash over the SNP launch digest).
     bytes32 public constant PLATFORM_SEV_SNP = "sev-snp";
@@ -13,6 +14,9 @@ contract TeeExtensionRegistry is ITeeExtensionRegistry {
     bytes32 public constant PLATFORM_TDX = "tdx";
     /// @notice Platform name of test machines without hardware (codeHash over the ROM's SHA-384).
     bytes32 public constant PLATFORM_PLAIN = "plain";
+    /// @notice Most signers of a governance (fcc-core's `MAX_GOVERNANCE_SIGNERS`: a TEE refuses
+    /// a longer list at boot).
+    uint256 public constant MAX_GOVERNANCE_SIGNERS = 16;
 
     /// @notice Who may add platform names.
     address public registryOwner;
@@ -24,6 +28,7 @@ contract TeeExtensionRegistry is ITeeExtensionRegistry {
     mapping(uint256 extensionId => mapping(bytes32 codeHash => mapping(bytes32 platform => bool))) private
         _allowedOn;
     mapping(bytes32 platform => bool) private _platforms;
+    mapping(uint256 extensionId => bytes32) private _governanceHashes;
 
     modifier onlyExtensionOwner(uint256 extensionId) {
         if (_owners[extensionId] != msg.sender) revert NotExtensionOwner(extensionId, msg.sender);
@@ -94,6 +99,22 @@ contract TeeExtensionRegistry is ITeeExtensionRegistry {
     }
 
     /// @inheritdoc ITeeExtensionRegistry
+    function setGovernance(uint256 extensionId, address[] calldata signers, uint256 threshold)
+        external
+        onlyExtensionOwner(extensionId)
+    {
+        bytes32 hash = _governanceHashOf(signers, threshold);
+        _governanceHashes[extensionId] = hash;
+        emit GovernanceSet(extensionId, hash, signers, threshold);
+    }
+
+    /// @inheritdoc ITeeExtensionRegistry
+    function clearGovernance(uint256 extensionId) external onlyExtensionOwner(extensionId) {
+        delete _governanceHashes[extensionId];
+        emit GovernanceSet(extensionId, bytes32(0), new address[](0), 0);
+    }
+
+    /// @inheritdoc ITeeExtensionRegistry
     function addPlatform(bytes32 platform) external {
         if (msg.sender != registryOwner) revert NotRegistryOwner(msg.sender);
         _addPlatform(platform);
@@ -127,6 +148,11 @@ contract TeeExtensionRegistry is ITeeExtensionRegistry {
     }
 
     /// @inheritdoc ITeeExtensionRegistry
+    function governanceHash(uint256 extensionId) external view returns (bytes32) {
+        return _governanceHashes[extensionId];
+    }
+
+    /// @inheritdoc ITeeExtensionRegistry
     function isPlatform(bytes32 platform) external view returns (bool) {
         return _platforms[platform];
     }
@@ -136,6 +162,28 @@ contract TeeExtensionRegistry is ITeeExtensionRegistry {
     function codeHashOf(bytes calldata measurement) external pure returns (bytes32) {
         if (measurement.length != 48) revert CodeVersionInvalid();
         return keccak256(measurement);
+    }
+
+    /// @notice `governanceHash` of a governance (validated as `setGovernance` does), for an
+    /// operator to check the one it boots a TEE with: `keccak256(abi.encode(signers, threshold))`.
+    function governanceHashOf(address[] calldata signers, uint256 threshold) external pure returns (bytes32) {
+        return _governanceHashOf(signers, threshold);
+    }
+
+    /// @dev Validates a governance as fcc-core's `Governance::new` does and hashes it as
+    /// `Governance::hash` does, the signers in the order given (the TEE keeps its operator's order).
+    function _governanceHashOf(address[] calldata signers, uint256 threshold) private pure returns (bytes32) {
+        uint256 n = signers.length;
+        if (n == 0 || n > MAX_GOVERNANCE_SIGNERS) revert GovernanceSignersInvalid(n);
+        if (threshold == 0 || threshold > n) revert GovernanceThresholdInvalid(threshold, n);
+        for (uint256 i; i < n; ++i) {
+            address signer = signers[i];
+            if (signer == address(0)) revert GovernanceSignerInvalid(signer);
+            for (uint256 j; j < i; ++j) {
+                if (signers[j] == signer) revert GovernanceSignerInvalid(signer);
+            }
+        }
+        return keccak256(abi.encode(signers, threshold));
     }
 
     function _addPlatform(bytes32 platform) private {

@@ -74,7 +74,10 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
         string calldata proxyUrl
     ) external returns (address teeId) {
         if (msg.sender != data.initialOwner) revert NotAuthorised(msg.sender);
-        if (data.governanceHash != bytes32(0)) revert GovernanceHashInvalid(data.governanceHash);
+        // The governance the TEE booted with must be the extension's now; a later change does
+        // not reach machines already registered.
+        bytes32 governance = extensions.governanceHash(data.extensionId);
+        if (data.governanceHash != governance) revert GovernanceHashInvalid(data.governanceHash, governance);
         if (proxyId == address(0) || bytes(proxyUrl).length == 0 || bytes(proxyUrl).length > MAX_URL_LEN) {
             revert ProxyInvalid();
         }
@@ -98,6 +101,7 @@ contract TeeMachineRegistry is ITeeMachineRegistry {
         m.extensionId = data.extensionId;
         m.codeHash = data.codeHash;
         m.platform = data.platform;
+        m.governanceHash = data.governanceHash;
         m.proxyUrl = proxyUrl;
         m.publicKey = publicKey;
         _requestAttestation(m, teeId);

@@ -165,4 +165,189 @@ contract TeeExtensionRegistryTest is Fixture {
         vm.expectRevert(ITeeExtensionRegistry.CodeVersionInvalid.selector);
         extensions.codeHashOf(new bytes(32));
     }
+
+    /// @dev `n` signers 0x…01, 0x…02, … (non-zero, distinct).
+    function _signers(uint256 n) internal pure returns (address[] memory list) {
+        list = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            list[i] = address(uint160(i + 1));
+        }
+    }
+
+    /// @dev fcc-core's `Governance::hash`, word by word: abi.encode(address[] signers, uint256
+    /// threshold) is the list's offset (0x40), the threshold, the length, then each signer.
+    function _expectedGovernanceHash(address[] memory signers, uint256 threshold)
+        internal
+        pure
+        returns (bytes32)
+    {
+        bytes memory encoded = abi.encodePacked(uint256(0x40), threshold, signers.length);
+        for (uint256 i; i < signers.length; ++i) {
+            encoded = abi.encodePacked(encoded, uint256(uint160(signers[i])));
+        }
+        return keccak256(encoded);
+    }
+
+    function _expectGovernanceRevert(bytes memory reason, address[] memory signers, uint256 threshold)
+        internal
+    {
+        vm.expectRevert(reason);
+        vm.prank(extOwner);
+        extensions.setGovernance(extensionId, signers, threshold);
+        vm.expectRevert(reason);
+        extensions.governanceHashOf(signers, threshold);
+    }
+
+    function test_setGovernance_byOwnerStoresTheTeesHash() public {
+        address[] memory signers = new address[](3);
+        (signers[0], signers[1], signers[2]) = (address(0xA1), address(0xB2), address(0xC3));
+        bytes32 expected = _expectedGovernanceHash(signers, 2);
+        vm.assertEq(expected, keccak256(abi.encode(signers, uint256(2))), "abi.encode layout");
+        vm.assertEq(extensions.governanceHash(extensionId), bytes32(0), "none at first");
+        vm.expectEmit(true, false, false, true, address(extensions));
+        emit ITeeExtensionRegistry.GovernanceSet(extensionId, expected, signers, 2);
+        vm.prank(extOwner);
+        extensions.setGovernance(extensionId, signers, 2);
+        vm.assertEq(extensions.governanceHash(extensionId), expected, "hash");
+        vm.assertEq(extensions.governanceHashOf(signers, 2), expected, "governanceHashOf");
+        vm.assertEq(extensions.governanceHash(extensionId + 1), bytes32(0), "other extension");
+    }
+
+    /// The TEE hashes its signers in the order its operator gave them (fcc-core keeps it), so
+    /// the registry keeps the order too: any order is accepted, and each gives its own hash.
+    function test_setGovernance_keepsTheSignersOrder() public {
+        address[] memory signers = new address[](2);
+        (signers[0], signers[1]) = (address(0xB2), address(0xA1));
+        vm.prank(extOwner);
+        extensions.setGovernance(extensionId, signers, 1);
+        vm.assertEq(extensions.governanceHash(extensionId), _expectedGovernanceHash(signers, 1), "as given");
+        (signers[0], signers[1]) = (address(0xA1), address(0xB2));
+        vm.assertTrue(
+            extensions.governanceHash(extensionId) != _expectedGovernanceHash(signers, 1), "order matters"
+        );
+    }
+
+    function test_setGovernance_revertsWhenNotOwner() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.NotExtensionOwner.selector, extensionId, stranger)
+        );
+        vm.prank(stranger);
+        extensions.setGovernance(extensionId, _signers(1), 1);
+        // nor of an extension that does not exist
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                ITeeExtensionRegistry.NotExtensionOwner.selector, extensionId + 1, extOwner
+            )
+        );
+        vm.prank(extOwner);
+        extensions.setGovernance(extensionId + 1, _signers(1), 1);
+    }
+
+    function test_setGovernance_followsOwnership() public {
+        vm.prank(extOwner);
+        extensions.transferExtensionOwnership(extensionId, stranger);
+        vm.expectRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.NotExtensionOwner.selector, extensionId, extOwner)
+        );
+        vm.prank(extOwner);
+        extensions.setGovernance(extensionId, _signers(1), 1);
+        vm.prank(stranger);
+        extensions.setGovernance(extensionId, _signers(1), 1);
+        vm.assertEq(extensions.governanceHash(extensionId), _expectedGovernanceHash(_signers(1), 1), "set");
+    }
+
+    function test_setGovernance_thresholdBounds() public {
+        _expectGovernanceRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.GovernanceThresholdInvalid.selector, 0, 3),
+            _signers(3),
+            0
+        );
+        _expectGovernanceRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.GovernanceThresholdInvalid.selector, 4, 3),
+            _signers(3),
+            4
+        );
+        vm.startPrank(extOwner);
+        extensions.setGovernance(extensionId, _signers(3), 1);
+        extensions.setGovernance(extensionId, _signers(3), 3);
+        vm.stopPrank();
+        vm.assertEq(extensions.governanceHash(extensionId), _expectedGovernanceHash(_signers(3), 3), "3 of 3");
+    }
+
+    function test_setGovernance_signerCountBounds() public {
+        _expectGovernanceRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.GovernanceSignersInvalid.selector, 0), _signers(0), 0
+        );
+        _expectGovernanceRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.GovernanceSignersInvalid.selector, 0), _signers(0), 1
+        );
+        _expectGovernanceRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.GovernanceSignersInvalid.selector, 17),
+            _signers(17),
+            1
+        );
+        vm.assertEq(extensions.MAX_GOVERNANCE_SIGNERS(), 16, "fcc-core's MAX_GOVERNANCE_SIGNERS");
+        vm.prank(extOwner);
+        extensions.setGovernance(extensionId, _signers(16), 16);
+        vm.assertEq(
+            extensions.governanceHash(extensionId), _expectedGovernanceHash(_signers(16), 16), "16 signers"
+        );
+    }
+
+    function test_setGovernance_revertsOnZeroSigner() public {
+        address[] memory signers = _signers(3);
+        signers[1] = address(0);
+        _expectGovernanceRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.GovernanceSignerInvalid.selector, address(0)),
+            signers,
+            1
+        );
+    }
+
+    function test_setGovernance_revertsOnDuplicateSigner() public {
+        address[] memory signers = _signers(4);
+        signers[3] = signers[1];
+        _expectGovernanceRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.GovernanceSignerInvalid.selector, signers[1]),
+            signers,
+            2
+        );
+        // adjacent too
+        signers = _signers(2);
+        signers[1] = signers[0];
+        _expectGovernanceRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.GovernanceSignerInvalid.selector, signers[0]),
+            signers,
+            1
+        );
+    }
+
+    function test_setGovernance_replacesThePrevious() public {
+        vm.startPrank(extOwner);
+        extensions.setGovernance(extensionId, _signers(2), 2);
+        extensions.setGovernance(extensionId, _signers(3), 2);
+        vm.stopPrank();
+        vm.assertEq(extensions.governanceHash(extensionId), _expectedGovernanceHash(_signers(3), 2), "latest");
+    }
+
+    function test_clearGovernance_zeroesTheHash() public {
+        vm.prank(extOwner);
+        extensions.setGovernance(extensionId, _signers(2), 1);
+        vm.expectEmit(true, false, false, true, address(extensions));
+        emit ITeeExtensionRegistry.GovernanceSet(extensionId, bytes32(0), new address[](0), 0);
+        vm.prank(extOwner);
+        extensions.clearGovernance(extensionId);
+        vm.assertEq(extensions.governanceHash(extensionId), bytes32(0), "cleared");
+    }
+
+    function test_clearGovernance_revertsWhenNotOwner() public {
+        vm.prank(extOwner);
+        extensions.setGovernance(extensionId, _signers(2), 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(ITeeExtensionRegistry.NotExtensionOwner.selector, extensionId, stranger)
+        );
+        vm.prank(stranger);
+        extensions.clearGovernance(extensionId);
+        vm.assertEq(extensions.governanceHash(extensionId), _expectedGovernanceHash(_signers(2), 1), "kept");
+    }
 }

@@ -157,13 +157,104 @@ contract TeeMachineRegistryTest is Fixture {
         machines.register(data, sig, proxyId, URL);
     }
 
-    function test_register_revertsWithGovernanceHash() public {
-        ITeeMachineRegistry.TeeMachineData memory data = _machineData(TEE_KEY);
-        data.governanceHash = bytes32(uint256(1));
+    /// @dev Sets the extension's governance to `n` signers 0x…01.. with `threshold`; returns its hash.
+    function _setGovernance(uint256 n, uint256 threshold) internal returns (bytes32) {
+        address[] memory signers = new address[](n);
+        for (uint256 i; i < n; ++i) {
+            signers[i] = address(uint160(0x600 + i));
+        }
+        vm.prank(extOwner);
+        extensions.setGovernance(extensionId, signers, threshold);
+        bytes32 hash = keccak256(abi.encode(signers, threshold));
+        vm.assertEq(extensions.governanceHash(extensionId), hash, "extension governance");
+        return hash;
+    }
+
+    /// @dev The example TEE's registration data, booted with governance `hash`.
+    function _governedData(uint256 key, bytes32 hash)
+        internal
+        returns (ITeeMachineRegistry.TeeMachineData memory data)
+    {
+        data = _machineData(key);
+        data.governanceHash = hash;
+    }
+
+    function _expectGovernanceHashInvalid(bytes32 given, bytes32 expected) internal {
         vm.expectRevert(
-            abi.encodeWithSelector(ITeeMachineRegistry.GovernanceHashInvalid.selector, bytes32(uint256(1)))
+            abi.encodeWithSelector(ITeeMachineRegistry.GovernanceHashInvalid.selector, given, expected)
         );
-        _registerAs(TEE_KEY, data);
+    }
+
+    /// A TEE booted with the extension's governance registers (and its signature covers the hash).
+    function test_register_withTheExtensionsGovernance() public {
+        bytes32 g = _setGovernance(3, 2);
+        ITeeMachineRegistry.TeeMachineData memory data = _governedData(TEE_KEY, g);
+        vm.assertEq(_registerAs(TEE_KEY, data), TEE_ADDRESS, "registered");
+        vm.assertTrue(machines.machine(TEE_ADDRESS).status == ITeeMachineRegistry.Status.Pending, "pending");
+        vm.assertEq(machines.machine(TEE_ADDRESS).governanceHash, g, "recorded for the providers' check");
+        // the hash is signed: the same signature over another hash does not recover to the TEE
+        _setGovernance(2, 2);
+        ITeeMachineRegistry.TeeMachineData memory other = _governedData(TEE_KEY + 1, g);
+        ITeeMachineRegistry.Signature memory sig = _signData(TEE_KEY + 1, other);
+        other.governanceHash = extensions.governanceHash(extensionId);
+        vm.expectPartialRevert(ITeeMachineRegistry.RegistrationSignatureInvalid.selector);
+        vm.prank(operator);
+        machines.register(other, sig, proxyId, URL);
+    }
+
+    function test_register_revertsWhenGovernanceHashMismatches() public {
+        bytes32 g = _setGovernance(3, 2);
+        bytes32 other = keccak256(abi.encode(new address[](1), uint256(1)));
+        _expectGovernanceHashInvalid(other, g);
+        _registerAs(TEE_KEY, _governedData(TEE_KEY, other));
+    }
+
+    function test_register_revertsWithoutGovernanceWhenTheExtensionHasOne() public {
+        bytes32 g = _setGovernance(1, 1);
+        _expectGovernanceHashInvalid(bytes32(0), g);
+        _register();
+    }
+
+    function test_register_revertsWithGovernanceWhenTheExtensionHasNone() public {
+        _expectGovernanceHashInvalid(bytes32(uint256(1)), bytes32(0));
+        _registerAs(TEE_KEY, _governedData(TEE_KEY, bytes32(uint256(1))));
+        // nor once the extension's governance is cleared
+        bytes32 g = _setGovernance(2, 1);
+        vm.prank(extOwner);
+        extensions.clearGovernance(extensionId);
+        _expectGovernanceHashInvalid(g, bytes32(0));
+        _registerAs(TEE_KEY, _governedData(TEE_KEY, g));
+        vm.assertEq(_register(), TEE_ADDRESS, "a TEE without governance registers again");
+    }
+
+    /// A later change of the extension's governance leaves registered machines alone (they keep
+    /// the governance they booted with); new registrations, and a pending one's re-registration,
+    /// must carry the new hash.
+    function test_register_governanceChangeKeepsRegisteredMachines() public {
+        bytes32 g = _setGovernance(3, 2);
+        address teeId = _registerAs(TEE_KEY, _governedData(TEE_KEY, g));
+        machines.toProduction(teeId, _productionMessage(teeId, EPOCH, _idx(0, 2)));
+        address pending = _registerAs(TEE_KEY + 1, _governedData(TEE_KEY + 1, g));
+        bytes32 g2 = _setGovernance(3, 3);
+        vm.assertTrue(machines.isProductionTee(extensionId, teeId), "still productive");
+        vm.assertTrue(machines.machine(pending).status == ITeeMachineRegistry.Status.Pending, "still pending");
+        machines.toProduction(pending, _productionMessage(pending, EPOCH, _idx(0, 2)));
+        vm.assertTrue(machines.isProductionTee(extensionId, pending), "pending one reaches production");
+        _expectGovernanceHashInvalid(g, g2);
+        _registerAs(TEE_KEY + 2, _governedData(TEE_KEY + 2, g));
+        vm.assertEq(
+            _registerAs(TEE_KEY + 2, _governedData(TEE_KEY + 2, g2)), vm.addr(TEE_KEY + 2), "new governance"
+        );
+    }
+
+    function test_register_pendingReRegistrationNeedsTheCurrentGovernance() public {
+        bytes32 g = _setGovernance(2, 2);
+        _registerAs(TEE_KEY, _governedData(TEE_KEY, g));
+        vm.prank(extOwner);
+        extensions.clearGovernance(extensionId);
+        _expectGovernanceHashInvalid(g, bytes32(0));
+        _registerAs(TEE_KEY, _governedData(TEE_KEY, g));
+        vm.assertTrue(machines.machine(TEE_ADDRESS).status == ITeeMachineRegistry.Status.Pending, "kept");
     }
 
     function test_register_proxyBounds() public {

@@ -93,8 +93,8 @@ impl Api {
     }
 
     /// `POST /wallet/backup` for `key`, then the backup it made (Flare's `TEEBackupResponse`
-    /// JSON) from where the providers fetch it: `(url, body)`.
-    pub async fn wallet_backup(&self, key: &fcc_core::wallet::KeyIdPair) -> Result<(String, String)> {
+    /// JSON) from where the providers fetch it.
+    pub async fn wallet_backup(&self, key: &fcc_core::wallet::KeyIdPair) -> Result<MadeBackup> {
         let r = self
             .client
             .post(format!("{}/wallet/backup", self.base))
@@ -104,18 +104,33 @@ impl Api {
         let code = r.status().as_u16();
         let made: Value = r.json().await?;
         ensure!(code == 200, "POST /wallet/backup: {code} {made}");
+        let id = made["id"].as_str().with_context(|| format!("no id in {made}"))?.trim_start_matches("0x");
+        let id: H256 = hex::decode(id)?.try_into().map_err(|_| anyhow::anyhow!("id is not 32 bytes"))?;
         let url = format!("{}{}", self.base, made["path"].as_str().with_context(|| format!("no path in {made}"))?);
-        let body = self.client.get(&url).send().await?.error_for_status()?.text().await?;
-        Ok((url, body))
+        let json = self.client.get(&url).send().await?.error_for_status()?.text().await?;
+        Ok(MadeBackup { id, url, json })
     }
 
-    /// `POST /wallet/heartbeat`: the TEE's signed `KeyBackupRegistry` heartbeat `h`.
-    pub async fn wallet_heartbeat(&self, h: &fcc_core::wallet::heartbeat::Heartbeat) -> Result<SignedResult> {
+    /// `POST /wallet/heartbeat`: the TEE's signed `KeyBackupRegistry` heartbeat naming the backup
+    /// `backup` (an id [`Api::wallet_backup`] returned) for `registry` and `extension_id` after
+    /// block `reference` (number, hash).
+    pub async fn wallet_heartbeat(
+        &self,
+        backup: &H256,
+        registry: &[u8; 20],
+        extension_id: &H256,
+        reference: (u64, H256),
+    ) -> Result<SignedResult> {
         let r = self
             .client
             .post(format!("{}/wallet/heartbeat", self.base))
-            .header("content-type", "application/json")
-            .body(h.request_json())
+            .json(&serde_json::json!({
+                "backup": hex0x(backup),
+                "registry": hex0x(registry),
+                "extensionId": hex0x(extension_id),
+                "referenceBlock": reference.0,
+                "referenceHash": hex0x(&reference.1),
+            }))
             .send()
             .await?;
         let code = r.status().as_u16();
@@ -123,6 +138,17 @@ impl Api {
         ensure!(code == 200, "POST /wallet/heartbeat: {code} {body}");
         parse_result(&body)
     }
+}
+
+/// A backup made through `POST /wallet/backup`.
+#[derive(Debug, Clone)]
+pub struct MadeBackup {
+    /// Its id (the `TEE_BACKUP` action's).
+    pub id: H256,
+    /// Where the providers fetch it.
+    pub url: String,
+    /// Flare's `TEEBackupResponse` JSON served there.
+    pub json: String,
 }
 
 /// The proxy's result JSON (`{result, signature, proxySignature}`, `fcc_flare_json`) as

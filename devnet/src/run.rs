@@ -28,7 +28,6 @@ use fcc_core::policy::PolicyHashScheme;
 use fcc_core::result::status;
 use fcc_core::wallet::backup::WalletBackup;
 use fcc_core::wallet::codec::KeyDataProviderRestore;
-use fcc_core::wallet::heartbeat::Heartbeat;
 use fcc_core::wallet::{KeyIdPair, address_of_xy};
 use fcc_layout::interface::READY_PREFIX;
 use fcc_qemu::{Guest, parse_ready};
@@ -457,6 +456,7 @@ async fn registration_check<P: alloy::providers::Provider>(
         code_hash: m.codeHash.0,
         platform: m.platform.0,
         challenge: m.challenge.0,
+        governance_hash: m.governanceHash.0,
     };
     let instruction = m.attestationInstructionId.0;
     let client = sim::client::ProxyClient::new(url, CHAIN_ID, Duration::from_secs(10))?;
@@ -685,30 +685,27 @@ fn proven_key(r: &fcc_core::result::SignedResult) -> Result<([u8; 64], bool)> {
     Ok((abi[13 * 32..15 * 32].try_into()?, abi[8 * 32 + 31] == 1))
 }
 
-/// The TEE behind `api` signs a heartbeat for its backup of `key` after the latest block, and it
-/// is relayed to `KeyBackupRegistry.submitBackup`; returns the wallet's record then.
+/// The TEE behind `api` signs a heartbeat naming `backup` (made through its proxy) after the
+/// latest block, and it is relayed to `KeyBackupRegistry.submitBackup`; returns the wallet's
+/// record then.
 async fn heartbeat(
     net: &Devnet,
     rpc: &DynProvider,
     api: &Api,
-    key: &KeyIdPair,
+    backup: &crate::process::MadeBackup,
 ) -> Result<fcc_contracts::key_backup::IKeyBackupRegistry::Wallet> {
     use alloy::providers::Provider;
     let block = rpc.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await?.context("no latest block")?;
-    let h = Heartbeat {
-        id: *key,
-        registry: net.backups.address().0.0,
-        extension_id: EXTENSION.to_be_bytes(),
-        reference_block: block.header.number,
-        reference_hash: block.header.hash.0,
-    };
-    let r = api.wallet_heartbeat(&h).await?;
+    let registry = net.backups.address().0.0;
+    let r = api
+        .wallet_heartbeat(&backup.id, &registry, &EXTENSION.to_be_bytes(), (block.header.number, block.header.hash.0))
+        .await?;
     send_ok(
         "submitBackup",
         net.backups.submitBackup(fcc_contracts::backup_result(&r.result), Bytes::copy_from_slice(&r.signature)),
     )
     .await?;
-    Ok(net.backups.wallet(EXTENSION, key.wallet_id.into()).call().await?)
+    Ok(net.backups.wallet(EXTENSION, WALLET.into()).call().await?)
 }
 
 /// A second machine: the ROM booted behind a proxy of its own (rooted in the current `policy`
@@ -806,9 +803,10 @@ async fn wallet_recovery(
     trace.step(format!("TEE A holds wallet key (wallet, 1): address {address}; the key never left the guest"));
 
     // 2. A's backup and its heartbeat: the registry records the key.
-    let (url, body) = api_a.wallet_backup(&key).await?;
+    let made = api_a.wallet_backup(&key).await?;
+    let (url, body) = (&made.url, &made.json);
     let backup = WalletBackup::from_response_json(body.as_bytes(), CHAIN_ID)?;
-    let w = heartbeat(net, s.rpc, api_a, &key).await?;
+    let w = heartbeat(net, s.rpc, api_a, &made).await?;
     ensure!(
         (w.custody, w.custodian, w.keyId, w.keyAddress) == (CUSTODY_TEE, tee_a, 1, address),
         "the registry did not record A's key: {w:?}"
@@ -891,11 +889,11 @@ async fn wallet_recovery(
 
     // 5. Recovery closes; B's heartbeat takes custody with the same key, and B signs with it.
     send_ok("closeRecovery", net.backups.closeRecovery(EXTENSION, WALLET.into()).from(s.recovery)).await?;
-    let (_, body_b) = api_b.wallet_backup(&key).await?;
-    let backup_b = WalletBackup::from_response_json(body_b.as_bytes(), CHAIN_ID)?;
+    let made_b = api_b.wallet_backup(&key).await?;
+    let backup_b = WalletBackup::from_response_json(made_b.json.as_bytes(), CHAIN_ID)?;
     let signer = Address::from(sim::wallet::backup_signer(&backup_b, CHAIN_ID)?);
     ensure!(signer == address, "B's wallet signature recovers to {signer}, not {address}");
-    let w = heartbeat(net, s.rpc, &api_b, &key).await?;
+    let w = heartbeat(net, s.rpc, &api_b, &made_b).await?;
     ensure!(
         (w.custody, w.custodian, w.keyAddress) == (CUSTODY_TEE, tee_b, address),
         "B did not take custody of the key: {w:?}"

@@ -328,21 +328,29 @@ async fn a_wallet_key_is_backed_up_and_served_in_flares_form() {
     assert_eq!(code, 400, "{body}");
 
     // The heartbeat (its success on chain is the devnet's): this test TEE has no registration,
-    // so it signs none; a request the TEE would not read is 400 before it reaches the guest.
+    // so it signs none; a request the TEE would not read is 400 before it reaches the guest, and
+    // a backup the proxy does not hold is 404.
     let heartbeat = json!({
-        "walletId": wallet, "keyId": 1, "registry": format!("0x{}", "4b".repeat(20)),
+        "backup": made["id"], "registry": format!("0x{}", "4b".repeat(20)),
         "extensionId": format!("0x{}", "00".repeat(31) + "01"), "referenceBlock": 9, "referenceHash": format!("0x{}", "99".repeat(32)),
     });
     let (code, body) = call_json(&client, &format!("{base}/wallet/heartbeat"), heartbeat.clone()).await;
     assert_eq!((code, body["error"].as_str()), (422, Some("heartbeat_refused")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("no registration configured"), "{body}");
-    for bad in [
-        json!({"walletId": wallet, "keyId": 1}),
-        json!({"extra": 1, "walletId": wallet, "keyId": 1, "registry": heartbeat["registry"], "extensionId": heartbeat["extensionId"], "referenceBlock": 9, "referenceHash": heartbeat["referenceHash"]}),
-        json!({"walletId": wallet, "keyId": 1, "registry": heartbeat["registry"], "extensionId": heartbeat["extensionId"], "referenceBlock": 9, "referenceHash": format!("0x{}", "00".repeat(32))}),
+    let with = |field: &str, value: Value| {
+        let mut h = heartbeat.clone();
+        h[field] = value;
+        h
+    };
+    for (bad, code) in [
+        (json!({"backup": made["id"]}), 400),
+        (with("extra", 1.into()), 400),
+        (with("referenceHash", format!("0x{}", "00".repeat(32)).into()), 400),
+        (with("registry", "0x12".into()), 400),
+        (with("backup", format!("0x{}", "ab".repeat(32)).into()), 404),
     ] {
-        let (code, body) = call_json(&client, &format!("{base}/wallet/heartbeat"), bad).await;
-        assert_eq!((code, body["error"].as_str()), (400, Some("invalid_body")), "{body}");
+        let (got, body) = call_json(&client, &format!("{base}/wallet/heartbeat"), bad.clone()).await;
+        assert_eq!(got, code, "{bad}: {body}");
     }
     s.running.shutdown().await;
 }

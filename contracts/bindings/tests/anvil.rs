@@ -81,12 +81,18 @@ fn start_anvil() -> Result<AnvilInstance> {
 
 /// A TEE engine trusting `policy` as its root.
 fn tee_with_policy(ps: &[sim::Provider], policy: &fcc_core::policy::SigningPolicy, owner: Address) -> Result<Tee> {
+    governed_tee(ps, policy, owner, fcc_core::config::Governance::NONE)
+}
+
+/// [`tee_with_policy`] booted with the extension governance `governance`.
+fn governed_tee(
+    ps: &[sim::Provider],
+    policy: &fcc_core::policy::SigningPolicy,
+    owner: Address,
+    governance: fcc_core::config::Governance,
+) -> Result<Tee> {
     // Its operator fixed the extension and the owner (the deployer, who registers it).
-    let registration = Registration {
-        extension_id: EXTENSION.to_be_bytes(),
-        owner: owner.0.0,
-        governance: fcc_core::config::Governance::NONE,
-    };
+    let registration = Registration { extension_id: EXTENSION.to_be_bytes(), owner: owner.0.0, governance };
     let config = Config {
         chain_id: CHAIN_ID,
         policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
@@ -277,6 +283,55 @@ async fn fcc_core_result_is_verified_on_anvil() -> Result<()> {
 /// its cursor block changed, rewinds to the newest checkpoint the chain still has (none here: its
 /// one range ended in the orphaned block, so everything is read again) and reports the new
 /// fork's policy in place of the orphaned one.
+/// The extension governance a TEE is booted with (`opt/fcc/governance`, signers in the operator's
+/// order) and the one its owner sets on chain hash alike (fcc-core's `abi.encode` against
+/// Solidity's), so the TEE registers with it — and a TEE booted with another does not.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tee_booted_with_the_extensions_governance_registers_on_anvil() -> Result<()> {
+    let anvil = start_anvil()?;
+    let deployer = anvil.addresses()[0];
+    let provider = wallet_provider(&anvil)?;
+    let ps = sim::providers("fcc-contracts governance test", 4)?;
+    let policy = sim::policy(&ps, EPOCH)?;
+    let net = deploy_devnet(provider.clone(), deployer, Some(policy.encode().into())).await?;
+    let measurement = [7u8; 48];
+    net.extensions.createExtension("governed".into()).send().await?.get_receipt().await?;
+    let receipt = net
+        .extensions
+        .addTeeVersion(EXTENSION, "v1".into(), keccak256(measurement), vec![platform("plain")?])
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    ensure!(receipt.status(), "addTeeVersion reverted");
+    let signers = [[0x33; 20], [0x11; 20], [0x22; 20]];
+    let governance = fcc_core::config::Governance::new(&signers, 2)?;
+    let on_chain: Vec<Address> = signers.iter().map(|s| Address::from(*s)).collect();
+    let hash = net.extensions.governanceHashOf(on_chain.clone(), U256::from(2)).call().await?;
+    assert_eq!(hash.0, governance.hash(), "Solidity's governance hash is fcc-core's");
+    let receipt = net.extensions.setGovernance(EXTENSION, on_chain, U256::from(2)).send().await?.get_receipt().await?;
+    ensure!(receipt.status(), "setGovernance reverted");
+
+    let other = fcc_core::config::Governance::new(&signers[..2], 2)?;
+    let stranger = governed_tee(&ps, &policy, deployer, other)?;
+    let (data, sig) = stranger.state().machine_data(PlatformKind::Plain, Some(&measurement));
+    let refused = net
+        .machines
+        .register(machine_data(&data), signature(&sig)?, PROXY_ID, URL.into())
+        .call()
+        .await
+        .expect_err("a TEE booted with another governance registered");
+    let decoded = refused.as_decoded_error::<fcc_contracts::TeeMachineRegistry::GovernanceHashInvalid>();
+    let decoded = decoded.with_context(|| format!("not GovernanceHashInvalid: {refused}"))?;
+    assert_eq!((decoded.given.0, decoded.expected.0), (other.hash(), governance.hash()));
+
+    let tee = governed_tee(&ps, &policy, deployer, governance)?;
+    let tee_id = register(&net, &tee, &measurement).await?;
+    let m = net.machines.machine(tee_id).call().await?;
+    assert_eq!(m.governanceHash.0, governance.hash(), "the machine's recorded governance");
+    Ok(())
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn chain_monitor_follows_a_reorg_on_anvil() -> Result<()> {
     let anvil = start_anvil()?;

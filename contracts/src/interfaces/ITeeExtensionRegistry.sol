@@ -5,7 +5,9 @@ pragma solidity ^0.8.24;
 /// @notice Extensions (an application of FCC with its own TEE code), their owners, and the code
 /// versions their machines may run. A code version is a measurement: `codeHash =
 /// keccak256(measurement)` of the 48-byte SNP launch digest or TDX MRTD (SHA-384 of the ROM
-/// for the `plain` test platform), allowed on a set of platforms.
+/// for the `plain` test platform), allowed on a set of platforms. An extension may also have a
+/// governance: the signers (and how many of them must sign) who direct where its wallet keys
+/// move between its TEEs; its machines commit the one they booted with as `governanceHash`.
 interface ITeeExtensionRegistry {
     /// @notice A code version of an extension.
     struct CodeVersion {
@@ -30,6 +32,11 @@ interface ITeeExtensionRegistry {
     event PlatformAdded(bytes32 indexed platform);
     /// @notice Emitted when the registry owner changes.
     event RegistryOwnerChanged(address indexed previousOwner, address indexed newOwner);
+    /// @notice Emitted when an extension's governance is set (`clearGovernance`: hash zero, no
+    /// signers, threshold zero).
+    event GovernanceSet(
+        uint256 indexed extensionId, bytes32 governanceHash, address[] signers, uint256 threshold
+    );
 
     /// @notice The caller is not the extension's owner.
     error NotExtensionOwner(uint256 extensionId, address caller);
@@ -51,6 +58,12 @@ interface ITeeExtensionRegistry {
     error CodeVersionInvalid();
     /// @notice The zero address cannot own anything.
     error ZeroAddress();
+    /// @notice A governance needs 1 to `MAX_GOVERNANCE_SIGNERS` signers (`count` given).
+    error GovernanceSignersInvalid(uint256 count);
+    /// @notice A governance's threshold must be 1 to its number of signers.
+    error GovernanceThresholdInvalid(uint256 threshold, uint256 signers);
+    /// @notice A governance signer is the zero address or listed twice.
+    error GovernanceSignerInvalid(address signer);
 
     /// @notice Creates an extension owned by the caller.
     /// @return extensionId the new id (ids start at 1).
@@ -72,6 +85,19 @@ interface ITeeExtensionRegistry {
     /// being accepted at once: every check reads this flag.
     function disableTeeVersion(uint256 extensionId, bytes32 codeHash) external;
 
+    /// @notice Sets the extension's governance (extension owner only): `threshold` distinct
+    /// `signers` must sign a machine path list. Validated as the TEE validates its boot-time
+    /// governance (fcc-core's `Governance::new`): 1 to `MAX_GOVERNANCE_SIGNERS` (16) signers, none
+    /// zero, none listed twice, threshold 1 to their number. The order is kept: the hash is over
+    /// the list as given, as the TEE hashes its list in the order its operator configured, so
+    /// set it in that order. Machines already registered keep the governance they booted with;
+    /// new registrations must carry the new hash.
+    function setGovernance(uint256 extensionId, address[] calldata signers, uint256 threshold) external;
+
+    /// @notice Removes the extension's governance (extension owner only): `governanceHash`
+    /// becomes zero, so only machines booted without governance register from now on.
+    function clearGovernance(uint256 extensionId) external;
+
     /// @notice Registers a platform name such as `bytes32("sev-snp")` (registry owner only).
     function addPlatform(bytes32 platform) external;
 
@@ -86,6 +112,11 @@ interface ITeeExtensionRegistry {
         external
         view
         returns (bool);
+
+    /// @notice The extension's governance as a TEE commits it in its registration data:
+    /// `keccak256(abi.encode(address[] signers, uint256 threshold))`, zero without governance.
+    /// `TeeMachineRegistry.register` accepts only machines carrying this hash.
+    function governanceHash(uint256 extensionId) external view returns (bytes32);
 
     /// @notice Whether `platform` is a registered platform name.
     function isPlatform(bytes32 platform) external view returns (bool);

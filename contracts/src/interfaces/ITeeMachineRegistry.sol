@@ -51,7 +51,11 @@ interface ITeeMachineRegistry {
         bytes32 codeHash;
         bytes32 platform;
         PublicKey publicKey;
-        /// Zero: this registry has no extension governance (Flare's may name one).
+        /// The extension governance the TEE's operator fixed at boot (who directs where its
+        /// wallet keys move): `keccak256(abi.encode(address[] signers, uint256 threshold))`, zero
+        /// without governance. `register` requires the extension's current
+        /// `ITeeExtensionRegistry.governanceHash`; a later change of the extension's governance
+        /// does not touch machines already registered (they keep the one they booted with).
         bytes32 governanceHash;
     }
 
@@ -81,6 +85,9 @@ interface ITeeMachineRegistry {
         uint256 extensionId;
         bytes32 codeHash;
         bytes32 platform;
+        /// The extension governance the TEE booted with and signed (the extension's at
+        /// registration): the providers compare the TEE's attested registration data with it.
+        bytes32 governanceHash;
         string proxyUrl;
         bytes publicKey;
         /// Productive until then (unix seconds): set by `toProduction`, moved by
@@ -125,8 +132,9 @@ interface ITeeMachineRegistry {
 
     /// @notice The registration is not signed by the TEE whose key it carries (`recovered` signed it).
     error RegistrationSignatureInvalid(address recovered);
-    /// @notice `governanceHash` must be zero: this registry has no extension governance.
-    error GovernanceHashInvalid(bytes32 governanceHash);
+    /// @notice The registration's `governanceHash` (`given`) is not the extension's current
+    /// governance hash (`expected`, zero when it has none).
+    error GovernanceHashInvalid(bytes32 given, bytes32 expected);
     /// @notice The proxy id must be non-zero and the URL 1 to `MAX_URL_LEN` bytes long.
     error ProxyInvalid();
     /// @notice The instruction sender is set once, by the deployer, before any registration.
@@ -153,9 +161,13 @@ interface ITeeMachineRegistry {
 
     /// @notice Registers (or, while pending and by the same owner, re-registers) a machine, as
     /// Flare's `MachineManagerFacet.register` does: the caller must be `data.initialOwner`, the
-    /// TEE must have signed `data` (`machineDataDigest`), the code version must be enabled for
-    /// the extension and platform. Sends the machine an F_REG/TEE_ATTESTATION instruction with a
-    /// challenge drawn on chain; the data providers check its answer before `toProduction`.
+    /// TEE must have signed `data` (`machineDataDigest`), `data.governanceHash` must equal the
+    /// extension's `governanceHash` at this moment (`GovernanceHashInvalid`; both zero without
+    /// governance), the code version must be enabled for the extension and platform. A later
+    /// change of the extension's governance leaves registered machines as they are: they keep
+    /// the governance they booted with (a pending one re-registering must match the new hash).
+    /// Sends the machine an F_REG/TEE_ATTESTATION instruction with a challenge drawn on chain;
+    /// the data providers check its answer before `toProduction`.
     /// @param signature the TEE's signature over `machineDataDigest(data)`.
     /// @param proxyId the proxy's signing address.
     /// @param proxyUrl the proxy's public URL.

@@ -2008,12 +2008,13 @@ mod wallets {
         let mut net = governed(31, &c);
         let proof = json(&generate(&mut net, &c, 1, EVM_SIGN_ALGO));
         let key = check_proof(&net, &proof).publicKey.to_vec();
-        let h = Heartbeat {
+        let mut h = Heartbeat {
             id: KeyIdPair { wallet_id: WALLET, key_id: 1 },
             registry: [0x4b; 20],
             extension_id: EXTENSION,
             reference_block: 5_000,
             reference_hash: [0x99; 32],
+            backup_hash: [0x33; 32],
         };
         let heartbeat = |net: &mut Net, h: &Heartbeat| net.handle(&Action::key_backup_heartbeat(&net.tee_id, h, CHAIN));
         assert_eq!(
@@ -2021,14 +2022,18 @@ mod wallets {
             "operation failed: no backup of this key since boot (ask F_GET/TEE_BACKUP first)"
         );
         let w = format!("0x{}", hex::encode(WALLET));
-        let mut latest = None;
+        let mut backups = vec![];
         for _ in 0..2 {
             let action =
                 net.direct(op::F_GET, op::TEE_BACKUP, format!(r#"{{"walletId":"{w}","keyId":1}}"#).into_bytes());
             let r = net.handle(&action);
-            latest = Some(fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN).unwrap());
+            backups.push(fcc_core::wallet::backup::WalletBackup::from_blob(&r.result.data, CHAIN).unwrap());
         }
-        let latest = latest.unwrap();
+        let latest = backups.pop().unwrap();
+        // Only the latest backup is named: not one the proxy never got, not an earlier one.
+        h.backup_hash = backups[0].content_hash();
+        assert_eq!(heartbeat(&mut net, &h).result.log, "operation failed: backupHash is not this key's latest backup");
+        h.backup_hash = latest.content_hash();
 
         let r = heartbeat(&mut net, &h);
         assert_ok(&r);

@@ -1161,6 +1161,7 @@ fn wallet_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
         extension_id: U256::from(1).to_be_bytes(),
         reference_block: 5_000,
         reference_hash: [0x99; 32],
+        backup_hash: [0x33; 32],
     };
     let domain = B256::from(fcc_core::op::name("FCC_KEY_BACKUP_V2"));
     let registry = Address::from([0x4b; 20]);
@@ -1181,7 +1182,7 @@ fn wallet_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
         alloy_primitives::Bytes::from(record),
     )
         .abi_encode_params();
-    assert_eq!(h.data(&wallet.address(), &[0x33; 32]), by_alloy);
+    assert_eq!(h.data(&wallet.address()), by_alloy);
     v.push(("wallet.heartbeat.data", by_alloy));
 }
 

@@ -414,16 +414,53 @@ async fn direct_action(state: &AppState, action: Action, what: &str) -> Result<S
     .await
 }
 
-/// `POST /wallet/heartbeat` `{"walletId","keyId","registry","extensionId","referenceBlock",
-/// "referenceHash"}` (the `F_GET/KEY_BACKUP_HEARTBEAT` request, docs/PROTOCOL.md §8.4): the
-/// served TEE's signed heartbeat for `KeyBackupRegistry.submitBackup`, naming the key's latest
-/// backup made through `POST /wallet/backup`; answered as `GET /action/result/{id}` is. The
-/// same request is one action (id = the registry's `backupId`): asked again, the stored answer.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeartbeatRequest {
+    backup: String,
+    registry: String,
+    #[serde(rename = "extensionId")]
+    extension_id: String,
+    #[serde(rename = "referenceBlock")]
+    reference_block: u64,
+    #[serde(rename = "referenceHash")]
+    reference_hash: String,
+}
+
+/// `POST /wallet/heartbeat` `{"backup":"0x<id from POST /wallet/backup>","registry","extensionId",
+/// "referenceBlock","referenceHash"}`: the served TEE's signed `KeyBackupRegistry` heartbeat
+/// (`F_GET/KEY_BACKUP_HEARTBEAT`, docs/PROTOCOL.md §8.4) naming that stored backup, which must be
+/// its latest of the key; answered as `GET /action/result/{id}` is. One action per (registry,
+/// wallet, reference block) — the registry's `backupId` — so asked again, the stored answer.
 async fn post_wallet_heartbeat(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let bytes = read_body(&state, body, 1024).await?;
-    let h = fcc_core::wallet::heartbeat::Heartbeat::parse(&bytes)
-        .map_err(|e| ApiError::BadRequest("invalid_body", e.to_string()))?;
+    let req: HeartbeatRequest =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest("invalid_body", e.to_string()))?;
+    let backup_id = hash_param("backup", &req.backup)?;
+    let registry: [u8; 20] = hex::decode(req.registry.trim_start_matches("0x"))
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::BadRequest("invalid_body", "registry must be a 0x address".into()))?;
+    let reference_hash = hash_param("referenceHash", &req.reference_hash)?;
+    if reference_hash == [0; 32] {
+        return Err(ApiError::BadRequest("invalid_body", "referenceHash is zero".into()));
+    }
+    let r = state.shared.store.result(&backup_id).await?.ok_or_else(|| {
+        ApiError::NotFound("no_backup", format!("no backup stored under 0x{}", hex::encode(backup_id)))
+    })?;
+    let backup = stored_backup(&state, &r)?;
     let tee = served_tee(&state).await?;
+    if backup.metadata.backup_id.tee_id != tee {
+        return Err(ApiError::Unprocessable("backup_of_another_tee", "that backup is not the served TEE's".into()));
+    }
+    let h = fcc_core::wallet::heartbeat::Heartbeat {
+        id: backup.metadata.backup_id.id,
+        registry,
+        extension_id: hash_param("extensionId", &req.extension_id)?,
+        reference_block: req.reference_block,
+        reference_hash,
+        backup_hash: backup.content_hash(),
+    };
     let action = Action::key_backup_heartbeat(&tee, &h, state.shared.config.chain_id);
     let r = direct_action(&state, action, "KEY_BACKUP_HEARTBEAT").await?;
     if r.result.status != fcc_core::result::status::SUCCESS {

@@ -360,6 +360,8 @@ pub struct Registered {
     pub platform: [u8; 32],
     /// The challenge of its `F_REG/TEE_ATTESTATION`.
     pub challenge: [u8; 32],
+    /// The extension governance it was registered with (zero: none).
+    pub governance_hash: [u8; 32],
 }
 
 fn mismatch(what: &'static str, registered: &[u8], attested: &[u8]) -> CheckError {
@@ -408,7 +410,7 @@ pub fn check_registration(
         ("codeHash (signed)", &registered.code_hash[..], &m.code_hash[..]),
         ("platform (signed)", &registered.platform[..], &m.platform[..]),
         ("publicKey (signed)", &registered.public_key[..], &m.public_key[..]),
-        ("governanceHash", &[0u8; 32][..], &m.governance_hash[..]),
+        ("governanceHash", &registered.governance_hash[..], &m.governance_hash[..]),
     ] {
         if registered != signed {
             return Err(mismatch(what, registered, signed));

@@ -247,6 +247,7 @@ fn a_registration_answer_is_accepted_only_as_registered() {
         code_hash: keccak256(&rom),
         platform: PlatformKind::Plain.id(),
         challenge,
+        governance_hash: [0; 32],
     };
     let v = verifier(true);
     let none = Collateral::default();
@@ -271,6 +272,9 @@ fn a_registration_answer_is_accepted_only_as_registered() {
     assert!(matches!(e, CheckError::NotAsRegistered { what: "owner", .. }), "{e}");
     let e = check(&good, &Registered { extension_id: [2; 32], ..registered.clone() }).unwrap_err();
     assert!(matches!(e, CheckError::NotAsRegistered { what: "extensionId", .. }), "{e}");
+    // A TEE booted without governance is not the machine registered with one.
+    let e = check(&good, &Registered { governance_hash: [3; 32], ..registered.clone() }).unwrap_err();
+    assert!(matches!(e, CheckError::NotAsRegistered { what: "governanceHash", .. }), "{e}");
 
     // Evidence without a measurement; a ROM hash the manifest does not publish.
     let bare = answer(&mut tee, &mut Simulated, "attest 2");

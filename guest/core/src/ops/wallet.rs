@@ -164,8 +164,8 @@ pub fn tee_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -
     Ok(b.to_blob().into())
 }
 
-/// `KEY_BACKUP_HEARTBEAT`: the registry's heartbeat for a key this TEE holds and has backed up
-/// since it booted, for its own extension; the action's id must be the registry's `backupId`.
+/// `KEY_BACKUP_HEARTBEAT`: the registry's heartbeat for a key this TEE holds, naming its latest
+/// backup since boot, for its own extension; the action's id must be the registry's `backupId`.
 pub fn key_backup_heartbeat(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
     let d = &action.instruction;
     let h = Heartbeat::parse(&d.original_message)?;
@@ -177,10 +177,13 @@ pub fn key_backup_heartbeat(state: &mut TeeState, action: &Action, _: &mut dyn A
         return Err(Error::Malformed { what: "instruction id (not the registry's backupId)" });
     }
     let wallet = state.wallets.get(&h.id).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
-    let latest = wallet
-        .latest_backup
-        .ok_or(Error::OperationFailed { reason: "no backup of this key since boot (ask F_GET/TEE_BACKUP first)" })?;
-    Ok(h.data(&wallet.address(), &latest).into())
+    match wallet.latest_backup {
+        None => Err(Error::OperationFailed { reason: "no backup of this key since boot (ask F_GET/TEE_BACKUP first)" }),
+        Some(latest) if latest != h.backup_hash => {
+            Err(Error::OperationFailed { reason: "backupHash is not this key's latest backup" })
+        }
+        Some(_) => Ok(h.data(&wallet.address()).into()),
+    }
 }
 
 /// A restore's provider threshold in bips: more than 70 % of the weight. Flare's is zero (the

@@ -11,8 +11,10 @@
 //! `abi.encode(uint64 keyId, address keyAddress, bytes32 backupHash)`.
 //!
 //! The proxy chooses the registry and the reference block (the chain checks both: `registry ==
-//! address(this)`, `blockhash(referenceBlock) == referenceHash` within 256 blocks); the TEE
-//! fixes the rest. The sequence is the reference block: a proxy cannot push a wallet's sequence
+//! address(this)`, `blockhash(referenceBlock) == referenceHash` within 256 blocks) and names the
+//! backup — one it kept — by its content hash; the TEE signs only if that is the key's latest
+//! backup since boot, so the record names a backup that exists outside the TEE and that the TEE
+//! made. The TEE fixes the rest. The sequence is the reference block: a proxy cannot push a wallet's sequence
 //! beyond the chain's height and so lock out the heartbeats of a later, honest proxy.
 
 use alloc::string::String;
@@ -44,6 +46,9 @@ pub struct Heartbeat {
     pub reference_block: u64,
     /// Its hash (non-zero).
     pub reference_hash: H256,
+    /// The content hash of the backup to name: the key's latest since boot, which the proxy
+    /// says it kept (the TEE checks the first, the proxy the second).
+    pub backup_hash: H256,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +65,8 @@ struct RequestJson {
     reference_block: u64,
     #[serde(rename = "referenceHash")]
     reference_hash: Hex<32>,
+    #[serde(rename = "backupHash")]
+    backup_hash: Hex<32>,
 }
 
 impl Heartbeat {
@@ -77,6 +84,8 @@ impl Heartbeat {
         json::uint(&mut out, self.reference_block);
         out.push_str(",\"referenceHash\":");
         json::hex(&mut out, &self.reference_hash);
+        out.push_str(",\"backupHash\":");
+        json::hex(&mut out, &self.backup_hash);
         out.push('}');
         out
     }
@@ -93,6 +102,7 @@ impl Heartbeat {
             extension_id: r.extension_id.0,
             reference_block: r.reference_block,
             reference_hash: r.reference_hash.0,
+            backup_hash: r.backup_hash.0,
         })
     }
 
@@ -113,12 +123,12 @@ impl Heartbeat {
         ]))
     }
 
-    /// The result data for the key at `key_address` whose latest backup is `backup_hash`.
-    pub fn data(&self, key_address: &Address, backup_hash: &H256) -> Vec<u8> {
+    /// The result data for the key at `key_address`.
+    pub fn data(&self, key_address: &Address) -> Vec<u8> {
         let record = abi::encode_tuple(&[
             Token::Word(abi::uint(self.id.key_id)),
             Token::Word(abi::address(key_address)),
-            Token::Word(*backup_hash),
+            Token::Word(self.backup_hash),
         ]);
         abi::encode_tuple(&[
             Token::Word(BACKUP_DOMAIN),

@@ -839,7 +839,7 @@ pub fn wallet_messages(data: &[u8]) {
             if let Ok(h) = Heartbeat::parse(rest) {
                 assert_ne!(h.reference_hash, [0; 32]);
                 assert_eq!(Heartbeat::parse(h.request_json().as_bytes()).as_ref(), Ok(&h), "own JSON parses back");
-                let data = h.data(&[0x55; 20], &[0x66; 32]);
+                let data = h.data(&[0x55; 20]);
                 assert_eq!(data.len(), 12 * 32, "eight head words, the record's length and three words");
             }
         }
@@ -923,6 +923,7 @@ pub fn wallet_seeds() -> Vec<(&'static str, Vec<u8>)> {
                     extension_id: [1; 32],
                     reference_block: 5_000,
                     reference_hash: [0x99; 32],
+                    backup_hash: [0x33; 32],
                 }
                 .request_json()
                 .as_bytes(),
