@@ -614,8 +614,14 @@ async fn attacks_refused(trace: &Trace, api: &Api, link: std::net::SocketAddr, t
     s.write_all(&encode_frame(&GuestMessage::Pull { max_actions: 4 }).map_err(|e| anyhow::anyhow!("{e}"))?).await?;
     let (mut reader, mut buf, mut got) = (FrameReader::new(), vec![0u8; 4096], Vec::new());
     loop {
-        let n =
-            tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.context("the link stayed open")??;
+        let n = match tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .context("the link stayed open")?
+        {
+            // Closed with our unread Pull still in its buffer, the socket is reset, not shut.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            other => other?,
+        };
         if n == 0 {
             break;
         }
