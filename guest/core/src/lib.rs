@@ -41,6 +41,7 @@ mod testing;
 pub mod verify;
 pub mod wallet;
 pub mod wire;
+pub mod xrpl;
 
 pub use config::{Config, Registration};
 pub use error::Error;

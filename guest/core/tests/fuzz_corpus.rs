@@ -138,6 +138,7 @@ fn seeds_decode() {
                     7 => fcc_core::wallet::direct::KeyDirectBackup::decode(rest).is_ok(),
                     8 => fcc_core::wallet::direct::decode_direct_restore(rest).is_ok(),
                     11 => fcc_core::wallet::heartbeat::Heartbeat::parse(rest).is_ok(),
+                    12 => fcc_core::xrpl::address::decode(std::str::from_utf8(rest).unwrap()).is_ok(),
                     _ => true,
                 };
                 assert!(ok, "{name}");

@@ -1036,6 +1036,7 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     let challenge_frame = wire::encode_frame(&wire::ProxyMessage::Challenge { nonce: challenge() }).unwrap();
     v.push(("frame.challenge", challenge_frame));
     wallet_vectors(&mut v);
+    xrpl_vectors(&mut v);
     v
 }
 
@@ -1049,6 +1050,49 @@ alloy_sol_types::sol! {
 
 /// §8.4: the example TEE's wallet key 7 of wallet 0x22…22 (secret key 4), administered by the
 /// two example providers (2 of 2), co-signed by provider 2.
+/// XRPL (§8.5): Flare's example payment and its nullification signed by xrpl.js's signAs key A
+/// and rippled's test key B (tests/xrpl.rs checks them against the external vectors).
+fn xrpl_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
+    use fcc_core::wallet::{ConfigConstants, KEY_TYPE_XRP, KeyIdPair, Wallet, XRP_SIGN_ALGO};
+    use fcc_core::xrpl::{address, tx};
+    let key = |hex32: &str| {
+        let secret = k256::SecretKey::from_slice(&hex::decode(hex32).unwrap()).unwrap();
+        let id = KeyIdPair { wallet_id: [1; 32], key_id: 1 };
+        Wallet::new(id, KEY_TYPE_XRP, XRP_SIGN_ALGO, secret, false, ConfigConstants::default())
+    };
+    let a = key("01080EC4673A7296598091E712B58591065C21294F117F7AD69C104517EC7B64");
+    let b = key("1ACAAEDECE405B2A958212629E16F2EB46B153EEE94CDD350FDEFF52795525B7");
+    let account = |text: &str| address::decode(text).unwrap().account;
+    let payment = tx::Transaction {
+        account: account("rGYYWKxT1XgNipUJouCq4cKiyAdq8xBoE9"),
+        sequence: 10,
+        fee: 10,
+        kind: tx::Kind::Payment {
+            destination: account("rPT1Sjq2YGrBMTttX4GZHjKu9dyfzbpAYe"),
+            destination_tag: None,
+            drops: 10,
+        },
+        memo: Some(keccak256(b"test").0),
+    };
+    let nullify = tx::Transaction { kind: tx::Kind::Nullify, ..payment };
+    for (name, t) in [("payment", payment), ("nullify", nullify)] {
+        let signers = [a.xrpl_multisign(&t).unwrap(), b.xrpl_multisign(&t).unwrap()];
+        let blob = t.multisigned(&signers).unwrap();
+        let (fields, digest_a, full, id): (&'static str, &'static str, &'static str, &'static str) = match name {
+            "payment" => {
+                ("xrpl.payment.signingFields", "xrpl.payment.digestA", "xrpl.payment.multisigned", "xrpl.payment.txId")
+            }
+            _ => {
+                ("xrpl.nullify.signingFields", "xrpl.nullify.digestA", "xrpl.nullify.multisigned", "xrpl.nullify.txId")
+            }
+        };
+        v.push((fields, t.signing_blob().unwrap()));
+        v.push((digest_a, t.multisign_digest(&signers[0].account).unwrap().to_vec()));
+        v.push((full, blob.clone()));
+        v.push((id, tx::tx_id(&blob).to_vec()));
+    }
+}
+
 fn wallet_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
     use example::*;
     use fcc_core::wallet::backup::KeySplitData;

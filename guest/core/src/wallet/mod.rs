@@ -193,6 +193,26 @@ impl Wallet {
         address_of_xy(&self.public)
     }
 
+    /// The key's compressed public key (XRPL's `SigningPubKey`).
+    pub fn compressed_public(&self) -> [u8; 33] {
+        let point = self.secret.public_key().as_affine().to_sec1_point(true);
+        point.as_bytes().try_into().expect("33 bytes")
+    }
+
+    /// This key's multisignature of the XRPL transaction `tx` (XRP keys only): RFC 6979, low S,
+    /// DER, over `SHA-512-Half("SMT\0" ‖ signing fields ‖ its AccountID)`.
+    pub fn xrpl_multisign(&self, tx: &crate::xrpl::tx::Transaction) -> Result<crate::xrpl::tx::Signer, Error> {
+        if self.key_type != KEY_TYPE_XRP || self.signing_algo != XRP_SIGN_ALGO {
+            return Err(Error::OperationFailed { reason: "key type does not allow the action" });
+        }
+        let public_key = self.compressed_public();
+        let account = crate::xrpl::address::account_id(&public_key);
+        let digest = tx.multisign_digest(&account)?;
+        let (sig, _) = k256::ecdsa::SigningKey::from(&self.secret).sign_prehash_recoverable(&digest);
+        let sig = sig.normalize_s();
+        Ok(crate::xrpl::tx::Signer { account, public_key, signature: sig.to_der().as_bytes().to_vec() })
+    }
+
     /// tee-node's `Wallet.Sign(msg)`: ECDSA over keccak256(msg) (EVM) or SHA-512-Half(msg)
     /// (XRP) — no EIP-191 prefix; `r ‖ s ‖ v`, low S, v ∈ {0, 1}.
     pub fn sign(&self, msg: &[u8]) -> Result<[u8; SIGNATURE_LEN], Error> {
@@ -207,10 +227,9 @@ impl Wallet {
 
 /// The digest a wallet key of `algo` signs for `msg`.
 pub fn message_digest(algo: &H256, msg: &[u8]) -> Result<H256, Error> {
-    use k256::sha2::{Digest, Sha512};
     match *algo {
         EVM_SIGN_ALGO => Ok(keccak256(msg)),
-        XRP_SIGN_ALGO => Ok(Sha512::digest(msg)[..32].try_into().expect("32 bytes")),
+        XRP_SIGN_ALGO => Ok(crate::xrpl::tx::sha512_half(msg)),
         _ => Err(Error::OperationFailed { reason: "signing algorithm not supported" }),
     }
 }

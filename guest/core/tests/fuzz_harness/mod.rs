@@ -767,7 +767,7 @@ pub fn wallet_messages(data: &[u8]) {
     use fcc_core::wallet::codec::{self, KeyDelete, KeyGenerate};
     use fcc_core::wallet::ecies;
     let Some((&which, rest)) = data.split_first() else { return };
-    match which % 12 {
+    match which % 13 {
         0 => {
             if let Ok(v) = KeyGenerate::decode(rest) {
                 assert_eq!(v.encode(), rest, "decoded a non-canonical KeyGenerate");
@@ -834,7 +834,16 @@ pub fn wallet_messages(data: &[u8]) {
             assert!(paths.set(rest, &governance, &[7; 32], CHAIN_ID).is_err(), "a path list accepted from fuzz input");
             assert_eq!(paths.nonce(), 0);
         }
-        _ => {
+        12 => {
+            use fcc_core::xrpl::address;
+            if let Ok(d) = core::str::from_utf8(rest).map_err(|_| ()).and_then(|t| address::decode(t).map_err(|_| ())) {
+                let text = core::str::from_utf8(rest).expect("decoded from UTF-8");
+                if text.starts_with('r') {
+                    assert_eq!((address::encode(&d.account), d.tag), (text.into(), None), "classic address round trip");
+                }
+            }
+        }
+        11 => {
             use fcc_core::wallet::heartbeat::Heartbeat;
             if let Ok(h) = Heartbeat::parse(rest) {
                 assert_ne!(h.reference_hash, [0; 32]);
@@ -843,6 +852,7 @@ pub fn wallet_messages(data: &[u8]) {
                 assert_eq!(data.len(), 12 * 32, "eight head words, the record's length and three words");
             }
         }
+        _ => unreachable!("which % 13"),
     }
 }
 
@@ -913,6 +923,8 @@ pub fn wallet_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("seed-key-split-json", with(4, &split_json)),
         ("seed-key-splits-array", with(4, format!("[{}]", String::from_utf8_lossy(&split_json)).as_bytes())),
         ("seed-ecies", with(5, &ciphertext)),
+        ("seed-xrpl-classic-address", with(12, b"rGYYWKxT1XgNipUJouCq4cKiyAdq8xBoE9")),
+        ("seed-xrpl-x-address", with(12, b"XVLhHMPHU98es4dbozjVtdWzVrDjtV5fdx1mHp98tDMoQXb")),
         (
             "seed-key-backup-heartbeat",
             with(
