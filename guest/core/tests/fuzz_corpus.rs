@@ -139,6 +139,7 @@ fn seeds_decode() {
                     8 => fcc_core::wallet::direct::decode_direct_restore(rest).is_ok(),
                     11 => fcc_core::wallet::heartbeat::Heartbeat::parse(rest).is_ok(),
                     12 => fcc_core::xrpl::address::decode(std::str::from_utf8(rest).unwrap()).is_ok(),
+                    13 => fcc_core::xrpl::payment::PaymentMessage::decode(rest).is_ok_and(|m| m.transactions().is_ok()),
                     _ => true,
                 };
                 assert!(ok, "{name}");

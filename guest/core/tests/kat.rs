@@ -1075,6 +1075,30 @@ fn xrpl_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
         memo: Some(keccak256(b"test").0),
     };
     let nullify = tx::Transaction { kind: tx::Kind::Nullify, ..payment };
+    let mut ten = [0u8; 32];
+    ten[31] = 10;
+    let message = fcc_core::xrpl::payment::PaymentMessage {
+        wallet_id: {
+            let mut w = [0u8; 32];
+            w[0] = 1;
+            w
+        },
+        key_pairs: vec![([0x11; 20], 1)],
+        source_id: [0; 32],
+        sender: "rGYYWKxT1XgNipUJouCq4cKiyAdq8xBoE9".into(),
+        recipient: "rPT1Sjq2YGrBMTttX4GZHjKu9dyfzbpAYe".into(),
+        token_id: vec![],
+        amount: ten,
+        max_fee: ten,
+        fee_schedule: hex::decode("2710000013880005d8f0000a").unwrap(),
+        payment_reference: keccak256(b"test").0,
+        nonce: 10,
+        payment_id: 7,
+    };
+    let encoded = message.encode();
+    let tiers = fcc_core::xrpl::payment::PaymentMessage::decode(&encoded).unwrap().transactions().unwrap();
+    assert_eq!((tiers[0].1, tiers[2].1), (payment, nullify));
+    v.push(("xrpl.payment.message", encoded));
     for (name, t) in [("payment", payment), ("nullify", nullify)] {
         let signers = [a.xrpl_multisign(&t).unwrap(), b.xrpl_multisign(&t).unwrap()];
         let blob = t.multisigned(&signers).unwrap();

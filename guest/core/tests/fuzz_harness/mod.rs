@@ -767,7 +767,7 @@ pub fn wallet_messages(data: &[u8]) {
     use fcc_core::wallet::codec::{self, KeyDelete, KeyGenerate};
     use fcc_core::wallet::ecies;
     let Some((&which, rest)) = data.split_first() else { return };
-    match which % 13 {
+    match which % 14 {
         0 => {
             if let Ok(v) = KeyGenerate::decode(rest) {
                 assert_eq!(v.encode(), rest, "decoded a non-canonical KeyGenerate");
@@ -852,8 +852,45 @@ pub fn wallet_messages(data: &[u8]) {
                 assert_eq!(data.len(), 12 * 32, "eight head words, the record's length and three words");
             }
         }
-        _ => unreachable!("which % 13"),
+        13 => {
+            use fcc_core::xrpl::payment::{PaymentMessage, parse_schedule};
+            if let Ok(m) = PaymentMessage::decode(rest) {
+                assert_eq!(m.encode(), rest, "decoded a non-canonical payment message");
+                if let Ok(txs) = m.transactions() {
+                    assert!(!txs.is_empty() && txs.len() <= fcc_core::xrpl::payment::MAX_FEE_ENTRIES);
+                    for (_, tx) in &txs {
+                        tx.signing_blob().expect("a checked transaction encodes");
+                    }
+                }
+            }
+            if let Ok(tiers) = parse_schedule(rest) {
+                assert_eq!(tiers.len() * 4, rest.len());
+            }
+        }
+        _ => unreachable!("which % 14"),
     }
+}
+
+/// Flare's example payment message (tests/xrpl.rs), with three fee tiers.
+fn xrpl_payment_message() -> Vec<u8> {
+    let recipient = "rPT1Sjq2YGrBMTttX4GZHjKu9dyfzbpAYe";
+    let mut amount = [0u8; 32];
+    amount[31] = 10;
+    fcc_core::xrpl::payment::PaymentMessage {
+        wallet_id: [1; 32],
+        key_pairs: vec![([0x11; 20], 1)],
+        source_id: [0; 32],
+        sender: "rGYYWKxT1XgNipUJouCq4cKiyAdq8xBoE9".into(),
+        recipient: recipient.into(),
+        token_id: vec![],
+        amount,
+        max_fee: amount,
+        fee_schedule: vec![0x27, 0x10, 0, 0, 0x13, 0x88, 0, 5, 0xd8, 0xf0, 0, 0x0a],
+        payment_reference: [0x9c; 32],
+        nonce: 10,
+        payment_id: 7,
+    }
+    .encode()
 }
 
 /// A backup id and metadata no fuzz input can complete (its key is unknown to everyone).
@@ -923,6 +960,7 @@ pub fn wallet_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("seed-key-split-json", with(4, &split_json)),
         ("seed-key-splits-array", with(4, format!("[{}]", String::from_utf8_lossy(&split_json)).as_bytes())),
         ("seed-ecies", with(5, &ciphertext)),
+        ("seed-xrpl-payment-message", with(13, &xrpl_payment_message())),
         ("seed-xrpl-classic-address", with(12, b"rGYYWKxT1XgNipUJouCq4cKiyAdq8xBoE9")),
         ("seed-xrpl-x-address", with(12, b"XVLhHMPHU98es4dbozjVtdWzVrDjtV5fdx1mHp98tDMoQXb")),
         (
