@@ -15,6 +15,7 @@ pub mod admission;
 pub mod aead;
 pub mod attester;
 pub mod batch;
+pub mod btc;
 pub mod config;
 pub mod ecdsa;
 pub mod entropy;
