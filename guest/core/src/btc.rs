@@ -1,8 +1,9 @@
 //! Bitcoin for protocol-managed wallets (issue 20's `F_BTC`; Flare defines no processor yet):
 //! the k-of-n P2WSH multisig script (BIP67: keys sorted), the BIP143 signature hash of a version 0
-//! witness input (`SIGHASH_ALL`, which commits to every input's amount), and the serialization of
-//! a transaction with its witnesses (BIP144). The operations that use them are still to come;
-//! the formats are checked against BIP143's own examples in the tests.
+//! witness input (`SIGHASH_ALL`, which commits to the amount of the input it signs), and the
+//! serialization of a transaction with its witnesses (BIP144). The operations that use them are
+//! still to come; the formats are checked against BIP143's own examples and Bitcoin Core's script
+//! interpreter (libbitcoinconsensus) in the tests.
 
 use alloc::vec::Vec;
 

@@ -143,3 +143,69 @@ fn multisig_scripts_at_their_bounds() {
     let w = multisig_witness(&[vec![1], vec![2]], &ws);
     assert_eq!(w, vec![vec![], vec![1], vec![2], ws]);
 }
+
+/// Bitcoin Core's own script interpreter (libbitcoinconsensus 26, all pre-taproot rules) accepts
+/// both inputs of a 2-input spend from a BIP67 2-of-3 P2WSH wallet signed by two of its keys with
+/// the real amounts — and refuses an input signed over another amount, the signatures out of key
+/// order, or one signature.
+#[test]
+fn libbitcoinconsensus_accepts_a_2_of_3_p2wsh_spend() {
+    let secrets = ["11".repeat(32), "22".repeat(32), "33".repeat(32)];
+    let public = |s: &str| -> [u8; 33] {
+        let sk = k256::ecdsa::SigningKey::from_slice(&unhex(s)).unwrap();
+        sk.verifying_key().to_sec1_point(true).as_bytes().try_into().unwrap()
+    };
+    let keys: Vec<[u8; 33]> = secrets.iter().map(|s| public(s)).collect();
+    let ws = sorted_multisig_script(2, &keys).unwrap();
+    let spk = p2wsh_script_pubkey(&ws);
+    // The signers in the script's key order (BIP67).
+    let mut signers: Vec<(&str, [u8; 33])> = secrets.iter().map(|s| s.as_str()).zip(keys.iter().copied()).collect();
+    signers.sort_by_key(|(_, k)| *k);
+    let (first, third) = (signers[0].0, signers[2].0);
+    let amounts = [150_000u64, 70_000];
+    let tx = Transaction {
+        version: 2,
+        inputs: amounts
+            .iter()
+            .enumerate()
+            .map(|(i, &amount)| Input {
+                txid: [0xa0 + i as u8; 32],
+                vout: i as u32,
+                script_sig: vec![],
+                sequence: 0xffff_fffd,
+                amount,
+            })
+            .collect(),
+        outputs: vec![
+            Output { value: 200_000, script_pubkey: unhex("0014751e76e8199196d454941c45d1b3a323f1433bd6") },
+            Output { value: 19_000, script_pubkey: spk.clone() },
+        ],
+        lock_time: 0,
+    };
+    let witness = |tx: &Transaction, order: &[&str]| -> Vec<Vec<Vec<u8>>> {
+        (0..tx.inputs.len())
+            .map(|i| {
+                let digest = tx.sighash_all(i, &ws).unwrap();
+                multisig_witness(&order.iter().map(|s| sign(s, &digest)).collect::<Vec<_>>(), &ws)
+            })
+            .collect()
+    };
+    let verify = |bytes: &[u8], i: usize| {
+        bitcoinconsensus::verify_with_flags(&spk, amounts[i], bytes, None, i, bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT)
+    };
+    let good = tx.serialize_with_witness(&witness(&tx, &[first, third])).unwrap();
+    for i in 0..2 {
+        verify(&good, i).unwrap_or_else(|e| panic!("input {i}: {e:?}"));
+    }
+    let mut other_amount = tx.clone();
+    other_amount.inputs[1].amount += 1;
+    let signed_other = witness(&other_amount, &[first, third]);
+    let bad = tx.serialize_with_witness(&signed_other).unwrap();
+    // BIP143 commits each signature to its own input's amount only (BIP341 would commit to all).
+    assert!(verify(&bad, 0).is_ok(), "input 0 signed over its own, unchanged amount");
+    assert!(verify(&bad, 1).is_err(), "signed over another amount");
+    let swapped = tx.serialize_with_witness(&witness(&tx, &[third, first])).unwrap();
+    assert!(verify(&swapped, 0).is_err(), "signatures out of key order");
+    let one = tx.serialize_with_witness(&witness(&tx, &[first])).unwrap();
+    assert!(verify(&one, 0).is_err(), "one signature of two");
+}
