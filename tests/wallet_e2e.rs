@@ -70,15 +70,6 @@ async fn result(api: &Api, d: &InstructionData) -> Result<SignedResult> {
     Ok(api.wait_result(&d.instruction_id, RESULT_TIMEOUT).await?.0)
 }
 
-/// The public key `x ‖ y` in a signed existence proof (`keyExistence` word 13 on), and whether
-/// it says restored (word 8).
-fn proven_key(r: &SignedResult) -> Result<([u8; 64], bool)> {
-    ensure!(r.result.status == status::SUCCESS, "refused: {}", r.result.log);
-    let proof: Value = serde_json::from_slice(&r.result.data)?;
-    let abi = hex::decode(proof["keyExistence"].as_str().context("keyExistence")?.trim_start_matches("0x"))?;
-    Ok((abi[13 * 32..15 * 32].try_into()?, abi[8 * 32 + 31] == 1))
-}
-
 async fn backup_of(api: &Api) -> Result<(String, String)> {
     let made = api.wallet_backup(&fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id: 1 }).await?;
     Ok((made.url, made.json))
@@ -108,7 +99,7 @@ fn a_key_backed_up_by_a_dead_tee_is_restored_in_another_that_signs_with_it() {
 
             let d = fcc_sim_providers::key_generate_instruction(tee_a, "generate", EPOCH, (WALLET, 1), &admin_keys, 2);
             vote(api, &voters, &[], &d).await?;
-            let (key, restored) = proven_key(&result(api, &d).await?)?;
+            let (key, restored) = fcc_sim_providers::wallet::proven_key(&result(api, &d).await?)?;
             ensure!(!restored);
             let (url, body) = backup_of(api).await?;
             eprintln!(
@@ -180,7 +171,7 @@ fn a_key_backed_up_by_a_dead_tee_is_restored_in_another_that_signs_with_it() {
             let d = fcc_sim_providers::wallet::restore_instruction("restore", &b_public, &backup, &url, 1, EPOCH);
             vote(api, &voters, &cosigners, &d).await?;
             let r = result(api, &d).await?;
-            let (restored_key, restored) = proven_key(&r)?;
+            let (restored_key, restored) = fcc_sim_providers::wallet::proven_key(&r)?;
             ensure!(restored_key == key && restored, "TEE B holds another key");
             let skipped: Value = serde_json::from_slice(&r.result.additional_result_status)?;
             eprintln!("restored in TEE B; skipped: {skipped}");
@@ -226,7 +217,7 @@ fn a_wallet_key_survives_a_reboot_in_the_sealed_state() {
             let voters: Vec<(&Provider, Vec<u8>)> = ps.iter().map(|p| (p, vec![])).collect();
             let d = fcc_sim_providers::key_generate_instruction(tee, "sealed key", EPOCH, (WALLET, 1), &admin_keys, 2);
             vote(&api, &voters, &[], &d).await?;
-            key = Some(proven_key(&result(&api, &d).await?)?.0);
+            key = Some(fcc_sim_providers::wallet::proven_key(&result(&api, &d).await?)?.0);
             Ok(())
         })
     });
@@ -376,7 +367,7 @@ fn a_key_moves_directly_only_along_the_governance_path() {
                 1,
             );
             vote(api, &voters, &[], &d).await?;
-            key_public = proven_key(&result(api, &d).await?)?.0;
+            key_public = fcc_sim_providers::wallet::proven_key(&result(api, &d).await?)?.0;
             let move_to = |to: [u8; 64], nonce: u64, label: &str| {
                 let mut d = fcc_sim_providers::key_generate_instruction(tee_a, label, EPOCH, (WALLET, 1), &[], 0);
                 d.op_command = fcc_core::op::KEY_DIRECT_BACKUP;
@@ -445,7 +436,7 @@ fn a_key_moves_directly_only_along_the_governance_path() {
             let api = &proxy_c.api;
             let d = restore(tee_c, "restore at C");
             vote(api, &voters, &[], &d).await?;
-            let (restored, was_restored) = proven_key(&result(api, &d).await?)?;
+            let (restored, was_restored) = fcc_sim_providers::wallet::proven_key(&result(api, &d).await?)?;
             ensure!(restored == key_public && was_restored, "C holds another key");
             // C signs with it: its backup's wallet signature (alloy ecrecover).
             let (_, body) = backup_of(api).await?;

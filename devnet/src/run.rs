@@ -681,16 +681,6 @@ impl RestoreCheck for RegistryRecovery {
 const CUSTODY_TEE: u8 = 1;
 const CUSTODY_RECOVERY: u8 = 2;
 
-/// The public key `x ‖ y` in a signed existence proof (`keyExistence` word 13 on), and whether it
-/// says restored (word 8).
-fn proven_key(r: &fcc_core::result::SignedResult) -> Result<([u8; 64], bool)> {
-    ensure!(r.result.status == status::SUCCESS, "refused: {}", r.result.log);
-    let proof: serde_json::Value = serde_json::from_slice(&r.result.data)?;
-    let abi = hex::decode(proof["keyExistence"].as_str().context("keyExistence")?.trim_start_matches("0x"))?;
-    ensure!(abi.len() >= 15 * 32, "keyExistence too short");
-    Ok((abi[13 * 32..15 * 32].try_into()?, abi[8 * 32 + 31] == 1))
-}
-
 /// The TEE behind `api` signs a heartbeat naming `backup` (made through its proxy) after the
 /// latest block, and it is relayed to `KeyBackupRegistry.submitBackup`; returns the wallet's
 /// record then.
@@ -804,7 +794,7 @@ async fn wallet_recovery(
     let e =
         send_instruction(trace, net, tee_a, s.deployer, ("F_WALLET", "KEY_GENERATE"), generate, (vec![], 0)).await?;
     follow_instruction(trace, api_a, net, tee_a, e.instruction_id, e.reward_epoch_id).await?;
-    let (public, _) = proven_key(&api_a.wait_result(&e.instruction_id.0, STEP_TIMEOUT).await?.0)?;
+    let (public, _) = sim::wallet::proven_key(&api_a.wait_result(&e.instruction_id.0, STEP_TIMEOUT).await?.0)?;
     let address = Address::from(address_of_xy(&public));
     trace.step(format!("TEE A holds wallet key (wallet, 1): address {address}; the key never left the guest"));
 
@@ -887,7 +877,8 @@ async fn wallet_recovery(
         client.post_vote_with(i, admin, &d, &avm, None).await?;
     }
     follow_instruction(trace, &api_b, net, tee_b, e.instruction_id, e.reward_epoch_id).await?;
-    let (restored_key, restored) = proven_key(&api_b.wait_result(&e.instruction_id.0, STEP_TIMEOUT).await?.0)?;
+    let (restored_key, restored) =
+        sim::wallet::proven_key(&api_b.wait_result(&e.instruction_id.0, STEP_TIMEOUT).await?.0)?;
     ensure!(restored_key == public && restored, "TEE B holds another key");
     trace.step(format!(
         "TEE B restored key {address} from the splits: the providers fetched A's backup, saw the registry in recovery for that key and backup, and each re-encrypted its split to B in its vote; two admins did the same"

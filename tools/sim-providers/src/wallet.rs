@@ -86,3 +86,17 @@ pub fn backup_signer(backup: &WalletBackup, chain_id: u64) -> Result<[u8; 20]> {
     let sig = alloy_primitives::Signature::from_raw(&backup.signature)?;
     Ok(sig.recover_address_from_prehash(&B256::from(digest))?.into_array())
 }
+
+/// The public key `x ‖ y` a signed existence proof names (`keyExistence` word 13 on), and whether
+/// it says restored (word 8); a refusal is its log.
+pub fn proven_key(r: &fcc_core::result::SignedResult) -> Result<([u8; 64], bool)> {
+    if r.result.status != fcc_core::result::status::SUCCESS {
+        bail!("refused: {}", r.result.log);
+    }
+    let proof: serde_json::Value = serde_json::from_slice(&r.result.data)?;
+    let abi = hex::decode(proof["keyExistence"].as_str().context("keyExistence")?.trim_start_matches("0x"))?;
+    if abi.len() < 15 * 32 {
+        bail!("keyExistence too short");
+    }
+    Ok((abi[13 * 32..15 * 32].try_into()?, abi[8 * 32 + 31] == 1))
+}

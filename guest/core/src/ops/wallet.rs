@@ -138,8 +138,8 @@ pub fn key_proof(state: &mut TeeState, action: &Action, _: &mut dyn Attester) ->
 /// `MAX_BACKUP_DATA_LEN`); the proxy renders Flare's JSON from it.
 pub fn tee_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
     let id: KeyIdJson = json::parse(&action.instruction.original_message, "TEE_BACKUP request")?;
-    let wallet_id = id.id();
-    let wallet = state.wallets.get(&wallet_id).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
+    let key = id.id();
+    let wallet = state.wallets.get(&key).ok_or(Error::OperationFailed { reason: "wallet key not stored" })?;
     let policy = state.policies.active().ok_or(Error::PolicyNotInitialized)?;
     let mut providers = Vec::with_capacity(policy.voters().len());
     let mut weights = Vec::with_capacity(policy.voters().len());
@@ -160,7 +160,7 @@ pub fn tee_backup(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -
         state.config.chain_id,
         &mut state.rng,
     )?;
-    state.wallets.note_backup(&wallet_id, b.content_hash());
+    state.wallets.note_backup(&key, b.content_hash());
     Ok(b.to_blob().into())
 }
 

@@ -21,10 +21,15 @@ use serde::de::{self, Deserializer};
 /// Appends `"0x…"` (lower-case hex).
 pub fn hex(out: &mut String, bytes: &[u8]) {
     out.push_str("\"0x");
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
+    hex_digits(out, bytes, false);
     out.push('"');
+}
+
+/// Appends the hex digits of `bytes`, upper- or lower-case, unquoted.
+pub fn hex_digits(out: &mut String, bytes: &[u8], upper: bool) {
+    for b in bytes {
+        let _ = if upper { write!(out, "{b:02X}") } else { write!(out, "{b:02x}") };
+    }
 }
 
 /// Appends `"<base64>"`.

@@ -18,6 +18,7 @@ use crate::abi::{self, Reader, Token};
 use crate::error::Error;
 use crate::hash::H256;
 use crate::policy::Address;
+use crate::wallet::json::hex_digits;
 use crate::xrpl::address::{self, MAX_ADDRESS_LEN};
 use crate::xrpl::tx::{Kind, MAX_DROPS, MAX_SIGNERS, Signer, Transaction};
 
@@ -239,7 +240,7 @@ pub fn signed_json(txs: &[Transaction], signers: &[Vec<Signer>]) -> String {
         let _ = write!(out, ",\"Fee\":\"{}\"", tx.fee);
         if let Some(memo) = &tx.memo {
             out.push_str(",\"Memos\":[{\"Memo\":{\"MemoData\":\"");
-            out.push_str(&hex_lower(memo));
+            hex_digits(&mut out, memo, false);
             out.push_str("\"}}]");
         }
         let _ = write!(out, ",\"Sequence\":{},\"Signers\":[", tx.sequence);
@@ -247,26 +248,15 @@ pub fn signed_json(txs: &[Transaction], signers: &[Vec<Signer>]) -> String {
             if j > 0 {
                 out.push(',');
             }
-            let _ = write!(
-                out,
-                "{{\"Signer\":{{\"Account\":\"{}\",\"SigningPubKey\":\"{}\",\"TxnSignature\":\"{}\"}}}}",
-                address::encode(&s.account),
-                hex_lower(&s.public_key).to_uppercase(),
-                hex_lower(&s.signature)
-            );
+            let _ = write!(out, "{{\"Signer\":{{\"Account\":\"{}\",\"SigningPubKey\":\"", address::encode(&s.account));
+            hex_digits(&mut out, &s.public_key, true);
+            out.push_str("\",\"TxnSignature\":\"");
+            hex_digits(&mut out, &s.signature, false);
+            out.push_str("\"}}");
         }
         let kind = if matches!(tx.kind, Kind::Nullify) { "AccountSet" } else { "Payment" };
         let _ = write!(out, "],\"SigningPubKey\":\"\",\"TransactionType\":\"{kind}\"}}");
     }
     out.push(']');
     out
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    use core::fmt::Write;
-    let mut s = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
