@@ -67,9 +67,10 @@ pub const MAX_MACHINE_PATHS: usize = 16;
 /// Most TEEs on either side of one machine path.
 pub const MAX_PATH_TEES: usize = 16;
 /// Largest sealed-state blob: the identity, the light client and the wallet store at its bounds
-/// (`MAX_WALLET_KEYS` keys with `MAX_WALLET_ADMINS` admins and `MAX_WALLET_COSIGNERS`
-/// cosigners, `MAX_WALLET_RECORDS` records; a test seals one).
-pub const MAX_SEALED_LEN: usize = 320 * 1024;
+/// (`MAX_WALLET_KEYS` keys with `MAX_WALLET_ADMINS` admins, `MAX_WALLET_COSIGNERS` cosigners
+/// and a full payment ledger each, `MAX_WALLET_RECORDS` records: 453,274 bytes; a test seals
+/// one).
+pub const MAX_SEALED_LEN: usize = 464 * 1024;
 /// Most (walletId, keyId) pairs one `KEY_PROOF` asks for: six proofs of keys at their bounds
 /// (16 admins, 32 cosigners: 5 KB of JSON each) fit one result.
 pub const MAX_KEY_PROOFS: usize = 6;
@@ -86,6 +87,7 @@ const _: () = assert!(MAX_POLICY_LEN == 6643);
 const _: () = assert!(MAX_SIGNATURES <= u16::MAX as usize);
 const _: () = assert!(MAX_RESULT_FRAME_LEN <= MAX_FRAME_LEN);
 const _: () = assert!(MAX_BACKUP_FRAME_LEN <= MAX_FRAME_LEN);
+const _: () = assert!(MAX_SEALED_FRAME_LEN <= MAX_FRAME_LEN);
 
 /// The largest result `data` the operation (`op_type`, `op_command`) may produce: one rule for
 /// the engine that makes results and the proxy that checks them.

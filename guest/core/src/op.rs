@@ -61,6 +61,15 @@ pub const F_GOVERNANCE: OpName = name("F_GOVERNANCE");
 /// Which TEEs may move keys to which.
 pub const SET_MACHINE_PATH_LIST: OpName = name("SET_MACHINE_PATH_LIST");
 
+/// Protocol-managed XRPL wallets.
+pub const F_XRP: OpName = name("F_XRP");
+/// Protocol-managed Bitcoin wallets.
+pub const F_BTC: OpName = name("F_BTC");
+/// Sign a payment (one transaction per fee tier).
+pub const PAY: OpName = name("PAY");
+/// Sign a payment again with other fees.
+pub const REISSUE: OpName = name("REISSUE");
+
 /// Whether `op_type` is one of Flare's system types (prefix `F_`), which extensions may not use.
 pub fn is_system(op_type: &OpName) -> bool {
     op_type.starts_with(b"F_")

@@ -6,7 +6,7 @@
 //! identity) but can neither read nor alter it.
 //!
 //! ```text
-//! blob  = "FCCS" ‖ version u8 (3) ‖ platform u8 ‖ root version[8] ‖ nonce[12] ‖ ciphertext[n] ‖ tag[16]   (≤ MAX_SEALED_LEN)
+//! blob  = "FCCS" ‖ version u8 (4) ‖ platform u8 ‖ root version[8] ‖ nonce[12] ‖ ciphertext[n] ‖ tag[16]   (≤ MAX_SEALED_LEN)
 //! plain = identity secret[32] ‖ trust-root epoch u32 ‖ trust-root hash[32] ‖ sealed epoch u32  (BE)
 //!         ‖ postcard((wallet::StoreSnapshot, wallet::direct::MachinePaths))
 //! key   = keccak256(bytes32("FCC_SEALING_KEY_V2") ‖ root key[32] ‖ uint256 platform ‖ root version[8] ‖ uint256 chainId ‖ uint256 scheme)
@@ -44,16 +44,16 @@ use crate::{abi, aead};
 
 /// First bytes of every sealed blob.
 pub const MAGIC: &[u8; 4] = b"FCCS";
-/// Format version (3: the wallet store; 2 had a fixed 114-byte blob).
-pub const VERSION: u8 = 3;
+/// Format version (4: payment ledgers; 3 had none; 2 had a fixed 114-byte blob).
+pub const VERSION: u8 = 4;
 /// Bytes of the fixed part of the plaintext.
 pub const FIXED_PLAIN_LEN: usize = 32 + 4 + 32 + 4;
 /// Bytes of the authenticated header (magic, version, platform, root version).
 pub const HEADER_LEN: usize = 14;
-/// Bytes of the smallest blob: no wallet keys or records (two empty lists), no machine paths (an
-/// empty list, nonce 0, a zero hash).
-pub const MIN_SEALED_LEN: usize = HEADER_LEN + 12 + FIXED_PLAIN_LEN + 2 + (1 + 1 + 32) + 16;
-const _: () = assert!(MIN_SEALED_LEN == 150);
+/// Bytes of the smallest blob: no wallet keys, records or ledgers (three empty lists), no
+/// machine paths (an empty list, nonce 0, a zero hash).
+pub const MIN_SEALED_LEN: usize = HEADER_LEN + 12 + FIXED_PLAIN_LEN + 3 + (1 + 1 + 32) + 16;
+const _: () = assert!(MIN_SEALED_LEN == 151);
 /// Domain of the key derivation.
 pub const KEY_DOMAIN: [u8; 32] = op::name("FCC_SEALING_KEY_V2");
 /// Domain of the synthetic nonce.
@@ -253,7 +253,7 @@ mod tests {
         let blob = key.seal(&state()).unwrap();
         assert_eq!(blob, key.seal(&state()).unwrap());
         assert_eq!(blob.len(), MIN_SEALED_LEN);
-        assert_eq!(&blob[..6], b"FCCS\x03\x01");
+        assert_eq!(&blob[..6], b"FCCS\x04\x01");
         assert_eq!((root_version(&blob), key.root_version()), (Some(TCB), TCB));
         assert_eq!(key.open(&blob).unwrap(), state());
         let mut later = state();

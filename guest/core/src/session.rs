@@ -26,7 +26,7 @@ pub const OUTPUT_LOW_WATER: usize = 64 * 1024;
 /// results (each at most a backup's) after at most one sealed blob.
 pub const MAX_OUTPUT: usize =
     OUTPUT_LOW_WATER + 16 + MAX_ACTIONS_PER_PULL * MAX_BACKUP_FRAME_LEN + MAX_SEALED_FRAME_LEN;
-const _: () = assert!(MAX_OUTPUT == 2_232_228, "docs/PROTOCOL.md §9 states it");
+const _: () = assert!(MAX_OUTPUT == 2_379_684, "docs/PROTOCOL.md §9 states it");
 
 /// One connection's worth of protocol state.
 #[derive(Debug)]

@@ -1414,13 +1414,26 @@ mod wallets {
         cosigners: (&[&Signer], u64),
         avms: &dyn Fn(&Signer) -> Vec<u8>,
     ) -> Action {
+        instruction_of(net, c, (op::F_WALLET, op_command), message, afm, cosigners, avms)
+    }
+
+    /// As [`wallet_instruction`], of any operation.
+    fn instruction_of(
+        net: &mut Net,
+        c: &Committee,
+        (op_type, op_command): (OpName, OpName),
+        message: Vec<u8>,
+        afm: Vec<u8>,
+        cosigners: (&[&Signer], u64),
+        avms: &dyn Fn(&Signer) -> Vec<u8>,
+    ) -> Action {
         let id = net.fresh_id();
         let d = InstructionData {
             instruction_id: id,
             tee_id: net.tee_id,
             timestamp: 1_700_000_000,
             reward_epoch_id: c.epoch,
-            op_type: op::F_WALLET,
+            op_type,
             op_command,
             cosigners: cosigners.0.iter().map(|s| s.address).collect(),
             cosigners_threshold: cosigners.1,
@@ -2099,5 +2112,386 @@ mod wallets {
         let mut plain = Net::on_chain(CHAIN, CHAIN_BOUND, 32);
         plain.init(&c, true);
         refused(heartbeat(&mut plain, &Heartbeat { extension_id: EXTENSION, ..h }), "no registration configured");
+    }
+
+    /// `F_XRP/PAY` and `REISSUE` across three TEEs sharing a 2-of-3 XRPL account: each signs
+    /// every fee tier with its key; xrpl-py joins two TEEs' answers into the multisigned
+    /// transactions and accepts them (and refuses one TEE alone); the nonce rules hold under
+    /// reissue, nullify and double-spend attempts; and every refusal says why.
+    mod xrpl_payments {
+        use super::*;
+        use fcc_core::wallet::ledger::LEDGER_WINDOW;
+        use fcc_core::wallet::{KEY_TYPE_XRP, XRP_SIGN_ALGO};
+        use fcc_core::xrpl::address;
+        use fcc_core::xrpl::payment::PaymentMessage;
+        use fcc_core::xrpl::tx::Signer as XrplSigner;
+
+        sol! {
+            struct TeeIdKeyIdPair { address teeId; uint64 keyId; }
+            struct PaymentInstructionMessage { bytes32 walletId; TeeIdKeyIdPair[] teeIdKeyIdPairs; bytes32 sourceId; string senderAddress; string recipientAddress; bytes tokenId; uint256 amount; uint256 maxFee; bytes feeSchedule; bytes32 paymentReference; uint64 nonce; uint64 paymentId; }
+        }
+
+        const RECIPIENT: &str = "rPT1Sjq2YGrBMTttX4GZHjKu9dyfzbpAYe";
+
+        fn multisig_account() -> String {
+            address::encode(&[0x5a; 20])
+        }
+
+        /// A fresh XRP key `key_id` (with `cosigners`) in `net`'s TEE; its XRPL account.
+        fn xrp_key(net: &mut Net, c: &Committee, key_id: u64, cosigners: (&[&Signer], u64)) -> String {
+            let msg = KeyGenerate {
+                teeId: net.tee_id.into(),
+                walletId: WALLET.into(),
+                keyId: key_id,
+                keyType: KEY_TYPE_XRP.into(),
+                signingAlgo: XRP_SIGN_ALGO.into(),
+                configConstants: KeyConfigConstants {
+                    cosigners: cosigners.0.iter().map(|s| s.address.into()).collect(),
+                    cosignersThreshold: cosigners.1,
+                    ..config()
+                },
+            }
+            .abi_encode();
+            let a = wallet_instruction(net, c, op::KEY_GENERATE, msg, vec![], (&[], 0), &|_| vec![]);
+            let r = net.handle(&a);
+            assert_ok(&r);
+            let xy = check_proof(net, &json(&r)).publicKey.to_vec();
+            let point = k256::PublicKey::from_sec1_bytes(&[&[4u8][..], &xy].concat()).unwrap();
+            let compressed: [u8; 33] =
+                k256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&point, true).as_bytes().try_into().unwrap();
+            address::encode(&address::account_id(&compressed))
+        }
+
+        fn message(
+            pairs: &[([u8; 20], u64)],
+            amount: u64,
+            max_fee: u64,
+            schedule: &str,
+            nonce: u64,
+        ) -> PaymentInstructionMessage {
+            PaymentInstructionMessage {
+                walletId: WALLET.into(),
+                teeIdKeyIdPairs: pairs.iter().map(|(t, k)| TeeIdKeyIdPair { teeId: (*t).into(), keyId: *k }).collect(),
+                sourceId: [0x50; 32].into(),
+                senderAddress: multisig_account(),
+                recipientAddress: RECIPIENT.into(),
+                tokenId: vec![].into(),
+                amount: U256::from(amount),
+                maxFee: U256::from(max_fee),
+                feeSchedule: hex::decode(schedule).unwrap().into(),
+                paymentReference: alloy_primitives::keccak256(b"fcc"),
+                nonce,
+                paymentId: 1,
+            }
+        }
+
+        fn pay_action(net: &mut Net, c: &Committee, command: OpName, m: &PaymentInstructionMessage) -> Action {
+            instruction_of(net, c, (op::F_XRP, command), m.abi_encode(), vec![], (&[], 0), &|_| vec![])
+        }
+
+        fn pay(net: &mut Net, c: &Committee, command: OpName, m: &PaymentInstructionMessage) -> SignedResult {
+            let a = pay_action(net, c, command, m);
+            net.handle(&a)
+        }
+
+        fn signers_of(answer: &serde_json::Value, tier: usize) -> Vec<XrplSigner> {
+            answer[tier]["Signers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    let s = &s["Signer"];
+                    XrplSigner {
+                        account: address::decode(s["Account"].as_str().unwrap()).unwrap().account,
+                        public_key: hex::decode(s["SigningPubKey"].as_str().unwrap()).unwrap().try_into().unwrap(),
+                        signature: hex::decode(s["TxnSignature"].as_str().unwrap()).unwrap(),
+                    }
+                })
+                .collect()
+        }
+
+        /// Runs the xrpl-py judge on `joined`; whether it accepted, and what it said.
+        fn judge(joined: serde_json::Value) -> (bool, String) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("case.json");
+            let input = serde_json::json!({"transactions": [], "xaddresses": [], "joined": [joined]});
+            std::fs::write(&path, input.to_string()).unwrap();
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/judge/xrpl_multisign.py");
+            let out = std::process::Command::new("python3").arg(script).arg(&path).output().unwrap_or_else(|e| {
+                panic!("python3 is needed for the independent judge ({e}); `cargo xtask test` installs xrpl-py")
+            });
+            let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            (out.status.success(), said)
+        }
+
+        #[test]
+        fn three_tees_sign_a_two_of_three_payment_that_xrpl_py_accepts() {
+            let c = c100();
+            let mut nets: Vec<Net> = (41..44).map(|seed| Net::on_chain(CHAIN, CHAIN_BOUND, seed)).collect();
+            let mut accounts = vec![];
+            for net in &mut nets {
+                net.init(&c, true);
+                accounts.push(xrp_key(net, &c, 1, (&[], 0)));
+            }
+            let pairs: Vec<_> = nets.iter().map(|n| (n.tee_id, 1)).collect();
+            // 10000 bips at 0 s, 5000 at 5 s, a nullify at 10 s.
+            let m = message(&pairs, 1_000_000, 120, "2710000013880005d8f0000a", 77);
+            let answers: Vec<serde_json::Value> = nets[..2]
+                .iter_mut()
+                .map(|net| {
+                    let r = pay(net, &c, op::PAY, &m);
+                    assert_ok(&r);
+                    json(&r)
+                })
+                .collect();
+            let expected = serde_json::json!([
+                {"TransactionType": "Payment", "Account": multisig_account(), "Destination": RECIPIENT,
+                 "Amount": "1000000", "Fee": "120", "Sequence": 77, "SigningPubKey": ""},
+                {"TransactionType": "Payment", "Fee": "60", "Sequence": 77},
+                {"TransactionType": "AccountSet", "Account": multisig_account(), "Fee": "120", "Sequence": 77},
+            ]);
+            for (answer, account) in answers.iter().zip(&accounts) {
+                assert_eq!(answer.as_array().unwrap().len(), 3, "one transaction per fee tier");
+                for tier in 0..3 {
+                    assert_eq!(answer[tier]["Signers"].as_array().unwrap().len(), 1, "this TEE's key only");
+                    assert_eq!(answer[tier]["Signers"][0]["Signer"]["Account"], account.as_str());
+                    assert_eq!(
+                        answer[tier]["Memos"][0]["Memo"]["MemoData"],
+                        hex::encode(alloy_primitives::keccak256(b"fcc"))
+                    );
+                }
+                assert!(answer[2].get("Destination").is_none() && answer[2].get("Amount").is_none());
+            }
+            // Our assembly of the two answers, which xrpl-py must reproduce from the JSON.
+            let txs = PaymentMessage::decode(&m.abi_encode()).unwrap().transactions().unwrap();
+            let blobs: Vec<String> = (0..3)
+                .map(|tier| {
+                    let mut signers: Vec<XrplSigner> = answers.iter().flat_map(|a| signers_of(a, tier)).collect();
+                    signers.sort_by_key(|s| s.account);
+                    hex::encode_upper(txs[tier].1.multisigned(&signers).unwrap())
+                })
+                .collect();
+            let signer_list: Vec<_> = accounts.iter().map(|a| serde_json::json!({"account": a, "weight": 1})).collect();
+            let case = serde_json::json!({
+                "answers": answers, "signer_list": signer_list, "quorum": 2, "expected": expected, "blobs": blobs,
+            });
+            let (ok, said) = judge(case.clone());
+            assert!(ok, "xrpl-py refused the joined payment:\n{said}\n(needs the pip package xrpl-py==4.3.0)");
+            // The judge can say no: one TEE is not a quorum of a 2-of-3 account.
+            let one = serde_json::json!({
+                "answers": [answers[0].clone()], "signer_list": case["signer_list"], "quorum": 2, "expected": expected,
+                "blobs": (0..3).map(|tier| hex::encode_upper(txs[tier].1.multisigned(&signers_of(&answers[0], tier)).unwrap())).collect::<Vec<_>>(),
+            });
+            let (ok, said) = judge(one);
+            assert!(!ok && said.contains("quorum not met"), "{said}");
+
+            // The third TEE, asked for a pair list without it, has nothing to sign.
+            let r = pay(&mut nets[2], &c, op::PAY, &message(&pairs[..2], 1_000_000, 120, "27100000", 77));
+            assert_refused(&r, Error::OperationFailed { reason: "no keys of this TEE in teeIdKeyIdPairs" });
+        }
+
+        #[test]
+        fn one_payment_per_sequence_reissues_change_only_the_fee() {
+            let c = c100();
+            let mut net = Net::on_chain(CHAIN, CHAIN_BOUND, 51);
+            net.init(&c, true);
+            xrp_key(&mut net, &c, 1, (&[], 0));
+            let me = [(net.tee_id, 1)];
+            let m = message(&me, 1_000_000, 100, "27100000", 9);
+            assert_ok(&pay(&mut net, &c, op::PAY, &m));
+            let double = Error::OperationFailed {
+                reason: "nonce already signed for another payment (a reissue may change only the fee)",
+            };
+            // A reissue with other fees: signed, at the new fee.
+            let reissue = PaymentInstructionMessage {
+                maxFee: U256::from(300),
+                feeSchedule: hex::decode("27100000138800b4").unwrap().into(),
+                ..m.clone()
+            };
+            let r = pay(&mut net, &c, op::REISSUE, &reissue);
+            assert_ok(&r);
+            assert_eq!((json(&r)[0]["Fee"].as_str(), json(&r)[1]["Fee"].as_str()), (Some("300"), Some("150")));
+            // The same instruction again (another id): the same payment, signed again.
+            assert_ok(&pay(&mut net, &c, op::PAY, &m));
+            // Anything else for Sequence 9 is a second payment: refused, whatever the command.
+            for other in [
+                PaymentInstructionMessage { amount: U256::from(1_000_001), ..m.clone() },
+                PaymentInstructionMessage {
+                    recipientAddress: "rHb9CJAWyB4rj91VRWn96DkukG4bwdtyTh".into(),
+                    ..m.clone()
+                },
+                PaymentInstructionMessage { paymentReference: [1; 32].into(), ..m.clone() },
+                // The same account with a destination tag (5; the X-address from xrpl-py) is another
+                // destination.
+                PaymentInstructionMessage {
+                    recipientAddress: "XV5kHfQmzDQjbFNv4jX3FX9Y7ig5QhfNvAARrcLULACDrEp".into(),
+                    ..m.clone()
+                },
+            ] {
+                for command in [op::PAY, op::REISSUE] {
+                    assert_refused(&pay(&mut net, &c, command, &other), double);
+                }
+            }
+            // A nullify of Sequence 9 pays nothing: signed, whatever its payment fields say.
+            let nullify = PaymentInstructionMessage {
+                amount: U256::from(5),
+                feeSchedule: hex::decode("d8f00000").unwrap().into(),
+                ..m.clone()
+            };
+            let r = pay(&mut net, &c, op::REISSUE, &nullify);
+            assert_ok(&r);
+            assert_eq!(json(&r)[0]["TransactionType"], "AccountSet");
+            // …but a schedule mixing a nullify with another payment is still a second payment.
+            let mixed =
+                PaymentInstructionMessage { feeSchedule: hex::decode("d8f0000027100005").unwrap().into(), ..nullify };
+            assert_refused(&pay(&mut net, &c, op::REISSUE, &mixed), double);
+            // The key pays from one account only.
+            let elsewhere =
+                PaymentInstructionMessage { senderAddress: address::encode(&[0x6b; 20]), nonce: 10, ..m.clone() };
+            assert_refused(
+                &pay(&mut net, &c, op::PAY, &elsewhere),
+                Error::OperationFailed { reason: "the key signs for another account (one account per key)" },
+            );
+            // Other Sequences are other payments.
+            let next = PaymentInstructionMessage { amount: U256::from(7), nonce: 10, ..m.clone() };
+            assert_ok(&pay(&mut net, &c, op::PAY, &next));
+            // The window: LEDGER_WINDOW Sequences above 10 push 9 and 10 out; 9 is dead then,
+            // even for its own payment.
+            for n in 0..LEDGER_WINDOW as u64 {
+                assert_ok(&pay(&mut net, &c, op::PAY, &PaymentInstructionMessage { nonce: 100 + n, ..m.clone() }));
+            }
+            assert_refused(
+                &pay(&mut net, &c, op::REISSUE, &m),
+                Error::OperationFailed {
+                    reason: "nonce below the key's ledger window (spent or dead; nothing is signed for it)",
+                },
+            );
+        }
+
+        #[test]
+        fn refusals_name_their_reason() {
+            let c = c100();
+            let mut net = Net::on_chain(CHAIN, CHAIN_BOUND, 52);
+            net.init(&c, true);
+            let cosigner = &pool()[30];
+            xrp_key(&mut net, &c, 1, (&[cosigner], 1));
+            assert_ok(&generate(&mut net, &c, 2, EVM_SIGN_ALGO));
+            let m = message(&[(net.tee_id, 1)], 1_000, 100, "27100000", 3);
+            // The key's cosigners must sign, with its threshold.
+            let cosigned = |net: &mut Net, m: &PaymentInstructionMessage, cosigners: (&[&Signer], u64)| {
+                let a = instruction_of(net, &c, (op::F_XRP, op::PAY), m.abi_encode(), vec![], cosigners, &|_| vec![]);
+                net.handle(&a)
+            };
+            assert_ok(&cosigned(&mut net, &m, (&[cosigner], 1)));
+            let wrong = Error::OperationFailed { reason: "cosigners must be the wallet key's, with its threshold" };
+            assert_refused(&cosigned(&mut net, &m, (&[], 0)), wrong);
+            assert_refused(&cosigned(&mut net, &m, (&[cosigner, &pool()[31]], 1)), wrong);
+            assert_refused(&cosigned(&mut net, &m, (&[cosigner], 0)), wrong);
+            // An EVM key signs no XRPL payment; a missing key none either.
+            let evm = message(&[(net.tee_id, 2)], 1_000, 100, "27100000", 3);
+            assert_refused(
+                &pay(&mut net, &c, op::PAY, &evm),
+                Error::OperationFailed { reason: "key type does not allow the action" },
+            );
+            let missing = message(&[(net.tee_id, 9)], 1_000, 100, "27100000", 3);
+            assert_refused(
+                &pay(&mut net, &c, op::PAY, &missing),
+                Error::OperationFailed { reason: "wallet key not stored" },
+            );
+            // A key named twice would sign twice.
+            let twice = message(&[(net.tee_id, 1), (net.tee_id, 1)], 1_000, 100, "27100000", 3);
+            assert_refused(
+                &cosigned(&mut net, &twice, (&[cosigner], 1)),
+                Error::Malformed { what: "teeIdKeyIdPairs (a key listed twice)" },
+            );
+            // Payment instructions carry nothing beside their message.
+            let a = instruction_of(
+                &mut net,
+                &c,
+                (op::F_XRP, op::PAY),
+                m.abi_encode(),
+                vec![1],
+                (&[cosigner], 1),
+                &|_| vec![],
+            );
+            assert_refused(
+                &net.handle(&a),
+                Error::Malformed { what: "payment instruction (additional messages must be empty)" },
+            );
+            let a =
+                instruction_of(&mut net, &c, (op::F_XRP, op::PAY), m.abi_encode(), vec![], (&[cosigner], 1), &|_| {
+                    vec![2]
+                });
+            assert_refused(
+                &net.handle(&a),
+                Error::Malformed { what: "payment instruction (additional messages must be empty)" },
+            );
+            // The message's own refusals come through (xrpl::payment tests them all).
+            let own = PaymentInstructionMessage { recipientAddress: multisig_account(), ..m.clone() };
+            assert_refused(
+                &cosigned(&mut net, &own, (&[cosigner], 1)),
+                Error::OperationFailed { reason: "XRPL payment to its own account" },
+            );
+            // Nothing refused reached the ledger: the first payment is still the only one.
+            let key = |key_id| fcc_core::wallet::KeyIdPair { wallet_id: WALLET, key_id };
+            assert_eq!(net.tee.state().wallets.ledger(&key(1)).unwrap().signed().len(), 1);
+            // The answer's bound: the longest schedule (50 tiers) fits with three keys of this TEE
+            // (30,101 bytes with one, about 15 KB more per key), not with four — refused before
+            // anything is recorded.
+            for k in 3..6 {
+                xrp_key(&mut net, &c, k, (&[cosigner], 1));
+            }
+            let longest = "27100000".repeat(50);
+            for (keys, fits) in [(&[1][..], true), (&[1, 3, 4], true), (&[1, 3, 4, 5], false)] {
+                let pairs: Vec<_> = keys.iter().map(|k| (net.tee_id, *k)).collect();
+                let r = cosigned(&mut net, &message(&pairs, 1_000, 100, &longest, 4), (&[cosigner], 1));
+                if fits {
+                    assert_ok(&r);
+                    assert_eq!(json(&r).as_array().unwrap().len(), 50);
+                } else {
+                    let max = fcc_core::limits::MAX_RESULT_DATA_LEN;
+                    assert_refused(&r, Error::TooLarge { what: "XRPL payment answer", len: 75_751, max });
+                    assert!(net.tee.state().wallets.ledger(&key(5)).is_none());
+                }
+            }
+        }
+
+        #[test]
+        fn the_sequence_ledger_is_sealed_with_the_key() {
+            let c = c100();
+            let config = Config { chain_id: CHAIN, policy_hash: CHAIN_BOUND, registration: None };
+            let mut net = Net::new(CHAIN_BOUND);
+            net.tee = Tee::new(config, &mut TestRng(53), Registry::system())
+                .unwrap()
+                .with_sealing(SealingKey::simulated(&config));
+            net.tee_id = net.tee.state().identity.address();
+            net.init(&c, true);
+            xrp_key(&mut net, &c, 1, (&[], 0));
+            let _ = net.tee.take_sealed();
+            let m = message(&[(net.tee_id, 1)], 1_000, 100, "27100000", 5);
+            assert_ok(&pay(&mut net, &c, op::PAY, &m));
+            let blob = net.tee.take_sealed().expect("a payment's ledger entry is sealed");
+            assert_ok(&pay(
+                &mut net,
+                &c,
+                op::REISSUE,
+                &PaymentInstructionMessage { maxFee: U256::from(500), ..m.clone() },
+            ));
+            assert_eq!(net.tee.take_sealed(), None, "a reissue changes nothing sealed");
+
+            let sealed = SealingKey::simulated(&config).open(&blob).unwrap();
+            net.tee =
+                Tee::resume(config, SealingKey::simulated(&config), &sealed, &mut TestRng(99), Registry::system())
+                    .unwrap();
+            let init = net.init_action(&c, true);
+            assert_ok(&net.handle(&init));
+            assert_refused(
+                &pay(&mut net, &c, op::PAY, &PaymentInstructionMessage { amount: U256::from(2_000), ..m.clone() }),
+                Error::OperationFailed {
+                    reason: "nonce already signed for another payment (a reissue may change only the fee)",
+                },
+            );
+            assert_ok(&pay(&mut net, &c, op::REISSUE, &m));
+        }
     }
 }

@@ -885,8 +885,8 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
 
     // Sealed state (simulated sealing, chain-bound hashes on chain 14): the TEE's secret, the
     // example policy as trust root, sealed one epoch later, no wallet keys and no machine paths
-    // (their postcard: two empty lists, then an empty list, nonce 0 and a zero hash: 36 zero
-    // bytes). Key and nonce rebuilt with alloy.
+    // (their postcard: three empty lists, then an empty list, nonce 0 and a zero hash: 37
+    // zero bytes). Key and nonce rebuilt with alloy.
     let config = fcc_core::Config {
         chain_id: CHAIN_ID,
         policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
@@ -909,10 +909,10 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     plain.extend_from_slice(&EPOCH.to_be_bytes());
     plain.extend_from_slice(&bound);
     plain.extend_from_slice(&(EPOCH + 1).to_be_bytes());
-    plain.extend_from_slice(&[0; 2 + 34]);
+    plain.extend_from_slice(&[0; 3 + 34]);
     let nonce = alloy_primitives::keccak256([&seal::NONCE_DOMAIN[..], &key[..], &plain].concat());
     let blob = SealingKey::simulated(&config).seal(&state).unwrap();
-    assert_eq!(&blob[..14], b"FCCS\x03\x00\0\0\0\0\0\0\0\0");
+    assert_eq!(&blob[..14], b"FCCS\x04\x00\0\0\0\0\0\0\0\0");
     assert_eq!(blob[14..26], nonce[..12]);
     let tag = fcc_core::aead::encrypt(&key.0, &nonce[..12].try_into().unwrap(), &blob[..14], &mut plain).unwrap();
     assert_eq!([&blob[..26], &plain[..], &tag[..]].concat(), blob.to_vec(), "layout as documented");
@@ -927,13 +927,13 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     );
     let snp = SealingKey::derive(&[0x11; 32], fcc_core::attester::PlatformKind::SevSnp, tcb, &config);
     let snp_blob = snp.seal(&state).unwrap();
-    assert_eq!(&snp_blob[..14], [&b"FCCS\x03\x01"[..], &tcb].concat());
+    assert_eq!(&snp_blob[..14], [&b"FCCS\x04\x01"[..], &tcb].concat());
     assert_eq!(seal::root_version(&snp_blob), Some(tcb));
     let mut plain = secret.to_vec();
     plain.extend_from_slice(&EPOCH.to_be_bytes());
     plain.extend_from_slice(&bound);
     plain.extend_from_slice(&(EPOCH + 1).to_be_bytes());
-    plain.extend_from_slice(&[0; 2 + 34]);
+    plain.extend_from_slice(&[0; 3 + 34]);
     let nonce = alloy_primitives::keccak256([&seal::NONCE_DOMAIN[..], &snp_key[..], &plain].concat());
     let tag =
         fcc_core::aead::encrypt(&snp_key.0, &nonce[..12].try_into().unwrap(), &snp_blob[..14], &mut plain).unwrap();
@@ -1099,6 +1099,7 @@ fn xrpl_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
     let tiers = fcc_core::xrpl::payment::PaymentMessage::decode(&encoded).unwrap().transactions().unwrap();
     assert_eq!((tiers[0].1, tiers[2].1), (payment, nullify));
     v.push(("xrpl.payment.message", encoded));
+    v.push(("xrpl.payment.commitment", payment.payment_commitment().unwrap().to_vec()));
     for (name, t) in [("payment", payment), ("nullify", nullify)] {
         let signers = [a.xrpl_multisign(&t).unwrap(), b.xrpl_multisign(&t).unwrap()];
         let blob = t.multisigned(&signers).unwrap();

@@ -168,6 +168,7 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
     // Wallet keys: MAX_WALLET_KEYS live keys with MAX_WALLET_ADMINS admins and MAX_WALLET_COSIGNERS
     // cosigners each, and MAX_WALLET_RECORDS records (deleted keys) in all.
     let (wallets, bytes) = measured(|| {
+        use fcc_core::wallet::ledger::{Account, Intent, LEDGER_WINDOW};
         use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair, Wallet, WalletStore};
         let admin = Signer::derive(40_000).public;
         let full = ConfigConstants {
@@ -189,9 +190,25 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
             }
         }
         assert_eq!(store.len(), MAX_WALLET_KEYS);
+        // Each live key's payment ledger full, at nonces whose varints are longest.
+        let live: Vec<KeyIdPair> = store.iter().map(|w| w.id).collect();
+        for id in live {
+            for n in 0..LEDGER_WINDOW as u64 {
+                let intent = Intent {
+                    account: Account::Bitcoin([3; 32]),
+                    nonce: u64::MAX - 64 + n,
+                    commitment: Some([n as u8; 32]),
+                };
+                let ledger = store.admit_payment(&id, &intent).unwrap();
+                store.record_payment(&id, ledger);
+            }
+        }
         store
     });
-    rows.push(("wallet keys (MAX_WALLET_KEYS, maximal configs; MAX_WALLET_RECORDS records)", bytes));
+    rows.push((
+        "wallet keys (MAX_WALLET_KEYS, maximal configs and full payment ledgers; MAX_WALLET_RECORDS records)",
+        bytes,
+    ));
     // …sealed: the largest sealed state fits MAX_SEALED_LEN (and is dropped again).
     {
         let state = fcc_core::seal::SealedState {

@@ -359,3 +359,38 @@ fn payment_refusals_and_x_address_recipients() {
     );
     assert!(matches!(txs[2].1.kind, Kind::Nullify), "the nullify tier keeps no destination");
 }
+
+/// The payment commitment a key's ledger keeps (`docs/PROTOCOL.md` §8.7), rebuilt with alloy's
+/// keccak from its documented layout; every paying field moves it, the fee does not.
+#[test]
+fn payment_commitment_as_documented() {
+    let tx = flare_payment(10, None);
+    let Kind::Payment { destination, .. } = tx.kind else { unreachable!() };
+    let mut domain = [0u8; 32];
+    domain[..16].copy_from_slice(b"FCC_XRPL_PAYMENT");
+    let preimage = [
+        &domain[..],
+        &tx.account,
+        &destination,
+        &[0],
+        &[0; 4],
+        &10u64.to_be_bytes(),
+        &[1],
+        &fcc_core::hash::keccak256(b"test"),
+    ]
+    .concat();
+    assert_eq!(tx.payment_commitment(), Some(alloy_primitives::keccak256(&preimage).0));
+    assert_eq!(flare_payment(99, None).payment_commitment(), tx.payment_commitment(), "fees are not committed");
+    assert_eq!(flare_payment(10, Some(Kind::Nullify)).payment_commitment(), None);
+    let moved = [
+        Transaction { account: [1; 20], ..tx },
+        Transaction { kind: Kind::Payment { destination, destination_tag: Some(0), drops: 10 }, ..tx },
+        Transaction { kind: Kind::Payment { destination, destination_tag: None, drops: 11 }, ..tx },
+        Transaction { kind: Kind::Payment { destination: [2; 20], destination_tag: None, drops: 10 }, ..tx },
+        Transaction { memo: None, ..tx },
+        Transaction { memo: Some([0; 32]), ..tx },
+    ];
+    for other in moved {
+        assert_ne!(other.payment_commitment(), tx.payment_commitment(), "{other:?}");
+    }
+}

@@ -27,6 +27,7 @@ pub mod direct;
 pub mod ecies;
 pub mod heartbeat;
 pub mod json;
+pub mod ledger;
 pub mod shamir;
 
 /// Signing algorithm: Ethereum ECDSA (keccak256 of the message).
@@ -195,29 +196,47 @@ impl Wallet {
 
     /// The key's compressed public key (XRPL's `SigningPubKey`).
     pub fn compressed_public(&self) -> [u8; 33] {
-        let point = self.secret.public_key().as_affine().to_sec1_point(true);
-        point.as_bytes().try_into().expect("33 bytes")
+        // From the stored x ‖ y: no scalar multiplication per signature.
+        let mut out = [0u8; 33];
+        out[0] = 2 | (self.public[63] & 1);
+        out[1..].copy_from_slice(&self.public[..32]);
+        out
+    }
+
+    /// Fails unless the key is of `key_type` with `algo` (tee-node's messages).
+    pub fn require(&self, key_type: &H256, algo: &H256) -> Result<(), Error> {
+        if self.key_type != *key_type {
+            return Err(Error::OperationFailed { reason: "key type does not allow the action" });
+        }
+        if self.signing_algo != *algo {
+            return Err(Error::OperationFailed { reason: "key's signing algorithm does not allow the action" });
+        }
+        Ok(())
     }
 
     /// This key's multisignature of the XRPL transaction `tx` (XRP keys only): RFC 6979, low S,
     /// DER, over `SHA-512-Half("SMT\0" ‖ signing fields ‖ its AccountID)`.
     pub fn xrpl_multisign(&self, tx: &crate::xrpl::tx::Transaction) -> Result<crate::xrpl::tx::Signer, Error> {
-        if self.key_type != KEY_TYPE_XRP || self.signing_algo != XRP_SIGN_ALGO {
-            return Err(Error::OperationFailed { reason: "key type does not allow the action" });
-        }
+        self.require(&KEY_TYPE_XRP, &XRP_SIGN_ALGO)?;
         let public_key = self.compressed_public();
         let account = crate::xrpl::address::account_id(&public_key);
         let digest = tx.multisign_digest(&account)?;
-        let (sig, _) = k256::ecdsa::SigningKey::from(&self.secret).sign_prehash_recoverable(&digest);
-        let sig = sig.normalize_s();
+        let (sig, _) = self.sign_prehash(&digest);
         Ok(crate::xrpl::tx::Signer { account, public_key, signature: sig.to_der().as_bytes().to_vec() })
+    }
+
+    /// ECDSA over `digest`: RFC 6979 (SHA-256), low S, with its recovery id. Straight from the
+    /// scalar: `SigningKey::from` would compute the public key for every signature.
+    fn sign_prehash(&self, digest: &H256) -> (k256::ecdsa::Signature, k256::ecdsa::RecoveryId) {
+        let d = zeroize::Zeroizing::new(self.secret.to_nonzero_scalar());
+        ecdsa::hazmat::sign_prehashed_rfc6979::<k256::Secp256k1, k256::sha2::Sha256>(&d, digest, &[])
     }
 
     /// tee-node's `Wallet.Sign(msg)`: ECDSA over keccak256(msg) (EVM) or SHA-512-Half(msg)
     /// (XRP) — no EIP-191 prefix; `r ‖ s ‖ v`, low S, v ∈ {0, 1}.
     pub fn sign(&self, msg: &[u8]) -> Result<[u8; SIGNATURE_LEN], Error> {
         let digest = message_digest(&self.signing_algo, msg)?;
-        let (sig, recid) = k256::ecdsa::SigningKey::from(&self.secret).sign_prehash_recoverable(&digest);
+        let (sig, recid) = self.sign_prehash(&digest);
         let mut out = [0u8; SIGNATURE_LEN];
         out[..64].copy_from_slice(&sig.to_bytes());
         out[64] = recid.to_byte() & 1;
@@ -260,6 +279,8 @@ pub fn supported_algo(algo: &H256) -> bool {
 pub struct WalletStore {
     wallets: BTreeMap<KeyIdPair, Wallet>,
     nonces: BTreeMap<KeyIdPair, u64>,
+    /// What the live keys signed payments for.
+    ledgers: BTreeMap<KeyIdPair, ledger::Ledger>,
     /// Counts changes, so the engine knows when to seal again.
     changes: u64,
 }
@@ -288,6 +309,7 @@ impl Drop for SealedWallet {
 pub struct StoreSnapshot {
     wallets: Vec<SealedWallet>,
     records: Vec<(KeyIdPair, u64)>,
+    ledgers: Vec<(KeyIdPair, ledger::Ledger)>,
 }
 
 impl core::fmt::Debug for StoreSnapshot {
@@ -296,6 +318,7 @@ impl core::fmt::Debug for StoreSnapshot {
         f.debug_struct("StoreSnapshot")
             .field("wallets", &self.wallets.len())
             .field("records", &self.records.len())
+            .field("ledgers", &self.ledgers.len())
             .finish()
     }
 }
@@ -400,6 +423,28 @@ impl WalletStore {
         }
     }
 
+    /// The payment ledger of `id`'s key, if it signed a payment.
+    pub fn ledger(&self, id: &KeyIdPair) -> Option<&ledger::Ledger> {
+        self.ledgers.get(id)
+    }
+
+    /// `id`'s ledger as it would be after signing `intent` (nothing changes yet).
+    pub fn admit_payment(&self, id: &KeyIdPair, intent: &ledger::Intent) -> Result<ledger::Ledger, Error> {
+        match self.ledgers.get(id) {
+            Some(l) => l.admit(intent),
+            None if self.wallets.contains_key(id) => ledger::Ledger::new(intent.account).admit(intent),
+            None => Err(Error::OperationFailed { reason: "wallet key not stored" }),
+        }
+    }
+
+    /// Keeps `ledger` (from [`Self::admit_payment`]) as `id`'s.
+    pub fn record_payment(&mut self, id: &KeyIdPair, ledger: ledger::Ledger) {
+        if self.wallets.contains_key(id) && self.ledgers.get(id) != Some(&ledger) {
+            self.ledgers.insert(*id, ledger);
+            self.changes += 1;
+        }
+    }
+
     /// How many changes the store has seen (the engine seals again when this moves).
     pub fn changes(&self) -> u64 {
         self.changes
@@ -423,6 +468,7 @@ impl WalletStore {
                 })
                 .collect(),
             records: self.nonces.iter().map(|(k, n)| (*k, *n)).collect(),
+            ledgers: self.ledgers.iter().map(|(k, l)| (*k, l.clone())).collect(),
         }
     }
 
@@ -446,6 +492,12 @@ impl WalletStore {
             wallet.settings = w.settings.clone();
             store.wallets.insert(w.id, wallet);
         }
+        for (id, ledger) in &snapshot.ledgers {
+            ledger.check()?;
+            if !store.wallets.contains_key(id) || store.ledgers.insert(*id, ledger.clone()).is_some() {
+                return Err(bad("payment ledger without its key, or twice"));
+            }
+        }
         Ok(store)
     }
 
@@ -457,6 +509,9 @@ impl WalletStore {
         self.check_nonce(id, nonce)?;
         self.nonces.insert(*id, nonce);
         self.changes += 1;
+        // The ledger goes with the key (its bound is the live keys'); a key restored later
+        // starts a new one, as in any other TEE it is restored to.
+        self.ledgers.remove(id);
         Ok(self.wallets.remove(id).is_some())
     }
 }

@@ -101,6 +101,28 @@ fn blob(out: &mut Vec<u8>, field: u8, data: &[u8]) {
 }
 
 impl Transaction {
+    /// What a payment pays, as its nonce's ledger remembers it (`wallet::ledger`): the same for
+    /// every fee of one payment, different for any other recipient, tag, amount or memo; `None`
+    /// for a nullification, which pays nothing.
+    ///
+    /// `keccak256(bytes32("FCC_XRPL_PAYMENT") ‖ account[20] ‖ destination[20] ‖ tagged u8 ‖ tag u32 ‖ drops u64 ‖ memoed u8 ‖ memo[32])`
+    /// (integers big-endian; absent tag and memo as zeros).
+    pub fn payment_commitment(&self) -> Option<H256> {
+        let Kind::Payment { destination, destination_tag, drops } = self.kind else {
+            return None;
+        };
+        Some(crate::hash::keccak256_concat(&[
+            &crate::op::name("FCC_XRPL_PAYMENT"),
+            &self.account,
+            &destination,
+            &[u8::from(destination_tag.is_some())],
+            &destination_tag.unwrap_or(0).to_be_bytes(),
+            &drops.to_be_bytes(),
+            &[u8::from(self.memo.is_some())],
+            &self.memo.unwrap_or([0; 32]),
+        ]))
+    }
+
     /// The canonical encoding, with `signers` (sorted by AccountID, strictly) or, with none,
     /// the signing fields only.
     fn encode(&self, signers: &[Signer]) -> Result<Vec<u8>, Error> {

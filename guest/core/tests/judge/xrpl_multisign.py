@@ -4,11 +4,19 @@ XRPL Foundation's library; none of the guest's code).
 
 Input (argv[1], JSON): {"transactions": [{"blob": hex, "account": r-address, "sequence": n,
 "fee": "drops", "expected": {field: value, ...}, "signers": n}, ...], "xaddresses": [{"classic":
-r-address, "tag": n | null}, ...]}. For each transaction: xrpl-py decodes the blob to the
+r-address, "tag": n | null}, ...], "joined": [{"answers": [TEE answer, ...], "signer_list":
+[{"account": r-address, "weight": n}, ...], "quorum": n, "expected": [{field: value}, ...],
+"blobs": [hex, ...]}, ...]} ("joined" optional). For each transaction: xrpl-py decodes the blob to the
 expected fields and re-encodes it to the same bytes; SigningPubKey is empty; the Signers are
 sorted by AccountID, strictly; each signer's key derives its Account, its signature is strict
 DER with a low S and verifies over xrpl-py's own multisigning encoding. Prints, last, the JSON
-{"xaddresses": [...]} of the main-network X-addresses asked for; exits non-zero on any failure."""
+{"xaddresses": [...]} of the main-network X-addresses asked for; exits non-zero on any failure.
+
+A "joined" case is what a submitter does with the F_XRP answers of several TEEs (each a JSON
+array, one transaction per fee tier, with that TEE's signers only): for each tier, every answer
+names the same transaction; their Signers joined and sorted form a multisigned transaction that
+xrpl-py encodes to exactly the given blob, whose every signer verifies, is on the account's
+signer list, and whose weights reach the quorum."""
 import json
 import sys
 
@@ -58,6 +66,30 @@ def judge(case):
         assert keypairs.is_valid_message(message, sig, s["SigningPubKey"]), f"bad signature of {s['Account']}"
 
 
+def join(case):
+    answers = case["answers"]
+    tiers = len(case["expected"])
+    assert all(len(a) == tiers for a in answers), "an answer without every tier"
+    weights = {s["account"]: s["weight"] for s in case["signer_list"]}
+    for i in range(tiers):
+        bare = [{k: v for k, v in a[i].items() if k != "Signers"} for a in answers]
+        assert all(b == bare[0] for b in bare), f"tier {i}: the TEEs signed different transactions"
+        tx = dict(bare[0])
+        for field, value in case["expected"][i].items():
+            assert tx.get(field) == value, f"tier {i} {field}: {tx.get(field)} != {value}"
+        signers = [s for a in answers for s in a[i]["Signers"]]
+        signers.sort(key=lambda s: addresscodec.decode_classic_address(s["Signer"]["Account"]))
+        tx["Signers"] = signers
+        blob = binarycodec.encode(tx)
+        assert blob == case["blobs"][i].upper(), f"tier {i}: xrpl-py joins other bytes"
+        n = len(signers)
+        judge({"blob": blob, "account": tx["Account"], "sequence": tx["Sequence"], "fee": tx["Fee"],
+               "expected": {}, "signers": n})
+        listed = [s["Signer"]["Account"] for s in signers]
+        assert all(a in weights for a in listed), f"tier {i}: a signer not on the signer list"
+        assert sum(weights[a] for a in listed) >= case["quorum"], f"tier {i}: quorum not met"
+
+
 def main():
     case = json.load(open(sys.argv[1]))
     for i, tx in enumerate(case["transactions"]):
@@ -66,8 +98,14 @@ def main():
         except Exception as e:  # noqa: BLE001 - any failure is a refusal
             print(f"transaction {i}: {e!r}")
             sys.exit(1)
+    for i, joined in enumerate(case.get("joined", [])):
+        try:
+            join(joined)
+        except Exception as e:  # noqa: BLE001 - any failure is a refusal
+            print(f"joined {i}: {e!r}")
+            sys.exit(1)
     xaddresses = [addresscodec.classic_address_to_xaddress(x["classic"], x["tag"], False) for x in case["xaddresses"]]
-    print(f"OK: {len(case['transactions'])} multisigned transactions")
+    print(f"OK: {len(case['transactions'])} multisigned transactions, {len(case.get('joined', []))} joined")
     print(json.dumps({"xaddresses": xaddresses}))
 
 
