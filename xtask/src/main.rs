@@ -98,15 +98,20 @@ fn ensure_toolchain() -> Result<()> {
 
 /// The Python judges (PyPI, pinned): sev-snp-measure, the independent SEV-SNP launch-digest
 /// tool the image tests compare with, pycryptodome (keccak) for the wallet-backup judge of
-/// fcc-core's tests (with `cryptography`, which sev-snp-measure brings) and xrpl-py for its XRPL
-/// multisign judge.
+/// fcc-core's tests (with `cryptography`, which sev-snp-measure brings), xrpl-py for its XRPL
+/// multisign judge and python-bitcoinlib for its Bitcoin decode judge.
 fn ensure_python_judges() -> Result<()> {
-    const PACKAGES: [&str; 3] = ["sev-snp-measure==0.0.13", "pycryptodome==3.23.0", "xrpl-py==4.3.0"];
+    const PACKAGES: [&str; 4] =
+        ["sev-snp-measure==0.0.13", "pycryptodome==3.23.0", "xrpl-py==4.3.0", "python-bitcoinlib==0.12.2"];
     let on_path = |name: &str| {
         std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
     };
-    let has_modules =
-        || Command::new("python3").args(["-c", "import Crypto.Hash.keccak, xrpl"]).status().is_ok_and(|s| s.success());
+    let has_modules = || {
+        Command::new("python3")
+            .args(["-c", "import Crypto.Hash.keccak, xrpl, bitcoin.core"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if on_path("sev-snp-measure") && has_modules() {
         return Ok(());
     }

@@ -1037,6 +1037,7 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     v.push(("frame.challenge", challenge_frame));
     wallet_vectors(&mut v);
     xrpl_vectors(&mut v);
+    btc_vectors(&mut v);
     v
 }
 
@@ -1116,6 +1117,52 @@ fn xrpl_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
         v.push((full, blob.clone()));
         v.push((id, tx::tx_id(&blob).to_vec()));
     }
+}
+
+/// Bitcoin (§8.8): a 2-input payment of a 2-of-3 wallet (keys 0x11…, 0x22…, 0x33…), its first
+/// tier's unsigned transaction, id, BIP143 hash and key 0x11…'s signature of input 0, and the
+/// nullify tier (tests/engine.rs has Bitcoin Core and python-bitcoinlib judge these shapes).
+fn btc_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
+    use fcc_core::btc::payment::{BtcPaymentMessage, Utxo};
+    use fcc_core::wallet::{BTC_SIGN_ALGO, ConfigConstants, KEY_TYPE_BTC, KeyIdPair, Wallet};
+    let key = |b: u8| {
+        let secret = k256::SecretKey::from_slice(&[b; 32]).unwrap();
+        let id = KeyIdPair { wallet_id: [1; 32], key_id: 1 };
+        Wallet::new(id, KEY_TYPE_BTC, BTC_SIGN_ALGO, secret, false, ConfigConstants::default())
+    };
+    let keys = [key(0x11), key(0x22), key(0x33)];
+    let word = |x: u64| U256::from(x).to_be_bytes::<32>();
+    let message = BtcPaymentMessage {
+        wallet_id: [1; 32],
+        key_pairs: vec![([0x11; 20], 1)],
+        source_id: [0; 32],
+        threshold: 2,
+        public_keys: keys.iter().map(Wallet::compressed_public).collect(),
+        inputs: vec![
+            Utxo { txid: [0xa1; 32], vout: 0, value: 60_000 },
+            Utxo { txid: [0xb2; 32], vout: 3, value: 50_000 },
+        ],
+        recipient_script: [&[0x00, 0x14][..], &[0x77; 20]].concat(),
+        amount: word(70_000),
+        max_fee: word(2_000),
+        fee_schedule: vec![0x27, 0x10, 0, 0, 0xd8, 0xf0, 0, 0x0a],
+        payment_reference: keccak256(b"btc").0,
+        nonce: 5,
+        payment_id: 1,
+    };
+    let encoded = message.encode();
+    assert_eq!(BtcPaymentMessage::decode(&encoded).unwrap(), message);
+    let tiers = message.transactions().unwrap();
+    let script = message.witness_script().unwrap();
+    let (payment, nullify) = (&tiers[0].1, &tiers[1].1);
+    v.push(("btc.payment.message", encoded));
+    v.push(("btc.payment.witnessScript", script.clone()));
+    v.push(("btc.payment.commitment", message.commitment().unwrap().to_vec()));
+    v.push(("btc.payment.tx", payment.serialize_unsigned().unwrap()));
+    v.push(("btc.payment.txid", payment.txid().unwrap().to_vec()));
+    v.push(("btc.payment.sighash0", payment.sighash_all(0, &script).unwrap().to_vec()));
+    v.push(("btc.payment.signature0", keys[0].btc_sign_input(payment, 0, &script).unwrap()));
+    v.push(("btc.nullify.tx", nullify.serialize_unsigned().unwrap()));
 }
 
 fn wallet_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {

@@ -13,9 +13,9 @@ use crate::state::TeeState;
 
 pub mod fdc2;
 pub mod info;
+pub mod payments;
 pub mod policy;
 pub mod wallet;
-pub mod xrpl;
 
 /// Runs an operation whose authorisation has been checked.
 pub type Execute = fn(&mut TeeState, &Action, &mut dyn Attester) -> Result<crate::result::Output, Error>;
@@ -88,7 +88,7 @@ impl Registry {
     }
 
     /// The system operations: policy management, FDC2 proofs, TEE info and attestation, wallet
-    /// keys, XRPL payments.
+    /// keys, XRPL and Bitcoin payments.
     pub fn system() -> Self {
         let mut r = Self::empty();
         for h in [
@@ -113,8 +113,10 @@ impl Registry {
             Handler::direct(op::F_GOVERNANCE, op::SET_MACHINE_PATH_LIST, wallet::set_machine_path_list),
             Handler::instruction(op::F_WALLET, op::KEY_DIRECT_BACKUP, wallet::key_direct_backup),
             Handler::instruction(op::F_WALLET, op::KEY_DIRECT_RESTORE, wallet::key_direct_restore),
-            Handler::instruction(op::F_XRP, op::PAY, xrpl::pay),
-            Handler::instruction(op::F_XRP, op::REISSUE, xrpl::pay),
+            Handler::instruction(op::F_XRP, op::PAY, payments::xrp_pay),
+            Handler::instruction(op::F_XRP, op::REISSUE, payments::xrp_pay),
+            Handler::instruction(op::F_BTC, op::PAY, payments::btc_pay),
+            Handler::instruction(op::F_BTC, op::REISSUE, payments::btc_pay),
         ] {
             r.register(h).expect("system operations are distinct");
         }

@@ -40,6 +40,10 @@ pub const VRF_ALGO: H256 = op::name("keccak256-secp256k1-vrf");
 pub const KEY_TYPE_EVM: H256 = op::name("EVM");
 /// Key type of XRPL keys.
 pub const KEY_TYPE_XRP: H256 = op::name("XRP");
+/// Signing algorithm: Bitcoin ECDSA (double SHA-256 of the message; ours — Flare defines none).
+pub const BTC_SIGN_ALGO: H256 = op::name("sha256d-secp256k1-ecdsa");
+/// Key type of Bitcoin keys (ours).
+pub const KEY_TYPE_BTC: H256 = op::name("BTC");
 
 /// A key's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -225,6 +229,21 @@ impl Wallet {
         Ok(crate::xrpl::tx::Signer { account, public_key, signature: sig.to_der().as_bytes().to_vec() })
     }
 
+    /// This key's signature of input `index` of `tx`, which spends the wallet's P2WSH output
+    /// with `witness_script` (BTC keys only): BIP143 `SIGHASH_ALL`, RFC 6979, low S, DER
+    /// without the sighash byte.
+    pub fn btc_sign_input(
+        &self,
+        tx: &crate::btc::Transaction,
+        index: usize,
+        witness_script: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.require(&KEY_TYPE_BTC, &BTC_SIGN_ALGO)?;
+        let digest = tx.sighash_all(index, witness_script)?;
+        let (sig, _) = self.sign_prehash(&digest);
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+
     /// ECDSA over `digest`: RFC 6979 (SHA-256), low S, with its recovery id. Straight from the
     /// scalar: `SigningKey::from` would compute the public key for every signature.
     fn sign_prehash(&self, digest: &H256) -> (k256::ecdsa::Signature, k256::ecdsa::RecoveryId) {
@@ -249,6 +268,7 @@ pub fn message_digest(algo: &H256, msg: &[u8]) -> Result<H256, Error> {
     match *algo {
         EVM_SIGN_ALGO => Ok(keccak256(msg)),
         XRP_SIGN_ALGO => Ok(crate::xrpl::tx::sha512_half(msg)),
+        BTC_SIGN_ALGO => Ok(crate::btc::sha256d(msg)),
         _ => Err(Error::OperationFailed { reason: "signing algorithm not supported" }),
     }
 }
@@ -271,7 +291,7 @@ fn public_xy(secret: &SecretKey) -> [u8; 64] {
 
 /// Whether `algo` is one this TEE can generate keys for.
 pub fn supported_algo(algo: &H256) -> bool {
-    *algo == EVM_SIGN_ALGO || *algo == XRP_SIGN_ALGO
+    *algo == EVM_SIGN_ALGO || *algo == XRP_SIGN_ALGO || *algo == BTC_SIGN_ALGO
 }
 
 /// The wallet keys of a TEE, and the permanent record (nonce) of every pair that ever existed.

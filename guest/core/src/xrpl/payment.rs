@@ -209,7 +209,7 @@ pub fn parse_schedule(s: &[u8]) -> Result<Vec<FeeTier>, Error> {
 
 /// `floor(bips · maxFee / 10000)` drops, which must be in 1 … 2^32−1.
 pub fn fee(bips: u16, max_fee: &H256) -> Result<u64, Error> {
-    let out_of_range = Error::OperationFailed { reason: "XRPL fee outside 1..=2^32-1 drops" };
+    let out_of_range = Error::OperationFailed { reason: "payment fee outside 1..=2^32-1 (drops or satoshis)" };
     let max = small(max_fee).ok_or(out_of_range)?;
     let drops = u128::from(bips) * u128::from(max) / 10_000;
     match u32::try_from(drops) {

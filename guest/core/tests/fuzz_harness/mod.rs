@@ -761,13 +761,14 @@ pub fn wallet_secret() -> k256::NonZeroScalar {
 /// harness key, 6 a restore of a fixed backup from messages cut from the input, 7
 /// `KeyDirectBackup`, 8 `KeyDirectRestore` (strict), 9 a direct-backup envelope (never opens:
 /// no source key signs fuzz input), 10 a machine path list request (never accepted: no
-/// governance key signs fuzz input).
+/// governance key signs fuzz input), 11 a heartbeat request, 12 an XRPL address, 13 Flare's XRPL
+/// payment message and its tiers, 14 our Bitcoin payment message and its tiers.
 pub fn wallet_messages(data: &[u8]) {
     use fcc_core::wallet::backup::{self, Metadata};
     use fcc_core::wallet::codec::{self, KeyDelete, KeyGenerate};
     use fcc_core::wallet::ecies;
     let Some((&which, rest)) = data.split_first() else { return };
-    match which % 14 {
+    match which % 15 {
         0 => {
             if let Ok(v) = KeyGenerate::decode(rest) {
                 assert_eq!(v.encode(), rest, "decoded a non-canonical KeyGenerate");
@@ -867,7 +868,24 @@ pub fn wallet_messages(data: &[u8]) {
                 assert_eq!(tiers.len() * 4, rest.len());
             }
         }
-        _ => unreachable!("which % 14"),
+        14 => {
+            use fcc_core::btc::payment::BtcPaymentMessage;
+            if let Ok(m) = BtcPaymentMessage::decode(rest) {
+                assert_eq!(m.encode(), rest, "decoded a non-canonical Bitcoin payment message");
+                if let Ok(txs) = m.transactions() {
+                    assert!(!txs.is_empty() && txs.len() <= fcc_core::xrpl::payment::MAX_FEE_ENTRIES);
+                    let script = m.witness_script().expect("checked with the transactions");
+                    for (_, tx) in &txs {
+                        let total: u64 = tx.inputs.iter().map(|i| i.amount).sum();
+                        let out: u64 = tx.outputs.iter().map(|o| o.value).sum();
+                        assert!(out < total, "a fee is paid");
+                        tx.sighash_all(0, &script).expect("a checked transaction hashes");
+                    }
+                    m.commitment().expect("a checked payment commits");
+                }
+            }
+        }
+        _ => unreachable!("which % 15"),
     }
 }
 
@@ -889,6 +907,42 @@ fn xrpl_payment_message() -> Vec<u8> {
         payment_reference: [0x9c; 32],
         nonce: 10,
         payment_id: 7,
+    }
+    .encode()
+}
+
+/// A Bitcoin payment: two inputs of a 2-of-3 wallet, three fee tiers (tests/engine.rs).
+fn btc_payment_message() -> Vec<u8> {
+    let word = |v: u64| {
+        let mut w = [0u8; 32];
+        w[24..].copy_from_slice(&v.to_be_bytes());
+        w
+    };
+    let key = |i: usize| {
+        let xy = voters()[i].public_key();
+        let mut k = [0u8; 33];
+        k[0] = 2 | (xy[63] & 1);
+        k[1..].copy_from_slice(&xy[..32]);
+        k
+    };
+    use fcc_core::btc::payment::{BtcPaymentMessage, Utxo};
+    BtcPaymentMessage {
+        wallet_id: [1; 32],
+        key_pairs: vec![([0x11; 20], 1)],
+        source_id: [0; 32],
+        threshold: 2,
+        public_keys: vec![key(0), key(1), key(2)],
+        inputs: vec![
+            Utxo { txid: [0xa1; 32], vout: 0, value: 60_000 },
+            Utxo { txid: [0xb2; 32], vout: 3, value: 50_000 },
+        ],
+        recipient_script: [&[0x00, 0x14][..], &[0x77; 20]].concat(),
+        amount: word(70_000),
+        max_fee: word(2_000),
+        fee_schedule: vec![0x27, 0x10, 0, 0, 0x13, 0x88, 0, 5, 0xd8, 0xf0, 0, 0x0a],
+        payment_reference: [0x9c; 32],
+        nonce: 5,
+        payment_id: 1,
     }
     .encode()
 }
@@ -961,6 +1015,7 @@ pub fn wallet_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("seed-key-splits-array", with(4, format!("[{}]", String::from_utf8_lossy(&split_json)).as_bytes())),
         ("seed-ecies", with(5, &ciphertext)),
         ("seed-xrpl-payment-message", with(13, &xrpl_payment_message())),
+        ("seed-btc-payment-message", with(14, &btc_payment_message())),
         ("seed-xrpl-classic-address", with(12, b"rGYYWKxT1XgNipUJouCq4cKiyAdq8xBoE9")),
         ("seed-xrpl-x-address", with(12, b"XVLhHMPHU98es4dbozjVtdWzVrDjtV5fdx1mHp98tDMoQXb")),
         (

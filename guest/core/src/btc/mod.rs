@@ -1,9 +1,10 @@
-//! Bitcoin for protocol-managed wallets (issue 20's `F_BTC`; Flare defines no processor yet):
-//! the k-of-n P2WSH multisig script (BIP67: keys sorted), the BIP143 signature hash of a version 0
-//! witness input (`SIGHASH_ALL`, which commits to the amount of the input it signs), and the
-//! serialization of a transaction with its witnesses (BIP144). The operations that use them are
-//! still to come; the formats are checked against BIP143's own examples and Bitcoin Core's script
-//! interpreter (libbitcoinconsensus) in the tests.
+//! Bitcoin for protocol-managed wallets (`F_BTC`; Flare defines no processor yet): the k-of-n
+//! P2WSH multisig script (BIP67: keys sorted), the BIP143 signature hash of a version 0 witness
+//! input (`SIGHASH_ALL`, which commits to the amount of the input it signs), and the
+//! serialization of a transaction with and without its witnesses (BIP144); `payment` the
+//! payment message and what it asks a wallet's keys to sign. The formats are checked against
+//! BIP143's own examples and Bitcoin Core's script interpreter (libbitcoinconsensus) in the
+//! tests.
 
 use alloc::vec::Vec;
 
@@ -11,6 +12,8 @@ use k256::sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::hash::H256;
+
+pub mod payment;
 
 /// `SIGHASH_ALL`: the only signature hash type signed.
 pub const SIGHASH_ALL: u32 = 1;
@@ -23,7 +26,8 @@ const OP_0: u8 = 0x00;
 const OP_1: u8 = 0x51;
 const OP_CHECKMULTISIG: u8 = 0xae;
 
-fn sha256d(data: &[u8]) -> H256 {
+/// Bitcoin's double SHA-256.
+pub fn sha256d(data: &[u8]) -> H256 {
     Sha256::digest(Sha256::digest(data)).into()
 }
 
@@ -167,6 +171,37 @@ impl Transaction {
         Ok(sha256d(&pre))
     }
 
+    /// The transaction without witnesses: what its id hashes.
+    pub fn serialize_unsigned(&self) -> Result<Vec<u8>, Error> {
+        self.check()?;
+        let mut out = Vec::with_capacity(16 + 41 * self.inputs.len() + 43 * self.outputs.len());
+        out.extend_from_slice(&self.version.to_le_bytes());
+        self.body(&mut out);
+        out.extend_from_slice(&self.lock_time.to_le_bytes());
+        Ok(out)
+    }
+
+    /// The transaction id, in serialization (internal) order: dSHA-256 of the unsigned form.
+    pub fn txid(&self) -> Result<H256, Error> {
+        Ok(sha256d(&self.serialize_unsigned()?))
+    }
+
+    /// Inputs and outputs as both serializations carry them.
+    fn body(&self, out: &mut Vec<u8>) {
+        compact_size(out, self.inputs.len());
+        for i in &self.inputs {
+            out.extend_from_slice(&i.txid);
+            out.extend_from_slice(&i.vout.to_le_bytes());
+            script(out, &i.script_sig);
+            out.extend_from_slice(&i.sequence.to_le_bytes());
+        }
+        compact_size(out, self.outputs.len());
+        for o in &self.outputs {
+            out.extend_from_slice(&o.value.to_le_bytes());
+            script(out, &o.script_pubkey);
+        }
+    }
+
     /// The transaction with its witnesses (BIP144: marker 0, flag 1), one stack per input.
     pub fn serialize_with_witness(&self, witnesses: &[Vec<Vec<u8>>]) -> Result<Vec<u8>, Error> {
         self.check()?;
@@ -176,18 +211,7 @@ impl Transaction {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(&self.version.to_le_bytes());
         out.extend_from_slice(&[0x00, 0x01]);
-        compact_size(&mut out, self.inputs.len());
-        for i in &self.inputs {
-            out.extend_from_slice(&i.txid);
-            out.extend_from_slice(&i.vout.to_le_bytes());
-            script(&mut out, &i.script_sig);
-            out.extend_from_slice(&i.sequence.to_le_bytes());
-        }
-        compact_size(&mut out, self.outputs.len());
-        for o in &self.outputs {
-            out.extend_from_slice(&o.value.to_le_bytes());
-            script(&mut out, &o.script_pubkey);
-        }
+        self.body(&mut out);
         for stack in witnesses {
             compact_size(&mut out, stack.len());
             for item in stack {
