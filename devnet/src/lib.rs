@@ -6,10 +6,13 @@
 //! [`process`] is how it runs the proxy and talks to its API; the end-to-end tests (`tests/`,
 //! crate `fcc-e2e`) drive the proxy the same way.
 
+mod payments;
 pub mod process;
 mod run;
+mod stage;
 
-pub use run::{CHAIN_ID, EPOCH, EXTENSION, Options, Running, TEST_MODE_VERSION, run};
+pub use run::{Options, Running, run};
+pub use stage::{CHAIN_ID, EPOCH, EXTENSION, TEST_MODE_VERSION};
 
 /// `fcc-devnet proxy <fcc-proxy arguments>` serves the proxy's command line
 /// (`fcc_proxy::cli`), so the devnet runs the proxy as a process of its own without another

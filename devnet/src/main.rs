@@ -24,6 +24,10 @@ struct Args {
     /// a temporary directory, removed at exit, when absent.
     #[arg(long)]
     workdir: Option<PathBuf>,
+    /// Guests to run: 1, or 3 for a wallet across three TEEs signing XRPL and Bitcoin payments
+    /// (each behind its own proxy).
+    #[arg(long, default_value_t = 1)]
+    guests: usize,
 }
 
 fn main() -> Result<()> {
@@ -34,7 +38,8 @@ fn main() -> Result<()> {
         return fcc_proxy::cli::run(std::iter::once("fcc-proxy".into()).chain(argv));
     }
     let args = Args::parse();
-    let options = Options { voters: args.voters, keep_running: args.keep_running, workdir: args.workdir };
+    let options =
+        Options { voters: args.voters, keep_running: args.keep_running, workdir: args.workdir, guests: args.guests };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(async {
         // SIGINT drops the run's future, and with it every child it started (their owners kill

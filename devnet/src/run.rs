@@ -18,7 +18,7 @@ use alloy::node_bindings::AnvilInstance;
 use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::providers::DynProvider;
 use anyhow::{Context, Result, bail, ensure};
-use fcc_chain::{Config as ChainConfig, Event, Monitor};
+use fcc_chain::{Config as ChainConfig, Monitor};
 use fcc_contracts::relay_message::{
     custom_signing_digest, encode_custom_signature, encode_policy_update, policy_update_digest, sign_as_voters,
 };
@@ -37,20 +37,10 @@ use sha2::{Digest, Sha384};
 
 use crate::PROXY_SUBCOMMAND;
 use crate::process::{Api, ProxyCommand, ProxyProcess, free_port};
+use crate::stage::{CHAIN_ID, EPOCH, EXTENSION, STEP_TIMEOUT, TEST_MODE_VERSION, Trace, send_instruction, send_ok};
 
-/// The devnet's chain id (the guest's default; Flare mainnet's).
-pub const CHAIN_ID: u64 = fcc_layout::interface::DEFAULT_CHAIN_ID;
-/// The first signing policy's reward epoch.
-pub const EPOCH: u32 = 100;
-/// The extension the devnet creates (the registry's first).
-pub const EXTENSION: U256 = U256::from_limbs([1, 0, 0, 0]);
-/// The code version the guest is registered under. It is not a measurement: a plain QEMU guest
-/// has no attestation, so anyone could run anything under this version. Test mode only.
-pub const TEST_MODE_VERSION: &str = "TEST-MODE plain QEMU, unattested (devnet only)";
 /// Label of the simulated providers' keys.
 const PROVIDERS: &str = "fcc devnet provider";
-/// How long the devnet waits for one step before it gives up.
-const STEP_TIMEOUT: Duration = Duration::from_secs(180);
 /// The wallet the devnet's TEE keeps a key of (key id 1), registered in `KeyBackupRegistry`.
 pub const WALLET: [u8; 32] = *b"fcc devnet wallet\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 /// Its silence period: the registry's minimum (the devnet moves anvil's clock past it).
@@ -67,34 +57,9 @@ pub struct Options {
     pub keep_running: bool,
     /// Working directory (database, logs, guest console); a temporary one when `None`.
     pub workdir: Option<PathBuf>,
-}
-
-/// The printed trace: each line with the time since the previous line and since the start.
-#[derive(Debug)]
-pub struct Trace {
-    start: Instant,
-    last: Mutex<Instant>,
-}
-
-impl Trace {
-    fn new() -> Self {
-        let now = Instant::now();
-        Self { start: now, last: Mutex::new(now) }
-    }
-
-    /// Prints `what` with the time it took since the previous line.
-    pub fn step(&self, what: impl std::fmt::Display) {
-        let now = Instant::now();
-        let mut last = self.last.lock().expect("trace lock");
-        let took = now - *last;
-        *last = now;
-        println!("{:>9.1} ms  {:>8.2} s  {what}", took.as_secs_f64() * 1e3, (now - self.start).as_secs_f64());
-    }
-
-    /// Prints `what` without a time (detail of the previous step).
-    pub fn note(&self, what: impl std::fmt::Display) {
-        println!("{:>22}{what}", "");
-    }
+    /// Guests: 1 (the default), or 3 to add the payments stage — a wallet across three TEEs
+    /// signing XRPL and Bitcoin payments.
+    pub guests: usize,
 }
 
 /// The booted guest, its console copied to a file by a thread; QEMU is killed when dropped.
@@ -145,6 +110,8 @@ impl Drop for GuestHandle {
 pub struct Running {
     /// The live guest, TEE B (dropped first: its proxy link just closes). TEE A was killed.
     pub guest: GuestHandle,
+    /// With `--guests 3`: TEEs C and D with their proxies.
+    pub others: Vec<(GuestHandle, ProxyProcess)>,
     /// The providers' chain follower.
     pub follower: tokio::task::JoinHandle<()>,
     /// TEE A's proxy (it still serves A's wallet backup).
@@ -234,21 +201,8 @@ impl WorkDir {
     }
 }
 
-fn op(name: &str) -> B256 {
-    B256::right_padding_from(name.as_bytes())
-}
-
 fn scheme() -> PolicyHashScheme {
     PolicyHashScheme::ChainBound { chain_id: CHAIN_ID }
-}
-
-async fn send_ok<T>(what: &str, call: alloy::contract::CallBuilder<&DynProvider, T>) -> Result<B256>
-where
-    T: alloy::contract::CallDecoder + Unpin,
-{
-    let receipt = call.send().await.with_context(|| what.to_string())?.get_receipt().await?;
-    ensure!(receipt.status(), "{what} reverted");
-    Ok(receipt.transaction_hash)
 }
 
 /// Polls `check` every 5 ms until it yields a value.
@@ -307,50 +261,6 @@ async fn follow_instruction(
     ensure!(verified == tee_id, "verifyResult named {verified}, not the TEE {tee_id}");
     trace.step(format!("result verified on chain: TeeResultVerifier.verifyResult -> {verified} (production TEE)"));
     Ok(())
-}
-
-/// Sends `op_type/op_command` with `message` (and `cosigners` with their threshold) for `tee_id`
-/// through the instruction contract from `from`; returns the event it emitted.
-async fn send_instruction(
-    trace: &Trace,
-    net: &Devnet,
-    tee_id: Address,
-    from: Address,
-    (op_type, op_command): (&str, &str),
-    message: Vec<u8>,
-    (cosigners, threshold): (Vec<Address>, u64),
-) -> Result<fcc_chain::InstructionEvent> {
-    let call = net
-        .sender
-        .sendInstructions(
-            EXTENSION,
-            vec![tee_id],
-            op(op_type),
-            op(op_command),
-            message.into(),
-            cosigners,
-            threshold,
-            from,
-        )
-        .from(from);
-    let receipt = call.send().await.context("sendInstructions")?.get_receipt().await?;
-    ensure!(receipt.status(), "sendInstructions reverted");
-    let config = ChainConfig::new(*net.relay.address(), *net.sender.address());
-    let event = receipt
-        .logs()
-        .iter()
-        .find_map(|l| match fcc_chain::decode(l, &config) {
-            Ok(Some(Event::Instruction(i))) => Some(i),
-            _ => None,
-        })
-        .context("no TeeInstructionsSent in the receipt")?;
-    trace.step(format!(
-        "event: TeeInstructionsSent {op_type}/{op_command} id {} epoch {} (block {})",
-        event.instruction_id,
-        event.reward_epoch_id,
-        receipt.block_number.unwrap_or_default()
-    ));
-    Ok(*event)
 }
 
 /// Sends an `F_FDC2/PROVE` through the instruction contract; returns its id and epoch.
@@ -704,19 +614,21 @@ async fn heartbeat(
     Ok(net.backups.wallet(EXTENSION, WALLET.into()).call().await?)
 }
 
-/// A second machine: the ROM booted behind a proxy of its own (rooted in the current `policy`
-/// of voters `ps`), registered by the deployer and voted into production by the providers after
-/// their check of its attestation, like the first.
-async fn second_machine(
+/// Another machine, TEE `name` ("B", "C"…): the ROM booted behind a proxy of its own (rooted
+/// in the current `policy` of voters `ps`), registered by the deployer and voted into production
+/// by the providers after their check of its attestation, like the first.
+async fn another_machine(
     s: &WalletSetup<'_>,
+    name: &str,
     ps: &[sim::Provider],
     policy: &fcc_core::policy::SigningPolicy,
 ) -> Result<(GuestHandle, ProxyProcess, Api, Address, [u8; 64])> {
     let (trace, net, dir) = (s.trace, s.net, s.dir);
-    let db = format!("sqlite://{}", dir.join("proxy-b.db").display());
-    let mut args = proxy_args(&db, &dir.join("trust-root-b.json"), ps, policy)?;
+    let file = |stem: &str, ext: &str| dir.join(format!("{stem}-{}.{ext}", name.to_lowercase()));
+    let db = format!("sqlite://{}", file("proxy", "db").display());
+    let mut args = proxy_args(&db, &file("trust-root", "json"), ps, policy)?;
     args.extend(chain_args(&s.rpc_url, net));
-    let proxy = ProxyProcess::spawn(s.proxy, &args, &[("NO_COLOR", "1".into())], &dir.join("proxy-b.log"))?;
+    let proxy = ProxyProcess::spawn(s.proxy, &args, &[("NO_COLOR", "1".into())], &file("proxy", "log"))?;
     let api = Api::new(proxy.http);
     let boot = fcc_qemu::BootOptions::on_host(s.rom.to_path_buf(), s.host)
         .network(proxy.link.port())
@@ -725,9 +637,9 @@ async fn second_machine(
     let (ready, took) = tokio::task::block_in_place(|| guest.wait_for(READY_PREFIX, STEP_TIMEOUT))?;
     let tee_id = Address::from(parse_ready(&ready)?.tee);
     let first_lines = guest.console();
-    let guest = GuestHandle::new(guest, &first_lines, &dir.join("guest-b-console.log"))?;
+    let guest = GuestHandle::new(guest, &first_lines, &file("guest", "console.log"))?;
     let (r, _) = api.wait_result(&fcc_core::action::initialize_policy_id(&policy.encode()), STEP_TIMEOUT).await?;
-    ensure!(r.result.status == status::SUCCESS, "B's INITIALIZE_POLICY refused: {}", r.result.log);
+    ensure!(r.result.status == status::SUCCESS, "{name}'s INITIALIZE_POLICY refused: {}", r.result.log);
     let info = api.wait_info(STEP_TIMEOUT).await?;
     let public: [u8; 64] = hex::decode(info["publicKey"].as_str().context("publicKey")?.trim_start_matches("0x"))?
         .try_into()
@@ -735,7 +647,7 @@ async fn second_machine(
     let url = format!("http://{}", proxy.http);
     let proxy_id: Address = info["proxyAddress"].as_str().context("proxyAddress")?.parse()?;
     let (data, data_signature) = registration_data(&url, tee_id).await?;
-    send_ok("register B", net.machines.register(data, data_signature, proxy_id, url.clone())).await?;
+    send_ok(&format!("register {name}"), net.machines.register(data, data_signature, proxy_id, url.clone())).await?;
     registration_check(&url, s.rpc, net, tee_id)
         .await?
         .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
@@ -743,16 +655,16 @@ async fn second_machine(
     let hash = net.machines.productionHash(tee_id).call().await?;
     let digest = custom_signing_digest(&hash.0, scheme());
     let message = encode_custom_signature(policy, &hash.0, &sign_as_voters(sim::signers(ps, &all), &digest))?;
-    send_ok("toProduction B", net.machines.toProduction(tee_id, message.into())).await?;
-    ensure!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "B not in production");
+    send_ok(&format!("toProduction {name}"), net.machines.toProduction(tee_id, message.into())).await?;
+    ensure!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "{name} not in production");
     trace.step(format!(
-        "TEE B {tee_id}: a fresh guest (booted in {} ms) behind its own proxy, registered, its attestation checked by the providers, moved to production",
+        "TEE {name} {tee_id}: a fresh guest (booted in {} ms) behind its own proxy, registered, its attestation checked by the providers, moved to production",
         took.as_millis()
     ));
     Ok((guest, proxy, api, tee_id, public))
 }
 
-/// What the wallet stage needs beyond the first machine.
+/// What the wallet stages need beyond the first machine.
 struct WalletSetup<'a> {
     trace: &'a Trace,
     net: &'a Devnet,
@@ -840,7 +752,7 @@ async fn wallet_recovery(
     ));
 
     // 4. B restores the key from the splits.
-    let (guest_b, proxy_b, api_b, tee_b, public_b) = second_machine(s, voters.0, voters.1).await?;
+    let (guest_b, proxy_b, api_b, tee_b, public_b) = another_machine(s, "B", voters.0, voters.1).await?;
     let restore = KeyDataProviderRestore {
         tee_public_key: public_b,
         backup_id: backup.metadata.backup_id.clone(),
@@ -904,6 +816,7 @@ async fn wallet_recovery(
 /// Starts everything, runs the instructions and prints the trace; returns what is running.
 pub async fn run(options: &Options) -> Result<Running> {
     ensure!((3..=300).contains(&options.voters), "--voters must be in 3..=300");
+    ensure!(matches!(options.guests, 1 | 3), "--guests must be 1 or 3");
     let trace = Trace::new();
     let dir = match &options.workdir {
         Some(p) => {
@@ -1174,6 +1087,22 @@ pub async fn run(options: &Options) -> Result<Running> {
         host: &host,
     };
     let (guest_b, proxy_b, tee_b) = wallet_recovery(&setup, (guest, &api, tee_id), (&next_ps, &next)).await?;
+
+    // 12. (--guests 3) A wallet across three TEEs: XRPL and Bitcoin payments, each machine
+    // behind its own proxy.
+    let mut others = Vec::new();
+    if options.guests == 3 {
+        let api_b = Api::new(proxy_b.http);
+        for name in ["C", "D"] {
+            let (guest, proxy, api, tee, _) = another_machine(&setup, name, &next_ps, &next).await?;
+            others.push((name, guest, proxy, api, tee));
+        }
+        let mut signers = vec![crate::payments::Signer { name: "B", api: &api_b, tee: tee_b }];
+        signers.extend(others.iter().map(|(name, _, _, api, tee)| crate::payments::Signer { name, api, tee: *tee }));
+        let stage = crate::payments::Setup { trace: &trace, net: &net, deployer };
+        crate::payments::payments(&stage, &signers).await?;
+    }
     println!("devnet run passed");
-    Ok(Running { guest: guest_b, follower, proxy, proxy_b, anvil, net, tee_a: tee_id, tee_b, dir })
+    let others = others.into_iter().map(|(_, guest, proxy, _, _)| (guest, proxy)).collect();
+    Ok(Running { guest: guest_b, others, follower, proxy, proxy_b, anvil, net, tee_a: tee_id, tee_b, dir })
 }

@@ -33,6 +33,10 @@ enum Cmd {
         /// Keep the proxy database, logs and guest console in this directory.
         #[arg(long)]
         workdir: Option<std::path::PathBuf>,
+        /// 3: add a wallet across three TEEs (each behind its own proxy) signing XRPL and
+        /// Bitcoin payments, judged by xrpl-py, libbitcoinconsensus and python-bitcoinlib.
+        #[arg(long, default_value_t = 1)]
+        guests: usize,
     },
     /// End to end through the verify-and-sign core in-process: simulated providers, policy
     /// trust root, an FDC2 proof, a policy rotation and a refused instruction, with timings.
@@ -43,7 +47,8 @@ enum Cmd {
     },
     /// Every test: unit, property, known-answer, fuzz-corpus replay, CLI, guest-target build,
     /// lints, the contracts' checks (forge fmt, build, lint, tests, gas snapshot, anvil) and the
-    /// image's reproducibility (reproducible/check), and last the devnet (20 providers).
+    /// image's reproducibility (reproducible/check), and last the devnet (20 providers), with one
+    /// guest and with three (the payments stage).
     Test,
     /// The benchmarks (verification vs libsecp256k1 baseline).
     Bench,
@@ -216,8 +221,8 @@ fn ensure_qemu() -> Result<()> {
 }
 
 /// The `fcc-devnet` arguments.
-fn devnet_args(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Vec<String> {
-    let mut args = vec!["--voters".to_owned(), voters.to_string()];
+fn devnet_args(voters: usize, guests: usize, keep_running: bool, workdir: Option<&Path>) -> Vec<String> {
+    let mut args = vec!["--voters".to_owned(), voters.to_string(), "--guests".to_owned(), guests.to_string()];
     if keep_running {
         args.push("--keep-running".to_owned());
     }
@@ -230,15 +235,19 @@ fn devnet_args(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Vec
 /// `cargo xtask devnet`: the set-up it needs (toolchain, contracts toolchain and build, QEMU),
 /// then the `fcc-devnet` binary (crate `devnet`), which does the rest (it also serves the proxy
 /// process, `fcc-devnet proxy`, so there is one build).
-fn devnet(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Result<()> {
+fn devnet(voters: usize, guests: usize, keep_running: bool, workdir: Option<&Path>) -> Result<()> {
     eprintln!("[1/4] Rust toolchain and the guest target");
     ensure_toolchain()?;
+    if guests > 1 {
+        // The payments stage's judges.
+        ensure_python_judges()?;
+    }
     eprintln!("[2/4] contracts: pinned forge/anvil from npm, forge build");
     contracts_build()?;
     eprintln!("[3/4] QEMU");
     ensure_qemu()?;
     eprintln!("[4/4] building and running fcc-devnet (the first build takes several minutes)");
-    let args = devnet_args(voters, keep_running, workdir);
+    let args = devnet_args(voters, guests, keep_running, workdir);
     let mut run = vec!["run", "--quiet", "-p", "fcc-devnet", "--bin", "fcc-devnet", "--"];
     run.extend(args.iter().map(String::as_str));
     cargo(&run)
@@ -247,12 +256,12 @@ fn devnet(voters: usize, keep_running: bool, workdir: Option<&Path>) -> Result<(
 /// The `fcc-devnet` that `cargo test --workspace --all-targets` has just built (its own
 /// `tests/cli.rs` makes cargo build the binary), run directly: `cargo run -p fcc-devnet` would
 /// resolve features for that package alone and rebuild much of the dependency graph a second time.
-fn devnet_after_tests(voters: usize) -> Result<()> {
+fn devnet_after_tests(voters: usize, guests: usize) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
     let bin = target.join("debug/fcc-devnet");
     ensure!(bin.is_file(), "{} missing: the workspace test build should have built it", bin.display());
-    let args = devnet_args(voters, false, None);
+    let args = devnet_args(voters, guests, false, None);
     eprintln!("$ {} {}", bin.display(), args.join(" "));
     let status = Command::new(&bin).args(&args).status().with_context(|| format!("running {}", bin.display()))?;
     ensure!(status.success(), "fcc-devnet failed ({status})");
@@ -282,7 +291,9 @@ fn confidential_boots() -> Result<()> {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Devnet { voters, keep_running, workdir } => devnet(voters, keep_running, workdir.as_deref()),
+        Cmd::Devnet { voters, keep_running, workdir, guests } => {
+            devnet(voters, guests, keep_running, workdir.as_deref())
+        }
         Cmd::Demo { voters } => demo::run(voters),
         Cmd::Test => {
             ensure_toolchain()?;
@@ -314,8 +325,10 @@ fn main() -> Result<()> {
             // Two clean rebuilds in different environments, equal to reproducible/MEASUREMENTS.json.
             reproducible_check()?;
             // The devnet is the last end-to-end check: chain, proxy, guest in QEMU, providers; it
-            // asserts every step and exits non-zero on any failure.
-            devnet_after_tests(20)
+            // asserts every step and exits non-zero on any failure. Both forms: the fast default
+            // and the one with a wallet across three TEEs.
+            devnet_after_tests(20, 1)?;
+            devnet_after_tests(20, 3)
         }
         Cmd::Bench => cargo(&["bench", "-p", "fcc-core"]),
         Cmd::Image => cargo(&["run", "--quiet", "-p", "fcc-image", "--", "build"]),
