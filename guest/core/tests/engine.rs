@@ -2822,6 +2822,17 @@ mod wallets {
             for (msg, err) in cases {
                 assert_refused(&pay(&mut net, &c, op::PAY, &msg), err);
             }
+            // An answer that cannot fit a result costs no signatures: 64 inputs × 50 tiers.
+            let many: Vec<([u8; 32], u32, u64)> = (0..64u32).map(|i| ([0xd4; 32], i, 10_000)).collect();
+            let huge = BtcPayment {
+                inputs: inputs(&many).into(),
+                feeSchedule: hex::decode("27100000".repeat(50)).unwrap().into(),
+                nonce: 11,
+                ..m.clone()
+            };
+            let max = fcc_core::limits::MAX_RESULT_DATA_LEN;
+            let what = "F_BTC payment answer (at least)";
+            assert_refused(&pay(&mut net, &c, op::PAY, &huge), Error::TooLarge { what, len: 640_000, max });
             // An exactly covered payment has no change output.
             let exact = BtcPayment { amount: U256::from(108_000), nonce: 10, ..m.clone() };
             let r = pay(&mut net, &c, op::PAY, &exact);

@@ -11,8 +11,9 @@
 //! the transactions are valid; some pair names this TEE, and none twice; each key is stored,
 //! of the chain's type and algorithm; the instruction's cosigners are the key's, with its
 //! threshold; the key's payment ledger admits the nonce for this payment (`wallet::ledger`: one
-//! payment per nonce, one account per key); the answer fits a result. Only then is the ledger
-//! written.
+//! payment per nonce, one account per key); the answer fits a result (checked roughly before
+//! signing, so an answer that cannot fit costs no signatures, and exactly after). Only then is
+//! the ledger written.
 //!
 //! Differences from Flare's TEE (`docs/PROTOCOL.md` §8.7): every tier is signed and answered at
 //! once (Flare's posts tier i at its delay, cumulatively; the delays are the submitter's to
@@ -72,12 +73,28 @@ fn own_keys(wallet_id: &[u8; 32], key_ids: Vec<u64>) -> Result<Vec<KeyIdPair>, E
     Ok(key_ids.into_iter().map(|key_id| KeyIdPair { wallet_id: *wallet_id, key_id }).collect())
 }
 
+/// Fewer bytes than a signature's entry in an answer takes (XRPL's `{"Signer":{…}}` with its
+/// account, 33-byte key and DER signature; Bitcoin's `{"keyId",…,"pubKey"}`) unless its DER is
+/// under 41 bytes, which happens with a probability below 2^-100: an instruction whose answer
+/// would exceed `MAX_RESULT_DATA_LEN` even so is refused before anything is signed.
+const MIN_SIGNATURE_JSON: usize = 200;
+
+/// Refuses, before signing, an answer of `signatures` entries that cannot fit a result.
+fn check_answer_floor(what: &'static str, signatures: usize) -> Result<(), Error> {
+    let floor = signatures.saturating_mul(MIN_SIGNATURE_JSON);
+    if floor > MAX_RESULT_DATA_LEN {
+        return Err(Error::TooLarge { what, len: floor, max: MAX_RESULT_DATA_LEN });
+    }
+    Ok(())
+}
+
 /// `F_XRP/PAY` and `REISSUE`.
 pub fn xrp_pay(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> Result<Output, Error> {
     check_no_additional(action)?;
     let m = PaymentMessage::decode(&action.instruction.original_message)?;
     let tiers = m.transactions()?;
     let ids = own_keys(&m.wallet_id, m.keys_of(&state.identity.address()))?;
+    check_answer_floor("XRPL payment answer (at least)", tiers.len() * ids.len())?;
     let txs: Vec<Transaction> = tiers.iter().map(|(_, tx)| *tx).collect();
     let intent = Intent {
         account: Account::Xrpl(txs[0].account),
@@ -111,6 +128,7 @@ pub fn btc_pay(state: &mut TeeState, action: &Action, _: &mut dyn Attester) -> R
     let m = BtcPaymentMessage::decode(&action.instruction.original_message)?;
     let tiers = m.transactions()?;
     let ids = own_keys(&m.wallet_id, m.keys_of(&state.identity.address()))?;
+    check_answer_floor("F_BTC payment answer (at least)", tiers.len() * m.inputs.len() * ids.len())?;
     let witness_script = m.witness_script()?;
     let txs: Vec<btc::Transaction> = tiers.iter().map(|(_, tx)| tx.clone()).collect();
     let pays = tiers.iter().any(|(tier, _)| !tier.nullify);
