@@ -70,6 +70,7 @@ fn follow(
 ) -> fcc_proxy::config::ChainConfig {
     fcc_proxy::config::ChainConfig {
         rpc_url,
+        rpc_ca_file: None,
         relay,
         instruction_sender: sender,
         confirmations: 0,
@@ -472,6 +473,70 @@ async fn the_proxy_holds_against_a_lying_node() -> Result<()> {
     let started = Instant::now();
     running.shutdown().await;
     assert!(started.elapsed() < Duration::from_secs(2), "shutdown took {:?}", started.elapsed());
+    Ok(())
+}
+
+/// An `https://` RPC node (Flare's public RPCs are HTTPS): the proxy follows one whose
+/// certificate chains to the CA file it is given, and reads nothing from the same node when it
+/// trusts only the platform's roots (the follower keeps retrying, and says why in its log).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_follows_an_https_node_it_trusts_and_no_other() -> Result<()> {
+    use alloy::primitives::{Address, B256, Bytes, FixedBytes};
+    use alloy::sol_types::SolEvent;
+    use fcc_chain::testing::{Chain, ScriptedNode, TestCa};
+    const RELAY: Address = Address::repeat_byte(0x11);
+    const SENDER: Address = Address::repeat_byte(0x22);
+    let ca = TestCa::new();
+    let node = ScriptedNode::start_tls(Chain::default(), &ca).await?;
+    let e = fcc_chain::TeeInstructionsSent {
+        extensionId: U256::from(1),
+        instructionId: B256::repeat_byte(0x71),
+        rewardEpochId: EPOCH,
+        teeMachines: vec![],
+        opType: FixedBytes::repeat_byte(3),
+        opCommand: FixedBytes::repeat_byte(4),
+        message: Bytes::from_static(b"over TLS"),
+        cosigners: vec![],
+        cosignersThreshold: 0,
+        claimBackAddress: Address::ZERO,
+        fee: U256::ZERO,
+    };
+    node.with(|c| {
+        c.grow(6, 0);
+        c.log(SENDER, e.encode_log_data(), 4, B256::repeat_byte(0x62));
+    });
+    let dir = tempfile::tempdir()?;
+    let ps = sim::providers("tls node", 3)?;
+    let root = trust_root(dir.path(), &ps, &sim::policy(&ps, EPOCH)?)?;
+    let ca_file = dir.path().join("rpc-ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem)?;
+    assert!(node.url().starts_with("https://localhost:"), "{}", node.url());
+
+    // Trusting only the platform's roots: the handshake fails, nothing is read.
+    let untrusting = follow(node.url(), RELAY.0.0, SENDER.0.0, 20, 500);
+    let db = format!("sqlite://{}/untrusting.db", dir.path().display());
+    let running = start_proxy(&db, proxy_config(&root, Some(untrusting))).await?;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(running.shared.store.cursor(fcc_proxy::chain::CURSOR).await?, None);
+    assert!(node.with(|c| c.asked.is_empty()), "a request passed an untrusted handshake");
+    assert!(node.refused_handshakes() >= 1, "the follower did try");
+    running.shutdown().await;
+
+    // Trusting the node's CA: followed to the head, the instruction read.
+    let trusting = fcc_proxy::config::ChainConfig {
+        rpc_ca_file: Some(ca_file),
+        ..follow(node.url(), RELAY.0.0, SENDER.0.0, 20, 2_000)
+    };
+    let db = format!("sqlite://{}/proxy.db", dir.path().display());
+    let running = start_proxy(&db, proxy_config(&root, Some(trusting))).await?;
+    let store = running.shared.store.clone();
+    wait_for("block 6 read over TLS", async || {
+        Ok(store.cursor(fcc_proxy::chain::CURSOR).await?.map(|c| c.0) == Some(6))
+    })
+    .await?;
+    let seen = store.chain_instruction(&[0x71; 32]).await?.context("the instruction")?;
+    assert_eq!(seen.announced.map(|a| a.message), Some(b"over TLS".to_vec()));
+    running.shutdown().await;
     Ok(())
 }
 

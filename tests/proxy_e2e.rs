@@ -486,6 +486,7 @@ fn policy_rotation_by_a_signing_policy_initialized_event_mid_run() {
     let mut config = test_config(CHAIN_ID);
     config.chain = Some(fcc_proxy::config::ChainConfig {
         rpc_url: anvil.endpoint(),
+        rpc_ca_file: None,
         relay: net.relay.address().0.0,
         instruction_sender: net.sender.address().0.0,
         confirmations: 0,

@@ -45,6 +45,7 @@ use anyhow::{Context, Result, bail, ensure};
 use async_trait::async_trait;
 use fcc_core::policy::SigningPolicy;
 
+pub mod http;
 pub mod relay;
 #[cfg(feature = "testing")]
 pub mod testing;

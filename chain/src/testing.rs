@@ -1,8 +1,8 @@
 //! A scripted JSON-RPC node for tests (feature `testing`): a real HTTP server on loopback that
 //! answers the four requests the monitor and the proxy make — `eth_blockNumber`,
 //! `eth_getBlockByNumber`, `eth_getLogs`, `eth_getTransactionByHash` — from a chain the test
-//! writes, and lies, stalls or reorganises exactly as the test says. Never in a production
-//! binary.
+//! writes, and lies, stalls or reorganises exactly as the test says — over HTTP, or over HTTPS
+//! with a certificate of a throw-away test CA ([`TestCa`]). Never in a production binary.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -108,6 +108,48 @@ pub struct ScriptedNode {
     pub addr: SocketAddr,
     chain: Arc<Mutex<Chain>>,
     task: tokio::task::JoinHandle<()>,
+    tls: bool,
+    refused: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A throw-away certificate authority and a server certificate it issued for `localhost` and
+/// 127.0.0.1.
+pub struct TestCa {
+    /// The CA's certificate (PEM): what a client must trust.
+    pub ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa").finish_non_exhaustive()
+    }
+}
+
+impl TestCa {
+    /// A new CA and server certificate.
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().expect("a CA key");
+        let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(rcgen::DnType::CommonName, "fcc test CA");
+        let ca_cert = ca.self_signed(&ca_key).expect("a CA certificate");
+        let issuer = rcgen::Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().expect("a server key");
+        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("names");
+        let cert = params.signed_by(&key, &issuer).expect("a server certificate");
+        let chain = vec![cert.der().clone(), ca_cert.der().clone()];
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
+        let server = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(chain, key).expect("TLS");
+        Self { ca_pem: ca_cert.pem(), server: Arc::new(server) }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Drop for ScriptedNode {
@@ -202,12 +244,45 @@ impl ScriptedNode {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { addr, chain, task })
+        Ok(Self { addr, chain, task, tls: false, refused: Arc::default() })
     }
 
-    /// Its URL.
+    /// Starts a node answering from `chain` over HTTPS with `ca`'s server certificate.
+    pub async fn start_tls(chain: Chain, ca: &TestCa) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let chain = Arc::new(Mutex::new(chain));
+        let app = axum::Router::new().route("/", axum::routing::post(answer)).with_state(chain.clone());
+        let acceptor = tokio_rustls::TlsAcceptor::from(ca.server.clone());
+        let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = refused.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, app, counter) = (acceptor.clone(), app.clone(), counter.clone());
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends its handshake here.
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        Ok(Self { addr, chain, task, tls: true, refused })
+    }
+
+    /// TLS handshakes that did not complete (a client refused the certificate).
+    pub fn refused_handshakes(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Its URL (`https://localhost:…/` when it serves TLS: the name its certificate carries).
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        if self.tls { format!("https://localhost:{}/", self.addr.port()) } else { format!("http://{}/", self.addr) }
     }
 
     /// Edits (or reads) what it says.

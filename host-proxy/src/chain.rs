@@ -300,7 +300,13 @@ pub async fn run(shared: Arc<Shared>, stop: tokio::sync::watch::Receiver<bool>) 
             return;
         }
     };
-    let rpc = alloy::providers::ProviderBuilder::new().connect_http(url).erased();
+    let rpc = match fcc_chain::http::client(c.rpc_ca_file.as_deref()) {
+        Ok(client) => fcc_chain::http::provider(url, client),
+        Err(e) => {
+            tracing::error!("{e:#}; not following the chain");
+            return;
+        }
+    };
     let mut config = fcc_chain::Config::new(c.relay.into(), c.instruction_sender.into());
     config.confirmations = c.confirmations;
     config.start_block = c.start_block;

@@ -191,9 +191,14 @@ pub struct Settings {
 #[derive(Debug, Clone, Default, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ChainSettings {
-    /// JSON-RPC URL of the chain (`http://…`); the monitor is off without it.
+    /// JSON-RPC URL of the chain (`https://…`, or `http://…` for a local node); the monitor is
+    /// off without it.
     #[arg(long = "chain-rpc-url", env = "FCC_PROXY_CHAIN_RPC_URL")]
     pub rpc_url: Option<String>,
+    /// PEM file of the CA certificates an `https://` RPC URL's certificate must chain to,
+    /// instead of the platform's roots (a private node behind an internal CA).
+    #[arg(long = "chain-rpc-ca-file", env = "FCC_PROXY_CHAIN_RPC_CA_FILE")]
+    pub rpc_ca_file: Option<PathBuf>,
     /// The Relay (DevRelay) address.
     #[arg(long = "chain-relay", env = "FCC_PROXY_CHAIN_RELAY")]
     pub relay: Option<String>,
@@ -227,6 +232,7 @@ impl ChainSettings {
     fn or(self, other: ChainSettings) -> ChainSettings {
         ChainSettings {
             rpc_url: self.rpc_url.or(other.rpc_url),
+            rpc_ca_file: self.rpc_ca_file.or(other.rpc_ca_file),
             relay: self.relay.or(other.relay),
             instruction_sender: self.instruction_sender.or(other.instruction_sender),
             confirmations: self.confirmations.or(other.confirmations),
@@ -241,7 +247,7 @@ impl ChainSettings {
     fn resolve(self, chain_id: u64) -> Result<Option<ChainConfig>> {
         let Some(rpc_url) = self.rpc_url else {
             anyhow::ensure!(
-                self.relay.is_none() && self.instruction_sender.is_none(),
+                self.relay.is_none() && self.instruction_sender.is_none() && self.rpc_ca_file.is_none(),
                 "chain settings given without chain rpc-url"
             );
             return Ok(None);
@@ -260,6 +266,7 @@ impl ChainSettings {
         };
         Ok(Some(ChainConfig {
             rpc_url,
+            rpc_ca_file: self.rpc_ca_file,
             relay: address("relay", self.relay)?,
             instruction_sender: address("instruction-sender", self.instruction_sender)?,
             confirmations: self.confirmations.unwrap_or(2),
@@ -277,6 +284,8 @@ impl ChainSettings {
 pub struct ChainConfig {
     /// JSON-RPC URL.
     pub rpc_url: String,
+    /// The CA certificates an `https://` node must chain to (`None`: the platform's roots).
+    pub rpc_ca_file: Option<PathBuf>,
     /// The relay.
     pub relay: [u8; 20],
     /// The instruction sender.
@@ -439,9 +448,10 @@ impl std::fmt::Debug for ChainConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "rpc-url={} relay={} instruction-sender={} confirmations={} start-block={} poll-ms={} rpc-timeout-ms={} \
-             reorg-depth={} policy-hash={:?}",
+            "rpc-url={} rpc-ca-file={} relay={} instruction-sender={} confirmations={} start-block={} poll-ms={} \
+             rpc-timeout-ms={} reorg-depth={} policy-hash={:?}",
             crate::redact::url(&self.rpc_url),
+            self.rpc_ca_file.as_ref().map_or_else(|| "platform roots".into(), |p| p.display().to_string()),
             hex_address(&self.relay),
             hex_address(&self.instruction_sender),
             self.confirmations,

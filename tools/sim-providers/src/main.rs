@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::Address as AlloyAddress;
-use alloy::providers::ProviderBuilder;
 use anyhow::{Context, Result, bail, ensure};
 use clap::{Args, Parser, Subcommand};
 use fcc_core::hash::keccak256;
@@ -45,6 +44,10 @@ struct Cli {
     /// Timeout of each HTTP request (ms).
     #[arg(long, global = true, default_value_t = 10_000)]
     timeout_ms: u64,
+    /// PEM file of the CA certificates an `https://` RPC node must chain to (default: the
+    /// platform's roots).
+    #[arg(long, global = true, env = "SIM_PROVIDERS_RPC_CA_FILE")]
+    rpc_ca_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -321,7 +324,10 @@ async fn follow(cli: &Cli, args: &FollowArgs) -> Result<()> {
         Some(r) => r.parse().context("--relay")?,
         None => AlloyAddress::ZERO,
     };
-    let rpc = ProviderBuilder::new().connect_http(args.rpc.parse().context("--rpc")?);
+    let rpc = fcc_chain::http::provider(
+        args.rpc.parse().context("--rpc")?,
+        fcc_chain::http::client(cli.rpc_ca_file.as_deref())?,
+    );
     let config = FollowConfig {
         proxy: args.proxy.clone(),
         tee_id: args.tee_id.as_deref().map(|t| hex_array::<20>("--tee-id", t)).transpose()?,
@@ -378,7 +384,8 @@ async fn check(cli: &Cli, args: &CheckArgs) -> Result<()> {
         }
     };
     if let (Some(rpc), Some(relay)) = (&args.rpc, &args.relay) {
-        let provider = ProviderBuilder::new().connect_http(rpc.parse().context("--rpc is not a URL")?);
+        let client = fcc_chain::http::client(cli.rpc_ca_file.as_deref())?;
+        let provider = fcc_chain::http::provider(rpc.parse().context("--rpc is not a URL")?, client);
         let relay: AlloyAddress = relay.parse().context("--relay is not an address")?;
         let epochs = [checked.statement.initial_policy.0, checked.statement.last_policy.0];
         let hashes = fcc_sim_providers::attest::relay_policy_hashes(&provider, relay, &epochs).await?;
