@@ -48,6 +48,8 @@ pub async fn run_writer(shared: Arc<Shared>, mut rx: VoteQueue) {
                         }
                         if o.queued_now {
                             shared.metrics.queued.inc();
+                            let open = now_ms().saturating_sub(o.opened_ms).max(0);
+                            shared.metrics.open_to_queued_seconds.observe(open as f64 / 1e3);
                         }
                     }
                     let _ = reply.send(Ok(outcome));
@@ -177,6 +179,14 @@ pub enum VoteError {
 
 /// Checks, attributes and records one signature; answers with the signed receipt.
 pub async fn accept(shared: &Shared, req: Instruction) -> Result<SignedReceipt, VoteError> {
+    let started = std::time::Instant::now();
+    let receipt = accept_vote(shared, req).await?;
+    shared.metrics.vote_seconds.observe(started.elapsed().as_secs_f64());
+    Ok(receipt)
+}
+
+/// [`accept`] without the timing.
+async fn accept_vote(shared: &Shared, req: Instruction) -> Result<SignedReceipt, VoteError> {
     let d = req.data.fixed();
     d.validate().map_err(VoteError::InvalidInstruction)?;
     // The guest's own admission rule (operation threshold, cosigners): an instruction no weight

@@ -124,6 +124,7 @@ pub async fn serve(shared: Arc<Shared>, listener: TcpListener, stop: watch::Rece
                         sealed: None,
                         lease_ms: shared.config.lease_ms,
                         counted: false,
+                        action_seconds: shared.metrics.guest_action_seconds.clone(),
                     };
                     // A proxy shutting down closes its links: results not yet stored are
                     // given back with the leases, and the guest reconnects to the next proxy.
@@ -170,6 +171,8 @@ struct Conn {
     /// Counted as a connected guest (`/ready`, `guests_connected`): authenticated, and accepted
     /// by the attestation check where it is on.
     counted: bool,
+    /// Where the time from handing actions over to each result goes.
+    action_seconds: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl Conn {
@@ -353,10 +356,11 @@ impl Conn {
         self.leased.extend(actions.iter().map(|a| a.instruction.instruction_id));
         let expected = actions.len();
         self.send(&ProxyMessage::Actions(actions)).await?;
+        let sent = std::time::Instant::now();
         // The answers are due within the lease: a silent guest does not hold the link (the
         // leases are given back when it closes).
         let due = Duration::from_millis(self.lease_ms);
-        tokio::time::timeout(due, self.answers(expected, tee, chain_id))
+        tokio::time::timeout(due, self.answers(expected, tee, chain_id, sent))
             .await
             .map_err(|_| LinkFault::Timeout(format!("for the answer to {expected} actions (lease {due:?})")))?
     }
@@ -367,6 +371,7 @@ impl Conn {
         expected: usize,
         tee: fcc_core::policy::Address,
         chain_id: u64,
+        sent: std::time::Instant,
     ) -> Result<(Vec<SignedResult>, usize)> {
         let mut results: Vec<SignedResult> = Vec::with_capacity(expected);
         let max = loop {
@@ -379,6 +384,7 @@ impl Conn {
                     if signer != tee {
                         return Err(LinkFault::WrongSigner(format!("signed by 0x{}", hex::encode(signer))).into());
                     }
+                    self.action_seconds.observe(sent.elapsed().as_secs_f64());
                     results.push(r);
                 }
                 // The guest seals the state a batch left once, before the batch's results

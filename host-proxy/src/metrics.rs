@@ -4,6 +4,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// How long the gauges read from the database (`open_instructions`, `pending_actions`,
@@ -63,6 +64,12 @@ pub struct Metrics {
     pub chain_conflicts: Counter,
     /// Reorgs the chain follower walked back from.
     pub chain_reorgs: Counter,
+    /// Accepting one vote, from its request to its receipt (the group commit included).
+    pub vote_seconds: Histogram,
+    /// An instruction's first vote to its action queued for the guest (the threshold reached).
+    pub open_to_queued_seconds: Histogram,
+    /// An action handed to the guest to its result back on the link (per result).
+    pub guest_action_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -100,6 +107,11 @@ impl Metrics {
             chain_block: Gauge::default(),
             chain_conflicts: Counter::default(),
             chain_reorgs: Counter::default(),
+            // 0.5 ms … 16 s: a commit, a guest's action.
+            vote_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            guest_action_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            // 10 ms … 22 min: providers vote over seconds to minutes.
+            open_to_queued_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 18)),
             registry: Registry::default(),
         };
         let build = vec![
@@ -115,6 +127,21 @@ impl Metrics {
         );
         registry.register("http_responses", "HTTP responses by status", m.responses.clone());
         registry.register("votes_accepted", "Votes accepted", m.votes.clone());
+        registry.register(
+            "vote_seconds",
+            "Accepting one vote: from its request to its receipt, the commit included",
+            m.vote_seconds.clone(),
+        );
+        registry.register(
+            "open_to_queued_seconds",
+            "An instruction's first vote to its action queued for the guest",
+            m.open_to_queued_seconds.clone(),
+        );
+        registry.register(
+            "guest_action_seconds",
+            "An action handed to the guest to its result on the link",
+            m.guest_action_seconds.clone(),
+        );
         registry.register("actions_queued", "Actions queued for the guest", m.queued.clone());
         registry.register("actions_delivered", "Actions handed to a guest", m.delivered.clone());
         registry.register("results_stored", "Results stored", m.results.clone());

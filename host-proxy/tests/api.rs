@@ -113,11 +113,23 @@ async fn a_100_voter_instruction_is_aggregated_executed_and_served() {
     assert_eq!(client.get(format!("{base}/healthy")).send().await.unwrap().status(), 200);
 
     let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    for line in
-        ["fcc_proxy_votes_accepted_total 100", "fcc_proxy_actions_queued_total 1", "fcc_proxy_guests_connected 1"]
-    {
+    for line in [
+        "fcc_proxy_votes_accepted_total 100",
+        "fcc_proxy_actions_queued_total 1",
+        "fcc_proxy_guests_connected 1",
+        // The latency histograms: every vote timed, the one instruction from its first vote to
+        // its queueing.
+        "fcc_proxy_vote_seconds_count 100",
+        "fcc_proxy_open_to_queued_seconds_count 1",
+    ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
+    let count = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(count("fcc_proxy_guest_action_seconds_count") >= 1, "the executed action was timed\n{metrics}");
+    assert!(metrics.contains("fcc_proxy_vote_seconds_bucket{le=\"0.0005\"}"), "{metrics}");
     s.running.shutdown().await;
 }
 

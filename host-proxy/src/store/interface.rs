@@ -82,6 +82,8 @@ pub struct VoteOutcome {
     pub weight: u32,
     /// Whether this vote carried the instruction over the threshold (an action was queued).
     pub queued_now: bool,
+    /// When the instruction's candidate got its first vote (Unix ms).
+    pub opened_ms: i64,
     /// The signer had voted before: its first vote stands and is reported again.
     pub repeated: bool,
     /// keccak of the additional variable message of the vote this outcome is about (the first

@@ -379,7 +379,7 @@ macro_rules! sql_store {
                         continue;
                     }
                     let select = concat!(
-                        "SELECT weight, cosigners, votes, last_vote_hash, state FROM instructions ",
+                        "SELECT weight, cosigners, votes, last_vote_hash, state, created_ms FROM instructions ",
                         "WHERE id = $1 AND hash_fixed = $2 ",
                         $lock
                     );
@@ -443,6 +443,7 @@ macro_rules! sql_store {
                     let row = row.ok_or_else(|| StoreError(anyhow::anyhow!("instruction row vanished")))?;
                     let (weight, cosigners, count, last, state): (i64, i64, i64, Vec<u8>, i64) =
                         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
+                    let opened_ms: i64 = row.try_get(5)?;
                     if state == STATE_EXPIRED {
                         results[i] = Some(Err(VoteRejection::Expired));
                         continue;
@@ -463,6 +464,7 @@ macro_rules! sql_store {
                             timestamp: seconds(e.try_get(2)?),
                             weight: weight as u32,
                             queued_now: false,
+                            opened_ms,
                             repeated: true,
                             avm_hash: keccak256(&e.try_get::<Vec<u8>, _>(3)?),
                             signature: e.try_get(4)?,
@@ -555,6 +557,7 @@ macro_rules! sql_store {
                         timestamp,
                         weight: weight as u32,
                         queued_now,
+                        opened_ms,
                         repeated: false,
                         avm_hash,
                         signature: v.signature.to_vec(),

@@ -18,7 +18,7 @@
 //! Differences from Flare's TEE (`docs/PROTOCOL.md` §8.7): every tier is signed and answered at
 //! once (Flare's posts tier i at its delay, cumulatively; the delays are the submitter's to
 //! keep); REISSUE runs PAY's path, as in Flare, but the ledger refuses a reissue that changes
-//! anything but the fee.
+//! anything but the fee (and, for Bitcoin, the inputs after the anchor, which may pay it).
 
 use alloc::vec::Vec;
 
