@@ -196,9 +196,14 @@ fn reproducible_check() -> Result<()> {
 /// QEMU for the guest: installed with apt-get when missing and this is root on Debian/Ubuntu,
 /// else an error saying how to install it.
 fn ensure_qemu() -> Result<()> {
-    const QEMU: &str = "qemu-system-x86_64";
+    ensure_debian_tool("qemu-system-x86_64", "qemu-system-x86", "your distribution's QEMU x86_64 system emulator")
+}
+
+/// `binary` on the PATH, from Debian's `package` when missing (as root with apt); elsewhere an
+/// error naming what to install (`elsewhere`).
+fn ensure_debian_tool(binary: &str, package: &str, elsewhere: &str) -> Result<()> {
     let on_path =
-        || std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(QEMU).is_file()));
+        || std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(binary).is_file()));
     if on_path() {
         return Ok(());
     }
@@ -206,17 +211,17 @@ fn ensure_qemu() -> Result<()> {
     let apt = Path::new("/usr/bin/apt-get").exists();
     if !(root && apt) {
         bail!(
-            "{QEMU} is not installed. On Debian/Ubuntu: `sudo apt-get install qemu-system-x86` \
-             (elsewhere: your distribution's QEMU x86_64 system emulator), then run this again"
+            "{binary} is not installed. On Debian/Ubuntu: `sudo apt-get install {package}` (elsewhere: {elsewhere}), \
+             then run this again"
         );
     }
-    eprintln!("{QEMU} missing: installing Debian's qemu-system-x86 (apt-get shows its progress)");
-    for args in [&["update"][..], &["install", "-y", "--no-install-recommends", "qemu-system-x86"][..]] {
+    eprintln!("{binary} missing: installing Debian's {package} (apt-get shows its progress)");
+    for args in [&["update"][..], &["install", "-y", "--no-install-recommends", package][..]] {
         eprintln!("$ apt-get {}", args.join(" "));
         let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
         ensure!(status.success(), "apt-get {} failed ({status})", args.join(" "));
     }
-    ensure!(on_path(), "{QEMU} still not found after installing qemu-system-x86");
+    ensure!(on_path(), "{binary} still not found after installing {package}");
     Ok(())
 }
 
@@ -300,6 +305,8 @@ fn main() -> Result<()> {
             ensure_python_judges()?;
             // The guest end-to-end tests and the devnet boot the ROM in QEMU.
             ensure_qemu()?;
+            // promtool checks the proxy's alert rules and dashboard (host-proxy/tests/monitoring.rs).
+            ensure_debian_tool("promtool", "prometheus", "Prometheus's promtool")?;
             // First: the contract bindings (fcc-contracts) need the forge artifacts to compile.
             contracts_build()?;
             cargo(&["fmt", "--all", "--check"])?;
