@@ -41,7 +41,10 @@ fn serve(config: crate::config::Config) -> Result<()> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async {
         tracing::info!("starting: {config}");
         let running = crate::start(config).await?;
-        println!("LISTENING http={} link={}", running.http_addr, running.link_addr);
+        match running.metrics_addr {
+            Some(m) => println!("LISTENING http={} link={} metrics={m}", running.http_addr, running.link_addr),
+            None => println!("LISTENING http={} link={}", running.http_addr, running.link_addr),
+        }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

@@ -81,6 +81,10 @@ pub struct Settings {
     /// Guest link address (the guest connects here).
     #[arg(long, env = "FCC_PROXY_LINK")]
     pub link: Option<SocketAddr>,
+    /// A listener of its own for `GET /metrics` (then not served on the API's): scrapes stay
+    /// on a private address while the API is public.
+    #[arg(long, env = "FCC_PROXY_METRICS")]
+    pub metrics: Option<SocketAddr>,
     /// `sqlite://path` or `postgres://user@host/db`.
     #[arg(long, env = "FCC_PROXY_DATABASE")]
     pub database: Option<String>,
@@ -340,6 +344,8 @@ pub struct Config {
     pub http: SocketAddr,
     /// Guest link address.
     pub link: SocketAddr,
+    /// Metrics listener (`None`: `/metrics` on the API's).
+    pub metrics: Option<SocketAddr>,
     /// Database URL.
     pub database: String,
     /// Chain id.
@@ -397,12 +403,13 @@ impl std::fmt::Display for Config {
         let path = |p: &Option<PathBuf>| p.as_ref().map_or_else(|| "none".to_string(), |p| p.display().to_string());
         write!(
             f,
-            "http={} link={} database={} chain-id={} key={} tee-id={} lease-ms={} long-poll-ms={} retry-ms={} \
+            "http={} link={} metrics={} database={} chain-id={} key={} tee-id={} lease-ms={} long-poll-ms={} retry-ms={} \
              max-deliveries={} max-body={} max-open={} max-open-per-signer={} open-ttl-ms={} rate-per-second={} \
              rate-burst={} header-timeout-ms={} request-timeout-ms={} max-connections-per-client={} \
              trusted-proxies={:?} trust-root={} sealed-state={} log-format={:?}",
             self.http,
             self.link,
+            self.metrics.map_or_else(|| "on the API's listener".to_string(), |a| a.to_string()),
             crate::redact::url(&self.database),
             self.chain_id,
             if self.key.is_some() { "set" } else { "none (an ephemeral key)" },
@@ -469,6 +476,7 @@ impl Default for Config {
         Self {
             http: "127.0.0.1:6660".parse().expect("address"),
             link: "127.0.0.1:6661".parse().expect("address"),
+            metrics: None,
             database: "sqlite://fcc-proxy.db".into(),
             chain_id: 14,
             key: None,
@@ -508,6 +516,7 @@ impl Settings {
             config: self.config.or(other.config),
             http: self.http.or(other.http),
             link: self.link.or(other.link),
+            metrics: self.metrics.or(other.metrics),
             database: self.database.or(other.database),
             chain_id: self.chain_id.or(other.chain_id),
             key: self.key.or(other.key),
@@ -593,6 +602,7 @@ impl Settings {
         let config = Config {
             http: s.http.unwrap_or(d.http),
             link: s.link.unwrap_or(d.link),
+            metrics: s.metrics,
             database: s.database.unwrap_or(d.database),
             chain_id: s.chain_id.unwrap_or(d.chain_id),
             key,

@@ -58,6 +58,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// Where guests connect.
     pub link_addr: SocketAddr,
+    /// Where `GET /metrics` is served, when on a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     /// The HTTP server, the guest link and the chain monitor: they end when `stop` turns true.
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -140,6 +142,11 @@ pub async fn start_with(
     let (stop, stopped) = watch::channel(false);
     let http_addr = http_listener.local_addr()?;
     let link_addr = link_listener.local_addr()?;
+    let metrics_listener = match shared.config.metrics {
+        Some(a) => Some(TcpListener::bind(a).await.with_context(|| format!("binding the metrics listener {a}"))?),
+        None => None,
+    };
+    let metrics_addr = metrics_listener.as_ref().map(TcpListener::local_addr).transpose()?;
     tracing::info!(%http_addr, %link_addr, proxy = %hex::encode(shared.proxy_address), "fcc-proxy serving");
     let writer = tokio::spawn(aggregate::run_writer(shared.clone(), writer_rx));
     let mut tasks = vec![
@@ -147,8 +154,11 @@ pub async fn start_with(
         tokio::spawn(link::serve(shared.clone(), link_listener, stopped.clone())),
         tokio::spawn(aggregate::expire_stale(shared.clone(), stopped.clone())),
     ];
+    if let Some(listener) = metrics_listener {
+        tasks.push(tokio::spawn(http::serve_metrics(shared.clone(), listener, stopped.clone())));
+    }
     if shared.config.chain.is_some() {
         tasks.push(tokio::spawn(chain::run(shared.clone(), stopped)));
     }
-    Ok(Running { shared, http_addr, link_addr, stop, tasks, writer })
+    Ok(Running { shared, http_addr, link_addr, metrics_addr, stop, tasks, writer })
 }

@@ -458,3 +458,26 @@ async fn metrics_scrapes_do_not_each_count_the_database() {
     assert!(scrape().await.contains("fcc_proxy_open_instructions 1\n"), "read again after it");
     s.running.shutdown().await;
 }
+
+/// With a metrics listener of its own (`metrics`), `/metrics` is served there — and only
+/// there: the API's listener answers it 404, the metrics listener nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_on_a_listener_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = fcc_proxy::Config { metrics: Some("127.0.0.1:0".parse().unwrap()), ..config() };
+    let s = setup(sqlite(&dir).await, config, 3).await;
+    let metrics = s.running.metrics_addr.expect("a metrics listener");
+    assert_ne!(metrics, s.running.http_addr);
+    let client = reqwest::Client::new();
+    let get = async |addr: std::net::SocketAddr, path: &str| {
+        let r = client.get(format!("http://{addr}{path}")).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    let (code, body) = get(metrics, "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(body.contains("fcc_proxy_build_info{") && body.contains("fcc_proxy_guests_connected 1"), "{body}");
+    assert_eq!(get(s.running.http_addr, "/metrics").await.0, 404, "the API does not answer scrapes");
+    assert_eq!(get(metrics, "/info").await.0, 404, "the metrics listener serves /metrics only");
+    assert_eq!(get(s.running.http_addr, "/info").await.0, 200);
+    s.running.shutdown().await;
+}

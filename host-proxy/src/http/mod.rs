@@ -71,8 +71,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let rate = NonZeroU32::new(shared.config.rate_per_second).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(shared.config.rate_burst).unwrap_or(NonZeroU32::MIN);
     let limiter = Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
+    let own_metrics_listener = shared.config.metrics.is_some();
     let state = AppState { shared, limiter, bodies: Arc::new(tokio::sync::Semaphore::new(MAX_BODIES_IN_FLIGHT)) };
-    Router::new()
+    let router = Router::new()
         .route("/instruction", post(post_instruction))
         .route("/action/result/{id}", get(get_result))
         .route("/action/status/{epoch}/{id}", get(get_status))
@@ -83,8 +84,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/governance/machine-paths", post(post_machine_paths))
         .route("/healthy", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(get_ready))
-        .route("/metrics", get(get_metrics))
-        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }));
+    // With a metrics listener of its own, the API does not answer scrapes.
+    let router = if own_metrics_listener { router } else { router.route("/metrics", get(get_metrics)) };
+    router
         .fallback(|| async { ApiError::NotFound("no_route", "no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), limit_count_and_log))
@@ -639,8 +642,36 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// request has `request-timeout-ms` (the router's middleware). One client (an IPv4 address, an
 /// IPv6 /64) holds at most `max-connections-per-client` of the [`MAX_CONNECTIONS`].
 pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, stop: tokio::sync::watch::Receiver<bool>) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
     let app = router(shared.clone());
+    serve_app(shared, app, listener, stop).await
+}
+
+/// `GET /metrics` alone, on the metrics listener (`metrics` set), with the API's connection
+/// limits and timeouts; every other path is 404.
+pub async fn serve_metrics(
+    shared: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    // No rate limit here (the handler reads the database at most once per
+    // DATABASE_GAUGES_TTL however often it is asked); the state's limiter goes unused.
+    let limiter = Arc::new(RateLimiter::keyed(Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::MIN)));
+    let state = AppState { shared: shared.clone(), limiter, bodies: Arc::new(tokio::sync::Semaphore::new(1)) };
+    let app = Router::new()
+        .route("/metrics", get(get_metrics))
+        .fallback(|| async { ApiError::NotFound("no_route", "the metrics listener serves GET /metrics only".into()) })
+        .with_state(state);
+    serve_app(shared, app, listener, stop).await
+}
+
+/// Serves `app` on `listener` (see [`serve`]).
+async fn serve_app(
+    shared: Arc<Shared>,
+    app: Router,
+    listener: tokio::net::TcpListener,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
