@@ -40,7 +40,7 @@ pub async fn run_writer(shared: Arc<Shared>, mut rx: VoteQueue) {
         match shared.store.add_votes(&votes, limits).await {
             Ok(outcomes) => {
                 let mut queued = false;
-                for (outcome, reply) in outcomes.into_iter().zip(replies) {
+                for ((outcome, reply), vote) in outcomes.into_iter().zip(replies).zip(&votes) {
                     if let Ok(o) = &outcome {
                         queued |= o.queued_now;
                         if !o.repeated {
@@ -50,6 +50,7 @@ pub async fn run_writer(shared: Arc<Shared>, mut rx: VoteQueue) {
                             shared.metrics.queued.inc();
                             let open = now_ms().saturating_sub(o.opened_ms).max(0);
                             shared.metrics.open_to_queued_seconds.observe(open as f64 / 1e3);
+                            shared.metrics.queue_clock.queued(vote.instruction.instruction_id);
                         }
                     }
                     let _ = reply.send(Ok(outcome));

@@ -333,6 +333,9 @@ impl Conn {
             for (r, new) in results.iter().zip(stored) {
                 if new {
                     shared.metrics.results.inc();
+                    if let Some(waited) = shared.metrics.queue_clock.answered(&r.result.id) {
+                        shared.metrics.queued_to_result_seconds.observe(waited.as_secs_f64());
+                    }
                 } else {
                     shared.metrics.duplicate_results.inc();
                 }

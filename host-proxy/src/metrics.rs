@@ -70,6 +70,35 @@ pub struct Metrics {
     pub open_to_queued_seconds: Histogram,
     /// An action handed to the guest to its result back on the link (per result).
     pub guest_action_seconds: Histogram,
+    /// An instruction's action queued (its threshold reached) to its result stored.
+    pub queued_to_result_seconds: Histogram,
+    /// When this process queued the actions not yet answered.
+    pub(crate) queue_clock: QueueClock,
+}
+
+/// Most queued actions timed at once; beyond, new ones go untimed (the histogram is a sample,
+/// the memory stays bounded).
+pub const MAX_TIMED: usize = 65_536;
+
+/// When this process queued each action still unanswered (`queued_to_result_seconds`). Only
+/// this process's: an action queued by another proxy on the same database, or before a
+/// restart, is not timed.
+#[derive(Debug, Default)]
+pub(crate) struct QueueClock(std::sync::Mutex<std::collections::HashMap<[u8; 32], std::time::Instant>>);
+
+impl QueueClock {
+    /// `id`'s action was queued now.
+    pub(crate) fn queued(&self, id: [u8; 32]) {
+        let mut m = self.0.lock().expect("queue clock");
+        if m.len() < MAX_TIMED {
+            m.insert(id, std::time::Instant::now());
+        }
+    }
+
+    /// How long ago `id`'s action was queued, if timed (forgotten then).
+    pub(crate) fn answered(&self, id: &[u8; 32]) -> Option<std::time::Duration> {
+        self.0.lock().expect("queue clock").remove(id).map(|at| at.elapsed())
+    }
 }
 
 impl Default for Metrics {
@@ -112,6 +141,8 @@ impl Metrics {
             guest_action_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
             // 10 ms … 22 min: providers vote over seconds to minutes.
             open_to_queued_seconds: Histogram::new(exponential_buckets(0.01, 2.0, 18)),
+            queued_to_result_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 16)),
+            queue_clock: QueueClock::default(),
             registry: Registry::default(),
         };
         let build = vec![
@@ -136,6 +167,11 @@ impl Metrics {
             "open_to_queued_seconds",
             "An instruction's first vote to its action queued for the guest",
             m.open_to_queued_seconds.clone(),
+        );
+        registry.register(
+            "queued_to_result_seconds",
+            "An instruction's action queued to its result stored (by this process)",
+            m.queued_to_result_seconds.clone(),
         );
         registry.register(
             "guest_action_seconds",

@@ -129,6 +129,7 @@ async fn a_100_voter_instruction_is_aggregated_executed_and_served() {
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     assert!(count("fcc_proxy_guest_action_seconds_count") >= 1, "the executed action was timed\n{metrics}");
+    assert_eq!(count("fcc_proxy_queued_to_result_seconds_count"), 1, "queued to stored, once\n{metrics}");
     assert!(metrics.contains("fcc_proxy_vote_seconds_bucket{le=\"0.0005\"}"), "{metrics}");
     s.running.shutdown().await;
 }
