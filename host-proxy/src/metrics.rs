@@ -79,6 +79,9 @@ pub struct Metrics {
 /// Most queued actions timed at once; beyond, new ones go untimed (the histogram is a sample,
 /// the memory stays bounded).
 pub const MAX_TIMED: usize = 65_536;
+/// A timed action older than this is forgotten when the clock is full (its result was stored
+/// by another proxy on the same database, or never will be).
+pub const TIMED_AT_MOST: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// When this process queued each action still unanswered (`queued_to_result_seconds`). Only
 /// this process's: an action queued by another proxy on the same database, or before a
@@ -90,6 +93,9 @@ impl QueueClock {
     /// `id`'s action was queued now.
     pub(crate) fn queued(&self, id: [u8; 32]) {
         let mut m = self.0.lock().expect("queue clock");
+        if m.len() >= MAX_TIMED {
+            m.retain(|_, at| at.elapsed() < TIMED_AT_MOST);
+        }
         if m.len() < MAX_TIMED {
             m.insert(id, std::time::Instant::now());
         }
