@@ -81,7 +81,10 @@ async fn a_run_configured_with_secrets_logs_none_of_them() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let log = proxy.stop();
     assert_clean("the log", &log);
-    assert!(log.contains("starting: http=127.0.0.1:0 link=127.0.0.1:0 database=sqlite://"), "{log}");
+    assert!(
+        log.contains("starting: http=127.0.0.1:0 link=127.0.0.1:0 metrics=on the API's listener database=sqlite://"),
+        "{log}"
+    );
     assert!(log.contains("relay=0x1111111111111111111111111111111111111111"), "addresses as hex: {log}");
     assert!(log.contains("rpc-url=http://fcc:***@127.0.0.1:"), "{log}");
     assert!(log.contains("key=set"), "{log}");
