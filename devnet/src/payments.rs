@@ -57,10 +57,7 @@ pub(crate) struct Signer<'a> {
 /// The key a `KEY_GENERATE` result proves, compressed.
 fn compressed(r: &SignedResult) -> Result<[u8; 33]> {
     let (xy, _) = sim::wallet::proven_key(r)?;
-    let mut k = [0u8; 33];
-    k[0] = 2 | (xy[63] & 1);
-    k[1..].copy_from_slice(&xy[..32]);
-    Ok(k)
+    Ok(fcc_core::wallet::compress_xy(&xy))
 }
 
 /// Every signer's result for `id`, each signed by its TEE — which `TeeResultVerifier` confirms

@@ -2717,13 +2717,7 @@ mod wallets {
             net.init(&c, true);
             let mine = btc_key(&mut net, &c, 1);
             // Two keys of other TEEs: pool keys, compressed.
-            let others = [2usize, 3].map(|i| {
-                let xy = pool()[i].public;
-                let mut k = [0u8; 33];
-                k[0] = 2 | (xy[63] & 1);
-                k[1..].copy_from_slice(&xy[..32]);
-                k
-            });
+            let others = [2usize, 3].map(|i| fcc_core::wallet::compress_xy(&pool()[i].public));
             let keys = [mine, others[0], others[1]];
             let me = [(net.tee_id, 1)];
             let m = message(&me, &keys, &UTXOS, 70_000, 2_000, "27100000", 8);

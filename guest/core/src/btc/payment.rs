@@ -27,7 +27,9 @@ use crate::error::Error;
 use crate::hash::{H256, keccak256_concat};
 use crate::policy::Address;
 use crate::wallet::json::hex;
-use crate::xrpl::payment::{FeeTier, MAX_FEE_ENTRIES, fee, parse_schedule};
+use crate::xrpl::payment::{
+    FeeTier, MAX_FEE_ENTRIES, fee, key_pair_words, keys_in, parse_schedule, read_key_pairs, small,
+};
 
 /// Most inputs of one payment.
 pub const MAX_INPUTS: usize = 64;
@@ -107,23 +109,14 @@ fn op_return(reference: &H256) -> Output {
     Output { value: 0, script_pubkey }
 }
 
-/// A `uint256` that fits 64 bits.
-fn small(v: &H256) -> Option<u64> {
-    v[..24].iter().all(|&b| b == 0).then(|| u64::from_be_bytes(v[24..].try_into().expect("8 bytes")))
-}
-
 impl BtcPaymentMessage {
     /// Reads the message strictly: only its one canonical encoding (re-encoded and compared).
     pub fn decode(data: &[u8]) -> Result<Self, Error> {
         let r = Reader::new(data, "F_BTC payment message");
         let base = r.offset(0, 0)?;
         let at = |i: usize| base + 32 * i;
-        let pairs = r.public_keys_at(r.offset(base, at(1))?, MAX_KEY_PAIRS)?;
-        let mut key_pairs = Vec::with_capacity(pairs.len());
-        for p in &pairs {
-            let words = Reader::new(p, "F_BTC payment message (teeIdKeyIdPairs)");
-            key_pairs.push((words.address(0)?, words.uint(32, 64)?));
-        }
+        let key_pairs =
+            read_key_pairs(&r, r.offset(base, at(1))?, MAX_KEY_PAIRS, "F_BTC payment message (teeIdKeyIdPairs)")?;
         let bytes = |i: usize, max: usize| -> Result<&[u8], Error> { r.bytes_at(r.offset(base, at(i))?, max) };
         let keys = bytes(4, 33 * btc::MAX_MULTISIG_KEYS)?;
         let inputs = bytes(5, INPUT_LEN * MAX_INPUTS)?;
@@ -158,16 +151,7 @@ impl BtcPaymentMessage {
 
     /// `abi.encode(message)`.
     pub fn encode(&self) -> Vec<u8> {
-        let pairs: Vec<[u8; 64]> = self
-            .key_pairs
-            .iter()
-            .map(|(tee, key)| {
-                let mut p = [0u8; 64];
-                p[..32].copy_from_slice(&abi::address(tee));
-                p[32..].copy_from_slice(&abi::uint(*key));
-                p
-            })
-            .collect();
+        let pairs = key_pair_words(&self.key_pairs);
         let keys: Vec<u8> = self.public_keys.concat();
         let inputs: Vec<u8> = self
             .inputs
@@ -193,7 +177,7 @@ impl BtcPaymentMessage {
 
     /// The key ids of `tee` among the message's pairs, in their order.
     pub fn keys_of(&self, tee: &Address) -> Vec<u64> {
-        self.key_pairs.iter().filter(|(t, _)| t == tee).map(|(_, k)| *k).collect()
+        keys_in(&self.key_pairs, tee)
     }
 
     /// The wallet's witness script (BIP67).

@@ -112,6 +112,14 @@ fn has_duplicates<T: Ord + Clone>(items: &[T]) -> bool {
     sorted.windows(2).any(|w| w[0] == w[1])
 }
 
+/// The SEC1 compressed form of `x ‖ y`: `02 | 03` (y's parity) ‖ x.
+pub fn compress_xy(xy: &[u8; 64]) -> [u8; 33] {
+    let mut out = [0u8; 33];
+    out[0] = 2 | (xy[63] & 1);
+    out[1..].copy_from_slice(&xy[..32]);
+    out
+}
+
 /// The Ethereum address of `x ‖ y`.
 pub fn address_of_xy(xy: &[u8; 64]) -> Address {
     keccak256(xy)[12..].try_into().expect("20 bytes")
@@ -201,10 +209,7 @@ impl Wallet {
     /// The key's compressed public key (XRPL's `SigningPubKey`).
     pub fn compressed_public(&self) -> [u8; 33] {
         // From the stored x ‖ y: no scalar multiplication per signature.
-        let mut out = [0u8; 33];
-        out[0] = 2 | (self.public[63] & 1);
-        out[1..].copy_from_slice(&self.public[..32]);
-        out
+        compress_xy(&self.public)
     }
 
     /// Fails unless the key is of `key_type` with `algo` (tee-node's messages).

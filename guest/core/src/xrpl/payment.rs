@@ -81,12 +81,8 @@ impl PaymentMessage {
         let r = Reader::new(data, "F_XRP payment message");
         let base = r.offset(0, 0)?;
         let at = |i: usize| base + 32 * i;
-        let pairs = r.public_keys_at(r.offset(base, at(1))?, MAX_KEY_PAIRS)?;
-        let mut key_pairs = Vec::with_capacity(pairs.len());
-        for p in &pairs {
-            let words = Reader::new(p, "F_XRP payment message (teeIdKeyIdPairs)");
-            key_pairs.push((words.address(0)?, words.uint(32, 64)?));
-        }
+        let key_pairs =
+            read_key_pairs(&r, r.offset(base, at(1))?, MAX_KEY_PAIRS, "F_XRP payment message (teeIdKeyIdPairs)")?;
         let string = |i: usize| -> Result<String, Error> { text(r.bytes_at(r.offset(base, at(i))?, MAX_ADDRESS_LEN)?) };
         let m = Self {
             wallet_id: *r.word(at(0))?,
@@ -108,19 +104,9 @@ impl PaymentMessage {
 
     /// `abi.encode(message)`.
     pub fn encode(&self) -> Vec<u8> {
-        let pairs: Vec<[u8; 64]> = self
-            .key_pairs
-            .iter()
-            .map(|(tee, key)| {
-                let mut p = [0u8; 64];
-                p[..32].copy_from_slice(&abi::address(tee));
-                p[32..].copy_from_slice(&abi::uint(*key));
-                p
-            })
-            .collect();
+        let pairs = key_pair_words(&self.key_pairs);
         abi::encode_dynamic_struct(&[
             Token::Word(self.wallet_id),
-            // An array of two-word static tuples is laid out as `(bytes32, bytes32)[]`.
             Token::PublicKeys(&pairs),
             Token::Word(self.source_id),
             Token::Bytes(self.sender.as_bytes()),
@@ -137,7 +123,7 @@ impl PaymentMessage {
 
     /// The key ids of `tee` among the message's pairs, in their order.
     pub fn keys_of(&self, tee: &Address) -> Vec<u64> {
-        self.key_pairs.iter().filter(|(t, _)| t == tee).map(|(_, k)| *k).collect()
+        keys_in(&self.key_pairs, tee)
     }
 
     /// The transaction of every fee tier, checked as Flare's TEE checks them (recipient, sender
@@ -179,8 +165,44 @@ impl PaymentMessage {
     }
 }
 
+/// The `(address teeId, uint64 keyId)[]` of a payment message at `at`, at most `max` (`what`
+/// names it in errors).
+pub(crate) fn read_key_pairs(
+    r: &Reader<'_>,
+    at: usize,
+    max: usize,
+    what: &'static str,
+) -> Result<Vec<(Address, u64)>, Error> {
+    r.public_keys_at(at, max)?
+        .iter()
+        .map(|p| {
+            let words = Reader::new(p, what);
+            Ok((words.address(0)?, words.uint(32, 64)?))
+        })
+        .collect()
+}
+
+/// `pairs` as their ABI words: an array of two-word static tuples is laid out as
+/// `(bytes32, bytes32)[]`.
+pub(crate) fn key_pair_words(pairs: &[(Address, u64)]) -> Vec<[u8; 64]> {
+    pairs
+        .iter()
+        .map(|(tee, key)| {
+            let mut p = [0u8; 64];
+            p[..32].copy_from_slice(&abi::address(tee));
+            p[32..].copy_from_slice(&abi::uint(*key));
+            p
+        })
+        .collect()
+}
+
+/// The key ids of `tee` among `pairs`, in their order.
+pub(crate) fn keys_in(pairs: &[(Address, u64)], tee: &Address) -> Vec<u64> {
+    pairs.iter().filter(|(t, _)| t == tee).map(|(_, k)| *k).collect()
+}
+
 /// A `uint256` that fits 64 bits.
-fn small(v: &H256) -> Option<u64> {
+pub(crate) fn small(v: &H256) -> Option<u64> {
     v[..24].iter().all(|&b| b == 0).then(|| u64::from_be_bytes(v[24..].try_into().expect("8 bytes")))
 }
 

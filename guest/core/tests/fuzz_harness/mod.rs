@@ -918,13 +918,7 @@ fn btc_payment_message() -> Vec<u8> {
         w[24..].copy_from_slice(&v.to_be_bytes());
         w
     };
-    let key = |i: usize| {
-        let xy = voters()[i].public_key();
-        let mut k = [0u8; 33];
-        k[0] = 2 | (xy[63] & 1);
-        k[1..].copy_from_slice(&xy[..32]);
-        k
-    };
+    let key = |i: usize| fcc_core::wallet::compress_xy(voters()[i].public_key());
     use fcc_core::btc::payment::{BtcPaymentMessage, Utxo};
     BtcPaymentMessage {
         wallet_id: [1; 32],
