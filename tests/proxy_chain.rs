@@ -300,6 +300,17 @@ async fn the_proxy_turns_a_relayed_policy_into_one_update_the_light_client_accep
     assert_eq!(active, Some(EPOCH + 1));
     task.abort();
     running.shutdown().await;
+
+    // A proxy whose trust root is the relayed epoch's policy already queues no update to it:
+    // its guest, started from that root, would refuse it.
+    let late_dir = tempfile::tempdir()?;
+    let late_root = trust_root(late_dir.path(), &next_ps, &next)?;
+    let late = proxy(&format!("sqlite://{}/proxy.db", late_dir.path().display()), &url, &net, &late_root).await?;
+    caught_up(&late, &rpc).await?;
+    let ops: Vec<_> = queued(late.shared.store.as_ref()).await?.iter().map(|a| a.instruction.op_command).collect();
+    assert_eq!(ops, [fcc_core::op::INITIALIZE_POLICY]);
+    assert_eq!(late.shared.store.policy(EPOCH + 1).await?, Some(next.encode()), "known, for weighing votes");
+    late.shutdown().await;
     Ok(())
 }
 

@@ -179,6 +179,12 @@ impl<P: Provider> ChainSink<P> {
         Ok(self.shared.store.policy(epoch).await?.and_then(|b| SigningPolicy::decode(&b).ok()))
     }
 
+    /// The configured trust root's epoch, if there is one.
+    fn trust_root_epoch(&self) -> Option<u32> {
+        let root = self.shared.sessions.trust_root()?.signing_policy().ok()?;
+        Some(root.reward_epoch_id())
+    }
+
     async fn policy(&self, batch: &mut ChainBatch, epoch: u32, bytes: &[u8], tx: B256) -> Result<()> {
         SigningPolicy::decode(bytes)
             .map_err(|e| anyhow::anyhow!("the relay's policy of epoch {epoch} does not decode: {e}"))?;
@@ -194,6 +200,12 @@ impl<P: Provider> ChainSink<P> {
                  (a first policy is the guest's trust root: configure it as trust-root for INITIALIZE_POLICY)"
             ),
             Err(e) => tracing::error!(epoch, %tx, "relay() calldata does not parse ({e}): no UPDATE_POLICY queued"),
+            // A guest started from the trust root is past this epoch already and would refuse
+            // the update ("only the next epoch may follow"); a guest behind the root gets the
+            // root itself.
+            Ok(Some(_)) if self.trust_root_epoch().is_some_and(|root| epoch <= root) => {
+                tracing::info!(epoch, %tx, "relayed policy at or below the trust root's epoch: no UPDATE_POLICY queued")
+            }
             Ok(Some(relay)) => {
                 let known = match epoch.checked_sub(1) {
                     Some(e) => self.signing_policy(batch, e).await?,
@@ -232,7 +244,7 @@ impl<P: Provider> Sink for ChainSink<P> {
     }
 
     async fn commit(&self, events: Vec<Event>, cursor: Cursor, forget_below: u64) -> Result<()> {
-        let mut batch = ChainBatch::default();
+        let mut batch = ChainBatch { now_ms: crate::state::now_ms(), ..ChainBatch::default() };
         for e in &events {
             match e {
                 Event::Policy(p) => self.policy(&mut batch, p.reward_epoch_id, &p.bytes, p.origin.tx).await?,

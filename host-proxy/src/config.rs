@@ -81,8 +81,8 @@ pub struct Settings {
     /// Guest link address (the guest connects here).
     #[arg(long, env = "FCC_PROXY_LINK")]
     pub link: Option<SocketAddr>,
-    /// A listener of its own for `GET /metrics` (then not served on the API's): scrapes stay
-    /// on a private address while the API is public.
+    /// A listener of its own for `GET /metrics` and the status page (then not served on the
+    /// API's): both stay on a private address while the API is public.
     #[arg(long, env = "FCC_PROXY_METRICS")]
     pub metrics: Option<SocketAddr>,
     /// `sqlite://path` or `postgres://user@host/db`.
@@ -344,7 +344,7 @@ pub struct Config {
     pub http: SocketAddr,
     /// Guest link address.
     pub link: SocketAddr,
-    /// Metrics listener (`None`: `/metrics` on the API's).
+    /// Metrics and status-page listener (`None`: both on the API's).
     pub metrics: Option<SocketAddr>,
     /// Database URL.
     pub database: String,

@@ -286,6 +286,7 @@ impl Conn {
                 if r.result.status != fcc_core::result::status::SUCCESS {
                     tracing::warn!(id = %hex::encode(r.result.id), log = %r.result.log, "the guest refused a policy action");
                 }
+                shared.sessions.policy_answered(&tee, &r.result);
                 self.leased.remove(&r.result.id);
                 self.send(&ProxyMessage::Ack { id: r.result.id }).await?;
             }
@@ -331,6 +332,7 @@ impl Conn {
             // Durable first, then acked: an ack promises the result survives a crash.
             let stored = shared.store.store_results(&results, now_ms()).await?;
             for (r, new) in results.iter().zip(stored) {
+                shared.sessions.policy_answered(&tee, &r.result);
                 if new {
                     shared.metrics.results.inc();
                     if let Some(waited) = shared.metrics.queue_clock.answered(&r.result.id) {

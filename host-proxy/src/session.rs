@@ -32,6 +32,9 @@ pub struct Sessions {
     checker: Option<Checker>,
     outcome: RwLock<Option<attestation::Outcome>>,
     tee: RwLock<Option<Hello>>,
+    /// The served TEE's active policy epoch, as far as this process has seen: its `Hello`'s,
+    /// then the epoch of each policy action it answered.
+    trusted_epoch: std::sync::Mutex<Option<(Address, u32)>>,
     connected: AtomicUsize,
 }
 
@@ -69,6 +72,9 @@ impl Sessions {
             sealed_state,
             checker,
             outcome: RwLock::new(None),
+            trusted_epoch: std::sync::Mutex::new(
+                tee.as_ref().and_then(|h: &Hello| h.active_epoch.map(|e| (h.tee_id, e))),
+            ),
             tee: RwLock::new(tee),
             connected: AtomicUsize::new(0),
         })
@@ -87,8 +93,33 @@ impl Sessions {
     /// Makes `hello`'s TEE the served one (stored first), at `now_ms`.
     pub async fn set_tee(&self, hello: Hello, now_ms: i64) -> StoreResult<()> {
         self.store.put_tee(&hello, now_ms).await?;
+        *self.trusted_epoch.lock().unwrap_or_else(|e| e.into_inner()) = hello.active_epoch.map(|e| (hello.tee_id, e));
         *self.tee.write().await = Some(hello);
         Ok(())
+    }
+
+    /// The served TEE's active policy epoch (see [`Sessions::policy_answered`]), if it has one.
+    pub async fn trusted_epoch(&self) -> Option<u32> {
+        let served = self.tee.read().await.as_ref().map(|h| h.tee_id)?;
+        let known = *self.trusted_epoch.lock().unwrap_or_else(|e| e.into_inner());
+        known.filter(|(tee, _)| *tee == served).map(|(_, epoch)| epoch)
+    }
+
+    /// Notes the active epoch a policy action's successful result from `tee` names (its data is
+    /// `abi.encode(uint32 epoch, bytes32 hash)`); other results change nothing.
+    pub fn policy_answered(&self, tee: &Address, result: &fcc_core::result::ActionResult) {
+        let is_policy = result.op_type == fcc_core::op::F_POLICY && result.status == fcc_core::result::status::SUCCESS;
+        let Some(word) = result.data.get(..32).filter(|_| is_policy) else { return };
+        let Ok(epoch) = <[u8; 4]>::try_from(&word[28..]) else { return };
+        if word[..28].iter().any(|b| *b != 0) {
+            return;
+        }
+        let mut known = self.trusted_epoch.lock().unwrap_or_else(|e| e.into_inner());
+        // A re-answered older update (a replay after a reboot) does not move it back.
+        let epoch = u32::from_be_bytes(epoch);
+        if known.is_none_or(|(t, e)| t != *tee || e < epoch) {
+            *known = Some((*tee, epoch));
+        }
     }
 
     /// Guest links open now.

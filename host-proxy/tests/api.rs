@@ -460,8 +460,8 @@ async fn metrics_scrapes_do_not_each_count_the_database() {
     s.running.shutdown().await;
 }
 
-/// With a metrics listener of its own (`metrics`), `/metrics` is served there — and only
-/// there: the API's listener answers it 404, the metrics listener nothing else.
+/// With a metrics listener of its own (`metrics`), `/metrics` and the status page are served
+/// there — and only there: the API's listener answers them 404, the metrics listener nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_on_a_listener_of_their_own() {
     let dir = tempfile::tempdir().unwrap();
@@ -478,7 +478,102 @@ async fn metrics_on_a_listener_of_their_own() {
     assert_eq!(code, 200);
     assert!(body.contains("fcc_proxy_build_info{") && body.contains("fcc_proxy_guests_connected 1"), "{body}");
     assert_eq!(get(s.running.http_addr, "/metrics").await.0, 404, "the API does not answer scrapes");
-    assert_eq!(get(metrics, "/info").await.0, 404, "the metrics listener serves /metrics only");
+    assert_eq!(get(metrics, "/info").await.0, 404, "the metrics listener serves /metrics and /status only");
+    // The status page goes with the metrics.
+    for path in ["/status", "/status/status.js", "/status/data"] {
+        assert_eq!(get(metrics, path).await.0, 200, "{path}");
+        assert_eq!(get(s.running.http_addr, path).await.0, 404, "{path} on the API's listener");
+    }
     assert_eq!(get(s.running.http_addr, "/info").await.0, 200);
+    s.running.shutdown().await;
+}
+
+/// The status page's data: the served TEE, its trusted epoch (the trust root's, then raised by
+/// each policy update it answers), queue depth and the last actions with their times; the page
+/// and its script are served as they are, under a policy that runs no other script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_data_shows_the_tee_its_policy_the_queue_and_recent_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(sqlite(&dir).await, config(), 3).await;
+    let base = format!("http://{}", s.running.http_addr);
+    let client = reqwest::Client::new();
+    let data = async || -> Value {
+        // Past the data's cache, so each read is the database's state now.
+        tokio::time::sleep(fcc_proxy::http::status::DATA_TTL).await;
+        client.get(format!("{base}/status/data")).send().await.unwrap().json().await.unwrap()
+    };
+    let first = data().await;
+    assert_eq!(first["tee"]["teeId"], format!("0x{}", hex::encode(s.tee_id)));
+    assert_eq!(first["tee"]["platform"], "Plain");
+    assert_eq!(first["guestsConnected"], 1);
+    assert_eq!(first["attestation"], json!({ "checked": false }));
+    assert_eq!(
+        (first["policy"]["trustedEpoch"].as_u64(), first["policy"]["latestEpoch"].as_u64()),
+        (Some(EPOCH.into()), Some(EPOCH.into()))
+    );
+    assert_eq!(first["policy"]["source"], "trust root");
+    assert_eq!(first["proxy"]["address"], format!("0x{}", hex::encode(s.running.shared.proxy_address)));
+    let init = &first["recent"][0];
+    assert_eq!(
+        (init["op"].as_str(), init["kind"].as_str(), init["state"].as_str()),
+        (Some("F_POLICY/INITIALIZE_POLICY"), Some("direct"), Some("done"))
+    );
+
+    // An instruction: voted, queued, executed; listed first with its three times in order.
+    let d = fcc_sim_providers::fdc2_instruction(s.tee_id, "status page", EPOCH);
+    for p in &s.providers.ps {
+        assert_eq!(
+            client.post(format!("{base}/instruction")).json(&vote_json(p, &d)).send().await.unwrap().status(),
+            200
+        );
+    }
+    wait_result(s.running.shared.store.as_ref(), &d.instruction_id, Duration::from_secs(20)).await.unwrap();
+    let after = data().await;
+    let top = &after["recent"][0];
+    assert_eq!(top["id"], format!("0x{}", hex::encode(d.instruction_id)));
+    assert_eq!(
+        (top["op"].as_str(), top["kind"].as_str(), top["state"].as_str()),
+        (Some("F_FDC2/PROVE"), Some("instruction"), Some("done"))
+    );
+    assert_eq!((top["status"].as_u64(), top["deliveries"].as_u64()), (Some(status::SUCCESS.into()), Some(1)));
+    let t = |k: &str| top[k].as_i64().unwrap_or_else(|| panic!("{k} in {top}"));
+    assert!(
+        t("openedMs") <= t("queuedMs")
+            && t("queuedMs") <= t("resultMs")
+            && t("resultMs") <= after["now"].as_i64().unwrap()
+    );
+    assert_eq!(after["queue"], json!({ "open": 0, "pending": 0, "results": 2 }));
+
+    // A policy update the TEE answers raises its trusted epoch; the latest known moves first.
+    let next = fcc_sim_providers::policy(&s.providers.ps, EPOCH + 1).unwrap();
+    s.running.shared.add_policy(&next.encode()).await.unwrap();
+    let update = fcc_sim_providers::update_policy(
+        &s.providers.ps,
+        &s.providers.ps,
+        &next,
+        fcc_core::policy::PolicyHashScheme::Legacy,
+    )
+    .unwrap();
+    s.running.shared.enqueue_direct(&update).await.unwrap();
+    let r = wait_result(s.running.shared.store.as_ref(), &update.instruction.instruction_id, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    let updated = data().await;
+    assert_eq!(updated["policy"]["trustedEpoch"].as_u64(), Some(u64::from(EPOCH) + 1));
+    assert_eq!(updated["policy"]["latestEpoch"].as_u64(), Some(u64::from(EPOCH) + 1));
+
+    let page = client.get(format!("{base}/status")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-eval") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(page.text().await.unwrap(), fcc_proxy::http::status::PAGE);
+    let script = client.get(format!("{base}/status/status.js")).send().await.unwrap();
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(script.text().await.unwrap(), fcc_proxy::http::status::SCRIPT);
     s.running.shutdown().await;
 }

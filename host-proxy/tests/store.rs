@@ -323,8 +323,12 @@ async fn chain_ranges_commit_once_with_their_cursor(s: Arc<dyn Store>) {
         cosigners_threshold: 0,
     };
     let seen = ChainInstruction { id: [0x51; 32], epoch: 9, block: 40, tx: [0x77; 32], announced: Some(announced) };
-    let batch =
-        ChainBatch { policies: vec![(9, p9.clone())], actions: vec![update.clone()], instructions: vec![seen.clone()] };
+    let batch = ChainBatch {
+        policies: vec![(9, p9.clone())],
+        actions: vec![update.clone()],
+        instructions: vec![seen.clone()],
+        now_ms: 0,
+    };
     let applied = s.commit_chain("chain", &batch, 41, &[0x41; 32], 0).await.unwrap().unwrap();
     assert_eq!(applied, ChainApplied { policies_new: 1, actions_queued: 1, instructions_new: 1 });
     assert_eq!(s.cursor("chain").await.unwrap(), Some((41, Some([0x41; 32]))));
@@ -345,6 +349,7 @@ async fn chain_ranges_commit_once_with_their_cursor(s: Arc<dyn Store>) {
         policies: vec![(9, other.encode())],
         actions: vec![],
         instructions: vec![moved.clone(), later.clone()],
+        now_ms: 0,
     };
     let conflict = s.commit_chain("chain", &fork, 43, &[0x43; 32], 0).await.unwrap().unwrap_err();
     assert_eq!((conflict.epoch, &conflict.stored, &conflict.offered), (9, &p9, &other.encode()));
@@ -386,6 +391,38 @@ async fn chain_ranges_commit_once_with_their_cursor(s: Arc<dyn Store>) {
     assert_eq!(s.cursor("other").await.unwrap(), None);
 }
 
+/// The status page's list: newest first, bounded, with each action's times and its result.
+async fn recent_actions_come_newest_first_with_their_times(s: Arc<dyn Store>) {
+    assert_eq!(s.recent_actions(10).await.unwrap(), vec![]);
+    let d = instruction("recent");
+    // Two votes: the first opens the candidate (its time is the first vote's), the second queues.
+    s.add_votes(&[vote(&d, 1, 6, 10)], ROOMY).await.unwrap();
+    s.add_votes(&[vote(&d, 2, 6, 10)], ROOMY).await.unwrap();
+    let info = fcc_sim_providers::tee_info("recent info");
+    assert!(s.enqueue_direct(&info, 1_770_000_000_000).await.unwrap());
+    s.lease("o", &TEE, 4, 0, 1000).await.unwrap();
+    s.store_results(&[result(d.instruction_id, 1)], 1_770_000_000_500).await.unwrap();
+    let recent = s.recent_actions(10).await.unwrap();
+    assert_eq!(recent.len(), 2);
+    let (direct, voted) = (&recent[0], &recent[1]);
+    assert_eq!(direct.id, info.instruction.instruction_id, "newest first");
+    assert_eq!((direct.kind, direct.done, direct.status, direct.deliveries), (ActionKind::Direct, false, None, 1));
+    assert_eq!((direct.opened_ms, direct.queued_ms, direct.result_ms), (None, Some(1_770_000_000_000), None));
+    assert_eq!(direct.op_type, info.instruction.op_type);
+    assert_eq!((voted.kind, voted.done, voted.status), (ActionKind::Instruction, true, Some(status::SUCCESS)));
+    assert_eq!((voted.op_type, voted.op_command), (fcc_core::op::F_FDC2, fcc_core::op::PROVE));
+    let first = vote(&d, 1, 6, 10).now_ms;
+    assert_eq!(voted.opened_ms, Some(first), "the first vote opened it");
+    assert_eq!(voted.queued_ms, Some(vote(&d, 2, 6, 10).now_ms), "the second vote queued it");
+    assert_eq!(voted.result_ms, Some(1_770_000_000_500));
+    assert_eq!(s.recent_actions(1).await.unwrap(), vec![direct.clone()], "bounded by the caller");
+    // And by the store, whatever the caller asks.
+    for i in 0..=fcc_proxy::store::MAX_RECENT_ACTIONS {
+        s.enqueue_direct(&fcc_sim_providers::tee_info(&format!("many {i}")), 0).await.unwrap();
+    }
+    assert_eq!(s.recent_actions(usize::MAX).await.unwrap().len(), fcc_proxy::store::MAX_RECENT_ACTIONS);
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         async fn run_suite(open: impl AsyncFn() -> Arc<dyn Store>) {
@@ -409,6 +446,7 @@ suite!(
     direct_actions_policies_tee_and_cursors_round_trip,
     forgotten_actions_leave_nothing,
     chain_ranges_commit_once_with_their_cursor,
+    recent_actions_come_newest_first_with_their_times,
 );
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! the domain's errors become [`ApiError`]s here (`error`) and nowhere else.
 
 pub mod error;
+pub mod status;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -50,6 +51,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthy"),
     ("get", "/ready"),
     ("get", "/metrics"),
+    ("get", "/status"),
+    ("get", "/status/status.js"),
+    ("get", "/status/data"),
     ("get", "/openapi.json"),
 ];
 
@@ -64,6 +68,24 @@ struct AppState {
     shared: Arc<Shared>,
     limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     bodies: Arc<tokio::sync::Semaphore>,
+    /// The status page's last data and when it was read (`status::DATA_TTL`).
+    status: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Value)>>>,
+}
+
+impl AppState {
+    fn new(shared: Arc<Shared>, limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>, bodies: usize) -> Self {
+        let bodies = Arc::new(tokio::sync::Semaphore::new(bodies));
+        Self { shared, limiter, bodies, status: Arc::default() }
+    }
+}
+
+/// What monitoring reads — the metrics and the status page — on the listener that serves it.
+fn monitoring(router: Router<AppState>) -> Router<AppState> {
+    router
+        .route("/metrics", get(get_metrics))
+        .route("/status", get(status::page))
+        .route("/status/status.js", get(status::script))
+        .route("/status/data", get(get_status_data))
 }
 
 /// The router (tests drive it with `oneshot`; `start` serves it).
@@ -72,7 +94,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let burst = NonZeroU32::new(shared.config.rate_burst).unwrap_or(NonZeroU32::MIN);
     let limiter = Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
     let own_metrics_listener = shared.config.metrics.is_some();
-    let state = AppState { shared, limiter, bodies: Arc::new(tokio::sync::Semaphore::new(MAX_BODIES_IN_FLIGHT)) };
+    let state = AppState::new(shared, limiter, MAX_BODIES_IN_FLIGHT);
     let router = Router::new()
         .route("/instruction", post(post_instruction))
         .route("/action/result/{id}", get(get_result))
@@ -85,8 +107,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthy", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(get_ready))
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }));
-    // With a metrics listener of its own, the API does not answer scrapes.
-    let router = if own_metrics_listener { router } else { router.route("/metrics", get(get_metrics)) };
+    // With a metrics listener of its own, the API does not answer scrapes (nor show the status page).
+    let router = if own_metrics_listener { router } else { monitoring(router) };
     router
         .fallback(|| async { ApiError::NotFound("no_route", "no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
@@ -612,6 +634,22 @@ async fn get_ready(State(state): State<AppState>) -> Response {
     (code, Json(json!({ "ready": ready, "database": db, "guests": guests }))).into_response()
 }
 
+/// The status page's data, read from the database at most once per `status::DATA_TTL`.
+async fn get_status_data(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let mut cached = state.status.lock().await;
+    let body = match &*cached {
+        Some((at, body)) if at.elapsed() < status::DATA_TTL => body.clone(),
+        _ => {
+            let body = status::read(&state.shared).await?;
+            *cached = Some((std::time::Instant::now(), body.clone()));
+            body
+        }
+    };
+    let mut r = Json(body).into_response();
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}
+
 async fn get_metrics(State(state): State<AppState>) -> Response {
     let m = &state.shared.metrics;
     {
@@ -646,8 +684,8 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener, stop:
     serve_app(shared, app, listener, stop).await
 }
 
-/// `GET /metrics` alone, on the metrics listener (`metrics` set), with the API's connection
-/// limits and timeouts; every other path is 404.
+/// `GET /metrics` and the status page, on the metrics listener (`metrics` set), with the API's
+/// connection limits and timeouts; every other path is 404.
 pub async fn serve_metrics(
     shared: Arc<Shared>,
     listener: tokio::net::TcpListener,
@@ -656,10 +694,11 @@ pub async fn serve_metrics(
     // No rate limit here (the handler reads the database at most once per
     // DATABASE_GAUGES_TTL however often it is asked); the state's limiter goes unused.
     let limiter = Arc::new(RateLimiter::keyed(Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::MIN)));
-    let state = AppState { shared: shared.clone(), limiter, bodies: Arc::new(tokio::sync::Semaphore::new(1)) };
-    let app = Router::new()
-        .route("/metrics", get(get_metrics))
-        .fallback(|| async { ApiError::NotFound("no_route", "the metrics listener serves GET /metrics only".into()) })
+    let state = AppState::new(shared.clone(), limiter, 1);
+    let app = monitoring(Router::new())
+        .fallback(|| async {
+            ApiError::NotFound("no_route", "the metrics listener serves GET /metrics and /status only".into())
+        })
         .with_state(state);
     serve_app(shared, app, listener, stop).await
 }

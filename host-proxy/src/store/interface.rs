@@ -2,10 +2,11 @@
 //! takes and gives (votes, outcomes, status, chain batches), with its one error type.
 
 use async_trait::async_trait;
-use fcc_core::action::Action;
+use fcc_core::action::{Action, ActionKind};
 use fcc_core::admission::Requirement;
 use fcc_core::hash::{H256, keccak256};
 use fcc_core::instruction::InstructionData;
+use fcc_core::op::OpName;
 use fcc_core::policy::Address;
 use fcc_core::result::SignedResult;
 use fcc_core::verify::SignerHint;
@@ -161,6 +162,34 @@ pub struct Counts {
     pub results: u64,
 }
 
+/// Most actions [`Store::recent_actions`] returns.
+pub const MAX_RECENT_ACTIONS: usize = 100;
+
+/// A queued action as the status page shows it (times in Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentAction {
+    /// The action's (instruction's) id.
+    pub id: H256,
+    /// Instruction (voted for) or direct (from the proxy).
+    pub kind: ActionKind,
+    /// Its operation.
+    pub op_type: OpName,
+    /// Its command.
+    pub op_command: OpName,
+    /// Times handed to a guest.
+    pub deliveries: u64,
+    /// Answered.
+    pub done: bool,
+    /// The stored result's status, once there is one.
+    pub status: Option<u8>,
+    /// An instruction's first vote (its first candidate opened); none for direct actions.
+    pub opened_ms: Option<i64>,
+    /// Queued (none for actions queued before this was recorded).
+    pub queued_ms: Option<i64>,
+    /// Its result stored.
+    pub result_ms: Option<i64>,
+}
+
 /// The storage trait.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -222,6 +251,8 @@ pub trait Store: Send + Sync + 'static {
     async fn status(&self, reward_epoch_id: u32, id: &H256) -> StoreResult<Option<InstructionStatus>>;
     /// Counters.
     async fn counts(&self) -> StoreResult<Counts>;
+    /// The last `max` (at most [`MAX_RECENT_ACTIONS`]) queued actions, newest first.
+    async fn recent_actions(&self, max: usize) -> StoreResult<Vec<RecentAction>>;
     /// Closes the candidates still collecting votes that cite an epoch below `epoch_below` or
     /// were opened before `opened_before_ms`; returns how many. Queued ones are never touched.
     async fn expire(&self, epoch_below: u32, opened_before_ms: i64) -> StoreResult<u64>;
@@ -327,6 +358,8 @@ pub struct ChainBatch {
     pub actions: Vec<Action>,
     /// Instructions announced.
     pub instructions: Vec<ChainInstruction>,
+    /// When the range was read (Unix ms): its actions' queue time.
+    pub now_ms: i64,
 }
 
 /// What a [`Store::commit_chain`] changed.

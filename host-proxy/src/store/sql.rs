@@ -19,8 +19,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::interface::{
-    ChainApplied, ChainBatch, ChainInstruction, Counts, InstructionStatus, NewVote, OpenLimits, PolicyConflict, Store,
-    StoreError, StoreResult, VoteOutcome, VoteRejection,
+    ChainApplied, ChainBatch, ChainInstruction, Counts, InstructionStatus, MAX_RECENT_ACTIONS, NewVote, OpenLimits,
+    PolicyConflict, RecentAction, Store, StoreError, StoreResult, VoteOutcome, VoteRejection,
 };
 use fcc_flare_json::receipt::{initial_vote_hash, next_vote_hash};
 
@@ -100,6 +100,8 @@ const SQLITE_ANNOUNCED: &str = "ALTER TABLE chain_instructions ADD COLUMN announ
 /// Databases created before actions were addressed get the column (NULL: any TEE may take the
 /// action, as before).
 const SQLITE_ACTION_TEE: &str = "ALTER TABLE actions ADD COLUMN tee BLOB";
+/// Databases created before the status page timed actions get the column (NULL: not known).
+const SQLITE_ACTION_QUEUED: &str = "ALTER TABLE actions ADD COLUMN queued_ms INTEGER";
 
 /// As [`SQLITE_INSTRUCTIONS`].
 const PG_INSTRUCTIONS: &str = "
@@ -142,6 +144,7 @@ CREATE TABLE IF NOT EXISTS chain_instructions (id BYTEA PRIMARY KEY, epoch BIGIN
     tx BYTEA NOT NULL);
 ALTER TABLE chain_instructions ADD COLUMN IF NOT EXISTS announced BYTEA;
 ALTER TABLE actions ADD COLUMN IF NOT EXISTS tee BYTEA;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS queued_ms BIGINT;
 ";
 
 /// SQLite in WAL mode with `synchronous = FULL`: a commit returns only after the WAL is on disk,
@@ -189,6 +192,9 @@ impl SqliteStore {
         }
         if !has(&mut tx, "actions", "tee").await? {
             sqlx::raw_sql(SQLITE_ACTION_TEE).execute(&mut *tx).await?;
+        }
+        if !has(&mut tx, "actions", "queued_ms").await? {
+            sqlx::raw_sql(SQLITE_ACTION_QUEUED).execute(&mut *tx).await?;
         }
         if has(&mut tx, "instructions", "id").await? && !has(&mut tx, "votes", "hash_fixed").await? {
             sqlx::raw_sql(SQLITE_MIGRATE_CANDIDATES).execute(&mut *tx).await?;
@@ -518,12 +524,13 @@ macro_rules! sql_store {
                         // Another candidate of the id may have been queued meanwhile (another
                         // proxy on the same database): the first action stands.
                         queued_now = sqlx::query(concat!(
-                            "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee) ",
-                            "VALUES ($1, $2, 0, NULL, 0, 0, $3) ON CONFLICT (id) DO NOTHING"
+                            "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee, queued_ms) ",
+                            "VALUES ($1, $2, 0, NULL, 0, 0, $3, $4) ON CONFLICT (id) DO NOTHING"
                         ))
                         .bind(&id)
                         .bind(postcard::to_stdvec(&action)?)
                         .bind(addressee(&action))
+                        .bind(v.now_ms)
                         .execute(&mut *tx)
                         .await?
                         .rows_affected()
@@ -570,14 +577,15 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn enqueue_direct(&self, action: &Action, _now_ms: i64) -> StoreResult<bool> {
+            async fn enqueue_direct(&self, action: &Action, now_ms: i64) -> StoreResult<bool> {
                 let n = sqlx::query(concat!(
-                    "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee) ",
-                    "VALUES ($1, $2, 0, NULL, 0, 0, $3) ON CONFLICT (id) DO NOTHING"
+                    "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee, queued_ms) ",
+                    "VALUES ($1, $2, 0, NULL, 0, 0, $3, $4) ON CONFLICT (id) DO NOTHING"
                 ))
                 .bind(action.instruction.instruction_id.to_vec())
                 .bind(postcard::to_stdvec(action)?)
                 .bind(addressee(action))
+                .bind(now_ms)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
@@ -765,6 +773,34 @@ macro_rules! sql_store {
                 })
             }
 
+            async fn recent_actions(&self, max: usize) -> StoreResult<Vec<RecentAction>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT a.body, a.deliveries, a.done, a.queued_ms, r.status, r.stored_ms, ",
+                    "(SELECT MIN(i.created_ms) FROM instructions i WHERE i.id = a.id) ",
+                    "FROM actions a LEFT JOIN results r ON r.id = a.id ORDER BY a.seq DESC LIMIT $1"
+                ))
+                .bind(max.min(MAX_RECENT_ACTIONS) as i64)
+                .fetch_all(&self.read)
+                .await?;
+                rows.into_iter()
+                    .map(|r| {
+                        let action: Action = postcard::from_bytes(&r.try_get::<Vec<u8>, _>(0)?)?;
+                        Ok(RecentAction {
+                            id: action.instruction.instruction_id,
+                            kind: action.kind,
+                            op_type: action.instruction.op_type,
+                            op_command: action.instruction.op_command,
+                            deliveries: r.try_get::<i64, _>(1)? as u64,
+                            done: r.try_get::<i64, _>(2)? != 0,
+                            queued_ms: r.try_get(3)?,
+                            status: r.try_get::<Option<i64>, _>(4)?.map(|s| s as u8),
+                            result_ms: r.try_get(5)?,
+                            opened_ms: r.try_get(6)?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn expire(&self, epoch_below: u32, opened_before_ms: i64) -> StoreResult<u64> {
                 let n = sqlx::query(concat!(
                     "UPDATE instructions SET state = $1 ",
@@ -841,12 +877,13 @@ macro_rules! sql_store {
                 }
                 for action in &batch.actions {
                     let n = sqlx::query(concat!(
-                        "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee) ",
-                        "VALUES ($1, $2, 0, NULL, 0, 0, $3) ON CONFLICT (id) DO NOTHING"
+                        "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee, queued_ms) ",
+                        "VALUES ($1, $2, 0, NULL, 0, 0, $3, $4) ON CONFLICT (id) DO NOTHING"
                     ))
                     .bind(action.instruction.instruction_id.to_vec())
                     .bind(postcard::to_stdvec(action)?)
                     .bind(addressee(action))
+                    .bind(batch.now_ms)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
