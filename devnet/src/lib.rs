@@ -10,6 +10,7 @@ mod payments;
 pub mod process;
 mod run;
 mod stage;
+mod status_page;
 
 pub use run::{Options, Running, run};
 pub use stage::{CHAIN_ID, EPOCH, EXTENSION, TEST_MODE_VERSION};

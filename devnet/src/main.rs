@@ -28,6 +28,10 @@ struct Args {
     /// (each behind its own proxy).
     #[arg(long, default_value_t = 1)]
     guests: usize,
+    /// At the end, load the live TEE's status page in headless Chromium, check what it shows and
+    /// keep its DOM and a screenshot in this directory (needs Debian's `chromium`).
+    #[arg(long)]
+    status_page: Option<PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -38,8 +42,13 @@ fn main() -> Result<()> {
         return fcc_proxy::cli::run(std::iter::once("fcc-proxy".into()).chain(argv));
     }
     let args = Args::parse();
-    let options =
-        Options { voters: args.voters, keep_running: args.keep_running, workdir: args.workdir, guests: args.guests };
+    let options = Options {
+        voters: args.voters,
+        keep_running: args.keep_running,
+        workdir: args.workdir,
+        guests: args.guests,
+        status_page: args.status_page,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(async {
         // SIGINT drops the run's future, and with it every child it started (their owners kill

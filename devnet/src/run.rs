@@ -60,6 +60,9 @@ pub struct Options {
     /// Guests: 1 (the default), or 3 to add the payments stage — a wallet across three TEEs
     /// signing XRPL and Bitcoin payments.
     pub guests: usize,
+    /// Check the live TEE's status page in headless Chromium at the end, keeping its DOM and a
+    /// screenshot in this directory.
+    pub status_page: Option<PathBuf>,
 }
 
 /// The booted guest, its console copied to a file by a thread; QEMU is killed when dropped.
@@ -597,6 +600,7 @@ const CUSTODY_RECOVERY: u8 = 2;
 async fn heartbeat(
     net: &Devnet,
     rpc: &DynProvider,
+    from: Address,
     api: &Api,
     backup: &crate::process::MadeBackup,
 ) -> Result<fcc_contracts::key_backup::IKeyBackupRegistry::Wallet> {
@@ -608,7 +612,9 @@ async fn heartbeat(
         .await?;
     send_ok(
         "submitBackup",
-        net.backups.submitBackup(fcc_contracts::backup_result(&r.result), Bytes::copy_from_slice(&r.signature)),
+        net.backups
+            .submitBackup(fcc_contracts::backup_result(&r.result), Bytes::copy_from_slice(&r.signature))
+            .from(from),
     )
     .await?;
     Ok(net.backups.wallet(EXTENSION, WALLET.into()).call().await?)
@@ -647,7 +653,11 @@ async fn another_machine(
     let url = format!("http://{}", proxy.http);
     let proxy_id: Address = info["proxyAddress"].as_str().context("proxyAddress")?.parse()?;
     let (data, data_signature) = registration_data(&url, tee_id).await?;
-    send_ok(&format!("register {name}"), net.machines.register(data, data_signature, proxy_id, url.clone())).await?;
+    send_ok(
+        &format!("register {name}"),
+        net.machines.register(data, data_signature, proxy_id, url.clone()).from(s.deployer),
+    )
+    .await?;
     registration_check(&url, s.rpc, net, tee_id)
         .await?
         .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
@@ -655,7 +665,8 @@ async fn another_machine(
     let hash = net.machines.productionHash(tee_id).call().await?;
     let digest = custom_signing_digest(&hash.0, scheme());
     let message = encode_custom_signature(policy, &hash.0, &sign_as_voters(sim::signers(ps, &all), &digest))?;
-    send_ok(&format!("toProduction {name}"), net.machines.toProduction(tee_id, message.into())).await?;
+    send_ok(&format!("toProduction {name}"), net.machines.toProduction(tee_id, message.into()).from(s.deployer))
+        .await?;
     ensure!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "{name} not in production");
     trace.step(format!(
         "TEE {name} {tee_id}: a fresh guest (booted in {} ms) behind its own proxy, registered, its attestation checked by the providers, moved to production",
@@ -693,7 +704,11 @@ async fn wallet_recovery(
     let (trace, net) = (s.trace, s.net);
     let (guest_a, api_a, tee_a) = first;
     let key = KeyIdPair { wallet_id: WALLET, key_id: 1 };
-    send_ok("registerWallet", net.backups.registerWallet(EXTENSION, WALLET.into(), s.recovery, SILENCE)).await?;
+    send_ok(
+        "registerWallet",
+        net.backups.registerWallet(EXTENSION, WALLET.into(), s.recovery, SILENCE).from(s.deployer),
+    )
+    .await?;
     trace.step(format!(
         "wallet \"fcc devnet wallet\" registered in KeyBackupRegistry by the extension owner: recovery {}, silence {SILENCE} s",
         s.recovery
@@ -714,7 +729,7 @@ async fn wallet_recovery(
     let made = api_a.wallet_backup(&key).await?;
     let (url, body) = (&made.url, &made.json);
     let backup = WalletBackup::from_response_json(body.as_bytes(), CHAIN_ID)?;
-    let w = heartbeat(net, s.rpc, api_a, &made).await?;
+    let w = heartbeat(net, s.rpc, s.deployer, api_a, &made).await?;
     ensure!(
         (w.custody, w.custodian, w.keyId, w.keyAddress) == (CUSTODY_TEE, tee_a, 1, address),
         "the registry did not record A's key: {w:?}"
@@ -802,7 +817,7 @@ async fn wallet_recovery(
     let backup_b = WalletBackup::from_response_json(made_b.json.as_bytes(), CHAIN_ID)?;
     let signer = Address::from(sim::wallet::backup_signer(&backup_b, CHAIN_ID)?);
     ensure!(signer == address, "B's wallet signature recovers to {signer}, not {address}");
-    let w = heartbeat(net, s.rpc, &api_b, &made_b).await?;
+    let w = heartbeat(net, s.rpc, s.deployer, &api_b, &made_b).await?;
     ensure!(
         (w.custody, w.custodian, w.keyAddress) == (CUSTODY_TEE, tee_b, address),
         "B did not take custody of the key: {w:?}"
@@ -859,11 +874,13 @@ pub async fn run(options: &Options) -> Result<Running> {
     let ps = sim::providers(PROVIDERS, options.voters)?;
     let policy = sim::policy(&ps, EPOCH)?;
     let net = deploy_devnet(provider.clone(), deployer, Some(policy.encode().into())).await?;
-    send_ok("createExtension", net.extensions.createExtension("fcc devnet".into())).await?;
+    send_ok("createExtension", net.extensions.createExtension("fcc devnet".into()).from(deployer)).await?;
     let code_hash = net.extensions.codeHashOf(measurement.clone().into()).call().await?;
     send_ok(
         "addTeeVersion",
-        net.extensions.addTeeVersion(EXTENSION, TEST_MODE_VERSION.into(), code_hash, vec![platform("plain")?]),
+        net.extensions
+            .addTeeVersion(EXTENSION, TEST_MODE_VERSION.into(), code_hash, vec![platform("plain")?])
+            .from(deployer),
     )
     .await?;
     trace.step(format!(
@@ -952,7 +969,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     let proxy_id: Address = info["proxyAddress"].as_str().context("proxyAddress")?.parse()?;
     let (data, data_signature) = registration_data(&url, tee_id).await?;
     registration_attacks_refused(&trace, &net, &data, &data_signature, proxy_id, &url).await?;
-    send_ok("register", net.machines.register(data, data_signature, proxy_id, url.clone())).await?;
+    send_ok("register", net.machines.register(data, data_signature, proxy_id, url.clone()).from(deployer)).await?;
     let machine = net.machines.machine(tee_id).call().await?;
     trace.step(format!(
         "TEE {tee_id} registered by its owner with its own signature (TEE_MACHINE_REGISTER: extension {EXTENSION}, owner {deployer}, platform plain, code {}…); the registry sent F_REG/TEE_ATTESTATION {}… with challenge {}…, in {:.1} ms",
@@ -999,7 +1016,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     let all: Vec<usize> = (0..ps.len()).collect();
     let digest = custom_signing_digest(&hash.0, scheme());
     let message = encode_custom_signature(&policy, &hash.0, &sign_as_voters(sim::signers(&ps, &all), &digest))?;
-    send_ok("toProduction", net.machines.toProduction(tee_id, message.into())).await?;
+    send_ok("toProduction", net.machines.toProduction(tee_id, message.into()).from(deployer)).await?;
     ensure!(net.machines.isProductionTee(EXTENSION, tee_id).call().await?, "not in production");
     trace.step(format!(
         "TEE {tee_id} moved to production by the providers (their vote covers the registration and the challenge they checked)"
@@ -1057,7 +1074,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     let hash = net.machines.availabilityHash(tee_id).call().await?;
     let digest = custom_signing_digest(&hash.0, scheme());
     let message = encode_custom_signature(&next, &hash.0, &sign_as_voters(sim::signers(&next_ps, &all), &digest))?;
-    send_ok("confirmAvailability", net.machines.confirmAvailability(tee_id, message.into())).await?;
+    send_ok("confirmAvailability", net.machines.confirmAvailability(tee_id, message.into()).from(deployer)).await?;
     let after = net.machines.machine(tee_id).call().await?.availableUntil;
     ensure!(after >= before, "availability did not move: {before} → {after}");
     trace.step(format!(
@@ -1101,6 +1118,11 @@ pub async fn run(options: &Options) -> Result<Running> {
         signers.extend(others.iter().map(|(name, _, _, api, tee)| crate::payments::Signer { name, api, tee: *tee }));
         let stage = crate::payments::Setup { trace: &trace, net: &net, deployer };
         crate::payments::payments(&stage, &signers).await?;
+    }
+    // 13. (--status-page) What an operator sees of the live TEE.
+    if let Some(out) = &options.status_page {
+        let expected = crate::status_page::Expected { tee: tee_b, epoch: next.reward_epoch_id() };
+        crate::status_page::check(&trace, proxy_b.http, &expected, out).await?;
     }
     println!("devnet run passed");
     let others = others.into_iter().map(|(_, guest, proxy, _, _)| (guest, proxy)).collect();

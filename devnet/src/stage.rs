@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::{Address, B256, U256};
-use alloy::providers::DynProvider;
+use alloy::providers::{DynProvider, Provider};
 use anyhow::{Context, Result, ensure};
 use fcc_chain::{Config as ChainConfig, Event};
 use fcc_contracts::Devnet;
@@ -54,13 +54,34 @@ pub fn op(name: &str) -> B256 {
     B256::right_padding_from(name.as_bytes())
 }
 
-/// Sends `call` and fails unless its transaction succeeded; its hash.
+/// Sends `call` (its sender set with `.from`) with a quarter more gas than estimated, and fails
+/// unless its transaction succeeded; its hash. The headroom is what wallets give: the estimate
+/// runs on the latest block, and a call whose cost depends on the block it lands in runs out of
+/// gas without it — `confirmAvailability` within the second of the previous confirmation writes
+/// the value already stored (`block.timestamp + period`), which costs less (seen here: 3 of 24
+/// devnet runs failed so, gas used = the estimate).
 pub async fn send_ok<T>(what: &str, call: alloy::contract::CallBuilder<&DynProvider, T>) -> Result<B256>
 where
     T: alloy::contract::CallDecoder + Unpin,
 {
+    ensure!(call.as_ref().from.is_some(), "{what}: the sender is not set (the estimate needs it)");
+    // On the pending block, as the transaction will run (a call naming the latest block's hash
+    // needs to run after it).
+    let call = call.block(alloy::eips::BlockId::pending());
+    let estimate = call.estimate_gas().await.with_context(|| format!("{what}: estimating gas"))?;
+    let limit = estimate + estimate / 4;
+    let call = call.gas(limit);
     let receipt = call.send().await.with_context(|| what.to_string())?.get_receipt().await?;
-    ensure!(receipt.status(), "{what} reverted");
+    if !receipt.status() {
+        // The reason: the same call replayed on the state the transaction ran on (anvil mines
+        // one transaction per block).
+        let parent = receipt.block_number.and_then(|n| n.checked_sub(1)).unwrap_or_default();
+        let replay = call.block(parent.into()).call_raw().await;
+        anyhow::bail!(
+            "{what} reverted (gas used {} of {limit}; replayed on block {parent}: {replay:?})",
+            receipt.gas_used
+        );
+    }
     Ok(receipt.transaction_hash)
 }
 
@@ -92,8 +113,8 @@ pub async fn send_instruction_to(
         .sender
         .sendInstructions(EXTENSION, tee_ids, op(op_type), op(op_command), message.into(), cosigners, threshold, from)
         .from(from);
-    let receipt = call.send().await.context("sendInstructions")?.get_receipt().await?;
-    ensure!(receipt.status(), "sendInstructions reverted");
+    let tx = send_ok("sendInstructions", call).await?;
+    let receipt = net.sender.provider().get_transaction_receipt(tx).await?.context("sendInstructions: no receipt")?;
     let config = ChainConfig::new(*net.relay.address(), *net.sender.address());
     let event = receipt
         .logs()

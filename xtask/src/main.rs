@@ -261,12 +261,17 @@ fn devnet(voters: usize, guests: usize, keep_running: bool, workdir: Option<&Pat
 /// The `fcc-devnet` that `cargo test --workspace --all-targets` has just built (its own
 /// `tests/cli.rs` makes cargo build the binary), run directly: `cargo run -p fcc-devnet` would
 /// resolve features for that package alone and rebuild much of the dependency graph a second time.
-fn devnet_after_tests(voters: usize, guests: usize) -> Result<()> {
+/// With `status_page`, the devnet checks the live TEE's status page in headless Chromium and
+/// keeps its DOM and screenshot in `target/status-page/` (the test's artifacts).
+fn devnet_after_tests(voters: usize, guests: usize, status_page: bool) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
     let bin = target.join("debug/fcc-devnet");
     ensure!(bin.is_file(), "{} missing: the workspace test build should have built it", bin.display());
-    let args = devnet_args(voters, guests, false, None);
+    let mut args = devnet_args(voters, guests, false, None);
+    if status_page {
+        args.extend(["--status-page".to_owned(), target.join("status-page").display().to_string()]);
+    }
     eprintln!("$ {} {}", bin.display(), args.join(" "));
     let status = Command::new(&bin).args(&args).status().with_context(|| format!("running {}", bin.display()))?;
     ensure!(status.success(), "fcc-devnet failed ({status})");
@@ -307,6 +312,11 @@ fn main() -> Result<()> {
             ensure_qemu()?;
             // promtool checks the proxy's alert rules and dashboard (host-proxy/tests/monitoring.rs).
             ensure_debian_tool("promtool", "prometheus", "Prometheus's promtool")?;
+            // Headless Chromium loads the proxy's status page in the devnet (FCC_CHROMIUM may name
+            // another build of it).
+            if std::env::var_os("FCC_CHROMIUM").is_none() {
+                ensure_debian_tool("chromium", "chromium", "Chromium, then set FCC_CHROMIUM to its path")?;
+            }
             // First: the contract bindings (fcc-contracts) need the forge artifacts to compile.
             contracts_build()?;
             cargo(&["fmt", "--all", "--check"])?;
@@ -333,9 +343,9 @@ fn main() -> Result<()> {
             reproducible_check()?;
             // The devnet is the last end-to-end check: chain, proxy, guest in QEMU, providers; it
             // asserts every step and exits non-zero on any failure. Both forms: the fast default
-            // and the one with a wallet across three TEEs.
-            devnet_after_tests(20, 1)?;
-            devnet_after_tests(20, 3)
+            // (with the status page in Chromium) and the one with a wallet across three TEEs.
+            devnet_after_tests(20, 1, true)?;
+            devnet_after_tests(20, 3, false)
         }
         Cmd::Bench => cargo(&["bench", "-p", "fcc-core"]),
         Cmd::Image => cargo(&["run", "--quiet", "-p", "fcc-image", "--", "build"]),
