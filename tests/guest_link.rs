@@ -8,7 +8,7 @@ use anyhow::{Context, Result, ensure};
 use fcc_core::attester::PlatformKind;
 use fcc_core::result::status;
 use fcc_core::wire::ProxyMessage;
-use fcc_e2e::flare::{self, CHAIN_ID};
+use fcc_e2e::flare::{self, CHAIN_ID, signed_by};
 use fcc_e2e::proxy::{Connection, TestProxy};
 use fcc_e2e::{TIMEOUT, boot_networked, run_checked};
 use fcc_layout::interface::{DHCP_PREFIX, HANDLED_PREFIX, LINK_CLOSED_PREFIX, LINK_CONNECTED_PREFIX};
@@ -23,13 +23,6 @@ fn connect(proxy: &TestProxy, guest: &mut Guest, tee: [u8; 20]) -> Result<Connec
     let (line, _) = guest.wait_for(LINK_CONNECTED_PREFIX, TIMEOUT)?;
     ensure!(line.ends_with(&format!(":{}", proxy.port)), "{line}");
     Ok(conn)
-}
-
-/// The signer of `r`, recovered with libsecp256k1, must be `tee`.
-fn signed_by(r: &fcc_core::result::SignedResult, tee: [u8; 20]) -> Result<()> {
-    let signer = flare::result_signer(r)?;
-    ensure!(signer == tee, "result signed by 0x{}, not the TEE 0x{}", hex::encode(signer), hex::encode(tee));
-    Ok(())
 }
 
 #[test]

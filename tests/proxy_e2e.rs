@@ -16,81 +16,18 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use fcc_core::action::Action;
-use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
-use fcc_core::result::{SignedResult, status};
+use fcc_core::result::status;
 use fcc_devnet::process::{Api, ProxyCommand, ProxyProcess, free_port};
-use fcc_e2e::flare::{self, CHAIN_ID, EPOCH};
+use fcc_e2e::flare::{self, CHAIN_ID, EPOCH, client, post_votes, signed_by, trust_root};
 use fcc_e2e::proxy::TestProxy;
 use fcc_e2e::stack::{InProcess, test_config};
 use fcc_e2e::{TIMEOUT, boot_networked, boot_ready, run_checked};
 use fcc_layout::interface::{HANDLED_PREFIX, SEALED_PREFIX};
 use fcc_proxy::store::{SqliteStore, Store};
-use fcc_sim_providers::Provider;
-use fcc_sim_providers::client::ProxyClient;
 
 /// Waits for results this long (100-signature verifications under TCG on a loaded machine).
 const RESULT_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The signer of `r` (libsecp256k1) must be `tee`.
-fn signed_by(r: &SignedResult, tee: [u8; 20]) -> Result<()> {
-    let signer = flare::result_signer(r)?;
-    ensure!(signer == tee, "result signed by 0x{}, not the TEE 0x{}", hex::encode(signer), hex::encode(tee));
-    Ok(())
-}
-
-fn client(api: &Api) -> Result<ProxyClient> {
-    Ok(ProxyClient::new(&api.base, CHAIN_ID, Duration::from_secs(30))?)
-}
-
-/// Every provider at `signers` posts its vote (receipts checked by `fcc_sim_providers::client`),
-/// 16 at a time.
-async fn post_votes(api: &Api, ps: &[Provider], signers: &[usize], d: &InstructionData) -> Result<()> {
-    let c = client(api)?;
-    for chunk in signers.chunks(16) {
-        let mut posts = Vec::new();
-        for &i in chunk {
-            let (c, vote_of, d) = (c.clone(), &ps[i], d.clone());
-            posts.push(async move { c.post_vote(i, vote_of, &d, None).await });
-        }
-        for r in futures_join(posts).await {
-            r?;
-        }
-    }
-    Ok(())
-}
-
-/// Awaits every future concurrently (on the current task; no extra dependency).
-async fn futures_join<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
-    let mut fs: Vec<_> = fs.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = (0..fs.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, f) in fs.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
-    })
-    .await;
-    out.into_iter().map(|o| o.expect("every future finished")).collect()
-}
-
-/// Seeds the proxy with the providers' policy and queues the guest's trust root
-/// (`INITIALIZE_POLICY` under the direct-action id `label`).
-async fn trust_root(store: &dyn Store, ps: &[Provider], label: &str) -> Result<Action> {
-    let policy = flare::policy(ps)?;
-    store.put_policy(EPOCH, &policy.encode()).await?;
-    let mut init = flare::initialize_policy(ps, &policy)?;
-    init.instruction.instruction_id = keccak256(label.as_bytes());
-    store.enqueue_direct(&init, 0).await?;
-    Ok(init)
-}
 
 #[test]
 fn votes_over_http_reach_the_threshold_and_the_guest_signs_and_below_threshold_is_held_then_refused() {

@@ -221,7 +221,7 @@ fn main() {
         let url = format!("sqlite://{}/bench.db", dir.path().display());
         rows.push(run("sqlite", Arc::new(SqliteStore::open(&url).await.unwrap()), n).await);
     });
-    let pg = if bench { common::pg::Postgres::start("bench: postgres") } else { None };
+    let pg = if bench { fcc_proxy_testing::pg::Postgres::start("bench: postgres") } else { None };
     if let Some(pg) = &pg {
         rt.block_on(async {
             let url = pg.database().await;

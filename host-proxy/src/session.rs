@@ -23,6 +23,9 @@ use crate::trust_root::TrustRoot;
 /// Policy updates replayed to a guest at most (a policy a week on Flare: twenty years).
 const MAX_BRING_UP: u32 = 1024;
 
+/// How often a proxy without a guest of its own reads the served TEE from the shared store.
+pub const PEER_TEE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The guests' state beyond one connection.
 pub struct Sessions {
     store: Arc<dyn Store>,
@@ -32,6 +35,8 @@ pub struct Sessions {
     checker: Option<Checker>,
     outcome: RwLock<Option<attestation::Outcome>>,
     tee: RwLock<Option<Hello>>,
+    /// When `tee` was last read from the store (only while no guest is linked here).
+    tee_read: tokio::sync::Mutex<Option<std::time::Instant>>,
     /// The served TEE's active policy epoch, as far as this process has seen: its `Hello`'s,
     /// then the epoch of each policy action it answered.
     trusted_epoch: std::sync::Mutex<Option<(Address, u32)>>,
@@ -76,6 +81,7 @@ impl Sessions {
                 tee.as_ref().and_then(|h: &Hello| h.active_epoch.map(|e| (h.tee_id, e))),
             ),
             tee: RwLock::new(tee),
+            tee_read: tokio::sync::Mutex::new(Some(std::time::Instant::now())),
             connected: AtomicUsize::new(0),
         })
     }
@@ -85,8 +91,33 @@ impl Sessions {
         self.trust_root.as_ref()
     }
 
-    /// The connected (or last connected) TEE.
+    /// The connected (or last connected) TEE. While no guest is linked to this process, it is
+    /// the one the store names, read again at most every [`PEER_TEE_TTL`]: proxies sharing a
+    /// database serve the TEE linked to any of them (each checked the guest it took, as
+    /// configured; they are one operator's), so a standby takes votes before the guest fails
+    /// over to it. Until one is known the store is asked each time.
     pub async fn tee(&self) -> Option<Hello> {
+        if self.connected() == 0 {
+            let mut read = self.tee_read.lock().await;
+            // None known yet: asked every time (a vote for a TEE just linked to a peer).
+            let stale = read.is_none_or(|at| at.elapsed() >= PEER_TEE_TTL) || self.tee.read().await.is_none();
+            if stale {
+                *read = Some(std::time::Instant::now());
+                match self.store.tee().await {
+                    Ok(Some(hello)) if self.connected() == 0 => {
+                        let mut served = self.tee.write().await;
+                        if served.as_ref().is_none_or(|h| h.tee_id != hello.tee_id) {
+                            *self.trusted_epoch.lock().unwrap_or_else(|e| e.into_inner()) =
+                                hello.active_epoch.map(|e| (hello.tee_id, e));
+                        }
+                        *served = Some(hello);
+                    }
+                    Ok(_) => {}
+                    // The database's trouble is the vote's to report; the last known stands.
+                    Err(e) => tracing::debug!("reading the served TEE from the store: {e}"),
+                }
+            }
+        }
         self.tee.read().await.clone()
     }
 

@@ -463,7 +463,7 @@ async fn sqlite_passes_the_store_suite() {
 
 #[tokio::test]
 async fn postgres_passes_the_store_suite() {
-    let Some(pg) = common::pg::Postgres::start("postgres_passes_the_store_suite") else { return };
+    let Some(pg) = fcc_proxy_testing::pg::Postgres::start("postgres_passes_the_store_suite") else { return };
     run_suite(async || Arc::new(PgStore::open(&pg.database().await).await.unwrap()) as Arc<dyn Store>).await;
 }
 
@@ -495,7 +495,7 @@ async fn sqlite_migrates_an_old_cursor_table() {
 #[tokio::test]
 async fn postgres_migrates_an_old_cursor_table() {
     use sqlx::Connection;
-    let Some(pg) = common::pg::Postgres::start("postgres_migrates_an_old_cursor_table") else { return };
+    let Some(pg) = fcc_proxy_testing::pg::Postgres::start("postgres_migrates_an_old_cursor_table") else { return };
     let url = pg.database().await;
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     sqlx::raw_sql("CREATE TABLE cursors (name TEXT PRIMARY KEY, block BIGINT NOT NULL); INSERT INTO cursors VALUES ('relay', 12);")
@@ -592,7 +592,7 @@ async fn sqlite_migrates_schema_1_instructions() {
 #[tokio::test]
 async fn postgres_migrates_schema_1_instructions() {
     use sqlx::Connection;
-    let Some(pg) = common::pg::Postgres::start("postgres_migrates_schema_1_instructions") else { return };
+    let Some(pg) = fcc_proxy_testing::pg::Postgres::start("postgres_migrates_schema_1_instructions") else { return };
     let url = pg.database().await;
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     write_v1::<sqlx::Postgres>(&mut conn).await;

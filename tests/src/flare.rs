@@ -2,11 +2,18 @@
 //! guest's default chain id and the tests' epoch, and an independent check of result signatures
 //! with libsecp256k1 (not fcc-core's own ECDSA code).
 
-use anyhow::Result;
+use std::time::Duration;
+
+use anyhow::{Result, ensure};
 use fcc_core::action::Action;
+use fcc_core::hash::keccak256;
 use fcc_core::instruction::InstructionData;
 use fcc_core::policy::SigningPolicy;
 use fcc_core::result::SignedResult;
+use fcc_devnet::process::Api;
+use fcc_flare_json::SignedReceipt;
+use fcc_proxy::store::Store;
+use fcc_sim_providers::client::ProxyClient;
 pub use fcc_sim_providers::{Provider, below_threshold, initialize_policy, tee_info};
 
 /// The guest's default chain id (fw_cfg `opt/fcc/chain-id` absent).
@@ -37,6 +44,72 @@ pub fn signed(ps: &[Provider], signers: &[usize], instruction: InstructionData) 
 /// The address that signed `r` for `CHAIN_ID`, recovered with libsecp256k1.
 pub fn result_signer(r: &SignedResult) -> Result<[u8; 20]> {
     fcc_sim_providers::result_signer(r, CHAIN_ID)
+}
+
+/// The signer of `r` (libsecp256k1) must be `tee`.
+pub fn signed_by(r: &SignedResult, tee: [u8; 20]) -> Result<()> {
+    let signer = result_signer(r)?;
+    ensure!(signer == tee, "result signed by 0x{}, not the TEE 0x{}", hex::encode(signer), hex::encode(tee));
+    Ok(())
+}
+
+/// A client of the proxy at `api` for `CHAIN_ID` that retries for up to 30 s.
+pub fn client(api: &Api) -> Result<ProxyClient> {
+    Ok(ProxyClient::new(&api.base, CHAIN_ID, Duration::from_secs(30))?)
+}
+
+/// Every provider at `signers` posts its vote to the proxy at `api` (receipts checked by
+/// `fcc_sim_providers::client`), 16 at a time; their receipts, in `signers`' order.
+pub async fn post_votes(
+    api: &Api,
+    ps: &[Provider],
+    signers: &[usize],
+    d: &InstructionData,
+) -> Result<Vec<SignedReceipt>> {
+    let c = client(api)?;
+    let mut receipts = Vec::with_capacity(signers.len());
+    for chunk in signers.chunks(16) {
+        let mut posts = Vec::new();
+        for &i in chunk {
+            let (c, vote_of, d) = (c.clone(), &ps[i], d.clone());
+            posts.push(async move { c.post_vote(i, vote_of, &d, None).await });
+        }
+        for r in join_all(posts).await {
+            receipts.push(r?);
+        }
+    }
+    Ok(receipts)
+}
+
+/// Awaits every future concurrently (on the current task; no extra dependency).
+pub async fn join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {
+    let mut fs: Vec<_> = fs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..fs.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in fs.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("every future finished")).collect()
+}
+
+/// Seeds `store` with the providers' policy and queues the guest's trust root
+/// (`INITIALIZE_POLICY` under the direct-action id `label`).
+pub async fn trust_root(store: &dyn Store, ps: &[Provider], label: &str) -> Result<Action> {
+    let policy = policy(ps)?;
+    store.put_policy(EPOCH, &policy.encode()).await?;
+    let mut init = initialize_policy(ps, &policy)?;
+    init.instruction.instruction_id = keccak256(label.as_bytes());
+    store.enqueue_direct(&init, 0).await?;
+    Ok(init)
 }
 
 /// The operator's trust root as a file, as in production (`--trust-root`): the providers'

@@ -1,8 +1,10 @@
 //! Fixtures for the end-to-end tests: the guest ROM, built once per test binary with the pinned
 //! flags (`fcc-image`), and a booted guest under the accelerator chosen for this machine; the
 //! proxy in-process (`stack`), a hand-written test proxy (`proxy`), the providers' side
-//! (`flare`) and a link fuzzer playing a hostile proxy (`link_fuzz`). The proxy as a process and its API client are the devnet's (`fcc_devnet::process`).
+//! (`flare`), a link fuzzer playing a hostile proxy (`link_fuzz`) and a TCP balancer in front of
+//! several proxies (`balancer`). The proxy as a process and its API client are the devnet's (`fcc_devnet::process`).
 
+pub mod balancer;
 pub mod flare;
 pub mod link_fuzz;
 pub mod proxy;

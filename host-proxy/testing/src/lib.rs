@@ -3,6 +3,9 @@
 //! connection to the proxy's link port — and loopback proxies on SQLite. The proxy's tests and
 //! benchmark, the simulated providers' and the end-to-end tests use it as a dev-dependency; no
 //! production binary links it. The end-to-end tests with the ROM in QEMU speak to the same link.
+//! `pg` starts a throwaway PostgreSQL server for the tests that need a real one.
+
+pub mod pg;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,6 @@
-//! Shared test support: a throwaway PostgreSQL cluster, simulated providers signing Flare
+//! Shared test support: simulated providers signing Flare
 //! instruction JSON, and a proxy with a stand-in guest.
 #![allow(dead_code)]
-
-pub mod pg;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
