@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod collateral;
 pub mod error;
 pub mod manifest;
 pub mod simulated;

@@ -1,12 +1,15 @@
 //! `fcc-attest`: verify an SEV-SNP report or a TDX quote offline against the published manifest
 //! and the statement the TEE makes (its key, chain, challenge and policies); prints the verdict as JSON, or `REFUSED: <reason>` and exits 1.
+//! `kds`, `pcs` and `tdx-collateral` say where AMD and Intel serve what the checks need and
+//! assemble Intel's saved answers (docs/OPERATORS.md, "Collateral").
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use fcc_attest::{Binding, Evidence, Manifest, Verifier, tdx};
+use fcc_attest::snp::Product;
+use fcc_attest::{Binding, Evidence, Manifest, Verifier, collateral, tdx};
 
 #[derive(Parser)]
 #[command(version, about = "Verify TEE attestation evidence offline (SEV-SNP, TDX)")]
@@ -45,6 +48,40 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// SEV-SNP: where AMD's KDS serves the report's VCEK and certificate chain (prints the URLs
+    /// and curl commands; fetches nothing).
+    Kds {
+        /// Raw 1184-byte attestation report.
+        #[arg(long)]
+        report: PathBuf,
+        /// Milan, Genoa or Turin: needed for a version 2 report, which does not name its CPU.
+        #[arg(long, value_parser = parse_product)]
+        product: Option<Product>,
+    },
+    /// TDX: where Intel's PCS serves the quote's collateral (prints the URLs and curl commands
+    /// that save what `tdx-collateral` assembles; fetches nothing).
+    Pcs {
+        /// Raw quote (v4 or v5) with its PCK certificate chain.
+        #[arg(long)]
+        quote: PathBuf,
+    },
+    /// TDX: the collateral JSON for `verify-tdx --collateral`, from Intel's answers saved as
+    /// `pcs` prints (bodies and `curl -D` headers); the signed documents are kept byte for byte.
+    TdxCollateral {
+        /// Directory holding tcb.json, tcb.headers, qe.json, qe.headers, pckcrl.der,
+        /// pckcrl.headers and rootcacrl.der.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn parse_product(s: &str) -> Result<Product, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "milan" => Ok(Product::Milan),
+        "genoa" => Ok(Product::Genoa),
+        "turin" => Ok(Product::Turin),
+        _ => Err(format!("{s:?}: Milan, Genoa or Turin")),
+    }
 }
 
 #[derive(Args)]
@@ -107,6 +144,57 @@ fn run(cli: Cli) -> Result<Result<String, fcc_attest::Error>> {
             let collateral = tdx::collateral_from_json(&read(&collateral)?)?;
             let ev = Evidence::Tdx { quote: &quote, collateral: &collateral, root_ca_der: &root };
             common.verifier()?.verify(&ev, &common.binding()?, common.now()?).map(|v| serde_json::to_string_pretty(&v))
+        }
+        Command::Kds { report, product } => {
+            return Ok(collateral::kds(&read(&report)?, product).map(|k| {
+                let mut out = format!(
+                    "product  {}\nsigner   {}\nTCB      {}\nchip id  {}\n",
+                    k.product.name(),
+                    k.signer,
+                    k.tcb,
+                    k.chip_id
+                );
+                match &k.vek {
+                    Some(vek) => {
+                        out += &format!("VCEK     {vek}\nchain    {}\n\n", k.chain);
+                        out += &format!("curl -fsS -o vcek.der '{vek}'\ncurl -fsS -o ask_ark.pem '{}'", k.chain);
+                    }
+                    None => {
+                        out += "VLEK     from the cloud provider (the host's extended report carries it)\n";
+                        out += &format!("chain    {}\n\ncurl -fsS -o asvk_ark.pem '{}'", k.chain, k.chain);
+                    }
+                }
+                out
+            }));
+        }
+        Command::Pcs { quote } => {
+            return Ok(collateral::pcs(&read(&quote)?).map(|p| {
+                format!(
+                    "fmspc    {}\nPCK CA   {}\n\n\
+                     curl -fsS -D tcb.headers -o tcb.json '{}'\n\
+                     curl -fsS -D qe.headers -o qe.json '{}'\n\
+                     curl -fsS -D pckcrl.headers -o pckcrl.der '{}'\n\
+                     curl -fsS -o rootcacrl.der '{}'\n\
+                     fcc-attest tdx-collateral --dir . > collateral.json",
+                    p.fmspc, p.ca, p.tcb_info, p.qe_identity, p.pck_crl, p.root_ca_crl
+                )
+            }));
+        }
+        Command::TdxCollateral { dir } => {
+            let file = |name: &str| read(&dir.join(name));
+            let text = |name: &str| -> Result<String> { Ok(String::from_utf8_lossy(&file(name)?).into_owned()) };
+            let (tcb, qe, pck_crl, root) =
+                (file("tcb.json")?, file("qe.json")?, file("pckcrl.der")?, file("rootcacrl.der")?);
+            let (tcb_h, qe_h, pck_h) = (text("tcb.headers")?, text("qe.headers")?, text("pckcrl.headers")?);
+            return Ok(collateral::assemble(&collateral::PcsAnswers {
+                tcb_info: &tcb,
+                tcb_info_headers: &tcb_h,
+                qe_identity: &qe,
+                qe_identity_headers: &qe_h,
+                pck_crl: &pck_crl,
+                pck_crl_headers: &pck_h,
+                root_ca_crl: &root,
+            }));
         }
     }
     .map(|json| json.expect("a verdict serialises")))

@@ -8,11 +8,14 @@
 //! * [`snp`], [`tdx`], [`measure`] — SEV-SNP launch digests, TDX MRTDs, the JSON manifest;
 //! * [`igvm`] — the IGVM form and the cross-check with the `igvm` crate's measurements;
 //! * [`verify`] — a manifest, measurement, SNP report or TDX quote against this source;
+//! * [`launch`] — a released ROM launched on plain QEMU, SEV-SNP or TDX, its configuration
+//!   checked against the manifest and its expected measurement printed first;
 //! * [`bench`] — `cargo xtask bench-boot`: ROM size and boot times (QEMU through `fcc-qemu`).
 
 pub mod bench;
 pub mod build;
 pub mod igvm;
+pub mod launch;
 pub mod measure;
 pub mod ovmf;
 pub mod rom;

@@ -1,13 +1,16 @@
 //! `fcc-image`: build the guest ROM (`build`), its launch measurements (`measure`), its IGVM
-//! form (`igvm`), check evidence against this source (`verify`), boot it (`run`), measure its
-//! boot (`bench-boot`).
+//! form (`igvm`), check evidence against this source (`verify`), boot it (`run`: a fresh build
+//! in plain QEMU; `launch`: a released ROM on plain QEMU, SEV-SNP or TDX), measure its boot
+//! (`bench-boot`).
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use clap::{Parser, Subcommand};
+use fcc_image::launch::{self, Platform, PolicyHash};
 use fcc_image::{bench, build, igvm, measure, ovmf, snp, verify};
-use fcc_qemu::BootOptions;
+use fcc_layout::interface::DEFAULT_CHAIN_ID;
+use fcc_qemu::{Accel, BootOptions};
 
 #[derive(Parser)]
 #[command(about = "Build and boot the FCC guest ROM")]
@@ -81,6 +84,62 @@ enum Cmd {
         #[arg(long)]
         proxy_port: Option<u16>,
     },
+    /// Launch a released ROM (never rebuilt) on plain QEMU, SEV-SNP or TDX: check it and this
+    /// configuration against the manifest, print what its evidence must show, then run QEMU
+    /// with the console on this terminal. A ROM or an SEV-SNP configuration the manifest does not
+    /// publish is refused before QEMU starts.
+    Launch {
+        /// The released ROM.
+        #[arg(long)]
+        rom: PathBuf,
+        /// The release's manifest (reproducible/MEASUREMENTS.json).
+        #[arg(long)]
+        manifest: PathBuf,
+        /// plain, sev-snp or tdx.
+        #[arg(long, default_value = "plain")]
+        platform: Platform,
+        /// vCPUs (SEV-SNP: measured; the guest uses one).
+        #[arg(long, default_value_t = 1)]
+        vcpus: u32,
+        /// SEV-SNP: the CPU model (measured: one the manifest publishes, no newer than the host).
+        #[arg(long, default_value = fcc_qemu::SNP_CPU)]
+        cpu: String,
+        /// SEV-SNP: the host's C-bit position (CPUID 0x8000001f EBX[5:0]).
+        #[arg(long, default_value_t = 51)]
+        cbitpos: u32,
+        /// TDX: the quote-generation service's vsock, CID:PORT (e.g. 2:4050).
+        #[arg(long, value_parser = parse_vsock)]
+        qgs_vsock: Option<(u32, u16)>,
+        /// RAM in MiB.
+        #[arg(long, default_value_t = 256)]
+        memory: u32,
+        /// Plain only: kvm or tcg (default: the best that works on this host).
+        #[arg(long, value_parser = parse_accel)]
+        accel: Option<Accel>,
+        /// The proxy's link port on this host: adds the NIC (QEMU user networking; the guest
+        /// reaches 10.0.2.2:<port>). TDX: measured into RTMR2.
+        #[arg(long)]
+        proxy_port: Option<u16>,
+        /// The chain the guest serves (TDX: measured into RTMR2).
+        #[arg(long, default_value_t = DEFAULT_CHAIN_ID)]
+        chain_id: u64,
+        /// chain-bound or legacy policy hashes (TDX: measured into RTMR2).
+        #[arg(long, default_value = "chain-bound")]
+        policy_hash: PolicyHash,
+        /// The sealed-state file the proxy keeps (its --sealed-state); created empty if missing.
+        #[arg(long)]
+        sealed_state: Option<PathBuf>,
+        /// Other fw_cfg settings as name=value (opt/fcc/extension-id, opt/fcc/owner,
+        /// opt/fcc/governance).
+        #[arg(long = "fw-cfg", value_parser = parse_fw_cfg)]
+        fw_cfg: Vec<(String, String)>,
+        /// Leave QEMU after READY (exit status 33), for tests.
+        #[arg(long)]
+        test_exit: bool,
+        /// Print the checks, the expected measurement and the QEMU command line; do not start.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the JSON manifest of a ROM's launch measurements: its SHA-384, the SEV-SNP launch
     /// digests and both TDX MRTDs (builds the ROM first unless --rom is given).
     Measure {
@@ -119,6 +178,22 @@ fn parse_fw_cfg(s: &str) -> Result<(String, String), String> {
     s.split_once('=')
         .map(|(n, v)| (n.to_string(), v.to_string()))
         .ok_or_else(|| format!("expected name=value, got {s:?}"))
+}
+
+fn parse_vsock(s: &str) -> Result<(u32, u16), String> {
+    let (cid, port) = s.split_once(':').ok_or_else(|| format!("expected CID:PORT, got {s:?}"))?;
+    Ok((
+        cid.parse().map_err(|e| format!("CID {cid:?}: {e}"))?,
+        port.parse().map_err(|e| format!("port {port:?}: {e}"))?,
+    ))
+}
+
+fn parse_accel(s: &str) -> Result<Accel, String> {
+    match s {
+        "kvm" => Ok(Accel::Kvm),
+        "tcg" => Ok(Accel::Tcg),
+        _ => Err(format!("{s:?}: kvm or tcg")),
+    }
 }
 
 fn parse_hex(s: &str) -> Result<u64, String> {
@@ -168,6 +243,75 @@ fn main() -> Result<()> {
             opts.fw_cfg.extend(fw_cfg);
             eprintln!("accel {} -cpu {} ({})\n$ {}", host.accel.name(), host.cpu, host.why, opts.command_line());
             let status = std::process::Command::new(fcc_qemu::find_qemu()?).args(opts.args()).status()?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Cmd::Launch {
+            rom,
+            manifest,
+            platform,
+            vcpus,
+            cpu,
+            cbitpos,
+            qgs_vsock,
+            memory,
+            accel,
+            proxy_port,
+            chain_id,
+            policy_hash,
+            sealed_state,
+            fw_cfg,
+            test_exit,
+            dry_run,
+        } => {
+            let image = std::fs::read(&rom).with_context(|| format!("reading {}", rom.display()))?;
+            let text = std::fs::read(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&text).with_context(|| format!("{} is not JSON", manifest.display()))?;
+            ensure!(
+                accel.is_none() || platform == Platform::Plain,
+                "--accel is for plain launches (SEV-SNP and TDX need KVM)"
+            );
+            let req = launch::Request {
+                rom,
+                platform,
+                vcpus,
+                cpu,
+                cbitpos,
+                qgs_vsock,
+                memory_mib: memory,
+                accel,
+                proxy_port,
+                chain_id,
+                policy_hash,
+                sealed_state,
+                fw_cfg,
+                test_exit,
+            };
+            let plan = launch::plan(&image, &manifest, &req)?;
+            println!("fcc-image launch: {platform}, the released ROM {} (not rebuilt)", req.rom.display());
+            for (what, value) in &plan.expected {
+                println!("  expect {what:<24} {value}");
+            }
+            println!("$ {}", plan.boot.command_line());
+            if dry_run {
+                return Ok(());
+            }
+            if let Some(why) = launch::host_lacks(platform) {
+                anyhow::bail!("cannot launch {platform} here: {why}");
+            }
+            if let Some(path) = &req.sealed_state {
+                use std::os::unix::fs::OpenOptionsExt;
+                // QEMU refuses a missing fw_cfg file; the guest takes an empty one as none.
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(path)
+                    .with_context(|| format!("sealed-state file {}", path.display()))?;
+            }
+            use std::io::Write;
+            std::io::stdout().flush()?;
+            let status = std::process::Command::new(fcc_qemu::find_qemu()?).args(plan.boot.args()).status()?;
             std::process::exit(status.code().unwrap_or(1));
         }
         Cmd::Measure { rom, vcpus, vcpu_types, vcpu_sigs, guest_features, published, out } => {
