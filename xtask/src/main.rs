@@ -105,15 +105,32 @@ fn ensure_toolchain() -> Result<()> {
 /// tool the image tests compare with, pycryptodome (keccak) for the wallet-backup judge of
 /// fcc-core's tests (with `cryptography`, which sev-snp-measure brings), xrpl-py for its XRPL
 /// multisign judge and python-bitcoinlib for its Bitcoin decode judge.
+/// The cargo-deny release the test command checks the dependency graph with (deny.toml).
+const CARGO_DENY: &str = "0.20.2";
+
+/// cargo-deny at [`CARGO_DENY`], installed from crates.io when missing or another version.
+fn ensure_cargo_deny() -> Result<()> {
+    let version = Command::new("cargo").args(["deny", "--version"]).output();
+    if version.is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(CARGO_DENY)) {
+        return Ok(());
+    }
+    cargo(&["install", "--locked", "--quiet", "cargo-deny", "--version", CARGO_DENY])
+}
+
 fn ensure_python_judges() -> Result<()> {
-    const PACKAGES: [&str; 4] =
-        ["sev-snp-measure==0.0.13", "pycryptodome==3.23.0", "xrpl-py==4.3.0", "python-bitcoinlib==0.12.2"];
+    const PACKAGES: [&str; 5] = [
+        "sev-snp-measure==0.0.13",
+        "pycryptodome==3.23.0",
+        "xrpl-py==4.3.0",
+        "python-bitcoinlib==0.12.2",
+        "PyYAML==6.0.3",
+    ];
     let on_path = |name: &str| {
         std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
     };
     let has_modules = || {
         Command::new("python3")
-            .args(["-c", "import Crypto.Hash.keccak, xrpl, bitcoin.core"])
+            .args(["-c", "import Crypto.Hash.keccak, xrpl, bitcoin.core, yaml"])
             .status()
             .is_ok_and(|s| s.success())
     };
@@ -317,9 +334,14 @@ fn main() -> Result<()> {
             if std::env::var_os("FCC_CHROMIUM").is_none() {
                 ensure_debian_tool("chromium", "chromium", "Chromium, then set FCC_CHROMIUM to its path")?;
             }
+            // buildah builds the proxy's container image (host-proxy/tests/container.rs).
+            ensure_debian_tool("buildah", "buildah", "buildah")?;
+            ensure_cargo_deny()?;
             // First: the contract bindings (fcc-contracts) need the forge artifacts to compile.
             contracts_build()?;
             cargo(&["fmt", "--all", "--check"])?;
+            // Licenses, banned crates, sources: deny.toml (advisories need the network).
+            cargo(&["deny", "--log-level", "error", "check", "licenses", "bans", "sources"])?;
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
             // The guest kernel's code is compiled only for its own target.
             cargo(&["clippy", "-p", "fcc-guest", "--target", "x86_64-unknown-none", "--", "-D", "warnings"])?;
