@@ -24,14 +24,17 @@ uid=65532
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
 install -D -m 0755 "$bin" "$root/usr/local/bin/fcc-proxy"
-# The dynamic loader and every library the binary needs, at the paths ldd resolves.
-ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u | while read -r lib; do
+# The dynamic loader and every library the binary needs, at the paths ldd resolves (none for a
+# static binary: ldd then says so and fails).
+{ ldd "$bin" 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u | while read -r lib; do
     # (the loader must be executable: the kernel opens it as it opens the binary)
     install -D -m 0755 "$(readlink -f "$lib")" "$root$lib"
 done
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 state=$(mktemp -d)
-trap 'rm -rf "$root" "$state"' EXIT
+ctr=
+# On failure, the working container goes too (commit --rm removes it on success).
+trap 'rm -rf "$root" "$state"; [ -z "$ctr" ] || "${buildah[@]}" rm "$ctr" >/dev/null 2>&1 || true' EXIT
 install -d -m 0700 "$state/fcc-proxy"
 
 ctr=$("${buildah[@]}" from scratch)
