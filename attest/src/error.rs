@@ -146,6 +146,15 @@ pub enum Error {
         report: u8,
     },
 
+    // ---- UEFI boots (TDX on cloud firmware) -------------------------------------------------
+    /// The firmware's CC event log does not read or does not replay.
+    #[error("the event log does not replay: {0}")]
+    EventLog(String),
+    /// An RTMR differs from the event log's replay or from our prediction; the message names the
+    /// register and, for RTMR1, the first event that differs.
+    #[error("{0}")]
+    RtmrMismatch(String),
+
     // ---- TDX ----------------------------------------------------------------------------------
     /// Not a TDX quote (version 4 or 5, TEE type 0x81).
     #[error("not a TDX quote: {0}")]

@@ -13,6 +13,7 @@
 
 pub mod collateral;
 pub mod error;
+pub mod eventlog;
 pub mod manifest;
 pub mod simulated;
 pub mod snp;

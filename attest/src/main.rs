@@ -1,5 +1,6 @@
 //! `fcc-attest`: verify an SEV-SNP report or a TDX quote offline against the published manifest
 //! and the statement the TEE makes (its key, chain, challenge and policies); prints the verdict as JSON, or `REFUSED: <reason>` and exits 1.
+//! `eventlog` replays a cloud TDX boot's firmware event log and explains its RTMRs.
 //! `kds`, `pcs` and `tdx-collateral` say where AMD and Intel serve what the checks need and
 //! assemble Intel's saved answers (docs/OPERATORS.md, "Collateral").
 
@@ -9,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use fcc_attest::snp::Product;
-use fcc_attest::{Binding, Evidence, Manifest, Verifier, collateral, tdx};
+use fcc_attest::{Binding, Evidence, Manifest, Verifier, collateral, eventlog, tdx};
 
 #[derive(Parser)]
 #[command(version, about = "Verify TEE attestation evidence offline (SEV-SNP, TDX)")]
@@ -64,6 +65,24 @@ enum Command {
         /// Raw quote (v4 or v5) with its PCK certificate chain.
         #[arg(long)]
         quote: PathBuf,
+    },
+    /// TDX through UEFI firmware (cloud VMs): replay the firmware's CC event log into RTMR0-3
+    /// and print every event; with --quote, hold the registers against the quote's; with
+    /// --gpt-sha384 and --application-sha384, hold RTMR1's events against our prediction and
+    /// name the first that differs.
+    Eventlog {
+        /// The CC event log area (Linux: /sys/firmware/acpi/tables/data/CCEL).
+        #[arg(long)]
+        log: PathBuf,
+        /// The quote of the same boot (v4 or v5); only its RTMRs are read here.
+        #[arg(long)]
+        quote: Option<PathBuf>,
+        /// The disk's GPT event digest (`fcc-image efi` prints it).
+        #[arg(long, requires = "application_sha384")]
+        gpt_sha384: Option<String>,
+        /// The Authenticode SHA-384 of each application the firmware starts, in order.
+        #[arg(long, requires = "gpt_sha384")]
+        application_sha384: Vec<String>,
     },
     /// TDX: the collateral JSON for `verify-tdx --collateral`, from Intel's answers saved as
     /// `pcs` prints (bodies and `curl -D` headers); the signed documents are kept byte for byte.
@@ -179,6 +198,48 @@ fn run(cli: Cli) -> Result<Result<String, fcc_attest::Error>> {
                     p.fmspc, p.ca, p.tcb_info, p.qe_identity, p.pck_crl, p.root_ca_crl
                 )
             }));
+        }
+        Command::Eventlog { log, quote, gpt_sha384, application_sha384 } => {
+            let replay = match eventlog::replay(&read(&log)?) {
+                Ok(r) => r,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut out = String::new();
+            for e in &replay.events {
+                out += &format!("RTMR{} {:>6} {:<34} {} {}\n", e.rtmr, e.offset, e.event_type, e.digest, e.about);
+            }
+            for (i, r) in replay.rtmrs.iter().enumerate() {
+                out += &format!("replayed RTMR{i} {r}\n");
+            }
+            println!("{out}");
+            let mut verdict = String::new();
+            if let Some(quote) = quote {
+                let quote = read(&quote)?;
+                let q = fcc_cvm_abi::tdx::quote::Quote::new_checked(&quote[..])
+                    .map_err(|e| anyhow::anyhow!("--quote: not a TDX quote ({e:?})"))?;
+                for c in eventlog::compare(&replay, &[0, 1, 2, 3].map(|i| *q.rtmr(i))) {
+                    if !c.equal {
+                        return Ok(Err(fcc_attest::Error::RtmrMismatch(format!(
+                            "RTMR{}: the log replays to {}, the quote has {}",
+                            c.rtmr, c.replayed, c.expected
+                        ))));
+                    }
+                }
+                verdict += "the log replays to the quote's RTMR0-3\n";
+            }
+            if let Some(gpt) = gpt_sha384 {
+                let gpt = hex_array::<48>(&gpt, "--gpt-sha384")?;
+                let apps = application_sha384
+                    .iter()
+                    .map(|a| hex_array::<48>(a, "--application-sha384"))
+                    .collect::<Result<Vec<_>>>()?;
+                if let Some(why) = eventlog::explain_rtmr1(&replay, &gpt, &apps) {
+                    return Ok(Err(fcc_attest::Error::RtmrMismatch(why)));
+                }
+                let predicted = fcc_cvm_abi::eventlog::uefi_boot::rtmr1(&gpt, &apps);
+                verdict += &format!("RTMR1 is the predicted {}\n", hex::encode(predicted));
+            }
+            return Ok(Ok(verdict.trim_end().to_string()));
         }
         Command::TdxCollateral { dir } => {
             let file = |name: &str| read(&dir.join(name));

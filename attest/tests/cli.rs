@@ -77,3 +77,49 @@ fn cli_verifies_and_refuses() {
     assert_eq!(code, 1);
     assert!(err.starts_with("REFUSED: TDX collateral or certificate not valid"), "{err}");
 }
+
+#[test]
+fn cli_replays_a_cloud_tdx_event_log_and_names_a_mismatch() {
+    let Some(d) = dir() else {
+        println!("SKIPPED: no attestation test data (set FCC_TESTDATA or provide ../shared/testdata)");
+        return;
+    };
+    let gcp = d.join("tdx/gcp-cos-ccel");
+    let log = gcp.join("ccel_data.dat");
+    let quote = gcp.join("cos-113-tdx-quote.dat");
+    let (log, quote) = (log.to_str().unwrap(), quote.to_str().unwrap());
+    let (code, out, err) = run(&["eventlog", "--log", log, "--quote", quote]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("RTMR1  "), "{out}");
+    assert!(out.contains("EV_EFI_BOOT_SERVICES_APPLICATION"), "{out}");
+    assert!(out.trim_end().ends_with("the log replays to the quote's RTMR0-3"), "{out}");
+    // The boot's own digests as the prediction's inputs: RTMR1 is predicted.
+    let digest_of = |kind: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("RTMR1 ") && l.contains(kind))
+            .map(|l| l.split_whitespace().nth(3).unwrap().to_string())
+            .collect()
+    };
+    let gpt = digest_of("EV_EFI_GPT_EVENT").remove(0);
+    let apps = digest_of("EV_EFI_BOOT_SERVICES_APPLICATION");
+    let mut args = vec!["eventlog", "--log", log, "--gpt-sha384", &gpt];
+    for a in &apps {
+        args.extend(["--application-sha384", a.as_str()]);
+    }
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("RTMR1 is the predicted "), "{out}");
+    // One application only (ours): refused, naming where the log goes another way.
+    let (code, _, err) = run(&["eventlog", "--log", log, "--gpt-sha384", &gpt, "--application-sha384", &apps[0]]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("REFUSED: RTMR1 event 4: the log has EV_EFI_BOOT_SERVICES_APPLICATION"), "{err}");
+    // A quote of another boot (RTMR2 changed): refused, naming the register.
+    let mut other = std::fs::read(gcp.join("cos-113-tdx-quote.dat")).unwrap();
+    other[48 + 328 + 2 * 48] ^= 1;
+    let path = std::env::temp_dir().join(format!("fcc-attest-cli-quote-{}.dat", std::process::id()));
+    std::fs::write(&path, other).unwrap();
+    let (code, _, err) = run(&["eventlog", "--log", log, "--quote", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(code, 1);
+    assert!(err.starts_with("REFUSED: RTMR2: the log replays to "), "{err}");
+}

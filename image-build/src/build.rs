@@ -82,7 +82,13 @@ pub fn rust_src(workspace: &Path) -> Result<(PathBuf, String)> {
 
 /// The flags passed to rustc for the guest (as `CARGO_ENCODED_RUSTFLAGS`, 0x1f-separated).
 pub fn rustflags(workspace: &Path, rust_src: Option<(PathBuf, String)>) -> Vec<String> {
-    let mut flags: Vec<String> = RUSTFLAGS.iter().map(|f| f.to_string()).collect();
+    rustflags_with(RUSTFLAGS, workspace, rust_src)
+}
+
+/// `base` and the path remapping of the workspace, `$CARGO_HOME` and the standard library's
+/// sources (the ROM's and the UEFI edition's builds).
+pub fn rustflags_with(base: &[&str], workspace: &Path, rust_src: Option<(PathBuf, String)>) -> Vec<String> {
+    let mut flags: Vec<String> = base.iter().map(|f| f.to_string()).collect();
     let mut remaps = vec![(workspace.to_path_buf(), WORKSPACE_REMAP.to_string())];
     if let Some(home) = cargo_home() {
         remaps.push((home, CARGO_HOME_REMAP.to_string()));

@@ -14,6 +14,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod efi;
 pub mod igvm;
 pub mod launch;
 pub mod measure;

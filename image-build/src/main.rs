@@ -1,5 +1,5 @@
 //! `fcc-image`: build the guest ROM (`build`), its launch measurements (`measure`), its IGVM
-//! form (`igvm`), check evidence against this source (`verify`), boot it (`run`: a fresh build
+//! form (`igvm`), the UEFI edition and its disk image (`efi`), check evidence against this source (`verify`), boot it (`run`: a fresh build
 //! in plain QEMU; `launch`: a released ROM on plain QEMU, SEV-SNP or TDX), measure its boot
 //! (`bench-boot`).
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, ensure};
 use clap::{Parser, Subcommand};
 use fcc_image::launch::{self, Platform, PolicyHash};
-use fcc_image::{bench, build, igvm, measure, ovmf, snp, verify};
+use fcc_image::{bench, build, efi, igvm, measure, ovmf, snp, verify};
 use fcc_layout::interface::DEFAULT_CHAIN_ID;
 use fcc_qemu::{Accel, BootOptions};
 
@@ -29,6 +29,17 @@ enum Cmd {
         /// The source tree to build (default: the workspace this tool was built from).
         #[arg(long)]
         workspace: Option<PathBuf>,
+    },
+    /// Build the UEFI edition (the guest as an x86_64 UEFI application, for cloud firmware) and
+    /// its GPT disk image; print the Authenticode SHA-384, the GPT event digest and the TDX
+    /// RTMR1 a boot of that disk by EDK2-based firmware gives.
+    Efi {
+        /// The source tree to build (default: the workspace this tool was built from).
+        #[arg(long)]
+        workspace: Option<PathBuf>,
+        /// Where to write fcc-guest.efi and fcc-guest-efi.img (default: the workspace's target/).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
     },
     /// Write the ROM as an IGVM file (SEV-SNP and TDX in one file) and print the measurements
     /// the `igvm` crate computes for it beside ours.
@@ -67,6 +78,10 @@ enum Cmd {
         /// SEV features in the VMSA (hex).
         #[arg(long, default_value = "0x1", value_parser = parse_hex)]
         guest_features: u64,
+        /// The UEFI edition's application to compare a manifest's `uefi` section with (default:
+        /// build it from this source when the manifest has one).
+        #[arg(long)]
+        efi: Option<PathBuf>,
         /// What to print on a mismatch (e.g. how to update a committed manifest).
         #[arg(long)]
         on_mismatch: Option<String>,
@@ -159,9 +174,13 @@ enum Cmd {
         #[arg(long, default_value = "0x1", value_parser = parse_hex)]
         guest_features: u64,
         /// Exactly what reproducible/MEASUREMENTS.json publishes (1..=64 vCPUs of EPYC-Milan,
-        /// EPYC-Genoa and EPYC-Turin), instead of --vcpus/--vcpu-type/--vcpu-sig.
+        /// EPYC-Genoa and EPYC-Turin, and the UEFI edition), instead of --vcpus/--vcpu-type/--vcpu-sig.
         #[arg(long, conflicts_with_all = ["vcpus", "vcpu_types", "vcpu_sigs"])]
         published: bool,
+        /// The UEFI edition's application (`fcc-image efi`) to measure too (with --published:
+        /// default, build it from this source).
+        #[arg(long)]
+        efi: Option<PathBuf>,
         /// Write the manifest here instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -212,6 +231,12 @@ fn build_default() -> Result<PathBuf> {
 }
 
 /// The ROM at `path`, or the one built from this source.
+/// The UEFI application built from this source.
+fn build_efi() -> Result<Vec<u8>> {
+    let path = efi::build_application(&build::workspace_root())?;
+    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+}
+
 fn read_rom(path: Option<PathBuf>) -> Result<(PathBuf, Vec<u8>)> {
     let path = match path {
         Some(path) => path,
@@ -230,6 +255,17 @@ fn main() -> Result<()> {
             let out = out.unwrap_or_else(|| workspace.join(build::ROM_PATH));
             let rom = build::build_rom(&workspace, &out)?;
             println!("ROM {} ({} bytes) sha384 {}", out.display(), rom.bytes.len(), hex::encode(rom.sha384()));
+            Ok(())
+        }
+        Cmd::Efi { workspace, out_dir } => {
+            let workspace = std::path::absolute(workspace.unwrap_or_else(build::workspace_root))?;
+            let out_dir = out_dir.unwrap_or_else(|| workspace.join(efi::OUT_DIR));
+            let (application, disk, m) = efi::build(&workspace, &out_dir)?;
+            println!("application {} ({} bytes)", out_dir.join(efi::EFI_FILE).display(), application.len());
+            println!("disk image  {} ({} bytes)", out_dir.join(efi::DISK_FILE).display(), disk.len());
+            println!("Authenticode SHA-384  {}", hex::encode(m.authenticode_sha384));
+            println!("GPT event SHA-384     {}", hex::encode(m.gpt_event_sha384));
+            println!("TDX RTMR1             {}", hex::encode(m.rtmr1));
             Ok(())
         }
         Cmd::Run { smp, fw_cfg, proxy_port } => {
@@ -314,15 +350,24 @@ fn main() -> Result<()> {
             let status = std::process::Command::new(fcc_qemu::find_qemu()?).args(plan.boot.args()).status()?;
             std::process::exit(status.code().unwrap_or(1));
         }
-        Cmd::Measure { rom, vcpus, vcpu_types, vcpu_sigs, guest_features, published, out } => {
+        Cmd::Measure { rom, vcpus, vcpu_types, vcpu_sigs, guest_features, published, efi, out } => {
             let (rom, image) = read_rom(rom)?;
+            let application = match efi {
+                Some(path) => Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?),
+                None if published => Some(build_efi()?),
+                None => None,
+            };
             let vcpu_sigs = vcpu_sigs.into_iter().map(u32::try_from).collect::<Result<Vec<_>, _>>()?;
             let req = if published {
                 measure::Request { guest_features, ..measure::Request::published() }
             } else {
                 measure::Request { vcpus, vcpu_types, vcpu_sigs, guest_features }
             };
-            let manifest = measure::manifest(&image, &req).with_context(|| format!("measuring {}", rom.display()))?;
+            let mut manifest =
+                measure::manifest(&image, &req).with_context(|| format!("measuring {}", rom.display()))?;
+            if let Some(application) = application {
+                measure::add_uefi(&mut manifest, &application)?;
+            }
             let text = serde_json::to_string_pretty(&manifest)? + "\n";
             match out {
                 Some(out) => std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?,
@@ -348,14 +393,22 @@ fn main() -> Result<()> {
             println!("  tdx mrtd, igvm crate (page by page)    {}", hex::encode(igvm::crate_mrtd(&file)?));
             Ok(())
         }
-        Cmd::Verify { rom, evidence, measurement, max_vcpus, guest_features, on_mismatch } => {
+        Cmd::Verify { rom, evidence, measurement, max_vcpus, guest_features, efi, on_mismatch } => {
             let (_, image) = read_rom(rom)?;
             let search = verify::Search { max_vcpus, guest_features, ..verify::Search::default() };
             let verdict = match (evidence, measurement) {
                 (_, Some(m)) => verify::measurement(&image, &verify::parse_measurement(&m)?, &search)?,
                 (Some(path), None) => {
                     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                    verify::file(&image, &bytes, &search).with_context(|| format!("checking {}", path.display()))?
+                    let wants_efi =
+                        serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|j| j.get("uefi").is_some());
+                    let application = match efi {
+                        Some(p) => Some(std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?),
+                        None if wants_efi => Some(build_efi()?),
+                        None => None,
+                    };
+                    verify::file(&image, application.as_deref(), &bytes, &search)
+                        .with_context(|| format!("checking {}", path.display()))?
                 }
                 (None, None) => anyhow::bail!("give evidence (a file) or --measurement"),
             };

@@ -119,3 +119,18 @@ pub fn manifest(image: &[u8], req: &Request) -> Result<Value> {
         "tdx": mrtd,
     }))
 }
+
+/// Adds the UEFI edition's section to a manifest: the application's size and Authenticode
+/// SHA-384, its disk image's SHA-384 and GPT event digest (`efi::disk_image` of it), and the TDX
+/// RTMR1 an EDK2-based firmware gives for a boot of that disk (docs/PLATFORMS.md, "Cloud VMs").
+pub fn add_uefi(manifest: &mut Value, application: &[u8]) -> Result<()> {
+    let disk = crate::efi::disk_image(application)?;
+    let m = crate::efi::measure(application, &disk)?;
+    let section = json!({
+        "application": {"size": application.len(), "authenticode_sha384": hex::encode(m.authenticode_sha384)},
+        "disk": {"size": disk.len(), "sha384": hex::encode(Sha384::digest(&disk)), "gpt_event_sha384": hex::encode(m.gpt_event_sha384)},
+        "tdx_rtmr1": hex::encode(m.rtmr1),
+    });
+    manifest.as_object_mut().context("a manifest is a JSON object")?.insert("uefi".into(), section);
+    Ok(())
+}

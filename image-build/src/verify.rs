@@ -71,15 +71,21 @@ impl Verdict {
     }
 }
 
-/// Compares a manifest with the one this ROM gives for the same parameters, field by field.
-pub fn manifest(image: &[u8], claimed: &Value) -> Result<Verdict> {
+/// Compares a manifest with the one this ROM (and, when given, this UEFI application) gives for
+/// the same parameters, field by field. A manifest's `uefi` section without an application to
+/// compare it with is a mismatch, never skipped.
+pub fn manifest(image: &[u8], application: Option<&[u8]>, claimed: &Value) -> Result<Verdict> {
     let req = Request::of_manifest(claimed)?;
-    let ours = measure::manifest(image, &req)?;
+    let mut ours = measure::manifest(image, &req)?;
+    if let Some(application) = application {
+        measure::add_uefi(&mut ours, application)?;
+    }
     let mut v = Verdict::default();
     diff("", claimed, &ours, &mut v);
     if v.mismatches.is_empty() {
         let n = ours["snp"]["launch_digests"].as_array().map_or(0, Vec::len);
-        v.matched.push(format!("rom.sha384, {n} SNP launch digests and both TDX MRTDs"));
+        let uefi = if application.is_some() { ", the UEFI edition's Authenticode, GPT event and RTMR1" } else { "" };
+        v.matched.push(format!("rom.sha384, {n} SNP launch digests and both TDX MRTDs{uefi}"));
     }
     Ok(v)
 }
@@ -317,9 +323,9 @@ pub fn parse_measurement(hex_str: &str) -> Result<[u8; 48]> {
 
 /// Reads `--expect`-style evidence from a file: a JSON manifest, a report or a quote by size and
 /// magic.
-pub fn file(image: &[u8], bytes: &[u8], search: &Search) -> Result<Verdict> {
+pub fn file(image: &[u8], application: Option<&[u8]>, bytes: &[u8], search: &Search) -> Result<Verdict> {
     if let Ok(json) = serde_json::from_slice::<Value>(bytes) {
-        return manifest(image, &json);
+        return manifest(image, application, &json);
     }
     // A quote names its TEE type in its header; a report is exactly its size.
     let tee_type = bytes.get(4..8).map(|t| u32::from_le_bytes(t.try_into().expect("4 bytes")));

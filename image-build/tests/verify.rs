@@ -39,7 +39,7 @@ fn digest(img: &[u8], vcpus: u32, sig: u32) -> [u8; 48] {
 fn a_manifest_matches_and_each_changed_field_is_named() {
     let img = img();
     let good = measure::manifest(&img, &request()).unwrap();
-    let v = verify::manifest(&img, &good).unwrap();
+    let v = verify::manifest(&img, None, &good).unwrap();
     assert!(v.is_match(), "{}", v.render());
 
     let mut bad = good.clone();
@@ -48,7 +48,7 @@ fn a_manifest_matches_and_each_changed_field_is_named() {
     entry["digest"] = Value::String("00".repeat(48));
     bad["rom"]["sha384"] = Value::String("ab".repeat(48));
     bad["tdx"]["page_by_page"]["mrtd"] = Value::String("cd".repeat(48));
-    let v = verify::manifest(&img, &bad).unwrap();
+    let v = verify::manifest(&img, None, &bad).unwrap();
     assert!(!v.is_match());
     assert_eq!(
         fields(&v),
@@ -61,30 +61,30 @@ fn a_manifest_matches_and_each_changed_field_is_named() {
     // Upper-case hex is the same value; a missing or extra field is a difference.
     let mut upper = good.clone();
     upper["rom"]["sha384"] = Value::String(good["rom"]["sha384"].as_str().unwrap().to_uppercase());
-    assert!(verify::manifest(&img, &upper).unwrap().is_match());
+    assert!(verify::manifest(&img, None, &upper).unwrap().is_match());
     let mut missing = good.clone();
     missing["tdx"].as_object_mut().unwrap().remove("section_by_section");
     missing["extra"] = Value::Bool(true);
-    assert_eq!(fields(&verify::manifest(&img, &missing).unwrap()), ["tdx.section_by_section", "extra"]);
+    assert_eq!(fields(&verify::manifest(&img, None, &missing).unwrap()), ["tdx.section_by_section", "extra"]);
 
     // The order of the SNP entries does not matter; a missing one is named.
     let mut reordered = good.clone();
     reordered["snp"]["launch_digests"].as_array_mut().unwrap().reverse();
-    assert!(verify::manifest(&img, &reordered).unwrap().is_match());
+    assert!(verify::manifest(&img, None, &reordered).unwrap().is_match());
     let mut fewer = good.clone();
     let removed = fewer["snp"]["launch_digests"].as_array_mut().unwrap().remove(1);
     assert_eq!(removed["vcpus"], 4);
     // The request recomputed from the claim still has 4 vCPUs (for Genoa), so the Milan entry is
     // named as missing from the claim.
     assert_eq!(
-        fields(&verify::manifest(&img, &fewer).unwrap()),
+        fields(&verify::manifest(&img, None, &fewer).unwrap()),
         ["snp.launch_digests.length", "snp.launch_digests[EPYC-Milan x 4]"]
     );
 
     // A manifest of another image differs in its ROM hash and every measurement.
     let mut other = img.clone();
     other[0] ^= 1;
-    let v = verify::manifest(&other, &good).unwrap();
+    let v = verify::manifest(&other, None, &good).unwrap();
     assert_eq!(v.mismatches.len(), 1 + 6 + 2, "{}", v.render());
 }
 
@@ -97,7 +97,7 @@ fn malformed_manifests_are_errors() {
         serde_json::json!({"snp": {"guest_features": "0x1", "launch_digests": [{"vcpus": 0, "vcpu_type": "EPYC-Milan"}]}}),
         serde_json::json!({"snp": {"guest_features": "0x1", "launch_digests": [{"vcpus": 2, "vcpu_type": "Skylake"}]}}),
     ] {
-        assert!(verify::manifest(&img, &bad).is_err(), "{bad}");
+        assert!(verify::manifest(&img, None, &bad).is_err(), "{bad}");
     }
 }
 
@@ -163,9 +163,9 @@ fn snp_reports() {
     let v1 = snp_report(1, 0x30000, [0; 3], &[0; 48]);
     assert!(verify::snp_report(&img, &v1, &search).unwrap_err().to_string().contains("version 1"));
     // The file reader tells a report from a manifest or a hex measurement.
-    assert!(verify::file(&img, &good, &search).unwrap().is_match());
-    assert!(verify::file(&img, hex::encode(digest(&img, 2, host_sig)).as_bytes(), &search).is_ok());
-    assert!(verify::file(&img, b"hello", &search).is_err());
+    assert!(verify::file(&img, None, &good, &search).unwrap().is_match());
+    assert!(verify::file(&img, None, hex::encode(digest(&img, 2, host_sig)).as_bytes(), &search).is_ok());
+    assert!(verify::file(&img, None, b"hello", &search).is_err());
 }
 
 fn tdx_quote(version: u16, attributes: u64, mrtd: &[u8; 48]) -> Vec<u8> {

@@ -77,15 +77,18 @@ fn cargo(args: &[&str]) -> Result<()> {
 fn ensure_toolchain() -> Result<()> {
     let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     let Ok(installed) = installed else {
-        eprintln!("rustup not found; assuming the x86_64-unknown-none target is installed");
+        eprintln!("rustup not found; assuming the x86_64-unknown-none and -uefi targets are installed");
         return Ok(());
     };
-    if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == "x86_64-unknown-none") {
-        eprintln!("$ rustup target add x86_64-unknown-none");
-        ensure!(
-            Command::new("rustup").args(["target", "add", "x86_64-unknown-none"]).status()?.success(),
-            "rustup target add failed"
-        );
+    // The ROM's target and the UEFI edition's.
+    for target in ["x86_64-unknown-none", "x86_64-unknown-uefi"] {
+        if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == target) {
+            eprintln!("$ rustup target add {target}");
+            ensure!(
+                Command::new("rustup").args(["target", "add", target]).status()?.success(),
+                "rustup target add {target} failed"
+            );
+        }
     }
     let components = Command::new("rustup").args(["component", "list", "--installed"]).output()?;
     let components = String::from_utf8_lossy(&components.stdout);
@@ -216,6 +219,16 @@ fn ensure_qemu() -> Result<()> {
     ensure_debian_tool("qemu-system-x86_64", "qemu-system-x86", "your distribution's QEMU x86_64 system emulator")
 }
 
+/// `file`, from Debian's `package` when missing (as [`ensure_debian_tool`]).
+fn ensure_debian_file(file: &str, package: &str, elsewhere: &str) -> Result<()> {
+    if Path::new(file).is_file() {
+        return Ok(());
+    }
+    apt_install(package, elsewhere, file)?;
+    ensure!(Path::new(file).is_file(), "{file} still not found after installing {package}");
+    Ok(())
+}
+
 /// `binary` on the PATH, from Debian's `package` when missing (as root with apt); elsewhere an
 /// error naming what to install (`elsewhere`).
 fn ensure_debian_tool(binary: &str, package: &str, elsewhere: &str) -> Result<()> {
@@ -224,21 +237,27 @@ fn ensure_debian_tool(binary: &str, package: &str, elsewhere: &str) -> Result<()
     if on_path() {
         return Ok(());
     }
+    apt_install(package, elsewhere, binary)?;
+    ensure!(on_path(), "{binary} still not found after installing {package}");
+    Ok(())
+}
+
+/// Installs Debian's `package` for `what` (as root with apt), or says what to install.
+fn apt_install(package: &str, elsewhere: &str, what: &str) -> Result<()> {
     let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     let apt = Path::new("/usr/bin/apt-get").exists();
     if !(root && apt) {
         bail!(
-            "{binary} is not installed. On Debian/Ubuntu: `sudo apt-get install {package}` (elsewhere: {elsewhere}), \
+            "{what} is not installed. On Debian/Ubuntu: `sudo apt-get install {package}` (elsewhere: {elsewhere}), \
              then run this again"
         );
     }
-    eprintln!("{binary} missing: installing Debian's {package} (apt-get shows its progress)");
+    eprintln!("{what} missing: installing Debian's {package} (apt-get shows its progress)");
     for args in [&["update"][..], &["install", "-y", "--no-install-recommends", package][..]] {
         eprintln!("$ apt-get {}", args.join(" "));
         let status = Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status()?;
         ensure!(status.success(), "apt-get {} failed ({status})", args.join(" "));
     }
-    ensure!(on_path(), "{binary} still not found after installing {package}");
     Ok(())
 }
 
@@ -336,6 +355,10 @@ fn main() -> Result<()> {
             }
             // buildah builds the proxy's container image (host-proxy/tests/container.rs).
             ensure_debian_tool("buildah", "buildah", "buildah")?;
+            // OVMF and swtpm: the UEFI edition boots under real firmware (image-build/tests/efi.rs).
+            ensure_debian_file("/usr/share/OVMF/OVMF_CODE_4M.fd", "ovmf", "EDK2's OVMF")?;
+            ensure_debian_tool("swtpm", "swtpm", "swtpm")?;
+            ensure_debian_tool("swtpm_setup", "swtpm-tools", "swtpm's tools")?;
             ensure_cargo_deny()?;
             // First: the contract bindings (fcc-contracts) need the forge artifacts to compile.
             contracts_build()?;
@@ -343,8 +366,9 @@ fn main() -> Result<()> {
             // Licenses, banned crates, sources: deny.toml (advisories need the network).
             cargo(&["deny", "--log-level", "error", "check", "licenses", "bans", "sources"])?;
             cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
-            // The guest kernel's code is compiled only for its own target.
+            // The guest kernel's and the UEFI edition's code is compiled only for their own targets.
             cargo(&["clippy", "-p", "fcc-guest", "--target", "x86_64-unknown-none", "--", "-D", "warnings"])?;
+            cargo(&["clippy", "-p", "fcc-guest-uefi", "--target", "x86_64-unknown-uefi", "--", "-D", "warnings"])?;
             // The core and the platform interfaces must build for the guest's bare-metal target,
             // not only the host.
             cargo(&["build", "-p", "fcc-core", "-p", "fcc-cvm-abi", "--target", "x86_64-unknown-none", "--release"])?;

@@ -9,7 +9,9 @@
 //!   emulation through TDG.VP.VMCALL (CPUID, port I/O, MSRs, HLT, MMIO), MapGPA, GetQuote and
 //!   ReportFatalError, the RTMR2 configuration record, the TDREPORT layout, the GetQuote buffer
 //!   and the quote layout (`tdx::quote`);
-//! * [`mmio`] — the MMIO instructions both platforms' exception handlers emulate.
+//! * [`mmio`] — the MMIO instructions both platforms' exception handlers emulate;
+//! * [`eventlog`] — the firmware's measured-boot event log (TCG crypto-agile, the TDX CCEL),
+//!   its replay into RTMRs and the RTMR1 a UEFI boot of our application gives.
 //!
 //! The evidence layouts are defined here once: the kernel, `fcc-attest` and `fcc-image verify`
 //! read reports and quotes through these views.
@@ -21,6 +23,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod eventlog;
 pub mod mmio;
 pub mod snp;
 pub mod tdx;

@@ -1,0 +1,187 @@
+//! The UEFI edition (cloud CVMs): `guest/uefi` built as `x86_64-unknown-uefi`, put on a GPT disk
+//! as the removable-media default path `\EFI\BOOT\BOOTX64.EFI`, and what firmware measures of
+//! it: the application's Authenticode SHA-384 and the disk's GPT event, which with the
+//! firmware's fixed events give TDX RTMR1 (`fcc_cvm_abi::eventlog::uefi_boot`).
+//!
+//! Reproducible like the ROM: paths remapped, one codegen unit, no debug information, and the
+//! linker (lld-link) told `/Brepro` so the PE header's timestamp is a hash of the contents, not
+//! the time, and `/DEBUG:NONE` so no PDB is written (its build paths would reach the image
+//! through the CodeView record's GUID, which `/Brepro` derives from the PDB). The disk's bytes are a function of the application's: fixed disk and partition
+//! GUIDs, a FAT volume with a fixed serial and label, every file time at FAT's epoch
+//! (1980-01-01: `fatfs` without a clock).
+
+use std::io::{Cursor, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail, ensure};
+use fcc_cvm_abi::eventlog::{SHA384_LEN, uefi_boot};
+use sha2::{Digest, Sha384};
+
+use crate::build::{rust_src, rustflags_with};
+
+/// The UEFI edition's target.
+pub const TARGET: &str = "x86_64-unknown-uefi";
+/// Its package.
+pub const PACKAGE: &str = "fcc-guest-uefi";
+/// Target directory of its build, relative to the workspace (beside the ROM's).
+pub const TARGET_DIR: &str = "target/guest";
+/// Where `efi` writes the application and its disk image by default, relative to the workspace.
+pub const OUT_DIR: &str = "target";
+
+/// Flags for the UEFI build besides the path remapping. UEFI images are relocatable PE files,
+/// so no static relocation model; the target has no SSE, like the ROM's (the AES-GCM crates of
+/// fcc-cvm-abi must use their software back ends).
+pub const RUSTFLAGS: &[&str] = &[
+    "-Ccodegen-units=1",
+    "-Cdebuginfo=0",
+    "-Clink-arg=/Brepro",
+    "-Clink-arg=/DEBUG:NONE",
+    "--cfg",
+    "aes_force_soft",
+    "--cfg",
+    "polyval_force_soft",
+];
+
+/// The disk's GUID: fixed, so the GPT event (which holds it) is the same for every build.
+pub const DISK_GUID: uuid::Uuid = uuid::uuid!("fcc0e5f1-0000-4000-8000-000000000001");
+/// The EFI system partition's unique GUID (also in the GPT event).
+pub const ESP_GUID: uuid::Uuid = uuid::uuid!("fcc0e5f1-0000-4000-8000-000000000002");
+/// Bytes per sector of the disk image.
+pub const SECTOR: u64 = 512;
+/// Where the ESP starts (1 MiB, the usual alignment).
+pub const ESP_FIRST_LBA: u64 = 2048;
+/// The ESP's sectors (32 MiB: FAT16, room for the application many times over).
+pub const ESP_SECTORS: u64 = 32 * 2048;
+/// The disk's sectors: the primary GPT and the alignment gap, the ESP, the backup GPT (33).
+pub const DISK_SECTORS: u64 = ESP_FIRST_LBA + ESP_SECTORS + 33;
+/// The FAT volume's serial number.
+pub const VOLUME_ID: u32 = 0x0fcc_0e5f;
+/// The FAT volume's label.
+pub const VOLUME_LABEL: [u8; 11] = *b"FCC-GUEST  ";
+/// Where firmware looks for the application on removable media (UEFI 2.10 §3.5.1.1).
+pub const BOOT_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
+
+/// Builds the UEFI application and returns its path.
+pub fn build_application(workspace: &Path) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let target_dir = workspace.join(TARGET_DIR);
+    let flags = rustflags_with(RUSTFLAGS, workspace, Some(rust_src(workspace)?));
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args(["build", "--locked", "-p", PACKAGE, "--target", TARGET, "--release", "--target-dir"])
+        .arg(&target_dir)
+        .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\u{1f}"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTC_WRAPPER")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER");
+    eprintln!("fcc-image: cargo build -p {PACKAGE} --target {TARGET} --release --target-dir {TARGET_DIR}");
+    let status = cmd.status().context("running cargo")?;
+    if !status.success() {
+        bail!("building the UEFI application failed ({status}; is the target installed? `rustup target add {TARGET}`)");
+    }
+    Ok(target_dir.join(TARGET).join("release").join(format!("{PACKAGE}.efi")))
+}
+
+/// The Authenticode SHA-384 of a PE image: what UEFI firmware logs (and extends its register
+/// with) as the EV_EFI_BOOT_SERVICES_APPLICATION of an application it starts.
+pub fn authenticode_sha384(pe: &[u8]) -> Result<[u8; SHA384_LEN]> {
+    let file = object::read::pe::PeFile64::parse(pe).context("the application is not a PE32+ image")?;
+    let mut h = Sha384Update(Sha384::new());
+    authenticode::authenticode_digest(&file, &mut h).map_err(|e| anyhow::anyhow!("Authenticode: {e:?}"))?;
+    Ok(h.0.finalize().into())
+}
+
+/// `authenticode` feeds a `digest` 0.10 hasher; ours is `sha2` 0.11.
+struct Sha384Update(Sha384);
+
+impl digest010::Update for Sha384Update {
+    fn update(&mut self, data: &[u8]) {
+        Digest::update(&mut self.0, data);
+    }
+}
+
+/// The disk image: a protective MBR, a GPT with one EFI system partition holding the
+/// application at [`BOOT_PATH`], and the backup GPT.
+pub fn disk_image(application: &[u8]) -> Result<Vec<u8>> {
+    ensure!(!application.is_empty(), "the application is empty");
+    let mut disk = Cursor::new(vec![0u8; (DISK_SECTORS * SECTOR) as usize]);
+    let mbr = gpt::mbr::ProtectiveMBR::with_lb_size(u32::try_from(DISK_SECTORS - 1).context("disk size")?);
+    mbr.overwrite_lba0(&mut disk).context("writing the protective MBR")?;
+    let mut table = gpt::GptConfig::new()
+        .writable(true)
+        .logical_block_size(gpt::disk::LogicalBlockSize::Lb512)
+        .create_from_device(disk, Some(DISK_GUID))
+        .context("creating the GPT")?;
+    table.add_partition_at("EFI system", 1, ESP_FIRST_LBA, ESP_SECTORS, gpt::partition_types::EFI, 0)?;
+    let mut partitions = table.partitions().clone();
+    partitions.get_mut(&1).expect("the partition just added").part_guid = ESP_GUID;
+    table.update_partitions(partitions)?;
+    let mut disk = table.write().context("writing the GPT")?;
+
+    let start = ESP_FIRST_LBA * SECTOR;
+    let mut esp = vec![0u8; (ESP_SECTORS * SECTOR) as usize];
+    {
+        let mut volume = Cursor::new(&mut esp[..]);
+        let options = fatfs::FormatVolumeOptions::new().volume_id(VOLUME_ID).volume_label(VOLUME_LABEL);
+        fatfs::format_volume(&mut volume, options).context("formatting the ESP")?;
+        volume.seek(SeekFrom::Start(0))?;
+        let fs = fatfs::FileSystem::new(volume, fatfs::FsOptions::new()).context("opening the ESP")?;
+        {
+            let mut dir = fs.root_dir();
+            for name in &BOOT_PATH[..BOOT_PATH.len() - 1] {
+                dir = dir.create_dir(name).with_context(|| format!("creating {name} on the ESP"))?;
+            }
+            let mut file =
+                dir.create_file(BOOT_PATH[BOOT_PATH.len() - 1]).context("creating the application's file")?;
+            file.write_all(application).context("writing the application to the ESP")?;
+            file.flush()?;
+        }
+        fs.unmount().context("closing the ESP")?;
+    }
+    disk.get_mut()[start as usize..start as usize + esp.len()].copy_from_slice(&esp);
+    Ok(disk.into_inner())
+}
+
+/// What firmware will measure of the application booted from its disk image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Measurements {
+    /// The application's Authenticode SHA-384.
+    pub authenticode_sha384: [u8; SHA384_LEN],
+    /// The disk's GPT event digest.
+    pub gpt_event_sha384: [u8; SHA384_LEN],
+    /// TDX RTMR1 of a boot of this disk by EDK2-based firmware (GCP's among them).
+    pub rtmr1: [u8; SHA384_LEN],
+}
+
+/// The measurements of `application` on `disk`.
+pub fn measure(application: &[u8], disk: &[u8]) -> Result<Measurements> {
+    let authenticode_sha384 = authenticode_sha384(application)?;
+    let gpt_event_sha384 = uefi_boot::gpt_event_digest(disk).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Measurements {
+        authenticode_sha384,
+        gpt_event_sha384,
+        rtmr1: uefi_boot::rtmr1(&gpt_event_sha384, &[authenticode_sha384]),
+    })
+}
+
+/// File names of the application and the disk image in an output directory.
+pub const EFI_FILE: &str = "fcc-guest.efi";
+/// See [`EFI_FILE`].
+pub const DISK_FILE: &str = "fcc-guest-efi.img";
+
+/// Builds the application and its disk image, writes both into `out_dir`, and returns them with
+/// their measurements.
+pub fn build(workspace: &Path, out_dir: &Path) -> Result<(Vec<u8>, Vec<u8>, Measurements)> {
+    let path = build_application(workspace)?;
+    let application = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let disk = disk_image(&application)?;
+    let m = measure(&application, &disk)?;
+    std::fs::create_dir_all(out_dir)?;
+    std::fs::write(out_dir.join(EFI_FILE), &application)?;
+    std::fs::write(out_dir.join(DISK_FILE), &disk)?;
+    Ok((application, disk, m))
+}

@@ -1,0 +1,277 @@
+//! The UEFI edition under real firmware, the judge of what we predict: Debian's OVMF with a TPM
+//! 2.0 (swtpm, SHA-256 and SHA-384 banks) boots the disk image `fcc-image efi` builds. The
+//! application writes the firmware's event log to the serial port, calls ExitBootServices and
+//! says so. The log must read with our reader to its end, and the firmware must have logged
+//! exactly our Authenticode SHA-384 for the application (PCR 4) and our GPT event digest for the
+//! disk (PCR 5); PCR 4's events must be the ones our RTMR1 prediction puts around them.
+//!
+//! Needs OVMF, swtpm and the `x86_64-unknown-uefi` target: without them the boot test prints
+//! `SKIPPED: ...`, unless `FCC_REQUIRE_OVMF=1` (CI), which makes it fail instead.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fcc_cvm_abi::eventlog::{Log, event_type as ev, uefi_boot};
+use fcc_image::efi;
+use sha2::{Digest, Sha384};
+
+const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// TCG boots OVMF in seconds; a minute and a half is room for a loaded machine.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn missing() -> Option<String> {
+    let mut missing = Vec::new();
+    for f in [OVMF_CODE, OVMF_VARS] {
+        if !Path::new(f).is_file() {
+            missing.push(format!("{f} (Debian package ovmf)"));
+        }
+    }
+    for tool in ["swtpm", "swtpm_setup"] {
+        if Command::new(tool).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+            missing.push(format!("{tool} (Debian packages swtpm, swtpm-tools)"));
+        }
+    }
+    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == efi::TARGET)) {
+        missing.push(format!("the {} target (rustup target add {})", efi::TARGET, efi::TARGET));
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Boots `disk` under OVMF with a fresh swtpm; returns the serial output up to the line saying
+/// boot services were exited (or everything, on timeout).
+fn boot(disk: &Path, dir: &Path) -> Vec<String> {
+    let tpm = dir.join("tpm");
+    std::fs::create_dir_all(&tpm).unwrap();
+    let setup = Command::new("swtpm_setup")
+        .args(["--tpm2", "--pcr-banks", "sha256,sha384", "--overwrite", "--tpmstate"])
+        .arg(&tpm)
+        .output()
+        .unwrap();
+    assert!(setup.status.success(), "swtpm_setup: {}", String::from_utf8_lossy(&setup.stderr));
+    let ctrl = dir.join("swtpm.sock");
+    let _swtpm = Kill(
+        Command::new("swtpm")
+            .args(["socket", "--tpm2", "--terminate", "--tpmstate"])
+            .arg(format!("dir={}", tpm.display()))
+            .arg("--ctrl")
+            .arg(format!("type=unixio,path={}", ctrl.display()))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = Instant::now();
+    while !ctrl.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10), "swtpm did not open its socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let vars = dir.join("OVMF_VARS.fd");
+    std::fs::copy(OVMF_VARS, &vars).unwrap();
+    let mut qemu = Kill(
+        Command::new(fcc_qemu::find_qemu().unwrap())
+            .args(["-machine", "q35", "-accel", "tcg", "-m", "256", "-display", "none", "-monitor", "none"])
+            .args(["-serial", "stdio", "-nic", "none", "-no-reboot"])
+            .arg("-drive")
+            .arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"))
+            .arg("-drive")
+            .arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()))
+            .arg("-drive")
+            .arg(format!("if=none,id=disk,format=raw,file={}", disk.display()))
+            .args(["-device", "virtio-blk-pci,drive=disk,bootindex=0"])
+            .arg("-chardev")
+            .arg(format!("socket,id=tpm,path={}", ctrl.display()))
+            .args(["-tpmdev", "emulator,id=tpm0,chardev=tpm", "-device", "tpm-tis,tpmdev=tpm0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel();
+    let stdout = qemu.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { return };
+            let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + BOOT_TIMEOUT;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.contains("fcc-guest-uefi: boot services exited");
+                lines.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    eprintln!("booted in {:.1} s", started.elapsed().as_secs_f64());
+    lines
+}
+
+/// The event log the application wrote, from its `EVENTLOG` lines.
+fn logged(lines: &[String]) -> Vec<u8> {
+    let begin = lines.iter().position(|l| l.starts_with("EVENTLOG BEGIN ")).expect("no event log in the output");
+    let len: usize = lines[begin]["EVENTLOG BEGIN ".len()..].trim().parse().unwrap();
+    let mut bytes = Vec::with_capacity(len);
+    for l in &lines[begin + 1..] {
+        if l == "EVENTLOG END" {
+            break;
+        }
+        bytes.extend(hex::decode(l.strip_prefix("EVENTLOG ").expect("an EVENTLOG line")).unwrap());
+    }
+    assert_eq!(bytes.len(), len, "the whole log came through");
+    bytes
+}
+
+fn sha(d: &[u8]) -> [u8; 48] {
+    Sha384::digest(d).into()
+}
+
+#[test]
+fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
+    if let Some(m) = missing() {
+        assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
+        println!("SKIPPED: the UEFI boot needs {m}");
+        return;
+    }
+    let workspace = fcc_image::build::workspace_root();
+    let path = efi::build_application(&workspace).unwrap();
+    let application = std::fs::read(path).unwrap();
+    let disk = efi::disk_image(&application).unwrap();
+    assert_eq!(efi::disk_image(&application).unwrap(), disk, "the disk image is a function of the application");
+    let m = efi::measure(&application, &disk).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let disk_path: PathBuf = dir.path().join("disk.img");
+    std::fs::write(&disk_path, &disk).unwrap();
+
+    let lines = boot(&disk_path, dir.path());
+    let shown = || lines.iter().filter(|l| !l.starts_with("EVENTLOG ")).cloned().collect::<Vec<_>>().join("\n");
+    assert!(
+        lines.iter().any(|l| l.starts_with("fcc-guest-uefi: boot services exited")),
+        "the application did not exit boot services:\n{}",
+        shown()
+    );
+    let bytes = logged(&lines);
+    let log = Log::parse(&bytes).unwrap();
+    assert!(log.algorithms().iter().any(|&(a, l)| a == fcc_cvm_abi::eventlog::alg::SHA384 && l == 48));
+    let events: Vec<_> = log.events().collect::<Result<_, _>>().expect("OVMF's log reads to its end");
+
+    // PCR 4: the boot-option action, the separator, our application — each as our RTMR1
+    // prediction has it.
+    let pcr4: Vec<(u32, [u8; 48])> = events
+        .iter()
+        .filter(|e| e.index == 4 && e.event_type != ev::EV_NO_ACTION)
+        .map(|e| (e.event_type, *e.sha384().unwrap()))
+        .collect();
+    assert_eq!(
+        pcr4,
+        [
+            (ev::EV_EFI_ACTION, sha(uefi_boot::CALLING_EFI_APPLICATION)),
+            (ev::EV_SEPARATOR, sha(&uefi_boot::SEPARATOR)),
+            (ev::EV_EFI_BOOT_SERVICES_APPLICATION, m.authenticode_sha384),
+        ],
+        "PCR 4 events (Authenticode we computed: {})",
+        hex::encode(m.authenticode_sha384)
+    );
+    // PCR 5: the separator, then the disk's GPT event — the digest of the data logged, and ours.
+    let gpt: Vec<_> = events.iter().filter(|e| e.index == 5 && e.event_type == ev::EV_EFI_GPT_EVENT).collect();
+    assert_eq!(gpt.len(), 1, "one GPT event");
+    assert_eq!(*gpt[0].sha384().unwrap(), sha(gpt[0].data), "the firmware hashed the table it logged");
+    assert_eq!(*gpt[0].sha384().unwrap(), m.gpt_event_sha384, "the GPT event we predict");
+    eprintln!(
+        "OVMF logged Authenticode {} and GPT {}; RTMR1 of this disk on EDK2 TDX firmware: {}",
+        hex::encode(m.authenticode_sha384),
+        hex::encode(m.gpt_event_sha384),
+        hex::encode(m.rtmr1)
+    );
+}
+
+#[test]
+fn the_disk_image_is_a_gpt_with_the_application_at_the_default_boot_path() {
+    // The layout does not depend on what the file holds; a blob that is not a PE image also
+    // shows that measuring refuses it.
+    let blob = vec![0x5a; 10_000];
+    let disk = efi::disk_image(&blob).unwrap();
+    assert_eq!(disk.len() as u64, efi::DISK_SECTORS * efi::SECTOR);
+    assert_eq!(&disk[510..512], &[0x55, 0xaa], "protective MBR");
+    assert_eq!(disk[446 + 4], 0xee, "protective MBR partition type");
+    assert_eq!(&disk[512..520], b"EFI PART");
+    assert_eq!(&disk[512 + 56..512 + 72], &efi::DISK_GUID.to_bytes_le(), "disk GUID");
+    let entry = &disk[1024..1024 + 128];
+    assert_eq!(&entry[16..32], &efi::ESP_GUID.to_bytes_le(), "ESP GUID");
+    assert_eq!(u64::from_le_bytes(entry[32..40].try_into().unwrap()), efi::ESP_FIRST_LBA);
+    // The file is on the FAT volume at the default path, whole.
+    let start = (efi::ESP_FIRST_LBA * efi::SECTOR) as usize;
+    let esp = std::io::Cursor::new(disk[start..start + (efi::ESP_SECTORS * efi::SECTOR) as usize].to_vec());
+    let fs = fatfs::FileSystem::new(esp, fatfs::FsOptions::new()).unwrap();
+    let mut file = fs.root_dir().open_file("EFI/BOOT/BOOTX64.EFI").unwrap();
+    let mut read = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut read).unwrap();
+    assert_eq!(read, blob);
+    assert!(efi::measure(&blob, &disk).is_err(), "not a PE image: no Authenticode hash");
+    assert_eq!(efi::disk_image(&blob).unwrap(), disk, "reproducible");
+}
+
+#[test]
+fn the_published_manifest_carries_this_sources_uefi_edition() {
+    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == efi::TARGET)) {
+        assert!(
+            std::env::var_os("FCC_REQUIRE_OVMF").is_none(),
+            "FCC_REQUIRE_OVMF is set but {} is missing",
+            efi::TARGET
+        );
+        println!("SKIPPED: the {} target is not installed", efi::TARGET);
+        return;
+    }
+    let workspace = fcc_image::build::workspace_root();
+    let application = std::fs::read(efi::build_application(&workspace).unwrap()).unwrap();
+    let published: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(workspace.join("reproducible/MEASUREMENTS.json")).unwrap()).unwrap();
+    let uefi = &published["uefi"];
+    let m = efi::measure(&application, &efi::disk_image(&application).unwrap()).unwrap();
+    assert_eq!(uefi["application"]["authenticode_sha384"], hex::encode(m.authenticode_sha384));
+    assert_eq!(uefi["disk"]["gpt_event_sha384"], hex::encode(m.gpt_event_sha384));
+    assert_eq!(uefi["tdx_rtmr1"], hex::encode(m.rtmr1));
+    // `verify` holds the section against an application: this one matches; another (one byte of
+    // its code changed) is named field by field; none at all is a mismatch, not a skip.
+    let (_, rom) = common::guest_rom();
+    let v = fcc_image::verify::manifest(&rom, Some(&application), &published).unwrap();
+    assert!(v.is_match(), "{}", v.render());
+    let mut other = application.clone();
+    let text = object::read::pe::PeFile64::parse(&application[..]).unwrap();
+    let section = object::Object::section_by_name(&text, ".text").unwrap();
+    let (offset, _) = object::ObjectSection::file_range(&section).unwrap();
+    other[offset as usize + 16] ^= 1;
+    let fields: Vec<String> = fcc_image::verify::manifest(&rom, Some(&other), &published)
+        .unwrap()
+        .mismatches
+        .into_iter()
+        .map(|m| m.field)
+        .collect();
+    assert_eq!(fields, ["uefi.application.authenticode_sha384", "uefi.disk.sha384", "uefi.tdx_rtmr1"]);
+    let none = fcc_image::verify::manifest(&rom, None, &published).unwrap();
+    assert_eq!(none.mismatches.iter().map(|m| m.field.as_str()).collect::<Vec<_>>(), ["uefi"]);
+}
