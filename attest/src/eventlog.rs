@@ -86,42 +86,17 @@ pub fn compare(replay: &Replay, quote_rtmrs: &[[u8; SHA384_LEN]; 4]) -> Vec<Comp
         .collect()
 }
 
-/// Where the log's RTMR1 events leave our prediction for a boot of `applications` from a disk
-/// whose GPT event digest is `gpt`: `None` when they are the same events (then the registers
-/// agree), otherwise the first event that differs, described.
-pub fn explain_rtmr1(replay: &Replay, gpt: &[u8; SHA384_LEN], applications: &[[u8; SHA384_LEN]]) -> Option<String> {
-    let logged: Vec<&Replayed> = replay.events.iter().filter(|e| e.rtmr == 1).collect();
-    let predicted: Vec<uefi_boot::Predicted> = uefi_boot::events(gpt, applications).collect();
-    for i in 0..logged.len().max(predicted.len()) {
-        match (logged.get(i), predicted.get(i)) {
-            (Some(l), Some((t, d))) if l.event_type == event_type_name(*t) && l.digest == hex::encode(d) => {}
-            (Some(l), Some((t, d))) => {
-                return Some(format!(
-                    "RTMR1 event {i}: the log has {} {} ({}), we expect {} {}",
-                    l.event_type,
-                    l.digest,
-                    l.about,
-                    event_type_name(*t),
-                    hex::encode(d)
-                ));
-            }
-            (Some(l), None) => {
-                return Some(format!(
-                    "RTMR1 event {i}: the log has {} {} ({}) after every event we expect",
-                    l.event_type, l.digest, l.about
-                ));
-            }
-            (None, Some((t, d))) => {
-                return Some(format!(
-                    "RTMR1 event {i}: the log ends where we expect {} {}",
-                    event_type_name(*t),
-                    hex::encode(d)
-                ));
-            }
-            (None, None) => unreachable!("i is below one of the lengths"),
-        }
-    }
-    None
+/// Where the RTMR1 events of the CC event log `log` leave our prediction for a boot of
+/// `applications` from a disk whose GPT event digest is `gpt`: `None` when they are the same
+/// events (then the registers agree), otherwise the first event that differs.
+pub fn explain_rtmr1(
+    log: &[u8],
+    gpt: &[u8; SHA384_LEN],
+    applications: &[[u8; SHA384_LEN]],
+) -> Result<Option<String>, Error> {
+    uefi_boot::divergence(log, uefi_boot::events(gpt, applications))
+        .map(|d| d.map(|d| d.to_string()))
+        .map_err(|e| Error::EventLog(e.to_string()))
 }
 
 /// The digests the log's own RTMR1 events carry, as our predictor takes them: the GPT event's and

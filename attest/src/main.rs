@@ -200,7 +200,8 @@ fn run(cli: Cli) -> Result<Result<String, fcc_attest::Error>> {
             }));
         }
         Command::Eventlog { log, quote, gpt_sha384, application_sha384 } => {
-            let replay = match eventlog::replay(&read(&log)?) {
+            let log = read(&log)?;
+            let replay = match eventlog::replay(&log) {
                 Ok(r) => r,
                 Err(e) => return Ok(Err(e)),
             };
@@ -233,8 +234,10 @@ fn run(cli: Cli) -> Result<Result<String, fcc_attest::Error>> {
                     .iter()
                     .map(|a| hex_array::<48>(a, "--application-sha384"))
                     .collect::<Result<Vec<_>>>()?;
-                if let Some(why) = eventlog::explain_rtmr1(&replay, &gpt, &apps) {
-                    return Ok(Err(fcc_attest::Error::RtmrMismatch(why)));
+                match eventlog::explain_rtmr1(&log, &gpt, &apps) {
+                    Ok(None) => {}
+                    Ok(Some(why)) => return Ok(Err(fcc_attest::Error::RtmrMismatch(why))),
+                    Err(e) => return Ok(Err(e)),
                 }
                 let predicted = fcc_cvm_abi::eventlog::uefi_boot::rtmr1(&gpt, &apps);
                 verdict += &format!("RTMR1 is the predicted {}\n", hex::encode(predicted));

@@ -70,15 +70,15 @@ fn the_rtmr1_prediction_fed_the_boots_own_digests_gives_its_rtmr1() {
     let (gpt, apps) = rtmr1_inputs(&r).unwrap();
     assert_eq!(apps.len(), 2, "shim and GRUB");
     assert_eq!(uefi_boot::rtmr1(&gpt, &apps), quote_rtmrs[1]);
-    assert_eq!(explain_rtmr1(&r, &gpt, &apps), None);
+    assert_eq!(explain_rtmr1(&log, &gpt, &apps).unwrap(), None);
     // Another application: the explanation names the event and both digests.
     let other = [apps[0], [7u8; 48]];
     assert_ne!(uefi_boot::rtmr1(&gpt, &other), quote_rtmrs[1]);
-    let why = explain_rtmr1(&r, &gpt, &other).unwrap();
+    let why = explain_rtmr1(&log, &gpt, &other).unwrap().unwrap();
     assert!(why.starts_with("RTMR1 event 4: the log has EV_EFI_BOOT_SERVICES_APPLICATION"), "{why}");
     assert!(why.contains(&hex::encode(apps[1])) && why.contains(&hex::encode([7u8; 48])), "{why}");
     // One application (ours is one): the log's second application is named as unexpected.
-    let why = explain_rtmr1(&r, &gpt, &apps[..1]).unwrap();
+    let why = explain_rtmr1(&log, &gpt, &apps[..1]).unwrap().unwrap();
     assert!(why.starts_with("RTMR1 event 4: the log has EV_EFI_BOOT_SERVICES_APPLICATION"), "{why}");
 }
 
@@ -122,7 +122,9 @@ fn a_changed_log_is_refused_or_named_where_it_differs() {
     let c = compare(&cr, &quote_rtmrs);
     assert!(c[0].equal && !c[1].equal && c[2].equal);
     let (gpt, apps) = rtmr1_inputs(&r).unwrap();
-    assert!(explain_rtmr1(&cr, &gpt, &apps).unwrap().starts_with("RTMR1 event 0: the log has EV_EFI_ACTION"));
+    assert!(
+        explain_rtmr1(&changed, &gpt, &apps).unwrap().unwrap().starts_with("RTMR1 event 0: the log has EV_EFI_ACTION")
+    );
     // A byte of the filler after the log: the log is refused, not read short.
     let mut changed = log.clone();
     changed[200_000] = 0;

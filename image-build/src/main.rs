@@ -78,10 +78,17 @@ enum Cmd {
         /// SEV features in the VMSA (hex).
         #[arg(long, default_value = "0x1", value_parser = parse_hex)]
         guest_features: u64,
-        /// The UEFI edition's application to compare a manifest's `uefi` section with (default:
-        /// build it from this source when the manifest has one).
+        /// The UEFI edition's application to compare a manifest's `uefi` section or a cloud quote
+        /// with (default: build it from this source when needed).
         #[arg(long)]
         efi: Option<PathBuf>,
+        /// A TDX quote of the UEFI edition on cloud firmware: the firmware's MRTD to accept
+        /// (repeat for several; e.g. from the cloud's signed reference values).
+        #[arg(long, value_parser = parse_mrtd)]
+        firmware_mrtd: Vec<[u8; 48]>,
+        /// With --firmware-mrtd: the boot's CC event log, to name the RTMR1 event that differs.
+        #[arg(long, requires = "firmware_mrtd")]
+        event_log: Option<PathBuf>,
         /// What to print on a mismatch (e.g. how to update a committed manifest).
         #[arg(long)]
         on_mismatch: Option<String>,
@@ -191,6 +198,10 @@ enum Cmd {
         #[arg(long, default_value_t = 7)]
         runs: usize,
     },
+}
+
+fn parse_mrtd(s: &str) -> Result<[u8; 48], String> {
+    verify::parse_measurement(s).map_err(|e| e.to_string())
 }
 
 fn parse_fw_cfg(s: &str) -> Result<(String, String), String> {
@@ -393,24 +404,33 @@ fn main() -> Result<()> {
             println!("  tdx mrtd, igvm crate (page by page)    {}", hex::encode(igvm::crate_mrtd(&file)?));
             Ok(())
         }
-        Cmd::Verify { rom, evidence, measurement, max_vcpus, guest_features, efi, on_mismatch } => {
-            let (_, image) = read_rom(rom)?;
-            let search = verify::Search { max_vcpus, guest_features, ..verify::Search::default() };
-            let verdict = match (evidence, measurement) {
-                (_, Some(m)) => verify::measurement(&image, &verify::parse_measurement(&m)?, &search)?,
-                (Some(path), None) => {
-                    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                    let wants_efi =
-                        serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|j| j.get("uefi").is_some());
-                    let application = match efi {
-                        Some(p) => Some(std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?),
-                        None if wants_efi => Some(build_efi()?),
-                        None => None,
-                    };
-                    verify::file(&image, application.as_deref(), &bytes, &search)
-                        .with_context(|| format!("checking {}", path.display()))?
+        Cmd::Verify {
+            rom,
+            evidence,
+            measurement,
+            max_vcpus,
+            guest_features,
+            efi,
+            firmware_mrtd,
+            event_log,
+            on_mismatch,
+        } => {
+            let read_efi = |efi: Option<PathBuf>| -> Result<Vec<u8>> {
+                match efi {
+                    Some(p) => std::fs::read(&p).with_context(|| format!("reading {}", p.display())),
+                    None => build_efi(),
                 }
-                (None, None) => anyhow::bail!("give evidence (a file) or --measurement"),
+            };
+            let verdict = if !firmware_mrtd.is_empty() {
+                let path = evidence.context("give the quote (a file) with --firmware-mrtd")?;
+                let quote = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                let log = match &event_log {
+                    Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+                    None => None,
+                };
+                verify::tdx_quote_uefi(&read_efi(efi)?, &firmware_mrtd, &quote, log.as_deref())?
+            } else {
+                verify_rom(rom, evidence, measurement, max_vcpus, guest_features, efi)?
             };
             print!("{}", verdict.render());
             if !verdict.is_match() {
@@ -426,4 +446,33 @@ fn main() -> Result<()> {
             bench::run(&rom, runs.max(1))
         }
     }
+}
+
+/// `verify` of the ROM: a manifest (with its `uefi` section), a report, a quote or a measurement.
+fn verify_rom(
+    rom: Option<PathBuf>,
+    evidence: Option<PathBuf>,
+    measurement: Option<String>,
+    max_vcpus: u32,
+    guest_features: u64,
+    efi: Option<PathBuf>,
+) -> Result<verify::Verdict> {
+    let (_, image) = read_rom(rom)?;
+    let search = verify::Search { max_vcpus, guest_features, ..verify::Search::default() };
+    let verdict = match (evidence, measurement) {
+        (_, Some(m)) => verify::measurement(&image, &verify::parse_measurement(&m)?, &search)?,
+        (Some(path), None) => {
+            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let wants_efi = serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|j| j.get("uefi").is_some());
+            let application = match efi {
+                Some(p) => Some(std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?),
+                None if wants_efi => Some(build_efi()?),
+                None => None,
+            };
+            verify::file(&image, application.as_deref(), &bytes, &search)
+                .with_context(|| format!("checking {}", path.display()))?
+        }
+        (None, None) => anyhow::bail!("give evidence (a file) or --measurement"),
+    };
+    Ok(verdict)
 }

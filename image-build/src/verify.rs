@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 
+use fcc_cvm_abi::eventlog::uefi_boot;
 use fcc_cvm_abi::snp::report::{self, Report};
 use fcc_cvm_abi::tdx::quote::{self, Quote, QuoteError};
 
@@ -309,6 +310,80 @@ pub fn tdx_quote(image: &[u8], raw: &[u8]) -> Result<Verdict> {
         });
     }
     v.notes.push(format!("quote version {}, TD attributes {attributes:#x}", q.version()));
+    v.notes.push(format!("REPORTDATA {}", hex::encode(q.report_data())));
+    v.notes.push("the quote's signature, PCK chain and TCB are not checked by this tool".into());
+    Ok(v)
+}
+
+/// A raw TDX quote from the UEFI edition on cloud firmware: MRTD must be one of the firmware
+/// references given (the cloud's firmware, not ours), RTMR1 the prediction for this application
+/// on its disk image (`efi::measure`), RTMR2 and RTMR3 what the edition extends (nothing yet:
+/// zero), and the TD not debuggable. With the boot's CC event log, an RTMR1 mismatch is explained
+/// event by event (the first event where the boot went another way).
+pub fn tdx_quote_uefi(
+    application: &[u8],
+    firmware_mrtds: &[[u8; 48]],
+    raw: &[u8],
+    event_log: Option<&[u8]>,
+) -> Result<Verdict> {
+    ensure!(!firmware_mrtds.is_empty(), "no firmware MRTD to accept: the UEFI edition runs on the cloud's firmware");
+    let q = Quote::new_checked(raw).map_err(|e| anyhow::anyhow!("not a TDX quote this tool reads: {e:?}"))?;
+    let disk = crate::efi::disk_image(application)?;
+    let m = crate::efi::measure(application, &disk)?;
+    let mut v = Verdict::default();
+    if firmware_mrtds.contains(q.mrtd()) {
+        v.matched.push("quote.MRTD is a firmware reference given".into());
+    } else {
+        let expected: Vec<String> = firmware_mrtds.iter().map(hex::encode).collect();
+        v.mismatches.push(Mismatch {
+            field: "quote.MRTD".into(),
+            claimed: hex::encode(q.mrtd()),
+            expected: format!("one of {}", expected.join(", ")),
+        });
+    }
+    if *q.rtmr(1) == m.rtmr1 {
+        v.matched.push("quote.RTMR1 = this application booted from its disk image".into());
+    } else {
+        let why = match event_log {
+            Some(log) => {
+                let replay = fcc_cvm_abi::eventlog::replay_rtmrs(log).map_err(|e| anyhow::anyhow!("{e}"))?;
+                ensure!(replay[1] == *q.rtmr(1), "the event log given is not this quote's boot (RTMR1 differs)");
+                let applications = [m.authenticode_sha384];
+                let predicted = uefi_boot::events(&m.gpt_event_sha384, &applications);
+                match uefi_boot::divergence(log, predicted).map_err(|e| anyhow::anyhow!("{e}"))? {
+                    Some(d) => d.to_string(),
+                    None => unreachable!("the same events give the same RTMR1"),
+                }
+            }
+            None => "give the boot's CC event log to see which event differs".into(),
+        };
+        v.mismatches.push(Mismatch {
+            field: "quote.RTMR1".into(),
+            claimed: hex::encode(q.rtmr(1)),
+            expected: format!("{} ({why})", hex::encode(m.rtmr1)),
+        });
+    }
+    for i in [2, 3] {
+        if q.rtmr(i) != &[0u8; 48] {
+            v.mismatches.push(Mismatch {
+                field: format!("quote.RTMR{i}"),
+                claimed: hex::encode(q.rtmr(i)),
+                expected: "zero (this edition extends nothing yet)".into(),
+            });
+        }
+    }
+    if q.debug() {
+        v.mismatches.push(Mismatch {
+            field: "quote.TD_ATTRIBUTES.DEBUG".into(),
+            claimed: "1: the host may read and change TD memory".into(),
+            expected: "0".into(),
+        });
+    }
+    v.notes.push(format!(
+        "quote version {}, RTMR0 {} (the firmware's configuration)",
+        q.version(),
+        hex::encode(q.rtmr(0))
+    ));
     v.notes.push(format!("REPORTDATA {}", hex::encode(q.report_data())));
     v.notes.push("the quote's signature, PCK chain and TCB are not checked by this tool".into());
     Ok(v)

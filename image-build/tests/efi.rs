@@ -275,3 +275,69 @@ fn the_published_manifest_carries_this_sources_uefi_edition() {
     let none = fcc_image::verify::manifest(&rom, None, &published).unwrap();
     assert_eq!(none.mismatches.iter().map(|m| m.field.as_str()).collect::<Vec<_>>(), ["uefi"]);
 }
+
+/// The real GCP TDX quote and event log (`../shared/testdata/tdx/gcp-cos-ccel`), if present.
+fn gcp() -> Option<(Vec<u8>, Vec<u8>)> {
+    let d = match std::env::var_os("FCC_TESTDATA") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata"),
+    }
+    .join("tdx/gcp-cos-ccel");
+    Some((std::fs::read(d.join("cos-113-tdx-quote.dat")).ok()?, std::fs::read(d.join("ccel_data.dat")).ok()?))
+}
+
+#[test]
+fn a_cloud_quote_of_the_uefi_edition_is_held_against_the_firmware_and_our_rtmr1() {
+    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == efi::TARGET)) {
+        assert!(
+            std::env::var_os("FCC_REQUIRE_OVMF").is_none(),
+            "FCC_REQUIRE_OVMF is set but {} is missing",
+            efi::TARGET
+        );
+        println!("SKIPPED: the {} target is not installed", efi::TARGET);
+        return;
+    }
+    let Some((quote, log)) = gcp() else {
+        println!("SKIPPED: no GCP TDX quote (set FCC_TESTDATA or provide ../shared/testdata)");
+        return;
+    };
+    let application = std::fs::read(efi::build_application(&fcc_image::build::workspace_root()).unwrap()).unwrap();
+    let m = efi::measure(&application, &efi::disk_image(&application).unwrap()).unwrap();
+    let q = fcc_cvm_abi::tdx::quote::Quote::new_checked(&quote[..]).unwrap();
+    let google_mrtd = *q.mrtd();
+    let rtmr = |i: usize| 48 + 328 + 48 * i;
+    let fields = |v: &fcc_image::verify::Verdict| v.mismatches.iter().map(|m| m.field.clone()).collect::<Vec<_>>();
+
+    // Google's quote as our edition's would read (its body edited: this tool checks what was
+    // launched, the signature is the attestation verifier's): RTMR1 ours, RTMR2 untouched.
+    let mut ours = quote.clone();
+    ours[rtmr(1)..rtmr(1) + 48].copy_from_slice(&m.rtmr1);
+    ours[rtmr(2)..rtmr(2) + 48].fill(0);
+    let v = fcc_image::verify::tdx_quote_uefi(&application, &[google_mrtd], &ours, None).unwrap();
+    assert!(v.is_match(), "{}", v.render());
+    // Another firmware: MRTD named.
+    let v = fcc_image::verify::tdx_quote_uefi(&application, &[[1; 48]], &ours, None).unwrap();
+    assert_eq!(fields(&v), ["quote.MRTD"]);
+    assert!(fcc_image::verify::tdx_quote_uefi(&application, &[], &ours, None).is_err(), "no firmware accepted");
+
+    // The real boot (Container-Optimized OS, not us): RTMR1 differs — with the log, at the GPT
+    // event, the first event where that boot went another way — and RTMR2 (GRUB's and the
+    // kernel's events) is not zero.
+    let v = fcc_image::verify::tdx_quote_uefi(&application, &[google_mrtd], &quote, Some(&log)).unwrap();
+    assert_eq!(fields(&v), ["quote.RTMR1", "quote.RTMR2"]);
+    let why = &v.mismatches[0].expected;
+    assert!(why.contains("RTMR1 event 2: the log has EV_EFI_GPT_EVENT"), "{why}");
+    assert!(why.contains(&format!("we expect EV_EFI_GPT_EVENT {}", hex::encode(m.gpt_event_sha384))), "{why}");
+    // A log of another boot is refused, not used to explain.
+    let mut other = log.clone();
+    let at = fcc_cvm_abi::eventlog::Log::parse(&log)
+        .unwrap()
+        .events()
+        .map(Result::unwrap)
+        .find(|e| e.index == 2)
+        .unwrap()
+        .offset;
+    other[at + 14] ^= 1;
+    assert!(fcc_image::verify::tdx_quote_uefi(&application, &[google_mrtd], &quote, Some(&other)).is_err());
+}

@@ -486,6 +486,58 @@ pub mod uefi_boot {
         r
     }
 
+    /// Where a log's RTMR1 events leave a prediction: the first event that differs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Divergence {
+        /// Its position among the RTMR1 events (0 = the first).
+        pub index: usize,
+        /// What the log has there (`None`: the log ends).
+        pub logged: Option<Predicted>,
+        /// What the prediction has there (`None`: the prediction ends).
+        pub expected: Option<Predicted>,
+    }
+
+    impl core::fmt::Display for Divergence {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            let show = |f: &mut core::fmt::Formatter<'_>, e: &Option<Predicted>| -> core::fmt::Result {
+                match e {
+                    None => f.write_str("nothing more"),
+                    Some((t, d)) => {
+                        write!(f, "{} ", super::event_type_name(*t))?;
+                        d.iter().try_for_each(|b| write!(f, "{b:02x}"))
+                    }
+                }
+            };
+            write!(f, "RTMR1 event {}: the log has ", self.index)?;
+            show(f, &self.logged)?;
+            f.write_str(", we expect ")?;
+            show(f, &self.expected)
+        }
+    }
+
+    /// The first RTMR1 event of the CC event log `log` that is not the `expected` one (`None`:
+    /// the same events, so the same RTMR1).
+    pub fn divergence(
+        log: &[u8],
+        mut expected: impl Iterator<Item = Predicted>,
+    ) -> Result<Option<Divergence>, super::ReplayError> {
+        let parsed = super::Log::parse(log)?;
+        let mut index = 0;
+        for e in parsed.events() {
+            let e = e?;
+            if super::rtmr_of(&e)? != Some(1) {
+                continue;
+            }
+            let logged = (e.event_type, *e.sha384().ok_or(super::ReplayError::NoSha384)?);
+            let exp = expected.next();
+            if exp != Some(logged) {
+                return Ok(Some(Divergence { index, logged: Some(logged), expected: exp }));
+            }
+            index += 1;
+        }
+        Ok(expected.next().map(|exp| Divergence { index, logged: None, expected: Some(exp) }))
+    }
+
     /// Why a disk image has no GPT event.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum GptError {
