@@ -1,7 +1,7 @@
 //! `fcc-image`: build the guest ROM (`build`), its launch measurements (`measure`), its IGVM
-//! form (`igvm`), the UEFI edition and its disk image (`efi`), check evidence against this source (`verify`), boot it (`run`: a fresh build
-//! in plain QEMU; `launch`: a released ROM on plain QEMU, SEV-SNP or TDX), measure its boot
-//! (`bench-boot`).
+//! form (`igvm`), the UEFI edition and its disk image (`efi`), check evidence against this
+//! source (`verify`), boot it (`run`: a fresh build in plain QEMU; `launch`: a released ROM on
+//! plain QEMU, SEV-SNP or TDX), measure its boot (`bench-boot`).
 
 use std::path::PathBuf;
 
@@ -241,13 +241,17 @@ fn build_default() -> Result<PathBuf> {
     Ok(out)
 }
 
-/// The ROM at `path`, or the one built from this source.
-/// The UEFI application built from this source.
-fn build_efi() -> Result<Vec<u8>> {
-    let path = efi::build_application(&build::workspace_root())?;
-    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))
+/// The UEFI application at `path`; without one, the one built from this source when `needed`.
+fn read_efi(path: Option<PathBuf>, needed: bool) -> Result<Option<Vec<u8>>> {
+    let path = match path {
+        Some(path) => path,
+        None if needed => efi::build_application(&build::workspace_root())?,
+        None => return Ok(None),
+    };
+    Ok(Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?))
 }
 
+/// The ROM at `path`, or the one built from this source.
 fn read_rom(path: Option<PathBuf>) -> Result<(PathBuf, Vec<u8>)> {
     let path = match path {
         Some(path) => path,
@@ -363,11 +367,7 @@ fn main() -> Result<()> {
         }
         Cmd::Measure { rom, vcpus, vcpu_types, vcpu_sigs, guest_features, published, efi, out } => {
             let (rom, image) = read_rom(rom)?;
-            let application = match efi {
-                Some(path) => Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?),
-                None if published => Some(build_efi()?),
-                None => None,
-            };
+            let application = read_efi(efi, published)?;
             let vcpu_sigs = vcpu_sigs.into_iter().map(u32::try_from).collect::<Result<Vec<_>, _>>()?;
             let req = if published {
                 measure::Request { guest_features, ..measure::Request::published() }
@@ -415,12 +415,6 @@ fn main() -> Result<()> {
             event_log,
             on_mismatch,
         } => {
-            let read_efi = |efi: Option<PathBuf>| -> Result<Vec<u8>> {
-                match efi {
-                    Some(p) => std::fs::read(&p).with_context(|| format!("reading {}", p.display())),
-                    None => build_efi(),
-                }
-            };
             let verdict = if !firmware_mrtd.is_empty() {
                 let path = evidence.context("give the quote (a file) with --firmware-mrtd")?;
                 let quote = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -428,7 +422,8 @@ fn main() -> Result<()> {
                     Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
                     None => None,
                 };
-                verify::tdx_quote_uefi(&read_efi(efi)?, &firmware_mrtd, &quote, log.as_deref())?
+                let application = read_efi(efi, true)?.context("the UEFI application")?;
+                verify::tdx_quote_uefi(&application, &firmware_mrtd, &quote, log.as_deref())?
             } else {
                 verify_rom(rom, evidence, measurement, max_vcpus, guest_features, efi)?
             };
@@ -464,11 +459,7 @@ fn verify_rom(
         (Some(path), None) => {
             let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
             let wants_efi = serde_json::from_slice::<serde_json::Value>(&bytes).is_ok_and(|j| j.get("uefi").is_some());
-            let application = match efi {
-                Some(p) => Some(std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?),
-                None if wants_efi => Some(build_efi()?),
-                None => None,
-            };
+            let application = read_efi(efi, wants_efi)?;
             verify::file(&image, application.as_deref(), &bytes, &search)
                 .with_context(|| format!("checking {}", path.display()))?
         }

@@ -72,8 +72,12 @@ fn event_log() -> Result<&'static [u8], &'static str> {
         return Err("GetEventLog returned no log");
     }
     let before_last = (last - location) as usize;
+    if before_last == 0 {
+        return Err("the log holds its header only");
+    }
     // SAFETY: GetEventLog says the log starts at `location` and its last event at `last`; the
-    // firmware keeps it in boot-services memory that stays mapped (identity) while we run.
+    // firmware keeps it in boot-services memory that stays mapped (identity) while we run. The
+    // last event is a TCG_PCR_EVENT2 (the header is not it), at least 16 bytes long.
     let head = unsafe { core::slice::from_raw_parts(location as *const u8, before_last + 16) };
     // The last event's length: its fixed fields, then the header's digests, then its data size.
     let log = Log::parse(head).map_err(|_| "the log's header does not read")?;
