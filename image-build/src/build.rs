@@ -103,27 +103,41 @@ pub fn rustflags_with(base: &[&str], workspace: &Path, rust_src: Option<(PathBuf
     flags
 }
 
-/// Builds the kernel ELF and returns its path.
-pub fn build_kernel(workspace: &Path) -> Result<PathBuf> {
+/// `cargo build --release` of a guest `package` for `target` with `base` flags and the path
+/// remapping, in the guests' own target directory; returns the release output directory.
+/// `what` names the build in errors (`hint`: what to check when it fails).
+pub fn build_guest(
+    workspace: &Path,
+    package: &str,
+    target: &str,
+    base: &[&str],
+    what: &str,
+    hint: &str,
+) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = workspace.join(TARGET_DIR);
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
-        .args(["build", "--locked", "-p", PACKAGE, "--target", TARGET, "--release", "--target-dir"])
+        .args(["build", "--locked", "-p", package, "--target", target, "--release", "--target-dir"])
         .arg(&target_dir)
-        .env("CARGO_ENCODED_RUSTFLAGS", rustflags(workspace, Some(rust_src(workspace)?)).join("\u{1f}"))
+        .env("CARGO_ENCODED_RUSTFLAGS", rustflags_with(base, workspace, Some(rust_src(workspace)?)).join("\u{1f}"))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTC_WRAPPER")
         .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    eprintln!("fcc-image: cargo build -p {PACKAGE} --target {TARGET} --release --target-dir {TARGET_DIR}");
+    eprintln!("fcc-image: cargo build -p {package} --target {target} --release --target-dir {TARGET_DIR}");
     let status = cmd.status().context("running cargo")?;
     if !status.success() {
-        bail!("building the guest kernel failed ({status})");
+        bail!("building {what} failed ({status}{hint})");
     }
-    Ok(target_dir.join(TARGET).join("release").join(PACKAGE))
+    Ok(target_dir.join(target).join("release"))
+}
+
+/// Builds the kernel ELF and returns its path.
+pub fn build_kernel(workspace: &Path) -> Result<PathBuf> {
+    Ok(build_guest(workspace, PACKAGE, TARGET, RUSTFLAGS, "the guest kernel", "")?.join(PACKAGE))
 }
 
 /// Builds the kernel and its ROM, writes the ROM to `out`, and returns it.

@@ -12,20 +12,17 @@
 
 use std::io::{Cursor, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use fcc_cvm_abi::eventlog::{SHA384_LEN, uefi_boot};
 use sha2::{Digest, Sha384};
 
-use crate::build::{rust_src, rustflags_with};
+use crate::build::build_guest;
 
 /// The UEFI edition's target.
 pub const TARGET: &str = "x86_64-unknown-uefi";
 /// Its package.
 pub const PACKAGE: &str = "fcc-guest-uefi";
-/// Target directory of its build, relative to the workspace (beside the ROM's).
-pub const TARGET_DIR: &str = "target/guest";
 /// Where `efi` writes the application and its disk image by default, relative to the workspace.
 pub const OUT_DIR: &str = "target";
 
@@ -64,26 +61,9 @@ pub const BOOT_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
 
 /// Builds the UEFI application and returns its path.
 pub fn build_application(workspace: &Path) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let target_dir = workspace.join(TARGET_DIR);
-    let flags = rustflags_with(RUSTFLAGS, workspace, Some(rust_src(workspace)?));
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace)
-        .args(["build", "--locked", "-p", PACKAGE, "--target", TARGET, "--release", "--target-dir"])
-        .arg(&target_dir)
-        .env("CARGO_ENCODED_RUSTFLAGS", flags.join("\u{1f}"))
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    eprintln!("fcc-image: cargo build -p {PACKAGE} --target {TARGET} --release --target-dir {TARGET_DIR}");
-    let status = cmd.status().context("running cargo")?;
-    if !status.success() {
-        bail!("building the UEFI application failed ({status}; is the target installed? `rustup target add {TARGET}`)");
-    }
-    Ok(target_dir.join(TARGET).join("release").join(format!("{PACKAGE}.efi")))
+    let hint = format!("; is the target installed? `rustup target add {TARGET}`");
+    let release = build_guest(workspace, PACKAGE, TARGET, RUSTFLAGS, "the UEFI application", &hint)?;
+    Ok(release.join(format!("{PACKAGE}.efi")))
 }
 
 /// The Authenticode SHA-384 of a PE image: what UEFI firmware logs (and extends its register

@@ -37,11 +37,26 @@ fn missing() -> Option<String> {
             missing.push(format!("{tool} (Debian packages swtpm, swtpm-tools)"));
         }
     }
-    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == efi::TARGET)) {
+    if !target_installed() {
         missing.push(format!("the {} target (rustup target add {})", efi::TARGET, efi::TARGET));
     }
     (!missing.is_empty()).then(|| missing.join(", "))
+}
+
+fn target_installed() -> bool {
+    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == efi::TARGET))
+}
+
+/// Whether the UEFI target is here to build the application; without it prints `SKIPPED: ...`
+/// (a failure under `FCC_REQUIRE_OVMF`).
+fn target_or_skip() -> bool {
+    if target_installed() {
+        return true;
+    }
+    assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but {} is missing", efi::TARGET);
+    println!("SKIPPED: the {} target is not installed", efi::TARGET);
+    false
 }
 
 struct Kill(Child);
@@ -236,14 +251,7 @@ fn the_disk_image_is_a_gpt_with_the_application_at_the_default_boot_path() {
 
 #[test]
 fn the_published_manifest_carries_this_sources_uefi_edition() {
-    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == efi::TARGET)) {
-        assert!(
-            std::env::var_os("FCC_REQUIRE_OVMF").is_none(),
-            "FCC_REQUIRE_OVMF is set but {} is missing",
-            efi::TARGET
-        );
-        println!("SKIPPED: the {} target is not installed", efi::TARGET);
+    if !target_or_skip() {
         return;
     }
     let workspace = fcc_image::build::workspace_root();
@@ -288,14 +296,7 @@ fn gcp() -> Option<(Vec<u8>, Vec<u8>)> {
 
 #[test]
 fn a_cloud_quote_of_the_uefi_edition_is_held_against_the_firmware_and_our_rtmr1() {
-    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == efi::TARGET)) {
-        assert!(
-            std::env::var_os("FCC_REQUIRE_OVMF").is_none(),
-            "FCC_REQUIRE_OVMF is set but {} is missing",
-            efi::TARGET
-        );
-        println!("SKIPPED: the {} target is not installed", efi::TARGET);
+    if !target_or_skip() {
         return;
     }
     let Some((quote, log)) = gcp() else {

@@ -2,43 +2,12 @@
 //! harness functions the cargo-fuzz targets call, on the stable toolchain: every input a fuzzer
 //! ever kept stays a regression test. Actual fuzzing needs nightly (see `fuzz/README.md`).
 
+mod corpus_replay;
 mod fuzz_harness;
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use corpus_replay::{corpus_dir, replay};
 
 use fcc_core::result::status;
-
-fn corpus_dir(target: &str) -> PathBuf {
-    [env!("CARGO_MANIFEST_DIR"), "fuzz", "corpus", target].iter().collect()
-}
-
-/// Runs every corpus file of `target` through `run`; fails listing every file that panicked.
-fn replay(target: &str, run: impl Fn(&[u8])) {
-    let dir = corpus_dir(target);
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|e| e.expect("corpus entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    entries.sort();
-    assert!(!entries.is_empty(), "corpus {} is empty", dir.display());
-    let mut failures = Vec::new();
-    for path in &entries {
-        let data = std::fs::read(path).expect("read corpus file");
-        if catch_unwind(AssertUnwindSafe(|| run(&data))).is_err() {
-            failures.push(path.display().to_string());
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{target}: {} of {} inputs panicked:\n{}",
-        failures.len(),
-        entries.len(),
-        failures.join("\n")
-    );
-    eprintln!("{target}: replayed {} inputs", entries.len());
-}
 
 #[test]
 fn corpus_policy_decode() {
