@@ -24,6 +24,8 @@ const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 /// TCG boots OVMF in seconds; a minute and a half is room for a loaded machine.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+/// The chain id the boot is given in fw_cfg: the edition must run with it, not the default.
+const CHAIN_ID: u64 = 31337;
 
 fn missing() -> Option<String> {
     let mut missing = Vec::new();
@@ -68,8 +70,9 @@ impl Drop for Kill {
     }
 }
 
-/// Boots `disk` under OVMF with a fresh swtpm; returns the serial output up to the line saying
-/// boot services were exited (or everything, on timeout).
+/// Boots `disk` under OVMF with a fresh swtpm and chain id [`CHAIN_ID`] in fw_cfg; returns the
+/// serial output up to the edition's last line (`READY`'s next, or a failure), or everything on
+/// timeout.
 fn boot(disk: &Path, dir: &Path) -> Vec<String> {
     let tpm = dir.join("tpm");
     std::fs::create_dir_all(&tpm).unwrap();
@@ -100,7 +103,9 @@ fn boot(disk: &Path, dir: &Path) -> Vec<String> {
     let mut qemu = Kill(
         Command::new(fcc_qemu::find_qemu().unwrap())
             .args(["-machine", "q35", "-accel", "tcg", "-m", "256", "-display", "none", "-monitor", "none"])
-            .args(["-serial", "stdio", "-nic", "none", "-no-reboot"])
+            .args(["-serial", "stdio", "-nic", "none", "-no-reboot", "-cpu", "max"])
+            .arg("-fw_cfg")
+            .arg(format!("name=opt/fcc/chain-id,string={CHAIN_ID}"))
             .arg("-drive")
             .arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"))
             .arg("-drive")
@@ -132,7 +137,8 @@ fn boot(disk: &Path, dir: &Path) -> Vec<String> {
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match rx.recv_timeout(left) {
             Ok(line) => {
-                let done = line.contains("fcc-guest-uefi: boot services exited");
+                let done = line.starts_with("fcc-guest-uefi: no network")
+                    || ["FATAL", "PANIC"].iter().any(|f| line.starts_with(f));
                 lines.push(line);
                 if done {
                     break;
@@ -188,6 +194,24 @@ fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
         "the application did not exit boot services:\n{}",
         shown()
     );
+    // After ExitBootServices the core runs as on the ROM: the settings from fw_cfg, a fresh
+    // identity, one READY line.
+    let after: Vec<&String> =
+        lines.iter().skip_while(|l| !l.starts_with("fcc-guest-uefi: boot services exited")).collect();
+    assert!(
+        after.iter().any(|l| l.starts_with(&format!("chain {CHAIN_ID}, policy hash ChainBound"))),
+        "the edition did not run with fw_cfg's chain id:\n{}",
+        shown()
+    );
+    let ready: Vec<&&String> = after.iter().filter(|l| l.starts_with("READY ")).collect();
+    assert_eq!(ready.len(), 1, "one READY line after ExitBootServices:\n{}", shown());
+    let address = ready[0]
+        .strip_prefix("READY tee=0x")
+        .and_then(|r| r.strip_suffix(" platform=plain edition=uefi"))
+        .unwrap_or_else(|| panic!("READY line {:?}", ready[0]));
+    assert!(address.len() == 40 && hex::decode(address).is_ok_and(|a| a != [0; 20]), "TEE address {address}");
+    assert!(!lines.iter().any(|l| l.starts_with("FATAL") || l.starts_with("PANIC")), "{}", shown());
+
     let bytes = logged(&lines);
     let log = Log::parse(&bytes).unwrap();
     assert!(log.algorithms().iter().any(|&(a, l)| a == fcc_cvm_abi::eventlog::alg::SHA384 && l == 48));

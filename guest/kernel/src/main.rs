@@ -14,12 +14,13 @@
 
 extern crate alloc;
 
-mod config;
 mod dma;
-mod fw_cfg;
 mod memory;
 mod pci;
-mod rng;
+
+// The parts the UEFI edition shares (fcc-guest-platform), under the names the modules here use.
+#[cfg(target_os = "none")]
+use fcc_guest_platform::{config, fw_cfg, port, println, rng, serial};
 
 #[cfg(target_os = "none")]
 mod exit;
@@ -31,10 +32,6 @@ mod interrupts;
 mod net;
 #[cfg(target_os = "none")]
 mod platform;
-#[cfg(target_os = "none")]
-mod port;
-#[cfg(target_os = "none")]
-mod serial;
 #[cfg(target_os = "none")]
 mod start;
 #[cfg(target_os = "none")]
@@ -58,7 +55,7 @@ mod kernel {
     use fcc_layout::{MIB, MIN_RAM_END};
     use rand_core::TryRng;
 
-    use crate::config::{SETTING_MAX, Settings, TestFault};
+    use crate::config::{self, TestFault};
     use crate::exit::{self, Outcome};
     use crate::fw_cfg::FwCfg;
     use crate::memory::{self, E820_ENTRY_LEN, MAX_E820_ENTRIES};
@@ -103,7 +100,7 @@ mod kernel {
 
         // Settings, measured where the platform has a runtime register (TDX: RTMR2) before the
         // TEE exists.
-        let settings = read_settings(&mut fw);
+        let settings = config::read(&mut fw).unwrap_or_else(|e| fatal!("{e}"));
         if settings.test_redact {
             exit::redact_diagnostics();
         }
@@ -121,7 +118,7 @@ mod kernel {
         let config = Config {
             chain_id: settings.chain_id,
             policy_hash: settings.policy_hash,
-            registration: with_governance(settings.registration, &mut fw),
+            registration: settings.registration,
         };
         println!("chain {}, policy hash {:?}, entropy {}", config.chain_id, config.policy_hash, rng.source().name());
         match config.registration {
@@ -185,31 +182,6 @@ mod kernel {
                 MIN_RAM_END / MIB,
             );
         }
-    }
-
-    /// The `opt/fcc/...` settings; a bad one stops the boot.
-    fn read_settings(fw: &mut FwCfg) -> Settings {
-        Settings::parse(|name, buf: &mut [u8; SETTING_MAX]| {
-            let file = fw.find(name)?;
-            Some(fw.read(file, buf).map(<[u8]>::len).map_err(|_| ()))
-        })
-        .unwrap_or_else(|e| fatal!("{e}"))
-    }
-
-    /// `registration` with the governance of `opt/fcc/governance`, if given (which needs the
-    /// registration settings).
-    fn with_governance(registration: Option<fcc_core::Registration>, fw: &mut FwCfg) -> Option<fcc_core::Registration> {
-        use fcc_layout::interface::FW_CFG_GOVERNANCE;
-        let Some(file) = fw.find(FW_CFG_GOVERNANCE) else { return registration };
-        let mut buf = [0u8; crate::config::GOVERNANCE_MAX];
-        let raw =
-            fw.read(file, &mut buf).unwrap_or_else(|_| fatal!("fw_cfg {FW_CFG_GOVERNANCE}: longer than 1024 bytes"));
-        let governance = crate::config::parse_governance(raw)
-            .unwrap_or_else(|crate::config::Invalid(why)| fatal!("fw_cfg {FW_CFG_GOVERNANCE}: {why}"));
-        let Some(r) = registration else {
-            fatal!("fw_cfg {FW_CFG_GOVERNANCE}: needs opt/fcc/extension-id and opt/fcc/owner")
-        };
-        Some(fcc_core::Registration { governance, ..r })
     }
 
     /// Largest sealed-state file read from fw_cfg (anything longer is refused unread).

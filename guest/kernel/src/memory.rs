@@ -53,34 +53,17 @@ pub fn first_missing_ram(raw: &[u8]) -> Option<&'static Entry> {
 #[cfg(target_os = "none")]
 pub use heap::init_heap;
 
-/// What the kernel itself keeps on the heap — the link's two 64 KiB TCP buffers, smoltcp's
-/// tables, the sealed blob — with room to spare.
-const KERNEL_HEAP_RESERVE: u64 = 1024 * 1024;
-
-// The heap holds the core's worst case (`HEAP_BUDGET`, measured with every structure at its
-// bound) and the kernel's own use with a fifth to spare for the allocator's overhead and
-// fragmentation: an allocation failure would halt the guest.
-const _: () = assert!(
-    fcc_layout::HEAP.size() >= (fcc_core::limits::HEAP_BUDGET as u64 + KERNEL_HEAP_RESERVE) * 6 / 5,
-    "the heap is smaller than the core's memory budget allows"
-);
-
 #[cfg(target_os = "none")]
 mod heap {
     use fcc_layout::HEAP;
-    use talc::{ErrOnOom, Span, Talc, Talck};
-
-    #[global_allocator]
-    static ALLOCATOR: Talck<spin::Mutex<()>, ErrOnOom> = Talc::new(ErrOnOom).lock();
 
     /// Gives fcc-layout's `HEAP` to the allocator. Call once, after the RAM check.
     pub fn init_heap() -> Result<(), &'static str> {
         let base = core::ptr::with_exposed_provenance_mut::<u8>(HEAP.start as usize);
-        let span = Span::from_base_size(base, HEAP.size() as usize);
         // SAFETY: HEAP is RAM (checked against the platform's memory map before this call),
         // identity-mapped writable by the boot page tables, reserved by fcc-layout for the
         // allocator and used by nothing else; `init_heap` is called once.
-        unsafe { ALLOCATOR.lock().claim(span) }.map(|_| ()).map_err(|()| "the allocator refused the heap region")
+        unsafe { fcc_guest_platform::heap::claim(base, HEAP.size() as usize) }
     }
 }
 

@@ -1,50 +1,24 @@
-//! The UEFI entry point, COM1 and the firmware's event log.
+//! The UEFI entry point: everything taken from the firmware while boot services last — a check
+//! that this is a plain machine, the heap and a stack (pages the firmware hands to the loader,
+//! ours after ExitBootServices), the measured-boot event log written to COM1 — then
+//! ExitBootServices and the switch to our own stack, where [`crate::run`] runs the core.
 
-use core::fmt::Write;
+use core::ptr::NonNull;
 
 use fcc_cvm_abi::eventlog::Log;
+use fcc_guest_platform::port::Native;
+use fcc_guest_platform::{heap, print, println, serial};
+use uefi::boot::{self, AllocateType, MemoryType};
 use uefi::mem::memory_map::MemoryMap;
 use uefi::proto::unsafe_protocol;
-use uefi::{Status, boot, entry};
+use uefi::{Status, entry};
 use uefi_raw::protocol::tcg::v2::{Tcg2EventLogFormat, Tcg2Protocol};
-use x86_64::instructions::port::Port;
 
-/// The first serial port; the firmware has set it up (115200 8N1) for its own console.
-struct Com1;
-
-impl Com1 {
-    const DATA: u16 = 0x3f8;
-    const LINE_STATUS: u16 = 0x3fd;
-    const THR_EMPTY: u8 = 0x20;
-
-    fn byte(&mut self, b: u8) {
-        let mut status: Port<u8> = Port::new(Self::LINE_STATUS);
-        let mut data: Port<u8> = Port::new(Self::DATA);
-        // SAFETY: COM1's registers: reading the line status and writing the data register have
-        // no effect beyond the UART; the firmware's console uses the same port, and nothing else
-        // of ours runs concurrently (one CPU, no interrupts of ours).
-        unsafe {
-            for _ in 0..100_000 {
-                if status.read() & Self::THR_EMPTY != 0 {
-                    break;
-                }
-            }
-            data.write(b);
-        }
-    }
-}
-
-impl Write for Com1 {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for b in s.bytes() {
-            if b == b'\n' {
-                self.byte(b'\r');
-            }
-            self.byte(b);
-        }
-        Ok(())
-    }
-}
+/// Bytes of the stack the core runs on: twice the ROM's 256 KiB boot stack, since this one has
+/// no guard page below it (the firmware's page tables map everything).
+const STACK_SIZE: usize = 512 * 1024;
+/// UEFI's page.
+const PAGE_SIZE: usize = 4096;
 
 /// EFI_TCG2_PROTOCOL as the specification defines it: `uefi`'s `Tcg` hides where the log lies,
 /// which is what the host needs to read it whole.
@@ -94,43 +68,99 @@ fn event_log() -> Result<&'static [u8], &'static str> {
     Ok(unsafe { core::slice::from_raw_parts(location as *const u8, len) })
 }
 
+/// The confidential platform this guest runs on, if any: TDX (CPUID leaf 0x21 says
+/// "IntelTDX    ") or AMD SEV (CPUID 0x8000_001F advertises it and SEV_STATUS says it is on).
+fn confidential() -> Option<&'static str> {
+    use core::arch::x86_64::{__cpuid, __cpuid_count};
+    if __cpuid(0).eax >= 0x21 {
+        let leaf = __cpuid_count(0x21, 0);
+        if fcc_cvm_abi::tdx::is_td_vendor(leaf.ebx, leaf.ecx, leaf.edx) {
+            return Some("TDX");
+        }
+    }
+    if __cpuid(0x8000_0000).eax >= 0x8000_001f && __cpuid(0x8000_001f).eax & 0b10 != 0 {
+        // SAFETY: CPUID says the CPU has SEV, so SEV_STATUS exists; reading it has no effect.
+        let status = unsafe { x86_64::registers::model_specific::Msr::new(fcc_cvm_abi::snp::MSR_SEV_STATUS).read() };
+        if status & 0b111 != 0 {
+            return Some("SEV");
+        }
+    }
+    None
+}
+
+/// `len` bytes of pages the firmware gives the loader: ours after ExitBootServices too.
+fn loader_pages(len: usize) -> Result<NonNull<u8>, uefi::Error> {
+    boot::allocate_pages(AllocateType::AnyPages, MemoryType::LOADER_DATA, len.div_ceil(PAGE_SIZE))
+}
+
 #[entry]
 fn main() -> Status {
-    let mut out = Com1;
-    let _ = writeln!(out, "fcc-guest-uefi: started (the firmware measured this image before it ran)");
+    serial::init(&Native);
+    println!("fcc-guest-uefi {}: started (the firmware measured this image before it ran)", env!("CARGO_PKG_VERSION"));
+    if let Some(kind) = confidential() {
+        // Said while the firmware still handles what a confidential guest's port I/O raises.
+        println!(
+            "fcc-guest-uefi: this is a {kind} guest; this stage of the UEFI edition runs on plain machines only \
+             (TDCALL and the GHCB come next): back to the firmware"
+        );
+        return Status::UNSUPPORTED;
+    }
+    let (heap_base, stack) = match (loader_pages(heap::SIZE as usize), loader_pages(STACK_SIZE)) {
+        (Ok(h), Ok(s)) => (h, s),
+        _ => {
+            println!("fcc-guest-uefi: the firmware has no {} MiB for the heap and stack", heap::SIZE >> 20);
+            return Status::OUT_OF_RESOURCES;
+        }
+    };
+    // SAFETY: LOADER_DATA pages the firmware just gave us alone, identity-mapped writable by its
+    // page tables; they stay ours after ExitBootServices (the loader owns them); claimed once.
+    if let Err(why) = unsafe { heap::claim(heap_base.as_ptr(), heap::SIZE as usize) } {
+        println!("fcc-guest-uefi: {why}");
+        return Status::LOAD_ERROR;
+    }
     match event_log() {
         Ok(log) => {
-            let _ = writeln!(out, "EVENTLOG BEGIN {}", log.len());
+            println!("EVENTLOG BEGIN {}", log.len());
             for line in log.chunks(64) {
-                let _ = out.write_str("EVENTLOG ");
+                print!("EVENTLOG ");
                 for b in line {
-                    let _ = write!(out, "{b:02x}");
+                    print!("{b:02x}");
                 }
-                let _ = out.write_str("\n");
+                println!();
             }
-            let _ = writeln!(out, "EVENTLOG END");
+            println!("EVENTLOG END");
         }
-        Err(why) => {
-            let _ = writeln!(out, "fcc-guest-uefi: no event log: {why}");
-        }
+        Err(why) => println!("fcc-guest-uefi: no event log: {why}"),
     }
     // SAFETY: nothing of ours holds a boot-services object past this point (the protocol above
     // was closed when its scope ended; the log is only read before).
     let map = unsafe { boot::exit_boot_services(None) };
-    let _ = writeln!(out, "fcc-guest-uefi: boot services exited ({} memory map entries)", map.len());
-    halt()
-}
-
-/// Stops this CPU for good (no interrupt of the firmware's wakes it).
-fn halt() -> ! {
-    x86_64::instructions::interrupts::disable();
-    loop {
-        x86_64::instructions::hlt();
+    // The heap and the stack must still be the loader's in the final map.
+    let ours = |start: usize, len: usize| {
+        map.entries().any(|d| {
+            let end = d.phys_start.saturating_add(d.page_count.saturating_mul(PAGE_SIZE as u64));
+            d.ty == MemoryType::LOADER_DATA && d.phys_start <= start as u64 && (start + len) as u64 <= end
+        })
+    };
+    let kept = ours(heap_base.as_ptr() as usize, heap::SIZE as usize) && ours(stack.as_ptr() as usize, STACK_SIZE);
+    println!("fcc-guest-uefi: boot services exited ({} memory map entries)", map.len());
+    if !kept {
+        crate::run::fatal(format_args!("the final memory map does not give the heap and stack to the loader"));
     }
-}
-
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let _ = writeln!(Com1, "fcc-guest-uefi: PANIC: {info}");
-    halt()
+    let top = stack.as_ptr() as u64 + STACK_SIZE as u64;
+    // SAFETY: `top` ends the STACK_SIZE bytes of LOADER_DATA pages allocated above for this
+    // stack alone (page-aligned, so 16-byte aligned; 64 bytes are left above the first frame);
+    // `run::main` takes nothing from the old stack and never returns; the firmware's stack is
+    // not used again.
+    unsafe {
+        core::arch::asm!(
+            "lea rsp, [{top} - 64]",
+            "xor ebp, ebp",
+            "call {main}",
+            "ud2",
+            top = in(reg) top,
+            main = sym crate::run::main,
+            options(noreturn),
+        )
+    }
 }

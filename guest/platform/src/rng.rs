@@ -107,7 +107,7 @@ pub struct HardwareRng {
     health: Health,
 }
 
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 impl HardwareRng {
     /// Picks RDSEED, else RDRAND, and runs a start-up self test (all draws distinct and healthy).
     pub fn new() -> Result<Self, RngError> {
@@ -149,7 +149,7 @@ impl HardwareRng {
 
 /// One RDSEED attempt. Callers must have seen CPUID.(EAX=7,ECX=0):EBX[18] (hence `unsafe`
 /// to call: the target feature).
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 #[target_feature(enable = "rdseed")]
 fn rdseed() -> Option<u64> {
     let mut v = 0u64;
@@ -157,14 +157,14 @@ fn rdseed() -> Option<u64> {
 }
 
 /// One RDRAND attempt. Callers must have seen CPUID.1:ECX[30].
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 #[target_feature(enable = "rdrand")]
 fn rdrand() -> Option<u64> {
     let mut v = 0u64;
     (core::arch::x86_64::_rdrand64_step(&mut v) == 1).then_some(v)
 }
 
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 impl rand_core::TryRng for HardwareRng {
     type Error = RngError;
 
@@ -185,7 +185,7 @@ impl rand_core::TryRng for HardwareRng {
     }
 }
 
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 impl rand_core::TryCryptoRng for HardwareRng {}
 
 #[cfg(test)]

@@ -259,6 +259,26 @@ impl Settings {
     }
 }
 
+/// Reads every `opt/fcc/...` setting from QEMU's fw_cfg, `opt/fcc/governance` with them (it
+/// needs the registration settings).
+#[cfg(any(target_os = "none", target_os = "uefi"))]
+pub fn read(fw: &mut crate::fw_cfg::FwCfg) -> Result<Settings, SettingError> {
+    use fcc_layout::interface::FW_CFG_GOVERNANCE;
+    let settings = Settings::parse(|name, buf: &mut [u8; SETTING_MAX]| {
+        let file = fw.find(name)?;
+        Some(fw.read(file, buf).map(<[u8]>::len).map_err(|_| ()))
+    })?;
+    let Some(file) = fw.find(FW_CFG_GOVERNANCE) else { return Ok(settings) };
+    let error = |why| SettingError { name: FW_CFG_GOVERNANCE, why };
+    let mut buf = [0u8; GOVERNANCE_MAX];
+    let raw = fw.read(file, &mut buf).map_err(|_| error("longer than 1024 bytes"))?;
+    let governance = parse_governance(raw).map_err(|Invalid(why)| error(why))?;
+    let Some(registration) = settings.registration else {
+        return Err(error("needs opt/fcc/extension-id and opt/fcc/owner"));
+    };
+    Ok(Settings { registration: Some(Registration { governance, ..registration }), ..settings })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,10 +40,10 @@ pub fn match_dir_entry(entry: &[u8; DIR_ENTRY_LEN], name: &str) -> Option<File> 
     Some(File { key, size })
 }
 
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 pub use device::FwCfg;
 
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 mod device {
     use x86_64::instructions::port::Port;
 

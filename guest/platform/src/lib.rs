@@ -1,0 +1,21 @@
+//! What both editions of the guest run on — the ROM (`fcc-guest`, from the reset vector) and the
+//! UEFI edition (`fcc-guest-uefi`, after ExitBootServices): the `opt/fcc/...` settings from QEMU's
+//! fw_cfg ([`config`], [`fw_cfg`]), entropy from RDSEED/RDRAND ([`rng`]), port I/O as a
+//! capability ([`port`]), the COM1 console and `println!` ([`serial`]) and the heap ([`heap`]).
+//!
+//! The parsers and health checks are portable and host-tested; the device parts compile for
+//! `x86_64-unknown-none` and `x86_64-unknown-uefi` only.
+#![cfg_attr(not(test), no_std)]
+// On the host only the portable parsers are compiled, for their tests.
+#![cfg_attr(not(any(target_os = "none", target_os = "uefi")), allow(dead_code))]
+
+pub mod config;
+pub mod fw_cfg;
+pub mod rng;
+
+#[cfg(any(target_os = "none", target_os = "uefi"))]
+pub mod heap;
+#[cfg(any(target_os = "none", target_os = "uefi"))]
+pub mod port;
+#[cfg(any(target_os = "none", target_os = "uefi"))]
+pub mod serial;
