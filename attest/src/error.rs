@@ -201,7 +201,7 @@ pub enum Error {
     /// The measurement is none of the manifest's.
     #[error("{field} {found} is none of the manifest's {searched}")]
     MeasurementMismatch {
-        /// `SNP MEASUREMENT` or `TDX MRTD` or `simulated ROM SHA-384`.
+        /// `SNP MEASUREMENT`, `TDX MRTD` or `simulated image hash`.
         field: &'static str,
         /// The evidence's value (hex).
         found: String,

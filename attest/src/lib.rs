@@ -211,8 +211,8 @@ impl Verifier {
         }
         let s = simulated::decode(bytes)?;
         let (measurement, measurement_hex) = match &s.rom_sha384 {
-            Some(h) => (self.manifest.match_rom(h)?, hex::encode(h)),
-            None => ("none (the simulated attestation carries no ROM hash)".into(), String::new()),
+            Some(h) => (self.manifest.match_simulated(h)?, hex::encode(h)),
+            None => ("none (the simulated attestation carries no image hash)".into(), String::new()),
         };
         let identity = binding.check(&s.report_data)?;
         Ok(Verdict {

@@ -1,6 +1,7 @@
 //! The measurements a verifier accepts: `fcc-image measure`'s manifest (the published one is
 //! `reproducible/MEASUREMENTS.json`) read into typed lists — the ROM's SHA-384, one SEV-SNP launch
-//! digest per (CPU type, vCPU count) and the TDX MRTD in both page orders.
+//! digest per (CPU type, vCPU count), the TDX MRTD in both page orders and the UEFI edition's
+//! Authenticode SHA-384.
 //!
 //! Only the fields a verifier compares are read; `fcc_image::verify` is the tool that recomputes
 //! the whole manifest from the source.
@@ -41,6 +42,9 @@ pub struct Manifest {
     pub snp: Vec<SnpDigest>,
     /// TDX MRTDs.
     pub tdx: Vec<TdxMrtd>,
+    /// The UEFI edition's Authenticode SHA-384 (what firmware logs for it, and what its
+    /// simulated attestation on plain QEMU carries).
+    pub uefi_authenticode: Option<[u8; 48]>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +52,15 @@ struct Json {
     rom: Option<RomJson>,
     snp: Option<SnpJson>,
     tdx: Option<std::collections::BTreeMap<String, MrtdJson>>,
+    uefi: Option<UefiJson>,
+}
+#[derive(Deserialize)]
+struct UefiJson {
+    application: UefiApplicationJson,
+}
+#[derive(Deserialize)]
+struct UefiApplicationJson {
+    authenticode_sha384: String,
 }
 #[derive(Deserialize)]
 struct RomJson {
@@ -93,7 +106,11 @@ impl Manifest {
             let mrtd = hex48(&t.mrtd, &format!("tdx.{order}.mrtd"))?;
             m.tdx.push(TdxMrtd { mrtd, order });
         }
-        if m.rom_sha384.is_none() && m.snp.is_empty() && m.tdx.is_empty() {
+        if let Some(u) = j.uefi {
+            m.uefi_authenticode =
+                Some(hex48(&u.application.authenticode_sha384, "uefi.application.authenticode_sha384")?);
+        }
+        if m.rom_sha384.is_none() && m.snp.is_empty() && m.tdx.is_empty() && m.uefi_authenticode.is_none() {
             return Err(Error::Manifest("no measurement in it".into()));
         }
         Ok(m)
@@ -123,16 +140,31 @@ impl Manifest {
         })
     }
 
-    /// Whether a simulated attestation's ROM hash is this manifest's ROM.
-    pub fn match_rom(&self, sha384: &[u8; 48]) -> Result<String, Error> {
-        match self.rom_sha384 {
-            Some(ours) if &ours == sha384 => Ok("ROM SHA-384 (simulated launch, not a TEE measurement)".into()),
-            _ => Err(Error::MeasurementMismatch {
-                field: "simulated ROM SHA-384",
-                found: hex::encode(sha384),
-                searched: self.rom_sha384.map_or("no ROM hash".into(), hex::encode),
-            }),
+    /// Which of this manifest's images a simulated attestation's hash names: the ROM's SHA-384
+    /// (the ROM reads its own ROM) or the UEFI edition's Authenticode SHA-384 (the digest the
+    /// firmware logged for it).
+    pub fn match_simulated(&self, sha384: &[u8; 48]) -> Result<String, Error> {
+        if self.rom_sha384.as_ref() == Some(sha384) {
+            return Ok("ROM SHA-384 (simulated launch, not a TEE measurement)".into());
         }
+        if self.uefi_authenticode.as_ref() == Some(sha384) {
+            return Ok("UEFI edition Authenticode SHA-384 (simulated launch, not a TEE measurement)".into());
+        }
+        Err(Error::MeasurementMismatch {
+            field: "simulated image hash",
+            found: hex::encode(sha384),
+            searched: match (self.rom_sha384, self.uefi_authenticode) {
+                (None, None) => "no ROM or UEFI application hash".into(),
+                (rom, uefi) => [
+                    rom.map(|h| format!("ROM {}", hex::encode(h))),
+                    uefi.map(|h| format!("UEFI application {}", hex::encode(h))),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", "),
+            },
+        })
     }
 }
 
@@ -161,6 +193,14 @@ mod tests {
         assert!(matches!(m.match_snp(&wrong), Err(Error::MeasurementMismatch { field: "SNP MEASUREMENT", .. })));
         // An SNP digest is not a TDX MRTD.
         assert!(m.match_tdx(&d.digest).is_err());
+        // A simulated attestation names the ROM or the UEFI application, nothing else.
+        let (rom, app) = (m.rom_sha384.unwrap(), m.uefi_authenticode.unwrap());
+        assert!(m.match_simulated(&rom).unwrap().starts_with("ROM SHA-384"));
+        assert!(m.match_simulated(&app).unwrap().starts_with("UEFI edition Authenticode SHA-384"));
+        let e = m.match_simulated(&d.digest).unwrap_err();
+        assert!(e.to_string().contains(&hex::encode(rom)) && e.to_string().contains(&hex::encode(app)), "{e}");
+        let rom_only = Manifest { uefi_authenticode: None, ..m.clone() };
+        assert!(rom_only.match_simulated(&app).is_err());
     }
 
     #[test]

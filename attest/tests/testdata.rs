@@ -560,7 +560,7 @@ fn simulated_attestation_is_refused_in_production() {
     let other_rom = fcc_attest::simulated::encode(&binding.report_data(), &[0x43; 48]);
     assert!(matches!(
         test_mode.verify(&Evidence::Simulated(&other_rom), &binding, 0),
-        Err(Error::MeasurementMismatch { field: "simulated ROM SHA-384", .. })
+        Err(Error::MeasurementMismatch { field: "simulated image hash", .. })
     ));
     let other_key = statement_binding([5; 64], challenge);
     assert!(matches!(

@@ -1,44 +1,33 @@
 //! The UEFI edition under real firmware, the judge of what we predict: Debian's OVMF with a TPM
 //! 2.0 (swtpm, SHA-256 and SHA-384 banks) boots the disk image `fcc-image efi` builds. The
-//! application writes the firmware's event log to the serial port, calls ExitBootServices and
-//! says so. The log must read with our reader to its end, and the firmware must have logged
-//! exactly our Authenticode SHA-384 for the application (PCR 4) and our GPT event digest for the
-//! disk (PCR 5); PCR 4's events must be the ones our RTMR1 prediction puts around them.
+//! application writes the firmware's event log to the serial port, calls ExitBootServices, runs
+//! the core to READY with fw_cfg's settings. The log must read with our reader to its end, and
+//! the firmware must have logged exactly our Authenticode SHA-384 for the application (PCR 4) and
+//! our GPT event digest for the disk (PCR 5); PCR 4's events must be the ones our RTMR1
+//! prediction puts around them. (The edition on the network: tests/guest_uefi.rs.)
 //!
 //! Needs OVMF, swtpm and the `x86_64-unknown-uefi` target: without them the boot test prints
 //! `SKIPPED: ...`, unless `FCC_REQUIRE_OVMF=1` (CI), which makes it fail instead.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fcc_cvm_abi::eventlog::{Log, event_type as ev, uefi_boot};
 use fcc_image::efi;
+use fcc_qemu::uefi::{Swtpm, Uefi};
+use fcc_qemu::{Accel, BootOptions, Guest};
 use sha2::{Digest, Sha384};
 
-const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
-const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 /// TCG boots OVMF in seconds; a minute and a half is room for a loaded machine.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 /// The chain id the boot is given in fw_cfg: the edition must run with it, not the default.
 const CHAIN_ID: u64 = 31337;
 
 fn missing() -> Option<String> {
-    let mut missing = Vec::new();
-    for f in [OVMF_CODE, OVMF_VARS] {
-        if !Path::new(f).is_file() {
-            missing.push(format!("{f} (Debian package ovmf)"));
-        }
-    }
-    for tool in ["swtpm", "swtpm_setup"] {
-        if Command::new(tool).arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
-            missing.push(format!("{tool} (Debian packages swtpm, swtpm-tools)"));
-        }
-    }
+    let mut missing: Vec<String> = fcc_qemu::uefi::missing().into_iter().collect();
     if !target_installed() {
         missing.push(format!("the {} target (rustup target add {})", efi::TARGET, efi::TARGET));
     }
@@ -61,94 +50,17 @@ fn target_or_skip() -> bool {
     false
 }
 
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Boots `disk` under OVMF with a fresh swtpm and chain id [`CHAIN_ID`] in fw_cfg; returns the
-/// serial output up to the edition's last line (`READY`'s next, or a failure), or everything on
-/// timeout.
+/// Boots `disk` under OVMF with a fresh swtpm and chain id [`CHAIN_ID`] in fw_cfg, without a
+/// NIC; returns the serial output up to the edition's last line (it halts: nothing to serve).
 fn boot(disk: &Path, dir: &Path) -> Vec<String> {
-    let tpm = dir.join("tpm");
-    std::fs::create_dir_all(&tpm).unwrap();
-    let setup = Command::new("swtpm_setup")
-        .args(["--tpm2", "--pcr-banks", "sha256,sha384", "--overwrite", "--tpmstate"])
-        .arg(&tpm)
-        .output()
-        .unwrap();
-    assert!(setup.status.success(), "swtpm_setup: {}", String::from_utf8_lossy(&setup.stderr));
-    let ctrl = dir.join("swtpm.sock");
-    let _swtpm = Kill(
-        Command::new("swtpm")
-            .args(["socket", "--tpm2", "--terminate", "--tpmstate"])
-            .arg(format!("dir={}", tpm.display()))
-            .arg("--ctrl")
-            .arg(format!("type=unixio,path={}", ctrl.display()))
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let tpm = Swtpm::start(dir).unwrap();
+    let options = BootOptions::uefi(Uefi::new(disk, dir, Some(&tpm)).unwrap(), Accel::Tcg)
+        .fw_cfg("opt/fcc/chain-id", &CHAIN_ID.to_string());
     let started = Instant::now();
-    while !ctrl.exists() {
-        assert!(started.elapsed() < Duration::from_secs(10), "swtpm did not open its socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let vars = dir.join("OVMF_VARS.fd");
-    std::fs::copy(OVMF_VARS, &vars).unwrap();
-    let mut qemu = Kill(
-        Command::new(fcc_qemu::find_qemu().unwrap())
-            .args(["-machine", "q35", "-accel", "tcg", "-m", "256", "-display", "none", "-monitor", "none"])
-            .args(["-serial", "stdio", "-nic", "none", "-no-reboot", "-cpu", "max"])
-            .arg("-fw_cfg")
-            .arg(format!("name=opt/fcc/chain-id,string={CHAIN_ID}"))
-            .arg("-drive")
-            .arg(format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"))
-            .arg("-drive")
-            .arg(format!("if=pflash,format=raw,unit=1,file={}", vars.display()))
-            .arg("-drive")
-            .arg(format!("if=none,id=disk,format=raw,file={}", disk.display()))
-            .args(["-device", "virtio-blk-pci,drive=disk,bootindex=0"])
-            .arg("-chardev")
-            .arg(format!("socket,id=tpm,path={}", ctrl.display()))
-            .args(["-tpmdev", "emulator,id=tpm0,chardev=tpm", "-device", "tpm-tis,tpmdev=tpm0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    let (tx, rx) = mpsc::channel();
-    let stdout = qemu.0.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).split(b'\n') {
-            let Ok(line) = line else { return };
-            let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let mut lines = Vec::new();
-    let deadline = Instant::now() + BOOT_TIMEOUT;
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                let done = line.starts_with("fcc-guest-uefi: no network")
-                    || ["FATAL", "PANIC"].iter().any(|f| line.starts_with(f));
-                lines.push(line);
-                if done {
-                    break;
-                }
-            }
-            Err(_) => break,
-        }
-    }
+    let mut guest = Guest::boot(&options).unwrap();
+    guest.wait_for("fcc-guest-uefi: halting", BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
     eprintln!("booted in {:.1} s", started.elapsed().as_secs_f64());
-    lines
+    guest.console().lines().map(str::to_string).collect()
 }
 
 /// The event log the application wrote, from its `EVENTLOG` lines.
@@ -207,7 +119,7 @@ fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
     assert_eq!(ready.len(), 1, "one READY line after ExitBootServices:\n{}", shown());
     let address = ready[0]
         .strip_prefix("READY tee=0x")
-        .and_then(|r| r.strip_suffix(" platform=plain edition=uefi"))
+        .and_then(|r| r.strip_suffix(" platform=plain"))
         .unwrap_or_else(|| panic!("READY line {:?}", ready[0]));
     assert!(address.len() == 40 && hex::decode(address).is_ok_and(|a| a != [0; 20]), "TEE address {address}");
     assert!(!lines.iter().any(|l| l.starts_with("FATAL") || l.starts_with("PANIC")), "{}", shown());

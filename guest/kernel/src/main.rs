@@ -14,13 +14,11 @@
 
 extern crate alloc;
 
-mod dma;
 mod memory;
-mod pci;
 
 // The parts the UEFI edition shares (fcc-guest-platform), under the names the modules here use.
 #[cfg(target_os = "none")]
-use fcc_guest_platform::{config, fw_cfg, port, println, rng, serial};
+use fcc_guest_platform::{config, fw_cfg, net, port, println, rng, serial, tsc};
 
 #[cfg(target_os = "none")]
 mod exit;
@@ -29,13 +27,9 @@ mod frame;
 #[cfg(target_os = "none")]
 mod interrupts;
 #[cfg(target_os = "none")]
-mod net;
-#[cfg(target_os = "none")]
 mod platform;
 #[cfg(target_os = "none")]
 mod start;
-#[cfg(target_os = "none")]
-mod tsc;
 
 #[cfg(not(target_os = "none"))]
 fn main() {
@@ -51,6 +45,8 @@ mod kernel {
     use fcc_core::ops::Registry;
     use fcc_core::seal::SealingKey;
     use fcc_core::{Config, Tee};
+    use fcc_guest_platform::dma::{self, DmaRegion};
+    use fcc_guest_platform::pci;
     use fcc_layout::interface::{FW_CFG_SEALED_STATE, FW_CFG_TEST_EXIT};
     use fcc_layout::{MIB, MIN_RAM_END};
     use rand_core::TryRng;
@@ -76,6 +72,7 @@ mod kernel {
         // The IDT first: SEV-SNP's #VC and TDX's #VE handlers must exist before any port I/O;
         // then the platform, which decides how the console reaches its ports.
         interrupts::init();
+        fcc_guest_platform::stop::install(exit::fatal);
         let platform = platform::detect(boot_flags);
         if platform.is_confidential() {
             // The host can inject an exception anywhere: no register ever reaches its console.
@@ -111,6 +108,10 @@ mod kernel {
         // The shared (host-visible) region before anything talks to the host: virtio DMA, the
         // platform's guest requests (the sealing key, evidence).
         platform.share_dma_region().unwrap_or_else(|e| fatal!("sharing the DMA region: {e}"));
+        let dma = DmaRegion { queues: fcc_layout::shared::VIRTQUEUES, bounce: fcc_layout::shared::BOUNCE };
+        // SAFETY: fcc-layout's shared region is RAM (checked above), identity-mapped writable by
+        // the boot page tables and reserved for the virtio device alone.
+        unsafe { dma::init(dma) }.unwrap_or_else(|e| fatal!("DMA region: {e}"));
         let mut attester = platform.attester();
 
         // Entropy, then the TEE.
@@ -148,7 +149,9 @@ mod kernel {
         // The network: serve the proxy for ever (returns only without a virtio-net device).
         let Some(hz) = tsc_hz else { fatal!("the TSC frequency is unknown: the network stack needs a clock") };
         let seed = rng.try_next_u64().unwrap_or_else(|e| fatal!("entropy: {e}"));
-        net::run(&mut tee, &mut attester, settings.proxy, net::Clock::new(tsc::now(), hz), seed);
+        memory::map_pci_window_uncached();
+        let bars = pci::Bars::Place(fcc_layout::PCI_MMIO_WINDOW);
+        net::run(&mut tee, &mut attester, settings.proxy, bars, net::Clock::new(tsc::now(), hz), seed);
         exit::stop(Outcome::Success)
     }
 

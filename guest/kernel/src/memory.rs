@@ -1,5 +1,6 @@
 //! RAM: the check that every region of fcc-layout's memory map the kernel writes to is RAM in the
-//! platform's memory map (QEMU's fw_cfg `etc/e820`), and the heap over fcc-layout's `HEAP`.
+//! platform's memory map (QEMU's fw_cfg `etc/e820`), the heap over fcc-layout's `HEAP`, and the
+//! memory type of the PCI MMIO window in the boot page tables.
 
 use fcc_layout::{Entry, RAM_MAP, Region, Use};
 
@@ -51,11 +52,11 @@ pub fn first_missing_ram(raw: &[u8]) -> Option<&'static Entry> {
 }
 
 #[cfg(target_os = "none")]
-pub use heap::init_heap;
+pub use device::{init_heap, map_pci_window_uncached};
 
 #[cfg(target_os = "none")]
-mod heap {
-    use fcc_layout::HEAP;
+mod device {
+    use fcc_layout::{HEAP, LARGE_PAGE_SIZE, PCI_MMIO_WINDOW, page_tables};
 
     /// Gives fcc-layout's `HEAP` to the allocator. Call once, after the RAM check.
     pub fn init_heap() -> Result<(), &'static str> {
@@ -64,6 +65,27 @@ mod heap {
         // identity-mapped writable by the boot page tables, reserved by fcc-layout for the
         // allocator and used by nothing else; `init_heap` is called once.
         unsafe { fcc_guest_platform::heap::claim(base, HEAP.size() as usize) }
+    }
+
+    /// Marks the identity map's 2 MiB pages of `PCI_MMIO_WINDOW` uncached (PCD|PWT), so device
+    /// registers are never cached or write-combined whatever the MTRRs say. Call once, before
+    /// the first access to a BAR.
+    pub fn map_pci_window_uncached() {
+        const PWT: u64 = 1 << 3;
+        const PCD: u64 = 1 << 4;
+        let mut addr = PCI_MMIO_WINDOW.start;
+        while addr < PCI_MMIO_WINDOW.end {
+            // The four page directories are consecutive, one per GiB: entry addr / 2 MiB.
+            let entry = page_tables::PD + (addr / LARGE_PAGE_SIZE) * 8;
+            let ptr = core::ptr::with_exposed_provenance_mut::<u64>(entry as usize);
+            // SAFETY: `entry` is the page-directory entry mapping `addr` (fcc-layout's page
+            // tables, built by reset.s, identity-mapped and writable); setting the cache bits on
+            // a present 2 MiB MMIO mapping changes no other translation. The high alias shares
+            // this directory, so both views get the same memory type.
+            unsafe { ptr.write_volatile(ptr.read_volatile() | PWT | PCD) };
+            addr += LARGE_PAGE_SIZE;
+        }
+        x86_64::instructions::tlb::flush_all();
     }
 }
 

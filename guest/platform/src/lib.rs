@@ -1,7 +1,10 @@
 //! What both editions of the guest run on — the ROM (`fcc-guest`, from the reset vector) and the
 //! UEFI edition (`fcc-guest-uefi`, after ExitBootServices): the `opt/fcc/...` settings from QEMU's
 //! fw_cfg ([`config`], [`fw_cfg`]), entropy from RDSEED/RDRAND ([`rng`]), port I/O as a
-//! capability ([`port`]), the COM1 console and `println!` ([`serial`]) and the heap ([`heap`]).
+//! capability ([`port`]), the COM1 console and `println!` ([`serial`]), the heap ([`heap`]), the
+//! TSC ([`tsc`]), and the network: PCI ([`pci`]), the virtio DMA layer ([`dma`]) and virtio-net
+//! under smoltcp with the proxy link ([`net`]). How a fatal error ends the guest is the
+//! edition's ([`stop`]).
 //!
 //! The parsers and health checks are portable and host-tested; the device parts compile for
 //! `x86_64-unknown-none` and `x86_64-unknown-uefi` only.
@@ -9,13 +12,23 @@
 // On the host only the portable parsers are compiled, for their tests.
 #![cfg_attr(not(any(target_os = "none", target_os = "uefi")), allow(dead_code))]
 
+extern crate alloc;
+
 pub mod config;
+pub mod dma;
 pub mod fw_cfg;
+pub mod pci;
 pub mod rng;
 
 #[cfg(any(target_os = "none", target_os = "uefi"))]
 pub mod heap;
 #[cfg(any(target_os = "none", target_os = "uefi"))]
+pub mod net;
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 pub mod port;
 #[cfg(any(target_os = "none", target_os = "uefi"))]
 pub mod serial;
+#[cfg(any(target_os = "none", target_os = "uefi"))]
+pub mod stop;
+#[cfg(any(target_os = "none", target_os = "uefi"))]
+pub mod tsc;

@@ -1,13 +1,16 @@
 //! The UEFI entry point: everything taken from the firmware while boot services last — a check
-//! that this is a plain machine, the heap and a stack (pages the firmware hands to the loader,
-//! ours after ExitBootServices), the measured-boot event log written to COM1 — then
-//! ExitBootServices and the switch to our own stack, where [`crate::run`] runs the core.
+//! that this is a plain machine, the heap, a stack and the virtio DMA region (pages the firmware
+//! hands to the loader, ours after ExitBootServices), the measured-boot event log written to COM1
+//! and the Authenticode digest the firmware logged for this image — then ExitBootServices and the
+//! switch to our own stack, where [`crate::run`] runs the core.
 
 use core::ptr::NonNull;
 
-use fcc_cvm_abi::eventlog::Log;
+use fcc_cvm_abi::eventlog::{Log, event_type};
+use fcc_guest_platform::dma::{self, DmaRegion};
 use fcc_guest_platform::port::Native;
 use fcc_guest_platform::{heap, print, println, serial};
+use fcc_layout::{PAGE_SIZE, Region};
 use uefi::boot::{self, AllocateType, MemoryType};
 use uefi::mem::memory_map::MemoryMap;
 use uefi::proto::unsafe_protocol;
@@ -17,8 +20,25 @@ use uefi_raw::protocol::tcg::v2::{Tcg2EventLogFormat, Tcg2Protocol};
 /// Bytes of the stack the core runs on: twice the ROM's 256 KiB boot stack, since this one has
 /// no guard page below it (the firmware's page tables map everything).
 const STACK_SIZE: usize = 512 * 1024;
-/// UEFI's page.
-const PAGE_SIZE: usize = 4096;
+/// Bytes of virtqueue pages: what the ROM reserves (fcc-layout's `shared::VIRTQUEUES`).
+const QUEUES_SIZE: u64 = fcc_layout::shared::VIRTQUEUES.size();
+
+/// What the firmware gave before ExitBootServices, for [`crate::run::main`].
+pub struct Handover {
+    /// The virtio DMA region.
+    pub dma: DmaRegion,
+    /// The SHA-384 Authenticode digest the firmware logged for this application (PCR 4's last
+    /// EV_EFI_BOOT_SERVICES_APPLICATION), if it keeps a log.
+    pub measured: Option<[u8; 48]>,
+}
+
+/// Set once, before the stack switch.
+static HANDOVER: spin::Once<Handover> = spin::Once::new();
+
+/// What the firmware gave ([`Handover`]); set before [`crate::run::main`] runs.
+pub fn handover() -> &'static Handover {
+    HANDOVER.get().expect("efi::main hands over before it switches stacks")
+}
 
 /// EFI_TCG2_PROTOCOL as the specification defines it: `uefi`'s `Tcg` hides where the log lies,
 /// which is what the host needs to read it whole.
@@ -88,9 +108,21 @@ fn confidential() -> Option<&'static str> {
     None
 }
 
-/// `len` bytes of pages the firmware gives the loader: ours after ExitBootServices too.
+/// `len` bytes of pages the firmware gives the loader, below 4 GiB: ours after ExitBootServices
+/// too.
 fn loader_pages(len: usize) -> Result<NonNull<u8>, uefi::Error> {
-    boot::allocate_pages(AllocateType::AnyPages, MemoryType::LOADER_DATA, len.div_ceil(PAGE_SIZE))
+    let below_4g = AllocateType::MaxAddress(u64::from(u32::MAX));
+    boot::allocate_pages(below_4g, MemoryType::LOADER_DATA, len.div_ceil(PAGE_SIZE as usize))
+}
+
+/// The digest the firmware logged for the application it started last: this one.
+fn measured_application(log: &[u8]) -> Option<[u8; 48]> {
+    let log = Log::parse(log).ok()?;
+    let ours = log
+        .events()
+        .map_while(Result::ok)
+        .filter(|e| e.index == 4 && e.event_type == event_type::EV_EFI_BOOT_SERVICES_APPLICATION);
+    ours.last().and_then(|e| e.sha384().copied())
 }
 
 #[entry]
@@ -105,12 +137,18 @@ fn main() -> Status {
         );
         return Status::UNSUPPORTED;
     }
-    let (heap_base, stack) = match (loader_pages(heap::SIZE as usize), loader_pages(STACK_SIZE)) {
-        (Ok(h), Ok(s)) => (h, s),
+    let dma_len = (QUEUES_SIZE + dma::BOUNCE_LEN) as usize;
+    let pages = (loader_pages(heap::SIZE as usize), loader_pages(STACK_SIZE), loader_pages(dma_len));
+    let (heap_base, stack, dma_base) = match pages {
+        (Ok(h), Ok(s), Ok(d)) => (h, s, d.as_ptr() as u64),
         _ => {
-            println!("fcc-guest-uefi: the firmware has no {} MiB for the heap and stack", heap::SIZE >> 20);
+            println!("fcc-guest-uefi: the firmware has no {} MiB for the heap, stack and DMA", heap::SIZE >> 20);
             return Status::OUT_OF_RESOURCES;
         }
+    };
+    let dma = DmaRegion {
+        queues: Region::new(dma_base, QUEUES_SIZE),
+        bounce: Region::new(dma_base + QUEUES_SIZE, dma::BOUNCE_LEN),
     };
     // SAFETY: LOADER_DATA pages the firmware just gave us alone, identity-mapped writable by its
     // page tables; they stay ours after ExitBootServices (the loader owns them); claimed once.
@@ -118,8 +156,10 @@ fn main() -> Status {
         println!("fcc-guest-uefi: {why}");
         return Status::LOAD_ERROR;
     }
+    let mut measured = None;
     match event_log() {
         Ok(log) => {
+            measured = measured_application(log);
             println!("EVENTLOG BEGIN {}", log.len());
             for line in log.chunks(64) {
                 print!("EVENTLOG ");
@@ -138,15 +178,18 @@ fn main() -> Status {
     // The heap and the stack must still be the loader's in the final map.
     let ours = |start: usize, len: usize| {
         map.entries().any(|d| {
-            let end = d.phys_start.saturating_add(d.page_count.saturating_mul(PAGE_SIZE as u64));
+            let end = d.phys_start.saturating_add(d.page_count.saturating_mul(PAGE_SIZE));
             d.ty == MemoryType::LOADER_DATA && d.phys_start <= start as u64 && (start + len) as u64 <= end
         })
     };
-    let kept = ours(heap_base.as_ptr() as usize, heap::SIZE as usize) && ours(stack.as_ptr() as usize, STACK_SIZE);
+    let kept = ours(heap_base.as_ptr() as usize, heap::SIZE as usize)
+        && ours(stack.as_ptr() as usize, STACK_SIZE)
+        && ours(dma_base as usize, dma_len);
     println!("fcc-guest-uefi: boot services exited ({} memory map entries)", map.len());
     if !kept {
-        crate::run::fatal(format_args!("the final memory map does not give the heap and stack to the loader"));
+        crate::run::fatal(format_args!("the final memory map does not give the heap, stack and DMA to the loader"));
     }
+    HANDOVER.call_once(|| Handover { dma, measured });
     let top = stack.as_ptr() as u64 + STACK_SIZE as u64;
     // SAFETY: `top` ends the STACK_SIZE bytes of LOADER_DATA pages allocated above for this
     // stack alone (page-aligned, so 16-byte aligned; 64 bytes are left above the first frame);

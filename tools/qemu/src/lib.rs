@@ -21,6 +21,8 @@ use fcc_layout::interface::{
     FW_CFG_EXTENSION_ID, FW_CFG_OWNER, FW_CFG_PROXY, FW_CFG_SEALED_STATE, FW_CFG_TEST_EXIT, READY_PREFIX,
 };
 
+pub mod uefi;
+
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-x86_64";
 
@@ -223,8 +225,10 @@ pub fn find_qemu() -> Result<PathBuf> {
 /// How to boot the ROM.
 #[derive(Debug, Clone)]
 pub struct BootOptions {
-    /// The ROM image.
+    /// The ROM image (`-bios`); unused when [`BootOptions::uefi`] is set.
     pub rom: PathBuf,
+    /// The UEFI edition under OVMF instead of the ROM ([`BootOptions::uefi`]).
+    pub uefi: Option<uefi::Uefi>,
     /// Accelerator.
     pub accel: Accel,
     /// RAM in MiB (`-m`).
@@ -289,6 +293,7 @@ impl BootOptions {
     pub fn new(rom: impl Into<PathBuf>, accel: Accel) -> Self {
         Self {
             rom: rom.into(),
+            uefi: None,
             accel,
             memory_mib: 256,
             smp: 1,
@@ -304,6 +309,12 @@ impl BootOptions {
     /// The defaults under the accelerator and CPU model chosen for this host ([`choose`]).
     pub fn on_host(rom: impl Into<PathBuf>, host: &HostAccel) -> Self {
         Self { cpu: host.cpu.clone(), ..Self::new(rom, host.accel) }
+    }
+
+    /// The UEFI edition: OVMF boots `uefi`'s disk (plain only: the edition refuses TDX and SEV
+    /// for now), the defaults otherwise.
+    pub fn uefi(uefi: uefi::Uefi, accel: Accel) -> Self {
+        Self { uefi: Some(uefi), ..Self::new(PathBuf::new(), accel) }
     }
 
     /// An SEV-SNP launch under KVM with the host's `cbitpos`, [`SNP_POLICY`] and [`SNP_CPU`]
@@ -394,12 +405,19 @@ impl BootOptions {
                 ),
             });
         }
+        args.extend(["-cpu".into(), self.cpu.clone()]);
+        match &self.uefi {
+            Some(uefi) => {
+                args.extend(uefi.args());
+                if !self.network {
+                    // Else q35's default NIC, whose option ROM OVMF would load and try.
+                    args.extend(["-nic".into(), "none".into()]);
+                }
+            }
+            None => args.extend(["-bios".into(), self.rom.display().to_string()]),
+        }
         args.extend(
             [
-                "-cpu",
-                &self.cpu,
-                "-bios",
-                &self.rom.display().to_string(),
                 "-m",
                 &format!("{}M", self.memory_mib),
                 "-smp",

@@ -1,7 +1,8 @@
 //! PCI: configuration space through the legacy port mechanism (0xCF8 address, 0xCFC data) —
-//! q35's ECAM stays disabled, nobody programmed it — enumeration of bus 0, and placement of a
-//! device's memory BARs inside fcc-layout's `PCI_MMIO_WINDOW` (no firmware ran, so nothing else
-//! assigns them).
+//! under the ROM q35's ECAM stays disabled, nobody programmed it — enumeration of bus 0, and the
+//! device's memory BARs ([`Bars`]): placed inside fcc-layout's `PCI_MMIO_WINDOW` by the ROM (no
+//! firmware ran, so nothing else assigns them), or kept where the firmware put them by the UEFI
+//! edition (checked all the same).
 //!
 //! Everything read from configuration space is host input: loops are bounded, sizes and
 //! alignments checked, and nonsense is an error the caller turns into one `FATAL` line.
@@ -68,6 +69,28 @@ pub fn place_bars(bars: &[BarRequest], window: Region) -> Result<Vec<BarPlacemen
     Ok(out)
 }
 
+/// Checks BARs the firmware assigned: each a power of two of at least 16 bytes, naturally
+/// aligned, not at 0, not wrapping, no two sharing a byte, at most six.
+pub fn check_assigned(bars: &[BarPlacement]) -> Result<(), &'static str> {
+    if bars.len() > 6 {
+        return Err("more than six BARs");
+    }
+    for (i, bar) in bars.iter().enumerate() {
+        let Region { start, end } = bar.region;
+        let size = end.checked_sub(start).ok_or("a BAR ends before it starts")?;
+        if bar.index > 5 || !size.is_power_of_two() || size < 16 {
+            return Err("an assigned BAR's index or size is invalid");
+        }
+        if start == 0 || !start.is_multiple_of(size) {
+            return Err("an assigned BAR is unassigned or not naturally aligned");
+        }
+        if bars[i + 1..].iter().any(|other| other.index == bar.index || other.region.overlaps(&bar.region)) {
+            return Err("two BARs overlap");
+        }
+    }
+    Ok(())
+}
+
 /// A virtio vendor capability as read from configuration space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VirtioCap {
@@ -118,16 +141,25 @@ pub fn walk_capabilities(first: u8, read: &mut dyn FnMut(u8) -> u32) -> Result<V
     Ok(out)
 }
 
-#[cfg(target_os = "none")]
-pub use device::{find_virtio_net, map_window_uncached};
+/// Where the device's memory BARs go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bars {
+    /// Placed inside this window (the ROM: no firmware ran, nothing else assigns them).
+    Place(Region),
+    /// Kept where the firmware assigned them (the UEFI edition), after [`check_assigned`].
+    Firmware,
+}
 
-#[cfg(target_os = "none")]
+#[cfg(any(target_os = "none", target_os = "uefi"))]
+pub use device::find_virtio_net;
+
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 mod device {
     use alloc::format;
     use alloc::string::String;
     use alloc::vec::Vec;
 
-    use fcc_layout::{LARGE_PAGE_SIZE, PCI_MMIO_WINDOW, page_tables};
+    use fcc_layout::Region;
     use virtio_drivers::transport::DeviceType;
     use virtio_drivers::transport::pci::bus::{
         BarInfo, Command, ConfigurationAccess, DeviceFunction, HeaderType, PciRoot, Status,
@@ -135,7 +167,9 @@ mod device {
     use virtio_drivers::transport::pci::virtio_device_type;
     use x86_64::instructions::port::Port;
 
-    use super::{BarRequest, VirtioCap, check_virtio_cap, place_bars, walk_capabilities};
+    use super::{
+        BarPlacement, BarRequest, Bars, VirtioCap, check_assigned, check_virtio_cap, place_bars, walk_capabilities,
+    };
 
     const ADDRESS_PORT: u16 = 0xCF8;
     const DATA_PORT: u16 = 0xCFC;
@@ -195,9 +229,10 @@ mod device {
         pub function: DeviceFunction,
     }
 
-    /// Looks for a virtio-net device on bus 0; places its memory BARs in the MMIO window and
-    /// enables memory decoding and bus mastering. `Ok(None)`: there is no such device.
-    pub fn find_virtio_net() -> Result<Option<VirtioNetFunction>, String> {
+    /// Looks for a virtio-net device on bus 0; places its memory BARs ([`Bars`]), hands them to
+    /// the DMA layer as the only MMIO it maps, and enables memory decoding and bus mastering.
+    /// `Ok(None)`: there is no such device.
+    pub fn find_virtio_net(bars: Bars) -> Result<Option<VirtioNetFunction>, String> {
         let mut root = PciRoot::new(PortCam::new());
         // At most 32 devices × 8 functions: the iterator is bounded.
         let found = root.enumerate_bus(0).find(|(_, info)| {
@@ -213,27 +248,43 @@ mod device {
             info.device_id
         );
 
-        // Decoding off while the BARs move.
+        // Decoding off while the BARs move (or are read).
         let (status, command) = root.get_status_command(function);
         root.set_command(function, command - (Command::IO_SPACE | Command::MEMORY_SPACE | Command::BUS_MASTER));
 
-        let bars = root.bars(function).map_err(|e| format!("PCI BARs of the virtio-net device: {e}"))?;
+        let infos = root.bars(function).map_err(|e| format!("PCI BARs of the virtio-net device: {e}"))?;
         let mut requests = Vec::new();
-        for (index, bar) in bars.iter().enumerate() {
-            if let Some(BarInfo::Memory { size, .. }) = bar {
+        let mut assigned = Vec::new();
+        for (index, bar) in infos.iter().enumerate() {
+            if let Some(BarInfo::Memory { address, size, .. }) = bar {
                 let wide = bar.as_ref().is_some_and(BarInfo::takes_two_entries);
                 requests.push(BarRequest { index: index as u8, size: *size, wide });
+                let end = address.checked_add(*size).ok_or("virtio-net: a BAR wraps")?;
+                assigned.push(BarPlacement { index: index as u8, region: Region { start: *address, end } });
             }
         }
-        let placed = place_bars(&requests, PCI_MMIO_WINDOW).map_err(|e| format!("virtio-net BARs: {e}"))?;
-        for p in &placed {
-            if requests.iter().any(|r| r.index == p.index && r.wide) {
-                root.set_bar_64(function, p.index, p.region.start);
-            } else {
-                root.set_bar_32(function, p.index, p.region.start as u32);
+        let placed = match bars {
+            Bars::Place(window) => {
+                let placed = place_bars(&requests, window).map_err(|e| format!("virtio-net BARs: {e}"))?;
+                for p in &placed {
+                    if requests.iter().any(|r| r.index == p.index && r.wide) {
+                        root.set_bar_64(function, p.index, p.region.start);
+                    } else {
+                        root.set_bar_32(function, p.index, p.region.start as u32);
+                    }
+                }
+                placed
             }
+            Bars::Firmware => {
+                check_assigned(&assigned).map_err(|e| format!("virtio-net BARs: {e}"))?;
+                assigned
+            }
+        };
+        for p in &placed {
             crate::println!("PCI BAR{} [{:#x}, {:#x})", p.index, p.region.start, p.region.end);
         }
+        let regions: Vec<Region> = placed.iter().map(|p| p.region).collect();
+        crate::dma::allow_mmio(&regions).map_err(|e| format!("virtio-net BARs: {e}"))?;
 
         // The virtio capabilities must be a finite list and point inside the placed BARs
         // (virtio-drivers walks the list again without a loop bound).
@@ -263,27 +314,6 @@ mod device {
         let enable = (command - Command::IO_SPACE) | Command::MEMORY_SPACE | Command::BUS_MASTER;
         root.set_command(function, enable | Command::INTERRUPT_DISABLE);
         Ok(Some(VirtioNetFunction { root, function }))
-    }
-
-    /// Marks the identity map's 2 MiB pages of `PCI_MMIO_WINDOW` uncached (PCD|PWT), so device
-    /// registers are never cached or write-combined whatever the MTRRs say. Call once, before
-    /// the first access to a BAR.
-    pub fn map_window_uncached() {
-        const PWT: u64 = 1 << 3;
-        const PCD: u64 = 1 << 4;
-        let mut addr = PCI_MMIO_WINDOW.start;
-        while addr < PCI_MMIO_WINDOW.end {
-            // The four page directories are consecutive, one per GiB: entry addr / 2 MiB.
-            let entry = page_tables::PD + (addr / LARGE_PAGE_SIZE) * 8;
-            let ptr = core::ptr::with_exposed_provenance_mut::<u64>(entry as usize);
-            // SAFETY: `entry` is the page-directory entry mapping `addr` (fcc-layout's page
-            // tables, built by reset.s, identity-mapped and writable); setting the cache bits on
-            // a present 2 MiB MMIO mapping changes no other translation. The high alias shares
-            // this directory, so both views get the same memory type.
-            unsafe { ptr.write_volatile(ptr.read_volatile() | PWT | PCD) };
-            addr += LARGE_PAGE_SIZE;
-        }
-        x86_64::instructions::tlb::flush_all();
     }
 }
 
@@ -326,6 +356,30 @@ mod tests {
         ];
         assert!(place_bars(&two, WINDOW).is_err(), "does not fit");
         assert!(place_bars(&[BarRequest { index: 0, size: 0x1000, wide: false }; 7], WINDOW).is_err());
+    }
+
+    #[test]
+    fn firmware_bars_are_checked() {
+        let bar = |index, start, size| BarPlacement { index, region: Region::new(start, size) };
+        // OVMF's placement of a modern virtio-net: a 4 KiB BAR1 below 4 GiB, a 16 KiB BAR4 above.
+        let ovmf = [bar(1, 0xC000_1000, 0x1000), bar(4, 0x8_0000_0000, 0x4000)];
+        assert_eq!(check_assigned(&ovmf), Ok(()));
+        assert_eq!(check_assigned(&[]), Ok(()));
+        let refused: [&[BarPlacement]; 8] = [
+            &[bar(0, 0, 0x1000)],
+            &[bar(0, 0xC000_0800, 0x1000)],
+            &[bar(0, 0xC000_0000, 0x3000)],
+            &[bar(0, 0xC000_0000, 8)],
+            &[bar(6, 0xC000_0000, 0x1000)],
+            &[bar(0, 0xC000_0000, 0x2000), bar(1, 0xC000_1000, 0x1000)],
+            &[bar(0, 0xC000_0000, 0x1000), bar(0, 0xC000_1000, 0x1000)],
+            &[BarPlacement { index: 0, region: Region { start: 0x2000, end: 0x1000 } }],
+        ];
+        for bars in refused {
+            assert!(check_assigned(bars).is_err(), "{bars:?}");
+        }
+        assert!(check_assigned(&[bar(0, 0xC000_0000, 0x1000); 7]).is_err(), "seven BARs");
+        assert_eq!(check_assigned(&[bar(0, 0xC000_0000, 16)]), Ok(()), "the smallest BAR");
     }
 
     #[test]

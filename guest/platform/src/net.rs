@@ -37,7 +37,7 @@ use virtio_drivers::transport::pci::PciTransport;
 
 use crate::config::ProxyAddr;
 use crate::dma::FccHal;
-use crate::exit::fatal;
+use crate::stop::fatal;
 use crate::{pci, println, tsc};
 
 /// Virtqueue size (RX buffers posted at once).
@@ -310,12 +310,12 @@ impl Link {
     }
 }
 
-/// Brings the network up and serves the proxy for ever, with `attester`'s evidence. `seed`
-/// feeds smoltcp's randomness (initial sequence numbers, ports). Returns only if there is no
-/// virtio-net device.
-pub fn run(tee: &mut Tee, attester: &mut dyn Attester, proxy: ProxyAddr, clock: Clock, seed: u64) {
-    pci::map_window_uncached();
-    let found = pci::find_virtio_net().unwrap_or_else(|e| fatal(format_args!("PCI: {e}")));
+/// Brings the network up and serves the proxy for ever, with `attester`'s evidence. `bars`
+/// says where the NIC's BARs go; `seed` feeds smoltcp's randomness (initial sequence numbers,
+/// ports). Needs the DMA region ([`crate::dma::init`]). Returns only if there is no virtio-net
+/// device.
+pub fn run(tee: &mut Tee, attester: &mut dyn Attester, proxy: ProxyAddr, bars: pci::Bars, clock: Clock, seed: u64) {
+    let found = pci::find_virtio_net(bars).unwrap_or_else(|e| fatal(format_args!("PCI: {e}")));
     let Some(mut found) = found else {
         println!("NET none: no virtio-net device on PCI bus 0, nothing to serve");
         return;
