@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use fcc_cvm_abi::eventlog::{Log, event_type as ev, uefi_boot};
 use fcc_image::efi;
+use fcc_layout::interface::{EXCEPTION_PREFIX, FW_CFG_TEST_FAULT};
 use fcc_qemu::uefi::{Swtpm, Uefi};
 use fcc_qemu::{Accel, BootOptions, Guest};
 use sha2::{Digest, Sha384};
@@ -157,6 +158,30 @@ fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
         hex::encode(m.gpt_event_sha384),
         hex::encode(m.rtmr1)
     );
+}
+
+/// After ExitBootServices an exception is the edition's, not the firmware's: one diagnostic
+/// line on COM1 from its own IDT (the ROM's exception path), then it halts.
+#[test]
+fn an_exception_after_exit_boot_services_is_reported_on_the_console() {
+    if let Some(m) = missing() {
+        assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
+        println!("SKIPPED: the UEFI boot needs {m}");
+        return;
+    }
+    let workspace = fcc_image::build::workspace_root();
+    let application = std::fs::read(efi::build_application(&workspace).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk.img");
+    std::fs::write(&disk, efi::disk_image(&application).unwrap()).unwrap();
+    let options =
+        BootOptions::uefi(Uefi::new(&disk, dir.path(), None).unwrap(), Accel::Tcg).fw_cfg(FW_CFG_TEST_FAULT, "ud2");
+    let mut guest = Guest::boot(&options).unwrap();
+    guest.wait_for("READY ", BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    let (line, _) = guest.wait_for(EXCEPTION_PREFIX, BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(line.starts_with("EXCEPTION vector=6 rip=0x") && line.contains("name=\"#UD invalid opcode\""), "{line}");
+    let (registers, _) = guest.wait_for("  rax=", BOOT_TIMEOUT).unwrap();
+    eprintln!("{line}\n{registers}");
 }
 
 #[test]

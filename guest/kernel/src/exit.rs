@@ -11,9 +11,10 @@
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use fcc_guest_platform::println;
 use fcc_layout::interface::{DEBUG_EXIT_PORT, EXIT_FAILURE, EXIT_SUCCESS};
 
-use crate::{platform, println};
+use crate::platform;
 
 static TEST_EXIT: AtomicBool = AtomicBool::new(false);
 static REDACTED: AtomicBool = AtomicBool::new(false);
@@ -60,6 +61,11 @@ pub fn stop(outcome: Outcome) -> ! {
         Outcome::Success => platform.halt(),
         Outcome::Failure => platform.fail(),
     }
+}
+
+/// [`stop`] after a failure (`interrupts::Handlers::stop`).
+pub fn stop_failed() -> ! {
+    stop(Outcome::Failure)
 }
 
 /// Prints `FATAL: <reason>` and stops (exits QEMU with the failure status under tests).

@@ -16,16 +16,8 @@ extern crate alloc;
 
 mod memory;
 
-// The parts the UEFI edition shares (fcc-guest-platform), under the names the modules here use.
-#[cfg(target_os = "none")]
-use fcc_guest_platform::{config, fw_cfg, net, port, println, rng, serial, tsc};
-
 #[cfg(target_os = "none")]
 mod exit;
-#[cfg(target_os = "none")]
-mod frame;
-#[cfg(target_os = "none")]
-mod interrupts;
 #[cfg(target_os = "none")]
 mod platform;
 #[cfg(target_os = "none")]
@@ -45,20 +37,21 @@ mod kernel {
     use fcc_core::ops::Registry;
     use fcc_core::seal::SealingKey;
     use fcc_core::{Config, Tee};
+    use fcc_guest_platform::config::{self, TestFault};
     use fcc_guest_platform::dma::{self, DmaRegion};
-    use fcc_guest_platform::pci;
+    use fcc_guest_platform::frame::ExceptionFrame;
+    use fcc_guest_platform::fw_cfg::FwCfg;
+    use fcc_guest_platform::rng::HardwareRng;
+    use fcc_guest_platform::serial::{self, Hex};
+    use fcc_guest_platform::{interrupts, net, pci, println, tsc};
     use fcc_layout::interface::{FW_CFG_SEALED_STATE, FW_CFG_TEST_EXIT};
     use fcc_layout::{MIB, MIN_RAM_END};
     use rand_core::TryRng;
 
-    use crate::config::{self, TestFault};
     use crate::exit::{self, Outcome};
-    use crate::fw_cfg::FwCfg;
     use crate::memory::{self, E820_ENTRY_LEN, MAX_E820_ENTRIES};
     use crate::platform::{self, Attester, Platform};
-    use crate::rng::HardwareRng;
-    use crate::serial::{self, Hex};
-    use crate::{interrupts, net, println, start, tsc};
+    use crate::start;
 
     macro_rules! fatal {
         ($($arg:tt)*) => { $crate::exit::fatal(format_args!($($arg)*)) };
@@ -71,7 +64,17 @@ mod kernel {
         let main_tsc = tsc::now();
         // The IDT first: SEV-SNP's #VC and TDX's #VE handlers must exist before any port I/O;
         // then the platform, which decides how the console reaches its ports.
-        interrupts::init();
+        let stacks = interrupts::Stacks {
+            double_fault: fcc_layout::IST_DOUBLE_FAULT.top(),
+            nmi: fcc_layout::IST_NMI.top(),
+            machine_check: fcc_layout::IST_MACHINE_CHECK.top(),
+            vc_ve: fcc_layout::IST_VC_VE.top(),
+        };
+        let handlers =
+            interrupts::Handlers { resumable: resume, redacted: exit::diagnostics_redacted, stop: exit::stop_failed };
+        // SAFETY: fcc-layout's interrupt stacks: RAM the boot page tables map writable, each
+        // above its own unmapped guard page, 64 KiB, used by nothing else.
+        unsafe { interrupts::init(stacks, handlers) };
         fcc_guest_platform::stop::install(exit::fatal);
         let platform = platform::detect(boot_flags);
         if platform.is_confidential() {
@@ -153,6 +156,23 @@ mod kernel {
         let bars = pci::Bars::Place(fcc_layout::PCI_MMIO_WINDOW);
         net::run(&mut tee, &mut attester, settings.proxy, bars, net::Clock::new(tsc::now(), hz), seed);
         exit::stop(Outcome::Success)
+    }
+
+    /// The platform layer's #VC/#VE emulation as the exception path wants it: true when
+    /// execution resumes; else the refusal is printed — only its reason where diagnostics are
+    /// redacted (what it names, an address or an exit code, comes from registers).
+    fn resume(frame: &mut ExceptionFrame) -> bool {
+        match platform::handle_resumable(frame) {
+            Ok(()) => true,
+            Err(why) if exit::diagnostics_redacted() => {
+                println!("FATAL: {}", why.reason());
+                false
+            }
+            Err(why) => {
+                println!("FATAL: {why}");
+                false
+            }
+        }
     }
 
     /// A .data value and a .bss value: the start-up code must have copied the one from the ROM

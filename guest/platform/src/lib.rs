@@ -2,9 +2,9 @@
 //! UEFI edition (`fcc-guest-uefi`, after ExitBootServices): the `opt/fcc/...` settings from QEMU's
 //! fw_cfg ([`config`], [`fw_cfg`]), entropy from RDSEED/RDRAND ([`rng`]), port I/O as a
 //! capability ([`port`]), the COM1 console and `println!` ([`serial`]), the heap ([`heap`]), the
-//! TSC ([`tsc`]), and the network: PCI ([`pci`]), the virtio DMA layer ([`dma`]) and virtio-net
-//! under smoltcp with the proxy link ([`net`]). How a fatal error ends the guest is the
-//! edition's ([`stop`]).
+//! TSC ([`tsc`]), the CPU tables and exception diagnostics ([`interrupts`], [`frame`]), and the
+//! network: PCI ([`pci`]), the virtio DMA layer ([`dma`]) and virtio-net under smoltcp with the
+//! proxy link ([`net`]). How a fatal error ends the guest is the edition's ([`stop`]).
 //!
 //! The parsers and health checks are portable and host-tested; the device parts compile for
 //! `x86_64-unknown-none` and `x86_64-unknown-uefi` only.
@@ -21,7 +21,11 @@ pub mod pci;
 pub mod rng;
 
 #[cfg(any(target_os = "none", target_os = "uefi"))]
+pub mod frame;
+#[cfg(any(target_os = "none", target_os = "uefi"))]
 pub mod heap;
+#[cfg(any(target_os = "none", target_os = "uefi"))]
+pub mod interrupts;
 #[cfg(any(target_os = "none", target_os = "uefi"))]
 pub mod net;
 #[cfg(any(target_os = "none", target_os = "uefi"))]

@@ -1,5 +1,5 @@
 //! The UEFI entry point: everything taken from the firmware while boot services last — a check
-//! that this is a plain machine, the heap, a stack and the virtio DMA region (pages the firmware
+//! that this is a plain machine, the heap, the stacks and the virtio DMA region (pages the firmware
 //! hands to the loader, ours after ExitBootServices), the measured-boot event log written to COM1
 //! and the Authenticode digest the firmware logged for this image — then ExitBootServices and the
 //! switch to our own stack, where [`crate::run`] runs the core.
@@ -17,28 +17,18 @@ use uefi::proto::unsafe_protocol;
 use uefi::{Status, entry};
 use uefi_raw::protocol::tcg::v2::{Tcg2EventLogFormat, Tcg2Protocol};
 
+use crate::run::{self, Handover};
+
 /// Bytes of the stack the core runs on: twice the ROM's 256 KiB boot stack, since this one has
 /// no guard page below it (the firmware's page tables map everything).
 const STACK_SIZE: usize = 512 * 1024;
+/// Bytes of each of the four interrupt stacks, as the ROM's.
+const IST_SIZE: usize = 64 * 1024;
 /// Bytes of virtqueue pages: what the ROM reserves (fcc-layout's `shared::VIRTQUEUES`).
 const QUEUES_SIZE: u64 = fcc_layout::shared::VIRTQUEUES.size();
 
-/// What the firmware gave before ExitBootServices, for [`crate::run::main`].
-pub struct Handover {
-    /// The virtio DMA region.
-    pub dma: DmaRegion,
-    /// The SHA-384 Authenticode digest the firmware logged for this application (PCR 4's last
-    /// EV_EFI_BOOT_SERVICES_APPLICATION), if it keeps a log.
-    pub measured: Option<[u8; 48]>,
-}
-
 /// Set once, before the stack switch.
 static HANDOVER: spin::Once<Handover> = spin::Once::new();
-
-/// What the firmware gave ([`Handover`]); set before [`crate::run::main`] runs.
-pub fn handover() -> &'static Handover {
-    HANDOVER.get().expect("efi::main hands over before it switches stacks")
-}
 
 /// EFI_TCG2_PROTOCOL as the specification defines it: `uefi`'s `Tcg` hides where the log lies,
 /// which is what the host needs to read it whole.
@@ -138,9 +128,14 @@ fn main() -> Status {
         return Status::UNSUPPORTED;
     }
     let dma_len = (QUEUES_SIZE + dma::BOUNCE_LEN) as usize;
-    let pages = (loader_pages(heap::SIZE as usize), loader_pages(STACK_SIZE), loader_pages(dma_len));
-    let (heap_base, stack, dma_base) = match pages {
-        (Ok(h), Ok(s), Ok(d)) => (h, s, d.as_ptr() as u64),
+    let pages = (
+        loader_pages(heap::SIZE as usize),
+        loader_pages(STACK_SIZE),
+        loader_pages(dma_len),
+        loader_pages(4 * IST_SIZE),
+    );
+    let (heap_base, stack, dma_base, ists) = match pages {
+        (Ok(h), Ok(s), Ok(d), Ok(i)) => (h, s, d.as_ptr() as u64, i.as_ptr() as u64),
         _ => {
             println!("fcc-guest-uefi: the firmware has no {} MiB for the heap, stack and DMA", heap::SIZE >> 20);
             return Status::OUT_OF_RESOURCES;
@@ -184,17 +179,19 @@ fn main() -> Status {
     };
     let kept = ours(heap_base.as_ptr() as usize, heap::SIZE as usize)
         && ours(stack.as_ptr() as usize, STACK_SIZE)
-        && ours(dma_base as usize, dma_len);
+        && ours(dma_base as usize, dma_len)
+        && ours(ists as usize, 4 * IST_SIZE);
     println!("fcc-guest-uefi: boot services exited ({} memory map entries)", map.len());
     if !kept {
-        crate::run::fatal(format_args!("the final memory map does not give the heap, stack and DMA to the loader"));
+        run::fatal(format_args!("the final memory map does not give the heap, stacks and DMA to the loader"));
     }
-    HANDOVER.call_once(|| Handover { dma, measured });
+    let interrupt_stacks = core::array::from_fn(|i| ists + ((i + 1) * IST_SIZE) as u64);
+    let handover: *const Handover = HANDOVER.call_once(|| Handover { interrupt_stacks, dma, measured });
     let top = stack.as_ptr() as u64 + STACK_SIZE as u64;
     // SAFETY: `top` ends the STACK_SIZE bytes of LOADER_DATA pages allocated above for this
     // stack alone (page-aligned, so 16-byte aligned; 64 bytes are left above the first frame);
-    // `run::main` takes nothing from the old stack and never returns; the firmware's stack is
-    // not used again.
+    // `run::main` takes only the handover (a static, in RDI as sysv64 passes it) and never
+    // returns; the firmware's stack is not used again.
     unsafe {
         core::arch::asm!(
             "lea rsp, [{top} - 64]",
@@ -202,7 +199,8 @@ fn main() -> Status {
             "call {main}",
             "ud2",
             top = in(reg) top,
-            main = sym crate::run::main,
+            in("rdi") handover,
+            main = sym run::main,
             options(noreturn),
         )
     }

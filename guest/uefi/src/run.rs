@@ -9,14 +9,25 @@ use core::fmt;
 use fcc_core::attester::{Simulated, SimulatedRom};
 use fcc_core::ops::Registry;
 use fcc_core::{Config, Tee};
+use fcc_guest_platform::config::TestFault;
+use fcc_guest_platform::dma::DmaRegion;
 use fcc_guest_platform::fw_cfg::FwCfg;
 use fcc_guest_platform::pci::Bars;
 use fcc_guest_platform::rng::HardwareRng;
 use fcc_guest_platform::serial::Hex;
-use fcc_guest_platform::{config, dma, net, println, stop, tsc};
+use fcc_guest_platform::{config, dma, interrupts, net, println, stop, tsc};
 use rand_core::TryRng;
 
-use crate::efi;
+/// What `efi::main` took from the firmware before ExitBootServices.
+pub struct Handover {
+    /// The tops of the four interrupt stacks.
+    pub interrupt_stacks: [u64; 4],
+    /// The virtio DMA region.
+    pub dma: DmaRegion,
+    /// The SHA-384 Authenticode digest the firmware logged for this application (PCR 4's last
+    /// EV_EFI_BOOT_SERVICES_APPLICATION), if it keeps a log.
+    pub measured: Option<[u8; 48]>,
+}
 
 /// Prints `FATAL: <reason>` and halts.
 pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
@@ -29,17 +40,22 @@ macro_rules! fatal {
 }
 
 /// The core's boot on the edition's own stack (entered from `efi::main`, never returns).
-pub extern "sysv64" fn main() -> ! {
-    // Nothing of the firmware's runs from here on: no interrupt may reach its handlers.
+pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
+    // Nothing of the firmware's runs from here on: no interrupt may reach its handlers, and
+    // exceptions go to ours.
     x86_64::instructions::interrupts::disable();
+    let [double_fault, nmi, machine_check, vc_ve] = handover.interrupt_stacks;
+    let handlers = interrupts::Handlers { resumable: interrupts::nothing_resumes, redacted: not_redacted, stop: halt };
+    // SAFETY: four 64 KiB stacks of LOADER_DATA pages `efi::main` took for them alone
+    // (identity-mapped writable, still the loader's in the final map).
+    unsafe { interrupts::init(interrupts::Stacks { double_fault, nmi, machine_check, vc_ve }, handlers) };
     stop::install(fatal);
-    let handover = efi::handover();
     let Some(mut fw) = FwCfg::probe() else {
         fatal!("no QEMU fw_cfg device: this stage reads its settings from fw_cfg (QEMU) only")
     };
     let settings = config::read(&mut fw).unwrap_or_else(|e| fatal!("{e}"));
-    if settings.test_fault.is_some() || settings.test_redact {
-        fatal!("opt/fcc/test-fault and opt/fcc/test-redact are the ROM's test settings: not in the UEFI edition");
+    if settings.test_redact || settings.test_fault.is_some_and(|f| f != TestFault::InvalidOpcode) {
+        fatal!("of the ROM's test settings the UEFI edition has opt/fcc/test-fault=ud2 only");
     }
     let mut rng = HardwareRng::new().unwrap_or_else(|e| fatal!("entropy: {e}"));
     let config =
@@ -48,6 +64,12 @@ pub extern "sysv64" fn main() -> ! {
     // No sealing: plain QEMU has no key to seal with, so each boot is a fresh identity.
     let mut tee = Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
     println!("READY tee=0x{} platform=plain", Hex(&tee.state().identity.address()));
+    if settings.test_fault == Some(TestFault::InvalidOpcode) {
+        println!("test fault: ud2");
+        // SAFETY: deliberately raises #UD; the exception handler reports it and halts, so
+        // nothing after this runs.
+        unsafe { core::arch::asm!("ud2", options(nomem, nostack, noreturn)) }
+    }
 
     // SAFETY: LOADER_DATA pages the firmware gave this image alone before ExitBootServices
     // (`efi::main` checked they are still the loader's), identity-mapped writable.
@@ -61,6 +83,11 @@ pub extern "sysv64" fn main() -> ! {
     }
     println!("fcc-guest-uefi: halting");
     halt()
+}
+
+/// The edition prints full exception diagnostics: it runs on plain machines only.
+fn not_redacted() -> bool {
+    false
 }
 
 /// Stops this CPU for good.

@@ -4,9 +4,8 @@
 //! host (the GHCB, or TDG.VP.VMCALL<#VE.RequestMMIO>).
 
 use fcc_cvm_abi::mmio::{self, Insn, MmioError};
+use fcc_guest_platform::frame::ExceptionFrame;
 use fcc_layout::{ROM_SIZE, ROM_VIRT_BASE};
-
-use crate::frame::ExceptionFrame;
 
 /// The instruction bytes at `rip` (up to 15), if it lies in the kernel image (the ROM through
 /// the high alias, which runs up to the end of the address space).

@@ -31,13 +31,14 @@ use fcc_core::attester::{EvidenceCache, PlatformKind, Simulated};
 use fcc_core::policy::PolicyHashScheme;
 use fcc_core::seal::{self, SealingKey};
 use fcc_cvm_abi::tdx::{TdReport, VpInfo};
+use fcc_guest_platform::config::ProxyAddr;
+use fcc_guest_platform::frame::ExceptionFrame;
+use fcc_guest_platform::port::{Native, PortIo};
+use fcc_guest_platform::serial::Hex;
+use fcc_guest_platform::{println, tsc};
 use spin::Once;
 
-use crate::config::ProxyAddr;
-use crate::frame::ExceptionFrame;
-use crate::port::{Native, PortIo};
-use crate::serial::Hex;
-use crate::{println, start, tsc};
+use crate::start;
 
 /// The platform this boot runs on, with what its detection found.
 #[derive(Debug, Clone, Copy)]

@@ -43,14 +43,14 @@ use fcc_cvm_abi::snp::msr::reason::{FCC_CBIT, FCC_CPUID_PAGE, FCC_FEATURES, FCC_
 use fcc_cvm_abi::snp::psc::{self, PageSize, PageState, Progress, PscError};
 use fcc_cvm_abi::snp::vc::{self, Insn};
 use fcc_cvm_abi::snp::{self, SevStatus, SnpError, msr};
+use fcc_guest_platform::frame::ExceptionFrame;
+use fcc_guest_platform::port::PortIo;
 use fcc_layout::shared::{SNP_REQUEST_PAGE, SNP_RESPONSE_PAGE};
 use fcc_layout::{GHCB_PAGES, HEAP, LARGE_PAGE_SIZE, PAGE_SIZE, PCI_MMIO_WINDOW, Region, SHARED_BUFFERS};
 use fcc_layout::{SNP_CPUID_PAGE, page_tables};
 use spin::Once;
 
-use crate::frame::ExceptionFrame;
 use crate::platform::insn::{self, MmioRefusal};
-use crate::port::PortIo;
 use crate::start;
 
 /// SEV_STATUS bit 3: virtual top of memory (the C-bit is not used; not supported here).
@@ -668,8 +668,8 @@ impl Attester {
         }
         let mut g = Ghcb::new();
         g.set_exit(ghcb::exit::SNP_GUEST_REQUEST, SNP_REQUEST_PAGE, SNP_RESPONSE_PAGE);
-        let hz = crate::tsc::pit_frequency_hz().unwrap_or(TSC_HZ_UPPER_BOUND);
-        let start = crate::tsc::now();
+        let hz = fcc_guest_platform::tsc::pit_frequency_hz().unwrap_or(TSC_HZ_UPPER_BOUND);
+        let start = fcc_guest_platform::tsc::now();
         let mut tries = 0u32;
         loop {
             let answer = ghcb_call(&g);
@@ -684,13 +684,13 @@ impl Attester {
                 // The same request (same sequence number) again later: the firmware has not
                 // seen it.
                 ghcb::GuestRequestStatus::Busy => {
-                    let waited = crate::tsc::now().wrapping_sub(start);
+                    let waited = fcc_guest_platform::tsc::now().wrapping_sub(start);
                     if waited >= GUEST_REQUEST_TIMEOUT_S.saturating_mul(hz) {
                         self.channel.abandon();
                         return Err(AttestError::Busy { tries, info2 });
                     }
-                    let resend = crate::tsc::now().wrapping_add(GUEST_REQUEST_RETRY_S.saturating_mul(hz));
-                    while crate::tsc::now() < resend {
+                    let resend = fcc_guest_platform::tsc::now().wrapping_add(GUEST_REQUEST_RETRY_S.saturating_mul(hz));
+                    while fcc_guest_platform::tsc::now() < resend {
                         core::hint::spin_loop();
                     }
                 }

@@ -41,13 +41,14 @@ use fcc_cvm_abi::tdx::quote_buffer::ResponseError;
 use fcc_cvm_abi::tdx::{
     self, Io, TdcallError, VeError, VeInfo, VeRegs, Vmcall, VmcallError, VpInfo, exit_reason, leaf,
 };
+use fcc_guest_platform::frame::ExceptionFrame;
+use fcc_guest_platform::port::PortIo;
+use fcc_guest_platform::tsc;
 use fcc_layout::shared::TDX_QUOTE;
 use fcc_layout::{HEAP, LARGE_PAGE_SIZE, PAGE_SIZE, PCI_MMIO_WINDOW, Region, SHARED_BUFFERS, page_tables};
 
-use crate::frame::ExceptionFrame;
 use crate::platform::insn::{self, MmioRefusal};
-use crate::port::PortIo;
-use crate::{start, tsc};
+use crate::start;
 
 /// ReportFatalError codes (R12 bits 31:16) and messages of this kernel.
 /// Started in protected mode, but CPUID leaf 0x21 does not say TDX.

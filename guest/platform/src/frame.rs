@@ -1,8 +1,8 @@
-//! The exception frame `boot/exceptions.s` builds: every general-purpose register as it was when
+//! The exception frame `exceptions.s` builds: every general-purpose register as it was when
 //! the exception happened, the vector and error code, and what the CPU pushed. The exception
 //! handlers read it; the resumable ones (#VC, #VE) change it, and the stub restores from it.
 
-/// What `exception_common` leaves on the stack (see `boot/exceptions.s`): the general-purpose
+/// What `exception_common` leaves on the stack (see `exceptions.s`): the general-purpose
 /// registers as they were when the exception happened (restored from here on return from #VC).
 #[repr(C)]
 #[allow(missing_docs)]

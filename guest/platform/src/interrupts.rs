@@ -1,15 +1,15 @@
-//! CPU tables and exceptions: a GDT with a TSS whose interrupt stacks come from fcc-layout, an
-//! IDT that sends all 256 vectors to the stubs in `boot/exceptions.s`, and [`fcc_exception`],
-//! which prints one diagnostic line per exception and halts — never a silent triple fault.
+//! CPU tables and exceptions: a GDT with a TSS whose interrupt stacks the edition gives, an IDT
+//! that sends all 256 vectors to the stubs in `exceptions.s`, and [`fcc_exception`], which prints
+//! one diagnostic line per exception and stops — never a silent triple fault, never the
+//! firmware's handlers.
 //!
 //! Double fault, NMI and machine check run on their own stacks (IST1-3), so a stack overflow
-//! (which faults on the guard page below the stack) is still reported. The exceptions that
+//! (which faults on the guard page below the ROM's stack) is still reported. The exceptions that
 //! return are SEV-SNP's #VC and TDX's #VE (IST4): [`fcc_resumable_exception`] hands them to the
-//! platform layer, which emulates the instruction or says why not.
+//! edition's handler (the ROM's platform layer), which emulates the instruction or says why not.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use fcc_layout as layout;
 use spin::Once;
 use x86_64::VirtAddr;
 use x86_64::instructions::segmentation::{CS, DS, ES, SS, Segment};
@@ -19,16 +19,52 @@ use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector
 use x86_64::structures::idt::InterruptDescriptorTable;
 use x86_64::structures::tss::TaskStateSegment;
 
-use crate::exit::{self, Outcome};
 use crate::frame::ExceptionFrame;
-use crate::{platform, println};
+use crate::println;
 
-core::arch::global_asm!(include_str!("boot/exceptions.s"));
+// The stubs' section: ELF for the ROM (its linker script puts it first in .text), COFF for the
+// UEFI application.
+#[cfg(target_os = "none")]
+core::arch::global_asm!(".pushsection .text.fcc_exception_stubs, \"ax\"", include_str!("exceptions.s"), ".popsection");
+#[cfg(target_os = "uefi")]
+core::arch::global_asm!(".pushsection .text$fcc_exception_stubs, \"xr\"", include_str!("exceptions.s"), ".popsection");
 
 unsafe extern "C" {
-    /// First of the 256 16-byte entry stubs in `boot/exceptions.s`.
+    /// First of the 256 16-byte entry stubs in `exceptions.s`.
     static exception_stubs: u8;
 }
+
+/// The tops of the interrupt stacks (16-byte aligned, each used by its vectors alone).
+#[derive(Debug, Clone, Copy)]
+pub struct Stacks {
+    /// IST1: double fault.
+    pub double_fault: u64,
+    /// IST2: NMI.
+    pub nmi: u64,
+    /// IST3: machine check.
+    pub machine_check: u64,
+    /// IST4: SEV-SNP's #VC and TDX's #VE (a platform has one of them).
+    pub vc_ve: u64,
+}
+
+/// What the edition does about an exception.
+#[derive(Debug, Clone, Copy)]
+pub struct Handlers {
+    /// #VC/#VE: true when the instruction was emulated (execution resumes after it); false
+    /// after printing why not, and the exception is reported like any other.
+    pub resumable: fn(&mut ExceptionFrame) -> bool,
+    /// Whether diagnostics must carry no register or memory contents (a confidential guest).
+    pub redacted: fn() -> bool,
+    /// Stops the guest after a failure.
+    pub stop: fn() -> !,
+}
+
+/// The `resumable` of a guest that never sees #VC or #VE: nothing is emulated.
+pub fn nothing_resumes(_: &mut ExceptionFrame) -> bool {
+    false
+}
+
+static HANDLERS: Once<Handlers> = Once::new();
 
 /// Bytes between two entry stubs.
 const STUB_SIZE: u64 = 16;
@@ -49,14 +85,20 @@ static TSS: Once<TaskStateSegment> = Once::new();
 static GDT: Once<(GlobalDescriptorTable, Selectors)> = Once::new();
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
-/// Loads the GDT (with the TSS) and the IDT. Call once, first thing on the boot CPU.
-pub fn init() {
+/// Loads the GDT (with the TSS on `stacks`) and the IDT, and sets what the handlers do. Call
+/// once, first thing on the boot CPU (the UEFI edition: after ExitBootServices).
+///
+/// # Safety
+/// Each of `stacks` must be the top of writable memory used by nothing else, large enough for an
+/// exception handler (the ROM gives 64 KiB each).
+pub unsafe fn init(stacks: Stacks, handlers: Handlers) {
+    HANDLERS.call_once(|| handlers);
     let tss = TSS.call_once(|| {
         let mut ist = [VirtAddr::zero(); 7];
-        ist[usize::from(IST_DOUBLE_FAULT)] = VirtAddr::new(layout::IST_DOUBLE_FAULT.top());
-        ist[usize::from(IST_NMI)] = VirtAddr::new(layout::IST_NMI.top());
-        ist[usize::from(IST_MACHINE_CHECK)] = VirtAddr::new(layout::IST_MACHINE_CHECK.top());
-        ist[IST_VC_VE] = VirtAddr::new(layout::IST_VC_VE.top());
+        ist[usize::from(IST_DOUBLE_FAULT)] = VirtAddr::new(stacks.double_fault);
+        ist[usize::from(IST_NMI)] = VirtAddr::new(stacks.nmi);
+        ist[usize::from(IST_MACHINE_CHECK)] = VirtAddr::new(stacks.machine_check);
+        ist[IST_VC_VE] = VirtAddr::new(stacks.vc_ve);
         let mut tss = TaskStateSegment::new();
         tss.interrupt_stack_table = ist;
         tss
@@ -70,8 +112,9 @@ pub fn init() {
     });
     gdt.load();
     // SAFETY: the selectors index the GDT just loaded, which lives for ever in a static: a
-    // 64-bit code segment, a flat data segment and an available TSS whose stacks are reserved
-    // RAM (fcc-layout). Reloading them changes no memory the compiler knows about.
+    // 64-bit code segment, a flat data segment and an available TSS whose stacks are the
+    // caller's (this function's contract). Reloading them changes no memory the compiler knows
+    // about.
     unsafe {
         CS::set_reg(selectors.code);
         DS::set_reg(selectors.data);
@@ -86,7 +129,7 @@ fn build_idt() -> InterruptDescriptorTable {
     let stubs = core::ptr::addr_of!(exception_stubs) as u64;
     let stub = |vector: u8| VirtAddr::new(stubs + u64::from(vector) * STUB_SIZE);
     let mut idt = InterruptDescriptorTable::new();
-    // SAFETY: every address is the entry stub for that very vector in `boot/exceptions.s`; the
+    // SAFETY: every address is the entry stub for that very vector in `exceptions.s`; the
     // stubs accept the CPU's frame with or without an error code as the vector dictates and never
     // return. The IST indices name stacks the TSS above provides, used by no other vector.
     unsafe {
@@ -160,38 +203,39 @@ fn name(vector: u64) -> &'static str {
 /// Set by the first exception; a fault while reporting one halts without printing again.
 static IN_EXCEPTION: AtomicBool = AtomicBool::new(false);
 
-/// Called by `resumable_common` (`boot/exceptions.s`) for #VC and #VE, on IST4: true when the
-/// platform layer emulated the instruction (execution resumes after it); false after printing
-/// why not — the stub then reports the exception through [`fcc_exception`].
-#[unsafe(no_mangle)]
-extern "C" fn fcc_resumable_exception(frame: &mut ExceptionFrame) -> bool {
-    match platform::handle_resumable(frame) {
-        Ok(()) => true,
-        // What the refusal names (an address, an exit code) comes from registers: withheld.
-        Err(why) if exit::diagnostics_redacted() => {
-            println!("FATAL: {}", why.reason());
-            false
-        }
-        Err(why) => {
-            println!("FATAL: {why}");
-            false
-        }
+/// Stops through the edition's handler (halts if none was set).
+fn stop() -> ! {
+    match HANDLERS.get() {
+        Some(h) => (h.stop)(),
+        None => loop {
+            x86_64::instructions::interrupts::disable();
+            x86_64::instructions::hlt();
+        },
     }
 }
 
+/// Called by `resumable_common` (`exceptions.s`) for #VC and #VE, on IST4: true when the edition
+/// emulated the instruction (execution resumes after it); false after it printed why not — the
+/// stub then reports the exception through [`fcc_exception`].
+#[unsafe(no_mangle)]
+extern "sysv64" fn fcc_resumable_exception(frame: &mut ExceptionFrame) -> bool {
+    HANDLERS.get().is_some_and(|h| (h.resumable)(frame))
+}
+
 /// Called by `exception_common` for every vector (and by `resumable_common` for what the
-/// platform refused): prints the diagnostic — only the vector where diagnostics are redacted —
+/// edition refused): prints the diagnostic — only the vector where diagnostics are redacted —
 /// and stops.
 #[unsafe(no_mangle)]
-extern "C" fn fcc_exception(frame: &ExceptionFrame) -> ! {
+extern "sysv64" fn fcc_exception(frame: &ExceptionFrame) -> ! {
     if IN_EXCEPTION.swap(true, Ordering::SeqCst) {
-        exit::stop(Outcome::Failure);
+        stop();
     }
     let f = frame;
-    if exit::diagnostics_redacted() {
+    // Unknown handlers (an exception before `init` finished): redacted, the safe side.
+    if HANDLERS.get().is_none_or(|h| (h.redacted)()) {
         // The vector is the stub's own constant; everything else came from the interrupted code.
         println!("EXCEPTION vector={} name=\"{}\" (registers withheld)", f.vector, name(f.vector));
-        exit::stop(Outcome::Failure);
+        stop();
     }
     println!(
         "EXCEPTION vector={} rip={:#x} error={:#x} name=\"{}\" cr2={:#x} rsp={:#x} rflags={:#x} cs={:#x}",
@@ -212,5 +256,5 @@ extern "C" fn fcc_exception(frame: &ExceptionFrame) -> ! {
         "  r8={:#x} r9={:#x} r10={:#x} r11={:#x} r12={:#x} r13={:#x} r14={:#x} r15={:#x} ss={:#x}",
         f.r8, f.r9, f.r10, f.r11, f.r12, f.r13, f.r14, f.r15, f.ss
     );
-    exit::stop(Outcome::Failure)
+    stop()
 }

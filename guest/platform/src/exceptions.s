@@ -20,7 +20,7 @@
 # Both run on their own interrupt stack (IST4: a TD never sees #VC and an SNP guest never sees
 # #VE); a nested one is refused by the platform's handler, never resumed.
 
-.pushsection .text.fcc_exception_stubs, "ax"
+# (interrupts.rs wraps this file in the section of the target's object format.)
 .balign 16
 .global exception_stubs
 exception_stubs:
@@ -107,7 +107,7 @@ exception_stubs:
 exception_common:
     PUSH_GPRS
     mov rdi, rsp
-    and rsp, -16                        # the SysV ABI wants RSP 16-byte aligned at the call
+    and rsp, -16                        # the SysV ABI (extern "sysv64") wants RSP 16-byte aligned at the call
     cld
     call fcc_exception
     ud2
@@ -145,5 +145,3 @@ resumable_common:
     mov rdi, rbx
     call fcc_exception                  # RSP is still 16-byte aligned
     ud2
-
-.popsection
