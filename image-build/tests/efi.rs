@@ -160,14 +160,13 @@ fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
     );
 }
 
-/// After ExitBootServices an exception is the edition's, not the firmware's: one diagnostic
-/// line on COM1 from its own IDT (the ROM's exception path), then it halts.
-#[test]
-fn an_exception_after_exit_boot_services_is_reported_on_the_console() {
+/// Boots the disk with `opt/fcc/test-fault=<fault>` (no TPM); returns the `EXCEPTION` line and
+/// the next (registers).
+fn fault(fault: &str) -> Option<(String, String)> {
     if let Some(m) = missing() {
         assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
         println!("SKIPPED: the UEFI boot needs {m}");
-        return;
+        return None;
     }
     let workspace = fcc_image::build::workspace_root();
     let application = std::fs::read(efi::build_application(&workspace).unwrap()).unwrap();
@@ -175,13 +174,30 @@ fn an_exception_after_exit_boot_services_is_reported_on_the_console() {
     let disk = dir.path().join("disk.img");
     std::fs::write(&disk, efi::disk_image(&application).unwrap()).unwrap();
     let options =
-        BootOptions::uefi(Uefi::new(&disk, dir.path(), None).unwrap(), Accel::Tcg).fw_cfg(FW_CFG_TEST_FAULT, "ud2");
+        BootOptions::uefi(Uefi::new(&disk, dir.path(), None).unwrap(), Accel::Tcg).fw_cfg(FW_CFG_TEST_FAULT, fault);
     let mut guest = Guest::boot(&options).unwrap();
     guest.wait_for("READY ", BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
     let (line, _) = guest.wait_for(EXCEPTION_PREFIX, BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
-    assert!(line.starts_with("EXCEPTION vector=6 rip=0x") && line.contains("name=\"#UD invalid opcode\""), "{line}");
     let (registers, _) = guest.wait_for("  rax=", BOOT_TIMEOUT).unwrap();
     eprintln!("{line}\n{registers}");
+    Some((line, registers))
+}
+
+/// After ExitBootServices an exception is the edition's, not the firmware's: one diagnostic
+/// line on COM1 from its own IDT (the ROM's exception path), then it halts.
+#[test]
+fn an_exception_after_exit_boot_services_is_reported_on_the_console() {
+    let Some((line, _)) = fault("ud2") else { return };
+    assert!(line.starts_with("EXCEPTION vector=6 rip=0x") && line.contains("name=\"#UD invalid opcode\""), "{line}");
+}
+
+/// The stack the edition runs on has a guard page (unmapped in the firmware's page tables after
+/// ExitBootServices): running into it is a page fault the CPU cannot push on that stack, so a
+/// double fault, reported from its own interrupt stack — not a silent walk into the memory below.
+#[test]
+fn a_stack_overflow_hits_the_guard_page() {
+    let Some((line, _)) = fault("stack-overflow") else { return };
+    assert!(line.starts_with("EXCEPTION vector=8 ") && line.contains("name=\"#DF double fault\""), "{line}");
 }
 
 #[test]

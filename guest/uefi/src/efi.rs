@@ -19,11 +19,15 @@ use uefi_raw::protocol::tcg::v2::{Tcg2EventLogFormat, Tcg2Protocol};
 
 use crate::run::{self, Handover};
 
-/// Bytes of the stack the core runs on: twice the ROM's 256 KiB boot stack, since this one has
-/// no guard page below it (the firmware's page tables map everything).
-const STACK_SIZE: usize = 512 * 1024;
+/// Bytes of the stack the core runs on: the ROM's boot stack (256 KiB), above a guard page
+/// (`paging`), like each interrupt stack.
+const STACK_SIZE: usize = 256 * 1024;
 /// Bytes of each of the four interrupt stacks, as the ROM's.
 const IST_SIZE: usize = 64 * 1024;
+/// A stack and the guard page below it.
+const GUARDED_STACK: usize = PAGE_SIZE as usize + STACK_SIZE;
+/// An interrupt stack and the guard page below it.
+const GUARDED_IST: usize = PAGE_SIZE as usize + IST_SIZE;
 /// Bytes of virtqueue pages: what the ROM reserves (fcc-layout's `shared::VIRTQUEUES`).
 const QUEUES_SIZE: u64 = fcc_layout::shared::VIRTQUEUES.size();
 
@@ -130,9 +134,9 @@ fn main() -> Status {
     let dma_len = (QUEUES_SIZE + dma::BOUNCE_LEN) as usize;
     let pages = (
         loader_pages(heap::SIZE as usize),
-        loader_pages(STACK_SIZE),
+        loader_pages(GUARDED_STACK),
         loader_pages(dma_len),
-        loader_pages(4 * IST_SIZE),
+        loader_pages(4 * GUARDED_IST),
     );
     let (heap_base, stack, dma_base, ists) = match pages {
         (Ok(h), Ok(s), Ok(d), Ok(i)) => (h, s, d.as_ptr() as u64, i.as_ptr() as u64),
@@ -178,18 +182,22 @@ fn main() -> Status {
         })
     };
     let kept = ours(heap_base.as_ptr() as usize, heap::SIZE as usize)
-        && ours(stack.as_ptr() as usize, STACK_SIZE)
+        && ours(stack.as_ptr() as usize, GUARDED_STACK)
         && ours(dma_base as usize, dma_len)
-        && ours(ists as usize, 4 * IST_SIZE);
+        && ours(ists as usize, 4 * GUARDED_IST);
     println!("fcc-guest-uefi: boot services exited ({} memory map entries)", map.len());
     if !kept {
         run::fatal(format_args!("the final memory map does not give the heap, stacks and DMA to the loader"));
     }
-    let interrupt_stacks = core::array::from_fn(|i| ists + ((i + 1) * IST_SIZE) as u64);
-    let handover: *const Handover = HANDOVER.call_once(|| Handover { interrupt_stacks, dma, measured });
-    let top = stack.as_ptr() as u64 + STACK_SIZE as u64;
-    // SAFETY: `top` ends the STACK_SIZE bytes of LOADER_DATA pages allocated above for this
-    // stack alone (page-aligned, so 16-byte aligned; 64 bytes are left above the first frame);
+    let stack = stack.as_ptr() as u64;
+    let interrupt_stacks = core::array::from_fn(|i| ists + ((i + 1) * GUARDED_IST) as u64);
+    let mut guards = [stack; 5];
+    for (i, guard) in guards[1..].iter_mut().enumerate() {
+        *guard = ists + (i * GUARDED_IST) as u64;
+    }
+    let handover: *const Handover = HANDOVER.call_once(|| Handover { interrupt_stacks, guards, dma, measured });
+    let top = stack + GUARDED_STACK as u64;
+    // SAFETY: `top` ends the LOADER_DATA pages allocated above for this stack alone (page-aligned, so 16-byte aligned; 64 bytes are left above the first frame);
     // `run::main` takes only the handover (a static, in RDI as sysv64 passes it) and never
     // returns; the firmware's stack is not used again.
     unsafe {

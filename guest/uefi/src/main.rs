@@ -12,7 +12,12 @@
 #![cfg_attr(target_os = "uefi", no_main)]
 
 #[cfg(target_os = "uefi")]
+extern crate alloc;
+
+#[cfg(target_os = "uefi")]
 mod efi;
+#[cfg(target_os = "uefi")]
+mod paging;
 #[cfg(target_os = "uefi")]
 mod run;
 

@@ -18,10 +18,14 @@ use fcc_guest_platform::serial::Hex;
 use fcc_guest_platform::{config, dma, interrupts, net, println, stop, tsc};
 use rand_core::TryRng;
 
+use crate::paging;
+
 /// What `efi::main` took from the firmware before ExitBootServices.
 pub struct Handover {
     /// The tops of the four interrupt stacks.
     pub interrupt_stacks: [u64; 4],
+    /// The page below each stack (the main one, then the interrupt stacks): to unmap.
+    pub guards: [u64; 5],
     /// The virtio DMA region.
     pub dma: DmaRegion,
     /// The SHA-384 Authenticode digest the firmware logged for this application (PCR 4's last
@@ -50,12 +54,19 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
     // (identity-mapped writable, still the loader's in the final map).
     unsafe { interrupts::init(interrupts::Stacks { double_fault, nmi, machine_check, vc_ve }, handlers) };
     stop::install(fatal);
+    for guard in handover.guards {
+        // SAFETY: one CPU, interrupts off, boot services gone: nothing else changes the page
+        // tables; the guard pages were allocated as guards and nothing uses them.
+        unsafe { paging::unmap(guard) }.unwrap_or_else(|e| fatal!("guard page {guard:#x}: {e}"));
+    }
     let Some(mut fw) = FwCfg::probe() else {
         fatal!("no QEMU fw_cfg device: this stage reads its settings from fw_cfg (QEMU) only")
     };
     let settings = config::read(&mut fw).unwrap_or_else(|e| fatal!("{e}"));
-    if settings.test_redact || settings.test_fault.is_some_and(|f| f != TestFault::InvalidOpcode) {
-        fatal!("of the ROM's test settings the UEFI edition has opt/fcc/test-fault=ud2 only");
+    let fault = settings.test_fault;
+    if settings.test_redact || fault.is_some_and(|f| !matches!(f, TestFault::InvalidOpcode | TestFault::StackOverflow))
+    {
+        fatal!("of the ROM's test settings the UEFI edition has opt/fcc/test-fault=ud2 and stack-overflow only");
     }
     let mut rng = HardwareRng::new().unwrap_or_else(|e| fatal!("entropy: {e}"));
     let config =
@@ -64,11 +75,19 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
     // No sealing: plain QEMU has no key to seal with, so each boot is a fresh identity.
     let mut tee = Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
     println!("READY tee=0x{} platform=plain", Hex(&tee.state().identity.address()));
-    if settings.test_fault == Some(TestFault::InvalidOpcode) {
-        println!("test fault: ud2");
-        // SAFETY: deliberately raises #UD; the exception handler reports it and halts, so
-        // nothing after this runs.
-        unsafe { core::arch::asm!("ud2", options(nomem, nostack, noreturn)) }
+    match fault {
+        Some(TestFault::InvalidOpcode) => {
+            println!("test fault: ud2");
+            // SAFETY: deliberately raises #UD; the exception handler reports it and halts, so
+            // nothing after this runs.
+            unsafe { core::arch::asm!("ud2", options(nomem, nostack, noreturn)) }
+        }
+        Some(TestFault::StackOverflow) => {
+            println!("test fault: stack overflow");
+            let depth = recurse(0);
+            fatal!("recursed {depth} times without a fault");
+        }
+        _ => {}
     }
 
     // SAFETY: LOADER_DATA pages the firmware gave this image alone before ExitBootServices
@@ -83,6 +102,13 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
     }
     println!("fcc-guest-uefi: halting");
     halt()
+}
+
+/// Recurses until the stack runs into its guard page (the test fault `stack-overflow`).
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    if core::hint::black_box(depth < u64::MAX) { recurse(depth + 1) + frame[7] } else { depth }
 }
 
 /// The edition prints full exception diagnostics: it runs on plain machines only.
