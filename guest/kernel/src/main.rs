@@ -308,12 +308,7 @@ mod kernel {
                     digest.copy_from_slice(&core::hint::black_box(signature)[..32]);
                 }
             }
-            TestFault::InvalidOpcode => {
-                println!("test fault: ud2");
-                // SAFETY: deliberately raises #UD; the exception handler reports it and halts, so
-                // nothing after this runs.
-                unsafe { core::arch::asm!("ud2", options(nomem, nostack, noreturn)) }
-            }
+            TestFault::InvalidOpcode => interrupts::raise_invalid_opcode(),
             TestFault::PageFault => {
                 let guard = fcc_layout::BOOT_STACK.guard.start;
                 println!("test fault: read of the boot stack's guard page {guard:#x}");
@@ -324,18 +319,10 @@ mod kernel {
                 fatal!("the guard page at {guard:#x} is mapped");
             }
             TestFault::StackOverflow => {
-                println!("test fault: stack overflow");
-                let depth = recurse(0);
+                let depth = interrupts::overflow_stack();
                 fatal!("recursed {depth} times without a fault");
             }
         }
-    }
-
-    /// Recurses until the stack runs into its guard page (the test fault `stack-overflow`).
-    #[inline(never)]
-    fn recurse(depth: u64) -> u64 {
-        let frame = core::hint::black_box([depth; 64]);
-        if core::hint::black_box(depth < u64::MAX) { recurse(depth + 1) + frame[7] } else { depth }
     }
 
     static PANICKING: AtomicBool = AtomicBool::new(false);

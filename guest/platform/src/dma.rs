@@ -33,7 +33,7 @@ impl DmaRegion {
     /// Checks the parts: page-aligned, not at 0, disjoint, the bounce part exactly
     /// [`BOUNCE_LEN`].
     pub fn check(&self) -> Result<(), &'static str> {
-        let aligned = |r: &Region| r.is_aligned(PAGE_SIZE) && r.start != 0 && r.size() > 0;
+        let aligned = |r: &Region| r.start != 0 && r.end > r.start && r.is_aligned(PAGE_SIZE);
         if !aligned(&self.queues) || !aligned(&self.bounce) {
             return Err("the DMA region's parts must be page-aligned, non-empty and not at address 0");
         }
@@ -250,6 +250,7 @@ mod tests {
             DmaRegion { queues: at(0, 2 * PAGE_SIZE), ..rom },
             DmaRegion { queues: at(VIRTQUEUES.start, 0), ..rom },
             DmaRegion { queues: at(BOUNCE.start - PAGE_SIZE, 2 * PAGE_SIZE), ..rom },
+            DmaRegion { queues: Region { start: VIRTQUEUES.end, end: VIRTQUEUES.start }, ..rom },
         ];
         for r in bad {
             assert!(r.check().is_err(), "{r:?}");

@@ -168,6 +168,27 @@ fn build_idt() -> InterruptDescriptorTable {
     idt
 }
 
+/// The test fault `ud2` (`opt/fcc/test-fault`): raises #UD, which the exception path reports.
+pub fn raise_invalid_opcode() -> ! {
+    println!("test fault: ud2");
+    // SAFETY: deliberately raises #UD; the exception handler reports it and stops, so nothing
+    // after this runs.
+    unsafe { core::arch::asm!("ud2", options(nomem, nostack, noreturn)) }
+}
+
+/// The test fault `stack-overflow`: recurses until the stack runs into its guard page (a #PF the
+/// CPU cannot push there, so a #DF on its own stack). Returns the depth only if it never faults.
+pub fn overflow_stack() -> u64 {
+    println!("test fault: stack overflow");
+    recurse(0)
+}
+
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    if core::hint::black_box(depth < u64::MAX) { recurse(depth + 1) + frame[7] } else { depth }
+}
+
 /// Architectural name of an exception vector.
 fn name(vector: u64) -> &'static str {
     match vector {

@@ -141,7 +141,7 @@ fn main() -> Status {
     let (heap_base, stack, dma_base, ists) = match pages {
         (Ok(h), Ok(s), Ok(d), Ok(i)) => (h, s, d.as_ptr() as u64, i.as_ptr() as u64),
         _ => {
-            println!("fcc-guest-uefi: the firmware has no {} MiB for the heap, stack and DMA", heap::SIZE >> 20);
+            println!("fcc-guest-uefi: the firmware has no {} MiB for the heap, stacks and DMA", heap::SIZE >> 20);
             return Status::OUT_OF_RESOURCES;
         }
     };
@@ -174,7 +174,7 @@ fn main() -> Status {
     // SAFETY: nothing of ours holds a boot-services object past this point (the protocol above
     // was closed when its scope ended; the log is only read before).
     let map = unsafe { boot::exit_boot_services(None) };
-    // The heap and the stack must still be the loader's in the final map.
+    // The heap, the stacks and the DMA region must still be the loader's in the final map.
     let ours = |start: usize, len: usize| {
         map.entries().any(|d| {
             let end = d.phys_start.saturating_add(d.page_count.saturating_mul(PAGE_SIZE));
@@ -197,9 +197,10 @@ fn main() -> Status {
     }
     let handover: *const Handover = HANDOVER.call_once(|| Handover { interrupt_stacks, guards, dma, measured });
     let top = stack + GUARDED_STACK as u64;
-    // SAFETY: `top` ends the LOADER_DATA pages allocated above for this stack alone (page-aligned, so 16-byte aligned; 64 bytes are left above the first frame);
-    // `run::main` takes only the handover (a static, in RDI as sysv64 passes it) and never
-    // returns; the firmware's stack is not used again.
+    // SAFETY: `top` ends the LOADER_DATA pages allocated above for this stack alone
+    // (page-aligned, so 16-byte aligned; 64 bytes are left above the first frame); `run::main`
+    // takes only the handover (a static, in RDI as sysv64 passes it) and never returns; the
+    // firmware's stack is not used again.
     unsafe {
         core::arch::asm!(
             "lea rsp, [{top} - 64]",

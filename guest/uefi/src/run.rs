@@ -60,7 +60,7 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
         unsafe { paging::unmap(guard) }.unwrap_or_else(|e| fatal!("guard page {guard:#x}: {e}"));
     }
     let Some(mut fw) = FwCfg::probe() else {
-        fatal!("no QEMU fw_cfg device: this stage reads its settings from fw_cfg (QEMU) only")
+        fatal!("no QEMU fw_cfg device: the UEFI edition reads its settings from fw_cfg (QEMU) only, for now")
     };
     let settings = config::read(&mut fw).unwrap_or_else(|e| fatal!("{e}"));
     let fault = settings.test_fault;
@@ -76,15 +76,9 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
     let mut tee = Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
     println!("READY tee=0x{} platform=plain", Hex(&tee.state().identity.address()));
     match fault {
-        Some(TestFault::InvalidOpcode) => {
-            println!("test fault: ud2");
-            // SAFETY: deliberately raises #UD; the exception handler reports it and halts, so
-            // nothing after this runs.
-            unsafe { core::arch::asm!("ud2", options(nomem, nostack, noreturn)) }
-        }
+        Some(TestFault::InvalidOpcode) => interrupts::raise_invalid_opcode(),
         Some(TestFault::StackOverflow) => {
-            println!("test fault: stack overflow");
-            let depth = recurse(0);
+            let depth = interrupts::overflow_stack();
             fatal!("recursed {depth} times without a fault");
         }
         _ => {}
@@ -102,13 +96,6 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
     }
     println!("fcc-guest-uefi: halting");
     halt()
-}
-
-/// Recurses until the stack runs into its guard page (the test fault `stack-overflow`).
-#[inline(never)]
-fn recurse(depth: u64) -> u64 {
-    let frame = core::hint::black_box([depth; 64]);
-    if core::hint::black_box(depth < u64::MAX) { recurse(depth + 1) + frame[7] } else { depth }
 }
 
 /// The edition prints full exception diagnostics: it runs on plain machines only.
