@@ -25,7 +25,8 @@ pub const LEN: usize = 144;
 pub struct Simulated {
     /// The REPORT_DATA it claims.
     pub report_data: [u8; 64],
-    /// The ROM's SHA-384 it claims, when present.
+    /// The image hash it claims, when present: the ROM's SHA-384, or the UEFI edition's
+    /// Authenticode SHA-384 (`Manifest::match_simulated` tells which).
     pub rom_sha384: Option<[u8; 48]>,
 }
 

@@ -78,8 +78,8 @@ impl Attester for Simulated {
     }
 }
 
-/// [`Simulated`] that knows its ROM's SHA-384 (plain QEMU reads its own ROM): the evidence
-/// carries it after the REPORT_DATA, and it is the measurement. Self-reported, like all of it.
+/// [`Simulated`] that knows its image's hash (the ROM's SHA-384, read from itself; the UEFI edition's
+/// logged Authenticode): the evidence carries it after the REPORT_DATA. Self-reported, like all.
 #[derive(Debug, Clone, Copy)]
 pub struct SimulatedRom(pub [u8; 48]);
 

@@ -2,12 +2,12 @@
 //! (`boot/reset.s`: reset vector → long mode), finds its platform (plain, SEV-SNP or TDX:
 //! `platform`), sets up the console, CPU tables, RAM and entropy, creates the TEE (resumed from
 //! sealed state when the host hands back a blob that opens, else a fresh identity key), prints
-//! one `READY` line and then serves the host proxy over virtio-net (`net`).
+//! one `READY` line and then serves the host proxy over virtio-net (`fcc_guest_platform::net`).
 //!
 //! The boot story is [`fcc_kernel_main`]; the memory map and ROM layout are in `fcc-layout`; the
-//! exact QEMU command is in this crate's README. On the host this crate builds a stub `main`, so
-//! that `cargo test --workspace` runs the unit tests of the portable parts (fw_cfg and e820
-//! parsing, settings, RNG health checks, BAR placement and capability walks, DMA bounce slots).
+//! exact QEMU command is in this crate's README; what the UEFI edition shares with it (settings,
+//! entropy, console, exceptions, the network) is `fcc-guest-platform`. On the host this crate
+//! builds a stub `main`, so that `cargo test --workspace` runs the unit tests of its e820 check.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 // On the host only the portable parsers are compiled, for their tests; nothing calls them.
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
