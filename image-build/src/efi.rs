@@ -87,6 +87,22 @@ impl digest010::Update for Sha384Update {
 /// The disk image: a protective MBR, a GPT with one EFI system partition holding the
 /// application at [`BOOT_PATH`], and the backup GPT.
 pub fn disk_image(application: &[u8]) -> Result<Vec<u8>> {
+    disk_image_with_settings(application, None)
+}
+
+/// Where the edition reads its settings on a disk without fw_cfg (a cloud's): `\EFI\fcc\settings`.
+pub const SETTINGS_PATH: [&str; 3] = ["EFI", "fcc", "settings"];
+
+/// [`disk_image`] with a settings file ([`SETTINGS_PATH`]; `opt/fcc/<name>=<value>` lines, read
+/// here as the guest reads them, so a file the guest would refuse is refused now). The settings
+/// change the disk's bytes, not what firmware measures: the GPT event and the application are
+/// the same.
+pub fn disk_image_with_settings(application: &[u8], settings: Option<&[u8]>) -> Result<Vec<u8>> {
+    use fcc_guest_platform::config::{self, SettingsFile};
+    if let Some(text) = settings {
+        let mut file = SettingsFile::parse(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        config::read(&mut file).map_err(|e| anyhow::anyhow!("settings file: {e}"))?;
+    }
     ensure!(!application.is_empty(), "the application is empty");
     let mut disk = Cursor::new(vec![0u8; (DISK_SECTORS * SECTOR) as usize]);
     let mbr = gpt::mbr::ProtectiveMBR::with_lb_size(u32::try_from(DISK_SECTORS - 1).context("disk size")?);
@@ -119,6 +135,19 @@ pub fn disk_image(application: &[u8]) -> Result<Vec<u8>> {
                 dir.create_file(BOOT_PATH[BOOT_PATH.len() - 1]).context("creating the application's file")?;
             file.write_all(application).context("writing the application to the ESP")?;
             file.flush()?;
+            if let Some(text) = settings {
+                let mut dir = fs.root_dir();
+                for name in &SETTINGS_PATH[..SETTINGS_PATH.len() - 1] {
+                    dir = match dir.open_dir(name) {
+                        Ok(d) => d,
+                        Err(_) => dir.create_dir(name).with_context(|| format!("creating {name} on the ESP"))?,
+                    };
+                }
+                let mut file =
+                    dir.create_file(SETTINGS_PATH[SETTINGS_PATH.len() - 1]).context("creating the settings file")?;
+                file.write_all(text).context("writing the settings file")?;
+                file.flush()?;
+            }
         }
         fs.unmount().context("closing the ESP")?;
     }
@@ -153,12 +182,12 @@ pub const EFI_FILE: &str = "fcc-guest.efi";
 /// See [`EFI_FILE`].
 pub const DISK_FILE: &str = "fcc-guest-efi.img";
 
-/// Builds the application and its disk image, writes both into `out_dir`, and returns them with
-/// their measurements.
-pub fn build(workspace: &Path, out_dir: &Path) -> Result<(Vec<u8>, Vec<u8>, Measurements)> {
+/// Builds the application and its disk image (with `settings`, if given), writes both into
+/// `out_dir`, and returns them with their measurements.
+pub fn build(workspace: &Path, out_dir: &Path, settings: Option<&[u8]>) -> Result<(Vec<u8>, Vec<u8>, Measurements)> {
     let path = build_application(workspace)?;
     let application = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let disk = disk_image(&application)?;
+    let disk = disk_image_with_settings(&application, settings)?;
     let m = measure(&application, &disk)?;
     std::fs::create_dir_all(out_dir)?;
     std::fs::write(out_dir.join(EFI_FILE), &application)?;

@@ -40,6 +40,11 @@ enum Cmd {
         /// Where to write fcc-guest.efi and fcc-guest-efi.img (default: the workspace's target/).
         #[arg(long)]
         out_dir: Option<PathBuf>,
+        /// A settings file to put on the disk as \EFI\fcc\settings (`opt/fcc/<name>=<value>`
+        /// lines; a cloud has no fw_cfg). Checked as the guest reads it; the measurements do not
+        /// change.
+        #[arg(long)]
+        settings: Option<PathBuf>,
     },
     /// Write the ROM as an IGVM file (SEV-SNP and TDX in one file) and print the measurements
     /// the `igvm` crate computes for it beside ours.
@@ -272,10 +277,14 @@ fn main() -> Result<()> {
             println!("ROM {} ({} bytes) sha384 {}", out.display(), rom.bytes.len(), hex::encode(rom.sha384()));
             Ok(())
         }
-        Cmd::Efi { workspace, out_dir } => {
+        Cmd::Efi { workspace, out_dir, settings } => {
             let workspace = std::path::absolute(workspace.unwrap_or_else(build::workspace_root))?;
             let out_dir = out_dir.unwrap_or_else(|| workspace.join(efi::OUT_DIR));
-            let (application, disk, m) = efi::build(&workspace, &out_dir)?;
+            let settings = match settings {
+                Some(path) => Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?),
+                None => None,
+            };
+            let (application, disk, m) = efi::build(&workspace, &out_dir, settings.as_deref())?;
             println!("application {} ({} bytes)", out_dir.join(efi::EFI_FILE).display(), application.len());
             println!("disk image  {} ({} bytes)", out_dir.join(efi::DISK_FILE).display(), disk.len());
             println!("Authenticode SHA-384  {}", hex::encode(m.authenticode_sha384));

@@ -160,6 +160,42 @@ fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
     );
 }
 
+/// A cloud has no fw_cfg: the settings come from `\EFI\fcc\settings` on the disk, which
+/// changes the disk's bytes but not what firmware measures; a file the guest would refuse is
+/// refused when the disk is built.
+#[test]
+fn a_settings_file_on_the_disk_configures_the_edition_without_fw_cfg() {
+    if let Some(m) = missing() {
+        assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
+        println!("SKIPPED: the UEFI boot needs {m}");
+        return;
+    }
+    let workspace = fcc_image::build::workspace_root();
+    let application = std::fs::read(efi::build_application(&workspace).unwrap()).unwrap();
+    let settings =
+        format!("# chain and proxy of this machine\nopt/fcc/chain-id={CHAIN_ID}\nopt/fcc/proxy=10.0.2.2:7700\n");
+    let disk = efi::disk_image_with_settings(&application, Some(settings.as_bytes())).unwrap();
+    let plain = efi::disk_image(&application).unwrap();
+    assert_ne!(disk, plain);
+    assert_eq!(efi::measure(&application, &disk).unwrap(), efi::measure(&application, &plain).unwrap());
+    for bad in ["opt/fcc/chainid=14\n", "opt/fcc/chain-id=0\n", "opt/fcc/chain-id=14\nopt/fcc/chain-id=15\n"] {
+        let e = efi::disk_image_with_settings(&application, Some(bad.as_bytes())).unwrap_err();
+        assert!(e.to_string().starts_with("settings file"), "{bad:?}: {e}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("disk.img");
+    std::fs::write(&path, &disk).unwrap();
+    // No fw_cfg setting at all: the file is the only source.
+    let options = BootOptions::uefi(Uefi::new(&path, dir.path(), None).unwrap(), Accel::Tcg);
+    let mut guest = Guest::boot(&options).unwrap();
+    let (ready, _) = guest.wait_for("READY ", BOOT_TIMEOUT).unwrap_or_else(|e| panic!("{e:#}"));
+    let console = guest.console();
+    assert!(console.contains("settings: \\EFI\\fcc\\settings on the boot disk"), "{console}");
+    assert!(console.contains(&format!("chain {CHAIN_ID}, policy hash ChainBound")), "{console}");
+    eprintln!("{ready}");
+}
+
 /// Boots the disk with `opt/fcc/test-fault=<fault>` (no TPM); returns the `EXCEPTION` line and
 /// the next (registers).
 fn fault(fault: &str) -> Option<(String, String)> {

@@ -100,7 +100,7 @@ mod kernel {
 
         // Settings, measured where the platform has a runtime register (TDX: RTMR2) before the
         // TEE exists.
-        let settings = config::read(&mut fw).unwrap_or_else(|e| fatal!("{e}"));
+        let settings = config::read(&mut fw).unwrap_or_else(|e| fatal!("fw_cfg {e}"));
         if settings.test_redact {
             exit::redact_diagnostics();
         }

@@ -1,4 +1,4 @@
-//! The guest's run-time settings, read from QEMU fw_cfg (`opt/fcc/...`, see
+//! The guest's run-time settings, read from QEMU fw_cfg or a settings file (`opt/fcc/...`, see
 //! `fcc_layout::interface`), parsed strictly: a value that does not parse stops the boot with a
 //! message instead of silently falling back to a default.
 
@@ -184,10 +184,11 @@ pub struct Settings {
     pub registration: Option<Registration>,
 }
 
-/// A setting that stops the boot: its fw_cfg name and why.
+/// A setting that stops the boot: its name (`opt/fcc/...`) and why. The caller says where it came
+/// from (fw_cfg, a settings file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettingError {
-    /// The fw_cfg file.
+    /// The setting (its fw_cfg name).
     pub name: &'static str,
     /// What is wrong with it.
     pub why: &'static str,
@@ -195,7 +196,7 @@ pub struct SettingError {
 
 impl core::fmt::Display for SettingError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "fw_cfg {}: {}", self.name, self.why)
+        write!(f, "{}: {}", self.name, self.why)
     }
 }
 
@@ -259,19 +260,23 @@ impl Settings {
     }
 }
 
-/// Reads every `opt/fcc/...` setting from QEMU's fw_cfg, `opt/fcc/governance` with them (it
-/// needs the registration settings).
-#[cfg(any(target_os = "none", target_os = "uefi"))]
-pub fn read(fw: &mut crate::fw_cfg::FwCfg) -> Result<Settings, SettingError> {
+/// Where settings come from: QEMU's fw_cfg (`fw_cfg::FwCfg`) or a settings file
+/// ([`SettingsFile`]).
+pub trait Source {
+    /// The bytes of setting `name` copied into `buf`: `None` if absent, `Err` if longer than
+    /// `buf`.
+    fn get(&mut self, name: &'static str, buf: &mut [u8]) -> Option<Result<usize, ()>>;
+}
+
+/// Reads every `opt/fcc/...` setting from `source`, `opt/fcc/governance` with them (it needs the
+/// registration settings).
+pub fn read(source: &mut impl Source) -> Result<Settings, SettingError> {
     use fcc_layout::interface::FW_CFG_GOVERNANCE;
-    let settings = Settings::parse(|name, buf: &mut [u8; SETTING_MAX]| {
-        let file = fw.find(name)?;
-        Some(fw.read(file, buf).map(<[u8]>::len).map_err(|_| ()))
-    })?;
-    let Some(file) = fw.find(FW_CFG_GOVERNANCE) else { return Ok(settings) };
+    let settings = Settings::parse(|name, buf: &mut [u8; SETTING_MAX]| source.get(name, buf))?;
     let error = |why| SettingError { name: FW_CFG_GOVERNANCE, why };
     let mut buf = [0u8; GOVERNANCE_MAX];
-    let raw = fw.read(file, &mut buf).map_err(|_| error("longer than 1024 bytes"))?;
+    let Some(len) = source.get(FW_CFG_GOVERNANCE, &mut buf) else { return Ok(settings) };
+    let raw = &buf[..len.map_err(|()| error("longer than 1024 bytes"))?];
     let governance = parse_governance(raw).map_err(|Invalid(why)| error(why))?;
     let Some(registration) = settings.registration else {
         return Err(error("needs opt/fcc/extension-id and opt/fcc/owner"));
@@ -279,9 +284,138 @@ pub fn read(fw: &mut crate::fw_cfg::FwCfg) -> Result<Settings, SettingError> {
     Ok(Settings { registration: Some(Registration { governance, ..registration }), ..settings })
 }
 
+/// Largest settings file read (`\EFI\fcc\settings` on the UEFI edition's boot disk).
+pub const SETTINGS_FILE_MAX: usize = 4096;
+
+/// The names a settings file may set: the `opt/fcc/...` settings and the governance.
+pub const FILE_NAMES: [&str; 8] = {
+    use fcc_layout::interface::*;
+    [
+        FW_CFG_CHAIN_ID,
+        FW_CFG_POLICY_HASH,
+        FW_CFG_PROXY,
+        FW_CFG_EXTENSION_ID,
+        FW_CFG_OWNER,
+        FW_CFG_GOVERNANCE,
+        FW_CFG_TEST_FAULT,
+        FW_CFG_TEST_REDACT,
+    ]
+};
+
+/// A settings file that does not read: the line (from 1; 0 for the whole file) and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileError {
+    /// The line.
+    pub line: usize,
+    /// What is wrong with it.
+    pub why: &'static str,
+}
+
+impl core::fmt::Display for FileError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.line {
+            0 => write!(f, "settings file: {}", self.why),
+            line => write!(f, "settings file line {line}: {}", self.why),
+        }
+    }
+}
+
+/// A settings file: UTF-8 lines `opt/fcc/<name>=<value>`, each name of [`FILE_NAMES`] at most
+/// once; empty lines and lines starting with `#` are skipped; `\r\n` ends a line as `\n` does.
+/// Read strictly — any other line is an error — so a typo stops the boot instead of leaving a
+/// default in place. The values are parsed as fw_cfg's are ([`read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsFile<'a> {
+    values: [Option<&'a [u8]>; FILE_NAMES.len()],
+}
+
+impl<'a> SettingsFile<'a> {
+    /// Reads the file's lines (not yet their values).
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, FileError> {
+        if bytes.len() > SETTINGS_FILE_MAX {
+            return Err(FileError { line: 0, why: "longer than 4096 bytes" });
+        }
+        if core::str::from_utf8(bytes).is_err() {
+            return Err(FileError { line: 0, why: "not UTF-8" });
+        }
+        let mut values = [None; FILE_NAMES.len()];
+        for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+            let error = |why| FileError { line: i + 1, why };
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.is_empty() || line.starts_with(b"#") {
+                continue;
+            }
+            let at = line.iter().position(|&b| b == b'=').ok_or(error("not name=value"))?;
+            let (name, value) = (&line[..at], &line[at + 1..]);
+            let index = FILE_NAMES.iter().position(|n| n.as_bytes() == name).ok_or(error("not a setting"))?;
+            if values[index].replace(value).is_some() {
+                return Err(error("a setting given twice"));
+            }
+        }
+        Ok(Self { values })
+    }
+}
+
+impl Source for SettingsFile<'_> {
+    fn get(&mut self, name: &'static str, buf: &mut [u8]) -> Option<Result<usize, ()>> {
+        let value = self.values[FILE_NAMES.iter().position(|n| *n == name)?]?;
+        let out = buf.get_mut(..value.len()).ok_or(());
+        Some(out.map(|out| {
+            out.copy_from_slice(value);
+            value.len()
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_settings_file_reads_as_fw_cfg_does() {
+        let text = b"# a GCP machine\r\nopt/fcc/chain-id=114\r\n\nopt/fcc/proxy=10.128.0.2:7700\n\
+            opt/fcc/extension-id=3\nopt/fcc/owner=0x00000000000000000000000000000000000000aa\n\
+            opt/fcc/governance=1:0x00000000000000000000000000000000000000bb";
+        let settings = read(&mut SettingsFile::parse(text).unwrap()).unwrap();
+        assert_eq!(settings.chain_id, 114);
+        assert_eq!(std::format!("{}", settings.proxy), "10.128.0.2:7700");
+        assert_eq!(settings.policy_hash, PolicyHashScheme::ChainBound { chain_id: 114 });
+        let registration = settings.registration.unwrap();
+        assert_eq!(registration.owner[19], 0xaa);
+        assert_eq!(registration.governance.threshold(), 1);
+        // Empty: every default, as fw_cfg without opt/fcc files.
+        let none = read(&mut SettingsFile::parse(b"").unwrap()).unwrap();
+        assert_eq!(none.chain_id, fcc_layout::interface::DEFAULT_CHAIN_ID);
+        assert!(read(&mut SettingsFile::parse(b"opt/fcc/test-redact=").unwrap()).unwrap().test_redact);
+    }
+
+    #[test]
+    fn a_settings_file_is_read_strictly() {
+        let line = |text: &[u8]| SettingsFile::parse(text).map(|_| ()).map_err(|e| (e.line, e.why));
+        assert_eq!(line(b"opt/fcc/chain-id=14\nchain-id=14"), Err((2, "not a setting")));
+        assert_eq!(line(b"opt/fcc/chain-id 14"), Err((1, "not name=value")));
+        assert_eq!(line(b"opt/fcc/chain-id=14\nopt/fcc/chain-id=15"), Err((2, "a setting given twice")));
+        assert_eq!(line(b" opt/fcc/chain-id=14"), Err((1, "not a setting")), "no leading blanks");
+        assert_eq!(line(b"opt/fcc/sealed-state=x"), Err((1, "not a setting")), "fw_cfg-only names");
+        assert_eq!(line(b"opt/fcc/test-exit=1"), Err((1, "not a setting")));
+        assert_eq!(line(b"\xff"), Err((0, "not UTF-8")));
+        // The size bound at its edge: 4096 bytes read, 4097 refused unread.
+        let mut big = std::vec![b'#'; SETTINGS_FILE_MAX];
+        assert_eq!(line(&big), Ok(()));
+        big.push(b'#');
+        assert_eq!(line(&big), Err((0, "longer than 4096 bytes")));
+        // Values parse as fw_cfg's: the errors name the setting.
+        let value = |text: &[u8]| read(&mut SettingsFile::parse(text).unwrap()).map_err(|e| std::format!("{e}"));
+        assert_eq!(value(b"opt/fcc/chain-id=0").unwrap_err(), "opt/fcc/chain-id: the chain id must not be 0");
+        let long = [&b"opt/fcc/proxy="[..], &[b'1'; 65]].concat();
+        assert_eq!(value(&long).unwrap_err(), "opt/fcc/proxy: longer than 64 bytes");
+        let edge = [&b"opt/fcc/proxy="[..], &[b'1'; 64]].concat();
+        assert!(value(&edge).unwrap_err().starts_with("opt/fcc/proxy: the proxy address must be"));
+        assert!(
+            value(b"opt/fcc/governance=1:0x00000000000000000000000000000000000000bb").unwrap_err().contains("needs")
+        );
+        assert_eq!(std::format!("{}", FileError { line: 3, why: "x" }), "settings file line 3: x");
+    }
 
     #[test]
     fn chain_ids() {
@@ -416,7 +550,7 @@ mod tests {
         assert_eq!((s.chain_id, s.policy_hash), (114, PolicyHashScheme::Legacy));
         let e = Settings::parse(files(&[(FW_CFG_PROXY, b"nowhere")])).unwrap_err();
         assert_eq!(e.name, FW_CFG_PROXY);
-        assert!(std::format!("{e}").starts_with("fw_cfg opt/fcc/proxy: the proxy address must be"));
+        assert!(std::format!("{e}").starts_with("opt/fcc/proxy: the proxy address must be"));
         let e = Settings::parse(files(&[(FW_CFG_CHAIN_ID, &[b'1'; 65])])).unwrap_err();
         assert_eq!(e, SettingError { name: FW_CFG_CHAIN_ID, why: "longer than 64 bytes" });
     }

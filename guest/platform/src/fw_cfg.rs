@@ -48,6 +48,15 @@ mod device {
     use x86_64::instructions::port::Port;
 
     use super::{DIR_ENTRY_LEN, File, KEY_FILE_DIR, KEY_SIGNATURE, MAX_FILES, TooLarge, match_dir_entry};
+    use crate::config::Source;
+
+    /// The `opt/fcc/...` files as settings.
+    impl Source for FwCfg {
+        fn get(&mut self, name: &'static str, buf: &mut [u8]) -> Option<Result<usize, ()>> {
+            let file = self.find(name)?;
+            Some(self.read(file, buf).map(<[u8]>::len).map_err(|_| ()))
+        }
+    }
 
     const SELECTOR_PORT: u16 = 0x510;
     const DATA_PORT: u16 = 0x511;

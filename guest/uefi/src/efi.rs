@@ -1,12 +1,16 @@
 //! The UEFI entry point: everything taken from the firmware while boot services last — a check
 //! that this is a plain machine, the heap, the stacks and the virtio DMA region (pages the firmware
-//! hands to the loader, ours after ExitBootServices), the measured-boot event log written to COM1
-//! and the Authenticode digest the firmware logged for this image — then ExitBootServices and the
+//! hands to the loader, ours after ExitBootServices), the settings file on the boot disk, the
+//! measured-boot event log written to COM1 and the Authenticode digest the firmware logged for
+//! this image — then ExitBootServices and the
 //! switch to our own stack, where [`crate::run`] runs the core.
 
+use alloc::vec;
+use alloc::vec::Vec;
 use core::ptr::NonNull;
 
 use fcc_cvm_abi::eventlog::{Log, event_type};
+use fcc_guest_platform::config::SETTINGS_FILE_MAX;
 use fcc_guest_platform::dma::{self, DmaRegion};
 use fcc_guest_platform::port::Native;
 use fcc_guest_platform::{heap, print, println, serial};
@@ -109,6 +113,38 @@ fn loader_pages(len: usize) -> Result<NonNull<u8>, uefi::Error> {
     boot::allocate_pages(below_4g, MemoryType::LOADER_DATA, len.div_ceil(PAGE_SIZE as usize))
 }
 
+/// Where an operator puts the settings on the boot disk (a cloud has no fw_cfg).
+const SETTINGS_PATH: &uefi::CStr16 = uefi::cstr16!("\\EFI\\fcc\\settings");
+
+/// The settings file on the disk this image was loaded from: `Ok(None)` if there is none,
+/// `Err` if it is there but does not read whole (or is longer than `SETTINGS_FILE_MAX`).
+fn settings_file() -> Result<Option<Vec<u8>>, &'static str> {
+    use uefi::proto::media::file::{File, FileAttribute, FileMode};
+    let Ok(mut fs) = boot::get_image_file_system(boot::image_handle()) else { return Ok(None) };
+    let mut root = fs.open_volume().map_err(|_| "the boot disk's file system does not open")?;
+    let file = match root.open(SETTINGS_PATH, FileMode::Read, FileAttribute::empty()) {
+        Ok(file) => file,
+        Err(e) if e.status() == Status::NOT_FOUND => return Ok(None),
+        Err(_) => return Err("it does not open"),
+    };
+    let mut file = file.into_regular_file().ok_or("it is a directory")?;
+    // One byte more than allowed: a longer file is refused, not cut.
+    let mut bytes = vec![0u8; SETTINGS_FILE_MAX + 1];
+    let mut len = 0;
+    while len < bytes.len() {
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(_) => return Err("it does not read"),
+        }
+    }
+    if len > SETTINGS_FILE_MAX {
+        return Err("longer than 4096 bytes");
+    }
+    bytes.truncate(len);
+    Ok(Some(bytes))
+}
+
 /// The digest the firmware logged for the application it started last: this one.
 fn measured_application(log: &[u8]) -> Option<[u8; 48]> {
     let log = Log::parse(log).ok()?;
@@ -155,6 +191,7 @@ fn main() -> Status {
         println!("fcc-guest-uefi: {why}");
         return Status::LOAD_ERROR;
     }
+    let settings = settings_file();
     let mut measured = None;
     match event_log() {
         Ok(log) => {
@@ -195,7 +232,8 @@ fn main() -> Status {
     for (i, guard) in guards[1..].iter_mut().enumerate() {
         *guard = ists + (i * GUARDED_IST) as u64;
     }
-    let handover: *const Handover = HANDOVER.call_once(|| Handover { interrupt_stacks, guards, dma, measured });
+    let handover: *const Handover =
+        HANDOVER.call_once(|| Handover { interrupt_stacks, guards, dma, measured, settings });
     let top = stack + GUARDED_STACK as u64;
     // SAFETY: `top` ends the LOADER_DATA pages allocated above for this stack alone
     // (page-aligned, so 16-byte aligned; 64 bytes are left above the first frame); `run::main`

@@ -1,15 +1,16 @@
 //! After ExitBootServices, on our own stack: the core, as the ROM runs it on plain QEMU — the
-//! `opt/fcc/...` settings from fw_cfg, entropy from the CPU, a fresh TEE identity, one `READY`
-//! line, then the proxy link over virtio-net (fcc-guest-platform's `net`, the NIC's BARs where
-//! the firmware put them). Its evidence is the labelled simulation, carrying the Authenticode
+//! `opt/fcc/...` settings (from the boot disk's settings file, else fw_cfg), entropy from the
+//! CPU, a fresh TEE identity, one `READY` line, then the proxy link over virtio-net
+//! (fcc-guest-platform's `net`, the NIC's BARs where the firmware put them). Its evidence is the labelled simulation, carrying the Authenticode
 //! digest the firmware logged for this image as the measurement.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use fcc_core::attester::{Simulated, SimulatedRom};
 use fcc_core::ops::Registry;
 use fcc_core::{Config, Tee};
-use fcc_guest_platform::config::TestFault;
+use fcc_guest_platform::config::{SettingsFile, TestFault};
 use fcc_guest_platform::dma::DmaRegion;
 use fcc_guest_platform::fw_cfg::FwCfg;
 use fcc_guest_platform::pci::Bars;
@@ -31,6 +32,8 @@ pub struct Handover {
     /// The SHA-384 Authenticode digest the firmware logged for this application (PCR 4's last
     /// EV_EFI_BOOT_SERVICES_APPLICATION), if it keeps a log.
     pub measured: Option<[u8; 48]>,
+    /// The boot disk's `\EFI\fcc\settings`, if there is one (or why it did not read).
+    pub settings: Result<Option<Vec<u8>>, &'static str>,
 }
 
 /// Prints `FATAL: <reason>` and halts.
@@ -59,10 +62,19 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
         // tables; the guard pages were allocated as guards and nothing uses them.
         unsafe { paging::unmap(guard) }.unwrap_or_else(|e| fatal!("guard page {guard:#x}: {e}"));
     }
-    let Some(mut fw) = FwCfg::probe() else {
-        fatal!("no QEMU fw_cfg device: the UEFI edition reads its settings from fw_cfg (QEMU) only, for now")
+    // The boot disk's settings file if there is one (a cloud has no fw_cfg), else QEMU's fw_cfg.
+    let settings = match &handover.settings {
+        Err(why) => fatal!("settings file \\EFI\\fcc\\settings: {why}"),
+        Ok(Some(bytes)) => {
+            let mut file = SettingsFile::parse(bytes).unwrap_or_else(|e| fatal!("{e}"));
+            println!("settings: \\EFI\\fcc\\settings on the boot disk");
+            config::read(&mut file).unwrap_or_else(|e| fatal!("settings file: {e}"))
+        }
+        Ok(None) => match FwCfg::probe() {
+            Some(mut fw) => config::read(&mut fw).unwrap_or_else(|e| fatal!("fw_cfg {e}")),
+            None => fatal!("no settings: neither \\EFI\\fcc\\settings on the boot disk nor QEMU's fw_cfg"),
+        },
     };
-    let settings = config::read(&mut fw).unwrap_or_else(|e| fatal!("{e}"));
     let fault = settings.test_fault;
     if settings.test_redact || fault.is_some_and(|f| !matches!(f, TestFault::InvalidOpcode | TestFault::StackOverflow))
     {
