@@ -51,6 +51,15 @@ fn target_or_skip() -> bool {
     false
 }
 
+/// Whether OVMF, swtpm and the UEFI target are here to boot the application; without them prints
+/// `SKIPPED: ...` (a failure under `FCC_REQUIRE_OVMF`).
+fn boot_or_skip() -> bool {
+    let Some(m) = missing() else { return true };
+    assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
+    println!("SKIPPED: the UEFI boot needs {m}");
+    false
+}
+
 /// Boots `disk` under OVMF with a fresh swtpm and chain id [`CHAIN_ID`] in fw_cfg, without a
 /// NIC; returns the serial output up to the edition's last line (it halts: nothing to serve).
 fn boot(disk: &Path, dir: &Path) -> Vec<String> {
@@ -85,9 +94,7 @@ fn sha(d: &[u8]) -> [u8; 48] {
 
 #[test]
 fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
-    if let Some(m) = missing() {
-        assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
-        println!("SKIPPED: the UEFI boot needs {m}");
+    if !boot_or_skip() {
         return;
     }
     let workspace = fcc_image::build::workspace_root();
@@ -165,9 +172,7 @@ fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
 /// refused when the disk is built.
 #[test]
 fn a_settings_file_on_the_disk_configures_the_edition_without_fw_cfg() {
-    if let Some(m) = missing() {
-        assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
-        println!("SKIPPED: the UEFI boot needs {m}");
+    if !boot_or_skip() {
         return;
     }
     let workspace = fcc_image::build::workspace_root();
@@ -199,9 +204,7 @@ fn a_settings_file_on_the_disk_configures_the_edition_without_fw_cfg() {
 /// Boots the disk with `opt/fcc/test-fault=<fault>` (no TPM); returns the `EXCEPTION` line and
 /// the next (registers).
 fn fault(fault: &str) -> Option<(String, String)> {
-    if let Some(m) = missing() {
-        assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
-        println!("SKIPPED: the UEFI boot needs {m}");
+    if !boot_or_skip() {
         return None;
     }
     let workspace = fcc_image::build::workspace_root();
