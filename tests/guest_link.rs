@@ -4,26 +4,13 @@
 //! the READY line and of `Hello`. Each test boots its own guest; `Guest` kills QEMU when dropped,
 //! so a failing test never leaves one behind, and every wait has a timeout.
 
-use anyhow::{Context, Result, ensure};
-use fcc_core::attester::PlatformKind;
+use anyhow::{Context, ensure};
 use fcc_core::result::status;
 use fcc_core::wire::ProxyMessage;
-use fcc_e2e::flare::{self, CHAIN_ID, signed_by};
-use fcc_e2e::proxy::{Connection, TestProxy};
+use fcc_e2e::flare::{self, signed_by};
+use fcc_e2e::proxy::TestProxy;
 use fcc_e2e::{TIMEOUT, boot_networked, run_checked};
-use fcc_layout::interface::{DHCP_PREFIX, HANDLED_PREFIX, LINK_CLOSED_PREFIX, LINK_CONNECTED_PREFIX};
-use fcc_qemu::Guest;
-
-/// Accepts a connection and checks its `Hello` names `tee` (and the rest of it).
-fn connect(proxy: &TestProxy, guest: &mut Guest, tee: [u8; 20]) -> Result<Connection> {
-    let conn = proxy.accept(TIMEOUT)?;
-    let hello = conn.hello();
-    ensure!(hello.tee_id == tee, "Hello from 0x{} but READY said 0x{}", hex::encode(hello.tee_id), hex::encode(tee));
-    ensure!(hello.platform == PlatformKind::Plain && hello.chain_id == CHAIN_ID, "{hello:?}");
-    let (line, _) = guest.wait_for(LINK_CONNECTED_PREFIX, TIMEOUT)?;
-    ensure!(line.ends_with(&format!(":{}", proxy.port)), "{line}");
-    Ok(conn)
-}
+use fcc_layout::interface::{DHCP_PREFIX, HANDLED_PREFIX, LINK_CLOSED_PREFIX};
 
 #[test]
 fn signs_a_100_voter_instruction_and_refuses_one_below_threshold() {
@@ -32,22 +19,10 @@ fn signs_a_100_voter_instruction_and_refuses_one_below_threshold() {
     run_checked(&mut guest, |guest| {
         let (dhcp, _) = guest.wait_for(DHCP_PREFIX, TIMEOUT)?;
         ensure!(dhcp.starts_with("DHCP 10.0.2.15 "), "QEMU user networking hands out 10.0.2.15: {dhcp}");
-        let mut conn = connect(&proxy, guest, tee)?;
+        let mut conn = proxy.connect(guest, tee, TIMEOUT)?;
 
-        // Trust root: 100 voters and their keys.
-        let ps = flare::providers(100)?;
-        let policy = flare::policy(&ps)?;
-        let r = conn.run(&flare::initialize_policy(&ps, &policy)?)?;
-        ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
-        signed_by(&r, tee)?;
-
-        // An FDC2 proof signed by all 100 providers.
-        let all: Vec<usize> = (0..ps.len()).collect();
-        let action = flare::signed(&ps, &all, flare::fdc2_instruction(tee, "e2e fdc2 #1"))?;
-        let r = conn.run(&action)?;
-        ensure!(r.result.status == status::SUCCESS, "PROVE refused: {}", r.result.log);
-        ensure!(r.result.id == action.instruction.instruction_id && !r.result.data.is_empty());
-        signed_by(&r, tee)?;
+        // Trust root: 100 voters and their keys; an FDC2 proof signed by all of them.
+        let (ps, policy) = fcc_e2e::initialize_and_prove(&mut conn, tee, "e2e fdc2 #1")?;
         let (handled, _) = guest.wait_for(&format!("{HANDLED_PREFIX}op=F_FDC2/PROVE status=1 "), TIMEOUT)?;
         eprintln!("100-voter instruction in the guest: {handled}");
 
@@ -74,14 +49,14 @@ fn malformed_and_oversized_frames_close_the_link_and_it_reconnects() {
     let (mut guest, tee) = boot_networked(proxy.port);
     run_checked(&mut guest, |guest| {
         // A valid length prefix with a body that is no message.
-        let mut conn = connect(&proxy, guest, tee)?;
+        let mut conn = proxy.connect(guest, tee, TIMEOUT)?;
         conn.send_raw(&[0, 0, 0, 6, 1, 0xff, 0xff, 0xff, 0xff, 0xff])?;
         conn.expect_closed().context("after a malformed frame")?;
         let (line, _) = guest.wait_for(LINK_CLOSED_PREFIX, TIMEOUT)?;
         eprintln!("{line}");
 
         // A length prefix far over the frame bound.
-        let mut conn = connect(&proxy, guest, tee)?;
+        let mut conn = proxy.connect(guest, tee, TIMEOUT)?;
         conn.send_raw(&u32::MAX.to_be_bytes())?;
         conn.expect_closed().context("after an oversized length prefix")?;
         let (line, _) = guest.wait_for(LINK_CLOSED_PREFIX, TIMEOUT)?;
@@ -89,14 +64,14 @@ fn malformed_and_oversized_frames_close_the_link_and_it_reconnects() {
         ensure!(line.contains("too large") || line.contains("frame"), "{line}");
 
         // A message from the wrong side of the protocol.
-        let mut conn = connect(&proxy, guest, tee)?;
+        let mut conn = proxy.connect(guest, tee, TIMEOUT)?;
         conn.send(&ProxyMessage::Ack { id: [7; 32] })?;
         conn.send_raw(&fcc_core::wire::encode_frame(&fcc_core::wire::GuestMessage::Pull { max_actions: 1 }).unwrap())?;
         conn.expect_closed().context("after a guest message from the proxy")?;
         guest.wait_for(LINK_CLOSED_PREFIX, TIMEOUT)?;
 
         // Same TEE, still serving.
-        let mut conn = connect(&proxy, guest, tee)?;
+        let mut conn = proxy.connect(guest, tee, TIMEOUT)?;
         let r = conn.run(&flare::tee_info("e2e info after garbage"))?;
         ensure!(r.result.status == status::SUCCESS, "TEE_INFO refused: {}", r.result.log);
         signed_by(&r, tee)?;
@@ -109,7 +84,7 @@ fn redelivery_after_a_dropped_connection_gets_the_same_signed_result() {
     let proxy = TestProxy::bind().unwrap();
     let (mut guest, tee) = boot_networked(proxy.port);
     run_checked(&mut guest, |guest| {
-        let mut conn = connect(&proxy, guest, tee)?;
+        let mut conn = proxy.connect(guest, tee, TIMEOUT)?;
         let ps = flare::providers(20)?;
         let policy = flare::policy(&ps)?;
         let r = conn.run(&flare::initialize_policy(&ps, &policy)?)?;
@@ -126,7 +101,7 @@ fn redelivery_after_a_dropped_connection_gets_the_same_signed_result() {
 
         // The proxy never saw the result: it delivers the instruction again. Executing it again
         // would be refused as a replay; the guest answers with the result it signed before.
-        let mut conn = connect(&proxy, guest, tee)?;
+        let mut conn = proxy.connect(guest, tee, TIMEOUT)?;
         let first = conn.run(&action)?;
         ensure!(first.result.status == status::SUCCESS, "re-delivery refused: {}", first.result.log);
         signed_by(&first, tee)?;

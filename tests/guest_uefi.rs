@@ -9,33 +9,18 @@
 //! Needs OVMF, swtpm and the `x86_64-unknown-uefi` target: without them it prints
 //! `SKIPPED: ...`, unless `FCC_REQUIRE_OVMF=1` (CI), which makes it fail instead.
 
-use std::process::Command;
-
 use anyhow::{Context, ensure};
 use fcc_attest::{Binding, Evidence, Manifest, Verifier};
-use fcc_core::attester::PlatformKind;
-use fcc_core::result::status;
-use fcc_e2e::flare::{self, CHAIN_ID, signed_by};
 use fcc_e2e::proxy::TestProxy;
 use fcc_e2e::{TIMEOUT, boot_ready, run_checked};
 use fcc_image::{build, efi};
-use fcc_layout::interface::{DHCP_PREFIX, HANDLED_PREFIX, LINK_CONNECTED_PREFIX};
+use fcc_layout::interface::{DHCP_PREFIX, HANDLED_PREFIX};
 use fcc_qemu::uefi::{Swtpm, Uefi};
 use fcc_qemu::{Accel, BootOptions};
 
-/// What this machine lacks for the test, if anything.
-fn missing() -> Option<String> {
-    let mut missing: Vec<String> = fcc_qemu::uefi::missing().into_iter().collect();
-    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    if !targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == efi::TARGET)) {
-        missing.push(format!("the {} target (rustup target add {})", efi::TARGET, efi::TARGET));
-    }
-    (!missing.is_empty()).then(|| missing.join(", "))
-}
-
 #[test]
 fn the_uefi_edition_serves_the_proxy_as_the_rom_does() {
-    if let Some(m) = missing() {
+    if let Some(m) = efi::missing_for_boot() {
         assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
         println!("SKIPPED: the UEFI edition needs {m}");
         return;
@@ -57,16 +42,8 @@ fn the_uefi_edition_serves_the_proxy_as_the_rom_does() {
     run_checked(&mut guest, |guest| {
         let (dhcp, _) = guest.wait_for(DHCP_PREFIX, TIMEOUT)?;
         ensure!(dhcp.starts_with("DHCP 10.0.2.15 "), "QEMU user networking hands out 10.0.2.15: {dhcp}");
-        let mut conn = proxy.accept(TIMEOUT)?;
-        let hello = conn.hello().clone();
-        ensure!(
-            hello.tee_id == tee,
-            "Hello from 0x{} but READY said 0x{}",
-            hex::encode(hello.tee_id),
-            hex::encode(tee)
-        );
-        ensure!(hello.platform == PlatformKind::Plain && hello.chain_id == CHAIN_ID, "{hello:?}");
-        guest.wait_for(LINK_CONNECTED_PREFIX, TIMEOUT)?;
+        let mut conn = proxy.connect(guest, tee, TIMEOUT)?;
+        let hello = conn.hello();
 
         // The evidence names this application as the firmware measured it, and binds the TEE.
         let manifest = Manifest { uefi_authenticode: Some(measured.authenticode_sha384), ..Manifest::default() };
@@ -80,17 +57,7 @@ fn the_uefi_edition_serves_the_proxy_as_the_rom_does() {
         );
         eprintln!("Hello evidence: {}", verdict.measurement);
 
-        let ps = flare::providers(100)?;
-        let policy = flare::policy(&ps)?;
-        let r = conn.run(&flare::initialize_policy(&ps, &policy)?)?;
-        ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
-        signed_by(&r, tee)?;
-        let all: Vec<usize> = (0..ps.len()).collect();
-        let action = flare::signed(&ps, &all, flare::fdc2_instruction(tee, "uefi fdc2"))?;
-        let r = conn.run(&action)?;
-        ensure!(r.result.status == status::SUCCESS, "PROVE refused: {}", r.result.log);
-        ensure!(r.result.id == action.instruction.instruction_id && !r.result.data.is_empty());
-        signed_by(&r, tee)?;
+        fcc_e2e::initialize_and_prove(&mut conn, tee, "uefi fdc2")?;
         let (handled, _) = guest.wait_for(&format!("{HANDLED_PREFIX}op=F_FDC2/PROVE status=1 "), TIMEOUT)?;
         eprintln!("100-voter instruction in the UEFI edition: {handled}");
         Ok(())

@@ -21,6 +21,22 @@ use crate::build::build_guest;
 
 /// The UEFI edition's target.
 pub const TARGET: &str = "x86_64-unknown-uefi";
+
+/// Whether rustup has [`TARGET`] installed (the application cannot be built without it).
+pub fn target_installed() -> bool {
+    let targets = std::process::Command::new("rustup").args(["target", "list", "--installed"]).output();
+    targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == TARGET))
+}
+
+/// What this machine lacks to build the application and boot it under OVMF (`fcc_qemu::uefi`),
+/// if anything: for the tests' `SKIPPED` lines.
+pub fn missing_for_boot() -> Option<String> {
+    let mut missing: Vec<String> = fcc_qemu::uefi::missing().into_iter().collect();
+    if !target_installed() {
+        missing.push(format!("the {TARGET} target (rustup target add {TARGET})"));
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
+}
 /// Its package.
 pub const PACKAGE: &str = "fcc-guest-uefi";
 /// Where `efi` writes the application and its disk image by default, relative to the workspace.

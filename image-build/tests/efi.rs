@@ -12,7 +12,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fcc_cvm_abi::eventlog::{Log, event_type as ev, uefi_boot};
@@ -27,23 +26,10 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 /// The chain id the boot is given in fw_cfg: the edition must run with it, not the default.
 const CHAIN_ID: u64 = 31337;
 
-fn missing() -> Option<String> {
-    let mut missing: Vec<String> = fcc_qemu::uefi::missing().into_iter().collect();
-    if !target_installed() {
-        missing.push(format!("the {} target (rustup target add {})", efi::TARGET, efi::TARGET));
-    }
-    (!missing.is_empty()).then(|| missing.join(", "))
-}
-
-fn target_installed() -> bool {
-    let targets = Command::new("rustup").args(["target", "list", "--installed"]).output();
-    targets.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l == efi::TARGET))
-}
-
 /// Whether the UEFI target is here to build the application; without it prints `SKIPPED: ...`
 /// (a failure under `FCC_REQUIRE_OVMF`).
 fn target_or_skip() -> bool {
-    if target_installed() {
+    if efi::target_installed() {
         return true;
     }
     assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but {} is missing", efi::TARGET);
@@ -54,7 +40,7 @@ fn target_or_skip() -> bool {
 /// Whether OVMF, swtpm and the UEFI target are here to boot the application; without them prints
 /// `SKIPPED: ...` (a failure under `FCC_REQUIRE_OVMF`).
 fn boot_or_skip() -> bool {
-    let Some(m) = missing() else { return true };
+    let Some(m) = efi::missing_for_boot() else { return true };
     assert!(std::env::var_os("FCC_REQUIRE_OVMF").is_none(), "FCC_REQUIRE_OVMF is set but missing: {m}");
     println!("SKIPPED: the UEFI boot needs {m}");
     false

@@ -14,9 +14,13 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use anyhow::ensure;
+use fcc_core::policy::SigningPolicy;
+use fcc_core::result::status;
 use fcc_image::build;
 use fcc_layout::interface::{EXCEPTION_PREFIX, FATAL_PREFIX, HANDLED_PREFIX, PANIC_PREFIX, READY_PREFIX};
 use fcc_qemu::{BootOptions, Guest, HostAccel, parse_ready};
+use proxy::Connection;
 
 /// How long a boot may take. Generous: under TCG or an emulating KVM (kvm_pvm) on a loaded
 /// two-core machine a boot takes seconds, not milliseconds.
@@ -88,4 +92,26 @@ pub fn run_checked(guest: &mut Guest, body: impl FnOnce(&mut Guest) -> anyhow::R
     for line in console.lines().filter(|l| l.starts_with(HANDLED_PREFIX)) {
         eprintln!("guest: {line}");
     }
+}
+
+/// Through `conn`: the trust root of 100 providers, then an `F_FDC2/PROVE` (`memo`) signed by
+/// all of them; both must succeed and recover (libsecp256k1) to `tee`, the proof with its id and
+/// data. Returns the providers and the policy, for what the caller does next.
+pub fn initialize_and_prove(
+    conn: &mut Connection,
+    tee: [u8; 20],
+    memo: &str,
+) -> anyhow::Result<(Vec<flare::Provider>, SigningPolicy)> {
+    let ps = flare::providers(100)?;
+    let policy = flare::policy(&ps)?;
+    let r = conn.run(&flare::initialize_policy(&ps, &policy)?)?;
+    ensure!(r.result.status == status::SUCCESS, "INITIALIZE_POLICY refused: {}", r.result.log);
+    flare::signed_by(&r, tee)?;
+    let all: Vec<usize> = (0..ps.len()).collect();
+    let action = flare::signed(&ps, &all, flare::fdc2_instruction(tee, memo))?;
+    let r = conn.run(&action)?;
+    ensure!(r.result.status == status::SUCCESS, "PROVE refused: {}", r.result.log);
+    ensure!(r.result.id == action.instruction.instruction_id && !r.result.data.is_empty());
+    flare::signed_by(&r, tee)?;
+    Ok((ps, policy))
 }

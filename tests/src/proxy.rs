@@ -9,9 +9,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use fcc_core::action::Action;
+use fcc_core::attester::PlatformKind;
 use fcc_core::limits::MAX_FRAME_LEN;
 use fcc_core::result::SignedResult;
 use fcc_core::wire::{GuestMessage, Hello, LENGTH_PREFIX, ProxyMessage, decode_body, encode_frame, link_digest};
+use fcc_layout::interface::LINK_CONNECTED_PREFIX;
+use fcc_qemu::Guest;
+
+use crate::flare::CHAIN_ID;
 
 /// The listening side.
 #[derive(Debug)]
@@ -28,6 +33,24 @@ impl TestProxy {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         Ok(Self { listener, port })
+    }
+
+    /// [`TestProxy::accept`], then checks the `Hello` names `tee` on the plain platform and the
+    /// test chain, and waits (each wait up to `timeout`) for the guest's `LINK connected` line
+    /// naming this port.
+    pub fn connect(&self, guest: &mut Guest, tee: [u8; 20], timeout: Duration) -> Result<Connection> {
+        let conn = self.accept(timeout)?;
+        let hello = conn.hello();
+        ensure!(
+            hello.tee_id == tee,
+            "Hello from 0x{} but READY said 0x{}",
+            hex::encode(hello.tee_id),
+            hex::encode(tee)
+        );
+        ensure!(hello.platform == PlatformKind::Plain && hello.chain_id == CHAIN_ID, "{hello:?}");
+        let (line, _) = guest.wait_for(LINK_CONNECTED_PREFIX, timeout)?;
+        ensure!(line.ends_with(&format!(":{}", self.port)), "{line}");
+        Ok(conn)
     }
 
     /// Waits for the guest to connect, challenges it, then reads its `Hello` — whose link
