@@ -79,6 +79,9 @@ fn main() {
         .collect();
 
     let mut verifier = Verifier::new([0x42; 32]);
+    // As the TEE does when it installs a policy: its voters' keys stay cached (unpinned keys
+    // are capped at one instruction's cosigners and would be relearned every time).
+    verifier.pin(f.policy.voters().iter().map(|v| v.address));
     let hash_fixed = f.instruction.hash_fixed();
     let candidates = Candidates { policy: &f.policy, cosigners: &[] };
     let digest_of = |avm: &[u8]| InstructionData::signing_digest_from(&hash_fixed, CHAIN_ID, avm);

@@ -18,8 +18,12 @@
 //!
 //! Cost: every scalar is split into 64-bit pieces so the whole sum needs only 65 shared
 //! doublings. `G` and each `Q_i` have tables of odd multiples of `2^(64j)·P` (j = 0..4), so their
-//! 256-bit coefficients cost about 4·65/(w+1) mixed additions; each `R_i` uses the GLV
-//! endomorphism (`λ·R = (β·x, y)`) to take its 128-bit coefficient as two 64-bit halves.
+//! 256-bit coefficients cost about 4·64/(w+1) additions; each `R_i` uses the GLV endomorphism
+//! (`λ·R = (β·x, y)`) to take its 128-bit coefficient as two 64-bit halves: about 54 additions
+//! per signature in all. Those of one bit position are independent, so they are summed pairwise
+//! in affine coordinates with one field inversion shared by a whole round (5M + 1S each instead
+//! of a mixed Jacobian addition's 8M + 3S), and only the 65 position sums go through the
+//! Jacobian chain. The buffers are reused from batch to batch ([`BatchScratch`]).
 
 use alloc::vec::Vec;
 
@@ -30,7 +34,9 @@ use sha3::{Digest, Keccak256};
 
 use crate::ecdsa::ParsedSignature;
 use crate::hash::H256;
-use crate::jacobian::{Affine, Jacobian, batch_to_affine};
+#[cfg(test)]
+use crate::jacobian::batch_to_affine;
+use crate::jacobian::{Affine, Fe, Jacobian, invert_all};
 
 /// wNAF window of the per-key tables: 2^(w-2) odd multiples per 64-bit piece.
 pub const KEY_WINDOW: u32 = 8;
@@ -113,9 +119,9 @@ pub struct BatchItem<'a> {
     pub digest: H256,
 }
 
-/// Width-`w` non-adjacent form of a 64-bit number, least significant digit first.
-fn wnaf(value: u64, w: u32) -> [i8; DIGITS] {
-    let mut out = [0i8; DIGITS];
+/// Width-`w` non-adjacent form of a 64-bit number: `digit(position, d)` for each non-zero
+/// digit, least significant first (odd, |d| < 2^(w-1), positions at most 64).
+fn wnaf(value: u64, w: u32, mut digit: impl FnMut(usize, i8)) {
     let mut k = u128::from(value);
     let modulus = 1i128 << w;
     let mut i = 0;
@@ -128,13 +134,12 @@ fn wnaf(value: u64, w: u32) -> [i8; DIGITS] {
         if d >= modulus / 2 {
             d -= modulus;
         }
-        out[i] = d as i8;
+        digit(i, d as i8);
         k = (k as i128 - d) as u128;
         // After subtracting d, the low w bits are zero.
         k >>= w;
         i += w as usize;
     }
-    out
 }
 
 /// The four little-endian 64-bit pieces of a scalar.
@@ -164,23 +169,15 @@ fn batch_invert(values: &[Scalar]) -> Vec<Scalar> {
     out
 }
 
-struct Term<'t> {
-    table: &'t [Affine],
-    digits: [i8; DIGITS],
-}
-
-fn push_fixed<'t>(terms: &mut Vec<Term<'t>>, table: &'t KeyTable, coefficient: &Scalar) {
-    for (j, piece) in pieces(coefficient).into_iter().enumerate() {
-        if piece != 0 {
-            terms.push(Term { table: table.piece(j), digits: wnaf(piece, KEY_WINDOW) });
-        }
-    }
-}
-
 /// Checks all `items` at once. `true` iff every signature is valid for its key and digest (up to
 /// the 2^-128 bound above). `g` is the generator's table; `secret` keys the coefficients and must
 /// be unknown to whoever chooses the signatures.
-pub fn verify_batch(items: &[BatchItem<'_>], g: &KeyTable, secret: &[u8; 32]) -> bool {
+pub fn verify_batch<'k>(
+    items: &[BatchItem<'k>],
+    g: &'k KeyTable,
+    secret: &[u8; 32],
+    scratch: &mut BatchScratch,
+) -> bool {
     if items.is_empty() {
         return true;
     }
@@ -200,7 +197,6 @@ pub fn verify_batch(items: &[BatchItem<'_>], g: &KeyTable, secret: &[u8; 32]) ->
 
     let s_inv = batch_invert(&items.iter().map(|it| it.sig.s()).collect::<Vec<_>>());
 
-    let mut terms: Vec<Term<'_>> = Vec::with_capacity(items.len() * 6 + 4);
     let mut halves: Vec<(u64, u64)> = Vec::with_capacity(items.len());
     let mut g_sum = Scalar::ZERO;
     let mut q_coeffs: Vec<Scalar> = Vec::with_capacity(items.len());
@@ -218,82 +214,277 @@ pub fn verify_batch(items: &[BatchItem<'_>], g: &KeyTable, secret: &[u8; 32]) ->
         if i == 0 || it.digest != items[i - 1].digest {
             z = <Scalar as Reduce<k256::U256>>::reduce(&k256::U256::from_be_slice(&it.digest));
         }
-        g_sum += a * z * s_inv;
-        q_coeffs.push(-(a * it.sig.r() * s_inv));
+        let a_s = a * s_inv;
+        g_sum += a_s * z;
+        q_coeffs.push(-(a_s * it.sig.r()));
         halves.push((a1, a2));
     }
-    let Some(r_tables) = r_tables(items) else { return false };
-
-    let g_coeff = -g_sum;
-    push_fixed(&mut terms, g, &g_coeff);
-    for (i, it) in items.iter().enumerate() {
-        push_fixed(&mut terms, it.key, &q_coeffs[i]);
-        let base = i * 2 * R_TABLE_LEN;
-        let (a1, a2) = halves[i];
-        terms.push(Term { table: &r_tables[base..base + R_TABLE_LEN], digits: wnaf(a1, R_WINDOW) });
-        if a2 != 0 {
-            terms.push(Term {
-                table: &r_tables[base + R_TABLE_LEN..base + 2 * R_TABLE_LEN],
-                digits: wnaf(a2, R_WINDOW),
-            });
-        }
+    let BatchScratch { slots, work, inverses, prefix, rest, r_tables } = scratch;
+    if r_tables_into(items, r_tables, inverses, prefix).is_none() {
+        return false;
     }
 
-    // Straus: one shared chain of doublings; at each bit position every term with a non-zero
-    // digit adds its table entry. The additions are first bucketed by position (a counting
-    // sort) so the main loop touches only non-zero digits.
-    let mut starts = [0u32; DIGITS + 1];
-    for t in &terms {
-        for (pos, &d) in t.digits.iter().enumerate() {
-            starts[pos + 1] += u32::from(d != 0);
+    // The terms: (odd multiples of a point, 64-bit multiplier, window). About 7 additions per
+    // 64-bit piece of a key coefficient, 13 per half of an `a_i`.
+    let mut terms: Vec<(&[Affine], u64, u32)> = Vec::with_capacity(items.len() * 6 + 4);
+    let mut push_fixed = |table: &'k KeyTable, coefficient: &Scalar| {
+        for (j, piece) in pieces(coefficient).into_iter().enumerate() {
+            terms.push((table.piece(j), piece, KEY_WINDOW));
         }
+    };
+    push_fixed(g, &-g_sum);
+    for (it, q) in items.iter().zip(&q_coeffs) {
+        push_fixed(it.key, q);
+    }
+    for (row, &(a1, a2)) in r_tables.chunks_exact(2 * R_TABLE_LEN).zip(&halves) {
+        terms.push((&row[..R_TABLE_LEN], a1, R_WINDOW));
+        terms.push((&row[R_TABLE_LEN..], a2, R_WINDOW));
+    }
+
+    // Straus: one shared chain of doublings; at each bit position every addition there is
+    // made. The additions are first bucketed by position (a counting sort), each a packed slot.
+    let mut starts = [0u32; DIGITS + 1];
+    for &(_, value, w) in &terms {
+        wnaf(value, w, |pos, _| starts[pos + 1] += 1);
     }
     for pos in 0..DIGITS {
         starts[pos + 1] += starts[pos];
     }
     let mut fill = starts;
-    let mut schedule: Vec<(&Affine, bool)> = alloc::vec![(&g.points[0], false); starts[DIGITS] as usize];
-    for t in &terms {
-        for (pos, &d) in t.digits.iter().enumerate() {
-            if d != 0 {
-                let entry = &t.table[(usize::from(d.unsigned_abs()) - 1) / 2];
-                schedule[fill[pos] as usize] = (entry, d < 0);
-                fill[pos] += 1;
-            }
+    slots.clear();
+    slots.resize(starts[DIGITS] as usize, 0);
+    for (t, &(_, value, w)) in terms.iter().enumerate() {
+        wnaf(value, w, |pos, d| {
+            slots[fill[pos] as usize] = Slot::pack(t, d);
+            fill[pos] += 1;
+        });
+    }
+    let schedule = Schedule { terms: &terms, slots, starts };
+    // The additions by position as independent sums in affine coordinates, which share their
+    // field inversions; should two points of one sum meet (equal x), the shared Jacobian chain
+    // (complete for every input) decides instead.
+    let verdict = match sum_by_position(&schedule, AffineScratch { work, inverses, prefix, rest }) {
+        Some(sum) => sum.is_identity(),
+        None => straus(&schedule).is_identity(),
+    };
+    scratch.trim();
+    verdict
+}
+
+/// One addition, packed: the term's index (bits 8..), the entry's index in the term's table
+/// (bits 1..8) and whether it is subtracted (bit 0).
+struct Slot;
+
+impl Slot {
+    fn pack(term: usize, digit: i8) -> u32 {
+        ((term as u32) << 8) | (u32::from(digit.unsigned_abs() - 1) / 2) << 1 | u32::from(digit < 0)
+    }
+}
+
+/// The additions of a batch sorted by bit position.
+struct Schedule<'s, 't> {
+    terms: &'s [(&'t [Affine], u64, u32)],
+    slots: &'s [u32],
+    starts: [u32; DIGITS + 1],
+}
+
+impl Schedule<'_, '_> {
+    /// The slots of positions `first..last`.
+    fn at(&self, first: usize, last: usize) -> &[u32] {
+        &self.slots[self.starts[first] as usize..self.starts[last] as usize]
+    }
+
+    /// The entry a slot adds and whether it is subtracted.
+    fn entry(&self, slot: u32) -> (&Affine, bool) {
+        (&self.terms[(slot >> 8) as usize].0[((slot >> 1) & 0x7f) as usize], slot & 1 == 1)
+    }
+
+    /// How many additions positions `first..last` hold.
+    fn count(&self, first: usize, last: usize) -> usize {
+        (self.starts[last] - self.starts[first]) as usize
+    }
+}
+
+/// Buffers [`verify_batch`] reuses from call to call, so a batch allocates next to nothing: up
+/// to [`BatchScratch::KEPT`] bytes stay allocated between calls (an instruction of 100 votes
+/// needs about 330 KiB; a larger batch's are freed after it).
+#[derive(Default)]
+pub struct BatchScratch {
+    slots: Vec<u32>,
+    work: Vec<Affine>,
+    inverses: Vec<Fe>,
+    prefix: Vec<Fe>,
+    rest: Vec<Affine>,
+    r_tables: Vec<Affine>,
+}
+
+impl BatchScratch {
+    /// Most bytes kept between calls.
+    pub const KEPT: usize = 512 * 1024;
+
+    fn bytes(&self) -> usize {
+        use core::mem::size_of;
+        self.slots.capacity() * size_of::<u32>()
+            + (self.work.capacity() + self.rest.capacity() + self.r_tables.capacity()) * size_of::<Affine>()
+            + (self.inverses.capacity() + self.prefix.capacity()) * size_of::<Fe>()
+    }
+
+    /// Frees the buffers when they hold more than [`Self::KEPT`].
+    fn trim(&mut self) {
+        if self.bytes() > Self::KEPT {
+            *self = Self::default();
         }
+    }
+}
+
+/// `Σ_pos 2^pos · Σ (entries scheduled at pos)` with one chain of doublings and one mixed
+/// Jacobian addition per entry (8M + 3S); handles every special case.
+fn straus(schedule: &Schedule<'_, '_>) -> Jacobian {
+    let mut acc = Jacobian::IDENTITY;
+    for pos in (0..DIGITS).rev() {
+        acc = acc.double();
+        for &slot in schedule.at(pos, pos + 1) {
+            let (entry, negative) = schedule.entry(slot);
+            acc = acc.add_affine(entry, negative);
+        }
+    }
+    acc
+}
+
+/// Most entries summed at once by [`sum_by_position`]: bounds its buffers (about 160 bytes
+/// per entry) while keeping a field inversion shared by hundreds of additions.
+const AFFINE_CHUNK: usize = 2048;
+/// Fewest additions worth a round in affine coordinates: below this, the round's field
+/// inversion costs more than the mixed Jacobian additions it saves.
+const MIN_AFFINE_PAIRS: usize = 32;
+
+/// What [`straus`] computes, faster: a chunk of positions at a time, the entries of each
+/// position are summed pairwise in rounds, every addition of a round in affine coordinates
+/// (5M + 1S with its share of one inversion, Montgomery's trick), until a round would be too
+/// small; then one Horner pass adds what is left of each position. `None` when a pair has equal
+/// x (a doubling or a cancellation these formulas do not cover): the caller falls back.
+fn sum_by_position(schedule: &Schedule<'_, '_>, scratch: AffineScratch<'_>) -> Option<Jacobian> {
+    let AffineScratch { work, inverses, prefix, rest } = scratch;
+    // What is left to add at each position: `rest[rest_starts[pos]..rest_starts[pos + 1]]`.
+    rest.clear();
+    let mut rest_starts = [0u32; DIGITS + 1];
+    let mut first = 0;
+    while first < DIGITS {
+        // Positions first..last (at least one), as many as fit the chunk.
+        let mut last = first + 1;
+        while last < DIGITS && schedule.count(first, last + 1) <= AFFINE_CHUNK {
+            last += 1;
+        }
+        // Exact reservations: the buffers keep the size of the largest chunk, not twice it.
+        work.clear();
+        work.reserve_exact(schedule.count(first, last));
+        work.extend(schedule.at(first, last).iter().map(|&slot| match schedule.entry(slot) {
+            (p, true) => p.negate(),
+            (p, false) => *p,
+        }));
+        // (start in `work`, count) of each position's partial sums.
+        let mut segments = [(0usize, 0usize); DIGITS];
+        let segments = &mut segments[..last - first];
+        for (pos, segment) in (first..).zip(segments.iter_mut()) {
+            *segment = (schedule.count(first, pos), schedule.count(pos, pos + 1));
+        }
+        while halve(work, segments, inverses, prefix)? {}
+        for (pos, &(start, count)) in (first..).zip(segments.iter()) {
+            rest.extend_from_slice(&work[start..start + count]);
+            rest_starts[pos + 1] = rest.len() as u32;
+        }
+        first = last;
     }
     let mut acc = Jacobian::IDENTITY;
     for pos in (0..DIGITS).rev() {
         acc = acc.double();
-        for &(entry, negative) in &schedule[starts[pos] as usize..starts[pos + 1] as usize] {
-            acc = acc.add_affine(entry, negative);
+        for p in &rest[rest_starts[pos] as usize..rest_starts[pos + 1] as usize] {
+            acc = acc.add_affine(p, false);
         }
     }
-    acc.is_identity()
+    Some(acc)
 }
 
-/// For each item, the odd multiples `R, 3R, ..` and then `λR, 3λR, ..`, all affine. Two batched
-/// inversions: one for `2R`, one for the multiples. `None` only if some multiple is the
-/// identity, which cannot happen for a point of prime order (then the batch is refused).
-fn r_tables(items: &[BatchItem<'_>]) -> Option<Vec<Affine>> {
-    let bases: Vec<Affine> = items.iter().map(|it| Affine::from_k256(&it.r_point)).collect::<Option<_>>()?;
-    let doubles = batch_to_affine(&bases.iter().map(|r| Jacobian::from(r).double()).collect::<Vec<_>>())?;
-    let mut odd = Vec::with_capacity(items.len() * R_TABLE_LEN);
-    for (r, d) in bases.iter().zip(&doubles) {
-        let mut m = Jacobian::from(r);
-        odd.push(m);
-        for _ in 1..R_TABLE_LEN {
-            m = m.add_affine(d, false);
-            odd.push(m);
+/// The buffers of [`sum_by_position`].
+struct AffineScratch<'s> {
+    work: &'s mut Vec<Affine>,
+    inverses: &'s mut Vec<Fe>,
+    prefix: &'s mut Vec<Fe>,
+    rest: &'s mut Vec<Affine>,
+}
+
+/// One round: within every segment of `work`, replaces points 2k and 2k+1 by their sum at k (an
+/// odd last point moves down). `Some(false)`, having changed nothing, when the round would have
+/// fewer than [`MIN_AFFINE_PAIRS`] additions; `None` on a pair with equal x.
+fn halve(
+    work: &mut [Affine],
+    segments: &mut [(usize, usize)],
+    inverses: &mut Vec<Fe>,
+    prefix: &mut Vec<Fe>,
+) -> Option<bool> {
+    let pairs: usize = segments.iter().map(|&(_, count)| count / 2).sum();
+    if pairs < MIN_AFFINE_PAIRS {
+        return Some(false);
+    }
+    inverses.clear();
+    inverses.reserve_exact(pairs);
+    for &(start, count) in segments.iter() {
+        for k in 0..count / 2 {
+            inverses.push(work[start + 2 * k].x_gap(&work[start + 2 * k + 1])?);
         }
     }
-    let odd = batch_to_affine(&odd)?;
-    let mut out = Vec::with_capacity(items.len() * 2 * R_TABLE_LEN);
-    for chunk in odd.chunks_exact(R_TABLE_LEN) {
-        out.extend_from_slice(chunk);
-        out.extend(chunk.iter().map(Affine::endomorphism));
+    invert_all(inverses, prefix)?;
+    let mut next = 0;
+    for (start, count) in segments.iter_mut() {
+        for k in 0..*count / 2 {
+            let (a, b) = (work[*start + 2 * k], work[*start + 2 * k + 1]);
+            work[*start + k] = a.add_distinct(&b, &inverses[next]);
+            next += 1;
+        }
+        if *count % 2 == 1 {
+            work[*start + *count / 2] = work[*start + *count - 1];
+        }
+        *count = count.div_ceil(2);
     }
-    Some(out)
+    Some(true)
+}
+
+/// For each item, the odd multiples `R, 3R, ..` and then `λR, 3λR, ..`, all affine, into `out`,
+/// built in affine coordinates across all items at once: one shared inversion per step (`2R`,
+/// then each next multiple). `None` only if two multiples meet, which cannot happen for a point
+/// of prime order (then the batch is refused).
+fn r_tables_into(
+    items: &[BatchItem<'_>],
+    out: &mut Vec<Affine>,
+    inverses: &mut Vec<Fe>,
+    prefix: &mut Vec<Fe>,
+) -> Option<()> {
+    let bases: Vec<Affine> = items.iter().map(|it| Affine::from_k256(&it.r_point)).collect::<Option<_>>()?;
+    inverses.clear();
+    inverses.extend(bases.iter().map(Affine::double_denominator));
+    invert_all(inverses, prefix)?;
+    let doubles: Vec<Affine> = bases.iter().zip(inverses.iter()).map(|(r, inv)| r.double_with(inv)).collect();
+    let width = 2 * R_TABLE_LEN;
+    out.clear();
+    out.resize(items.len() * width, bases[0]);
+    for (row, r) in out.chunks_exact_mut(width).zip(&bases) {
+        row[0] = *r;
+    }
+    for k in 1..R_TABLE_LEN {
+        for ((inv, d), row) in inverses.iter_mut().zip(&doubles).zip(out.chunks_exact(width)) {
+            *inv = row[k - 1].x_gap(d)?;
+        }
+        invert_all(inverses, prefix)?;
+        for ((inv, d), row) in inverses.iter().zip(&doubles).zip(out.chunks_exact_mut(width)) {
+            row[k] = row[k - 1].add_distinct(d, inv);
+        }
+    }
+    for row in out.chunks_exact_mut(width) {
+        for k in 0..R_TABLE_LEN {
+            row[R_TABLE_LEN + k] = row[k].endomorphism();
+        }
+    }
+    Some(())
 }
 
 trait CompressedBytes {
@@ -334,7 +525,8 @@ mod tests {
     fn wnaf_reconstructs_and_is_sparse() {
         for &v in &[0u64, 1, 2, 0x7f, 0x80, 0xdead_beef_cafe_f00d, u64::MAX, 1 << 63] {
             for w in [2u32, 4, 5, 7, 8] {
-                let d = wnaf(v, w);
+                let mut d = [0i8; DIGITS];
+                wnaf(v, w, |i, x| d[i] = x);
                 let mut acc: i128 = 0;
                 for (i, &x) in d.iter().enumerate() {
                     acc += i128::from(x) << i;
@@ -359,6 +551,112 @@ mod tests {
             }
             base *= two64;
         }
+    }
+
+    fn same_point(a: &Jacobian, b: &Jacobian) -> bool {
+        match (batch_to_affine(&[*a]), batch_to_affine(&[*b])) {
+            (Some(a), Some(b)) => a[0].to_bytes() == b[0].to_bytes(),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+
+    /// `count` points with unrelated discrete logs (keccak of `seed`, k), so no sum of some of
+    /// them meets another.
+    fn points(seed: u64, count: usize) -> Vec<Affine> {
+        let proj: Vec<ProjectivePoint> = (0..count as u64)
+            .map(|k| ProjectivePoint::GENERATOR * scalar(&keccak256(&[seed.to_be_bytes(), k.to_be_bytes()].concat())))
+            .collect();
+        let affine = <ProjectivePoint as BatchNormalize<[ProjectivePoint]>>::batch_normalize_vartime(&proj);
+        affine.iter().map(|a| Affine::from_k256(a).unwrap()).collect()
+    }
+
+    /// Terms, slots and starts of a schedule adding each of `entries` (negated where `negated`)
+    /// at its position `position_of`: each entry is a term of its own, its table the entry.
+    #[allow(clippy::type_complexity)]
+    fn schedule_of(
+        entries: &[Affine],
+        position_of: impl Fn(usize) -> usize,
+        negated: impl Fn(usize) -> bool,
+    ) -> (Vec<(&[Affine], u64, u32)>, Vec<u32>, [u32; DIGITS + 1]) {
+        let terms: Vec<(&[Affine], u64, u32)> = entries.chunks(1).map(|e| (e, 1, 2)).collect();
+        let mut by_pos: Vec<Vec<u32>> = (0..DIGITS).map(|_| Vec::new()).collect();
+        for i in 0..entries.len() {
+            by_pos[position_of(i)].push(Slot::pack(i, if negated(i) { -1 } else { 1 }));
+        }
+        let mut starts = [0u32; DIGITS + 1];
+        for pos in 0..DIGITS {
+            starts[pos + 1] = starts[pos] + by_pos[pos].len() as u32;
+        }
+        (terms, by_pos.into_iter().flatten().collect(), starts)
+    }
+
+    /// [`sum_by_position`] with fresh buffers.
+    fn affine_sum(schedule: &Schedule<'_, '_>) -> Option<Jacobian> {
+        let (mut work, mut inverses, mut prefix, mut rest) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let scratch = AffineScratch { work: &mut work, inverses: &mut inverses, prefix: &mut prefix, rest: &mut rest };
+        sum_by_position(schedule, scratch)
+    }
+
+    /// The affine rounds compute exactly the Jacobian chain's sum: odd and even counts, empty
+    /// positions, one position alone larger than a chunk, and several chunks.
+    #[test]
+    fn affine_sums_by_position_equal_the_jacobian_chain() {
+        let entries = points(1000, 3 * AFFINE_CHUNK + 77);
+        let cases: [(&dyn Fn(usize) -> usize, usize); 4] = [
+            (&|i| (i * 7 + i / 3) % DIGITS, entries.len()),
+            (&|i| if i % 5 == 0 { 64 } else { (i * 13) % 40 }, entries.len()),
+            (&|_| 3, AFFINE_CHUNK + 1),
+            (&|i| i % 2 * 17, 9),
+        ];
+        for (case, (position_of, n)) in cases.iter().enumerate() {
+            let (terms, slots, starts) = schedule_of(&entries[..*n], position_of, |i| i % 3 == 1);
+            let schedule = Schedule { terms: &terms, slots: &slots, starts };
+            let fast = affine_sum(&schedule).expect("distinct points never meet");
+            let chain = straus(&schedule);
+            assert!(!chain.is_identity());
+            assert!(same_point(&fast, &chain), "case {case}");
+        }
+        let (terms, slots, starts) = schedule_of(&entries[..1], |_| 0, |_| false);
+        let schedule = Schedule { terms: &terms, slots: &slots, starts };
+        assert!(same_point(&affine_sum(&schedule).unwrap(), &Jacobian::from(&entries[0])));
+        let empty = Schedule { terms: &[], slots: &[], starts: [0; DIGITS + 1] };
+        assert!(affine_sum(&empty).unwrap().is_identity());
+    }
+
+    /// Points that meet in a round (P + P, P − P, and two equal partial sums)
+    /// make the affine rounds give up; the chain then decides, correctly. Too few additions for
+    /// a round go to the chain directly.
+    #[test]
+    fn affine_sums_give_up_when_two_points_meet() {
+        let p = points(5, 3);
+        let cases: [(Vec<Affine>, Vec<bool>); 3] = [
+            (alloc::vec![p[1], p[1], p[2]], alloc::vec![false, false, false]),
+            (alloc::vec![p[1], p[1], p[2]], alloc::vec![false, true, false]),
+            // p0 + p1 meets p1 + p0 in the second round.
+            (alloc::vec![p[0], p[1], p[1], p[0]], alloc::vec![false, false, false, false]),
+        ];
+        // Enough other additions (at position 20) that the second round is worth doing too.
+        let filler = points(9, 4 * MIN_AFFINE_PAIRS + 2);
+        for (entries, negated) in &cases {
+            let padded: Vec<Affine> = entries.iter().chain(&filler).copied().collect();
+            let at = |i: usize| if i < entries.len() { 10 } else { 20 };
+            let (terms, slots, starts) = schedule_of(&padded, at, |i| i < entries.len() && negated[i]);
+            assert!(affine_sum(&Schedule { terms: &terms, slots: &slots, starts }).is_none());
+            let (terms, slots, starts) = schedule_of(entries, |_| 10, |i| negated[i]);
+            let schedule = Schedule { terms: &terms, slots: &slots, starts };
+            assert!(affine_sum(&schedule).is_some(), "too few additions for an affine round");
+        }
+        // The verifier's answer in those cases is the chain's, checked against k256 in
+        // `nonces_at_the_special_points_are_accepted_and_forgeries_among_them_refused`.
+        let (entries, negated) = &cases[1];
+        let (terms, slots, starts) = schedule_of(entries, |_| 10, |i| negated[i]);
+        let want = Jacobian::from(&p[2]);
+        let mut shifted = want;
+        for _ in 0..10 {
+            shifted = shifted.double();
+        }
+        assert!(same_point(&straus(&Schedule { terms: &terms, slots: &slots, starts }), &shifted));
     }
 
     fn signed_batch(n: usize, digest: &H256) -> (Vec<ParsedSignature>, Vec<AffinePoint>, Vec<KeyTable>) {
@@ -394,7 +692,7 @@ mod tests {
             let items: Vec<BatchItem<'_>> = (0..sigs.len())
                 .map(|i| BatchItem { sig: sigs[i], r_point: rs[i], key: &tables[order[i]], digest })
                 .collect();
-            verify_batch(&items, &g, &secret)
+            verify_batch(&items, &g, &secret, &mut BatchScratch::default())
         };
         let identity: Vec<usize> = (0..6).collect();
         assert!(items(&sigs, &rs, &identity));
@@ -409,10 +707,31 @@ mod tests {
         // Other digest.
         let mut it: Vec<BatchItem<'_>> =
             (0..6).map(|i| BatchItem { sig: sigs[i], r_point: rs[i], key: &tables[i], digest }).collect();
-        assert!(verify_batch(&it[..1], &g, &secret));
-        assert!(verify_batch(&[], &g, &secret));
+        assert!(verify_batch(&it[..1], &g, &secret, &mut BatchScratch::default()));
+        assert!(verify_batch(&[], &g, &secret, &mut BatchScratch::default()));
         it[4].digest = keccak256(b"other");
-        assert!(!verify_batch(&it, &g, &secret));
+        assert!(!verify_batch(&it, &g, &secret, &mut BatchScratch::default()));
+    }
+
+    /// An instruction's worth of signatures leaves its buffers for the next batch; more than
+    /// `KEPT` bytes of them are freed.
+    #[test]
+    fn the_scratch_is_kept_for_the_next_batch_within_its_bound() {
+        let g = generator_table();
+        let digest = keccak256(b"scratch");
+        let (sigs, rs, tables) = signed_batch(100, &digest);
+        let items: Vec<BatchItem<'_>> =
+            (0..100).map(|i| BatchItem { sig: sigs[i], r_point: rs[i], key: &tables[i], digest }).collect();
+        let mut scratch = BatchScratch::default();
+        assert!(verify_batch(&items, &g, &[1; 32], &mut scratch));
+        let kept = scratch.bytes();
+        assert!(kept > 100 * 1024 && kept <= BatchScratch::KEPT, "{kept}");
+        // Other coefficients, other chunk sizes: the buffers may grow a little, not be freed.
+        assert!(verify_batch(&items, &g, &[2; 32], &mut scratch));
+        assert!(scratch.bytes() >= kept && scratch.bytes() <= BatchScratch::KEPT, "{}", scratch.bytes());
+        scratch.work.reserve(BatchScratch::KEPT / core::mem::size_of::<Affine>());
+        scratch.trim();
+        assert_eq!(scratch.bytes(), 0);
     }
 
     // --- Issue 21 item 6: the edge cases a reviewer found missing. ---
@@ -486,12 +805,12 @@ mod tests {
         let items = batch(&|i| i);
         let secret_key = [3u8; 32];
         for one in items.chunks(1) {
-            assert!(verify_batch(one, &g, &secret_key));
+            assert!(verify_batch(one, &g, &secret_key, &mut BatchScratch::default()));
         }
-        assert!(verify_batch(&items, &g, &secret_key));
+        assert!(verify_batch(&items, &g, &secret_key, &mut BatchScratch::default()));
         for forged in 0..items.len() {
             let bad = batch(&|i| if i == forged { (i + 1) % tables.len() } else { i });
-            assert!(!verify_batch(&bad, &g, &secret_key), "forgery at {forged} accepted");
+            assert!(!verify_batch(&bad, &g, &secret_key, &mut BatchScratch::default()), "forgery at {forged} accepted");
         }
     }
 
@@ -517,13 +836,13 @@ mod tests {
             BatchItem { sig: s2, r_point: f2, key: &t2, digest: z },
         ];
         for secret_key in [[0u8; 32], [1; 32], [0xff; 32]] {
-            assert!(!verify_batch(&items, &g, &secret_key));
+            assert!(!verify_batch(&items, &g, &secret_key, &mut BatchScratch::default()));
         }
         let honest = [
             BatchItem { sig: s1, r_point: r1, key: &t1, digest: z },
             BatchItem { sig: s2, r_point: r2, key: &t2, digest: z },
         ];
-        assert!(verify_batch(&honest, &g, &[0; 32]));
+        assert!(verify_batch(&honest, &g, &[0; 32], &mut BatchScratch::default()));
     }
 
     /// A signature whose real `R` has x in [n, p) (so `r = x − n`) is valid ECDSA for the key
@@ -574,8 +893,18 @@ mod tests {
         let rebuilt = point(small(t)).unwrap();
         assert_ne!(rebuilt, true_r);
         assert_ne!(sig.recover(&z, 0).map(|k| *k.as_affine()).ok(), Some(q), "ecrecover finds another key");
-        let g_ok = verify_batch(&[BatchItem { sig, r_point: true_r, key: &table, digest: z }], &g, &[5; 32]);
+        let g_ok = verify_batch(
+            &[BatchItem { sig, r_point: true_r, key: &table, digest: z }],
+            &g,
+            &[5; 32],
+            &mut BatchScratch::default(),
+        );
         assert!(g_ok, "the equation holds for the true R (the test is about which R is used)");
-        assert!(!verify_batch(&[BatchItem { sig, r_point: rebuilt, key: &table, digest: z }], &g, &[5; 32]));
+        assert!(!verify_batch(
+            &[BatchItem { sig, r_point: rebuilt, key: &table, digest: z }],
+            &g,
+            &[5; 32],
+            &mut BatchScratch::default()
+        ));
     }
 }

@@ -14,7 +14,7 @@ use k256::elliptic_curve::sec1::FromSec1Point;
 use k256::{AffinePoint, Sec1Point};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{BatchItem, KeyTable, generator_table, verify_batch};
+use crate::batch::{BatchItem, BatchScratch, KeyTable, generator_table, verify_batch};
 use crate::ecdsa::{ParsedSignature, SIGNATURE_LEN, address_of, verify_exact};
 use crate::error::Error;
 use crate::hash::H256;
@@ -116,6 +116,7 @@ pub struct Verifier {
     batch_secret: [u8; 32],
     keys: BTreeMap<Address, KeyTable>,
     pinned: Vec<Address>,
+    scratch: BatchScratch,
 }
 
 impl core::fmt::Debug for Verifier {
@@ -128,7 +129,13 @@ impl Verifier {
     /// A verifier whose batch coefficients are keyed by `batch_secret` (from the TEE's entropy;
     /// it must stay unknown to the proxy and providers).
     pub fn new(batch_secret: [u8; 32]) -> Self {
-        Self { generator: generator_table(), batch_secret, keys: BTreeMap::new(), pinned: Vec::new() }
+        Self {
+            generator: generator_table(),
+            batch_secret,
+            keys: BTreeMap::new(),
+            pinned: Vec::new(),
+            scratch: BatchScratch::default(),
+        }
     }
 
     /// Number of cached keys.
@@ -243,7 +250,7 @@ impl Verifier {
                     digest: digests[i],
                 })
                 .collect();
-            if !verify_batch(&items, &self.generator, &self.batch_secret) {
+            if !verify_batch(&items, &self.generator, &self.batch_secret, &mut self.scratch) {
                 return Err(self.diagnose(&fast, &parsed, &digests, &signers, candidates));
             }
         }
