@@ -567,27 +567,44 @@ fn fcc_chain_parses_what_the_relay_encoder_builds() -> Result<()> {
     let want: Vec<(u16, [u8; 65])> = sigs.iter().map(|s| (s.index, s.signature)).collect();
     assert_eq!(got, want);
     // And the proxy's check accepts it only against the right signing policy.
-    let action = fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&policy), SCHEME)?;
+    let keys = fcc_proxy::voter_keys::VoterKeys::default();
+    let action = fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&policy), SCHEME, &keys)?;
     assert_eq!(action.instruction.op_command, fcc_core::op::UPDATE_POLICY);
+    // The next voters are others: no key of theirs is known, none offered.
+    let offered = |action: &Action| -> Result<Vec<[u8; 64]>> {
+        let msg: UpdatePolicy = postcard::from_bytes(&action.instruction.original_message)?;
+        Ok(msg.public_keys.iter().map(|k| k.0).collect())
+    };
+    assert!(offered(&action)?.is_empty());
+    // The same voters again: the keys of those who signed (recovered from their signatures) go
+    // with the update, all-zero for the two who did not.
+    let again = sim::policy(&ps, EPOCH + 1)?;
+    let sigs = sign_as_voters(sim::signers(&ps, &[0, 2, 4]), &policy_update_digest(&again, SCHEME));
+    let relay =
+        fcc_chain::relay::parse_policy_relay(&encode_policy_update(&policy, &again, &sigs)?)?.context("relay")?;
+    let action = fcc_proxy::chain::update_policy_action(&again.encode(), &relay, Some(&policy), SCHEME, &keys)?;
+    let key = |i: usize| *ps[i].key.public_key();
+    assert_eq!(offered(&action)?, vec![key(0), [0; 64], key(2), [0; 64], key(4)]);
     let other = sim::policy(&sim::providers("relay parse other", 5)?, EPOCH)?;
-    assert!(fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&other), SCHEME).is_err());
+    assert!(fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&other), SCHEME, &keys).is_err());
     assert!(
-        fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&policy), PolicyHashScheme::Legacy)
+        fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, Some(&policy), PolicyHashScheme::Legacy, &keys)
             .is_err()
     );
     // Without the signing epoch's policy known nothing is queued: the calldata's is not trusted.
-    let unknown = fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, None, SCHEME);
+    let unknown = fcc_proxy::chain::update_policy_action(&next.encode(), &parsed, None, SCHEME, &keys);
     assert_eq!(unknown.err(), Some(PolicyCheckError::SigningPolicyUnknown(EPOCH)));
     // Two of five voters sign (below the threshold); repeating them must not make weight.
     let two = sign_as_voters(sim::signers(&ps, &[0, 2]), &digest);
     let mut repeated =
         fcc_chain::relay::parse_policy_relay(&encode_policy_update(&policy, &next, &two)?)?.context("relay")?;
     assert!(matches!(
-        fcc_proxy::chain::update_policy_action(&next.encode(), &repeated, Some(&policy), SCHEME),
+        fcc_proxy::chain::update_policy_action(&next.encode(), &repeated, Some(&policy), SCHEME, &keys),
         Err(PolicyCheckError::BelowThreshold { .. })
     ));
     repeated.signatures.extend(repeated.signatures.clone());
-    let err = fcc_proxy::chain::update_policy_action(&next.encode(), &repeated, Some(&policy), SCHEME).unwrap_err();
+    let err =
+        fcc_proxy::chain::update_policy_action(&next.encode(), &repeated, Some(&policy), SCHEME, &keys).unwrap_err();
     assert!(matches!(err, PolicyCheckError::BadSignature { position: 2, index: 0, .. }), "{err}");
     Ok(())
 }

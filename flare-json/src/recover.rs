@@ -23,6 +23,11 @@ pub enum RecoverError {
 
 /// The address whose key signed `digest` with `signature`.
 pub fn recover_signer(signature: &[u8], digest: &H256) -> Result<Address, RecoverError> {
+    recover_key(signature, digest).map(|(address, _)| address)
+}
+
+/// The address and the uncompressed public key `x ‖ y` that signed `digest` with `signature`.
+pub fn recover_key(signature: &[u8], digest: &H256) -> Result<(Address, [u8; 64]), RecoverError> {
     let signature: &[u8; 65] = signature.try_into().map_err(|_| RecoverError::Length(signature.len()))?;
     ParsedSignature::parse(signature, 0).map_err(|e| RecoverError::Refused(e.to_string()))?;
     let v = signature[64];
@@ -32,7 +37,8 @@ pub fn recover_signer(signature: &[u8], digest: &H256) -> Result<Address, Recove
         .map_err(|e| RecoverError::NoKey(e.to_string()))?;
     let key =
         sig.recover_ecdsa(secp256k1::Message::from_digest(*digest)).map_err(|e| RecoverError::NoKey(e.to_string()))?;
-    Ok(keccak256(&key.serialize_uncompressed()[1..])[12..].try_into().expect("20 bytes"))
+    let xy: [u8; 64] = key.serialize_uncompressed()[1..].try_into().expect("64 bytes");
+    Ok((keccak256(&xy)[12..].try_into().expect("20 bytes"), xy))
 }
 
 #[cfg(test)]
@@ -47,6 +53,8 @@ mod tests {
         let mut sig = key.sign_digest(&digest);
         assert_eq!(recover_signer(&sig, &digest).unwrap(), key.address());
         assert_eq!(fcc_core::ecdsa::recover_address(&sig, &digest).unwrap(), key.address());
+        let (address, xy) = recover_key(&sig, &digest).unwrap();
+        assert_eq!((address, &xy), (key.address(), key.public_key()));
         sig[64] += 27;
         assert_eq!(recover_signer(&sig, &digest).unwrap(), key.address());
         // High S (n - s, v flipped) recovers the same key elsewhere but the guest refuses it.

@@ -21,7 +21,7 @@ use fcc_core::limits::MAX_MESSAGE_LEN;
 use fcc_core::ops::Registry;
 use fcc_core::policy::Address;
 use fcc_core::verify::SignerHint;
-use fcc_flare_json::{Instruction, Receipt, RecoverError, SignedReceipt, recover_signer};
+use fcc_flare_json::{Instruction, Receipt, RecoverError, SignedReceipt, recover_key};
 use tokio::sync::oneshot;
 
 use crate::state::{Shared, VoteQueue, VoteReply, now_ms};
@@ -228,13 +228,16 @@ async fn accept_vote(shared: &Shared, req: Instruction) -> Result<SignedReceipt,
     }
     let hash_fixed = d.hash_fixed();
     let digest = InstructionData::signing_digest_from(&hash_fixed, shared.config.chain_id, &avm);
-    let signer = recover_signer(&signature, &digest).map_err(|e| VoteError::BadSignature(e.to_string()))?;
+    let (signer, key) = recover_key(&signature, &digest).map_err(|e| VoteError::BadSignature(e.to_string()))?;
     let voters = policy.voters();
     // As the guest counts (fcc_core::verify): a voter's weight, and a listed cosigner once more
     // towards the cosigner threshold even when it is a voter too.
     let listed = d.cosigners.iter().position(|c| *c == signer);
     let (index, weight) = match (policy.voter_index(&signer), listed) {
-        (Some(i), _) => (i, u32::from(voters[usize::from(i)].weight)),
+        (Some(i), _) => {
+            shared.voter_keys.note(signer, key);
+            (i, u32::from(voters[usize::from(i)].weight))
+        }
         (None, Some(j)) => ((voters.len() + j) as u16, 0),
         (None, None) => return Err(VoteError::UnknownSigner { signer, epoch: d.reward_epoch_id }),
     };

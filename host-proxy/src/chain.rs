@@ -42,6 +42,7 @@ use fcc_core::verify::{SignerHint, Vote};
 
 use crate::state::Shared;
 use crate::store::{Announced, ChainBatch, ChainInstruction};
+use crate::voter_keys::VoterKeys;
 
 /// The cursor's name in the store.
 pub const CURSOR: &str = "chain";
@@ -100,12 +101,14 @@ pub enum PolicyCheckError {
 /// signing policy's threshold, each voter counted once (a repeated one is refused, as the
 /// guest refuses it). `known_signing` is the proxy's copy of the signing epoch's policy, which
 /// the calldata's must equal: without one nothing is queued, since the calldata alone would
-/// let the node choose whose signatures count.
+/// let the node choose whose signatures count. The signers' keys go to `keys`, and the new
+/// policy's voters' keys known there are offered with it.
 pub fn update_policy_action(
     event_bytes: &[u8],
     relay: &PolicyRelay,
     known_signing: Option<&SigningPolicy>,
     scheme: PolicyHashScheme,
+    keys: &VoterKeys,
 ) -> Result<Action, PolicyCheckError> {
     if relay.new_policy.as_ref() != event_bytes {
         return Err(PolicyCheckError::NotTheEventsPolicy);
@@ -134,10 +137,11 @@ pub fn update_policy_action(
         if std::mem::replace(&mut seen[usize::from(s.index)], true) {
             return Err(bad("the voter signed already".into()));
         }
-        let signer = fcc_flare_json::recover_signer(&s.signature, &digest).map_err(|e| bad(e.to_string()))?;
+        let (signer, key) = fcc_flare_json::recover_key(&s.signature, &digest).map_err(|e| bad(e.to_string()))?;
         if signer != voter.address {
             return Err(bad(format!("recovers to 0x{}, not the voter", hex::encode(signer))));
         }
+        keys.note(signer, key);
         weight += u32::from(voter.weight);
         let hint = SignerHint::compute(&s.signature, s.index).map_err(|e| bad(e.to_string()))?;
         signatures.push(Vote { signature: s.signature, additional_variable_message: vec![], hint: Some(hint) });
@@ -145,8 +149,10 @@ pub fn update_policy_action(
     if !signing.is_satisfied_by(weight) {
         return Err(PolicyCheckError::BelowThreshold { weight, threshold: signing.threshold() });
     }
-    // The guest learns the new voters' keys from their first signatures.
-    Ok(Action::update_policy(&UpdatePolicy { policy: relay.new_policy.to_vec(), signatures, public_keys: vec![] }))
+    // The keys known of the new voters: the guest builds their tables as it installs the policy
+    // (and learns the others from their first signatures).
+    let public_keys = keys.offer(&new);
+    Ok(Action::update_policy(&UpdatePolicy { policy: relay.new_policy.to_vec(), signatures, public_keys }))
 }
 
 /// The proxy's [`Sink`]: the store, plus the RPC handle to read the policy transactions.
@@ -211,7 +217,7 @@ impl<P: Provider> ChainSink<P> {
                     Some(e) => self.signing_policy(batch, e).await?,
                     None => None,
                 };
-                match update_policy_action(bytes, &relay, known.as_ref(), self.scheme) {
+                match update_policy_action(bytes, &relay, known.as_ref(), self.scheme, &self.shared.voter_keys) {
                     Ok(action) => {
                         tracing::info!(epoch, %tx, signatures = relay.signatures.len(), "UPDATE_POLICY from relay()");
                         batch.actions.push(action);

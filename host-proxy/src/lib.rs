@@ -37,6 +37,7 @@ pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod trust_root;
+pub mod voter_keys;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -74,6 +74,8 @@ pub struct Shared {
     /// for the same challenge without a new attestation, and kept only here (the store forgets
     /// them, so challenges cannot grow the database).
     pub(crate) tee_info_answers: std::sync::Mutex<std::collections::VecDeque<fcc_core::result::SignedResult>>,
+    /// Voters' keys seen in signatures, offered to the guest with the next policy.
+    pub voter_keys: crate::voter_keys::VoterKeys,
 }
 
 /// `GET /info?challenge=` answers kept in memory.
@@ -113,6 +115,7 @@ impl Shared {
             instance: hex::encode(instance),
             tee_info_slots: tokio::sync::Semaphore::new(TEE_INFO_IN_FLIGHT),
             tee_info_answers: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(TEE_INFO_KEPT)),
+            voter_keys: Default::default(),
         }
     }
 

@@ -57,6 +57,10 @@ async fn a_100_voter_instruction_is_aggregated_executed_and_served() {
         sequences.push(receipt["sequence"].as_u64().unwrap());
     }
     assert_eq!(sequences, (0..100).collect::<Vec<u64>>(), "0-based, as tee-proxy");
+    // Every voter's key, recovered from its vote, is ready to go with the next policy.
+    let offered = s.running.shared.voter_keys.offer(&s.providers.policy);
+    let keys: Vec<[u8; 64]> = s.providers.ps.iter().map(|p| *p.key.public_key()).collect();
+    assert_eq!(offered.iter().map(|k| k.0).collect::<Vec<_>>(), keys);
 
     let r = wait_result(s.running.shared.store.as_ref(), &d.instruction_id, Duration::from_secs(20)).await.unwrap();
     assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);

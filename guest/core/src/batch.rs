@@ -34,13 +34,14 @@ use sha3::{Digest, Keccak256};
 
 use crate::ecdsa::ParsedSignature;
 use crate::hash::H256;
-#[cfg(test)]
-use crate::jacobian::batch_to_affine;
-use crate::jacobian::{Affine, Fe, Jacobian, invert_all};
+use crate::jacobian::{Affine, Fe, Jacobian, batch_to_affine, invert_all};
 
 /// wNAF window of the per-key tables: 2^(w-2) odd multiples per 64-bit piece.
 pub const KEY_WINDOW: u32 = 8;
 const KEY_TABLE_LEN: usize = 1 << (KEY_WINDOW - 2);
+/// Fewest keys [`KeyTable::build_many`] builds in lockstep: its 64 shared inversions cost more
+/// than they save for fewer.
+const BUILD_TOGETHER_MIN: usize = 4;
 /// wNAF window for the per-signature `R` points, whose tables are built on the fly.
 const R_WINDOW: u32 = 4;
 const R_TABLE_LEN: usize = 1 << (R_WINDOW - 2);
@@ -92,6 +93,47 @@ impl KeyTable {
         // A public key is never the identity, nor is any multiple below the group order.
         let points = affine.iter().map(|p| Affine::from_k256(p).expect("finite multiple")).collect();
         Self { key: *key, points }
+    }
+
+    /// The tables of many keys: the same as [`KeyTable::new`] gives for each, at under half the
+    /// cost per key when there are several: each key's four bases `2^(64j)·Q` come from a
+    /// Jacobian doubling chain, and the odd multiples of all bases of all keys are built in
+    /// affine coordinates in lockstep, one field inversion shared by each step.
+    pub fn build_many(keys: &[AffinePoint]) -> Vec<Self> {
+        if keys.len() < BUILD_TOGETHER_MIN {
+            return keys.iter().map(Self::new).collect();
+        }
+        Self::build_together(keys).unwrap_or_else(|| keys.iter().map(Self::new).collect())
+    }
+
+    /// [`KeyTable::build_many`]'s lockstep; `None` only on a point that is not a public key.
+    fn build_together(keys: &[AffinePoint]) -> Option<Vec<Self>> {
+        let mut bases = Vec::with_capacity(4 * keys.len());
+        let mut shifted = Vec::with_capacity(3 * keys.len());
+        for key in keys {
+            let q = Affine::from_k256(key)?;
+            bases.push(q);
+            let mut b = Jacobian::from(&q);
+            for _ in 1..4 {
+                for _ in 0..64 {
+                    b = b.double();
+                }
+                shifted.push(b);
+            }
+        }
+        let shifted = batch_to_affine(&shifted)?;
+        // Bases in table order: Q, 2^64·Q, 2^128·Q, 2^192·Q for each key.
+        let bases: Vec<Affine> = bases
+            .iter()
+            .zip(shifted.chunks_exact(3))
+            .flat_map(|(q, s)| core::iter::once(*q).chain(s.iter().copied()))
+            .collect();
+        // Each key's table in its final place (no second copy): piece j of key i is row 4i + j.
+        let mut points: Vec<Vec<Affine>> = keys.iter().map(|_| alloc::vec![bases[0]; 4 * KEY_TABLE_LEN]).collect();
+        let (mut inverses, mut prefix) = (Vec::with_capacity(bases.len()), Vec::with_capacity(bases.len()));
+        let rows = points.iter_mut().flat_map(|p| p.chunks_exact_mut(KEY_TABLE_LEN)).collect();
+        odd_multiples(&bases, KEY_TABLE_LEN, &mut inverses, &mut prefix, rows)?;
+        Some(keys.iter().zip(points).map(|(key, points)| Self { key: *key, points }).collect())
     }
 
     /// The key itself.
@@ -449,10 +491,39 @@ fn halve(
     Some(true)
 }
 
-/// For each item, the odd multiples `R, 3R, ..` and then `λR, 3λR, ..`, all affine, into `out`,
-/// built in affine coordinates across all items at once: one shared inversion per step (`2R`,
-/// then each next multiple). `None` only if two multiples meet, which cannot happen for a point
-/// of prime order (then the batch is refused).
+/// For each base `B`, its odd multiples `B, 3B, .., (2·len − 1)·B` into its row (`rows[t]` for
+/// `bases[t]`), in affine coordinates across all bases at once: one shared inversion per step
+/// (`2B`, then each next multiple). `None` only if two multiples meet, which cannot happen for a
+/// point of prime order.
+fn odd_multiples(
+    bases: &[Affine],
+    len: usize,
+    inverses: &mut Vec<Fe>,
+    prefix: &mut Vec<Fe>,
+    mut rows: Vec<&mut [Affine]>,
+) -> Option<()> {
+    inverses.clear();
+    inverses.extend(bases.iter().map(Affine::double_denominator));
+    invert_all(inverses, prefix)?;
+    let doubles: Vec<Affine> = bases.iter().zip(inverses.iter()).map(|(b, inv)| b.double_with(inv)).collect();
+    for (r, b) in rows.iter_mut().zip(bases) {
+        r[0] = *b;
+    }
+    for k in 1..len {
+        for ((inv, d), r) in inverses.iter_mut().zip(&doubles).zip(&rows) {
+            *inv = r[k - 1].x_gap(d)?;
+        }
+        invert_all(inverses, prefix)?;
+        for ((inv, d), r) in inverses.iter().zip(&doubles).zip(rows.iter_mut()) {
+            r[k] = r[k - 1].add_distinct(d, inv);
+        }
+    }
+    Some(())
+}
+
+/// For each item, the odd multiples `R, 3R, ..` and then `λR, 3λR, ..`, all affine, into `out`
+/// (a row of `2·R_TABLE_LEN` per item). `None` only if two multiples meet (then the batch is
+/// refused).
 fn r_tables_into(
     items: &[BatchItem<'_>],
     out: &mut Vec<Affine>,
@@ -460,25 +531,11 @@ fn r_tables_into(
     prefix: &mut Vec<Fe>,
 ) -> Option<()> {
     let bases: Vec<Affine> = items.iter().map(|it| Affine::from_k256(&it.r_point)).collect::<Option<_>>()?;
-    inverses.clear();
-    inverses.extend(bases.iter().map(Affine::double_denominator));
-    invert_all(inverses, prefix)?;
-    let doubles: Vec<Affine> = bases.iter().zip(inverses.iter()).map(|(r, inv)| r.double_with(inv)).collect();
     let width = 2 * R_TABLE_LEN;
     out.clear();
     out.resize(items.len() * width, bases[0]);
-    for (row, r) in out.chunks_exact_mut(width).zip(&bases) {
-        row[0] = *r;
-    }
-    for k in 1..R_TABLE_LEN {
-        for ((inv, d), row) in inverses.iter_mut().zip(&doubles).zip(out.chunks_exact(width)) {
-            *inv = row[k - 1].x_gap(d)?;
-        }
-        invert_all(inverses, prefix)?;
-        for ((inv, d), row) in inverses.iter().zip(&doubles).zip(out.chunks_exact_mut(width)) {
-            row[k] = row[k - 1].add_distinct(d, inv);
-        }
-    }
+    let rows = out.chunks_exact_mut(width).map(|row| &mut row[..R_TABLE_LEN]).collect();
+    odd_multiples(&bases, R_TABLE_LEN, inverses, prefix, rows)?;
     for row in out.chunks_exact_mut(width) {
         for k in 0..R_TABLE_LEN {
             row[R_TABLE_LEN + k] = row[k].endomorphism();
@@ -657,6 +714,25 @@ mod tests {
             shifted = shifted.double();
         }
         assert!(same_point(&straus(&Schedule { terms: &terms, slots: &slots, starts }), &shifted));
+    }
+
+    /// Built together or one by one, a key's table is the same (several keys, and fewer than
+    /// `BUILD_TOGETHER_MIN`, the generator among them).
+    #[test]
+    fn tables_built_together_equal_tables_built_alone() {
+        let keys: Vec<AffinePoint> = core::iter::once(AffinePoint::GENERATOR)
+            .chain((1..9u64).map(|i| (ProjectivePoint::GENERATOR * scalar(&keccak256(&i.to_be_bytes()))).to_affine()))
+            .collect();
+        for n in [0, 1, BUILD_TOGETHER_MIN - 1, BUILD_TOGETHER_MIN, keys.len()] {
+            let together = KeyTable::build_many(&keys[..n]);
+            assert_eq!(together.len(), n);
+            for (key, t) in keys.iter().zip(&together) {
+                let alone = KeyTable::new(key);
+                assert_eq!(t.key(), alone.key());
+                let bytes = |t: &KeyTable| t.points.iter().map(Affine::to_bytes).collect::<Vec<_>>();
+                assert_eq!(bytes(t), bytes(&alone), "{n} keys");
+            }
+        }
     }
 
     fn signed_batch(n: usize, digest: &H256) -> (Vec<ParsedSignature>, Vec<AffinePoint>, Vec<KeyTable>) {

@@ -18,7 +18,9 @@ use crate::policy::{PolicyHashScheme, SigningPolicy};
 use crate::verify::{Candidates, Verifier, Vote, tally};
 
 /// A voter's uncompressed public key `x ‖ y`, offered by the proxy so the guest can build its
-/// tables before the first instruction (checked against the voter's address).
+/// tables before the first instruction (checked against the voter's address). All zero: not
+/// offered (no point has those coordinates); that voter's key is recovered from its first
+/// signature instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicKey(#[serde(with = "crate::serde_fixed")] pub [u8; 64]);
 
@@ -62,9 +64,13 @@ fn learn_keys(verifier: &mut Verifier, policy: &SigningPolicy, keys: &[PublicKey
     if keys.len() != policy.voters().len() {
         return Err(Error::Malformed { what: "public keys (one per voter expected)" });
     }
-    for (k, v) in keys.iter().zip(policy.voters()) {
-        verifier.learn_offered(&k.0, &v.address)?;
-    }
+    let points: Vec<_> = keys
+        .iter()
+        .zip(policy.voters())
+        .filter(|(k, _)| k.0 != [0; 64])
+        .map(|(k, v)| Verifier::offered_key(&k.0, &v.address))
+        .collect::<Result<_, _>>()?;
+    verifier.learn_all(&points);
     Ok(())
 }
 

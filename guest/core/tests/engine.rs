@@ -1268,6 +1268,29 @@ fn largest_policy_with_keys() {
     assert_eq!(net.tee.state().verifier.cached_keys(), 2 * MAX_VOTERS);
 }
 
+/// The proxy offers the keys it knows and all-zero for the others: the offered ones are cached
+/// as the policy is installed, the others learnt from their first signatures.
+#[test]
+fn an_update_may_offer_some_keys_only() {
+    let mut net = Net::new(CHAIN_BOUND);
+    let (c100, c101) = (c100(), c101());
+    net.init(&c100, false);
+    let mut msg: UpdatePolicy = postcard::from_bytes(
+        &net.update_action(&c101, &c100, &[0, 2, 3], Hints::IndexRy, true).instruction.original_message,
+    )
+    .unwrap();
+    // c101's third voter (pool key 5) has never signed anything here.
+    msg.public_keys[2] = PublicKey([0; 64]);
+    let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+    assert_ok(&net.handle(&a));
+    let knows = |net: &Net, m: usize| net.tee.state().verifier.knows(&pool()[m].address);
+    assert!(!knows(&net, 5));
+    assert!([3, 4, 6, 7].iter().all(|&m| knows(&net, m)));
+    let a = net.prove(&c101, &[0, 1, 2], Hints::IndexRy);
+    net.assert_proved(&a);
+    assert!(knows(&net, 5), "recovered from its signature");
+}
+
 /// An update whose signatures pass but whose offered keys are bad changes nothing.
 #[test]
 fn update_with_bad_keys_changes_nothing() {

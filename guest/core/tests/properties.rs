@@ -348,9 +348,9 @@ proptest! {
 
         let candidates = Candidates { policy: &policy, cosigners: &[] };
         let mut batch = Verifier::new(secret);
-        for k in keys {
-            batch.learn_offered(&k.public, &k.address).unwrap();
-        }
+        // Learnt together (`KeyTable::build_many` when there are several).
+        let points: Vec<_> = keys.iter().map(|k| Verifier::offered_key(&k.public, &k.address).unwrap()).collect();
+        batch.learn_all(&points);
         let mut plain = Verifier::new(secret);
         let by_batch = batch.signers(&votes_hinted, candidates, |_| digest);
         let by_recovery = plain.signers(&votes_plain, candidates, |_| digest);
