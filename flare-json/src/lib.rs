@@ -15,5 +15,5 @@ pub mod result;
 
 pub use data::{Data, Instruction};
 pub use receipt::{Receipt, SignedReceipt, proxy_result_digest, proxy_tee_info_digest};
-pub use recover::{RecoverError, recover_key, recover_signer};
+pub use recover::{RecoverError, recover_key, recover_signer, signer_hint};
 pub use result::{ActionResponse, ActionResultJson};

@@ -6,6 +6,7 @@
 use fcc_core::ecdsa::ParsedSignature;
 use fcc_core::hash::{H256, keccak256};
 use fcc_core::policy::Address;
+use fcc_core::verify::SignerHint;
 
 /// Why a signature names no signer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +25,19 @@ pub enum RecoverError {
 /// The address whose key signed `digest` with `signature`.
 pub fn recover_signer(signature: &[u8], digest: &H256) -> Result<Address, RecoverError> {
     recover_key(signature, digest).map(|(address, _)| address)
+}
+
+/// The guest's hint for a signature already attributed to the voter or cosigner at
+/// `signer_index`: the index and the y of `R` (x = r, y's parity from v), what
+/// `fcc_core::verify::SignerHint::compute` gives, with libsecp256k1's faster square root.
+pub fn signer_hint(signature: &[u8; 65], signer_index: u16) -> Result<SignerHint, RecoverError> {
+    ParsedSignature::parse(signature, 0).map_err(|e| RecoverError::Refused(e.to_string()))?;
+    let mut compressed = [0u8; 33];
+    compressed[0] = 0x02 | ((signature[64] - if signature[64] >= 27 { 27 } else { 0 }) & 1);
+    compressed[1..].copy_from_slice(&signature[..32]);
+    let r = secp256k1::PublicKey::from_slice(&compressed).map_err(|e| RecoverError::NoKey(e.to_string()))?;
+    let r_y = r.serialize_uncompressed()[33..].try_into().expect("32 bytes");
+    Ok(SignerHint { signer_index, r_y: Some(r_y) })
 }
 
 /// The address and the uncompressed public key `x ‖ y` that signed `digest` with `signature`.
@@ -55,6 +69,13 @@ mod tests {
         assert_eq!(fcc_core::ecdsa::recover_address(&sig, &digest).unwrap(), key.address());
         let (address, xy) = recover_key(&sig, &digest).unwrap();
         assert_eq!((address, &xy), (key.address(), key.public_key()));
+        // The hint equals the guest's own computation, for either parity and v ∈ {27, 28}.
+        for i in 0..16u8 {
+            let mut s = key.sign_digest(&keccak256(&[i]));
+            assert_eq!(signer_hint(&s, 7).unwrap(), SignerHint::compute(&s, 7).unwrap(), "{i}");
+            s[64] += 27;
+            assert_eq!(signer_hint(&s, 7).unwrap(), SignerHint::compute(&s, 7).unwrap(), "{i} (+27)");
+        }
         sig[64] += 27;
         assert_eq!(recover_signer(&sig, &digest).unwrap(), key.address());
         // High S (n - s, v flipped) recovers the same key elsewhere but the guest refuses it.

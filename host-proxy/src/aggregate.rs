@@ -20,8 +20,7 @@ use fcc_core::instruction::InstructionData;
 use fcc_core::limits::MAX_MESSAGE_LEN;
 use fcc_core::ops::Registry;
 use fcc_core::policy::Address;
-use fcc_core::verify::SignerHint;
-use fcc_flare_json::{Instruction, Receipt, RecoverError, SignedReceipt, recover_key};
+use fcc_flare_json::{Instruction, Receipt, RecoverError, SignedReceipt, recover_key, signer_hint};
 use tokio::sync::oneshot;
 
 use crate::state::{Shared, VoteQueue, VoteReply, now_ms};
@@ -251,7 +250,7 @@ async fn accept_vote(shared: &Shared, req: Instruction) -> Result<SignedReceipt,
             },
             None => false,
         };
-    let hint = SignerHint::compute(&signature, index).map_err(|e| VoteError::BadSignature(e.to_string()))?;
+    let hint = signer_hint(&signature, index).map_err(|e| VoteError::BadSignature(e.to_string()))?;
     let vote = NewVote {
         instruction: d,
         hash_fixed,

@@ -38,7 +38,7 @@ use fcc_core::action::Action;
 use fcc_core::hash::eip191_hash;
 use fcc_core::light_client::UpdatePolicy;
 use fcc_core::policy::{PolicyHashScheme, SigningPolicy};
-use fcc_core::verify::{SignerHint, Vote};
+use fcc_core::verify::Vote;
 
 use crate::state::Shared;
 use crate::store::{Announced, ChainBatch, ChainInstruction};
@@ -143,7 +143,7 @@ pub fn update_policy_action(
         }
         keys.note(signer, key);
         weight += u32::from(voter.weight);
-        let hint = SignerHint::compute(&s.signature, s.index).map_err(|e| bad(e.to_string()))?;
+        let hint = fcc_flare_json::signer_hint(&s.signature, s.index).map_err(|e| bad(e.to_string()))?;
         signatures.push(Vote { signature: s.signature, additional_variable_message: vec![], hint: Some(hint) });
     }
     if !signing.is_satisfied_by(weight) {
