@@ -221,7 +221,7 @@ async fn accept_vote(shared: &Shared, req: Instruction) -> Result<SignedReceipt,
         .await
         .map_err(|e| VoteError::Store(Arc::new(e)))?
         .ok_or(VoteError::UnknownEpoch(d.reward_epoch_id))?;
-    let latest = shared.store.latest_epoch().await.map_err(|e| VoteError::Store(Arc::new(e)))?.unwrap_or(0);
+    let latest = shared.latest_epoch().await.map_err(|e| VoteError::Store(Arc::new(e)))?.unwrap_or(0);
     if d.reward_epoch_id.saturating_add(1) < latest {
         return Err(VoteError::StaleEpoch { got: d.reward_epoch_id, latest });
     }

@@ -285,6 +285,9 @@ impl<P: Provider> Sink for ChainSink<P> {
                 return Err(conflict.into());
             }
         };
+        if applied.policies_new > 0 {
+            self.shared.forget_latest_epoch();
+        }
         m.chain_block.set(i64::try_from(cursor.block).unwrap_or(i64::MAX));
         m.chain_instructions.inc_by(applied.instructions_new as u64);
         m.chain_policies.inc_by(applied.policies_new as u64);

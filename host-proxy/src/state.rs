@@ -76,7 +76,12 @@ pub struct Shared {
     pub(crate) tee_info_answers: std::sync::Mutex<std::collections::VecDeque<fcc_core::result::SignedResult>>,
     /// Voters' keys seen in signatures, offered to the guest with the next policy.
     pub voter_keys: crate::voter_keys::VoterKeys,
+    /// The latest policy epoch and when it was read (see [`Shared::latest_epoch`]).
+    latest_epoch: std::sync::Mutex<Option<(std::time::Instant, Option<u32>)>>,
 }
+
+/// How long the latest policy epoch read from the store is used before it is read again.
+pub const LATEST_EPOCH_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// `GET /info?challenge=` answers kept in memory.
 pub const TEE_INFO_KEPT: usize = 64;
@@ -116,6 +121,7 @@ impl Shared {
             tee_info_slots: tokio::sync::Semaphore::new(TEE_INFO_IN_FLIGHT),
             tee_info_answers: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(TEE_INFO_KEPT)),
             voter_keys: Default::default(),
+            latest_epoch: std::sync::Mutex::new(None),
         }
     }
 
@@ -133,6 +139,25 @@ impl Shared {
         Ok(Some(policy))
     }
 
+    /// The latest policy epoch the store knows, which every vote is checked against: read again
+    /// at most every [`LATEST_EPOCH_TTL`] (other proxies on a shared database, and the chain
+    /// follower, add policies; a policy added here is seen at once). Saves a query per vote.
+    pub async fn latest_epoch(&self) -> Result<Option<u32>, StoreError> {
+        if let Some((at, epoch)) = *self.latest_epoch.lock().expect("latest epoch")
+            && at.elapsed() < LATEST_EPOCH_TTL
+        {
+            return Ok(epoch);
+        }
+        let epoch = self.store.latest_epoch().await?;
+        *self.latest_epoch.lock().expect("latest epoch") = Some((std::time::Instant::now(), epoch));
+        Ok(epoch)
+    }
+
+    /// Makes the next [`Shared::latest_epoch`] read the store.
+    pub fn forget_latest_epoch(&self) {
+        *self.latest_epoch.lock().expect("latest epoch") = None;
+    }
+
     /// Stores a signing policy (its bytes) so votes citing its epoch can be weighed. The guest
     /// learns policies separately (`F_POLICY` direct actions); the proxy's copy only decides
     /// when to queue. An epoch's policy is written once (the cache never needs dropping): a
@@ -141,6 +166,7 @@ impl Shared {
         let policy = SigningPolicy::decode(bytes).map_err(|e| anyhow::anyhow!("policy: {e}"))?;
         let epoch = policy.reward_epoch_id();
         self.store.put_policy(epoch, bytes).await?;
+        self.forget_latest_epoch();
         match self.store.policy(epoch).await? {
             Some(stored) if stored != bytes => {
                 Err(crate::store::PolicyConflict { epoch, stored, offered: bytes.to_vec() }.into())

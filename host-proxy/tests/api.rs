@@ -581,3 +581,23 @@ async fn the_status_data_shows_the_tee_its_policy_the_queue_and_recent_actions()
     assert_eq!(script.text().await.unwrap(), fcc_proxy::http::status::SCRIPT);
     s.running.shutdown().await;
 }
+
+/// The latest policy epoch, checked on every vote, is read once per `LATEST_EPOCH_TTL`: a policy
+/// another proxy adds to a shared database is seen within it, one added through this proxy at
+/// once.
+#[tokio::test]
+async fn the_latest_epoch_is_read_again_after_its_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = setup(sqlite(&dir).await, config(), 4).await;
+    let shared = &s.running.shared;
+    assert_eq!(shared.latest_epoch().await.unwrap(), Some(EPOCH));
+    let next = fcc_sim_providers::policy(&s.providers.ps, EPOCH + 1).unwrap();
+    shared.store.put_policy(EPOCH + 1, &next.encode()).await.unwrap();
+    assert_eq!(shared.latest_epoch().await.unwrap(), Some(EPOCH), "read less than a TTL ago");
+    tokio::time::sleep(fcc_proxy::state::LATEST_EPOCH_TTL).await;
+    assert_eq!(shared.latest_epoch().await.unwrap(), Some(EPOCH + 1));
+    let later = fcc_sim_providers::policy(&s.providers.ps, EPOCH + 2).unwrap();
+    shared.add_policy(&later.encode()).await.unwrap();
+    assert_eq!(shared.latest_epoch().await.unwrap(), Some(EPOCH + 2), "added here: seen at once");
+    s.running.shutdown().await;
+}
