@@ -7,7 +7,9 @@
 //! Phases per backend: (A) the guest is away — votes for N instructions are posted as fast as 32
 //! concurrent clients can: wall time / N is the proxy's cost per instruction (an upper bound: the
 //! load generator shares the two cores); (B) the guest connects and drains the queue; (C) the
-//! guest stays connected while N more instructions are voted on: latency per instruction.
+//! guest stays connected while N more instructions are voted on as fast as possible: latency per
+//! instruction at saturation; (D) N more, one started every 2·(A's time per instruction)
+//! whatever the others do (open loop): latency at half the saturation rate.
 //! Baseline: `Tee::handle` on the same kind of action (the votes that carry the threshold),
 //! timed in-process on one core.
 //!
@@ -39,6 +41,9 @@ struct Row {
     drain_ms: f64,
     p50_ms: f64,
     p99_ms: f64,
+    half_rate: f64,
+    half_p50_ms: f64,
+    half_p99_ms: f64,
 }
 
 /// The guest's cost per instruction: `Tee::handle` on actions signed by the voters that carry
@@ -137,6 +142,55 @@ async fn post_all(base: &str, votes: Arc<Vec<Value>>, sent: Option<Arc<Vec<std::
     }
 }
 
+/// Posts each instruction's votes (its 100 votes 8 at a time) starting `1 / rate` seconds after
+/// the previous instruction's, whether or not that one is done: an open-loop load. Returns when
+/// each instruction's first vote went out.
+async fn post_paced(base: &str, votes: Vec<Vec<Value>>, rate: f64) -> Vec<Instant> {
+    let client = reqwest::Client::new();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, votes) in votes.into_iter().enumerate() {
+        tokio::time::sleep_until((start + Duration::from_secs_f64(i as f64 / rate)).into()).await;
+        let (client, url) = (client.clone(), format!("{base}/instruction"));
+        tasks.push(tokio::spawn(async move {
+            let first = Instant::now();
+            let votes = Arc::new(votes);
+            let next = Arc::new(AtomicUsize::new(0));
+            let mut posters = Vec::new();
+            for _ in 0..8 {
+                let (client, url, votes, next) = (client.clone(), url.clone(), votes.clone(), next.clone());
+                posters.push(tokio::spawn(async move {
+                    while let Some(vote) = votes.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let r = client.post(&url).json(vote).send().await.unwrap();
+                        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+                    }
+                }));
+            }
+            for p in posters {
+                p.await.unwrap();
+            }
+            first
+        }));
+    }
+    let mut firsts = Vec::new();
+    for t in tasks {
+        firsts.push(t.await.unwrap());
+    }
+    firsts
+}
+
+/// p50 and p99 of first vote → stored result, in ms.
+async fn latency(store: &dyn Store, ids: &[[u8; 32]], firsts: &[Instant], epoch: (i64, Instant)) -> (f64, f64) {
+    let mut latencies: Vec<f64> = Vec::new();
+    for (id, first) in ids.iter().zip(firsts) {
+        let stored = store.result_stored_at(id).await.unwrap().unwrap();
+        latencies.push((stored - (epoch.0 + first.duration_since(epoch.1).as_millis() as i64)) as f64);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let pct = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    (pct(0.5), pct(0.99))
+}
+
 async fn wait_all(store: &dyn Store, ids: &[[u8; 32]]) {
     for id in ids {
         common::wait_result(store, id, Duration::from_secs(120)).await.unwrap();
@@ -186,14 +240,17 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
     post_all(&base, votes, Some(sent.clone())).await;
     let ids: Vec<[u8; 32]> = c.iter().map(|d| d.instruction_id).collect();
     wait_all(store.as_ref(), &ids).await;
-    let mut latencies: Vec<f64> = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let stored = store.result_stored_at(id).await.unwrap().unwrap();
-        let first = epoch_ms + sent[i].get().unwrap().duration_since(epoch).as_millis() as i64;
-        latencies.push((stored - first) as f64);
-    }
-    latencies.sort_by(f64::total_cmp);
-    let pct = |q: f64| latencies[((latencies.len() as f64 - 1.0) * q).round() as usize];
+    let firsts: Vec<Instant> = sent.iter().map(|s| *s.get().unwrap()).collect();
+    let (p50_ms, p99_ms) = latency(store.as_ref(), &ids, &firsts, (epoch_ms, epoch)).await;
+
+    // (D) half the saturation rate measured in (A), paced: first signature → stored result.
+    let half_rate = 0.5 * n as f64 / t_a;
+    let d = instructions(tee_id, "phase D", n);
+    let votes: Vec<Vec<Value>> = d.iter().map(|d| p.ps.iter().map(|q| vote_json(q, d)).collect()).collect();
+    let firsts = post_paced(&base, votes, half_rate).await;
+    let ids: Vec<[u8; 32]> = d.iter().map(|d| d.instruction_id).collect();
+    wait_all(store.as_ref(), &ids).await;
+    let (half_p50_ms, half_p99_ms) = latency(store.as_ref(), &ids, &firsts, (epoch_ms, epoch)).await;
     guest.abort();
     running.shutdown().await;
     Row {
@@ -202,8 +259,11 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
         instructions_per_s: n as f64 / t_a,
         proxy_ms: t_a * 1e3 / n as f64,
         drain_ms: t_b * 1e3 / n as f64,
-        p50_ms: pct(0.5),
-        p99_ms: pct(0.99),
+        p50_ms,
+        p99_ms,
+        half_rate,
+        half_p50_ms,
+        half_p99_ms,
     }
 }
 
@@ -263,6 +323,12 @@ fn main() {
             r.p50_ms,
             r.p99_ms,
             100.0 * r.proxy_ms / guest_ms
+        );
+    }
+    for r in &rows {
+        println!(
+            "{}: at half the saturation rate ({:.1} instr/s), first vote -> stored result p50 {:.1} ms, p99 {:.1} ms",
+            r.backend, r.half_rate, r.half_p50_ms, r.half_p99_ms
         );
     }
 }
