@@ -187,6 +187,19 @@ impl Net {
         hints: Hints,
         keys: bool,
     ) -> Action {
+        let msg = self.update_message(new, active, positions, hints, keys);
+        self.update_direct(&msg)
+    }
+
+    /// The UPDATE_POLICY message [`Net::update_action`] sends, for a test to alter first.
+    fn update_message(
+        &self,
+        new: &Committee,
+        active: &Committee,
+        positions: &[usize],
+        hints: Hints,
+        keys: bool,
+    ) -> UpdatePolicy {
         let digest = eip191_hash_message(new.hash(self.scheme)).0;
         let signatures = positions
             .iter()
@@ -195,8 +208,12 @@ impl Net {
                 Vote { signature: sig, additional_variable_message: vec![], hint: hint(hints, p as u16, &sig) }
             })
             .collect();
-        let msg = UpdatePolicy { policy: new.bytes(), signatures, public_keys: if keys { new.keys() } else { vec![] } };
-        self.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap())
+        UpdatePolicy { policy: new.bytes(), signatures, public_keys: if keys { new.keys() } else { vec![] } }
+    }
+
+    /// The direct UPDATE_POLICY action carrying `msg`.
+    fn update_direct(&mut self, msg: &UpdatePolicy) -> Action {
+        self.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(msg).unwrap())
     }
 
     /// A `PROVE` instruction for this TEE citing `epoch`.
@@ -839,15 +856,12 @@ fn policy_rotation_rollback_and_the_two_epoch_window() {
             })
             .collect();
         let msg = UpdatePolicy { policy: c101.bytes(), signatures: sigs, public_keys: vec![] };
-        let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+        let a = net.update_direct(&msg);
         net.refused(&a, Error::UnknownSigner { index: 0 });
         // A variable message on a policy signature.
-        let mut msg: UpdatePolicy = postcard::from_bytes(
-            &net.update_action(&c101, &c100, &[0, 2, 3], hints, true).instruction.original_message,
-        )
-        .unwrap();
+        let mut msg = net.update_message(&c101, &c100, &[0, 2, 3], hints, true);
         msg.signatures[1].additional_variable_message = vec![1];
-        let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+        let a = net.update_direct(&msg);
         net.refused(&a, Error::Malformed { what: "policy signature (variable message must be empty)" });
 
         // Enough weight: 1 + 20 + 30 = 51.
@@ -1263,7 +1277,7 @@ fn largest_policy_with_keys() {
         signatures,
         public_keys: next.iter().map(|s| PublicKey(s.public)).collect(),
     };
-    let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+    let a = net.update_direct(&msg);
     assert_ok(&net.handle(&a));
     assert_eq!(net.tee.state().verifier.cached_keys(), 2 * MAX_VOTERS);
 }
@@ -1275,13 +1289,10 @@ fn an_update_may_offer_some_keys_only() {
     let mut net = Net::new(CHAIN_BOUND);
     let (c100, c101) = (c100(), c101());
     net.init(&c100, false);
-    let mut msg: UpdatePolicy = postcard::from_bytes(
-        &net.update_action(&c101, &c100, &[0, 2, 3], Hints::IndexRy, true).instruction.original_message,
-    )
-    .unwrap();
+    let mut msg = net.update_message(&c101, &c100, &[0, 2, 3], Hints::IndexRy, true);
     // c101's third voter (pool key 5) has never signed anything here.
     msg.public_keys[2] = PublicKey([0; 64]);
-    let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+    let a = net.update_direct(&msg);
     assert_ok(&net.handle(&a));
     let knows = |net: &Net, m: usize| net.tee.state().verifier.knows(&pool()[m].address);
     assert!(!knows(&net, 5));
@@ -1297,12 +1308,9 @@ fn update_with_bad_keys_changes_nothing() {
     let mut net = Net::new(CHAIN_BOUND);
     let (c100, c101) = (c100(), c101());
     net.init(&c100, true);
-    let mut msg: UpdatePolicy = postcard::from_bytes(
-        &net.update_action(&c101, &c100, &[0, 2, 3], Hints::IndexRy, true).instruction.original_message,
-    )
-    .unwrap();
+    let mut msg = net.update_message(&c101, &c100, &[0, 2, 3], Hints::IndexRy, true);
     msg.public_keys.swap(1, 2);
-    let a = net.direct(op::F_POLICY, op::UPDATE_POLICY, postcard::to_allocvec(&msg).unwrap());
+    let a = net.update_direct(&msg);
     net.refused(&a, Error::Malformed { what: "public key (does not match the voter address)" });
     assert_eq!(net.tee.state().policies.accepted_epochs(), (None, Some(100)));
     for m in &c100.members {
