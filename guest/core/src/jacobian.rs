@@ -207,20 +207,16 @@ pub fn batch_to_affine(points: &[Jacobian]) -> Option<Vec<Affine>> {
     if points.iter().any(|p| p.infinity) {
         return None;
     }
-    let mut prefix = Vec::with_capacity(points.len());
-    let mut acc = Fe::ONE;
-    for p in points {
-        prefix.push(acc);
-        acc = acc.mul(&p.z);
-    }
-    let mut inv: Fe = Option::from(acc.invert_vartime())?;
-    let mut out = alloc::vec![Affine { x: Fe::ZERO, y: Fe::ZERO }; points.len()];
-    for i in (0..points.len()).rev() {
-        let z_inv = inv.mul(&prefix[i]);
-        inv = inv.mul(&points[i].z);
-        let z_inv2 = z_inv.square();
-        out[i] = Affine { x: points[i].x.mul(&z_inv2), y: points[i].y.mul(&z_inv2).mul(&z_inv) };
-    }
+    let mut z_inv: Vec<Fe> = points.iter().map(|p| p.z).collect();
+    invert_all(&mut z_inv, &mut Vec::new())?;
+    let out = points
+        .iter()
+        .zip(&z_inv)
+        .map(|(p, z_inv)| {
+            let z_inv2 = z_inv.square();
+            Affine { x: p.x.mul(&z_inv2), y: p.y.mul(&z_inv2).mul(z_inv) }
+        })
+        .collect();
     Some(out)
 }
 
