@@ -116,11 +116,18 @@ fn proxy_crypto(p: &Providers, n: usize) -> ([f64; 3], [f64; 2]) {
     ([recover, hint, sign], [hint_before, sign_before])
 }
 
-async fn post_all(base: &str, votes: Arc<Vec<Value>>, sent: Option<Arc<Vec<std::sync::OnceLock<Instant>>>>) {
+/// Posts `votes` with `posters` concurrent requests on `client`; `sent`, if given, records when
+/// each instruction's first vote (votes `VOTERS·i..`) went out.
+async fn post_all(
+    client: &reqwest::Client,
+    base: &str,
+    votes: Arc<Vec<Value>>,
+    sent: Option<Arc<Vec<std::sync::OnceLock<Instant>>>>,
+    posters: usize,
+) {
     let next = Arc::new(AtomicUsize::new(0));
-    let client = reqwest::Client::new();
     let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
+    for _ in 0..posters {
         let (votes, next, client, sent) = (votes.clone(), next.clone(), client.clone(), sent.clone());
         let url = format!("{base}/instruction");
         tasks.push(tokio::spawn(async move {
@@ -151,24 +158,10 @@ async fn post_paced(base: &str, votes: Vec<Vec<Value>>, rate: f64) -> Vec<Instan
     let mut tasks = Vec::new();
     for (i, votes) in votes.into_iter().enumerate() {
         tokio::time::sleep_until((start + Duration::from_secs_f64(i as f64 / rate)).into()).await;
-        let (client, url) = (client.clone(), format!("{base}/instruction"));
+        let (client, base) = (client.clone(), base.to_string());
         tasks.push(tokio::spawn(async move {
             let first = Instant::now();
-            let votes = Arc::new(votes);
-            let next = Arc::new(AtomicUsize::new(0));
-            let mut posters = Vec::new();
-            for _ in 0..8 {
-                let (client, url, votes, next) = (client.clone(), url.clone(), votes.clone(), next.clone());
-                posters.push(tokio::spawn(async move {
-                    while let Some(vote) = votes.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let r = client.post(&url).json(vote).send().await.unwrap();
-                        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-                    }
-                }));
-            }
-            for p in posters {
-                p.await.unwrap();
-            }
+            post_all(&client, &base, Arc::new(votes), None, 8).await;
             first
         }));
     }
@@ -221,7 +214,7 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
     let a = instructions(tee_id, "phase A", n);
     let votes: Arc<Vec<Value>> = Arc::new(a.iter().flat_map(|d| p.ps.iter().map(move |q| vote_json(q, d))).collect());
     let start = Instant::now();
-    post_all(&base, votes.clone(), None).await;
+    post_all(&reqwest::Client::new(), &base, votes.clone(), None, CLIENTS).await;
     let t_a = start.elapsed().as_secs_f64();
 
     // (B) the guest drains the queue.
@@ -237,7 +230,7 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
     let sent: Arc<Vec<std::sync::OnceLock<Instant>>> = Arc::new((0..n).map(|_| std::sync::OnceLock::new()).collect());
     let epoch_ms = fcc_proxy::state::now_ms();
     let epoch = Instant::now();
-    post_all(&base, votes, Some(sent.clone())).await;
+    post_all(&reqwest::Client::new(), &base, votes, Some(sent.clone()), CLIENTS).await;
     let ids: Vec<[u8; 32]> = c.iter().map(|d| d.instruction_id).collect();
     wait_all(store.as_ref(), &ids).await;
     let firsts: Vec<Instant> = sent.iter().map(|s| *s.get().unwrap()).collect();
