@@ -27,13 +27,18 @@ pub fn recover_signer(signature: &[u8], digest: &H256) -> Result<Address, Recove
     recover_key(signature, digest).map(|(address, _)| address)
 }
 
+/// `R`'s y parity from `v` ∈ {0, 1, 27, 28} (checked by `ParsedSignature::parse` first).
+fn recovery_bit(v: u8) -> u8 {
+    if v >= 27 { v - 27 } else { v }
+}
+
 /// The guest's hint for a signature already attributed to the voter or cosigner at
 /// `signer_index`: the index and the y of `R` (x = r, y's parity from v), what
 /// `fcc_core::verify::SignerHint::compute` gives, with libsecp256k1's faster square root.
 pub fn signer_hint(signature: &[u8; 65], signer_index: u16) -> Result<SignerHint, RecoverError> {
     ParsedSignature::parse(signature, 0).map_err(|e| RecoverError::Refused(e.to_string()))?;
     let mut compressed = [0u8; 33];
-    compressed[0] = 0x02 | ((signature[64] - if signature[64] >= 27 { 27 } else { 0 }) & 1);
+    compressed[0] = 0x02 | recovery_bit(signature[64]);
     compressed[1..].copy_from_slice(&signature[..32]);
     let r = secp256k1::PublicKey::from_slice(&compressed).map_err(|e| RecoverError::NoKey(e.to_string()))?;
     let r_y = r.serialize_uncompressed()[33..].try_into().expect("32 bytes");
@@ -44,8 +49,7 @@ pub fn signer_hint(signature: &[u8; 65], signer_index: u16) -> Result<SignerHint
 pub fn recover_key(signature: &[u8], digest: &H256) -> Result<(Address, [u8; 64]), RecoverError> {
     let signature: &[u8; 65] = signature.try_into().map_err(|_| RecoverError::Length(signature.len()))?;
     ParsedSignature::parse(signature, 0).map_err(|e| RecoverError::Refused(e.to_string()))?;
-    let v = signature[64];
-    let id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(if v >= 27 { v - 27 } else { v }))
+    let id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(recovery_bit(signature[64])))
         .map_err(|e| RecoverError::Refused(e.to_string()))?;
     let sig = secp256k1::ecdsa::RecoverableSignature::from_compact(&signature[..64], id)
         .map_err(|e| RecoverError::NoKey(e.to_string()))?;
