@@ -109,11 +109,11 @@ fn main() {
 
     // With the keys offered with the policy (what the proxy sends when it knows them): the
     // tables are built when the policy is installed, and the first instruction is like any other.
-    let offered: Vec<k256::AffinePoint> = f
+    let offered: Vec<_> = f
         .policy
         .voters()
         .iter()
-        .map(|v| Verifier::offered_key(&verifier.public_key(&v.address).unwrap(), &v.address).unwrap())
+        .map(|v| (v.address, Verifier::offered_key(&verifier.public_key(&v.address).unwrap(), &v.address).unwrap()))
         .collect();
     let (mut installs, mut firsts) = (Vec::new(), Vec::new());
     for i in 0..once {

@@ -68,7 +68,7 @@ fn learn_keys(verifier: &mut Verifier, policy: &SigningPolicy, keys: &[PublicKey
         .iter()
         .zip(policy.voters())
         .filter(|(k, _)| k.0 != [0; 64])
-        .map(|(k, v)| Verifier::offered_key(&k.0, &v.address))
+        .map(|(k, v)| Verifier::offered_key(&k.0, &v.address).map(|point| (v.address, point)))
         .collect::<Result<_, _>>()?;
     verifier.learn_all(&points);
     Ok(())

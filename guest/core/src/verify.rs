@@ -164,11 +164,13 @@ impl Verifier {
         address
     }
 
-    /// Caches `keys` and their tables, built together (`KeyTable::build_many`: much cheaper per
-    /// key than one at a time), as [`Verifier::learn`] would one after the other.
-    pub fn learn_all(&mut self, keys: &[AffinePoint]) {
+    /// Caches `keys` (each with its address, which the caller has computed to check it) and
+    /// their tables, built together (`KeyTable::build_many`: much cheaper per key than one at a
+    /// time), as [`Verifier::learn`] would one after the other.
+    pub fn learn_all(&mut self, keys: &[(Address, AffinePoint)]) {
         let mut new: Vec<(Address, AffinePoint)> =
-            keys.iter().map(|k| (address_of(k), *k)).filter(|(a, _)| !self.keys.contains_key(a)).collect();
+            keys.iter().filter(|(a, _)| !self.keys.contains_key(a)).copied().collect();
+        debug_assert!(new.iter().all(|(a, k)| address_of(k) == *a), "each key with its own address");
         new.sort_unstable_by_key(|(a, _)| *a);
         new.dedup_by_key(|(a, _)| *a);
         let points: Vec<AffinePoint> = new.iter().map(|(_, k)| *k).collect();
@@ -315,7 +317,7 @@ fn recover_rest(
     digests: &[H256],
     candidates: Candidates<'_>,
     signers: &mut [Option<Address>],
-    recovered: &mut Vec<AffinePoint>,
+    recovered: &mut Vec<(Address, AffinePoint)>,
 ) -> Result<(), Error> {
     for (i, signer) in signers.iter_mut().enumerate() {
         if signer.is_some() {
@@ -332,7 +334,7 @@ fn recover_rest(
         {
             return Err(Error::BadSignerHint { index });
         }
-        recovered.push(*key.as_affine());
+        recovered.push((address, *key.as_affine()));
         *signer = Some(address);
     }
     Ok(())

@@ -94,7 +94,8 @@ fn every_structure_at_its_bound_at_once_fits_the_heap_budget() {
         let mut v = Verifier::new([7; 32]);
         let keys: Vec<Signer> = (0..(MAX_CACHED_KEYS - 600) as u32).map(|i| Signer::derive(30_000 + i)).collect();
         v.pin(keys.iter().map(|k| k.address));
-        let points: Vec<_> = keys.iter().map(|k| Verifier::offered_key(&k.public, &k.address).unwrap()).collect();
+        let points: Vec<_> =
+            keys.iter().map(|k| (k.address, Verifier::offered_key(&k.public, &k.address).unwrap())).collect();
         v.learn_all(&points);
         v
     });

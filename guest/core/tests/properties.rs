@@ -349,7 +349,7 @@ proptest! {
         let candidates = Candidates { policy: &policy, cosigners: &[] };
         let mut batch = Verifier::new(secret);
         // Learnt together (`KeyTable::build_many` when there are several).
-        let points: Vec<_> = keys.iter().map(|k| Verifier::offered_key(&k.public, &k.address).unwrap()).collect();
+        let points: Vec<_> = keys.iter().map(|k| (k.address, Verifier::offered_key(&k.public, &k.address).unwrap())).collect();
         batch.learn_all(&points);
         let mut plain = Verifier::new(secret);
         let by_batch = batch.signers(&votes_hinted, candidates, |_| digest);
