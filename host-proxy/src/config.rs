@@ -165,6 +165,11 @@ pub struct Settings {
     /// sealed state is not kept and every boot is a new TEE.
     #[arg(long, env = "FCC_PROXY_SEALED_STATE")]
     pub sealed_state: Option<PathBuf>,
+    /// The directory of extension data objects, each a file named by the lowercase hex of its
+    /// SHA-256, streamed to the guest when an extension's instruction asks for one (created if
+    /// missing). Unset: such instructions wait until an objects directory is configured.
+    #[arg(long, env = "FCC_PROXY_OBJECTS")]
+    pub objects: Option<PathBuf>,
     /// Check every guest's boot-time attestation against this measurement manifest
     /// (reproducible/MEASUREMENTS.json) and refuse the link of a guest that fails. Unset: no check.
     #[arg(long, env = "FCC_PROXY_ATTESTATION_MANIFEST")]
@@ -388,6 +393,8 @@ pub struct Config {
     pub trust_root: Option<PathBuf>,
     /// The sealed-state file, if any.
     pub sealed_state: Option<PathBuf>,
+    /// The extension data objects' directory, if any.
+    pub objects: Option<PathBuf>,
     /// The chain monitor, if on.
     pub chain: Option<ChainConfig>,
     /// The guests' attestation check, if on.
@@ -406,7 +413,7 @@ impl std::fmt::Display for Config {
             "http={} link={} metrics={} database={} chain-id={} key={} tee-id={} lease-ms={} long-poll-ms={} retry-ms={} \
              max-deliveries={} max-body={} max-open={} max-open-per-signer={} open-ttl-ms={} rate-per-second={} \
              rate-burst={} header-timeout-ms={} request-timeout-ms={} max-connections-per-client={} \
-             trusted-proxies={:?} trust-root={} sealed-state={} log-format={:?}",
+             trusted-proxies={:?} trust-root={} sealed-state={} objects={} log-format={:?}",
             self.http,
             self.link,
             self.metrics.map_or_else(|| "on the API's listener".to_string(), |a| a.to_string()),
@@ -430,6 +437,7 @@ impl std::fmt::Display for Config {
             self.trusted_proxies,
             path(&self.trust_root),
             path(&self.sealed_state),
+            path(&self.objects),
             self.log_format,
         )?;
         match &self.chain {
@@ -503,6 +511,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             trust_root: None,
             sealed_state: None,
+            objects: None,
             chain: None,
             attestation: None,
         }
@@ -539,6 +548,7 @@ impl Settings {
             log_format: self.log_format.or(other.log_format),
             trust_root: self.trust_root.or(other.trust_root),
             sealed_state: self.sealed_state.or(other.sealed_state),
+            objects: self.objects.or(other.objects),
             attestation_manifest: self.attestation_manifest.or(other.attestation_manifest),
             attestation_allow_simulated: self.attestation_allow_simulated.or(other.attestation_allow_simulated),
             attestation_vek: self.attestation_vek.or(other.attestation_vek),
@@ -624,6 +634,7 @@ impl Settings {
             log_format: s.log_format.unwrap_or(d.log_format),
             trust_root: s.trust_root,
             sealed_state: s.sealed_state,
+            objects: s.objects,
             chain: s.chain.resolve(chain_id)?,
             attestation,
         };

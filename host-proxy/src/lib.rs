@@ -29,6 +29,7 @@ pub mod config;
 pub mod http;
 pub mod link;
 pub mod metrics;
+pub mod objects;
 pub mod peer;
 pub mod receipt;
 pub mod redact;
@@ -123,8 +124,9 @@ pub async fn start_with(
     let sessions =
         session::Sessions::new(store.clone(), metrics.clone(), trust_root, config.sealed_state.clone(), checker)
             .await?;
+    let objects = config.objects.as_deref().map(objects::Objects::open).transpose()?;
     let (votes, writer_rx) = state::VoteWriter::channel();
-    let shared = Arc::new(Shared::new(config, store, key, sessions, metrics, votes));
+    let shared = Arc::new(Shared::new(config, store, key, sessions, metrics, votes, objects));
     // The TEE of an earlier run is shown in `GET /info` until a guest connects: check it too.
     if let Some(hello) = shared.sessions.tee().await
         && let Err(e) = shared.sessions.check_attestation(&hello, shared.config.chain_id).await

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use fcc_core::hash::H256;
-use fcc_core::limits::MAX_ACTIONS_PER_PULL;
+use fcc_core::limits::{MAX_ACTIONS_PER_PULL, MAX_DATA_CHUNK};
 use fcc_core::result::SignedResult;
 use fcc_core::wire::{FrameReader, GuestMessage, Hello, ProxyMessage, decode_body, encode_frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,6 +61,9 @@ pub enum LinkFault {
     /// another pinned TEE or chain, or its attestation does not verify.
     #[error("refused: {0}")]
     Refused(String),
+    /// The guest asked for extension data this proxy does not have.
+    #[error("missing data: {0}")]
+    MissingObject(String),
     /// The proxy is shutting down.
     #[error("the proxy is shutting down")]
     ShuttingDown,
@@ -77,6 +80,7 @@ impl LinkFault {
             LinkFault::WrongSigner(_) => "wrong_signer",
             LinkFault::Timeout(_) => "timeout",
             LinkFault::Refused(_) => "refused",
+            LinkFault::MissingObject(_) => "missing_object",
             LinkFault::ShuttingDown => "shutdown",
         }
     }
@@ -276,7 +280,7 @@ impl Conn {
         // Session-only: these ids keep the result of the boot that first answered them.
         while !bring_up.is_empty() {
             let batch: Vec<_> = bring_up.drain(..max.min(bring_up.len())).collect();
-            let (results, next) = self.exchange(batch, tee, chain_id).await?;
+            let (results, next) = self.exchange(shared, owner, batch, tee, chain_id).await?;
             max = next;
             // The state these results depend on is kept before anything is acked.
             if let Some(blob) = self.sealed.take() {
@@ -294,7 +298,7 @@ impl Conn {
         loop {
             let actions = self.wait_for_work(shared, owner, &tee, max).await?;
             shared.metrics.delivered.inc_by(actions.len() as u64);
-            let (results, next) = self.exchange(actions, tee, chain_id).await?;
+            let (results, next) = self.exchange(shared, owner, actions, tee, chain_id).await?;
             max = next;
             // The state the results depend on (the guest sealed it before sending them) is kept
             // before any of them is stored or acked.
@@ -351,9 +355,12 @@ impl Conn {
 
     /// Sends `actions` (possibly none: a long poll that timed out), then reads the guest's
     /// results up to its next `Pull`: one per action, each for an action of this connection and
-    /// signed by the connected TEE. Returns them and the next pull's size.
+    /// signed by the connected TEE, serving the data its extension instructions ask for on the
+    /// way. Returns them and the next pull's size.
     async fn exchange(
         &mut self,
+        shared: &Shared,
+        owner: &str,
         actions: Vec<fcc_core::action::Action>,
         tee: fcc_core::policy::Address,
         chain_id: u64,
@@ -362,25 +369,14 @@ impl Conn {
         let expected = actions.len();
         self.send(&ProxyMessage::Actions(actions)).await?;
         let sent = std::time::Instant::now();
-        // The answers are due within the lease: a silent guest does not hold the link (the
-        // leases are given back when it closes).
-        let due = Duration::from_millis(self.lease_ms);
-        tokio::time::timeout(due, self.answers(expected, tee, chain_id, sent))
-            .await
-            .map_err(|_| LinkFault::Timeout(format!("for the answer to {expected} actions (lease {due:?})")))?
-    }
-
-    /// Reads one result per action given (`expected`) and the next `Pull`.
-    async fn answers(
-        &mut self,
-        expected: usize,
-        tee: fcc_core::policy::Address,
-        chain_id: u64,
-        sent: std::time::Instant,
-    ) -> Result<(Vec<SignedResult>, usize)> {
         let mut results: Vec<SignedResult> = Vec::with_capacity(expected);
+        // The answers are due within the lease: a silent guest does not hold the link (the
+        // leases are given back when it closes). Data served renews it.
+        let due = Duration::from_millis(self.lease_ms);
+        let mut deadline = tokio::time::Instant::now() + due;
+        let timeout = || LinkFault::Timeout(format!("for the answer to {expected} actions (lease {due:?})"));
         let max = loop {
-            match self.read().await? {
+            match tokio::time::timeout_at(deadline, self.read()).await.map_err(|_| timeout())?? {
                 GuestMessage::Result(r) => {
                     if !self.leased.contains(&r.result.id) {
                         return Err(LinkFault::ForeignResult(r.result.id).into());
@@ -403,6 +399,15 @@ impl Conn {
                     }
                     self.sealed = Some(blob);
                 }
+                GuestMessage::NeedData { id, object, offset, len } => {
+                    if !self.leased.contains(&id) || results.iter().any(|r| r.result.id == id) {
+                        return Err(
+                            LinkFault::Protocol("data for an action this connection does not hold".into()).into()
+                        );
+                    }
+                    self.serve_data(shared, owner, id, &object, offset, len).await?;
+                    deadline = tokio::time::Instant::now() + due;
+                }
                 GuestMessage::Pull { max_actions } => break usize::from(max_actions).clamp(1, MAX_ACTIONS_PER_PULL),
                 GuestMessage::Hello(_) => return Err(LinkFault::Protocol("a second Hello".into()).into()),
             }
@@ -411,6 +416,57 @@ impl Conn {
             return Err(LinkFault::Protocol(format!("{} results for {expected} actions", results.len())).into());
         }
         Ok((results, max))
+    }
+
+    /// Streams `len` bytes of `object` from `offset` to the guest as `Data` chunks, each due
+    /// within the lease, then renews the leases this connection holds. An object this proxy
+    /// does not have ends the link, and its instruction waits (`retry-ms`, however many times
+    /// it takes) for the operator to file it; the others go back to the queue.
+    async fn serve_data(
+        &mut self,
+        shared: &Shared,
+        owner: &str,
+        id: H256,
+        object: &H256,
+        offset: u64,
+        len: u64,
+    ) -> Result<()> {
+        let opened = match &shared.objects {
+            Some(objects) => objects.open_range(object, offset, len).await.map_err(|e| e.to_string()),
+            None => Err(format!("object 0x{} asked for, but no objects directory is configured", hex::encode(object))),
+        };
+        let mut file = match opened {
+            Ok(file) => file,
+            Err(why) => {
+                shared.metrics.objects_missing.inc();
+                let until = now_ms() + shared.config.retry_ms as i64;
+                if shared.store.defer(owner, &id, until, u64::MAX).await? {
+                    self.leased.remove(&id);
+                }
+                return Err(LinkFault::MissingObject(why).into());
+            }
+        };
+        let step = Duration::from_millis(self.lease_ms);
+        let mut buf = vec![0u8; MAX_DATA_CHUNK];
+        let mut sent = 0u64;
+        while sent < len {
+            let n = usize::try_from(len - sent).unwrap_or(usize::MAX).min(MAX_DATA_CHUNK);
+            file.read_exact(&mut buf[..n])
+                .await
+                .with_context(|| format!("reading object 0x{}", hex::encode(object)))?;
+            let chunk = ProxyMessage::Data { id, offset: offset + sent, bytes: buf[..n].to_vec() };
+            tokio::time::timeout(step, self.send(&chunk))
+                .await
+                .map_err(|_| LinkFault::Timeout(format!("the guest read no data for {step:?}")))??;
+            sent += n as u64;
+        }
+        shared.metrics.object_bytes.inc_by(len);
+        // Renewed (not re-delivered: the count of deliveries does not move).
+        let until = now_ms() + self.lease_ms as i64;
+        for leased in &self.leased {
+            shared.store.defer(owner, leased, until, u64::MAX).await?;
+        }
+        Ok(())
     }
 
     /// Leases work for the outstanding pull, holding it up to the long-poll time.
@@ -471,6 +527,7 @@ fn kind(m: &GuestMessage) -> &'static str {
         GuestMessage::Pull { .. } => "Pull",
         GuestMessage::Result(_) => "Result",
         GuestMessage::Sealed(_) => "Sealed",
+        GuestMessage::NeedData { .. } => "NeedData",
     }
 }
 

@@ -32,6 +32,10 @@ pub struct Metrics {
     pub duplicate_results: Counter,
     /// Actions refused for now (a retryable refusal) and delivered again later.
     pub deferred: Counter,
+    /// Extension data the guest asked for that this proxy does not have (its instruction waits).
+    pub objects_missing: Counter,
+    /// Bytes of extension data streamed to the guest.
+    pub object_bytes: Counter,
     /// Open instructions closed by expiry.
     pub expired: Counter,
     /// Sealed states written to the sealed-state file.
@@ -126,6 +130,8 @@ impl Metrics {
             results: Counter::default(),
             duplicate_results: Counter::default(),
             deferred: Counter::default(),
+            objects_missing: Counter::default(),
+            object_bytes: Counter::default(),
             expired: Counter::default(),
             sealed_states: Counter::default(),
             attestations_verified: Counter::default(),
@@ -198,6 +204,12 @@ impl Metrics {
             "Refusals for now (retryable): the action is delivered again later",
             m.deferred.clone(),
         );
+        registry.register(
+            "objects_missing",
+            "Extension data the guest asked for that is not in the objects directory (the instruction waits)",
+            m.objects_missing.clone(),
+        );
+        registry.register("object_bytes", "Bytes of extension data streamed to the guest", m.object_bytes.clone());
         registry.register(
             "sealed_states",
             "Sealed guest states written to the sealed-state file",

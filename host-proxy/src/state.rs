@@ -78,6 +78,8 @@ pub struct Shared {
     pub voter_keys: crate::voter_keys::VoterKeys,
     /// The latest policy epoch and when it was read (see [`Shared::latest_epoch`]).
     latest_epoch: std::sync::Mutex<Option<(std::time::Instant, Option<u32>)>>,
+    /// Extension data objects, if configured (`objects`).
+    pub objects: Option<crate::objects::Objects>,
 }
 
 /// How long the latest policy epoch read from the store is used before it is read again.
@@ -104,6 +106,7 @@ impl Shared {
         sessions: Sessions,
         metrics: Arc<Metrics>,
         votes: VoteWriter,
+        objects: Option<crate::objects::Objects>,
     ) -> Self {
         let mut instance = [0u8; 8];
         rand::fill(&mut instance);
@@ -122,6 +125,7 @@ impl Shared {
             tee_info_answers: std::sync::Mutex::new(std::collections::VecDeque::with_capacity(TEE_INFO_KEPT)),
             voter_keys: Default::default(),
             latest_epoch: std::sync::Mutex::new(None),
+            objects,
         }
     }
 

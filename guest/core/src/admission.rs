@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! rule        = the operation's threshold in bips (Flare's default 5000; F_FDC2: the request's
-//!               thresholdBIPS, see ops::fdc2; a wallet restore: 7000, see ops::wallet) and the
-//!               instruction's cosignersThreshold
+//!               thresholdBIPS, see ops::fdc2; a wallet restore: 7000, see ops::wallet; an
+//!               extension's operation: its declared bips, never below 5000) and the
+//!               instruction's cosignersThreshold (an extension may require a least one)
 //! requirement = voters' weight > ceil(totalWeight · bips / 10000), and ≥ cosignersThreshold
 //!               listed cosigners signed
 //! ```
@@ -50,7 +51,19 @@ impl Rule {
         if handler.kind != ActionKind::Instruction {
             return Err(Error::Malformed { what: "action kind (instruction vs direct) for this operation" });
         }
-        Ok(Self { threshold_bips: (handler.threshold)(instruction)?, cosigners: instruction.cosigners_threshold })
+        let threshold_bips = match handler.extension() {
+            Some((_, operation)) => {
+                if instruction.cosigners_threshold < operation.admission.min_cosigners {
+                    return Err(Error::InsufficientCosigners {
+                        count: u16::try_from(instruction.cosigners_threshold).unwrap_or(u16::MAX),
+                        required: operation.admission.min_cosigners,
+                    });
+                }
+                operation.admission.threshold_bips
+            }
+            None => (handler.threshold)(instruction)?,
+        };
+        Ok(Self { threshold_bips, cosigners: instruction.cosigners_threshold })
     }
 
     /// What the rule needs under a policy of `total_weight`.

@@ -82,6 +82,8 @@ pub enum Error {
     /// The replay memory holds `REPLAY_CAPACITY` ids of the current window: new instructions wait
     /// until a policy rotation frees the oldest epoch's.
     ReplayFull { capacity: usize },
+    /// A compute extension refused or failed the instruction; `code` is its own.
+    ExtensionFailed { code: u16, reason: &'static str },
 
     // --- Platform and link (5xx) ---
     /// The entropy source failed; the core fails closed.
@@ -143,6 +145,7 @@ impl Error {
             Error::UnknownOperation { .. } => 403,
             Error::OperationFailed { .. } => 404,
             Error::ReplayFull { .. } => 405,
+            Error::ExtensionFailed { .. } => 406,
             Error::EntropyUnavailable => 501,
             Error::UnsupportedVersion { .. } => 502,
             Error::UnexpectedMessage => 503,
@@ -222,6 +225,7 @@ impl fmt::Display for Error {
             Error::ReplayFull { capacity } => {
                 write!(f, "replay memory full ({capacity} ids in the window): retry after the next policy rotation")
             }
+            Error::ExtensionFailed { code, reason } => write!(f, "extension failed (its code {code}): {reason}"),
             Error::EntropyUnavailable => f.write_str("entropy source failed"),
             Error::UnsupportedVersion { got } => write!(f, "unsupported link protocol version {got}"),
             Error::UnexpectedMessage => f.write_str("unexpected message"),

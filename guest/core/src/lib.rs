@@ -20,6 +20,7 @@ pub mod config;
 pub mod ecdsa;
 pub mod entropy;
 pub mod error;
+pub mod extension;
 pub mod hash;
 pub mod identity;
 pub mod instruction;

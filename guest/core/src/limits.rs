@@ -48,6 +48,11 @@ pub const MAX_RESULT_FRAME_LEN: usize = MAX_RESULT_DATA_LEN + 3 * MAX_REASON_LEN
 pub const MAX_BACKUP_FRAME_LEN: usize = MAX_BACKUP_DATA_LEN + 3 * MAX_REASON_LEN + 3 * 32 + 65 + 64;
 /// Largest `Sealed` frame, prefix included (the blob, its length varint and the frame header).
 pub const MAX_SEALED_FRAME_LEN: usize = MAX_SEALED_LEN + 16;
+/// Most bytes of host data one extension instruction may stream in (`extension`): 1 TiB, which
+/// the guest reads in constant memory.
+pub const MAX_EXTENSION_DATA_LEN: u64 = 1 << 40;
+/// Largest chunk of host data in one `Data` frame.
+pub const MAX_DATA_CHUNK: usize = 64 * 1024;
 /// Most actions the proxy may hand over in one reply to a pull.
 pub const MAX_ACTIONS_PER_PULL: usize = 4;
 

@@ -5,28 +5,38 @@
 //! Conversation (see `docs/PROTOCOL.md`, "The guest link"): the proxy sends a `Challenge`; the
 //! guest answers with its signed `Hello` and a `Pull`; the proxy answers a pull with `Actions` (long-polling while it has none, so an empty answer
 //! is rare); the guest answers every action with a `Result` and pulls again; the proxy acks each
-//! stored result. Any malformed frame, unexpected message or oversized input ends the session
+//! stored result. An extension's instruction that takes host data holds the batch: the guest
+//! asks for the data with one `NeedData`, the proxy sends it as `Data` chunks in order, and the
+//! batch goes on once the last chunk is in. Any malformed frame, unexpected message or oversized input ends the session
 //! with an error: the caller closes the connection and reconnects with backoff.
 //!
 //! Backpressure: `Actions` are accepted only in answer to the one outstanding `Pull`, and the
 //! next `Pull` is sent only once the unsent output is down to `OUTPUT_LOW_WATER`; a proxy that
 //! stops reading stops getting pulls, so the output never exceeds `MAX_OUTPUT`.
 
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use crate::action::Action;
 use crate::attester::Attester;
 use crate::error::Error;
 use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_BACKUP_FRAME_LEN, MAX_SEALED_FRAME_LEN};
-use crate::tee::Tee;
+use crate::result::SignedResult;
+use crate::tee::{Pending, Step, Tee};
 use crate::wire::{FrameReader, GuestMessage, ProxyMessage, decode_body, encode_frame};
 
 /// Unsent output at or below which the guest pulls more actions.
 pub const OUTPUT_LOW_WATER: usize = 64 * 1024;
-/// Most unsent output a session holds: the low-water mark, a pull, then one pull's worth of
-/// results (each at most a backup's) after at most one sealed blob.
-pub const MAX_OUTPUT: usize =
-    OUTPUT_LOW_WATER + 16 + MAX_ACTIONS_PER_PULL * MAX_BACKUP_FRAME_LEN + MAX_SEALED_FRAME_LEN;
-const _: () = assert!(MAX_OUTPUT == 2_379_684, "docs/PROTOCOL.md §9 states it");
+/// Largest `NeedData` frame: prefix, version, tag, two words and two u64 varints.
+pub const MAX_NEED_DATA_FRAME_LEN: usize = 4 + 1 + 1 + 2 * 32 + 2 * 10;
+/// Most unsent output a session holds: the low-water mark, a pull, one data request per action
+/// of a pull, then that pull's worth of results (each at most a backup's) after at most one
+/// sealed blob.
+pub const MAX_OUTPUT: usize = OUTPUT_LOW_WATER
+    + 16
+    + MAX_ACTIONS_PER_PULL * (MAX_NEED_DATA_FRAME_LEN + MAX_BACKUP_FRAME_LEN)
+    + MAX_SEALED_FRAME_LEN;
+const _: () = assert!(MAX_OUTPUT == 2_380_044, "docs/PROTOCOL.md §9 states it");
 
 /// One connection's worth of protocol state.
 #[derive(Debug)]
@@ -39,6 +49,12 @@ pub struct Session {
     pulled: bool,
     /// A `Pull` waits for the output to drain to `OUTPUT_LOW_WATER`.
     pull_due: bool,
+    /// The pulled actions not yet run (one waits for its data while `streaming`).
+    batch: VecDeque<Action>,
+    /// Their results so far, sent together once the batch is done.
+    results: Vec<SignedResult>,
+    /// The instruction whose data is streaming in.
+    streaming: Option<Pending>,
     /// Actions handled in this session.
     pub handled: u64,
 }
@@ -46,7 +62,17 @@ pub struct Session {
 impl Session {
     /// Starts a session: nothing to send until the proxy's `Challenge` arrives.
     pub fn start() -> Self {
-        Self { reader: FrameReader::new(), out: Vec::new(), greeted: false, pulled: false, pull_due: false, handled: 0 }
+        Self {
+            reader: FrameReader::new(),
+            out: Vec::new(),
+            greeted: false,
+            pulled: false,
+            pull_due: false,
+            batch: VecDeque::new(),
+            results: Vec::new(),
+            streaming: None,
+            handled: 0,
+        }
     }
 
     fn queue(&mut self, msg: &GuestMessage) -> Result<(), Error> {
@@ -109,24 +135,59 @@ impl Session {
                             max: MAX_ACTIONS_PER_PULL,
                         });
                     }
-                    // Each action is validated by `handle`: a bad one gets a signed refusal. The
-                    // state the actions left is sealed before any of their results goes out: a
-                    // result is never released ahead of the state it depends on (the proxy keeps
-                    // the blob before it reads on), and one blob (the latest) serves the batch.
-                    let results: Vec<_> = actions.iter().map(|a| tee.handle(a, attester)).collect();
-                    if let Some(sealed) = tee.take_sealed() {
-                        self.queue(&GuestMessage::Sealed(sealed))?;
+                    self.batch = actions.into();
+                    self.run_batch(tee, attester)?;
+                }
+                ProxyMessage::Data { id, offset, bytes } => {
+                    // Data nobody asked for, for another instruction, or out of order.
+                    let pending = self.streaming.take().ok_or(Error::UnexpectedMessage)?;
+                    if id != pending.id() || offset != pending.received() {
+                        return Err(Error::UnexpectedMessage);
                     }
-                    for result in results {
-                        self.queue(&GuestMessage::Result(result))?;
-                        self.handled += 1;
+                    match tee.feed(pending, &bytes, attester)? {
+                        Step::Stream(pending) => self.streaming = Some(pending),
+                        Step::Done(result) => {
+                            self.results.push(result);
+                            self.run_batch(tee, attester)?;
+                        }
                     }
-                    self.pull()?;
                 }
                 ProxyMessage::Ack { .. } => {}
             }
         }
         Ok(())
+    }
+
+    /// Runs the batch's actions in order until one waits for data (asked for with one
+    /// `NeedData`) or all are done. Each action is validated by the engine: a bad one gets a
+    /// signed refusal. The state the batch left is sealed before any of its results goes out: a
+    /// result is never released ahead of the state it depends on (the proxy keeps the blob
+    /// before it reads on), and one blob (the latest) serves the batch.
+    fn run_batch(&mut self, tee: &mut Tee, attester: &mut dyn Attester) -> Result<(), Error> {
+        while let Some(action) = self.batch.pop_front() {
+            match tee.begin(&action, attester) {
+                Step::Done(result) => self.results.push(result),
+                Step::Stream(pending) => {
+                    let request = pending.request();
+                    self.queue(&GuestMessage::NeedData {
+                        id: pending.id(),
+                        object: request.object,
+                        offset: 0,
+                        len: request.len,
+                    })?;
+                    self.streaming = Some(pending);
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(sealed) = tee.take_sealed() {
+            self.queue(&GuestMessage::Sealed(sealed))?;
+        }
+        for result in core::mem::take(&mut self.results) {
+            self.queue(&GuestMessage::Result(result))?;
+            self.handled += 1;
+        }
+        self.pull()
     }
 }
 

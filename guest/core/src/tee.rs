@@ -2,6 +2,7 @@
 //! path every action takes: authorise, execute, sign the result — or sign a refusal that names
 //! its reason. It never panics on input.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -14,12 +15,13 @@ use crate::attester::Attester;
 use crate::config::{Config, VERSION};
 use crate::entropy::draw32;
 use crate::error::Error;
+use crate::extension::{Call, DataRequest, Job, Operation, Started, TeeServices, code_hash, envelope};
 use crate::hash::H256;
 use crate::identity::TeeIdentity;
 use crate::instruction::InstructionData;
 use crate::light_client::{PolicyStore, PublicKey};
-use crate::limits::{MAX_REASON_LEN, max_result_data_len};
-use crate::ops::Registry;
+use crate::limits::{MAX_DATA_CHUNK, MAX_REASON_LEN, max_result_data_len};
+use crate::ops::{Handler, Registry, Work};
 use crate::replay::ReplayGuard;
 use crate::result::{ActionResult, Output, SignedResult, SubmissionTag, bounded_log, status};
 use crate::seal::{SealedState, SealingKey};
@@ -32,6 +34,52 @@ use crate::wire::Hello;
 /// flight when a link drops; 32 covers eight such drops in a row at 2 MiB of the memory budget
 /// (results of up to 64 KiB).
 pub const RECENT_RESULTS: usize = 32;
+
+/// What [`Tee::begin`] and [`Tee::feed`] leave: a signed result, or an instruction waiting for
+/// more of its data.
+pub enum Step {
+    /// The action's signed result.
+    Done(SignedResult),
+    /// Authorised and started; the data comes next.
+    Stream(Pending),
+}
+
+/// An extension's instruction waiting for host data: authorised, not yet recorded.
+pub struct Pending {
+    action: Action,
+    job: Box<dyn Job>,
+    request: DataRequest,
+    received: u64,
+    extension_id: H256,
+    operation: &'static Operation,
+}
+
+impl Pending {
+    /// The instruction's id.
+    pub fn id(&self) -> H256 {
+        self.action.instruction.instruction_id
+    }
+
+    /// The data it needs, in all.
+    pub fn request(&self) -> DataRequest {
+        self.request
+    }
+
+    /// How many bytes of it arrived.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+}
+
+impl core::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Pending")
+            .field("id", &self.id())
+            .field("request", &self.request)
+            .field("received", &self.received)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A TEE: state plus operations.
 pub struct Tee {
@@ -182,15 +230,108 @@ impl Tee {
     /// An instruction executed before whose result is still among the recent ones gets that same
     /// signed result again (nothing is executed twice).
     pub fn handle(&mut self, action: &Action, attester: &mut dyn Attester) -> SignedResult {
+        match self.begin(action, attester) {
+            Step::Done(result) => result,
+            // Nothing was recorded: the same action, delivered over a link, streams its data.
+            Step::Stream(pending) => self.conclude(&pending.action, |_| {
+                Err(Error::Malformed { what: "delivery: this operation streams host data over the guest link" })
+            }),
+        }
+    }
+
+    /// As [`Tee::handle`], except that an extension's instruction that takes host data is
+    /// authorised and started but neither recorded nor finished: the caller streams the data
+    /// ([`Pending::request`]) into [`Tee::feed`]. If the stream breaks off, the pending work is
+    /// dropped and nothing happened: the same action can be delivered again.
+    pub fn begin(&mut self, action: &Action, attester: &mut dyn Attester) -> Step {
+        let d = &action.instruction;
+        if action.kind == ActionKind::Instruction
+            && let Some(done) = self.recent.iter().find(|r| r.result.id == d.instruction_id)
+        {
+            return Step::Done(done.clone());
+        }
+        let streaming = self.registry.find(&d.op_type, &d.op_command).and_then(|h| h.extension().map(|e| (*h, e)));
+        let Some((handler, (extension, operation))) = streaming.filter(|(_, (_, o))| o.max_data_len > 0) else {
+            return Step::Done(self.conclude(action, |tee| tee.execute(action, attester)));
+        };
+        // Authorised now; recorded only once the data is in.
+        let started = self
+            .admit(action, &handler)
+            .and_then(|()| self.extension_id())
+            .map(|extension_id| (extension_id, extension.start(&Call { instruction: d, operation })));
+        match started {
+            Err(refusal) => Step::Done(self.conclude(action, |_| Err(refusal))),
+            Ok((_, Err(failed))) => Step::Done(self.conclude(action, |tee| {
+                tee.record(action);
+                Err(failed.into())
+            })),
+            Ok((extension_id, Ok(Started { job, data }))) => {
+                let request = data.unwrap_or(DataRequest { object: [0; 32], len: 0 });
+                let pending = Pending { action: action.clone(), job, request, received: 0, extension_id, operation };
+                if request.len > operation.max_data_len {
+                    let max = usize::try_from(operation.max_data_len).unwrap_or(usize::MAX);
+                    let len = usize::try_from(request.len).unwrap_or(usize::MAX);
+                    return Step::Done(self.conclude(action, |tee| {
+                        tee.record(action);
+                        Err(Error::TooLarge { what: "extension data", len, max })
+                    }));
+                }
+                if request.len == 0 { Step::Done(self.complete(pending, attester)) } else { Step::Stream(pending) }
+            }
+        }
+    }
+
+    /// Feeds the next `chunk` of a pending instruction's data. A chunk that is empty, over
+    /// `MAX_DATA_CHUNK` or past the requested length is the link's fault: an error, and the
+    /// pending work is dropped (nothing was recorded). Once the last byte is in, the instruction
+    /// is recorded and finished.
+    pub fn feed(&mut self, mut pending: Pending, chunk: &[u8], attester: &mut dyn Attester) -> Result<Step, Error> {
+        if chunk.is_empty() {
+            return Err(Error::Malformed { what: "data chunk (empty)" });
+        }
+        if chunk.len() > MAX_DATA_CHUNK {
+            return Err(Error::TooLarge { what: "data chunk", len: chunk.len(), max: MAX_DATA_CHUNK });
+        }
+        let left = pending.request.len - pending.received;
+        if chunk.len() as u64 > left {
+            return Err(Error::TooLarge {
+                what: "data chunk (past the object's length)",
+                len: chunk.len(),
+                max: usize::try_from(left).unwrap_or(usize::MAX),
+            });
+        }
+        pending.received += chunk.len() as u64;
+        if let Err(e) = pending.job.feed(chunk) {
+            let action = pending.action;
+            return Ok(Step::Done(self.conclude(&action, |tee| {
+                tee.record(&action);
+                Err(e.into())
+            })));
+        }
+        if pending.received < pending.request.len {
+            return Ok(Step::Stream(pending));
+        }
+        Ok(Step::Done(self.complete(pending, attester)))
+    }
+
+    /// Records a pending instruction whose data is in and finishes it.
+    fn complete(&mut self, pending: Pending, attester: &mut dyn Attester) -> SignedResult {
+        let Pending { action, job, extension_id, operation, .. } = pending;
+        self.conclude(&action, |tee| {
+            tee.state.replay.check(&action.instruction.instruction_id)?;
+            tee.record(&action);
+            tee.finish(job, extension_id, operation, &action.instruction, attester)
+        })
+    }
+
+    /// Signs the outcome of `work` on `action` as its result (see [`Tee::handle`]).
+    fn conclude(&mut self, action: &Action, work: impl FnOnce(&mut Self) -> Result<Output, Error>) -> SignedResult {
         let d = &action.instruction;
         let is_instruction = action.kind == ActionKind::Instruction;
-        if is_instruction && let Some(done) = self.recent.iter().find(|r| r.result.id == d.instruction_id) {
-            return done.clone();
-        }
         let executed_before = self.state.replay.contains(&d.instruction_id);
         let light_client_before = (self.state.policies.initial(), self.state.policies.accepted_epochs());
         let wallets_before = (self.state.wallets.changes(), self.state.paths.nonce());
-        let outcome = self.execute(action, attester).and_then(|out| {
+        let outcome = work(self).and_then(|out| {
             let max = max_result_data_len(&d.op_type, &d.op_command);
             if out.data.len() > max {
                 return Err(Error::TooLarge { what: "result data", len: out.data.len(), max });
@@ -238,13 +379,10 @@ impl Tee {
         signed
     }
 
-    fn execute(&mut self, action: &Action, attester: &mut dyn Attester) -> Result<Output, Error> {
+    /// Checks an action against its handler (kind, tag) and authorises an instruction under its
+    /// operation's rule.
+    fn admit(&mut self, action: &Action, handler: &Handler) -> Result<(), Error> {
         action.validate()?;
-        let d = &action.instruction;
-        let handler = *self
-            .registry
-            .find(&d.op_type, &d.op_command)
-            .ok_or(Error::UnknownOperation { op_type: d.op_type, op_command: d.op_command })?;
         if handler.kind != action.kind {
             return Err(Error::Malformed { what: "action kind (instruction vs direct) for this operation" });
         }
@@ -252,12 +390,70 @@ impl Tee {
             return Err(Error::Malformed { what: "submission tag (not the one this operation's actions carry)" });
         }
         if action.kind == ActionKind::Instruction {
-            let rule = Rule::of(&handler, d)?;
+            let rule = Rule::of(handler, &action.instruction)?;
             self.authorise_under(action, &rule)?;
-            // Recorded before executing: an instruction's effects happen at most once.
-            self.state.replay.record(d.reward_epoch_id, d.instruction_id);
         }
-        (handler.execute)(&mut self.state, action, attester)
+        Ok(())
+    }
+
+    /// Records an instruction as executed: from here on its effects have happened at most once.
+    fn record(&mut self, action: &Action) {
+        if action.kind == ActionKind::Instruction {
+            self.state.replay.record(action.instruction.reward_epoch_id, action.instruction.instruction_id);
+        }
+    }
+
+    /// The extension id this TEE's operator fixed (its registration), which every extension
+    /// result names.
+    fn extension_id(&self) -> Result<H256, Error> {
+        self.state.config.registration.map(|r| r.extension_id).ok_or(Error::OperationFailed {
+            reason: "this TEE was booted without an extension id, which extension results name",
+        })
+    }
+
+    /// Finishes an extension's job and wraps its output in the envelope (`extension`).
+    fn finish(
+        &mut self,
+        job: Box<dyn Job>,
+        extension_id: H256,
+        operation: &Operation,
+        d: &InstructionData,
+        attester: &mut dyn Attester,
+    ) -> Result<Output, Error> {
+        let output = job.finish(&mut TeeServices { state: &mut self.state, extension_id })?;
+        if output.len() > operation.max_output_len {
+            return Err(Error::TooLarge { what: "extension output", len: output.len(), max: operation.max_output_len });
+        }
+        let code_hash = code_hash(attester.measurement().as_ref());
+        Ok(envelope(&extension_id, &code_hash, &d.op_type, &d.op_command, &output).into())
+    }
+
+    fn execute(&mut self, action: &Action, attester: &mut dyn Attester) -> Result<Output, Error> {
+        let d = &action.instruction;
+        let handler = *self
+            .registry
+            .find(&d.op_type, &d.op_command)
+            .ok_or(Error::UnknownOperation { op_type: d.op_type, op_command: d.op_command })?;
+        self.admit(action, &handler)?;
+        match handler.work {
+            Work::System(execute) => {
+                // Recorded before executing: an instruction's effects happen at most once.
+                self.record(action);
+                execute(&mut self.state, action, attester)
+            }
+            Work::Extension { extension, operation } => {
+                let extension_id = self.extension_id()?;
+                self.record(action);
+                let Started { job, data } = extension.start(&Call { instruction: d, operation })?;
+                if data.is_some_and(|r| r.len > 0) {
+                    return Err(Error::ExtensionFailed {
+                        code: 0,
+                        reason: "asked for data its operation does not take",
+                    });
+                }
+                self.finish(job, extension_id, operation, d, attester)
+            }
+        }
     }
 
     /// Checks an instruction's addressee, freshness, signatures and the admission rule of its

@@ -22,7 +22,10 @@ use crate::ecdsa::{SIGNATURE_LEN, recover_address};
 use crate::error::Error;
 use crate::hash::{H256, keccak256, keccak256_concat};
 use crate::light_client::PublicKey;
-use crate::limits::{MAX_ACTIONS_PER_PULL, MAX_ATTESTATION_LEN, MAX_FRAME_LEN, MAX_REASON_LEN, MAX_STATE_LEN};
+use crate::limits::{
+    MAX_ACTIONS_PER_PULL, MAX_ATTESTATION_LEN, MAX_DATA_CHUNK, MAX_EXTENSION_DATA_LEN, MAX_FRAME_LEN, MAX_REASON_LEN,
+    MAX_STATE_LEN,
+};
 use crate::policy::Address;
 use crate::result::SignedResult;
 use crate::statement::Statement;
@@ -130,6 +133,18 @@ pub enum GuestMessage {
     /// The TEE's state sealed for the next boot (`seal`): opaque to the proxy, which keeps the
     /// latest one per TEE for the operator to hand back (`opt/fcc/sealed-state`).
     Sealed(Vec<u8>),
+    /// Asks for `len` bytes of the object `object` from `offset`, for the extension instruction
+    /// `id` (`extension`): the proxy answers with `Data` frames, in order, until all are sent.
+    NeedData {
+        /// The instruction.
+        id: H256,
+        /// The object (its SHA-256, by convention).
+        object: H256,
+        /// Where to start.
+        offset: u64,
+        /// How many bytes, in all (at most `MAX_EXTENSION_DATA_LEN`).
+        len: u64,
+    },
 }
 
 impl GuestMessage {
@@ -155,6 +170,12 @@ impl GuestMessage {
             }
             GuestMessage::Sealed(_) => Ok(()),
             GuestMessage::Result(r) => r.result.validate(),
+            GuestMessage::NeedData { offset, len, .. } => {
+                if *len == 0 || offset.saturating_add(*len) > MAX_EXTENSION_DATA_LEN {
+                    return Err(Error::Malformed { what: "data request (empty, or past MAX_EXTENSION_DATA_LEN)" });
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -174,6 +195,15 @@ pub enum ProxyMessage {
         /// Fresh per connection.
         nonce: H256,
     },
+    /// The next chunk of the data the guest asked for (`GuestMessage::NeedData`).
+    Data {
+        /// The instruction.
+        id: H256,
+        /// Where this chunk starts in the object.
+        offset: u64,
+        /// At most `MAX_DATA_CHUNK` bytes, never empty.
+        bytes: Vec<u8>,
+    },
 }
 
 impl ProxyMessage {
@@ -187,6 +217,13 @@ impl ProxyMessage {
                 a.iter().try_for_each(Action::validate)
             }
             ProxyMessage::Ack { .. } | ProxyMessage::Challenge { .. } => Ok(()),
+            ProxyMessage::Data { bytes, .. } if bytes.is_empty() => {
+                Err(Error::Malformed { what: "data chunk (empty)" })
+            }
+            ProxyMessage::Data { bytes, .. } if bytes.len() > MAX_DATA_CHUNK => {
+                Err(Error::TooLarge { what: "data chunk", len: bytes.len(), max: MAX_DATA_CHUNK })
+            }
+            ProxyMessage::Data { .. } => Ok(()),
         }
     }
 }

@@ -48,7 +48,9 @@ fn corpus_wallet_messages() {
 
 #[test]
 fn corpus_session_stream() {
-    replay("session_stream", fuzz_harness::session_stream);
+    replay("session_stream", |data| {
+        fuzz_harness::session_stream(data);
+    });
 }
 
 /// The hand-made seeds pass their targets and reach the deep paths they are for, so the fuzzer
@@ -62,7 +64,14 @@ fn seeds_reach_their_paths() {
             "fdc2_request" => fuzz_harness::fdc2_request(&data),
             "tee_attestation_request" => fuzz_harness::tee_attestation_request(&data),
             "abi_reader" => fuzz_harness::abi_reader(&data),
-            "session_stream" => fuzz_harness::session_stream(&data),
+            "session_stream" => {
+                let results = fuzz_harness::session_stream(&data);
+                if name == "seed-stream-data-then-actions" {
+                    // The streamed instruction succeeded, then the batch after it ran.
+                    assert_eq!(results.first(), Some(&(status::SUCCESS, 0)), "{name}: {results:?}");
+                    assert!(results.len() > 1, "{name}: {results:?}");
+                }
+            }
             "wallet_messages" => fuzz_harness::wallet_messages(&data),
             "engine_action" => {
                 let results = fuzz_harness::engine_action(&data);

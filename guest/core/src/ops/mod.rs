@@ -1,11 +1,13 @@
-//! Operations: a registry of handlers keyed by (opType, opCommand), so compute extensions plug
-//! in next to the system operations. An unknown operation yields an error result, never a panic.
+//! Operations: a registry of handlers keyed by (opType, opCommand): the system operations and
+//! the compute extensions' (`extension`) side by side. An unknown operation yields an error
+//! result, never a panic.
 
 use alloc::vec::Vec;
 
 use crate::action::{Action, ActionKind};
 use crate::attester::Attester;
 use crate::error::Error;
+use crate::extension::{Extension, Operation};
 use crate::instruction::InstructionData;
 use crate::op::{self, OpName};
 use crate::result::SubmissionTag;
@@ -17,7 +19,7 @@ pub mod payments;
 pub mod policy;
 pub mod wallet;
 
-/// Runs an operation whose authorisation has been checked.
+/// Runs a system operation whose authorisation has been checked.
 pub type Execute = fn(&mut TeeState, &Action, &mut dyn Attester) -> Result<crate::result::Output, Error>;
 
 /// The data-provider threshold an instruction must pass, in basis points of the policy's total
@@ -31,6 +33,20 @@ fn default_threshold(_: &InstructionData) -> Result<u16, Error> {
     Ok(DEFAULT_THRESHOLD_BIPS)
 }
 
+/// Who does an operation's work.
+#[derive(Clone, Copy)]
+pub enum Work {
+    /// A system operation of the core.
+    System(Execute),
+    /// An extension's operation (`extension`).
+    Extension {
+        /// The extension.
+        extension: &'static dyn Extension,
+        /// The operation as it declared it.
+        operation: &'static Operation,
+    },
+}
+
 /// One operation.
 #[derive(Clone, Copy)]
 pub struct Handler {
@@ -40,13 +56,13 @@ pub struct Handler {
     pub op_command: OpName,
     /// How it must be authorised.
     pub kind: ActionKind,
-    /// The threshold rule (instructions only).
+    /// The threshold rule of a system instruction (an extension's is its declared admission).
     pub threshold: Threshold,
     /// The submission tag its actions carry, and so its result: `threshold` for instructions,
     /// `submit` for direct actions unless the result is for one contract only.
     pub tag: SubmissionTag,
     /// The work.
-    pub execute: Execute,
+    pub work: Work,
 }
 
 impl Handler {
@@ -58,7 +74,7 @@ impl Handler {
             kind: ActionKind::Instruction,
             threshold: default_threshold,
             tag: SubmissionTag::Threshold,
-            execute,
+            work: Work::System(execute),
         }
     }
 
@@ -70,7 +86,15 @@ impl Handler {
             kind: ActionKind::Direct,
             threshold: default_threshold,
             tag: SubmissionTag::Submit,
-            execute,
+            work: Work::System(execute),
+        }
+    }
+
+    /// The extension operation this handler runs, if it is one.
+    pub fn extension(&self) -> Option<(&'static dyn Extension, &'static Operation)> {
+        match self.work {
+            Work::Extension { extension, operation } => Some((extension, operation)),
+            Work::System(_) => None,
         }
     }
 }
@@ -121,6 +145,26 @@ impl Registry {
             r.register(h).expect("system operations are distinct");
         }
         r
+    }
+
+    /// Adds every operation of `extensions` (instructions, tagged `threshold`), each checked
+    /// against what the core allows (`extension::check_operation`); fails on the first one refused
+    /// or already taken — an image with such an extension does not boot.
+    pub fn with_extensions(mut self, extensions: &[&'static dyn Extension]) -> Result<Self, Error> {
+        for &extension in extensions {
+            for operation in extension.operations() {
+                crate::extension::check_operation(operation)?;
+                self.register(Handler {
+                    op_type: operation.op_type,
+                    op_command: operation.op_command,
+                    kind: ActionKind::Instruction,
+                    threshold: default_threshold,
+                    tag: SubmissionTag::Threshold,
+                    work: Work::Extension { extension, operation },
+                })?;
+            }
+        }
+        Ok(self)
     }
 
     /// Adds an operation; fails if (type, command) is taken.

@@ -259,12 +259,17 @@ impl Wallet {
     /// tee-node's `Wallet.Sign(msg)`: ECDSA over keccak256(msg) (EVM) or SHA-512-Half(msg)
     /// (XRP) — no EIP-191 prefix; `r ‖ s ‖ v`, low S, v ∈ {0, 1}.
     pub fn sign(&self, msg: &[u8]) -> Result<[u8; SIGNATURE_LEN], Error> {
-        let digest = message_digest(&self.signing_algo, msg)?;
-        let (sig, recid) = self.sign_prehash(&digest);
+        Ok(self.sign_digest(&message_digest(&self.signing_algo, msg)?))
+    }
+
+    /// ECDSA over `digest` as `r ‖ s ‖ v`, low S, v ∈ {0, 1} (for digests the core composed:
+    /// wallet messages, extension signatures).
+    pub(crate) fn sign_digest(&self, digest: &H256) -> [u8; SIGNATURE_LEN] {
+        let (sig, recid) = self.sign_prehash(digest);
         let mut out = [0u8; SIGNATURE_LEN];
         out[..64].copy_from_slice(&sig.to_bytes());
         out[64] = recid.to_byte() & 1;
-        Ok(out)
+        out
     }
 }
 

@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use fcc_core::abi::{self, Reader, Token};
 use fcc_core::action::{Action, ActionKind};
 use fcc_core::attester::Simulated;
+use fcc_core::extension::{Admission, Call, DataRequest, Extension, ExtensionError, Job, Operation, Services, Started};
 use fcc_core::hash::{eip191_hash, keccak256_concat};
 use fcc_core::identity::TeeIdentity;
 use fcc_core::instruction::InstructionData;
@@ -32,8 +33,15 @@ use fcc_core::{Config, Tee, op};
 /// The chain of the harness TEE.
 pub const CHAIN_ID: u64 = 14;
 /// The harness TEE's configuration.
-pub const CONFIG: Config =
-    Config { chain_id: CHAIN_ID, policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID }, registration: None };
+pub const CONFIG: Config = Config {
+    chain_id: CHAIN_ID,
+    policy_hash: PolicyHashScheme::ChainBound { chain_id: CHAIN_ID },
+    registration: Some(fcc_core::Registration {
+        extension_id: [0x0e; 32],
+        owner: [0x0f; 20],
+        governance: fcc_core::config::Governance::NONE,
+    }),
+};
 /// Reward epoch of the harness trust root.
 pub const EPOCH: u32 = 42;
 
@@ -467,8 +475,69 @@ pub fn initialize_action() -> Action {
 }
 
 /// A fresh TEE from a fixed RNG, with the trust root set.
+/// The harness extension's operation: streams up to 1 MiB of host data, named by its
+/// `originalMessage` (`object ‖ uint64 len`), and answers with the count of bytes it was fed.
+pub const STREAM_OP: Operation = Operation {
+    op_type: op::name("FUZZ_EXT"),
+    op_command: op::name("STREAM"),
+    admission: Admission::FLARE_DEFAULT,
+    max_data_len: 1 << 20,
+    max_output_len: 8,
+};
+
+/// An extension with one streaming operation, so the fuzzer reaches the data path of the link.
+pub struct StreamExtension;
+
+struct Counter(u64);
+
+impl Job for Counter {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), ExtensionError> {
+        self.0 += chunk.len() as u64;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _: &mut dyn Services) -> Result<Vec<u8>, ExtensionError> {
+        Ok(self.0.to_be_bytes().to_vec())
+    }
+}
+
+impl Extension for StreamExtension {
+    fn name(&self) -> &'static str {
+        "fuzz-stream"
+    }
+
+    fn operations(&self) -> &'static [Operation] {
+        &[STREAM_OP]
+    }
+
+    fn start(&self, call: &Call<'_>) -> Result<Started, ExtensionError> {
+        let m: &[u8; 40] =
+            call.instruction.original_message.as_slice().try_into().map_err(|_| ExtensionError::new(1, "length"))?;
+        let object = m[..32].try_into().expect("32 bytes");
+        let len = u64::from_be_bytes(m[32..].try_into().expect("8 bytes"));
+        Ok(Started { job: Box::new(Counter(0)), data: Some(DataRequest { object, len }) })
+    }
+}
+
+static STREAM_EXTENSION: StreamExtension = StreamExtension;
+
+/// A `FUZZ_EXT/STREAM` instruction for `len` bytes of object `[id; 32]`, signed by voters 0 and 1.
+pub fn stream_action(id: u8, len: u64) -> Action {
+    let mut action = fdc2_action(id, &[0, 1], false);
+    let d = &mut action.instruction;
+    (d.op_type, d.op_command) = (STREAM_OP.op_type, STREAM_OP.op_command);
+    d.original_message = [[id; 32].as_slice(), &len.to_be_bytes()].concat();
+    d.additional_fixed_message.clear();
+    for (i, vote) in action.votes.iter_mut().enumerate() {
+        vote.additional_variable_message.clear();
+        vote.signature = voters()[i].sign_digest(&d.signing_digest(CHAIN_ID, &[]));
+    }
+    action
+}
+
 pub fn fresh_tee() -> Tee {
-    let mut tee = Tee::new(CONFIG, &mut FixedRng::new([0xfc; 32]), Registry::system())
+    let registry = Registry::system().with_extensions(&[&STREAM_EXTENSION]).expect("the harness extension is allowed");
+    let mut tee = Tee::new(CONFIG, &mut FixedRng::new([0xfc; 32]), registry)
         .expect("fixed RNG is not constant")
         .with_sealing(SealingKey::simulated(&CONFIG));
     let r = tee.handle(&initialize_action(), &mut Simulated);
@@ -547,9 +616,9 @@ pub const SESSION_CHALLENGE: [u8; 32] = [0xc4; 32];
 /// than `room()`), as the guest kernel does, until the session ends with an error; the proxy's
 /// [`SESSION_CHALLENGE`] comes first, so the stream reaches past the greeting. Everything the
 /// guest queued must be well-formed frames: `Hello` signed for the challenge, then pulls and
-/// results signed by the TEE.
-pub fn session_stream(data: &[u8]) {
-    let Some((&k, stream)) = data.split_first() else { return };
+/// results signed by the TEE. Returns each result's status and error code, in order.
+pub fn session_stream(data: &[u8]) -> Vec<(u8, u16)> {
+    let Some((&k, stream)) = data.split_first() else { return Vec::new() };
     let mut tee = fresh_tee();
     let mut platform = Simulated;
     let mut session = Session::start();
@@ -570,7 +639,7 @@ pub fn session_stream(data: &[u8]) {
     assert!(!bad, "the guest queued a malformed frame");
     let total: usize = frames.iter().map(|f| wire::LENGTH_PREFIX + f.len()).sum();
     assert_eq!(total, session.output().len(), "the guest queued a partial frame");
-    let mut results = 0u64;
+    let mut results = Vec::new();
     let mut last: Option<GuestMessage> = None;
     for (i, body) in frames.iter().enumerate() {
         let msg = wire::decode_body::<GuestMessage>(body).expect("the guest's frames decode");
@@ -582,9 +651,11 @@ pub fn session_stream(data: &[u8]) {
                 assert_eq!(h.verify_link(&SESSION_CHALLENGE), Ok(()), "the greeting is signed for the challenge");
             }
             GuestMessage::Pull { max_actions } => assert!(i > 0 && max_actions > 0),
+            GuestMessage::NeedData { offset, len, .. } => assert!(i > 0 && offset == 0 && len > 0),
             GuestMessage::Result(r) => {
                 assert_eq!(r.signer(CHAIN_ID), Ok(tee.state().identity.address()));
-                results += 1;
+                let code = r.result.additional_result_status.as_slice().try_into().map_or(0, u16::from_be_bytes);
+                results.push((r.result.status, code));
             }
             // Sealed once per batch, before its results (after the pull that asked for it), and it
             // opens.
@@ -596,7 +667,8 @@ pub fn session_stream(data: &[u8]) {
         }
         last = Some(msg_kind);
     }
-    assert_eq!(results, session.handled);
+    assert_eq!(results.len() as u64, session.handled);
+    results
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -719,6 +791,17 @@ pub fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>)> {
             ]
             .concat(),
         ),
+        ("session_stream", "seed-stream-data-then-actions", {
+            let mut s = vec![63u8];
+            let action = stream_action(0x51, 100);
+            let id = action.instruction.instruction_id;
+            s.extend_from_slice(&wire::encode_frame(&ProxyMessage::Actions(vec![action])).expect("encodes"));
+            for (offset, bytes) in [(0u64, vec![1u8; 60]), (60, vec![2u8; 40])] {
+                s.extend_from_slice(&wire::encode_frame(&ProxyMessage::Data { id, offset, bytes }).expect("encodes"));
+            }
+            s.extend_from_slice(&proxy_frame);
+            s
+        }),
         ("session_stream", "seed-actions-ack-then-garbage", {
             let mut s = vec![13u8];
             s.extend_from_slice(&proxy_frame);
