@@ -1,6 +1,6 @@
-//! The corpus replay of the fuzz targets, shared by `fcc-core`'s `tests/fuzz_corpus.rs` and
-//! `fcc-cvm-abi`'s (included with `#[path]`): the corpus of every target is
-//! `guest/core/fuzz/corpus/<target>/`.
+//! The corpus replay of the fuzz targets, shared by `fcc-core`'s `tests/fuzz_corpus.rs`,
+//! `fcc-cvm-abi`'s and `fcc-extensions`' (included with `#[path]`): the corpus of every core
+//! target is `guest/core/fuzz/corpus/<target>/`, the extensions' `extensions/fuzz/corpus/`.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -12,8 +12,12 @@ pub fn corpus_dir(target: &str) -> PathBuf {
 
 /// Runs every corpus file of `target` through `run`; fails listing every file that panicked.
 pub fn replay(target: &str, run: impl Fn(&[u8])) {
-    let dir = corpus_dir(target);
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+    replay_dir(&corpus_dir(target), target, run)
+}
+
+/// [`replay`] over the corpus in `dir` (another package's fuzz targets).
+pub fn replay_dir(dir: &std::path::Path, target: &str, run: impl Fn(&[u8])) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
         .map(|e| e.expect("corpus entry").path())
         .filter(|p| p.is_file())
