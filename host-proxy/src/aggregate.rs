@@ -29,6 +29,14 @@ use crate::store::{NewVote, OpenLimits, StoreError, VoteRejection};
 /// Most votes per transaction.
 pub const MAX_BATCH: usize = 256;
 
+/// The operations any guest may serve: the system ones and every compute extension of the
+/// workspace (`fcc-extensions`, all features), whose declared admission rules decide when an
+/// instruction is queued. An image without an extension refuses its instructions itself.
+pub fn operations() -> &'static Registry {
+    static OPERATIONS: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    OPERATIONS.get_or_init(|| fcc_extensions::registry().expect("the workspace's extensions pass the core's checks"))
+}
+
 /// Applies queued votes in batches until the senders are gone.
 pub async fn run_writer(shared: Arc<Shared>, mut rx: VoteQueue) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -192,7 +200,7 @@ async fn accept_vote(shared: &Shared, req: Instruction) -> Result<SignedReceipt,
     // The guest's own admission rule (operation threshold, cosigners): an instruction no weight
     // can authorise is refused here, and the others are queued exactly when the guest will
     // accept them.
-    let rule = admission::rule(&Registry::system(), &d).map_err(VoteError::Inadmissible)?;
+    let rule = admission::rule(operations(), &d).map_err(VoteError::Inadmissible)?;
     let avm = req.data.additional_variable_message.to_vec();
     if avm.len() > MAX_MESSAGE_LEN {
         return Err(VoteError::VariableMessageTooLong { len: avm.len() });

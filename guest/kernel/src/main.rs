@@ -125,6 +125,10 @@ mod kernel {
             registration: settings.registration,
         };
         println!("chain {}, policy hash {:?}, entropy {}", config.chain_id, config.policy_hash, rng.source().name());
+        let extensions = fcc_extensions::names();
+        if !extensions.is_empty() {
+            println!("extensions: {}", extensions.join(", "));
+        }
         match config.registration {
             Some(r) => println!(
                 "registration: extension {}, owner 0x{}, governance {}",
@@ -241,7 +245,7 @@ mod kernel {
                         let moved = keys.for_blob.is_some();
                         let ((root_epoch, _), epoch) = (sealed.trust_root, sealed.epoch);
                         // Resumed under the current key: the next seal moves the state to it.
-                        let tee = Tee::resume(config, keys.current, &sealed, rng, Registry::system())
+                        let tee = Tee::resume(config, keys.current, &sealed, rng, registry())
                             .unwrap_or_else(|e| fatal!("TEE (resuming sealed state): {e}"));
                         println!(
                             "SEALED resumed: trust root epoch {root_epoch}, sealed epoch {epoch}{}{}",
@@ -273,9 +277,15 @@ mod kernel {
         }
     }
 
+    /// The system operations and the extensions this image was built with; an extension the
+    /// core refuses stops the boot.
+    fn registry() -> Registry {
+        fcc_extensions::registry().unwrap_or_else(|e| fatal!("extensions: {e}"))
+    }
+
     /// A TEE with a fresh identity that seals under `key`, if any.
     fn fresh_tee(config: Config, rng: &mut HardwareRng, key: Option<SealingKey>) -> Tee {
-        let tee = Tee::new(config, rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
+        let tee = Tee::new(config, rng, registry()).unwrap_or_else(|e| fatal!("TEE: {e}"));
         match key {
             Some(key) => tee.with_sealing(key),
             None => tee,

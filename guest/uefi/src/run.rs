@@ -8,7 +8,6 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use fcc_core::attester::{Simulated, SimulatedRom};
-use fcc_core::ops::Registry;
 use fcc_core::{Config, Tee};
 use fcc_guest_platform::config::{SettingsFile, TestFault};
 use fcc_guest_platform::dma::DmaRegion;
@@ -84,8 +83,13 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
     let config =
         Config { chain_id: settings.chain_id, policy_hash: settings.policy_hash, registration: settings.registration };
     println!("chain {}, policy hash {:?}, entropy {}", config.chain_id, config.policy_hash, rng.source().name());
+    let extensions = fcc_extensions::names();
+    if !extensions.is_empty() {
+        println!("extensions: {}", extensions.join(", "));
+    }
     // No sealing: plain QEMU has no key to seal with, so each boot is a fresh identity.
-    let mut tee = Tee::new(config, &mut rng, Registry::system()).unwrap_or_else(|e| fatal!("TEE: {e}"));
+    let registry = fcc_extensions::registry().unwrap_or_else(|e| fatal!("extensions: {e}"));
+    let mut tee = Tee::new(config, &mut rng, registry).unwrap_or_else(|e| fatal!("TEE: {e}"));
     println!("READY tee=0x{} platform=plain", Hex(&tee.state().identity.address()));
     match fault {
         Some(TestFault::InvalidOpcode) => interrupts::raise_invalid_opcode(),

@@ -7,7 +7,6 @@ use fcc_core::error::Error;
 use fcc_core::hash::{eip191_hash, keccak256, keccak256_concat};
 use fcc_core::instruction::{InstructionData, PREFIX_TEE_INSTRUCTION, payload_hash};
 use fcc_core::limits::MAX_COSIGNERS;
-use fcc_core::ops::Registry;
 use fcc_core::policy::{Address, SigningPolicy};
 use fcc_core::verify::{Candidates, Verifier, Vote, tally};
 use fcc_flare_json::Data;
@@ -174,7 +173,8 @@ pub fn verify(path: &str, chain_id: u64, policy_path: &str, bips: Option<u16>) -
     }
     let rule = match bips {
         Some(threshold_bips) => Rule { threshold_bips, cosigners: d.cosigners_threshold },
-        None => match admission::rule(&Registry::system(), &d) {
+        None => match admission::rule(&fcc_extensions::registry().map_err(|e| anyhow::anyhow!("extensions: {e}"))?, &d)
+        {
             Ok(rule) => rule,
             Err(e) => return Ok(refused(report, e)),
         },
