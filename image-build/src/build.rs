@@ -114,20 +114,39 @@ pub fn build_guest(
     what: &str,
     hint: &str,
 ) -> Result<PathBuf> {
+    build_guest_with(workspace, package, target, base, &[], what, hint)
+}
+
+/// [`build_guest`] with the compute extensions `extensions` compiled in (the guest package's
+/// features of those names; [`check_extensions`] first).
+pub fn build_guest_with(
+    workspace: &Path,
+    package: &str,
+    target: &str,
+    base: &[&str],
+    extensions: &[String],
+    what: &str,
+    hint: &str,
+) -> Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let target_dir = workspace.join(TARGET_DIR);
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
         .args(["build", "--locked", "-p", package, "--target", target, "--release", "--target-dir"])
-        .arg(&target_dir)
-        .env("CARGO_ENCODED_RUSTFLAGS", rustflags_with(base, workspace, Some(rust_src(workspace)?)).join("\u{1f}"))
+        .arg(&target_dir);
+    if !extensions.is_empty() {
+        check_extensions(extensions)?;
+        cmd.args(["--features", &extensions.join(",")]);
+    }
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", rustflags_with(base, workspace, Some(rust_src(workspace)?)).join("\u{1f}"))
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTC_WRAPPER")
         .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    eprintln!("fcc-image: cargo build -p {package} --target {target} --release --target-dir {TARGET_DIR}");
+    let features = if extensions.is_empty() { String::new() } else { format!(" --features {}", extensions.join(",")) };
+    eprintln!("fcc-image: cargo build -p {package} --target {target} --release{features} --target-dir {TARGET_DIR}");
     let status = cmd.status().context("running cargo")?;
     if !status.success() {
         bail!("building {what} failed ({status}{hint})");
@@ -135,14 +154,51 @@ pub fn build_guest(
     Ok(target_dir.join(target).join("release"))
 }
 
+/// Fails unless every name is a compute extension of this workspace (`fcc-extensions`), each
+/// once, in the order that list gives (so one set of extensions has one name and one ROM path).
+pub fn check_extensions(extensions: &[String]) -> Result<()> {
+    let known = fcc_extensions::names();
+    let mut last = None;
+    for name in extensions {
+        let Some(at) = known.iter().position(|k| k == name) else {
+            bail!("no compute extension {name:?} (there are: {})", known.join(", "));
+        };
+        if last.is_some_and(|l| at <= l) {
+            bail!("extensions are listed once each, in this order: {}", known.join(", "));
+        }
+        last = Some(at);
+    }
+    Ok(())
+}
+
+/// Where `build` writes the ROM with `extensions`, relative to the workspace: [`ROM_PATH`]
+/// without any, `target/fcc-guest+a+b.rom` with `a` and `b`.
+pub fn rom_path(extensions: &[String]) -> String {
+    if extensions.is_empty() {
+        return ROM_PATH.to_string();
+    }
+    format!("target/fcc-guest+{}.rom", extensions.join("+"))
+}
+
 /// Builds the kernel ELF and returns its path.
 pub fn build_kernel(workspace: &Path) -> Result<PathBuf> {
-    Ok(build_guest(workspace, PACKAGE, TARGET, RUSTFLAGS, "the guest kernel", "")?.join(PACKAGE))
+    build_kernel_with(workspace, &[])
+}
+
+/// Builds the kernel ELF with `extensions` and returns its path.
+pub fn build_kernel_with(workspace: &Path, extensions: &[String]) -> Result<PathBuf> {
+    Ok(build_guest_with(workspace, PACKAGE, TARGET, RUSTFLAGS, extensions, "the guest kernel", "")?.join(PACKAGE))
 }
 
 /// Builds the kernel and its ROM, writes the ROM to `out`, and returns it.
 pub fn build_rom(workspace: &Path, out: &Path) -> Result<Rom> {
-    let elf_path = build_kernel(workspace)?;
+    build_rom_with(workspace, out, &[])
+}
+
+/// [`build_rom`] with the compute extensions `extensions` compiled in: its own measurement,
+/// registered as its own code version.
+pub fn build_rom_with(workspace: &Path, out: &Path, extensions: &[String]) -> Result<Rom> {
+    let elf_path = build_kernel_with(workspace, extensions)?;
     let elf = std::fs::read(&elf_path).with_context(|| format!("reading {}", elf_path.display()))?;
     let rom = rom::from_elf(&elf).with_context(|| format!("making the ROM from {}", elf_path.display()))?;
     if let Some(dir) = out.parent() {
@@ -166,5 +222,21 @@ mod tests {
         assert!(std.unwrap() > ws, "the more specific prefix must come last");
         assert!(flags.iter().any(|f| f == "-Crelocation-model=static"));
         assert!(flags.iter().all(|f| !f.contains('\u{1f}')));
+    }
+
+    #[test]
+    fn extension_sets_are_named_once() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        check_extensions(&names(&["data-integrity", "attested-query"])).unwrap();
+        check_extensions(&names(&["template"])).unwrap();
+        check_extensions(&[]).unwrap();
+        assert!(check_extensions(&names(&["nope"])).is_err());
+        assert!(check_extensions(&names(&["attested-query", "data-integrity"])).is_err(), "order");
+        assert!(check_extensions(&names(&["template", "template"])).is_err());
+        assert_eq!(rom_path(&[]), ROM_PATH);
+        assert_eq!(
+            rom_path(&names(&["data-integrity", "attested-query"])),
+            "target/fcc-guest+data-integrity+attested-query.rom"
+        );
     }
 }

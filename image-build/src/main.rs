@@ -23,12 +23,18 @@ struct Cli {
 enum Cmd {
     /// Build the guest kernel with pinned flags and write the ROM; print its size and SHA-384.
     Build {
-        /// Where to write the ROM (default: target/fcc-guest.rom in the workspace).
+        /// Where to write the ROM (default: target/fcc-guest.rom in the workspace, or
+        /// target/fcc-guest+<extensions>.rom).
         #[arg(long)]
         out: Option<PathBuf>,
         /// The source tree to build (default: the workspace this tool was built from).
         #[arg(long)]
         workspace: Option<PathBuf>,
+        /// Compute extensions to compile in (comma-separated, e.g. data-integrity,attested-query):
+        /// a ROM with its own measurement, registered as its own code version
+        /// (docs/EXTENSIONS.md). Default: none, the published ROM.
+        #[arg(long, value_delimiter = ',')]
+        extensions: Vec<String>,
     },
     /// Build the UEFI edition (the guest as an x86_64 UEFI application, for cloud firmware) and
     /// its GPT disk image; print the Authenticode SHA-384, the GPT event digest and the TDX
@@ -268,13 +274,25 @@ fn read_rom(path: Option<PathBuf>) -> Result<(PathBuf, Vec<u8>)> {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Build { out: None, workspace: None } => build_default().map(|_| ()),
-        Cmd::Build { out, workspace } => {
+        Cmd::Build { out: None, workspace: None, extensions } if extensions.is_empty() => build_default().map(|_| ()),
+        Cmd::Build { out, workspace, extensions } => {
             let workspace = workspace.unwrap_or_else(build::workspace_root);
             let workspace = std::path::absolute(&workspace)?;
-            let out = out.unwrap_or_else(|| workspace.join(build::ROM_PATH));
-            let rom = build::build_rom(&workspace, &out)?;
+            let out = out.unwrap_or_else(|| workspace.join(build::rom_path(&extensions)));
+            let rom = build::build_rom_with(&workspace, &out, &extensions)?;
             println!("ROM {} ({} bytes) sha384 {}", out.display(), rom.bytes.len(), hex::encode(rom.sha384()));
+            if !extensions.is_empty() {
+                println!("  extensions {}", extensions.join(", "));
+                let code_hash = <sha3::Keccak256 as sha2::Digest>::digest(rom.sha384());
+                println!(
+                    "  code hash  0x{} (keccak256 of the SHA-384: its plain-QEMU code version)",
+                    hex::encode(code_hash)
+                );
+                println!(
+                    "  measure it for SEV-SNP/TDX: fcc-image measure --rom {} --published --out <manifest>",
+                    out.display()
+                );
+            }
             Ok(())
         }
         Cmd::Efi { workspace, out_dir, settings } => {

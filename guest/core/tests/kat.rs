@@ -4,10 +4,12 @@
 //! `docs/PROTOCOL.md` (which this file parses, so the document and the code cannot drift).
 
 mod common;
+#[path = "doc_vectors/mod.rs"]
+mod doc_vectors;
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::{Address, B256, FixedBytes, U256, eip191_hash_message, keccak256};
+use alloy_primitives::{Address, B256, Bytes, FixedBytes, U256, eip191_hash_message, keccak256};
 use alloy_sol_types::{SolType, SolValue};
 
 use common::*;
@@ -1000,6 +1002,39 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     assert_eq!(secp_recover(&refusal_sig, &refusal_digest), Some(tee.address()));
     v.push(("refusal.signature", refusal_sig.to_vec()));
 
+    // Compute extensions (§8.9): extension 1, the code of a 48-byte measurement 00 01 … 2f.
+    let measurement: [u8; 48] = core::array::from_fn(|i| i as u8);
+    let code_hash = fcc_core::extension::code_hash(Some(&measurement));
+    assert_eq!(code_hash, keccak256(measurement).0);
+    let extension_id = U256::from(1).to_be_bytes::<32>();
+    let (ext_type, ext_command) = (op::name("DATA_INTEGRITY"), op::name("PROVE"));
+    let envelope = fcc_core::extension::envelope(&extension_id, &code_hash, &ext_type, &ext_command, &res.data);
+    let by_alloy = (
+        U256::from(1),
+        B256::from(code_hash),
+        B256::from(ext_type),
+        B256::from(ext_command),
+        Bytes::from(res.data.clone()),
+    )
+        .abi_encode_params();
+    assert_eq!(envelope, by_alloy);
+    v.push(("extension.envelope", envelope.clone()));
+    let ext_result = ActionResult { op_type: ext_type, op_command: ext_command, data: envelope, ..res.clone() };
+    let ext_digest = ext_result.signing_digest(CHAIN_ID);
+    assert_eq!(ext_digest, alloy_result_digest(&ext_result.data, res.id, "threshold", 1, CHAIN_ID));
+    let ext_sig = tee.sign_digest(&ext_digest);
+    assert_eq!(secp_recover(&ext_sig, &ext_digest), Some(tee.address()));
+    v.push(("extension.result.signature", ext_sig.to_vec()));
+    let domain = op::name("TEMPLATE");
+    let data_hash = [0x22; 32];
+    let digest = fcc_core::extension::signing_digest(CHAIN_ID, &extension_id, &domain, &data_hash);
+    let inner = keccak256((U256::from(1), B256::from(domain), B256::from(data_hash)).abi_encode());
+    assert_eq!(digest, eip191_hash_message(alloy_payload_hash("TEE_EXTENSION", CHAIN_ID, inner.0)).0);
+    v.push(("extension.digest", digest.to_vec()));
+    let ext_signature = tee.sign_digest(&digest);
+    assert_eq!(secp_recover(&ext_signature, &digest), Some(tee.address()));
+    v.push(("extension.signature", ext_signature.to_vec()));
+
     // Frames.
     let pull = wire::encode_frame(&GuestMessage::Pull { max_actions: 1 }).unwrap();
     v.push(("frame.pull", pull));
@@ -1035,6 +1070,20 @@ fn protocol_vectors() -> Vec<(&'static str, Vec<u8>)> {
     v.push(("link.signature", link_signature.to_vec()));
     let challenge_frame = wire::encode_frame(&wire::ProxyMessage::Challenge { nonce: challenge() }).unwrap();
     v.push(("frame.challenge", challenge_frame));
+    // Host data for an extension (§8.9): the guest asks for 100,000 bytes of object 0x22…22 for
+    // instruction 0x11…11; the proxy's chunk of three bytes at offset 65,536. By hand: length,
+    // version 7, variant (NeedData 4, Data 3), the words raw, the integers as LEB128 varints.
+    let need =
+        wire::encode_frame(&GuestMessage::NeedData { id: [0x11; 32], object: [0x22; 32], offset: 0, len: 100_000 })
+            .unwrap();
+    let by_hand = [&[0, 0, 0, 70, 7, 4][..], &[0x11; 32], &[0x22; 32], &[0], &[0xa0, 0x8d, 0x06]].concat();
+    assert_eq!(need, by_hand);
+    v.push(("frame.needData", need));
+    let data =
+        wire::encode_frame(&wire::ProxyMessage::Data { id: [0x11; 32], offset: 65_536, bytes: vec![1, 2, 3] }).unwrap();
+    let by_hand = [&[0, 0, 0, 41, 7, 3][..], &[0x11; 32], &[0x80, 0x80, 0x04], &[3, 1, 2, 3]].concat();
+    assert_eq!(data, by_hand);
+    v.push(("frame.data", data));
     wallet_vectors(&mut v);
     xrpl_vectors(&mut v);
     btc_vectors(&mut v);
@@ -1302,42 +1351,9 @@ fn wallet_vectors(v: &mut Vec<(&'static str, Vec<u8>)>) {
     v.push(("wallet.heartbeat.data", by_alloy));
 }
 
-/// Reads the ```` ```vectors ```` blocks of PROTOCOL.md: `name = 0xHEX`, with the hex possibly
-/// continued on following indented lines.
+/// The ```` ```vectors ```` blocks of PROTOCOL.md.
 fn doc_vectors() -> BTreeMap<String, Vec<u8>> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    let mut in_block = false;
-    let mut last: Option<String> = None;
-    for line in PROTOCOL_MD.lines() {
-        let t = line.trim();
-        if !in_block {
-            in_block = t == "```vectors";
-            last = None;
-            continue;
-        }
-        if t.starts_with("```") {
-            in_block = false;
-            continue;
-        }
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        if let Some((name, value)) = t.split_once('=') {
-            let name = name.trim().to_string();
-            let value = value.trim().strip_prefix("0x").unwrap_or_else(|| panic!("{name}: value must start with 0x"));
-            assert!(out.insert(name.clone(), value.to_string()).is_none(), "{name} appears twice");
-            last = Some(name);
-        } else {
-            let name = last.as_ref().unwrap_or_else(|| panic!("continuation without a name: {t}"));
-            out.get_mut(name).unwrap().push_str(t);
-        }
-    }
-    out.into_iter()
-        .map(|(k, v)| {
-            let bytes = hex::decode(&v).unwrap_or_else(|e| panic!("{k}: bad hex ({e})"));
-            (k, bytes)
-        })
-        .collect()
+    doc_vectors::parse(PROTOCOL_MD, "vectors")
 }
 
 /// Prints the vectors in PROTOCOL.md's format (`FCC_PRINT_VECTORS=1 cargo test -p fcc-core --test
@@ -1416,6 +1432,7 @@ fn all_errors() -> Vec<Error> {
         Error::UnknownOperation { op_type: [0; 32], op_command: [0; 32] },
         Error::OperationFailed { reason: "" },
         Error::ReplayFull { capacity: 0 },
+        Error::ExtensionFailed { code: 0, reason: "" },
         Error::EntropyUnavailable,
         Error::UnsupportedVersion { got: 0 },
         Error::UnexpectedMessage,
@@ -1496,6 +1513,9 @@ fn protocol_md_limits_match_the_code() {
         ("MAX_BACKUP_FRAME_LEN", limits::MAX_BACKUP_FRAME_LEN),
         ("MAX_SEALED_FRAME_LEN", limits::MAX_SEALED_FRAME_LEN),
         ("MAX_ACTIONS_PER_PULL", limits::MAX_ACTIONS_PER_PULL),
+        ("MAX_EXTENSION_DATA_LEN", limits::MAX_EXTENSION_DATA_LEN as usize),
+        ("MAX_DATA_CHUNK", limits::MAX_DATA_CHUNK),
+        ("MAX_OUTPUT_LEN", fcc_core::extension::MAX_OUTPUT_LEN),
         ("REPLAY_CAPACITY", limits::REPLAY_CAPACITY),
     ]
     .into_iter()
