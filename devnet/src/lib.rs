@@ -6,9 +6,10 @@
 //! [`process`] is how it runs the proxy and talks to its API; the end-to-end tests (`tests/`,
 //! crate `fcc-e2e`) drive the proxy the same way.
 
+pub mod compute;
 mod payments;
 pub mod process;
-mod run;
+pub(crate) mod run;
 mod stage;
 mod status_page;
 

@@ -74,7 +74,7 @@ pub struct GuestHandle {
 }
 
 impl GuestHandle {
-    fn new(guest: Guest, first_lines: &str, console: &Path) -> Result<Self> {
+    pub(crate) fn new(guest: Guest, first_lines: &str, console: &Path) -> Result<Self> {
         let mut file = std::fs::File::create(console)?;
         writeln!(file, "{first_lines}")?;
         let guest = Arc::new(Mutex::new(Some(guest)));
@@ -115,6 +115,8 @@ pub struct Running {
     pub guest: GuestHandle,
     /// With `--guests 3`: TEEs C and D with their proxies.
     pub others: Vec<(GuestHandle, ProxyProcess)>,
+    /// The compute machine (the image with the seed-003 extensions) and its proxy.
+    pub compute: crate::compute::Machine,
     /// The providers' chain follower.
     pub follower: tokio::task::JoinHandle<()>,
     /// TEE A's proxy (it still serves A's wallet backup).
@@ -204,12 +206,12 @@ impl WorkDir {
     }
 }
 
-fn scheme() -> PolicyHashScheme {
+pub(crate) fn scheme() -> PolicyHashScheme {
     PolicyHashScheme::ChainBound { chain_id: CHAIN_ID }
 }
 
 /// Polls `check` every 5 ms until it yields a value.
-async fn until<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+pub(crate) async fn until<T, F, Fut>(what: &str, mut check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>>>,
@@ -296,7 +298,7 @@ async fn providers_check<P: alloy::providers::Provider>(
 /// The operator's step before `register`: the TEE's signed registration data, from its answer to
 /// a challenge (`GET /info?challenge=`; any challenge will do, the data carries none), checked:
 /// the answer and the data are the TEE's own signatures.
-async fn registration_data(
+pub(crate) async fn registration_data(
     url: &str,
     tee_id: Address,
 ) -> Result<(
@@ -359,8 +361,23 @@ async fn registration_check<P: alloy::providers::Provider>(
     net: &Devnet,
     tee_id: Address,
 ) -> Result<Result<(sim::attest::Statement, sim::attest::Verdict), sim::attest::CheckError>> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json");
-    let verifier = sim::attest::verifier(&manifest, true)?;
+    registration_check_against(url, rpc, net, tee_id, &published_manifest()).await
+}
+
+/// The published manifest, reproducible/MEASUREMENTS.json: the measurements of this source's ROM.
+pub(crate) fn published_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json")
+}
+
+/// [`registration_check`] against the measurements in `manifest`.
+pub(crate) async fn registration_check_against<P: alloy::providers::Provider>(
+    url: &str,
+    rpc: &P,
+    net: &Devnet,
+    tee_id: Address,
+    manifest: &Path,
+) -> Result<Result<(sim::attest::Statement, sim::attest::Verdict), sim::attest::CheckError>> {
+    let verifier = sim::attest::verifier(manifest, true)?;
     let m = net.machines.machine(tee_id).call().await?;
     let registered = sim::attest::Registered {
         public_key: m.publicKey.as_ref().try_into().context("the machine is not registered")?,
@@ -430,7 +447,7 @@ async fn rogue_trust_root_refused<P: alloy::providers::Provider>(
 
 /// The proxy's command line on `db` (SQLite), loopback ports of its own and the devnet's chain
 /// id, rooted in `policy` (voters `ps`), whose trust-root file it writes to `root`.
-fn proxy_args(
+pub(crate) fn proxy_args(
     db: &str,
     root: &Path,
     ps: &[sim::Provider],
@@ -456,6 +473,11 @@ fn proxy_args(
 /// checking its guest's `Hello` against the published manifest (test mode: plain QEMU's evidence
 /// is simulated).
 fn chain_args(rpc: &str, net: &Devnet) -> Vec<String> {
+    chain_args_with(rpc, net, &published_manifest())
+}
+
+/// [`chain_args`], the guest's `Hello` checked against the measurements in `manifest`.
+pub(crate) fn chain_args_with(rpc: &str, net: &Devnet, manifest: &Path) -> Vec<String> {
     vec![
         "--chain-rpc-url".into(),
         rpc.into(),
@@ -468,7 +490,7 @@ fn chain_args(rpc: &str, net: &Devnet) -> Vec<String> {
         "--chain-poll-ms".into(),
         "100".into(),
         "--attestation-manifest".into(),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json").display().to_string(),
+        manifest.display().to_string(),
         "--attestation-allow-simulated".into(),
     ]
 }
@@ -1105,7 +1127,23 @@ pub async fn run(options: &Options) -> Result<Running> {
     };
     let (guest_b, proxy_b, tee_b) = wallet_recovery(&setup, (guest, &api, tee_id), (&next_ps, &next)).await?;
 
-    // 12. (--guests 3) A wallet across three TEEs: XRPL and Bitcoin payments, each machine
+    // 12. Compute extensions: the image with seed 003's two on a machine of its own, their
+    // results verified on chain.
+    let compute = crate::compute::compute(&crate::compute::Setup {
+        trace: &trace,
+        net: &net,
+        rpc: &provider,
+        rpc_url: anvil.endpoint(),
+        deployer,
+        dir: dir.path(),
+        proxy: &proxy_cmd,
+        host: &host,
+        ps: &next_ps,
+        policy: &next,
+    })
+    .await?;
+
+    // 13. (--guests 3) A wallet across three TEEs: XRPL and Bitcoin payments, each machine
     // behind its own proxy.
     let mut others = Vec::new();
     if options.guests == 3 {
@@ -1119,12 +1157,12 @@ pub async fn run(options: &Options) -> Result<Running> {
         let stage = crate::payments::Setup { trace: &trace, net: &net, deployer };
         crate::payments::payments(&stage, &signers).await?;
     }
-    // 13. (--status-page) What an operator sees of the live TEE.
+    // 14. (--status-page) What an operator sees of the live TEE.
     if let Some(out) = &options.status_page {
         let expected = crate::status_page::Expected { tee: tee_b, epoch: next.reward_epoch_id() };
         crate::status_page::check(&trace, proxy_b.http, &expected, out).await?;
     }
     println!("devnet run passed");
     let others = others.into_iter().map(|(_, guest, proxy, _, _)| (guest, proxy)).collect();
-    Ok(Running { guest: guest_b, others, follower, proxy, proxy_b, anvil, net, tee_a: tee_id, tee_b, dir })
+    Ok(Running { guest: guest_b, others, compute, follower, proxy, proxy_b, anvil, net, tee_a: tee_id, tee_b, dir })
 }

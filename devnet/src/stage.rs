@@ -105,13 +105,28 @@ pub async fn send_instruction_to(
     net: &Devnet,
     tee_ids: Vec<Address>,
     from: Address,
+    operation: (&str, &str),
+    message: Vec<u8>,
+    cosigners: (Vec<Address>, u64),
+) -> Result<fcc_chain::InstructionEvent> {
+    send_for(trace, net, EXTENSION, tee_ids, from, operation, message, cosigners).await
+}
+
+/// As [`send_instruction_to`], for the machines of `extension`.
+#[allow(clippy::too_many_arguments)]
+pub async fn send_for(
+    trace: &Trace,
+    net: &Devnet,
+    extension: U256,
+    tee_ids: Vec<Address>,
+    from: Address,
     (op_type, op_command): (&str, &str),
     message: Vec<u8>,
     (cosigners, threshold): (Vec<Address>, u64),
 ) -> Result<fcc_chain::InstructionEvent> {
     let call = net
         .sender
-        .sendInstructions(EXTENSION, tee_ids, op(op_type), op(op_command), message.into(), cosigners, threshold, from)
+        .sendInstructions(extension, tee_ids, op(op_type), op(op_command), message.into(), cosigners, threshold, from)
         .from(from);
     let tx = send_ok("sendInstructions", call).await?;
     let receipt = net.sender.provider().get_transaction_receipt(tx).await?.context("sendInstructions: no receipt")?;
