@@ -22,12 +22,14 @@ use fcc_qemu::{Guest, parse_ready};
 use fcc_sim_providers as sim;
 use sha2::{Digest, Sha256, Sha384};
 
+use crate::machine::{
+    GuestHandle, chain_args_with, proxy_args, registration_check_against, registration_data, scheme, until,
+};
 use crate::process::{Api, ProxyCommand, ProxyProcess};
-use crate::run::{GuestHandle, chain_args_with, proxy_args, registration_check_against, registration_data, scheme};
 use crate::stage::{STEP_TIMEOUT, Trace, op, send_for, send_ok};
 
-/// The extensions of the compute machine's image.
-pub const EXTENSIONS: [&str; 2] = ["data-integrity", "attested-query"];
+/// The extensions of the compute machine's image by default: seed 003's two.
+pub const SEED_EXTENSIONS: [&str; 2] = ["data-integrity", "attested-query"];
 /// The object the providers' challenge covers: 8 MiB.
 const OBJECT_LEN: usize = 8 << 20;
 /// Records of the attested query.
@@ -46,6 +48,8 @@ pub(crate) struct Setup<'a> {
     /// The current policy and its voters (the machine's trust root).
     pub ps: &'a [sim::Provider],
     pub policy: &'a fcc_core::policy::SigningPolicy,
+    /// The extensions of its image (`fcc-image build --extensions`).
+    pub extensions: &'a [String],
 }
 
 /// The compute machine, left running.
@@ -93,9 +97,8 @@ fn records() -> (Vec<u8>, u64, u64, i128) {
 pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
     let (trace, net) = (s.trace, s.net);
     // 1. The image with the extensions compiled in.
-    let extensions: Vec<String> = EXTENSIONS.iter().map(|e| e.to_string()).collect();
     let (rom, image) = {
-        let extensions = extensions.clone();
+        let extensions = s.extensions.to_vec();
         tokio::task::spawn_blocking(move || -> Result<_> {
             let workspace = fcc_image::build::workspace_root();
             let out = workspace.join(fcc_image::build::rom_path(&extensions));
@@ -111,7 +114,7 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
     std::fs::write(&manifest, serde_json::to_vec_pretty(&measured)?)?;
     trace.step(format!(
         "image with extensions {}: {} (SHA-384 {}…), its measurements in {}",
-        EXTENSIONS.join(", "),
+        s.extensions.join(", "),
         rom.display(),
         &hex::encode(&measurement)[..16],
         manifest.display()
@@ -121,7 +124,7 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
     send_ok("createExtension", net.extensions.createExtension("fcc devnet compute".into()).from(s.deployer)).await?;
     let extension = net.extensions.extensionCount().call().await?;
     let code_hash = net.extensions.codeHashOf(measurement.into()).call().await?;
-    let version = format!("TEST-MODE {} (plain QEMU, unattested)", EXTENSIONS.join("+"));
+    let version = format!("TEST-MODE {} (plain QEMU, unattested)", s.extensions.join("+"));
     send_ok(
         "addTeeVersion",
         net.extensions.addTeeVersion(extension, version.clone(), code_hash, vec![platform("plain")?]).from(s.deployer),
@@ -132,17 +135,6 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
     // 3. Its machine, behind a proxy that keeps the objects.
     let objects = s.dir.join("objects");
     std::fs::create_dir_all(&objects)?;
-    let data = object(OBJECT_LEN);
-    let data_id = sha256(&data);
-    std::fs::write(objects.join(hex::encode(data_id)), &data)?;
-    // A damaged copy, filed under the hash of the original (a storage provider that lost a bit).
-    let mut damaged = object(OBJECT_LEN / 8);
-    let damaged_id = sha256(&damaged);
-    damaged[12_345] ^= 0x10;
-    std::fs::write(objects.join(hex::encode(damaged_id)), &damaged)?;
-    let (table, rows, matched, sum) = records();
-    let table_id = sha256(&table);
-    std::fs::write(objects.join(hex::encode(table_id)), &table)?;
     let file = |stem: &str, ext: &str| s.dir.join(format!("{stem}-compute.{ext}"));
     let db = format!("sqlite://{}", file("proxy", "db").display());
     let mut args = proxy_args(&db, &file("trust-root", "json"), s.ps, s.policy)?;
@@ -157,7 +149,7 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
     let (ready, took) = tokio::task::block_in_place(|| guest.wait_for(READY_PREFIX, STEP_TIMEOUT))?;
     let tee_id = Address::from(parse_ready(&ready)?.tee);
     let first_lines = guest.console();
-    let said = format!("extensions: {}", EXTENSIONS.join(", "));
+    let said = format!("extensions: {}", s.extensions.join(", "));
     ensure!(first_lines.contains(&said), "the guest did not say \"{said}\" at boot:\n{first_lines}");
     let guest = GuestHandle::new(guest, &first_lines, &file("guest", "console.log"))?;
     let (r, _) = api.wait_result(&fcc_core::action::initialize_policy_id(&s.policy.encode()), STEP_TIMEOUT).await?;
@@ -186,9 +178,48 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
         took.as_millis()
     ));
 
-    // 4. Proof of data integrity: the providers' challenge, the object streamed from the proxy.
-    let challenge = keccak(b"fcc devnet challenge");
     let run = Run { trace, net, api: &api, extension, tee_id, from: s.deployer };
+    // 4. Each extension's examples, their outputs checked where they are known in advance.
+    for name in s.extensions {
+        for example in fcc_extensions::examples(name) {
+            if !example.data.is_empty() {
+                std::fs::write(objects.join(hex::encode(sha256(&example.data))), &example.data)?;
+            }
+            let operation = (op_name(&example.operation.op_type), op_name(&example.operation.op_command));
+            let (output, took) = run.instruction((&operation.0, &operation.1), example.message.clone()).await?;
+            if let Some(want) = &example.output {
+                ensure!(output == *want, "{name}: {}: the output is not the expected one", example.what);
+            }
+            trace.step(format!(
+                "{name}: {} — verified on chain{}, in {:.0} ms",
+                example.what,
+                if example.output.is_some() { ", the output the expected one" } else { "" },
+                took * 1e3
+            ));
+        }
+    }
+    if s.extensions.iter().any(|e| e == "data-integrity") {
+        data_integrity(&run, &objects).await?;
+    }
+    if s.extensions.iter().any(|e| e == "attested-query") {
+        attested_query(&run, &objects).await?;
+    }
+    Ok(Machine { guest, proxy })
+}
+
+/// Seed 003's proof of data integrity at size: an 8 MiB object under the providers' challenge,
+/// and a damaged copy that fails its challenge.
+async fn data_integrity(run: &Run<'_>, objects: &Path) -> Result<()> {
+    let trace = run.trace;
+    let data = object(OBJECT_LEN);
+    let data_id = sha256(&data);
+    std::fs::write(objects.join(hex::encode(data_id)), &data)?;
+    // A damaged copy, filed under the hash of the original (a storage provider that lost a bit).
+    let mut damaged = object(OBJECT_LEN / 8);
+    let damaged_id = sha256(&damaged);
+    damaged[12_345] ^= 0x10;
+    std::fs::write(objects.join(hex::encode(damaged_id)), &damaged)?;
+    let challenge = keccak(b"fcc devnet challenge");
     let message = integrity::Request { object: data_id, size: OBJECT_LEN as u64, challenge }.encode();
     let (output, took) = run.instruction(("DATA_INTEGRITY", "PROVE"), message).await?;
     let proof: [[u8; 32]; 5] = words(&output)?;
@@ -211,7 +242,15 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
         "a damaged copy (one bit) fails its challenge, on chain too: intact = false, its digest the damaged bytes'",
     );
 
-    // 5. An attested query over content-addressed records.
+    Ok(())
+}
+
+/// An attested query over 20,000 records, its answer computed here by a plain loop.
+async fn attested_query(run: &Run<'_>, objects: &Path) -> Result<()> {
+    let trace = run.trace;
+    let (table, rows, matched, sum) = records();
+    let table_id = sha256(&table);
+    std::fs::write(objects.join(hex::encode(table_id)), &table)?;
     let q = query::Query { aggregate: query::Aggregate::Sum, column: 2, filter: Some((1, query::Cmp::Eq, 3)) };
     let message = query::Request { object: table_id, size: table.len() as u64, query: q }.encode();
     let (output, took) = run.instruction(("ATTESTED_QUERY", "RUN"), message.clone()).await?;
@@ -230,7 +269,13 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
         &hex::encode(table_id)[..12],
         took * 1e3
     ));
-    Ok(Machine { guest, proxy })
+    Ok(())
+}
+
+/// An operation name as text (its bytes up to the padding).
+fn op_name(name: &fcc_core::op::OpName) -> String {
+    let end = name.iter().position(|&b| b == 0).unwrap_or(32);
+    String::from_utf8_lossy(&name[..end]).into_owned()
 }
 
 fn keccak(data: &[u8]) -> [u8; 32] {
@@ -271,7 +316,7 @@ impl Run<'_> {
         .await?;
         let id = e.instruction_id.0;
         let started = Instant::now();
-        crate::run::until("the threshold", || async {
+        until("the threshold", || async {
             Ok(self.api.status(e.reward_epoch_id, &id).await?.filter(|s| s["state"].as_str() != Some("collecting")))
         })
         .await?;

@@ -7,12 +7,14 @@
 //! crate `fcc-e2e`) drive the proxy the same way.
 
 pub mod compute;
+mod machine;
 mod payments;
 pub mod process;
 pub(crate) mod run;
 mod stage;
 mod status_page;
 
+pub use machine::GuestHandle;
 pub use run::{Options, Running, run};
 pub use stage::{CHAIN_ID, EPOCH, EXTENSION, TEST_MODE_VERSION};
 

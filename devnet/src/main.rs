@@ -32,6 +32,11 @@ struct Args {
     /// keep its DOM and a screenshot in this directory (needs Debian's `chromium`).
     #[arg(long)]
     status_page: Option<PathBuf>,
+    /// The compute extensions of the compute machine's image (comma-separated): it is built with
+    /// them, registered as an extension of its own, and each extension's examples go through the
+    /// chain to results verified on chain.
+    #[arg(long, value_delimiter = ',', default_values = fcc_devnet::compute::SEED_EXTENSIONS)]
+    extensions: Vec<String>,
 }
 
 fn main() -> Result<()> {
@@ -48,6 +53,7 @@ fn main() -> Result<()> {
         workdir: args.workdir,
         guests: args.guests,
         status_page: args.status_page,
+        extensions: args.extensions,
     };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let outcome = rt.block_on(async {

@@ -8,9 +8,8 @@
 //! `AnvilInstance`, [`ProxyProcess`], [`GuestHandle`]), so an error, a panic or Ctrl-C (the
 //! binary drops the run's future on SIGINT) leaves nothing behind.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::contract::RawCallBuilder;
@@ -24,7 +23,6 @@ use fcc_contracts::relay_message::{
 };
 use fcc_contracts::{Devnet, action_result, deploy_devnet, platform};
 use fcc_core::hash::{H256, keccak256};
-use fcc_core::policy::PolicyHashScheme;
 use fcc_core::result::status;
 use fcc_core::wallet::backup::WalletBackup;
 use fcc_core::wallet::codec::KeyDataProviderRestore;
@@ -36,7 +34,11 @@ use fcc_sim_providers::follow::{FollowConfig, RestoreCheck, SigningSink};
 use sha2::{Digest, Sha384};
 
 use crate::PROXY_SUBCOMMAND;
-use crate::process::{Api, ProxyCommand, ProxyProcess, free_port};
+use crate::machine::{
+    GuestHandle, chain_args_with, proxy_args, published_manifest, registration_check_against, registration_data,
+    scheme, until,
+};
+use crate::process::{Api, ProxyCommand, ProxyProcess};
 use crate::stage::{CHAIN_ID, EPOCH, EXTENSION, STEP_TIMEOUT, TEST_MODE_VERSION, Trace, send_instruction, send_ok};
 
 /// Label of the simulated providers' keys.
@@ -63,50 +65,9 @@ pub struct Options {
     /// Check the live TEE's status page in headless Chromium at the end, keeping its DOM and a
     /// screenshot in this directory.
     pub status_page: Option<PathBuf>,
-}
-
-/// The booted guest, its console copied to a file by a thread; QEMU is killed when dropped.
-#[derive(Debug)]
-pub struct GuestHandle {
-    guest: Arc<Mutex<Option<Guest>>>,
-    /// The console log.
-    pub console: PathBuf,
-}
-
-impl GuestHandle {
-    pub(crate) fn new(guest: Guest, first_lines: &str, console: &Path) -> Result<Self> {
-        let mut file = std::fs::File::create(console)?;
-        writeln!(file, "{first_lines}")?;
-        let guest = Arc::new(Mutex::new(Some(guest)));
-        let shared = guest.clone();
-        std::thread::spawn(move || {
-            loop {
-                let mut g = shared.lock().expect("guest lock");
-                let Some(guest) = g.as_mut() else { return };
-                match guest.wait_for("", Duration::from_millis(200)) {
-                    Ok((line, _)) => {
-                        let _ = writeln!(file, "{line}");
-                    }
-                    Err(e) if e.to_string().starts_with("QEMU ended") => {
-                        let _ = writeln!(file, "--- QEMU ended ---");
-                        return;
-                    }
-                    Err(_) => {}
-                }
-                drop(g);
-                std::thread::yield_now();
-            }
-        });
-        Ok(Self { guest, console: console.to_path_buf() })
-    }
-}
-
-impl Drop for GuestHandle {
-    fn drop(&mut self) {
-        // Dropping the Guest kills QEMU.
-        let guest = self.guest.lock().map(|mut g| g.take()).unwrap_or(None);
-        drop(guest);
-    }
+    /// The compute extensions of the compute machine's image (`compute`): its own ROM, code
+    /// version and extension id; each extension's examples go through the chain.
+    pub extensions: Vec<String>,
 }
 
 /// Everything the devnet started, stopped in reverse order when dropped.
@@ -206,26 +167,6 @@ impl WorkDir {
     }
 }
 
-pub(crate) fn scheme() -> PolicyHashScheme {
-    PolicyHashScheme::ChainBound { chain_id: CHAIN_ID }
-}
-
-/// Polls `check` every 5 ms until it yields a value.
-pub(crate) async fn until<T, F, Fut>(what: &str, mut check: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>>>,
-{
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        ensure!(Instant::now() < deadline, "timed out after {STEP_TIMEOUT:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// Follows one instruction from its on-chain event to the verified result, printing each stage.
 async fn follow_instruction(
     trace: &Trace,
@@ -295,28 +236,6 @@ async fn providers_check<P: alloy::providers::Provider>(
     Ok(sim::attest::check_policies(&checked.statement, |e| hashes.get(&e).copied().flatten()).map(|()| checked))
 }
 
-/// The operator's step before `register`: the TEE's signed registration data, from its answer to
-/// a challenge (`GET /info?challenge=`; any challenge will do, the data carries none), checked:
-/// the answer and the data are the TEE's own signatures.
-pub(crate) async fn registration_data(
-    url: &str,
-    tee_id: Address,
-) -> Result<(
-    fcc_contracts::machine_registry::ITeeMachineRegistry::TeeMachineData,
-    fcc_contracts::machine_registry::ITeeMachineRegistry::Signature,
-)> {
-    let client = sim::client::ProxyClient::new(url, CHAIN_ID, Duration::from_secs(10))?;
-    let info = client.tee_info(&[0x5e; 32]).await?;
-    let answer = info.answer.context("the proxy gave no TEE answer")?;
-    ensure!(sim::result_signer(&answer, CHAIN_ID)? == tee_id.0.0, "the answer is not the TEE's");
-    let decoded = fcc_attest::statement::decode_tee_info(&answer.result.data)?;
-    ensure!(
-        decoded.registration_signer(CHAIN_ID) == Some(tee_id),
-        "the TEE signed no registration data (opt/fcc/extension-id and opt/fcc/owner unset?)"
-    );
-    Ok((fcc_contracts::machine_data(&decoded.machine), fcc_contracts::signature(&decoded.data_signature)?))
-}
-
 /// What the TEE's signature on its registration stops, tried on chain before the real
 /// registration: a stranger registering the key with the TEE's own signature (it is not the owner
 /// the TEE signed for), and the owner registering data the TEE did not sign (another extension).
@@ -364,49 +283,6 @@ async fn registration_check<P: alloy::providers::Provider>(
     registration_check_against(url, rpc, net, tee_id, &published_manifest()).await
 }
 
-/// The published manifest, reproducible/MEASUREMENTS.json: the measurements of this source's ROM.
-pub(crate) fn published_manifest() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json")
-}
-
-/// [`registration_check`] against the measurements in `manifest`.
-pub(crate) async fn registration_check_against<P: alloy::providers::Provider>(
-    url: &str,
-    rpc: &P,
-    net: &Devnet,
-    tee_id: Address,
-    manifest: &Path,
-) -> Result<Result<(sim::attest::Statement, sim::attest::Verdict), sim::attest::CheckError>> {
-    let verifier = sim::attest::verifier(manifest, true)?;
-    let m = net.machines.machine(tee_id).call().await?;
-    let registered = sim::attest::Registered {
-        public_key: m.publicKey.as_ref().try_into().context("the machine is not registered")?,
-        extension_id: m.extensionId.to_be_bytes(),
-        owner: m.owner.0.0,
-        code_hash: m.codeHash.0,
-        platform: m.platform.0,
-        challenge: m.challenge.0,
-        governance_hash: m.governanceHash.0,
-    };
-    let instruction = m.attestationInstructionId.0;
-    let client = sim::client::ProxyClient::new(url, CHAIN_ID, Duration::from_secs(10))?;
-    let answer = client.wait_result(&instruction, STEP_TIMEOUT).await?;
-    let (statement, verdict) = match sim::attest::check_registration(
-        &answer,
-        &registered,
-        &verifier,
-        &sim::attest::Collateral::default(),
-        CHAIN_ID,
-        sim::attest::unix_now(),
-    ) {
-        Ok(checked) => checked,
-        Err(e) => return Ok(Err(e)),
-    };
-    let epochs = [statement.initial_policy.0, statement.last_policy.0];
-    let hashes = sim::attest::relay_policy_hashes(rpc, *net.relay.address(), &epochs).await?;
-    Ok(sim::attest::check_policies(&statement, |e| hashes.get(&e).copied().flatten()).map(|()| (statement, verdict)))
-}
-
 /// The trust-chain attack: an operator boots a fresh guest (the real ROM) behind its own proxy
 /// whose trust root is a policy of keys it controls, for the Relay's epoch. The guest's
 /// evidence verifies and is fresh (on hardware it would be genuine), so only the providers'
@@ -445,54 +321,11 @@ async fn rogue_trust_root_refused<P: alloy::providers::Provider>(
     Ok(())
 }
 
-/// The proxy's command line on `db` (SQLite), loopback ports of its own and the devnet's chain
-/// id, rooted in `policy` (voters `ps`), whose trust-root file it writes to `root`.
-pub(crate) fn proxy_args(
-    db: &str,
-    root: &Path,
-    ps: &[sim::Provider],
-    policy: &fcc_core::policy::SigningPolicy,
-) -> Result<Vec<String>> {
-    std::fs::write(root, serde_json::to_vec_pretty(&sim::trust_root_json(ps, policy))?)?;
-    let (http, link) = (free_port()?, free_port()?);
-    Ok(vec![
-        "--database".into(),
-        db.into(),
-        "--http".into(),
-        format!("127.0.0.1:{http}"),
-        "--link".into(),
-        format!("127.0.0.1:{link}"),
-        "--chain-id".into(),
-        CHAIN_ID.to_string(),
-        "--trust-root".into(),
-        root.display().to_string(),
-    ])
-}
-
 /// The proxy's arguments for following the devnet's chain (relay, instruction sender) and
 /// checking its guest's `Hello` against the published manifest (test mode: plain QEMU's evidence
 /// is simulated).
 fn chain_args(rpc: &str, net: &Devnet) -> Vec<String> {
     chain_args_with(rpc, net, &published_manifest())
-}
-
-/// [`chain_args`], the guest's `Hello` checked against the measurements in `manifest`.
-pub(crate) fn chain_args_with(rpc: &str, net: &Devnet, manifest: &Path) -> Vec<String> {
-    vec![
-        "--chain-rpc-url".into(),
-        rpc.into(),
-        "--chain-relay".into(),
-        net.relay.address().to_string(),
-        "--chain-instruction-sender".into(),
-        net.sender.address().to_string(),
-        "--chain-confirmations".into(),
-        "0".into(),
-        "--chain-poll-ms".into(),
-        "100".into(),
-        "--attestation-manifest".into(),
-        manifest.display().to_string(),
-        "--attestation-allow-simulated".into(),
-    ]
 }
 
 /// What booting a second guest behind a second proxy needs.
@@ -854,6 +687,8 @@ async fn wallet_recovery(
 pub async fn run(options: &Options) -> Result<Running> {
     ensure!((3..=300).contains(&options.voters), "--voters must be in 3..=300");
     ensure!(matches!(options.guests, 1 | 3), "--guests must be 1 or 3");
+    ensure!(!options.extensions.is_empty(), "--extensions names at least one compute extension");
+    fcc_image::build::check_extensions(&options.extensions)?;
     let trace = Trace::new();
     let dir = match &options.workdir {
         Some(p) => {
@@ -1140,6 +975,7 @@ pub async fn run(options: &Options) -> Result<Running> {
         host: &host,
         ps: &next_ps,
         policy: &next,
+        extensions: &options.extensions,
     })
     .await?;
 

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod extension;
 #[cfg(test)]
 mod tidy;
 
@@ -37,6 +38,11 @@ enum Cmd {
         /// Bitcoin payments, judged by xrpl-py, libbitcoinconsensus and python-bitcoinlib.
         #[arg(long, default_value_t = 1)]
         guests: usize,
+        /// The compute machine's extensions (comma-separated; default: seed 003's
+        /// data-integrity,attested-query): its image is built with them and each one's examples
+        /// go through the chain.
+        #[arg(long)]
+        extensions: Option<String>,
     },
     /// End to end through the verify-and-sign core in-process: simulated providers, policy
     /// trust root, an FDC2 proof, a policy rotation and a refused instruction, with timings.
@@ -60,6 +66,23 @@ enum Cmd {
         /// Boots per accelerator.
         #[arg(long, default_value_t = 7)]
         runs: usize,
+    },
+    /// Compute extensions (docs/EXTENSIONS.md).
+    Extension {
+        #[command(subcommand)]
+        cmd: ExtensionCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExtensionCmd {
+    /// A new extension from extensions/template, wired into the workspace, the image's extension
+    /// set and the guest's features: build it with `cargo run -p fcc-image -- build --extensions
+    /// NAME`, run it with `cargo xtask devnet --extensions NAME`.
+    New {
+        /// Its name: 2 to 24 of a-z, 0-9 and single dashes (`my-ext`: crate fcc-ext-my-ext,
+        /// operation type MY_EXT).
+        name: String,
     },
 }
 
@@ -276,7 +299,13 @@ fn devnet_args(voters: usize, guests: usize, keep_running: bool, workdir: Option
 /// `cargo xtask devnet`: the set-up it needs (toolchain, contracts toolchain and build, QEMU),
 /// then the `fcc-devnet` binary (crate `devnet`), which does the rest (it also serves the proxy
 /// process, `fcc-devnet proxy`, so there is one build).
-fn devnet(voters: usize, guests: usize, keep_running: bool, workdir: Option<&Path>) -> Result<()> {
+fn devnet(
+    voters: usize,
+    guests: usize,
+    keep_running: bool,
+    workdir: Option<&Path>,
+    extensions: Option<&str>,
+) -> Result<()> {
     eprintln!("[1/4] Rust toolchain and the guest target");
     ensure_toolchain()?;
     if guests > 1 {
@@ -288,7 +317,10 @@ fn devnet(voters: usize, guests: usize, keep_running: bool, workdir: Option<&Pat
     eprintln!("[3/4] QEMU");
     ensure_qemu()?;
     eprintln!("[4/4] building and running fcc-devnet (the first build takes several minutes)");
-    let args = devnet_args(voters, guests, keep_running, workdir);
+    let mut args = devnet_args(voters, guests, keep_running, workdir);
+    if let Some(extensions) = extensions {
+        args.extend(["--extensions".to_owned(), extensions.to_owned()]);
+    }
     let mut run = vec!["run", "--quiet", "-p", "fcc-devnet", "--bin", "fcc-devnet", "--"];
     run.extend(args.iter().map(String::as_str));
     cargo(&run)
@@ -337,10 +369,27 @@ fn confidential_boots() -> Result<()> {
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
-        Cmd::Devnet { voters, keep_running, workdir, guests } => {
-            devnet(voters, guests, keep_running, workdir.as_deref())
+        Cmd::Devnet { voters, keep_running, workdir, guests, extensions } => {
+            devnet(voters, guests, keep_running, workdir.as_deref(), extensions.as_deref())
         }
         Cmd::Demo { voters } => demo::run(voters),
+        Cmd::Extension { cmd: ExtensionCmd::New { name } } => {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
+            let dir = extension::new(root, &name)?;
+            println!("created {} (from extensions/template) and wired it in:", dir.display());
+            println!(
+                "  the workspace members, extensions/set (feature {name}), guest/kernel and guest/uefi (feature {name})"
+            );
+            println!("next:");
+            println!("  cargo test -p fcc-ext-{name}                              its tests, through the real engine");
+            println!(
+                "  cargo run -p fcc-image -- build --extensions {name}      the image with it: ROM, SHA-384, code hash"
+            );
+            println!(
+                "  cargo xtask devnet --extensions {name}                   registered, booted, its examples verified on chain"
+            );
+            Ok(())
+        }
         Cmd::Test => {
             ensure_toolchain()?;
             ensure_python_judges()?;

@@ -383,3 +383,20 @@ impl Job for Running {
         Ok(self.evaluator.answer().encode(&self.request))
     }
 }
+
+/// What the devnet sends to show it working: SUM of column 1 where column 0 >= -3 over three
+/// records (PROTOCOL.md §8.9's example), whose answer, 19, is known in advance.
+pub fn examples() -> Vec<fcc_extension::Example> {
+    let records = b"-5,10\n0,20\n7,-1\n";
+    let object: H256 = Sha256::digest(records).into();
+    let query = Query { aggregate: Aggregate::Sum, column: 1, filter: Some((0, Cmp::Ge, -3)) };
+    let request = Request { object, size: records.len() as u64, query };
+    let answer = Answer { records: 3, matched: 2, value: 19 };
+    alloc::vec![fcc_extension::Example {
+        what: "SUM(column 1) WHERE column 0 >= -3 over three records = 19",
+        operation: RUN,
+        message: request.encode(),
+        data: records.to_vec(),
+        output: Some(answer.encode(&request)),
+    }]
+}

@@ -156,3 +156,18 @@ impl Job for Hashing {
         Ok(Proof { request: self.request, digest }.encode())
     }
 }
+
+/// What the devnet sends to show it working: the object "abc" (FIPS 180-2's first vector) under
+/// a fixed challenge, whose proof is known in advance.
+pub fn examples() -> Vec<fcc_extension::Example> {
+    let object: H256 = Sha256::digest(b"abc").into();
+    let request = Request { object, size: 3, challenge: [0xc1; 32] };
+    let output = Proof { request, digest: object }.encode();
+    alloc::vec![fcc_extension::Example {
+        what: "the object \"abc\" intact",
+        operation: PROVE,
+        message: request.encode(),
+        data: b"abc".to_vec(),
+        output: Some(output),
+    }]
+}

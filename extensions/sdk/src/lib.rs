@@ -47,5 +47,22 @@ pub mod abi {
     }
 }
 
+/// An instruction that shows an operation at work, with the host data it streams: the devnet
+/// sends every example of the extensions in its image (`cargo xtask devnet --extensions …`)
+/// through the instruction contract and checks each result on chain.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// What it shows, in a few words.
+    pub what: &'static str,
+    /// The operation.
+    pub operation: Operation,
+    /// Its `originalMessage`.
+    pub message: alloc::vec::Vec<u8>,
+    /// The host data it asks for (filed under its SHA-256; empty: none).
+    pub data: alloc::vec::Vec<u8>,
+    /// The output, where it does not depend on the TEE (its key, its randomness).
+    pub output: Option<alloc::vec::Vec<u8>>,
+}
+
 #[cfg(feature = "testing")]
 pub mod testing;

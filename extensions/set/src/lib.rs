@@ -33,6 +33,21 @@ pub fn names() -> Vec<&'static str> {
     all().iter().map(|e| e.name()).collect()
 }
 
+/// The examples of the extension `name` (the devnet sends them; none for a name not compiled
+/// in). Host-side: the guest never calls it, so they are not in the image.
+pub fn examples(name: &str) -> Vec<fcc_extension::Example> {
+    match name {
+        #[cfg(feature = "data-integrity")]
+        "data-integrity" => fcc_ext_data_integrity::examples(),
+        #[cfg(feature = "attested-query")]
+        "attested-query" => fcc_ext_attested_query::examples(),
+        #[cfg(feature = "template")]
+        "template" => fcc_ext_template::examples(),
+        // new extensions' examples: above this line (cargo xtask extension new)
+        _ => Vec::new(),
+    }
+}
+
 /// The system operations and those of the extensions compiled in.
 pub fn registry() -> Result<fcc_core::ops::Registry, fcc_core::Error> {
     fcc_core::ops::Registry::system().with_extensions(all())

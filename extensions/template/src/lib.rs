@@ -1,5 +1,5 @@
-//! The template extension: copy this directory to start your own (docs/EXTENSIONS.md walks
-//! through it). It has one operation, which needs no host data:
+//! A compute extension (docs/EXTENSIONS.md). As it comes, it has one operation that needs no
+//! host data — change it into yours:
 //!
 //! ```text
 //! TEMPLATE / SIGN
@@ -19,7 +19,8 @@ use alloc::vec::Vec;
 
 use fcc_extension::abi::{self, Reader, Token};
 use fcc_extension::{
-    Admission, Call, Extension, ExtensionError, H256, Job, OpName, Operation, Services, Started, name,
+    Admission, Call, Example, Extension, ExtensionError, H256, Job, OpName, Operation, Services, Started, keccak256,
+    name,
 };
 
 /// `TEMPLATE / SIGN`. Rename the type (your extension's name, not `F_…`), say how much of the
@@ -68,4 +69,18 @@ impl Job for Signing {
         let signature = tee.sign(&DOMAIN, &self.0);
         Ok(abi::encode_tuple(&[Token::Word(self.0), Token::Bytes(&signature)]))
     }
+}
+
+/// What the devnet sends to show it working (`cargo xtask devnet --extensions template`): a
+/// signature over the hash of a greeting (the output holds the TEE's signature, so no expected
+/// output). Add yours: each goes through the chain to a result verified on chain.
+pub fn examples() -> Vec<Example> {
+    let digest = keccak256(b"hello, extension");
+    alloc::vec![Example {
+        what: "a signed digest",
+        operation: SIGN,
+        message: digest.to_vec(),
+        data: Vec::new(),
+        output: None
+    }]
 }

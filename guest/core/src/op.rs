@@ -70,6 +70,9 @@ pub const PAY: OpName = name("PAY");
 /// Sign a payment again with other fees.
 pub const REISSUE: OpName = name("REISSUE");
 
+/// Flare's default admission threshold, in basis points of the policy's weight: more than half.
+pub const DEFAULT_THRESHOLD_BIPS: u16 = 5000;
+
 /// Whether `op_type` is one of Flare's system types (prefix `F_`), which extensions may not use.
 pub fn is_system(op_type: &OpName) -> bool {
     op_type.starts_with(b"F_")

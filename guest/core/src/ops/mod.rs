@@ -26,8 +26,7 @@ pub type Execute = fn(&mut TeeState, &Action, &mut dyn Attester) -> Result<crate
 /// weight (weight must be strictly greater than `ceil(total · bips / 10000)`; `admission`).
 pub type Threshold = fn(&InstructionData) -> Result<u16, Error>;
 
-/// Flare's default: more than half of the weight.
-pub const DEFAULT_THRESHOLD_BIPS: u16 = 5000;
+pub use crate::op::DEFAULT_THRESHOLD_BIPS;
 
 fn default_threshold(_: &InstructionData) -> Result<u16, Error> {
     Ok(DEFAULT_THRESHOLD_BIPS)
