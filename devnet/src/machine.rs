@@ -109,6 +109,33 @@ pub(crate) fn published_manifest() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json")
 }
 
+/// The manifest the run checks its core machines against, when not the published one.
+static OWN_MANIFEST: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The measurements the run's core machines are checked against: the published manifest, unless
+/// the ROM built here is not the one it publishes (a fork whose workspace has other extensions:
+/// Rust's crate hashes cover the dependency graph, so the core ROM's bytes move too), when the
+/// run measured its own ([`use_own_manifest`]).
+pub(crate) fn manifest() -> PathBuf {
+    OWN_MANIFEST.get().cloned().unwrap_or_else(published_manifest)
+}
+
+/// Checks the core ROM `image` against the published manifest; if it is not the published ROM,
+/// measures it into `dir` and has [`manifest`] name that. Returns whether it was the published one.
+pub(crate) fn use_own_manifest_unless_published(image: &[u8], dir: &Path) -> Result<bool> {
+    use sha2::{Digest, Sha384};
+    let published: serde_json::Value = serde_json::from_slice(&std::fs::read(published_manifest())?)?;
+    let sha384 = hex::encode(Sha384::digest(image));
+    if published["rom"]["sha384"].as_str() == Some(sha384.as_str()) {
+        return Ok(true);
+    }
+    let own = dir.join("core-manifest.json");
+    let request = fcc_image::measure::Request { vcpus: vec![1], ..Default::default() };
+    std::fs::write(&own, serde_json::to_vec_pretty(&fcc_image::measure::manifest(image, &request)?)?)?;
+    OWN_MANIFEST.set(own).map_err(|_| anyhow::anyhow!("the run's manifest was chosen twice"))?;
+    Ok(false)
+}
+
 /// [`registration_check`] against the measurements in `manifest`.
 pub(crate) async fn registration_check_against<P: alloy::providers::Provider>(
     url: &str,

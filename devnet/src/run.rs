@@ -35,8 +35,7 @@ use sha2::{Digest, Sha384};
 
 use crate::PROXY_SUBCOMMAND;
 use crate::machine::{
-    GuestHandle, chain_args_with, proxy_args, published_manifest, registration_check_against, registration_data,
-    scheme, until,
+    GuestHandle, chain_args_with, manifest, proxy_args, registration_check_against, registration_data, scheme, until,
 };
 use crate::process::{Api, ProxyCommand, ProxyProcess};
 use crate::stage::{CHAIN_ID, EPOCH, EXTENSION, STEP_TIMEOUT, TEST_MODE_VERSION, Trace, send_instruction, send_ok};
@@ -224,7 +223,7 @@ async fn providers_check<P: alloy::providers::Provider>(
     rpc: &P,
     relay: Address,
 ) -> Result<Result<sim::attest::Checked, sim::attest::CheckError>> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../reproducible/MEASUREMENTS.json");
+    let manifest = manifest();
     let verifier = sim::attest::verifier(&manifest, true)?;
     let checker = sim::client::ProxyClient::new(url, CHAIN_ID, Duration::from_secs(10))?;
     let checked = match checker.check_tee(&verifier, &sim::attest::Collateral::default()).await {
@@ -280,7 +279,7 @@ async fn registration_check<P: alloy::providers::Provider>(
     net: &Devnet,
     tee_id: Address,
 ) -> Result<Result<(sim::attest::Statement, sim::attest::Verdict), sim::attest::CheckError>> {
-    registration_check_against(url, rpc, net, tee_id, &published_manifest()).await
+    registration_check_against(url, rpc, net, tee_id, &manifest()).await
 }
 
 /// The trust-chain attack: an operator boots a fresh guest (the real ROM) behind its own proxy
@@ -325,7 +324,7 @@ async fn rogue_trust_root_refused<P: alloy::providers::Provider>(
 /// checking its guest's `Hello` against the published manifest (test mode: plain QEMU's evidence
 /// is simulated).
 fn chain_args(rpc: &str, net: &Devnet) -> Vec<String> {
-    chain_args_with(rpc, net, &published_manifest())
+    chain_args_with(rpc, net, &manifest())
 }
 
 /// What booting a second guest behind a second proxy needs.
@@ -717,6 +716,13 @@ pub async fn run(options: &Options) -> Result<Running> {
         bytes.len() / 1024,
         &hex::encode(&measurement)[..16]
     ));
+    if !crate::machine::use_own_manifest_unless_published(&bytes, dir.path())? {
+        trace.note(format!(
+            "NOT the published ROM (reproducible/MEASUREMENTS.json): this source differs (its workspace's extensions, \
+             say); the machines are checked against its own measurements, {}",
+            manifest().display()
+        ));
+    }
     fcc_qemu::find_qemu()?;
     let host = fcc_qemu::choose()?;
     trace.note(format!("QEMU accelerator: {} -cpu {} ({})", host.accel.name(), host.cpu, host.why));
@@ -764,7 +770,7 @@ pub async fn run(options: &Options) -> Result<Running> {
     let api = Api::new(proxy.http);
     trace.step(format!("fcc-proxy (pid {}) on {db}: HTTP {}, guest link {}", proxy.pid(), proxy.http, proxy.link));
     trace.note(format!("it follows the chain (relay, instruction sender) and holds the trust root of epoch {EPOCH}"));
-    trace.note("it checks each guest's attestation against reproducible/MEASUREMENTS.json (test mode)");
+    trace.note(format!("it checks each guest's attestation against {} (test mode)", manifest().display()));
 
     // 4. The guest.
     // The operator fixes whom the guest signs its registration for: the devnet's extension and
@@ -840,7 +846,7 @@ pub async fn run(options: &Options) -> Result<Running> {
         .await?
         .map_err(|e| anyhow::anyhow!("the providers refuse TEE {tee_id}: {e}"))?;
     trace.step(format!(
-        "providers checked the TEE's answer to the registry's challenge (test mode, reproducible/MEASUREMENTS.json): signed by the TEE, platform {}, measurement {} = the registered code, its signed registration data = the record, trust root epoch {} and active epoch {} equal to the Relay's, in {:.1} ms",
+        "providers checked the TEE's answer to the registry's challenge (test mode, the image's manifest): signed by the TEE, platform {}, measurement {} = the registered code, its signed registration data = the record, trust root epoch {} and active epoch {} equal to the Relay's, in {:.1} ms",
         verdict.platform,
         verdict.measurement,
         statement.initial_policy.0,
