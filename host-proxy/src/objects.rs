@@ -3,7 +3,7 @@
 //! when an extension's instruction asks for one (`NeedData`). The proxy is not trusted with
 //! them — the guest's extension checks what it is given — so it only finds and reads them. There
 //! is no upload through the public API: whoever runs the proxy decides what data it holds
-//! (`fcc objects add FILE` files one under its hash).
+//! (`fcc object add FILE --dir DIR` files one under its hash).
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};

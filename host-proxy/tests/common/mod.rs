@@ -66,6 +66,11 @@ pub struct Setup {
 /// Starts a proxy on `store`, registers the policy, connects a stand-in guest (reconnecting)
 /// and waits until the guest has executed `INITIALIZE_POLICY`.
 pub async fn setup(store: Arc<dyn Store>, config: Config, voters: usize) -> Setup {
+    setup_with(store, config, voters, fcc_proxy_testing::new_tee(CHAIN_ID).unwrap()).await
+}
+
+/// [`setup`] with the stand-in guest's TEE `tee`.
+pub async fn setup_with(store: Arc<dyn Store>, config: Config, voters: usize, tee: Tee) -> Setup {
     let http = TcpListener::bind(config.http).await.unwrap();
     let link = TcpListener::bind(config.link).await.unwrap();
     let running = fcc_proxy::start_with(config, store, http, link).await.unwrap();
@@ -73,7 +78,7 @@ pub async fn setup(store: Arc<dyn Store>, config: Config, voters: usize) -> Setu
     running.shared.add_policy(&providers.policy.encode()).await.unwrap();
     let init = fcc_sim_providers::initialize_policy(&providers.ps, &providers.policy).unwrap();
     running.shared.enqueue_direct(&init).await.unwrap();
-    let tee = Arc::new(Mutex::new(fcc_proxy_testing::new_tee(CHAIN_ID).unwrap()));
+    let tee = Arc::new(Mutex::new(tee));
     let tee_id = tee.lock().unwrap().state().identity.address();
     fcc_proxy_testing::spawn_guest(running.link_addr, tee.clone());
     let r = wait_result(running.shared.store.as_ref(), &init.instruction.instruction_id, Duration::from_secs(20))

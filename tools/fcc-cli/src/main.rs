@@ -2,7 +2,8 @@
 //!
 //! It runs the guest's own verification code (`fcc-core`) on the host: decode and hash Flare
 //! signing policies, hash and verify instructions against a policy, and check the signature of a
-//! TEE result. Every command reads a file (or `-` for standard input) and prints JSON.
+//! TEE result; and it files compute extensions' data objects for a proxy. Every command reads a
+//! file (or `-` for standard input) and prints JSON.
 //!
 //! Exit codes: 0 success (accepted / matches), 1 refused (the JSON says why), 2 bad input.
 
@@ -13,6 +14,7 @@ use serde_json::Value;
 
 mod input;
 mod instruction;
+mod object;
 mod outcome;
 mod policy;
 mod result;
@@ -42,6 +44,21 @@ enum Command {
     /// Signed TEE results.
     #[command(subcommand)]
     Result(ResultCommand),
+    /// Compute extensions' data objects (a proxy's `--objects` directory).
+    #[command(subcommand)]
+    Object(ObjectCommand),
+}
+
+#[derive(Subcommand)]
+enum ObjectCommand {
+    /// File FILE in the objects directory DIR under its SHA-256 (the id an instruction names).
+    Add {
+        /// The object.
+        file: std::path::PathBuf,
+        /// The proxy's objects directory.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +142,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Result(ResultCommand::Verify { input, chain, tee }) => {
             result::verify(&input, chain.chain_id, tee.as_deref())
         }
+        Command::Object(ObjectCommand::Add { file, dir }) => object::add(&file, &dir),
     }
 }
 

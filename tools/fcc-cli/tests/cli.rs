@@ -553,3 +553,24 @@ fn malformed_results_exit_2() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("--tee"));
 }
+
+#[test]
+fn object_add_files_an_object_under_the_sha256_coreutils_computes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data.bin");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let objects = dir.path().join("objects");
+    let r = fcc(&["object", "add", file.to_str().unwrap(), "--dir", objects.to_str().unwrap()], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = Command::new("sha256sum").arg(&file).output().expect("sha256sum");
+    let want = String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string();
+    let v = r.json();
+    assert_eq!(v["object"], format!("0x{want}"));
+    assert_eq!(v["size"], data.len());
+    assert_eq!(std::fs::read(objects.join(&want)).unwrap(), data, "the copy is the object");
+    // Only the object: no temporary file left behind.
+    assert_eq!(std::fs::read_dir(&objects).unwrap().count(), 1);
+    let missing = fcc(&["object", "add", "/nonexistent/file", "--dir", objects.to_str().unwrap()], "");
+    assert_eq!(missing.code, 2);
+}
