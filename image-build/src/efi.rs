@@ -17,7 +17,7 @@ use anyhow::{Context, Result, ensure};
 use fcc_cvm_abi::eventlog::{SHA384_LEN, uefi_boot};
 use sha2::{Digest, Sha384};
 
-use crate::build::build_guest;
+use crate::build::build_guest_with;
 
 /// The UEFI edition's target.
 pub const TARGET: &str = "x86_64-unknown-uefi";
@@ -77,8 +77,14 @@ pub const BOOT_PATH: [&str; 3] = ["EFI", "BOOT", "BOOTX64.EFI"];
 
 /// Builds the UEFI application and returns its path.
 pub fn build_application(workspace: &Path) -> Result<PathBuf> {
+    build_application_with(workspace, &[])
+}
+
+/// Builds the UEFI application with the compute extensions `extensions` compiled in (its own
+/// Authenticode hash and RTMR1) and returns its path.
+pub fn build_application_with(workspace: &Path, extensions: &[String]) -> Result<PathBuf> {
     let hint = format!("; is the target installed? `rustup target add {TARGET}`");
-    let release = build_guest(workspace, PACKAGE, TARGET, RUSTFLAGS, "the UEFI application", &hint)?;
+    let release = build_guest_with(workspace, PACKAGE, TARGET, RUSTFLAGS, extensions, "the UEFI application", &hint)?;
     Ok(release.join(format!("{PACKAGE}.efi")))
 }
 
@@ -198,10 +204,15 @@ pub const EFI_FILE: &str = "fcc-guest.efi";
 /// See [`EFI_FILE`].
 pub const DISK_FILE: &str = "fcc-guest-efi.img";
 
-/// Builds the application and its disk image (with `settings`, if given), writes both into
-/// `out_dir`, and returns them with their measurements.
-pub fn build(workspace: &Path, out_dir: &Path, settings: Option<&[u8]>) -> Result<(Vec<u8>, Vec<u8>, Measurements)> {
-    let path = build_application(workspace)?;
+/// Builds the application with `extensions` and its disk image (with `settings`, if given),
+/// writes both into `out_dir`, and returns them with their measurements.
+pub fn build(
+    workspace: &Path,
+    out_dir: &Path,
+    settings: Option<&[u8]>,
+    extensions: &[String],
+) -> Result<(Vec<u8>, Vec<u8>, Measurements)> {
+    let path = build_application_with(workspace, extensions)?;
     let application = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let disk = disk_image_with_settings(&application, settings)?;
     let m = measure(&application, &disk)?;

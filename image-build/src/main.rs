@@ -51,6 +51,10 @@ enum Cmd {
         /// change.
         #[arg(long)]
         settings: Option<PathBuf>,
+        /// Compute extensions to compile in (comma-separated), as `build --extensions`: an
+        /// application with its own Authenticode hash and RTMR1.
+        #[arg(long, value_delimiter = ',')]
+        extensions: Vec<String>,
     },
     /// Write the ROM as an IGVM file (SEV-SNP and TDX in one file) and print the measurements
     /// the `igvm` crate computes for it beside ours.
@@ -295,14 +299,14 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Efi { workspace, out_dir, settings } => {
+        Cmd::Efi { workspace, out_dir, settings, extensions } => {
             let workspace = std::path::absolute(workspace.unwrap_or_else(build::workspace_root))?;
             let out_dir = out_dir.unwrap_or_else(|| workspace.join(efi::OUT_DIR));
             let settings = match settings {
                 Some(path) => Some(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?),
                 None => None,
             };
-            let (application, disk, m) = efi::build(&workspace, &out_dir, settings.as_deref())?;
+            let (application, disk, m) = efi::build(&workspace, &out_dir, settings.as_deref(), &extensions)?;
             println!("application {} ({} bytes)", out_dir.join(efi::EFI_FILE).display(), application.len());
             println!("disk image  {} ({} bytes)", out_dir.join(efi::DISK_FILE).display(), disk.len());
             println!("Authenticode SHA-384  {}", hex::encode(m.authenticode_sha384));
