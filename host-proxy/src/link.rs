@@ -449,6 +449,7 @@ impl Conn {
         let step = Duration::from_millis(self.lease_ms);
         let mut buf = vec![0u8; MAX_DATA_CHUNK];
         let mut sent = 0u64;
+        let mut renewed = Instant::now();
         while sent < len {
             let n = usize::try_from(len - sent).unwrap_or(usize::MAX).min(MAX_DATA_CHUNK);
             file.read_exact(&mut buf[..n])
@@ -459,9 +460,19 @@ impl Conn {
                 .await
                 .map_err(|_| LinkFault::Timeout(format!("the guest read no data for {step:?}")))??;
             sent += n as u64;
+            shared.metrics.object_bytes.inc_by(n as u64);
+            // A stream longer than a lease keeps the connection's leases.
+            if renewed.elapsed() > step / 3 {
+                self.renew_leases(shared, owner).await?;
+                renewed = Instant::now();
+            }
         }
-        shared.metrics.object_bytes.inc_by(len);
-        // Renewed (not re-delivered: the count of deliveries does not move).
+        self.renew_leases(shared, owner).await
+    }
+
+    /// Renews every lease of this connection for another lease period (not a new delivery: the
+    /// count of deliveries does not move).
+    async fn renew_leases(&self, shared: &Shared, owner: &str) -> Result<()> {
         let until = now_ms() + self.lease_ms as i64;
         for leased in &self.leased {
             shared.store.defer(owner, leased, until, u64::MAX).await?;

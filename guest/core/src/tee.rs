@@ -267,7 +267,7 @@ impl Tee {
             })),
             Ok((extension_id, Ok(Started { job, data }))) => {
                 let request = data.unwrap_or(DataRequest { object: [0; 32], len: 0 });
-                let pending = Pending { action: action.clone(), job, request, received: 0, extension_id, operation };
+                // The instruction names more data than its operation takes: its result.
                 if request.len > operation.max_data_len {
                     let max = usize::try_from(operation.max_data_len).unwrap_or(usize::MAX);
                     let len = usize::try_from(request.len).unwrap_or(usize::MAX);
@@ -276,6 +276,7 @@ impl Tee {
                         Err(Error::TooLarge { what: "extension data", len, max })
                     }));
                 }
+                let pending = Pending { action: action.clone(), job, request, received: 0, extension_id, operation };
                 if request.len == 0 { Step::Done(self.complete(pending, attester)) } else { Step::Stream(pending) }
             }
         }
