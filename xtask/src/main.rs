@@ -330,8 +330,9 @@ fn devnet(
 /// `tests/cli.rs` makes cargo build the binary), run directly: `cargo run -p fcc-devnet` would
 /// resolve features for that package alone and rebuild much of the dependency graph a second time.
 /// With `status_page`, the devnet checks the live TEE's status page in headless Chromium and
-/// keeps its DOM and screenshot in `target/status-page/` (the test's artifacts).
-fn devnet_after_tests(voters: usize, guests: usize, status_page: bool) -> Result<()> {
+/// keeps its DOM and screenshot in `target/status-page/` (the test's artifacts); `extensions`
+/// chooses the compute machine's extensions (default: seed 003's two).
+fn devnet_after_tests(voters: usize, guests: usize, status_page: bool, extensions: Option<&str>) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("workspace root")?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), Into::into);
     let bin = target.join("debug/fcc-devnet");
@@ -339,6 +340,9 @@ fn devnet_after_tests(voters: usize, guests: usize, status_page: bool) -> Result
     let mut args = devnet_args(voters, guests, false, None);
     if status_page {
         args.extend(["--status-page".to_owned(), target.join("status-page").display().to_string()]);
+    }
+    if let Some(extensions) = extensions {
+        args.extend(["--extensions".to_owned(), extensions.to_owned()]);
     }
     eprintln!("$ {} {}", bin.display(), args.join(" "));
     let status = Command::new(&bin).args(&args).status().with_context(|| format!("running {}", bin.display()))?;
@@ -438,9 +442,10 @@ fn main() -> Result<()> {
             reproducible_check()?;
             // The devnet is the last end-to-end check: chain, proxy, guest in QEMU, providers; it
             // asserts every step and exits non-zero on any failure. Both forms: the fast default
-            // (with the status page in Chromium) and the one with a wallet across three TEEs.
-            devnet_after_tests(20, 1, true)?;
-            devnet_after_tests(20, 3, false)
+            // (with the status page in Chromium, and the template extension's example on chain
+            // beside seed 003's two) and the one with a wallet across three TEEs.
+            devnet_after_tests(20, 1, true, Some("data-integrity,attested-query,template"))?;
+            devnet_after_tests(20, 3, false, None)
         }
         Cmd::Bench => cargo(&["bench", "-p", "fcc-core"]),
         Cmd::Image => cargo(&["run", "--quiet", "-p", "fcc-image", "--", "build"]),

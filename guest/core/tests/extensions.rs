@@ -462,12 +462,44 @@ fn extension_signatures_stand_in_for_no_system_signature() {
 
 #[test]
 fn a_wallet_key_signs_for_an_extension_under_its_domain_only() {
+    use fcc_core::wallet::codec::KeyGenerate;
+    use fcc_core::wallet::{ConfigConstants, EVM_SIGN_ALGO, KEY_TYPE_EVM, KeyIdPair};
     let mut net = Net::new(true);
     let wallet_id = [0x77; 32];
+    // No such key yet: the extension's error.
     let a = net.instruction(&WALLET_SIGN, &wallet_id, &[2, 3, 4]);
     let r = net.handle(&a);
     failed(&r, 406);
     assert!(r.result.log.contains("no such wallet key"), "{}", r.result.log);
+    // The policy has the TEE generate it (Flare's KEY_GENERATE).
+    let key = KeyIdPair { wallet_id, key_id: 1 };
+    let generate = KeyGenerate {
+        tee_id: net.tee_id,
+        id: key,
+        key_type: KEY_TYPE_EVM,
+        signing_algo: EVM_SIGN_ALGO,
+        config: ConfigConstants {
+            admins: vec![pool()[25].public],
+            admins_threshold: 1,
+            cosigners: vec![],
+            cosigners_threshold: 0,
+        },
+    };
+    let mut d = net.data(&ECHO, &generate.encode());
+    (d.op_type, d.op_command) = (op::F_WALLET, op::KEY_GENERATE);
+    let a = net.signed(d, &[2, 3, 4]);
+    let r = net.handle(&a);
+    assert_eq!(r.result.status, status::SUCCESS, "{}", r.result.log);
+    let wallet = net.tee.state().wallets.get(&key).expect("generated").address();
+    // Now the extension gets the wallet key's signature under its domain, and only that.
+    let a = net.instruction(&WALLET_SIGN, &wallet_id, &[2, 3, 4]);
+    let signature: [u8; 65] = output(&net.handle(&a), &WALLET_SIGN).try_into().unwrap();
+    let data_hash = keccak256(wallet_id).0;
+    assert_eq!(secp_recover(&signature, &alloy_extension_digest("WALLET", data_hash)), Some(wallet));
+    // Not a wallet message (tee-node's Wallet.Sign: keccak of the message, no prefix) nor any
+    // EIP-191 payload of the hash.
+    assert_ne!(secp_recover(&signature, &data_hash), Some(wallet));
+    assert_ne!(secp_recover(&signature, &eip191_hash_message(data_hash).0), Some(wallet));
 }
 
 // ---------------------------------------------------------------------------------------------
