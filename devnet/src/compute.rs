@@ -226,7 +226,7 @@ async fn data_integrity(run: &Run<'_>, objects: &Path) -> Result<()> {
     ensure!(proof[0] == data_id && proof[2] == challenge, "the proof names another object or challenge");
     ensure!(proof[3] == data_id && proof[4][31] == 1, "the TEE did not find the object intact");
     trace.step(format!(
-        "proof of data integrity verified on chain: {} MiB object 0x{}… intact under challenge 0x{}…; vote to result {:.0} ms ({:.1} MB/s streamed, hashed and signed)",
+        "proof of data integrity verified on chain: {} MiB object 0x{}… intact under challenge 0x{}…; queued to result {:.0} ms ({:.1} MB/s streamed, hashed and signed)",
         OBJECT_LEN >> 20,
         &hex::encode(data_id)[..12],
         &hex::encode(challenge)[..12],
