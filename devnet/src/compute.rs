@@ -14,6 +14,7 @@ use alloy::providers::DynProvider;
 use anyhow::{Context, Result, ensure};
 use fcc_contracts::relay_message::{custom_signing_digest, encode_custom_signature, sign_as_voters};
 use fcc_contracts::{Devnet, action_result, platform};
+use fcc_core::hash::keccak256;
 use fcc_core::result::status;
 use fcc_ext_attested_query as query;
 use fcc_ext_data_integrity as integrity;
@@ -24,6 +25,7 @@ use sha2::{Digest, Sha256, Sha384};
 
 use crate::machine::{
     GuestHandle, chain_args_with, proxy_args, registration_check_against, registration_data, scheme, until,
+    write_manifest,
 };
 use crate::process::{Api, ProxyCommand, ProxyProcess};
 use crate::stage::{STEP_TIMEOUT, Trace, op, send_for, send_ok};
@@ -109,9 +111,7 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
     };
     let measurement = Sha384::digest(&image).to_vec();
     let manifest = s.dir.join("compute-manifest.json");
-    let request = fcc_image::measure::Request { vcpus: vec![1], ..Default::default() };
-    let measured = fcc_image::measure::manifest(&image, &request)?;
-    std::fs::write(&manifest, serde_json::to_vec_pretty(&measured)?)?;
+    write_manifest(&image, &manifest)?;
     trace.step(format!(
         "image with extensions {}: {} (SHA-384 {}…), its measurements in {}",
         s.extensions.join(", "),
@@ -219,7 +219,7 @@ async fn data_integrity(run: &Run<'_>, objects: &Path) -> Result<()> {
     let damaged_id = sha256(&damaged);
     damaged[12_345] ^= 0x10;
     std::fs::write(objects.join(hex::encode(damaged_id)), &damaged)?;
-    let challenge = keccak(b"fcc devnet challenge");
+    let challenge = keccak256(b"fcc devnet challenge");
     let message = integrity::Request { object: data_id, size: OBJECT_LEN as u64, challenge }.encode();
     let (output, took) = run.instruction(("DATA_INTEGRITY", "PROVE"), message).await?;
     let proof: [[u8; 32]; 5] = words(&output)?;
@@ -234,7 +234,7 @@ async fn data_integrity(run: &Run<'_>, objects: &Path) -> Result<()> {
         OBJECT_LEN as f64 / took / 1e6
     ));
     let message =
-        integrity::Request { object: damaged_id, size: damaged.len() as u64, challenge: keccak(b"second") }.encode();
+        integrity::Request { object: damaged_id, size: damaged.len() as u64, challenge: keccak256(b"second") }.encode();
     let (output, _) = run.instruction(("DATA_INTEGRITY", "PROVE"), message).await?;
     let proof: [[u8; 32]; 5] = words(&output)?;
     ensure!(proof[4][31] == 0 && proof[3] == sha256(&damaged), "the damaged copy passed the challenge");
@@ -276,10 +276,6 @@ async fn attested_query(run: &Run<'_>, objects: &Path) -> Result<()> {
 fn op_name(name: &fcc_core::op::OpName) -> String {
     let end = name.iter().position(|&b| b == 0).unwrap_or(32);
     String::from_utf8_lossy(&name[..end]).into_owned()
-}
-
-fn keccak(data: &[u8]) -> [u8; 32] {
-    fcc_core::hash::keccak256(data)
 }
 
 /// The 32-byte words of a static ABI encoding of exactly `N` words.

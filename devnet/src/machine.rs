@@ -120,6 +120,14 @@ pub(crate) fn manifest() -> PathBuf {
     OWN_MANIFEST.get().cloned().unwrap_or_else(published_manifest)
 }
 
+/// Writes the measurements of `image` (one vCPU of each default CPU model) to `path`: the manifest
+/// the proxy and the providers check a machine of that image against.
+pub(crate) fn write_manifest(image: &[u8], path: &Path) -> Result<()> {
+    let request = fcc_image::measure::Request { vcpus: vec![1], ..Default::default() };
+    std::fs::write(path, serde_json::to_vec_pretty(&fcc_image::measure::manifest(image, &request)?)?)?;
+    Ok(())
+}
+
 /// Checks the core ROM `image` against the published manifest; if it is not the published ROM,
 /// measures it into `dir` and has [`manifest`] name that. Returns whether it was the published one.
 pub(crate) fn use_own_manifest_unless_published(image: &[u8], dir: &Path) -> Result<bool> {
@@ -130,8 +138,7 @@ pub(crate) fn use_own_manifest_unless_published(image: &[u8], dir: &Path) -> Res
         return Ok(true);
     }
     let own = dir.join("core-manifest.json");
-    let request = fcc_image::measure::Request { vcpus: vec![1], ..Default::default() };
-    std::fs::write(&own, serde_json::to_vec_pretty(&fcc_image::measure::manifest(image, &request)?)?)?;
+    write_manifest(image, &own)?;
     OWN_MANIFEST.set(own).map_err(|_| anyhow::anyhow!("the run's manifest was chosen twice"))?;
     Ok(false)
 }
