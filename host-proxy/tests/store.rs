@@ -423,6 +423,86 @@ async fn recent_actions_come_newest_first_with_their_times(s: Arc<dyn Store>) {
     assert_eq!(s.recent_actions(usize::MAX).await.unwrap().len(), fcc_proxy::store::MAX_RECENT_ACTIONS);
 }
 
+/// A small seeded generator: the batches below are random but the same every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+/// A batch decides exactly as its votes would one at a time in the order the store applies them
+/// (by id and `hashFixed`, arrival order within): the same outcomes, the same queued actions, the
+/// same progress of every candidate. Random batches mix candidates of one id, repeated signers
+/// (with another variable message), cosigners, votes past the threshold and open bounds that
+/// bite; the reference store takes the same votes one per call.
+async fn a_batch_decides_as_its_votes_one_at_a_time(batched: Arc<dyn Store>, single: Arc<dyn Store>) {
+    let mut rng = Lcg(0x5eed);
+    for round in 0..60u8 {
+        let mut candidates = Vec::new();
+        for i in 0..1 + rng.below(3) {
+            let d = instruction(&format!("round {round} id {i}"));
+            if rng.below(2) == 0 {
+                candidates.push(InstructionData { original_message: b"other data".to_vec(), ..d.clone() });
+            }
+            candidates.push(d);
+        }
+        let mut votes = Vec::new();
+        for n in 0..1 + rng.below(40) {
+            let d = &candidates[rng.below(candidates.len())];
+            let weight = rng.below(5) as u32;
+            let mut v = vote(d, 1 + rng.below(10) as u8, weight, 10);
+            // Signers of this round only: the per-signer bound counts from zero.
+            v.signer[0] = round;
+            v.cosigner = weight == 0 || rng.below(4) == 0;
+            v.announced = rng.below(5) == 0;
+            v.additional_variable_message = vec![rng.below(3) as u8];
+            v.now_ms += n as i64 * 1000;
+            votes.push(v);
+        }
+        let open = batched.counts().await.unwrap().open;
+        assert_eq!(open, single.counts().await.unwrap().open, "round {round}");
+        let room = if rng.below(3) == 0 { rng.below(3) } else { 100 };
+        let limits = OpenLimits { max_open: open + room as u64, max_open_per_signer: 1 + rng.below(2) as u64 };
+        // In one to three batches: later ones meet the candidates earlier ones opened.
+        let mut rest = &votes[..];
+        while !rest.is_empty() {
+            let (batch, tail) = rest.split_at(1 + rng.below(rest.len()));
+            rest = tail;
+            let together = batched.add_votes(batch, limits).await.unwrap();
+            let mut order: Vec<usize> = (0..batch.len()).collect();
+            order.sort_by_key(|&i| (batch[i].instruction.instruction_id, batch[i].hash_fixed));
+            let mut apart = vec![None; batch.len()];
+            for i in order {
+                apart[i] = Some(single.add_votes(&batch[i..=i], limits).await.unwrap().remove(0));
+            }
+            let apart: Vec<_> = apart.into_iter().map(Option::unwrap).collect();
+            assert_eq!(together, apart, "round {round}");
+        }
+        for d in &candidates {
+            let id = &d.instruction_id;
+            assert_eq!(batched.action(id).await.unwrap(), single.action(id).await.unwrap(), "round {round}");
+            assert_eq!(batched.status(7, id).await.unwrap(), single.status(7, id).await.unwrap(), "round {round}");
+        }
+    }
+}
+
+/// A candidate superseded by its id's decision frees its slot for the rest of the same batch, as
+/// it would for the next vote alone.
+async fn a_slot_freed_in_a_batch_is_free_for_the_rest_of_it(s: Arc<dyn Store>) {
+    let (a, b) = (instruction("freed a"), instruction("freed b"));
+    // `b` must be applied after `a` (the store goes by id).
+    let (a, b) = if a.instruction_id < b.instruction_id { (a, b) } else { (b, a) };
+    let squat = InstructionData { original_message: b"squatter".to_vec(), ..a.clone() };
+    let two = OpenLimits { max_open: 2, max_open_per_signer: 2 };
+    s.add_votes(&[vote(&squat, 9, 1, 10)], two).await.unwrap().remove(0).unwrap();
+    let out = s.add_votes(&[vote(&a, 1, 11, 10), vote(&b, 2, 1, 10)], two).await.unwrap();
+    assert!(out[0].as_ref().unwrap().queued_now, "a decides its id and supersedes the squatter");
+    assert_eq!(out[1].as_ref().map(|o| o.sequence), Ok(0), "the squatter's slot is free for b");
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         async fn run_suite(open: impl AsyncFn() -> Arc<dyn Store>) {
@@ -430,6 +510,8 @@ macro_rules! suite {
                 eprintln!("suite: {}", stringify!($name));
                 $name(open().await).await;
             )*
+            eprintln!("suite: a_batch_decides_as_its_votes_one_at_a_time");
+            a_batch_decides_as_its_votes_one_at_a_time(open().await, open().await).await;
         }
     };
 }
@@ -447,6 +529,7 @@ suite!(
     forgotten_actions_leave_nothing,
     chain_ranges_commit_once_with_their_cursor,
     recent_actions_come_newest_first_with_their_times,
+    a_slot_freed_in_a_batch_is_free_for_the_rest_of_it,
 );
 
 #[tokio::test]

@@ -264,6 +264,31 @@ fn seconds(ms: i64) -> u64 {
 /// A stored vote as read back: signature, additional variable message, signer index, y of `R`.
 type VoteRow = (Vec<u8>, Vec<u8>, i64, Option<Vec<u8>>);
 
+/// A vote applied in memory, not yet written: its position and the chain's hash after it.
+struct NewRow<'a> {
+    vote: &'a NewVote,
+    sequence: u64,
+    vote_hash: H256,
+}
+
+/// Rows per multi-row `INSERT` of votes: a batch's votes for one candidate are written in as
+/// few statements as these sizes allow, each size one prepared statement.
+const INSERT_SIZES: [usize; 4] = [64, 16, 4, 1];
+
+/// `INSERT INTO votes … VALUES (…), (…)` for `rows` rows.
+fn insert_votes_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO votes (instruction_id, hash_fixed, signer, seq, signature, avm, signer_index, r_y, vote_hash, ts) VALUES ",
+    );
+    for r in 0..rows {
+        let p: Vec<String> = (1..=10).map(|c| format!("${}", r * 10 + c)).collect();
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        sql.push_str(&p.join(", "));
+        sql.push(')');
+    }
+    sql
+}
+
 /// The TEE an action is for (its `tee_id`), or `None` for any (direct policy actions name none).
 fn addressee(action: &Action) -> Option<Vec<u8>> {
     let tee = action.instruction.tee_id;
@@ -289,7 +314,36 @@ fn instruction_action(data: &[u8], rows: Vec<VoteRow>) -> StoreResult<Action> {
 /// One implementation for both databases: the statements are shared; `$lock` is `FOR UPDATE` on
 /// PostgreSQL and empty on SQLite, `$skip` adds `SKIP LOCKED` to lease selection.
 macro_rules! sql_store {
-    ($store:ty, $lock:literal, $skip:literal) => {
+    ($store:ty, $db:ty, $lock:literal, $skip:literal) => {
+        impl $store {
+            /// Writes `rows` (one candidate's new votes) in a few multi-row statements.
+            async fn insert_votes(tx: &mut sqlx::Transaction<'static, $db>, mut rows: &[NewRow<'_>]) -> StoreResult<()> {
+                while !rows.is_empty() {
+                    let n = INSERT_SIZES.into_iter().find(|&n| n <= rows.len()).expect("1 fits");
+                    let (now, rest) = rows.split_at(n);
+                    rows = rest;
+                    let sql = insert_votes_sql(n);
+                    let mut q = sqlx::query(&sql);
+                    for r in now {
+                        let v = r.vote;
+                        q = q
+                            .bind(v.instruction.instruction_id.to_vec())
+                            .bind(v.hash_fixed.to_vec())
+                            .bind(v.signer.to_vec())
+                            .bind(r.sequence as i64)
+                            .bind(v.signature.to_vec())
+                            .bind(v.additional_variable_message.clone())
+                            .bind(i64::from(v.hint.signer_index))
+                            .bind(v.hint.r_y.map(|y| y.to_vec()))
+                            .bind(r.vote_hash.to_vec())
+                            .bind(v.now_ms);
+                    }
+                    q.execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait]
         impl Store for $store {
             async fn ping(&self) -> StoreResult<()> {
@@ -360,18 +414,24 @@ macro_rules! sql_store {
                 limits: OpenLimits,
             ) -> StoreResult<Vec<Result<VoteOutcome, VoteRejection>>> {
                 let mut tx = self.pool.begin().await?;
+                // Open candidates in all: counted once per batch, then kept current.
                 let mut open: Option<u64> = None;
                 // Candidates in (id, hashFixed) order: concurrent batches on PostgreSQL lock rows
-                // in the same order and cannot deadlock.
+                // in the same order and cannot deadlock. Each candidate's votes (in arrival order)
+                // are applied together, with a few statements per candidate rather than per vote;
+                // the outcomes are those of applying them one at a time.
                 let mut order: Vec<usize> = (0..votes.len()).collect();
                 order.sort_by_key(|&i| (votes[i].instruction.instruction_id, votes[i].hash_fixed));
                 let mut results: Vec<Option<Result<VoteOutcome, VoteRejection>>> = vec![None; votes.len()];
-                for i in order {
-                    let v = &votes[i];
-                    let d = &v.instruction;
-                    let id = d.instruction_id.to_vec();
-                    let hash_fixed = v.hash_fixed.to_vec();
-                    // An id decided with other data takes no more votes for other data.
+                for group in order.chunk_by(|&a, &b| {
+                    (votes[a].instruction.instruction_id, votes[a].hash_fixed)
+                        == (votes[b].instruction.instruction_id, votes[b].hash_fixed)
+                }) {
+                    let first = &votes[group[0]];
+                    let id = first.instruction.instruction_id.to_vec();
+                    let hash_fixed = first.hash_fixed.to_vec();
+                    // An id decided with other data takes no more votes for other data (within
+                    // the batch only an earlier candidate can have decided it).
                     let decided: Option<Vec<u8>> = sqlx::query_scalar(
                         "SELECT hash_fixed FROM instructions WHERE id = $1 AND state IN ($2, $3) LIMIT 1",
                     )
@@ -381,7 +441,9 @@ macro_rules! sql_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if decided.is_some_and(|h| h != hash_fixed) {
-                        results[i] = Some(Err(VoteRejection::Conflict));
+                        for &i in group {
+                            results[i] = Some(Err(VoteRejection::Conflict));
+                        }
                         continue;
                     }
                     let select = concat!(
@@ -390,11 +452,16 @@ macro_rules! sql_store {
                         $lock
                     );
                     let mut row = sqlx::query(select).bind(&id).bind(&hash_fixed).fetch_optional(&mut *tx).await?;
-                    if row.is_none() {
+                    // A new candidate: the votes before the first that may open it are refused.
+                    let mut opener = 0;
+                    while row.is_none() && opener < group.len() {
+                        let i = group[opener];
+                        let v = &votes[i];
                         // Only a voter opens a candidate, or a listed cosigner of an instruction
                         // whose announcement on chain the data match: anyone can list themselves.
                         if v.weight == 0 && !v.announced {
                             results[i] = Some(Err(VoteRejection::NoVoterYet));
+                            opener += 1;
                             continue;
                         }
                         let open_now = match open {
@@ -408,9 +475,10 @@ macro_rules! sql_store {
                                 n as u64
                             }
                         };
+                        open = Some(open_now);
                         if open_now >= limits.max_open {
-                            open = Some(open_now);
                             results[i] = Some(Err(VoteRejection::QueueFull { max: limits.max_open }));
+                            opener += 1;
                             continue;
                         }
                         let by_creator: i64 =
@@ -420,10 +488,11 @@ macro_rules! sql_store {
                                 .fetch_one(&mut *tx)
                                 .await?;
                         if by_creator as u64 >= limits.max_open_per_signer {
-                            open = Some(open_now);
                             results[i] = Some(Err(VoteRejection::SignerFull { max: limits.max_open_per_signer }));
+                            opener += 1;
                             continue;
                         }
+                        let d = &v.instruction;
                         let init = initial_vote_hash(&d.instruction_id, &v.hash_fixed, d.reward_epoch_id, &d.tee_id);
                         let inserted = sqlx::query(concat!(
                             "INSERT INTO instructions (id, hash_fixed, epoch, data, threshold, weight, cosigners, ",
@@ -446,95 +515,145 @@ macro_rules! sql_store {
                         open = Some(open_now + inserted);
                         row = sqlx::query(select).bind(&id).bind(&hash_fixed).fetch_optional(&mut *tx).await?;
                     }
-                    let row = row.ok_or_else(|| StoreError(anyhow::anyhow!("instruction row vanished")))?;
-                    let (weight, cosigners, count, last, state): (i64, i64, i64, Vec<u8>, i64) =
+                    let Some(row) = row else { continue };
+                    let group = &group[opener..];
+                    let (mut weight, mut cosigners, mut count, last, mut state): (i64, i64, i64, Vec<u8>, i64) =
                         (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
                     let opened_ms: i64 = row.try_get(5)?;
                     if state == STATE_EXPIRED {
-                        results[i] = Some(Err(VoteRejection::Expired));
+                        for &i in group {
+                            results[i] = Some(Err(VoteRejection::Expired));
+                        }
                         continue;
                     }
-                    let earlier = sqlx::query(concat!(
-                        "SELECT seq, vote_hash, ts, avm, signature FROM votes ",
-                        "WHERE instruction_id = $1 AND hash_fixed = $2 AND signer = $3"
-                    ))
-                    .bind(&id)
-                    .bind(&hash_fixed)
-                    .bind(v.signer.to_vec())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some(e) = earlier {
+                    // Who has voted for it before this batch: their first vote stands.
+                    let voted: std::collections::HashSet<Vec<u8>> = if count == 0 {
+                        Default::default()
+                    } else {
+                        sqlx::query_scalar("SELECT signer FROM votes WHERE instruction_id = $1 AND hash_fixed = $2")
+                            .bind(&id)
+                            .bind(&hash_fixed)
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .into_iter()
+                            .collect()
+                    };
+                    let before = count;
+                    let mut last = h256(last)?;
+                    let mut unwritten: Vec<NewRow<'_>> = Vec::new();
+                    // Signer → its vote's index, for a signer voting twice in this batch.
+                    let mut in_batch: std::collections::HashMap<Address, usize> = Default::default();
+                    for &i in group {
+                        let v = &votes[i];
+                        if let Some(&j) = in_batch.get(&v.signer) {
+                            let Some(Ok(earlier)) = &results[j] else { unreachable!("an accepted vote") };
+                            let weight = weight as u32;
+                            results[i] =
+                                Some(Ok(VoteOutcome { weight, queued_now: false, repeated: true, ..earlier.clone() }));
+                            continue;
+                        }
+                        if voted.contains(v.signer.as_slice()) {
+                            let e = sqlx::query(concat!(
+                                "SELECT seq, vote_hash, ts, avm, signature FROM votes ",
+                                "WHERE instruction_id = $1 AND hash_fixed = $2 AND signer = $3"
+                            ))
+                            .bind(&id)
+                            .bind(&hash_fixed)
+                            .bind(v.signer.to_vec())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            results[i] = Some(Ok(VoteOutcome {
+                                sequence: e.try_get::<i64, _>(0)? as u64,
+                                vote_hash: h256(e.try_get(1)?)?,
+                                timestamp: seconds(e.try_get(2)?),
+                                weight: weight as u32,
+                                queued_now: false,
+                                opened_ms,
+                                repeated: true,
+                                avm_hash: keccak256(&e.try_get::<Vec<u8>, _>(3)?),
+                                signature: e.try_get(4)?,
+                            }));
+                            continue;
+                        }
+                        // 0-based, as tee-proxy's vote box counts.
+                        let sequence = count as u64;
+                        let avm_hash = keccak256(&v.additional_variable_message);
+                        let timestamp = seconds(v.now_ms);
+                        let vote_hash = next_vote_hash(&last, sequence, &v.signature, &avm_hash, timestamp);
+                        unwritten.push(NewRow { vote: v, sequence, vote_hash });
+                        in_batch.insert(v.signer, i);
+                        last = vote_hash;
+                        count += 1;
+                        weight += i64::from(v.weight);
+                        cosigners += i64::from(v.cosigner);
+                        let passes = v.requirement.is_met(weight as u32, cosigners as u64);
+                        let mut queued_now = false;
+                        if state == STATE_COLLECTING && passes {
+                            Self::insert_votes(&mut tx, &unwritten).await?;
+                            unwritten.clear();
+                            let rows = sqlx::query(concat!(
+                                "SELECT signature, avm, signer_index, r_y FROM votes ",
+                                "WHERE instruction_id = $1 AND hash_fixed = $2 ORDER BY seq"
+                            ))
+                            .bind(&id)
+                            .bind(&hash_fixed)
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .into_iter()
+                            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+                            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                            let data: Vec<u8> =
+                                sqlx::query_scalar("SELECT data FROM instructions WHERE id = $1 AND hash_fixed = $2")
+                                    .bind(&id)
+                                    .bind(&hash_fixed)
+                                    .fetch_one(&mut *tx)
+                                    .await?;
+                            let action = instruction_action(&data, rows)?;
+                            // Another candidate of the id may have been queued meanwhile (another
+                            // proxy on the same database): the first action stands.
+                            queued_now = sqlx::query(concat!(
+                                "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee, queued_ms) ",
+                                "VALUES ($1, $2, 0, NULL, 0, 0, $3, $4) ON CONFLICT (id) DO NOTHING"
+                            ))
+                            .bind(&id)
+                            .bind(postcard::to_stdvec(&action)?)
+                            .bind(addressee(&action))
+                            .bind(v.now_ms)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                                == 1;
+                        }
+                        if queued_now {
+                            state = STATE_QUEUED;
+                            // The id is decided: its other candidates close (and free their slots).
+                            let closed = sqlx::query(
+                                "UPDATE instructions SET state = $1 WHERE id = $2 AND hash_fixed <> $3 AND state = $4",
+                            )
+                            .bind(STATE_SUPERSEDED)
+                            .bind(&id)
+                            .bind(&hash_fixed)
+                            .bind(STATE_COLLECTING)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                            open = open.map(|n| n.saturating_sub(closed));
+                        }
                         results[i] = Some(Ok(VoteOutcome {
-                            sequence: e.try_get::<i64, _>(0)? as u64,
-                            vote_hash: h256(e.try_get(1)?)?,
-                            timestamp: seconds(e.try_get(2)?),
+                            sequence,
+                            vote_hash,
+                            timestamp,
                             weight: weight as u32,
-                            queued_now: false,
+                            queued_now,
                             opened_ms,
-                            repeated: true,
-                            avm_hash: keccak256(&e.try_get::<Vec<u8>, _>(3)?),
-                            signature: e.try_get(4)?,
+                            repeated: false,
+                            avm_hash,
+                            signature: v.signature.to_vec(),
                         }));
-                        continue;
                     }
-                    // 0-based, as tee-proxy's vote box counts.
-                    let sequence = count as u64;
-                    let avm_hash = keccak256(&v.additional_variable_message);
-                    let timestamp = seconds(v.now_ms);
-                    let vote_hash = next_vote_hash(&h256(last)?, sequence, &v.signature, &avm_hash, timestamp);
-                    sqlx::query(concat!(
-                        "INSERT INTO votes (instruction_id, hash_fixed, signer, seq, signature, avm, signer_index, ",
-                        "r_y, vote_hash, ts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                    ))
-                    .bind(&id)
-                    .bind(&hash_fixed)
-                    .bind(v.signer.to_vec())
-                    .bind(sequence as i64)
-                    .bind(v.signature.to_vec())
-                    .bind(&v.additional_variable_message)
-                    .bind(i64::from(v.hint.signer_index))
-                    .bind(v.hint.r_y.map(|y| y.to_vec()))
-                    .bind(vote_hash.to_vec())
-                    .bind(v.now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                    let weight = weight + i64::from(v.weight);
-                    let cosigners = cosigners + i64::from(v.cosigner);
-                    let passes = v.requirement.is_met(weight as u32, cosigners as u64);
-                    let mut queued_now = false;
-                    if state == STATE_COLLECTING && passes {
-                        let rows = sqlx::query(concat!(
-                            "SELECT signature, avm, signer_index, r_y FROM votes ",
-                            "WHERE instruction_id = $1 AND hash_fixed = $2 ORDER BY seq"
-                        ))
-                        .bind(&id)
-                        .bind(&hash_fixed)
-                        .fetch_all(&mut *tx)
-                        .await?
-                        .into_iter()
-                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
-                        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-                        let data: Vec<u8> =
-                            sqlx::query_scalar("SELECT data FROM instructions WHERE id = $1 AND hash_fixed = $2")
-                                .bind(&id)
-                                .bind(&hash_fixed)
-                                .fetch_one(&mut *tx)
-                                .await?;
-                        let action = instruction_action(&data, rows)?;
-                        // Another candidate of the id may have been queued meanwhile (another
-                        // proxy on the same database): the first action stands.
-                        queued_now = sqlx::query(concat!(
-                            "INSERT INTO actions (id, body, lease_until, owner, deliveries, done, tee, queued_ms) ",
-                            "VALUES ($1, $2, 0, NULL, 0, 0, $3, $4) ON CONFLICT (id) DO NOTHING"
-                        ))
-                        .bind(&id)
-                        .bind(postcard::to_stdvec(&action)?)
-                        .bind(addressee(&action))
-                        .bind(v.now_ms)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected()
-                            == 1;
+                    Self::insert_votes(&mut tx, &unwritten).await?;
+                    if count == before {
+                        continue;
                     }
                     sqlx::query(concat!(
                         "UPDATE instructions SET weight = $1, cosigners = $2, votes = $3, last_vote_hash = $4, ",
@@ -542,33 +661,13 @@ macro_rules! sql_store {
                     ))
                     .bind(weight)
                     .bind(cosigners)
-                    .bind(count + 1)
-                    .bind(vote_hash.to_vec())
-                    .bind(if queued_now { STATE_QUEUED } else { state })
+                    .bind(count)
+                    .bind(last.to_vec())
+                    .bind(state)
                     .bind(&id)
                     .bind(&hash_fixed)
                     .execute(&mut *tx)
                     .await?;
-                    if queued_now {
-                        // The id is decided: its other candidates close (and free their slots).
-                        sqlx::query("UPDATE instructions SET state = $1 WHERE id = $2 AND state = $3")
-                            .bind(STATE_SUPERSEDED)
-                            .bind(&id)
-                            .bind(STATE_COLLECTING)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    results[i] = Some(Ok(VoteOutcome {
-                        sequence,
-                        vote_hash,
-                        timestamp,
-                        weight: weight as u32,
-                        queued_now,
-                        opened_ms,
-                        repeated: false,
-                        avm_hash,
-                        signature: v.signature.to_vec(),
-                    }));
                 }
                 tx.commit().await?;
                 results
@@ -1005,8 +1104,8 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, "", "");
-sql_store!(PgStore, "FOR UPDATE", "FOR UPDATE SKIP LOCKED");
+sql_store!(SqliteStore, sqlx::Sqlite, "", "");
+sql_store!(PgStore, sqlx::Postgres, "FOR UPDATE", "FOR UPDATE SKIP LOCKED");
 
 #[cfg(test)]
 mod tests {
