@@ -248,16 +248,6 @@ async fn accept_vote(shared: &Shared, req: Instruction) -> Result<SignedReceipt,
         (None, Some(j)) => ((voters.len() + j) as u16, 0),
         (None, None) => return Err(VoteError::UnknownSigner { signer, epoch: d.reward_epoch_id }),
     };
-    // Where the chain is followed and the instruction was announced, the data must be what
-    // the contract emitted (votes may also come first: the chain can lag the providers).
-    let announced =
-        match shared.store.chain_instruction(&d.instruction_id).await.map_err(|e| VoteError::Store(Arc::new(e)))? {
-            Some(on_chain) => match on_chain.mismatch(&d) {
-                Some(field) => return Err(VoteError::NotAsAnnounced { field }),
-                None => on_chain.announced.is_some(),
-            },
-            None => false,
-        };
     let hint = signer_hint(&signature, index).map_err(|e| VoteError::BadSignature(e.to_string()))?;
     let vote = NewVote {
         instruction: d,
@@ -266,7 +256,6 @@ async fn accept_vote(shared: &Shared, req: Instruction) -> Result<SignedReceipt,
         hint,
         weight,
         cosigner: listed.is_some(),
-        announced,
         signature,
         additional_variable_message: avm,
         requirement: rule.requirement(policy.total_weight()),
@@ -280,6 +269,7 @@ async fn accept_vote(shared: &Shared, req: Instruction) -> Result<SignedReceipt,
         VoteRejection::Expired => VoteError::Expired,
         VoteRejection::QueueFull { max } => VoteError::QueueFull { max },
         VoteRejection::SignerFull { max } => VoteError::SignerFull { max },
+        VoteRejection::NotAsAnnounced { field } => VoteError::NotAsAnnounced { field },
     })?;
     let receipt = Receipt {
         instruction_hash: B256::from(hash_fixed),

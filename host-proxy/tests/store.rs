@@ -42,12 +42,32 @@ fn vote(d: &InstructionData, signer: u8, weight: u32, threshold: u32) -> NewVote
         hint: SignerHint { signer_index: u16::from(signer), r_y: Some([signer; 32]) },
         weight,
         cosigner: false,
-        announced: false,
         signature: [signer; 65],
         additional_variable_message: vec![signer],
         requirement: Requirement { threshold_bips: 5000, weight_above: threshold, cosigners: d.cosigners_threshold },
         now_ms: 1_760_000_000_000 + i64::from(signer),
     }
+}
+
+/// Announces `d` on chain (as the chain follower records `TeeInstructionsSent`), in block `block`.
+async fn announce(s: &dyn Store, d: &InstructionData, block: u64) {
+    let announced = Announced {
+        tee_ids: vec![d.tee_id],
+        op_type: d.op_type,
+        op_command: d.op_command,
+        message: d.original_message.clone(),
+        cosigners: d.cosigners.clone(),
+        cosigners_threshold: d.cosigners_threshold,
+    };
+    let seen = ChainInstruction {
+        id: d.instruction_id,
+        epoch: d.reward_epoch_id,
+        block,
+        tx: [0x77; 32],
+        announced: Some(announced),
+    };
+    let batch = ChainBatch { instructions: vec![seen], ..Default::default() };
+    s.commit_chain("announcer", &batch, block, &[0x41; 32], 0).await.unwrap().unwrap();
 }
 
 fn result(id: [u8; 32], tag: u8) -> SignedResult {
@@ -172,19 +192,23 @@ async fn other_data_under_an_id_cannot_pin_it(s: Arc<dyn Store>) {
 /// a voter opened, or one announced on chain whose data it matches, and opens nothing else.
 async fn a_cosigner_cannot_open_an_instruction(s: Arc<dyn Store>) {
     let d = InstructionData { cosigners: vec![[0xc1; 20]], cosigners_threshold: 1, ..instruction("cosigned") };
-    let cosigner = |announced| NewVote { weight: 0, cosigner: true, announced, ..vote(&d, 0xc1, 0, 10) };
-    assert_eq!(s.add_votes(&[cosigner(false)], ROOMY).await.unwrap()[0], Err(VoteRejection::NoVoterYet));
+    let cosigner = || NewVote { weight: 0, cosigner: true, ..vote(&d, 0xc1, 0, 10) };
+    assert_eq!(s.add_votes(&[cosigner()], ROOMY).await.unwrap()[0], Err(VoteRejection::NoVoterYet));
     assert!(s.status(7, &d.instruction_id).await.unwrap().is_none(), "nothing was opened");
     assert_eq!(s.counts().await.unwrap().open, 0);
     // After a voter, the cosigner's vote counts.
     s.add_votes(&[vote(&d, 1, 11, 10)], ROOMY).await.unwrap().remove(0).unwrap();
-    let joined = s.add_votes(&[cosigner(false)], ROOMY).await.unwrap().remove(0).unwrap();
+    let joined = s.add_votes(&[cosigner()], ROOMY).await.unwrap().remove(0).unwrap();
     assert!(joined.queued_now, "weight and the cosigner threshold are met");
     assert_eq!(s.status(7, &d.instruction_id).await.unwrap().unwrap().cosigners, 1);
-    // Announced on chain (and checked against it by the caller): a listed cosigner may open.
+    // Announced on chain: a listed cosigner may open it, but not for other data under its id.
     let e = InstructionData { cosigners: vec![[0xc1; 20]], cosigners_threshold: 1, ..instruction("announced") };
-    let first = NewVote { weight: 0, cosigner: true, announced: true, ..vote(&e, 0xc1, 0, 10) };
-    assert_eq!(s.add_votes(&[first], ROOMY).await.unwrap()[0].as_ref().map(|o| o.sequence), Ok(0));
+    announce(s.as_ref(), &e, 1).await;
+    let other = InstructionData { original_message: b"other".to_vec(), ..e.clone() };
+    let first = |d: &InstructionData| NewVote { weight: 0, cosigner: true, ..vote(d, 0xc1, 0, 10) };
+    let refused = s.add_votes(&[first(&other), vote(&other, 1, 11, 10)], ROOMY).await.unwrap();
+    assert_eq!(refused, vec![Err(VoteRejection::NotAsAnnounced { field: "originalMessage" }); 2]);
+    assert_eq!(s.add_votes(&[first(&e)], ROOMY).await.unwrap()[0].as_ref().map(|o| o.sequence), Ok(0));
 }
 
 /// An action addressed to a TEE is leased only to a link of that TEE; one addressed to none (a
@@ -436,10 +460,12 @@ impl Lcg {
 /// A batch decides exactly as its votes would one at a time in the order the store applies them
 /// (by id and `hashFixed`, arrival order within): the same outcomes, the same queued actions, the
 /// same progress of every candidate. Random batches mix candidates of one id, repeated signers
-/// (with another variable message), cosigners, votes past the threshold and open bounds that
-/// bite; the reference store takes the same votes one per call.
+/// (with another variable message), cosigners, announcements on chain (matching one candidate
+/// of an id), votes past the threshold and open bounds that bite; the reference store takes the
+/// same votes one per call.
 async fn a_batch_decides_as_its_votes_one_at_a_time(batched: Arc<dyn Store>, single: Arc<dyn Store>) {
     let mut rng = Lcg(0x5eed);
+    let mut block = 0;
     for round in 0..60u8 {
         let mut candidates = Vec::new();
         for i in 0..1 + rng.below(3) {
@@ -449,6 +475,15 @@ async fn a_batch_decides_as_its_votes_one_at_a_time(batched: Arc<dyn Store>, sin
             }
             candidates.push(d);
         }
+        // Some ids announced on chain, for one of their candidates: a cosigner may open that one,
+        // the other is refused.
+        for d in &candidates {
+            if rng.below(4) == 0 {
+                block += 1;
+                announce(batched.as_ref(), d, block).await;
+                announce(single.as_ref(), d, block).await;
+            }
+        }
         let mut votes = Vec::new();
         for n in 0..1 + rng.below(40) {
             let d = &candidates[rng.below(candidates.len())];
@@ -457,7 +492,6 @@ async fn a_batch_decides_as_its_votes_one_at_a_time(batched: Arc<dyn Store>, sin
             // Signers of this round only: the per-signer bound counts from zero.
             v.signer[0] = round;
             v.cosigner = weight == 0 || rng.below(4) == 0;
-            v.announced = rng.below(5) == 0;
             v.additional_variable_message = vec![rng.below(3) as u8];
             v.now_ms += n as i64 * 1000;
             votes.push(v);

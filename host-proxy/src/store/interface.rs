@@ -55,9 +55,6 @@ pub struct NewVote {
     pub weight: u32,
     /// Whether the signer is a listed cosigner (a voter can be one too).
     pub cosigner: bool,
-    /// Whether the data were checked against the instruction's on-chain announcement (a
-    /// cosigner may then open the instruction).
-    pub announced: bool,
     /// 65 bytes `r ‖ s ‖ v`.
     pub signature: [u8; 65],
     /// The signer's additional variable message.
@@ -113,6 +110,11 @@ pub enum VoteRejection {
     },
     /// The instruction (these data under this id) was closed by expiry.
     Expired,
+    /// The data disagree with the instruction's announcement on chain.
+    NotAsAnnounced {
+        /// The first field that differs ([`ChainInstruction::mismatch`]).
+        field: &'static str,
+    },
     /// The signer has opened as many instructions as one signer may have open.
     SignerFull {
         /// The bound.
@@ -209,7 +211,9 @@ pub trait Store: Send + Sync + 'static {
     async fn known_tee(&self, tee_id: &Address) -> StoreResult<bool>;
     /// Applies votes in one transaction (group commit), each independently accepted or
     /// rejected; queues an instruction's action when its votes first pass the threshold.
-    /// `limits` bound the candidates that may be open at once (see [`VoteRejection`]).
+    /// Where the instruction was announced on chain the data must be what it announced (and a
+    /// listed cosigner may then open it). `limits` bound the candidates that may be open at
+    /// once (see [`VoteRejection`]).
     async fn add_votes(
         &self,
         votes: &[NewVote],

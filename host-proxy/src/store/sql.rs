@@ -264,6 +264,23 @@ fn seconds(ms: i64) -> u64 {
 /// A stored vote as read back: signature, additional variable message, signer index, y of `R`.
 type VoteRow = (Vec<u8>, Vec<u8>, i64, Option<Vec<u8>>);
 
+/// An announcement from its `chain_instructions` row (epoch, block, tx, announced).
+fn chain_instruction<R: Row>(id: &H256, r: &R) -> StoreResult<ChainInstruction>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Vec<u8>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let announced: Option<Vec<u8>> = r.try_get(3)?;
+    Ok(ChainInstruction {
+        id: *id,
+        epoch: r.try_get::<i64, _>(0)? as u32,
+        block: r.try_get::<i64, _>(1)? as u64,
+        tx: h256(r.try_get::<Vec<u8>, _>(2)?)?,
+        announced: announced.map(|b| postcard::from_bytes(&b)).transpose()?,
+    })
+}
+
 /// A vote applied in memory, not yet written: its position and the chain's hash after it.
 struct NewRow<'a> {
     vote: &'a NewVote,
@@ -430,6 +447,22 @@ macro_rules! sql_store {
                     let first = &votes[group[0]];
                     let id = first.instruction.instruction_id.to_vec();
                     let hash_fixed = first.hash_fixed.to_vec();
+                    // Where the chain is followed and the instruction was announced, the data must
+                    // be what the contract emitted (votes may also come first: the chain can lag
+                    // the providers). The announced fields are all in `hashFixed`.
+                    let on_chain = sqlx::query("SELECT epoch, block, tx, announced FROM chain_instructions WHERE id = $1")
+                        .bind(&id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .map(|r| chain_instruction(&first.instruction.instruction_id, &r))
+                        .transpose()?;
+                    if let Some(field) = on_chain.as_ref().and_then(|c| c.mismatch(&first.instruction)) {
+                        for &i in group {
+                            results[i] = Some(Err(VoteRejection::NotAsAnnounced { field }));
+                        }
+                        continue;
+                    }
+                    let announced = on_chain.is_some_and(|c| c.announced.is_some());
                     // An id decided with other data takes no more votes for other data (within
                     // the batch only an earlier candidate can have decided it).
                     let decided: Option<Vec<u8>> = sqlx::query_scalar(
@@ -459,7 +492,7 @@ macro_rules! sql_store {
                         let v = &votes[i];
                         // Only a voter opens a candidate, or a listed cosigner of an instruction
                         // whose announcement on chain the data match: anyone can list themselves.
-                        if v.weight == 0 && !v.announced {
+                        if v.weight == 0 && !announced {
                             results[i] = Some(Err(VoteRejection::NoVoterYet));
                             opener += 1;
                             continue;
@@ -1085,15 +1118,7 @@ macro_rules! sql_store {
                     .bind(id.to_vec())
                     .fetch_optional(&self.read)
                     .await?;
-                let Some(r) = row else { return Ok(None) };
-                let announced: Option<Vec<u8>> = r.try_get(3)?;
-                Ok(Some(ChainInstruction {
-                    id: *id,
-                    epoch: r.try_get::<i64, _>(0)? as u32,
-                    block: r.try_get::<i64, _>(1)? as u64,
-                    tx: h256(r.try_get::<Vec<u8>, _>(2)?)?,
-                    announced: announced.map(|b| postcard::from_bytes(&b)).transpose()?,
-                }))
+                row.map(|r| chain_instruction(id, &r)).transpose()
             }
 
             async fn chain_instruction_count(&self) -> StoreResult<u64> {
