@@ -81,9 +81,10 @@ fn guest_baseline(p: &Providers, n: usize) -> (f64, usize) {
 /// The proxy's cryptography per instruction, one core: for each of the 100 votes, recover the
 /// signer, compute the guest's hint and sign the receipt — as the proxy does now, and as it did
 /// before (hint by fcc-core's k256 square root, receipt by libsecp256k1 through the secp256k1
-/// crate), measured side by side. Returns ms per instruction: [recover, hint, receipt] now, and
-/// [hint, receipt] before.
-fn proxy_crypto(p: &Providers, n: usize) -> ([f64; 3], [f64; 2]) {
+/// crate; and receipts by k256's RFC 6979 signing, without precomputed nonces), measured side by
+/// side. Returns ms per instruction: [recover, hint, receipt] now, and [hint, receipt, k256
+/// RFC 6979 receipt] before.
+fn proxy_crypto(p: &Providers, n: usize) -> ([f64; 3], [f64; 3]) {
     let key = fcc_proxy::receipt::ProxyKey::random();
     let libsecp_key = secp256k1::SecretKey::from_secret_bytes([0x5a; 32]).unwrap();
     let d = fcc_sim_providers::fdc2_instruction([0xee; 20], "floor", EPOCH);
@@ -113,7 +114,11 @@ fn proxy_crypto(p: &Providers, n: usize) -> ([f64; 3], [f64; 2]) {
         let m = secp256k1::Message::from_digest(digest);
         std::hint::black_box(secp256k1::ecdsa::RecoverableSignature::sign_ecdsa_recoverable(m, &libsecp_key));
     });
-    ([recover, hint, sign], [hint_before, sign_before])
+    let k256_key = k256::ecdsa::SigningKey::from_bytes(&[0x5a; 32].into()).unwrap();
+    let sign_rfc6979 = time(&|_, _| {
+        std::hint::black_box(k256_key.sign_prehash_recoverable(&digest));
+    });
+    ([recover, hint, sign], [hint_before, sign_before, sign_rfc6979])
 }
 
 /// Posts `votes` with `posters` concurrent requests on `client`; `sent`, if given, records when
@@ -271,7 +276,8 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let providers = Providers::new(VOTERS);
     let (guest_ms, guest_votes) = guest_baseline(&providers, n);
-    let ([recover_ms, hint_ms, sign_ms], [hint_before_ms, sign_before_ms]) = proxy_crypto(&providers, n.min(20));
+    let ([recover_ms, hint_ms, sign_ms], [hint_before_ms, sign_before_ms, sign_rfc6979_ms]) =
+        proxy_crypto(&providers, n.min(20));
     let floor_ms = recover_ms + hint_ms + sign_ms;
     let before_ms = recover_ms + hint_before_ms + sign_before_ms;
     let mut rows = Vec::new();
@@ -300,6 +306,10 @@ fn main() {
         "  baseline (k256 hint {hint_before_ms:.3}, libsecp256k1 receipt {sign_before_ms:.3}): {before_ms:.3} ms; \
          ratio {:.2}x",
         before_ms / floor_ms
+    );
+    println!(
+        "  receipts with precomputed nonces {sign_ms:.3} ms vs k256 RFC 6979 {sign_rfc6979_ms:.3} ms: ratio {:.2}x",
+        sign_rfc6979_ms / sign_ms
     );
     println!(
         "{:<9} {:>10} {:>12} {:>14} {:>12} {:>9} {:>9} {:>16}",
