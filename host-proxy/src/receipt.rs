@@ -1,6 +1,7 @@
 //! The proxy's signing key: vote receipts, the results and TEE statements it serves
-//! (`fcc_flare_json::receipt`: tee-proxy's Payload digests). A receipt is signed per vote, so
-//! this is on the proxy's hot path.
+//! (`fcc_flare_json::receipt`: tee-proxy's Payload digests). Results and statements are signed
+//! deterministically (RFC 6979, k256): an answer served again is byte-identical. A receipt is
+//! signed per vote, so on the proxy's hot path, and differently.
 //!
 //! Most of an ECDSA signature does not depend on the message: a secret random nonce `k`,
 //! `R = k·G` and `k⁻¹`. The key precomputes them [`NONCE_BATCH`] at a time — each `k·G` with
@@ -132,8 +133,18 @@ impl ProxyKey {
         }
     }
 
-    /// Signs a 32-byte digest: `r ‖ s ‖ v`, low S, v ∈ {0, 1}, with a fresh random nonce.
+    /// Signs a 32-byte digest: `r ‖ s ‖ v`, low S, v ∈ {0, 1}, deterministic (RFC 6979).
     pub fn sign_digest(&self, digest: &H256) -> [u8; 65] {
+        let (sig, id) = self.key.sign_prehash_recoverable(digest);
+        let mut out = [0u8; 65];
+        out[..64].copy_from_slice(&sig.to_bytes());
+        out[64] = id.to_byte() & 1;
+        out
+    }
+
+    /// Signs a 32-byte digest like [`Self::sign_digest`] but with a precomputed random nonce
+    /// (receipts: see the module's documentation).
+    pub fn sign_digest_precomputed(&self, digest: &H256) -> [u8; 65] {
         let z = <Scalar as Reduce<FieldBytes>>::reduce(&(*digest).into());
         let d: &Scalar = self.key.as_nonzero_scalar().as_ref();
         loop {
@@ -156,7 +167,7 @@ impl ProxyKey {
 
     /// Signs `receipt` for `chain_id` (`Payload{PROXY_VOTE_RECEIPT}`).
     pub fn sign_receipt(&self, receipt: Receipt, chain_id: u64) -> SignedReceipt {
-        let signature = self.sign_digest(&receipt.signing_digest(chain_id));
+        let signature = self.sign_digest_precomputed(&receipt.signing_digest(chain_id));
         SignedReceipt { receipt, signature: Bytes::from(signature.to_vec()) }
     }
 }
@@ -184,7 +195,7 @@ mod tests {
         digests.extend((0..3 * NONCE_BATCH as u32).map(|i| keccak256(&i.to_be_bytes())));
         let (mut odd, mut even) = (0, 0);
         for d in &digests {
-            let sig = key.sign_digest(d);
+            let sig = key.sign_digest_precomputed(d);
             let (address, _) = fcc_flare_json::recover_key(&sig, d).expect("a valid, low-S signature");
             assert_eq!(address, key.address(), "digest {}", hex::encode(d));
             if sig[64] == 1 { odd += 1 } else { even += 1 }
@@ -202,14 +213,14 @@ mod tests {
         let mut rs = std::collections::HashSet::new();
         for i in 0..3 * NONCE_BATCH {
             let k = if i % 2 == 0 { &key } else { &clone };
-            let sig = k.sign_digest(&digest);
+            let sig = k.sign_digest_precomputed(&digest);
             assert!(rs.insert(sig[..32].to_vec()), "r repeated at signature {i}");
         }
         let threads: Vec<_> = (0..2)
             .map(|_| {
                 let k = key.clone();
                 std::thread::spawn(move || {
-                    (0..NONCE_BATCH).map(|_| k.sign_digest(&digest)[..32].to_vec()).collect::<Vec<_>>()
+                    (0..NONCE_BATCH).map(|_| k.sign_digest_precomputed(&digest)[..32].to_vec()).collect::<Vec<_>>()
                 })
             })
             .collect();
