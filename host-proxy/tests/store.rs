@@ -523,6 +523,28 @@ async fn a_batch_decides_as_its_votes_one_at_a_time(batched: Arc<dyn Store>, sin
     }
 }
 
+/// A batch of more signers than one lookup holds finds every earlier vote: 150 signers, the
+/// first 70 of them voted in an earlier batch; the next batch carries all 150 (repeats first).
+async fn a_large_batch_finds_every_earlier_vote(s: Arc<dyn Store>) {
+    let d = instruction("large");
+    let signer = |i: u8| NewVote { signer: [i; 20], ..vote(&d, i, 1, 1000) };
+    let first: Vec<NewVote> = (1..=70).map(signer).collect();
+    let earlier = s.add_votes(&first, ROOMY).await.unwrap();
+    let all: Vec<NewVote> = (1..=150).map(signer).collect();
+    let out = s.add_votes(&all, ROOMY).await.unwrap();
+    for (i, o) in out.iter().enumerate() {
+        let o = o.as_ref().unwrap();
+        if i < 70 {
+            assert!(o.repeated, "signer {}", i + 1);
+            assert_eq!(o.sequence, earlier[i].as_ref().unwrap().sequence);
+        } else {
+            assert!(!o.repeated, "signer {}", i + 1);
+            assert_eq!(o.sequence, i as u64);
+        }
+    }
+    assert_eq!(s.status(7, &d.instruction_id).await.unwrap().unwrap().votes, 150);
+}
+
 /// A candidate superseded by its id's decision frees its slot for the rest of the same batch, as
 /// it would for the next vote alone.
 async fn a_slot_freed_in_a_batch_is_free_for_the_rest_of_it(s: Arc<dyn Store>) {
@@ -564,6 +586,7 @@ suite!(
     chain_ranges_commit_once_with_their_cursor,
     recent_actions_come_newest_first_with_their_times,
     a_slot_freed_in_a_batch_is_free_for_the_rest_of_it,
+    a_large_batch_finds_every_earlier_vote,
 );
 
 #[tokio::test]

@@ -292,6 +292,18 @@ struct NewRow<'a> {
 /// few statements as these sizes allow, each size one prepared statement.
 const INSERT_SIZES: [usize; 4] = [64, 16, 4, 1];
 
+/// Signers looked up per statement (see [`voted_sql`]), largest first.
+const LOOKUP_SIZES: [usize; 4] = [64, 16, 4, 1];
+
+/// `SELECT signer FROM votes` of a candidate (`$1`, `$2`) among `signers` signers (`$3…`).
+fn voted_sql(signers: usize) -> String {
+    let list: Vec<String> = (3..3 + signers).map(|p| format!("${p}")).collect();
+    format!(
+        "SELECT signer FROM votes WHERE instruction_id = $1 AND hash_fixed = $2 AND signer IN ({})",
+        list.join(", ")
+    )
+}
+
 /// `INSERT INTO votes … VALUES (…), (…)` for `rows` rows.
 fn insert_votes_sql(rows: usize) -> String {
     let mut sql = String::from(
@@ -559,27 +571,31 @@ macro_rules! sql_store {
                         }
                         continue;
                     }
-                    // Who has voted for it before this batch: their first vote stands.
-                    let voted: std::collections::HashSet<Vec<u8>> = if count == 0 {
-                        Default::default()
-                    } else {
-                        sqlx::query_scalar("SELECT signer FROM votes WHERE instruction_id = $1 AND hash_fixed = $2")
-                            .bind(&id)
-                            .bind(&hash_fixed)
-                            .fetch_all(&mut *tx)
-                            .await?
-                            .into_iter()
-                            .collect()
-                    };
+                    // Which of these signers voted for it before this batch: their first vote stands.
+                    let mut voted: std::collections::HashSet<Vec<u8>> = Default::default();
+                    if count > 0 {
+                        let mut signers: Vec<Vec<u8>> = group.iter().map(|&i| votes[i].signer.to_vec()).collect();
+                        signers.sort_unstable();
+                        signers.dedup();
+                        for chunk in signers.chunks(LOOKUP_SIZES[0]) {
+                            // Padded with its first signer to one of a few sizes (prepared once each).
+                            let n = LOOKUP_SIZES.into_iter().rev().find(|&n| n >= chunk.len()).expect("a chunk fits");
+                            let sql = voted_sql(n);
+                            let mut q = sqlx::query_scalar(&sql).bind(&id).bind(&hash_fixed);
+                            for k in 0..n {
+                                q = q.bind(chunk.get(k).unwrap_or(&chunk[0]));
+                            }
+                            voted.extend(q.fetch_all(&mut *tx).await?);
+                        }
+                    }
                     let before = count;
                     let mut last = h256(last)?;
                     let mut unwritten: Vec<NewRow<'_>> = Vec::new();
-                    // Signer → its vote's index, for a signer voting twice in this batch.
-                    let mut in_batch: std::collections::HashMap<Address, usize> = Default::default();
+                    // A signer's vote accepted in this batch, for the same signer voting again in it.
+                    let mut in_batch: std::collections::HashMap<Address, VoteOutcome> = Default::default();
                     for &i in group {
                         let v = &votes[i];
-                        if let Some(&j) = in_batch.get(&v.signer) {
-                            let Some(Ok(earlier)) = &results[j] else { unreachable!("an accepted vote") };
+                        if let Some(earlier) = in_batch.get(&v.signer) {
                             let weight = weight as u32;
                             results[i] =
                                 Some(Ok(VoteOutcome { weight, queued_now: false, repeated: true, ..earlier.clone() }));
@@ -614,7 +630,6 @@ macro_rules! sql_store {
                         let timestamp = seconds(v.now_ms);
                         let vote_hash = next_vote_hash(&last, sequence, &v.signature, &avm_hash, timestamp);
                         unwritten.push(NewRow { vote: v, sequence, vote_hash });
-                        in_batch.insert(v.signer, i);
                         last = vote_hash;
                         count += 1;
                         weight += i64::from(v.weight);
@@ -672,7 +687,7 @@ macro_rules! sql_store {
                             .rows_affected();
                             open = open.map(|n| n.saturating_sub(closed));
                         }
-                        results[i] = Some(Ok(VoteOutcome {
+                        let outcome = VoteOutcome {
                             sequence,
                             vote_hash,
                             timestamp,
@@ -682,7 +697,9 @@ macro_rules! sql_store {
                             repeated: false,
                             avm_hash,
                             signature: v.signature.to_vec(),
-                        }));
+                        };
+                        in_batch.insert(v.signer, outcome.clone());
+                        results[i] = Some(Ok(outcome));
                     }
                     Self::insert_votes(&mut tx, &unwritten).await?;
                     if count == before {
