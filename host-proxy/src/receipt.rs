@@ -21,18 +21,21 @@ use fcc_core::policy::Address;
 use fcc_flare_json::{Receipt, SignedReceipt};
 use k256::ecdsa::SigningKey;
 use k256::elliptic_curve::BatchNormalize;
-use k256::elliptic_curve::ff::BatchInvert;
+use k256::elliptic_curve::ff::BatchInverter;
 use k256::elliptic_curve::ops::Reduce;
 use k256::elliptic_curve::point::AffineCoordinates;
 use k256::elliptic_curve::scalar::IsHigh;
 use k256::elliptic_curve::subtle::ConditionallySelectable;
-use k256::elliptic_curve::zeroize::Zeroize;
+use k256::elliptic_curve::zeroize::{Zeroize, Zeroizing};
 use k256::{FieldBytes, NonZeroScalar, ProjectivePoint, Scalar};
 
 /// Nonces precomputed together: the two inversions are shared by this many signatures.
 pub const NONCE_BATCH: usize = 64;
 
-/// One signature's message-independent part.
+/// One signature's message-independent part. `k⁻¹` is as secret as the key (with a signature it
+/// gives the key), so it is zeroised wherever it was: on drop, in the pool's slot when taken, in
+/// the buffers it was computed in.
+#[derive(Default)]
 struct Nonce {
     /// `k⁻¹` (secret).
     k_inv: Scalar,
@@ -64,19 +67,19 @@ fn random_scalar() -> Scalar {
 /// `n` fresh nonces, constant-time throughout. An `R` whose x is not below the group order (the
 /// recovery id would need its second bit; probability about 2⁻¹²⁸) is dropped.
 fn precompute(n: usize) -> Vec<Nonce> {
-    let mut ks: Vec<Scalar> = (0..n).map(|_| random_scalar()).collect();
+    let mut ks: Zeroizing<Vec<Scalar>> = Zeroizing::new((0..n).map(|_| random_scalar()).collect());
     let points: Vec<ProjectivePoint> = ks.iter().map(ProjectivePoint::mul_by_generator).collect();
     let affine = ProjectivePoint::batch_normalize(points.as_slice());
-    let mut inverses = ks.clone();
-    inverses.iter_mut().batch_invert();
-    ks.zeroize();
+    // In place, with a scratch of our own (zeroised) rather than one the library allocates.
+    let mut scratch: Zeroizing<Vec<Scalar>> = Zeroizing::new(vec![Scalar::ZERO; n]);
+    BatchInverter::invert_with_external_scratch(&mut ks, &mut scratch);
     affine
         .iter()
-        .zip(inverses)
+        .zip(ks.iter())
         .filter_map(|(p, k_inv)| {
             let x = p.x();
             let r = <Scalar as Reduce<FieldBytes>>::reduce(&x);
-            let nonce = Nonce { k_inv, r, y_odd: bool::from(p.y_is_odd()) };
+            let nonce = Nonce { k_inv: *k_inv, r, y_odd: bool::from(p.y_is_odd()) };
             (r.to_bytes() == x).then_some(nonce)
         })
         .collect()
@@ -125,11 +128,23 @@ impl ProxyKey {
     /// refilled (outside the lock) when empty.
     fn nonce(&self) -> Nonce {
         loop {
-            if let Some(n) = self.nonces.lock().expect("nonce pool").pop() {
-                return n;
+            {
+                let mut pool = self.nonces.lock().expect("nonce pool");
+                if let Some(slot) = pool.last_mut() {
+                    // Taken, not moved out: the slot is left zeroed before it is dropped.
+                    let n = std::mem::take(slot);
+                    pool.pop();
+                    return n;
+                }
             }
-            let fresh = precompute(NONCE_BATCH);
-            self.nonces.lock().expect("nonce pool").extend(fresh);
+            let mut fresh = precompute(NONCE_BATCH);
+            let mut pool = self.nonces.lock().expect("nonce pool");
+            // Into an empty pool only, so it never reallocates (which would leave copies of live
+            // nonces in the freed buffer), taken one by one so `fresh`'s buffer is left zeroed;
+            // if another refill came first, `fresh` is dropped (each nonce zeroised in place).
+            if pool.is_empty() {
+                pool.extend(fresh.iter_mut().map(std::mem::take));
+            }
         }
     }
 
@@ -204,7 +219,7 @@ mod tests {
     }
 
     /// No nonce signs twice: a key and its clone draw from one pool, so over several refills every
-    /// `r` is new, even for one digest.
+    /// `r` is new, even for one digest, and the pool never outgrows one batch.
     #[test]
     fn a_key_and_its_clones_never_reuse_a_nonce() {
         let key = ProxyKey::random();
@@ -229,6 +244,9 @@ mod tests {
                 assert!(rs.insert(r), "r repeated across threads");
             }
         }
+        // Refilled only when empty: the pool never grew (a reallocation would leave copies of
+        // live nonces behind).
+        assert!(key.nonces.lock().unwrap().capacity() <= NONCE_BATCH);
     }
 
     #[test]
