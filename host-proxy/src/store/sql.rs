@@ -559,6 +559,9 @@ macro_rules! sql_store {
                         .rows_affected();
                         open = Some(open_now + inserted);
                         row = sqlx::query(select).bind(&id).bind(&hash_fixed).fetch_optional(&mut *tx).await?;
+                        if row.is_none() {
+                            return Err(StoreError(anyhow::anyhow!("instruction row vanished")));
+                        }
                     }
                     let Some(row) = row else { continue };
                     let group = &group[opener..];
