@@ -94,7 +94,6 @@ async fn nobody_can_squat_an_instruction_id() {
 /// may open the instruction (its data are the chain's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn votes_must_match_the_announcement_on_chain() {
-    use fcc_proxy::store::{Announced, ChainBatch, ChainInstruction};
     let dir = tempfile::tempdir().unwrap();
     let s = setup(sqlite(&dir).await, config(), 10).await;
     let base = format!("http://{}", s.running.http_addr);
@@ -105,18 +104,7 @@ async fn votes_must_match_the_announcement_on_chain() {
         cosigners_threshold: 1,
         ..fcc_sim_providers::fdc2_instruction(s.tee_id, "announced", EPOCH)
     };
-    let announced = Announced {
-        tee_ids: vec![s.tee_id],
-        op_type: d.op_type,
-        op_command: d.op_command,
-        message: d.original_message.clone(),
-        cosigners: d.cosigners.clone(),
-        cosigners_threshold: d.cosigners_threshold,
-    };
-    let seen =
-        ChainInstruction { id: d.instruction_id, epoch: EPOCH, block: 5, tx: [5; 32], announced: Some(announced) };
-    let batch = ChainBatch { instructions: vec![seen], ..ChainBatch::default() };
-    s.running.shared.store.commit_chain("test", &batch, 5, &[5; 32], 0).await.unwrap().unwrap();
+    common::announce(s.running.shared.store.as_ref(), &d, 5).await;
 
     for (what, bad) in [
         ("cosigners", InstructionData { cosigners: vec![], cosigners_threshold: 0, ..d.clone() }),

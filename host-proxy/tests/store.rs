@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::announce;
+
 use fcc_core::admission::Requirement;
 use std::sync::Arc;
 
@@ -47,27 +49,6 @@ fn vote(d: &InstructionData, signer: u8, weight: u32, threshold: u32) -> NewVote
         requirement: Requirement { threshold_bips: 5000, weight_above: threshold, cosigners: d.cosigners_threshold },
         now_ms: 1_760_000_000_000 + i64::from(signer),
     }
-}
-
-/// Announces `d` on chain (as the chain follower records `TeeInstructionsSent`), in block `block`.
-async fn announce(s: &dyn Store, d: &InstructionData, block: u64) {
-    let announced = Announced {
-        tee_ids: vec![d.tee_id],
-        op_type: d.op_type,
-        op_command: d.op_command,
-        message: d.original_message.clone(),
-        cosigners: d.cosigners.clone(),
-        cosigners_threshold: d.cosigners_threshold,
-    };
-    let seen = ChainInstruction {
-        id: d.instruction_id,
-        epoch: d.reward_epoch_id,
-        block,
-        tx: [0x77; 32],
-        announced: Some(announced),
-    };
-    let batch = ChainBatch { instructions: vec![seen], ..Default::default() };
-    s.commit_chain("announcer", &batch, block, &[0x41; 32], 0).await.unwrap().unwrap();
 }
 
 fn result(id: [u8; 32], tag: u8) -> SignedResult {

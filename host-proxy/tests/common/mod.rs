@@ -88,6 +88,28 @@ pub async fn setup_with(store: Arc<dyn Store>, config: Config, voters: usize, te
     Setup { running, providers, tee, tee_id }
 }
 
+/// Announces `d` on chain in block `block`, as the chain follower records `TeeInstructionsSent`.
+pub async fn announce(s: &dyn Store, d: &InstructionData, block: u64) {
+    use fcc_proxy::store::{Announced, ChainBatch, ChainInstruction};
+    let announced = Announced {
+        tee_ids: vec![d.tee_id],
+        op_type: d.op_type,
+        op_command: d.op_command,
+        message: d.original_message.clone(),
+        cosigners: d.cosigners.clone(),
+        cosigners_threshold: d.cosigners_threshold,
+    };
+    let seen = ChainInstruction {
+        id: d.instruction_id,
+        epoch: d.reward_epoch_id,
+        block,
+        tx: [0x77; 32],
+        announced: Some(announced),
+    };
+    let batch = ChainBatch { instructions: vec![seen], ..Default::default() };
+    s.commit_chain("announcer", &batch, block, &[0x41; 32], 0).await.unwrap().unwrap();
+}
+
 /// Polls the store until a result for `id` exists.
 pub async fn wait_result(store: &dyn Store, id: &[u8; 32], timeout: Duration) -> Result<SignedResult> {
     let deadline = Instant::now() + timeout;
