@@ -508,7 +508,7 @@ async fn a_batch_decides_as_its_votes_one_at_a_time(batched: Arc<dyn Store>, sin
 /// first 70 of them voted in an earlier batch; the next batch carries all 150 (repeats first).
 async fn a_large_batch_finds_every_earlier_vote(s: Arc<dyn Store>) {
     let d = instruction("large");
-    let signer = |i: u8| NewVote { signer: [i; 20], ..vote(&d, i, 1, 1000) };
+    let signer = |i: u8| vote(&d, i, 1, 1000);
     let first: Vec<NewVote> = (1..=70).map(signer).collect();
     let earlier = s.add_votes(&first, ROOMY).await.unwrap();
     let all: Vec<NewVote> = (1..=150).map(signer).collect();

@@ -288,12 +288,10 @@ struct NewRow<'a> {
     vote_hash: H256,
 }
 
-/// Rows per multi-row `INSERT` of votes: a batch's votes for one candidate are written in as
-/// few statements as these sizes allow, each size one prepared statement.
-const INSERT_SIZES: [usize; 4] = [64, 16, 4, 1];
-
-/// Signers looked up per statement (see [`voted_sql`]), largest first.
-const LOOKUP_SIZES: [usize; 4] = [64, 16, 4, 1];
+/// The sizes of the statements that take a list (votes inserted, signers looked up), largest
+/// first: a list goes in as few statements of these sizes as it can, each size one prepared
+/// statement.
+const LIST_SIZES: [usize; 4] = [64, 16, 4, 1];
 
 /// `SELECT signer FROM votes` of a candidate (`$1`, `$2`) among `signers` signers (`$3…`).
 fn voted_sql(signers: usize) -> String {
@@ -348,7 +346,7 @@ macro_rules! sql_store {
             /// Writes `rows` (one candidate's new votes) in a few multi-row statements.
             async fn insert_votes(tx: &mut sqlx::Transaction<'static, $db>, mut rows: &[NewRow<'_>]) -> StoreResult<()> {
                 while !rows.is_empty() {
-                    let n = INSERT_SIZES.into_iter().find(|&n| n <= rows.len()).expect("1 fits");
+                    let n = LIST_SIZES.into_iter().find(|&n| n <= rows.len()).expect("1 fits");
                     let (now, rest) = rows.split_at(n);
                     rows = rest;
                     let sql = insert_votes_sql(n);
@@ -580,9 +578,9 @@ macro_rules! sql_store {
                         let mut signers: Vec<Vec<u8>> = group.iter().map(|&i| votes[i].signer.to_vec()).collect();
                         signers.sort_unstable();
                         signers.dedup();
-                        for chunk in signers.chunks(LOOKUP_SIZES[0]) {
+                        for chunk in signers.chunks(LIST_SIZES[0]) {
                             // Padded with its first signer to one of a few sizes (prepared once each).
-                            let n = LOOKUP_SIZES.into_iter().rev().find(|&n| n >= chunk.len()).expect("a chunk fits");
+                            let n = LIST_SIZES.into_iter().rev().find(|&n| n >= chunk.len()).expect("a chunk fits");
                             let sql = voted_sql(n);
                             let mut q = sqlx::query_scalar(&sql).bind(&id).bind(&hash_fixed);
                             for k in 0..n {
