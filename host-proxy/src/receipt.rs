@@ -11,7 +11,10 @@
 //! RFC 6979 signing and libsecp256k1's (through the secp256k1 crate, which also re-randomises
 //! its context after every signature). Nonces come from the thread's CSPRNG (rand's, seeded by
 //! the operating system) and each signs once: every clone of the key draws from one pool, and a
-//! nonce leaves the pool before it is used.
+//! nonce leaves the pool before it is used. A caller that finds the pool empty refills it; the
+//! pool has room for [`POOL_BATCHES`] batches from the start, so refills made at the same time on
+//! several threads are all kept (discarding the losers' had doubled the receipts' cost under
+//! load) without the pool ever reallocating.
 
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +34,10 @@ use k256::{FieldBytes, NonZeroScalar, ProjectivePoint, Scalar};
 
 /// Nonces precomputed together: the two inversions are shared by this many signatures.
 pub const NONCE_BATCH: usize = 64;
+
+/// The pool holds this many batches (its capacity, allocated once): refills that ran at the same
+/// time on up to this many threads all fit; one past it is dropped.
+pub const POOL_BATCHES: usize = 8;
 
 /// One signature's message-independent part. `k⁻¹` is as secret as the key (with a signature it
 /// gives the key), so it is zeroised wherever it was: on drop, in the pool's slot when taken, in
@@ -90,7 +97,25 @@ fn precompute(n: usize) -> Vec<Nonce> {
 #[derive(Clone)]
 pub struct ProxyKey {
     key: SigningKey,
-    nonces: Arc<Mutex<Vec<Nonce>>>,
+    nonces: Arc<Pool>,
+}
+
+/// Precomputed nonces; `nonces`' capacity is fixed at `NONCE_BATCH · POOL_BATCHES`.
+struct Pool {
+    nonces: Mutex<Vec<Nonce>>,
+    /// Nonces computed, and those dropped unused because the pool was full (tests and benches).
+    computed: std::sync::atomic::AtomicU64,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Pool {
+    fn default() -> Self {
+        Pool {
+            nonces: Mutex::new(Vec::with_capacity(NONCE_BATCH * POOL_BATCHES)),
+            computed: Default::default(),
+            dropped: Default::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for ProxyKey {
@@ -127,9 +152,10 @@ impl ProxyKey {
     /// A nonce no other signature has used or will use: taken out of the pool, which is
     /// refilled (outside the lock) when empty.
     fn nonce(&self) -> Nonce {
+        use std::sync::atomic::Ordering::Relaxed;
         loop {
             {
-                let mut pool = self.nonces.lock().expect("nonce pool");
+                let mut pool = self.nonces.nonces.lock().expect("nonce pool");
                 if let Some(slot) = pool.last_mut() {
                     // Taken, not moved out: the slot is left zeroed before it is dropped.
                     let n = std::mem::take(slot);
@@ -138,14 +164,24 @@ impl ProxyKey {
                 }
             }
             let mut fresh = precompute(NONCE_BATCH);
-            let mut pool = self.nonces.lock().expect("nonce pool");
-            // Into an empty pool only, so it never reallocates (which would leave copies of live
-            // nonces in the freed buffer), taken one by one so `fresh`'s buffer is left zeroed;
-            // if another refill came first, `fresh` is dropped (each nonce zeroised in place).
-            if pool.is_empty() {
+            self.nonces.computed.fetch_add(fresh.len() as u64, Relaxed);
+            let mut pool = self.nonces.nonces.lock().expect("nonce pool");
+            // Only within the capacity the pool was made with, so it never reallocates (which
+            // would leave copies of live nonces in the freed buffer), taken one by one so
+            // `fresh`'s buffer is left zeroed; other threads' refills made at the same time are
+            // kept beside this one. Past the capacity `fresh` is dropped (each nonce zeroised).
+            if pool.len() + fresh.len() <= pool.capacity() {
                 pool.extend(fresh.iter_mut().map(std::mem::take));
+            } else {
+                self.nonces.dropped.fetch_add(fresh.len() as u64, Relaxed);
             }
         }
+    }
+
+    /// Nonces precomputed so far and those of them dropped unused (a full pool).
+    pub fn nonce_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.nonces.computed.load(Relaxed), self.nonces.dropped.load(Relaxed))
     }
 
     /// Signs a 32-byte digest: `r ‖ s ‖ v`, low S, v ∈ {0, 1}, deterministic (RFC 6979).
@@ -219,7 +255,7 @@ mod tests {
     }
 
     /// No nonce signs twice: a key and its clone draw from one pool, so over several refills every
-    /// `r` is new, even for one digest, and the pool never outgrows one batch.
+    /// `r` is new, even for one digest, and the pool never outgrows the capacity it was made with.
     #[test]
     fn a_key_and_its_clones_never_reuse_a_nonce() {
         let key = ProxyKey::random();
@@ -244,9 +280,40 @@ mod tests {
                 assert!(rs.insert(r), "r repeated across threads");
             }
         }
-        // Refilled only when empty: the pool never grew (a reallocation would leave copies of
-        // live nonces behind).
-        assert!(key.nonces.lock().unwrap().capacity() <= NONCE_BATCH);
+        // The pool never grew (a reallocation would leave copies of live nonces behind).
+        assert_eq!(key.nonces.nonces.lock().unwrap().capacity(), NONCE_BATCH * POOL_BATCHES);
+    }
+
+    /// Refills that run at the same time are kept, not thrown away: threads signing together
+    /// leave at most what is still in the pool unused, and nothing is dropped.
+    #[test]
+    fn concurrent_refills_are_all_used() {
+        let key = ProxyKey::random();
+        let digest = keccak256(b"many at once");
+        let (threads, each) = (4, 3 * NONCE_BATCH + 5);
+        let barrier = Arc::new(std::sync::Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (k, barrier) = (key.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    (0..each).map(|_| k.sign_digest_precomputed(&digest)[..32].to_vec()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut rs = std::collections::HashSet::new();
+        for h in handles {
+            for r in h.join().unwrap() {
+                assert!(rs.insert(r), "r repeated across threads");
+            }
+        }
+        let (computed, dropped) = key.nonce_counts();
+        let left = key.nonces.nonces.lock().unwrap().len() as u64;
+        assert_eq!(dropped, 0);
+        // Every nonce computed was used or is still in the pool (an `R` with x ≥ n would be
+        // neither: probability about 2⁻¹²⁸ each).
+        assert_eq!(computed, (threads * each) as u64 + left);
+        assert_eq!(key.nonces.nonces.lock().unwrap().capacity(), NONCE_BATCH * POOL_BATCHES);
     }
 
     #[test]

@@ -98,6 +98,11 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// The proxy's signing key (it signs; its bytes never leave it).
+    pub fn key(&self) -> &ProxyKey {
+        &self.key
+    }
+
     /// Assembles the state (see `start_with`).
     pub(crate) fn new(
         config: Config,
