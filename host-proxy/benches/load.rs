@@ -6,7 +6,10 @@
 //!
 //! Phases per backend: (A) the guest is away — votes for N instructions are posted as fast as 32
 //! concurrent clients can: wall time / N is the proxy's cost per instruction (an upper bound: the
-//! load generator shares the two cores); (B) the guest connects and drains the queue; (C) the
+//! load generator shares the two cores), and the CPU time of the proxy's threads / N is its CPU per
+//! instruction (the load generator runs on a runtime of its own whose threads are counted apart;
+//! the machine's CPU over the phase is printed beside it: for PostgreSQL the difference is mostly
+//! the database server); (B) the guest connects and drains the queue; (C) the
 //! guest stays connected while N more instructions are voted on as fast as possible: latency per
 //! instruction at saturation; (D) N more, one started every 2·(A's time per instruction)
 //! whatever the others do (open loop): latency at half the saturation rate.
@@ -33,11 +36,87 @@ use tokio::net::TcpListener;
 const VOTERS: usize = 100;
 const CLIENTS: usize = 32;
 
+/// CPU time from Linux's `/proc`, in seconds. `utime + stime` are in USER_HZ, which is 100 on
+/// x86_64 whatever the kernel's tick (it is ABI).
+mod cpu {
+    use std::sync::Mutex;
+
+    fn ticks(stat: &str) -> f64 {
+        // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
+        let rest = &stat[stat.rfind(')').expect("/proc stat line") + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15, i.e. the 12th and 13th after the name.
+        (f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) as f64 / 100.0
+    }
+
+    /// This process, every thread it has had.
+    pub fn process() -> f64 {
+        ticks(&std::fs::read_to_string("/proc/self/stat").unwrap())
+    }
+
+    /// The threads listed in `tids` (of this process). One that has exited counts 0 (its time
+    /// stays in [`process`]): the generator's workers live as long as its runtime.
+    pub fn threads(tids: &Mutex<Vec<String>>) -> f64 {
+        tids.lock()
+            .unwrap()
+            .iter()
+            .map(|t| std::fs::read_to_string(format!("/proc/self/task/{t}/stat")).map_or(0.0, |s| ticks(&s)))
+            .sum()
+    }
+
+    /// The calling thread's id, for [`threads`].
+    pub fn this_thread() -> String {
+        let link = std::fs::read_link("/proc/thread-self").unwrap();
+        link.file_name().unwrap().to_string_lossy().into_owned()
+    }
+
+    /// The whole machine's busy time (all cores; idle and iowait excluded).
+    pub fn machine() -> f64 {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap();
+        let line = stat.lines().next().unwrap();
+        let f: Vec<u64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
+        // user nice system idle iowait irq softirq steal (guest time is already in user).
+        (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) as f64 / 100.0
+    }
+}
+
+/// A load generator apart from the proxy's runtime, so the proxy's CPU can be told from its
+/// clients'.
+struct Generator {
+    rt: tokio::runtime::Runtime,
+    tids: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Generator {
+    fn new() -> Self {
+        let tids = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let t = tids.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("load-generator")
+            .on_thread_start(move || t.lock().unwrap().push(cpu::this_thread()))
+            .enable_all()
+            .build()
+            .unwrap();
+        Generator { rt, tids }
+    }
+
+    /// Runs `f` on the generator's runtime.
+    async fn run<T: Send + 'static>(&self, f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+        self.rt.spawn(f).await.unwrap()
+    }
+}
+
 struct Row {
     backend: &'static str,
     votes_per_s: f64,
     instructions_per_s: f64,
     proxy_ms: f64,
+    proxy_cpu_ms: f64,
+    generator_cpu_ms: f64,
+    machine_cpu_ms: f64,
+    /// Receipt nonces precomputed, and dropped unused, by the end of (A).
+    nonces: (u64, u64),
     drain_ms: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -199,7 +278,7 @@ fn instructions(tee_id: [u8; 20], label: &str, n: usize) -> Vec<InstructionData>
     (0..n).map(|i| fcc_sim_providers::fdc2_instruction(tee_id, &format!("{label} {i}"), EPOCH)).collect()
 }
 
-async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
+async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize, generator: &Generator) -> Row {
     let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let link = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let running = fcc_proxy::start_with(config(), store.clone(), http, link).await.unwrap();
@@ -218,9 +297,15 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
     // (A) proxy alone.
     let a = instructions(tee_id, "phase A", n);
     let votes: Arc<Vec<Value>> = Arc::new(a.iter().flat_map(|d| p.ps.iter().map(move |q| vote_json(q, d))).collect());
+    let (process0, generator0, machine0) = (cpu::process(), cpu::threads(&generator.tids), cpu::machine());
     let start = Instant::now();
-    post_all(&reqwest::Client::new(), &base, votes.clone(), None, CLIENTS).await;
+    let b = base.clone();
+    generator.run(async move { post_all(&reqwest::Client::new(), &b, votes, None, CLIENTS).await }).await;
     let t_a = start.elapsed().as_secs_f64();
+    let generator_cpu = cpu::threads(&generator.tids) - generator0;
+    let proxy_cpu = cpu::process() - process0 - generator_cpu;
+    let machine_cpu = cpu::machine() - machine0;
+    let (nonces, nonces_dropped) = running.shared.key().nonce_counts();
 
     // (B) the guest drains the queue.
     let start = Instant::now();
@@ -235,7 +320,8 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
     let sent: Arc<Vec<std::sync::OnceLock<Instant>>> = Arc::new((0..n).map(|_| std::sync::OnceLock::new()).collect());
     let epoch_ms = fcc_proxy::state::now_ms();
     let epoch = Instant::now();
-    post_all(&reqwest::Client::new(), &base, votes, Some(sent.clone()), CLIENTS).await;
+    let (b, s) = (base.clone(), sent.clone());
+    generator.run(async move { post_all(&reqwest::Client::new(), &b, votes, Some(s), CLIENTS).await }).await;
     let ids: Vec<[u8; 32]> = c.iter().map(|d| d.instruction_id).collect();
     wait_all(store.as_ref(), &ids).await;
     let firsts: Vec<Instant> = sent.iter().map(|s| *s.get().unwrap()).collect();
@@ -245,7 +331,8 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
     let half_rate = 0.5 * n as f64 / t_a;
     let d = instructions(tee_id, "phase D", n);
     let votes: Vec<Vec<Value>> = d.iter().map(|d| p.ps.iter().map(|q| vote_json(q, d)).collect()).collect();
-    let firsts = post_paced(&base, votes, half_rate).await;
+    let b = base.clone();
+    let firsts = generator.run(async move { post_paced(&b, votes, half_rate).await }).await;
     let ids: Vec<[u8; 32]> = d.iter().map(|d| d.instruction_id).collect();
     wait_all(store.as_ref(), &ids).await;
     let (half_p50_ms, half_p99_ms) = latency(store.as_ref(), &ids, &firsts, (epoch_ms, epoch)).await;
@@ -256,6 +343,10 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize) -> Row {
         votes_per_s: (n * VOTERS) as f64 / t_a,
         instructions_per_s: n as f64 / t_a,
         proxy_ms: t_a * 1e3 / n as f64,
+        proxy_cpu_ms: proxy_cpu * 1e3 / n as f64,
+        generator_cpu_ms: generator_cpu * 1e3 / n as f64,
+        machine_cpu_ms: machine_cpu * 1e3 / n as f64,
+        nonces: (nonces, nonces_dropped),
         drain_ms: t_b * 1e3 / n as f64,
         p50_ms,
         p99_ms,
@@ -280,17 +371,18 @@ fn main() {
         proxy_crypto(&providers, n.min(20));
     let floor_ms = recover_ms + hint_ms + sign_ms;
     let before_ms = recover_ms + hint_before_ms + sign_before_ms;
+    let generator = Generator::new();
     let mut rows = Vec::new();
     let dir = tempfile::tempdir().unwrap();
     rt.block_on(async {
         let url = format!("sqlite://{}/bench.db", dir.path().display());
-        rows.push(run("sqlite", Arc::new(SqliteStore::open(&url).await.unwrap()), n).await);
+        rows.push(run("sqlite", Arc::new(SqliteStore::open(&url).await.unwrap()), n, &generator).await);
     });
     let pg = if bench { fcc_proxy_testing::pg::Postgres::start("bench: postgres") } else { None };
     if let Some(pg) = &pg {
         rt.block_on(async {
             let url = pg.database().await;
-            rows.push(run("postgres", Arc::new(PgStore::open(&url).await.unwrap()), n).await);
+            rows.push(run("postgres", Arc::new(PgStore::open(&url).await.unwrap()), n, &generator).await);
         });
     }
     println!("fcc-proxy load: {n} instructions per phase, {VOTERS} voters each voting over HTTP, {CLIENTS} clients");
@@ -326,6 +418,21 @@ fn main() {
             r.p50_ms,
             r.p99_ms,
             100.0 * r.proxy_ms / guest_ms
+        );
+    }
+    for r in &rows {
+        println!(
+            "{}: CPU per instruction while the votes are posted: proxy {:.3} ms ({:.0}% of the guest), \
+             load generator {:.3} ms, the whole machine {:.3} ms; receipt nonces precomputed {} for {} votes \
+             ({} dropped unused)",
+            r.backend,
+            r.proxy_cpu_ms,
+            100.0 * r.proxy_cpu_ms / guest_ms,
+            r.generator_cpu_ms,
+            r.machine_cpu_ms,
+            r.nonces.0,
+            n * VOTERS,
+            r.nonces.1
         );
     }
     for r in &rows {
