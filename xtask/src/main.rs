@@ -220,8 +220,55 @@ fn contracts_test() -> Result<()> {
     // The CI profile's depth (10,000 fuzz runs, 1,024 invariant runs: ~45 s more); the gas
     // snapshot stays on the default profile, whose fuzz runs it records.
     contracts_run_with(FORGE, &["test", "--offline"], &[("FOUNDRY_PROFILE", "ci")])?;
-    contracts_run(FORGE, &["snapshot", "--offline", "--check"])?;
+    gas_snapshot_check()?;
     contracts_run("script/anvil-check.sh", &[])
+}
+
+/// The gas snapshot, compared here: forge 1.7.1's `snapshot --check` prints its differences but
+/// exits 0. A fresh snapshot is written beside the committed one and must equal it line for line.
+fn gas_snapshot_check() -> Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contracts");
+    // In forge's cache directory (not versioned), relative to contracts/ as forge runs there.
+    const FRESH: &str = "cache/fresh.gas-snapshot";
+    contracts_run(FORGE, &["snapshot", "--offline", "--snap", FRESH])?;
+    let committed = std::fs::read_to_string(dir.join(".gas-snapshot")).context("reading contracts/.gas-snapshot")?;
+    let fresh = std::fs::read_to_string(dir.join(FRESH)).context("reading the fresh gas snapshot")?;
+    std::fs::remove_file(dir.join(FRESH)).context("removing the fresh gas snapshot")?;
+    let diffs = snapshot_diffs(&committed, &fresh);
+    ensure!(
+        diffs.is_empty(),
+        "the gas snapshot differs from contracts/.gas-snapshot:\n{}\nUpdate it with `forge snapshot` in contracts/ \
+         after a full build (`forge build --force`): via-IR code built incrementally can differ by a few \
+         dozen gas from a full build, which is what CI makes.",
+        diffs.join("\n")
+    );
+    Ok(())
+}
+
+/// The lines of two gas snapshots that differ: `- committed` / `+ fresh`, per test.
+fn snapshot_diffs(committed: &str, fresh: &str) -> Vec<String> {
+    let parse = |s: &str| -> std::collections::BTreeMap<String, String> {
+        s.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| match l.split_once(" (") {
+                Some((test, gas)) => (test.to_string(), format!("({gas}")),
+                None => (l.to_string(), String::new()),
+            })
+            .collect()
+    };
+    let (a, b) = (parse(committed), parse(fresh));
+    let mut out = Vec::new();
+    for test in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+        match (a.get(test), b.get(test)) {
+            (Some(x), Some(y)) if x == y => {}
+            (x, y) => out.push(format!(
+                "  {test}: {} -> {}",
+                x.map_or("(not in the committed snapshot)", String::as_str),
+                y.map_or("(no longer run)", String::as_str)
+            )),
+        }
+    }
+    out
 }
 
 /// `reproducible/check`: the ROM rebuilt twice from clean copies in different environments
@@ -452,5 +499,35 @@ fn main() -> Result<()> {
         Cmd::BenchBoot { runs } => {
             cargo(&["run", "--quiet", "-p", "fcc-image", "--", "bench-boot", "--runs", &runs.to_string()])
         }
+    }
+}
+
+#[cfg(test)]
+mod gas_snapshot_tests {
+    use super::snapshot_diffs;
+
+    const COMMITTED: &str =
+        "A:test_one() (gas: 57874)\nA:test_two() (runs: 512, μ: 9050, ~: 9050)\n\nB:test_three() (gas: 100)\n";
+
+    #[test]
+    fn equal_snapshots_have_no_differences() {
+        assert!(snapshot_diffs(COMMITTED, COMMITTED).is_empty());
+        // Blank lines and a missing final newline are not differences.
+        assert!(snapshot_diffs(COMMITTED, COMMITTED.replace("\n\n", "\n").trim_end()).is_empty());
+    }
+
+    #[test]
+    fn each_changed_added_or_removed_test_is_one_line() {
+        let fresh = "A:test_one() (gas: 57908)\nA:test_two() (runs: 512, μ: 9050, ~: 9051)\nC:test_new() (gas: 1)\n";
+        let diffs = snapshot_diffs(COMMITTED, fresh);
+        assert_eq!(
+            diffs,
+            [
+                "  A:test_one(): (gas: 57874) -> (gas: 57908)",
+                "  A:test_two(): (runs: 512, μ: 9050, ~: 9050) -> (runs: 512, μ: 9050, ~: 9051)",
+                "  B:test_three(): (gas: 100) -> (no longer run)",
+                "  C:test_new(): (not in the committed snapshot) -> (gas: 1)",
+            ]
+        );
     }
 }
