@@ -18,7 +18,7 @@ use fcc_core::hash::keccak256;
 use fcc_core::result::status;
 use fcc_ext_attested_query as query;
 use fcc_ext_data_integrity as integrity;
-use fcc_layout::interface::READY_PREFIX;
+use fcc_layout::interface::{HANDLED_PREFIX, READY_PREFIX};
 use fcc_qemu::{Guest, parse_ready};
 use fcc_sim_providers as sim;
 use sha2::{Digest, Sha256, Sha384};
@@ -178,7 +178,7 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
         took.as_millis()
     ));
 
-    let run = Run { trace, net, api: &api, extension, tee_id, from: s.deployer };
+    let run = Run { trace, net, api: &api, extension, tee_id, from: s.deployer, console: &guest.console };
     // 4. Each extension's examples, their outputs checked where they are known in advance.
     for name in s.extensions {
         for example in fcc_extensions::examples(name) {
@@ -211,6 +211,7 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
 /// and a damaged copy that fails its challenge.
 async fn data_integrity(run: &Run<'_>, objects: &Path) -> Result<()> {
     let trace = run.trace;
+    let proved_before = guest_micros(run.console, "DATA_INTEGRITY/PROVE")?.len();
     let data = object(OBJECT_LEN);
     let data_id = sha256(&data);
     std::fs::write(objects.join(hex::encode(data_id)), &data)?;
@@ -242,7 +243,43 @@ async fn data_integrity(run: &Run<'_>, objects: &Path) -> Result<()> {
         "a damaged copy (one bit) fails its challenge, on chain too: intact = false, its digest the damaged bytes'",
     );
 
+    // The guest's own time on each (its `HANDLED` lines): the chunks it hashed count, so 8 times
+    // the data takes several times as long; the time between chunks (transport) does not.
+    let us = until("the guest's HANDLED lines for both proofs", || async {
+        let us = guest_micros(run.console, "DATA_INTEGRITY/PROVE")?;
+        Ok((us.len() >= proved_before + 2).then_some(us))
+    })
+    .await?;
+    let (large, small) = (us[proved_before], us[proved_before + 1]);
+    ensure!(
+        large > 2 * small,
+        "the guest reports {large} µs for the {} MiB proof and {small} µs for the {} KiB one: its time on streamed data is not counted",
+        OBJECT_LEN >> 20,
+        (OBJECT_LEN / 8) >> 10
+    );
+    trace.step(format!(
+        "the guest's own time on the {} MiB proof: {:.0} ms ({:.1} MB/s hashed and signed in the guest; the rest of the {:.0} ms from queued to result was the proxy and the link), {:.0} ms for the {} KiB copy",
+        OBJECT_LEN >> 20,
+        large as f64 / 1e3,
+        OBJECT_LEN as f64 / large as f64,
+        took * 1e3,
+        small as f64 / 1e3,
+        (OBJECT_LEN / 8) >> 10
+    ));
     Ok(())
+}
+
+/// The `us=` of every `HANDLED` line for `operation` (`TYPE/COMMAND`) in the console log, in order.
+fn guest_micros(console: &Path, operation: &str) -> Result<Vec<u64>> {
+    let log = std::fs::read_to_string(console).with_context(|| format!("reading {}", console.display()))?;
+    let prefix = format!("{HANDLED_PREFIX}op={operation} ");
+    log.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|rest| {
+            let us = rest.split(' ').find_map(|f| f.strip_prefix("us=")).context("a HANDLED line without us=")?;
+            us.parse().with_context(|| format!("us={us}"))
+        })
+        .collect()
 }
 
 /// An attested query over 20,000 records, its answer computed here by a plain loop.
@@ -292,6 +329,8 @@ struct Run<'a> {
     extension: U256,
     tee_id: Address,
     from: Address,
+    /// The compute guest's console log.
+    console: &'a Path,
 }
 
 impl Run<'_> {

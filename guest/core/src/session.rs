@@ -98,6 +98,12 @@ impl Session {
         self.reader.room()
     }
 
+    /// An instruction's data is streaming in: its action is handled only once the last chunk has
+    /// come.
+    pub fn streaming(&self) -> bool {
+        self.streaming.is_some()
+    }
+
     /// Bytes waiting to be sent.
     pub fn output(&self) -> &[u8] {
         &self.out

@@ -749,7 +749,8 @@ pub mod interface {
     /// Printed once per lost connection or session error: `LINK closed: <reason>`.
     pub const LINK_CLOSED_PREFIX: &str = "LINK closed: ";
     /// Printed per action handled:
-    /// `HANDLED op=<opType>/<opCommand> status=<0|1> us=<n> batch=<k>`.
+    /// `HANDLED op=<opType>/<opCommand> status=<0|1> us=<n> batch=<k>`; `us` is the guest's own
+    /// time on it (decoding, handling, and the chunks of data it streamed), not time waited.
     pub const HANDLED_PREFIX: &str = "HANDLED ";
 }
 

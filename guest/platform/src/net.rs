@@ -165,20 +165,31 @@ impl core::fmt::Display for OpName<'_> {
 
 /// Feeds received bytes to the session; prints one `HANDLED` line per action handled. The time
 /// is the TSC around `Session::receive`: decoding the frame plus `Tee::handle` for each action
-/// (split evenly when one frame carried several, `batch=<k>`).
+/// (split evenly when one frame carried several, `batch=<k>`) plus, for an instruction whose
+/// data streamed in, every earlier call that took a chunk of it (`streamed`: ticks carried from
+/// call to call, reset with the session).
 fn feed(
     session: &mut Session,
     bytes: &[u8],
     tee: &mut Tee,
     attester: &mut dyn Attester,
     clock: &Clock,
+    streamed: &mut u64,
 ) -> Result<(), fcc_core::Error> {
     let out_before = session.output().len();
     let handled_before = session.handled;
+    let streaming_before = session.streaming();
     let start = tsc::now();
     let result = session.receive(bytes, tee, attester);
     let ticks = tsc::now().wrapping_sub(start);
     let batch = session.handled - handled_before;
+    if batch == 0 {
+        if streaming_before || session.streaming() {
+            *streamed = streamed.saturating_add(ticks);
+        }
+        return result;
+    }
+    let ticks = ticks.saturating_add(core::mem::take(streamed));
     if let Some(us) = tsc::micros(ticks, clock.hz).checked_div(batch) {
         // The frames just queued are our own: decoding them cannot fail, but stay quiet if it did.
         let mut reader = FrameReader::new();
@@ -208,6 +219,8 @@ struct Link {
     retry_at: Instant,
     backoff: Duration,
     next_port: u16,
+    /// TSC ticks spent so far on the chunks of the instruction streaming in (see [`feed`]).
+    streamed: u64,
 }
 
 impl Link {
@@ -235,6 +248,7 @@ impl Link {
         }
         // The greeting (and its attestation) waits for the proxy's challenge.
         self.session = Some(Session::start());
+        self.streamed = 0;
         self.since = now;
     }
 
@@ -275,7 +289,7 @@ impl Link {
             let room = session.room();
             match socket.recv(|buf| {
                 let n = buf.len().min(room);
-                (n, feed(session, &buf[..n], tee, attester, clock))
+                (n, feed(session, &buf[..n], tee, attester, clock, &mut self.streamed))
             }) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failure = Some(format!("{e}")),
@@ -350,6 +364,7 @@ pub fn run(tee: &mut Tee, attester: &mut dyn Attester, proxy: ProxyAddr, bars: p
         retry_at: Instant::ZERO,
         backoff: BACKOFF_MIN,
         next_port: (seed >> 32) as u16,
+        streamed: 0,
     };
     let mut addressed = false;
     loop {
