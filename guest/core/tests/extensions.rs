@@ -536,11 +536,13 @@ impl Link {
         let mut last = Vec::new();
         for (i, c) in data[from..].chunks(chunk).enumerate() {
             let msg = ProxyMessage::Data { id, offset: (from + i * chunk) as u64, bytes: c.to_vec() };
+            assert!(self.session.streaming(), "the session says its data is streaming in");
             last = self.send(net, &msg).unwrap();
             if from + i * chunk + c.len() < data.len() {
                 assert!(last.is_empty(), "nothing goes out while the data streams");
             }
         }
+        assert!(!self.session.streaming(), "the stream is over with its last chunk");
         last
     }
 }
@@ -564,6 +566,7 @@ fn host_data_streams_in_chunks_and_the_batch_goes_on_after_it() {
     let echo = net.instruction(&ECHO, b"after", &[2, 3, 4]);
     let out = link.send(&mut net, &ProxyMessage::Actions(vec![sum.clone(), echo.clone()])).unwrap();
     let id = sum.instruction.instruction_id;
+    assert!(!Link::open(&mut net).session.streaming(), "a new session streams nothing");
     assert_eq!(out, vec![GuestMessage::NeedData { id, object: keccak256(&data).0, offset: 0, len: data.len() as u64 }]);
     let out = link.stream(&mut net, id, &data, 0, MAX_DATA_CHUNK);
     let [GuestMessage::Result(first), GuestMessage::Result(second), GuestMessage::Pull { .. }] = &out[..] else {
