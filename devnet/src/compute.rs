@@ -185,7 +185,10 @@ pub(crate) async fn compute(s: &Setup<'_>) -> Result<Machine> {
             if !example.data.is_empty() {
                 std::fs::write(objects.join(hex::encode(sha256(&example.data))), &example.data)?;
             }
-            let operation = (op_name(&example.operation.op_type), op_name(&example.operation.op_command));
+            let operation = (
+                fcc_core::op::text(&example.operation.op_type).to_string(),
+                fcc_core::op::text(&example.operation.op_command).to_string(),
+            );
             let (output, took) = run.instruction((&operation.0, &operation.1), example.message.clone()).await?;
             if let Some(want) = &example.output {
                 ensure!(output == *want, "{name}: {}: the output is not the expected one", example.what);
@@ -307,12 +310,6 @@ async fn attested_query(run: &Run<'_>, objects: &Path) -> Result<()> {
         took * 1e3
     ));
     Ok(())
-}
-
-/// An operation name as text (its bytes up to the padding).
-fn op_name(name: &fcc_core::op::OpName) -> String {
-    let end = name.iter().position(|&b| b == 0).unwrap_or(32);
-    String::from_utf8_lossy(&name[..end]).into_owned()
 }
 
 /// The 32-byte words of a static ABI encoding of exactly `N` words.

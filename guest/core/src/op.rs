@@ -78,9 +78,34 @@ pub fn is_system(op_type: &OpName) -> bool {
     op_type.starts_with(b"F_")
 }
 
+/// An operation name for people (logs, the console, the status page): its text when it is
+/// printable ASCII padded with zeros (`F_POLICY`), else `0x` and its 64 hex digits, so two
+/// names never read the same.
+pub fn text(name: &OpName) -> Text<'_> {
+    Text(name)
+}
+
+/// See [`text`].
+pub struct Text<'a>(&'a OpName);
+
+impl core::fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let name = self.0;
+        let len = name.iter().rposition(|&b| b != 0).map_or(0, |end| end + 1);
+        if len > 0 && name[..len].iter().all(u8::is_ascii_graphic) {
+            name[..len].iter().try_for_each(|&b| core::fmt::Write::write_char(f, char::from(b)))
+        } else {
+            f.write_str("0x")?;
+            name.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::format;
+    use alloc::string::ToString;
 
     #[test]
     fn right_padded() {
@@ -88,5 +113,25 @@ mod tests {
         assert!(F_FDC2[6..].iter().all(|&b| b == 0));
         assert!(is_system(&F_GET));
         assert!(!is_system(&name("MY_EXT")));
+    }
+
+    #[test]
+    fn names_read_as_text_or_hex() {
+        assert_eq!(text(&F_POLICY).to_string(), "F_POLICY");
+        assert_eq!(text(&name("KEY_DATA_PROVIDER_RESTORE_FULL_X")).to_string(), "KEY_DATA_PROVIDER_RESTORE_FULL_X");
+        assert_eq!(text(&[0; 32]).to_string(), format!("0x{}", "00".repeat(32)));
+        let mut odd = name("A B");
+        assert_eq!(
+            text(&odd).to_string(),
+            "0x4120420000000000000000000000000000000000000000000000000000000000",
+            "a space"
+        );
+        odd = name("A\0B");
+        assert!(text(&odd).to_string().starts_with("0x41004200"), "a zero inside is not padding");
+        odd = name("<script>");
+        assert_eq!(text(&odd).to_string(), "<script>", "text; whoever shows it as markup must escape it");
+        odd[31] = 0xff;
+        assert!(text(&odd).to_string().starts_with("0x3c736372"));
+        assert_eq!(text(&[0xab; 32]).to_string(), format!("0x{}", "ab".repeat(32)));
     }
 }

@@ -150,19 +150,6 @@ impl phy::Device for Nic {
     }
 }
 
-/// An operation name (`bytes32`, left-aligned ASCII) for the console.
-struct OpName<'a>(&'a [u8; 32]);
-
-impl core::fmt::Display for OpName<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let len = self.0.iter().position(|&b| b == 0).unwrap_or(32);
-        self.0[..len].iter().try_for_each(|&b| {
-            let c = if b.is_ascii_graphic() { char::from(b) } else { '?' };
-            core::fmt::Write::write_char(f, c)
-        })
-    }
-}
-
 /// Feeds received bytes to the session; prints one `HANDLED` line per action handled. The time
 /// is the TSC around `Session::receive`: decoding the frame plus `Tee::handle` for each action
 /// (split evenly when one frame carried several, `batch=<k>`) plus, for an instruction whose
@@ -199,8 +186,8 @@ fn feed(
                     let r = &r.result;
                     println!(
                         "HANDLED op={}/{} status={} us={us} batch={batch}",
-                        OpName(&r.op_type),
-                        OpName(&r.op_command),
+                        fcc_core::op::text(&r.op_type),
+                        fcc_core::op::text(&r.op_command),
                         r.status
                     );
                 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use fcc_core::action::ActionKind;
-use fcc_core::op::OpName;
+use fcc_core::op;
 use serde_json::{Value, json};
 
 use crate::attestation::Outcome;
@@ -118,7 +118,7 @@ fn recent_json(a: &RecentAction) -> Value {
     json!({
         "id": format!("0x{}", hex::encode(a.id)),
         "kind": match a.kind { ActionKind::Instruction => "instruction", ActionKind::Direct => "direct" },
-        "op": format!("{}/{}", op_name(&a.op_type), op_name(&a.op_command)),
+        "op": format!("{}/{}", op::text(&a.op_type), op::text(&a.op_command)),
         "state": state,
         "status": a.status,
         "deliveries": a.deliveries,
@@ -126,31 +126,4 @@ fn recent_json(a: &RecentAction) -> Value {
         "queuedMs": a.queued_ms,
         "resultMs": a.result_ms,
     })
-}
-
-/// A `bytes32` operation name as its ASCII text when it is one (`F_POLICY`), else hex.
-fn op_name(name: &OpName) -> String {
-    let text = name.iter().rposition(|b| *b != 0).map_or(&name[..0], |end| &name[..=end]);
-    if !text.is_empty() && text.iter().all(|b| b.is_ascii_graphic()) {
-        String::from_utf8_lossy(text).into_owned()
-    } else {
-        format!("0x{}", hex::encode(name))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operation_names_read_as_text_or_hex() {
-        assert_eq!(op_name(&fcc_core::op::F_POLICY), "F_POLICY");
-        assert_eq!(op_name(&[0; 32]), format!("0x{}", "00".repeat(32)));
-        let mut odd = fcc_core::op::name("A B");
-        assert_eq!(op_name(&odd), format!("0x{}", hex::encode(odd)), "a space is not a name");
-        odd = fcc_core::op::name("<script>");
-        assert_eq!(op_name(&odd), "<script>", "text; the page sets it as text, never as markup");
-        odd[31] = 0xff;
-        assert!(op_name(&odd).starts_with("0x"));
-    }
 }

@@ -304,7 +304,7 @@ fn verify_answer(
     if r.status != fcc_core::result::status::SUCCESS || r.op_command != expected.op_command {
         return Err(CheckError::Answer(format!(
             "not a {} success: {}",
-            String::from_utf8_lossy(&expected.op_command).trim_end_matches('\0'),
+            fcc_core::op::text(&expected.op_command),
             r.log
         )));
     }
