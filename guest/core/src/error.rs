@@ -154,20 +154,6 @@ impl Error {
     }
 }
 
-/// Writes a 32-byte right-padded ASCII name as text, stopping at the padding.
-struct Padded<'a>(&'a [u8; 32]);
-
-impl fmt::Display for Padded<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let end = self.0.iter().position(|&b| b == 0).unwrap_or(32);
-        for &b in &self.0[..end] {
-            let c = if b.is_ascii_graphic() || b == b' ' { b as char } else { '?' };
-            fmt::Write::write_char(f, c)?;
-        }
-        Ok(())
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -219,7 +205,7 @@ impl fmt::Display for Error {
             Error::WrongTee => f.write_str("instruction is addressed to another TEE"),
             Error::Replayed => f.write_str("instruction id was already executed"),
             Error::UnknownOperation { ref op_type, ref op_command } => {
-                write!(f, "no handler for operation {}/{}", Padded(op_type), Padded(op_command))
+                write!(f, "no handler for operation {}/{}", crate::op::text(op_type), crate::op::text(op_command))
             }
             Error::OperationFailed { reason } => write!(f, "operation failed: {reason}"),
             Error::ReplayFull { capacity } => {

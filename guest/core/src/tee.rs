@@ -250,11 +250,23 @@ impl Tee {
         {
             return Step::Done(done.clone());
         }
-        let streaming = self.registry.find(&d.op_type, &d.op_command).and_then(|h| h.extension().map(|e| (*h, e)));
-        let Some((handler, (extension, operation))) = streaming.filter(|(_, (_, o))| o.max_data_len > 0) else {
-            return Step::Done(self.conclude(action, |tee| tee.execute(action, attester)));
+        let Some(handler) = self.registry.find(&d.op_type, &d.op_command).copied() else {
+            let unknown = Error::UnknownOperation { op_type: d.op_type, op_command: d.op_command };
+            return Step::Done(self.conclude(action, |_| Err(unknown)));
         };
-        // Authorised now; recorded only once the data is in.
+        let (extension, operation) = match handler.work {
+            Work::System(execute) => {
+                return Step::Done(self.conclude(action, |tee| {
+                    tee.admit(action, &handler)?;
+                    // Recorded before executing: an instruction's effects happen at most once.
+                    tee.record(action);
+                    execute(&mut tee.state, action, attester)
+                }));
+            }
+            Work::Extension { extension, operation } => (extension, operation),
+        };
+        // An extension's operation, with data or without. Authorised now; recorded only once
+        // the data (if any) is in.
         let started = self
             .admit(action, &handler)
             .and_then(|()| self.extension_id())
@@ -267,7 +279,8 @@ impl Tee {
             })),
             Ok((extension_id, Ok(Started { job, data }))) => {
                 let request = data.unwrap_or(DataRequest { object: [0; 32], len: 0 });
-                // The instruction names more data than its operation takes: its result.
+                // The instruction names more data than its operation takes (any, for one that
+                // takes none): its result.
                 if request.len > operation.max_data_len {
                     let max = usize::try_from(operation.max_data_len).unwrap_or(usize::MAX);
                     let len = usize::try_from(request.len).unwrap_or(usize::MAX);
@@ -427,34 +440,6 @@ impl Tee {
         }
         let code_hash = code_hash(attester.measurement().as_ref());
         Ok(envelope(&extension_id, &code_hash, &d.op_type, &d.op_command, &output).into())
-    }
-
-    fn execute(&mut self, action: &Action, attester: &mut dyn Attester) -> Result<Output, Error> {
-        let d = &action.instruction;
-        let handler = *self
-            .registry
-            .find(&d.op_type, &d.op_command)
-            .ok_or(Error::UnknownOperation { op_type: d.op_type, op_command: d.op_command })?;
-        self.admit(action, &handler)?;
-        match handler.work {
-            Work::System(execute) => {
-                // Recorded before executing: an instruction's effects happen at most once.
-                self.record(action);
-                execute(&mut self.state, action, attester)
-            }
-            Work::Extension { extension, operation } => {
-                let extension_id = self.extension_id()?;
-                self.record(action);
-                let Started { job, data } = extension.start(&Call { instruction: d, operation })?;
-                if data.is_some_and(|r| r.len > 0) {
-                    return Err(Error::ExtensionFailed {
-                        code: 0,
-                        reason: "asked for data its operation does not take",
-                    });
-                }
-                self.finish(job, extension_id, operation, d, attester)
-            }
-        }
     }
 
     /// Checks an instruction's addressee, freshness, signatures and the admission rule of its

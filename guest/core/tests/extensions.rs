@@ -89,7 +89,8 @@ thread_local! {
 /// ECHO: the output is the original message followed by the TEE's signature of its keccak under
 /// the domain named by its first 32 bytes (or "ECHO"). SUM: the original message is `object ‖
 /// uint64 len`; the output is the byte count and the sum of all data bytes (u64s). An original
-/// message "BIG" makes ECHO answer more than it declared.
+/// message "BIG" makes ECHO answer more than it declared, "WANT DATA" makes it ask for one byte of
+/// host data, which its operation does not take.
 struct TestExtension;
 
 static TEST_OPS: [Operation; 4] = [ECHO, SUM, WALLET_SIGN, COSIGNED];
@@ -117,6 +118,9 @@ impl Extension for TestExtension {
                 Ok(Started { job: Box::new(SumJob { count: 0, sum: 0, chunks: 0 }), data: Some(request) })
             }
             c if c == WALLET_SIGN.op_command => Ok(Started { job: Box::new(WalletJob(m)), data: None }),
+            _ if m == b"WANT DATA" => {
+                Ok(Started { job: Box::new(EchoJob(m)), data: Some(DataRequest { object: [1; 32], len: 1 }) })
+            }
             _ => Ok(Started { job: Box::new(EchoJob(m)), data: None }),
         }
     }
@@ -428,6 +432,18 @@ fn an_extension_failure_is_the_instructions_result_and_an_oversized_output_an_er
     assert!(r.result.log.contains("extension output"), "{}", r.result.log);
     // Both were executed: delivering them again gives the same result.
     assert_eq!(net.handle(&a), r);
+    // An operation that takes no data, asking for some: the same path and bound as one that
+    // does (`Tee::begin`), so an error of its own, executed, also over the guest link.
+    let a = net.instruction(&ECHO, b"WANT DATA", &[2, 3, 4]);
+    let r = net.handle(&a);
+    failed(&r, 103);
+    assert_eq!(r.result.log, "extension data: 1 bytes exceeds the bound of 0");
+    assert_eq!(net.handle(&a), r);
+    let a = net.instruction(&ECHO, b"WANT DATA", &[1, 2, 3]);
+    let mut link = Link::open(&mut net);
+    let out = link.send(&mut net, &ProxyMessage::Actions(vec![a])).unwrap();
+    let [GuestMessage::Result(r), GuestMessage::Pull { .. }] = &out[..] else { panic!("{out:?}") };
+    failed(r, 103);
 }
 
 #[test]
