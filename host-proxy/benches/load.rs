@@ -70,13 +70,14 @@ mod cpu {
         link.file_name().unwrap().to_string_lossy().into_owned()
     }
 
-    /// The whole machine's busy time (all cores; idle and iowait excluded).
+    /// The whole machine's busy time (all cores; idle, iowait and the time the hypervisor gave
+    /// other VMs excluded).
     pub fn machine() -> f64 {
         let stat = std::fs::read_to_string("/proc/stat").unwrap();
         let line = stat.lines().next().unwrap();
         let f: Vec<u64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
         // user nice system idle iowait irq softirq steal (guest time is already in user).
-        (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) as f64 / 100.0
+        (f[0] + f[1] + f[2] + f[5] + f[6]) as f64 / 100.0
     }
 }
 
