@@ -245,7 +245,7 @@ fn gas_snapshot_check() -> Result<()> {
     Ok(())
 }
 
-/// The lines of two gas snapshots that differ: `- committed` / `+ fresh`, per test.
+/// The tests whose lines differ between two gas snapshots, one line each: `test: committed -> fresh`.
 fn snapshot_diffs(committed: &str, fresh: &str) -> Vec<String> {
     let parse = |s: &str| -> std::collections::BTreeMap<String, String> {
         s.lines()
