@@ -306,7 +306,7 @@ async fn run(backend: &'static str, store: Arc<dyn Store>, n: usize, generator: 
     let generator_cpu = cpu::threads(&generator.tids) - generator0;
     let proxy_cpu = cpu::process() - process0 - generator_cpu;
     let machine_cpu = cpu::machine() - machine0;
-    let (nonces, nonces_dropped) = running.shared.key().nonce_counts();
+    let (nonces, nonces_dropped) = running.shared.receipt_nonce_counts();
 
     // (B) the guest drains the queue.
     let start = Instant::now();

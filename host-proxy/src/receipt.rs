@@ -179,7 +179,7 @@ impl ProxyKey {
     }
 
     /// Nonces precomputed so far and those of them dropped unused (a full pool).
-    pub fn nonce_counts(&self) -> (u64, u64) {
+    pub(crate) fn nonce_counts(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
         (self.nonces.computed.load(Relaxed), self.nonces.dropped.load(Relaxed))
     }

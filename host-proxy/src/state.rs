@@ -98,9 +98,10 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    /// The proxy's signing key (it signs; its bytes never leave it).
-    pub fn key(&self) -> &ProxyKey {
-        &self.key
+    /// Receipt nonces precomputed so far and those dropped unused (for the load bench). The key
+    /// itself stays inside the crate: nothing outside signs with it.
+    pub fn receipt_nonce_counts(&self) -> (u64, u64) {
+        self.key.nonce_counts()
     }
 
     /// Assembles the state (see `start_with`).
