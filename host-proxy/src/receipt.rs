@@ -97,7 +97,7 @@ fn precompute(n: usize) -> Vec<Nonce> {
 #[derive(Clone)]
 pub struct ProxyKey {
     key: SigningKey,
-    nonces: Arc<Pool>,
+    pool: Arc<Pool>,
 }
 
 /// Precomputed nonces; `nonces`' capacity is fixed at `NONCE_BATCH · POOL_BATCHES`.
@@ -128,7 +128,7 @@ impl ProxyKey {
     /// From 32 secret bytes (must be a valid scalar).
     pub fn from_bytes(bytes: &[u8; 32]) -> anyhow::Result<Self> {
         let key = SigningKey::from_bytes(&(*bytes).into()).map_err(|_| anyhow::anyhow!("not a valid secp256k1 key"))?;
-        Ok(Self { key, nonces: Arc::default() })
+        Ok(Self { key, pool: Arc::default() })
     }
 
     /// A fresh random key.
@@ -155,7 +155,7 @@ impl ProxyKey {
         use std::sync::atomic::Ordering::Relaxed;
         loop {
             {
-                let mut pool = self.nonces.nonces.lock().expect("nonce pool");
+                let mut pool = self.pool.nonces.lock().expect("nonce pool");
                 if let Some(slot) = pool.last_mut() {
                     // Taken, not moved out: the slot is left zeroed before it is dropped.
                     let n = std::mem::take(slot);
@@ -164,8 +164,8 @@ impl ProxyKey {
                 }
             }
             let mut fresh = precompute(NONCE_BATCH);
-            self.nonces.computed.fetch_add(fresh.len() as u64, Relaxed);
-            let mut pool = self.nonces.nonces.lock().expect("nonce pool");
+            self.pool.computed.fetch_add(fresh.len() as u64, Relaxed);
+            let mut pool = self.pool.nonces.lock().expect("nonce pool");
             // Only within the capacity the pool was made with, so it never reallocates (which
             // would leave copies of live nonces in the freed buffer), taken one by one so
             // `fresh`'s buffer is left zeroed; other threads' refills made at the same time are
@@ -173,7 +173,7 @@ impl ProxyKey {
             if pool.len() + fresh.len() <= pool.capacity() {
                 pool.extend(fresh.iter_mut().map(std::mem::take));
             } else {
-                self.nonces.dropped.fetch_add(fresh.len() as u64, Relaxed);
+                self.pool.dropped.fetch_add(fresh.len() as u64, Relaxed);
             }
         }
     }
@@ -181,7 +181,7 @@ impl ProxyKey {
     /// Nonces precomputed so far and those of them dropped unused (a full pool).
     pub(crate) fn nonce_counts(&self) -> (u64, u64) {
         use std::sync::atomic::Ordering::Relaxed;
-        (self.nonces.computed.load(Relaxed), self.nonces.dropped.load(Relaxed))
+        (self.pool.computed.load(Relaxed), self.pool.dropped.load(Relaxed))
     }
 
     /// Signs a 32-byte digest: `r ‖ s ‖ v`, low S, v ∈ {0, 1}, deterministic (RFC 6979).
@@ -281,7 +281,7 @@ mod tests {
             }
         }
         // The pool never grew (a reallocation would leave copies of live nonces behind).
-        assert_eq!(key.nonces.nonces.lock().unwrap().capacity(), NONCE_BATCH * POOL_BATCHES);
+        assert_eq!(key.pool.nonces.lock().unwrap().capacity(), NONCE_BATCH * POOL_BATCHES);
     }
 
     /// Refills that run at the same time are kept, not thrown away: threads signing together
@@ -308,12 +308,12 @@ mod tests {
             }
         }
         let (computed, dropped) = key.nonce_counts();
-        let left = key.nonces.nonces.lock().unwrap().len() as u64;
+        let left = key.pool.nonces.lock().unwrap().len() as u64;
         assert_eq!(dropped, 0);
         // Every nonce computed was used or is still in the pool (an `R` with x ≥ n would be
         // neither: probability about 2⁻¹²⁸ each).
         assert_eq!(computed, (threads * each) as u64 + left);
-        assert_eq!(key.nonces.nonces.lock().unwrap().capacity(), NONCE_BATCH * POOL_BATCHES);
+        assert_eq!(key.pool.nonces.lock().unwrap().capacity(), NONCE_BATCH * POOL_BATCHES);
     }
 
     #[test]
