@@ -1,6 +1,7 @@
-//! The ROM as a confidential guest.
+//! The ROM (and the UEFI edition under TDVF) as a confidential guest.
 //!
-//! * Opt-in boots under SEV-SNP (`-object sev-snp-guest`) and TDX (`-object tdx-guest`):
+//! * Opt-in boots under SEV-SNP (`-object sev-snp-guest`) and TDX (`-object tdx-guest`; the UEFI
+//!   edition also needs a TDVF image, `FCC_TDVF`):
 //!   `#[ignore]`d; `cargo xtask test` runs them where the host's KVM has the feature enabled and
 //!   prints `SKIPPED: …` otherwise (no SNP/TDX hardware on the development machines). Run by
 //!   hand on a host without the feature (or a QEMU without the object) they fail, saying why.
@@ -170,6 +171,68 @@ fn boots_as_tdx_guest() {
     let expected = Sha384::new().chain_update([0u8; 48]).chain_update(record).finalize();
     assert_eq!(rtmrs[4], hex::encode(expected), "RTMR2: {rtmrs:?}");
     assert_eq!(status, Some(qemu_exit_status(EXIT_SUCCESS)), "console:\n{console}");
+}
+
+/// Where the TDX build of OVMF (TDVF) is: `FCC_TDVF`, else Ubuntu's and CentOS's package paths.
+fn tdvf() -> Result<std::path::PathBuf, String> {
+    let candidates = ["/usr/share/ovmf/OVMF.inteltdx.fd", "/usr/share/edk2/ovmf/OVMF.inteltdx.fd"];
+    match std::env::var_os("FCC_TDVF") {
+        Some(path) => Ok(path.into()),
+        None => candidates.iter().map(std::path::PathBuf::from).find(|p| p.is_file()).ok_or_else(|| {
+            format!("no TDVF image: set FCC_TDVF (EDK2 OvmfPkg/IntelTdx) or install it at {}", candidates.join(" or "))
+        }),
+    }
+}
+
+#[test]
+#[ignore = "needs a TDX host and TDVF; cargo xtask test runs it where the host has them"]
+fn the_uefi_edition_boots_as_tdx_guest() {
+    let host =
+        kvm_param("/sys/module/kvm_intel/parameters/tdx").and_then(|()| qemu_has_object("tdx-guest")).and_then(|()| {
+            std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| format!("/dev/kvm: {e}"))
+        });
+    let tdvf = host.and_then(|_| tdvf());
+    let tdvf =
+        tdvf.unwrap_or_else(|why| panic!("the_uefi_edition_boots_as_tdx_guest needs a TDX host and TDVF: {why}"));
+    let workspace = fcc_image::build::workspace_root();
+    let application = std::fs::read(fcc_image::efi::build_application(&workspace).unwrap()).unwrap();
+    let disk = fcc_image::efi::disk_image(&application).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let disk_path = dir.path().join("disk.img");
+    std::fs::write(&disk_path, &disk).unwrap();
+    // No NIC: the test stops at READY, before any quote is asked for.
+    let uefi = fcc_qemu::uefi::Uefi::tdvf(&disk_path, tdvf);
+    let options = BootOptions { uefi: Some(uefi), ..BootOptions::tdx(std::path::PathBuf::new(), None) };
+    let (mut guest, _) = fcc_e2e::boot_ready(&options);
+    let console = guest.console();
+    assert_eq!(ready_platform(&console).as_deref(), Some("tdx"), "console:\n{console}");
+    // Our #VE handler and TDCALLs after ExitBootServices: TDG.VP.INFO, the configuration in RTMR2
+    // before READY, a TDREPORT read back.
+    assert!(console.contains("TDX: GPA width 48,") || console.contains("TDX: GPA width 52,"), "console:\n{console}");
+    assert!(!console.contains("(DEBUG: not confidential)"), "console:\n{console}");
+    let rtmr = console.find("TDX: RTMR2 extended").expect("no RTMR2 line");
+    assert!(rtmr < console.find(READY_PREFIX).expect("no READY"), "console:\n{console}");
+    let field = |prefix: &str| console.lines().find_map(|l| l.strip_prefix(prefix)).map(str::to_owned);
+    let rtmrs = field("TDX: RTMR0 ").unwrap_or_else(|| panic!("no RTMR line; console:\n{console}"));
+    let rtmrs: Vec<&str> = rtmrs.split_whitespace().collect();
+    assert_eq!(rtmrs.len(), 7, "{rtmrs:?}");
+    // RTMR2: the defaults' record (fw_cfg sets nothing); RTMR3: untouched.
+    let defaults = fcc_image::tdx::uefi_settings(None).unwrap();
+    assert_eq!(rtmrs[4], hex::encode(fcc_image::tdx::settings_rtmr2(&defaults)), "RTMR2: {rtmrs:?}");
+    assert_eq!(rtmrs[6], "0".repeat(96), "RTMR3: {rtmrs:?}");
+    // The CC event log the edition wrote replays to the TDX module's RTMR0 and RTMR1, and RTMR1
+    // holds this application's Authenticode SHA-384.
+    let log = fcc_image::efi::console_event_log(&console).unwrap().expect("no CC event log on the console");
+    let replay = fcc_cvm_abi::eventlog::replay_rtmrs(&log).unwrap();
+    assert_eq!((hex::encode(replay[0]), hex::encode(replay[1])), (rtmrs[0].to_owned(), rtmrs[2].to_owned()));
+    let authenticode = fcc_image::efi::authenticode_sha384(&application).unwrap();
+    let logged = fcc_cvm_abi::eventlog::Log::parse(&log).unwrap().events().map(Result::unwrap).any(|e| {
+        e.index == 2
+            && e.event_type == fcc_cvm_abi::eventlog::event_type::EV_EFI_BOOT_SERVICES_APPLICATION
+            && e.sha384() == Some(&authenticode)
+    });
+    assert!(logged, "no RTMR1 event with our Authenticode digest");
+    drop(guest);
 }
 
 /// One CPUID answer.

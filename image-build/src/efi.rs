@@ -188,6 +188,25 @@ pub struct Measurements {
     pub rtmr1: [u8; SHA384_LEN],
 }
 
+/// The firmware's event log as the application writes it to its console (before
+/// ExitBootServices): `EVENTLOG BEGIN <len>`, lines of `EVENTLOG <hex>`, `EVENTLOG END` — a TPM's
+/// log under OVMF, the CC event log in a TD. `Ok(None)`: the console has none.
+pub fn console_event_log(console: &str) -> Result<Option<Vec<u8>>> {
+    let mut lines = console.lines().skip_while(|l| !l.starts_with("EVENTLOG BEGIN "));
+    let Some(begin) = lines.next() else { return Ok(None) };
+    let len: usize = begin["EVENTLOG BEGIN ".len()..].trim().parse().context("EVENTLOG BEGIN: not a length")?;
+    let mut bytes = Vec::with_capacity(len.min(1 << 20));
+    for line in lines {
+        if line == "EVENTLOG END" {
+            ensure!(bytes.len() == len, "the event log holds {} bytes, its first line says {len}", bytes.len());
+            return Ok(Some(bytes));
+        }
+        let hex = line.strip_prefix("EVENTLOG ").with_context(|| format!("not an EVENTLOG line: {line:?}"))?;
+        bytes.extend(hex::decode(hex.trim_end()).context("an EVENTLOG line is not hex")?);
+    }
+    anyhow::bail!("the event log has no EVENTLOG END")
+}
+
 /// The measurements of `application` on `disk`.
 pub fn measure(application: &[u8], disk: &[u8]) -> Result<Measurements> {
     let authenticode_sha384 = authenticode_sha384(application)?;
@@ -220,4 +239,26 @@ pub fn build(
     std::fs::write(out_dir.join(EFI_FILE), &application)?;
     std::fs::write(out_dir.join(DISK_FILE), &disk)?;
     Ok((application, disk, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::console_event_log;
+
+    #[test]
+    fn the_console_event_log_is_read_whole_or_refused() {
+        let console = "boot\nEVENTLOG BEGIN 5\nEVENTLOG 0102\nEVENTLOG 030405\nEVENTLOG END\nREADY";
+        assert_eq!(console_event_log(console).unwrap(), Some(vec![1, 2, 3, 4, 5]));
+        assert_eq!(console_event_log("boot\nREADY").unwrap(), None);
+        for bad in [
+            "EVENTLOG BEGIN 6\nEVENTLOG 0102030405\nEVENTLOG END",
+            "EVENTLOG BEGIN 4\nEVENTLOG 0102030405\nEVENTLOG END",
+            "EVENTLOG BEGIN 2\nEVENTLOG 0102",
+            "EVENTLOG BEGIN 2\nEVENTLOG 01zz\nEVENTLOG END",
+            "EVENTLOG BEGIN 2\nREADY\nEVENTLOG END",
+            "EVENTLOG BEGIN x\nEVENTLOG END",
+        ] {
+            assert!(console_event_log(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -212,13 +212,8 @@ pub fn plan(image: &[u8], manifest: &Value, req: &Request) -> Result<Plan> {
                 "the manifest's TDX MRTD ({published:?}) is not this ROM's ({mrtd}): refusing"
             );
             let proxy = req.proxy_port.unwrap_or(DEFAULT_PROXY_PORT);
-            let record = fcc_cvm_abi::tdx::config_record(
-                req.chain_id,
-                USER_NET_IP,
-                proxy,
-                req.policy_hash == PolicyHash::ChainBound,
-            );
-            let rtmr2 = hex::encode(Sha384::new().chain_update([0u8; 48]).chain_update(record).finalize());
+            let chain_bound = req.policy_hash == PolicyHash::ChainBound;
+            let rtmr2 = hex::encode(tdx::rtmr2(req.chain_id, USER_NET_IP, proxy, chain_bound));
             expected.push(("TDX MRTD".into(), format!("{mrtd} (page by page: upstream KVM with QEMU >= 10.1)")));
             expected.push(("TDX RTMR0, RTMR1, RTMR3".into(), "zero (no firmware, no loader)".into()));
             expected.push((

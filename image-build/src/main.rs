@@ -104,6 +104,11 @@ enum Cmd {
         /// With --firmware-mrtd: the boot's CC event log, to name the RTMR1 event that differs.
         #[arg(long, requires = "firmware_mrtd")]
         event_log: Option<PathBuf>,
+        /// With --firmware-mrtd: the settings file the edition booted with (its
+        /// `\EFI\fcc\settings`), whose runtime configuration RTMR2 must hold; without it the
+        /// defaults.
+        #[arg(long, requires = "firmware_mrtd")]
+        settings: Option<PathBuf>,
         /// What to print on a mismatch (e.g. how to update a committed manifest).
         #[arg(long)]
         on_mismatch: Option<String>,
@@ -444,6 +449,7 @@ fn main() -> Result<()> {
             efi,
             firmware_mrtd,
             event_log,
+            settings,
             on_mismatch,
         } => {
             let verdict = if !firmware_mrtd.is_empty() {
@@ -453,8 +459,13 @@ fn main() -> Result<()> {
                     Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
                     None => None,
                 };
+                let settings = match &settings {
+                    Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+                    None => None,
+                };
+                let settings = fcc_image::tdx::uefi_settings(settings.as_deref())?;
                 let application = read_efi(efi, true)?.context("the UEFI application")?;
-                verify::tdx_quote_uefi(&application, &firmware_mrtd, &quote, log.as_deref())?
+                verify::tdx_quote_uefi(&application, &firmware_mrtd, &quote, log.as_deref(), &settings)?
             } else {
                 verify_rom(rom, evidence, measurement, max_vcpus, guest_features, efi)?
             };

@@ -117,3 +117,38 @@ pub fn mrtd(image: &[u8], tables: &Tables, order: Order) -> Result<[u8; 48]> {
     }
     Ok(h.finalize().into())
 }
+
+/// RTMR2 of a TD booted with this runtime configuration: both editions extend it once, from
+/// zero, with the configuration record (`fcc_cvm_abi::tdx::config_record`, docs/PLATFORMS.md)
+/// before the TEE exists, and nothing else extends it.
+pub fn rtmr2(chain_id: u64, proxy_ip: [u8; 4], proxy_port: u16, chain_bound: bool) -> [u8; 48] {
+    let record = fcc_cvm_abi::tdx::config_record(chain_id, proxy_ip, proxy_port, chain_bound);
+    Sha384::new().chain_update([0u8; 48]).chain_update(record).finalize().into()
+}
+
+/// [`rtmr2`] of a boot with `settings`.
+pub fn settings_rtmr2(settings: &fcc_guest_platform::config::Settings) -> [u8; 48] {
+    let chain_bound = matches!(settings.policy_hash, fcc_core::policy::PolicyHashScheme::ChainBound { .. });
+    rtmr2(settings.chain_id, settings.proxy.ip, settings.proxy.port, chain_bound)
+}
+
+/// The settings a UEFI edition reads from `file` (its `\EFI\fcc\settings`), or, without one, the
+/// defaults fw_cfg gives when it sets nothing.
+pub fn uefi_settings(file: Option<&[u8]>) -> Result<fcc_guest_platform::config::Settings> {
+    use fcc_guest_platform::config::{self, SettingsFile, Source};
+    /// No setting at all: every default.
+    struct Nothing;
+    impl Source for Nothing {
+        fn get(&mut self, _: &'static str, _: &mut [u8]) -> Option<Result<usize, ()>> {
+            None
+        }
+    }
+    let read = match file {
+        Some(bytes) => {
+            let mut file = SettingsFile::parse(bytes).map_err(|e| anyhow::anyhow!("the settings file: {e}"))?;
+            config::read(&mut file)
+        }
+        None => config::read(&mut Nothing),
+    };
+    read.map_err(|e| anyhow::anyhow!("the settings: {e}"))
+}

@@ -317,14 +317,16 @@ pub fn tdx_quote(image: &[u8], raw: &[u8]) -> Result<Verdict> {
 
 /// A raw TDX quote from the UEFI edition on cloud firmware: MRTD must be one of the firmware
 /// references given (the cloud's firmware, not ours), RTMR1 the prediction for this application
-/// on its disk image (`efi::measure`), RTMR2 and RTMR3 what the edition extends (nothing yet:
-/// zero), and the TD not debuggable. With the boot's CC event log, an RTMR1 mismatch is explained
-/// event by event (the first event where the boot went another way).
+/// on its disk image (`efi::measure`), RTMR2 the runtime configuration record of `settings`
+/// (what the edition extends, as the ROM does: `tdx::settings_rtmr2`), RTMR3 zero, and the TD not
+/// debuggable. With the boot's CC event log, an RTMR1 mismatch is explained event by event (the
+/// first event where the boot went another way).
 pub fn tdx_quote_uefi(
     application: &[u8],
     firmware_mrtds: &[[u8; 48]],
     raw: &[u8],
     event_log: Option<&[u8]>,
+    settings: &fcc_guest_platform::config::Settings,
 ) -> Result<Verdict> {
     ensure!(!firmware_mrtds.is_empty(), "no firmware MRTD to accept: the UEFI edition runs on the cloud's firmware");
     let q = Quote::new_checked(raw).map_err(|e| anyhow::anyhow!("not a TDX quote this tool reads: {e:?}"))?;
@@ -363,14 +365,27 @@ pub fn tdx_quote_uefi(
             expected: format!("{} ({why})", hex::encode(m.rtmr1)),
         });
     }
-    for i in [2, 3] {
-        if q.rtmr(i) != &[0u8; 48] {
-            v.mismatches.push(Mismatch {
-                field: format!("quote.RTMR{i}"),
-                claimed: hex::encode(q.rtmr(i)),
-                expected: "zero (this edition extends nothing yet)".into(),
-            });
-        }
+    let rtmr2 = crate::tdx::settings_rtmr2(settings);
+    let policy = match settings.policy_hash {
+        fcc_core::policy::PolicyHashScheme::ChainBound { .. } => "chain-bound",
+        _ => "legacy",
+    };
+    let configuration = format!("chain {}, proxy {}, policy hash {policy}", settings.chain_id, settings.proxy);
+    if *q.rtmr(2) == rtmr2 {
+        v.matched.push(format!("quote.RTMR2 = the runtime configuration ({configuration})"));
+    } else {
+        v.mismatches.push(Mismatch {
+            field: "quote.RTMR2".into(),
+            claimed: hex::encode(q.rtmr(2)),
+            expected: format!("{} (the runtime configuration: {configuration})", hex::encode(rtmr2)),
+        });
+    }
+    if q.rtmr(3) != &[0u8; 48] {
+        v.mismatches.push(Mismatch {
+            field: "quote.RTMR3".into(),
+            claimed: hex::encode(q.rtmr(3)),
+            expected: "zero (nothing extends it)".into(),
+        });
     }
     if q.debug() {
         v.mismatches.push(Mismatch {

@@ -59,21 +59,6 @@ fn boot(disk: &Path, dir: &Path) -> Vec<String> {
     guest.console().lines().map(str::to_string).collect()
 }
 
-/// The event log the application wrote, from its `EVENTLOG` lines.
-fn logged(lines: &[String]) -> Vec<u8> {
-    let begin = lines.iter().position(|l| l.starts_with("EVENTLOG BEGIN ")).expect("no event log in the output");
-    let len: usize = lines[begin]["EVENTLOG BEGIN ".len()..].trim().parse().unwrap();
-    let mut bytes = Vec::with_capacity(len);
-    for l in &lines[begin + 1..] {
-        if l == "EVENTLOG END" {
-            break;
-        }
-        bytes.extend(hex::decode(l.strip_prefix("EVENTLOG ").expect("an EVENTLOG line")).unwrap());
-    }
-    assert_eq!(bytes.len(), len, "the whole log came through");
-    bytes
-}
-
 fn sha(d: &[u8]) -> [u8; 48] {
     Sha384::digest(d).into()
 }
@@ -118,7 +103,7 @@ fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
     assert!(address.len() == 40 && hex::decode(address).is_ok_and(|a| a != [0; 20]), "TEE address {address}");
     assert!(!lines.iter().any(|l| l.starts_with("FATAL") || l.starts_with("PANIC")), "{}", shown());
 
-    let bytes = logged(&lines);
+    let bytes = efi::console_event_log(&lines.join("\n")).unwrap().expect("no event log in the output");
     let log = Log::parse(&bytes).unwrap();
     assert!(log.algorithms().iter().any(|&(a, l)| a == fcc_cvm_abi::eventlog::alg::SHA384 && l == 48));
     let events: Vec<_> = log.events().collect::<Result<_, _>>().expect("OVMF's log reads to its end");
@@ -313,21 +298,44 @@ fn a_cloud_quote_of_the_uefi_edition_is_held_against_the_firmware_and_our_rtmr1(
     let fields = |v: &fcc_image::verify::Verdict| v.mismatches.iter().map(|m| m.field.clone()).collect::<Vec<_>>();
 
     // Google's quote as our edition's would read (its body edited: this tool checks what was
-    // launched, the signature is the attestation verifier's): RTMR1 ours, RTMR2 untouched.
+    // launched, the signature is the attestation verifier's): RTMR1 ours, RTMR2 one extend with
+    // the configuration record of the settings file below, laid out as docs/PLATFORMS.md says
+    // (hashed here by sha2 from bytes written by hand, not by the tool's own function).
+    let file = b"opt/fcc/chain-id=114\nopt/fcc/proxy=192.168.7.9:7001\n";
+    let settings = fcc_image::tdx::uefi_settings(Some(file)).unwrap();
+    let mut record = [0u8; 48];
+    record[..8].copy_from_slice(b"FCC-CFG1");
+    record[8..16].copy_from_slice(&114u64.to_le_bytes());
+    record[16..22].copy_from_slice(&[192, 168, 7, 9, 0x59, 0x1b]);
+    record[22] = 1;
+    let rtmr2: [u8; 48] = Sha384::new().chain_update([0u8; 48]).chain_update(record).finalize().into();
     let mut ours = quote.clone();
     ours[rtmr(1)..rtmr(1) + 48].copy_from_slice(&m.rtmr1);
-    ours[rtmr(2)..rtmr(2) + 48].fill(0);
-    let v = fcc_image::verify::tdx_quote_uefi(&application, &[google_mrtd], &ours, None).unwrap();
+    ours[rtmr(2)..rtmr(2) + 48].copy_from_slice(&rtmr2);
+    let verify = |mrtds: &[[u8; 48]], quote: &[u8], log: Option<&[u8]>, settings: &_| {
+        fcc_image::verify::tdx_quote_uefi(&application, mrtds, quote, log, settings)
+    };
+    let v = verify(&[google_mrtd], &ours, None, &settings).unwrap();
     assert!(v.is_match(), "{}", v.render());
     // Another firmware: MRTD named.
-    let v = fcc_image::verify::tdx_quote_uefi(&application, &[[1; 48]], &ours, None).unwrap();
+    let v = verify(&[[1; 48]], &ours, None, &settings).unwrap();
     assert_eq!(fields(&v), ["quote.MRTD"]);
-    assert!(fcc_image::verify::tdx_quote_uefi(&application, &[], &ours, None).is_err(), "no firmware accepted");
+    assert!(verify(&[], &ours, None, &settings).is_err(), "no firmware accepted");
+    // Another configuration (the defaults: chain 14, 10.0.2.2:6661), or none measured: RTMR2.
+    let defaults = fcc_image::tdx::uefi_settings(None).unwrap();
+    assert_eq!(fields(&verify(&[google_mrtd], &ours, None, &defaults).unwrap()), ["quote.RTMR2"]);
+    let mut unmeasured = ours.clone();
+    unmeasured[rtmr(2)..rtmr(2) + 48].fill(0);
+    assert_eq!(fields(&verify(&[google_mrtd], &unmeasured, None, &settings).unwrap()), ["quote.RTMR2"]);
+    // Anything in RTMR3.
+    let mut rtmr3 = ours.clone();
+    rtmr3[rtmr(3)] ^= 1;
+    assert_eq!(fields(&verify(&[google_mrtd], &rtmr3, None, &settings).unwrap()), ["quote.RTMR3"]);
 
     // The real boot (Container-Optimized OS, not us): RTMR1 differs — with the log, at the GPT
-    // event, the first event where that boot went another way — and RTMR2 (GRUB's and the
-    // kernel's events) is not zero.
-    let v = fcc_image::verify::tdx_quote_uefi(&application, &[google_mrtd], &quote, Some(&log)).unwrap();
+    // event, the first event where that boot went another way — and RTMR2 holds GRUB's and the
+    // kernel's events, not our configuration.
+    let v = verify(&[google_mrtd], &quote, Some(&log), &settings).unwrap();
     assert_eq!(fields(&v), ["quote.RTMR1", "quote.RTMR2"]);
     let why = &v.mismatches[0].expected;
     assert!(why.contains("RTMR1 event 2: the log has EV_EFI_GPT_EVENT"), "{why}");
@@ -342,5 +350,5 @@ fn a_cloud_quote_of_the_uefi_edition_is_held_against_the_firmware_and_our_rtmr1(
         .unwrap()
         .offset;
     other[at + 14] ^= 1;
-    assert!(fcc_image::verify::tdx_quote_uefi(&application, &[google_mrtd], &quote, Some(&other)).is_err());
+    assert!(verify(&[google_mrtd], &quote, Some(&other), &settings).is_err());
 }

@@ -408,6 +408,7 @@ fn confidential_boots() -> Result<()> {
     for (test, param, what) in [
         ("boots_as_sev_snp_guest", "/sys/module/kvm_amd/parameters/sev_snp", "an SEV-SNP host"),
         ("boots_as_tdx_guest", "/sys/module/kvm_intel/parameters/tdx", "a TDX host"),
+        ("the_uefi_edition_boots_as_tdx_guest", "/sys/module/kvm_intel/parameters/tdx", "a TDX host and TDVF"),
     ] {
         if fcc_qemu::kvm_usable() && kvm_feature_on(param) {
             cargo(&["test", "-p", "fcc-e2e", "--test", "guest_cvm", "--", "--ignored", "--exact", test])?;

@@ -125,6 +125,11 @@ struct Cached {
 }
 
 impl EvidenceCache {
+    /// How long hardware evidence for one statement is served again (seconds): a burst of
+    /// reconnects costs one hardware request (hosts throttle them), and a report this young is
+    /// as good as a new one.
+    pub const FRESH_S: u64 = 300;
+
     /// An empty cache.
     pub const fn new() -> Self {
         Self { last: None }

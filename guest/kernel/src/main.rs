@@ -158,7 +158,9 @@ mod kernel {
         let seed = rng.try_next_u64().unwrap_or_else(|e| fatal!("entropy: {e}"));
         memory::map_pci_window_uncached();
         let bars = pci::Bars::Place(fcc_layout::PCI_MMIO_WINDOW);
-        net::run(&mut tee, &mut attester, settings.proxy, bars, net::Clock::new(tsc::now(), hz), seed);
+        // The PCI window was shared at boot on TDX (`platform::tdx::init`).
+        let nic = (bars, pci::reachable as pci::Expose);
+        net::run(&mut tee, &mut attester, settings.proxy, nic, net::Clock::new(tsc::now(), hz), seed);
         exit::stop(Outcome::Success)
     }
 

@@ -312,11 +312,18 @@ impl Link {
 }
 
 /// Brings the network up and serves the proxy for ever, with `attester`'s evidence. `bars`
-/// says where the NIC's BARs go; `seed` feeds smoltcp's randomness (initial sequence numbers,
+/// says where the NIC's BARs go and `expose` makes them reachable (`pci::Expose`); `seed` feeds smoltcp's randomness (initial sequence numbers,
 /// ports). Needs the DMA region ([`crate::dma::init`]). Returns only if there is no virtio-net
 /// device.
-pub fn run(tee: &mut Tee, attester: &mut dyn Attester, proxy: ProxyAddr, bars: pci::Bars, clock: Clock, seed: u64) {
-    let found = pci::find_virtio_net(bars).unwrap_or_else(|e| fatal(format_args!("PCI: {e}")));
+pub fn run(
+    tee: &mut Tee,
+    attester: &mut dyn Attester,
+    proxy: ProxyAddr,
+    (bars, expose): (pci::Bars, pci::Expose),
+    clock: Clock,
+    seed: u64,
+) {
+    let found = pci::find_virtio_net(bars, expose).unwrap_or_else(|e| fatal(format_args!("PCI: {e}")));
     let Some(mut found) = found else {
         println!("NET none: no virtio-net device on PCI bus 0, nothing to serve");
         return;

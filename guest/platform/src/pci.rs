@@ -150,6 +150,16 @@ pub enum Bars {
     Firmware,
 }
 
+/// Makes the device's memory BARs reachable before the driver touches them (in a TD: the shared
+/// bit in their mappings and the #VE handler's MMIO windows); `Err` says why not.
+pub type Expose = fn(&[Region]) -> Result<(), &'static str>;
+
+/// The [`Expose`] of an edition whose BARs are reachable already (plain machines; the ROM, whose
+/// PCI window is shared at boot).
+pub fn reachable(_: &[Region]) -> Result<(), &'static str> {
+    Ok(())
+}
+
 #[cfg(any(target_os = "none", target_os = "uefi"))]
 pub use device::find_virtio_net;
 
@@ -168,7 +178,8 @@ mod device {
     use x86_64::instructions::port::Port;
 
     use super::{
-        BarPlacement, BarRequest, Bars, VirtioCap, check_assigned, check_virtio_cap, place_bars, walk_capabilities,
+        BarPlacement, BarRequest, Bars, Expose, VirtioCap, check_assigned, check_virtio_cap, place_bars,
+        walk_capabilities,
     };
 
     const ADDRESS_PORT: u16 = 0xCF8;
@@ -230,9 +241,9 @@ mod device {
     }
 
     /// Looks for a virtio-net device on bus 0; places its memory BARs ([`Bars`]), hands them to
-    /// the DMA layer as the only MMIO it maps, and enables memory decoding and bus mastering.
-    /// `Ok(None)`: there is no such device.
-    pub fn find_virtio_net(bars: Bars) -> Result<Option<VirtioNetFunction>, String> {
+    /// the DMA layer as the only MMIO it maps and to `expose`, and enables memory decoding and
+    /// bus mastering. `Ok(None)`: there is no such device.
+    pub fn find_virtio_net(bars: Bars, expose: Expose) -> Result<Option<VirtioNetFunction>, String> {
         let mut root = PciRoot::new(PortCam::new());
         // At most 32 devices × 8 functions: the iterator is bounded.
         let found = root.enumerate_bus(0).find(|(_, info)| {
@@ -285,6 +296,7 @@ mod device {
         }
         let regions: Vec<Region> = placed.iter().map(|p| p.region).collect();
         crate::dma::allow_mmio(&regions).map_err(|e| format!("virtio-net BARs: {e}"))?;
+        expose(&regions).map_err(|e| format!("virtio-net BARs: {e}"))?;
 
         // The virtio capabilities must be a finite list and point inside the placed BARs
         // (virtio-drivers walks the list again without a loop bound).

@@ -1,9 +1,12 @@
-//! The UEFI entry point: everything taken from the firmware while boot services last — a check
-//! that this is a plain machine, the heap, the stacks and the virtio DMA region (pages the firmware
-//! hands to the loader, ours after ExitBootServices), the settings file on the boot disk, the
-//! measured-boot event log written to COM1 and the Authenticode digest the firmware logged for
-//! this image — then ExitBootServices and the
-//! switch to our own stack, where [`crate::run`] runs the core.
+//! The UEFI entry point: everything taken from the firmware while boot services last — whether
+//! this is a TD (an SEV guest is refused), the heap, the stacks, the virtio DMA region and in a TD
+//! the GetQuote buffer (pages the firmware hands to the loader, accepted by it and ours after
+//! ExitBootServices), where the image lies, the settings file on the boot disk, the measured-boot
+//! event log written to COM1 and the Authenticode digest the firmware logged for this image —
+//! then ExitBootServices and the switch to our own stack, where [`crate::run`] runs the core.
+//!
+//! In a TD the console goes through TDG.VP.VMCALL from the first line (the firmware's #VE
+//! handler is not used for it, and ours after ExitBootServices never sees the console).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -13,6 +16,7 @@ use fcc_cvm_abi::eventlog::{Log, event_type};
 use fcc_guest_platform::config::SETTINGS_FILE_MAX;
 use fcc_guest_platform::dma::{self, DmaRegion};
 use fcc_guest_platform::port::Native;
+use fcc_guest_platform::tdx::{self, VmcallPorts};
 use fcc_guest_platform::{heap, print, println, serial};
 use fcc_layout::{PAGE_SIZE, Region};
 use uefi::boot::{self, AllocateType, MemoryType};
@@ -34,6 +38,8 @@ const GUARDED_STACK: usize = PAGE_SIZE as usize + STACK_SIZE;
 const GUARDED_IST: usize = PAGE_SIZE as usize + IST_SIZE;
 /// Bytes of virtqueue pages: what the ROM reserves (fcc-layout's `shared::VIRTQUEUES`).
 const QUEUES_SIZE: u64 = fcc_layout::shared::VIRTQUEUES.size();
+/// Bytes of the GetQuote buffer in a TD, as the ROM's (`shared::TDX_QUOTE`).
+const QUOTE_SIZE: u64 = fcc_layout::shared::TDX_QUOTE.size();
 
 /// Set once, before the stack switch.
 static HANDOVER: spin::Once<Handover> = spin::Once::new();
@@ -44,19 +50,73 @@ static HANDOVER: spin::Once<Handover> = spin::Once::new();
 #[unsafe_protocol(Tcg2Protocol::GUID)]
 struct RawTcg2(Tcg2Protocol);
 
+/// EFI_CC_MEASUREMENT_PROTOCOL (UEFI 2.10 §38.2): a TD's firmware (TDVF) measures into the RTMRs
+/// and keeps its log through this one. Its first two functions are laid out, and GetEventLog
+/// called, as EFI_TCG2_PROTOCOL's; the others are not used here.
+#[repr(C)]
+struct CcMeasurement {
+    get_capability: usize,
+    get_event_log: unsafe extern "efiapi" fn(
+        this: *mut CcMeasurement,
+        format: Tcg2EventLogFormat,
+        location: *mut u64,
+        last: *mut u64,
+        truncated: *mut uefi_raw::Boolean,
+    ) -> Status,
+    hash_log_extend_event: usize,
+    map_pcr_to_mr_index: usize,
+}
+
+#[repr(transparent)]
+#[unsafe_protocol("96751a3d-72f4-41a6-a794-ed5d0e67ae6b")]
+struct RawCc(CcMeasurement);
+
 /// Most bytes of event log written out (OVMF's log area is 64 KiB).
 const MAX_LOG: usize = 1 << 20;
 
-/// The firmware's crypto-agile event log up to and including its last event, or why not.
-fn event_log() -> Result<&'static [u8], &'static str> {
-    let handle = boot::get_handle_for_protocol::<RawTcg2>().map_err(|_| "no EFI_TCG2_PROTOCOL (no TPM)")?;
-    let mut tcg = boot::open_protocol_exclusive::<RawTcg2>(handle).map_err(|_| "EFI_TCG2_PROTOCOL did not open")?;
+/// Which log the firmware keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LogKind {
+    /// EFI_TCG2_PROTOCOL: a TPM's, indices are PCRs (the application is measured into PCR 4).
+    Tpm,
+    /// EFI_CC_MEASUREMENT_PROTOCOL: a TD's, index 0 = MRTD, 1–4 = RTMR0–3 (the application is
+    /// measured into RTMR1, index 2).
+    Cc,
+}
+
+impl LogKind {
+    /// The index the firmware measures the applications it starts into.
+    fn application_index(self) -> u32 {
+        match self {
+            LogKind::Tpm => 4,
+            LogKind::Cc => 2,
+        }
+    }
+}
+
+/// The firmware's crypto-agile event log up to and including its last event (a TPM's if there
+/// is one, else a TD's), or why not.
+fn event_log() -> Result<(LogKind, &'static [u8]), &'static str> {
     let (mut location, mut last, mut truncated) = (0u64, 0u64, Default::default());
-    let this: *mut Tcg2Protocol = &mut tcg.0;
-    // SAFETY: the firmware's own protocol function, called with the protocol it came from and
-    // pointers to our locals, as the TCG EFI Protocol specification (§6.5) defines.
-    let status =
-        unsafe { (tcg.0.get_event_log)(this, Tcg2EventLogFormat::TCG_2, &mut location, &mut last, &mut truncated) };
+    let (kind, status) = if let Ok(handle) = boot::get_handle_for_protocol::<RawTcg2>() {
+        let mut tcg = boot::open_protocol_exclusive::<RawTcg2>(handle).map_err(|_| "EFI_TCG2_PROTOCOL did not open")?;
+        let this: *mut Tcg2Protocol = &mut tcg.0;
+        // SAFETY: the firmware's own protocol function, called with the protocol it came from
+        // and pointers to our locals, as the TCG EFI Protocol specification (§6.5) defines.
+        let status =
+            unsafe { (tcg.0.get_event_log)(this, Tcg2EventLogFormat::TCG_2, &mut location, &mut last, &mut truncated) };
+        (LogKind::Tpm, status)
+    } else if let Ok(handle) = boot::get_handle_for_protocol::<RawCc>() {
+        let mut cc =
+            boot::open_protocol_exclusive::<RawCc>(handle).map_err(|_| "EFI_CC_MEASUREMENT_PROTOCOL did not open")?;
+        let this: *mut CcMeasurement = &mut cc.0;
+        // SAFETY: as above, UEFI 2.10 §38.2.3 (EFI_CC_EVENT_LOG_FORMAT_TCG_2 is 2, as TCG2's).
+        let status =
+            unsafe { (cc.0.get_event_log)(this, Tcg2EventLogFormat::TCG_2, &mut location, &mut last, &mut truncated) };
+        (LogKind::Cc, status)
+    } else {
+        return Err("neither EFI_TCG2_PROTOCOL (no TPM) nor EFI_CC_MEASUREMENT_PROTOCOL (not a TD)");
+    };
     if status != Status::SUCCESS {
         return Err("GetEventLog failed");
     }
@@ -68,8 +128,8 @@ fn event_log() -> Result<&'static [u8], &'static str> {
         return Err("the log holds its header only");
     }
     // SAFETY: GetEventLog says the log starts at `location` and its last event at `last`; the
-    // firmware keeps it in boot-services memory that stays mapped (identity) while we run. The
-    // last event is a TCG_PCR_EVENT2 (the header is not it), at least 16 bytes long.
+    // firmware keeps it in memory that stays mapped (identity) while we run. The last event is
+    // a TCG_PCR_EVENT2 (the header is not it), at least 16 bytes long.
     let head = unsafe { core::slice::from_raw_parts(location as *const u8, before_last + 16) };
     // The last event's length: its fixed fields, then the header's digests, then its data size.
     let log = Log::parse(head).map_err(|_| "the log's header does not read")?;
@@ -83,27 +143,28 @@ fn event_log() -> Result<&'static [u8], &'static str> {
         return Err("the log's last event is too long");
     }
     // SAFETY: as above: the log runs to the end of its last event.
-    Ok(unsafe { core::slice::from_raw_parts(location as *const u8, len) })
+    Ok((kind, unsafe { core::slice::from_raw_parts(location as *const u8, len) }))
 }
 
-/// The confidential platform this guest runs on, if any: TDX (CPUID leaf 0x21 says
-/// "IntelTDX    ") or AMD SEV (CPUID 0x8000_001F advertises it and SEV_STATUS says it is on).
-fn confidential() -> Option<&'static str> {
-    use core::arch::x86_64::{__cpuid, __cpuid_count};
-    if __cpuid(0).eax >= 0x21 {
-        let leaf = __cpuid_count(0x21, 0);
-        if fcc_cvm_abi::tdx::is_td_vendor(leaf.ebx, leaf.ecx, leaf.edx) {
-            return Some("TDX");
-        }
-    }
+/// Whether this is an AMD SEV guest: CPUID 0x8000_001F advertises SEV and SEV_STATUS says it is
+/// on (in a TD that leaf is not SEV's: asked only outside TDX).
+fn sev_guest() -> bool {
+    use core::arch::x86_64::__cpuid;
     if __cpuid(0x8000_0000).eax >= 0x8000_001f && __cpuid(0x8000_001f).eax & 0b10 != 0 {
         // SAFETY: CPUID says the CPU has SEV, so SEV_STATUS exists; reading it has no effect.
         let status = unsafe { x86_64::registers::model_specific::Msr::new(fcc_cvm_abi::snp::MSR_SEV_STATUS).read() };
-        if status & 0b111 != 0 {
-            return Some("SEV");
-        }
+        return status & 0b111 != 0;
     }
-    None
+    false
+}
+
+/// Where the firmware loaded this image (its code is read by the #VE handler's MMIO emulation).
+fn loaded_image() -> Result<Region, &'static str> {
+    use uefi::proto::loaded_image::LoadedImage;
+    let image = boot::open_protocol_exclusive::<LoadedImage>(boot::image_handle())
+        .map_err(|_| "EFI_LOADED_IMAGE_PROTOCOL did not open")?;
+    let (base, size) = image.info();
+    Ok(Region::new(base as u64, size))
 }
 
 /// `len` bytes of pages the firmware gives the loader, below 4 GiB: ours after ExitBootServices
@@ -146,36 +207,46 @@ fn settings_file() -> Result<Option<Vec<u8>>, &'static str> {
 }
 
 /// The digest the firmware logged for the application it started last: this one.
-fn measured_application(log: &[u8]) -> Option<[u8; 48]> {
+fn measured_application(kind: LogKind, log: &[u8]) -> Option<[u8; 48]> {
     let log = Log::parse(log).ok()?;
-    let ours = log
-        .events()
-        .map_while(Result::ok)
-        .filter(|e| e.index == 4 && e.event_type == event_type::EV_EFI_BOOT_SERVICES_APPLICATION);
+    let ours = log.events().map_while(Result::ok).filter(|e| {
+        e.index == kind.application_index() && e.event_type == event_type::EV_EFI_BOOT_SERVICES_APPLICATION
+    });
     ours.last().and_then(|e| e.sha384().copied())
 }
 
 #[entry]
 fn main() -> Status {
-    serial::init(&Native);
+    let td = tdx::is_td();
+    serial::init(if td { &VmcallPorts } else { &Native });
     println!("fcc-guest-uefi {}: started (the firmware measured this image before it ran)", env!("CARGO_PKG_VERSION"));
-    if let Some(kind) = confidential() {
-        // Said while the firmware still handles what a confidential guest's port I/O raises.
+    if !td && sev_guest() {
+        // Said while the firmware still handles what an SEV guest's port I/O raises.
         println!(
-            "fcc-guest-uefi: this is a {kind} guest; this stage of the UEFI edition runs on plain machines only \
-             (TDCALL and the GHCB come next): back to the firmware"
+            "fcc-guest-uefi: this is an SEV guest; the UEFI edition runs on plain machines and TDX \
+             (the GHCB comes next): back to the firmware"
         );
         return Status::UNSUPPORTED;
     }
+    let image = match loaded_image() {
+        Ok(image) => image,
+        Err(why) => {
+            println!("fcc-guest-uefi: {why}");
+            return Status::LOAD_ERROR;
+        }
+    };
     let dma_len = (QUEUES_SIZE + dma::BOUNCE_LEN) as usize;
     let pages = (
         loader_pages(heap::SIZE as usize),
         loader_pages(GUARDED_STACK),
         loader_pages(dma_len),
         loader_pages(4 * GUARDED_IST),
+        if td { loader_pages(QUOTE_SIZE as usize).map(Some) } else { Ok(None) },
     );
-    let (heap_base, stack, dma_base, ists) = match pages {
-        (Ok(h), Ok(s), Ok(d), Ok(i)) => (h, s, d.as_ptr() as u64, i.as_ptr() as u64),
+    let (heap_base, stack, dma_base, ists, quote) = match pages {
+        (Ok(h), Ok(s), Ok(d), Ok(i), Ok(q)) => {
+            (h, s, d.as_ptr() as u64, i.as_ptr() as u64, q.map(|q| Region::new(q.as_ptr() as u64, QUOTE_SIZE)))
+        }
         _ => {
             println!("fcc-guest-uefi: the firmware has no {} MiB for the heap, stacks and DMA", heap::SIZE >> 20);
             return Status::OUT_OF_RESOURCES;
@@ -194,8 +265,11 @@ fn main() -> Status {
     let settings = settings_file();
     let mut measured = None;
     match event_log() {
-        Ok(log) => {
-            measured = measured_application(log);
+        Ok((kind, log)) => {
+            measured = measured_application(kind, log);
+            if kind == LogKind::Cc {
+                println!("fcc-guest-uefi: the TD's CC event log (index 0 = MRTD, 1-4 = RTMR0-3) follows");
+            }
             println!("EVENTLOG BEGIN {}", log.len());
             for line in log.chunks(64) {
                 print!("EVENTLOG ");
@@ -221,7 +295,17 @@ fn main() -> Status {
     let kept = ours(heap_base.as_ptr() as usize, heap::SIZE as usize)
         && ours(stack.as_ptr() as usize, GUARDED_STACK)
         && ours(dma_base as usize, dma_len)
-        && ours(ists as usize, 4 * GUARDED_IST);
+        && ours(ists as usize, 4 * GUARDED_IST)
+        && quote.is_none_or(|q| ours(q.start as usize, q.size() as usize));
+    // What a device's registers must not overlap: everything the map describes but MMIO.
+    let memory = map
+        .entries()
+        .filter(|d| !matches!(d.ty, MemoryType::MMIO | MemoryType::MMIO_PORT_SPACE))
+        .map(|d| Region {
+            start: d.phys_start,
+            end: d.phys_start.saturating_add(d.page_count.saturating_mul(PAGE_SIZE)),
+        })
+        .collect();
     println!("fcc-guest-uefi: boot services exited ({} memory map entries)", map.len());
     if !kept {
         run::fatal(format_args!("the final memory map does not give the heap, stacks and DMA to the loader"));
@@ -233,7 +317,7 @@ fn main() -> Status {
         *guard = ists + (i * GUARDED_IST) as u64;
     }
     let handover: *const Handover =
-        HANDOVER.call_once(|| Handover { interrupt_stacks, guards, dma, measured, settings });
+        HANDOVER.call_once(|| Handover { interrupt_stacks, guards, dma, measured, settings, image, td, quote, memory });
     let top = stack + GUARDED_STACK as u64;
     // SAFETY: `top` ends the LOADER_DATA pages allocated above for this stack alone
     // (page-aligned, so 16-byte aligned; 64 bytes are left above the first frame); `run::main`

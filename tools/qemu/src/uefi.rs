@@ -29,17 +29,30 @@ pub fn missing() -> Option<String> {
     (!missing.is_empty()).then(|| missing.join(", "))
 }
 
-/// A UEFI boot: OVMF's code read-only and a private copy of its variable store as the two
-/// pflash drives, the disk on virtio-blk as the first boot option, and the TPM on an swtpm
-/// control socket if given.
+/// A UEFI boot: the firmware ([`Firmware`]), the disk on virtio-blk as the first boot option,
+/// and the TPM on an swtpm control socket if given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uefi {
-    /// This boot's copy of [`OVMF_VARS`].
-    pub vars: PathBuf,
+    /// The firmware.
+    pub firmware: Firmware,
     /// The disk image (raw).
     pub disk: PathBuf,
     /// [`Swtpm::socket`], for a TPM.
     pub tpm_socket: Option<PathBuf>,
+}
+
+/// Which firmware boots the disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Firmware {
+    /// Debian's OVMF: its code read-only and this boot's copy of [`OVMF_VARS`] as the two
+    /// pflash drives.
+    Ovmf {
+        /// This boot's copy of [`OVMF_VARS`].
+        vars: PathBuf,
+    },
+    /// OVMF built for TDX (TDVF, e.g. EDK2's `OvmfPkg/IntelTdx` or a distribution's
+    /// `OVMF.inteltdx.fd`): one image as `-bios`, measured by the TDX module into MRTD.
+    Tdvf(PathBuf),
 }
 
 impl Uefi {
@@ -47,21 +60,32 @@ impl Uefi {
     pub fn new(disk: impl Into<PathBuf>, dir: &Path, tpm: Option<&Swtpm>) -> Result<Self> {
         let vars = dir.join("OVMF_VARS.fd");
         std::fs::copy(OVMF_VARS, &vars).with_context(|| format!("copying {OVMF_VARS}"))?;
-        Ok(Self { vars, disk: disk.into(), tpm_socket: tpm.map(|t| t.socket.clone()) })
+        Ok(Self { firmware: Firmware::Ovmf { vars }, disk: disk.into(), tpm_socket: tpm.map(|t| t.socket.clone()) })
+    }
+
+    /// A TD's boot of `disk` under the TDVF image `tdvf` (no TPM: the firmware measures into
+    /// the RTMRs and keeps the CC event log).
+    pub fn tdvf(disk: impl Into<PathBuf>, tdvf: impl Into<PathBuf>) -> Self {
+        Self { firmware: Firmware::Tdvf(tdvf.into()), disk: disk.into(), tpm_socket: None }
     }
 
     /// QEMU's arguments for it (in place of `-bios`).
     pub fn args(&self) -> Vec<String> {
-        let mut args = vec![
-            "-drive".into(),
-            format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
-            "-drive".into(),
-            format!("if=pflash,format=raw,unit=1,file={}", self.vars.display()),
+        let mut args = match &self.firmware {
+            Firmware::Ovmf { vars } => vec![
+                "-drive".into(),
+                format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
+                "-drive".into(),
+                format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+            ],
+            Firmware::Tdvf(image) => vec!["-bios".into(), image.display().to_string()],
+        };
+        args.extend::<[String; 4]>([
             "-drive".into(),
             format!("if=none,id=disk,format=raw,file={}", self.disk.display()),
             "-device".into(),
             "virtio-blk-pci,drive=disk,bootindex=0".into(),
-        ];
+        ]);
         if let Some(socket) = &self.tpm_socket {
             args.extend([
                 "-chardev".into(),

@@ -30,11 +30,12 @@ use fcc_core::Config;
 use fcc_core::attester::{EvidenceCache, PlatformKind, Simulated};
 use fcc_core::policy::PolicyHashScheme;
 use fcc_core::seal::{self, SealingKey};
-use fcc_cvm_abi::tdx::{TdReport, VpInfo};
+use fcc_cvm_abi::tdx::VpInfo;
 use fcc_guest_platform::config::ProxyAddr;
 use fcc_guest_platform::frame::ExceptionFrame;
 use fcc_guest_platform::port::{Native, PortIo};
 use fcc_guest_platform::serial::Hex;
+use fcc_guest_platform::tdx as td;
 use fcc_guest_platform::{println, tsc};
 use spin::Once;
 
@@ -82,7 +83,7 @@ pub enum Error {
     /// SEV-SNP guest request (report, derived key).
     SnpRequest(snp::AttestError),
     /// TDX (a TDCALL or TDG.VP.VMCALL).
-    Tdx(tdx::TdxError),
+    Tdx(td::TdxError),
 }
 
 impl fmt::Display for Error {
@@ -101,7 +102,7 @@ pub enum Refusal {
     /// SEV-SNP's #VC handler refused.
     Snp(snp::Refused),
     /// TDX's #VE handler refused.
-    Tdx(tdx::Refused),
+    Tdx(td::Refused),
 }
 
 impl Refusal {
@@ -131,7 +132,7 @@ const VECTOR_VE: u64 = 20;
 /// ends the guest on a nested exception or where its platform is not active.
 pub fn handle_resumable(frame: &mut ExceptionFrame) -> Result<(), Refusal> {
     if frame.vector == VECTOR_VE {
-        tdx::handle_ve(frame).map_err(Refusal::Tdx)
+        td::handle_ve(frame).map_err(Refusal::Tdx)
     } else {
         snp::handle_vc(frame).map_err(Refusal::Snp)
     }
@@ -158,7 +159,7 @@ impl Platform {
         match self {
             Platform::Plain => &Native,
             Platform::SevSnp(_) => &snp::GhcbPorts,
-            Platform::Tdx(_) => &tdx::VmcallPorts,
+            Platform::Tdx(_) => &td::VmcallPorts,
         }
     }
 
@@ -167,7 +168,7 @@ impl Platform {
     pub fn fail(self) -> ! {
         match self {
             Platform::SevSnp(_) => snp::fail(),
-            Platform::Tdx(_) => tdx::fail(),
+            Platform::Tdx(_) => td::report_fatal(td::fatal::FAILURE),
             Platform::Plain => plain::halt(),
         }
     }
@@ -182,7 +183,7 @@ impl Platform {
     pub fn halt(self) -> ! {
         match self {
             // HLT would raise #VE.
-            Platform::Tdx(_) => tdx::halt(),
+            Platform::Tdx(_) => td::halt(),
             Platform::Plain | Platform::SevSnp(_) => plain::halt(),
         }
     }
@@ -219,27 +220,13 @@ impl Platform {
     ) -> Result<(), Error> {
         let Platform::Tdx(_) = self else { return Ok(()) };
         let chain_bound = matches!(scheme, PolicyHashScheme::ChainBound { .. });
-        let record = fcc_cvm_abi::tdx::config_record(chain_id, proxy.ip, proxy.port, chain_bound);
-        tdx::extend_rtmr(&record).map_err(Error::Tdx)?;
-        println!("TDX: RTMR2 extended with the runtime configuration");
-        let report = tdx::tdreport(&[0; 64]).map_err(Error::Tdx)?;
-        if let Some(r) = TdReport::new(&report[..]) {
-            println!("TDX: MRTD {}", Hex(r.mrtd()));
-            println!(
-                "TDX: RTMR0 {} RTMR1 {} RTMR2 {} RTMR3 {}",
-                Hex(r.rtmr(0)),
-                Hex(r.rtmr(1)),
-                Hex(r.rtmr(2)),
-                Hex(r.rtmr(3))
-            );
-        }
-        Ok(())
+        td::measure_runtime_config(chain_id, proxy, chain_bound).map_err(Error::Tdx)
     }
 
     /// TSC ticks per second, if known (TDX: CPUID 0x15; elsewhere a 10 ms PIT calibration).
     pub fn tsc_frequency_hz(self) -> Option<u64> {
         match self {
-            Platform::Tdx(_) => tdx::tsc_frequency_hz(),
+            Platform::Tdx(_) => td::tsc_frequency_hz(),
             Platform::Plain | Platform::SevSnp(_) => tsc::pit_frequency_hz(),
         }
     }
@@ -323,15 +310,7 @@ impl fmt::Display for Describe {
                 "SEV-SNP: C-bit {}, SEV_STATUS {:#x}, GHCB protocol {}..={}, hypervisor features {:#x}",
                 s.cbit, s.status.0, s.ghcb_versions.0, s.ghcb_versions.1, s.hv_features
             )?,
-            Platform::Tdx(info) => write!(
-                f,
-                "TDX: GPA width {}, TD attributes {:#x}{}, vCPUs {}/{}",
-                info.gpaw,
-                info.attributes,
-                if info.debug() { " (DEBUG: not confidential)" } else { "" },
-                info.num_vcpus,
-                info.max_vcpus
-            )?,
+            Platform::Tdx(info) => write!(f, "{}", td::Describe(info))?,
         }
         if self.stale_cpuid_page {
             write!(
@@ -344,13 +323,8 @@ impl fmt::Display for Describe {
     }
 }
 
-/// How long hardware evidence for one statement is served again from the cache (seconds):
-/// a burst of reconnects costs one hardware request (hosts throttle them), and a report this
-/// young is as good as a new one.
-const EVIDENCE_FRESH_S: u64 = 300;
-
 /// The platform's evidence for the core: the labelled simulation on plain QEMU, SEV-SNP
-/// attestation reports, TD quotes — the last one cached for [`EVIDENCE_FRESH_S`].
+/// attestation reports, TD quotes — the last one cached for [`EvidenceCache::FRESH_S`].
 pub struct Attester {
     source: Source,
     /// For the TSC frequency, asked only when the cache needs it.
@@ -369,7 +343,7 @@ enum Source {
     /// MSG_REPORT_REQ under VMPCK0.
     SevSnp(snp::Attester),
     /// TDREPORT, then GetQuote.
-    Tdx(tdx::Attester),
+    Tdx(td::Quoter),
 }
 
 impl fcc_core::attester::Attester for Attester {
@@ -389,7 +363,7 @@ impl fcc_core::attester::Attester for Attester {
             return Ok(fcc_core::attester::simulated_evidence(report_data, rom.as_ref()));
         }
         // Without a TSC frequency nothing is cached (no age could be told).
-        let max_age = self.platform.tsc_frequency_hz().map_or(0, |hz| EVIDENCE_FRESH_S.saturating_mul(hz));
+        let max_age = self.platform.tsc_frequency_hz().map_or(0, |hz| EvidenceCache::FRESH_S.saturating_mul(hz));
         if let Some(evidence) = self.cache.get(report_data, tsc::now(), max_age) {
             return Ok(evidence.to_vec());
         }
@@ -416,7 +390,7 @@ impl fcc_core::attester::Attester for Attester {
                 Source::Plain => Some(plain::rom_sha384()),
                 Source::Simulated(_) => None,
                 Source::SevSnp(a) => a.measurement().map_err(|e| println!("SEV-SNP measurement: {e}")).ok(),
-                Source::Tdx(_) => tdx::mrtd().map_err(|e| println!("TDX measurement: {e}")).ok(),
+                Source::Tdx(_) => td::measurement(None).map_err(|e| println!("TDX measurement: {e}")).ok(),
             };
         }
         self.measured

@@ -44,13 +44,14 @@ use fcc_cvm_abi::snp::psc::{self, PageSize, PageState, Progress, PscError};
 use fcc_cvm_abi::snp::vc::{self, Insn};
 use fcc_cvm_abi::snp::{self, SevStatus, SnpError, msr};
 use fcc_guest_platform::frame::ExceptionFrame;
+use fcc_guest_platform::insn::{MmioRefusal, emulate_mmio};
 use fcc_guest_platform::port::PortIo;
 use fcc_layout::shared::{SNP_REQUEST_PAGE, SNP_RESPONSE_PAGE};
 use fcc_layout::{GHCB_PAGES, HEAP, LARGE_PAGE_SIZE, PAGE_SIZE, PCI_MMIO_WINDOW, Region, SHARED_BUFFERS};
 use fcc_layout::{SNP_CPUID_PAGE, page_tables};
 use spin::Once;
 
-use crate::platform::insn::{self, MmioRefusal};
+use crate::platform::insn;
 use crate::start;
 
 /// SEV_STATUS bit 3: virtual top of memory (the C-bit is not used; not supported here).
@@ -474,7 +475,7 @@ fn handle(frame: &mut ExceptionFrame) -> Result<(), Refused> {
 /// A device-register access in the PCI MMIO window (identity-mapped and shared, so the virtual
 /// address is the GPA); the whole access must lie inside the window.
 fn handle_mmio(frame: &mut ExceptionFrame) -> Result<(), Refused> {
-    insn::emulate_mmio(frame, |insn, regs, rip| {
+    emulate_mmio(frame, insn::instruction_at, |insn, regs, rip| {
         let at = insn.effective_address(regs, rip);
         let access = Region { start: at, end: at.wrapping_add(u64::from(insn.size)) };
         if access.end < access.start || !PCI_MMIO_WINDOW.contains_region(&access) {
