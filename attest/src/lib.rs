@@ -146,6 +146,10 @@ pub struct Verifier {
     /// Test mode: accept simulated attestations (the verdict still says "simulated, not a TEE").
     /// Never set in production.
     pub allow_simulated: bool,
+    /// TDX firmware the UEFI edition may run on (a cloud's MRTDs, e.g. from its signed reference
+    /// values): a quote with one of these MRTDs is held to the manifest's UEFI edition RTMR1
+    /// instead of the ROM's MRTDs. Empty: only the ROM is accepted on TDX.
+    pub firmware_mrtds: Vec<[u8; 48]>,
 }
 
 impl Verifier {
@@ -182,13 +186,20 @@ impl Verifier {
             }
             Evidence::Tdx { quote, collateral, root_ca_der } => {
                 let v = tdx::verify(quote, collateral, root_ca_der, now, &self.tdx)?;
-                let measurement = self.manifest.match_tdx(&v.mrtd)?;
+                // The ROM is its own firmware (MRTD); the UEFI edition runs on a firmware the
+                // operator accepts, which measures it into RTMR1.
+                let (measurement, measured) = if self.firmware_mrtds.contains(&v.mrtd) {
+                    let m = self.manifest.match_uefi_tdx(&v.rtmrs[1])?;
+                    (format!("{m}, on firmware MRTD {}", hex::encode(v.mrtd)), v.rtmrs[1])
+                } else {
+                    (self.manifest.match_tdx(&v.mrtd)?, v.mrtd)
+                };
                 let identity = binding.check(&v.report_data)?;
                 Ok(Verdict {
                     platform: "tdx".into(),
                     simulated: false,
                     measurement,
-                    measurement_hex: hex::encode(v.mrtd),
+                    measurement_hex: hex::encode(measured),
                     tcb: format!(
                         "{}, TEE_TCB_SVN {}, advisories [{}] (quote v{})",
                         v.status,

@@ -46,6 +46,10 @@ enum Command {
         /// Intel SGX Root CA certificate, DER.
         #[arg(long)]
         root: PathBuf,
+        /// A TDX firmware the UEFI edition may run on (its MRTD, hex; repeat for several): a
+        /// quote with it is held to the manifest's UEFI edition RTMR1 instead of the ROM's MRTDs.
+        #[arg(long, value_parser = parse_mrtd)]
+        firmware_mrtd: Vec<[u8; 48]>,
         #[command(flatten)]
         common: Common,
     },
@@ -120,6 +124,10 @@ struct Common {
     now: Option<u64>,
 }
 
+fn parse_mrtd(s: &str) -> Result<[u8; 48], String> {
+    hex_array(s, "--firmware-mrtd").map_err(|e| format!("{e:#}"))
+}
+
 fn hex_array<const N: usize>(s: &str, what: &str) -> Result<[u8; N]> {
     let b = hex::decode(s.trim().trim_start_matches("0x")).with_context(|| format!("{what} is not hex"))?;
     b.as_slice().try_into().map_err(|_| anyhow::anyhow!("{what} is {} bytes, expected {N}", b.len()))
@@ -158,11 +166,12 @@ fn run(cli: Cli) -> Result<Result<String, fcc_attest::Error>> {
             let ev = Evidence::Snp { report: &report, vek: &vek, chain: &chain };
             common.verifier()?.verify(&ev, &common.binding()?, common.now()?).map(|v| serde_json::to_string_pretty(&v))
         }
-        Command::VerifyTdx { quote, collateral, root, common } => {
+        Command::VerifyTdx { quote, collateral, root, firmware_mrtd, common } => {
             let (quote, root) = (read(&quote)?, read(&root)?);
             let collateral = tdx::collateral_from_json(&read(&collateral)?)?;
             let ev = Evidence::Tdx { quote: &quote, collateral: &collateral, root_ca_der: &root };
-            common.verifier()?.verify(&ev, &common.binding()?, common.now()?).map(|v| serde_json::to_string_pretty(&v))
+            let verifier = Verifier { firmware_mrtds: firmware_mrtd, ..common.verifier()? };
+            verifier.verify(&ev, &common.binding()?, common.now()?).map(|v| serde_json::to_string_pretty(&v))
         }
         Command::Kds { report, product } => {
             return Ok(collateral::kds(&read(&report)?, product).map(|k| {

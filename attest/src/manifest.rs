@@ -45,6 +45,9 @@ pub struct Manifest {
     /// The UEFI edition's Authenticode SHA-384 (what firmware logs for it, and what its
     /// simulated attestation on plain QEMU carries).
     pub uefi_authenticode: Option<[u8; 48]>,
+    /// The RTMR1 an EDK2-based TDX firmware gives for the UEFI edition booted from its disk
+    /// image (docs/PLATFORMS.md, "Cloud VMs").
+    pub uefi_tdx_rtmr1: Option<[u8; 48]>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +60,7 @@ struct Json {
 #[derive(Deserialize)]
 struct UefiJson {
     application: UefiApplicationJson,
+    tdx_rtmr1: Option<String>,
 }
 #[derive(Deserialize)]
 struct UefiApplicationJson {
@@ -109,6 +113,7 @@ impl Manifest {
         if let Some(u) = j.uefi {
             m.uefi_authenticode =
                 Some(hex48(&u.application.authenticode_sha384, "uefi.application.authenticode_sha384")?);
+            m.uefi_tdx_rtmr1 = u.tdx_rtmr1.map(|r| hex48(&r, "uefi.tdx_rtmr1")).transpose()?;
         }
         if m.rom_sha384.is_none() && m.snp.is_empty() && m.tdx.is_empty() && m.uefi_authenticode.is_none() {
             return Err(Error::Manifest("no measurement in it".into()));
@@ -138,6 +143,22 @@ impl Manifest {
                 searched: format!("{} TDX MRTDs", self.tdx.len()),
             }
         })
+    }
+
+    /// A quote's RTMR1 against the UEFI edition's (the quote's MRTD is the cloud's firmware,
+    /// one the verifier was told to accept).
+    pub fn match_uefi_tdx(&self, rtmr1: &[u8; 48]) -> Result<String, Error> {
+        match &self.uefi_tdx_rtmr1 {
+            Some(ours) if ours == rtmr1 => Ok("UEFI edition: TDX RTMR1 (this application from its disk image)".into()),
+            ours => Err(Error::MeasurementMismatch {
+                field: "TDX RTMR1",
+                found: hex::encode(rtmr1),
+                searched: match ours {
+                    Some(r) => format!("the UEFI edition's {}", hex::encode(r)),
+                    None => "no UEFI edition RTMR1 (uefi.tdx_rtmr1)".into(),
+                },
+            }),
+        }
     }
 
     /// Which of this manifest's images a simulated attestation's hash names: the ROM's SHA-384
@@ -201,6 +222,15 @@ mod tests {
         assert!(e.to_string().contains(&hex::encode(rom)) && e.to_string().contains(&hex::encode(app)), "{e}");
         let rom_only = Manifest { uefi_authenticode: None, ..m.clone() };
         assert!(rom_only.match_simulated(&app).is_err());
+        // The UEFI edition in a TD: its RTMR1, nothing else.
+        let rtmr1 = m.uefi_tdx_rtmr1.unwrap();
+        assert!(m.match_uefi_tdx(&rtmr1).unwrap().starts_with("UEFI edition: TDX RTMR1"));
+        let mut other = rtmr1;
+        other[0] ^= 1;
+        assert!(matches!(m.match_uefi_tdx(&other), Err(Error::MeasurementMismatch { field: "TDX RTMR1", .. })));
+        assert!(m.match_uefi_tdx(&t.mrtd).is_err(), "a ROM MRTD is no RTMR1");
+        let without = Manifest { uefi_tdx_rtmr1: None, ..m.clone() };
+        assert!(without.match_uefi_tdx(&rtmr1).unwrap_err().to_string().contains("uefi.tdx_rtmr1"));
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct Verified {
     pub td_attributes: [u8; 8],
     /// MRTD.
     pub mrtd: [u8; 48],
+    /// RTMR0–3.
+    pub rtmrs: [[u8; 48]; 4],
     /// REPORTDATA.
     pub report_data: [u8; 64],
 }
@@ -143,6 +145,7 @@ pub fn verify(
         tee_tcb_svn: td_verified.tee_tcb_svn,
         td_attributes: td_verified.td_attributes,
         mrtd: td_verified.mr_td,
+        rtmrs: [td_verified.rt_mr0, td_verified.rt_mr1, td_verified.rt_mr2, td_verified.rt_mr3],
         report_data: td_verified.report_data,
     })
 }

@@ -446,6 +446,27 @@ fn tdx_full_verdict_mismatches_and_status_policy() {
         Err(Error::ReportDataMismatch { .. })
     ));
 
+    // The same quote as the UEFI edition's on a firmware the verifier accepts: held to the
+    // manifest's RTMR1, not to the ROM's MRTDs (the sample's RTMR1 stands in for ours).
+    let q = fcc_cvm_abi::tdx::quote::Quote::new_checked(&s.quote[..]).unwrap();
+    let rtmr1 = *q.rtmr(1);
+    let uefi = Manifest { uefi_tdx_rtmr1: Some(rtmr1), ..Default::default() };
+    let on_firmware = Verifier { firmware_mrtds: vec![mrtd], ..Verifier::new(uefi.clone()) };
+    let v = on_firmware.verify(&ev, &Binding::ReportData(rd), s.now).unwrap();
+    assert_eq!(v.measurement_hex, hex::encode(rtmr1));
+    assert!(v.measurement.starts_with("UEFI edition: TDX RTMR1") && v.measurement.ends_with(&hex::encode(mrtd)));
+    // Another RTMR1, or a firmware the verifier was not given: refused.
+    let mut other = rtmr1;
+    other[0] ^= 1;
+    let wrong = Verifier {
+        firmware_mrtds: vec![mrtd],
+        ..Verifier::new(Manifest { uefi_tdx_rtmr1: Some(other), ..uefi.clone() })
+    };
+    let e = wrong.verify(&ev, &Binding::ReportData(rd), s.now).unwrap_err();
+    assert!(matches!(e, Error::MeasurementMismatch { field: "TDX RTMR1", .. }), "{e}");
+    let e = Verifier::new(uefi).verify(&ev, &Binding::ReportData(rd), s.now).unwrap_err();
+    assert!(matches!(e, Error::MeasurementMismatch { field: "TDX MRTD", .. }), "{e}");
+
     // A policy that accepts no status refuses even UpToDate, naming it.
     let strict = Verifier { tdx: tdx::Policy { accepted_status: vec![] }, ..Verifier::new(manifest) };
     assert_eq!(

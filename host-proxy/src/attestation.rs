@@ -72,7 +72,11 @@ impl Checker {
             )),
             _ => None,
         };
-        let verifier = Verifier { allow_simulated: config.allow_simulated, ..Verifier::new(manifest) };
+        let verifier = Verifier {
+            allow_simulated: config.allow_simulated,
+            firmware_mrtds: config.tdx_firmware_mrtds.clone(),
+            ..Verifier::new(manifest)
+        };
         Ok(Checker { verifier, snp, tdx })
     }
 

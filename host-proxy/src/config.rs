@@ -189,6 +189,11 @@ pub struct Settings {
     /// TDX guests: Intel SGX Root CA certificate (DER).
     #[arg(long, env = "FCC_PROXY_ATTESTATION_TDX_ROOT")]
     pub attestation_tdx_root: Option<PathBuf>,
+    /// TDX guests of the UEFI edition: the MRTDs (hex, comma-separated) of the cloud firmware it
+    /// may run on (e.g. from Google's signed reference values); a quote with one of them is held
+    /// to the manifest's UEFI edition RTMR1. Unset: only the ROM is accepted on TDX.
+    #[arg(long, env = "FCC_PROXY_ATTESTATION_TDX_FIRMWARE_MRTD", value_delimiter = ',')]
+    pub attestation_tdx_firmware_mrtd: Option<Vec<String>>,
     /// Following the chain (`[chain]` in the file); off unless `rpc-url` is set.
     #[command(flatten)]
     #[serde(default)]
@@ -328,6 +333,16 @@ pub struct AttestationConfig {
     pub tdx_collateral: Option<PathBuf>,
     /// TDX root.
     pub tdx_root: Option<PathBuf>,
+    /// TDX firmware MRTDs the UEFI edition may run on.
+    pub tdx_firmware_mrtds: Vec<[u8; 48]>,
+}
+
+/// A TDX MRTD: 48 bytes of hex, `0x` allowed.
+fn parse_mrtd(text: &str) -> Result<[u8; 48]> {
+    let bytes = hex::decode(text.trim().trim_start_matches("0x"))
+        .with_context(|| format!("attestation-tdx-firmware-mrtd {text:?}: not hex"))?;
+    <[u8; 48]>::try_from(bytes.as_slice())
+        .map_err(|_| anyhow::anyhow!("attestation-tdx-firmware-mrtd: an MRTD is 48 bytes, {text:?} is {}", bytes.len()))
 }
 
 /// How log lines are written.
@@ -555,6 +570,7 @@ impl Settings {
             attestation_chain: self.attestation_chain.or(other.attestation_chain),
             attestation_tdx_collateral: self.attestation_tdx_collateral.or(other.attestation_tdx_collateral),
             attestation_tdx_root: self.attestation_tdx_root.or(other.attestation_tdx_root),
+            attestation_tdx_firmware_mrtd: self.attestation_tdx_firmware_mrtd.or(other.attestation_tdx_firmware_mrtd),
             chain: self.chain.or(other.chain),
         }
     }
@@ -589,6 +605,12 @@ impl Settings {
                 chain: s.attestation_chain,
                 tdx_collateral: s.attestation_tdx_collateral,
                 tdx_root: s.attestation_tdx_root,
+                tdx_firmware_mrtds: s
+                    .attestation_tdx_firmware_mrtd
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|m| parse_mrtd(m))
+                    .collect::<Result<_>>()?,
             }),
             None => {
                 anyhow::ensure!(
@@ -596,7 +618,8 @@ impl Settings {
                         && s.attestation_vek.is_none()
                         && s.attestation_chain.is_none()
                         && s.attestation_tdx_collateral.is_none()
-                        && s.attestation_tdx_root.is_none(),
+                        && s.attestation_tdx_root.is_none()
+                        && s.attestation_tdx_firmware_mrtd.is_none(),
                     "attestation settings given without attestation-manifest"
                 );
                 None
@@ -756,6 +779,30 @@ mod tests {
         assert!(
             Settings::from_toml("attestation-manifest = \"m\"\nattestation-vek = \"v\"").unwrap().resolve().is_err()
         );
+        // Firmware MRTDs for the UEFI edition: 48 bytes each, from the flag (comma-separated) or
+        // the file (a list); nothing else.
+        let (a, b) = ("aa".repeat(48), format!("0x{}", "bb".repeat(48)));
+        let flag = format!("{a},{b}");
+        let f = Settings::try_parse_from([
+            "fcc-proxy",
+            "--attestation-manifest",
+            "m",
+            "--attestation-tdx-firmware-mrtd",
+            &flag,
+        ])
+        .unwrap();
+        assert_eq!(f.resolve().unwrap().attestation.unwrap().tdx_firmware_mrtds, [[0xaa; 48], [0xbb; 48]]);
+        let file = format!("attestation-manifest = \"m\"\nattestation-tdx-firmware-mrtd = [\"{a}\"]");
+        assert_eq!(
+            Settings::from_toml(&file).unwrap().resolve().unwrap().attestation.unwrap().tdx_firmware_mrtds,
+            [[0xaa; 48]]
+        );
+        for bad in ["aa".repeat(47), "aa".repeat(49), "zz".repeat(48)] {
+            let file = format!("attestation-manifest = \"m\"\nattestation-tdx-firmware-mrtd = [\"{bad}\"]");
+            assert!(Settings::from_toml(&file).unwrap().resolve().is_err(), "{bad}");
+        }
+        let alone = format!("attestation-tdx-firmware-mrtd = [\"{a}\"]");
+        assert!(Settings::from_toml(&alone).unwrap().resolve().is_err(), "without a manifest");
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn checked(allow_simulated: bool) -> fcc_proxy::Config {
             chain: None,
             tdx_collateral: None,
             tdx_root: None,
+            tdx_firmware_mrtds: Vec::new(),
         }),
         ..config()
     }
