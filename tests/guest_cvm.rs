@@ -232,6 +232,20 @@ fn the_uefi_edition_boots_as_tdx_guest() {
             && e.sha384() == Some(&authenticode)
     });
     assert!(logged, "no RTMR1 event with our Authenticode digest");
+    // After READY: the boot statement and a quote over it where the host has a quoting service
+    // (this command line gives none: then the edition says so), then no NIC to serve.
+    let quote_wait = Duration::from_secs(70);
+    guest.wait_for("NET none", TIMEOUT + quote_wait).unwrap_or_else(|e| panic!("{e:#}"));
+    let console = guest.console();
+    match fcc_image::efi::console_quote(&console).unwrap() {
+        Some((statement, quote)) => {
+            let q = fcc_cvm_abi::tdx::quote::Quote::new_checked(&quote[..]).unwrap();
+            let statement = fcc_attest::statement::decode_statement(&statement).unwrap();
+            assert_eq!(q.report_data(), &statement.report_data()[..], "the quote binds the printed statement");
+            assert_eq!(hex::encode(q.rtmr(1)), rtmrs[2], "the quote's RTMR1 is the TDREPORT's");
+        }
+        None => assert!(console.contains("TDX: no quote of the boot statement"), "console:\n{console}"),
+    }
     drop(guest);
 }
 

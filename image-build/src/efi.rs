@@ -192,19 +192,38 @@ pub struct Measurements {
 /// ExitBootServices): `EVENTLOG BEGIN <len>`, lines of `EVENTLOG <hex>`, `EVENTLOG END` — a TPM's
 /// log under OVMF, the CC event log in a TD. `Ok(None)`: the console has none.
 pub fn console_event_log(console: &str) -> Result<Option<Vec<u8>>> {
-    let mut lines = console.lines().skip_while(|l| !l.starts_with("EVENTLOG BEGIN "));
+    console_block(console, "EVENTLOG")
+}
+
+/// The application's evidence in a TD, from its console: the boot statement
+/// (`abi.encode(Attestation)`, the `STATEMENT <hex>` line) and the TDX quote over it (`QUOTE`
+/// lines, as the event log's). `Ok(None)`: the console has no quote (not a TD, or the host had
+/// no quoting service).
+pub fn console_quote(console: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    let Some(quote) = console_block(console, "QUOTE")? else { return Ok(None) };
+    let statement =
+        console.lines().find_map(|l| l.strip_prefix("STATEMENT ")).context("a quote without its STATEMENT")?;
+    Ok(Some((hex::decode(statement.trim_end()).context("the STATEMENT line is not hex")?, quote)))
+}
+
+/// The bytes of a `<TAG> BEGIN <len>` … `<TAG> <hex>` … `<TAG> END` block.
+fn console_block(console: &str, tag: &str) -> Result<Option<Vec<u8>>> {
+    let begin_prefix = format!("{tag} BEGIN ");
+    let mut lines = console.lines().skip_while(|l| !l.starts_with(&begin_prefix));
     let Some(begin) = lines.next() else { return Ok(None) };
-    let len: usize = begin["EVENTLOG BEGIN ".len()..].trim().parse().context("EVENTLOG BEGIN: not a length")?;
+    let len: usize =
+        begin[begin_prefix.len()..].trim().parse().with_context(|| format!("{tag} BEGIN: not a length"))?;
     let mut bytes = Vec::with_capacity(len.min(1 << 20));
+    let (end, line_prefix) = (format!("{tag} END"), format!("{tag} "));
     for line in lines {
-        if line == "EVENTLOG END" {
-            ensure!(bytes.len() == len, "the event log holds {} bytes, its first line says {len}", bytes.len());
+        if line == end {
+            ensure!(bytes.len() == len, "the {tag} block holds {} bytes, its first line says {len}", bytes.len());
             return Ok(Some(bytes));
         }
-        let hex = line.strip_prefix("EVENTLOG ").with_context(|| format!("not an EVENTLOG line: {line:?}"))?;
-        bytes.extend(hex::decode(hex.trim_end()).context("an EVENTLOG line is not hex")?);
+        let hex = line.strip_prefix(&line_prefix).with_context(|| format!("not a {tag} line: {line:?}"))?;
+        bytes.extend(hex::decode(hex.trim_end()).with_context(|| format!("a {tag} line is not hex"))?);
     }
-    anyhow::bail!("the event log has no EVENTLOG END")
+    anyhow::bail!("the {tag} block has no {tag} END")
 }
 
 /// The measurements of `application` on `disk`.
@@ -243,7 +262,7 @@ pub fn build(
 
 #[cfg(test)]
 mod tests {
-    use super::console_event_log;
+    use super::{console_event_log, console_quote};
 
     #[test]
     fn the_console_event_log_is_read_whole_or_refused() {
@@ -260,5 +279,18 @@ mod tests {
         ] {
             assert!(console_event_log(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_console_quote_comes_with_its_statement() {
+        let console = "READY\nSTATEMENT 00ff\nQUOTE BEGIN 3\nQUOTE 0a0b0c\nQUOTE END\nNET none";
+        assert_eq!(console_quote(console).unwrap(), Some((vec![0, 0xff], vec![10, 11, 12])));
+        assert_eq!(console_quote("READY\nSTATEMENT 00").unwrap(), None);
+        assert!(console_quote("QUOTE BEGIN 1\nQUOTE 01\nQUOTE END").is_err(), "no statement");
+        assert!(console_quote("STATEMENT x\nQUOTE BEGIN 1\nQUOTE 01\nQUOTE END").is_err(), "not hex");
+        // The two blocks do not read each other's lines.
+        let both = "EVENTLOG BEGIN 1\nEVENTLOG 01\nEVENTLOG END\nSTATEMENT 02\nQUOTE BEGIN 1\nQUOTE 03\nQUOTE END";
+        assert_eq!(console_event_log(both).unwrap(), Some(vec![1]));
+        assert_eq!(console_quote(both).unwrap(), Some((vec![2], vec![3])));
     }
 }

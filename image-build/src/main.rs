@@ -75,6 +75,17 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The UEFI edition's evidence from a saved console (e.g. a cloud's serial port output):
+    /// writes `quote.dat` (the TDX quote of the boot statement), `statement.hex`
+    /// (`abi.encode(Attestation)`, for `fcc-attest --statement`) and `eventlog.dat` (the
+    /// firmware's event log, for `verify --event-log`) into a directory.
+    Evidence {
+        /// The console output.
+        console: PathBuf,
+        /// The directory to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Check evidence against this source: a JSON manifest, a raw SEV-SNP report, a raw TDX quote
     /// (files), or a 48-byte measurement in hex. Exit status 0 on match, 1 on mismatch.
     Verify {
@@ -475,6 +486,27 @@ fn main() -> Result<()> {
                     eprintln!("{hint}");
                 }
                 std::process::exit(1);
+            }
+            Ok(())
+        }
+        Cmd::Evidence { console, out } => {
+            let text = std::fs::read(&console).with_context(|| format!("reading {}", console.display()))?;
+            // Serial output may carry other bytes (firmware escape sequences): read it lossily.
+            let text = String::from_utf8_lossy(&text);
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let write = |name: &str, bytes: &[u8]| -> Result<()> {
+                let path = out.join(name);
+                std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+                println!("{} ({} bytes)", path.display(), bytes.len());
+                Ok(())
+            };
+            let (statement, quote) =
+                efi::console_quote(&text)?.context("the console holds no QUOTE block (not a TD, or no quote)")?;
+            write("quote.dat", &quote)?;
+            write("statement.hex", (hex::encode(statement) + "\n").as_bytes())?;
+            match efi::console_event_log(&text)? {
+                Some(log) => write("eventlog.dat", &log)?,
+                None => println!("no EVENTLOG block: the firmware kept no event log the application could read"),
             }
             Ok(())
         }

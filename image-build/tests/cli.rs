@@ -55,3 +55,29 @@ fn measure_verify_and_igvm() {
     assert!(stdout.contains(&mrtd), "the igvm crate's MRTD is ours: {stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn evidence_reads_a_saved_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let console = dir.path().join("serial.log");
+    // Firmware noise (escape sequences, invalid UTF-8) around the blocks the edition prints.
+    let mut text = b"\x1b[2J\xffBdsDxe: starting\r\n".to_vec();
+    text.extend_from_slice(b"EVENTLOG BEGIN 2\nEVENTLOG 0102\nEVENTLOG END\nREADY tee=0x00 platform=tdx\n");
+    text.extend_from_slice(b"STATEMENT 0a0b\nQUOTE BEGIN 3\nQUOTE 040506\nQUOTE END\nNET none\n");
+    std::fs::write(&console, &text).unwrap();
+    let out_dir = dir.path().join("evidence");
+    let out = fcc_image(&["evidence", console.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(out_dir.join("quote.dat")).unwrap(), [4, 5, 6]);
+    assert_eq!(std::fs::read_to_string(out_dir.join("statement.hex")).unwrap(), "0a0b\n");
+    assert_eq!(std::fs::read(out_dir.join("eventlog.dat")).unwrap(), [1, 2]);
+    // A console without a quote (a plain machine): refused, saying so.
+    std::fs::write(&console, b"READY tee=0x00 platform=plain\n").unwrap();
+    let out = fcc_image(&["evidence", console.to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no QUOTE block"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -160,7 +160,6 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
     let hz = if handover.td { tdx::tsc_frequency_hz() } else { tsc::pit_frequency_hz() };
     let Some(hz) = hz else { fatal!("the TSC frequency is unknown: the network needs a clock") };
     let seed = rng.try_next_u64().unwrap_or_else(|e| fatal!("entropy: {e}"));
-    let clock = net::Clock::new(tsc::now(), hz);
     let proxy = settings.proxy;
     match (handover.quote, handover.measured) {
         (Some(buffer), _) => {
@@ -169,15 +168,42 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
             // (shared bit in its mappings, MapGPA), given to nothing else.
             let quoter = unsafe { Quoter::new(buffer, SHARED_BIT.load(Ordering::SeqCst)) };
             let mut attester = TdAttester { quoter, cache: EvidenceCache::new(), hz, rtmr1: None };
+            print_boot_evidence(&tee, &mut attester);
+            let clock = net::Clock::new(tsc::now(), hz);
             net::run(&mut tee, &mut attester, proxy, (Bars::Firmware, expose_bars as Expose), clock, seed);
         }
-        (None, Some(digest)) => {
-            net::run(&mut tee, &mut SimulatedRom(digest), proxy, (Bars::Firmware, pci::reachable), clock, seed);
+        (None, measured) => {
+            let clock = net::Clock::new(tsc::now(), hz);
+            let nic = (Bars::Firmware, pci::reachable as Expose);
+            match measured {
+                Some(digest) => net::run(&mut tee, &mut SimulatedRom(digest), proxy, nic, clock, seed),
+                None => net::run(&mut tee, &mut Simulated, proxy, nic, clock, seed),
+            }
         }
-        (None, None) => net::run(&mut tee, &mut Simulated, proxy, (Bars::Firmware, pci::reachable), clock, seed),
     }
     println!("fcc-guest-uefi: halting");
     halt()
+}
+
+/// In a TD, the evidence a verifier needs without a network (a cloud's serial console is
+/// readable by its operator): the statement the TEE makes at boot — `abi.encode(Attestation)`,
+/// as the `Hello` carries it before any policy, challenge zero — and the TDX quote over it, as
+/// hex lines (`fcc-image evidence` writes them to files). Nothing in either is secret; the quote
+/// is cached, so the first `Hello` costs no second request.
+fn print_boot_evidence(tee: &Tee, attester: &mut TdAttester) {
+    let statement = tee.state().statement(PlatformKind::Tdx, &[0; 32], 0);
+    match attester.attest(&statement.report_data()) {
+        Ok(quote) => {
+            println!("STATEMENT {}", Hex(&statement.encode()));
+            println!("QUOTE BEGIN {}", quote.len());
+            for line in quote.chunks(64) {
+                println!("QUOTE {}", Hex(line));
+            }
+            println!("QUOTE END");
+        }
+        // Said by `attest`; the link serves the proxy without it.
+        Err(_) => println!("TDX: no quote of the boot statement (the host has no quoting service?)"),
+    }
 }
 
 /// The shared bit into the firmware's mappings of `region` (loader pages of ours), then MapGPA:
