@@ -125,7 +125,7 @@ struct Common {
 }
 
 fn parse_mrtd(s: &str) -> Result<[u8; 48], String> {
-    hex_array(s, "--firmware-mrtd").map_err(|e| format!("{e:#}"))
+    fcc_attest::manifest::measurement_from_hex(s).map_err(|e| e.to_string())
 }
 
 fn hex_array<const N: usize>(s: &str, what: &str) -> Result<[u8; N]> {

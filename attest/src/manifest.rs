@@ -91,6 +91,12 @@ fn hex48(s: &str, field: &str) -> Result<[u8; 48], Error> {
         .map_err(|_| Error::Manifest(format!("{field}: {} bytes, a measurement is 48", bytes.len())))
 }
 
+/// A 48-byte measurement (an MRTD, an RTMR, a launch digest) from hex, `0x` allowed: what the
+/// command lines and configuration files that name one take.
+pub fn measurement_from_hex(text: &str) -> Result<[u8; 48], Error> {
+    hex48(text.trim(), "a measurement")
+}
+
 impl Manifest {
     /// Reads `fcc-image measure`'s JSON manifest.
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {

@@ -339,10 +339,7 @@ pub struct AttestationConfig {
 
 /// A TDX MRTD: 48 bytes of hex, `0x` allowed.
 fn parse_mrtd(text: &str) -> Result<[u8; 48]> {
-    let bytes = hex::decode(text.trim().trim_start_matches("0x"))
-        .with_context(|| format!("attestation-tdx-firmware-mrtd {text:?}: not hex"))?;
-    <[u8; 48]>::try_from(bytes.as_slice())
-        .map_err(|_| anyhow::anyhow!("attestation-tdx-firmware-mrtd: an MRTD is 48 bytes, {text:?} is {}", bytes.len()))
+    fcc_attest::manifest::measurement_from_hex(text).with_context(|| format!("attestation-tdx-firmware-mrtd {text:?}"))
 }
 
 /// How log lines are written.

@@ -95,6 +95,10 @@ struct CheckArgs {
     /// TDX: Intel SGX Root CA certificate (DER).
     #[arg(long, requires = "collateral")]
     root: Option<PathBuf>,
+    /// TDX: a cloud firmware the UEFI edition may run on (its MRTD, hex; repeat for several):
+    /// such a quote is held to the manifest's UEFI edition RTMR1 instead of the ROM's MRTDs.
+    #[arg(long, value_parser = parse_mrtd)]
+    firmware_mrtd: Vec<[u8; 48]>,
     /// Keep retrying while the proxy has no TEE yet (503) for this long (ms).
     #[arg(long, default_value_t = 0)]
     retry_ms: u64,
@@ -365,8 +369,15 @@ async fn follow(cli: &Cli, args: &FollowArgs) -> Result<()> {
     Ok(())
 }
 
+fn parse_mrtd(s: &str) -> std::result::Result<[u8; 48], String> {
+    fcc_attest::manifest::measurement_from_hex(s).map_err(|e| e.to_string())
+}
+
 async fn check(cli: &Cli, args: &CheckArgs) -> Result<()> {
-    let verifier = fcc_sim_providers::attest::verifier(&args.manifest, args.allow_simulated)?;
+    let verifier = fcc_sim_providers::attest::Verifier {
+        firmware_mrtds: args.firmware_mrtd.clone(),
+        ..fcc_sim_providers::attest::verifier(&args.manifest, args.allow_simulated)?
+    };
     let collateral = Collateral::from_files(
         args.vek.as_deref(),
         args.chain.as_deref(),
