@@ -188,11 +188,17 @@ pub struct Measurements {
     pub rtmr1: [u8; SHA384_LEN],
 }
 
-/// The firmware's event log as the application writes it to its console (before
-/// ExitBootServices): `EVENTLOG BEGIN <len>`, lines of `EVENTLOG <hex>`, `EVENTLOG END` — a TPM's
-/// log under OVMF, the CC event log in a TD. `Ok(None)`: the console has none.
+/// The firmware's event log as the application writes it to its console — a TPM's log under
+/// OVMF, the CC event log in a TD: the log as GetEventLog gave it before ExitBootServices
+/// (`EVENTLOG BEGIN <len>`, lines of `EVENTLOG <hex>`, `EVENTLOG END`), then the events the
+/// firmware logged after it, ExitBootServices' among them (the final events table, a
+/// `FINALEVENTS` block after ExitBootServices), appended. `Ok(None)`: the console has none.
 pub fn console_event_log(console: &str) -> Result<Option<Vec<u8>>> {
-    console_block(console, "EVENTLOG")
+    let Some(mut log) = console_block(console, "EVENTLOG")? else { return Ok(None) };
+    if let Some(later) = console_block(console, "FINALEVENTS")? {
+        log.extend_from_slice(&later);
+    }
+    Ok(Some(log))
 }
 
 /// The application's evidence in a TD, from its console: the boot statement
@@ -268,6 +274,9 @@ mod tests {
     fn the_console_event_log_is_read_whole_or_refused() {
         let console = "boot\nEVENTLOG BEGIN 5\nEVENTLOG 0102\nEVENTLOG 030405\nEVENTLOG END\nREADY";
         assert_eq!(console_event_log(console).unwrap(), Some(vec![1, 2, 3, 4, 5]));
+        let later = format!("{console}\nFINALEVENTS BEGIN 1\nFINALEVENTS 06\nFINALEVENTS END");
+        assert_eq!(console_event_log(&later).unwrap(), Some(vec![1, 2, 3, 4, 5, 6]), "the final events appended");
+        assert!(console_event_log(&format!("{console}\nFINALEVENTS BEGIN 2\nFINALEVENTS 06")).is_err());
         assert_eq!(console_event_log("boot\nREADY").unwrap(), None);
         for bad in [
             "EVENTLOG BEGIN 6\nEVENTLOG 0102030405\nEVENTLOG END",

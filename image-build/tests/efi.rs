@@ -130,6 +130,17 @@ fn ovmf_measures_exactly_the_application_and_disk_we_predict() {
     assert_eq!(gpt.len(), 1, "one GPT event");
     assert_eq!(*gpt[0].sha384().unwrap(), sha(gpt[0].data), "the firmware hashed the table it logged");
     assert_eq!(*gpt[0].sha384().unwrap(), m.gpt_event_sha384, "the GPT event we predict");
+    // After ExitBootServices the edition wrote the firmware's final events table: its two
+    // ExitBootServices actions (PCR 5), the last events of the log, as the prediction has them.
+    assert!(lines.iter().any(|l| l.starts_with("FINALEVENTS BEGIN ")), "no final events:\n{}", shown());
+    let actions: Vec<[u8; 48]> = events
+        .iter()
+        .filter(|e| e.index == 5 && e.event_type == ev::EV_EFI_ACTION)
+        .map(|e| *e.sha384().unwrap())
+        .collect();
+    let exit = [sha(uefi_boot::EXIT_BOOT_SERVICES_INVOCATION), sha(uefi_boot::EXIT_BOOT_SERVICES_SUCCESS)];
+    assert_eq!(actions, exit, "PCR 5's ExitBootServices actions");
+    assert_eq!(events.last().map(|e| (e.index, *e.sha384().unwrap())), Some((5, exit[1])), "the log ends with them");
     eprintln!(
         "OVMF logged Authenticode {} and GPT {}; RTMR1 of this disk on EDK2 TDX firmware: {}",
         hex::encode(m.authenticode_sha384),

@@ -142,6 +142,9 @@ pub enum LogError {
         /// Offset where the filler starts.
         at: usize,
     },
+    /// A final events table whose header is not version 1, or that claims more events than
+    /// [`MAX_FINAL_EVENTS`].
+    FinalTable,
 }
 
 impl core::fmt::Display for LogError {
@@ -156,6 +159,9 @@ impl core::fmt::Display for LogError {
             }
             LogError::Filler { at } => {
                 write!(f, "event log: bytes after offset {at} are neither an event nor 0xFF/0x00 filler")
+            }
+            LogError::FinalTable => {
+                f.write_str("event log: the final events table is not version 1 or claims too many events")
             }
         }
     }
@@ -249,6 +255,31 @@ impl<'a> Log<'a> {
     fn digest_len(&self, id: u16) -> Option<usize> {
         self.algorithms().iter().find(|&&(a, _)| a == id).map(|&(_, len)| usize::from(len))
     }
+}
+
+/// Most events a final events table may claim (EDK2 keeps it in 32 KiB; an event is at least
+/// 60 bytes with one SHA-384 digest).
+pub const MAX_FINAL_EVENTS: u64 = 1024;
+
+/// The events of the firmware's final events table (EFI_TCG2_FINAL_EVENTS_TABLE,
+/// EFI_CC_FINAL_EVENTS_TABLE: `u64 version = 1 ‖ u64 number of events ‖ the events`), which
+/// holds every event logged after the first GetEventLog — ExitBootServices' among them. Its
+/// records are `log`'s kind (the same digests), so the bytes returned, appended to the log read
+/// at GetEventLog, give the whole log. `table` may run past the events (the firmware's area).
+pub fn final_events<'t>(log: &Log<'_>, table: &'t [u8]) -> Result<&'t [u8], LogError> {
+    let word = |at: usize| table.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+    let (Some(version), Some(count)) = (word(0), word(8)) else { return Err(LogError::Truncated { at: 0 }) };
+    if version != 1 || count > MAX_FINAL_EVENTS {
+        return Err(LogError::FinalTable);
+    }
+    let events = &table[16..];
+    let area = Log { bytes: events, algorithms: log.algorithms, count: log.count, first_event: 0 };
+    let mut walk = area.events();
+    for _ in 0..count {
+        // Filler or the end where an event is claimed: the table is shorter than it says.
+        walk.next().unwrap_or(Err(LogError::Truncated { at: walk.pos + 16 }))?;
+    }
+    Ok(&events[..walk.pos])
 }
 
 /// One event of the log.

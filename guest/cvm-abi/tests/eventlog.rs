@@ -3,7 +3,8 @@
 //! test `tests/eventlog.rs`.
 
 use fcc_cvm_abi::eventlog::{
-    Log, LogError, MAX_ALGORITHMS, ReplayError, alg, event_type as ev, extend, replay_rtmrs, uefi_boot,
+    Log, LogError, MAX_ALGORITHMS, MAX_FINAL_EVENTS, ReplayError, alg, event_type as ev, extend, final_events,
+    replay_rtmrs, uefi_boot,
 };
 use sha2::{Digest, Sha384};
 
@@ -217,4 +218,47 @@ fn the_gpt_event_holds_the_header_and_the_used_entries() {
     bad[512 + 84..512 + 88].copy_from_slice(&100u32.to_le_bytes());
     assert_eq!(uefi_boot::gpt_event_digest(&bad), Err(uefi_boot::GptError::Geometry));
     assert_eq!(uefi_boot::gpt_event_digest(&d[..600]), Err(uefi_boot::GptError::Truncated));
+}
+
+#[test]
+fn the_final_events_table_completes_the_log() {
+    let algorithms = [(alg::SHA256, 32), SHA384];
+    let head: &[(u32, u32, &[u8])] = &[(2, ev::EV_EFI_ACTION, b"Calling EFI Application from Boot Option")];
+    let tail: &[(u32, u32, &[u8])] = &[
+        (2, ev::EV_EFI_ACTION, b"Exit Boot Services Invocation"),
+        (2, ev::EV_EFI_ACTION, b"Exit Boot Services Returned with Success"),
+    ];
+    let whole = build(&algorithms, &[head, tail].concat());
+    let early = build(&algorithms, head);
+    // The tail's records as the firmware keeps them: after the table's header, then its area.
+    let records = &whole[early.len()..];
+    let table = |version: u64, count: u64, fill: usize| {
+        let mut t = version.to_le_bytes().to_vec();
+        t.extend_from_slice(&count.to_le_bytes());
+        t.extend_from_slice(records);
+        t.extend(std::iter::repeat_n(0xff, fill));
+        t
+    };
+    let log = Log::parse(&early).unwrap();
+    let t = table(1, 2, 4096);
+    let events = final_events(&log, &t).unwrap();
+    assert_eq!([&early[..], events].concat(), whole, "the log read early plus the table is the whole log");
+    let mut rtmr1 = [0u8; 48];
+    for (_, _, data) in [head, tail].concat() {
+        extend(&mut rtmr1, &sha(data));
+    }
+    assert_eq!(replay_rtmrs(&[&early[..], events].concat()).unwrap()[1], rtmr1);
+    // Fewer events claimed: only those; none: nothing.
+    let first = build(&algorithms, &[head, &tail[..1]].concat()).len() - early.len();
+    assert_eq!(final_events(&log, &table(1, 1, 0)).unwrap(), &records[..first]);
+    assert_eq!(final_events(&log, &table(1, 0, 0)).unwrap(), &[] as &[u8]);
+    // More claimed than there are, another version, a claim over the bound, a short header,
+    // a record with another digest list: refused.
+    assert!(matches!(final_events(&log, &table(1, 3, 4096)), Err(LogError::Truncated { .. })));
+    assert!(matches!(final_events(&log, &table(1, 3, 0)), Err(LogError::Truncated { .. })));
+    assert_eq!(final_events(&log, &table(2, 2, 0)), Err(LogError::FinalTable));
+    assert_eq!(final_events(&log, &table(1, MAX_FINAL_EVENTS + 1, 0)), Err(LogError::FinalTable));
+    assert!(matches!(final_events(&log, &t[..15]), Err(LogError::Truncated { .. })));
+    let sha384_only = build(&[SHA384], head);
+    assert!(matches!(final_events(&Log::parse(&sha384_only).unwrap(), &t), Err(LogError::Digests { .. })));
 }

@@ -1,4 +1,4 @@
-//! Edits to 4-level, identity-mapped page tables the guest did not build: the UEFI firmware's,
+//! Edits to 4- or 5-level, identity-mapped page tables the guest did not build: the UEFI firmware's,
 //! which the UEFI edition owns after ExitBootServices. It unmaps the guard page below each of its
 //! stacks and, in a TD, puts TDX's shared bit into the mappings of what it hands to the host (the
 //! DMA region, the quote buffer, the NIC's registers).
@@ -77,29 +77,44 @@ fn split(entry: u64, level: u32, child: &mut [u64; 512]) {
     }
 }
 
-/// Applies `change` to every leaf entry mapping `[start, end)` (4 KiB-aligned), splitting leaves
-/// that map more (see the module documentation). The caller flushes the TLB afterwards.
+/// Paging with four levels (PML4 at the root) or five (CR4.LA57: PML5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Levels {
+    /// PML4 → PDPT → PD → PT.
+    Four,
+    /// PML5 → PML4 → PDPT → PD → PT.
+    Five,
+}
+
+/// Applies `change` to every leaf entry mapping `[start, end)` (4 KiB-aligned) in the hierarchy
+/// at `root`, splitting leaves that map more (see the module documentation). The caller flushes
+/// the TLB afterwards.
 pub fn edit(
     tables: &mut dyn Tables,
-    root: u64,
+    (root, levels): (u64, Levels),
     start: u64,
     end: u64,
     change: &mut dyn FnMut(&mut u64),
 ) -> Result<(), Error> {
+    let top = match levels {
+        Levels::Four => 4,
+        Levels::Five => 5,
+    };
     let page = entry_size(1);
     if start >= end || !start.is_multiple_of(page) || !end.is_multiple_of(page) {
         return Err(Error::Unaligned);
     }
     let mut at = start;
     while at < end {
-        let (mut phys, mut level) = (root, 4);
+        let (mut phys, mut level) = (root, top);
         loop {
             let index = ((at >> (12 + 9 * (level - 1))) & 511) as usize;
             let entry = tables.table(phys)[index];
             if entry & PRESENT == 0 {
                 return Err(Error::NotMapped(at));
             }
-            let leaf = level == 1 || (level < 4 && entry & HUGE != 0);
+            // Only PDPTEs (1 GiB) and PDEs (2 MiB) may be leaves above the page tables.
+            let leaf = level == 1 || (level <= 3 && entry & HUGE != 0);
             if !leaf {
                 phys = entry & ADDRESS;
                 level -= 1;
@@ -197,7 +212,7 @@ mod tests {
     fn a_guard_page_inside_a_1_gib_page_is_unmapped_alone() {
         let mut m = memory();
         let before: Vec<_> = [0x20_0000 - 0x1000, 0x20_2000, 0x3fff_f000].map(|va| translate(&mut m, va)).into();
-        edit(&mut m, PML4, 0x20_1000, 0x20_2000, &mut |e| *e &= !PRESENT).unwrap();
+        edit(&mut m, (PML4, Levels::Four), 0x20_1000, 0x20_2000, &mut |e| *e &= !PRESENT).unwrap();
         assert_eq!(translate(&mut m, 0x20_1000), None);
         assert_eq!(translate(&mut m, 0x20_1fff), None);
         let after: Vec<_> = [0x20_0000 - 0x1000, 0x20_2000, 0x3fff_f000].map(|va| translate(&mut m, va)).into();
@@ -206,7 +221,7 @@ mod tests {
         // One 2 MiB table and one 4 KiB table.
         assert_eq!(m.tables.len(), 5);
         // A second edit in the same 2 MiB reuses the tables.
-        edit(&mut m, PML4, 0x20_3000, 0x20_4000, &mut |e| *e &= !PRESENT).unwrap();
+        edit(&mut m, (PML4, Levels::Four), 0x20_3000, 0x20_4000, &mut |e| *e &= !PRESENT).unwrap();
         assert_eq!((m.tables.len(), translate(&mut m, 0x20_3000)), (5, None));
     }
 
@@ -214,7 +229,7 @@ mod tests {
     fn a_whole_2_mib_page_is_changed_in_place() {
         let mut m = memory();
         let bit = 1u64 << 47;
-        edit(&mut m, PML4, GIB + 2 * MIB2, GIB + 4 * MIB2, &mut |e| *e |= bit).unwrap();
+        edit(&mut m, (PML4, Levels::Four), GIB + 2 * MIB2, GIB + 4 * MIB2, &mut |e| *e |= bit).unwrap();
         assert_eq!(m.tables.len(), 3, "no split");
         assert_eq!(translate(&mut m, GIB + 2 * MIB2 + 5), Some((bit | (GIB + 2 * MIB2 + 5), PRESENT | RW)));
         assert_eq!(translate(&mut m, GIB + 4 * MIB2 - 1).unwrap().0, bit | (GIB + 4 * MIB2 - 1));
@@ -228,7 +243,7 @@ mod tests {
         let bit = 1u64 << 51;
         // The last page of the NX+PAT 2 MiB leaf, the whole next leaf, the first page after it.
         let (start, end) = (GIB + 2 * MIB2 - 0x1000, GIB + 3 * MIB2 + 0x1000);
-        edit(&mut m, PML4, start, end, &mut |e| *e |= bit).unwrap();
+        edit(&mut m, (PML4, Levels::Four), start, end, &mut |e| *e |= bit).unwrap();
         assert_eq!(m.tables.len(), 5, "two 4 KiB tables: the ends");
         for va in [start, GIB + 2 * MIB2, GIB + 3 * MIB2 - 1, end - 1] {
             assert_eq!(translate(&mut m, va).unwrap().0, bit | va, "{va:#x}");
@@ -244,19 +259,40 @@ mod tests {
     }
 
     #[test]
+    fn five_levels_walk_one_more_table() {
+        let mut m = memory();
+        // A PML5 whose entry 0 is the 4-level hierarchy; entry 1 (from 2^48) maps nothing.
+        let mut pml5 = Box::new([0u64; 512]);
+        pml5[0] = PML4 | PRESENT | RW;
+        m.tables.insert(0x5000, pml5);
+        edit(&mut m, (0x5000, Levels::Five), 0x20_1000, 0x20_2000, &mut |e| *e &= !PRESENT).unwrap();
+        assert_eq!(translate(&mut m, 0x20_1000), None, "the same leaf as through the PML4");
+        assert_eq!(translate(&mut m, 0x20_2000), Some((0x20_2000, PRESENT | RW)));
+        let high = 1u64 << 48;
+        assert_eq!(edit(&mut m, (0x5000, Levels::Five), high, high + 0x1000, &mut |_| ()), Err(Error::NotMapped(high)));
+    }
+
+    #[test]
     fn bad_regions_and_holes_are_refused() {
         let mut m = memory();
         let mut never = |_: &mut u64| panic!("nothing to edit");
         for (start, end) in [(0x1001, 0x2000), (0x1000, 0x1800), (0x2000, 0x2000), (0x3000, 0x2000)] {
-            assert_eq!(edit(&mut m, PML4, start, end, &mut never), Err(Error::Unaligned), "{start:#x}..{end:#x}");
+            assert_eq!(
+                edit(&mut m, (PML4, Levels::Four), start, end, &mut never),
+                Err(Error::Unaligned),
+                "{start:#x}..{end:#x}"
+            );
         }
-        assert_eq!(edit(&mut m, PML4, 2 * GIB, 2 * GIB + 0x1000, &mut never), Err(Error::NotMapped(2 * GIB)));
+        assert_eq!(
+            edit(&mut m, (PML4, Levels::Four), 2 * GIB, 2 * GIB + 0x1000, &mut never),
+            Err(Error::NotMapped(2 * GIB))
+        );
         // A region running into the hole: the mapped part is edited, then the hole is named.
         let mut edited = 0;
-        let r = edit(&mut m, PML4, 2 * GIB - MIB2, 2 * GIB + 0x1000, &mut |_| edited += 1);
+        let r = edit(&mut m, (PML4, Levels::Four), 2 * GIB - MIB2, 2 * GIB + 0x1000, &mut |_| edited += 1);
         assert_eq!((r, edited), (Err(Error::NotMapped(2 * GIB)), 1));
         // No memory for a split.
         m.left = 1;
-        assert_eq!(edit(&mut m, PML4, 0x1000, 0x2000, &mut |e| *e &= !PRESENT), Err(Error::NoMemory));
+        assert_eq!(edit(&mut m, (PML4, Levels::Four), 0x1000, 0x2000, &mut |e| *e &= !PRESENT), Err(Error::NoMemory));
     }
 }

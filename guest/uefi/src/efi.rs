@@ -92,13 +92,57 @@ impl LogKind {
             LogKind::Cc => 2,
         }
     }
+
+    /// The configuration table holding the events logged after the first GetEventLog
+    /// (EFI_TCG2_FINAL_EVENTS_TABLE_GUID, EFI_CC_FINAL_EVENTS_TABLE_GUID).
+    fn final_events_guid(self) -> uefi::Guid {
+        match self {
+            LogKind::Tpm => uefi::guid!("1e2ed096-30e2-4254-bd89-863bbef82325"),
+            LogKind::Cc => uefi::guid!("dd4a4648-2de7-4665-964d-21d9ef5fb446"),
+        }
+    }
 }
 
-/// The firmware's crypto-agile event log up to and including its last event (a TPM's if there
-/// is one, else a TD's), or why not.
-fn event_log() -> Result<(LogKind, &'static [u8]), &'static str> {
+/// Bytes of the final events table read: EDK2's area for it (PcdTcg2FinalLogAreaLen, 32 KiB, in
+/// ACPI NVS memory, which stays mapped), header included.
+const FINAL_AREA: usize = 32 * 1024;
+
+/// Where the firmware keeps the final events table of `kind`'s log, if it does.
+fn final_events_table(kind: LogKind) -> Option<usize> {
+    let guid = kind.final_events_guid();
+    uefi::system::with_config_table(|t| t.iter().find(|e| e.guid == guid).map(|e| e.address as usize))
+}
+
+/// Writes `bytes` to COM1 as a `<tag> BEGIN <len>`, `<tag> <hex>`…, `<tag> END` block.
+fn print_block(tag: &str, bytes: &[u8]) {
+    println!("{tag} BEGIN {}", bytes.len());
+    for line in bytes.chunks(64) {
+        print!("{tag} ");
+        for b in line {
+            print!("{b:02x}");
+        }
+        println!();
+    }
+    println!("{tag} END");
+}
+
+/// The firmware's crypto-agile event log up to and including its last event, or why not: in a
+/// TD the CC log if the firmware keeps one (its indices are the RTMRs' a TD quote holds), else a
+/// TPM's; outside a TD only a TPM's.
+fn event_log(td: bool) -> Result<(LogKind, &'static [u8]), &'static str> {
     let (mut location, mut last, mut truncated) = (0u64, 0u64, Default::default());
-    let (kind, status) = if let Ok(handle) = boot::get_handle_for_protocol::<RawTcg2>() {
+    let cc = if td { boot::get_handle_for_protocol::<RawCc>().ok() } else { None };
+    let (kind, status) = if let Some(handle) = cc {
+        let mut cc =
+            boot::open_protocol_exclusive::<RawCc>(handle).map_err(|_| "EFI_CC_MEASUREMENT_PROTOCOL did not open")?;
+        let this: *mut CcMeasurement = &mut cc.0;
+        // SAFETY: the firmware's own protocol function, called with the protocol it came from
+        // and pointers to our locals, as UEFI 2.10 §38.2.3 defines (EFI_CC_EVENT_LOG_FORMAT_TCG_2
+        // is 2, as TCG2's).
+        let status =
+            unsafe { (cc.0.get_event_log)(this, Tcg2EventLogFormat::TCG_2, &mut location, &mut last, &mut truncated) };
+        (LogKind::Cc, status)
+    } else if let Ok(handle) = boot::get_handle_for_protocol::<RawTcg2>() {
         let mut tcg = boot::open_protocol_exclusive::<RawTcg2>(handle).map_err(|_| "EFI_TCG2_PROTOCOL did not open")?;
         let this: *mut Tcg2Protocol = &mut tcg.0;
         // SAFETY: the firmware's own protocol function, called with the protocol it came from
@@ -106,16 +150,10 @@ fn event_log() -> Result<(LogKind, &'static [u8]), &'static str> {
         let status =
             unsafe { (tcg.0.get_event_log)(this, Tcg2EventLogFormat::TCG_2, &mut location, &mut last, &mut truncated) };
         (LogKind::Tpm, status)
-    } else if let Ok(handle) = boot::get_handle_for_protocol::<RawCc>() {
-        let mut cc =
-            boot::open_protocol_exclusive::<RawCc>(handle).map_err(|_| "EFI_CC_MEASUREMENT_PROTOCOL did not open")?;
-        let this: *mut CcMeasurement = &mut cc.0;
-        // SAFETY: as above, UEFI 2.10 §38.2.3 (EFI_CC_EVENT_LOG_FORMAT_TCG_2 is 2, as TCG2's).
-        let status =
-            unsafe { (cc.0.get_event_log)(this, Tcg2EventLogFormat::TCG_2, &mut location, &mut last, &mut truncated) };
-        (LogKind::Cc, status)
+    } else if td {
+        return Err("neither EFI_CC_MEASUREMENT_PROTOCOL nor EFI_TCG2_PROTOCOL");
     } else {
-        return Err("neither EFI_TCG2_PROTOCOL (no TPM) nor EFI_CC_MEASUREMENT_PROTOCOL (not a TD)");
+        return Err("no EFI_TCG2_PROTOCOL (no TPM)");
     };
     if status != Status::SUCCESS {
         return Err("GetEventLog failed");
@@ -264,27 +302,33 @@ fn main() -> Status {
     }
     let settings = settings_file();
     let mut measured = None;
-    match event_log() {
+    let mut later = None;
+    match event_log(td) {
         Ok((kind, log)) => {
             measured = measured_application(kind, log);
             if kind == LogKind::Cc {
                 println!("fcc-guest-uefi: the TD's CC event log (index 0 = MRTD, 1-4 = RTMR0-3) follows");
             }
-            println!("EVENTLOG BEGIN {}", log.len());
-            for line in log.chunks(64) {
-                print!("EVENTLOG ");
-                for b in line {
-                    print!("{b:02x}");
-                }
-                println!();
-            }
-            println!("EVENTLOG END");
+            print_block("EVENTLOG", log);
+            later = final_events_table(kind).map(|table| (log, table));
         }
         Err(why) => println!("fcc-guest-uefi: no event log: {why}"),
     }
     // SAFETY: nothing of ours holds a boot-services object past this point (the protocol above
     // was closed when its scope ended; the log is only read before).
     let map = unsafe { boot::exit_boot_services(None) };
+    // What the firmware logged after GetEventLog — ExitBootServices' two events among them: the
+    // rest of the log, which the RTMRs (PCRs) of any later quote include.
+    if let Some((log, table)) = later {
+        // SAFETY: the firmware's final events table (a configuration table it published), in
+        // ACPI NVS memory that stays identity-mapped and that nothing writes any more; read as
+        // the area EDK2 allocates for it.
+        let area = unsafe { core::slice::from_raw_parts(table as *const u8, FINAL_AREA) };
+        match Log::parse(log).map(|log| fcc_cvm_abi::eventlog::final_events(&log, area)) {
+            Ok(Ok(events)) => print_block("FINALEVENTS", events),
+            Ok(Err(e)) | Err(e) => println!("fcc-guest-uefi: the final events table: {e}"),
+        }
+    }
     // The heap, the stacks and the DMA region must still be the loader's in the final map.
     let ours = |start: usize, len: usize| {
         map.entries().any(|d| {

@@ -1,27 +1,19 @@
 //! The firmware's page tables, which the edition owns after ExitBootServices (identity-mapped,
-//! 4-level): `fcc_guest_platform::paging`'s edits applied to the live tables in CR3 — the guard
+//! 4- or 5-level): `fcc_guest_platform::paging`'s edits applied to the live tables in CR3 — the guard
 //! page below each stack unmapped (so an overflow faults and the double fault reaches its own
 //! stack), and in a TD the shared bit over what the host is given. New tables (a 1 GiB or 2 MiB
 //! mapping split into smaller ones) come from the heap.
 
-use fcc_guest_platform::paging::{self, PRESENT, Tables};
+use fcc_guest_platform::paging::{self, Levels, PRESENT, Tables};
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr3, Cr4, Cr4Flags};
 
 /// Why the page tables were not changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Error {
-    /// CR4.LA57: 5-level paging, which the firmware does not use on these machines.
-    FiveLevel,
-    /// The walk stopped.
-    Edit(paging::Error),
-}
+pub struct Error(paging::Error);
 
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Error::FiveLevel => f.write_str("the firmware uses 5-level paging"),
-            Error::Edit(e) => write!(f, "page tables: {e}"),
-        }
+        write!(f, "page tables: {}", self.0)
     }
 }
 
@@ -52,9 +44,7 @@ impl Tables for Live {
 /// The change must leave every mapping something still uses valid, and nothing else may be
 /// changing the page tables (one CPU, interrupts off, after ExitBootServices).
 pub unsafe fn edit(start: u64, end: u64, change: &mut dyn FnMut(&mut u64)) -> Result<(), Error> {
-    if Cr4::read().contains(Cr4Flags::L5_PAGING) {
-        return Err(Error::FiveLevel);
-    }
+    let levels = if Cr4::read().contains(Cr4Flags::L5_PAGING) { Levels::Five } else { Levels::Four };
     // The firmware may have made its page tables read-only: supervisor writes ignore that
     // while CR0.WP is clear.
     let cr0 = Cr0::read();
@@ -62,7 +52,7 @@ pub unsafe fn edit(start: u64, end: u64, change: &mut dyn FnMut(&mut u64)) -> Re
     // restored below, and nothing else runs meanwhile.
     unsafe { Cr0::write(cr0 - Cr0Flags::WRITE_PROTECT) };
     let root = Cr3::read().0.start_address().as_u64();
-    let result = paging::edit(&mut Live, root, start, end, change).map_err(Error::Edit);
+    let result = paging::edit(&mut Live, (root, levels), start, end, change).map_err(Error);
     x86_64::instructions::tlb::flush_all();
     // SAFETY: the flags as they were.
     unsafe { Cr0::write(cr0) };

@@ -23,7 +23,7 @@ use fcc_guest_platform::config::{SettingsFile, TestFault};
 use fcc_guest_platform::dma::DmaRegion;
 use fcc_guest_platform::frame::ExceptionFrame;
 use fcc_guest_platform::fw_cfg::FwCfg;
-use fcc_guest_platform::pci::{self, Bars, Expose};
+use fcc_guest_platform::pci::{Bars, Expose};
 use fcc_guest_platform::rng::HardwareRng;
 use fcc_guest_platform::serial::Hex;
 use fcc_guest_platform::tdx::{self, Quoter, VeContext};
@@ -61,7 +61,7 @@ pub struct Handover {
 static TD: AtomicBool = AtomicBool::new(false);
 /// In a TD: the shared bit (TDG.VP.INFO).
 static SHARED_BIT: AtomicU64 = AtomicU64::new(0);
-/// The image's range and what the firmware's map describes (for [`expose_bars`]).
+/// The image's range and what the firmware's map describes (for [`bar_pages`]).
 static IMAGE: Once<Region> = Once::new();
 static MEMORY: Once<Vec<Region>> = Once::new();
 
@@ -161,9 +161,9 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
     let Some(hz) = hz else { fatal!("the TSC frequency is unknown: the network needs a clock") };
     let seed = rng.try_next_u64().unwrap_or_else(|e| fatal!("entropy: {e}"));
     let proxy = settings.proxy;
+    MEMORY.call_once(|| handover.memory.clone());
     match (handover.quote, handover.measured) {
         (Some(buffer), _) => {
-            MEMORY.call_once(|| handover.memory.clone());
             // SAFETY: the quote buffer: loader pages of ours alone, page-aligned, shared above
             // (shared bit in its mappings, MapGPA), given to nothing else.
             let quoter = unsafe { Quoter::new(buffer, SHARED_BIT.load(Ordering::SeqCst)) };
@@ -174,7 +174,7 @@ pub extern "sysv64" fn main(handover: &'static Handover) -> ! {
         }
         (None, measured) => {
             let clock = net::Clock::new(tsc::now(), hz);
-            let nic = (Bars::Firmware, pci::reachable as Expose);
+            let nic = (Bars::Firmware, outside_memory as Expose);
             match measured {
                 Some(digest) => net::run(&mut tee, &mut SimulatedRom(digest), proxy, nic, clock, seed),
                 None => net::run(&mut tee, &mut Simulated, proxy, nic, clock, seed),
@@ -217,17 +217,30 @@ fn share(region: Region) -> Result<(), &'static str> {
     tdx::map_gpa(region, bit).map_err(|_| "MapGPA failed")
 }
 
-/// In a TD: the NIC's BARs (whole pages) mapped shared and given to the #VE handler as MMIO
-/// windows — refused where one overlaps anything the firmware's memory map describes (the host
-/// reports BARs: one placed over our memory would make it shared).
-fn expose_bars(bars: &[Region]) -> Result<(), &'static str> {
+/// The NIC's BARs, as whole pages, if none overlaps anything the firmware's memory map describes
+/// (the host reports BARs: in a TD one placed over our memory would make that memory shared).
+fn bar_pages(bars: &[Region]) -> Result<Vec<Region>, &'static str> {
     let memory = MEMORY.get().ok_or("no memory map")?;
+    let pages: Vec<Region> = bars
+        .iter()
+        .map(|bar| Region { start: bar.start & !(PAGE_SIZE - 1), end: bar.end.next_multiple_of(PAGE_SIZE) })
+        .collect();
+    if pages.iter().any(|p| memory.iter().any(|m| m.start < p.end && p.start < m.end)) {
+        return Err("a BAR overlaps memory the firmware's map describes");
+    }
+    Ok(pages)
+}
+
+/// On a plain machine the BARs are reachable as they are; only checked, as in a TD.
+fn outside_memory(bars: &[Region]) -> Result<(), &'static str> {
+    bar_pages(bars).map(drop)
+}
+
+/// In a TD: the NIC's BARs (whole pages, [`bar_pages`]) mapped shared and given to the #VE
+/// handler as MMIO windows.
+fn expose_bars(bars: &[Region]) -> Result<(), &'static str> {
     let bit = SHARED_BIT.load(Ordering::SeqCst);
-    for bar in bars {
-        let pages = Region { start: bar.start & !(PAGE_SIZE - 1), end: bar.end.next_multiple_of(PAGE_SIZE) };
-        if memory.iter().any(|m| m.start < pages.end && pages.start < m.end) {
-            return Err("a BAR overlaps memory the firmware's map describes");
-        }
+    for pages in bar_pages(bars)? {
         // SAFETY: one CPU, interrupts off; `pages` holds device registers only (it overlaps no
         // memory the map describes, checked above), which nothing has mapped for use yet.
         unsafe { paging::edit(pages.start, pages.end, &mut |e| *e |= bit) }.map_err(|_| "the page tables")?;

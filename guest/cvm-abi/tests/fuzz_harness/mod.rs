@@ -7,9 +7,14 @@ use fcc_cvm_abi::eventlog::{self, Log, ReplayError, uefi_boot};
 /// `event_log`: whatever reads as a log is accounted for byte by byte — each event starts where
 /// the previous one ended and spans exactly its fields — every event carries each of the
 /// header's algorithms at its size, and the replay agrees with extending by hand. The GPT
-/// reader never panics on the same bytes.
+/// reader never panics on the same bytes, nor the final events table's (the same bytes as a
+/// table under a fixed SHA-384 log's header), whose events are a prefix of the table's area.
 pub fn event_log(data: &[u8]) {
     let _ = uefi_boot::gpt_event_digest(data);
+    let sha384_log = final_table_header();
+    if let Ok(events) = eventlog::final_events(&Log::parse(&sha384_log).expect("a log header"), data) {
+        assert_eq!(events.as_ptr(), data[16..].as_ptr(), "the events follow the table's header");
+    }
     let Ok(log) = Log::parse(data) else {
         assert!(eventlog::replay_rtmrs(data).is_err());
         return;
@@ -55,4 +60,19 @@ pub fn event_log(data: &[u8]) {
             assert!(log.algorithms().iter().all(|&(id, len)| id != eventlog::alg::SHA384 || len != 48));
         }
     }
+}
+
+/// The header of a crypto-agile log with one SHA-384 bank.
+fn final_table_header() -> Vec<u8> {
+    let mut spec = b"Spec ID Event03\0".to_vec();
+    spec.extend_from_slice(&[0, 0, 0, 0, 0, 2, 0, 2, 1, 0, 0, 0]);
+    spec.extend_from_slice(&eventlog::alg::SHA384.to_le_bytes());
+    spec.extend_from_slice(&48u16.to_le_bytes());
+    spec.push(0);
+    let mut out = 1u32.to_le_bytes().to_vec();
+    out.extend_from_slice(&eventlog::event_type::EV_NO_ACTION.to_le_bytes());
+    out.extend_from_slice(&[0; 20]);
+    out.extend_from_slice(&(spec.len() as u32).to_le_bytes());
+    out.extend_from_slice(&spec);
+    out
 }
