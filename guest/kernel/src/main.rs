@@ -31,7 +31,7 @@ fn main() {
 
 #[cfg(target_os = "none")]
 mod kernel {
-    use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use core::sync::atomic::AtomicU64;
 
     use fcc_core::limits::MAX_SEALED_LEN;
     use fcc_core::ops::Registry;
@@ -337,21 +337,9 @@ mod kernel {
         }
     }
 
-    static PANICKING: AtomicBool = AtomicBool::new(false);
-
     #[panic_handler]
     fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-        if !PANICKING.swap(true, Ordering::SeqCst) {
-            // A panic message may format values read from memory: a confidential guest gives
-            // only where it panicked.
-            let redacted = exit::diagnostics_redacted();
-            match info.location() {
-                Some(at) if redacted => println!("PANIC: (message withheld) at {}:{}", at.file(), at.line()),
-                None if redacted => println!("PANIC: (message withheld)"),
-                Some(at) => println!("PANIC: {} at {}:{}", info.message(), at.file(), at.line()),
-                None => println!("PANIC: {}", info.message()),
-            }
-        }
+        fcc_guest_platform::stop::print_panic(info, exit::diagnostics_redacted());
         exit::stop(Outcome::Failure)
     }
 }

@@ -28,3 +28,20 @@ pub fn fatal(reason: fmt::Arguments<'_>) -> ! {
         }
     }
 }
+
+static PANICKING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Prints the `PANIC` line of the first panic (a panic while printing it prints nothing more):
+/// where `redacted` (a confidential guest), only where it panicked — a panic message may format
+/// values read from memory.
+pub fn print_panic(info: &core::panic::PanicInfo<'_>, redacted: bool) {
+    if PANICKING.swap(true, core::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    match info.location() {
+        Some(at) if redacted => crate::println!("PANIC: (message withheld) at {}:{}", at.file(), at.line()),
+        None if redacted => crate::println!("PANIC: (message withheld)"),
+        Some(at) => crate::println!("PANIC: {} at {}:{}", info.message(), at.file(), at.line()),
+        None => crate::println!("PANIC: {}", info.message()),
+    }
+}

@@ -342,9 +342,6 @@ fn halt() -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    match info.location() {
-        Some(at) => println!("PANIC: {} at {}:{}", info.message(), at.file(), at.line()),
-        None => println!("PANIC: {}", info.message()),
-    }
+    stop::print_panic(info, redacted());
     stop_failed()
 }
