@@ -207,8 +207,13 @@ pub fn console_event_log(console: &str) -> Result<Option<Vec<u8>>> {
 /// no quoting service).
 pub fn console_quote(console: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
     let Some(quote) = console_block(console, "QUOTE")? else { return Ok(None) };
-    let statement =
-        console.lines().find_map(|l| l.strip_prefix("STATEMENT ")).context("a quote without its STATEMENT")?;
+    // The statement printed just before the (first) quote: a console may hold several boots.
+    let statement = console
+        .lines()
+        .take_while(|l| !l.starts_with("QUOTE BEGIN "))
+        .filter_map(|l| l.strip_prefix("STATEMENT "))
+        .last()
+        .context("a quote without its STATEMENT before it")?;
     Ok(Some((hex::decode(statement.trim_end()).context("the STATEMENT line is not hex")?, quote)))
 }
 
@@ -296,6 +301,9 @@ mod tests {
         assert_eq!(console_quote(console).unwrap(), Some((vec![0, 0xff], vec![10, 11, 12])));
         assert_eq!(console_quote("READY\nSTATEMENT 00").unwrap(), None);
         assert!(console_quote("QUOTE BEGIN 1\nQUOTE 01\nQUOTE END").is_err(), "no statement");
+        assert!(console_quote("QUOTE BEGIN 1\nQUOTE 01\nQUOTE END\nSTATEMENT 00").is_err(), "only after it");
+        let two = "STATEMENT 01\nREADY\nSTATEMENT 02\nQUOTE BEGIN 1\nQUOTE 03\nQUOTE END";
+        assert_eq!(console_quote(two).unwrap(), Some((vec![2], vec![3])), "the statement just before");
         assert!(console_quote("STATEMENT x\nQUOTE BEGIN 1\nQUOTE 01\nQUOTE END").is_err(), "not hex");
         // The two blocks do not read each other's lines.
         let both = "EVENTLOG BEGIN 1\nEVENTLOG 01\nEVENTLOG END\nSTATEMENT 02\nQUOTE BEGIN 1\nQUOTE 03\nQUOTE END";

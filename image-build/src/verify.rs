@@ -349,7 +349,14 @@ pub fn tdx_quote_uefi(
         let why = match event_log {
             Some(log) => {
                 let replay = fcc_cvm_abi::eventlog::replay_rtmrs(log).map_err(|e| anyhow::anyhow!("{e}"))?;
-                ensure!(replay[1] == *q.rtmr(1), "the event log given is not this quote's boot (RTMR1 differs)");
+                ensure!(
+                    replay[1] == *q.rtmr(1),
+                    "the event log given is not this quote's boot: it replays to RTMR1 {}, the quote holds {} \
+                     (a log read before ExitBootServices lacks the firmware's last events: give the whole log, \
+                     e.g. `fcc-image evidence` from the console's EVENTLOG and FINALEVENTS blocks)",
+                    hex::encode(replay[1]),
+                    hex::encode(q.rtmr(1))
+                );
                 let applications = [m.authenticode_sha384];
                 let predicted = uefi_boot::events(&m.gpt_event_sha384, &applications);
                 match uefi_boot::divergence(log, predicted).map_err(|e| anyhow::anyhow!("{e}"))? {
