@@ -312,9 +312,9 @@ impl Link {
 }
 
 /// Brings the network up and serves the proxy for ever, with `attester`'s evidence. `bars`
-/// says where the NIC's BARs go and `expose` makes them reachable (`pci::Expose`); `seed` feeds smoltcp's randomness (initial sequence numbers,
-/// ports). Needs the DMA region ([`crate::dma::init`]). Returns only if there is no virtio-net
-/// device.
+/// says where the NIC's BARs go and `expose` makes them reachable (`pci::Expose`); `seed`
+/// feeds smoltcp's randomness (initial sequence numbers, ports). Needs the DMA region
+/// ([`crate::dma::init`]). Returns only if there is no virtio-net device.
 pub fn run(
     tee: &mut Tee,
     attester: &mut dyn Attester,
