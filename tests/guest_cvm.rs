@@ -173,17 +173,6 @@ fn boots_as_tdx_guest() {
     assert_eq!(status, Some(qemu_exit_status(EXIT_SUCCESS)), "console:\n{console}");
 }
 
-/// Where the TDX build of OVMF (TDVF) is: `FCC_TDVF`, else Ubuntu's and CentOS's package paths.
-fn tdvf() -> Result<std::path::PathBuf, String> {
-    let candidates = ["/usr/share/ovmf/OVMF.inteltdx.fd", "/usr/share/edk2/ovmf/OVMF.inteltdx.fd"];
-    match std::env::var_os("FCC_TDVF") {
-        Some(path) => Ok(path.into()),
-        None => candidates.iter().map(std::path::PathBuf::from).find(|p| p.is_file()).ok_or_else(|| {
-            format!("no TDVF image: set FCC_TDVF (EDK2 OvmfPkg/IntelTdx) or install it at {}", candidates.join(" or "))
-        }),
-    }
-}
-
 #[test]
 #[ignore = "needs a TDX host and TDVF; cargo xtask test runs it where the host has them"]
 fn the_uefi_edition_boots_as_tdx_guest() {
@@ -191,7 +180,7 @@ fn the_uefi_edition_boots_as_tdx_guest() {
         kvm_param("/sys/module/kvm_intel/parameters/tdx").and_then(|()| qemu_has_object("tdx-guest")).and_then(|()| {
             std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| format!("/dev/kvm: {e}"))
         });
-    let tdvf = host.and_then(|_| tdvf());
+    let tdvf = host.and_then(|_| fcc_qemu::uefi::tdvf_image());
     let tdvf =
         tdvf.unwrap_or_else(|why| panic!("the_uefi_edition_boots_as_tdx_guest needs a TDX host and TDVF: {why}"));
     let workspace = fcc_image::build::workspace_root();

@@ -410,7 +410,11 @@ fn confidential_boots() -> Result<()> {
         ("boots_as_tdx_guest", "/sys/module/kvm_intel/parameters/tdx", "a TDX host"),
         ("the_uefi_edition_boots_as_tdx_guest", "/sys/module/kvm_intel/parameters/tdx", "a TDX host and TDVF"),
     ] {
-        if fcc_qemu::kvm_usable() && kvm_feature_on(param) {
+        // The UEFI edition's TD boot also needs a TDX build of OVMF, which a TDX host may lack.
+        let tdvf = if test.starts_with("the_uefi_edition") { fcc_qemu::uefi::tdvf_image().err() } else { None };
+        if let (Some(why), true) = (&tdvf, fcc_qemu::kvm_usable() && kvm_feature_on(param)) {
+            eprintln!("SKIPPED: guest_cvm::{test} (a TDX host, but {why})");
+        } else if fcc_qemu::kvm_usable() && kvm_feature_on(param) {
             cargo(&["test", "-p", "fcc-e2e", "--test", "guest_cvm", "--", "--ignored", "--exact", test])?;
         } else {
             eprintln!("SKIPPED: guest_cvm::{test} (needs {what}: {param} is not Y here, or /dev/kvm is not usable)");

@@ -13,6 +13,26 @@ pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 /// OVMF's variable-store template; each boot gets its own copy.
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
+/// Where distributions install a TDX build of OVMF (Ubuntu's and CentOS's TDX packages).
+pub const TDVF_CANDIDATES: [&str; 2] = ["/usr/share/ovmf/OVMF.inteltdx.fd", "/usr/share/edk2/ovmf/OVMF.inteltdx.fd"];
+
+/// The TDVF image a TD boot of the UEFI edition uses: `FCC_TDVF` if set (it must exist), else the
+/// first of [`TDVF_CANDIDATES`] present; `Err` says how to provide one.
+pub fn tdvf_image() -> std::result::Result<PathBuf, String> {
+    match std::env::var_os("FCC_TDVF") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            path.is_file().then_some(path.clone()).ok_or_else(|| format!("FCC_TDVF={}: no such file", path.display()))
+        }
+        None => TDVF_CANDIDATES.iter().map(PathBuf::from).find(|p| p.is_file()).ok_or_else(|| {
+            format!(
+                "no TDVF image: set FCC_TDVF (EDK2 OvmfPkg/IntelTdx) or install it at {}",
+                TDVF_CANDIDATES.join(" or ")
+            )
+        }),
+    }
+}
+
 /// What a UEFI boot needs that this machine lacks (OVMF, swtpm), if anything.
 pub fn missing() -> Option<String> {
     let mut missing = Vec::new();
