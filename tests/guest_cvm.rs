@@ -105,11 +105,7 @@ fn ready_platform(console: &str) -> Option<String> {
 #[test]
 #[ignore = "needs an SEV-SNP host; cargo xtask test runs it where the host has one"]
 fn boots_as_sev_snp_guest() {
-    let host = kvm_param("/sys/module/kvm_amd/parameters/sev_snp")
-        .and_then(|()| qemu_has_object("sev-snp-guest"))
-        .and_then(|()| {
-            std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| format!("/dev/kvm: {e}"))
-        });
+    let host = cvm_host("/sys/module/kvm_amd/parameters/sev_snp", "sev-snp-guest");
     // Run by hand or by `cargo xtask test` on a host that should have it: fail loudly if not.
     if let Err(why) = host {
         panic!("boots_as_sev_snp_guest needs an SEV-SNP host: {why}");
@@ -124,27 +120,46 @@ fn boots_as_sev_snp_guest() {
     assert_eq!(status, Some(qemu_exit_status(EXIT_SUCCESS)), "console:\n{console}");
 }
 
+/// A confidential-VM host: the KVM module parameter `param` on, QEMU with the `-object` type
+/// `object`, `/dev/kvm` usable.
+fn cvm_host(param: &str, object: &str) -> Result<(), String> {
+    kvm_param(param).and_then(|()| qemu_has_object(object)).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .map(drop)
+            .map_err(|e| format!("/dev/kvm: {e}"))
+    })
+}
+
+/// A TDX host ([`cvm_host`]).
+fn tdx_host() -> Result<(), String> {
+    cvm_host("/sys/module/kvm_intel/parameters/tdx", "tdx-guest")
+}
+
+/// What any TD boot of either edition prints: READY as `tdx`, TDG.VP.INFO worked (a shared bit
+/// exists only for GPA width 48 or 52), not a debug TD, and the runtime configuration in RTMR2
+/// before READY.
+fn td_booted(console: &str) {
+    assert_eq!(ready_platform(console).as_deref(), Some("tdx"), "console:\n{console}");
+    assert!(console.contains("TDX: GPA width 48,") || console.contains("TDX: GPA width 52,"), "console:\n{console}");
+    assert!(!console.contains("(DEBUG: not confidential)"), "console:\n{console}");
+    let rtmr = console.find("TDX: RTMR2 extended").expect("no RTMR2 line");
+    assert!(rtmr < console.find(READY_PREFIX).expect("no READY"), "console:\n{console}");
+}
+
 #[test]
 #[ignore = "needs a TDX host; cargo xtask test runs it where the host has one"]
 fn boots_as_tdx_guest() {
-    let host =
-        kvm_param("/sys/module/kvm_intel/parameters/tdx").and_then(|()| qemu_has_object("tdx-guest")).and_then(|()| {
-            std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| format!("/dev/kvm: {e}"))
-        });
-    if let Err(why) = host {
+    if let Err(why) = tdx_host() {
         panic!("boots_as_tdx_guest needs a TDX host: {why}");
     }
     // docs/PLATFORMS.md's command line without the NIC and the quote socket: the test stops
     // after READY, before any quote is asked for.
     let args = BootOptions::tdx(fcc_e2e::rom(), None).test_exit().args();
     let (console, status) = run_qemu(&args, TIMEOUT);
-    assert_eq!(ready_platform(&console).as_deref(), Some("tdx"), "console:\n{console}");
-    // TDG.VP.INFO worked (a shared bit exists only for GPA width 48 or 52), the TD is not a
-    // debug TD, and the runtime configuration went into RTMR2 before READY.
-    assert!(console.contains("TDX: GPA width 48,") || console.contains("TDX: GPA width 52,"), "console:\n{console}");
-    assert!(!console.contains("(DEBUG: not confidential)"), "console:\n{console}");
-    let rtmr = console.find("TDX: RTMR2 extended").expect("no RTMR2 line");
-    assert!(rtmr < console.find(READY_PREFIX).expect("no READY"), "console:\n{console}");
+    td_booted(&console);
     // The TDX module's MRTD is one this source's ROM gives (fcc-image's two page orders).
     let field = |prefix: &str| console.lines().find_map(|l| l.strip_prefix(prefix)).map(str::to_owned);
     let mrtd = field("TDX: MRTD ").unwrap_or_else(|| panic!("no MRTD line; console:\n{console}"));
@@ -176,11 +191,7 @@ fn boots_as_tdx_guest() {
 #[test]
 #[ignore = "needs a TDX host and TDVF; cargo xtask test runs it where the host has them"]
 fn the_uefi_edition_boots_as_tdx_guest() {
-    let host =
-        kvm_param("/sys/module/kvm_intel/parameters/tdx").and_then(|()| qemu_has_object("tdx-guest")).and_then(|()| {
-            std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").map_err(|e| format!("/dev/kvm: {e}"))
-        });
-    let tdvf = host.and_then(|_| fcc_qemu::uefi::tdvf_image());
+    let tdvf = tdx_host().and_then(|()| fcc_qemu::uefi::tdvf_image());
     let tdvf =
         tdvf.unwrap_or_else(|why| panic!("the_uefi_edition_boots_as_tdx_guest needs a TDX host and TDVF: {why}"));
     let workspace = fcc_image::build::workspace_root();
@@ -194,13 +205,8 @@ fn the_uefi_edition_boots_as_tdx_guest() {
     let options = BootOptions { uefi: Some(uefi), ..BootOptions::tdx(std::path::PathBuf::new(), None) };
     let (mut guest, _) = fcc_e2e::boot_ready(&options);
     let console = guest.console();
-    assert_eq!(ready_platform(&console).as_deref(), Some("tdx"), "console:\n{console}");
-    // Our #VE handler and TDCALLs after ExitBootServices: TDG.VP.INFO, the configuration in RTMR2
-    // before READY, a TDREPORT read back.
-    assert!(console.contains("TDX: GPA width 48,") || console.contains("TDX: GPA width 52,"), "console:\n{console}");
-    assert!(!console.contains("(DEBUG: not confidential)"), "console:\n{console}");
-    let rtmr = console.find("TDX: RTMR2 extended").expect("no RTMR2 line");
-    assert!(rtmr < console.find(READY_PREFIX).expect("no READY"), "console:\n{console}");
+    // Our #VE handler and TDCALLs after ExitBootServices, as the ROM's at its start.
+    td_booted(&console);
     let field = |prefix: &str| console.lines().find_map(|l| l.strip_prefix(prefix)).map(str::to_owned);
     let rtmrs = field("TDX: RTMR0 ").unwrap_or_else(|| panic!("no RTMR line; console:\n{console}"));
     let rtmrs: Vec<&str> = rtmrs.split_whitespace().collect();
