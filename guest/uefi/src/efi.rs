@@ -16,8 +16,9 @@ use fcc_cvm_abi::eventlog::{Log, event_type};
 use fcc_guest_platform::config::SETTINGS_FILE_MAX;
 use fcc_guest_platform::dma::{self, DmaRegion};
 use fcc_guest_platform::port::Native;
+use fcc_guest_platform::serial::Hex;
 use fcc_guest_platform::tdx::{self, VmcallPorts};
-use fcc_guest_platform::{heap, print, println, serial};
+use fcc_guest_platform::{heap, println, serial};
 use fcc_layout::{PAGE_SIZE, Region};
 use uefi::boot::{self, AllocateType, MemoryType};
 use uefi::mem::memory_map::MemoryMap;
@@ -113,15 +114,12 @@ fn final_events_table(kind: LogKind) -> Option<usize> {
     uefi::system::with_config_table(|t| t.iter().find(|e| e.guid == guid).map(|e| e.address as usize))
 }
 
-/// Writes `bytes` to COM1 as a `<tag> BEGIN <len>`, `<tag> <hex>`…, `<tag> END` block.
-fn print_block(tag: &str, bytes: &[u8]) {
+/// Writes `bytes` to COM1 as a `<tag> BEGIN <len>`, `<tag> <hex>`…, `<tag> END` block (what
+/// `fcc-image`'s console reader takes: the event log, the final events, the quote).
+pub fn print_block(tag: &str, bytes: &[u8]) {
     println!("{tag} BEGIN {}", bytes.len());
     for line in bytes.chunks(64) {
-        print!("{tag} ");
-        for b in line {
-            print!("{b:02x}");
-        }
-        println!();
+        println!("{tag} {}", Hex(line));
     }
     println!("{tag} END");
 }

@@ -195,11 +195,7 @@ fn print_boot_evidence(tee: &Tee, attester: &mut TdAttester) {
     match attester.attest(&statement.report_data()) {
         Ok(quote) => {
             println!("STATEMENT {}", Hex(&statement.encode()));
-            println!("QUOTE BEGIN {}", quote.len());
-            for line in quote.chunks(64) {
-                println!("QUOTE {}", Hex(line));
-            }
-            println!("QUOTE END");
+            crate::efi::print_block("QUOTE", &quote);
         }
         // Said by `attest`; the link serves the proxy without it.
         Err(_) => println!("TDX: no quote of the boot statement (the host has no quoting service?)"),
