@@ -16,7 +16,6 @@ use fcc_cvm_abi::eventlog::{Log, event_type};
 use fcc_guest_platform::config::SETTINGS_FILE_MAX;
 use fcc_guest_platform::dma::{self, DmaRegion};
 use fcc_guest_platform::port::Native;
-use fcc_guest_platform::serial::Hex;
 use fcc_guest_platform::tdx::{self, VmcallPorts};
 use fcc_guest_platform::{heap, println, serial};
 use fcc_layout::{PAGE_SIZE, Region};
@@ -112,16 +111,6 @@ const FINAL_AREA: usize = 32 * 1024;
 fn final_events_table(kind: LogKind) -> Option<usize> {
     let guid = kind.final_events_guid();
     uefi::system::with_config_table(|t| t.iter().find(|e| e.guid == guid).map(|e| e.address as usize))
-}
-
-/// Writes `bytes` to COM1 as a `<tag> BEGIN <len>`, `<tag> <hex>`…, `<tag> END` block (what
-/// `fcc-image`'s console reader takes: the event log, the final events, the quote).
-pub fn print_block(tag: &str, bytes: &[u8]) {
-    println!("{tag} BEGIN {}", bytes.len());
-    for line in bytes.chunks(64) {
-        println!("{tag} {}", Hex(line));
-    }
-    println!("{tag} END");
 }
 
 /// The firmware's crypto-agile event log up to and including its last event, or why not: in a
@@ -307,7 +296,7 @@ fn main() -> Status {
             if kind == LogKind::Cc {
                 println!("fcc-guest-uefi: the TD's CC event log (index 0 = MRTD, 1-4 = RTMR0-3) follows");
             }
-            print_block("EVENTLOG", log);
+            run::print_block("EVENTLOG", log);
             later = final_events_table(kind).map(|table| (log, table));
         }
         Err(why) => println!("fcc-guest-uefi: no event log: {why}"),
@@ -323,7 +312,7 @@ fn main() -> Status {
         // the area EDK2 allocates for it.
         let area = unsafe { core::slice::from_raw_parts(table as *const u8, FINAL_AREA) };
         match Log::parse(log).map(|log| fcc_cvm_abi::eventlog::final_events(&log, area)) {
-            Ok(Ok(events)) => print_block("FINALEVENTS", events),
+            Ok(Ok(events)) => run::print_block("FINALEVENTS", events),
             Ok(Err(e)) | Err(e) => println!("fcc-guest-uefi: the final events table: {e}"),
         }
     }

@@ -195,11 +195,21 @@ fn print_boot_evidence(tee: &Tee, attester: &mut TdAttester) {
     match attester.attest(&statement.report_data()) {
         Ok(quote) => {
             println!("STATEMENT {}", Hex(&statement.encode()));
-            crate::efi::print_block("QUOTE", &quote);
+            print_block("QUOTE", &quote);
         }
         // Said by `attest`; the link serves the proxy without it.
         Err(_) => println!("TDX: no quote of the boot statement (the host has no quoting service?)"),
     }
+}
+
+/// Writes `bytes` to COM1 as a `<tag> BEGIN <len>`, `<tag> <hex>`…, `<tag> END` block (what
+/// `fcc-image`'s console reader takes: the event log, the final events, the quote).
+pub fn print_block(tag: &str, bytes: &[u8]) {
+    println!("{tag} BEGIN {}", bytes.len());
+    for line in bytes.chunks(64) {
+        println!("{tag} {}", Hex(line));
+    }
+    println!("{tag} END");
 }
 
 /// The shared bit into the firmware's mappings of `region` (loader pages of ours), then MapGPA:
